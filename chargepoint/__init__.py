@@ -1,0 +1,3 @@
+"""chargepoint: controller software for AC EV charging stations on a Raspberry Pi."""
+
+__version__ = "0.1.0"

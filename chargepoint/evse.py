@@ -1,0 +1,487 @@
+"""The safety loop for one connector: IEC 61851 states, PWM, contactor, RCD, welding.
+
+This is the only code that may close the contactor. It runs in its own thread
+and decides from the hardware alone: the station may *ask* for charging
+(``allow``/``stop``) and publish limits as named claims, but whether the
+contactor closes depends on the pilot state, the fault inputs and the
+contactor's own feedback, read here every tick. Nothing here waits for the
+network or the asyncio loop.
+
+Fault policy (see ``EvseFault``):
+
+* RCD, emergency stop, welded contactor and contactor mismatch are *latched*:
+  they stay until ``clear_faults`` (a technician, after inspection), or for the
+  RCD an automatic reclose when the configuration permits it.
+* Pilot out of band, state E (short), state D without ventilation, PP out of
+  band and an internal error hold while the condition is present and clear
+  only once the pilot reads A or B, so charging never resumes straight from a
+  fault without the EV passing through the normal B -> C sequence.
+* A missing diode can only be seen while PWM runs, and PWM stops because of
+  it, so the diode fault holds until the EV is unplugged (state A).
+
+While faulted the pilot is a steady +12 V (100 %), not the -12 V of state F:
+with -12 V driven the EVSE could no longer read the EV's state, and would miss
+the unplug that ends a session fault. The EV sees "not allowed to charge" either
+way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chargepoint.iec61851 import (
+    MAX_PWM_CURRENT_A,
+    MIN_PWM_CURRENT_A,
+    CpState,
+    PilotBands,
+    PilotClassifier,
+    ProximityError,
+    cable_ampacity,
+    diode_ok,
+    duty_for_current,
+)
+from chargepoint.limits import LimitClaims
+from hal.clock import Clock
+from hal.interfaces import Contactor, FaultInputs, Pilot, PilotLevels
+
+log = logging.getLogger(__name__)
+
+#: Name of the limit claim this controller owns (the cable's PP rating).
+CABLE_CLAIM = "cable"
+#: Duty that means "no PWM": a steady +12 V.
+PWM_OFF = 100.0
+
+
+class EvseFault(StrEnum):
+    RCD = "rcd"
+    EMERGENCY_STOP = "emergency_stop"
+    DIODE = "diode"
+    PILOT = "pilot"  # reading outside every band, or state F read back
+    SHORT = "short"  # state E
+    CONTACTOR_MISMATCH = "contactor_mismatch"
+    WELDED = "welded"
+    VENTILATION = "ventilation"  # state D without ventilation
+    PROXIMITY = "proximity"  # PP out of band
+    INTERNAL = "internal"  # step() raised: hardware access failed or a bug
+
+
+#: Cleared only by ``clear_faults`` (or, for RCD, an automatic reclose).
+LATCHED_FAULTS = frozenset(
+    {EvseFault.RCD, EvseFault.EMERGENCY_STOP, EvseFault.WELDED, EvseFault.CONTACTOR_MISMATCH}
+)
+#: Cleared once their condition is gone and the pilot reads A or B.
+_CLEARED_IN_A_OR_B = frozenset(
+    {EvseFault.PILOT, EvseFault.SHORT, EvseFault.VENTILATION, EvseFault.INTERNAL}
+)
+_PLUGGED = frozenset({CpState.B, CpState.C, CpState.D})
+
+
+def _trip_fault(name: str) -> EvseFault:
+    """Map a FaultInputs name to a fault; an unknown input is treated as an emergency stop,
+    the conservative choice: it opens the contactor and needs a technician to clear."""
+    if name == EvseFault.RCD.value:
+        return EvseFault.RCD
+    if name != EvseFault.EMERGENCY_STOP.value:
+        log.warning("unknown fault input %r treated as an emergency stop", name)
+    return EvseFault.EMERGENCY_STOP
+
+
+@dataclass(frozen=True)
+class EvseStatus:
+    cp_state: CpState | None  # None: pilot reading outside every band
+    pwm_duty: float  # 100.0 = steady +12 V, no PWM
+    offered_a: float  # current announced by the PWM; 0 when no PWM
+    contactor_closed: bool  # as commanded
+    contactor_feedback: bool | None  # auxiliary contact; None if not wired
+    faults: frozenset[EvseFault]
+    cable_max_a: float | None  # PP rating; None for a tethered cable / no PP
+    binding_limit: str  # name of the binding limit claim ("" if none)
+    charging_allowed: bool  # the station's permission (allow/stop)
+    timestamp: float  # clock.monotonic() of the step that produced it
+
+
+@dataclass(frozen=True)
+class EvseConfig:
+    tick_s: float = 0.01
+    #: Time the auxiliary contact gets to follow a command before a mismatch is a fault.
+    contactor_settle_s: float = 0.2
+    #: IEC 61851-1: after PWM goes off, open at the latest this long after even if the EV stays in C.
+    pwm_off_contactor_timeout_s: float = 6.0
+    ventilation_available: bool = False
+    #: Automatic RCD reclose attempts; 0 = manual clear only (some countries forbid reclosing).
+    rcd_auto_reclose_attempts: int = 0
+    rcd_reclose_delay_s: float = 60.0
+    diode_check: bool = True
+    #: How far the negative plateau may be from -12 V under PWM before the diode counts as missing.
+    diode_tolerance_v: float = 1.5
+    bands: PilotBands = PilotBands()
+    hysteresis_v: float = 0.4
+    #: Consecutive samples before a new pilot state (or a diode fault) is believed.
+    debounce_samples: int = 2
+
+
+class EvseController:
+    """The safety loop of one connector.
+
+    Hardware inputs are read at the start of each ``step`` without the lock;
+    decisions and outputs happen under a lock shared with the RCD callback, so a
+    trip reported from the backend's thread opens the contactor at once and the
+    loop cannot close it again in between.
+    """
+
+    def __init__(
+        self,
+        pilot: Pilot,
+        contactor: Contactor,
+        faults: FaultInputs,
+        clock: Clock,
+        limits: LimitClaims,
+        config: EvseConfig = EvseConfig(),
+        on_status: Callable[[EvseStatus], None] | None = None,
+        name: str = "connector-1",
+    ) -> None:
+        self._pilot = pilot
+        self._contactor = contactor
+        self._inputs = faults
+        self._clock = clock
+        self._limits = limits
+        self._config = config
+        #: Called from the loop thread whenever the status changes; may be replaced before start().
+        self.on_status = on_status
+        self.name = name
+        self._classifier = PilotClassifier(config.bands, config.hysteresis_v, config.debounce_samples)
+        # RLock: a backend may call the trip callback synchronously from reset() or self_test().
+        self._lock = threading.RLock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shut = False
+
+        now = clock.monotonic()
+        self._allowed = False
+        self._faults: set[EvseFault] = set()
+        self._cp_state: CpState | None = None
+        self._duty = PWM_OFF
+        self._offered_a = 0.0
+        self._closed = False
+        self._feedback: bool | None = None
+        self._switched_at = now
+        self._pwm_off_since = now
+        self._cable_a: float | None = None
+        self._binding = ""
+        self._diode_bad_samples = 0
+        self._rcd_tripped_at = now
+        self._reclose_attempts = 0
+        self._last_step = now
+        self._published: EvseStatus | None = None
+
+        self._write_safe_outputs()
+        faults.on_trip(self._on_trip)
+
+    # -- requests from the station (any thread) -------------------------------------------
+
+    def allow(self) -> None:
+        """The station permits charging; the current comes from the limit claims."""
+        with self._lock:
+            self._allowed = True
+
+    def stop(self) -> None:
+        """Withdraw permission: PWM goes off on the next step; the contactor opens when
+        the EV goes to B, or after ``pwm_off_contactor_timeout_s`` at the latest."""
+        with self._lock:
+            self._allowed = False
+
+    def clear_faults(self) -> bool:
+        """A technician clears latched faults after inspection; True if none remain.
+
+        Refused (False, nothing changed) while the cause persists: the auxiliary
+        contact still shows closed although the contactor is commanded open, or a
+        fault input is still active after re-arming it.
+        """
+        with self._lock:
+            latched = self._faults & LATCHED_FAULTS
+            if not latched:
+                return True
+            if self._contactor.feedback():
+                log.warning("%s: contactor still shows closed; faults not cleared", self.name)
+                return False
+            if latched & {EvseFault.RCD, EvseFault.EMERGENCY_STOP}:
+                self._inputs.reset()
+                still = self._inputs.active()
+                if still:
+                    log.warning("%s: fault inputs still active: %s", self.name, sorted(still))
+                    return False
+            self._faults -= latched
+            self._reclose_attempts = 0
+            log.info("%s: faults cleared by technician: %s", self.name, sorted(f.value for f in latched))
+            return True
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> EvseStatus:
+        with self._lock:
+            return self._snapshot()
+
+    @property
+    def last_step_monotonic(self) -> float:
+        """When ``step`` last ran, on the injected clock (for a watchdog)."""
+        return self._last_step
+
+    def start(self) -> None:
+        """Run ``step`` every ``tick_s`` in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name}: safety loop already started")
+        self._thread = threading.Thread(target=self._run, name=f"evse-{self.name}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the loop, open the contactor and set the pilot to a steady +12 V.
+
+        The outputs are made safe before waiting for the thread, so a loop stuck
+        in a slow read cannot delay it; a step still running afterwards sees
+        ``_shut`` and does nothing.
+        """
+        self._stop_event.set()
+        with self._lock:
+            self._shut = True
+            self._write_safe_outputs()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self._stop_event.is_set():
+            self.step()
+            self._clock.sleep_blocking(self._config.tick_s)
+
+    def step(self) -> None:
+        """One iteration of the loop. Never raises: on an error the contactor is
+        commanded open, the pilot set to 100 %, an INTERNAL fault held, and the
+        next step carries on. After ``close`` it reads but drives nothing."""
+        try:
+            self._step()
+        except Exception:
+            log.exception("%s: safety loop step failed; contactor opened", self.name)
+            with self._lock:
+                self._faults.add(EvseFault.INTERNAL)
+                self._write_safe_outputs()
+        self._last_step = self._clock.monotonic()
+        self._publish()
+
+    def _step(self) -> None:
+        now = self._clock.monotonic()
+        levels = self._pilot.read()
+        pp_ohms = self._pilot.read_proximity_ohms()
+        feedback = self._contactor.feedback()
+        active_inputs = self._inputs.active()
+        with self._lock:
+            if self._shut:
+                return
+            self._feedback = feedback
+            state = self._classifier.classify(levels)
+            self._cp_state = state
+            self._check_pilot(state, levels)
+            self._check_proximity(state, pp_ohms)
+            self._check_inputs(active_inputs, now)
+            self._check_contactor(feedback, now)
+            self._drive(state, now)
+
+    # -- checks (under the lock) -------------------------------------------------------------
+
+    def _check_pilot(self, state: CpState | None, levels: PilotLevels) -> None:
+        if state is None or state is CpState.F:
+            self._faults.add(EvseFault.PILOT)
+        elif state is CpState.E:
+            self._faults.add(EvseFault.SHORT)
+        elif state is CpState.D and not self._config.ventilation_available:
+            self._faults.add(EvseFault.VENTILATION)
+        elif state in (CpState.A, CpState.B):
+            self._faults -= _CLEARED_IN_A_OR_B
+        if state is CpState.A:
+            self._end_session()
+        # The levels were measured with the output of the previous step, which is self._duty.
+        pwm_on = self._duty < PWM_OFF
+        if self._config.diode_check and state in _PLUGGED and pwm_on:
+            if diode_ok(levels, pwm_on, self._config.diode_tolerance_v):
+                self._diode_bad_samples = 0
+            else:
+                self._diode_bad_samples += 1
+                if self._diode_bad_samples >= self._config.debounce_samples:
+                    self._faults.add(EvseFault.DIODE)
+
+    def _end_session(self) -> None:
+        """Unplugged: forget what belonged to this EV, but not latched faults."""
+        self._faults.discard(EvseFault.DIODE)
+        self._diode_bad_samples = 0
+        if EvseFault.RCD not in self._faults:
+            self._reclose_attempts = 0
+
+    def _check_proximity(self, state: CpState | None, ohms: float | None) -> None:
+        try:
+            cable_a = cable_ampacity(ohms)
+            valid = True
+        except ProximityError:
+            cable_a, valid = None, False
+        # With no EV an empty socket reads open: normal, and the end of any PP fault.
+        if state is CpState.A or (valid and state is CpState.B):
+            self._faults.discard(EvseFault.PROXIMITY)
+        elif not valid:
+            self._faults.add(EvseFault.PROXIMITY)
+        if cable_a != self._cable_a:
+            self._cable_a = cable_a
+            self._limits.set(CABLE_CLAIM, cable_a)
+
+    def _check_inputs(self, active: frozenset[str], now: float) -> None:
+        """Second line behind the trip callback: latch what the inputs show, and
+        reclose after an RCD trip if the configuration allows it."""
+        for name in active:
+            self._latch(_trip_fault(name), now)
+        if (
+            EvseFault.RCD in self._faults
+            and self._reclose_attempts < self._config.rcd_auto_reclose_attempts
+            and now - self._rcd_tripped_at >= self._config.rcd_reclose_delay_s
+        ):
+            self._reclose_attempts += 1
+            self._inputs.reset()
+            if EvseFault.RCD.value in self._inputs.active():
+                log.warning("%s: RCD reclose attempt %d failed", self.name, self._reclose_attempts)
+                self._rcd_tripped_at = now
+            else:
+                log.warning("%s: RCD reclosed automatically (attempt %d of %d)", self.name,
+                            self._reclose_attempts, self._config.rcd_auto_reclose_attempts)
+                self._faults.discard(EvseFault.RCD)
+
+    def _check_contactor(self, feedback: bool | None, now: float) -> None:
+        if feedback is None or now - self._switched_at < self._config.contactor_settle_s:
+            return
+        if feedback and not self._closed:
+            if EvseFault.WELDED not in self._faults:
+                log.critical("%s: contactor welded (closed while commanded open)", self.name)
+            self._faults.add(EvseFault.WELDED)
+        elif feedback != self._closed:
+            self._faults.add(EvseFault.CONTACTOR_MISMATCH)
+
+    def _latch(self, fault: EvseFault, now: float) -> None:
+        if fault in self._faults:
+            return
+        log.error("%s: fault %s", self.name, fault.value)
+        self._faults.add(fault)
+        if fault is EvseFault.RCD:
+            self._rcd_tripped_at = now
+
+    # -- outputs (under the lock) ------------------------------------------------------------
+
+    def _drive(self, state: CpState | None, now: float) -> None:
+        resolved = self._limits.resolve()
+        self._binding = resolved.binding
+        if self._faults:
+            self._set_contactor(False, now)
+            self._set_pwm(PWM_OFF, 0.0, now)
+            return
+        ready = state is CpState.C or (state is CpState.D and self._config.ventilation_available)
+        if not ready:
+            self._set_contactor(False, now)  # C -> B / A: open on the very step that sees it
+        # No finite claim at all means nobody set a station rating: offer nothing rather than 80 A.
+        offer = (
+            self._allowed
+            and state in _PLUGGED
+            and MIN_PWM_CURRENT_A <= resolved.amps < math.inf
+        )
+        if offer:
+            self._set_pwm(duty_for_current(resolved.amps), min(resolved.amps, MAX_PWM_CURRENT_A), now)
+        else:
+            self._set_pwm(PWM_OFF, 0.0, now)
+        if ready and offer:
+            self._set_contactor(True, now)
+        elif self._closed and now >= self._pwm_off_deadline():
+            log.warning("%s: EV stayed in C/D after PWM off; contactor forced open", self.name)
+            self._set_contactor(False, now)
+
+    def _pwm_off_deadline(self) -> float:
+        """When a contactor still closed after PWM off must be opened. One tick early, so
+        that a late tick still keeps within the standard's limit."""
+        return self._pwm_off_since + self._config.pwm_off_contactor_timeout_s - self._config.tick_s
+
+    def _set_contactor(self, closed: bool, now: float) -> None:
+        if closed == self._closed:
+            return
+        # Record first: a trip callback re-entering from inside the write must have the last word.
+        self._closed = closed
+        self._switched_at = now
+        self._contactor.set_closed(closed)
+
+    def _set_pwm(self, duty: float, offered_a: float, now: float) -> None:
+        if duty == self._duty:
+            return
+        self._duty = duty
+        self._offered_a = offered_a
+        if duty == PWM_OFF:
+            self._pwm_off_since = now
+        self._pilot.set_pwm(duty)
+
+    def _write_safe_outputs(self) -> None:
+        """Contactor open, then pilot steady +12 V, written unconditionally (the hardware
+        may not be in the state we believe). A failing pilot must not keep the
+        contactor from opening, so each write is guarded on its own."""
+        now = self._clock.monotonic()
+        try:
+            self._contactor.set_closed(False)
+        except Exception:
+            log.exception("%s: could not command the contactor open", self.name)
+        if self._closed:
+            self._closed = False
+            self._switched_at = now
+        try:
+            self._pilot.set_pwm(PWM_OFF)
+        except Exception:
+            log.exception("%s: could not set the pilot to 100 %%", self.name)
+        if self._duty != PWM_OFF:
+            self._duty = PWM_OFF
+            self._pwm_off_since = now
+        self._offered_a = 0.0
+
+    def _on_trip(self, name: str) -> None:
+        """FaultInputs callback, in the backend's thread: make safe first, then latch."""
+        with self._lock:
+            try:
+                self._write_safe_outputs()
+            finally:
+                self._latch(_trip_fault(name), self._clock.monotonic())
+
+    # -- status --------------------------------------------------------------------------------
+
+    def _snapshot(self) -> EvseStatus:
+        return EvseStatus(
+            cp_state=self._cp_state,
+            pwm_duty=self._duty,
+            offered_a=self._offered_a,
+            contactor_closed=self._closed,
+            contactor_feedback=self._feedback,
+            faults=frozenset(self._faults),
+            cable_max_a=self._cable_a,
+            binding_limit=self._binding,
+            charging_allowed=self._allowed,
+            timestamp=self._last_step,
+        )
+
+    def _publish(self) -> None:
+        """Hand the status to ``on_status`` if anything but the timestamp changed."""
+        with self._lock:
+            status = self._snapshot()
+        previous = self._published
+        if previous is not None and dataclasses.replace(previous, timestamp=status.timestamp) == status:
+            return
+        self._published = status
+        callback = self.on_status
+        if callback is None:
+            return
+        try:
+            callback(status)
+        except Exception:
+            log.exception("%s: on_status callback failed", self.name)

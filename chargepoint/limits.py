@@ -1,0 +1,56 @@
+"""Charging current limits as named claims, resolved in one place.
+
+Several parties restrict the current offered to the EV: the cable's PP rating,
+the station's rating, the operator's setting, OCPP smart charging, a load
+manager, thermal derating. Each sets and clears only its own named entry; the
+offered current is the minimum, and the status can say which claim binds.
+Keeping them apart prevents one writer from silently overwriting another's
+limit, a failure mode seen in other charger stacks.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The result of resolving all claims."""
+
+    amps: float
+    binding: str  # name of the claim that sets the minimum ("" if none)
+
+
+class LimitClaims:
+    """Thread-safe set of named current limits (amperes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[str, float] = {}
+
+    def set(self, source: str, amps: float | None) -> None:
+        """Set (or with ``None`` clear) the claim of ``source``."""
+        if amps is not None and amps < 0:
+            raise ValueError(f"limit from {source!r} must not be negative: {amps}")
+        with self._lock:
+            if amps is None:
+                self._claims.pop(source, None)
+            else:
+                self._claims[source] = float(amps)
+
+    def get(self, source: str) -> float | None:
+        with self._lock:
+            return self._claims.get(source)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._claims)
+
+    def resolve(self) -> Resolved:
+        """The minimum over all claims; infinity with no binding claim if none."""
+        with self._lock:
+            if not self._claims:
+                return Resolved(float("inf"), "")
+            source = min(self._claims, key=lambda name: (self._claims[name], name))
+            return Resolved(self._claims[source], source)
