@@ -1,0 +1,354 @@
+"""The station's configuration file: one TOML file, checked completely at start.
+
+A technician edits this file on site, so every mistake is reported with the
+file, the key and the reason, before anything touches the hardware or the
+network. This module owns the defaults; nobody else invents them.
+
+The schema is written as small dataclasses plus a table of checks rather than
+with a validation framework: the daemon must stay small on a Raspberry Pi and
+the rules are few and plain.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used, with where and why."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{file}: {key}: {reason}")
+
+
+MEASURANDS = (
+    "Energy.Active.Import.Register",
+    "Energy.Active.Export.Register",
+    "Power.Active.Import",
+    "Current.Import",
+    "Current.Offered",
+    "Voltage",
+    "Frequency",
+    "Power.Factor",
+)
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    identity: str
+    vendor: str = "chargepoint"
+    model: str = "Pi AC"
+    serial_number: str = ""
+    max_current_a: float = 32.0
+    free_vend: bool = False
+    free_vend_id_tag: str = "FREEVEND"
+    #: How long an authorization waits for the EV to be plugged in (or a
+    #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
+    connection_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class OcppConfig:
+    csms_url: str
+    version: str = "1.6"
+    heartbeat_interval_s: int = 300
+    meter_value_sample_interval_s: int = 60
+    meter_values_sampled_data: tuple[str, ...] = (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+    )
+    authorize_remote_tx_requests: bool = False
+    response_timeout_s: float = 30.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 300.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    id: int
+    max_current_a: float = 32.0
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """The simulated hardware used with ``hal.backend = "sim"``."""
+
+    speed: float = 1.0
+    ev_max_current_a: float = 16.0
+    ev_phases: int = 3
+    ev_capacity_wh: float = 60_000.0
+    ev_soc: float = 0.5
+    cable_ohms: float | None = 220.0
+    voltage_v: float = 230.0
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    poll_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    tick_s: float = 0.01
+    contactor_settle_s: float = 0.2
+    ventilation_available: bool = False
+    rcd_auto_reclose_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationConfig
+    ocpp: OcppConfig
+    connectors: tuple[ConnectorConfig, ...]
+    hal_backend: str = "sim"
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    meter: MeterConfig = field(default_factory=MeterConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    source: str = "<defaults>"
+
+
+class _Reader:
+    """Reads one TOML table with type checks that name the offending key."""
+
+    def __init__(self, file: str, table: dict[str, Any], prefix: str) -> None:
+        self.file = file
+        self.table = table
+        self.prefix = prefix
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), reason)
+
+    def _get(self, name: str, default: Any, required: bool) -> Any:
+        self.used.add(name)
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        return self.table[name]
+
+    def string(self, name: str, default: str = "", *, required: bool = False) -> str:
+        value = self._get(name, default, required)
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._get(name, default, False)
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, not {value!r}")
+        return value
+
+    def number(
+        self, name: str, default: float | None, *, low: float | None = None,
+        high: float | None = None, integer: bool = False, optional: bool = False,
+    ) -> Any:
+        value = self._get(name, default, False)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, f"must be a number, not {value!r}")
+        if integer and not float(value).is_integer():
+            raise self.fail(name, f"must be a whole number, not {value!r}")
+        if low is not None and value < low:
+            raise self.fail(name, f"must be at least {low:g}, not {value:g}")
+        if high is not None and value > high:
+            raise self.fail(name, f"must be at most {high:g}, not {value:g}")
+        return int(value) if integer else float(value)
+
+    def string_list(self, name: str, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+        value = self._get(name, list(default), False)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "must be a list of strings")
+        for item in value:
+            if item not in allowed:
+                raise self.fail(name, f"unknown value {item!r}; allowed: {', '.join(allowed)}")
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key (misspelt?)")
+
+
+def _table(file: str, data: dict[str, Any], name: str, *, required: bool = False) -> dict[str, Any]:
+    if name not in data:
+        if required:
+            raise ConfigError(file, name, "section is required")
+        return {}
+    value = data[name]
+    if not isinstance(value, dict):
+        raise ConfigError(file, name, "must be a table ([" + name + "])")
+    return value
+
+
+def _station(file: str, data: dict[str, Any]) -> StationConfig:
+    r = _Reader(file, _table(file, data, "station", required=True), "station")
+    identity = r.string("identity", required=True)
+    if not identity or any(c in identity for c in "/?#% ") or len(identity) > 48:
+        raise r.fail("identity", "must be 1-48 characters without spaces, '/', '?', '#' or '%'")
+    cfg = StationConfig(
+        identity=identity,
+        vendor=r.string("vendor", StationConfig.vendor),
+        model=r.string("model", StationConfig.model),
+        serial_number=r.string("serial_number", ""),
+        max_current_a=r.number("max_current_a", StationConfig.max_current_a, low=6, high=80),
+        free_vend=r.boolean("free_vend", False),
+        free_vend_id_tag=r.string("free_vend_id_tag", StationConfig.free_vend_id_tag),
+        connection_timeout_s=r.number("connection_timeout_s", 60.0, low=1, high=3600),
+    )
+    for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
+        if len(getattr(cfg, name)) > limit:
+            raise r.fail(name, f"must be at most {limit} characters (OCPP BootNotification)")
+    if not cfg.free_vend_id_tag or len(cfg.free_vend_id_tag) > 20:
+        raise r.fail("free_vend_id_tag", "must be 1-20 characters (OCPP idTag)")
+    r.finish()
+    return cfg
+
+
+def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
+    r = _Reader(file, _table(file, data, "ocpp", required=True), "ocpp")
+    url = r.string("csms_url", required=True)
+    parsed = urlparse(url)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise r.fail("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}")
+    version = r.string("version", "1.6")
+    if version != "1.6":
+        raise r.fail("version", f"unsupported OCPP version {version!r}; supported: 1.6")
+    cfg = OcppConfig(
+        csms_url=url,
+        version=version,
+        heartbeat_interval_s=r.number("heartbeat_interval_s", 300, low=1, high=86400, integer=True),
+        meter_value_sample_interval_s=r.number(
+            "meter_value_sample_interval_s", 60, low=0, high=86400, integer=True
+        ),
+        meter_values_sampled_data=r.string_list(
+            "meter_values_sampled_data", OcppConfig.meter_values_sampled_data, MEASURANDS
+        ),
+        authorize_remote_tx_requests=r.boolean("authorize_remote_tx_requests", False),
+        response_timeout_s=r.number("response_timeout_s", 30.0, low=1, high=600),
+        reconnect_min_s=r.number("reconnect_min_s", 1.0, low=0.1, high=3600),
+        reconnect_max_s=r.number("reconnect_max_s", 300.0, low=0.1, high=86400),
+        ping_interval_s=r.number("ping_interval_s", 20.0, low=0, high=3600),
+        ping_timeout_s=r.number("ping_timeout_s", 20.0, low=1, high=3600),
+    )
+    if cfg.reconnect_max_s < cfg.reconnect_min_s:
+        raise r.fail("reconnect_max_s", "must not be smaller than reconnect_min_s")
+    r.finish()
+    return cfg
+
+
+def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tuple[ConnectorConfig, ...]:
+    raw = data.get("connectors", [{"id": 1}])
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(file, "connectors", "must be one or more [[connectors]] tables")
+    result = []
+    for index, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(file, f"connectors[{index}]", "must be a table")
+        r = _Reader(file, table, f"connectors[{index}]")
+        connector = ConnectorConfig(
+            id=r.number("id", None, low=1, high=99, integer=True),
+            max_current_a=r.number("max_current_a", station.max_current_a, low=6, high=80),
+        )
+        r.finish()
+        if connector.id != index + 1:
+            raise r.fail("id", f"connectors must be numbered 1, 2, ... in order; expected {index + 1}")
+        result.append(connector)
+    return tuple(result)
+
+
+def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
+    r = _Reader(file, _table(file, data, "simulation"), "simulation")
+    d = SimulationConfig()
+    cfg = SimulationConfig(
+        speed=r.number("speed", d.speed, low=0.01, high=1000),
+        ev_max_current_a=r.number("ev_max_current_a", d.ev_max_current_a, low=6, high=80),
+        ev_phases=r.number("ev_phases", d.ev_phases, low=1, high=3, integer=True),
+        ev_capacity_wh=r.number("ev_capacity_wh", d.ev_capacity_wh, low=100, high=500_000),
+        ev_soc=r.number("ev_soc", d.ev_soc, low=0, high=1),
+        cable_ohms=r.number("cable_ohms", d.cable_ohms, low=1, high=100_000, optional=True),
+        voltage_v=r.number("voltage_v", d.voltage_v, low=100, high=260),
+    )
+    if cfg.ev_phases == 2:
+        raise r.fail("ev_phases", "must be 1 or 3")
+    r.finish()
+    return cfg
+
+
+def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
+    r = _Reader(file, _table(file, data, "meter"), "meter")
+    cfg = MeterConfig(poll_interval_s=r.number("poll_interval_s", 1.0, low=0.1, high=3600))
+    r.finish()
+    return cfg
+
+
+def _safety(file: str, data: dict[str, Any]) -> SafetyConfig:
+    r = _Reader(file, _table(file, data, "safety"), "safety")
+    d = SafetyConfig()
+    cfg = SafetyConfig(
+        tick_s=r.number("tick_s", d.tick_s, low=0.001, high=0.05),
+        contactor_settle_s=r.number("contactor_settle_s", d.contactor_settle_s, low=0.01, high=2),
+        ventilation_available=r.boolean("ventilation_available", d.ventilation_available),
+        rcd_auto_reclose_attempts=r.number(
+            "rcd_auto_reclose_attempts", d.rcd_auto_reclose_attempts, low=0, high=10, integer=True
+        ),
+    )
+    r.finish()
+    return cfg
+
+
+HAL_BACKENDS = ("sim",)
+TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety")
+
+
+def parse(data: dict[str, Any], file: str = "<config>") -> Config:
+    """Validate a parsed TOML document and build the configuration."""
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise ConfigError(file, key, f"unknown section; known: {', '.join(TOP_LEVEL)}")
+    station = _station(file, data)
+    hal = _Reader(file, _table(file, data, "hal"), "hal")
+    backend = hal.string("backend", "sim")
+    if backend not in HAL_BACKENDS:
+        raise hal.fail("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}")
+    hal.finish()
+    return Config(
+        station=station,
+        ocpp=_ocpp(file, data),
+        connectors=_connectors(file, data, station),
+        hal_backend=backend,
+        simulation=_simulation(file, data),
+        meter=_meter(file, data),
+        safety=_safety(file, data),
+        source=file,
+    )
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a configuration file; raise ConfigError naming what is wrong."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "-", "file not found") from None
+    except OSError as exc:
+        raise ConfigError(file, "-", f"cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    return parse(data, file)

@@ -1,0 +1,161 @@
+"""The daemon: builds the station from its configuration and runs it.
+
+``chargepoint run`` on a station, the demo and the integration tests all run
+this same assembly; only the hal backend differs. Assembly order follows the
+direction of knowledge: hardware first, then the safety loops, then the
+station, then the link to the CSMS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from chargepoint.config import Config
+from chargepoint.connection import Link, LinkSettings
+from chargepoint.events import StopReason
+from chargepoint.evse import EvseConfig, EvseController
+from chargepoint.limits import LimitClaims
+from chargepoint.outbox import Outbox
+from chargepoint.protocol import v16
+from chargepoint.settings import Settings
+from chargepoint.station import Connector, Station
+from hal.clock import Clock, RealClock, ScaledClock
+from hal.interfaces import CardReader
+from hal.sim import SimEV, SimWorld
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hardware:
+    """What the hal backend provides for the station."""
+
+    clock: Clock
+    connectors: list[Connector]
+    card_reader: CardReader | None
+    #: The simulated worlds per connector (empty on real hardware).
+    worlds: dict[int, SimWorld] = field(default_factory=dict)
+
+
+def build_sim_hardware(config: Config) -> Hardware:
+    """The physical simulation: a virtual EV, contactor, meter and reader per connector."""
+    sim = config.simulation
+    clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(sim.speed)
+    evse_config = _evse_config(config)
+    connectors, worlds = [], {}
+    for connector_config in config.connectors:
+        world = SimWorld(
+            clock,
+            ev=SimEV(max_current_a=sim.ev_max_current_a, phases=sim.ev_phases,
+                     capacity_wh=sim.ev_capacity_wh, soc=sim.ev_soc),
+            voltage_v=sim.voltage_v,
+            cable_ohms=sim.cable_ohms,
+        )
+        limits = LimitClaims()
+        limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
+        evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits,
+                              evse_config, name=f"connector-{connector_config.id}")
+        connectors.append(Connector(connector_config.id, evse, world.meter, limits))
+        worlds[connector_config.id] = world
+    reader = worlds[1].card_reader if worlds else None
+    return Hardware(clock, connectors, reader, worlds)
+
+
+def _evse_config(config: Config) -> EvseConfig:
+    safety = config.safety
+    return EvseConfig(
+        tick_s=safety.tick_s,
+        contactor_settle_s=safety.contactor_settle_s,
+        ventilation_available=safety.ventilation_available,
+        rcd_auto_reclose_attempts=safety.rcd_auto_reclose_attempts,
+    )
+
+
+class Daemon:
+    """One running charge point: hardware, safety loops, station and CSMS link."""
+
+    def __init__(self, config: Config, hardware: Hardware | None = None) -> None:
+        self.config = config
+        self.hardware = hardware or build_sim_hardware(config)
+        self.clock = self.hardware.clock
+        self.settings = Settings(config)
+        self.outbox = Outbox()
+        self.station = Station(
+            self.hardware.connectors,
+            self.clock,
+            self.outbox,
+            free_vend_id_tag=config.station.free_vend_id_tag if config.station.free_vend else None,
+            connection_timeout_s=config.station.connection_timeout_s,
+            meter_poll_interval_s=config.meter.poll_interval_s,
+            sample_interval_s=lambda: float(self.settings.get("MeterValueSampleInterval")),
+        )
+        self.adapter: v16.V16Adapter | None = None
+        ocpp = config.ocpp
+        self.link = Link(
+            LinkSettings(
+                url=ocpp.csms_url,
+                identity=config.station.identity,
+                subprotocol=v16.SUBPROTOCOL,
+                reconnect_min_s=ocpp.reconnect_min_s,
+                reconnect_max_s=ocpp.reconnect_max_s,
+                ping_interval_s=ocpp.ping_interval_s or None,
+                ping_timeout_s=ocpp.ping_timeout_s,
+            ),
+            self._new_session,
+        )
+        self._stopped = asyncio.Event()
+
+    def _new_session(self, ws: object) -> v16.V16Adapter:
+        self.adapter = v16.V16Adapter(ws, self.station, self.outbox, self.settings,
+                                      self.config, self.clock)
+        return self.adapter
+
+    def _card_from_thread(self, loop: asyncio.AbstractEventLoop) -> object:
+        def presented(id_tag: str) -> None:
+            loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(self.station.card_presented(id_tag)))
+        return presented
+
+    async def run(self) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
+        loop = asyncio.get_running_loop()
+        await self.station.start()
+        reader = self.hardware.card_reader
+        if reader is not None:
+            reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
+        link = asyncio.ensure_future(self.link.run())
+        log.info("station %s running with %d connector(s)", self.config.station.identity,
+                 len(self.hardware.connectors))
+        try:
+            await self._stopped.wait()
+            await self._end_transactions()
+        finally:
+            link.cancel()
+            await asyncio.gather(link, return_exceptions=True)
+            if reader is not None:
+                reader.close()
+            await self.station.close()
+            log.info("station stopped")
+
+    async def _end_transactions(self, drain_timeout_s: float = 5.0) -> None:
+        """Stop running transactions (reason Reboot) and give the CSMS a
+        moment to receive them: the queue does not outlive the process."""
+        for connector_id, _ in self.station.active_transactions():
+            await self.station.stop_transaction(connector_id, StopReason.REBOOT)
+        deadline = asyncio.get_running_loop().time() + drain_timeout_s
+        while len(self.outbox) and self.link.connected.is_set() \
+                and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if len(self.outbox):
+            log.warning("%d transaction message(s) not delivered before shutdown", len(self.outbox))
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)

@@ -1,0 +1,129 @@
+"""The demo: a simulated station and the bench CSMS run one whole session.
+
+It shows, on one screen, what a station and a CSMS say to each other during a
+charging session: plug in, card tap, Authorize, StartTransaction, MeterValues,
+a remote stop from the CSMS, unplug. The station is the real daemon with the
+simulated hal, so the demo exercises the same code a station runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chargepoint.config import parse
+from chargepoint.daemon import Daemon
+from chargepoint.protocol.csms import CentralSystem, Frame
+
+CARD = "04A1B2C3D4"
+IDENTITY = "DEMO-CP-1"
+
+ARROWS = {"in": "station → CSMS", "out": "CSMS → station"}
+
+
+def _summary(frame: Frame) -> str:
+    """The interesting fields of a frame, short enough for one line."""
+    if frame.message_type == 2:
+        payload = frame.payload
+        if frame.action == "MeterValues":
+            values = payload["meterValue"][0]["sampledValue"]
+            parts = []
+            for v in values:
+                name = v.get("measurand", "Energy.Active.Import.Register").split(".")[0]
+                parts.append(f"{name}{'/' + v['phase'] if v.get('phase') else ''}={v['value']}"
+                             f"{v.get('unit', '')}")
+            return f"txId={payload.get('transactionId')} " + " ".join(parts)
+        if frame.action == "StopTransaction":
+            keep = {k: payload[k] for k in ("transactionId", "meterStop", "reason", "idTag")
+                    if k in payload}
+            return json.dumps(keep)
+        return json.dumps(payload, separators=(",", ":"))
+    if frame.message_type == 3:
+        return "→ " + json.dumps(frame.payload[0], separators=(",", ":"))
+    if frame.message_type == 4:
+        return "→ CALLERROR " + json.dumps(frame.payload, separators=(",", ":"))
+    return repr(frame.payload)
+
+
+class Timeline:
+    """Prints frames and narration with the time since the demo started."""
+
+    def __init__(self, out: Callable[[str], None] = print) -> None:
+        self.start = time.monotonic()
+        self.out = out
+
+    def say(self, text: str) -> None:
+        self.out(f"{time.monotonic() - self.start:6.2f}s  ** {text}")
+
+    def frame(self, frame: Frame) -> None:
+        kind = {2: "CALL      ", 3: "RESULT    ", 4: "ERROR     "}.get(frame.message_type, "?")
+        action = frame.action or "?"
+        self.out(f"{time.monotonic() - self.start:6.2f}s  {ARROWS[frame.direction]}  {kind}"
+                 f"{action:<18} {_summary(frame)}")
+
+
+async def _until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
+                   samples: int = 3) -> int:
+    """Run one whole session; return the energy delivered in Wh (> 0 on success)."""
+    timeline = Timeline(out)
+    csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame)
+    port = await csms.start("127.0.0.1", 0)
+    timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port}")
+    config = parse({
+        "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001"},
+        "ocpp": {"csms_url": f"ws://127.0.0.1:{port}", "meter_value_sample_interval_s": 60,
+                 "meter_values_sampled_data": ["Energy.Active.Import.Register",
+                                               "Power.Active.Import", "Current.Import"]},
+        "simulation": {"speed": speed, "ev_max_current_a": 16, "ev_soc": 0.4},
+        "meter": {"poll_interval_s": 5.0},
+    }, "<demo>")
+    daemon = Daemon(config)
+    world = daemon.hardware.worlds[1]
+    runner = asyncio.ensure_future(daemon.run())
+    try:
+        timeline.say(f"simulated station {IDENTITY} started (simulation {speed:g}x real time)")
+        await _until(lambda: daemon.adapter and daemon.adapter.accepted.is_set(),
+                     "BootNotification accepted", 10)
+        await asyncio.sleep(0.3)
+        timeline.say("EV plugged in (state B)")
+        world.plug_in()
+        await asyncio.sleep(0.3)
+        timeline.say(f"RFID card {CARD} presented")
+        world.card_reader.tap(CARD)
+        record = await _until(lambda: next(iter(csms.transactions.values()), None),
+                              "StartTransaction", 10)
+        await _until(lambda: world.contactor.closed, "contactor closed", 5)
+        timeline.say(f"contactor closed: EV charging at {world.ev.current_a:.0f} A "
+                     f"x {world.ev.phases} phase(s)")
+        await _until(lambda: record.meter_values >= samples, f"{samples} MeterValues", 15)
+        timeline.say("operator stops the session from the CSMS")
+        await csms.remote_stop(IDENTITY, record.transaction_id)
+        await _until(lambda: record.meter_stop is not None, "StopTransaction", 10)
+        await asyncio.sleep(0.2)
+        timeline.say("EV unplugged")
+        world.unplug()
+        await _until(lambda: csms.stations[IDENTITY].status.get(1, ("",))[0] == "Available",
+                     "connector Available", 5)
+        energy = record.energy_wh or 0
+        timeline.say(f"session complete: transaction {record.transaction_id}, "
+                     f"{energy} Wh delivered (meter {record.meter_start} → {record.meter_stop} Wh), "
+                     f"reason {record.reason}")
+        return energy
+    finally:
+        daemon.stop()
+        await asyncio.gather(runner, return_exceptions=True)
+        await csms.close()

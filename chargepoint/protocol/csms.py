@@ -1,0 +1,231 @@
+"""A small OCPP 1.6J central system for the bench and the demo.
+
+A technician commissioning a station without the operator's backend, or a
+developer on a laptop, needs something to connect to: this accepts stations,
+answers BootNotification, Authorize and the transaction messages, keeps a
+ledger of every frame and of each transaction's energy, and can start and stop
+sessions remotely. It is not an operator's CSMS: no users, no tariffs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as LibPeer
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+)
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One OCPP frame as seen by the CSMS."""
+
+    identity: str
+    direction: str  # "in" (station -> CSMS) or "out"
+    message_type: int
+    unique_id: str
+    action: str | None
+    payload: Any
+
+
+@dataclass
+class TransactionRecord:
+    transaction_id: int
+    identity: str
+    connector_id: int
+    id_tag: str
+    meter_start: int
+    started: str
+    meter_stop: int | None = None
+    stopped: str | None = None
+    reason: str | None = None
+    meter_values: int = 0
+
+    @property
+    def energy_wh(self) -> int | None:
+        return None if self.meter_stop is None else self.meter_stop - self.meter_start
+
+
+class _RecordingSocket:
+    """Passes frames through and records each one before it is handled."""
+
+    def __init__(self, ws: ServerConnection, identity: str, record: Callable[[Frame], None]) -> None:
+        self.ws = ws
+        self.identity = identity
+        self.record = record
+        self._actions: dict[str, str] = {}
+
+    def _note(self, raw: str | bytes, direction: str) -> None:
+        try:
+            message = json.loads(raw)
+            kind, unique_id = int(message[0]), str(message[1])
+        except (ValueError, TypeError, IndexError, KeyError):
+            self.record(Frame(self.identity, direction, 0, "", None, raw))
+            return
+        if kind == 2:
+            self._actions[unique_id] = message[2]
+            self.record(Frame(self.identity, direction, kind, unique_id, message[2], message[3]))
+        else:
+            action = self._actions.pop(unique_id, None)
+            self.record(Frame(self.identity, direction, kind, unique_id, action, message[2:]))
+
+    async def recv(self) -> str | bytes:
+        raw = await self.ws.recv()
+        self._note(raw, "in")
+        return raw
+
+    async def send(self, raw: str) -> None:
+        self._note(raw, "out")
+        await self.ws.send(raw)
+
+
+class StationPeer(LibPeer):
+    """The CSMS side of one connected station."""
+
+    def __init__(self, identity: str, connection: _RecordingSocket, csms: CentralSystem) -> None:
+        super().__init__(identity, connection, response_timeout=csms.response_timeout_s)
+        self.csms = csms
+        self.status: dict[int, tuple[str, str]] = {}
+
+    def _id_tag_info(self, id_tag: str) -> dict[str, str]:
+        accepted = self.csms.accept_tags is None or id_tag in self.csms.accept_tags
+        status = AuthorizationStatus.accepted if accepted else AuthorizationStatus.invalid
+        return {"status": status.value}
+
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:
+        return call_result.BootNotification(
+            current_time=_now(), interval=self.csms.heartbeat_interval_s,
+            status=self.csms.boot_status,
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self) -> Any:
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, error_code: str, status: str, **_: Any) -> Any:
+        self.status[connector_id] = (status, error_code)
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str) -> Any:
+        return call_result.Authorize(id_tag_info=self._id_tag_info(id_tag))
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                 **_: Any) -> Any:
+        tx_id = next(self.csms._transaction_ids)
+        self.csms.transactions[tx_id] = TransactionRecord(
+            tx_id, self.id, connector_id, id_tag, meter_start, timestamp)
+        return call_result.StartTransaction(transaction_id=tx_id,
+                                            id_tag_info=self._id_tag_info(id_tag))
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id: int, meter_value: list, transaction_id: int | None = None,
+                        **_: Any) -> Any:
+        record = self.csms.transactions.get(transaction_id or -1)
+        if record is not None:
+            record.meter_values += 1
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int,
+                reason: str | None = None, id_tag: str | None = None, **_: Any) -> Any:
+        record = self.csms.transactions.get(transaction_id)
+        if record is not None:
+            record.meter_stop, record.stopped = meter_stop, timestamp
+            record.reason = reason or "Local"
+        return call_result.StopTransaction(
+            id_tag_info=self._id_tag_info(id_tag) if id_tag else None)
+
+
+@dataclass
+class CentralSystem:
+    """Accepts OCPP 1.6J stations on ``ws://host:port/<identity>``."""
+
+    accept_tags: set[str] | None = None  # None accepts every card
+    boot_status: RegistrationStatus = RegistrationStatus.accepted
+    heartbeat_interval_s: int = 300
+    response_timeout_s: float = 30.0
+    on_frame: Callable[[Frame], None] | None = None
+    frames: list[Frame] = field(default_factory=list)
+    transactions: dict[int, TransactionRecord] = field(default_factory=dict)
+    stations: dict[str, StationPeer] = field(default_factory=dict)
+    _transaction_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _server: Server | None = None
+    _connected: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; returns the port (useful with port 0)."""
+        self._server = await serve(self._handle, host, port, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _record(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request else "/"
+        identity = path.rstrip("/").rsplit("/", 1)[-1]
+        if ws.subprotocol != SUBPROTOCOL or not identity:
+            await ws.close(1002, "expected subprotocol ocpp1.6 and a charge point identity")
+            return
+        peer = StationPeer(identity, _RecordingSocket(ws, identity, self._record), self)
+        self.stations[identity] = peer
+        async with self._connected:
+            self._connected.notify_all()
+        log.info("station %s connected", identity)
+        try:
+            await peer.start()
+        except websockets.exceptions.ConnectionClosed:
+            log.info("station %s disconnected", identity)
+        finally:
+            if self.stations.get(identity) is peer:
+                del self.stations[identity]
+
+    async def wait_for_station(self, identity: str, timeout: float = 10.0) -> StationPeer:
+        async def connected() -> StationPeer:
+            async with self._connected:
+                await self._connected.wait_for(lambda: identity in self.stations)
+                return self.stations[identity]
+        return await asyncio.wait_for(connected(), timeout)
+
+    async def remote_start(self, identity: str, id_tag: str, connector_id: int | None = None) -> bool:
+        result = await self.stations[identity].call(
+            call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id))
+        return result is not None and result.status == RemoteStartStopStatus.accepted
+
+    async def remote_stop(self, identity: str, transaction_id: int) -> bool:
+        result = await self.stations[identity].call(
+            call.RemoteStopTransaction(transaction_id=transaction_id))
+        return result is not None and result.status == RemoteStartStopStatus.accepted

@@ -1,0 +1,69 @@
+"""Fixtures: a loopback CSMS and an in-process station daemon on the sim hal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from chargepoint.config import parse
+from chargepoint.daemon import Daemon
+from tests.integration.loopback_csms import LoopbackCsms
+
+#: The simulation runs this many times faster than real time in these tests.
+SPEED = 10.0
+
+
+def station_config(url: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "station": {"identity": "CP-TEST-1"},
+        "ocpp": {"csms_url": url, "meter_value_sample_interval_s": 10,
+                 "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "simulation": {"speed": SPEED},
+        "meter": {"poll_interval_s": 1.0},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return data
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[LoopbackCsms]:
+    server = await LoopbackCsms().start()
+    yield server
+    await server.close()
+
+
+@asynccontextmanager
+async def running(config: dict[str, Any]) -> AsyncIterator[Daemon]:
+    daemon = Daemon(parse(config, "<test>"))
+    task = asyncio.ensure_future(daemon.run())
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+def station(csms: LoopbackCsms) -> Callable[..., Any]:
+    """``async with station(**sections) as daemon``: a daemon connected to ``csms``."""
+    def make(**sections: dict[str, Any]) -> Any:
+        return running(station_config(csms.url, **sections))
+    return make
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``condition`` until it is truthy (real time, bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

@@ -1,0 +1,47 @@
+"""The daemon as users start it: `chargepoint run` in a subprocess, and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from chargepoint.demo import run_demo
+from tests.integration.loopback_csms import LoopbackCsms
+
+
+async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, csms: LoopbackCsms):
+    config = tmp_path / "station.toml"
+    config.write_text(f"""
+[station]
+identity = "CP-PROC-1"
+[ocpp]
+csms_url = "{csms.url}"
+""")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config),
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        await csms.wait_for("StatusNotification", count=2, timeout=20)
+        assert csms.paths == ["/ocpp/CP-PROC-1"]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    log = stderr.decode()
+    assert "BootNotification accepted" in log
+    assert "station stopped" in log
+
+
+async def test_demo_runs_a_whole_session_with_energy():
+    lines: list[str] = []
+    energy = await asyncio.wait_for(run_demo(speed=60, out=lines.append, samples=2), 30)
+    assert energy > 0
+    text = "\n".join(lines)
+    for action in ("BootNotification", "Authorize", "StartTransaction", "MeterValues",
+                   "RemoteStopTransaction", "StopTransaction"):
+        assert action in text, f"{action} missing from the timeline"
+    assert f"{energy} Wh delivered" in lines[-1]
