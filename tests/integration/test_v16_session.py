@@ -6,6 +6,7 @@ import asyncio
 
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
 
+from hal.interfaces import MeterFailureKind
 from tests.integration.conftest import until
 
 CARD = "CAFE0001"
@@ -197,3 +198,53 @@ async def test_offline_session_is_delivered_after_reconnect(csms, station):
         assert stop["transaction_id"] == 100
         assert stop["meter_stop"] > start["meter_start"]
         await until(lambda: len(daemon.outbox) == 0)
+
+
+async def test_faults_are_reported_with_their_error_codes(csms, station):
+    async with station() as daemon:
+        world = daemon.hardware.worlds[1]
+        await csms.wait_for("StatusNotification", connector_id=1)
+        world.plug_in()
+        world.card_reader.tap(CARD)
+        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world.faults.trip("rcd")
+        assert not world.contactor.commanded, "the trip callback opens the contactor at once"
+        faulted = (await csms.wait_for("StatusNotification", connector_id=1, status="Faulted"))[0]
+        assert faulted.payload["error_code"] == "GroundFailure"
+
+
+async def test_welded_contactor_reports_power_switch_failure(csms, station):
+    async with station() as daemon:
+        world = daemon.hardware.worlds[1]
+        await csms.wait_for("StatusNotification", connector_id=1)
+        world.plug_in()
+        world.card_reader.tap(CARD)
+        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world.contactor.weld()
+        world.card_reader.tap(CARD)
+        await csms.wait_for("StopTransaction")
+        faulted = (await csms.wait_for("StatusNotification", connector_id=1, status="Faulted"))[0]
+        assert faulted.payload["error_code"] == "PowerSwitchFailure"
+
+
+async def test_meter_failure_is_reported_and_recovers(csms, station):
+    async with station() as daemon:
+        world = daemon.hardware.worlds[1]
+        await csms.wait_for("StatusNotification", connector_id=1)
+        world.meter.fail_next(MeterFailureKind.TIMEOUT, count=3)
+        failed = (await csms.wait_for("StatusNotification", connector_id=1,
+                                      error_code="PowerMeterFailure"))[0]
+        assert failed.payload["status"] == "Available"
+        await csms.wait_for("StatusNotification", connector_id=1, error_code="NoError", count=2)
+
+
+async def test_shutdown_stops_a_running_transaction_and_delivers_it(csms, station):
+    async with station() as daemon:
+        world = daemon.hardware.worlds[1]
+        await csms.wait_for("StatusNotification", connector_id=1)
+        world.plug_in()
+        world.card_reader.tap(CARD)
+        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+    stop = (await csms.wait_for("StopTransaction"))[0].payload
+    assert stop["reason"] == "Reboot"
+    assert not world.contactor.closed
