@@ -60,6 +60,7 @@ ERROR_CODES = {
     "contactor_mismatch": ChargePointErrorCode.power_switch_failure,
     "welded": ChargePointErrorCode.power_switch_failure,
     "power_meter_failure": ChargePointErrorCode.power_meter_failure,
+    "internal": ChargePointErrorCode.internal_error,
 }
 
 #: Wait after a BootNotification answered Pending/Rejected with interval 0.
