@@ -1,0 +1,53 @@
+# The two jobs a newcomer needs: `make demo` and `make test`.
+# Both create .venv with the system's python3 (3.11 or newer) and install into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PEER   := tests/peer
+
+.PHONY: demo test lint bench clean system-deps
+
+demo: $(VENV)/.installed
+	$(BIN)/chargepoint demo
+
+test: $(VENV)/.installed-dev system-deps $(PEER)/node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/footprint.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+# socat makes the serial pty pairs; node runs the independent OCPP peer.
+system-deps:
+	@missing=""; \
+	command -v socat >/dev/null || missing="$$missing socat"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y $$missing; \
+	fi
+
+$(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
+	cd $(PEER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(PEER)/node_modules .pytest_cache .ruff_cache

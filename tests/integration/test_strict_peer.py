@@ -1,0 +1,255 @@
+"""The station against an independent OCPP 1.6J CSMS: ``ocpp-rpc`` in strict mode.
+
+``tests/peer/strict_csms.js`` schema-checks every frame the station sends (its
+CALLs and the CALLRESULTs it returns to the CSMS's CALLs) with an OCPP
+implementation we did not write. A whole charging session, a remote start and
+stop and a CALL the station does not implement must pass with zero strict
+validation failures. ``make test`` installs the peer's node_modules (``npm ci``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chargepoint.config import MEASURANDS, parse
+from chargepoint.daemon import Daemon
+
+PEER_DIR = Path(__file__).resolve().parents[1] / "peer"
+SCRIPT = PEER_DIR / "strict_csms.js"
+CARD = "CAFE0001"
+REMOTE_TAG = "REMOTE01"
+#: Simulated seconds (the simulation runs 10x real time): a heartbeat every 0.5 s.
+HEARTBEAT_S = 5
+#: CSMS-initiated 1.6 actions with valid payloads; each must get a schema-valid
+#: CALLRESULT if the station implements it, else a CALLERROR NotImplemented/NotSupported.
+PROBES: list[tuple[str, dict[str, Any]]] = [
+    ("GetConfiguration", {}),
+    ("ClearCache", {}),
+    ("GetLocalListVersion", {}),
+]
+
+
+class StrictPeer:
+    """The node process and the JSON lines it prints."""
+
+    def __init__(self, process: asyncio.subprocess.Process, stderr_path: Path) -> None:
+        self.process = process
+        self.stderr_path = stderr_path
+        self.events: list[dict[str, Any]] = []
+        self.port: int | None = None
+        self._refs = itertools.count(1)
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                event = {"event": "unparsed", "line": line}
+            if event.get("event") == "listening":
+                self.port = int(event["port"])
+            self.events.append(event)
+
+    # ------------------------------------------------------------ queries
+    def of(self, kind: str, **match: Any) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == kind
+                and all(e.get(k) == v for k, v in match.items())]
+
+    def calls(self, action: str, **params: Any) -> list[dict[str, Any]]:
+        """The station's CALLs of ``action`` whose params contain ``params``."""
+        return [e for e in self.of("call", action=action)
+                if all(e["params"].get(k) == v for k, v in params.items())]
+
+    def actions(self) -> list[str]:
+        return [e["action"] for e in self.of("call")]
+
+    def strict_failures(self) -> list[dict[str, Any]]:
+        return self.of("strictValidationFailure")
+
+    def report(self) -> str:
+        """What to show when something goes wrong: failures first, then the tail of the log."""
+        failures = self.strict_failures()
+        tail = self.events[-25:]
+        stderr = self.stderr_path.read_text(errors="replace")[-2000:] if self.stderr_path.exists() else ""
+        return (f"\nstrictValidationFailure events ({len(failures)}):\n"
+                + "".join(f"  {json.dumps(f)}\n" for f in failures)
+                + "last peer events:\n" + "".join(f"  {json.dumps(e)[:400]}\n" for e in tail)
+                + (f"peer stderr:\n{stderr}" if stderr else ""))
+
+    async def wait(self, condition: Callable[[], Any], what: str, timeout: float = 8.0) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if self._reader.done() or loop.time() > deadline:
+                gone = " (the peer process ended)" if self._reader.done() else ""
+                raise AssertionError(f"timed out waiting for {what}{gone}{self.report()}")
+            await asyncio.sleep(0.01)
+
+    async def wait_call(self, action: str, count: int = 1, timeout: float = 8.0,
+                        **params: Any) -> list[dict[str, Any]]:
+        def found() -> list[dict[str, Any]] | None:
+            calls = self.calls(action, **params)
+            return calls if len(calls) >= count else None
+        return await self.wait(found, f"{count} x {action} {params or ''}", timeout)
+
+    # ----------------------------------------------------------- commands
+    def _send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+
+    async def call(self, action: str, params: dict[str, Any], timeout: float = 8.0) -> dict[str, Any]:
+        """Make the CSMS call the station; the ``result`` or ``callError`` event."""
+        ref = f"r{next(self._refs)}"
+        self._send({"cmd": "call", "action": action, "params": params, "ref": ref})
+        answers = await self.wait(
+            lambda: [e for e in self.events if e.get("ref") == ref
+                     and e.get("event") in ("result", "callError")],
+            f"the answer to {action}", timeout)
+        return answers[0]
+
+    async def quit(self) -> None:
+        if self.process.returncode is None:
+            try:
+                self._send({"cmd": "quit"})
+                await asyncio.wait_for(self.process.wait(), 5)
+            except (TimeoutError, ConnectionError):
+                self.process.kill()
+                await self.process.wait()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+@pytest.fixture
+async def peer(tmp_path: Path) -> AsyncIterator[StrictPeer]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the strict ocpp-rpc peer cannot run (make test installs it)")
+    if not (PEER_DIR / "node_modules" / "ocpp-rpc").is_dir():
+        pytest.fail(f"{PEER_DIR / 'node_modules'} is missing: run `make test` "
+                    f"(or `cd {PEER_DIR} && npm ci`) to install the strict OCPP peer")
+    stderr_path = tmp_path / "strict_csms.stderr"
+    with stderr_path.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            node, str(SCRIPT), "0", str(HEARTBEAT_S), cwd=PEER_DIR,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr)
+    server = StrictPeer(process, stderr_path)
+    try:
+        await server.wait(lambda: server.port, "the peer to listen", timeout=10)
+        yield server
+    finally:
+        await server.quit()
+
+
+async def test_whole_session_passes_strict_schema_validation(peer: StrictPeer) -> None:
+    config = parse({
+        "station": {"identity": "CP-STRICT-1"},
+        "ocpp": {"csms_url": f"ws://127.0.0.1:{peer.port}", "meter_value_sample_interval_s": 10,
+                 "meter_values_sampled_data": list(MEASURANDS),
+                 "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "simulation": {"speed": 10.0},
+        "meter": {"poll_interval_s": 1.0},
+    }, "<test_strict_peer>")
+    daemon = Daemon(config)
+    task = asyncio.ensure_future(daemon.run())
+    try:
+        await _scenario(peer, daemon)
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 20)
+
+    failures = peer.strict_failures()
+    assert failures == [], (
+        "ocpp-rpc (strict mode) rejected frames the station sent; each entry names the action, "
+        "whether it was our CALL (isCall) or our CALLRESULT, and the schema error:" + peer.report())
+    assert peer.of("badMessage") == [], "ocpp-rpc saw frames that break OCPP-J framing" + peer.report()
+
+
+async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
+    world = daemon.hardware.worlds[1]
+
+    # ------------------------------------------------ boot and statuses
+    await peer.wait_call("StatusNotification", connectorId=1, status="Available")
+    client = peer.of("client")[0]
+    assert client["identity"] == "CP-STRICT-1" and client["protocol"] == "ocpp1.6"
+    assert peer.actions()[0] == "BootNotification"
+    assert peer.calls("StatusNotification", connectorId=0), "no StatusNotification for connector 0"
+    await peer.wait_call("Heartbeat")
+
+    # ------------------- CALLs the station may not implement: answered, link stays up
+    # the ocpp library's routes of the station's adapter: which actions have a handler
+    handled = getattr(getattr(daemon.adapter, "peer", None), "route_map", {})
+    for action, params in PROBES:
+        answer = await peer.call(action, params)
+        if "_on_action" in handled.get(action, {}):
+            assert answer["event"] == "result", f"{action} is implemented but answered {answer}"
+        else:
+            assert answer["event"] == "callError", f"{action} has no handler but answered {answer}"
+            assert answer["code"] in ("NotImplemented", "NotSupported"), answer
+    assert peer.of("close") == [], "the connection dropped after an unimplemented CALL" + peer.report()
+
+    # ------------------------------------------- card session, remote stop
+    world.plug_in()
+    await peer.wait_call("StatusNotification", connectorId=1, status="Preparing")
+    world.card_reader.tap(CARD)
+    authorize = (await peer.wait_call("Authorize"))[0]
+    assert authorize["params"] == {"idTag": CARD}
+    start = (await peer.wait_call("StartTransaction"))[0]
+    assert start["params"]["idTag"] == CARD and start["params"]["connectorId"] == 1
+    await peer.wait_call("StatusNotification", connectorId=1, status="Charging")
+    samples = await peer.wait_call("MeterValues", count=2)
+    assert {s["params"]["transactionId"] for s in samples} == {1}
+    measurands = {v.get("measurand", "Energy.Active.Import.Register")
+                  for s in samples for mv in s["params"]["meterValue"] for v in mv["sampledValue"]}
+    assert measurands == set(MEASURANDS), f"measurands sent: {sorted(measurands)}"
+    assert world.contactor.closed
+
+    answer = await peer.call("RemoteStopTransaction", {"transactionId": 1})
+    assert answer["event"] == "result" and answer["result"] == {"status": "Accepted"}, answer
+    stop = (await peer.wait_call("StopTransaction"))[0]["params"]
+    assert stop["transactionId"] == 1
+    assert stop["reason"] == "Remote"
+    assert stop["transactionData"], "StopTransaction without transactionData"
+    assert stop["meterStop"] >= start["params"]["meterStart"]
+    await peer.wait(lambda: not world.contactor.closed, "the contactor to open")
+    world.unplug()
+    await peer.wait_call("StatusNotification", count=2, connectorId=1, status="Available")
+
+    # ------------------------------------- remote start, end by unplugging
+    answer = await peer.call("RemoteStartTransaction", {"connectorId": 1, "idTag": REMOTE_TAG})
+    assert answer["event"] == "result" and answer["result"] == {"status": "Accepted"}, answer
+    world.plug_in()
+    second = (await peer.wait_call("StartTransaction", count=2))[1]["params"]
+    assert second["idTag"] == REMOTE_TAG and second["connectorId"] == 1
+    await peer.wait_call("StatusNotification", count=2, connectorId=1, status="Charging")
+    world.unplug()
+    stops = await peer.wait_call("StopTransaction", count=2)
+    assert stops[1]["params"]["transactionId"] == 2
+    assert stops[1]["params"]["reason"] == "EVDisconnected"
+    await peer.wait_call("StatusNotification", count=3, connectorId=1, status="Available")
+
+    # -------------------------------------------------- the whole run
+    seen = set(peer.actions())
+    for action in ("BootNotification", "Heartbeat", "StatusNotification", "Authorize",
+                   "StartTransaction", "MeterValues", "StopTransaction"):
+        assert action in seen, f"the station never sent {action}"
+    results = {e["action"] for e in peer.of("callResult")}
+    assert {"RemoteStopTransaction", "RemoteStartTransaction"} <= results
+    tx_ids = [e["params"]["transactionId"] for e in peer.of("call")
+              if e["action"] in ("MeterValues", "StopTransaction")]
+    assert set(tx_ids) <= {1, 2} and tx_ids, f"transaction ids used: {tx_ids}"
+    assert peer.of("close") == [] and daemon.link.connections == 1, \
+        "the station reconnected during the run" + peer.report()

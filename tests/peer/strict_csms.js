@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// An independent OCPP 1.6J CSMS for the tests, built on `ocpp-rpc` in strict mode.
+//
+// Every frame the station sends (its CALLs and the CALLRESULTs it returns to our
+// CALLs) is schema-checked by an implementation we did not write. The process
+// talks to the test over stdio, one JSON object per line:
+//
+//   stdout  {"event":"listening","port":N}
+//           {"event":"client","identity":...,"protocol":...}
+//           {"event":"call","action":...,"params":...,"messageId":...}      a CALL from the station
+//           {"event":"callResult","action":...,"result":...}               the station's CALLRESULT
+//           {"event":"callErrorResponse","action":...,"code":...}          the station's CALLERROR
+//           {"event":"result","ref":...,"action":...,"result":...}         answer to a stdin command
+//           {"event":"callError","ref":...,"action":...,"code":...}        ... or its failure
+//           {"event":"strictValidationFailure",...}                        a schema violation
+//           {"event":"badMessage",...}, {"event":"close",...}, {"event":"error",...}
+//   stdin   {"cmd":"call","action":"RemoteStopTransaction","params":{...},"ref":"r1"}
+//           {"cmd":"quit"}
+//
+// Usage: node strict_csms.js [port] [heartbeatInterval]
+//   (or STRICT_CSMS_PORT / STRICT_CSMS_HEARTBEAT_INTERVAL; defaults 0 and 300)
+'use strict';
+
+const readline = require('readline');
+const { RPCServer, createRPCError } = require('ocpp-rpc');
+
+const port = Number(process.argv[2] ?? process.env.STRICT_CSMS_PORT ?? 0);
+const heartbeatInterval = Number(process.argv[3] ?? process.env.STRICT_CSMS_HEARTBEAT_INTERVAL ?? 300);
+
+function emit(event, fields = {}) {
+    process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
+}
+
+function describeError(error) {
+    if (!error) return null;
+    return {
+        name: error.name,
+        message: error.message,
+        code: error.rpcErrorCode ?? null,
+        details: error.details ?? null,
+    };
+}
+
+function now() {
+    return new Date().toISOString();
+}
+
+let nextTransactionId = 1;
+let current = null; // the most recently connected client
+
+const server = new RPCServer({
+    protocols: ['ocpp1.6'],
+    strictMode: true,
+    respondWithDetailedErrors: true,
+    callTimeoutMs: 10000,
+});
+
+server.on('error', (error) => emit('error', { where: 'server', error: describeError(error) }));
+server.on('upgradeAborted', ({ error }) => emit('upgradeAborted', { error: describeError(error) }));
+
+server.on('client', (client) => {
+    const identity = client.identity; // ocpp-rpc takes the last path segment
+    current = client;
+    emit('client', { identity, protocol: client.protocol, path: client.handshake?.endpoint ?? null });
+
+    // Method of each CALL we sent, by message id, to name the station's responses.
+    const outboundMethods = new Map();
+
+    client.on('call', ({ outbound, payload }) => {
+        const [, messageId, action, params] = payload;
+        if (outbound) {
+            outboundMethods.set(messageId, action);
+        } else {
+            emit('call', { identity, messageId, action, params });
+        }
+    });
+
+    client.on('response', ({ outbound, payload }) => {
+        if (outbound) return; // our own answers to the station's CALLs
+        const [type, messageId, ...rest] = payload;
+        const action = outboundMethods.get(messageId) ?? null;
+        outboundMethods.delete(messageId);
+        if (type === 3) {
+            emit('callResult', { identity, messageId, action, result: rest[0] });
+        } else {
+            const [code, description, details] = rest;
+            emit('callErrorResponse', { identity, messageId, action, code, description, details });
+        }
+    });
+
+    client.on('strictValidationFailure', (failure) => {
+        emit('strictValidationFailure', {
+            identity,
+            messageId: failure.messageId,
+            action: failure.method,
+            params: failure.params,
+            result: failure.result,
+            outbound: failure.outbound,
+            isCall: failure.isCall,
+            error: describeError(failure.error),
+        });
+    });
+
+    client.on('badMessage', ({ buffer, error, response }) => {
+        emit('badMessage', {
+            identity,
+            message: buffer.toString('utf8'),
+            error: describeError(error),
+            response,
+        });
+    });
+
+    client.on('socketError', (error) => emit('error', { where: 'socket', identity, error: describeError(error) }));
+    client.on('close', ({ code, reason }) => {
+        emit('close', { identity, code, reason: reason?.toString?.() ?? reason });
+        if (current === client) current = null;
+    });
+
+    client.handle('BootNotification', () => ({
+        status: 'Accepted',
+        currentTime: now(),
+        interval: heartbeatInterval,
+    }));
+    client.handle('Heartbeat', () => ({ currentTime: now() }));
+    client.handle('StatusNotification', () => ({}));
+    client.handle('Authorize', () => ({ idTagInfo: { status: 'Accepted' } }));
+    client.handle('StartTransaction', () => ({
+        transactionId: nextTransactionId++,
+        idTagInfo: { status: 'Accepted' },
+    }));
+    client.handle('MeterValues', () => ({}));
+    client.handle('StopTransaction', () => ({ idTagInfo: { status: 'Accepted' } }));
+    client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+    // Notifications of the 1.6 firmware/diagnostics and security features: acknowledged.
+    for (const action of ['DiagnosticsStatusNotification', 'FirmwareStatusNotification',
+        'SecurityEventNotification', 'LogStatusNotification', 'SignedFirmwareStatusNotification']) {
+        client.handle(action, () => ({}));
+    }
+    client.handle(({ method }) => {
+        throw createRPCError('NotImplemented', `strict_csms does not handle ${method}`);
+    });
+});
+
+async function runCommand(command) {
+    if (command.cmd === 'quit') {
+        await quit(0);
+        return;
+    }
+    if (command.cmd !== 'call') {
+        emit('error', { where: 'stdin', message: `unknown command ${JSON.stringify(command.cmd)}` });
+        return;
+    }
+    const { action, params = {}, ref = null } = command;
+    const client = current;
+    if (!client) {
+        emit('callError', { ref, action, code: null, message: 'no station connected' });
+        return;
+    }
+    try {
+        const result = await client.call(action, params);
+        emit('result', { ref, action, result });
+    } catch (error) {
+        emit('callError', { ref, action, code: error.rpcErrorCode ?? null, message: error.message,
+            details: error.details ?? null });
+    }
+}
+
+let quitting = false;
+async function quit(code) {
+    if (quitting) return;
+    quitting = true;
+    try {
+        await server.close({ code: 1001, reason: 'strict_csms quits', awaitPending: false, force: true });
+    } catch (error) {
+        emit('error', { where: 'close', error: describeError(error) });
+    }
+    emit('exit', { code });
+    process.exit(code);
+}
+
+const input = readline.createInterface({ input: process.stdin });
+input.on('line', (line) => {
+    if (!line.trim()) return;
+    let command;
+    try {
+        command = JSON.parse(line);
+    } catch (error) {
+        emit('error', { where: 'stdin', message: `not JSON: ${line}` });
+        return;
+    }
+    runCommand(command).catch((error) => emit('error', { where: 'command', error: describeError(error) }));
+});
+input.on('close', () => quit(0));
+
+process.stdout.on('error', () => process.exit(0)); // the test went away
+process.on('SIGTERM', () => quit(0));
+
+server.listen(port, '127.0.0.1').then((httpServer) => {
+    emit('listening', { port: httpServer.address().port, heartbeatInterval });
+}).catch((error) => {
+    emit('error', { where: 'listen', error: describeError(error) });
+    process.exit(1);
+});
