@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 import click
@@ -47,13 +48,23 @@ def run(config_path: str, log_level: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
     from chargepoint.daemon import Daemon
+    from chargepoint.store import StoreError
 
-    async def serve() -> None:
+    async def serve() -> str | None:
         daemon = Daemon(config)
         daemon.install_signal_handlers()
         await daemon.run()
+        return daemon.restart_requested
 
-    asyncio.run(serve())
+    try:
+        restart = asyncio.run(serve())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if restart:
+        # OCPP Reset: start afresh in the same process slot (systemd sees no exit).
+        logging.getLogger(__name__).info("restarting (%s reset)", restart)
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "chargepoint.cli", *sys.argv[1:]])
 
 
 @main.command("check-config")

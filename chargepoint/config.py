@@ -49,6 +49,8 @@ class StationConfig:
     max_current_a: float = 32.0
     free_vend: bool = False
     free_vend_id_tag: str = "FREEVEND"
+    #: Where the state database lives (settings changed by the CSMS, availability).
+    state_dir: str = "/var/lib/chargepoint"
     #: How long an authorization waits for the EV to be plugged in (or a
     #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
     connection_timeout_s: float = 60.0
@@ -66,6 +68,20 @@ class OcppConfig:
         "Current.Import",
     )
     authorize_remote_tx_requests: bool = False
+    clock_aligned_data_interval_s: int = 0
+    meter_values_aligned_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
+    stop_txn_sampled_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
+    stop_txn_aligned_data: tuple[str, ...] = ()
+    minimum_status_duration_s: int = 0
+    stop_transaction_on_ev_side_disconnect: bool = True
+    transaction_message_attempts: int = 3
+    transaction_message_retry_interval_s: int = 10
+    #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://).
+    security_profile: int = 0
+    #: Basic auth password as OCPP defines AuthorizationKey: 32-40 hex digits.
+    authorization_key: str = ""
+    #: PEM file of the CA(s) that signed the CSMS's certificate (wss://).
+    ca_bundle: str = ""
     response_timeout_s: float = 30.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
@@ -208,6 +224,7 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         max_current_a=r.number("max_current_a", StationConfig.max_current_a, low=6, high=80),
         free_vend=r.boolean("free_vend", False),
         free_vend_id_tag=r.string("free_vend_id_tag", StationConfig.free_vend_id_tag),
+        state_dir=r.string("state_dir", StationConfig.state_dir),
         connection_timeout_s=r.number("connection_timeout_s", 60.0, low=1, high=3600),
     )
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
@@ -239,6 +256,24 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
             "meter_values_sampled_data", OcppConfig.meter_values_sampled_data, MEASURANDS
         ),
         authorize_remote_tx_requests=r.boolean("authorize_remote_tx_requests", False),
+        clock_aligned_data_interval_s=r.number(
+            "clock_aligned_data_interval_s", 0, low=0, high=86400, integer=True),
+        meter_values_aligned_data=r.string_list(
+            "meter_values_aligned_data", OcppConfig.meter_values_aligned_data, MEASURANDS),
+        stop_txn_sampled_data=r.string_list(
+            "stop_txn_sampled_data", OcppConfig.stop_txn_sampled_data, MEASURANDS),
+        stop_txn_aligned_data=r.string_list(
+            "stop_txn_aligned_data", OcppConfig.stop_txn_aligned_data, MEASURANDS),
+        minimum_status_duration_s=r.number("minimum_status_duration_s", 0, low=0, high=3600,
+                                           integer=True),
+        stop_transaction_on_ev_side_disconnect=r.boolean("stop_transaction_on_ev_side_disconnect", True),
+        transaction_message_attempts=r.number("transaction_message_attempts", 3, low=1, high=100,
+                                              integer=True),
+        transaction_message_retry_interval_s=r.number(
+            "transaction_message_retry_interval_s", 10, low=1, high=86400, integer=True),
+        security_profile=r.number("security_profile", 0, low=0, high=2, integer=True),
+        authorization_key=r.string("authorization_key", ""),
+        ca_bundle=r.string("ca_bundle", ""),
         response_timeout_s=r.number("response_timeout_s", 30.0, low=1, high=600),
         reconnect_min_s=r.number("reconnect_min_s", 1.0, low=0.1, high=3600),
         reconnect_max_s=r.number("reconnect_max_s", 300.0, low=0.1, high=86400),
@@ -247,8 +282,28 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     )
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
         raise r.fail("reconnect_max_s", "must not be smaller than reconnect_min_s")
+    _check_security(r, cfg, parsed.scheme)
     r.finish()
     return cfg
+
+
+def _check_security(r: _Reader, cfg: OcppConfig, scheme: str) -> None:
+    """The security profile, URL scheme, password and CA bundle must fit together."""
+    key = cfg.authorization_key
+    if key:
+        try:
+            octets = bytes.fromhex(key)
+        except ValueError:
+            raise r.fail("authorization_key", "must be hexadecimal (OCPP AuthorizationKey)") from None
+        if not 16 <= len(octets) <= 20:
+            raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits")
+    if cfg.security_profile >= 1 and not key:
+        raise r.fail("authorization_key", f"is required with security_profile {cfg.security_profile}")
+    if cfg.security_profile == 2 and scheme != "wss":
+        raise r.fail("csms_url", "must be wss:// with security_profile 2")
+    # Without ca_bundle a wss:// CSMS is checked against the system's CA store.
+    if cfg.ca_bundle and not Path(cfg.ca_bundle).is_file():
+        raise r.fail("ca_bundle", f"file not found: {cfg.ca_bundle}")
 
 
 def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tuple[ConnectorConfig, ...]:
@@ -280,7 +335,8 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         ev_phases=r.number("ev_phases", d.ev_phases, low=1, high=3, integer=True),
         ev_capacity_wh=r.number("ev_capacity_wh", d.ev_capacity_wh, low=100, high=500_000),
         ev_soc=r.number("ev_soc", d.ev_soc, low=0, high=1),
-        cable_ohms=r.number("cable_ohms", d.cable_ohms, low=1, high=100_000, optional=True),
+        cable_ohms=None if r.boolean("tethered", False)
+        else r.number("cable_ohms", d.cable_ohms, low=1, high=100_000),
         voltage_v=r.number("voltage_v", d.voltage_v, low=100, high=260),
     )
     if cfg.ev_phases == 2:

@@ -1,15 +1,21 @@
-"""The link to the CSMS: connect, check the subprotocol, keep alive, reconnect.
+"""The link to the CSMS: connect, authenticate, keep alive, reconnect.
 
 The ``ocpp`` library has no reconnect; this module owns it. A connection that
-closes, fails to open, or goes silent (no pong within the ping timeout) is
-replaced after an exponential backoff with jitter, so a fleet of stations does
-not reconnect in lockstep after a CSMS outage. What happens on an open
-connection is the protocol adapter's business.
+closes, fails to open, or goes silent (no pong within the ping timeout, or the
+session reports CALLs left unanswered) is replaced after an exponential backoff
+with jitter, so a fleet of stations does not reconnect in lockstep after a CSMS
+outage. What happens on an open connection is the protocol adapter's business.
+
+Security profiles (OCPP 1.6 security whitepaper): 0 no authentication, 1 HTTP
+Basic auth over ws://, 2 Basic auth over TLS with the CSMS's certificate and
+host name checked. The Basic password is the AuthorizationKey's octets, read
+at every connect so a key the CSMS changed is used from the next connection on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import ssl
@@ -37,16 +43,37 @@ class LinkSettings:
     subprotocol: str
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
-    ping_interval_s: float | None = 20.0
-    ping_timeout_s: float | None = 20.0
+    ping_timeout_s: float = 20.0
     open_timeout_s: float = 10.0
-    ssl_context: ssl.SSLContext | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    close_timeout_s: float = 2.0
+    ca_bundle: str = ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the station presents at connect time."""
+
+    security_profile: int
+    authorization_key: str  # hex, as OCPP's AuthorizationKey
 
 
 def endpoint(url: str, identity: str) -> str:
     """The CSMS URL with the charge point identity as the last path segment."""
     return url.rstrip("/") + "/" + identity
+
+
+def basic_auth_header(identity: str, authorization_key: str) -> str:
+    """HTTP Basic credentials: the identity and the AuthorizationKey's octets."""
+    secret = identity.encode() + b":" + bytes.fromhex(authorization_key)
+    return "Basic " + base64.b64encode(secret).decode("ascii")
+
+
+def tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """Verify the CSMS's certificate and host name against ``ca_bundle`` (or the
+    system's CA store when empty); TLS 1.2 at least, as the whitepaper asks."""
+    context = ssl.create_default_context(cafile=ca_bundle or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 class Backoff:
@@ -71,9 +98,14 @@ class Link:
     """Keeps one WebSocket connection to the CSMS open, for as long as it runs."""
 
     def __init__(self, settings: LinkSettings, session_factory: SessionFactory,
+                 credentials: Callable[[], Credentials],
+                 ping_interval: Callable[[], float] = lambda: 20.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.credentials = credentials
+        #: Read before every ping, so WebSocketPingInterval changes apply at once.
+        self.ping_interval = ping_interval
         self.sleep = sleep
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self.connected = asyncio.Event()
@@ -96,18 +128,27 @@ class Link:
             log.info("reconnecting in %.1f s", delay)
             await self.sleep(delay)
 
+    def _connect_options(self) -> dict[str, object]:
+        s = self.settings
+        creds = self.credentials()
+        headers = []
+        if creds.security_profile >= 1:
+            headers.append(("Authorization", basic_auth_header(s.identity, creds.authorization_key)))
+        secure = s.url.startswith("wss://")
+        return {
+            "subprotocols": [s.subprotocol],
+            "additional_headers": headers or None,
+            "ssl": tls_context(s.ca_bundle) if secure else None,
+            "proxy": None,
+            "open_timeout": s.open_timeout_s,
+            "close_timeout": s.close_timeout_s,
+            # Pings are ours (keepalive below), so their interval can change live.
+            "ping_interval": None,
+        }
+
     async def _serve_once(self, url: str) -> None:
         s = self.settings
-        async with connect(
-            url,
-            subprotocols=[s.subprotocol],  # type: ignore[list-item]
-            additional_headers=list(s.headers) or None,
-            ssl=s.ssl_context,
-            proxy=None,
-            open_timeout=s.open_timeout_s,
-            ping_interval=s.ping_interval_s,
-            ping_timeout=s.ping_timeout_s,
-        ) as ws:
+        async with connect(url, **self._connect_options()) as ws:  # type: ignore[arg-type]
             if ws.subprotocol != s.subprotocol:
                 raise ConnectionError(
                     f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
@@ -116,18 +157,46 @@ class Link:
             self.connections += 1
             self.backoff.reset()
             self.connected.set()
-            await self.session_factory(ws).run()
+            session = asyncio.ensure_future(self.session_factory(ws).run())
+            keepalive = asyncio.ensure_future(self._keepalive(ws))
+            try:
+                done, _ = await asyncio.wait({session, keepalive}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                for task in (session, keepalive):
+                    task.cancel()
+                await asyncio.gather(session, keepalive, return_exceptions=True)
 
-    async def close(self) -> None:
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """Ping every WebSocketPingInterval; no pong in time means a dead link."""
+        while True:
+            interval = self.ping_interval()
+            if interval <= 0:
+                await self.sleep(1.0)  # pings off; look at the setting again later
+                continue
+            await self.sleep(interval)
+            pong = await ws.ping()
+            try:
+                await asyncio.wait_for(pong, self.settings.ping_timeout_s)
+            except TimeoutError:
+                raise ConnectionError(
+                    f"no pong within {self.settings.ping_timeout_s:g} s: connection is dead") from None
+
+    async def reconnect(self) -> None:
+        """Close the current connection so the next one uses new settings."""
         if self._ws is not None:
-            await self._ws.close()
+            await self._ws.close(1000, "reconnecting with new settings")
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, websockets.exceptions.InvalidStatus):
+        return f"refused by the CSMS with HTTP {exc.response.status_code}"
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
         return f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, TimeoutError):
         return "no answer in time"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass, field
 
 from chargepoint.config import Config
-from chargepoint.connection import Link, LinkSettings
+from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.events import StopReason
 from chargepoint.evse import EvseConfig, EvseController
 from chargepoint.limits import LimitClaims
@@ -22,6 +22,7 @@ from chargepoint.outbox import Outbox
 from chargepoint.protocol import v16
 from chargepoint.settings import Settings
 from chargepoint.station import Connector, Station
+from chargepoint.store import Store
 from hal.clock import Clock, RealClock, ScaledClock
 from hal.interfaces import CardReader
 from hal.sim import SimEV, SimWorld
@@ -58,7 +59,7 @@ def build_sim_hardware(config: Config) -> Hardware:
         limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
         evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits,
                               evse_config, name=f"connector-{connector_config.id}")
-        connectors.append(Connector(connector_config.id, evse, world.meter, limits))
+        connectors.append(Connector(connector_config.id, evse, world.meter, limits, lock=world.lock))
         worlds[connector_config.id] = world
     reader = worlds[1].card_reader if worlds else None
     return Hardware(clock, connectors, reader, worlds)
@@ -82,17 +83,22 @@ class Daemon:
         self.hardware = hardware or build_sim_hardware(config)
         self.clock = self.hardware.clock
         self.settings = Settings(config)
+        self.settings.guards["SecurityProfile"] = self._security_profile_guard
+        self.settings.listeners.append(self._setting_changed)
         self.outbox = Outbox()
+        self.store: Store | None = None
         self.station = Station(
             self.hardware.connectors,
             self.clock,
             self.outbox,
+            self.settings,
             free_vend_id_tag=config.station.free_vend_id_tag if config.station.free_vend else None,
-            connection_timeout_s=config.station.connection_timeout_s,
             meter_poll_interval_s=config.meter.poll_interval_s,
-            sample_interval_s=lambda: float(self.settings.get("MeterValueSampleInterval")),
+            persist_availability=self._persist_availability,
         )
         self.adapter: v16.V16Adapter | None = None
+        #: vendorId -> messageId -> handler, for DataTransfer from the CSMS.
+        self.data_transfer: dict[str, dict[str | None, v16.DataTransferHandler]] = {}
         ocpp = config.ocpp
         self.link = Link(
             LinkSettings(
@@ -101,16 +107,22 @@ class Daemon:
                 subprotocol=v16.SUBPROTOCOL,
                 reconnect_min_s=ocpp.reconnect_min_s,
                 reconnect_max_s=ocpp.reconnect_max_s,
-                ping_interval_s=ocpp.ping_interval_s or None,
                 ping_timeout_s=ocpp.ping_timeout_s,
+                ca_bundle=ocpp.ca_bundle,
             ),
             self._new_session,
+            credentials=lambda: Credentials(int(self.settings.get("SecurityProfile")),
+                                            str(self.settings.get("AuthorizationKey"))),
+            ping_interval=lambda: float(self.settings.get("WebSocketPingInterval")),
         )
         self._stopped = asyncio.Event()
+        #: Set when the daemon stops to restart itself (OCPP Reset).
+        self.restart_requested: str | None = None
 
     def _new_session(self, ws: object) -> v16.V16Adapter:
         self.adapter = v16.V16Adapter(ws, self.station, self.outbox, self.settings,
-                                      self.config, self.clock)
+                                      self.config, self.clock, on_reset=self.reset,
+                                      data_transfer=self.data_transfer)
         return self.adapter
 
     def _card_from_thread(self, loop: asyncio.AbstractEventLoop) -> object:
@@ -119,9 +131,39 @@ class Daemon:
                 lambda: asyncio.ensure_future(self.station.card_presented(id_tag)))
         return presented
 
+    # ------------------------------------------------------------ settings
+    def _security_profile_guard(self, value: object) -> str | None:
+        """Profiles only go up, and only to one this station can connect with."""
+        current = int(self.settings.get("SecurityProfile"))
+        target = int(value)  # type: ignore[call-overload]
+        if target < current:
+            return "downgrading the security profile is not allowed"
+        if target >= 1 and not self.settings.get("AuthorizationKey"):
+            return "profile 1 and 2 need an AuthorizationKey first"
+        if target == 2 and not self.config.ocpp.csms_url.startswith("wss://"):
+            return "profile 2 needs a wss:// CSMS URL"
+        if target == 3:
+            return "profile 3 (client certificates) is not supported"
+        return None
+
+    def _setting_changed(self, name: str, value: object) -> None:
+        if self.store is not None:
+            self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
+        if name == "SecurityProfile":
+            log.info("security profile %s: reconnecting", value)
+            asyncio.ensure_future(self.link.reconnect())
+
+    def _persist_availability(self, connector_id: int, operative: bool) -> None:
+        if self.store is not None:
+            self.store.submit(self.store.save_availability, connector_id, operative)
+
+    # ------------------------------------------------------------- running
     async def run(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
         loop = asyncio.get_running_loop()
+        self.store = await Store.open(self.config.station.state_dir)
+        self.settings.restore(await self.store.call(self.store.load_settings))
+        self.station.restore_availability(await self.store.call(self.store.load_availability))
         await self.station.start()
         reader = self.hardware.card_reader
         if reader is not None:
@@ -131,26 +173,40 @@ class Daemon:
                  len(self.hardware.connectors))
         try:
             await self._stopped.wait()
-            await self._end_transactions()
+            if self.restart_requested is None:
+                await self.station.stop_all(StopReason.REBOOT)
+            await self._drain_outbox(5.0)
         finally:
             link.cancel()
             await asyncio.gather(link, return_exceptions=True)
             if reader is not None:
                 reader.close()
             await self.station.close()
-            log.info("station stopped")
+            await self.store.close()
+            log.info("station stopped%s", " for a restart" if self.restart_requested else "")
 
-    async def _end_transactions(self, drain_timeout_s: float = 5.0) -> None:
-        """Stop running transactions (reason Reboot) and give the CSMS a
-        moment to receive them: the queue does not outlive the process."""
-        for connector_id, _ in self.station.active_transactions():
-            await self.station.stop_transaction(connector_id, StopReason.REBOOT)
-        deadline = asyncio.get_running_loop().time() + drain_timeout_s
+    async def _drain_outbox(self, timeout_s: float) -> None:
+        """Give the CSMS a moment to receive what is queued: the queue does
+        not outlive the process."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
         while len(self.outbox) and self.link.connected.is_set() \
                 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         if len(self.outbox):
             log.warning("%d transaction message(s) not delivered before shutdown", len(self.outbox))
+
+    async def reset(self, kind: str) -> None:
+        """OCPP Reset: end transactions (SoftReset/HardReset), then restart.
+
+        Soft waits for the CSMS to receive the stop messages; Hard gives it
+        only a moment. Either way the safety loops open the contactors on the
+        way out and the process starts afresh (see ``chargepoint run``).
+        """
+        reason = StopReason.HARD_RESET if kind == "Hard" else StopReason.SOFT_RESET
+        await self.station.stop_all(reason)
+        await self._drain_outbox(10.0 if kind != "Hard" else 1.0)
+        self.restart_requested = kind
+        self.stop()
 
     def stop(self) -> None:
         self._stopped.set()

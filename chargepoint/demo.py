@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -83,8 +84,10 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
     csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame)
     port = await csms.start("127.0.0.1", 0)
     timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port}")
+    state_dir = tempfile.TemporaryDirectory(prefix="chargepoint-demo-")
     config = parse({
-        "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001"},
+        "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001",
+                    "state_dir": state_dir.name},
         "ocpp": {"csms_url": f"ws://127.0.0.1:{port}", "meter_value_sample_interval_s": 60,
                  "meter_values_sampled_data": ["Energy.Active.Import.Register",
                                                "Power.Active.Import", "Current.Import"]},
@@ -127,3 +130,4 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         daemon.stop()
         await asyncio.gather(runner, return_exceptions=True)
         await csms.close()
+        state_dir.cleanup()

@@ -67,6 +67,7 @@ class ReadingContext(StrEnum):
 
     TRANSACTION_BEGIN = "Transaction.Begin"
     PERIODIC = "Sample.Periodic"
+    CLOCK = "Sample.Clock"
     TRANSACTION_END = "Transaction.End"
 
 

@@ -34,8 +34,9 @@ from chargepoint.evse import EvseController, EvseStatus
 from chargepoint.iec61851 import CpState
 from chargepoint.limits import LimitClaims
 from chargepoint.outbox import Outbox
+from chargepoint.settings import Settings
 from hal.clock import Clock
-from hal.interfaces import Meter, MeterFailure, MeterReading
+from hal.interfaces import ConnectorLock, Meter, MeterFailure, MeterReading
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class Transaction:
     id_tag: str
     meter_start_wh: float
     started_at: float
-    begin_sample: MeterSample
+    #: Every reading taken for this transaction (begin, periodic, clock, end),
+    #: for the stop message's own record of the transaction.
+    samples: list[MeterSample] = field(default_factory=list)
     stopping: bool = False
 
 
@@ -71,7 +74,10 @@ class Connector:
     evse: EvseController
     meter: Meter
     limits: LimitClaims
+    lock: ConnectorLock | None = None
     operative: bool = True
+    #: Availability asked for while a transaction ran, applied when it ends.
+    scheduled_operative: bool | None = None
     session: Session | None = None
     evse_status: EvseStatus | None = None
     last_reading: MeterReading | None = None
@@ -102,21 +108,24 @@ class Station:
         connectors: list[Connector],
         clock: Clock,
         outbox: Outbox,
+        settings: Settings,
         *,
         free_vend_id_tag: str | None = None,
-        connection_timeout_s: float = 60.0,
         meter_poll_interval_s: float = 1.0,
-        sample_interval_s: Callable[[], float] = lambda: 60.0,
+        persist_availability: Callable[[int, bool], None] | None = None,
     ) -> None:
         self.connectors = {c.id: c for c in connectors}
         self.clock = clock
         self.outbox = outbox
+        #: Operator-changeable behaviour (OCPP configuration keys), read when used.
+        self.settings = settings
         self.free_vend_id_tag = free_vend_id_tag
-        self.connection_timeout_s = connection_timeout_s
         self.meter_poll_interval_s = meter_poll_interval_s
-        self.sample_interval_s = sample_interval_s
+        self.persist_availability = persist_availability
         self.authorizer: Authorizer | None = None
         self.status_listeners: list[Callable[[StatusChanged], None]] = []
+        #: Clock-aligned readings outside transactions (best effort, not queued).
+        self.aligned_listeners: list[Callable[[MeterSample], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -129,6 +138,7 @@ class Station:
             connector.evse_status = connector.evse.status
             connector.evse.start()
             self._spawn(self._poll_meter(connector))
+        self._spawn(self._clock_aligned_samples())
         for connector in self.connectors.values():
             self._update_status(connector)
 
@@ -174,16 +184,18 @@ class Station:
                 status = ConnectorStatus.CHARGING
             elif evse is None or not evse.charging_allowed:
                 status = ConnectorStatus.PREPARING  # the safety loop has not taken it up yet
+            elif not c.plugged:
+                status = ConnectorStatus.SUSPENDED_EV  # EV gone, transaction kept
             elif evse.offered_a > 0:
                 status = ConnectorStatus.SUSPENDED_EV
             else:
                 status = ConnectorStatus.SUSPENDED_EVSE
         elif c.plugged and (c.finishing or (tx is not None and tx.stopping)):
             status = ConnectorStatus.FINISHING
-        elif c.plugged or c.session is not None:
-            status = ConnectorStatus.PREPARING
         elif not c.operative:
             status = ConnectorStatus.UNAVAILABLE
+        elif c.plugged or c.session is not None:
+            status = ConnectorStatus.PREPARING
         else:
             status = ConnectorStatus.AVAILABLE
         return StatusChanged(c.id, status, now, fault=meter_fault)
@@ -239,10 +251,18 @@ class Station:
         c.finishing = False
         tx = c.transaction
         if tx is not None and not tx.stopping:
-            self._spawn(self.stop_transaction(c.id, StopReason.EV_DISCONNECTED))
+            if self.settings.get("StopTransactionOnEVSideDisconnect"):
+                self._spawn(self.stop_transaction(c.id, StopReason.EV_DISCONNECTED))
+            else:
+                # The transaction goes on; the safety loop offers energy again
+                # when an EV is plugged back in.
+                log.info("connector %d: transaction %s continues without EV", c.id, tx.local_id)
         elif c.session is not None and tx is None:
             # An authorization waiting for this plug has no EV any more.
             c.session = None
+        if c.lock is not None and self.settings.get("UnlockConnectorOnEVSideDisconnect") \
+                and (tx is None or self.settings.get("StopTransactionOnEVSideDisconnect")):
+            c.lock.set_locked(False)
 
     # ------------------------------------------------------------- meters
     async def _poll_meter(self, c: Connector) -> None:
@@ -277,13 +297,17 @@ class Station:
 
     # ------------------------------------------------------- authorization
     async def authorize(self, id_tag: str) -> AuthResult:
-        if self.authorizer is None:
-            return AuthResult(AuthStatus.UNKNOWN)
-        try:
-            return await self.authorizer(id_tag)
-        except Exception as exc:  # noqa: BLE001 - any failure to ask means "unknown"
-            log.warning("authorization of %s failed: %s", id_tag, exc)
-            return AuthResult(AuthStatus.UNKNOWN)
+        """Ask the CSMS; offline, AllowOfflineTxForUnknownId decides."""
+        result = AuthResult(AuthStatus.UNKNOWN)
+        if self.authorizer is not None:
+            try:
+                result = await self.authorizer(id_tag)
+            except Exception as exc:  # noqa: BLE001 - any failure to ask means "unknown"
+                log.warning("authorization of %s failed: %s", id_tag, exc)
+        if result.status == AuthStatus.UNKNOWN and self.settings.get("AllowOfflineTxForUnknownId"):
+            log.info("card %s: CSMS unreachable, accepted offline (AllowOfflineTxForUnknownId)", id_tag)
+            return AuthResult(AuthStatus.ACCEPTED)
+        return result
 
     async def card_presented(self, id_tag: str) -> AuthStatus | None:
         """A card was tapped on the reader: stop its session or start one.
@@ -331,10 +355,11 @@ class Station:
             self._spawn(self._expire_unplugged_session(c, c.session))
 
     async def _expire_unplugged_session(self, c: Connector, session: Session) -> None:
-        await self.clock.sleep(self.connection_timeout_s)
+        timeout = float(self.settings.get("ConnectionTimeOut"))
+        await self.clock.sleep(timeout)
         if c.session is session and session.transaction is None:
             log.info("connector %d: no EV within %.0f s, authorization for %s lapses",
-                     c.id, self.connection_timeout_s, session.id_tag)
+                     c.id, timeout, session.id_tag)
             c.session = None
             self._update_status(c)
 
@@ -378,11 +403,66 @@ class Station:
                 log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.id_tag, status.value)
                 self._spawn(self.stop_transaction(c.id, StopReason.DEAUTHORIZED))
 
-    def set_operative(self, connector_id: int, operative: bool) -> None:
-        targets = self.connectors.values() if connector_id == 0 else [self.connectors[connector_id]]
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """Make connectors (0 = all) operative or not.
+
+        Returns "Accepted", "Scheduled" (a running transaction finishes first)
+        or "Rejected" (no such connector). The choice survives a restart.
+        """
+        if connector_id != 0 and connector_id not in self.connectors:
+            return "Rejected"
+        targets = list(self.connectors.values()) if connector_id == 0 else [self.connectors[connector_id]]
+        scheduled = False
         for c in targets:
+            if c.transaction is not None and not operative:
+                c.scheduled_operative = operative
+                scheduled = True
+            else:
+                self._apply_availability(c, operative)
+        self._notify_station_status()
+        return "Scheduled" if scheduled else "Accepted"
+
+    def restore_availability(self, stored: dict[int, bool]) -> None:
+        """Availability as it was before the restart (before ``start``)."""
+        for connector_id, operative in stored.items():
+            if connector_id in self.connectors:
+                self.connectors[connector_id].operative = operative
+
+    def _apply_availability(self, c: Connector, operative: bool) -> None:
+        c.scheduled_operative = None
+        if c.operative != operative:
             c.operative = operative
-            self._update_status(c)
+            log.info("connector %d: %s", c.id, "operative" if operative else "inoperative")
+            if self.persist_availability is not None:
+                self.persist_availability(c.id, operative)
+            if not operative and c.session is not None and c.transaction is None:
+                c.session = None  # a pending authorization does not survive going out of service
+        self._update_status(c)
+
+    def _notify_station_status(self) -> None:
+        status = self.status_of(0)
+        for listener in list(self.status_listeners):
+            listener(status)
+
+    async def unlock(self, connector_id: int) -> str:
+        """Release the plug: "Unlocked", "UnlockFailed" or "NotSupported".
+
+        A transaction on the connector is stopped first (reason UnlockCommand),
+        so the plug never comes out under load.
+        """
+        c = self.connectors.get(connector_id)
+        if c is None:
+            return "NotSupported"
+        if c.transaction is not None:
+            await self.stop_transaction(c.id, StopReason.UNLOCK_COMMAND)
+        if c.lock is None:
+            return "NotSupported"
+        return "Unlocked" if c.lock.set_locked(False) else "UnlockFailed"
+
+    async def stop_all(self, reason: StopReason) -> None:
+        """End every running transaction (reset, shutdown)."""
+        await asyncio.gather(*(self.stop_transaction(cid, reason)
+                               for cid, _ in self.active_transactions()))
 
     # -------------------------------------------------------- transactions
     def active_transactions(self) -> list[tuple[int, Transaction]]:
@@ -401,8 +481,10 @@ class Station:
         local_id = uuid.uuid4().hex[:12]
         begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN)
         tx = Transaction(local_id, session.id_tag, reading.energy_import_wh,
-                         self.clock.time(), begin)
+                         self.clock.time(), [begin])
         session.transaction = tx
+        if c.lock is not None and not c.lock.set_locked(True):
+            log.warning("connector %d: plug lock did not confirm locking", c.id)
         self.outbox.put(TransactionStarted(c.id, local_id, session.id_tag,
                                            reading.energy_import_wh, tx.started_at))
         log.info("connector %d: transaction %s started at %.0f Wh", c.id, local_id,
@@ -414,7 +496,7 @@ class Station:
     async def _sample_transaction(self, c: Connector, tx: Transaction) -> None:
         """Periodic meter samples of one transaction, every sample interval."""
         while True:
-            interval = self.sample_interval_s()
+            interval = float(self.settings.get("MeterValueSampleInterval"))
             if interval <= 0:
                 await self.clock.sleep(1.0)  # sampling switched off; look again later
                 if c.transaction is not tx or tx.stopping:
@@ -426,8 +508,36 @@ class Station:
             reading = await self._fresh_reading(c)
             if reading is not None and c.transaction is tx and not tx.stopping:
                 offered = c.evse_status.offered_a if c.evse_status else None
-                self.outbox.put(MeterSample(c.id, tx.local_id, reading,
-                                            ReadingContext.PERIODIC, offered))
+                sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.PERIODIC, offered)
+                tx.samples.append(sample)
+                self.outbox.put(sample)
+
+    async def _clock_aligned_samples(self) -> None:
+        """Meter readings at ClockAlignedDataInterval boundaries of the wall clock.
+
+        Inside a transaction they belong to it (queued, and kept for the stop
+        message); outside one they go to ``aligned_listeners`` only.
+        """
+        while True:
+            interval = float(self.settings.get("ClockAlignedDataInterval"))
+            if interval <= 0:
+                await self.clock.sleep(1.0)
+                continue
+            now = self.clock.time()
+            await self.clock.sleep(interval - (now % interval))
+            for c in self.connectors.values():
+                reading = await self._fresh_reading(c)
+                if reading is None:
+                    continue
+                tx = c.transaction
+                if tx is not None and not tx.stopping:
+                    sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.CLOCK)
+                    tx.samples.append(sample)
+                    self.outbox.put(sample)
+                else:
+                    sample = MeterSample(c.id, "", reading, ReadingContext.CLOCK)
+                    for listener in list(self.aligned_listeners):
+                        listener(sample)
 
     async def stop_transaction(self, connector_id: int, reason: StopReason,
                                id_tag: str | None = None) -> bool:
@@ -442,15 +552,18 @@ class Station:
         await self._wait_contactor_open(c)
         reading = await self._fresh_reading(c)
         meter_stop = reading.energy_import_wh if reading else tx.meter_start_wh
-        end = MeterSample(c.id, tx.local_id, reading, ReadingContext.TRANSACTION_END) \
-            if reading else None
-        samples = (tx.begin_sample, end) if end else (tx.begin_sample,)
+        if reading is not None:
+            tx.samples.append(MeterSample(c.id, tx.local_id, reading, ReadingContext.TRANSACTION_END))
         self.outbox.put(TransactionStopped(c.id, tx.local_id, meter_stop, self.clock.time(),
-                                           reason, id_tag, samples))
+                                           reason, id_tag, tuple(tx.samples)))
         log.info("connector %d: transaction %s stopped (%s), %.0f Wh delivered", c.id,
                  tx.local_id, reason.value, meter_stop - tx.meter_start_wh)
         c.session = None
         c.finishing = c.plugged
+        if c.lock is not None and not c.plugged:
+            c.lock.set_locked(False)
+        if c.scheduled_operative is not None:
+            self._apply_availability(c, c.scheduled_operative)
         self._update_status(c)
         return True
 

@@ -68,6 +68,18 @@ class Contactor(Protocol):
         ...
 
 
+class ConnectorLock(Protocol):
+    """The actuator that locks the cable plug into a socket outlet."""
+
+    def set_locked(self, locked: bool) -> bool:
+        """Drive the actuator; True if its feedback confirms the new position."""
+        ...
+
+    def locked(self) -> bool:
+        """Whether the actuator's feedback shows the plug locked."""
+        ...
+
+
 class FaultInputs(Protocol):
     """Hard-wired fault inputs (RCD/RCM trip, emergency stop).
 

@@ -386,6 +386,30 @@ class SimCardReader:
             callback(id_tag)
 
 
+class SimConnectorLock:
+    """The plug lock of a socket outlet; ``jam()`` makes it stop moving."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._locked = False
+        self._jammed = False
+
+    def set_locked(self, locked: bool) -> bool:
+        with self._lock:
+            if not self._jammed:
+                self._locked = locked
+            return self._locked == locked
+
+    def locked(self) -> bool:
+        with self._lock:
+            return self._locked
+
+    def jam(self) -> None:
+        """The actuator stays where it is from now on (a broken lock motor)."""
+        with self._lock:
+            self._jammed = True
+
+
 class SimMeter:
     """A three-phase energy meter upstream of the contactor.
 
@@ -472,6 +496,9 @@ class SimWorld:
         self.faults = SimFaultInputs(self._lock)
         self.meter = SimMeter(self, voltage_v, frequency_hz, meter_start_wh)
         self.card_reader = SimCardReader(self._lock)
+        #: A socket outlet (detachable cable, PP resistor present) has a plug
+        #: lock; a tethered cable has none.
+        self.lock = SimConnectorLock(self._lock) if cable_ohms is not None else None
         ev._world = self
 
     def update(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,9 @@ from tests.integration.loopback_csms import LoopbackCsms
 SPEED = 10.0
 
 
-def station_config(url: str, **sections: dict[str, Any]) -> dict[str, Any]:
+def station_config(url: str, state_dir: str, **sections: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "station": {"identity": "CP-TEST-1"},
+        "station": {"identity": "CP-TEST-1", "state_dir": state_dir},
         "ocpp": {"csms_url": url, "meter_value_sample_interval_s": 10,
                  "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "simulation": {"speed": SPEED},
@@ -49,10 +50,13 @@ async def running(config: dict[str, Any]) -> AsyncIterator[Daemon]:
 
 
 @pytest.fixture
-def station(csms: LoopbackCsms) -> Callable[..., Any]:
-    """``async with station(**sections) as daemon``: a daemon connected to ``csms``."""
+def station(csms: LoopbackCsms, tmp_path: Path) -> Callable[..., Any]:
+    """``async with station(**sections) as daemon``: a daemon connected to ``csms``.
+
+    Daemons made by one test share a state directory, as a restarted station would.
+    """
     def make(**sections: dict[str, Any]) -> Any:
-        return running(station_config(csms.url, **sections))
+        return running(station_config(csms.url, str(tmp_path / "state"), **sections))
     return make
 
 

@@ -15,6 +15,7 @@ async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, cs
     config.write_text(f"""
 [station]
 identity = "CP-PROC-1"
+state_dir = "{tmp_path / 'state'}"
 [ocpp]
 csms_url = "{csms.url}"
 """)

@@ -154,9 +154,9 @@ async def peer(tmp_path: Path) -> AsyncIterator[StrictPeer]:
         await server.quit()
 
 
-async def test_whole_session_passes_strict_schema_validation(peer: StrictPeer) -> None:
+async def test_whole_session_passes_strict_schema_validation(peer: StrictPeer, tmp_path: Path) -> None:
     config = parse({
-        "station": {"identity": "CP-STRICT-1"},
+        "station": {"identity": "CP-STRICT-1", "state_dir": str(tmp_path / "state")},
         "ocpp": {"csms_url": f"ws://127.0.0.1:{peer.port}", "meter_value_sample_interval_s": 10,
                  "meter_values_sampled_data": list(MEASURANDS),
                  "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},

@@ -66,7 +66,9 @@ async def test_whole_session_with_card_energy_matches_meter(csms, station):
         assert energy_wh > 0
         assert abs(stop["meter_stop"] - world.meter.energy_wh) <= 1
         contexts = [v["context"] for mv in stop["transaction_data"] for v in mv["sampled_value"]]
-        assert contexts == ["Transaction.Begin", "Transaction.End"]
+        # StopTxnSampledData (energy by default) of every reading the transaction took
+        assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+        assert set(contexts[1:-1]) == {"Sample.Periodic"} and len(contexts) >= 4
         await csms.wait_for("StatusNotification", connector_id=1, status="Finishing")
         world.unplug()
         await csms.wait_for("StatusNotification", connector_id=1, status="Available", count=2)
