@@ -190,10 +190,10 @@ class Station:
                 status = ConnectorStatus.SUSPENDED_EV
             else:
                 status = ConnectorStatus.SUSPENDED_EVSE
-        elif c.plugged and (c.finishing or (tx is not None and tx.stopping)):
-            status = ConnectorStatus.FINISHING
         elif not c.operative:
             status = ConnectorStatus.UNAVAILABLE
+        elif c.plugged and (c.finishing or (tx is not None and tx.stopping)):
+            status = ConnectorStatus.FINISHING
         elif c.plugged or c.session is not None:
             status = ConnectorStatus.PREPARING
         else:

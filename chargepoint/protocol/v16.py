@@ -269,6 +269,7 @@ class V16Adapter:
         self._latest_status: dict[int, StatusChanged] = {}
         self._sent_status: dict[int, tuple[str, str | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat_changed = asyncio.Event()
 
     # ------------------------------------------------------------ running
     async def run(self) -> None:
@@ -282,6 +283,7 @@ class V16Adapter:
             self.station.authorizer = self.authorize
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
+            self.settings.listeners.append(self._setting_changed)
             for connector_id in [0, *self.station.connectors]:
                 self._status_changed(self.station.status_of(connector_id))
             session = [
@@ -294,6 +296,7 @@ class V16Adapter:
         finally:
             _remove(self.station.status_listeners, self._status_changed)
             _remove(self.station.aligned_listeners, self._aligned_sample)
+            _remove(self.settings.listeners, self._setting_changed)
             if self.station.authorizer == self.authorize:
                 self.station.authorizer = None
             for worker in [*workers, *self._tasks]:
@@ -350,9 +353,24 @@ class V16Adapter:
             log.info("BootNotification %s; trying again in %d s", status.value, wait)
             await self.clock.sleep(wait)
 
+    def _setting_changed(self, name: str, _value: object) -> None:
+        if name == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+
     async def _heartbeat(self) -> None:
+        """Heartbeat every HeartbeatInterval; a new interval applies at once."""
         while True:
-            await self.clock.sleep(float(self.settings.get("HeartbeatInterval")))
+            self._heartbeat_changed.clear()
+            interval = float(self.settings.get("HeartbeatInterval"))
+            changed = asyncio.ensure_future(self._heartbeat_changed.wait())
+            elapsed = asyncio.ensure_future(self.clock.sleep(interval))
+            try:
+                await asyncio.wait({changed, elapsed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                elapsed.cancel()
+            if self._heartbeat_changed.is_set():
+                continue
             try:
                 await self._call(call.Heartbeat())
             except TimeoutError:

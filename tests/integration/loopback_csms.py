@@ -83,6 +83,11 @@ class _Peer(ChargePoint):
         self._log("MeterValues", **payload)
         return call_result.MeterValues()
 
+    @on(Action.data_transfer)
+    def data_transfer(self, **payload: Any) -> Any:
+        self._log("DataTransfer", **payload)
+        return call_result.DataTransfer(status="Accepted")
+
     @on(Action.stop_transaction)
     def stop_transaction(self, **payload: Any) -> Any:
         self._log("StopTransaction", **payload)
@@ -157,6 +162,11 @@ class LoopbackCsms:
                 raise AssertionError(f"timed out waiting for {count} x {action} {match}; "
                                      f"got {self.actions()}")
             await asyncio.sleep(0.01)
+
+    async def call(self, payload: Any) -> Any:
+        """Send a CALL to the connected station; the CALLRESULT, or OCPPError raised."""
+        assert self.peer is not None
+        return await self.peer.call(payload, suppress=False)
 
     async def remote_start(self, id_tag: str, connector_id: int | None = None) -> str:
         assert self.peer is not None
