@@ -6,6 +6,8 @@ import asyncio
 import signal
 import sys
 
+from ocpp.v16 import call
+
 from chargepoint.demo import run_demo
 from tests.integration.loopback_csms import LoopbackCsms
 
@@ -46,3 +48,32 @@ async def test_demo_runs_a_whole_session_with_energy():
                    "RemoteStopTransaction", "StopTransaction"):
         assert action in text, f"{action} missing from the timeline"
     assert f"{energy} Wh delivered" in lines[-1]
+
+
+async def test_reset_restarts_the_daemon_process(tmp_path, csms: LoopbackCsms):
+    config = tmp_path / "station.toml"
+    config.write_text(f"""
+[station]
+identity = "CP-PROC-2"
+state_dir = "{tmp_path / 'state'}"
+[ocpp]
+csms_url = "{csms.url}"
+reconnect_min_s = 0.2
+""")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config),
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        await csms.wait_for("StatusNotification", count=2, timeout=20)
+        assert (await csms.call(call.Reset(type="Hard"))).status == "Accepted"
+        boots = await csms.wait_for("BootNotification", count=2, timeout=30)
+        assert boots[1].connection == 2, "the restarted daemon connects anew"
+        assert process.returncode is None, "restarted in place, not exited"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    assert "restarting (Hard reset)" in stderr.decode()

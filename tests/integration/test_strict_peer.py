@@ -32,8 +32,15 @@ HEARTBEAT_S = 5
 #: CALLRESULT if the station implements it, else a CALLERROR NotImplemented/NotSupported.
 PROBES: list[tuple[str, dict[str, Any]]] = [
     ("GetConfiguration", {}),
+    ("GetConfiguration", {"key": ["HeartbeatInterval", "NoSuchKey", "AuthorizationKey"]}),
+    ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "10"}),
+    ("ChangeConfiguration", {"key": "NumberOfConnectors", "value": "3"}),
+    ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+    ("DataTransfer", {"vendorId": "org.example", "messageId": "ping"}),
+    ("UnlockConnector", {"connectorId": 1}),
     ("ClearCache", {}),
     ("GetLocalListVersion", {}),
+    ("TriggerMessage", {"requestedMessage": "Heartbeat"}),
 ]
 
 
@@ -253,3 +260,8 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert set(tx_ids) <= {1, 2} and tx_ids, f"transaction ids used: {tx_ids}"
     assert peer.of("close") == [] and daemon.link.connections == 1, \
         "the station reconnected during the run" + peer.report()
+
+    # ------------------------------------------------ Reset: answered, then a restart
+    answer = await peer.call("Reset", {"type": "Soft"})
+    assert answer["event"] == "result" and answer["result"] == {"status": "Accepted"}, answer
+    await peer.wait(lambda: daemon.restart_requested == "Soft", "the daemon to stop for a restart")
