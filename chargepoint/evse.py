@@ -27,7 +27,6 @@ way.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
@@ -178,7 +177,7 @@ class EvseController:
         self._rcd_tripped_at = now
         self._reclose_attempts = 0
         self._last_step = now
-        self._published: EvseStatus | None = None
+        self._published_key: tuple[object, ...] | None = None
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -473,11 +472,14 @@ class EvseController:
     def _publish(self) -> None:
         """Hand the status to ``on_status`` if anything but the timestamp changed."""
         with self._lock:
+            # Compared as a plain tuple first: this runs 100 times a second and
+            # a status object is only worth building when something changed.
+            key = (self._cp_state, self._duty, self._offered_a, self._closed, self._feedback,
+                   frozenset(self._faults), self._cable_a, self._binding, self._allowed)
+            if key == self._published_key:
+                return
             status = self._snapshot()
-        previous = self._published
-        if previous is not None and dataclasses.replace(previous, timestamp=status.timestamp) == status:
-            return
-        self._published = status
+        self._published_key = key
         callback = self.on_status
         if callback is None:
             return
