@@ -49,8 +49,16 @@ class StationConfig:
     max_current_a: float = 32.0
     free_vend: bool = False
     free_vend_id_tag: str = "FREEVEND"
-    #: Where the state database lives (settings changed by the CSMS, availability).
+    #: Where the state database lives (transactions and their messages, settings
+    #: changed by the CSMS, availability, local authorization).
     state_dir: str = "/var/lib/chargepoint"
+    #: After a power cut, carry on a transaction whose EV is still plugged in
+    #: (instead of stopping it with reason PowerLoss).
+    resume_after_power_loss: bool = False
+    #: Most transaction messages kept while the CSMS is unreachable.
+    outbox_max_entries: int = 10_000
+    #: A corrupt state database: refuse to start (False) or set it aside and start afresh.
+    recreate_corrupt_state: bool = False
     #: How long an authorization waits for the EV to be plugged in (or a
     #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
     connection_timeout_s: float = 60.0
@@ -68,6 +76,12 @@ class OcppConfig:
         "Current.Import",
     )
     authorize_remote_tx_requests: bool = False
+    #: Offline behaviour (see chargepoint/authorization.py).
+    local_pre_authorize: bool = False
+    local_authorize_offline: bool = True
+    allow_offline_tx_for_unknown_id: bool = False
+    authorization_cache_enabled: bool = True
+    local_auth_list_enabled: bool = True
     clock_aligned_data_interval_s: int = 0
     meter_values_aligned_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
     stop_txn_sampled_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
@@ -106,6 +120,16 @@ class SimulationConfig:
     ev_soc: float = 0.5
     cable_ohms: float | None = 220.0
     voltage_v: float = 230.0
+    #: "none": EVs come when a test, the demo or a technician says so;
+    #: "cycle": a driver plugs in, charges cycle_charge_s, leaves for cycle_idle_s, again.
+    driver: str = "none"
+    cycle_charge_s: float = 300.0
+    cycle_idle_s: float = 60.0
+    #: Card the cycling driver taps to start and end (empty: rely on free vend).
+    driver_card: str = ""
+    #: Keep the simulated meter's register in state_dir across restarts, as a
+    #: real meter keeps it through a power cut.
+    persist_meter: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,6 +249,9 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         free_vend=r.boolean("free_vend", False),
         free_vend_id_tag=r.string("free_vend_id_tag", StationConfig.free_vend_id_tag),
         state_dir=r.string("state_dir", StationConfig.state_dir),
+        resume_after_power_loss=r.boolean("resume_after_power_loss", False),
+        outbox_max_entries=r.number("outbox_max_entries", 10_000, low=100, high=1_000_000, integer=True),
+        recreate_corrupt_state=r.boolean("recreate_corrupt_state", False),
         connection_timeout_s=r.number("connection_timeout_s", 60.0, low=1, high=3600),
     )
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
@@ -256,6 +283,11 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
             "meter_values_sampled_data", OcppConfig.meter_values_sampled_data, MEASURANDS
         ),
         authorize_remote_tx_requests=r.boolean("authorize_remote_tx_requests", False),
+        local_pre_authorize=r.boolean("local_pre_authorize", False),
+        local_authorize_offline=r.boolean("local_authorize_offline", True),
+        allow_offline_tx_for_unknown_id=r.boolean("allow_offline_tx_for_unknown_id", False),
+        authorization_cache_enabled=r.boolean("authorization_cache_enabled", True),
+        local_auth_list_enabled=r.boolean("local_auth_list_enabled", True),
         clock_aligned_data_interval_s=r.number(
             "clock_aligned_data_interval_s", 0, low=0, high=86400, integer=True),
         meter_values_aligned_data=r.string_list(
@@ -338,7 +370,14 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         cable_ohms=None if r.boolean("tethered", False)
         else r.number("cable_ohms", d.cable_ohms, low=1, high=100_000),
         voltage_v=r.number("voltage_v", d.voltage_v, low=100, high=260),
+        driver=r.string("driver", d.driver),
+        cycle_charge_s=r.number("cycle_charge_s", d.cycle_charge_s, low=1, high=86400),
+        cycle_idle_s=r.number("cycle_idle_s", d.cycle_idle_s, low=1, high=86400),
+        driver_card=r.string("driver_card", d.driver_card),
+        persist_meter=r.boolean("persist_meter", d.persist_meter),
     )
+    if cfg.driver not in ("none", "cycle"):
+        raise r.fail("driver", f"unknown driver {cfg.driver!r}; available: none, cycle")
     if cfg.ev_phases == 2:
         raise r.fail("ev_phases", "must be 1 or 3")
     r.finish()

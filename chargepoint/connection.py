@@ -29,6 +29,10 @@ from websockets.asyncio.client import ClientConnection, connect
 log = logging.getLogger(__name__)
 
 
+#: How often the keepalive looks at WebSocketPingInterval (seconds).
+KEEPALIVE_CHECK_S = 0.25
+
+
 class Session(Protocol):
     async def run(self) -> None: ...
 
@@ -169,13 +173,21 @@ class Link:
                 await asyncio.gather(session, keepalive, return_exceptions=True)
 
     async def _keepalive(self, ws: ClientConnection) -> None:
-        """Ping every WebSocketPingInterval; no pong in time means a dead link."""
+        """Ping every WebSocketPingInterval; no pong in time means a dead link.
+
+        The setting is looked at every quarter second, so a new interval (or
+        switching pings off and on) applies at once, not after the old one.
+        """
+        loop = asyncio.get_running_loop()
+        last_ping = loop.time()
         while True:
+            await self.sleep(KEEPALIVE_CHECK_S)
             interval = self.ping_interval()
-            if interval <= 0:
-                await self.sleep(1.0)  # pings off; look at the setting again later
+            if interval <= 0 or loop.time() - last_ping < interval:
+                if interval <= 0:
+                    last_ping = loop.time()
                 continue
-            await self.sleep(interval)
+            last_ping = loop.time()
             pong = await ws.ping()
             try:
                 await asyncio.wait_for(pong, self.settings.ping_timeout_s)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
 from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
@@ -26,6 +29,7 @@ from chargepoint.store import Store
 from hal.clock import Clock, RealClock, ScaledClock
 from hal.interfaces import CardReader
 from hal.sim import SimEV, SimWorld
+from hal.sim_driver import MeterRegisterFile, drive_cycles
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class Hardware:
     card_reader: CardReader | None
     #: The simulated worlds per connector (empty on real hardware).
     worlds: dict[int, SimWorld] = field(default_factory=dict)
+    #: Background jobs the hardware needs while the daemon runs (simulation only).
+    jobs: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def build_sim_hardware(config: Config) -> Hardware:
@@ -47,9 +53,12 @@ def build_sim_hardware(config: Config) -> Hardware:
     clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(sim.speed)
     evse_config = _evse_config(config)
     connectors, worlds = [], {}
+    jobs: list[Callable[[], Awaitable[None]]] = []
     for connector_config in config.connectors:
+        register = MeterRegisterFile(Path(config.station.state_dir) / f"sim-meter-{connector_config.id}.txt")
         world = SimWorld(
             clock,
+            meter_start_wh=register.load() if sim.persist_meter else 0.0,
             ev=SimEV(max_current_a=sim.ev_max_current_a, phases=sim.ev_phases,
                      capacity_wh=sim.ev_capacity_wh, soc=sim.ev_soc),
             voltage_v=sim.voltage_v,
@@ -61,8 +70,13 @@ def build_sim_hardware(config: Config) -> Hardware:
                               evse_config, name=f"connector-{connector_config.id}")
         connectors.append(Connector(connector_config.id, evse, world.meter, limits, lock=world.lock))
         worlds[connector_config.id] = world
+        if sim.persist_meter:
+            jobs.append(partial(register.keep, world, clock, config.meter.poll_interval_s))
+        if sim.driver == "cycle":
+            jobs.append(partial(drive_cycles, world, clock, charge_s=sim.cycle_charge_s,
+                                idle_s=sim.cycle_idle_s, card=sim.driver_card or None))
     reader = worlds[1].card_reader if worlds else None
-    return Hardware(clock, connectors, reader, worlds)
+    return Hardware(clock, connectors, reader, worlds, jobs)
 
 
 def _evse_config(config: Config) -> EvseConfig:
@@ -85,7 +99,7 @@ class Daemon:
         self.settings = Settings(config)
         self.settings.guards["SecurityProfile"] = self._security_profile_guard
         self.settings.listeners.append(self._setting_changed)
-        self.outbox = Outbox()
+        self.outbox = Outbox(max_entries=config.station.outbox_max_entries)
         self.store: Store | None = None
         self.station = Station(
             self.hardware.connectors,
@@ -161,14 +175,20 @@ class Daemon:
     async def run(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
         loop = asyncio.get_running_loop()
-        self.store = await Store.open(self.config.station.state_dir)
+        self.store = await Store.open(self.config.station.state_dir,
+                                      recreate_if_corrupt=self.config.station.recreate_corrupt_state)
+        await self.outbox.attach(self.store)
+        await self.station.authorization.attach(self.store)
         self.settings.restore(await self.store.call(self.store.load_settings))
         self.station.restore_availability(await self.store.call(self.store.load_availability))
         await self.station.start()
+        recovery = asyncio.ensure_future(self.station.recover(
+            await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
         link = asyncio.ensure_future(self.link.run())
+        jobs = [asyncio.ensure_future(job()) for job in self.hardware.jobs]
         log.info("station %s running with %d connector(s)", self.config.station.identity,
                  len(self.hardware.connectors))
         try:
@@ -176,9 +196,11 @@ class Daemon:
             if self.restart_requested is None:
                 await self.station.stop_all(StopReason.REBOOT)
             await self._drain_outbox(5.0)
+            await self.outbox.flush()
         finally:
-            link.cancel()
-            await asyncio.gather(link, return_exceptions=True)
+            for task in (link, recovery, *jobs):
+                task.cancel()
+            await asyncio.gather(link, recovery, *jobs, return_exceptions=True)
             if reader is not None:
                 reader.close()
             await self.station.close()

@@ -1,22 +1,46 @@
-"""The ordered queue of transaction messages waiting for the CSMS.
+"""The ordered queue of transaction messages, and the transaction records it implies.
 
 Transaction messages (start, meter samples, stop) are billing data: they are
 queued here the moment the station produces them and leave only after the CSMS
-has answered, in order, across disconnects. Messages of a transaction whose
-start is not yet confirmed carry the station's local id; the adapter rewrites
-them with the CSMS's transaction id once it is known (``remote_id``).
+has answered, in order, across disconnects and restarts. Messages of a
+transaction whose start is not yet confirmed carry the station's local id; the
+adapter rewrites them with the CSMS's transaction id once it is known.
 
-This queue lives in memory: it survives network outages, not a restart of the
-daemon. The persistent store replaces it behind the same interface.
+Durability is spent where it matters. A start or stop is committed to the
+state database before ``put`` returns (a StartTransaction must never be lost,
+nor sent twice because its confirmation was lost); a periodic meter sample is
+written without waiting and the confirmation of one is batched, so a crash can
+at worst repeat or lose one sample, and an SD card is not worn by a write per
+sample. The queue is bounded: past ``max_entries`` periodic samples are thinned
+(the one closest in time to its predecessor goes first); starts and stops are
+never dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from chargepoint.events import TransactionEvent
+from chargepoint.events import (
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TransactionEvent,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.store import Store
+from hal.interfaces import MeterReading
+
+log = logging.getLogger(__name__)
+
+#: Acknowledged meter samples are deleted from the database in batches this large
+#: (or when a start/stop is written, whichever comes first).
+ACK_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -25,27 +49,68 @@ class Entry:
     event: TransactionEvent
 
 
-class Outbox:
-    """FIFO of transaction events with acknowledgement and id mapping."""
+@dataclass(frozen=True)
+class OpenTransaction:
+    """A transaction the database shows as running: after a restart, it was cut off."""
 
-    def __init__(self) -> None:
+    local_id: str
+    connector_id: int
+    id_tag: str
+    meter_start_wh: float
+    started_at: float
+    last_meter_wh: float
+    last_meter_at: float
+
+
+class Outbox:
+    """FIFO of transaction events with acknowledgement and id mapping.
+
+    Without a store it lives in memory only (unit tests, tools).
+    """
+
+    def __init__(self, store: Store | None = None, max_entries: int = 10_000) -> None:
+        self.store = store
+        self.max_entries = max_entries
         self._queue: deque[Entry] = deque()
         self._next_seq = 1
         self._remote_ids: dict[str, int] = {}
         self._changed = asyncio.Event()
+        self._acked: list[int] = []
+        self.thinned = 0
 
-    def put(self, event: TransactionEvent) -> Entry:
-        entry = Entry(self._next_seq, event)
-        self._next_seq += 1
-        self._queue.append(entry)
-        self._changed.set()
-        return entry
+    # ------------------------------------------------------------ loading
+    async def attach(self, store: Store) -> None:
+        """Take over the queue the database holds (after a restart) and persist from now on."""
+        if self._queue:
+            raise RuntimeError("attach the store before anything is queued")
+        rows, ids = await store.call(_load_rows, store)
+        for seq, text in rows:
+            self._queue.append(Entry(seq, decode(text)))
+        self._remote_ids = ids
+        self._next_seq = max(self._queue[-1].seq + 1 if self._queue else 1,
+                             await store.call(_next_seq, store))
+        self.store = store
+        if self._queue:
+            log.info("%d transaction message(s) waiting from before the restart", len(self._queue))
+            self._changed.set()
 
+    async def open_transactions(self) -> list[OpenTransaction]:
+        if self.store is None:
+            return []
+        return await self.store.call(_open_transactions, self.store)
+
+    # ------------------------------------------------------------- queue
     def __len__(self) -> int:
         return len(self._queue)
 
     def head(self) -> Entry | None:
         return self._queue[0] if self._queue else None
+
+    def oldest_age(self, now: float) -> float | None:
+        """Seconds since the oldest queued message was made."""
+        if not self._queue:
+            return None
+        return now - _event_time(self._queue[0].event)
 
     async def wait_head(self) -> Entry:
         """The oldest entry, waiting for one if the queue is empty."""
@@ -54,15 +119,71 @@ class Outbox:
             await self._changed.wait()
         return self._queue[0]
 
-    def ack(self, entry: Entry) -> None:
-        """The CSMS answered ``entry``: remove it (it must be the head)."""
+    async def put(self, event: TransactionEvent) -> Entry:
+        """Queue ``event``; starts and stops are on disk when this returns."""
+        entry = Entry(self._next_seq, event)
+        self._next_seq += 1
+        thin = self._thin_one() if len(self._queue) >= self.max_entries else None
+        self._queue.append(entry)
+        self._changed.set()
+        if self.store is not None:
+            durable = not isinstance(event, MeterSample)
+            acked, self._acked = (self._acked, []) if durable else ([], self._acked)
+            future = self.store.submit(_write_put, self.store, entry, thin, acked)
+            if durable:
+                await asyncio.wrap_future(future)
+        return entry
+
+    def _thin_one(self) -> int | None:
+        """Drop the periodic sample closest in time to the sample before it."""
+        best: tuple[float, int] | None = None
+        previous: dict[str, float] = {}
+        for index, entry in enumerate(self._queue):
+            event = entry.event
+            if not isinstance(event, MeterSample) or index == 0:
+                continue
+            if event.context not in (ReadingContext.PERIODIC, ReadingContext.CLOCK):
+                continue
+            at = event.reading.timestamp
+            gap = at - previous.get(event.local_id, float("-inf"))
+            previous[event.local_id] = at
+            if best is None or gap < best[0]:
+                best = (gap, index)
+        if best is None:
+            return None  # only starts and stops: never dropped, the queue grows
+        dropped = self._queue[best[1]]
+        del self._queue[best[1]]
+        self.thinned += 1
+        return dropped.seq
+
+    async def ack(self, entry: Entry, remote_id: int | None = None) -> None:
+        """The CSMS answered ``entry`` (the head); for a start, with its transaction id."""
         if not self._queue or self._queue[0].seq != entry.seq:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
         self._queue.popleft()
+        event = entry.event
+        if isinstance(event, TransactionStarted) and remote_id is not None:
+            self._remote_ids[event.local_id] = remote_id
+        if self.store is None:
+            return
+        if isinstance(event, MeterSample):
+            self._acked.append(entry.seq)
+            if len(self._acked) >= ACK_BATCH:
+                acked, self._acked = self._acked, []
+                self.store.submit(_delete_entries, self.store, acked)
+            return
+        acked, self._acked = [*self._acked, entry.seq], []
+        finished = event.local_id if isinstance(event, TransactionStopped) else None
+        await self.store.call(_write_ack, self.store, acked,
+                              event.local_id, remote_id, finished)
 
-    def set_remote_id(self, local_id: str, remote_id: int) -> None:
-        self._remote_ids[local_id] = remote_id
+    async def flush(self) -> None:
+        """Write batched acknowledgements (before shutdown)."""
+        if self.store is not None and self._acked:
+            acked, self._acked = self._acked, []
+            await self.store.call(_delete_entries, self.store, acked)
 
+    # ---------------------------------------------------------------- ids
     def remote_id(self, local_id: str) -> int | None:
         return self._remote_ids.get(local_id)
 
@@ -74,5 +195,99 @@ class Outbox:
 
     def forget(self, local_id: str) -> None:
         """Drop the id mapping of a transaction whose messages have all gone."""
-        if not any(getattr(e.event, "local_id", None) == local_id for e in self._queue):
+        if not any(e.event.local_id == local_id for e in self._queue):
             self._remote_ids.pop(local_id, None)
+
+
+# ------------------------------------------------------------- encoding
+def encode(event: TransactionEvent) -> str:
+    return json.dumps({"type": type(event).__name__, **asdict(event)}, separators=(",", ":"))
+
+
+def _sample(data: dict[str, Any]) -> MeterSample:
+    reading = dict(data["reading"])
+    for name in ("currents_a", "voltages_v"):
+        reading[name] = tuple(reading[name])
+    return MeterSample(data["connector_id"], data["local_id"], MeterReading(**reading),
+                       ReadingContext(data["context"]), data.get("offered_a"))
+
+
+def decode(text: str) -> TransactionEvent:
+    data = json.loads(text)
+    kind = data.pop("type")
+    if kind == "TransactionStarted":
+        return TransactionStarted(**data)
+    if kind == "MeterSample":
+        return _sample(data)
+    if kind == "TransactionStopped":
+        data["reason"] = StopReason(data["reason"])
+        data["samples"] = tuple(_sample(s) for s in data["samples"])
+        return TransactionStopped(**data)
+    raise ValueError(f"unknown queued message type {kind!r}")
+
+
+def _event_time(event: TransactionEvent) -> float:
+    return event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
+
+
+# -------------------------------------------- database work (store thread)
+def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, int]]:
+    rows = store.db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
+    ids = dict(store.db.execute(
+        "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL").fetchall())
+    return rows, ids
+
+
+def _next_seq(store: Store) -> int:
+    row = store.db.execute("SELECT value FROM meta WHERE name = 'outbox_seq'").fetchone()
+    return int(row[0]) + 1 if row else 1
+
+
+def _write_put(store: Store, entry: Entry, thinned: int | None, acked: list[int]) -> None:
+    db, event = store.db, entry.event
+    with db:
+        db.execute("BEGIN")
+        db.execute("INSERT INTO outbox (seq, local_id, kind, event) VALUES (?, ?, ?, ?)",
+                   (entry.seq, event.local_id, type(event).__name__, encode(event)))
+        db.execute("INSERT INTO meta (name, value) VALUES ('outbox_seq', ?) "
+                   "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(entry.seq),))
+        if thinned is not None:
+            db.execute("DELETE FROM outbox WHERE seq = ?", (thinned,))
+        if acked:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
+        if isinstance(event, TransactionStarted):
+            db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, meter_start_wh, "
+                       "started_at, last_meter_wh, last_meter_at, open) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                       (event.local_id, event.connector_id, event.id_tag, event.meter_start_wh,
+                        event.timestamp, event.meter_start_wh, event.timestamp))
+        elif isinstance(event, MeterSample):
+            db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
+                       (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
+        elif isinstance(event, TransactionStopped):
+            db.execute("UPDATE transactions SET open = 0, last_meter_wh = ?, last_meter_at = ? "
+                       "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.local_id))
+
+
+def _delete_entries(store: Store, seqs: list[int]) -> None:
+    with store.db as db:
+        db.execute("BEGIN")
+        db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
+
+def _write_ack(store: Store, seqs: list[int], local_id: str, remote_id: int | None,
+               finished: str | None) -> None:
+    with store.db as db:
+        db.execute("BEGIN")
+        db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+        if remote_id is not None:
+            db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
+        if finished is not None:
+            db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
+                       "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
+
+
+def _open_transactions(store: Store) -> list[OpenTransaction]:
+    rows = store.db.execute(
+        "SELECT local_id, connector_id, id_tag, meter_start_wh, started_at, last_meter_wh, "
+        "last_meter_at FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
+    return [OpenTransaction(*row) for row in rows]

@@ -29,7 +29,9 @@ Value = int | bool | str
 MEASURANDS_MAX_LENGTH = len(MEASURANDS)
 GET_CONFIGURATION_MAX_KEYS = 64
 PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
-FEATURE_PROFILES = ("Core",)
+FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
+#: Longest local authorization list, and most entries in one SendLocalList.
+LOCAL_LIST_MAX_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def _definitions(connectors: int) -> list[Definition]:
     lists = dict(allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH)
     return [
         Definition("AllowOfflineTxForUnknownId", bool),
+        Definition("AuthorizationCacheEnabled", bool),
         Definition("AuthorizationKey", str, secret=True, check=_hex_key),
         Definition("AuthorizeRemoteTxRequests", bool),
         Definition("ClockAlignedDataInterval", int, low=0, high=86400),
@@ -81,6 +84,8 @@ def _definitions(connectors: int) -> list[Definition]:
         Definition("ConnectorPhaseRotationMaxLength", int, readonly=True),
         Definition("GetConfigurationMaxKeys", int, readonly=True),
         Definition("HeartbeatInterval", int, low=1, high=86400),
+        Definition("LocalAuthListEnabled", bool),
+        Definition("LocalAuthListMaxLength", int, readonly=True),
         Definition("LocalAuthorizeOffline", bool),
         Definition("LocalPreAuthorize", bool),
         Definition("MeterValuesAlignedData", str, **lists),
@@ -92,6 +97,7 @@ def _definitions(connectors: int) -> list[Definition]:
         Definition("NumberOfConnectors", int, readonly=True),
         Definition("ResetRetries", int, low=0, high=10),
         Definition("SecurityProfile", int, low=0, high=3),
+        Definition("SendLocalListMaxLength", int, readonly=True),
         Definition("StopTransactionOnEVSideDisconnect", bool),
         Definition("StopTransactionOnInvalidId", bool),
         Definition("StopTxnAlignedData", str, **lists),
@@ -112,7 +118,8 @@ def initial_values(config: Config) -> dict[str, Value]:
     o = config.ocpp
     n = len(config.connectors)
     return {
-        "AllowOfflineTxForUnknownId": False,
+        "AllowOfflineTxForUnknownId": o.allow_offline_tx_for_unknown_id,
+        "AuthorizationCacheEnabled": o.authorization_cache_enabled,
         "AuthorizationKey": o.authorization_key,
         "AuthorizeRemoteTxRequests": o.authorize_remote_tx_requests,
         "ClockAlignedDataInterval": o.clock_aligned_data_interval_s,
@@ -121,8 +128,10 @@ def initial_values(config: Config) -> dict[str, Value]:
         "ConnectorPhaseRotationMaxLength": n + 1,
         "GetConfigurationMaxKeys": GET_CONFIGURATION_MAX_KEYS,
         "HeartbeatInterval": o.heartbeat_interval_s,
-        "LocalAuthorizeOffline": False,
-        "LocalPreAuthorize": False,
+        "LocalAuthListEnabled": o.local_auth_list_enabled,
+        "LocalAuthListMaxLength": LOCAL_LIST_MAX_LENGTH,
+        "LocalAuthorizeOffline": o.local_authorize_offline,
+        "LocalPreAuthorize": o.local_pre_authorize,
         "MeterValuesAlignedData": ",".join(o.meter_values_aligned_data),
         "MeterValuesAlignedDataMaxLength": MEASURANDS_MAX_LENGTH,
         "MeterValuesSampledData": ",".join(o.meter_values_sampled_data),
@@ -132,6 +141,7 @@ def initial_values(config: Config) -> dict[str, Value]:
         "NumberOfConnectors": n,
         "ResetRetries": 1,
         "SecurityProfile": o.security_profile,
+        "SendLocalListMaxLength": LOCAL_LIST_MAX_LENGTH,
         "StopTransactionOnEVSideDisconnect": o.stop_transaction_on_ev_side_disconnect,
         "StopTransactionOnInvalidId": True,
         "StopTxnAlignedData": ",".join(o.stop_txn_aligned_data),

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from chargepoint.authorization import LocalAuthorization
 from chargepoint.events import (
     AuthResult,
     AuthStatus,
@@ -33,7 +34,7 @@ from chargepoint.events import (
 from chargepoint.evse import EvseController, EvseStatus
 from chargepoint.iec61851 import CpState
 from chargepoint.limits import LimitClaims
-from chargepoint.outbox import Outbox
+from chargepoint.outbox import OpenTransaction, Outbox
 from chargepoint.settings import Settings
 from hal.clock import Clock
 from hal.interfaces import ConnectorLock, Meter, MeterFailure, MeterReading
@@ -122,6 +123,7 @@ class Station:
         self.free_vend_id_tag = free_vend_id_tag
         self.meter_poll_interval_s = meter_poll_interval_s
         self.persist_availability = persist_availability
+        self.authorization = LocalAuthorization(settings, clock)
         self.authorizer: Authorizer | None = None
         self.status_listeners: list[Callable[[StatusChanged], None]] = []
         #: Clock-aligned readings outside transactions (best effort, not queued).
@@ -297,17 +299,16 @@ class Station:
 
     # ------------------------------------------------------- authorization
     async def authorize(self, id_tag: str) -> AuthResult:
-        """Ask the CSMS; offline, AllowOfflineTxForUnknownId decides."""
-        result = AuthResult(AuthStatus.UNKNOWN)
-        if self.authorizer is not None:
-            try:
-                result = await self.authorizer(id_tag)
-            except Exception as exc:  # noqa: BLE001 - any failure to ask means "unknown"
-                log.warning("authorization of %s failed: %s", id_tag, exc)
-        if result.status == AuthStatus.UNKNOWN and self.settings.get("AllowOfflineTxForUnknownId"):
-            log.info("card %s: CSMS unreachable, accepted offline (AllowOfflineTxForUnknownId)", id_tag)
-            return AuthResult(AuthStatus.ACCEPTED)
-        return result
+        """The CSMS, the local list and the cache decide (see authorization.py)."""
+        return await self.authorization.authorize(id_tag, self._ask_csms if self.authorizer else None)
+
+    async def _ask_csms(self, id_tag: str) -> AuthResult:
+        assert self.authorizer is not None
+        try:
+            return await self.authorizer(id_tag)
+        except Exception as exc:  # noqa: BLE001 - any failure to ask means "unknown"
+            log.warning("authorization of %s failed: %s", id_tag, exc)
+            return AuthResult(AuthStatus.UNKNOWN)
 
     async def card_presented(self, id_tag: str) -> AuthStatus | None:
         """A card was tapped on the reader: stop its session or start one.
@@ -485,10 +486,13 @@ class Station:
         session.transaction = tx
         if c.lock is not None and not c.lock.set_locked(True):
             log.warning("connector %d: plug lock did not confirm locking", c.id)
-        self.outbox.put(TransactionStarted(c.id, local_id, session.id_tag,
-                                           reading.energy_import_wh, tx.started_at))
+        # On disk before the contactor may close: a charge never goes unbilled.
+        await self.outbox.put(TransactionStarted(c.id, local_id, session.id_tag,
+                                                 reading.energy_import_wh, tx.started_at))
         log.info("connector %d: transaction %s started at %.0f Wh", c.id, local_id,
                  reading.energy_import_wh)
+        if tx.stopping:
+            return  # ended (EV gone) while the start was being written
         c.evse.allow()
         self._update_status(c)
         self._spawn(self._sample_transaction(c, tx))
@@ -510,7 +514,38 @@ class Station:
                 offered = c.evse_status.offered_a if c.evse_status else None
                 sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.PERIODIC, offered)
                 tx.samples.append(sample)
-                self.outbox.put(sample)
+                await self.outbox.put(sample)
+
+    async def recover(self, cut_off: list[OpenTransaction], resume: bool,
+                      settle_s: float = 2.0) -> None:
+        """Deal with transactions a power cut (or crash) left open.
+
+        Each is stopped with reason PowerLoss at its last persisted meter
+        reading, or, with ``resume`` and the EV still plugged in, carried on
+        as if nothing had happened. The safety loops get ``settle_s`` to see
+        the pilot first.
+        """
+        if not cut_off:
+            return
+        if resume:
+            await self.clock.sleep(settle_s)
+        for open_tx in cut_off:
+            c = self.connectors.get(open_tx.connector_id)
+            if resume and c is not None and c.plugged and c.session is None and c.operative:
+                tx = Transaction(open_tx.local_id, open_tx.id_tag, open_tx.meter_start_wh,
+                                 open_tx.started_at)
+                c.session = Session(open_tx.id_tag, self.clock.monotonic(), tx)
+                log.info("connector %d: transaction %s resumed after restart", c.id, tx.local_id)
+                c.evse.allow()
+                self._update_status(c)
+                self._spawn(self._sample_transaction(c, tx))
+                continue
+            log.warning("transaction %s on connector %d was cut off; stopped with reason PowerLoss "
+                        "at the last persisted reading %.0f Wh", open_tx.local_id,
+                        open_tx.connector_id, open_tx.last_meter_wh)
+            await self.outbox.put(TransactionStopped(
+                open_tx.connector_id, open_tx.local_id, open_tx.last_meter_wh,
+                open_tx.last_meter_at, StopReason.POWER_LOSS))
 
     async def _clock_aligned_samples(self) -> None:
         """Meter readings at ClockAlignedDataInterval boundaries of the wall clock.
@@ -533,7 +568,7 @@ class Station:
                 if tx is not None and not tx.stopping:
                     sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.CLOCK)
                     tx.samples.append(sample)
-                    self.outbox.put(sample)
+                    await self.outbox.put(sample)
                 else:
                     sample = MeterSample(c.id, "", reading, ReadingContext.CLOCK)
                     for listener in list(self.aligned_listeners):
@@ -554,8 +589,8 @@ class Station:
         meter_stop = reading.energy_import_wh if reading else tx.meter_start_wh
         if reading is not None:
             tx.samples.append(MeterSample(c.id, tx.local_id, reading, ReadingContext.TRANSACTION_END))
-        self.outbox.put(TransactionStopped(c.id, tx.local_id, meter_stop, self.clock.time(),
-                                           reason, id_tag, tuple(tx.samples)))
+        await self.outbox.put(TransactionStopped(c.id, tx.local_id, meter_stop, self.clock.time(),
+                                                 reason, id_tag, tuple(tx.samples)))
         log.info("connector %d: transaction %s stopped (%s), %.0f Wh delivered", c.id,
                  tx.local_id, reason.value, meter_stop - tx.meter_start_wh)
         c.session = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,20 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE availability (connector_id INTEGER PRIMARY KEY, operative INTEGER NOT NULL);
+    """,
+    # 1 -> 2: transactions, the queue of their messages, local authorization.
+    """
+    CREATE TABLE transactions (
+        local_id TEXT PRIMARY KEY, connector_id INTEGER NOT NULL, id_tag TEXT NOT NULL,
+        meter_start_wh REAL NOT NULL, started_at REAL NOT NULL, remote_id INTEGER,
+        last_meter_wh REAL NOT NULL, last_meter_at REAL NOT NULL, open INTEGER NOT NULL);
+    CREATE TABLE outbox (seq INTEGER PRIMARY KEY, local_id TEXT NOT NULL, kind TEXT NOT NULL,
+        event TEXT NOT NULL);
+    CREATE TABLE auth_list (id_tag TEXT PRIMARY KEY, status TEXT NOT NULL, expiry REAL,
+        parent_id_tag TEXT);
+    CREATE TABLE auth_cache (id_tag TEXT PRIMARY KEY, status TEXT NOT NULL, expiry REAL,
+        parent_id_tag TEXT, updated_at REAL NOT NULL);
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 ]
 
@@ -48,9 +63,24 @@ class Store:
 
     # ---------------------------------------------------------- lifecycle
     @classmethod
-    async def open(cls, state_dir: str | Path) -> Store:
+    async def open(cls, state_dir: str | Path, *, recreate_if_corrupt: bool = False) -> Store:
+        """Open (creating or upgrading) the state database.
+
+        A file that is not a usable database stops the daemon with its path
+        and the reason, unless ``recreate_if_corrupt``: then it is moved aside
+        (kept for inspection) and a fresh one is started, loudly.
+        """
         store = cls(Path(state_dir) / DB_NAME)
-        await store.call(store._open)
+        try:
+            await store.call(store._open)
+        except StoreError:
+            if not recreate_if_corrupt or not store.path.exists():
+                raise
+            aside = store.path.with_name(f"{DB_NAME}.corrupt-{int(time.time())}")
+            await store.call(store.path.rename, aside)
+            log.error("state database %s was unusable; moved to %s and started afresh: queued "
+                      "transaction messages, settings and local lists in it are not used", store.path, aside)
+            await store.call(store._open)
         return store
 
     def _open(self) -> None:
@@ -58,7 +88,9 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a committed transaction message survives a power cut, not
+            # only a crash of the daemon; writes are few (see outbox.py).
+            db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StoreError(f"{self.path}: cannot open the state database: {exc}") from exc

@@ -46,7 +46,8 @@ async def running(config: dict[str, Any]) -> AsyncIterator[Daemon]:
         yield daemon
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 20)
+        # stopping may take: the transaction (contactor <= 8 s), the queue (<= 5 s), the link
+        await asyncio.wait_for(task, 40)
 
 
 @pytest.fixture

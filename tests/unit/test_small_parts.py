@@ -38,24 +38,23 @@ def reading(wh: float) -> MeterReading:
 
 async def test_outbox_keeps_order_until_acknowledged_and_maps_ids():
     box = Outbox()
-    start = box.put(TransactionStarted(1, "L1", "TAG", 10.0, 1.0))
-    sample = box.put(MeterSample(1, "L1", reading(20.0), ReadingContext.PERIODIC))
+    start = await box.put(TransactionStarted(1, "L1", "TAG", 10.0, 1.0))
+    sample = await box.put(MeterSample(1, "L1", reading(20.0), ReadingContext.PERIODIC))
     assert (await box.wait_head()) is start
     with pytest.raises(RuntimeError):
-        box.ack(sample)  # only the head leaves
-    box.ack(start)
-    box.set_remote_id("L1", 42)
+        await box.ack(sample)  # only the head leaves
+    await box.ack(start, remote_id=42)
     assert box.remote_id("L1") == 42 and box.local_id(42) == "L1"
     assert box.head() is sample
-    box.ack(sample)
+    await box.ack(sample)
     waiter = asyncio.ensure_future(box.wait_head())
     await asyncio.sleep(0)
     assert not waiter.done()
-    stop = box.put(TransactionStopped(1, "L1", 30.0, 2.0, StopReason.LOCAL))
+    stop = await box.put(TransactionStopped(1, "L1", 30.0, 2.0, StopReason.LOCAL))
     assert (await asyncio.wait_for(waiter, 1)) is stop
     box.forget("L1")
     assert box.remote_id("L1") == 42, "kept while a message of the transaction is queued"
-    box.ack(stop)
+    await box.ack(stop)
     box.forget("L1")
     assert box.remote_id("L1") is None
 

@@ -21,3 +21,14 @@ def test_every_connector_status_is_a_16_status():
 
 def test_timestamps_are_utc_iso8601_with_milliseconds():
     assert iso_utc(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"
+
+
+def test_names_convert_between_wire_and_python_spelling():
+    from chargepoint.protocol.v16 import _auth_result, _camel, _snake
+
+    assert _camel("transaction_data") == "transactionData" and _camel("reason") == "reason"
+    assert _snake("idTagInfo") == "id_tag_info" and _snake("id_tag_info") == "id_tag_info"
+    wire = _auth_result({"status": "Accepted", "parentIdTag": "P", "expiryDate": "2023-11-14T22:13:20Z"})
+    library = _auth_result({"status": "Accepted", "parent_id_tag": "P",
+                            "expiry_date": "2023-11-14T22:13:20Z"})
+    assert wire == library and wire.parent_id_tag == "P" and wire.expiry == 1_700_000_000.0

@@ -1,0 +1,63 @@
+"""A simulated driver and a simulated meter's memory, for unattended runs.
+
+The physical simulation (``hal.sim``) waits to be told when an EV arrives.
+For soak and crash tests, and for a station left running on a bench, a driver
+comes and goes by itself: plugs in, charges for a while, unplugs, comes back.
+And a real meter keeps its energy register through a power cut; the simulated
+one keeps it in a small file so that a restarted daemon sees the same meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from hal.clock import Clock
+from hal.sim import SimWorld
+
+log = logging.getLogger(__name__)
+
+
+async def drive_cycles(world: SimWorld, clock: Clock, *, charge_s: float, idle_s: float,
+                       card: str | None = None) -> None:
+    """Plug in, optionally tap ``card``, charge ``charge_s``, unplug, wait ``idle_s``; repeat."""
+    while True:
+        await clock.sleep(idle_s)
+        world.plug_in()
+        if card:
+            await clock.sleep(0.5)
+            world.card_reader.tap(card)
+        await clock.sleep(charge_s)
+        if card:
+            world.card_reader.tap(card)
+            await clock.sleep(1.0)
+        world.unplug()
+
+
+class MeterRegisterFile:
+    """Keeps a simulated meter's energy register in a file across restarts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> float:
+        """The register as last saved (0 for a new meter or an unreadable file)."""
+        try:
+            return max(0.0, float(self.path.read_text()))
+        except (OSError, ValueError):
+            return 0.0
+
+    def save(self, energy_wh: float) -> None:
+        """Write atomically: a crash leaves the old value or the new one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(f"{energy_wh:.3f}")
+        os.replace(temporary, self.path)
+
+    async def keep(self, world: SimWorld, clock: Clock, interval_s: float) -> None:
+        """Save the register every ``interval_s`` (in a thread: it is file I/O)."""
+        while True:
+            await clock.sleep(interval_s)
+            await asyncio.to_thread(self.save, world.meter.energy_wh)

@@ -1,0 +1,123 @@
+"""Never lose a transaction: SIGKILL the daemon at random moments, many times.
+
+The daemon runs as a subprocess on the sim hal with a driver that plugs in and
+out by itself (free vend), against a loopback CSMS that keeps its own ledger of
+every message. The CSMS is down for some of the runs, so kills also land while
+offline and while the queue drains. At the end the ledger must hold every
+session exactly once, with a start and a stop, and the energy billed must add
+up to what the simulated meter measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from tests.integration.loopback_csms import LoopbackCsms
+
+KILLS = 50
+SPEED = 20.0
+SAMPLE_S = 10  # simulated seconds between periodic MeterValues
+EV_POWER_W = 3 * 230 * 16
+
+
+def write_config(path: Path, url: str, state: Path) -> None:
+    path.write_text(f"""
+[station]
+identity = "CP-CRASH-1"
+state_dir = "{state}"
+free_vend = true
+free_vend_id_tag = "CRASHTEST"
+[ocpp]
+csms_url = "{url}"
+meter_value_sample_interval_s = {SAMPLE_S}
+reconnect_min_s = 0.1
+reconnect_max_s = 0.3
+response_timeout_s = 2
+[simulation]
+speed = {SPEED}
+driver = "cycle"
+cycle_charge_s = 40
+cycle_idle_s = 8
+ev_capacity_wh = 400000
+[meter]
+poll_interval_s = 1.0
+""")
+
+
+async def start_daemon(config: Path) -> asyncio.subprocess.Process:
+    log = (config.parent / "daemon.log").open("ab")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config), "--log-level", "warning",
+        stdout=asyncio.subprocess.DEVNULL, stderr=log)
+
+
+async def kill(process: asyncio.subprocess.Process, config: Path) -> None:
+    assert process.returncode is None, (
+        "the daemon died by itself:\n" + (config.parent / "daemon.log").read_text()[-3000:])
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+
+async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+    rng = random.Random(20261124)
+    csms = await LoopbackCsms().start()
+    port = csms.port
+    config = tmp_path / "station.toml"
+    state = tmp_path / "state"
+    write_config(config, csms.url, state)
+    online = True
+    try:
+        for run in range(KILLS):
+            if run % 10 == 5 and online:  # the CSMS goes away for a few runs
+                await csms.close()
+                online = False
+            elif run % 10 == 8 and not online:
+                await csms.start_on(port)
+                online = True
+            process = await start_daemon(config)
+            await asyncio.sleep(rng.uniform(0.3, 1.6))
+            await kill(process, config)
+        if not online:
+            await csms.start_on(port)
+        # a last, undisturbed run: everything left in the queue is delivered
+        process = await start_daemon(config)
+        await asyncio.sleep(2.0)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        await csms.close()
+
+    starts = csms.of("StartTransaction")
+    stops = csms.of("StopTransaction")
+    assert len(starts) >= 10, f"too few sessions to mean anything: {len(starts)}"
+    # no transaction started twice (a resent StartTransaction would repeat these)
+    keys = [(s.payload["connector_id"], s.payload["meter_start"], s.payload["timestamp"]) for s in starts]
+    assert len(keys) == len(set(keys)), "a StartTransaction reached the CSMS twice"
+    # every transaction stopped exactly once
+    tx_ids = list(range(100, 100 + len(starts)))
+    stopped = [s.payload["transaction_id"] for s in stops]
+    assert sorted(stopped) == tx_ids, "missing or repeated StopTransaction"
+    assert all(s.payload["transaction_id"] in tx_ids for s in csms.of("MeterValues"))
+    # the queue is empty on disk
+    db = sqlite3.connect(state / "chargepoint.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM transactions WHERE open = 1").fetchone()[0] == 0
+    # energy: sessions bill disjoint stretches of the meter, and the meter's
+    # whole advance is billed but for at most one sample interval per kill
+    ranges = sorted((s.payload["meter_start"], stop.payload["meter_stop"])
+                    for s, stop in zip(starts, sorted(stops, key=lambda r: r.payload["transaction_id"]),
+                                       strict=True))
+    assert all(end >= begin for begin, end in ranges)
+    slack = EV_POWER_W * 1.0 / 3600 + 2  # the sim meter saves its register every simulated second
+    for (_, end), (begin, _) in zip(ranges, ranges[1:], strict=False):
+        assert begin >= end - slack, f"sessions overlap on the meter: {end} then {begin}"
+    meter_wh = float((state / "sim-meter-1.txt").read_text())
+    billed = sum(end - begin for begin, end in ranges)
+    per_kill = EV_POWER_W * SAMPLE_S / 3600 + slack
+    assert billed <= meter_wh + 1
+    assert meter_wh - billed <= (KILLS + 1) * per_kill, (meter_wh, billed)

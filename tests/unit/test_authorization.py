@@ -1,0 +1,132 @@
+"""Local list and cache decide as the 1.6 settings say; both survive a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from chargepoint.authorization import Entry, LocalAuthorization, parse_expiry
+from chargepoint.config import parse
+from chargepoint.events import AuthResult, AuthStatus
+from chargepoint.settings import Settings
+from chargepoint.store import Store
+from hal.clock import ManualClock
+
+NOW = 1_700_000_000.0
+
+
+def make(**settings: str) -> LocalAuthorization:
+    store = Settings(parse({"station": {"identity": "X"}, "ocpp": {"csms_url": "ws://h"}}))
+    for key, value in settings.items():
+        assert store.set(key, value).value == "Accepted", key
+    return LocalAuthorization(store, ManualClock(0.0, wall_start=NOW))
+
+
+def csms_says(status: AuthStatus, calls: list[str]):
+    async def ask(id_tag: str) -> AuthResult:
+        calls.append(id_tag)
+        return AuthResult(status)
+    return ask
+
+
+async def offline(id_tag: str) -> AuthResult:
+    return AuthResult(AuthStatus.UNKNOWN)
+
+
+async def test_online_answers_are_cached_and_used_offline():
+    auth = make(LocalAuthorizeOffline="true")
+    calls: list[str] = []
+    assert (await auth.authorize("A", csms_says(AuthStatus.ACCEPTED, calls))).status == AuthStatus.ACCEPTED
+    assert (await auth.authorize("B", csms_says(AuthStatus.BLOCKED, calls))).status == AuthStatus.BLOCKED
+    assert (await auth.authorize("A", offline)).status == AuthStatus.ACCEPTED
+    assert (await auth.authorize("B", offline)).status == AuthStatus.BLOCKED
+    assert (await auth.authorize("C", offline)).status == AuthStatus.UNKNOWN
+
+
+async def test_offline_without_local_authorization_refuses_known_cards():
+    auth = make(LocalAuthorizeOffline="false")
+    await auth.authorize("A", csms_says(AuthStatus.ACCEPTED, []))
+    assert (await auth.authorize("A", offline)).status == AuthStatus.UNKNOWN
+
+
+async def test_pre_authorize_skips_the_csms_for_valid_known_cards():
+    auth = make(LocalPreAuthorize="true")
+    calls: list[str] = []
+    await auth.authorize("A", csms_says(AuthStatus.ACCEPTED, calls))
+    assert (await auth.authorize("A", csms_says(AuthStatus.BLOCKED, calls))).status == AuthStatus.ACCEPTED
+    assert calls == ["A"], "the second tap was decided locally"
+
+
+async def test_expired_entries_are_not_accepted():
+    auth = make(LocalPreAuthorize="true", LocalAuthorizeOffline="true")
+    await auth.update_list(1, True, [("OLD", Entry(AuthStatus.ACCEPTED, NOW - 1)),
+                                     ("NEW", Entry(AuthStatus.ACCEPTED, NOW + 3600))])
+    assert (await auth.authorize("OLD", offline)).status == AuthStatus.EXPIRED
+    assert (await auth.authorize("NEW", offline)).status == AuthStatus.ACCEPTED
+
+
+async def test_unknown_cards_offline_follow_allow_offline_tx_for_unknown_id():
+    auth = make(AllowOfflineTxForUnknownId="true", LocalAuthorizeOffline="true")
+    await auth.update_list(1, True, [("BAD", Entry(AuthStatus.BLOCKED))])
+    assert (await auth.authorize("STRANGER", offline)).status == AuthStatus.ACCEPTED
+    assert (await auth.authorize("BAD", offline)).status == AuthStatus.BLOCKED, "known cards stay refused"
+
+
+async def test_the_list_wins_over_the_cache_and_is_not_cached():
+    auth = make(LocalAuthorizeOffline="true")
+    await auth.authorize("A", csms_says(AuthStatus.ACCEPTED, []))
+    await auth.update_list(1, True, [("A", Entry(AuthStatus.BLOCKED))])
+    assert "A" not in auth.cache
+    assert (await auth.authorize("A", offline)).status == AuthStatus.BLOCKED
+    await auth.remember("A", AuthResult(AuthStatus.ACCEPTED))
+    assert "A" not in auth.cache
+
+
+async def test_disabled_list_and_cache_are_not_consulted():
+    auth = make(LocalAuthorizeOffline="true", LocalAuthListEnabled="false", AuthorizationCacheEnabled="false")
+    await auth.update_list(1, True, [("L", Entry(AuthStatus.ACCEPTED))])
+    await auth.authorize("C", csms_says(AuthStatus.ACCEPTED, []))
+    assert auth.cache == {}
+    assert (await auth.authorize("L", offline)).status == AuthStatus.UNKNOWN
+
+
+async def test_differential_updates_and_version_checks():
+    auth = make()
+    assert await auth.update_list(3, True, [("A", Entry(AuthStatus.ACCEPTED)),
+                                            ("B", Entry(AuthStatus.ACCEPTED))]) == "Accepted"
+    assert await auth.update_list(3, False, [("C", Entry(AuthStatus.ACCEPTED))]) == "VersionMismatch"
+    assert await auth.update_list(4, False, [("C", Entry(AuthStatus.ACCEPTED)), ("A", None)]) == "Accepted"
+    assert sorted(auth.local_list) == ["B", "C"] and auth.list_version == 4
+    assert await auth.update_list(1, True, []) == "Accepted", "a full update may set any version"
+    assert auth.local_list == {} and auth.list_version == 1
+    too_many = [(f"T{i}", Entry(AuthStatus.ACCEPTED)) for i in range(10_001)]
+    assert await auth.update_list(2, True, too_many) == "Failed"
+
+
+async def test_list_and_cache_survive_a_restart(tmp_path):
+    store = await Store.open(tmp_path)
+    auth = make()
+    await auth.attach(store)
+    await auth.update_list(7, True, [("L", Entry(AuthStatus.ACCEPTED, NOW + 60, "P"))])
+    await auth.authorize("C", csms_says(AuthStatus.BLOCKED, []))
+    await store.close()
+
+    store = await Store.open(tmp_path)
+    again = make()
+    await again.attach(store)
+    assert again.list_version == 7
+    assert again.local_list == {"L": Entry(AuthStatus.ACCEPTED, NOW + 60, "P")}
+    assert again.cache == {"C": Entry(AuthStatus.BLOCKED)}
+    await again.clear_cache()
+    await store.close()
+    store = await Store.open(tmp_path)
+    third = make()
+    await third.attach(store)
+    assert third.cache == {}
+    await store.close()
+
+
+@pytest.mark.parametrize(("text", "epoch"), [("2023-11-14T22:13:20Z", 1_700_000_000.0),
+                                             ("2023-11-14T23:13:20+01:00", 1_700_000_000.0),
+                                             (None, None)])
+def test_parse_expiry(text, epoch):
+    assert parse_expiry(text) == epoch
