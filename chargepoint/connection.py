@@ -190,7 +190,9 @@ class Link:
             last_ping = loop.time()
             pong = await ws.ping()
             try:
-                await asyncio.wait_for(pong, self.settings.ping_timeout_s)
+                # asyncio.timeout, not wait_for: the latter can swallow a cancellation on 3.11.
+                async with asyncio.timeout(self.settings.ping_timeout_s):
+                    await pong
             except TimeoutError:
                 raise ConnectionError(
                     f"no pong within {self.settings.ping_timeout_s:g} s: connection is dead") from None

@@ -195,17 +195,31 @@ class _LibPeer(LibChargePoint):
         message = Call(str(self._unique_id_generator()), type(request).__name__, payload)
         async with self._call_lock:
             await self._send(message.to_json())
-            try:
-                response = await self._get_specific_response(message.unique_id, self._response_timeout)
-            except TimeoutError:
-                raise TimeoutError(f"no answer to {message.action} within {self._response_timeout} s") \
-                    from None
+            response = await self._get_specific_response(message.unique_id, self._response_timeout)
         if response.message_type_id == MessageType.CallError:
             raise response.to_exception()
         result_type = getattr(call_result, message.action)
         known = {f.name for f in fields(result_type)}
         return result_type(**{_snake(name): value for name, value in response.payload.items()
                               if _snake(name) in known})
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        """The answer to CALL ``unique_id``; answers to other ids are logged and dropped.
+
+        Replaces the library's version, which waits with ``asyncio.wait_for``:
+        on Python 3.11 that swallows a cancellation arriving in the same loop
+        step as the answer, and a connection being torn down then hangs for
+        ever. ``asyncio.timeout`` does not.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == unique_id:
+                        return response
+                    log.warning("ignored an answer to an unknown CALL id %s", response.unique_id)
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
 
     async def _handle_call(self, msg: Call) -> Any:
         if msg.action not in self.route_map:
