@@ -124,5 +124,94 @@ def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int) -> None:
         pass
 
 
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Take the meter settings from this station configuration ([meter]); "
+                   "the options below override them.")
+@click.option("--connector", default=1, show_default=True, type=click.IntRange(1, 99),
+              help="With --config: the connector whose meter to read (its unit id).")
+@click.option("--model", help="Register map of a shipped model (see --list).")
+@click.option("--map", "map_file", type=click.Path(exists=True, dir_okay=False),
+              help="A register map file of your own (TOML), instead of --model.")
+@click.option("--port", help="Serial port of the RS-485 adapter (Modbus RTU), e.g. /dev/ttyUSB0.")
+@click.option("--baud", type=click.Choice(["1200", "2400", "4800", "9600", "19200", "38400", "57600",
+                                           "115200"]),
+              help="RTU baud rate [default: 9600].")
+@click.option("--parity", type=click.Choice(["N", "E", "O"]), help="RTU parity [default: N].")
+@click.option("--stopbits", type=click.Choice(["1", "2"]), help="RTU stop bits [default: 1].")
+@click.option("--host", help="Modbus TCP host or gateway (instead of --port).")
+@click.option("--tcp-port", type=click.IntRange(1, 65535), help="Modbus TCP port [default: 502].")
+@click.option("--unit", type=click.IntRange(1, 247), help="Modbus unit id [default: 1].")
+@click.option("--timeout", type=click.FloatRange(0.05, 10), help="Seconds to wait for an answer.")
+@click.option("--json", "json_output", is_flag=True, help="Print JSON (one object per reading).")
+@click.option("--watch", is_flag=True, help="Read again every --interval seconds until Ctrl-C.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.1, 3600))
+@click.option("--list", "list_models", is_flag=True, help="List the shipped meter models and exit.")
+def meter(config_path: str | None, connector: int, model: str | None, map_file: str | None,
+          port: str | None, baud: str | None, parity: str | None, stopbits: str | None,
+          host: str | None, tcp_port: int | None, unit: int | None, timeout: float | None,
+          json_output: bool, watch: bool, interval: float, list_models: bool) -> None:
+    """Read an energy meter directly, without the daemon (commissioning).
+
+    \b
+    chargepoint meter --model sdm630 --port /dev/ttyUSB0 --unit 1
+    chargepoint meter --model abb-b23 --host 192.0.2.10 --unit 2 --json
+    chargepoint meter --config /etc/chargepoint/chargepoint.toml --watch
+    """
+    from dataclasses import replace
+
+    from chargepoint.config import ConnectorConfig, MeterConfig
+    from chargepoint.meter_check import MeterTarget, check_meter, models_text
+    from chargepoint.metering import bus_settings, register_map, unit_id
+    from hal.meters.registermap import MapError
+
+    if list_models:
+        click.echo(models_text())
+        return
+    meter_config, connector_config = MeterConfig(), ConnectorConfig(connector)
+    if config_path:
+        try:
+            config = load(config_path)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration rejected: {exc}") from None
+        meter_config = config.meter
+        by_id = {c.id: c for c in config.connectors}
+        if connector not in by_id:
+            raise click.ClickException(f"{config_path} has no connector {connector}")
+        connector_config = by_id[connector]
+    elif not (model or map_file):
+        raise click.UsageError("which meter? give --model (see --list) or --map, or --config")
+    if port and host:
+        raise click.UsageError("--port (RTU) and --host (TCP) exclude each other")
+    if not (port or host or config_path):
+        raise click.UsageError("where is the meter? give --port (RTU) or --host (TCP), or --config")
+    changes: dict[str, object] = {}
+    if model or map_file:
+        changes.update(model=model or meter_config.model, map_file=map_file or "")
+    if port:
+        changes.update(transport="rtu", port=port)
+    if host:
+        changes.update(transport="tcp", host=host)
+    for key, value in (("baudrate", baud and int(baud)), ("parity", parity),
+                       ("stopbits", stopbits and int(stopbits)), ("tcp_port", tcp_port),
+                       ("timeout_s", timeout)):
+        if value:
+            changes[key] = value
+    meter_config = replace(meter_config, **changes)  # type: ignore[arg-type]
+    if unit is not None:
+        connector_config = replace(connector_config, meter_unit_id=unit)
+    try:
+        target = MeterTarget(register_map(meter_config), bus_settings(meter_config),
+                             unit_id(meter_config, connector_config), meter_config.retries)
+    except (MapError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        ok = asyncio.run(check_meter(target, json_output=json_output, watch=watch, interval_s=interval))
+    except KeyboardInterrupt:
+        return
+    if not ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -107,6 +107,8 @@ class OcppConfig:
 class ConnectorConfig:
     id: int
     max_current_a: float = 32.0
+    #: Modbus unit id of this connector's meter (None: meter.unit_id + id - 1).
+    meter_unit_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,33 @@ class SimulationConfig:
 
 @dataclass(frozen=True)
 class MeterConfig:
+    """The energy meter(s): the simulation's, or a Modbus meter of a mapped model."""
+
     poll_interval_s: float = 1.0
+    #: "sim": the physical simulation's meter; "sim-modbus": the same values
+    #: served by a simulated Modbus TCP meter on loopback and read through the
+    #: real driver; "modbus": a real meter on RS-485 (RTU) or Modbus TCP.
+    kind: str = "sim"
+    #: A shipped register map (``chargepoint meter --list``), unless map_file is set.
+    model: str = "sdm630"
+    #: A register map of one's own (TOML, same format as the shipped ones).
+    map_file: str = ""
+    transport: str = "rtu"
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    host: str = ""
+    tcp_port: int = 502
+    #: Unit id of connector 1's meter; connector N uses unit_id + N - 1
+    #: unless its [[connectors]] table sets meter_unit_id.
+    unit_id: int = 1
+    timeout_s: float = 0.5
+    #: Extra attempts of a request that got no or a garbled answer.
+    retries: int = 1
+    #: Most power the metered circuit can draw, for the plausibility check of
+    #: the import register; 0 = the connector's rating on 3 phases at 253 V.
+    max_power_w: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -350,6 +378,7 @@ def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tupl
         connector = ConnectorConfig(
             id=r.number("id", None, low=1, high=99, integer=True),
             max_current_a=r.number("max_current_a", station.max_current_a, low=6, high=80),
+            meter_unit_id=r.number("meter_unit_id", None, low=1, high=247, integer=True, optional=True),
         )
         r.finish()
         if connector.id != index + 1:
@@ -384,9 +413,58 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
     return cfg
 
 
+METER_KINDS = ("sim", "sim-modbus", "modbus")
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
 def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
+    from dataclasses import replace
+
+    from hal.meters.registermap import MapError, load_map, shipped_models
+
     r = _Reader(file, _table(file, data, "meter"), "meter")
-    cfg = MeterConfig(poll_interval_s=r.number("poll_interval_s", 1.0, low=0.1, high=3600))
+    d = MeterConfig()
+    cfg = MeterConfig(
+        poll_interval_s=r.number("poll_interval_s", d.poll_interval_s, low=0.1, high=3600),
+        kind=r.string("kind", d.kind),
+        model=r.string("model", d.model),
+        map_file=r.string("map_file", d.map_file),
+        transport=r.string("transport", d.transport),
+        port=r.string("port", d.port),
+        baudrate=r.number("baudrate", d.baudrate, integer=True),
+        parity=r.string("parity", d.parity),
+        stopbits=r.number("stopbits", d.stopbits, low=1, high=2, integer=True),
+        host=r.string("host", d.host),
+        tcp_port=r.number("tcp_port", d.tcp_port, low=1, high=65535, integer=True),
+        unit_id=r.number("unit_id", d.unit_id, low=1, high=247, integer=True),
+        timeout_s=r.number("timeout_s", d.timeout_s, low=0.05, high=10),
+        retries=r.number("retries", d.retries, low=0, high=5, integer=True),
+        max_power_w=r.number("max_power_w", d.max_power_w, low=0, high=1_000_000),
+    )
+    if cfg.kind not in METER_KINDS:
+        raise r.fail("kind", f"unknown meter kind {cfg.kind!r}; known: {', '.join(METER_KINDS)}")
+    if cfg.map_file:
+        path = Path(cfg.map_file)
+        if not path.is_absolute():
+            path = Path(file).parent / path
+        try:
+            load_map(path=path)
+        except MapError as exc:
+            raise r.fail("map_file", f"register map rejected: {exc}") from None
+        cfg = replace(cfg, map_file=str(path))
+    elif cfg.model not in shipped_models():
+        raise r.fail("model", f"unknown meter model {cfg.model!r}; shipped: "
+                     f"{', '.join(sorted(shipped_models()))} (or give map_file)")
+    if cfg.transport not in ("rtu", "tcp"):
+        raise r.fail("transport", f"must be 'rtu' or 'tcp', not {cfg.transport!r}")
+    if cfg.baudrate not in BAUD_RATES:
+        raise r.fail("baudrate", f"must be one of {', '.join(map(str, BAUD_RATES))}")
+    if cfg.parity not in ("N", "E", "O"):
+        raise r.fail("parity", f"must be 'N', 'E' or 'O', not {cfg.parity!r}")
+    if cfg.kind == "modbus" and cfg.transport == "tcp" and not cfg.host:
+        raise r.fail("host", "is required with transport = 'tcp'")
+    if cfg.kind == "modbus" and cfg.transport == "rtu" and not cfg.port:
+        raise r.fail("port", "is required with transport = 'rtu'")
     r.finish()
     return cfg
 

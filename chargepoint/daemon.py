@@ -21,6 +21,7 @@ from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.events import StopReason
 from chargepoint.evse import EvseConfig, EvseController
 from chargepoint.limits import LimitClaims
+from chargepoint.metering import build_meter, bus_pool
 from chargepoint.outbox import Outbox
 from chargepoint.protocol import v16
 from chargepoint.settings import Settings
@@ -53,6 +54,7 @@ def build_sim_hardware(config: Config) -> Hardware:
     clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(sim.speed)
     evse_config = _evse_config(config)
     connectors, worlds = [], {}
+    buses = bus_pool(config)  # one bus per RS-485 line, shared by the connectors' meters
     jobs: list[Callable[[], Awaitable[None]]] = []
     for connector_config in config.connectors:
         register = MeterRegisterFile(Path(config.station.state_dir) / f"sim-meter-{connector_config.id}.txt")
@@ -68,7 +70,8 @@ def build_sim_hardware(config: Config) -> Hardware:
         limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
         evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits,
                               evse_config, name=f"connector-{connector_config.id}")
-        connectors.append(Connector(connector_config.id, evse, world.meter, limits, lock=world.lock))
+        meter = build_meter(config, connector_config, clock, pool=buses, sim_meter=world.meter)
+        connectors.append(Connector(connector_config.id, evse, meter, limits, lock=world.lock))
         worlds[connector_config.id] = world
         if sim.persist_meter:
             jobs.append(partial(register.keep, world, clock, config.meter.poll_interval_s))

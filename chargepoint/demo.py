@@ -92,13 +92,16 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
                  "meter_values_sampled_data": ["Energy.Active.Import.Register",
                                                "Power.Active.Import", "Current.Import"]},
         "simulation": {"speed": speed, "ev_max_current_a": 16, "ev_soc": 0.4},
-        "meter": {"poll_interval_s": 5.0},
+        # The simulated meter's values travel as a real meter's do: an SDM630's
+        # registers on a Modbus TCP server on loopback, read by the real driver.
+        "meter": {"poll_interval_s": 5.0, "kind": "sim-modbus", "model": "sdm630"},
     }, "<demo>")
     daemon = Daemon(config)
     world = daemon.hardware.worlds[1]
     runner = asyncio.ensure_future(daemon.run())
     try:
-        timeline.say(f"simulated station {IDENTITY} started (simulation {speed:g}x real time)")
+        timeline.say(f"simulated station {IDENTITY} started (simulation {speed:g}x real time, "
+                     f"meter: simulated SDM630 read over Modbus TCP)")
         await _until(lambda: daemon.adapter and daemon.adapter.accepted.is_set(),
                      "BootNotification accepted", 10)
         await asyncio.sleep(0.3)
