@@ -14,8 +14,11 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from chargepoint.board import BoardConfig
 
 
 class ConfigError(Exception):
@@ -182,6 +185,8 @@ class Config:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     meter: MeterConfig = field(default_factory=MeterConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
+    board: BoardConfig | None = None
     source: str = "<defaults>"
 
 
@@ -484,8 +489,31 @@ def _safety(file: str, data: dict[str, Any]) -> SafetyConfig:
     return cfg
 
 
-HAL_BACKENDS = ("sim",)
-TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety")
+HAL_BACKENDS = ("sim", "raspberrypi")
+TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "board")
+
+
+def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
+    """The ``[board]`` profile, checked by chargepoint.board; required on the Pi backend."""
+    if "board" not in data:
+        if backend == "raspberrypi":
+            raise ConfigError(file, "board", 'section is required with hal.backend = "raspberrypi"')
+        return None
+    from chargepoint.board import parse_board
+
+    return parse_board(file, _table(file, data, "board"))
+
+
+def _check_raspberrypi(file: str, cfg: Config) -> None:
+    """What the Raspberry Pi backend needs from the other sections."""
+    if cfg.hal_backend != "raspberrypi":
+        return
+    if len(cfg.connectors) != 1:
+        raise ConfigError(file, "connectors", "the raspberrypi board drives one connector; "
+                                              f"{len(cfg.connectors)} are configured")
+    if cfg.meter.kind != "modbus":
+        raise ConfigError(file, "meter.kind", f'must be "modbus" with hal.backend = "raspberrypi" '
+                                              f"(a real meter), not {cfg.meter.kind!r}")
 
 
 def parse(data: dict[str, Any], file: str = "<config>") -> Config:
@@ -499,7 +527,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
     if backend not in HAL_BACKENDS:
         raise hal.fail("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}")
     hal.finish()
-    return Config(
+    config = Config(
         station=station,
         ocpp=_ocpp(file, data),
         connectors=_connectors(file, data, station),
@@ -507,8 +535,11 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         simulation=_simulation(file, data),
         meter=_meter(file, data),
         safety=_safety(file, data),
+        board=_board(file, data, backend),
         source=file,
     )
+    _check_raspberrypi(file, config)
+    return config
 
 
 def load(path: str | Path) -> Config:

@@ -82,6 +82,15 @@ def build_sim_hardware(config: Config) -> Hardware:
     return Hardware(clock, connectors, reader, worlds, jobs)
 
 
+def build_hardware(config: Config) -> Hardware:
+    """The hardware ``config.hal_backend`` names: the simulation, or a Raspberry Pi board."""
+    if config.hal_backend == "raspberrypi":
+        from chargepoint.board import build_pi_hardware
+
+        return build_pi_hardware(config)
+    return build_sim_hardware(config)
+
+
 def _evse_config(config: Config) -> EvseConfig:
     safety = config.safety
     return EvseConfig(
@@ -97,7 +106,7 @@ class Daemon:
 
     def __init__(self, config: Config, hardware: Hardware | None = None) -> None:
         self.config = config
-        self.hardware = hardware or build_sim_hardware(config)
+        self.hardware = hardware or build_hardware(config)
         self.clock = self.hardware.clock
         self.settings = Settings(config)
         self.settings.guards["SecurityProfile"] = self._security_profile_guard

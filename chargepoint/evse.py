@@ -18,6 +18,9 @@ Fault policy (see ``EvseFault``):
   fault without the EV passing through the normal B -> C sequence.
 * A missing diode can only be seen while PWM runs, and PWM stops because of
   it, so the diode fault holds until the EV is unplugged (state A).
+* Before each session (after plug-in, before the contactor first closes) the
+  RCD's self-test must pass (``FaultInputs.self_test``: the test output is
+  pulsed and the trip must be seen); a failed test is an RCD fault.
 
 While faulted the pilot is a steady +12 V (100 %), not the -12 V of state F:
 with -12 V driven the EVSE could no longer read the EV's state, and would miss
@@ -174,6 +177,8 @@ class EvseController:
         self._cable_a: float | None = None
         self._binding = ""
         self._diode_bad_samples = 0
+        #: The RCD self-test passed since the EV was plugged in (see _self_test).
+        self._self_tested = False
         self._rcd_tripped_at = now
         self._reclose_attempts = 0
         self._last_step = now
@@ -274,6 +279,9 @@ class EvseController:
         self._publish()
 
     def _step(self) -> None:
+        # Before each session: the RCD's self-test, outside the lock (it blocks for the
+        # RCD's reaction) while the contactor is still open; see _self_test.
+        self_test = self._inputs.self_test() if self._wants_self_test() else None
         now = self._clock.monotonic()
         levels = self._pilot.read()
         pp_ohms = self._pilot.read_proximity_ohms()
@@ -282,6 +290,8 @@ class EvseController:
         with self._lock:
             if self._shut:
                 return
+            if self_test is not None:
+                self._self_test(self_test, now)
             self._feedback = feedback
             state = self._classifier.classify(levels)
             self._cp_state = state
@@ -318,8 +328,25 @@ class EvseController:
         """Unplugged: forget what belonged to this EV, but not latched faults."""
         self._faults.discard(EvseFault.DIODE)
         self._diode_bad_samples = 0
+        self._self_tested = False
         if EvseFault.RCD not in self._faults:
             self._reclose_attempts = 0
+
+    def _wants_self_test(self) -> bool:
+        """An EV is plugged in (as of the last step), the contactor is open, nothing is
+        faulted and this session's RCD self-test has not passed yet."""
+        return (not self._self_tested and not self._closed and not self._faults
+                and self._cp_state in _PLUGGED and not self._shut)
+
+    def _self_test(self, passed: bool, now: float) -> None:
+        """The contactor closes for a session only after the RCD showed it trips on its
+        test input (backends without a test output pass at once). A failed test is an
+        RCD fault, latched and recovered like a trip."""
+        if passed:
+            self._self_tested = True
+            return
+        log.error("%s: RCD self-test failed: the trip was not seen", self.name)
+        self._latch(EvseFault.RCD, now)
 
     def _check_proximity(self, state: CpState | None, ohms: float | None) -> None:
         try:
@@ -396,7 +423,7 @@ class EvseController:
             self._set_pwm(duty_for_current(resolved.amps), min(resolved.amps, MAX_PWM_CURRENT_A), now)
         else:
             self._set_pwm(PWM_OFF, 0.0, now)
-        if ready and offer:
+        if ready and offer and self._self_tested:
             self._set_contactor(True, now)
         elif self._closed and now >= self._pwm_off_deadline():
             log.warning("%s: EV stayed in C/D after PWM off; contactor forced open", self.name)

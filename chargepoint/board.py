@@ -1,0 +1,742 @@
+"""The board profile: the ``[board]`` configuration section and the Raspberry Pi hardware built from it.
+
+A board profile says how a Raspberry Pi is wired to the charger's hardware:
+which GPIO drives the pilot PWM and through which sysfs PWM chip and channel
+(their numbering differs between the Pi 4 and the Pi 5), which ADC reads the
+pilot and on which I2C bus and address, the resistor values of the pilot's
+divider and of the proximity pull-up, the pins and polarities of the
+contactor, its auxiliary contact, the RCD and the emergency stop, and the RFID
+reader's serial port. ``hardware.md`` documents the reference board and
+``examples/raspberrypi.toml`` is its validated profile.
+
+Parsing (:func:`parse_board`) is called by ``chargepoint.config`` so that every
+mistake is reported with the file, the key and the reason like the rest of the
+configuration. Building (:func:`build_pi_hardware`) is called by the daemon
+when ``hal.backend = "raspberrypi"``; tests and the benchmark pass fakes for
+the pin factory, the I2C bus, the sysfs tree and the serial port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chargepoint.config import ConfigError, _Reader
+from chargepoint.iec61851 import PilotBands, PilotClassifier
+from hal.ads1x15 import ADDRESSES, DATA_RATES, FASTEST, PGA_BITS
+from hal.pi_pwm import PWM_CHANNELS, PWM_DEVICES, SYSFS_PWM_ROOT
+
+if TYPE_CHECKING:
+    from chargepoint.config import Config
+    from chargepoint.daemon import Hardware
+    from hal.clock import Clock
+    from hal.interfaces import Meter
+
+log = logging.getLogger(__name__)
+
+MODELS = tuple(PWM_DEVICES)
+PULLS = ("up", "down", "off")
+ADC_TYPES = ("ads1115", "ads1015", "mcp3008")
+RFID_TYPES = ("none", "rdm6300", "pn532")
+RFID_BAUD = {"rdm6300": 9600, "pn532": 115200}
+#: GPIOs on the 40-pin header.
+GPIO_MAX = 27
+#: Pins taken by the buses the ADCs use.
+I2C1_PINS = {2: "I2C1 SDA", 3: "I2C1 SCL"}
+SPI0_PINS = {8: "SPI0 CE0", 9: "SPI0 MISO", 10: "SPI0 MOSI", 11: "SPI0 SCLK", 7: "SPI0 CE1"}
+#: The pilot's extreme levels (the outer edges of bands A and F) must fit the ADC.
+PILOT_RANGE_V = (-13.0, 13.0)
+#: The safety loop shares the interpreter with the asyncio side and gives up the GIL at
+#: every sleep and bus transfer; while OCPP traffic keeps asyncio busy, each time it
+#: wants the GIL back it may wait one switch interval (Python's default is 5 ms).
+#: bench/safety_latency.py: p99 from CP change to contactor-open 23 ms -> 16 ms under an
+#: OCPP flood with 1 ms, no loss of OCPP throughput.
+GIL_SWITCH_INTERVAL_S = 0.001
+
+# ------------------------------------------------------------------ the profile
+
+
+@dataclass(frozen=True)
+class PwmConfig:
+    backend: str = "sysfs"  # "sysfs" (hardware PWM) or "gpiozero" (software, development only)
+    gpio: int = 18
+    chip: int | str = 0  # N of /sys/class/pwm/pwmchipN, or the PWM device's node name
+    channel: int = 0
+    inverted: bool = False
+    negative_pin: int | None = None
+    negative_active_high: bool = True
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    type: str = "ads1115"
+    i2c_bus: int = 1
+    address: int = 0x48
+    full_scale_v: float = 4.096
+    data_rate: int = 860
+    vdd_v: float = 3.3
+    cp_high_channel: int = 0
+    cp_low_channel: int = 1
+    pp_channel: int = 2
+    # MCP3008 only
+    spi_port: int = 0
+    spi_device: int = 0
+    v_ref: float = 3.3
+    burst_samples: int = 64
+    cp_channel: int = 0
+
+    @property
+    def input_max_v(self) -> float:
+        """Highest voltage the ADC reads (its full scale, or its supply if lower)."""
+        if self.type == "mcp3008":
+            return self.v_ref
+        return min(self.full_scale_v, self.vdd_v)
+
+
+@dataclass(frozen=True)
+class DividerConfig:
+    """The pilot's offset divider (see ``hal.pi_pilot.OffsetDivider``); reference board values."""
+
+    r_in_ohms: float = 100_000.0
+    r_ref_ohms: float = 16_900.0
+    r_gnd_ohms: float = 49_900.0
+    v_ref: float = 2.5
+
+
+@dataclass(frozen=True)
+class ProximityConfig:
+    enabled: bool = True  # False for a tethered cable (no PP circuit)
+    pullup_ohms: float = 1000.0
+    supply_v: float = 3.3
+    interval_s: float = 0.1
+
+
+@dataclass(frozen=True)
+class ContactorConfig:
+    pin: int
+    active_high: bool = True
+    aux_pin: int | None = None
+    aux_active_high: bool = True
+    aux_pull: str = "off"
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    pin: int
+    active_high: bool = False
+    pull: str = "off"
+
+
+@dataclass(frozen=True)
+class RcdConfig:
+    pin: int
+    active_high: bool = False
+    pull: str = "off"
+    test_pin: int | None = None
+    test_active_high: bool = True
+    test_timeout_s: float = 0.3
+    test_recovery_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class RfidConfig:
+    type: str = "none"
+    port: str = ""
+    baudrate: int = 9600
+    hold_off_s: float = 1.0
+    reopen_s: float = 1.0
+    poll_interval_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class ClassificationConfig:
+    bands: PilotBands = PilotBands()
+    hysteresis_v: float = 0.4
+    debounce_samples: int = 2
+    diode_tolerance_v: float = 1.5
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    name: str = ""
+    model: str = "pi4"
+    pwm: PwmConfig = PwmConfig()
+    adc: AdcConfig = AdcConfig()
+    cp_divider: DividerConfig = DividerConfig()
+    pp: ProximityConfig = ProximityConfig()
+    contactor: ContactorConfig = ContactorConfig(pin=17)
+    rcd: RcdConfig | None = None
+    emergency_stop: InputConfig | None = None
+    rfid: RfidConfig = RfidConfig()
+    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+
+    def divider(self) -> Any:
+        from hal.pi_pilot import OffsetDivider
+
+        d = self.cp_divider
+        return OffsetDivider(d.r_in_ohms, d.r_ref_ohms, d.r_gnd_ohms, d.v_ref)
+
+    def pullup(self) -> Any:
+        from hal.pi_pilot import PullUpDivider
+
+        return PullUpDivider(self.pp.pullup_ohms, self.pp.supply_v) if self.pp.enabled else None
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _section(file: str, parent: _Reader, name: str, *, required: bool = False) -> dict[str, Any] | None:
+    parent.used.add(name)
+    key = parent.key(name)
+    if name not in parent.table:
+        if required:
+            raise ConfigError(file, key, "section is required")
+        return None
+    value = parent.table[name]
+    if not isinstance(value, dict):
+        raise ConfigError(file, key, f"must be a table ([{key}])")
+    return value
+
+
+def _choice(r: _Reader, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = r.string(name, default)
+    if value not in allowed:
+        raise r.fail(name, f"must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}")
+    return value
+
+
+def _pin(r: _Reader, name: str, default: int | None, *, optional: bool = False) -> Any:
+    return r.number(name, default, low=0, high=GPIO_MAX, integer=True, optional=optional)
+
+
+def _pwm(file: str, board: _Reader, model: str) -> PwmConfig:
+    r = _Reader(file, _section(file, board, "pwm") or {}, "board.pwm")
+    backend = _choice(r, "backend", "sysfs", ("sysfs", "gpiozero"))
+    gpio = _pin(r, "gpio", 18)
+    channels = PWM_CHANNELS[model]
+    if backend == "sysfs" and gpio not in channels:
+        raise r.fail("gpio", f"GPIO{gpio} has no hardware PWM; use one of "
+                             f"{', '.join(f'GPIO{g}' for g in sorted(channels))}")
+    default_channel = channels.get(gpio, 0)
+    channel = r.number("channel", default_channel, low=0, high=15, integer=True)
+    if backend == "sysfs" and channel != default_channel:
+        raise r.fail("channel", f"GPIO{gpio} is PWM channel {default_channel} on a {model}, not {channel} "
+                                "(leave the key out to get the right one)")
+    r.used.add("chip")
+    chip: int | str = 0 if model != "pi5" else PWM_DEVICES[model]
+    if "chip" in r.table:
+        chip = r.table["chip"]
+        if isinstance(chip, bool) or not isinstance(chip, (int, str)) or \
+                (isinstance(chip, int) and not 0 <= chip <= 64) or chip == "":
+            raise r.fail("chip", f"must be the N of /sys/class/pwm/pwmchipN or a PWM device name such as "
+                                 f"{PWM_DEVICES['pi5']!r}, not {chip!r}")
+    cfg = PwmConfig(
+        backend=backend, gpio=gpio, chip=chip, channel=channel,
+        inverted=r.boolean("inverted", False),
+        negative_pin=_pin(r, "negative_pin", None, optional=True),
+        negative_active_high=r.boolean("negative_active_high", True),
+    )
+    r.finish()
+    return cfg
+
+
+def _adc(file: str, board: _Reader) -> AdcConfig:
+    r = _Reader(file, _section(file, board, "adc") or {}, "board.adc")
+    kind = _choice(r, "type", "ads1115", ADC_TYPES)
+    if kind == "mcp3008":
+        cfg = AdcConfig(
+            type=kind,
+            spi_port=r.number("spi_port", 0, low=0, high=1, integer=True),
+            spi_device=r.number("spi_device", 0, low=0, high=1, integer=True),
+            v_ref=r.number("v_ref", 3.3, low=1.0, high=5.5),
+            burst_samples=r.number("burst_samples", 64, low=8, high=2000, integer=True),
+            cp_channel=r.number("cp_channel", 0, low=0, high=7, integer=True),
+            pp_channel=r.number("pp_channel", 1, low=0, high=7, integer=True),
+        )
+        if cfg.cp_channel == cfg.pp_channel:
+            raise r.fail("pp_channel", "must differ from cp_channel")
+    else:
+        address = r.number("address", 0x48, integer=True)
+        if address not in ADDRESSES:
+            raise r.fail("address", f"must be one of {', '.join(f'0x{a:02X}' for a in ADDRESSES)} "
+                                    f"(the ADDR pin), not 0x{address:02X}")
+        full_scale = r.number("full_scale_v", 4.096)
+        if full_scale not in PGA_BITS:
+            raise r.fail("full_scale_v", f"must be one of {', '.join(str(v) for v in sorted(PGA_BITS))}")
+        rates = DATA_RATES[kind]
+        data_rate = r.number("data_rate", FASTEST[kind], integer=True)
+        if data_rate not in rates:
+            raise r.fail("data_rate", f"an {kind.upper()} runs at {', '.join(map(str, sorted(rates)))} SPS, "
+                                      f"not {data_rate}")
+        cfg = AdcConfig(
+            type=kind,
+            i2c_bus=r.number("i2c_bus", 1, low=0, high=31, integer=True),
+            address=address, full_scale_v=full_scale, data_rate=data_rate,
+            vdd_v=r.number("vdd_v", 3.3, low=2.0, high=5.5),
+            cp_high_channel=r.number("cp_high_channel", 0, low=0, high=3, integer=True),
+            cp_low_channel=r.number("cp_low_channel", 1, low=0, high=3, integer=True),
+            pp_channel=r.number("pp_channel", 2, low=0, high=3, integer=True),
+        )
+        used = [("cp_high_channel", cfg.cp_high_channel), ("cp_low_channel", cfg.cp_low_channel),
+                ("pp_channel", cfg.pp_channel)]
+        for index, (key, channel) in enumerate(used):
+            if any(channel == other for _, other in used[:index]):
+                raise r.fail(key, f"AIN{channel} is already used by another signal")
+    r.finish()
+    return cfg
+
+
+def _divider(file: str, board: _Reader, adc: AdcConfig) -> DividerConfig:
+    r = _Reader(file, _section(file, board, "cp_divider") or {}, "board.cp_divider")
+    d = DividerConfig()
+    cfg = DividerConfig(
+        r_in_ohms=r.number("r_in_ohms", d.r_in_ohms, low=1000, high=10_000_000),
+        r_ref_ohms=r.number("r_ref_ohms", d.r_ref_ohms, low=100, high=10_000_000),
+        r_gnd_ohms=r.number("r_gnd_ohms", d.r_gnd_ohms, low=100, high=10_000_000),
+        v_ref=r.number("v_ref", d.v_ref, low=0.5, high=5.5),
+    )
+    r.finish()
+    from hal.pi_pilot import OffsetDivider
+
+    divider = OffsetDivider(cfg.r_in_ohms, cfg.r_ref_ohms, cfg.r_gnd_ohms, cfg.v_ref)
+    low, high = (divider.to_adc(v) for v in PILOT_RANGE_V)
+    if low < 0.0 or high > adc.input_max_v:
+        raise ConfigError(file, "board.cp_divider",
+                          f"maps the pilot's {PILOT_RANGE_V[0]:g}..{PILOT_RANGE_V[1]:+g} V to "
+                          f"{low:.3f}..{high:.3f} V, outside the ADC's 0..{adc.input_max_v:g} V")
+    return cfg
+
+
+def _pp(file: str, board: _Reader) -> ProximityConfig:
+    r = _Reader(file, _section(file, board, "pp") or {}, "board.pp")
+    d = ProximityConfig()
+    cfg = ProximityConfig(
+        enabled=r.boolean("enabled", d.enabled),
+        pullup_ohms=r.number("pullup_ohms", d.pullup_ohms, low=100, high=100_000),
+        supply_v=r.number("supply_v", d.supply_v, low=1.0, high=5.5),
+        interval_s=r.number("interval_s", d.interval_s, low=0.0, high=5.0),
+    )
+    r.finish()
+    return cfg
+
+
+def _contactor(file: str, board: _Reader) -> ContactorConfig:
+    r = _Reader(file, _section(file, board, "contactor", required=True) or {}, "board.contactor")
+    cfg = ContactorConfig(
+        pin=_pin(r, "pin", None),
+        active_high=r.boolean("active_high", True),
+        aux_pin=_pin(r, "aux_pin", None, optional=True),
+        aux_active_high=r.boolean("aux_active_high", True),
+        aux_pull=_choice(r, "aux_pull", "off", PULLS),
+    )
+    r.finish()
+    return cfg
+
+
+def _input(file: str, board: _Reader, name: str) -> InputConfig | None:
+    table = _section(file, board, name)
+    if table is None:
+        return None
+    r = _Reader(file, table, f"board.{name}")
+    cfg = InputConfig(pin=_pin(r, "pin", None), active_high=r.boolean("active_high", False),
+                      pull=_choice(r, "pull", "off", PULLS))
+    r.finish()
+    return cfg
+
+
+def _rcd(file: str, board: _Reader) -> RcdConfig | None:
+    table = _section(file, board, "rcd")
+    if table is None:
+        return None
+    r = _Reader(file, table, "board.rcd")
+    d = RcdConfig(pin=0)
+    cfg = RcdConfig(
+        pin=_pin(r, "pin", None),
+        active_high=r.boolean("active_high", False),
+        pull=_choice(r, "pull", "off", PULLS),
+        test_pin=_pin(r, "test_pin", None, optional=True),
+        test_active_high=r.boolean("test_active_high", True),
+        test_timeout_s=r.number("test_timeout_s", d.test_timeout_s, low=0.01, high=5),
+        test_recovery_s=r.number("test_recovery_s", d.test_recovery_s, low=0, high=30),
+    )
+    r.finish()
+    return cfg
+
+
+def _rfid(file: str, board: _Reader) -> RfidConfig:
+    r = _Reader(file, _section(file, board, "rfid") or {}, "board.rfid")
+    kind = _choice(r, "type", "none", RFID_TYPES)
+    if kind == "none":
+        r.finish()
+        return RfidConfig()
+    d = RfidConfig()
+    port = r.string("port", required=True)
+    if not port:
+        raise r.fail("port", "must name the reader's serial device, e.g. /dev/serial/by-id/...")
+    cfg = RfidConfig(
+        type=kind, port=port,
+        baudrate=r.number("baudrate", RFID_BAUD[kind], low=1200, high=921600, integer=True),
+        hold_off_s=r.number("hold_off_s", d.hold_off_s, low=0, high=60),
+        reopen_s=r.number("reopen_s", d.reopen_s, low=0.05, high=60),
+        poll_interval_s=(r.number("poll_interval_s", d.poll_interval_s, low=0.05, high=5)
+                         if kind == "pn532" else d.poll_interval_s),
+    )
+    r.finish()
+    return cfg
+
+
+def _classification(file: str, board: _Reader) -> ClassificationConfig:
+    r = _Reader(file, _section(file, board, "classification") or {}, "board.classification")
+    d = PilotBands()
+    windows = {}
+    for state in "abcdef":
+        key = f"band_{state}"
+        value = r._get(key, list(getattr(d, state)), False)
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                or not value[0] < value[1]):
+            raise r.fail(key, f"must be [low, high] in volts with low < high, not {value!r}")
+        windows[state] = (float(value[0]), float(value[1]))
+    cfg = ClassificationConfig(
+        bands=PilotBands(**windows),
+        hysteresis_v=r.number("hysteresis_v", 0.4, low=0, high=2),
+        debounce_samples=r.number("debounce_samples", 2, low=1, high=20, integer=True),
+        diode_tolerance_v=r.number("diode_tolerance_v", 1.5, low=0.2, high=5),
+    )
+    r.finish()
+    try:
+        PilotClassifier(cfg.bands, cfg.hysteresis_v, cfg.debounce_samples)
+    except ValueError as exc:
+        raise ConfigError(file, "board.classification", str(exc)) from None
+    return cfg
+
+
+def _check_pins(file: str, cfg: BoardConfig) -> None:
+    """Every GPIO used once, and none taken by the ADC's bus."""
+    used: list[tuple[str, int]] = [("board.pwm.gpio", cfg.pwm.gpio)]
+    if cfg.pwm.negative_pin is not None:
+        used.append(("board.pwm.negative_pin", cfg.pwm.negative_pin))
+    used.append(("board.contactor.pin", cfg.contactor.pin))
+    if cfg.contactor.aux_pin is not None:
+        used.append(("board.contactor.aux_pin", cfg.contactor.aux_pin))
+    if cfg.rcd is not None:
+        used.append(("board.rcd.pin", cfg.rcd.pin))
+        if cfg.rcd.test_pin is not None:
+            used.append(("board.rcd.test_pin", cfg.rcd.test_pin))
+    if cfg.emergency_stop is not None:
+        used.append(("board.emergency_stop.pin", cfg.emergency_stop.pin))
+    bus = SPI0_PINS if cfg.adc.type == "mcp3008" else (I2C1_PINS if cfg.adc.i2c_bus == 1 else {})
+    seen: dict[int, str] = {}
+    for key, pin in used:
+        if pin in bus:
+            raise ConfigError(file, key, f"GPIO{pin} is {bus[pin]}, used by the {cfg.adc.type.upper()}")
+        if pin in seen:
+            raise ConfigError(file, key, f"GPIO{pin} is already used by {seen[pin]}")
+        seen[pin] = key
+
+
+def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
+    """Validate the ``[board]`` table; errors name ``file``, the key and the reason."""
+    r = _Reader(file, table, "board")
+    name = r.string("name", "")
+    model = _choice(r, "model", "pi4", MODELS)
+    adc = _adc(file, r)
+    cfg = BoardConfig(
+        name=name,
+        model=model,
+        pwm=_pwm(file, r, model),
+        adc=adc,
+        cp_divider=_divider(file, r, adc),
+        pp=_pp(file, r),
+        contactor=_contactor(file, r),
+        rcd=_rcd(file, r),
+        emergency_stop=_input(file, r, "emergency_stop"),
+        rfid=_rfid(file, r),
+        classification=_classification(file, r),
+    )
+    r.finish()
+    _check_pins(file, cfg)
+    if cfg.pp.enabled:
+        pullup = cfg.pullup()
+        top = pullup.to_adc(1950.0)  # upper edge of the 13 A band
+        if top > 0.9 * pullup.supply_v or top > adc.input_max_v:
+            raise ConfigError(file, "board.pp", f"a 1.5 kOhm cable reads {top:.2f} V: too close to the "
+                                                "open-circuit level or above the ADC's range")
+    return cfg
+
+
+# ------------------------------------------------------------------ building
+
+
+class _Parts:
+    """Everything built so far, closed again if a later part fails."""
+
+    def __init__(self) -> None:
+        self.closers: list[Callable[[], None]] = []
+
+    def add(self, part: Any) -> Any:
+        closer = getattr(part, "close", None)
+        if closer is not None:
+            self.closers.append(closer)
+        return part
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:
+                log.exception("closing a board part failed")
+
+
+def build_pi_hardware(
+    config: Config,
+    *,
+    pin_factory: Any = None,
+    i2c_bus: Any = None,
+    sysfs_root: Any = None,
+    serial_factory: Callable[..., Any] | None = None,
+    clock: Clock | None = None,
+    meter: Meter | None = None,
+    blocking_sleep: Callable[[float], None] | None = None,
+) -> Hardware:
+    """The station's hardware on the Raspberry Pi board described by ``config.board``.
+
+    The keyword arguments replace the real thing in tests and benchmarks: a
+    gpiozero pin factory (default: gpiozero's, lgpio on a Pi), an smbus2-like
+    bus, the root of a sysfs PWM tree, pyserial's ``Serial``, the clock, the
+    energy meter (default: built from ``[meter]``) and the sleep used while
+    waiting for the hardware (ADC conversions, PWM export; default
+    ``time.sleep``), which fakes that answer at once make unnecessary.
+    """
+    from chargepoint.daemon import Hardware, _evse_config
+    from chargepoint.evse import EvseController
+    from chargepoint.limits import LimitClaims
+    from chargepoint.station import Connector
+    from hal.clock import RealClock
+
+    board = config.board
+    if board is None:
+        raise ValueError("hal backend 'raspberrypi' needs a [board] section")
+    clock = clock or RealClock()
+    connector_config = config.connectors[0]
+    parts = _Parts()
+    try:
+        pilot = parts.add(_pilot(board, clock, pin_factory, i2c_bus, sysfs_root,
+                                 blocking_sleep or time.sleep))
+        contactor = parts.add(_contactor_device(board, pin_factory))
+        faults = parts.add(_fault_inputs(board, pin_factory))
+        limits = LimitClaims()
+        limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
+        c = board.classification
+        evse_config = dataclasses.replace(
+            _evse_config(config), bands=c.bands, hysteresis_v=c.hysteresis_v,
+            debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
+        evse = EvseController(pilot, contactor, faults, clock, limits, evse_config,
+                              name=f"connector-{connector_config.id}")
+        if meter is None:
+            from chargepoint.metering import build_meter, bus_pool
+
+            meter = build_meter(config, connector_config, clock, pool=bus_pool(config))
+        reader = _reader(board, serial_factory)
+    except BaseException:
+        parts.close()
+        raise
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    log.info("board %s (%s): pilot PWM GPIO%d via %s, ADC %s, contactor GPIO%d%s",
+             board.name or "unnamed", board.model, board.pwm.gpio, board.pwm.backend,
+             board.adc.type, board.contactor.pin,
+             "" if board.contactor.aux_pin is not None else " without auxiliary contact")
+    connector = Connector(connector_config.id, evse, meter, limits)
+    return Hardware(clock, [connector], reader)
+
+
+def _pilot(board: BoardConfig, clock: Clock, pin_factory: Any, i2c_bus: Any, sysfs_root: Any,
+           sleep: Callable[[float], None]) -> Any:
+    from hal.pi_pilot import PeakDetectorFrontEnd, PiPilot
+    from hal.pi_pwm import GpioZeroPwm, SysfsPwm
+
+    parts = _Parts()
+    try:
+        p = board.pwm
+        if p.backend == "sysfs":
+            pwm: Any = SysfsPwm(p.chip, p.channel, root=sysfs_root or SYSFS_PWM_ROOT, inverted=p.inverted,
+                                sleep=sleep)
+        else:
+            pwm = GpioZeroPwm(p.gpio, inverted=p.inverted, pin_factory=pin_factory)
+        parts.add(pwm)
+        negative = None
+        if p.negative_pin is not None:
+            from gpiozero import OutputDevice
+
+            negative = parts.add(OutputDevice(p.negative_pin, active_high=p.negative_active_high,
+                                              initial_value=False, pin_factory=pin_factory))
+        a = board.adc
+        pp_channel = a.pp_channel if board.pp.enabled else None
+        if a.type == "mcp3008":
+            from hal.mcp3008 import Mcp3008Burst
+
+            front_end: Any = parts.add(Mcp3008Burst(
+                a.cp_channel, pp_channel, v_ref=a.v_ref, burst_samples=a.burst_samples,
+                spi_port=a.spi_port, spi_device=a.spi_device, pin_factory=pin_factory))
+        else:
+            from hal.ads1x15 import Ads1x15
+
+            if i2c_bus is None:
+                from smbus2 import SMBus
+
+                i2c_bus = parts.add(SMBus(a.i2c_bus))
+            adc = Ads1x15(i2c_bus, a.address, chip=a.type, full_scale_v=a.full_scale_v,
+                          data_rate=a.data_rate, sleep=sleep)
+            front_end = PeakDetectorFrontEnd(adc, a.cp_high_channel, a.cp_low_channel, pp_channel)
+        return PiPilot(pwm, front_end, board.divider(), board.pullup(), negative_switch=negative,
+                       pp_interval_s=board.pp.interval_s, monotonic=clock.monotonic)
+    except BaseException:
+        parts.close()
+        raise
+
+
+def _contactor_device(board: BoardConfig, pin_factory: Any) -> Any:
+    from hal.pi_contactor import PiContactor
+
+    c = board.contactor
+    if c.aux_pin is None:
+        log.warning("no auxiliary contact configured: a welded contactor cannot be detected")
+    return PiContactor(c.pin, coil_active_high=c.active_high, aux_pin=c.aux_pin,
+                       aux_active_high=c.aux_active_high, aux_pull=c.aux_pull, pin_factory=pin_factory)
+
+
+def _fault_inputs(board: BoardConfig, pin_factory: Any) -> Any:
+    from hal.pi_inputs import InputSpec, PiFaultInputs, SelfTestSpec
+
+    specs = []
+    self_test = None
+    if board.rcd is not None:
+        rcd = board.rcd
+        specs.append(InputSpec("rcd", rcd.pin, rcd.active_high, rcd.pull))
+        if rcd.test_pin is not None:
+            self_test = SelfTestSpec(rcd.test_pin, rcd.test_active_high, "rcd", rcd.test_timeout_s,
+                                     rcd.test_recovery_s)
+    else:
+        log.warning("no RCD/RCM input configured: DC fault protection must come from the installation")
+    if board.emergency_stop is not None:
+        e = board.emergency_stop
+        specs.append(InputSpec("emergency_stop", e.pin, e.active_high, e.pull))
+    return PiFaultInputs(specs, self_test=self_test, pin_factory=pin_factory)
+
+
+def _reader(board: BoardConfig, serial_factory: Callable[..., Any] | None) -> Any:
+    r = board.rfid
+    if r.type == "none":
+        return None
+    from hal.rfid import Pn532Reader, Rdm6300Reader
+
+    extra: dict[str, Any] = {"hold_off_s": r.hold_off_s, "reopen_s": r.reopen_s}
+    if serial_factory is not None:
+        extra["serial_factory"] = serial_factory
+    if r.type == "rdm6300":
+        return Rdm6300Reader(r.port, r.baudrate, **extra)
+    return Pn532Reader(r.port, r.baudrate, poll_interval_s=r.poll_interval_s, **extra)
+
+
+# ------------------------------------------------------------------ bring-up tool
+
+
+#: How long --contactor-test keeps the contactor closed (and half of it to open again).
+CONTACTOR_TEST_S = 1.0
+
+
+def _bring_up(argv: list[str] | None = None) -> int:
+    """``python -m chargepoint.board FILE``: read the board's inputs for bring-up (see hardware.md).
+
+    Stop the daemon first (``systemctl stop chargepoint``): both cannot hold the pins.
+    """
+    import argparse
+    import math
+
+    from chargepoint.config import load
+    from chargepoint.iec61851 import PilotClassifier, ProximityError, cable_ampacity
+    from hal.clock import RealClock
+
+    parser = argparse.ArgumentParser(prog="python -m chargepoint.board", description=_bring_up.__doc__)
+    parser.add_argument("config", help="the station's configuration file")
+    parser.add_argument("--duty", type=float, default=100.0,
+                        help="pilot duty cycle to drive while reading (100 = steady +12 V, 0 = -12 V)")
+    parser.add_argument("--count", type=int, default=0, help="readings to take (0 = until Ctrl-C)")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between readings")
+    parser.add_argument("--contactor-test", action="store_true",
+                        help="close the contactor for 1 s and check the auxiliary contact (mains!)")
+    parser.add_argument("--rcm-test", action="store_true", help="pulse the RCM's test input once")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"configuration rejected: {exc}")
+        return 2
+    board = config.board
+    if board is None:
+        print(f"{args.config}: no [board] section")
+        return 2
+    clock = RealClock()
+    parts = _Parts()
+    pilot: Any = None
+    contactor: Any = None
+    try:
+        pilot = parts.add(_pilot(board, clock, None, None, None, time.sleep))
+        contactor = parts.add(_contactor_device(board, None))
+        inputs = parts.add(_fault_inputs(board, None))
+        pilot.set_pwm(args.duty)
+        if args.rcm_test:
+            print("RCM self-test:", "passed" if inputs.self_test() else "FAILED (no trip seen)")
+        if args.contactor_test:
+            print(f"closing the contactor for {CONTACTOR_TEST_S:g} s")
+            before = contactor.feedback()
+            contactor.set_closed(True)
+            time.sleep(CONTACTOR_TEST_S)
+            closed = contactor.feedback()
+            contactor.set_closed(False)
+            time.sleep(CONTACTOR_TEST_S / 2)
+            after = contactor.feedback()
+            verdict = "OK" if (before, closed, after) == (False, True, False) else "MISMATCH"
+            print(f"aux contact: before {before}, closed {closed}, after {after}: {verdict}")
+        c = board.classification
+        classifier = PilotClassifier(c.bands, c.hysteresis_v, 1)
+        taken = 0
+        while args.count == 0 or taken < args.count:
+            levels = pilot.read()
+            state = classifier.classify(levels)
+            ohms = pilot.read_proximity_ohms()
+            try:
+                amps = cable_ampacity(ohms)
+                cable = "tethered" if ohms is None else f"{ohms:.0f} ohm = {amps:g} A"
+            except ProximityError:
+                cable = "open" if ohms is None or math.isinf(ohms) else f"{ohms:.0f} ohm = out of band"
+            aux = contactor.feedback()
+            print(f"CP {levels.high_v:+6.2f} V / {levels.low_v:+6.2f} V  state {state or '?'}  "
+                  f"PP {cable}  aux {'-' if aux is None else ('closed' if aux else 'open')}  "
+                  f"inputs {','.join(sorted(inputs.active())) or 'ok'}", flush=True)
+            taken += 1
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"hardware error: {exc}")
+        return 1
+    finally:
+        try:
+            if contactor is not None:
+                contactor.set_closed(False)
+            if pilot is not None:
+                pilot.set_pwm(100.0)
+        finally:
+            parts.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_bring_up())
