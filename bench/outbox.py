@@ -60,7 +60,7 @@ def config(port: int, state: Path, **simulation: object) -> dict:
 
 def start_csms(port: int) -> subprocess.Popen[bytes]:
     """The bench CSMS in its own process, so it does not share our event loop."""
-    command = [sys.executable, "-m", "chargepoint.cli", "csms", "--port", str(port)]
+    command = [sys.executable, "-m", "chargepoint.cli", "csms", "--quiet", "--port", str(port)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

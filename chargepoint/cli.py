@@ -99,7 +99,8 @@ def demo(speed: float) -> None:
               help="Accept only these idTags (repeat); without it every card is accepted.")
 @click.option("--heartbeat", default=300, show_default=True, type=int,
               help="Heartbeat interval given to stations at boot (s).")
-def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int) -> None:
+@click.option("--quiet", is_flag=True, help="Print no frames (for long runs and benchmarks).")
+def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: bool) -> None:
     """A bench OCPP 1.6J central system that prints every frame.
 
     Point a station's ocpp.csms_url at ws://HOST:PORT to commission it without
@@ -111,7 +112,7 @@ def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int) -> None:
     _setup_logging("warning")
     timeline = Timeline()
     system = CentralSystem(accept_tags=set(tags) or None, heartbeat_interval_s=heartbeat,
-                           on_frame=timeline.frame)
+                           on_frame=None if quiet else timeline.frame, record_frames=not quiet)
 
     async def serve() -> None:
         bound = await system.start(host, port)

@@ -110,6 +110,7 @@ class Daemon:
         self.clock = self.hardware.clock
         self.settings = Settings(config)
         self.settings.guards["SecurityProfile"] = self._security_profile_guard
+        self._connected_profile = config.ocpp.security_profile
         self.settings.listeners.append(self._setting_changed)
         self.outbox = Outbox(max_entries=config.station.outbox_max_entries)
         self.store: Store | None = None
@@ -175,8 +176,9 @@ class Daemon:
     def _setting_changed(self, name: str, value: object) -> None:
         if self.store is not None:
             self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
-        if name == "SecurityProfile":
+        if name == "SecurityProfile" and value != self._connected_profile:
             log.info("security profile %s: reconnecting", value)
+            self._connected_profile = int(value)  # type: ignore[call-overload]
             asyncio.ensure_future(self.link.reconnect())
 
     def _persist_availability(self, connector_id: int, operative: bool) -> None:
@@ -192,6 +194,7 @@ class Daemon:
         await self.outbox.attach(self.store)
         await self.station.authorization.attach(self.store)
         self.settings.restore(await self.store.call(self.store.load_settings))
+        self._connected_profile = int(self.settings.get("SecurityProfile"))
         self.station.restore_availability(await self.store.call(self.store.load_availability))
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(

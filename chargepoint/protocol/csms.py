@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -172,7 +173,10 @@ class CentralSystem:
     heartbeat_interval_s: int = 300
     response_timeout_s: float = 30.0
     on_frame: Callable[[Frame], None] | None = None
-    frames: list[Frame] = field(default_factory=list)
+    #: The most recent frames (bounded: a bench CSMS may run for days).
+    frames: deque[Frame] = field(default_factory=lambda: deque(maxlen=10_000))
+    #: Whether frames are decoded and kept at all; off for a quiet, fast CSMS.
+    record_frames: bool = True
     transactions: dict[int, TransactionRecord] = field(default_factory=dict)
     stations: dict[str, StationPeer] = field(default_factory=dict)
     _transaction_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -200,7 +204,8 @@ class CentralSystem:
         if ws.subprotocol != SUBPROTOCOL or not identity:
             await ws.close(1002, "expected subprotocol ocpp1.6 and a charge point identity")
             return
-        peer = StationPeer(identity, _RecordingSocket(ws, identity, self._record), self)
+        connection: Any = _RecordingSocket(ws, identity, self._record) if self.record_frames else ws
+        peer = StationPeer(identity, connection, self)
         self.stations[identity] = peer
         async with self._connected:
             self._connected.notify_all()
