@@ -275,20 +275,6 @@ class Station:
         return latencies
 
 
-def fast_confirm(evse: Any) -> None:
-    """Experiment for --fast-confirm: while the pilot classifier holds a candidate state
-    (a debounce in progress), the loop takes its next sample without waiting a tick."""
-    import types
-
-    def run(self: Any) -> None:
-        while not self._stop_event.is_set():
-            self.step()
-            pending = self._classifier._candidate_count > 0
-            self._clock.sleep_blocking(0.0 if pending else self._config.tick_s)
-
-    evse._run = types.MethodType(run, evse)
-
-
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * p / 100.0
@@ -303,8 +289,6 @@ async def run(args: argparse.Namespace) -> None:
     csms = CsmsProcess(args.payload_kb)
     tmp = tempfile.TemporaryDirectory(prefix="safety-latency-")
     station = Station(Path(tmp.name), csms.port, args.tick, args.adc)
-    if args.fast_confirm:
-        fast_confirm(station.hardware.connectors[0].evse)
     daemon = Daemon(station.config, station.hardware)
     task = asyncio.ensure_future(daemon.run())
     results: dict[str, list[float]] = {}
@@ -349,7 +333,7 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], flood: dic
     print(f"profile examples/raspberrypi.toml: {args.adc} ({'860' if args.adc == 'ads1115' else '3300'} SPS, "
           f"conversions in real time), safety tick {args.tick * 1000:g} ms, debounce 2 samples, "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
-          f"{', EXPERIMENT: fast confirm' if args.fast_confirm else ''}; {args.events} events per phase")
+          f"; {args.events} events per phase")
     if flood:
         print(f"flood: {flood['calls_per_s']:.0f} CALLs/s (GetConfiguration + DataTransfer of "
               f"{args.payload_kb} KiB, alternating), {flood['mb_per_s']:.1f} MB/s, "
@@ -377,9 +361,6 @@ def main() -> None:
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="sys.setswitchinterval for this run; the Pi backend lowers it to "
                              "1 ms itself, so only smaller values change anything")
-    parser.add_argument("--fast-confirm", action="store_true",
-                        help="experiment: the safety loop takes its next sample at once while a new "
-                             "pilot state awaits debounce (not what chargepoint.evse does today)")
     parser.add_argument("--serve-csms", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_csms:

@@ -54,6 +54,10 @@ from hal.interfaces import Contactor, FaultInputs, Pilot, PilotLevels
 
 log = logging.getLogger(__name__)
 
+#: How long PP may read open while the pilot still shows an EV before it is a
+#: fault (a cable without its PP resistor) rather than a plug being pulled out.
+CABLE_LEAVING_S = 2.0
+
 #: Name of the limit claim this controller owns (the cable's PP rating).
 CABLE_CLAIM = "cable"
 #: Duty that means "no PWM": a steady +12 V.
@@ -177,6 +181,9 @@ class EvseController:
         self._cable_a: float | None = None
         self._binding = ""
         self._diode_bad_samples = 0
+        #: PP reads open while the pilot still shows an EV (see _check_proximity).
+        self._cable_leaving = False
+        self._cable_leaving_since = now
         #: The RCD self-test passed since the EV was plugged in (see _self_test).
         self._self_tested = False
         self._rcd_tripped_at = now
@@ -262,7 +269,11 @@ class EvseController:
     def _run(self) -> None:
         while not self._stop_event.is_set():
             self.step()
-            self._clock.sleep_blocking(self._config.tick_s)
+            # While a new pilot state awaits its confirming samples, take them at
+            # once instead of a tick later: the debounce still needs independent
+            # readings, but an unplug is acted on in one conversion, not one tick.
+            confirming = self._classifier.confirming
+            self._clock.sleep_blocking(0.0 if confirming else self._config.tick_s)
 
     def step(self) -> None:
         """One iteration of the loop. Never raises: on an error the contactor is
@@ -349,13 +360,24 @@ class EvseController:
         self._latch(EvseFault.RCD, now)
 
     def _check_proximity(self, state: CpState | None, ohms: float | None) -> None:
+        # PP open while the pilot still shows an EV: the plug is on its way out
+        # (its PP contact breaks before CP). Stop energy now, but it is an
+        # unplug, not a fault: the CSMS is not told Faulted on every departure.
+        leaving = ohms is not None and math.isinf(ohms) and state in _PLUGGED
+        if leaving and not self._cable_leaving:
+            self._cable_leaving_since = self._clock.monotonic()
+        self._cable_leaving = leaving
+        # ... unless it lasts: then the cable has no PP resistor (broken), a fault.
+        if leaving and self._clock.monotonic() - self._cable_leaving_since > CABLE_LEAVING_S:
+            self._faults.add(EvseFault.PROXIMITY)
+            return
         try:
             cable_a = cable_ampacity(ohms)
             valid = True
         except ProximityError:
             cable_a, valid = None, False
         # With no EV an empty socket reads open: normal, and the end of any PP fault.
-        if state is CpState.A or (valid and state is CpState.B):
+        if state is CpState.A or self._cable_leaving or (valid and state is CpState.B):
             self._faults.discard(EvseFault.PROXIMITY)
         elif not valid:
             self._faults.add(EvseFault.PROXIMITY)
@@ -406,7 +428,7 @@ class EvseController:
     def _drive(self, state: CpState | None, now: float) -> None:
         resolved = self._limits.resolve()
         self._binding = resolved.binding
-        if self._faults:
+        if self._faults or self._cable_leaving:
             self._set_contactor(False, now)
             self._set_pwm(PWM_OFF, 0.0, now)
             return

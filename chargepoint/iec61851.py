@@ -129,6 +129,11 @@ class PilotClassifier:
         """The state last reported (``None``: pilot fault, or nothing seen yet)."""
         return self._state
 
+    @property
+    def confirming(self) -> bool:
+        """A different state has been seen and awaits its confirming samples."""
+        return self._candidate_count > 0
+
     def classify(self, levels: PilotLevels) -> CpState | None:
         """Feed one sample; return the debounced state (``None`` = out of every band)."""
         seen = self._instant(levels.high_v)

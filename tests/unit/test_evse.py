@@ -341,7 +341,7 @@ def _break(rig: Rig, fault: EvseFault) -> None:
     elif fault is EvseFault.VENTILATION:
         pilot.change(CpState.D)
     elif fault is EvseFault.PROXIMITY:
-        pilot.pp_ohms = math.inf
+        pilot.pp_ohms = 5000.0  # between every band (an open PP is a plug coming out instead)
     elif fault is EvseFault.DIODE:
         pilot.diode = False
 
@@ -833,3 +833,75 @@ def test_sim_cable_rating_limits_the_offer() -> None:
     rig = SimRig(cable_ohms=680.0).charge()
     status = rig.evse.status
     assert (status.cable_max_a, status.offered_a, status.binding_limit) == (20.0, 20.0, "cable")
+
+
+# -- unplugging: the plug's PP contact breaks before CP -------------------------------------
+
+
+def test_pp_opening_while_charging_stops_energy_at_once_without_a_fault() -> None:
+    rig = charging_rig()
+    pulled = rig.clock.monotonic()
+    rig.pilot.pp_ohms = math.inf  # the plug is coming out; CP still reads C
+    rig.run(TICK)
+    opened = rig.contactor.last_command(False)
+    assert not rig.contactor.commanded and rig.pilot.duty == 100.0
+    assert opened - pulled <= TICK + 1e-9, f"contactor opened {opened - pulled:.3f} s after PP opened"
+    rig.pilot.change(CpState.A)
+    rig.pilot.pp_ohms = None
+    rig.run(0.1)
+    assert all(not s.faults for s in rig.statuses), "an unplug is not reported as a fault"
+
+
+def test_pp_open_that_lasts_is_a_proximity_fault() -> None:
+    rig = Rig()
+    rig.pilot.change(CpState.B)
+    rig.evse.allow()
+    rig.pilot.pp_ohms = math.inf  # a cable without its PP resistor
+    rig.run(1.0)
+    assert rig.status.faults == frozenset() and rig.pilot.duty == 100.0
+    rig.run(1.5)
+    assert rig.status.faults == frozenset({EvseFault.PROXIMITY})
+    rig.pilot.change(CpState.A)
+    rig.pilot.pp_ohms = None
+    rig.run(0.1)
+    assert rig.status.faults == frozenset()
+
+
+class RecordingClock(SteppingClock):
+    """Records how long the loop asked to sleep after each step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    def sleep_blocking(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep_blocking(seconds if seconds > 0 else 0.0005)  # a conversion's time
+
+
+def test_a_new_pilot_state_is_confirmed_without_waiting_a_tick() -> None:
+    clock = RecordingClock()
+    pilot, contactor, faults = FakePilot(clock), FakeContactor(clock), FakeFaults()
+    limits = LimitClaims()
+    limits.set("station", 16.0)
+    evse = EvseController(pilot, contactor, faults, clock, limits, EvseConfig(tick_s=TICK))
+    pilot.ev_state = CpState.C
+    evse.allow()
+    evse.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(1000):
+            if contactor.commanded:
+                break
+            deadline.wait(0.005)
+        assert contactor.commanded
+        changed = pilot.change(CpState.B)
+        for _ in range(1000):
+            if not contactor.commanded:
+                break
+            deadline.wait(0.005)
+        opened = contactor.last_command(False)
+    finally:
+        evse.close()
+    assert 0.0 in clock.sleeps, "the confirming sample was taken at once"
+    assert opened - changed <= TICK + 0.001, f"opened {opened - changed:.4f} s after C -> B"
