@@ -61,8 +61,8 @@ def station(csms: LoopbackCsms, tmp_path: Path) -> Callable[..., Any]:
     return make
 
 
-async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``condition`` until it is truthy (real time, bounded)."""
+async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy (real time, bounded); returns its value."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -70,5 +70,15 @@ async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def charging(csms: Any, daemon: Daemon, card: str = "CAFE0001") -> Any:
+    """Once the station has booted: plug in, tap ``card``, wait for Charging; the sim world."""
+    world = daemon.hardware.worlds[1]
+    await csms.wait_for("StatusNotification", connector_id=1)
+    world.plug_in()
+    world.card_reader.tap(card)
+    await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+    return world

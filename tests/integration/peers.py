@@ -36,6 +36,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 
+from tests.integration.conftest import until
+
 # ------------------------------------------------------------------ certificates
 
 
@@ -315,19 +317,6 @@ class RawCsms:
 
     def actions(self) -> list[str]:
         return [c.action for c in self.calls]
-
-
-async def until(condition: Any, timeout: float, what: str = "condition") -> Any:
-    """Poll ``condition`` until it is truthy (real time, bounded)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # -------------------------------------------------------------------- the proxy

@@ -8,7 +8,7 @@ import pytest
 from ocpp.exceptions import OccurenceConstraintViolationError
 from ocpp.v16 import call
 
-from tests.integration.conftest import until
+from tests.integration.conftest import charging, until
 
 CARD = "CAFE0001"
 
@@ -21,15 +21,6 @@ CORE_REQUIRED_KEYS = {
     "StopTransactionOnInvalidId", "StopTxnAlignedData", "StopTxnSampledData", "SupportedFeatureProfiles",
     "TransactionMessageAttempts", "TransactionMessageRetryInterval", "UnlockConnectorOnEVSideDisconnect",
 }
-
-
-async def charging(csms, daemon, card: str = CARD):
-    world = daemon.hardware.worlds[1]
-    await csms.wait_for("StatusNotification", connector_id=1)
-    world.plug_in()
-    world.card_reader.tap(card)
-    await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
-    return world
 
 
 def configuration(result) -> dict[str, dict]:

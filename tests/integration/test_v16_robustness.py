@@ -23,8 +23,8 @@ from websockets.protocol import State
 from chargepoint.config import parse
 from chargepoint.daemon import Daemon
 from chargepoint.protocol.v16 import _LibPeer
-from tests.integration.conftest import running, station_config
-from tests.integration.peers import RawCsms, TcpProxy, until
+from tests.integration.conftest import running, station_config, until
+from tests.integration.peers import RawCsms, TcpProxy
 
 CARD = "CAFE0001"
 #: MeterValueSampleInterval in simulated seconds: 0.2 s of real time at the tests' speed.

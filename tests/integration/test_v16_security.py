@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from chargepoint.config import ConfigError, parse
-from tests.integration.conftest import running, station_config
-from tests.integration.peers import Authority, RawCsms, TcpProxy, server_tls, until
+from tests.integration.conftest import running, station_config, until
+from tests.integration.peers import Authority, RawCsms, TcpProxy, server_tls
 
 IDENTITY = "CP-TEST-1"
 #: 20 octets, some of them not printable and not UTF-8: the password is the octets.

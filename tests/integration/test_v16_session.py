@@ -7,7 +7,7 @@ import asyncio
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
 
 from hal.interfaces import MeterFailureKind
-from tests.integration.conftest import until
+from tests.integration.conftest import charging, until
 
 CARD = "CAFE0001"
 
@@ -125,11 +125,7 @@ async def test_remote_start_authorizes_first_when_configured(csms, station):
 
 async def test_unplugging_ends_the_transaction(csms, station):
     async with station() as daemon:
-        world = daemon.hardware.worlds[1]
-        await csms.wait_for("StatusNotification", connector_id=1)
-        world.plug_in()
-        world.card_reader.tap(CARD)
-        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world = await charging(csms, daemon)
         world.unplug()
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert stop["reason"] == "EVDisconnected"
@@ -158,11 +154,7 @@ async def test_free_vend_starts_on_plug_in(csms, station):
 
 async def test_reconnects_and_delivers_queued_messages_in_order(csms, station):
     async with station() as daemon:
-        world = daemon.hardware.worlds[1]
-        await csms.wait_for("StatusNotification", connector_id=1)
-        world.plug_in()
-        world.card_reader.tap(CARD)
-        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world = await charging(csms, daemon)
         first = daemon.link.connections
         # the CSMS drops the socket; messages made meanwhile wait in the outbox
         await csms.sockets[-1].close()
@@ -204,11 +196,7 @@ async def test_offline_session_is_delivered_after_reconnect(csms, station):
 
 async def test_faults_are_reported_with_their_error_codes(csms, station):
     async with station() as daemon:
-        world = daemon.hardware.worlds[1]
-        await csms.wait_for("StatusNotification", connector_id=1)
-        world.plug_in()
-        world.card_reader.tap(CARD)
-        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world = await charging(csms, daemon)
         world.faults.trip("rcd")
         assert not world.contactor.commanded, "the trip callback opens the contactor at once"
         faulted = (await csms.wait_for("StatusNotification", connector_id=1, status="Faulted"))[0]
@@ -217,11 +205,7 @@ async def test_faults_are_reported_with_their_error_codes(csms, station):
 
 async def test_welded_contactor_reports_power_switch_failure(csms, station):
     async with station() as daemon:
-        world = daemon.hardware.worlds[1]
-        await csms.wait_for("StatusNotification", connector_id=1)
-        world.plug_in()
-        world.card_reader.tap(CARD)
-        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world = await charging(csms, daemon)
         world.contactor.weld()
         world.card_reader.tap(CARD)
         await csms.wait_for("StopTransaction")
@@ -242,11 +226,7 @@ async def test_meter_failure_is_reported_and_recovers(csms, station):
 
 async def test_shutdown_stops_a_running_transaction_and_delivers_it(csms, station):
     async with station() as daemon:
-        world = daemon.hardware.worlds[1]
-        await csms.wait_for("StatusNotification", connector_id=1)
-        world.plug_in()
-        world.card_reader.tap(CARD)
-        await csms.wait_for("StatusNotification", connector_id=1, status="Charging")
+        world = await charging(csms, daemon)
     stop = (await csms.wait_for("StopTransaction"))[0].payload
     assert stop["reason"] == "Reboot"
     assert not world.contactor.closed
