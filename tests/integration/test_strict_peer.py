@@ -41,6 +41,11 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
     ("ClearCache", {}),
     ("GetLocalListVersion", {}),
     ("TriggerMessage", {"requestedMessage": "Heartbeat"}),
+    ("SendLocalList", {"listVersion": 3, "updateType": "Full", "localAuthorizationList": [
+        {"idTag": "LISTED01", "idTagInfo": {"status": "Accepted"}}]}),
+    ("SendLocalList", {"listVersion": 3, "updateType": "Differential", "localAuthorizationList": []}),
+    # clock-aligned readings every 10 simulated seconds from now on (schema-checked below)
+    ("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "10"}),
 ]
 
 
@@ -207,6 +212,14 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
             assert answer["event"] == "callError", f"{action} has no handler but answered {answer}"
             assert answer["code"] in ("NotImplemented", "NotSupported"), answer
     assert peer.of("close") == [], "the connection dropped after an unimplemented CALL" + peer.report()
+    # a DataTransfer of the station's own, and clock-aligned MeterValues outside a transaction
+    status, _ = await daemon.adapter.data_transfer("org.example", "hello", "42")
+    assert status == "UnknownVendorId"
+    aligned = (await peer.wait_call("MeterValues"))[0]["params"]
+    assert "transactionId" not in aligned
+    assert aligned["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
+    answer = await peer.call("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "0"})
+    assert answer["event"] == "result" and answer["result"] == {"status": "Accepted"}, answer
 
     # ------------------------------------------- card session, remote stop
     world.plug_in()
@@ -217,7 +230,7 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     start = (await peer.wait_call("StartTransaction"))[0]
     assert start["params"]["idTag"] == CARD and start["params"]["connectorId"] == 1
     await peer.wait_call("StatusNotification", connectorId=1, status="Charging")
-    samples = await peer.wait_call("MeterValues", count=2)
+    samples = await peer.wait_call("MeterValues", count=2, transactionId=1)
     assert {s["params"]["transactionId"] for s in samples} == {1}
     measurands = {v.get("measurand", "Energy.Active.Import.Register")
                   for s in samples for mv in s["params"]["meterValue"] for v in mv["sampledValue"]}
@@ -256,7 +269,7 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     results = {e["action"] for e in peer.of("callResult")}
     assert {"RemoteStopTransaction", "RemoteStartTransaction"} <= results
     tx_ids = [e["params"]["transactionId"] for e in peer.of("call")
-              if e["action"] in ("MeterValues", "StopTransaction")]
+              if e["action"] in ("MeterValues", "StopTransaction") and "transactionId" in e["params"]]
     assert set(tx_ids) <= {1, 2} and tx_ids, f"transaction ids used: {tx_ids}"
     assert peer.of("close") == [] and daemon.link.connections == 1, \
         "the station reconnected during the run" + peer.report()
