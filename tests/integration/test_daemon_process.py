@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from ocpp.v16 import call
 
@@ -12,18 +13,24 @@ from chargepoint.demo import run_demo
 from tests.integration.loopback_csms import LoopbackCsms
 
 
-async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, csms: LoopbackCsms):
+async def run_daemon(tmp_path: Path, csms: LoopbackCsms, identity: str) -> asyncio.subprocess.Process:
+    """``chargepoint run`` with a minimal configuration file, as a subprocess."""
     config = tmp_path / "station.toml"
     config.write_text(f"""
 [station]
-identity = "CP-PROC-1"
+identity = "{identity}"
 state_dir = "{tmp_path / 'state'}"
 [ocpp]
 csms_url = "{csms.url}"
+reconnect_min_s = 0.2
 """)
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config),
         stderr=asyncio.subprocess.PIPE)
+
+
+async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, csms: LoopbackCsms):
+    process = await run_daemon(tmp_path, csms, "CP-PROC-1")
     try:
         await csms.wait_for("StatusNotification", count=2, timeout=20)
         assert csms.paths == ["/ocpp/CP-PROC-1"]
@@ -51,18 +58,7 @@ async def test_demo_runs_a_whole_session_with_energy():
 
 
 async def test_reset_restarts_the_daemon_process(tmp_path, csms: LoopbackCsms):
-    config = tmp_path / "station.toml"
-    config.write_text(f"""
-[station]
-identity = "CP-PROC-2"
-state_dir = "{tmp_path / 'state'}"
-[ocpp]
-csms_url = "{csms.url}"
-reconnect_min_s = 0.2
-""")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config),
-        stderr=asyncio.subprocess.PIPE)
+    process = await run_daemon(tmp_path, csms, "CP-PROC-2")
     try:
         await csms.wait_for("StatusNotification", count=2, timeout=20)
         assert (await csms.call(call.Reset(type="Hard"))).status == "Accepted"
