@@ -22,6 +22,12 @@ Fault policy (see ``EvseFault``):
   RCD's self-test must pass (``FaultInputs.self_test``: the test output is
   pulsed and the trip must be seen); a failed test is an RCD fault.
 
+One deliberate exception to "closed only in C/D": a technician's output test
+(``begin_output_test``, for ``chargepoint relay test`` and ``pilot test``) may
+click the contactor or step the PWM, but only in state A with no fault and no
+permission to charge, for at most OUTPUT_TEST_MAX_S, and it ends on the step
+that sees any of that change.
+
 While faulted the pilot is a steady +12 V (100 %), not the -12 V of state F:
 with -12 V driven the EVSE could no longer read the EV's state, and would miss
 the unplug that ends a session fault. The EV sees "not allowed to charge" either
@@ -54,6 +60,8 @@ from hal.interfaces import Contactor, FaultInputs, Pilot, PilotLevels
 
 log = logging.getLogger(__name__)
 
+#: Longest a technician's output test may hold the contactor or pilot.
+OUTPUT_TEST_MAX_S = 10.0
 #: How long PP may read open while the pilot still shows an EV before it is a
 #: fault (a cable without its PP resistor) rather than a plug being pulled out.
 CABLE_LEAVING_S = 2.0
@@ -190,6 +198,11 @@ class EvseController:
         self._reclose_attempts = 0
         self._last_step = now
         self._published_key: tuple[object, ...] | None = None
+        self._levels: PilotLevels | None = None
+        #: A technician's output test: what to drive, and until when (None: no test).
+        self._test_contactor: bool | None = None
+        self._test_duty: float | None = None
+        self._test_until: float | None = None
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -238,6 +251,70 @@ class EvseController:
     def status(self) -> EvseStatus:
         with self._lock:
             return self._snapshot()
+
+    @property
+    def pilot_levels(self) -> PilotLevels | None:
+        """The pilot's plateaus as last read (for a technician's pilot test)."""
+        return self._levels
+
+    # -- output tests (commissioning: chargepoint relay test / pilot test) --------------------
+
+    def begin_output_test(self, *, contactor: bool | None = None, duty: float | None = None,
+                          hold_s: float = 2.0) -> str | None:
+        """Let a technician drive the contactor or the pilot with no EV connected.
+
+        The loop itself applies the request, and only while the pilot reads
+        state A, nothing is faulted and the station has not given permission to
+        charge; the moment any of that changes, or ``hold_s`` passes (at most
+        OUTPUT_TEST_MAX_S), the test ends and the outputs go safe. Returns why it
+        cannot start, or None. Feedback checks stay on: a relay test that finds
+        the auxiliary contact wrong latches the fault like any switch would.
+        """
+        if duty is not None and not 0.0 < duty <= 100.0:
+            return f"duty must be above 0 and at most 100 %, not {duty:g}"
+        with self._lock:
+            refusal = self._output_test_refusal()
+            if refusal:
+                return refusal
+            self._test_contactor = contactor
+            self._test_duty = duty
+            self._test_until = self._clock.monotonic() + min(hold_s, OUTPUT_TEST_MAX_S)
+            log.warning("%s: output test: contactor %s, pilot %s", self.name,
+                        {None: "unchanged", True: "closed", False: "open"}[contactor],
+                        "unchanged" if duty is None else f"{duty:g} %")
+            return None
+
+    def end_output_test(self) -> None:
+        with self._lock:
+            self._test_until = None
+
+    @property
+    def output_test_active(self) -> bool:
+        return self._test_until is not None
+
+    def _output_test_refusal(self) -> str | None:
+        if self._cp_state is not CpState.A:
+            return "an output test needs state A (no EV connected)"
+        if self._faults:
+            return "faulted: " + ", ".join(sorted(f.value for f in self._faults))
+        if self._allowed:
+            return "the station has given permission to charge"
+        return None
+
+    def _drive_output_test(self, now: float) -> bool:
+        """Apply a running output test; False (test over) when it may not go on."""
+        if self._test_until is None:
+            return False
+        refusal = self._output_test_refusal()
+        if refusal or now > self._test_until:
+            log.warning("%s: output test ended (%s)", self.name, refusal or "hold time over")
+            self._test_until = None
+            return False
+        if self._test_duty is not None:
+            self._set_pwm(self._test_duty, 0.0, now)
+        if self._test_contactor is not None:
+            self._set_contactor(self._test_contactor, now)
+        return True
 
     @property
     def last_step_monotonic(self) -> float:
@@ -304,6 +381,7 @@ class EvseController:
             if self_test is not None:
                 self._self_test(self_test, now)
             self._feedback = feedback
+            self._levels = levels
             state = self._classifier.classify(levels)
             self._cp_state = state
             self._check_pilot(state, levels)
@@ -428,6 +506,8 @@ class EvseController:
     def _drive(self, state: CpState | None, now: float) -> None:
         resolved = self._limits.resolve()
         self._binding = resolved.binding
+        if self._drive_output_test(now):
+            return
         if self._faults or self._cable_leaving:
             self._set_contactor(False, now)
             self._set_pwm(PWM_OFF, 0.0, now)

@@ -905,3 +905,66 @@ def test_a_new_pilot_state_is_confirmed_without_waiting_a_tick() -> None:
         evse.close()
     assert 0.0 in clock.sleeps, "the confirming sample was taken at once"
     assert opened - changed <= TICK + 0.001, f"opened {opened - changed:.4f} s after C -> B"
+
+
+# -- output tests for commissioning (relay test, pilot test) --------------------------------
+
+
+def test_relay_test_clicks_the_contactor_with_no_ev_and_ends_by_itself() -> None:
+    rig = Rig()
+    rig.run(0.1)
+    assert rig.evse.begin_output_test(contactor=True, hold_s=0.5) is None
+    rig.run(TICK)
+    assert rig.contactor.commanded and rig.evse.output_test_active
+    rig.run(0.2)
+    assert rig.status.contactor_feedback is True and rig.status.faults == frozenset()
+    rig.run(0.4)
+    assert not rig.contactor.commanded and not rig.evse.output_test_active, "hold time over"
+
+
+def test_output_tests_are_refused_with_an_ev_a_fault_or_permission() -> None:
+    rig = Rig()
+    rig.pilot.change(CpState.B)
+    rig.run(0.1)
+    assert "state A" in (rig.evse.begin_output_test(contactor=True) or "")
+    rig.pilot.change(CpState.A)
+    rig.evse.allow()
+    rig.run(0.1)
+    assert "permission" in (rig.evse.begin_output_test(contactor=True) or "")
+    rig.evse.stop()
+    rig.faults.trip("rcd")
+    rig.run(0.1)
+    assert "faulted" in (rig.evse.begin_output_test(duty=50.0) or "")
+    assert not rig.contactor.commanded
+
+
+def test_an_ev_arriving_during_a_relay_test_ends_it_on_that_step() -> None:
+    rig = Rig()
+    rig.run(0.1)
+    rig.evse.begin_output_test(contactor=True, hold_s=5.0)
+    rig.run(0.2)
+    rig.pilot.change(CpState.B)
+    rig.run_until(lambda: not rig.contactor.commanded, limit_s=0.1)
+    assert not rig.evse.output_test_active
+
+
+def test_a_relay_whose_aux_does_not_follow_fails_the_test_as_a_fault() -> None:
+    rig = Rig()
+    rig.contactor.aux_stuck_open = True
+    rig.run(0.1)
+    rig.evse.begin_output_test(contactor=True, hold_s=2.0)
+    rig.run(0.5)
+    assert EvseFault.CONTACTOR_MISMATCH in rig.status.faults
+    assert not rig.contactor.commanded and not rig.evse.output_test_active
+
+
+def test_pilot_test_drives_the_requested_duty_and_reads_it_back() -> None:
+    rig = Rig()
+    rig.run(0.1)
+    assert rig.evse.begin_output_test(duty=50.0, hold_s=1.0) is None
+    rig.run(0.05)
+    assert rig.pilot.duty == 50.0 and rig.status.pwm_duty == 50.0
+    assert rig.evse.pilot_levels == PilotLevels(12.0, -12.0)
+    rig.evse.end_output_test()
+    rig.run(TICK)
+    assert rig.pilot.duty == 100.0
