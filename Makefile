@@ -33,10 +33,12 @@ $(VENV)/.installed-dev: $(VENV)/bin/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# socat makes the serial pty pairs; node runs the independent OCPP peer.
+# socat makes the serial pty pairs; node runs the independent OCPP peer; systemd brings
+# systemd-analyze (the unit's verify and security tests) and systemctl.
 system-deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \

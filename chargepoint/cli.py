@@ -7,6 +7,7 @@ finds everything with ``chargepoint --help``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -20,11 +21,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setup_logging(level: str) -> None:
+    from chargepoint.watchdog import JournalFormatter, stderr_is_journal
+
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if stderr_is_journal():
+        # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JournalFormatter())
     if level != "debug":
         # The ocpp library logs every frame at INFO; that is debug detail here.
         logging.getLogger("ocpp").setLevel(logging.WARNING)
@@ -50,16 +57,20 @@ def run(config_path: str, log_level: str) -> None:
     from chargepoint.daemon import Daemon
     from chargepoint.store import StoreError
 
-    async def serve() -> str | None:
+    async def serve() -> Daemon:
         daemon = Daemon(config)
         daemon.install_signal_handlers()
         await daemon.run()
-        return daemon.restart_requested
+        return daemon
 
     try:
-        restart = asyncio.run(serve())
+        daemon = asyncio.run(serve())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    if daemon.failure:
+        # Exit non-zero: systemd's Restart=on-failure (or any supervisor) starts it afresh.
+        raise click.ClickException(f"stopped: {daemon.failure}")
+    restart = daemon.restart_requested
     if restart:
         # OCPP Reset: start afresh in the same process slot (systemd sees no exit).
         logging.getLogger(__name__).info("restarting (%s reset)", restart)
@@ -69,12 +80,22 @@ def run(config_path: str, log_level: str) -> None:
 
 @main.command("check-config")
 @click.argument("config_path", type=click.Path(dir_okay=False))
-def check_config(config_path: str) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print JSON (for scripts).")
+def check_config(config_path: str, json_output: bool) -> None:
     """Validate a configuration file without starting anything."""
     try:
         config = load(config_path)
     except ConfigError as exc:
+        if json_output:
+            click.echo(json.dumps({"ok": False, "error": {"file": exc.file, "key": exc.key,
+                                                          "reason": exc.reason}}))
+            sys.exit(1)
         raise click.ClickException(str(exc)) from None
+    if json_output:
+        click.echo(json.dumps({"ok": True, "file": config_path, "identity": config.station.identity,
+                               "connectors": len(config.connectors), "hal": config.hal_backend,
+                               "csms_url": config.ocpp.csms_url}))
+        return
     click.echo(f"{config_path}: OK ({config.station.identity}, {len(config.connectors)} "
                f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})")
 
@@ -213,6 +234,10 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
     if not ok:
         sys.exit(1)
 
+
+from chargepoint.cli_control import register  # noqa: E402 - the commands that talk to the daemon
+
+register(main)
 
 if __name__ == "__main__":
     main()

@@ -177,6 +177,17 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    """The local control API: a Unix socket the ``chargepoint`` CLI talks to."""
+
+    #: Where the daemon serves it (a Unix socket; nothing listens on the network).
+    socket: str = "/run/chargepoint/control.sock"
+    #: Group allowed to use it (mode 0660); if the group does not exist, the daemon's own.
+    group: str = "chargepoint"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     ocpp: OcppConfig
@@ -185,6 +196,7 @@ class Config:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     meter: MeterConfig = field(default_factory=MeterConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
     board: BoardConfig | None = None
     source: str = "<defaults>"
@@ -489,8 +501,31 @@ def _safety(file: str, data: dict[str, Any]) -> SafetyConfig:
     return cfg
 
 
+#: Longest path of a Unix socket (sun_path holds 108 bytes with the final NUL).
+SOCKET_PATH_MAX = 107
+
+
+def _control(file: str, data: dict[str, Any]) -> ControlConfig:
+    r = _Reader(file, _table(file, data, "control"), "control")
+    d = ControlConfig()
+    cfg = ControlConfig(
+        socket=r.string("socket", d.socket),
+        group=r.string("group", d.group),
+        enabled=r.boolean("enabled", d.enabled),
+    )
+    if not cfg.socket.startswith("/"):
+        raise r.fail("socket", f"must be an absolute path, not {cfg.socket!r}")
+    if len(cfg.socket.encode()) > SOCKET_PATH_MAX:
+        raise r.fail("socket", f"must be at most {SOCKET_PATH_MAX} bytes long (a Unix socket path)")
+    if not cfg.group or not all(c.isalnum() or c in "_-." for c in cfg.group):
+        raise r.fail("group", f"must be a group name (letters, digits, '_', '-', '.'), not {cfg.group!r}")
+    r.finish()
+    return cfg
+
+
 HAL_BACKENDS = ("sim", "raspberrypi")
-TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "board")
+TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
+             "board")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -535,6 +570,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         simulation=_simulation(file, data),
         meter=_meter(file, data),
         safety=_safety(file, data),
+        control=_control(file, data),
         board=_board(file, data, backend),
         source=file,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
+from chargepoint.control import ControlServer, Recorder
 from chargepoint.events import StopReason
 from chargepoint.evse import EvseConfig, EvseController
 from chargepoint.limits import LimitClaims
@@ -27,6 +30,7 @@ from chargepoint.protocol import v16
 from chargepoint.settings import Settings
 from chargepoint.station import Connector, Station
 from chargepoint.store import Store
+from chargepoint.watchdog import SafetyLoop, Watchdog
 from hal.clock import Clock, RealClock, ScaledClock
 from hal.interfaces import CardReader
 from hal.sim import SimEV, SimWorld
@@ -145,9 +149,15 @@ class Daemon:
         self._stopped = asyncio.Event()
         #: Set when the daemon stops to restart itself (OCPP Reset).
         self.restart_requested: str | None = None
+        #: Set when the daemon stops because something is broken (a hung safety loop).
+        self.failure: str | None = None
+        #: Recent events and OCPP frames, for the control API's ``logs`` and ``status``.
+        self.recorder = Recorder()
+        self.started_monotonic = time.monotonic()
+        self.watchdog: Watchdog | None = None
 
     def _new_session(self, ws: object) -> v16.V16Adapter:
-        self.adapter = v16.V16Adapter(ws, self.station, self.outbox, self.settings,
+        self.adapter = v16.V16Adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
                                       self.config, self.clock, on_reset=self.reset,
                                       data_transfer=self.data_transfer)
         return self.adapter
@@ -189,8 +199,13 @@ class Daemon:
     async def run(self) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
         loop = asyncio.get_running_loop()
-        self.store = await Store.open(self.config.station.state_dir,
-                                      recreate_if_corrupt=self.config.station.recreate_corrupt_state)
+        self.recorder.attach()
+        try:
+            self.store = await Store.open(self.config.station.state_dir,
+                                          recreate_if_corrupt=self.config.station.recreate_corrupt_state)
+        except BaseException:
+            self.recorder.detach()
+            raise
         await self.outbox.attach(self.store)
         await self.station.authorization.attach(self.store)
         self.settings.restore(await self.store.call(self.store.load_settings))
@@ -204,23 +219,37 @@ class Daemon:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
         link = asyncio.ensure_future(self.link.run())
         jobs = [asyncio.ensure_future(job()) for job in self.hardware.jobs]
+        control = ControlServer(self) if self.config.control.enabled else None
+        if control is not None:
+            await control.start()
+        # systemd: READY=1 now that the hal, the store and the safety loops run; then
+        # WATCHDOG=1 while the event loop and every safety loop are alive (watchdog.py).
+        self.watchdog = Watchdog([c.evse for c in self.hardware.connectors], on_hang=self._safety_loop_hung)
+        await self.watchdog.ready(f"{self.config.station.identity}: "
+                                  f"{len(self.hardware.connectors)} connector(s)")
+        watchdog = asyncio.ensure_future(self.watchdog.run())
         log.info("station %s running with %d connector(s)", self.config.station.identity,
                  len(self.hardware.connectors))
         try:
             await self._stopped.wait()
+            self.watchdog.stopping(self.failure or "stopping")
             if self.restart_requested is None:
                 await self.station.stop_all(StopReason.REBOOT)
             await self._drain_outbox(5.0)
             await self.outbox.flush()
         finally:
-            for task in (link, recovery, *jobs):
+            for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
-            await asyncio.gather(link, recovery, *jobs, return_exceptions=True)
+            await asyncio.gather(link, recovery, watchdog, *jobs, return_exceptions=True)
+            if control is not None:
+                await control.close()
             if reader is not None:
                 reader.close()
             await self.station.close()
             await self.store.close()
+            self.watchdog.notifier.close()
             log.info("station stopped%s", " for a restart" if self.restart_requested else "")
+            self.recorder.detach()
 
     async def _drain_outbox(self, timeout_s: float) -> None:
         """Give the CSMS a moment to receive what is queued: the queue does
@@ -247,6 +276,19 @@ class Daemon:
 
     def stop(self) -> None:
         self._stopped.set()
+
+    def _safety_loop_hung(self, evse: SafetyLoop) -> None:
+        """The watchdog found a safety loop that stopped stepping (its pings have stopped).
+
+        Make that connector's outputs safe from another thread (``close`` writes them
+        at once unless the loop hangs holding its lock), and stop with a failure so
+        the service is restarted even without a systemd watchdog.
+        """
+        close = getattr(evse, "close", None)
+        if close is not None:
+            threading.Thread(target=close, name=f"rescue-{evse.name}", daemon=True).start()
+        self.failure = self.watchdog.failed if self.watchdog else f"safety loop {evse.name} hung"
+        self.stop()
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

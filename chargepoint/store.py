@@ -46,7 +46,39 @@ MIGRATIONS: list[str] = [
         parent_id_tag TEXT, updated_at REAL NOT NULL);
     CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2 -> 3: the history of finished sessions, for `chargepoint sessions`. A trigger
+    # writes a row in the same database transaction that marks a transaction stopped
+    # (a local stop or a PowerLoss stop after a restart), so the history needs no
+    # second write path; the stop reason comes from the queued StopTransaction. The
+    # newest SESSION_HISTORY rows are kept. json() fails here, at upgrade time, if
+    # this SQLite lacks the JSON functions the trigger uses.
+    """
+    SELECT json('{}');
+    CREATE TABLE sessions (seq INTEGER PRIMARY KEY, local_id TEXT NOT NULL UNIQUE, remote_id INTEGER,
+        connector_id INTEGER NOT NULL, id_tag TEXT NOT NULL, started_at REAL NOT NULL,
+        stopped_at REAL NOT NULL, meter_start_wh REAL NOT NULL, meter_stop_wh REAL NOT NULL,
+        reason TEXT);
+    CREATE TRIGGER sessions_on_stop AFTER UPDATE OF open ON transactions
+    WHEN old.open = 1 AND new.open = 0
+    BEGIN
+        INSERT OR REPLACE INTO sessions (local_id, remote_id, connector_id, id_tag, started_at,
+            stopped_at, meter_start_wh, meter_stop_wh, reason)
+        VALUES (new.local_id, new.remote_id, new.connector_id, new.id_tag, new.started_at,
+            new.last_meter_at, new.meter_start_wh, new.last_meter_wh,
+            (SELECT json_extract(event, '$.reason') FROM outbox WHERE local_id = new.local_id
+             AND kind = 'TransactionStopped' ORDER BY seq DESC LIMIT 1));
+        DELETE FROM sessions WHERE seq <= (SELECT max(seq) FROM sessions) - 1000;
+    END;
+    CREATE TRIGGER sessions_remote_id AFTER UPDATE OF remote_id ON transactions
+    WHEN new.remote_id IS NOT NULL
+    BEGIN
+        UPDATE sessions SET remote_id = new.remote_id WHERE local_id = new.local_id;
+    END;
+    """,
 ]
+
+#: Finished sessions kept in the history (see migration 2 -> 3).
+SESSION_HISTORY = 1000
 
 
 class StoreError(Exception):
@@ -100,7 +132,7 @@ class Store:
         for target in range(version, len(MIGRATIONS)):
             with db:
                 db.execute("BEGIN")
-                for statement in filter(str.strip, MIGRATIONS[target].split(";")):
+                for statement in _statements(MIGRATIONS[target]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {target + 1}")
             log.info("state database %s upgraded to schema %d", self.path, target + 1)
@@ -146,6 +178,38 @@ class Store:
         self.db.execute("INSERT INTO availability (connector_id, operative) VALUES (?, ?) "
                         "ON CONFLICT(connector_id) DO UPDATE SET operative = excluded.operative",
                         (connector_id, int(operative)))
+
+
+    # ------------------------------------------------------ session history
+    def recent_sessions(self, limit: int) -> list[dict[str, object]]:
+        """The newest finished sessions first (at most ``limit``)."""
+        cursor = self.db.execute(
+            "SELECT local_id, remote_id, connector_id, id_tag, started_at, stopped_at, meter_start_wh, "
+            "meter_stop_wh, reason FROM sessions ORDER BY seq DESC LIMIT ?", (limit,))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def check_integrity(self) -> str:
+        """SQLite's quick check: "ok", or what is wrong."""
+        rows = self.db.execute("PRAGMA quick_check").fetchall()
+        return "; ".join(str(row[0]) for row in rows)
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; a trigger's body keeps its own semicolons."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        raise StoreError(f"incomplete statement in a migration: {pending.strip()[:60]}")
+    return statements
 
 
 def _log_failure(future: Future[object]) -> None:

@@ -1,0 +1,153 @@
+"""The CLI's side of the control API (see control.py for the protocol).
+
+A small blocking client: the CLI does one thing at a time, so plain sockets
+are the simplest correct choice here (the daemon's side is asyncio). Failures
+to reach the daemon are told apart, because each has a different fix: the
+daemon is not running (no socket, or nobody listening on it), or the user may
+not use the socket (not in the group ``chargepoint``).
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from chargepoint.control import PROTOCOL_VERSION
+
+DEFAULT_SOCKET = "/run/chargepoint/control.sock"
+#: Longest response accepted (bytes): a full status or log listing is far smaller.
+MAX_RESPONSE = 8 * 1024 * 1024
+
+
+class Unreachable(Exception):
+    """The daemon cannot be asked; ``reason`` is not_running, permission, timeout or protocol."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class RemoteError(Exception):
+    """The daemon answered with an error value."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def resolve_socket(option: str | None, config_path: str | None) -> str:
+    """--socket, else $CHARGEPOINT_SOCKET, else the configuration's [control] socket, else the default.
+
+    A configuration file that is not valid raises ``ConfigError`` (file, key, reason).
+    """
+    if option:
+        return option
+    from_env = os.environ.get("CHARGEPOINT_SOCKET")
+    if from_env:
+        return from_env
+    if config_path:
+        from chargepoint.config import load
+
+        return load(config_path).control.socket
+    return DEFAULT_SOCKET
+
+
+class Client:
+    """One connection to the daemon's control socket."""
+
+    def __init__(self, path: str, timeout_s: float = 30.0) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._ids = itertools.count(1)
+
+    def __enter__(self) -> Client:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout_s)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise _unreachable(self.path, exc) from None
+        self._sock = sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def request(self, command: str, timeout_s: float | None = None, **args: Any) -> Any:
+        """Send one request and return its result; RemoteError for an error answer."""
+        if self._sock is None:
+            self.connect()
+        assert self._sock is not None
+        request_id = next(self._ids)
+        line = json.dumps({"v": PROTOCOL_VERSION, "id": request_id, "cmd": command,
+                           "args": {k: v for k, v in args.items() if v is not None}})
+        self._sock.settimeout(timeout_s or self.timeout_s)
+        try:
+            self._sock.sendall(line.encode() + b"\n")
+            response = self._read_line()
+        except TimeoutError:
+            raise Unreachable("timeout", f"the daemon did not answer {command} within "
+                                         f"{timeout_s or self.timeout_s:g} s") from None
+        except OSError as exc:
+            raise Unreachable("not_running", f"the connection to the daemon broke: "
+                                             f"{exc.strerror or exc}") from None
+        try:
+            message = json.loads(response)
+        except ValueError:
+            raise Unreachable("protocol", f"the daemon's answer is not JSON: {response[:80]!r}") from None
+        if message.get("v") != PROTOCOL_VERSION:
+            raise Unreachable("protocol", f"the daemon speaks protocol version {message.get('v')!r}, "
+                                          f"this CLI {PROTOCOL_VERSION}: update one of them")
+        if not message.get("ok"):
+            error = message.get("error") or {}
+            raise RemoteError(str(error.get("code", "error")), str(error.get("message", "failed")))
+        return message.get("result")
+
+    def _read_line(self) -> bytes:
+        assert self._sock is not None
+        while b"\n" not in self._buffer:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise Unreachable("not_running", "the daemon closed the connection (is it stopping?)")
+            self._buffer += chunk
+            if len(self._buffer) > MAX_RESPONSE:
+                raise Unreachable("protocol", "the daemon's answer is too long")
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+
+def _unreachable(path: str, exc: OSError) -> Unreachable:
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return Unreachable("permission", f"permission denied on {path}: add yourself to group "
+                                         "chargepoint (sudo usermod -aG chargepoint $USER, then log in "
+                                         "again)")
+    if isinstance(exc, FileNotFoundError):
+        where = Path(path).parent
+        hint = "" if where.exists() else f" ({where} does not exist)"
+        return Unreachable("not_running", f"the chargepoint daemon is not running: no control socket at "
+                                          f"{path}{hint}; start it with: sudo systemctl start chargepoint")
+    if isinstance(exc, ConnectionRefusedError):
+        return Unreachable("not_running", f"the chargepoint daemon is not running: nothing answers on "
+                                          f"{path} (left over from a daemon that stopped); start it with: "
+                                          "sudo systemctl start chargepoint")
+    if isinstance(exc, TimeoutError):
+        return Unreachable("timeout", f"the daemon did not accept the connection on {path}")
+    return Unreachable("not_running", f"cannot reach the daemon on {path}: {exc.strerror or exc}")

@@ -1,0 +1,506 @@
+"""Commissioning checks: the relay and pilot tests and ``chargepoint selftest``.
+
+Everything here runs inside the daemon, which owns the hardware: the checks
+read what the station and the safety loops already know, and the tests that
+move an output (click the contactor, step the PWM) ask the safety loop for an
+*output test* (``EvseController.begin_output_test``) rather than touching the
+hal. The safety loop applies a test only while no EV is connected, nothing is
+faulted and no session is active, ends it by itself when that changes or after
+a hold time, and keeps watching the contactor's auxiliary contact throughout:
+a contactor that does not follow is latched as a fault, as in normal use.
+
+Each check passes, fails with the reason, or is skipped with the reason; the
+report is JSON-ready (the CLI prints it as a table, as JSON, or as the plain
+text report of ``report_text``). This module does not import rich: the daemon
+never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import chargepoint
+from chargepoint.iec61851 import CpState
+
+if TYPE_CHECKING:
+    from chargepoint.config import SafetyConfig
+    from chargepoint.daemon import Daemon
+    from chargepoint.station import Connector
+    from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+#: Mains limits for the meter's plausibility check: 230 V +/-10 % (EN 50160), 50 +/- 1 Hz.
+VOLTAGE_RANGE_V = (207.0, 253.0)
+FREQUENCY_RANGE_HZ = (49.0, 51.0)
+#: How far the pilot plateaus may be from +/-12 V in the pilot test.
+PILOT_TOLERANCE_V = 1.5
+#: PWM steps of the pilot test: steady +12 V, then PWM over the current range.
+PILOT_DUTIES = (100.0, 10.0, 50.0, 90.0)
+NETWORK_TIMEOUT_S = 5.0
+#: Free space the state directory should have.
+DISK_MIN_FREE_BYTES = 50 * 1024 * 1024
+
+
+class TestRefused(Exception):
+    """An output test that cannot run or was ended by the safety loop; the message says why."""
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    connector: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "connector": self.connector, "status": self.status,
+                "detail": self.detail}
+
+
+# --------------------------------------------------------------- output tests
+def output_test_refusal(c: Connector) -> str | None:
+    """Why an output test cannot run on ``c`` now, or None (the safety loop checks again)."""
+    if c.session is not None:
+        return f"a session for {c.session.id_tag} is active; stop it first (chargepoint stop)"
+    status = c.evse.status
+    if status.cp_state is None:
+        return "the pilot reads no valid state; an output test needs state A (no EV)"
+    if status.cp_state is not CpState.A:
+        return f"an EV is connected (state {status.cp_state.value}); unplug it first"
+    if status.faults:
+        return (f"faulted ({', '.join(sorted(f.value for f in status.faults))}); "
+                "clear the fault first (chargepoint fault clear)")
+    return None
+
+
+async def _poll(clock: Clock, timeout_s: float, condition: Callable[[], bool]) -> bool:
+    deadline = clock.monotonic() + timeout_s
+    while not condition():
+        if clock.monotonic() > deadline:
+            return False
+        await clock.sleep(0.01)
+    return True
+
+
+def _ended(c: Connector) -> TestRefused:
+    return TestRefused("the safety loop ended the test: " + (output_test_refusal(c) or "hold time over"))
+
+
+async def relay_test(c: Connector, clock: Clock, safety: SafetyConfig) -> dict[str, Any]:
+    """Close and open the contactor with no EV, checking the auxiliary contact each way."""
+    evse = c.evse
+    settle = safety.contactor_settle_s
+    timeout = 3 * settle + 0.5
+    steps: list[dict[str, Any]] = []
+    try:
+        for closed in (True, False):
+            refusal = evse.begin_output_test(contactor=closed, hold_s=timeout + 1.0)
+            if refusal:
+                raise TestRefused(refusal)
+            started = clock.monotonic()
+
+            def followed(closed: bool = closed, started: float = started) -> bool:
+                if not evse.output_test_active:
+                    raise _ended(c)
+                status = evse.status
+                if status.contactor_closed != closed:
+                    return False
+                if status.contactor_feedback is None:  # no aux contact: give the click its time
+                    return clock.monotonic() - started >= settle
+                return status.contactor_feedback == closed
+
+            ok = await _poll(clock, timeout, followed)
+            feedback = evse.status.contactor_feedback
+            steps.append({"command": "close" if closed else "open", "feedback": feedback,
+                          "after_s": round(clock.monotonic() - started, 3),
+                          "ok": ok and feedback is not None})
+            if not ok:
+                break
+    finally:
+        evse.end_output_test()
+    if any(step["feedback"] is None for step in steps) and all(s["ok"] or s["feedback"] is None
+                                                               for s in steps):
+        result, detail = SKIP, ("the relay was switched, but no auxiliary contact is wired: "
+                                "its contacts cannot be checked")
+    elif all(step["ok"] for step in steps) and len(steps) == 2:
+        result, detail = PASS, ("the auxiliary contact followed the coil both ways ("
+                                + ", ".join(f"{s['command']} {s['after_s']:.2f} s" for s in steps) + ")")
+    else:
+        bad = steps[-1]
+        shown = "closed" if bad["feedback"] else "open"
+        result = FAIL
+        detail = (f"commanded {bad['command']}, the auxiliary contact still reads {shown} after "
+                  f"{bad['after_s']:.2f} s")
+        faults = sorted(f.value for f in evse.status.faults)
+        if faults:
+            detail += f"; the safety loop latched {', '.join(faults)}: inspect, then chargepoint fault clear"
+    return {"connector": c.id, "result": result, "detail": detail, "steps": steps}
+
+
+async def pilot_test(c: Connector, clock: Clock, safety: SafetyConfig) -> dict[str, Any]:
+    """Step the PWM with no EV and read back the pilot's plateaus at each step."""
+    evse = c.evse
+    settle = max(0.1, 5 * safety.tick_s)
+    steps: list[dict[str, Any]] = []
+    try:
+        for duty in PILOT_DUTIES:
+            refusal = evse.begin_output_test(duty=duty, hold_s=10.0)
+            if refusal:
+                raise TestRefused(refusal)
+
+            def driving(duty: float = duty) -> bool:
+                if not evse.output_test_active:
+                    raise _ended(c)
+                return evse.status.pwm_duty == duty
+
+            if not await _poll(clock, 2.0, driving):
+                raise TestRefused(f"the safety loop did not drive {duty:g} % within 2 s")
+            since = evse.last_step_monotonic
+            # Levels are measured with the previous step's output: let a few steps pass.
+            await _poll(clock, settle + 1.0, lambda since=since: evse.last_step_monotonic >= since + settle)
+            levels = evse.pilot_levels
+            if levels is None:
+                raise TestRefused("the safety loop has not read the pilot")
+            steady = duty >= 100.0
+            low_target = 12.0 if steady else -12.0
+            high_ok = abs(levels.high_v - 12.0) <= PILOT_TOLERANCE_V
+            low_ok = abs(levels.low_v - low_target) <= PILOT_TOLERANCE_V
+            steps.append({"duty": duty, "high_v": round(levels.high_v, 2), "low_v": round(levels.low_v, 2),
+                          "expect": "+12 V steady" if steady else "+12 V / -12 V PWM",
+                          "ok": high_ok and low_ok})
+    finally:
+        evse.end_output_test()
+    failed = [s for s in steps if not s["ok"]]
+    if not failed:
+        return {"connector": c.id, "result": PASS, "steps": steps,
+                "detail": "pilot reads +12 V steady and +12/-12 V under PWM at "
+                          + ", ".join(f"{s['duty']:g} %" for s in steps[1:])}
+    s = failed[0]
+    if abs(s["high_v"] - 12.0) > PILOT_TOLERANCE_V:
+        why = f"the positive plateau reads {s['high_v']:+.1f} V, not +12 V"
+    elif s["duty"] >= 100.0:
+        why = f"the negative peak reads {s['low_v']:+.1f} V with a steady +12 V output"
+    else:
+        why = (f"the negative half reads {s['low_v']:+.1f} V, not -12 V: the -12 V path or the negative "
+               "peak detector is faulty, so a missing EV diode could not be detected")
+    return {"connector": c.id, "result": FAIL, "steps": steps, "detail": f"at {s['duty']:g} %: {why}"}
+
+
+# ------------------------------------------------------------------ selftest
+async def run(d: Daemon, connection: dict[str, Any]) -> dict[str, Any]:
+    """Every commissioning check, in the order a technician reads them."""
+    checks: list[Check] = [Check("configuration", PASS,
+                                 f"{d.config.source}: {d.config.station.identity}, "
+                                 f"{len(d.config.connectors)} connector(s), hal {d.config.hal_backend}")]
+    for c in d.station.connectors.values():
+        checks += await _connector_checks(d, c)
+    checks += await _csms_checks(d, connection)
+    checks.append(await _clock_check())
+    checks.append(await _disk_check(d))
+    checks.append(await _database_check(d))
+    counts = {status: sum(1 for ch in checks if ch.status == status) for status in (PASS, FAIL, SKIP)}
+    station = d.config.station
+    return {
+        "result": FAIL if counts[FAIL] else PASS,
+        "identity": station.identity, "vendor": station.vendor, "model": station.model,
+        "serial_number": station.serial_number, "version": chargepoint.__version__,
+        "hal": d.config.hal_backend, "csms_url": d.config.ocpp.csms_url, "time": time.time(),
+        "counts": counts, "checks": [ch.as_dict() for ch in checks],
+    }
+
+
+async def _connector_checks(d: Daemon, c: Connector) -> list[Check]:
+    checks = [await _safety_loop_check(d, c), _meter_check(d, c)]
+    status = c.evse.status
+    refusal = output_test_refusal(c)
+    # Pilot in state A: what the safety loop reads now.
+    if status.cp_state is CpState.A:
+        levels = c.evse.pilot_levels
+        shown = f" ({levels.high_v:+.1f} V)" if levels is not None else ""
+        checks.append(Check("pilot_state_a", PASS, f"the pilot reads state A{shown}: no EV", c.id))
+    elif status.cp_state is None:
+        checks.append(Check("pilot_state_a", FAIL, "the pilot reads no valid state (out of every band)",
+                            c.id))
+    else:
+        checks.append(Check("pilot_state_a", SKIP, f"an EV is connected (state {status.cp_state.value})",
+                            c.id))
+    # The diode path and the relay: output tests, only with no EV and no session.
+    if refusal is None:
+        try:
+            pilot = await pilot_test(c, d.clock, d.config.safety)
+            checks.append(Check("diode_path", pilot["result"], pilot["detail"], c.id))
+        except TestRefused as exc:
+            checks.append(Check("diode_path", SKIP, str(exc), c.id))
+        refusal = output_test_refusal(c)
+    else:
+        checks.append(Check("diode_path", SKIP, refusal, c.id))
+    if refusal is None:
+        try:
+            relay = await relay_test(c, d.clock, d.config.safety)
+            checks.append(Check("relay", relay["result"], relay["detail"], c.id))
+        except TestRefused as exc:
+            checks.append(Check("relay", SKIP, str(exc), c.id))
+    else:
+        checks.append(Check("relay", SKIP, refusal, c.id))
+    checks.append(_pp_check(c))
+    checks.append(_rcd_check(c))
+    return checks
+
+
+async def _safety_loop_check(d: Daemon, c: Connector) -> Check:
+    before = c.evse.last_step_monotonic
+    if await _poll(d.clock, 1.0, lambda: c.evse.last_step_monotonic != before):
+        return Check("safety_loop", PASS, f"{c.evse.name} is stepping", c.id)
+    return Check("safety_loop", FAIL, f"{c.evse.name} has not stepped for 1 s", c.id)
+
+
+def _meter_check(d: Daemon, c: Connector) -> Check:
+    reading = c.last_reading
+    if not c.meter_available:
+        said = d.recorder.last_error("chargepoint.station") or "see chargepoint logs"
+        return Check("meter", FAIL, f"no valid reading: {c.meter_failures} failed reads in a row ({said})",
+                     c.id)
+    if reading is None:
+        return Check("meter", FAIL, "no reading yet", c.id)
+    age = d.clock.time() - reading.timestamp
+    limit = max(10.0, 5 * d.config.meter.poll_interval_s)
+    if age > limit:
+        return Check("meter", FAIL, f"the last reading is {age:.0f} s old", c.id)
+    low, high = VOLTAGE_RANGE_V
+    volts = [v for v in reading.voltages_v if v is not None]
+    problems = [f"L{i + 1} {v:.1f} V" for i, v in enumerate(reading.voltages_v)
+                if v is not None and not low <= v <= high]
+    freq = reading.frequency_hz
+    if freq is not None and not FREQUENCY_RANGE_HZ[0] <= freq <= FREQUENCY_RANGE_HZ[1]:
+        problems.append(f"{freq:.2f} Hz")
+    shown = "/".join(f"{v:.1f}" for v in volts) + " V" if volts else "no voltages"
+    shown += f", {freq:.2f} Hz" if freq is not None else ", no frequency"
+    shown += f", {reading.energy_import_wh / 1000:.3f} kWh"
+    if not volts:
+        return Check("meter", FAIL, f"the meter reports no voltage: {shown}", c.id)
+    if problems:
+        return Check("meter", FAIL, f"implausible: {', '.join(problems)} (expected {low:.0f}-{high:.0f} V, "
+                                    f"{FREQUENCY_RANGE_HZ[0]:.0f}-{FREQUENCY_RANGE_HZ[1]:.0f} Hz)", c.id)
+    return Check("meter", PASS, shown, c.id)
+
+
+def _pp_check(c: Connector) -> Check:
+    from chargepoint.evse import EvseFault
+
+    status = c.evse.status
+    if EvseFault.PROXIMITY in status.faults:
+        return Check("proximity", FAIL, "the PP resistor reads out of every band (a broken cable?)", c.id)
+    if status.cable_max_a is not None:
+        return Check("proximity", PASS, f"a cable rated {status.cable_max_a:g} A is inserted", c.id)
+    if status.cp_state is CpState.A:
+        return Check("proximity", PASS, "no cable inserted (or a tethered cable without PP)", c.id)
+    return Check("proximity", SKIP, "an EV is connected but PP reads no rating (a tethered cable)", c.id)
+
+
+def _rcd_check(c: Connector) -> Check:
+    from chargepoint.evse import EvseFault
+
+    faults = c.evse.status.faults
+    tripped = sorted(f.value for f in faults & {EvseFault.RCD, EvseFault.EMERGENCY_STOP})
+    if tripped:
+        return Check("rcd", FAIL, f"latched: {', '.join(tripped)} (a trip or a failed self-test); "
+                                  "inspect, then chargepoint fault clear", c.id)
+    return Check("rcd", SKIP, "the safety loop runs the RCD self-test before every session and latches an "
+                              "RCD fault if it fails; no trip is latched now", c.id)
+
+
+async def _csms_checks(d: Daemon, connection: dict[str, Any]) -> list[Check]:
+    url = urlparse(d.config.ocpp.csms_url)
+    host = url.hostname or ""
+    secure = url.scheme == "wss"
+    port = url.port or (443 if secure else 80)
+    loop = asyncio.get_running_loop()
+    checks = []
+    try:
+        async with asyncio.timeout(NETWORK_TIMEOUT_S):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = sorted({str(info[4][0]) for info in infos})
+        checks.append(Check("csms_dns", PASS, f"{host} -> {', '.join(addresses)}"))
+    except (OSError, TimeoutError) as exc:
+        checks.append(Check("csms_dns", FAIL, f"cannot resolve {host}: {_why(exc)}"))
+        checks.append(Check("csms_tcp", SKIP, "the host name did not resolve"))
+        checks.append(Check("csms_tls", SKIP, "the host name did not resolve"))
+        checks.append(_boot_check(connection))
+        return checks
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(NETWORK_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port)
+        writer.close()
+        checks.append(Check("csms_tcp", PASS, f"{host}:{port} accepts connections "
+                                              f"({(time.monotonic() - started) * 1000:.0f} ms)"))
+        tcp_ok = True
+    except (OSError, TimeoutError) as exc:
+        checks.append(Check("csms_tcp", FAIL, f"{host}:{port}: {_why(exc)}"))
+        tcp_ok = False
+    if not secure:
+        checks.append(Check("csms_tls", SKIP, "ws:// URL: no TLS (security profile 0 or 1)"))
+    elif not tcp_ok:
+        checks.append(Check("csms_tls", SKIP, "no TCP connection"))
+    else:
+        checks.append(await _tls_check(d, host, port))
+    checks.append(_boot_check(connection))
+    return checks
+
+
+async def _tls_check(d: Daemon, host: str, port: int) -> Check:
+    from chargepoint.connection import tls_context
+
+    try:
+        context = tls_context(d.config.ocpp.ca_bundle)
+        async with asyncio.timeout(NETWORK_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        cert = writer.get_extra_info("peercert") or {}
+        writer.close()
+    except ssl.SSLCertVerificationError as exc:
+        return Check("csms_tls", FAIL, f"certificate not trusted: {exc.verify_message}")
+    except (OSError, TimeoutError, ssl.SSLError) as exc:
+        return Check("csms_tls", FAIL, f"TLS handshake failed: {_why(exc)}")
+    not_after = cert.get("notAfter")
+    days = None
+    if not_after:
+        days = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
+    subject = dict(item[0] for item in cert.get("subject", ()) if item)
+    issuer = dict(item[0] for item in cert.get("issuer", ()) if item)
+    detail = (f"certificate for {subject.get('commonName', host)} from "
+              f"{issuer.get('commonName', issuer.get('organizationName', '?'))} checked against "
+              f"{d.config.ocpp.ca_bundle or 'the system CA store'}")
+    if days is not None:
+        detail += f", valid until {not_after} ({days:.0f} days)"
+        if days < 14:
+            return Check("csms_tls", FAIL, detail + ": renew it")
+    return Check("csms_tls", PASS, detail)
+
+
+def _boot_check(connection: dict[str, Any]) -> Check:
+    if connection["connected"] and connection["boot"] == "accepted":
+        return Check("csms_boot", PASS, f"connected, BootNotification accepted "
+                                        f"({connection['connections']} connection(s) since start)")
+    if connection["connected"]:
+        return Check("csms_boot", FAIL, "connected, but the CSMS has not accepted the BootNotification "
+                                        "(Pending or Rejected: is the station registered there?)")
+    return Check("csms_boot", FAIL, "not connected to the CSMS"
+                 + (f": {connection['last_error']}" if connection.get("last_error") else ""))
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {NETWORK_TIMEOUT_S:g} s"
+    if isinstance(exc, socket.gaierror):
+        return exc.strerror or str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+#: adjtimex(2) answers TIME_ERROR while the kernel clock is not synchronized.
+TIME_ERROR = 5
+#: The clock cannot be right before this release was made (2025-01-01).
+EARLIEST_PLAUSIBLE = 1735689600
+
+
+def _kernel_clock_synchronized() -> bool | None:
+    """Whether the kernel clock is NTP-synchronized (adjtimex), None if it cannot be asked."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        buffer = ctypes.create_string_buffer(512)  # struct timex, zeroed: modes = 0 only reads
+        state = libc.adjtimex(buffer)
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != TIME_ERROR
+
+
+async def _clock_check() -> Check:
+    now = time.time()
+    if now < EARLIEST_PLAUSIBLE:
+        return Check("clock", FAIL, f"the clock says {time.strftime('%Y-%m-%d', time.gmtime(now))}: "
+                                    "not set (no RTC and no NTP yet?)")
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+    if await asyncio.to_thread(Path("/run/systemd/timesync/synchronized").exists):
+        return Check("clock", PASS, f"{shown}, synchronized (systemd-timesyncd)")
+    synced = await asyncio.to_thread(_kernel_clock_synchronized)
+    if synced is None:
+        return Check("clock", SKIP, f"{shown}; whether it is synchronized cannot be told here")
+    if synced:
+        return Check("clock", PASS, f"{shown}, synchronized (kernel NTP state)")
+    return Check("clock", FAIL, f"{shown}, not synchronized: check NTP (timedatectl)")
+
+
+async def _disk_check(d: Daemon) -> Check:
+    state_dir = d.config.station.state_dir
+    try:
+        usage = await asyncio.to_thread(shutil.disk_usage, state_dir)
+    except OSError as exc:
+        return Check("disk", FAIL, f"{state_dir}: {exc.strerror or exc}")
+    free_mb = usage.free / 1024 / 1024
+    share = usage.free / usage.total if usage.total else 0.0
+    detail = f"{state_dir}: {free_mb:.0f} MiB free ({share:.0%})"
+    if usage.free < DISK_MIN_FREE_BYTES or share < 0.05:
+        return Check("disk", FAIL, detail + ": too little")
+    return Check("disk", PASS, detail)
+
+
+async def _database_check(d: Daemon) -> Check:
+    store = d.store
+    if store is None:
+        return Check("database", FAIL, "the state database is not open")
+    try:
+        result = await store.call(store.check_integrity)
+        version = await store.call(store.schema_version)
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return Check("database", FAIL, f"{store.path}: {exc}")
+    if result != "ok":
+        return Check("database", FAIL, f"{store.path}: integrity check: {result}")
+    return Check("database", PASS, f"{store.path}: integrity ok, schema {version}, "
+                                   f"{len(d.outbox)} message(s) queued")
+
+
+# --------------------------------------------------------------------- report
+def report_text(report: dict[str, Any]) -> str:
+    """The plain text report a technician hands over."""
+    lines = [
+        "chargepoint commissioning self-test",
+        "",
+        f"station     {report['identity']} ({report['vendor']} {report['model']}"
+        + (f", serial {report['serial_number']}" if report.get("serial_number") else "") + ")",
+        f"software    chargepoint {report['version']}, hal {report['hal']}",
+        f"CSMS        {report['csms_url']}",
+        f"date        {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(report['time']))}",
+        "",
+    ]
+    width = max(len(_label(ch)) for ch in report["checks"])
+    for ch in report["checks"]:
+        lines.append(f"{ch['status'].upper():<5} {_label(ch):<{width}}  {ch['detail']}")
+    counts = report["counts"]
+    lines += ["", f"result      {report['result'].upper()}: {counts['pass']} passed, "
+                  f"{counts['fail']} failed, {counts['skip']} skipped"]
+    return "\n".join(lines) + "\n"
+
+
+def _label(check: dict[str, Any]) -> str:
+    return f"{check['name']}[{check['connector']}]" if check.get("connector") else check["name"]

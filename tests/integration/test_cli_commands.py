@@ -1,0 +1,372 @@
+"""The technician's CLI against a running daemon (subprocess, sim hal) over the real control socket.
+
+Every command, its ``--json`` shape, and the error paths: daemon down, a
+leftover socket, permission denied, invalid configuration values, refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import select
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from click.testing import CliRunner
+
+from chargepoint.cli import main
+
+if TYPE_CHECKING:
+    from tests.integration.control_rig import Rig
+
+pytest_plugins = ("tests.integration.control_rig",)  # the rig fixture
+
+
+
+def charging(rig: Rig, id_tag: str) -> dict:
+    rig.json("sim", "plug")
+    rig.wait(lambda: rig.connector()["iec_state"] == "B", "the EV in state B")
+    started = rig.json("start", "--id-tag", id_tag)
+    assert started == {"connector": 1, "id_tag": id_tag, "status": "Accepted", "waiting_for_ev": False}
+    return rig.wait(lambda: (c := rig.connector())["ocpp_status"] == "Charging" and c, "Charging")
+
+
+def test_status_shape_and_text(rig: Rig):
+    status = rig.json("status")
+    assert set(status) >= {"identity", "version", "hal", "time", "uptime_s", "station_status", "connection",
+                           "queue", "watchdog", "connectors", "last_errors"}
+    assert status["identity"] == "CP-CLI-1" and status["hal"] == "sim"
+    assert status["connection"]["connected"] is True and status["connection"]["boot"] == "accepted"
+    assert status["watchdog"] == {"systemd": True, "failed": None}
+    (c,) = status["connectors"]
+    assert set(c) == {"id", "ocpp_status", "error", "operative", "scheduled_operative", "iec_state",
+                      "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit", "session",
+                      "meter", "test_running"}
+    assert c["iec_state"] == "A" and c["pwm_duty"] == 100.0 and c["faults"] == []
+    assert c["limit"]["binding"] == "station" and c["limit"]["amps"] == 32.0
+    assert c["meter"]["available"] is True and c["meter"]["voltages_v"] == [230.0, 230.0, 230.0]
+    text = rig.cli("status")
+    assert text.exit_code == 0, text.stderr
+    assert "Station CP-CLI-1: Available" in text.stdout
+    assert "Connector 1: Available, IEC state A" in text.stdout
+    assert "BootNotification accepted" in text.stdout
+
+
+def test_status_watch_refreshes(rig: Rig):
+    result = rig.cli("status", "--watch", "--count", "3", "--interval", "0.2", "--json")
+    assert result.exit_code == 0, result.stderr
+    snapshots = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(snapshots) == 3
+    assert snapshots[0]["uptime_s"] <= snapshots[-1]["uptime_s"]
+    text = rig.cli("status", "--watch", "--count", "2", "--interval", "0.2", "--connector", "1")
+    assert text.exit_code == 0 and text.stdout.count("Connector 1:") == 2
+
+
+def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
+    rig.idle()
+    c = charging(rig, "TECH-1")
+    assert c["session"]["id_tag"] == "TECH-1"
+    assert c["contactor"] == {"closed": True, "feedback": True}
+    assert c["iec_state"] == "C" and c["offered_a"] == 32.0 and c["limit"]["binding"] in ("cable", "station")
+    running = rig.json("sessions")["running"]
+    assert [s["id_tag"] for s in running] == ["TECH-1"]
+    assert set(running[0]) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "duration_s",
+                               "meter_start_wh", "energy_wh"}
+    queue = rig.json("queue")
+    assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected"}
+    assert queue["connected"] is True
+    rig.wait(lambda: rig.connector()["meter"]["energy_wh"] > c["meter"]["energy_wh"], "energy flowing")
+    stopped = rig.json("stop")
+    assert stopped["connector"] == 1 and stopped["stopped"] == "transaction" and stopped["energy_wh"] > 0
+    rig.json("sim", "unplug")
+    history = rig.json("sessions", "--limit", "5")
+    assert history["running"] == []
+    last = history["finished"][0]
+    assert set(last) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "stopped_at",
+                         "duration_s", "meter_start_wh", "meter_stop_wh", "energy_wh", "reason"}
+    assert last["id_tag"] == "TECH-1" and last["reason"] == "Local" and last["energy_wh"] > 0
+    assert last["local_id"] == stopped["local_id"]
+    text = rig.cli("sessions")
+    assert text.exit_code == 0 and "TECH-1" in text.stdout and "Local" in text.stdout
+
+
+def test_stop_without_a_session_and_start_on_a_busy_connector_are_refused(rig: Rig):
+    rig.idle()
+    refused = rig.json("stop", code=1)
+    assert refused == {"ok": False, "error": {"code": "refused", "message": "no session to stop"}}
+    rig.json("start", "--connector", "1", "--id-tag", "WAITING")
+    busy = rig.json("start", "--connector", "1", "--id-tag", "OTHER", code=1)
+    assert "already has a session for WAITING" in busy["error"]["message"]
+    cancelled = rig.json("stop", "--connector", "1")
+    assert cancelled["stopped"] == "session"
+    nowhere = rig.json("start", "--connector", "7", code=1)
+    assert nowhere["error"]["code"] == "no_connector"
+
+
+def test_availability_and_unlock(rig: Rig):
+    rig.idle()
+    assert rig.json("availability") == {"connectors": [{"id": 1, "operative": True,
+                                                        "scheduled_operative": None}]}
+    changed = rig.json("availability", "1", "inoperative")
+    assert changed == {"connector": 1, "operative": False, "status": "Accepted"}
+    rig.wait(lambda: rig.connector()["ocpp_status"] == "Unavailable", "Unavailable")
+    refused = rig.cli("start", "--connector", "1")
+    assert refused.exit_code == 1 and "inoperative" in refused.stderr
+    assert rig.json("availability", "0", "operative")["status"] == "Accepted"
+    rig.wait(lambda: rig.connector()["ocpp_status"] == "Available", "Available")
+    assert rig.json("unlock") == {"connector": 1, "status": "Unlocked"}
+    usage = rig.cli("availability", "1")
+    assert usage.exit_code == 2
+
+
+def test_config_get_and_set_are_validated(rig: Rig):
+    listing = rig.json("config", "get")
+    keys = {item["key"]: item for item in listing["keys"]}
+    assert keys["HeartbeatInterval"]["source"] == "ocpp" and keys["HeartbeatInterval"]["readonly"] is False
+    assert keys["NumberOfConnectors"]["readonly"] is True
+    assert keys["AuthorizationKey"]["value"] is None and keys["AuthorizationKey"]["secret"] is True
+    assert keys["station.max_current_a"] == {"key": "station.max_current_a", "source": "file",
+                                             "readonly": True, "value": 32.0}
+    assert listing["file"] == str(rig.config)
+    some = rig.json("config", "get", "MeterValueSampleInterval", "station.identity", "NoSuchKey", code=1)
+    assert [item["key"] for item in some["keys"]] == ["MeterValueSampleInterval", "station.identity"]
+    assert some["unknown"] == ["NoSuchKey"]
+
+    for key, value, code, words in [
+        ("HeartbeatInterval", "0", "rejected", "must be a whole number from 1 to 86400"),
+        ("HeartbeatInterval", "often", "rejected", "must be a whole number"),
+        ("StopTransactionOnEVSideDisconnect", "maybe", "rejected", "must be true or false"),
+        ("MeterValuesSampledData", "Energy.Active.Import.Register,Bogus", "rejected", "comma-separated list"),
+        ("AuthorizationKey", "xyz", "rejected", "32 to 40 hexadecimal digits"),
+        ("SecurityProfile", "2", "rejected", "AuthorizationKey first"),
+        ("NumberOfConnectors", "2", "rejected", "read-only"),
+        ("station.max_current_a", "10", "read_only", "edit it there and restart"),
+        ("NoSuchKey", "1", "unknown_key", "unknown key"),
+    ]:
+        error = rig.json("config", "set", key, value, code=1)["error"]
+        assert error["code"] == code and words in error["message"], (key, error)
+    text = rig.cli("config", "set", "HeartbeatInterval", "0")
+    assert text.exit_code == 1 and "Error: HeartbeatInterval: must be a whole number" in text.stderr
+
+    assert rig.json("config", "set", "HeartbeatInterval", "120") == {
+        "key": "HeartbeatInterval", "status": "Accepted", "value": 120}
+    secret = rig.json("config", "set", "AuthorizationKey", "00112233445566778899aabbccddeeff")
+    assert secret == {"key": "AuthorizationKey", "status": "Accepted", "value": None}
+    assert rig.json("config", "get", "HeartbeatInterval")["keys"][0]["value"] == 120
+    assert rig.json("config", "set", "HeartbeatInterval", "300")["status"] == "Accepted"
+    events = rig.json("logs", "--events", "-n", "1000")["entries"]
+    assert not any("00112233445566778899aabbccddeeff" in e["text"] for e in events), "the key is never logged"
+
+
+def test_logs_show_frames_and_events(rig: Rig):
+    frames = rig.json("logs", "--frames", "-n", "1000")["entries"]
+    assert frames and all(e["kind"] == "frame" for e in frames)
+    assert set(frames[0]) == {"seq", "time", "kind", "direction", "text"}
+    assert any('"BootNotification"' in e["text"] and e["direction"] == "out" for e in frames)
+    events = rig.json("logs", "--events", "-n", "5")["entries"]
+    assert 0 < len(events) <= 5
+    assert set(events[0]) == {"seq", "time", "kind", "level", "source", "text"}
+    text = rig.cli("logs", "-n", "20")
+    assert text.exit_code == 0 and ("station -> CSMS" in text.stdout or "INFO" in text.stdout)
+
+
+def test_fault_clear_asks_first_and_refuses_while_the_cause_persists(rig: Rig):
+    rig.idle()
+    nothing = rig.json("fault", "clear", "--yes")
+    assert nothing["cleared"] == [] and "no latched fault" in nothing["detail"]
+    rig.json("sim", "trip", "--hold")  # an RCD that stays tripped
+    rig.wait(lambda: rig.connector()["faults"] == ["rcd"], "the RCD fault")
+    assert rig.connector()["ocpp_status"] == "Faulted"
+    no = rig.cli("fault", "clear", input="n\n")
+    assert no.exit_code == 1 and "Aborted" in no.stderr and "rcd" in no.stderr
+    assert rig.connector()["faults"] == ["rcd"]
+    still = rig.json("fault", "clear", "--yes", code=1)["error"]
+    assert still["code"] == "refused" and "still active" in still["message"]
+    rig.json("sim", "release")
+    yes = rig.cli("fault", "clear", input="y\n")
+    assert yes.exit_code == 0, yes.stderr
+    assert "cleared rcd" in yes.stdout
+    rig.wait(lambda: rig.connector()["ocpp_status"] == "Available", "Available after the clear")
+    assert rig.connector()["faults"] == []
+
+
+def test_relay_and_pilot_tests_with_no_ev(rig: Rig):
+    rig.idle()
+    relay = rig.json("relay", "test")
+    assert relay["result"] == "pass", relay
+    assert [(s["command"], s["feedback"], s["ok"]) for s in relay["steps"]] == [
+        ("close", True, True), ("open", False, True)]
+    pilot = rig.json("pilot", "test")
+    assert pilot["result"] == "pass", pilot
+    assert [s["duty"] for s in pilot["steps"]] == [100.0, 10.0, 50.0, 90.0]
+    assert pilot["steps"][0]["low_v"] == 12.0 and pilot["steps"][1]["low_v"] == -12.0
+    assert set(pilot["steps"][0]) == {"duty", "high_v", "low_v", "expect", "ok"}
+    text = rig.cli("relay", "test")
+    assert text.exit_code == 0 and "PASS" in text.stdout
+    after = rig.connector()
+    assert after["contactor"]["closed"] is False and after["pwm_duty"] == 100.0 and not after["test_running"]
+
+
+def test_relay_and_pilot_tests_are_refused_with_an_ev_connected(rig: Rig):
+    rig.idle()
+    rig.json("sim", "plug")
+    rig.wait(lambda: rig.connector()["iec_state"] == "B", "state B")
+    for command in ("relay", "pilot"):
+        error = rig.json(command, "test", code=1)["error"]
+        assert error["code"] == "refused"
+        assert "an EV is connected (state B)" in error["message"]
+    assert rig.connector()["contactor"]["closed"] is False
+    rig.json("sim", "unplug")
+
+
+def test_selftest_report(rig: Rig, tmp_path: Path):
+    rig.idle()
+    report = tmp_path / "selftest.txt"
+    result = rig.cli("selftest", "--json", "--report", str(report))
+    doc = json.loads(result.stdout)
+    assert result.exit_code == (0 if doc["result"] == "pass" else 1)
+    assert set(doc) == {"result", "identity", "vendor", "model", "serial_number", "version", "hal",
+                        "csms_url", "time", "counts", "checks"}
+    checks = {(c["name"], c["connector"]): c for c in doc["checks"]}
+    assert set(checks) == {("configuration", None), ("safety_loop", 1), ("meter", 1), ("pilot_state_a", 1),
+                           ("diode_path", 1), ("relay", 1), ("proximity", 1), ("rcd", 1), ("csms_dns", None),
+                           ("csms_tcp", None), ("csms_tls", None), ("csms_boot", None), ("clock", None),
+                           ("disk", None), ("database", None)}
+    assert all(c["status"] in ("pass", "fail", "skip") and c["detail"] for c in doc["checks"])
+    for name in ("configuration", "csms_dns", "csms_tcp", "csms_boot", "disk", "database"):
+        assert checks[(name, None)]["status"] == "pass", checks[(name, None)]
+    for name in ("safety_loop", "meter", "pilot_state_a", "proximity"):
+        assert checks[(name, 1)]["status"] == "pass", checks[(name, 1)]
+    assert checks[("csms_tls", None)] == {"name": "csms_tls", "connector": None, "status": "skip",
+                                          "detail": "ws:// URL: no TLS (security profile 0 or 1)"}
+    assert checks[("rcd", 1)]["status"] == "skip"
+    assert checks[("relay", 1)]["status"] == "pass" and checks[("diode_path", 1)]["status"] == "pass"
+    statuses = [c["status"] for c in doc["checks"]]
+    assert doc["counts"] == {s: statuses.count(s) for s in ("pass", "fail", "skip")}
+    text = report.read_text()
+    assert text.startswith("chargepoint commissioning self-test\n")
+    assert "station     CP-CLI-1" in text and "PASS  meter[1]" in text
+    assert f"result      {doc['result'].upper()}" in text
+    table = rig.cli("selftest")
+    assert "Self-test of CP-CLI-1" in table.stdout and "csms_boot" in table.stdout
+
+
+def test_sim_card_starts_a_session(rig: Rig):
+    rig.idle()
+    rig.json("sim", "plug")
+    assert rig.json("sim", "card", "CAFE0042")["action"] == "card"
+    rig.wait(lambda: (rig.connector()["session"] or {}).get("id_tag") == "CAFE0042", "the card's session")
+    rig.json("stop")
+    rig.json("sim", "unplug")
+
+
+# ------------------------------------------------------------------ error paths
+def test_daemon_not_running(tmp_path: Path):
+    missing = str(tmp_path / "control.sock")
+    result = CliRunner().invoke(main, ["status", "--socket", missing])
+    assert result.exit_code == 3
+    assert "the chargepoint daemon is not running: no control socket at" in result.stderr
+    as_json = CliRunner().invoke(main, ["queue", "--json", "--socket", missing])
+    assert as_json.exit_code == 3
+    assert json.loads(as_json.stdout)["error"]["code"] == "not_running"
+    # A socket left behind by a daemon that died: nobody listens.
+    short = Path(os.environ.get("TMPDIR", "/tmp")) / f"cp-stale-{os.getpid()}.sock"
+    leftover = socket.socket(socket.AF_UNIX)
+    leftover.bind(str(short))
+    leftover.close()
+    try:
+        stale = CliRunner().invoke(main, ["sessions", "--socket", str(short)])
+    finally:
+        short.unlink()
+    assert stale.exit_code == 3 and "nothing answers on" in stale.stderr
+
+
+def _as_nobody(args: list[str]) -> dict:
+    """Run the CLI in a forked child that has dropped to the user nobody (the parent is root)."""
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            result = CliRunner().invoke(main, args)
+            os.write(write_end, json.dumps({"code": result.exit_code, "stdout": result.stdout,
+                                            "stderr": result.stderr}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    try:
+        while select.select([read_end], [], [], 20)[0]:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks))
+
+
+def test_permission_denied_says_which_group(rig: Rig):
+    mode = os.stat(rig.socket).st_mode & 0o777
+    assert mode == 0o660
+    if os.geteuid() == 0:
+        # root passes every file permission check: ask as the user nobody instead.
+        plain = _as_nobody(["status", "--socket", rig.socket])
+        as_json = _as_nobody(["status", "--json", "--socket", rig.socket])
+    else:
+        os.chmod(rig.socket, 0)
+        try:
+            plain = (lambda r: {"code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr})(
+                CliRunner().invoke(main, ["status", "--socket", rig.socket]))
+            as_json = (lambda r: {"code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr})(
+                CliRunner().invoke(main, ["status", "--json", "--socket", rig.socket]))
+        finally:
+            os.chmod(rig.socket, mode)
+    assert plain["code"] == 3, plain
+    assert "permission denied on" in plain["stderr"]
+    assert "add yourself to group chargepoint" in plain["stderr"]
+    assert json.loads(as_json["stdout"])["error"]["code"] == "permission"
+
+
+def test_invalid_configuration_values_are_named(tmp_path: Path):
+    bad = tmp_path / "station.toml"
+    bad.write_text('[station]\nidentity = "CP-X"\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                   '[control]\nsocket = "control.sock"\n')
+    result = CliRunner().invoke(main, ["status", "--config", str(bad)])
+    assert result.exit_code == 1
+    assert (f"configuration rejected: {bad}: control.socket: must be an absolute path, not 'control.sock'"
+            in result.stderr)
+    bad.write_text('[station]\nidentity = "CP-X"\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                   f'[control]\nsocket = "/run/{"x" * 120}.sock"\ngroup = "tech nicians"\n')
+    checked = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert checked.exit_code == 1 and "control.socket: must be at most 107 bytes" in checked.stderr
+    as_json = CliRunner().invoke(main, ["queue", "--json", "--config", str(bad)])
+    assert json.loads(as_json.stdout)["error"]["code"] == "config"
+    checked = CliRunner().invoke(main, ["check-config", "--json", str(bad)])
+    assert checked.exit_code == 1
+    assert json.loads(checked.stdout) == {"ok": False, "error": {
+        "file": str(bad), "key": "control.socket",
+        "reason": "must be at most 107 bytes long (a Unix socket path)"}}
+
+
+def test_the_socket_from_the_configuration_file(rig: Rig):
+    result = CliRunner().invoke(main, ["queue", "--json", "--config", str(rig.config)],
+                                env={"CHARGEPOINT_SOCKET": None})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["length"] >= 0
+
+
+def test_the_daemon_never_imports_rich():
+    code = ("import sys, chargepoint.cli, chargepoint.daemon, chargepoint.control, chargepoint.selftest; "
+            "print([m for m in sys.modules if m.split('.')[0] == 'rich'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,89 @@
+"""The session history behind `chargepoint sessions`: schema 3 of the state database.
+
+A row is written by the database itself when a transaction is marked stopped, in the
+same transaction as the stop message, so every way a transaction ends (a local or
+remote stop, PowerLoss after a restart) is in the history; a file of schema 2 is
+upgraded in place with its open transactions intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from chargepoint.events import StopReason, TransactionStarted, TransactionStopped
+from chargepoint.outbox import Outbox
+from chargepoint.store import DB_NAME, MIGRATIONS, Store
+
+
+async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: Path):
+    store = await Store.open(tmp_path)
+    try:
+        outbox = Outbox()
+        await outbox.attach(store)
+        start = await outbox.put(TransactionStarted(1, "tx-a", "CARD-1", 1000.0, 100.0))
+        await outbox.ack(start, remote_id=41)
+        stop = await outbox.put(TransactionStopped(1, "tx-a", 1750.5, 160.0, StopReason.REMOTE))
+        started_b = await outbox.put(TransactionStarted(2, "tx-b", "CARD-2", 20.0, 200.0))
+        await outbox.put(TransactionStopped(2, "tx-b", 30.0, 260.0, StopReason.EV_DISCONNECTED, "CARD-2"))
+        assert await store.call(store.recent_sessions, 10) == [
+            {"local_id": "tx-b", "remote_id": None, "connector_id": 2, "id_tag": "CARD-2",
+             "started_at": 200.0, "stopped_at": 260.0, "meter_start_wh": 20.0, "meter_stop_wh": 30.0,
+             "reason": "EVDisconnected"},
+            {"local_id": "tx-a", "remote_id": 41, "connector_id": 1, "id_tag": "CARD-1",
+             "started_at": 100.0, "stopped_at": 160.0, "meter_start_wh": 1000.0, "meter_stop_wh": 1750.5,
+             "reason": "Remote"},
+        ]
+        # The CSMS's id for tx-b arrives after its stop (it was offline): the history follows.
+        await outbox.ack(stop)
+        await outbox.ack(started_b, remote_id=42)
+        assert (await store.call(store.recent_sessions, 1))[0]["remote_id"] == 42
+        assert await store.call(store.check_integrity) == "ok"
+        assert await store.call(store.schema_version) == len(MIGRATIONS)
+    finally:
+        await store.close()
+
+
+async def test_a_schema_2_file_is_upgraded_and_a_power_loss_stop_is_recorded(tmp_path: Path):
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, meter_start_wh, started_at, "
+               "last_meter_wh, last_meter_at, open) VALUES ('tx-old', 1, 'CARD-9', 5.0, 50.0, 9.0, 90.0, 1)")
+    db.close()
+    store = await Store.open(tmp_path)
+    try:
+        outbox = Outbox()
+        await outbox.attach(store)
+        (cut_off,) = await outbox.open_transactions()
+        assert cut_off.local_id == "tx-old"
+        await outbox.put(TransactionStopped(1, "tx-old", cut_off.last_meter_wh, cut_off.last_meter_at,
+                                            StopReason.POWER_LOSS))
+        (row,) = await store.call(store.recent_sessions, 5)
+        assert row["local_id"] == "tx-old" and row["reason"] == "PowerLoss"
+        assert row["meter_stop_wh"] - row["meter_start_wh"] == 4.0
+    finally:
+        await store.close()
+
+
+def _fill(store: Store, count: int) -> None:
+    with store.db as db:
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO sessions (local_id, connector_id, id_tag, started_at, stopped_at, "
+                       "meter_start_wh, meter_stop_wh, reason) VALUES (?, 1, 'CARD', ?, ?, 0, 1, 'Local')",
+                       [(f"old-{i}", float(i), i + 0.5) for i in range(count)])
+
+
+async def test_the_history_keeps_the_newest_thousand(tmp_path: Path):
+    store = await Store.open(tmp_path)
+    try:
+        await store.call(_fill, store, 1005)
+        outbox = Outbox()
+        await outbox.attach(store)
+        await outbox.put(TransactionStarted(1, "tx-new", "CARD", 0.0, 5000.0))
+        await outbox.put(TransactionStopped(1, "tx-new", 1.0, 5000.5, StopReason.LOCAL))
+        rows = await store.call(store.recent_sessions, 2000)
+        assert len(rows) == 1000 and rows[0]["local_id"] == "tx-new" and rows[-1]["local_id"] == "old-6"
+    finally:
+        await store.close()
