@@ -72,7 +72,11 @@ class _Peer(ChargePoint):
     @on(Action.start_transaction)
     def start_transaction(self, **payload: Any) -> Any:
         self._log("StartTransaction", **payload)
-        tx_id = next(self.csms.transaction_ids)
+        # As an operator's CSMS does: a StartTransaction sent again (a station that
+        # crashed between this answer and recording it) gets the same transaction.
+        key = (payload["connector_id"], payload["id_tag"], payload["meter_start"], payload["timestamp"])
+        tx_id = self.csms.started.get(key) or next(self.csms.transaction_ids)
+        self.csms.started[key] = tx_id
         id_tag = payload["id_tag"]
         status = self.csms.start_status.get(id_tag)
         info = {"status": status.value} if status else self._tag(id_tag)
@@ -105,6 +109,8 @@ class LoopbackCsms:
         self.start_status: dict[str, AuthorizationStatus] = {}
         self.received: list[Received] = []
         self.transaction_ids = itertools.count(100)
+        #: (connector, idTag, meterStart, timestamp) -> transactionId given.
+        self.started: dict[tuple[Any, ...], int] = {}
         self.peer: _Peer | None = None
         self.sockets: list[ServerConnection] = []
         self.paths: list[str] = []
