@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chargepoint.protocol.csms import CentralSystem, Frame
+from chargepoint.protocol.v16.csms import CentralSystem, Frame
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASELINE_SCRIPT = BENCH_DIR / "baseline_cp.py"

@@ -34,11 +34,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
-from chargepoint.events import MeterSample, ReadingContext, StopReason, TransactionStarted, TransactionStopped
-from chargepoint.outbox import Outbox
-from chargepoint.store import Store
+from chargepoint.core.events import (
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.store import Store
 from hal.interfaces import MeterReading
 
 HOST = "127.0.0.1"

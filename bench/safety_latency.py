@@ -1,7 +1,7 @@
 """Safety latency on the Raspberry Pi backends: CP change seen by the driver -> contactor-open call.
 
 The daemon runs in this process exactly as on a station -- built by
-``chargepoint.board`` from examples/raspberrypi.toml, safety loop in its own
+``chargepoint.backends.raspberrypi`` from examples/raspberrypi.toml, safety loop in its own
 thread on the real clock, OCPP on the asyncio loop -- with fakes only at the
 hardware boundaries (tests/unit/pi_fakes.py): the sysfs PWM tree, an ADS1115
 fake whose conversions take their real time (1/DR), gpiozero's mock pins.
@@ -193,7 +193,7 @@ class Station:
     """The daemon on the Pi backends with fakes, plus the instruments."""
 
     def __init__(self, tmp: Path, csms_port: int, tick_s: float, adc: str) -> None:
-        from chargepoint.board import build_pi_hardware
+        from chargepoint.backends.raspberrypi.build import build_pi_hardware
         from chargepoint.config import parse
         from hal.clock import RealClock
         from hal.sim import SimWorld
@@ -283,7 +283,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from chargepoint.daemon import Daemon
+    from chargepoint.app.daemon import Daemon
 
     logging.basicConfig(level=logging.ERROR)
     csms = CsmsProcess(args.payload_kb)

@@ -9,7 +9,7 @@ states.
 
 This only switches and reads. Whether feedback matches the command within the
 settle time, and what a welded contact means, is decided by the safety loop
-(``chargepoint.evse``).
+(``chargepoint.safety.evse``).
 """
 
 from __future__ import annotations

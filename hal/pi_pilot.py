@@ -14,7 +14,7 @@
   (:class:`PullUpDivider`).
 
 What the voltages *mean* (states A-F, diode check, cable rating) is decided in
-``chargepoint.iec61851``; this module only measures.
+``chargepoint.safety.iec61851``; this module only measures.
 """
 
 from __future__ import annotations

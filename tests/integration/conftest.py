@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
 from tests.integration.loopback_csms import LoopbackCsms
 
 #: The simulation runs this many times faster than real time in these tests.

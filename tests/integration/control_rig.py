@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from chargepoint.cli import main
-from chargepoint.control import PROTOCOL_VERSION
+from chargepoint.control.server import PROTOCOL_VERSION
 
 #: The simulation runs this many times faster than real time.
 SPEED = 10.0

@@ -366,7 +366,8 @@ def test_the_socket_from_the_configuration_file(rig: Rig):
 
 
 def test_the_daemon_never_imports_rich():
-    code = ("import sys, chargepoint.cli, chargepoint.daemon, chargepoint.control, chargepoint.selftest; "
+    code = ("import sys, chargepoint.cli, chargepoint.app.daemon, chargepoint.control.server, "
+            "chargepoint.control.selftest; "
             "print([m for m in sys.modules if m.split('.')[0] == 'rich'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr

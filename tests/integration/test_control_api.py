@@ -9,7 +9,7 @@ import socket
 import stat
 from typing import TYPE_CHECKING
 
-from chargepoint.control import MAX_REQUEST, PROTOCOL_VERSION
+from chargepoint.control.server import MAX_REQUEST, PROTOCOL_VERSION
 
 if TYPE_CHECKING:
     from tests.integration.control_rig import Rig

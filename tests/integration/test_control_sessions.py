@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chargepoint.events import StopReason, TransactionStarted, TransactionStopped
-from chargepoint.outbox import Outbox
-from chargepoint.store import DB_NAME, MIGRATIONS, Store
+from chargepoint.core.events import StopReason, TransactionStarted, TransactionStopped
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.store import DB_NAME, MIGRATIONS, Store
 
 
 async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ocpp.v16 import call
 
-from chargepoint.demo import run_demo
+from chargepoint.cli.demo import run_demo
 from tests.integration.loopback_csms import LoopbackCsms
 
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from chargepoint.cli import main
-from chargepoint.meter_check import MeterTarget, check_meter
+from chargepoint.cli.meter_check import MeterTarget, check_meter
 from hal.meters.bus import BusSettings
 from hal.meters.registermap import load_map
 from hal.meters.simdevice import SimModbusDevice

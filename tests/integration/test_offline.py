@@ -7,8 +7,8 @@ from typing import Any
 
 from ocpp.v16 import call
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
 from tests.integration.conftest import station_config, until
 
 LISTED = "LIST0001"

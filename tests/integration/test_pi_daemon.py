@@ -1,6 +1,6 @@
 """The daemon on the Raspberry Pi backends against fakes, with a real CSMS on loopback.
 
-The whole station runs as on a Pi: ``chargepoint.board`` builds it from the
+The whole station runs as on a Pi: ``chargepoint.backends.raspberrypi`` builds it from the
 reference profile, the safety loop runs in its thread in real time, the RFID
 reader reads a real pty (socat) -- only the hardware is fake: the sysfs PWM
 tree, the ADS1115's registers, gpiozero's MockFactory pins with a contactor
@@ -18,9 +18,9 @@ import pytest
 import serial
 from gpiozero import Device
 
-from chargepoint.board import build_pi_hardware
+from chargepoint.app.daemon import Daemon
+from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
 from hal.clock import RealClock
 from hal.rfid import rdm6300_frame
 from hal.sim import SimWorld

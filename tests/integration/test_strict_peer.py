@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import MEASURANDS, parse
-from chargepoint.daemon import Daemon
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peer"
 SCRIPT = PEER_DIR / "strict_csms.js"

@@ -33,8 +33,8 @@ def test_ready_then_watchdog_pings_from_the_daemon_process(rig: Rig):
 def test_log_lines_carry_syslog_levels_for_journald(rig: Rig):
     lines = [line for line in rig.log.read_text().splitlines() if line]
     assert lines and all(re.match(r"<[0-7]>", line) for line in lines), lines[:5]
-    assert "<6>chargepoint.daemon: station CP-CLI-1 running with 1 connector(s)" in lines
-    assert any(line.startswith("<6>chargepoint.watchdog: told systemd: ready") for line in lines)
+    assert "<6>chargepoint.app.daemon: station CP-CLI-1 running with 1 connector(s)" in lines
+    assert any(line.startswith("<6>chargepoint.app.watchdog: told systemd: ready") for line in lines)
 
 
 async def test_a_hung_safety_loop_stops_the_pings_opens_the_contactor_and_fails_the_daemon(

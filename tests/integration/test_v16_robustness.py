@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from websockets.protocol import State
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
-from chargepoint.protocol.v16 import _LibPeer
+from chargepoint.protocol.v16.adapter import _LibPeer
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms, TcpProxy
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from chargepoint.authorization import Entry, LocalAuthorization, parse_expiry
 from chargepoint.config import parse
-from chargepoint.events import AuthResult, AuthStatus
-from chargepoint.settings import Settings
-from chargepoint.store import Store
+from chargepoint.core.authorization import Entry, LocalAuthorization, parse_expiry
+from chargepoint.core.events import AuthResult, AuthStatus
+from chargepoint.core.settings import Settings
+from chargepoint.core.store import Store
 from hal.clock import ManualClock
 
 NOW = 1_700_000_000.0

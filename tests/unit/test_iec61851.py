@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from chargepoint.iec61851 import (
+from chargepoint.safety.iec61851 import (
     PP_BANDS,
     CpState,
     PilotBands,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chargepoint.backends.metering import build_meter, bus_pool, bus_settings, max_power_w, unit_id
 from chargepoint.config import ConfigError, load, parse
-from chargepoint.metering import build_meter, bus_pool, bus_settings, max_power_w, unit_id
 from hal.clock import ManualClock
 from hal.sim import SimWorld
 

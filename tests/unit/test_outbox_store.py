@@ -6,9 +6,15 @@ import sqlite3
 
 import pytest
 
-from chargepoint.events import MeterSample, ReadingContext, StopReason, TransactionStarted, TransactionStopped
-from chargepoint.outbox import Outbox, decode, encode
-from chargepoint.store import MIGRATIONS, Store, StoreError
+from chargepoint.core.events import (
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.core.outbox import Outbox, decode, encode
+from chargepoint.core.store import MIGRATIONS, Store, StoreError
 from hal.interfaces import MeterReading
 
 

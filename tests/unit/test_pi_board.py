@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from gpiozero import Device
 
-from chargepoint import daemon
-from chargepoint.board import build_pi_hardware
+from chargepoint import backends
+from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import ConfigError, load, parse
 from hal.clock import ManualClock
 from hal.pi_pilot import OffsetDivider, PullUpDivider
@@ -225,8 +225,9 @@ def test_a_failed_build_releases_the_pins_it_took(tmp_path, factory):
 def test_daemon_dispatches_to_the_board_builder(monkeypatch):
     config = load(EXAMPLE)
     calls = []
-    monkeypatch.setattr("chargepoint.board.build_pi_hardware", lambda cfg: calls.append(cfg) or "hw")
-    assert daemon.build_hardware(config) == "hw"
+    monkeypatch.setattr("chargepoint.backends.raspberrypi.build.build_pi_hardware",
+                        lambda cfg: calls.append(cfg) or "hw")
+    assert backends.build_hardware(config) == "hw"
     assert calls == [config]
 
 
@@ -235,27 +236,27 @@ def _no_port(*args: Any, **kwargs: Any) -> Any:
 
 
 def test_bring_up_tool_reads_the_board(tmp_path, factory, monkeypatch, capsys):
-    """``python -m chargepoint.board FILE``: what hardware.md's checklist runs, here on fakes."""
-    import chargepoint.board as board_module
+    """``python -m chargepoint.backends.raspberrypi.bringup FILE``: hardware.md's checklist, on fakes."""
+    import chargepoint.backends.raspberrypi.bringup as board_module
 
     sysfs = FakePwmSysfs(tmp_path / "sys")
     model = PilotModel(sysfs.duty_percent)
     model.set(state="B", cable_ohms=1500.0)
     bus = FakeAds1x15(model.adc_volts, chip="ads1015")
-    real_pilot = board_module._pilot
-    monkeypatch.setattr(board_module, "_pilot", lambda board, clock, pf, i2c, root, sleep: real_pilot(
+    real_pilot = board_module.pilot_device
+    monkeypatch.setattr(board_module, "pilot_device", lambda board, clock, pf, i2c, root, sleep: real_pilot(
         board, clock, factory, bus, tmp_path / "sys", sysfs.kernel_sleep))
     from tests.unit.pi_fakes import ContactorPhysics, RcmModel, SwitchInput
 
-    real_contactor = board_module._contactor_device
+    real_contactor = board_module.contactor_device
 
     def contactor(board, pin_factory):
         device = real_contactor(board, factory)
         ContactorPhysics(factory, 17, 27, ManualClock(), settle_s=0)
         return device
 
-    monkeypatch.setattr(board_module, "_contactor_device", contactor)
-    real_inputs = board_module._fault_inputs
+    monkeypatch.setattr(board_module, "contactor_device", contactor)
+    real_inputs = board_module.fault_inputs
 
     def inputs(board, pin_factory):
         device = real_inputs(board, factory)
@@ -263,7 +264,7 @@ def test_bring_up_tool_reads_the_board(tmp_path, factory, monkeypatch, capsys):
         SwitchInput(factory, 24)
         return device
 
-    monkeypatch.setattr(board_module, "_fault_inputs", inputs)
+    monkeypatch.setattr(board_module, "fault_inputs", inputs)
     monkeypatch.setattr(board_module, "CONTACTOR_TEST_S", 0.01)
     code = board_module._bring_up([str(EXAMPLE), "--duty", "53.3", "--count", "2", "--interval", "0",
                                    "--rcm-test", "--contactor-test"])

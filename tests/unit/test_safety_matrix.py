@@ -1,6 +1,6 @@
 """The safety matrix on the Raspberry Pi backends, in simulated time.
 
-The station's hardware is built by ``chargepoint.board`` from the shipped
+The station's hardware is built by ``chargepoint.backends.raspberrypi`` from the shipped
 reference profile (examples/raspberrypi.toml) on fakes at the hardware
 boundaries: the sysfs PWM tree, the ADS1115's registers fed by a model of the
 pilot line and of the board's peak detectors (which hold and decay like the
@@ -12,7 +12,7 @@ happens; the contactor's open command must come within the case's deadline,
 measured on the ManualClock from the moment of the change, and the status and
 error code the station would report to the CSMS must be right: the
 connector's status comes from ``Station.status_of`` and the error code from
-``chargepoint.protocol.v16.ERROR_CODES``, as the OCPP adapter maps them.
+``chargepoint.protocol.v16.adapter.ERROR_CODES``, as the OCPP adapter maps them.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from typing import Any
 import pytest
 from gpiozero import Device
 
-from chargepoint.board import build_pi_hardware
+from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import load
-from chargepoint.evse import EvseFault
-from chargepoint.iec61851 import CpState
-from chargepoint.outbox import Outbox
-from chargepoint.protocol.v16 import ERROR_CODES
-from chargepoint.settings import Settings
-from chargepoint.station import Session, Station, Transaction
+from chargepoint.core.connector import Session, Transaction
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.protocol.v16.adapter import ERROR_CODES
+from chargepoint.safety.evse import EvseFault
+from chargepoint.safety.iec61851 import CpState
 from hal.clock import ManualClock
 from hal.sim import SimWorld
 from tests.unit.pi_fakes import (
@@ -77,6 +78,7 @@ class Rig:
         self.rcm = RcmModel(self.factory, board.rcd.pin, board.rcd.test_pin)
         self.estop = SwitchInput(self.factory, board.emergency_stop.pin)
         self.station = Station([self.connector], self.clock, Outbox(), Settings(self.config))
+        self.state = self.station.connectors[self.connector.evse_id]
 
     def close(self) -> None:
         self.evse.close()
@@ -113,7 +115,7 @@ class Rig:
         """Plug in, get authorized, let the EV ask for power: the contactor closes."""
         self.run(0.1)
         self.model.set(state="B")
-        self.connector.session = Session("CAFE0001", self.clock.monotonic(),
+        self.state.session = Session("CAFE0001", self.clock.monotonic(),
                                          Transaction("L1", "CAFE0001", 0.0, self.clock.time()))
         self.evse.allow()
         self.run(0.3)
@@ -140,8 +142,8 @@ class Rig:
 
     def report(self) -> tuple[str, str]:
         """(status, errorCode) as the station and the OCPP 1.6 adapter would send them."""
-        self.connector.evse_status = self.evse.status
-        status = self.station.status_of(self.connector.id)
+        self.state.evse_status = self.evse.status
+        status = self.station.status_of(self.connector.evse_id)
         code = ERROR_CODES.get(status.fault or "", "NoError") if status.fault else "NoError"
         return status.status.value, str(getattr(code, "value", code))
 
@@ -169,7 +171,7 @@ def test_c_to_a_opens_within_100_ms(rig):
     rig.run(0.3)
     status = rig.evse.status
     assert status.cp_state is CpState.A and status.faults == frozenset() and status.pwm_duty == 100.0
-    rig.connector.session = None  # the station ends the session when it sees A
+    rig.state.session = None  # the station ends the session when it sees A
     assert rig.report() == ("Available", "NoError")
 
 
@@ -272,7 +274,7 @@ def test_welded_contactor_is_faulted_and_never_cleared_automatically(rig):
 
 def test_pwm_off_with_the_ev_staying_in_c(rig):
     rig.charge()
-    rig.connector.transaction.stopping = True
+    rig.state.transaction.stopping = True
     rig.evse.stop()  # the station ends the transaction; the EV ignores the PWM going off
     rig.step()
     assert rig.sysfs.duty_percent() == 100.0

@@ -9,11 +9,17 @@ import pytest
 
 from chargepoint.config import parse
 from chargepoint.connection import Backoff, endpoint
-from chargepoint.events import MeterSample, ReadingContext, StopReason, TransactionStarted, TransactionStopped
-from chargepoint.limits import LimitClaims
-from chargepoint.outbox import Outbox
-from chargepoint.protocol.measurands import format_number, values_for
-from chargepoint.settings import SetResult, Settings
+from chargepoint.core.events import (
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.safety.limits import LimitClaims
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import SetResult, Settings
+from chargepoint.protocol.common.measurands import format_number, values_for
 from hal.interfaces import MeterReading
 
 

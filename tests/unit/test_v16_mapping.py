@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 
-from chargepoint.events import STATION_FAULTS, ConnectorStatus
-from chargepoint.evse import EvseFault
-from chargepoint.protocol.v16 import ERROR_CODES, iso_utc
+from chargepoint.core.events import STATION_FAULTS, ConnectorStatus
+from chargepoint.protocol.v16.adapter import ERROR_CODES, iso_utc
+from chargepoint.safety.evse import EvseFault
 
 
 def test_every_fault_has_an_error_code():
@@ -24,7 +24,7 @@ def test_timestamps_are_utc_iso8601_with_milliseconds():
 
 
 def test_names_convert_between_wire_and_python_spelling():
-    from chargepoint.protocol.v16 import _auth_result, _camel, _snake
+    from chargepoint.protocol.v16.adapter import _auth_result, _camel, _snake
 
     assert _camel("transaction_data") == "transactionData" and _camel("reason") == "reason"
     assert _snake("idTagInfo") == "id_tag_info" and _snake("id_tag_info") == "id_tag_info"

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from chargepoint.evse import EvseController
-from chargepoint.limits import LimitClaims
-from chargepoint.watchdog import (
+from chargepoint.app.watchdog import (
     JournalFormatter,
     Notifier,
     Watchdog,
     stderr_is_journal,
     watchdog_interval,
 )
+from chargepoint.safety.limits import LimitClaims
+from chargepoint.safety.evse import EvseController
 from hal.clock import RealClock
 from hal.sim import SimWorld
 

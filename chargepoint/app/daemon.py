@@ -13,96 +13,20 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
 
+from chargepoint.app.watchdog import SafetyLoop, Watchdog
+from chargepoint.backends import Hardware, build_hardware
 from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
-from chargepoint.control import ControlServer, Recorder
-from chargepoint.events import StopReason
-from chargepoint.evse import EvseConfig, EvseController
-from chargepoint.limits import LimitClaims
-from chargepoint.metering import build_meter, bus_pool
-from chargepoint.outbox import Outbox
-from chargepoint.protocol import v16
-from chargepoint.settings import Settings
-from chargepoint.station import Connector, Station
-from chargepoint.store import Store
-from chargepoint.watchdog import SafetyLoop, Watchdog
-from hal.clock import Clock, RealClock, ScaledClock
-from hal.interfaces import CardReader
-from hal.sim import SimEV, SimWorld
-from hal.sim_driver import MeterRegisterFile, drive_cycles
+from chargepoint.control.server import ControlServer, Recorder
+from chargepoint.core.events import StopReason
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.core.store import Store
+from chargepoint.protocol.v16 import adapter as v16
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Hardware:
-    """What the hal backend provides for the station."""
-
-    clock: Clock
-    connectors: list[Connector]
-    card_reader: CardReader | None
-    #: The simulated worlds per connector (empty on real hardware).
-    worlds: dict[int, SimWorld] = field(default_factory=dict)
-    #: Background jobs the hardware needs while the daemon runs (simulation only).
-    jobs: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-
-def build_sim_hardware(config: Config) -> Hardware:
-    """The physical simulation: a virtual EV, contactor, meter and reader per connector."""
-    sim = config.simulation
-    clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(sim.speed)
-    evse_config = _evse_config(config)
-    connectors, worlds = [], {}
-    buses = bus_pool(config)  # one bus per RS-485 line, shared by the connectors' meters
-    jobs: list[Callable[[], Awaitable[None]]] = []
-    for connector_config in config.connectors:
-        register = MeterRegisterFile(Path(config.station.state_dir) / f"sim-meter-{connector_config.id}.txt")
-        world = SimWorld(
-            clock,
-            meter_start_wh=register.load() if sim.persist_meter else 0.0,
-            ev=SimEV(max_current_a=sim.ev_max_current_a, phases=sim.ev_phases,
-                     capacity_wh=sim.ev_capacity_wh, soc=sim.ev_soc),
-            voltage_v=sim.voltage_v,
-            cable_ohms=sim.cable_ohms,
-        )
-        limits = LimitClaims()
-        limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
-        evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits,
-                              evse_config, name=f"connector-{connector_config.id}")
-        meter = build_meter(config, connector_config, clock, pool=buses, sim_meter=world.meter)
-        connectors.append(Connector(connector_config.id, evse, meter, limits, lock=world.lock))
-        worlds[connector_config.id] = world
-        if sim.persist_meter:
-            jobs.append(partial(register.keep, world, clock, config.meter.poll_interval_s))
-        if sim.driver == "cycle":
-            jobs.append(partial(drive_cycles, world, clock, charge_s=sim.cycle_charge_s,
-                                idle_s=sim.cycle_idle_s, card=sim.driver_card or None))
-    reader = worlds[1].card_reader if worlds else None
-    return Hardware(clock, connectors, reader, worlds, jobs)
-
-
-def build_hardware(config: Config) -> Hardware:
-    """The hardware ``config.hal_backend`` names: the simulation, or a Raspberry Pi board."""
-    if config.hal_backend == "raspberrypi":
-        from chargepoint.board import build_pi_hardware
-
-        return build_pi_hardware(config)
-    return build_sim_hardware(config)
-
-
-def _evse_config(config: Config) -> EvseConfig:
-    safety = config.safety
-    return EvseConfig(
-        tick_s=safety.tick_s,
-        contactor_settle_s=safety.contactor_settle_s,
-        ventilation_available=safety.ventilation_available,
-        rcd_auto_reclose_attempts=safety.rcd_auto_reclose_attempts,
-    )
 
 
 class Daemon:

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chargepoint.events import (
+from chargepoint.core.events import (
     MeterSample,
     ReadingContext,
     StopReason,
@@ -33,7 +33,7 @@ from chargepoint.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.store import Store
+from chargepoint.core.store import Store
 from hal.interfaces import MeterReading
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The board profile: the ``[board]`` configuration section and the Raspberry Pi hardware built from it.
+"""The board profile: the ``[board]`` configuration section.
 
 A board profile says how a Raspberry Pi is wired to the charger's hardware:
 which GPIO drives the pilot PWM and through which sysfs PWM chip and channel
@@ -9,35 +9,20 @@ contactor, its auxiliary contact, the RCD and the emergency stop, and the RFID
 reader's serial port. ``hardware.md`` documents the reference board and
 ``examples/raspberrypi.toml`` is its validated profile.
 
-Parsing (:func:`parse_board`) is called by ``chargepoint.config`` so that every
-mistake is reported with the file, the key and the reason like the rest of the
-configuration. Building (:func:`build_pi_hardware`) is called by the daemon
-when ``hal.backend = "raspberrypi"``; tests and the benchmark pass fakes for
-the pin factory, the I2C bus, the sysfs tree and the serial port.
+It is parsed here, with the rest of the file, so that every mistake is reported
+with the file, the key and the reason; ``chargepoint.backends.raspberrypi``
+builds the hardware from it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from chargepoint.config import ConfigError, _Reader
-from chargepoint.iec61851 import PilotBands, PilotClassifier
+from chargepoint.config.reader import ConfigError, Reader
+from chargepoint.safety.iec61851 import PilotBands, PilotClassifier
 from hal.ads1x15 import ADDRESSES, DATA_RATES, FASTEST, PGA_BITS
-from hal.pi_pwm import PWM_CHANNELS, PWM_DEVICES, SYSFS_PWM_ROOT
-
-if TYPE_CHECKING:
-    from chargepoint.config import Config
-    from chargepoint.daemon import Hardware
-    from hal.clock import Clock
-    from hal.interfaces import Meter
-
-log = logging.getLogger(__name__)
+from hal.pi_pwm import PWM_CHANNELS, PWM_DEVICES
 
 MODELS = tuple(PWM_DEVICES)
 PULLS = ("up", "down", "off")
@@ -51,12 +36,6 @@ I2C1_PINS = {2: "I2C1 SDA", 3: "I2C1 SCL"}
 SPI0_PINS = {8: "SPI0 CE0", 9: "SPI0 MISO", 10: "SPI0 MOSI", 11: "SPI0 SCLK", 7: "SPI0 CE1"}
 #: The pilot's extreme levels (the outer edges of bands A and F) must fit the ADC.
 PILOT_RANGE_V = (-13.0, 13.0)
-#: The safety loop shares the interpreter with the asyncio side and gives up the GIL at
-#: every sleep and bus transfer; while OCPP traffic keeps asyncio busy, each time it
-#: wants the GIL back it may wait one switch interval (Python's default is 5 ms).
-#: bench/safety_latency.py: p99 from CP change to contactor-open 23 ms -> 16 ms under an
-#: OCPP flood with 1 ms, no loss of OCPP throughput.
-GIL_SWITCH_INTERVAL_S = 0.001
 
 # ------------------------------------------------------------------ the profile
 
@@ -190,7 +169,7 @@ class BoardConfig:
 # ------------------------------------------------------------------ parsing
 
 
-def _section(file: str, parent: _Reader, name: str, *, required: bool = False) -> dict[str, Any] | None:
+def _section(file: str, parent: Reader, name: str, *, required: bool = False) -> dict[str, Any] | None:
     parent.used.add(name)
     key = parent.key(name)
     if name not in parent.table:
@@ -203,19 +182,19 @@ def _section(file: str, parent: _Reader, name: str, *, required: bool = False) -
     return value
 
 
-def _choice(r: _Reader, name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(r: Reader, name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = r.string(name, default)
     if value not in allowed:
         raise r.fail(name, f"must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}")
     return value
 
 
-def _pin(r: _Reader, name: str, default: int | None, *, optional: bool = False) -> Any:
+def _pin(r: Reader, name: str, default: int | None, *, optional: bool = False) -> Any:
     return r.number(name, default, low=0, high=GPIO_MAX, integer=True, optional=optional)
 
 
-def _pwm(file: str, board: _Reader, model: str) -> PwmConfig:
-    r = _Reader(file, _section(file, board, "pwm") or {}, "board.pwm")
+def _pwm(file: str, board: Reader, model: str) -> PwmConfig:
+    r = Reader(file, _section(file, board, "pwm") or {}, "board.pwm")
     backend = _choice(r, "backend", "sysfs", ("sysfs", "gpiozero"))
     gpio = _pin(r, "gpio", 18)
     channels = PWM_CHANNELS[model]
@@ -245,8 +224,8 @@ def _pwm(file: str, board: _Reader, model: str) -> PwmConfig:
     return cfg
 
 
-def _adc(file: str, board: _Reader) -> AdcConfig:
-    r = _Reader(file, _section(file, board, "adc") or {}, "board.adc")
+def _adc(file: str, board: Reader) -> AdcConfig:
+    r = Reader(file, _section(file, board, "adc") or {}, "board.adc")
     kind = _choice(r, "type", "ads1115", ADC_TYPES)
     if kind == "mcp3008":
         cfg = AdcConfig(
@@ -291,8 +270,8 @@ def _adc(file: str, board: _Reader) -> AdcConfig:
     return cfg
 
 
-def _divider(file: str, board: _Reader, adc: AdcConfig) -> DividerConfig:
-    r = _Reader(file, _section(file, board, "cp_divider") or {}, "board.cp_divider")
+def _divider(file: str, board: Reader, adc: AdcConfig) -> DividerConfig:
+    r = Reader(file, _section(file, board, "cp_divider") or {}, "board.cp_divider")
     d = DividerConfig()
     cfg = DividerConfig(
         r_in_ohms=r.number("r_in_ohms", d.r_in_ohms, low=1000, high=10_000_000),
@@ -312,8 +291,8 @@ def _divider(file: str, board: _Reader, adc: AdcConfig) -> DividerConfig:
     return cfg
 
 
-def _pp(file: str, board: _Reader) -> ProximityConfig:
-    r = _Reader(file, _section(file, board, "pp") or {}, "board.pp")
+def _pp(file: str, board: Reader) -> ProximityConfig:
+    r = Reader(file, _section(file, board, "pp") or {}, "board.pp")
     d = ProximityConfig()
     cfg = ProximityConfig(
         enabled=r.boolean("enabled", d.enabled),
@@ -325,8 +304,8 @@ def _pp(file: str, board: _Reader) -> ProximityConfig:
     return cfg
 
 
-def _contactor(file: str, board: _Reader) -> ContactorConfig:
-    r = _Reader(file, _section(file, board, "contactor", required=True) or {}, "board.contactor")
+def _contactor(file: str, board: Reader) -> ContactorConfig:
+    r = Reader(file, _section(file, board, "contactor", required=True) or {}, "board.contactor")
     cfg = ContactorConfig(
         pin=_pin(r, "pin", None),
         active_high=r.boolean("active_high", True),
@@ -338,22 +317,22 @@ def _contactor(file: str, board: _Reader) -> ContactorConfig:
     return cfg
 
 
-def _input(file: str, board: _Reader, name: str) -> InputConfig | None:
+def _input(file: str, board: Reader, name: str) -> InputConfig | None:
     table = _section(file, board, name)
     if table is None:
         return None
-    r = _Reader(file, table, f"board.{name}")
+    r = Reader(file, table, f"board.{name}")
     cfg = InputConfig(pin=_pin(r, "pin", None), active_high=r.boolean("active_high", False),
                       pull=_choice(r, "pull", "off", PULLS))
     r.finish()
     return cfg
 
 
-def _rcd(file: str, board: _Reader) -> RcdConfig | None:
+def _rcd(file: str, board: Reader) -> RcdConfig | None:
     table = _section(file, board, "rcd")
     if table is None:
         return None
-    r = _Reader(file, table, "board.rcd")
+    r = Reader(file, table, "board.rcd")
     d = RcdConfig(pin=0)
     cfg = RcdConfig(
         pin=_pin(r, "pin", None),
@@ -368,8 +347,8 @@ def _rcd(file: str, board: _Reader) -> RcdConfig | None:
     return cfg
 
 
-def _rfid(file: str, board: _Reader) -> RfidConfig:
-    r = _Reader(file, _section(file, board, "rfid") or {}, "board.rfid")
+def _rfid(file: str, board: Reader) -> RfidConfig:
+    r = Reader(file, _section(file, board, "rfid") or {}, "board.rfid")
     kind = _choice(r, "type", "none", RFID_TYPES)
     if kind == "none":
         r.finish()
@@ -390,8 +369,8 @@ def _rfid(file: str, board: _Reader) -> RfidConfig:
     return cfg
 
 
-def _classification(file: str, board: _Reader) -> ClassificationConfig:
-    r = _Reader(file, _section(file, board, "classification") or {}, "board.classification")
+def _classification(file: str, board: Reader) -> ClassificationConfig:
+    r = Reader(file, _section(file, board, "classification") or {}, "board.classification")
     d = PilotBands()
     windows = {}
     for state in "abcdef":
@@ -442,7 +421,7 @@ def _check_pins(file: str, cfg: BoardConfig) -> None:
 
 def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
     """Validate the ``[board]`` table; errors name ``file``, the key and the reason."""
-    r = _Reader(file, table, "board")
+    r = Reader(file, table, "board")
     name = r.string("name", "")
     model = _choice(r, "model", "pi4", MODELS)
     adc = _adc(file, r)
@@ -468,275 +447,3 @@ def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
             raise ConfigError(file, "board.pp", f"a 1.5 kOhm cable reads {top:.2f} V: too close to the "
                                                 "open-circuit level or above the ADC's range")
     return cfg
-
-
-# ------------------------------------------------------------------ building
-
-
-class _Parts:
-    """Everything built so far, closed again if a later part fails."""
-
-    def __init__(self) -> None:
-        self.closers: list[Callable[[], None]] = []
-
-    def add(self, part: Any) -> Any:
-        closer = getattr(part, "close", None)
-        if closer is not None:
-            self.closers.append(closer)
-        return part
-
-    def close(self) -> None:
-        for closer in reversed(self.closers):
-            try:
-                closer()
-            except Exception:
-                log.exception("closing a board part failed")
-
-
-def build_pi_hardware(
-    config: Config,
-    *,
-    pin_factory: Any = None,
-    i2c_bus: Any = None,
-    sysfs_root: Any = None,
-    serial_factory: Callable[..., Any] | None = None,
-    clock: Clock | None = None,
-    meter: Meter | None = None,
-    blocking_sleep: Callable[[float], None] | None = None,
-) -> Hardware:
-    """The station's hardware on the Raspberry Pi board described by ``config.board``.
-
-    The keyword arguments replace the real thing in tests and benchmarks: a
-    gpiozero pin factory (default: gpiozero's, lgpio on a Pi), an smbus2-like
-    bus, the root of a sysfs PWM tree, pyserial's ``Serial``, the clock, the
-    energy meter (default: built from ``[meter]``) and the sleep used while
-    waiting for the hardware (ADC conversions, PWM export; default
-    ``time.sleep``), which fakes that answer at once make unnecessary.
-    """
-    from chargepoint.daemon import Hardware, _evse_config
-    from chargepoint.evse import EvseController
-    from chargepoint.limits import LimitClaims
-    from chargepoint.station import Connector
-    from hal.clock import RealClock
-
-    board = config.board
-    if board is None:
-        raise ValueError("hal backend 'raspberrypi' needs a [board] section")
-    clock = clock or RealClock()
-    connector_config = config.connectors[0]
-    parts = _Parts()
-    try:
-        pilot = parts.add(_pilot(board, clock, pin_factory, i2c_bus, sysfs_root,
-                                 blocking_sleep or time.sleep))
-        contactor = parts.add(_contactor_device(board, pin_factory))
-        faults = parts.add(_fault_inputs(board, pin_factory))
-        limits = LimitClaims()
-        limits.set("station", min(config.station.max_current_a, connector_config.max_current_a))
-        c = board.classification
-        evse_config = dataclasses.replace(
-            _evse_config(config), bands=c.bands, hysteresis_v=c.hysteresis_v,
-            debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
-        evse = EvseController(pilot, contactor, faults, clock, limits, evse_config,
-                              name=f"connector-{connector_config.id}")
-        if meter is None:
-            from chargepoint.metering import build_meter, bus_pool
-
-            meter = build_meter(config, connector_config, clock, pool=bus_pool(config))
-        reader = _reader(board, serial_factory)
-    except BaseException:
-        parts.close()
-        raise
-    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    log.info("board %s (%s): pilot PWM GPIO%d via %s, ADC %s, contactor GPIO%d%s",
-             board.name or "unnamed", board.model, board.pwm.gpio, board.pwm.backend,
-             board.adc.type, board.contactor.pin,
-             "" if board.contactor.aux_pin is not None else " without auxiliary contact")
-    connector = Connector(connector_config.id, evse, meter, limits)
-    return Hardware(clock, [connector], reader)
-
-
-def _pilot(board: BoardConfig, clock: Clock, pin_factory: Any, i2c_bus: Any, sysfs_root: Any,
-           sleep: Callable[[float], None]) -> Any:
-    from hal.pi_pilot import PeakDetectorFrontEnd, PiPilot
-    from hal.pi_pwm import GpioZeroPwm, SysfsPwm
-
-    parts = _Parts()
-    try:
-        p = board.pwm
-        if p.backend == "sysfs":
-            pwm: Any = SysfsPwm(p.chip, p.channel, root=sysfs_root or SYSFS_PWM_ROOT, inverted=p.inverted,
-                                sleep=sleep)
-        else:
-            pwm = GpioZeroPwm(p.gpio, inverted=p.inverted, pin_factory=pin_factory)
-        parts.add(pwm)
-        negative = None
-        if p.negative_pin is not None:
-            from gpiozero import OutputDevice
-
-            negative = parts.add(OutputDevice(p.negative_pin, active_high=p.negative_active_high,
-                                              initial_value=False, pin_factory=pin_factory))
-        a = board.adc
-        pp_channel = a.pp_channel if board.pp.enabled else None
-        if a.type == "mcp3008":
-            from hal.mcp3008 import Mcp3008Burst
-
-            front_end: Any = parts.add(Mcp3008Burst(
-                a.cp_channel, pp_channel, v_ref=a.v_ref, burst_samples=a.burst_samples,
-                spi_port=a.spi_port, spi_device=a.spi_device, pin_factory=pin_factory))
-        else:
-            from hal.ads1x15 import Ads1x15
-
-            if i2c_bus is None:
-                from smbus2 import SMBus
-
-                i2c_bus = parts.add(SMBus(a.i2c_bus))
-            adc = Ads1x15(i2c_bus, a.address, chip=a.type, full_scale_v=a.full_scale_v,
-                          data_rate=a.data_rate, sleep=sleep)
-            front_end = PeakDetectorFrontEnd(adc, a.cp_high_channel, a.cp_low_channel, pp_channel)
-        return PiPilot(pwm, front_end, board.divider(), board.pullup(), negative_switch=negative,
-                       pp_interval_s=board.pp.interval_s, monotonic=clock.monotonic)
-    except BaseException:
-        parts.close()
-        raise
-
-
-def _contactor_device(board: BoardConfig, pin_factory: Any) -> Any:
-    from hal.pi_contactor import PiContactor
-
-    c = board.contactor
-    if c.aux_pin is None:
-        log.warning("no auxiliary contact configured: a welded contactor cannot be detected")
-    return PiContactor(c.pin, coil_active_high=c.active_high, aux_pin=c.aux_pin,
-                       aux_active_high=c.aux_active_high, aux_pull=c.aux_pull, pin_factory=pin_factory)
-
-
-def _fault_inputs(board: BoardConfig, pin_factory: Any) -> Any:
-    from hal.pi_inputs import InputSpec, PiFaultInputs, SelfTestSpec
-
-    specs = []
-    self_test = None
-    if board.rcd is not None:
-        rcd = board.rcd
-        specs.append(InputSpec("rcd", rcd.pin, rcd.active_high, rcd.pull))
-        if rcd.test_pin is not None:
-            self_test = SelfTestSpec(rcd.test_pin, rcd.test_active_high, "rcd", rcd.test_timeout_s,
-                                     rcd.test_recovery_s)
-    else:
-        log.warning("no RCD/RCM input configured: DC fault protection must come from the installation")
-    if board.emergency_stop is not None:
-        e = board.emergency_stop
-        specs.append(InputSpec("emergency_stop", e.pin, e.active_high, e.pull))
-    return PiFaultInputs(specs, self_test=self_test, pin_factory=pin_factory)
-
-
-def _reader(board: BoardConfig, serial_factory: Callable[..., Any] | None) -> Any:
-    r = board.rfid
-    if r.type == "none":
-        return None
-    from hal.rfid import Pn532Reader, Rdm6300Reader
-
-    extra: dict[str, Any] = {"hold_off_s": r.hold_off_s, "reopen_s": r.reopen_s}
-    if serial_factory is not None:
-        extra["serial_factory"] = serial_factory
-    if r.type == "rdm6300":
-        return Rdm6300Reader(r.port, r.baudrate, **extra)
-    return Pn532Reader(r.port, r.baudrate, poll_interval_s=r.poll_interval_s, **extra)
-
-
-# ------------------------------------------------------------------ bring-up tool
-
-
-#: How long --contactor-test keeps the contactor closed (and half of it to open again).
-CONTACTOR_TEST_S = 1.0
-
-
-def _bring_up(argv: list[str] | None = None) -> int:
-    """``python -m chargepoint.board FILE``: read the board's inputs for bring-up (see hardware.md).
-
-    Stop the daemon first (``systemctl stop chargepoint``): both cannot hold the pins.
-    """
-    import argparse
-    import math
-
-    from chargepoint.config import load
-    from chargepoint.iec61851 import PilotClassifier, ProximityError, cable_ampacity
-    from hal.clock import RealClock
-
-    parser = argparse.ArgumentParser(prog="python -m chargepoint.board", description=_bring_up.__doc__)
-    parser.add_argument("config", help="the station's configuration file")
-    parser.add_argument("--duty", type=float, default=100.0,
-                        help="pilot duty cycle to drive while reading (100 = steady +12 V, 0 = -12 V)")
-    parser.add_argument("--count", type=int, default=0, help="readings to take (0 = until Ctrl-C)")
-    parser.add_argument("--interval", type=float, default=0.5, help="seconds between readings")
-    parser.add_argument("--contactor-test", action="store_true",
-                        help="close the contactor for 1 s and check the auxiliary contact (mains!)")
-    parser.add_argument("--rcm-test", action="store_true", help="pulse the RCM's test input once")
-    args = parser.parse_args(argv)
-    try:
-        config = load(args.config)
-    except ConfigError as exc:
-        print(f"configuration rejected: {exc}")
-        return 2
-    board = config.board
-    if board is None:
-        print(f"{args.config}: no [board] section")
-        return 2
-    clock = RealClock()
-    parts = _Parts()
-    pilot: Any = None
-    contactor: Any = None
-    try:
-        pilot = parts.add(_pilot(board, clock, None, None, None, time.sleep))
-        contactor = parts.add(_contactor_device(board, None))
-        inputs = parts.add(_fault_inputs(board, None))
-        pilot.set_pwm(args.duty)
-        if args.rcm_test:
-            print("RCM self-test:", "passed" if inputs.self_test() else "FAILED (no trip seen)")
-        if args.contactor_test:
-            print(f"closing the contactor for {CONTACTOR_TEST_S:g} s")
-            before = contactor.feedback()
-            contactor.set_closed(True)
-            time.sleep(CONTACTOR_TEST_S)
-            closed = contactor.feedback()
-            contactor.set_closed(False)
-            time.sleep(CONTACTOR_TEST_S / 2)
-            after = contactor.feedback()
-            verdict = "OK" if (before, closed, after) == (False, True, False) else "MISMATCH"
-            print(f"aux contact: before {before}, closed {closed}, after {after}: {verdict}")
-        c = board.classification
-        classifier = PilotClassifier(c.bands, c.hysteresis_v, 1)
-        taken = 0
-        while args.count == 0 or taken < args.count:
-            levels = pilot.read()
-            state = classifier.classify(levels)
-            ohms = pilot.read_proximity_ohms()
-            try:
-                amps = cable_ampacity(ohms)
-                cable = "tethered" if ohms is None else f"{ohms:.0f} ohm = {amps:g} A"
-            except ProximityError:
-                cable = "open" if ohms is None or math.isinf(ohms) else f"{ohms:.0f} ohm = out of band"
-            aux = contactor.feedback()
-            print(f"CP {levels.high_v:+6.2f} V / {levels.low_v:+6.2f} V  state {state or '?'}  "
-                  f"PP {cable}  aux {'-' if aux is None else ('closed' if aux else 'open')}  "
-                  f"inputs {','.join(sorted(inputs.active())) or 'ok'}", flush=True)
-            taken += 1
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"hardware error: {exc}")
-        return 1
-    finally:
-        try:
-            if contactor is not None:
-                contactor.set_closed(False)
-            if pilot is not None:
-                pilot.set_pwm(100.0)
-        finally:
-            parts.close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_bring_up())

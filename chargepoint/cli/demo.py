@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.daemon import Daemon
-from chargepoint.protocol.csms import CentralSystem, Frame
+from chargepoint.protocol.v16.csms import CentralSystem, Frame
 
 CARD = "04A1B2C3D4"
 IDENTITY = "DEMO-CP-1"

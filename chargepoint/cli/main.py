@@ -21,7 +21,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setup_logging(level: str) -> None:
-    from chargepoint.watchdog import JournalFormatter, stderr_is_journal
+    from chargepoint.app.watchdog import JournalFormatter, stderr_is_journal
 
     logging.basicConfig(
         level=getattr(logging, level.upper()),
@@ -54,8 +54,8 @@ def run(config_path: str, log_level: str) -> None:
         config = load(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
-    from chargepoint.daemon import Daemon
-    from chargepoint.store import StoreError
+    from chargepoint.app.daemon import Daemon
+    from chargepoint.core.store import StoreError
 
     async def serve() -> Daemon:
         daemon = Daemon(config)
@@ -105,7 +105,7 @@ def check_config(config_path: str, json_output: bool) -> None:
               help="How many times faster than real time the simulated EV and meter run.")
 def demo(speed: float) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
-    from chargepoint.demo import run_demo
+    from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     energy = asyncio.run(run_demo(speed=speed))
@@ -127,8 +127,8 @@ def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: boo
     Point a station's ocpp.csms_url at ws://HOST:PORT to commission it without
     the operator's backend.
     """
-    from chargepoint.demo import Timeline
-    from chargepoint.protocol.csms import CentralSystem
+    from chargepoint.cli.demo import Timeline
+    from chargepoint.protocol.v16.csms import CentralSystem
 
     _setup_logging("warning")
     timeline = Timeline()
@@ -182,9 +182,9 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
     """
     from dataclasses import replace
 
+    from chargepoint.backends.metering import bus_settings, register_map, unit_id
+    from chargepoint.cli.meter_check import MeterTarget, check_meter, models_text
     from chargepoint.config import ConnectorConfig, MeterConfig
-    from chargepoint.meter_check import MeterTarget, check_meter, models_text
-    from chargepoint.metering import bus_settings, register_map, unit_id
     from hal.meters.registermap import MapError
 
     if list_models:
@@ -235,9 +235,7 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
         sys.exit(1)
 
 
-from chargepoint.cli_control import register  # noqa: E402 - the commands that talk to the daemon
+from chargepoint.cli.control_commands import register  # noqa: E402 - the commands that talk to the daemon
 
 register(main)
 
-if __name__ == "__main__":
-    main()

@@ -58,10 +58,10 @@ from ocpp.v16.enums import (
 )
 
 import chargepoint
-from chargepoint.authorization import Entry as ListEntry
-from chargepoint.authorization import parse_expiry
 from chargepoint.config import Config
-from chargepoint.events import (
+from chargepoint.core.authorization import Entry as ListEntry
+from chargepoint.core.authorization import parse_expiry
+from chargepoint.core.events import (
     AuthResult,
     AuthStatus,
     ConnectorStatus,
@@ -72,10 +72,10 @@ from chargepoint.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.outbox import Entry, Outbox
-from chargepoint.protocol.measurands import format_number, values_for
-from chargepoint.settings import Settings
-from chargepoint.station import Station
+from chargepoint.core.outbox import Entry, Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.protocol.common.measurands import format_number, values_for
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

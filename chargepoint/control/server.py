@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import chargepoint
-from chargepoint import selftest
-from chargepoint.events import StopReason
-from chargepoint.settings import SetResult
+from chargepoint.control import selftest
+from chargepoint.core.events import StopReason
+from chargepoint.core.settings import SetResult
 
 if TYPE_CHECKING:
-    from chargepoint.daemon import Daemon
-    from chargepoint.station import Connector
+    from chargepoint.app.daemon import Daemon
+    from chargepoint.core.connector import ConnectorState as Connector
 
 log = logging.getLogger(__name__)
 
@@ -754,7 +754,7 @@ async def _logs(server: ControlServer, args: dict[str, Any]) -> dict[str, Any]:
 @command("fault_clear")
 async def _fault_clear(server: ControlServer, args: dict[str, Any]) -> dict[str, Any]:
     c = server.connector(args)
-    from chargepoint.evse import LATCHED_FAULTS
+    from chargepoint.safety.evse import LATCHED_FAULTS
 
     before = c.evse.status.faults
     latched = sorted(f.value for f in before & LATCHED_FAULTS)

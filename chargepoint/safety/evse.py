@@ -23,10 +23,7 @@ Fault policy (see ``EvseFault``):
   pulsed and the trip must be seen); a failed test is an RCD fault.
 
 One deliberate exception to "closed only in C/D": a technician's output test
-(``begin_output_test``, for ``chargepoint relay test`` and ``pilot test``) may
-click the contactor or step the PWM, but only in state A with no fault and no
-permission to charge, for at most OUTPUT_TEST_MAX_S, and it ends on the step
-that sees any of that change.
+(``output_test.py``) may click the contactor or step the PWM in state A.
 
 While faulted the pilot is a steady +12 V (100 %), not the -12 V of state F:
 with -12 V driven the EVSE could no longer read the EV's state, and would miss
@@ -40,104 +37,37 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
-from chargepoint.iec61851 import (
+from chargepoint.safety import output_test
+from chargepoint.safety.iec61851 import (
     MAX_PWM_CURRENT_A,
     MIN_PWM_CURRENT_A,
     CpState,
-    PilotBands,
     PilotClassifier,
-    ProximityError,
-    cable_ampacity,
     diode_ok,
     duty_for_current,
 )
-from chargepoint.limits import LimitClaims
+from chargepoint.safety.limits import LimitClaims
+from chargepoint.safety.outputs import PWM_OFF, Outputs
+from chargepoint.safety.proximity import ProximityWatch
+from chargepoint.safety.rcd import RcdPolicy
+from chargepoint.safety.status import (
+    CLEARED_IN_A_OR_B,
+    LATCHED_FAULTS,
+    PLUGGED,
+    EvseConfig,
+    EvseFault,
+    EvseStatus,
+    trip_fault,
+)
 from hal.clock import Clock
 from hal.interfaces import Contactor, FaultInputs, Pilot, PilotLevels
 
 log = logging.getLogger(__name__)
 
-#: Longest a technician's output test may hold the contactor or pilot.
-OUTPUT_TEST_MAX_S = 10.0
-#: How long PP may read open while the pilot still shows an EV before it is a
-#: fault (a cable without its PP resistor) rather than a plug being pulled out.
-CABLE_LEAVING_S = 2.0
 
 #: Name of the limit claim this controller owns (the cable's PP rating).
 CABLE_CLAIM = "cable"
-#: Duty that means "no PWM": a steady +12 V.
-PWM_OFF = 100.0
-
-
-class EvseFault(StrEnum):
-    RCD = "rcd"
-    EMERGENCY_STOP = "emergency_stop"
-    DIODE = "diode"
-    PILOT = "pilot"  # reading outside every band, or state F read back
-    SHORT = "short"  # state E
-    CONTACTOR_MISMATCH = "contactor_mismatch"
-    WELDED = "welded"
-    VENTILATION = "ventilation"  # state D without ventilation
-    PROXIMITY = "proximity"  # PP out of band
-    INTERNAL = "internal"  # step() raised: hardware access failed or a bug
-
-
-#: Cleared only by ``clear_faults`` (or, for RCD, an automatic reclose).
-LATCHED_FAULTS = frozenset(
-    {EvseFault.RCD, EvseFault.EMERGENCY_STOP, EvseFault.WELDED, EvseFault.CONTACTOR_MISMATCH}
-)
-#: Cleared once their condition is gone and the pilot reads A or B.
-_CLEARED_IN_A_OR_B = frozenset(
-    {EvseFault.PILOT, EvseFault.SHORT, EvseFault.VENTILATION, EvseFault.INTERNAL}
-)
-_PLUGGED = frozenset({CpState.B, CpState.C, CpState.D})
-
-
-def _trip_fault(name: str) -> EvseFault:
-    """Map a FaultInputs name to a fault; an unknown input is treated as an emergency stop,
-    the conservative choice: it opens the contactor and needs a technician to clear."""
-    if name == EvseFault.RCD.value:
-        return EvseFault.RCD
-    if name != EvseFault.EMERGENCY_STOP.value:
-        log.warning("unknown fault input %r treated as an emergency stop", name)
-    return EvseFault.EMERGENCY_STOP
-
-
-@dataclass(frozen=True)
-class EvseStatus:
-    cp_state: CpState | None  # None: pilot reading outside every band
-    pwm_duty: float  # 100.0 = steady +12 V, no PWM
-    offered_a: float  # current announced by the PWM; 0 when no PWM
-    contactor_closed: bool  # as commanded
-    contactor_feedback: bool | None  # auxiliary contact; None if not wired
-    faults: frozenset[EvseFault]
-    cable_max_a: float | None  # PP rating; None for a tethered cable / no PP
-    binding_limit: str  # name of the binding limit claim ("" if none)
-    charging_allowed: bool  # the station's permission (allow/stop)
-    timestamp: float  # clock.monotonic() of the step that produced it
-
-
-@dataclass(frozen=True)
-class EvseConfig:
-    tick_s: float = 0.01
-    #: Time the auxiliary contact gets to follow a command before a mismatch is a fault.
-    contactor_settle_s: float = 0.2
-    #: IEC 61851-1: after PWM goes off, open at the latest this long after even if the EV stays in C.
-    pwm_off_contactor_timeout_s: float = 6.0
-    ventilation_available: bool = False
-    #: Automatic RCD reclose attempts; 0 = manual clear only (some countries forbid reclosing).
-    rcd_auto_reclose_attempts: int = 0
-    rcd_reclose_delay_s: float = 60.0
-    diode_check: bool = True
-    #: How far the negative plateau may be from -12 V under PWM before the diode counts as missing.
-    diode_tolerance_v: float = 1.5
-    bands: PilotBands = PilotBands()
-    hysteresis_v: float = 0.4
-    #: Consecutive samples before a new pilot state (or a diode fault) is believed.
-    debounce_samples: int = 2
 
 
 class EvseController:
@@ -156,7 +86,7 @@ class EvseController:
         faults: FaultInputs,
         clock: Clock,
         limits: LimitClaims,
-        config: EvseConfig = EvseConfig(),
+        config: EvseConfig | None = None,
         on_status: Callable[[EvseStatus], None] | None = None,
         name: str = "connector-1",
     ) -> None:
@@ -165,7 +95,7 @@ class EvseController:
         self._inputs = faults
         self._clock = clock
         self._limits = limits
-        self._config = config
+        self._config = config = config or EvseConfig()
         #: Called from the loop thread whenever the status changes; may be replaced before start().
         self.on_status = on_status
         self.name = name
@@ -180,29 +110,20 @@ class EvseController:
         self._allowed = False
         self._faults: set[EvseFault] = set()
         self._cp_state: CpState | None = None
-        self._duty = PWM_OFF
-        self._offered_a = 0.0
-        self._closed = False
+        self._out = Outputs(pilot, contactor, name, now)
         self._feedback: bool | None = None
-        self._switched_at = now
-        self._pwm_off_since = now
         self._cable_a: float | None = None
         self._binding = ""
         self._diode_bad_samples = 0
         #: PP reads open while the pilot still shows an EV (see _check_proximity).
         self._cable_leaving = False
-        self._cable_leaving_since = now
-        #: The RCD self-test passed since the EV was plugged in (see _self_test).
-        self._self_tested = False
-        self._rcd_tripped_at = now
-        self._reclose_attempts = 0
+        self._proximity = ProximityWatch()
+        self._rcd = RcdPolicy(config.rcd_auto_reclose_attempts, config.rcd_reclose_delay_s, now)
         self._last_step = now
         self._published_key: tuple[object, ...] | None = None
         self._levels: PilotLevels | None = None
         #: A technician's output test: what to drive, and until when (None: no test).
-        self._test_contactor: bool | None = None
-        self._test_duty: float | None = None
-        self._test_until: float | None = None
+        self._test: output_test.OutputTest | None = None
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -241,7 +162,7 @@ class EvseController:
                     log.warning("%s: fault inputs still active: %s", self.name, sorted(still))
                     return False
             self._faults -= latched
-            self._reclose_attempts = 0
+            self._rcd.cleared()
             log.info("%s: faults cleared by technician: %s", self.name, sorted(f.value for f in latched))
             return True
 
@@ -263,57 +184,46 @@ class EvseController:
                           hold_s: float = 2.0) -> str | None:
         """Let a technician drive the contactor or the pilot with no EV connected.
 
-        The loop itself applies the request, and only while the pilot reads
-        state A, nothing is faulted and the station has not given permission to
-        charge; the moment any of that changes, or ``hold_s`` passes (at most
-        OUTPUT_TEST_MAX_S), the test ends and the outputs go safe. Returns why it
-        cannot start, or None. Feedback checks stay on: a relay test that finds
-        the auxiliary contact wrong latches the fault like any switch would.
+        Applied by the loop itself under the rule of ``output_test.refusal``
+        (state A, no fault, no permission to charge) for at most
+        OUTPUT_TEST_MAX_S. Returns why it cannot start, or None. Feedback checks
+        stay on: a relay test that finds the auxiliary contact wrong latches
+        the fault like any switch would.
         """
-        if duty is not None and not 0.0 < duty <= 100.0:
-            return f"duty must be above 0 and at most 100 %, not {duty:g}"
+        bad = output_test.check_request(duty)
+        if bad:
+            return bad
         with self._lock:
-            refusal = self._output_test_refusal()
+            refusal = output_test.refusal(self._cp_state, self._faults, self._allowed)
             if refusal:
                 return refusal
-            self._test_contactor = contactor
-            self._test_duty = duty
-            self._test_until = self._clock.monotonic() + min(hold_s, OUTPUT_TEST_MAX_S)
-            log.warning("%s: output test: contactor %s, pilot %s", self.name,
-                        {None: "unchanged", True: "closed", False: "open"}[contactor],
-                        "unchanged" if duty is None else f"{duty:g} %")
+            until = self._clock.monotonic() + min(hold_s, output_test.OUTPUT_TEST_MAX_S)
+            self._test = output_test.OutputTest(contactor, duty, until)
+            log.warning("%s: output test: %s", self.name, self._test.describe())
             return None
 
     def end_output_test(self) -> None:
         with self._lock:
-            self._test_until = None
+            self._test = None
 
     @property
     def output_test_active(self) -> bool:
-        return self._test_until is not None
-
-    def _output_test_refusal(self) -> str | None:
-        if self._cp_state is not CpState.A:
-            return "an output test needs state A (no EV connected)"
-        if self._faults:
-            return "faulted: " + ", ".join(sorted(f.value for f in self._faults))
-        if self._allowed:
-            return "the station has given permission to charge"
-        return None
+        return self._test is not None
 
     def _drive_output_test(self, now: float) -> bool:
         """Apply a running output test; False (test over) when it may not go on."""
-        if self._test_until is None:
+        test = self._test
+        if test is None:
             return False
-        refusal = self._output_test_refusal()
-        if refusal or now > self._test_until:
+        refusal = output_test.refusal(self._cp_state, self._faults, self._allowed)
+        if refusal or now > test.until:
             log.warning("%s: output test ended (%s)", self.name, refusal or "hold time over")
-            self._test_until = None
+            self._test = None
             return False
-        if self._test_duty is not None:
-            self._set_pwm(self._test_duty, 0.0, now)
-        if self._test_contactor is not None:
-            self._set_contactor(self._test_contactor, now)
+        if test.duty is not None:
+            self._set_pwm(test.duty, 0.0, now)
+        if test.contactor is not None:
+            self._set_contactor(test.contactor, now)
         return True
 
     @property
@@ -385,7 +295,7 @@ class EvseController:
             state = self._classifier.classify(levels)
             self._cp_state = state
             self._check_pilot(state, levels)
-            self._check_proximity(state, pp_ohms)
+            self._check_proximity(state, pp_ohms, now)
             self._check_inputs(active_inputs, now)
             self._check_contactor(feedback, now)
             self._drive(state, now)
@@ -400,12 +310,12 @@ class EvseController:
         elif state is CpState.D and not self._config.ventilation_available:
             self._faults.add(EvseFault.VENTILATION)
         elif state in (CpState.A, CpState.B):
-            self._faults -= _CLEARED_IN_A_OR_B
+            self._faults -= CLEARED_IN_A_OR_B
         if state is CpState.A:
             self._end_session()
-        # The levels were measured with the output of the previous step, which is self._duty.
-        pwm_on = self._duty < PWM_OFF
-        if self._config.diode_check and state in _PLUGGED and pwm_on:
+        # The levels were measured with the output of the previous step, which is self._out.duty.
+        pwm_on = self._out.duty < PWM_OFF
+        if self._config.diode_check and state in PLUGGED and pwm_on:
             if diode_ok(levels, pwm_on, self._config.diode_tolerance_v):
                 self._diode_bad_samples = 0
             else:
@@ -417,80 +327,60 @@ class EvseController:
         """Unplugged: forget what belonged to this EV, but not latched faults."""
         self._faults.discard(EvseFault.DIODE)
         self._diode_bad_samples = 0
-        self._self_tested = False
-        if EvseFault.RCD not in self._faults:
-            self._reclose_attempts = 0
+        self._rcd.new_session(EvseFault.RCD in self._faults)
 
     def _wants_self_test(self) -> bool:
         """An EV is plugged in (as of the last step), the contactor is open, nothing is
         faulted and this session's RCD self-test has not passed yet."""
-        return (not self._self_tested and not self._closed and not self._faults
-                and self._cp_state in _PLUGGED and not self._shut)
+        return (not self._rcd.self_tested and not self._out.closed and not self._faults
+                and self._cp_state in PLUGGED and not self._shut)
 
     def _self_test(self, passed: bool, now: float) -> None:
         """The contactor closes for a session only after the RCD showed it trips on its
         test input (backends without a test output pass at once). A failed test is an
         RCD fault, latched and recovered like a trip."""
         if passed:
-            self._self_tested = True
+            self._rcd.self_tested = True
             return
         log.error("%s: RCD self-test failed: the trip was not seen", self.name)
         self._latch(EvseFault.RCD, now)
 
-    def _check_proximity(self, state: CpState | None, ohms: float | None) -> None:
-        # PP open while the pilot still shows an EV: the plug is on its way out
-        # (its PP contact breaks before CP). Stop energy now, but it is an
-        # unplug, not a fault: the CSMS is not told Faulted on every departure.
-        leaving = ohms is not None and math.isinf(ohms) and state in _PLUGGED
-        if leaving and not self._cable_leaving:
-            self._cable_leaving_since = self._clock.monotonic()
-        self._cable_leaving = leaving
-        # ... unless it lasts: then the cable has no PP resistor (broken), a fault.
-        if leaving and self._clock.monotonic() - self._cable_leaving_since > CABLE_LEAVING_S:
+    def _check_proximity(self, state: CpState | None, ohms: float | None, now: float) -> None:
+        verdict = self._proximity.check(state, ohms, now)
+        self._cable_leaving = verdict.leaving
+        if verdict.fault:
             self._faults.add(EvseFault.PROXIMITY)
-            return
-        try:
-            cable_a = cable_ampacity(ohms)
-            valid = True
-        except ProximityError:
-            cable_a, valid = None, False
-        # With no EV an empty socket reads open: normal, and the end of any PP fault.
-        if state is CpState.A or self._cable_leaving or (valid and state is CpState.B):
+            if verdict.leaving:
+                return  # a lasting open PP: the cable rating stays as it was
+        elif verdict.fault is False:
             self._faults.discard(EvseFault.PROXIMITY)
-        elif not valid:
-            self._faults.add(EvseFault.PROXIMITY)
-        if cable_a != self._cable_a:
-            self._cable_a = cable_a
-            self._limits.set(CABLE_CLAIM, cable_a)
+        if verdict.cable_a != self._cable_a:
+            self._cable_a = verdict.cable_a
+            self._limits.set(CABLE_CLAIM, verdict.cable_a)
 
     def _check_inputs(self, active: frozenset[str], now: float) -> None:
         """Second line behind the trip callback: latch what the inputs show, and
         reclose after an RCD trip if the configuration allows it."""
         for name in active:
-            self._latch(_trip_fault(name), now)
-        if (
-            EvseFault.RCD in self._faults
-            and self._reclose_attempts < self._config.rcd_auto_reclose_attempts
-            and now - self._rcd_tripped_at >= self._config.rcd_reclose_delay_s
-        ):
-            self._reclose_attempts += 1
+            self._latch(trip_fault(name), now)
+        if EvseFault.RCD in self._faults and self._rcd.may_reclose(now):
             self._inputs.reset()
             if EvseFault.RCD.value in self._inputs.active():
-                log.warning("%s: RCD reclose attempt %d failed", self.name, self._reclose_attempts)
-                self._rcd_tripped_at = now
+                log.warning("%s: RCD reclose attempt %d failed", self.name, self._rcd.reclose_attempts)
+                self._rcd.tripped(now)
             else:
                 log.warning("%s: RCD reclosed automatically (attempt %d of %d)", self.name,
-                            self._reclose_attempts, self._config.rcd_auto_reclose_attempts)
+                            self._rcd.reclose_attempts, self._rcd.auto_reclose_attempts)
                 self._faults.discard(EvseFault.RCD)
 
     def _check_contactor(self, feedback: bool | None, now: float) -> None:
-        if feedback is None or now - self._switched_at < self._config.contactor_settle_s:
+        if feedback is None or now - self._out.switched_at < self._config.contactor_settle_s:
             return
-        if feedback and not self._closed:
+        if feedback and not self._out.closed:
             if EvseFault.WELDED not in self._faults:
                 log.critical("%s: contactor welded (closed while commanded open)", self.name)
             self._faults.add(EvseFault.WELDED)
-        elif feedback != self._closed:
+        elif feedback != self._out.closed:
             self._faults.add(EvseFault.CONTACTOR_MISMATCH)
 
     def _latch(self, fault: EvseFault, now: float) -> None:
@@ -499,7 +389,7 @@ class EvseController:
         log.error("%s: fault %s", self.name, fault.value)
         self._faults.add(fault)
         if fault is EvseFault.RCD:
-            self._rcd_tripped_at = now
+            self._rcd.tripped(now)
 
     # -- outputs (under the lock) ------------------------------------------------------------
 
@@ -518,61 +408,32 @@ class EvseController:
         # No finite claim at all means nobody set a station rating: offer nothing rather than 80 A.
         offer = (
             self._allowed
-            and state in _PLUGGED
+            and state in PLUGGED
             and MIN_PWM_CURRENT_A <= resolved.amps < math.inf
         )
         if offer:
             self._set_pwm(duty_for_current(resolved.amps), min(resolved.amps, MAX_PWM_CURRENT_A), now)
         else:
             self._set_pwm(PWM_OFF, 0.0, now)
-        if ready and offer and self._self_tested:
+        if ready and offer and self._rcd.self_tested:
             self._set_contactor(True, now)
-        elif self._closed and now >= self._pwm_off_deadline():
+        elif self._out.closed and now >= self._pwm_off_deadline():
             log.warning("%s: EV stayed in C/D after PWM off; contactor forced open", self.name)
             self._set_contactor(False, now)
 
     def _pwm_off_deadline(self) -> float:
         """When a contactor still closed after PWM off must be opened. One tick early, so
         that a late tick still keeps within the standard's limit."""
-        return self._pwm_off_since + self._config.pwm_off_contactor_timeout_s - self._config.tick_s
+        return self._out.pwm_off_since + self._config.pwm_off_contactor_timeout_s - self._config.tick_s
 
     def _set_contactor(self, closed: bool, now: float) -> None:
-        if closed == self._closed:
-            return
-        # Record first: a trip callback re-entering from inside the write must have the last word.
-        self._closed = closed
-        self._switched_at = now
-        self._contactor.set_closed(closed)
+        self._out.set_contactor(closed, now)
 
     def _set_pwm(self, duty: float, offered_a: float, now: float) -> None:
-        if duty == self._duty:
-            return
-        self._duty = duty
-        self._offered_a = offered_a
-        if duty == PWM_OFF:
-            self._pwm_off_since = now
-        self._pilot.set_pwm(duty)
+        self._out.set_pwm(duty, offered_a, now)
 
     def _write_safe_outputs(self) -> None:
-        """Contactor open, then pilot steady +12 V, written unconditionally (the hardware
-        may not be in the state we believe). A failing pilot must not keep the
-        contactor from opening, so each write is guarded on its own."""
-        now = self._clock.monotonic()
-        try:
-            self._contactor.set_closed(False)
-        except Exception:
-            log.exception("%s: could not command the contactor open", self.name)
-        if self._closed:
-            self._closed = False
-            self._switched_at = now
-        try:
-            self._pilot.set_pwm(PWM_OFF)
-        except Exception:
-            log.exception("%s: could not set the pilot to 100 %%", self.name)
-        if self._duty != PWM_OFF:
-            self._duty = PWM_OFF
-            self._pwm_off_since = now
-        self._offered_a = 0.0
+        self._out.write_safe(self._clock.monotonic())
 
     def _on_trip(self, name: str) -> None:
         """FaultInputs callback, in the backend's thread: make safe first, then latch."""
@@ -580,16 +441,16 @@ class EvseController:
             try:
                 self._write_safe_outputs()
             finally:
-                self._latch(_trip_fault(name), self._clock.monotonic())
+                self._latch(trip_fault(name), self._clock.monotonic())
 
     # -- status --------------------------------------------------------------------------------
 
     def _snapshot(self) -> EvseStatus:
         return EvseStatus(
             cp_state=self._cp_state,
-            pwm_duty=self._duty,
-            offered_a=self._offered_a,
-            contactor_closed=self._closed,
+            pwm_duty=self._out.duty,
+            offered_a=self._out.offered_a,
+            contactor_closed=self._out.closed,
             contactor_feedback=self._feedback,
             faults=frozenset(self._faults),
             cable_max_a=self._cable_a,
@@ -603,7 +464,7 @@ class EvseController:
         with self._lock:
             # Compared as a plain tuple first: this runs 100 times a second and
             # a status object is only worth building when something changed.
-            key = (self._cp_state, self._duty, self._offered_a, self._closed, self._feedback,
+            key = (self._cp_state, self._out.duty, self._out.offered_a, self._out.closed, self._feedback,
                    frozenset(self._faults), self._cable_a, self._binding, self._allowed)
             if key == self._published_key:
                 return

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chargepoint.events import AuthResult, AuthStatus
-from chargepoint.settings import LOCAL_LIST_MAX_LENGTH, Settings
-from chargepoint.store import Store
+from chargepoint.core.events import AuthResult, AuthStatus
+from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, Settings
+from chargepoint.core.store import Store
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from typing import Any, NoReturn
 
 import click
 
+from chargepoint.cli.client import Client, RemoteError, Unreachable, resolve_socket
 from chargepoint.config import ConfigError
-from chargepoint.control_client import Client, RemoteError, Unreachable, resolve_socket
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
@@ -535,7 +535,7 @@ def selftest(target: Target, report: str | None) -> None:
 
     Exit code 0 if every check passed or was skipped, 1 if one failed.
     """
-    from chargepoint.selftest import report_text
+    from chargepoint.control.selftest import report_text
 
     result = target.call("selftest", timeout_s=120.0)
     if report:

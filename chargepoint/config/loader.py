@@ -2,286 +2,33 @@
 
 A technician edits this file on site, so every mistake is reported with the
 file, the key and the reason, before anything touches the hardware or the
-network. This module owns the defaults; nobody else invents them.
-
-The schema is written as small dataclasses plus a table of checks rather than
-with a validation framework: the daemon must stay small on a Raspberry Pi and
-the rules are few and plain.
+network.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
-if TYPE_CHECKING:
-    from chargepoint.board import BoardConfig
-
-
-class ConfigError(Exception):
-    """A configuration file that cannot be used, with where and why."""
-
-    def __init__(self, file: str, key: str, reason: str) -> None:
-        self.file = file
-        self.key = key
-        self.reason = reason
-        super().__init__(f"{file}: {key}: {reason}")
-
-
-MEASURANDS = (
-    "Energy.Active.Import.Register",
-    "Energy.Active.Export.Register",
-    "Power.Active.Import",
-    "Current.Import",
-    "Current.Offered",
-    "Voltage",
-    "Frequency",
-    "Power.Factor",
+from chargepoint.config.board import BoardConfig, parse_board
+from chargepoint.config.model import (
+    MEASURANDS,
+    Config,
+    ConnectorConfig,
+    ControlConfig,
+    MeterConfig,
+    OcppConfig,
+    SafetyConfig,
+    SimulationConfig,
+    StationConfig,
 )
-
-
-@dataclass(frozen=True)
-class StationConfig:
-    identity: str
-    vendor: str = "chargepoint"
-    model: str = "Pi AC"
-    serial_number: str = ""
-    max_current_a: float = 32.0
-    free_vend: bool = False
-    free_vend_id_tag: str = "FREEVEND"
-    #: Where the state database lives (transactions and their messages, settings
-    #: changed by the CSMS, availability, local authorization).
-    state_dir: str = "/var/lib/chargepoint"
-    #: After a power cut, carry on a transaction whose EV is still plugged in
-    #: (instead of stopping it with reason PowerLoss).
-    resume_after_power_loss: bool = False
-    #: Most transaction messages kept while the CSMS is unreachable.
-    outbox_max_entries: int = 10_000
-    #: A corrupt state database: refuse to start (False) or set it aside and start afresh.
-    recreate_corrupt_state: bool = False
-    #: How long an authorization waits for the EV to be plugged in (or a
-    #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
-    connection_timeout_s: float = 60.0
-
-
-@dataclass(frozen=True)
-class OcppConfig:
-    csms_url: str
-    version: str = "1.6"
-    heartbeat_interval_s: int = 300
-    meter_value_sample_interval_s: int = 60
-    meter_values_sampled_data: tuple[str, ...] = (
-        "Energy.Active.Import.Register",
-        "Power.Active.Import",
-        "Current.Import",
-    )
-    authorize_remote_tx_requests: bool = False
-    #: Offline behaviour (see chargepoint/authorization.py).
-    local_pre_authorize: bool = False
-    local_authorize_offline: bool = True
-    allow_offline_tx_for_unknown_id: bool = False
-    authorization_cache_enabled: bool = True
-    local_auth_list_enabled: bool = True
-    clock_aligned_data_interval_s: int = 0
-    meter_values_aligned_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
-    stop_txn_sampled_data: tuple[str, ...] = ("Energy.Active.Import.Register",)
-    stop_txn_aligned_data: tuple[str, ...] = ()
-    minimum_status_duration_s: int = 0
-    stop_transaction_on_ev_side_disconnect: bool = True
-    transaction_message_attempts: int = 3
-    transaction_message_retry_interval_s: int = 10
-    #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://).
-    security_profile: int = 0
-    #: Basic auth password as OCPP defines AuthorizationKey: 32-40 hex digits.
-    authorization_key: str = ""
-    #: PEM file of the CA(s) that signed the CSMS's certificate (wss://).
-    ca_bundle: str = ""
-    response_timeout_s: float = 30.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 300.0
-    ping_interval_s: float = 20.0
-    ping_timeout_s: float = 20.0
-
-
-@dataclass(frozen=True)
-class ConnectorConfig:
-    id: int
-    max_current_a: float = 32.0
-    #: Modbus unit id of this connector's meter (None: meter.unit_id + id - 1).
-    meter_unit_id: int | None = None
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """The simulated hardware used with ``hal.backend = "sim"``."""
-
-    speed: float = 1.0
-    ev_max_current_a: float = 16.0
-    ev_phases: int = 3
-    ev_capacity_wh: float = 60_000.0
-    ev_soc: float = 0.5
-    cable_ohms: float | None = 220.0
-    voltage_v: float = 230.0
-    #: "none": EVs come when a test, the demo or a technician says so;
-    #: "cycle": a driver plugs in, charges cycle_charge_s, leaves for cycle_idle_s, again.
-    driver: str = "none"
-    cycle_charge_s: float = 300.0
-    cycle_idle_s: float = 60.0
-    #: Card the cycling driver taps to start and end (empty: rely on free vend).
-    driver_card: str = ""
-    #: Keep the simulated meter's register in state_dir across restarts, as a
-    #: real meter keeps it through a power cut.
-    persist_meter: bool = True
-
-
-@dataclass(frozen=True)
-class MeterConfig:
-    """The energy meter(s): the simulation's, or a Modbus meter of a mapped model."""
-
-    poll_interval_s: float = 1.0
-    #: "sim": the physical simulation's meter; "sim-modbus": the same values
-    #: served by a simulated Modbus TCP meter on loopback and read through the
-    #: real driver; "modbus": a real meter on RS-485 (RTU) or Modbus TCP.
-    kind: str = "sim"
-    #: A shipped register map (``chargepoint meter --list``), unless map_file is set.
-    model: str = "sdm630"
-    #: A register map of one's own (TOML, same format as the shipped ones).
-    map_file: str = ""
-    transport: str = "rtu"
-    port: str = "/dev/ttyUSB0"
-    baudrate: int = 9600
-    parity: str = "N"
-    stopbits: int = 1
-    host: str = ""
-    tcp_port: int = 502
-    #: Unit id of connector 1's meter; connector N uses unit_id + N - 1
-    #: unless its [[connectors]] table sets meter_unit_id.
-    unit_id: int = 1
-    timeout_s: float = 0.5
-    #: Extra attempts of a request that got no or a garbled answer.
-    retries: int = 1
-    #: Most power the metered circuit can draw, for the plausibility check of
-    #: the import register; 0 = the connector's rating on 3 phases at 253 V.
-    max_power_w: float = 0.0
-
-
-@dataclass(frozen=True)
-class SafetyConfig:
-    tick_s: float = 0.01
-    contactor_settle_s: float = 0.2
-    ventilation_available: bool = False
-    rcd_auto_reclose_attempts: int = 0
-
-
-@dataclass(frozen=True)
-class ControlConfig:
-    """The local control API: a Unix socket the ``chargepoint`` CLI talks to."""
-
-    #: Where the daemon serves it (a Unix socket; nothing listens on the network).
-    socket: str = "/run/chargepoint/control.sock"
-    #: Group allowed to use it (mode 0660); if the group does not exist, the daemon's own.
-    group: str = "chargepoint"
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Config:
-    station: StationConfig
-    ocpp: OcppConfig
-    connectors: tuple[ConnectorConfig, ...]
-    hal_backend: str = "sim"
-    simulation: SimulationConfig = field(default_factory=SimulationConfig)
-    meter: MeterConfig = field(default_factory=MeterConfig)
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
-    control: ControlConfig = field(default_factory=ControlConfig)
-    #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
-    board: BoardConfig | None = None
-    source: str = "<defaults>"
-
-
-class _Reader:
-    """Reads one TOML table with type checks that name the offending key."""
-
-    def __init__(self, file: str, table: dict[str, Any], prefix: str) -> None:
-        self.file = file
-        self.table = table
-        self.prefix = prefix
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def fail(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.file, self.key(name), reason)
-
-    def _get(self, name: str, default: Any, required: bool) -> Any:
-        self.used.add(name)
-        if name not in self.table:
-            if required:
-                raise self.fail(name, "is required")
-            return default
-        return self.table[name]
-
-    def string(self, name: str, default: str = "", *, required: bool = False) -> str:
-        value = self._get(name, default, required)
-        if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, not {type(value).__name__}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._get(name, default, False)
-        if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, not {value!r}")
-        return value
-
-    def number(
-        self, name: str, default: float | None, *, low: float | None = None,
-        high: float | None = None, integer: bool = False, optional: bool = False,
-    ) -> Any:
-        value = self._get(name, default, False)
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, not {value!r}")
-        if integer and not float(value).is_integer():
-            raise self.fail(name, f"must be a whole number, not {value!r}")
-        if low is not None and value < low:
-            raise self.fail(name, f"must be at least {low:g}, not {value:g}")
-        if high is not None and value > high:
-            raise self.fail(name, f"must be at most {high:g}, not {value:g}")
-        return int(value) if integer else float(value)
-
-    def string_list(self, name: str, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(name, list(default), False)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(name, "must be a list of strings")
-        for item in value:
-            if item not in allowed:
-                raise self.fail(name, f"unknown value {item!r}; allowed: {', '.join(allowed)}")
-        return tuple(value)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key (misspelt?)")
-
-
-def _table(file: str, data: dict[str, Any], name: str, *, required: bool = False) -> dict[str, Any]:
-    if name not in data:
-        if required:
-            raise ConfigError(file, name, "section is required")
-        return {}
-    value = data[name]
-    if not isinstance(value, dict):
-        raise ConfigError(file, name, "must be a table ([" + name + "])")
-    return value
+from chargepoint.config.reader import ConfigError, Reader, table
 
 
 def _station(file: str, data: dict[str, Any]) -> StationConfig:
-    r = _Reader(file, _table(file, data, "station", required=True), "station")
+    r = Reader(file, table(file, data, "station", required=True), "station")
     identity = r.string("identity", required=True)
     if not identity or any(c in identity for c in "/?#% ") or len(identity) > 48:
         raise r.fail("identity", "must be 1-48 characters without spaces, '/', '?', '#' or '%'")
@@ -309,7 +56,7 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
 
 
 def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
-    r = _Reader(file, _table(file, data, "ocpp", required=True), "ocpp")
+    r = Reader(file, table(file, data, "ocpp", required=True), "ocpp")
     url = r.string("csms_url", required=True)
     parsed = urlparse(url)
     if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
@@ -364,7 +111,7 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     return cfg
 
 
-def _check_security(r: _Reader, cfg: OcppConfig, scheme: str) -> None:
+def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
     """The security profile, URL scheme, password and CA bundle must fit together."""
     key = cfg.authorization_key
     if key:
@@ -388,10 +135,10 @@ def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tupl
     if not isinstance(raw, list) or not raw:
         raise ConfigError(file, "connectors", "must be one or more [[connectors]] tables")
     result = []
-    for index, table in enumerate(raw):
-        if not isinstance(table, dict):
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
             raise ConfigError(file, f"connectors[{index}]", "must be a table")
-        r = _Reader(file, table, f"connectors[{index}]")
+        r = Reader(file, entry, f"connectors[{index}]")
         connector = ConnectorConfig(
             id=r.number("id", None, low=1, high=99, integer=True),
             max_current_a=r.number("max_current_a", station.max_current_a, low=6, high=80),
@@ -405,7 +152,7 @@ def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tupl
 
 
 def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
-    r = _Reader(file, _table(file, data, "simulation"), "simulation")
+    r = Reader(file, table(file, data, "simulation"), "simulation")
     d = SimulationConfig()
     cfg = SimulationConfig(
         speed=r.number("speed", d.speed, low=0.01, high=1000),
@@ -439,7 +186,7 @@ def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
 
     from hal.meters.registermap import MapError, load_map, shipped_models
 
-    r = _Reader(file, _table(file, data, "meter"), "meter")
+    r = Reader(file, table(file, data, "meter"), "meter")
     d = MeterConfig()
     cfg = MeterConfig(
         poll_interval_s=r.number("poll_interval_s", d.poll_interval_s, low=0.1, high=3600),
@@ -487,7 +234,7 @@ def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
 
 
 def _safety(file: str, data: dict[str, Any]) -> SafetyConfig:
-    r = _Reader(file, _table(file, data, "safety"), "safety")
+    r = Reader(file, table(file, data, "safety"), "safety")
     d = SafetyConfig()
     cfg = SafetyConfig(
         tick_s=r.number("tick_s", d.tick_s, low=0.001, high=0.05),
@@ -506,7 +253,7 @@ SOCKET_PATH_MAX = 107
 
 
 def _control(file: str, data: dict[str, Any]) -> ControlConfig:
-    r = _Reader(file, _table(file, data, "control"), "control")
+    r = Reader(file, table(file, data, "control"), "control")
     d = ControlConfig()
     cfg = ControlConfig(
         socket=r.string("socket", d.socket),
@@ -529,14 +276,12 @@ TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "saf
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
-    """The ``[board]`` profile, checked by chargepoint.board; required on the Pi backend."""
+    """The ``[board]`` profile, checked by chargepoint.config.board; required on the Pi backend."""
     if "board" not in data:
         if backend == "raspberrypi":
             raise ConfigError(file, "board", 'section is required with hal.backend = "raspberrypi"')
         return None
-    from chargepoint.board import parse_board
-
-    return parse_board(file, _table(file, data, "board"))
+    return parse_board(file, table(file, data, "board"))
 
 
 def _check_raspberrypi(file: str, cfg: Config) -> None:
@@ -557,7 +302,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         if key not in TOP_LEVEL:
             raise ConfigError(file, key, f"unknown section; known: {', '.join(TOP_LEVEL)}")
     station = _station(file, data)
-    hal = _Reader(file, _table(file, data, "hal"), "hal")
+    hal = Reader(file, table(file, data, "hal"), "hal")
     backend = hal.string("backend", "sim")
     if backend not in HAL_BACKENDS:
         raise hal.fail("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}")

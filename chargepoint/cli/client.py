@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from chargepoint.control import PROTOCOL_VERSION
+from chargepoint.control.server import PROTOCOL_VERSION
 
 DEFAULT_SOCKET = "/run/chargepoint/control.sock"
 #: Longest response accepted (bytes): a full status or log listing is far smaller.

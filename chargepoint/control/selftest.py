@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import chargepoint
-from chargepoint.iec61851 import CpState
+from chargepoint.safety.iec61851 import CpState
 
 if TYPE_CHECKING:
+    from chargepoint.app.daemon import Daemon
     from chargepoint.config import SafetyConfig
-    from chargepoint.daemon import Daemon
-    from chargepoint.station import Connector
+    from chargepoint.core.connector import ConnectorState as Connector
     from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ async def _safety_loop_check(d: Daemon, c: Connector) -> Check:
 def _meter_check(d: Daemon, c: Connector) -> Check:
     reading = c.last_reading
     if not c.meter_available:
-        said = d.recorder.last_error("chargepoint.station") or "see chargepoint logs"
+        said = d.recorder.last_error("chargepoint.core.station") or "see chargepoint logs"
         return Check("meter", FAIL, f"no valid reading: {c.meter_failures} failed reads in a row ({said})",
                      c.id)
     if reading is None:
@@ -297,7 +297,7 @@ def _meter_check(d: Daemon, c: Connector) -> Check:
 
 
 def _pp_check(c: Connector) -> Check:
-    from chargepoint.evse import EvseFault
+    from chargepoint.safety.evse import EvseFault
 
     status = c.evse.status
     if EvseFault.PROXIMITY in status.faults:
@@ -310,7 +310,7 @@ def _pp_check(c: Connector) -> Check:
 
 
 def _rcd_check(c: Connector) -> Check:
-    from chargepoint.evse import EvseFault
+    from chargepoint.safety.evse import EvseFault
 
     faults = c.evse.status.faults
     tripped = sorted(f.value for f in faults & {EvseFault.RCD, EvseFault.EMERGENCY_STOP})

@@ -17,10 +17,16 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
-from chargepoint.authorization import LocalAuthorization
-from chargepoint.events import (
+from chargepoint.core.authorization import LocalAuthorization
+from chargepoint.core.connector import (
+    PLUGGED_STATES,
+    ConnectorHardware,
+    ConnectorState,
+    Session,
+    Transaction,
+)
+from chargepoint.core.events import (
     AuthResult,
     AuthStatus,
     ConnectorStatus,
@@ -31,74 +37,16 @@ from chargepoint.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.evse import EvseController, EvseStatus
-from chargepoint.iec61851 import CpState
-from chargepoint.limits import LimitClaims
-from chargepoint.outbox import OpenTransaction, Outbox
-from chargepoint.settings import Settings
+from chargepoint.core.outbox import OpenTransaction, Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.safety.evse import EvseStatus
+from chargepoint.safety.iec61851 import CpState
 from hal.clock import Clock
-from hal.interfaces import ConnectorLock, Meter, MeterFailure, MeterReading
+from hal.interfaces import MeterFailure, MeterReading
 
 log = logging.getLogger(__name__)
 
 Authorizer = Callable[[str], Awaitable[AuthResult]]
-
-PLUGGED_STATES = (CpState.B, CpState.C, CpState.D)
-#: Consecutive failed meter reads after which the meter counts as unavailable.
-METER_FAILURES_UNAVAILABLE = 3
-
-
-@dataclass
-class Transaction:
-    local_id: str
-    id_tag: str
-    meter_start_wh: float
-    started_at: float
-    #: Every reading taken for this transaction (begin, periodic, clock, end),
-    #: for the stop message's own record of the transaction.
-    samples: list[MeterSample] = field(default_factory=list)
-    stopping: bool = False
-
-
-@dataclass
-class Session:
-    """A driver's claim on a connector: authorized, maybe not yet charging."""
-
-    id_tag: str
-    authorized_at: float
-    transaction: Transaction | None = None
-
-
-@dataclass
-class Connector:
-    id: int
-    evse: EvseController
-    meter: Meter
-    limits: LimitClaims
-    lock: ConnectorLock | None = None
-    operative: bool = True
-    #: Availability asked for while a transaction ran, applied when it ends.
-    scheduled_operative: bool | None = None
-    session: Session | None = None
-    evse_status: EvseStatus | None = None
-    last_reading: MeterReading | None = None
-    meter_failures: int = 0
-    #: The transaction ended but the EV is still plugged in.
-    finishing: bool = False
-    reported: StatusChanged | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def plugged(self) -> bool:
-        return self.evse_status is not None and self.evse_status.cp_state in PLUGGED_STATES
-
-    @property
-    def transaction(self) -> Transaction | None:
-        return self.session.transaction if self.session else None
-
-    @property
-    def meter_available(self) -> bool:
-        return self.meter_failures < METER_FAILURES_UNAVAILABLE
 
 
 class Station:
@@ -106,7 +54,7 @@ class Station:
 
     def __init__(
         self,
-        connectors: list[Connector],
+        connectors: list[ConnectorHardware],
         clock: Clock,
         outbox: Outbox,
         settings: Settings,
@@ -115,7 +63,7 @@ class Station:
         meter_poll_interval_s: float = 1.0,
         persist_availability: Callable[[int, bool], None] | None = None,
     ) -> None:
-        self.connectors = {c.id: c for c in connectors}
+        self.connectors = {hw.evse_id: ConnectorState(hw) for hw in connectors}
         self.clock = clock
         self.outbox = outbox
         #: Operator-changeable behaviour (OCPP configuration keys), read when used.
@@ -173,7 +121,7 @@ class Station:
         connector = self.connectors[connector_id]
         return self._derive_status(connector)
 
-    def _derive_status(self, c: Connector) -> StatusChanged:
+    def _derive_status(self, c: ConnectorState) -> StatusChanged:
         now = self.clock.time()
         evse = c.evse_status
         if evse is not None and evse.faults:
@@ -202,7 +150,7 @@ class Station:
             status = ConnectorStatus.AVAILABLE
         return StatusChanged(c.id, status, now, fault=meter_fault)
 
-    def _update_status(self, c: Connector) -> None:
+    def _update_status(self, c: ConnectorState) -> None:
         current = self._derive_status(c)
         previous = c.reported
         if previous is not None and (previous.status, previous.fault) == (current.status, current.fault):
@@ -240,7 +188,7 @@ class Station:
                         ",".join(sorted(f.value for f in status.faults)))
         self._update_status(c)
 
-    def _on_plug_in(self, c: Connector) -> None:
+    def _on_plug_in(self, c: ConnectorState) -> None:
         log.info("connector %d: EV plugged in", c.id)
         c.finishing = False
         if c.session is None and self.free_vend_id_tag and c.operative:
@@ -248,7 +196,7 @@ class Station:
         if c.session is not None and c.session.transaction is None:
             self._spawn(self._start_transaction(c))
 
-    def _on_unplug(self, c: Connector) -> None:
+    def _on_unplug(self, c: ConnectorState) -> None:
         log.info("connector %d: EV unplugged", c.id)
         c.finishing = False
         tx = c.transaction
@@ -267,12 +215,12 @@ class Station:
             c.lock.set_locked(False)
 
     # ------------------------------------------------------------- meters
-    async def _poll_meter(self, c: Connector) -> None:
+    async def _poll_meter(self, c: ConnectorState) -> None:
         while True:
             await self._read_meter(c)
             await self.clock.sleep(self.meter_poll_interval_s)
 
-    async def _read_meter(self, c: Connector) -> MeterReading | None:
+    async def _read_meter(self, c: ConnectorState) -> MeterReading | None:
         """Read the meter; on failure keep the last good reading and count."""
         result = await c.meter.read()
         if isinstance(result, MeterFailure):
@@ -289,7 +237,7 @@ class Station:
             self._update_status(c)
         return result
 
-    async def _fresh_reading(self, c: Connector) -> MeterReading | None:
+    async def _fresh_reading(self, c: ConnectorState) -> MeterReading | None:
         """A reading taken now, or the last good one (said in the log)."""
         reading = await self._read_meter(c)
         if reading is None and c.last_reading is not None:
@@ -338,7 +286,7 @@ class Station:
         self._begin_session(target, id_tag)
         return result.status
 
-    def _free_connector(self, prefer_plugged: bool) -> Connector | None:
+    def _free_connector(self, prefer_plugged: bool) -> ConnectorState | None:
         free = [c for c in self.connectors.values()
                 if c.operative and c.session is None and not c.finishing
                 and not (c.evse_status and c.evse_status.faults)]
@@ -346,7 +294,7 @@ class Station:
             free.sort(key=lambda c: not c.plugged)
         return free[0] if free else None
 
-    def _begin_session(self, c: Connector, id_tag: str) -> None:
+    def _begin_session(self, c: ConnectorState, id_tag: str) -> None:
         c.session = Session(id_tag, self.clock.monotonic())
         log.info("connector %d: session for %s", c.id, id_tag)
         self._update_status(c)
@@ -355,7 +303,7 @@ class Station:
         else:
             self._spawn(self._expire_unplugged_session(c, c.session))
 
-    async def _expire_unplugged_session(self, c: Connector, session: Session) -> None:
+    async def _expire_unplugged_session(self, c: ConnectorState, session: Session) -> None:
         timeout = float(self.settings.get("ConnectionTimeOut"))
         await self.clock.sleep(timeout)
         if c.session is session and session.transaction is None:
@@ -383,7 +331,7 @@ class Station:
             self._begin_session(c, id_tag)
         return True
 
-    async def _authorize_then_begin(self, c: Connector, id_tag: str) -> None:
+    async def _authorize_then_begin(self, c: ConnectorState, id_tag: str) -> None:
         result = await self.authorize(id_tag)
         if result.status == AuthStatus.ACCEPTED and c.session is None:
             self._begin_session(c, id_tag)
@@ -429,7 +377,7 @@ class Station:
             if connector_id in self.connectors:
                 self.connectors[connector_id].operative = operative
 
-    def _apply_availability(self, c: Connector, operative: bool) -> None:
+    def _apply_availability(self, c: ConnectorState, operative: bool) -> None:
         c.scheduled_operative = None
         if c.operative != operative:
             c.operative = operative
@@ -469,7 +417,7 @@ class Station:
     def active_transactions(self) -> list[tuple[int, Transaction]]:
         return [(c.id, c.transaction) for c in self.connectors.values() if c.transaction]
 
-    async def _start_transaction(self, c: Connector) -> None:
+    async def _start_transaction(self, c: ConnectorState) -> None:
         session = c.session
         if session is None or session.transaction is not None:
             return
@@ -497,7 +445,7 @@ class Station:
         self._update_status(c)
         self._spawn(self._sample_transaction(c, tx))
 
-    async def _sample_transaction(self, c: Connector, tx: Transaction) -> None:
+    async def _sample_transaction(self, c: ConnectorState, tx: Transaction) -> None:
         """Periodic meter samples of one transaction, every sample interval."""
         while True:
             interval = float(self.settings.get("MeterValueSampleInterval"))
@@ -602,7 +550,7 @@ class Station:
         self._update_status(c)
         return True
 
-    async def _wait_contactor_open(self, c: Connector) -> None:
+    async def _wait_contactor_open(self, c: ConnectorState) -> None:
         """Wait until the safety loop has opened the contactor.
 
         The safety loop forces it open at the latest 6 s after PWM off; the

@@ -6,6 +6,11 @@ manager, thermal derating. Each sets and clears only its own named entry; the
 offered current is the minimum, and the status can say which claim binds.
 Keeping them apart prevents one writer from silently overwriting another's
 limit, a failure mode seen in other charger stacks.
+
+The claims live beside the safety loop because the loop resolves them at every
+step, on its own thread, without waiting for the event loop: a lowered limit
+reaches the PWM within one tick. The core and the other sources only set their
+own claims.
 """
 
 from __future__ import annotations

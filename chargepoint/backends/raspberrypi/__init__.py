@@ -1,0 +1,1 @@
+"""The Raspberry Pi backend: hardware built from the board profile, and the bring-up tool."""

@@ -1,0 +1,5 @@
+"""``python -m chargepoint.cli``: the same as the ``chargepoint`` command."""
+
+from chargepoint.cli.main import main
+
+raise SystemExit(main())

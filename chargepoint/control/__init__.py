@@ -1,0 +1,1 @@
+"""Local control: the Unix socket the CLI talks to, over the station service API."""

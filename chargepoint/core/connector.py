@@ -1,0 +1,114 @@
+"""One connector as the station core sees it: the hardware it was given and the session on it.
+
+The hardware bundle (``ConnectorHardware``) is built by a backend and never
+changes: the safety loop, the meter, the limit claims and the plug lock. The
+session state (``ConnectorState``) belongs to the station alone; other parts of
+the program read it through the station's service API (``service.py``), never
+by reaching in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from chargepoint.core.events import MeterSample, StatusChanged
+from chargepoint.safety.evse import EvseController, EvseStatus
+from chargepoint.safety.iec61851 import CpState
+from chargepoint.safety.limits import LimitClaims
+from hal.interfaces import ConnectorLock, Meter, MeterReading
+
+PLUGGED_STATES = (CpState.B, CpState.C, CpState.D)
+#: Consecutive failed meter reads after which the meter counts as unavailable.
+METER_FAILURES_UNAVAILABLE = 3
+
+
+@dataclass(frozen=True)
+class ConnectorHardware:
+    """What a backend provides for one EVSE: its safety loop, meter, limits and lock.
+
+    Each EVSE of this station has one connector (id 1 within the EVSE); OCPP 1.6
+    numbers its connectors by EVSE id.
+    """
+
+    evse_id: int
+    evse: EvseController
+    meter: Meter
+    limits: LimitClaims
+    lock: ConnectorLock | None = None
+    connector_id: int = 1
+
+
+@dataclass
+class Transaction:
+    local_id: str
+    id_tag: str
+    meter_start_wh: float
+    started_at: float
+    #: Every reading taken for this transaction (begin, periodic, clock, end),
+    #: for the stop message's own record of the transaction.
+    samples: list[MeterSample] = field(default_factory=list)
+    stopping: bool = False
+
+
+@dataclass
+class Session:
+    """A driver's claim on a connector: authorized, maybe not yet charging."""
+
+    id_tag: str
+    authorized_at: float
+    transaction: Transaction | None = None
+
+
+@dataclass
+class ConnectorState:
+    """The station's own record of one connector; only the station writes it."""
+
+    hw: ConnectorHardware
+    operative: bool = True
+    #: Availability asked for while a transaction ran, applied when it ends.
+    scheduled_operative: bool | None = None
+    session: Session | None = None
+    evse_status: EvseStatus | None = None
+    last_reading: MeterReading | None = None
+    meter_failures: int = 0
+    #: The transaction ended but the EV is still plugged in.
+    finishing: bool = False
+    reported: StatusChanged | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        return self.hw.evse_id
+
+    @property
+    def evse(self) -> EvseController:
+        return self.hw.evse
+
+    @property
+    def meter(self) -> Meter:
+        return self.hw.meter
+
+    @property
+    def limits(self) -> LimitClaims:
+        return self.hw.limits
+
+    @property
+    def lock(self) -> ConnectorLock | None:
+        return self.hw.lock
+
+    @property
+    def plugged(self) -> bool:
+        return self.evse_status is not None and self.evse_status.cp_state in PLUGGED_STATES
+
+    @property
+    def transaction(self) -> Transaction | None:
+        return self.session.transaction if self.session else None
+
+    @property
+    def meter_available(self) -> bool:
+        return self.meter_failures < METER_FAILURES_UNAVAILABLE
+
+    @property
+    def faulted(self) -> bool:
+        return self.evse_status is not None and bool(self.evse_status.faults)

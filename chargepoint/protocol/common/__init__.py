@@ -1,0 +1,1 @@
+"""What every OCPP version adapter needs: library fixes, error mapping, call waits, measurands."""

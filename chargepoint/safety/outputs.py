@@ -1,0 +1,70 @@
+"""The safety loop's two outputs, the contactor coil and the pilot PWM, and what was last commanded.
+
+Writes are skipped when nothing changes (the loop runs a hundred times a
+second), except ``write_safe``, which writes both unconditionally: the hardware
+may not be in the state we believe. A failing pilot must not keep the
+contactor from opening, so each safe write is guarded on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from hal.interfaces import Contactor, Pilot
+
+log = logging.getLogger(__name__)
+
+#: Duty that means "no PWM": a steady +12 V.
+PWM_OFF = 100.0
+
+
+class Outputs:
+    """Contactor and PWM as commanded, with the times the timing rules need."""
+
+    def __init__(self, pilot: Pilot, contactor: Contactor, name: str, now: float) -> None:
+        self._pilot = pilot
+        self._contactor = contactor
+        self.name = name
+        self.closed = False
+        self.duty = PWM_OFF
+        #: Current announced by the PWM; 0 when no PWM.
+        self.offered_a = 0.0
+        #: When the contactor was last switched (the auxiliary contact's settle time counts from it).
+        self.switched_at = now
+        #: When the PWM last went off (the 6 s forced-open rule counts from it).
+        self.pwm_off_since = now
+
+    def set_contactor(self, closed: bool, now: float) -> None:
+        if closed == self.closed:
+            return
+        # Record first: a trip callback re-entering from inside the write must have the last word.
+        self.closed = closed
+        self.switched_at = now
+        self._contactor.set_closed(closed)
+
+    def set_pwm(self, duty: float, offered_a: float, now: float) -> None:
+        if duty == self.duty:
+            return
+        self.duty = duty
+        self.offered_a = offered_a
+        if duty == PWM_OFF:
+            self.pwm_off_since = now
+        self._pilot.set_pwm(duty)
+
+    def write_safe(self, now: float) -> None:
+        """Contactor open, then pilot steady +12 V, written whatever we believe they are."""
+        try:
+            self._contactor.set_closed(False)
+        except Exception:
+            log.exception("%s: could not command the contactor open", self.name)
+        if self.closed:
+            self.closed = False
+            self.switched_at = now
+        try:
+            self._pilot.set_pwm(PWM_OFF)
+        except Exception:
+            log.exception("%s: could not set the pilot to 100 %%", self.name)
+        if self.duty != PWM_OFF:
+            self.duty = PWM_OFF
+            self.pwm_off_since = now
+        self.offered_a = 0.0

@@ -1,0 +1,84 @@
+"""What the safety loop reports and how it is set up: faults, status snapshots, configuration.
+
+Kept apart from the loop itself (``evse.py``) so that the station, the control
+surfaces and the tests can speak of a fault or a status without touching the
+code that drives the hardware.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chargepoint.safety.iec61851 import CpState, PilotBands
+
+log = logging.getLogger(__name__)
+
+
+class EvseFault(StrEnum):
+    RCD = "rcd"
+    EMERGENCY_STOP = "emergency_stop"
+    DIODE = "diode"
+    PILOT = "pilot"  # reading outside every band, or state F read back
+    SHORT = "short"  # state E
+    CONTACTOR_MISMATCH = "contactor_mismatch"
+    WELDED = "welded"
+    VENTILATION = "ventilation"  # state D without ventilation
+    PROXIMITY = "proximity"  # PP out of band
+    INTERNAL = "internal"  # step() raised: hardware access failed or a bug
+
+
+#: Cleared only by ``clear_faults`` (or, for RCD, an automatic reclose).
+LATCHED_FAULTS = frozenset(
+    {EvseFault.RCD, EvseFault.EMERGENCY_STOP, EvseFault.WELDED, EvseFault.CONTACTOR_MISMATCH}
+)
+#: Cleared once their condition is gone and the pilot reads A or B.
+CLEARED_IN_A_OR_B = frozenset(
+    {EvseFault.PILOT, EvseFault.SHORT, EvseFault.VENTILATION, EvseFault.INTERNAL}
+)
+PLUGGED = frozenset({CpState.B, CpState.C, CpState.D})
+
+
+def trip_fault(name: str) -> EvseFault:
+    """Map a FaultInputs name to a fault; an unknown input is treated as an emergency stop,
+    the conservative choice: it opens the contactor and needs a technician to clear."""
+    if name == EvseFault.RCD.value:
+        return EvseFault.RCD
+    if name != EvseFault.EMERGENCY_STOP.value:
+        log.warning("unknown fault input %r treated as an emergency stop", name)
+    return EvseFault.EMERGENCY_STOP
+
+
+@dataclass(frozen=True)
+class EvseStatus:
+    cp_state: CpState | None  # None: pilot reading outside every band
+    pwm_duty: float  # 100.0 = steady +12 V, no PWM
+    offered_a: float  # current announced by the PWM; 0 when no PWM
+    contactor_closed: bool  # as commanded
+    contactor_feedback: bool | None  # auxiliary contact; None if not wired
+    faults: frozenset[EvseFault]
+    cable_max_a: float | None  # PP rating; None for a tethered cable / no PP
+    binding_limit: str  # name of the binding limit claim ("" if none)
+    charging_allowed: bool  # the station's permission (allow/stop)
+    timestamp: float  # clock.monotonic() of the step that produced it
+
+
+@dataclass(frozen=True)
+class EvseConfig:
+    tick_s: float = 0.01
+    #: Time the auxiliary contact gets to follow a command before a mismatch is a fault.
+    contactor_settle_s: float = 0.2
+    #: IEC 61851-1: after PWM goes off, open at the latest this long after even if the EV stays in C.
+    pwm_off_contactor_timeout_s: float = 6.0
+    ventilation_available: bool = False
+    #: Automatic RCD reclose attempts; 0 = manual clear only (some countries forbid reclosing).
+    rcd_auto_reclose_attempts: int = 0
+    rcd_reclose_delay_s: float = 60.0
+    diode_check: bool = True
+    #: How far the negative plateau may be from -12 V under PWM before the diode counts as missing.
+    diode_tolerance_v: float = 1.5
+    bands: PilotBands = PilotBands()
+    hysteresis_v: float = 0.4
+    #: Consecutive samples before a new pilot state (or a diode fault) is believed.
+    debounce_samples: int = 2
