@@ -333,7 +333,11 @@ class Station:
 
     async def _authorize_then_begin(self, c: ConnectorState, id_tag: str) -> None:
         result = await self.authorize(id_tag)
-        if result.status == AuthStatus.ACCEPTED and c.session is None:
+        if result.status != AuthStatus.ACCEPTED:
+            log.info("remote start for %s not accepted: %s", id_tag, result.status.value)
+        elif c.session is not None:
+            log.info("remote start for %s: connector %d was taken meanwhile", id_tag, c.id)
+        else:
             self._begin_session(c, id_tag)
 
     def remote_stop(self, local_id: str) -> bool:
