@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from chargepoint.safety.limits import LimitClaims
 from chargepoint.safety.evse import CABLE_CLAIM, EvseConfig, EvseController, EvseFault, EvseStatus
 from chargepoint.safety.iec61851 import CpState, duty_for_current
+from chargepoint.safety.limits import LimitClaims
 from hal.clock import ManualClock
 from hal.interfaces import PilotLevels
 from hal.sim import SimEV, SimWorld

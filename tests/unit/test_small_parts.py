@@ -16,10 +16,10 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.safety.limits import LimitClaims
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.protocol.common.measurands import format_number, values_for
+from chargepoint.safety.limits import LimitClaims
 from hal.interfaces import MeterReading
 
 

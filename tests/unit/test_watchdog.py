@@ -25,8 +25,8 @@ from chargepoint.app.watchdog import (
     stderr_is_journal,
     watchdog_interval,
 )
-from chargepoint.safety.limits import LimitClaims
 from chargepoint.safety.evse import EvseController
+from chargepoint.safety.limits import LimitClaims
 from hal.clock import RealClock
 from hal.sim import SimWorld
 
