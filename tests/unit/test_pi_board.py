@@ -235,24 +235,31 @@ def _no_port(*args: Any, **kwargs: Any) -> Any:
     raise OSError("no serial port in this test")
 
 
-def test_bring_up_tool_reads_the_board(tmp_path, factory, monkeypatch, capsys):
-    """``python -m chargepoint.backends.raspberrypi.bringup FILE``: hardware.md's checklist, on fakes."""
+def _bring_up_on_fakes(tmp_path, factory, monkeypatch, state: str):
+    """The bring-up tool's module with its board parts on fakes; the pilot model in ``state``."""
     import chargepoint.backends.raspberrypi.bringup as board_module
+    from tests.unit.pi_fakes import ContactorPhysics, RcmModel, SwitchInput
 
     sysfs = FakePwmSysfs(tmp_path / "sys")
     model = PilotModel(sysfs.duty_percent)
-    model.set(state="B", cable_ohms=1500.0)
+    model.set(state=state, cable_ohms=1500.0)
     bus = FakeAds1x15(model.adc_volts, chip="ads1015")
     real_pilot = board_module.pilot_device
     monkeypatch.setattr(board_module, "pilot_device", lambda board, clock, pf, i2c, root, sleep: real_pilot(
         board, clock, factory, bus, tmp_path / "sys", sysfs.kernel_sleep))
-    from tests.unit.pi_fakes import ContactorPhysics, RcmModel, SwitchInput
-
     real_contactor = board_module.contactor_device
+    coil_history: list[bool] = []
 
     def contactor(board, pin_factory):
         device = real_contactor(board, factory)
-        ContactorPhysics(factory, 17, 27, ManualClock(), settle_s=0)
+        physics = ContactorPhysics(factory, 17, 27, ManualClock(), settle_s=0)
+        original = device.set_closed
+
+        def set_closed(closed: bool) -> None:
+            original(closed)
+            coil_history.append(bool(factory.pin(17).state))
+            physics.update()
+        device.set_closed = set_closed
         return device
 
     monkeypatch.setattr(board_module, "contactor_device", contactor)
@@ -265,13 +272,33 @@ def test_bring_up_tool_reads_the_board(tmp_path, factory, monkeypatch, capsys):
         return device
 
     monkeypatch.setattr(board_module, "fault_inputs", inputs)
-    monkeypatch.setattr(board_module, "CONTACTOR_TEST_S", 0.01)
-    code = board_module._bring_up([str(EXAMPLE), "--duty", "53.3", "--count", "2", "--interval", "0",
+    monkeypatch.setattr(board_module, "CONTACTOR_TEST_S", 0.05)
+    return board_module, sysfs, coil_history
+
+
+def test_bring_up_tool_reads_the_board_and_tests_the_contactor_with_no_ev(tmp_path, factory, monkeypatch,
+                                                                           capsys):
+    """``python -m chargepoint.backends.raspberrypi.bringup FILE``: hardware.md's checklist, on fakes."""
+    board_module, sysfs, coil = _bring_up_on_fakes(tmp_path, factory, monkeypatch, "A")
+    code = board_module._bring_up([str(EXAMPLE), "--count", "1", "--interval", "0",
                                    "--rcm-test", "--contactor-test"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "RCM self-test: passed" in out
+    assert "through the safety loop's output test" in out
     assert "aux contact: before False, closed True, after False: OK" in out
+    assert True in coil and coil[-1] is False, "the coil was energised by the test and released"
+
+
+def test_bring_up_contactor_test_is_refused_with_an_ev_connected(tmp_path, factory, monkeypatch, capsys):
+    """State B: the safety loop refuses the output test; the coil is never energised."""
+    board_module, sysfs, coil = _bring_up_on_fakes(tmp_path, factory, monkeypatch, "B")
+    code = board_module._bring_up([str(EXAMPLE), "--duty", "53.3", "--count", "2", "--interval", "0",
+                                   "--contactor-test"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "contactor test refused: an output test needs state A (no EV connected)" in out
+    assert "aux contact" not in out and True not in coil
     line = r"CP  \+9\.0\d V / -1[12]\.\d\d V  state B  PP 1500 ohm = 13 A  aux open  inputs ok"
     assert re.search(line, out), out
     assert sysfs.duty_percent() == 0.0  # left at -12 V (state F) when the tool ends

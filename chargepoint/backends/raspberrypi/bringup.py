@@ -2,18 +2,84 @@
 
 ``python -m chargepoint.backends.raspberrypi.bringup FILE`` with the daemon stopped
 (both cannot hold the pins); the checklist in hardware.md runs it.
+
+``--contactor-test`` does not switch the coil itself: it runs the station's own
+safety loop over the board and asks it for an output test, which the loop
+grants only in state A (no EV), with nothing faulted, exactly as for
+``chargepoint relay test``. With an EV (or anything else) connected the test is
+refused with the reason and the coil is never energised.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from chargepoint.backends.hardware import evse_config
 from chargepoint.backends.raspberrypi.build import Parts, contactor_device, fault_inputs, pilot_device
-from chargepoint.config import ConfigError
+from chargepoint.config import Config, ConfigError, load
+from chargepoint.safety.evse import EvseController
+from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
+from chargepoint.safety.limits import LimitClaims
+from hal.clock import Clock, RealClock
 
 #: How long --contactor-test keeps the contactor closed (and half of it to open again).
 CONTACTOR_TEST_S = 1.0
+#: Safety-loop steps before the test is asked for: the pilot state must be confirmed first.
+SETTLE_STEPS = 10
+
+
+def contactor_test(config: Config, pilot: Any, contactor: Any, inputs: Any, clock: Clock,
+                   say: Callable[[str], None]) -> bool:
+    """Close and open the contactor through the safety loop's output test.
+
+    True if the auxiliary contact followed both ways; False (said why) if refused or not.
+    """
+    board = config.board
+    assert board is not None
+    c = board.classification
+    safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
+                         debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
+    loop = EvseController(pilot, contactor, inputs, clock, LimitClaims(), safety, name="bring-up")
+
+    def run(seconds: float) -> None:
+        end = clock.monotonic() + seconds
+        while True:
+            loop.step()
+            if clock.monotonic() >= end:
+                return
+            clock.sleep_blocking(safety.tick_s)
+
+    try:
+        for _ in range(SETTLE_STEPS):
+            loop.step()
+            clock.sleep_blocking(safety.tick_s)
+        before = loop.status.contactor_feedback
+        refusal = loop.begin_output_test(contactor=True, hold_s=CONTACTOR_TEST_S + 1.0)
+        if refusal:
+            say(f"contactor test refused: {refusal}")
+            return False
+        say(f"closing the contactor for {CONTACTOR_TEST_S:g} s (through the safety loop's output test)")
+        run(CONTACTOR_TEST_S)
+        test_ran = loop.output_test_active
+        closed = loop.status.contactor_feedback
+        loop.end_output_test()
+        run(CONTACTOR_TEST_S / 2)
+        after = loop.status.contactor_feedback
+        if not test_ran:
+            say("contactor test ended early by the safety loop (state or fault changed)")
+            return False
+        ok = (before, closed, after) == (False, True, False)
+        say(f"aux contact: before {before}, closed {closed}, after {after}: {'OK' if ok else 'MISMATCH'}")
+        faults = sorted(f.value for f in loop.status.faults)
+        if faults:
+            say(f"the safety loop latched {', '.join(faults)}")
+        return ok
+    finally:
+        loop.close()
 
 
 def _bring_up(argv: list[str] | None = None) -> int:
@@ -21,13 +87,6 @@ def _bring_up(argv: list[str] | None = None) -> int:
 
     Stop the daemon first (``systemctl stop chargepoint``): both cannot hold the pins.
     """
-    import argparse
-    import math
-
-    from chargepoint.config import load
-    from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
-    from hal.clock import RealClock
-
     parser = argparse.ArgumentParser(prog="python -m chargepoint.backends.raspberrypi.bringup",
                                      description=_bring_up.__doc__)
     parser.add_argument("config", help="the station's configuration file")
@@ -36,7 +95,9 @@ def _bring_up(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=0, help="readings to take (0 = until Ctrl-C)")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between readings")
     parser.add_argument("--contactor-test", action="store_true",
-                        help="close the contactor for 1 s and check the auxiliary contact (mains!)")
+                        help="close the contactor for 1 s through the safety loop and check the "
+                             "auxiliary contact; only with no EV connected (state A), as chargepoint "
+                             "relay test (mains!)")
     parser.add_argument("--rcm-test", action="store_true", help="pulse the RCM's test input once")
     args = parser.parse_args(argv)
     try:
@@ -52,24 +113,17 @@ def _bring_up(argv: list[str] | None = None) -> int:
     parts = Parts()
     pilot: Any = None
     contactor: Any = None
+    code = 0
     try:
         pilot = parts.add(pilot_device(board, clock, None, None, None, time.sleep))
         contactor = parts.add(contactor_device(board, None))
         inputs = parts.add(fault_inputs(board, None))
-        pilot.set_pwm(args.duty)
         if args.rcm_test:
             print("RCM self-test:", "passed" if inputs.self_test() else "FAILED (no trip seen)")
-        if args.contactor_test:
-            print(f"closing the contactor for {CONTACTOR_TEST_S:g} s")
-            before = contactor.feedback()
-            contactor.set_closed(True)
-            time.sleep(CONTACTOR_TEST_S)
-            closed = contactor.feedback()
-            contactor.set_closed(False)
-            time.sleep(CONTACTOR_TEST_S / 2)
-            after = contactor.feedback()
-            verdict = "OK" if (before, closed, after) == (False, True, False) else "MISMATCH"
-            print(f"aux contact: before {before}, closed {closed}, after {after}: {verdict}")
+        if args.contactor_test and not contactor_test(
+                config, pilot, contactor, inputs, clock, lambda text: print(text, flush=True)):
+            code = 1
+        pilot.set_pwm(args.duty)
         c = board.classification
         classifier = PilotClassifier(c.bands, c.hysteresis_v, 1)
         taken = 0
@@ -101,7 +155,7 @@ def _bring_up(argv: list[str] | None = None) -> int:
                 pilot.set_pwm(100.0)
         finally:
             parts.close()
-    return 0
+    return code
 
 
 if __name__ == "__main__":
