@@ -13,10 +13,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev system-deps $(PEER)/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/footprint.py

@@ -37,9 +37,11 @@ from pathlib import Path
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
 from chargepoint.core.events import (
+    IdToken,
     MeterSample,
     ReadingContext,
     StopReason,
+    TokenType,
     TransactionStarted,
     TransactionStopped,
 )
@@ -76,7 +78,7 @@ async def queue_backlog(state: Path, messages: int) -> None:
     box = Outbox(store, max_entries=messages + 10)
     await box.attach(store)
     t0 = time.time() - messages * 60
-    await box.put(TransactionStarted(1, "bench", "BENCHTAG", 0.0, t0))
+    await box.put(TransactionStarted(1, "bench", IdToken("BENCHTAG"), 0.0, t0))
     for n in range(1, messages - 1):
         reading = MeterReading(timestamp=t0 + 60 * n, energy_import_wh=183.0 * n, power_w=11040.0,
                                currents_a=(16.0, 16.0, 16.0), voltages_v=(230.0, 230.0, 230.0))
@@ -140,7 +142,7 @@ async def write_budget_run(speed: float) -> tuple[int, int, int]:
         try:
             await until(lambda: daemon.adapter is not None and daemon.adapter.accepted.is_set(), 30)
             world = daemon.hardware.worlds[1]
-            daemon.station.remote_start("BENCHTAG", 1)
+            daemon.station.remote_start(IdToken("BENCHTAG", TokenType.LOCAL), 1)
             world.plug_in()
             await until(lambda: world.contactor.closed, 30)
             before = io_counters()

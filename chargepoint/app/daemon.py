@@ -13,18 +13,22 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+from chargepoint.app.recorder import Recorder
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
 from chargepoint.backends import Hardware, build_hardware
 from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
-from chargepoint.control.server import ControlServer, Recorder
-from chargepoint.core.events import StopReason
+from chargepoint.control.server import ControlServer
+from chargepoint.control.service import DaemonState, StationService
+from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
-from chargepoint.protocol.v16 import adapter as v16
+from chargepoint.protocol import registry
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +40,10 @@ class Daemon:
         self.config = config
         self.hardware = hardware or build_hardware(config)
         self.clock = self.hardware.clock
+        #: The OCPP version offered to the CSMS (the only one until 2.0.1 lands).
+        self.version = registry.version("1.6")
         self.settings = Settings(config)
-        self.settings.guards["SecurityProfile"] = self._security_profile_guard
+        self.settings.guards["security_profile"] = self._security_profile_guard
         self._connected_profile = config.ocpp.security_profile
         self.settings.listeners.append(self._setting_changed)
         self.outbox = Outbox(max_entries=config.station.outbox_max_entries)
@@ -47,60 +53,76 @@ class Daemon:
             self.clock,
             self.outbox,
             self.settings,
-            free_vend_id_tag=config.station.free_vend_id_tag if config.station.free_vend else None,
+            free_vend_token=IdToken(config.station.free_vend_id_tag, TokenType.LOCAL)
+            if config.station.free_vend else None,
             meter_poll_interval_s=config.meter.poll_interval_s,
             persist_availability=self._persist_availability,
         )
-        self.adapter: v16.V16Adapter | None = None
-        #: vendorId -> messageId -> handler, for DataTransfer from the CSMS.
-        self.data_transfer: dict[str, dict[str | None, v16.DataTransferHandler]] = {}
+        #: The adapter serving the current CSMS connection (None before the first).
+        self.adapter: Any = None
+        #: vendorId -> messageId -> handler(data) -> (status, data), for DataTransfer from the CSMS.
+        self.data_transfer: dict[str, dict[str | None, Callable[[str | None], tuple[str, str | None]]]] = {}
         ocpp = config.ocpp
         self.link = Link(
             LinkSettings(
                 url=ocpp.csms_url,
                 identity=config.station.identity,
-                subprotocol=v16.SUBPROTOCOL,
+                subprotocol=self.version.subprotocol,
                 reconnect_min_s=ocpp.reconnect_min_s,
                 reconnect_max_s=ocpp.reconnect_max_s,
                 ping_timeout_s=ocpp.ping_timeout_s,
                 ca_bundle=ocpp.ca_bundle,
             ),
             self._new_session,
-            credentials=lambda: Credentials(int(self.settings.get("SecurityProfile")),
-                                            str(self.settings.get("AuthorizationKey"))),
-            ping_interval=lambda: float(self.settings.get("WebSocketPingInterval")),
+            credentials=lambda: Credentials(int(self.settings.get("security_profile")),
+                                            str(self.settings.get("authorization_key"))),
+            ping_interval=lambda: float(self.settings.get("ws_ping_interval_s")),
         )
         self._stopped = asyncio.Event()
-        #: Set when the daemon stops to restart itself (OCPP Reset).
+        #: Set when the daemon stops to restart itself (a reset the CSMS asked for): "hard" or "soft".
         self.restart_requested: str | None = None
         #: Set when the daemon stops because something is broken (a hung safety loop).
         self.failure: str | None = None
         #: Recent events and OCPP frames, for the control API's ``logs`` and ``status``.
-        self.recorder = Recorder()
+        self.recorder = Recorder(secret_names=self.version.secret_names)
         self.started_monotonic = time.monotonic()
         self.watchdog: Watchdog | None = None
+        #: What the local surfaces (the control socket) may see and do.
+        self.service = StationService(
+            config=config, station=self.station, outbox=self.outbox, settings=self.settings,
+            clock=self.clock, link=self.link, recorder=self.recorder, version=self.version,
+            daemon=DaemonState(
+                store=lambda: self.store,
+                boot_accepted=lambda: self.adapter is not None and self.adapter.accepted.is_set(),
+                watchdog=self._watchdog_state,
+                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader))
 
-    def _new_session(self, ws: object) -> v16.V16Adapter:
-        self.adapter = v16.V16Adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
-                                      self.config, self.clock, on_reset=self.reset,
-                                      data_transfer=self.data_transfer)
+    def _new_session(self, ws: object) -> Any:
+        self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
+                                            self.config, self.clock, on_reset=self.reset,
+                                            data_transfer=self.data_transfer)
         return self.adapter
+
+    def _watchdog_state(self) -> tuple[bool, str | None]:
+        watchdog = self.watchdog
+        return bool(watchdog and watchdog.notifier.enabled), watchdog.failed if watchdog else None
 
     def _card_from_thread(self, loop: asyncio.AbstractEventLoop) -> object:
         def presented(id_tag: str) -> None:
+            token = IdToken(id_tag, TokenType.ISO14443)
             loop.call_soon_threadsafe(
-                lambda: asyncio.ensure_future(self.station.card_presented(id_tag)))
+                lambda: asyncio.ensure_future(self.station.card_presented(token)))
         return presented
 
     # ------------------------------------------------------------ settings
     def _security_profile_guard(self, value: object) -> str | None:
         """Profiles only go up, and only to one this station can connect with."""
-        current = int(self.settings.get("SecurityProfile"))
+        current = int(self.settings.get("security_profile"))
         target = int(value)  # type: ignore[call-overload]
         if target < current:
             return "downgrading the security profile is not allowed"
-        if target >= 1 and not self.settings.get("AuthorizationKey"):
-            return "profile 1 and 2 need an AuthorizationKey first"
+        if target >= 1 and not self.settings.get("authorization_key"):
+            return "profile 1 and 2 need an authorization_key first"
         if target == 2 and not self.config.ocpp.csms_url.startswith("wss://"):
             return "profile 2 needs a wss:// CSMS URL"
         if target == 3:
@@ -110,7 +132,7 @@ class Daemon:
     def _setting_changed(self, name: str, value: object) -> None:
         if self.store is not None:
             self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
-        if name == "SecurityProfile" and value != self._connected_profile:
+        if name == "security_profile" and value != self._connected_profile:
             log.info("security profile %s: reconnecting", value)
             self._connected_profile = int(value)  # type: ignore[call-overload]
             asyncio.ensure_future(self.link.reconnect())
@@ -132,8 +154,8 @@ class Daemon:
             raise
         await self.outbox.attach(self.store)
         await self.station.authorization.attach(self.store)
-        self.settings.restore(await self.store.call(self.store.load_settings))
-        self._connected_profile = int(self.settings.get("SecurityProfile"))
+        self.settings.restore(self._neutral_names(await self.store.call(self.store.load_settings)))
+        self._connected_profile = int(self.settings.get("security_profile"))
         self.station.restore_availability(await self.store.call(self.store.load_availability))
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(
@@ -143,7 +165,7 @@ class Daemon:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
         link = asyncio.ensure_future(self.link.run())
         jobs = [asyncio.ensure_future(job()) for job in self.hardware.jobs]
-        control = ControlServer(self) if self.config.control.enabled else None
+        control = ControlServer(self.service) if self.config.control.enabled else None
         if control is not None:
             await control.start()
         # systemd: READY=1 now that the hal, the store and the safety loops run; then
@@ -185,18 +207,29 @@ class Daemon:
         if len(self.outbox):
             log.warning("%d transaction message(s) not delivered before shutdown", len(self.outbox))
 
-    async def reset(self, kind: str) -> None:
-        """OCPP Reset: end transactions (SoftReset/HardReset), then restart.
+    async def reset(self, hard: bool) -> None:
+        """The CSMS asked for a reset: end transactions, then restart.
 
-        Soft waits for the CSMS to receive the stop messages; Hard gives it
+        Soft waits for the CSMS to receive the stop messages; hard gives it
         only a moment. Either way the safety loops open the contactors on the
         way out and the process starts afresh (see ``chargepoint run``).
         """
-        reason = StopReason.HARD_RESET if kind == "Hard" else StopReason.SOFT_RESET
-        await self.station.stop_all(reason)
-        await self._drain_outbox(10.0 if kind != "Hard" else 1.0)
-        self.restart_requested = kind
+        await self.station.stop_all(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
+        await self._drain_outbox(1.0 if hard else 10.0)
+        self.restart_requested = "hard" if hard else "soft"
         self.stop()
+
+    def _neutral_names(self, stored: dict[str, str]) -> dict[str, str]:
+        """Settings stored by earlier releases under a version's key name, under their neutral name.
+
+        A value stored under the neutral name is newer and wins.
+        """
+        out = dict(stored)
+        for name, text in stored.items():
+            neutral = self.version.setting_of(name)
+            if neutral is not None and neutral not in stored:
+                out[neutral] = text
+        return out
 
     def stop(self) -> None:
         self._stopped.set()

@@ -367,7 +367,7 @@ def _value_text(item: dict[str, Any]) -> str:
 @click.argument("keys", nargs=-1)
 @daemon_command
 def config_get(target: Target, keys: tuple[str, ...]) -> None:
-    """Show KEYS (OCPP keys like HeartbeatInterval, or file keys like station.max_current_a); all without."""
+    """Show KEYS (OCPP configuration keys or settings, file keys like station.max_current_a); all without."""
     result = target.call("config_get", keys=list(keys) or None)
 
     def text(r: dict[str, Any]) -> Any:

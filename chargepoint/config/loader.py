@@ -118,7 +118,8 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
         try:
             octets = bytes.fromhex(key)
         except ValueError:
-            raise r.fail("authorization_key", "must be hexadecimal (OCPP AuthorizationKey)") from None
+            raise r.fail("authorization_key",
+                         "must be hexadecimal (the Basic auth password's octets)") from None
         if not 16 <= len(octets) <= 20:
             raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits")
     if cfg.security_profile >= 1 and not key:

@@ -1,13 +1,9 @@
-"""Commissioning checks: the relay and pilot tests and ``chargepoint selftest``.
+"""Commissioning checks: ``chargepoint selftest``.
 
 Everything here runs inside the daemon, which owns the hardware: the checks
-read what the station and the safety loops already know, and the tests that
-move an output (click the contactor, step the PWM) ask the safety loop for an
-*output test* (``EvseController.begin_output_test``) rather than touching the
-hal. The safety loop applies a test only while no EV is connected, nothing is
-faulted and no session is active, ends it by itself when that changes or after
-a hold time, and keeps watching the contactor's auxiliary contact throughout:
-a contactor that does not follow is latched as a fault, as in normal use.
+read what the station and the safety loops already know (through the station
+service), and the checks that move an output run the output tests of
+``output_tests.py``, which go through the safety loop.
 
 Each check passes, fails with the reason, or is skipped with the reason; the
 report is JSON-ready (the CLI prints it as a table, as JSON, or as the plain
@@ -23,38 +19,38 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import chargepoint
+from chargepoint.control.output_tests import (
+    FAIL,
+    PASS,
+    SKIP,
+    TestRefused,
+    TestTarget,
+    output_test_refusal,
+    pilot_test,
+    poll,
+    relay_test,
+)
+from chargepoint.core.views import ConnectorView
+from chargepoint.safety.evse import EvseFault
 from chargepoint.safety.iec61851 import CpState
 
 if TYPE_CHECKING:
-    from chargepoint.app.daemon import Daemon
-    from chargepoint.config import SafetyConfig
-    from chargepoint.core.connector import ConnectorState as Connector
-    from hal.clock import Clock
+    from chargepoint.control.service import StationService
 
 log = logging.getLogger(__name__)
 
-PASS, FAIL, SKIP = "pass", "fail", "skip"
 #: Mains limits for the meter's plausibility check: 230 V +/-10 % (EN 50160), 50 +/- 1 Hz.
 VOLTAGE_RANGE_V = (207.0, 253.0)
 FREQUENCY_RANGE_HZ = (49.0, 51.0)
-#: How far the pilot plateaus may be from +/-12 V in the pilot test.
-PILOT_TOLERANCE_V = 1.5
-#: PWM steps of the pilot test: steady +12 V, then PWM over the current range.
-PILOT_DUTIES = (100.0, 10.0, 50.0, 90.0)
 NETWORK_TIMEOUT_S = 5.0
 #: Free space the state directory should have.
 DISK_MIN_FREE_BYTES = 50 * 1024 * 1024
-
-
-class TestRefused(Exception):
-    """An output test that cannot run or was ended by the safety loop; the message says why."""
 
 
 @dataclass
@@ -69,143 +65,14 @@ class Check:
                 "detail": self.detail}
 
 
-# --------------------------------------------------------------- output tests
-def output_test_refusal(c: Connector) -> str | None:
-    """Why an output test cannot run on ``c`` now, or None (the safety loop checks again)."""
-    if c.session is not None:
-        return f"a session for {c.session.id_tag} is active; stop it first (chargepoint stop)"
-    status = c.evse.status
-    if status.cp_state is None:
-        return "the pilot reads no valid state; an output test needs state A (no EV)"
-    if status.cp_state is not CpState.A:
-        return f"an EV is connected (state {status.cp_state.value}); unplug it first"
-    if status.faults:
-        return (f"faulted ({', '.join(sorted(f.value for f in status.faults))}); "
-                "clear the fault first (chargepoint fault clear)")
-    return None
-
-
-async def _poll(clock: Clock, timeout_s: float, condition: Callable[[], bool]) -> bool:
-    deadline = clock.monotonic() + timeout_s
-    while not condition():
-        if clock.monotonic() > deadline:
-            return False
-        await clock.sleep(0.01)
-    return True
-
-
-def _ended(c: Connector) -> TestRefused:
-    return TestRefused("the safety loop ended the test: " + (output_test_refusal(c) or "hold time over"))
-
-
-async def relay_test(c: Connector, clock: Clock, safety: SafetyConfig) -> dict[str, Any]:
-    """Close and open the contactor with no EV, checking the auxiliary contact each way."""
-    evse = c.evse
-    settle = safety.contactor_settle_s
-    timeout = 3 * settle + 0.5
-    steps: list[dict[str, Any]] = []
-    try:
-        for closed in (True, False):
-            refusal = evse.begin_output_test(contactor=closed, hold_s=timeout + 1.0)
-            if refusal:
-                raise TestRefused(refusal)
-            started = clock.monotonic()
-
-            def followed(closed: bool = closed, started: float = started) -> bool:
-                if not evse.output_test_active:
-                    raise _ended(c)
-                status = evse.status
-                if status.contactor_closed != closed:
-                    return False
-                if status.contactor_feedback is None:  # no aux contact: give the click its time
-                    return clock.monotonic() - started >= settle
-                return status.contactor_feedback == closed
-
-            ok = await _poll(clock, timeout, followed)
-            feedback = evse.status.contactor_feedback
-            steps.append({"command": "close" if closed else "open", "feedback": feedback,
-                          "after_s": round(clock.monotonic() - started, 3),
-                          "ok": ok and feedback is not None})
-            if not ok:
-                break
-    finally:
-        evse.end_output_test()
-    if any(step["feedback"] is None for step in steps) and all(s["ok"] or s["feedback"] is None
-                                                               for s in steps):
-        result, detail = SKIP, ("the relay was switched, but no auxiliary contact is wired: "
-                                "its contacts cannot be checked")
-    elif all(step["ok"] for step in steps) and len(steps) == 2:
-        result, detail = PASS, ("the auxiliary contact followed the coil both ways ("
-                                + ", ".join(f"{s['command']} {s['after_s']:.2f} s" for s in steps) + ")")
-    else:
-        bad = steps[-1]
-        shown = "closed" if bad["feedback"] else "open"
-        result = FAIL
-        detail = (f"commanded {bad['command']}, the auxiliary contact still reads {shown} after "
-                  f"{bad['after_s']:.2f} s")
-        faults = sorted(f.value for f in evse.status.faults)
-        if faults:
-            detail += f"; the safety loop latched {', '.join(faults)}: inspect, then chargepoint fault clear"
-    return {"connector": c.id, "result": result, "detail": detail, "steps": steps}
-
-
-async def pilot_test(c: Connector, clock: Clock, safety: SafetyConfig) -> dict[str, Any]:
-    """Step the PWM with no EV and read back the pilot's plateaus at each step."""
-    evse = c.evse
-    settle = max(0.1, 5 * safety.tick_s)
-    steps: list[dict[str, Any]] = []
-    try:
-        for duty in PILOT_DUTIES:
-            refusal = evse.begin_output_test(duty=duty, hold_s=10.0)
-            if refusal:
-                raise TestRefused(refusal)
-
-            def driving(duty: float = duty) -> bool:
-                if not evse.output_test_active:
-                    raise _ended(c)
-                return evse.status.pwm_duty == duty
-
-            if not await _poll(clock, 2.0, driving):
-                raise TestRefused(f"the safety loop did not drive {duty:g} % within 2 s")
-            since = evse.last_step_monotonic
-            # Levels are measured with the previous step's output: let a few steps pass.
-            await _poll(clock, settle + 1.0, lambda since=since: evse.last_step_monotonic >= since + settle)
-            levels = evse.pilot_levels
-            if levels is None:
-                raise TestRefused("the safety loop has not read the pilot")
-            steady = duty >= 100.0
-            low_target = 12.0 if steady else -12.0
-            high_ok = abs(levels.high_v - 12.0) <= PILOT_TOLERANCE_V
-            low_ok = abs(levels.low_v - low_target) <= PILOT_TOLERANCE_V
-            steps.append({"duty": duty, "high_v": round(levels.high_v, 2), "low_v": round(levels.low_v, 2),
-                          "expect": "+12 V steady" if steady else "+12 V / -12 V PWM",
-                          "ok": high_ok and low_ok})
-    finally:
-        evse.end_output_test()
-    failed = [s for s in steps if not s["ok"]]
-    if not failed:
-        return {"connector": c.id, "result": PASS, "steps": steps,
-                "detail": "pilot reads +12 V steady and +12/-12 V under PWM at "
-                          + ", ".join(f"{s['duty']:g} %" for s in steps[1:])}
-    s = failed[0]
-    if abs(s["high_v"] - 12.0) > PILOT_TOLERANCE_V:
-        why = f"the positive plateau reads {s['high_v']:+.1f} V, not +12 V"
-    elif s["duty"] >= 100.0:
-        why = f"the negative peak reads {s['low_v']:+.1f} V with a steady +12 V output"
-    else:
-        why = (f"the negative half reads {s['low_v']:+.1f} V, not -12 V: the -12 V path or the negative "
-               "peak detector is faulty, so a missing EV diode could not be detected")
-    return {"connector": c.id, "result": FAIL, "steps": steps, "detail": f"at {s['duty']:g} %: {why}"}
-
-
 # ------------------------------------------------------------------ selftest
-async def run(d: Daemon, connection: dict[str, Any]) -> dict[str, Any]:
+async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     """Every commissioning check, in the order a technician reads them."""
     checks: list[Check] = [Check("configuration", PASS,
                                  f"{d.config.source}: {d.config.station.identity}, "
                                  f"{len(d.config.connectors)} connector(s), hal {d.config.hal_backend}")]
-    for c in d.station.connectors.values():
-        checks += await _connector_checks(d, c)
+    for evse_id in d.station.connectors:
+        checks += await _connector_checks(d, d.test_target(evse_id))
     checks += await _csms_checks(d, connection)
     checks.append(await _clock_check())
     checks.append(await _disk_check(d))
@@ -221,63 +88,63 @@ async def run(d: Daemon, connection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _connector_checks(d: Daemon, c: Connector) -> list[Check]:
-    checks = [await _safety_loop_check(d, c), _meter_check(d, c)]
+async def _connector_checks(d: StationService, c: TestTarget) -> list[Check]:
+    checks = [await _safety_loop_check(d, c), _meter_check(d, d.station.view(c.evse_id))]
     status = c.evse.status
     refusal = output_test_refusal(c)
     # Pilot in state A: what the safety loop reads now.
     if status.cp_state is CpState.A:
         levels = c.evse.pilot_levels
         shown = f" ({levels.high_v:+.1f} V)" if levels is not None else ""
-        checks.append(Check("pilot_state_a", PASS, f"the pilot reads state A{shown}: no EV", c.id))
+        checks.append(Check("pilot_state_a", PASS, f"the pilot reads state A{shown}: no EV", c.evse_id))
     elif status.cp_state is None:
         checks.append(Check("pilot_state_a", FAIL, "the pilot reads no valid state (out of every band)",
-                            c.id))
+                            c.evse_id))
     else:
         checks.append(Check("pilot_state_a", SKIP, f"an EV is connected (state {status.cp_state.value})",
-                            c.id))
+                            c.evse_id))
     # The diode path and the relay: output tests, only with no EV and no session.
     if refusal is None:
         try:
             pilot = await pilot_test(c, d.clock, d.config.safety)
-            checks.append(Check("diode_path", pilot["result"], pilot["detail"], c.id))
+            checks.append(Check("diode_path", pilot["result"], pilot["detail"], c.evse_id))
         except TestRefused as exc:
-            checks.append(Check("diode_path", SKIP, str(exc), c.id))
+            checks.append(Check("diode_path", SKIP, str(exc), c.evse_id))
         refusal = output_test_refusal(c)
     else:
-        checks.append(Check("diode_path", SKIP, refusal, c.id))
+        checks.append(Check("diode_path", SKIP, refusal, c.evse_id))
     if refusal is None:
         try:
             relay = await relay_test(c, d.clock, d.config.safety)
-            checks.append(Check("relay", relay["result"], relay["detail"], c.id))
+            checks.append(Check("relay", relay["result"], relay["detail"], c.evse_id))
         except TestRefused as exc:
-            checks.append(Check("relay", SKIP, str(exc), c.id))
+            checks.append(Check("relay", SKIP, str(exc), c.evse_id))
     else:
-        checks.append(Check("relay", SKIP, refusal, c.id))
+        checks.append(Check("relay", SKIP, refusal, c.evse_id))
     checks.append(_pp_check(c))
     checks.append(_rcd_check(c))
     return checks
 
 
-async def _safety_loop_check(d: Daemon, c: Connector) -> Check:
+async def _safety_loop_check(d: StationService, c: TestTarget) -> Check:
     before = c.evse.last_step_monotonic
-    if await _poll(d.clock, 1.0, lambda: c.evse.last_step_monotonic != before):
-        return Check("safety_loop", PASS, f"{c.evse.name} is stepping", c.id)
-    return Check("safety_loop", FAIL, f"{c.evse.name} has not stepped for 1 s", c.id)
+    if await poll(d.clock, 1.0, lambda: c.evse.last_step_monotonic != before):
+        return Check("safety_loop", PASS, f"{c.evse.name} is stepping", c.evse_id)
+    return Check("safety_loop", FAIL, f"{c.evse.name} has not stepped for 1 s", c.evse_id)
 
 
-def _meter_check(d: Daemon, c: Connector) -> Check:
+def _meter_check(d: StationService, c: ConnectorView) -> Check:
     reading = c.last_reading
     if not c.meter_available:
-        said = d.recorder.last_error("chargepoint.core.station") or "see chargepoint logs"
+        said = d.recorder.last_error("chargepoint.core") or "see chargepoint logs"
         return Check("meter", FAIL, f"no valid reading: {c.meter_failures} failed reads in a row ({said})",
-                     c.id)
+                     c.evse_id)
     if reading is None:
-        return Check("meter", FAIL, "no reading yet", c.id)
+        return Check("meter", FAIL, "no reading yet", c.evse_id)
     age = d.clock.time() - reading.timestamp
     limit = max(10.0, 5 * d.config.meter.poll_interval_s)
     if age > limit:
-        return Check("meter", FAIL, f"the last reading is {age:.0f} s old", c.id)
+        return Check("meter", FAIL, f"the last reading is {age:.0f} s old", c.evse_id)
     low, high = VOLTAGE_RANGE_V
     volts = [v for v in reading.voltages_v if v is not None]
     problems = [f"L{i + 1} {v:.1f} V" for i, v in enumerate(reading.voltages_v)
@@ -289,39 +156,36 @@ def _meter_check(d: Daemon, c: Connector) -> Check:
     shown += f", {freq:.2f} Hz" if freq is not None else ", no frequency"
     shown += f", {reading.energy_import_wh / 1000:.3f} kWh"
     if not volts:
-        return Check("meter", FAIL, f"the meter reports no voltage: {shown}", c.id)
+        return Check("meter", FAIL, f"the meter reports no voltage: {shown}", c.evse_id)
     if problems:
         return Check("meter", FAIL, f"implausible: {', '.join(problems)} (expected {low:.0f}-{high:.0f} V, "
-                                    f"{FREQUENCY_RANGE_HZ[0]:.0f}-{FREQUENCY_RANGE_HZ[1]:.0f} Hz)", c.id)
-    return Check("meter", PASS, shown, c.id)
+                                    f"{FREQUENCY_RANGE_HZ[0]:.0f}-{FREQUENCY_RANGE_HZ[1]:.0f} Hz)", c.evse_id)
+    return Check("meter", PASS, shown, c.evse_id)
 
 
-def _pp_check(c: Connector) -> Check:
-    from chargepoint.safety.evse import EvseFault
-
+def _pp_check(c: TestTarget) -> Check:
     status = c.evse.status
     if EvseFault.PROXIMITY in status.faults:
-        return Check("proximity", FAIL, "the PP resistor reads out of every band (a broken cable?)", c.id)
+        return Check("proximity", FAIL, "the PP resistor reads out of every band (a broken cable?)",
+                     c.evse_id)
     if status.cable_max_a is not None:
-        return Check("proximity", PASS, f"a cable rated {status.cable_max_a:g} A is inserted", c.id)
+        return Check("proximity", PASS, f"a cable rated {status.cable_max_a:g} A is inserted", c.evse_id)
     if status.cp_state is CpState.A:
-        return Check("proximity", PASS, "no cable inserted (or a tethered cable without PP)", c.id)
-    return Check("proximity", SKIP, "an EV is connected but PP reads no rating (a tethered cable)", c.id)
+        return Check("proximity", PASS, "no cable inserted (or a tethered cable without PP)", c.evse_id)
+    return Check("proximity", SKIP, "an EV is connected but PP reads no rating (a tethered cable)", c.evse_id)
 
 
-def _rcd_check(c: Connector) -> Check:
-    from chargepoint.safety.evse import EvseFault
-
+def _rcd_check(c: TestTarget) -> Check:
     faults = c.evse.status.faults
     tripped = sorted(f.value for f in faults & {EvseFault.RCD, EvseFault.EMERGENCY_STOP})
     if tripped:
         return Check("rcd", FAIL, f"latched: {', '.join(tripped)} (a trip or a failed self-test); "
-                                  "inspect, then chargepoint fault clear", c.id)
+                                  "inspect, then chargepoint fault clear", c.evse_id)
     return Check("rcd", SKIP, "the safety loop runs the RCD self-test before every session and latches an "
-                              "RCD fault if it fails; no trip is latched now", c.id)
+                              "RCD fault if it fails; no trip is latched now", c.evse_id)
 
 
-async def _csms_checks(d: Daemon, connection: dict[str, Any]) -> list[Check]:
+async def _csms_checks(d: StationService, connection: dict[str, Any]) -> list[Check]:
     url = urlparse(d.config.ocpp.csms_url)
     host = url.hostname or ""
     secure = url.scheme == "wss"
@@ -360,11 +224,11 @@ async def _csms_checks(d: Daemon, connection: dict[str, Any]) -> list[Check]:
     return checks
 
 
-async def _tls_check(d: Daemon, host: str, port: int) -> Check:
+async def _tls_check(d: StationService, host: str, port: int) -> Check:
     from chargepoint.connection import tls_context
 
     try:
-        context = tls_context(d.config.ocpp.ca_bundle)
+        context = await asyncio.to_thread(tls_context, d.config.ocpp.ca_bundle)
         async with asyncio.timeout(NETWORK_TIMEOUT_S):
             _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
         cert = writer.get_extra_info("peercert") or {}
@@ -451,7 +315,7 @@ async def _clock_check() -> Check:
     return Check("clock", FAIL, f"{shown}, not synchronized: check NTP (timedatectl)")
 
 
-async def _disk_check(d: Daemon) -> Check:
+async def _disk_check(d: StationService) -> Check:
     state_dir = d.config.station.state_dir
     try:
         usage = await asyncio.to_thread(shutil.disk_usage, state_dir)
@@ -465,7 +329,7 @@ async def _disk_check(d: Daemon) -> Check:
     return Check("disk", PASS, detail)
 
 
-async def _database_check(d: Daemon) -> Check:
+async def _database_check(d: StationService) -> Check:
     store = d.store
     if store is None:
         return Check("database", FAIL, "the state database is not open")

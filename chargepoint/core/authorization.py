@@ -1,13 +1,15 @@
 """Who may charge when the CSMS is slow or unreachable: the local list and the cache.
 
-OCPP 1.6 gives a station two memories of identifiers. The local authorization
+OCPP gives a station two memories of identifiers. The local authorization
 list is the operator's: sent whole or as differences, versioned, never changed
 by the station. The authorization cache is the station's own: every answer the
 CSMS gives about an identifier (Authorize, StartTransaction, StopTransaction)
 is remembered with its expiry. The settings decide how they are used:
-LocalPreAuthorize (start at once for a known, valid card), LocalAuthorizeOffline
-(accept known, valid cards while offline), AllowOfflineTxForUnknownId (accept
-cards nobody knows while offline). The list wins over the cache.
+``local_pre_authorize`` (start at once for a known, valid card),
+``local_authorize_offline`` (accept known, valid cards while offline),
+``offline_tx_for_unknown_id`` (accept cards nobody knows while offline). The
+list wins over the cache. Identifiers are looked up by their value: OCPP 1.6
+carries no token type, and a card is the same card whatever it was used for.
 
 Both live in memory for speed and in the state database so they survive a
 restart; writes go through the store's thread.
@@ -19,8 +21,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from chargepoint.core.events import AuthResult, AuthStatus
+from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, Settings
 from chargepoint.core.store import Store
 from hal.clock import Clock
@@ -30,23 +33,29 @@ log = logging.getLogger(__name__)
 SEND_LOCAL_LIST_MAX_LENGTH = LOCAL_LIST_MAX_LENGTH
 
 
+class ListUpdate(StrEnum):
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    VERSION_MISMATCH = "version_mismatch"
+
+
 @dataclass(frozen=True)
 class Entry:
     status: AuthStatus
     expiry: float | None = None
-    parent_id_tag: str | None = None
+    group_id: str | None = None
 
     def valid_at(self, now: float) -> bool:
         return self.status == AuthStatus.ACCEPTED and (self.expiry is None or self.expiry > now)
 
     def as_result(self, now: float) -> AuthResult:
         if self.status == AuthStatus.ACCEPTED and self.expiry is not None and self.expiry <= now:
-            return AuthResult(AuthStatus.EXPIRED, self.parent_id_tag, self.expiry)
-        return AuthResult(self.status, self.parent_id_tag, self.expiry)
+            return AuthResult(AuthStatus.EXPIRED, self.group_id, self.expiry)
+        return AuthResult(self.status, self.group_id, self.expiry)
 
 
 def parse_expiry(text: str | None) -> float | None:
-    """An OCPP expiryDate (ISO 8601) as epoch seconds."""
+    """An expiry date as OCPP writes it (ISO 8601) as epoch seconds."""
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -71,36 +80,38 @@ class LocalAuthorization:
     # ------------------------------------------------------------ deciding
     def known(self, id_tag: str) -> Entry | None:
         """What the local list (if enabled) or else the cache (if enabled) says."""
-        if self.settings.get("LocalAuthListEnabled") and id_tag in self.local_list:
+        if self.settings.get("local_list_enabled") and id_tag in self.local_list:
             return self.local_list[id_tag]
-        if self.settings.get("AuthorizationCacheEnabled") and id_tag in self.cache:
+        if self.settings.get("auth_cache_enabled") and id_tag in self.cache:
             return self.cache[id_tag]
         return None
 
-    async def authorize(self, id_tag: str,
-                        ask_csms: Callable[[str], Awaitable[AuthResult]] | None) -> AuthResult:
-        """Decide on a card, asking the CSMS where the settings say so."""
+    async def authorize(self, token: IdToken,
+                        ask_csms: Callable[[IdToken], Awaitable[AuthResult]] | None) -> AuthResult:
+        """Decide on an identifier, asking the CSMS where the settings say so."""
         now = self.clock.time()
+        id_tag = token.value
         entry = self.known(id_tag)
-        if entry is not None and entry.valid_at(now) and self.settings.get("LocalPreAuthorize"):
-            log.info("card %s accepted locally (LocalPreAuthorize)", id_tag)
+        if entry is not None and entry.valid_at(now) and self.settings.get("local_pre_authorize"):
+            log.info("card %s accepted locally (local pre-authorization)", id_tag)
             return entry.as_result(now)
         result = AuthResult(AuthStatus.UNKNOWN)
         if ask_csms is not None:
-            result = await ask_csms(id_tag)
+            result = await ask_csms(token)
         if result.status != AuthStatus.UNKNOWN:
             await self.remember(id_tag, result)
             return result
         # The CSMS could not be asked.
         if entry is not None:
-            if self.settings.get("LocalAuthorizeOffline"):
+            if self.settings.get("local_authorize_offline"):
                 decided = entry.as_result(now)
-                log.info("card %s: offline, %s locally (LocalAuthorizeOffline)", id_tag,
+                log.info("card %s: offline, %s locally (local authorization offline)", id_tag,
                          decided.status.value)
                 return decided
             return result
-        if self.settings.get("AllowOfflineTxForUnknownId"):
-            log.info("card %s: offline and unknown, accepted (AllowOfflineTxForUnknownId)", id_tag)
+        if self.settings.get("offline_tx_for_unknown_id"):
+            log.info("card %s: offline and unknown, accepted (offline transactions for unknown ids)",
+                     id_tag)
             return AuthResult(AuthStatus.ACCEPTED)
         return result
 
@@ -110,11 +121,11 @@ class LocalAuthorization:
 
         Identifiers on the local list are the list's business and not cached.
         """
-        if result.status == AuthStatus.UNKNOWN or not self.settings.get("AuthorizationCacheEnabled"):
+        if result.status == AuthStatus.UNKNOWN or not self.settings.get("auth_cache_enabled"):
             return
         if id_tag in self.local_list:
             return
-        entry = Entry(result.status, result.expiry, result.parent_id_tag)
+        entry = Entry(result.status, result.expiry, result.group_id)
         if self.cache.get(id_tag) == entry:
             return
         self.cache[id_tag] = entry
@@ -128,16 +139,16 @@ class LocalAuthorization:
 
     # --------------------------------------------------------- local list
     async def update_list(self, version: int, full: bool,
-                          entries: list[tuple[str, Entry | None]]) -> str:
-        """Apply SendLocalList: "Accepted", "Failed" or "VersionMismatch".
+                          entries: list[tuple[str, Entry | None]]) -> ListUpdate:
+        """Apply a local list update from the CSMS.
 
         A full update replaces the list; a differential one adds or changes
         entries with an Entry and removes those without.
         """
         if len(entries) > SEND_LOCAL_LIST_MAX_LENGTH:
-            return "Failed"
+            return ListUpdate.FAILED
         if not full and version <= self.list_version:
-            return "VersionMismatch"
+            return ListUpdate.VERSION_MISMATCH
         updated = {} if full else dict(self.local_list)
         for id_tag, entry in entries:
             if entry is None:
@@ -145,7 +156,7 @@ class LocalAuthorization:
             else:
                 updated[id_tag] = entry
         if len(updated) > LOCAL_LIST_MAX_LENGTH:
-            return "Failed"
+            return ListUpdate.FAILED
         if self.store is not None:
             await self.store.call(_save_list, self.store, version, updated)
         self.local_list, self.list_version = updated, version
@@ -153,12 +164,12 @@ class LocalAuthorization:
             self.cache.pop(id_tag, None)
         log.info("local authorization list version %d: %d entries (%s update)", version,
                  len(updated), "full" if full else "differential")
-        return "Accepted"
+        return ListUpdate.ACCEPTED
 
 
 # ------------------------------------------------- database (store thread)
 def _entry(status: str, expiry: float | None, parent: str | None) -> Entry:
-    return Entry(AuthStatus(status), expiry, parent)
+    return Entry(AuthStatus.parse(status), expiry, parent)
 
 
 def _load(store: Store) -> tuple[int, dict[str, Entry], dict[str, Entry]]:
@@ -176,7 +187,7 @@ def _save_cache(store: Store, id_tag: str, entry: Entry, now: float) -> None:
         "INSERT INTO auth_cache (id_tag, status, expiry, parent_id_tag, updated_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(id_tag) DO UPDATE SET status = excluded.status, expiry = excluded.expiry, "
         "parent_id_tag = excluded.parent_id_tag, updated_at = excluded.updated_at",
-        (id_tag, entry.status.value, entry.expiry, entry.parent_id_tag, now))
+        (id_tag, entry.status.value, entry.expiry, entry.group_id, now))
 
 
 def _clear_cache(store: Store) -> None:
@@ -188,7 +199,7 @@ def _save_list(store: Store, version: int, entries: dict[str, Entry]) -> None:
         db.execute("BEGIN")
         db.execute("DELETE FROM auth_list")
         db.executemany("INSERT INTO auth_list (id_tag, status, expiry, parent_id_tag) VALUES (?, ?, ?, ?)",
-                       [(tag, e.status.value, e.expiry, e.parent_id_tag) for tag, e in entries.items()])
+                       [(tag, e.status.value, e.expiry, e.group_id) for tag, e in entries.items()])
         db.execute("DELETE FROM auth_cache WHERE id_tag IN (SELECT id_tag FROM auth_list)")
         db.execute("INSERT INTO meta (name, value) VALUES ('auth_list_version', ?) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(version),))

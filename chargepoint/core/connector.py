@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from chargepoint.core.events import MeterSample, StatusChanged
+from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
 from chargepoint.safety.evse import EvseController, EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.limits import LimitClaims
@@ -42,7 +42,7 @@ class ConnectorHardware:
 @dataclass
 class Transaction:
     local_id: str
-    id_tag: str
+    token: IdToken
     meter_start_wh: float
     started_at: float
     #: Every reading taken for this transaction (begin, periodic, clock, end),
@@ -55,7 +55,7 @@ class Transaction:
 class Session:
     """A driver's claim on a connector: authorized, maybe not yet charging."""
 
-    id_tag: str
+    token: IdToken
     authorized_at: float
     transaction: Transaction | None = None
 
@@ -112,3 +112,35 @@ class ConnectorState:
     @property
     def faulted(self) -> bool:
         return self.evse_status is not None and bool(self.evse_status.faults)
+
+    @property
+    def fault(self) -> str | None:
+        """The fault that stops this connector (the first by name when several), or None."""
+        if self.evse_status is None or not self.evse_status.faults:
+            return None
+        return sorted(f.value for f in self.evse_status.faults)[0]
+
+    @property
+    def activity(self) -> Activity:
+        """What the session on this connector is doing, from the station's and the loop's facts."""
+        evse = self.evse_status
+        tx = self.transaction
+        if tx is not None and not tx.stopping:
+            if evse is not None and evse.contactor_closed:
+                return Activity.CHARGING
+            if evse is None or not evse.charging_allowed:
+                return Activity.STARTING  # the safety loop has not taken it up yet
+            if not self.plugged or evse.offered_a > 0:
+                return Activity.SUSPENDED_EV  # EV gone (transaction kept), or it takes nothing
+            return Activity.SUSPENDED_EVSE
+        if self.plugged and (self.finishing or tx is not None):
+            return Activity.FINISHING
+        if self.session is not None:
+            return Activity.AUTHORIZED
+        return Activity.IDLE
+
+    def status(self, now: float) -> StatusChanged:
+        return StatusChanged(
+            self.id, now, operative=self.operative, activity=self.activity, plugged=self.plugged,
+            fault=self.fault, warning=None if self.meter_available else "power_meter_failure",
+            connector_id=self.hw.connector_id)

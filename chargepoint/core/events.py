@@ -1,8 +1,11 @@
-"""Plain station events and the vocabulary they use.
+"""The station core's vocabulary: plain events and the words they use, neutral to any OCPP version.
 
-The station speaks in these dataclasses; the OCPP adapters translate them into
-messages of their protocol version. Nothing here knows OCPP types, so a second
-protocol version is a new adapter and the station stays as it is.
+The station speaks in these dataclasses; each OCPP adapter translates them into
+the messages of its version (1.6's nine connector statuses, 2.0.1's connector
+status plus charging state, each version's stop reasons and token types). So
+the words here are facts, not any version's spelling: a connector's
+availability, whether an EV is plugged in and what the session is doing are
+separate fields, and every enumeration has neutral values.
 """
 
 from __future__ import annotations
@@ -13,111 +16,197 @@ from enum import StrEnum
 from hal.interfaces import MeterReading
 
 
-class ConnectorStatus(StrEnum):
-    """What a connector is doing, in the terms a driver and an operator use."""
+class _Parsed(StrEnum):
+    """An enumeration that also reads the spellings earlier releases stored ("EVDisconnected")."""
 
-    AVAILABLE = "Available"
-    PREPARING = "Preparing"
-    CHARGING = "Charging"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    FINISHING = "Finishing"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
+    @classmethod
+    def parse(cls, text: str) -> _Parsed:
+        wanted = text.replace("_", "").replace(".", "").lower()
+        for member in cls:
+            if member.value.replace("_", "") == wanted:
+                return member
+        raise ValueError(f"{text!r} is not a {cls.__name__}")
 
 
-class StopReason(StrEnum):
-    """Why a transaction ended."""
+class Activity(_Parsed):
+    """What is happening on a connector, as far as sessions go."""
 
-    LOCAL = "Local"
-    REMOTE = "Remote"
-    EV_DISCONNECTED = "EVDisconnected"
-    DEAUTHORIZED = "DeAuthorized"
-    EMERGENCY_STOP = "EmergencyStop"
-    POWER_LOSS = "PowerLoss"
-    REBOOT = "Reboot"
-    SOFT_RESET = "SoftReset"
-    HARD_RESET = "HardReset"
-    UNLOCK_COMMAND = "UnlockCommand"
-    OTHER = "Other"
+    IDLE = "idle"
+    #: A driver is authorized; the transaction has not begun (no EV yet, or starting).
+    AUTHORIZED = "authorized"
+    #: The transaction has begun; the safety loop has not taken up the permission yet.
+    STARTING = "starting"
+    CHARGING = "charging"
+    #: Energy is offered but the EV takes none (or the EV is gone, the transaction kept).
+    SUSPENDED_EV = "suspended_ev"
+    #: The station offers no energy (a limit below the minimum, a pause).
+    SUSPENDED_EVSE = "suspended_evse"
+    #: The transaction has ended (or is ending) and the EV is still plugged in.
+    FINISHING = "finishing"
 
 
-class AuthStatus(StrEnum):
-    """The answer to "may this card charge?"."""
+#: Activities during which a transaction runs.
+TRANSACTION_ACTIVITIES = frozenset(
+    {Activity.STARTING, Activity.CHARGING, Activity.SUSPENDED_EV, Activity.SUSPENDED_EVSE})
 
-    ACCEPTED = "Accepted"
-    BLOCKED = "Blocked"
-    EXPIRED = "Expired"
-    INVALID = "Invalid"
-    CONCURRENT_TX = "ConcurrentTx"
-    #: No authority could be asked (offline, timeout).
-    UNKNOWN = "Unknown"
+
+class StopReason(_Parsed):
+    """Why a transaction ended: the union of what the OCPP versions can say."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+    EV_DISCONNECTED = "ev_disconnected"
+    DEAUTHORIZED = "deauthorized"
+    EMERGENCY_STOP = "emergency_stop"
+    POWER_LOSS = "power_loss"
+    REBOOT = "reboot"
+    SOFT_RESET = "soft_reset"
+    HARD_RESET = "hard_reset"
+    UNLOCK_COMMAND = "unlock_command"
+    ENERGY_LIMIT_REACHED = "energy_limit_reached"
+    GROUND_FAULT = "ground_fault"
+    LOCAL_OUT_OF_CREDIT = "local_out_of_credit"
+    MASTER_PASS = "master_pass"
+    OVERCURRENT_FAULT = "overcurrent_fault"
+    POWER_QUALITY = "power_quality"
+    SOC_LIMIT_REACHED = "soc_limit_reached"
+    STOPPED_BY_EV = "stopped_by_ev"
+    TIME_LIMIT_REACHED = "time_limit_reached"
+    TIMEOUT = "timeout"
+    OTHER = "other"
+
+
+class TokenType(_Parsed):
+    """Where an identifier comes from; OCPP 1.6 carries only the value."""
+
+    ISO14443 = "iso14443"  # an RFID card's UID (the station's reader)
+    ISO15693 = "iso15693"
+    CENTRAL = "central"  # made up by the central system (a remote start)
+    LOCAL = "local"  # made up by the station (free vend, the technician's CLI)
+    KEY_CODE = "key_code"
+    EMAID = "emaid"
+    MAC_ADDRESS = "mac_address"
+    NO_AUTHORIZATION = "no_authorization"
+
+
+@dataclass(frozen=True)
+class IdToken:
+    """Who charges: an identifier and its kind."""
+
+    value: str
+    type: TokenType = TokenType.ISO14443
+
+    def __str__(self) -> str:
+        return self.value
+
+    def same_holder(self, other: IdToken | None) -> bool:
+        """The same identifier (the kind aside: a card used for a remote start is still that card)."""
+        return other is not None and other.value == self.value
+
+
+class AuthStatus(_Parsed):
+    """The answer to "may this identifier charge?"."""
+
+    ACCEPTED = "accepted"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+    CONCURRENT_TX = "concurrent_tx"
+    NO_CREDIT = "no_credit"
+    NOT_ALLOWED_TYPE_EVSE = "not_allowed_type_evse"
+    NOT_AT_THIS_LOCATION = "not_at_this_location"
+    NOT_AT_THIS_TIME = "not_at_this_time"
+    #: No authority could be asked (offline, timeout), or it does not know the identifier.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
 class AuthResult:
     status: AuthStatus
-    parent_id_tag: str | None = None
+    #: The group the identifier belongs to (1.6 parentIdTag, 2.0.1 groupIdToken).
+    group_id: str | None = None
     expiry: float | None = None
 
 
-class ReadingContext(StrEnum):
+class ReadingContext(_Parsed):
     """Why a meter sample was taken."""
 
-    TRANSACTION_BEGIN = "Transaction.Begin"
-    PERIODIC = "Sample.Periodic"
-    CLOCK = "Sample.Clock"
-    TRANSACTION_END = "Transaction.End"
+    TRANSACTION_BEGIN = "transaction_begin"
+    PERIODIC = "periodic"
+    CLOCK = "clock"
+    TRANSACTION_END = "transaction_end"
+
+    @classmethod
+    def parse(cls, text: str) -> ReadingContext:
+        """Also the "Sample.Periodic" / "Sample.Clock" spelling earlier releases stored."""
+        lowered = text.lower()
+        return super().parse(lowered.removeprefix("sample.") if lowered.startswith("sample.") else text)
 
 
 @dataclass(frozen=True)
 class StatusChanged:
-    """A connector (0 = the station as a whole) changed status or error."""
+    """The facts about one connector (EVSE 0: the station as a whole) after a change.
 
-    connector_id: int
-    status: ConnectorStatus
+    Each adapter derives its version's status from these; none of them is a
+    version's status word.
+    """
+
+    evse_id: int
     timestamp: float
-    #: Name of the fault behind a Faulted status (see ``evse.EvseFault`` and
-    #: ``STATION_FAULTS``), or None.
+    operative: bool = True
+    activity: Activity = Activity.IDLE
+    plugged: bool = False
+    #: The fault that stops the connector from charging (see ``safety.status.EvseFault``), or None.
     fault: str | None = None
+    #: A problem that does not stop charging (see ``STATION_FAULTS``), or None.
+    warning: str | None = None
+    #: The connector within the EVSE (0 with EVSE 0).
+    connector_id: int = 1
     info: str | None = None
+
+    @property
+    def facts(self) -> tuple[object, ...]:
+        """Everything but the time: two statuses with equal facts say the same."""
+        return (self.operative, self.activity, self.plugged, self.fault, self.warning, self.info)
 
 
 @dataclass(frozen=True)
 class TransactionStarted:
-    connector_id: int
+    evse_id: int
     local_id: str
-    id_tag: str
+    token: IdToken
     meter_start_wh: float
     timestamp: float
+    connector_id: int = 1
 
 
 @dataclass(frozen=True)
 class MeterSample:
-    """A meter reading that belongs to a running transaction."""
+    """A meter reading that belongs to a running transaction (or, with no local id, to none)."""
 
-    connector_id: int
+    evse_id: int
     local_id: str
     reading: MeterReading
     context: ReadingContext
     offered_a: float | None = None
+    connector_id: int = 1
 
 
 @dataclass(frozen=True)
 class TransactionStopped:
-    connector_id: int
+    evse_id: int
     local_id: str
     meter_stop_wh: float
     timestamp: float
     reason: StopReason
-    #: The card that ended it, when a card did.
-    id_tag: str | None = None
+    #: The identifier that ended it, when one did.
+    token: IdToken | None = None
     #: Begin and end readings, for the transaction's own record.
     samples: tuple[MeterSample, ...] = field(default_factory=tuple)
+    connector_id: int = 1
 
 
 TransactionEvent = TransactionStarted | MeterSample | TransactionStopped
 
-#: Faults the station itself reports besides the safety loop's.
+#: Problems the station itself reports besides the safety loop's faults.
 STATION_FAULTS = ("power_meter_failure",)

@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chargepoint.core.events import (
+    IdToken,
     MeterSample,
     ReadingContext,
     StopReason,
+    TokenType,
     TransactionEvent,
     TransactionStarted,
     TransactionStopped,
@@ -54,8 +56,8 @@ class OpenTransaction:
     """A transaction the database shows as running: after a restart, it was cut off."""
 
     local_id: str
-    connector_id: int
-    id_tag: str
+    evse_id: int
+    token: IdToken
     meter_start_wh: float
     started_at: float
     last_meter_wh: float
@@ -73,7 +75,8 @@ class Outbox:
         self.max_entries = max_entries
         self._queue: deque[Entry] = deque()
         self._next_seq = 1
-        self._remote_ids: dict[str, int] = {}
+        #: local id -> the CSMS's transaction id (1.6 gives its own; strings here).
+        self._remote_ids: dict[str, str] = {}
         self._changed = asyncio.Event()
         self._acked: list[int] = []
         self.thinned = 0
@@ -156,7 +159,7 @@ class Outbox:
         self.thinned += 1
         return dropped.seq
 
-    async def ack(self, entry: Entry, remote_id: int | None = None) -> None:
+    async def ack(self, entry: Entry, remote_id: str | None = None) -> None:
         """The CSMS answered ``entry`` (the head); for a start, with its transaction id."""
         if not self._queue or self._queue[0].seq != entry.seq:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
@@ -184,10 +187,10 @@ class Outbox:
             await self.store.call(_delete_entries, self.store, acked)
 
     # ---------------------------------------------------------------- ids
-    def remote_id(self, local_id: str) -> int | None:
+    def remote_id(self, local_id: str) -> str | None:
         return self._remote_ids.get(local_id)
 
-    def local_id(self, remote_id: int) -> str | None:
+    def local_id(self, remote_id: str) -> str | None:
         for local, remote in self._remote_ids.items():
             if remote == remote_id:
                 return local
@@ -204,25 +207,47 @@ def encode(event: TransactionEvent) -> str:
     return json.dumps({"type": type(event).__name__, **asdict(event)}, separators=(",", ":"))
 
 
+def _address(data: dict[str, Any]) -> tuple[int, int]:
+    """EVSE and connector; entries queued by earlier releases name only a connector (= the EVSE)."""
+    if "evse_id" in data:
+        return int(data["evse_id"]), int(data.get("connector_id", 1))
+    return int(data["connector_id"]), 1
+
+
+def _token(data: dict[str, Any] | str | None) -> IdToken | None:
+    """An identifier as encoded (earlier releases stored the bare idTag text)."""
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return IdToken(data)
+    return IdToken(data["value"], TokenType.parse(data["type"]))
+
+
 def _sample(data: dict[str, Any]) -> MeterSample:
     reading = dict(data["reading"])
     for name in ("currents_a", "voltages_v"):
         reading[name] = tuple(reading[name])
-    return MeterSample(data["connector_id"], data["local_id"], MeterReading(**reading),
-                       ReadingContext(data["context"]), data.get("offered_a"))
+    evse_id, connector_id = _address(data)
+    return MeterSample(evse_id, data["local_id"], MeterReading(**reading),
+                       ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id)
 
 
 def decode(text: str) -> TransactionEvent:
     data = json.loads(text)
     kind = data.pop("type")
+    evse_id, connector_id = _address(data)
     if kind == "TransactionStarted":
-        return TransactionStarted(**data)
+        token = _token(data.get("token", data.get("id_tag")))
+        assert token is not None
+        return TransactionStarted(evse_id, data["local_id"], token, data["meter_start_wh"],
+                                  data["timestamp"], connector_id)
     if kind == "MeterSample":
         return _sample(data)
     if kind == "TransactionStopped":
-        data["reason"] = StopReason(data["reason"])
-        data["samples"] = tuple(_sample(s) for s in data["samples"])
-        return TransactionStopped(**data)
+        return TransactionStopped(
+            evse_id, data["local_id"], data["meter_stop_wh"], data["timestamp"],
+            StopReason.parse(data["reason"]), _token(data.get("token", data.get("id_tag"))),
+            tuple(_sample(s) for s in data["samples"]), connector_id)
     raise ValueError(f"unknown queued message type {kind!r}")
 
 
@@ -231,10 +256,10 @@ def _event_time(event: TransactionEvent) -> float:
 
 
 # -------------------------------------------- database work (store thread)
-def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, int]]:
+def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
     rows = store.db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
-    ids = dict(store.db.execute(
-        "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL").fetchall())
+    ids = {local: str(remote) for local, remote in store.db.execute(
+        "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL")}
     return rows, ids
 
 
@@ -256,10 +281,11 @@ def _write_put(store: Store, entry: Entry, thinned: int | None, acked: list[int]
         if acked:
             db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
         if isinstance(event, TransactionStarted):
-            db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, meter_start_wh, "
-                       "started_at, last_meter_wh, last_meter_at, open) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-                       (event.local_id, event.connector_id, event.id_tag, event.meter_start_wh,
-                        event.timestamp, event.meter_start_wh, event.timestamp))
+            db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
+                       "meter_start_wh, started_at, last_meter_wh, last_meter_at, open) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                       (event.local_id, event.evse_id, event.token.value, event.token.type.value,
+                        event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp))
         elif isinstance(event, MeterSample):
             db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
                        (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
@@ -274,7 +300,7 @@ def _delete_entries(store: Store, seqs: list[int]) -> None:
         db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
 
 
-def _write_ack(store: Store, seqs: list[int], local_id: str, remote_id: int | None,
+def _write_ack(store: Store, seqs: list[int], local_id: str, remote_id: str | None,
                finished: str | None) -> None:
     with store.db as db:
         db.execute("BEGIN")
@@ -288,6 +314,7 @@ def _write_ack(store: Store, seqs: list[int], local_id: str, remote_id: int | No
 
 def _open_transactions(store: Store) -> list[OpenTransaction]:
     rows = store.db.execute(
-        "SELECT local_id, connector_id, id_tag, meter_start_wh, started_at, last_meter_wh, "
+        "SELECT local_id, connector_id, id_tag, token_type, meter_start_wh, started_at, last_meter_wh, "
         "last_meter_at FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
-    return [OpenTransaction(*row) for row in rows]
+    return [OpenTransaction(local_id, evse_id, IdToken(value, TokenType.parse(kind or "iso14443")), *rest)
+            for local_id, evse_id, value, kind, *rest in rows]

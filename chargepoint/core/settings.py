@@ -1,10 +1,14 @@
-"""Run-time settings the operator can read and change (OCPP configuration keys).
+"""Run-time settings the operator can read and change, under neutral names.
 
-One store with typed definitions: the 1.6 adapter shows it as configuration
-keys, a 2.0.1 adapter would show the same values as device-model variables.
-Initial values come from the configuration file; values the CSMS changes are
-written to the state database and win over the file after a restart, as OCPP
-expects of ChangeConfiguration.
+One store with typed definitions. Each OCPP version shows it in its own words
+(the 1.6 adapter as configuration keys, a 2.0.1 adapter as device-model
+variables), the technician's CLI reads and writes the same values, and the
+configuration file gives their initial values: a value set through any of them
+is one setting. Values the CSMS or the CLI changes are written to the state
+database and win over the file after a restart, as OCPP expects.
+
+The text form is the one both OCPP versions use: ``true``/``false`` for
+booleans, decimal integers, comma-separated lists.
 """
 
 from __future__ import annotations
@@ -17,21 +21,18 @@ from chargepoint.config import MEASURANDS, Config
 
 
 class SetResult(StrEnum):
-    ACCEPTED = "Accepted"
-    REJECTED = "Rejected"
-    REBOOT_REQUIRED = "RebootRequired"
-    NOT_SUPPORTED = "NotSupported"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    REBOOT_REQUIRED = "reboot_required"
 
 
 Value = int | bool | str
 
-#: Longest comma-separated measurand lists the station accepts.
+#: Longest comma-separated measurand list the station accepts.
 MEASURANDS_MAX_LENGTH = len(MEASURANDS)
-GET_CONFIGURATION_MAX_KEYS = 64
-PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
-FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
-#: Longest local authorization list, and most entries in one SendLocalList.
+#: Longest local authorization list, and most entries in one update.
 LOCAL_LIST_MAX_LENGTH = 10_000
+PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,6 @@ class Definition:
 
     name: str
     kind: type  # int, bool or str (comma-separated lists are str)
-    readonly: bool = False
     low: int | None = None
     high: int | None = None
     #: For comma-separated lists: the allowed items and the longest list.
@@ -50,10 +50,12 @@ class Definition:
     #: Write-only: never reported back (the Basic auth password).
     secret: bool = False
     check: Callable[[str], bool] | None = None
+    #: What ``check`` wants, in words, for the refusal message.
+    format: str = ""
 
 
 def _hex_key(text: str) -> bool:
-    """AuthorizationKey: 16 to 20 octets written as 32 to 40 hex digits."""
+    """The Basic auth password: 16 to 20 octets written as 32 to 40 hex digits."""
     if not 32 <= len(text) <= 40 or len(text) % 2:
         return False
     try:
@@ -64,6 +66,7 @@ def _hex_key(text: str) -> bool:
 
 
 def _phase_rotation(text: str) -> bool:
+    """``N.RST`` items: the phase rotation of connector N as wired."""
     for item in filter(None, (i.strip() for i in text.split(","))):
         connector, _, rotation = item.partition(".")
         if not connector.isdigit() or rotation not in PHASE_ROTATIONS:
@@ -71,89 +74,66 @@ def _phase_rotation(text: str) -> bool:
     return True
 
 
-def _definitions(connectors: int) -> list[Definition]:
-    lists = dict(allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH)
-    return [
-        Definition("AllowOfflineTxForUnknownId", bool),
-        Definition("AuthorizationCacheEnabled", bool),
-        Definition("AuthorizationKey", str, secret=True, check=_hex_key),
-        Definition("AuthorizeRemoteTxRequests", bool),
-        Definition("ClockAlignedDataInterval", int, low=0, high=86400),
-        Definition("ConnectionTimeOut", int, low=1, high=3600),
-        Definition("ConnectorPhaseRotation", str, check=_phase_rotation),
-        Definition("ConnectorPhaseRotationMaxLength", int, readonly=True),
-        Definition("GetConfigurationMaxKeys", int, readonly=True),
-        Definition("HeartbeatInterval", int, low=1, high=86400),
-        Definition("LocalAuthListEnabled", bool),
-        Definition("LocalAuthListMaxLength", int, readonly=True),
-        Definition("LocalAuthorizeOffline", bool),
-        Definition("LocalPreAuthorize", bool),
-        Definition("MeterValuesAlignedData", str, **lists),
-        Definition("MeterValuesAlignedDataMaxLength", int, readonly=True),
-        Definition("MeterValuesSampledData", str, **lists),
-        Definition("MeterValuesSampledDataMaxLength", int, readonly=True),
-        Definition("MeterValueSampleInterval", int, low=0, high=86400),
-        Definition("MinimumStatusDuration", int, low=0, high=3600),
-        Definition("NumberOfConnectors", int, readonly=True),
-        Definition("ResetRetries", int, low=0, high=10),
-        Definition("SecurityProfile", int, low=0, high=3),
-        Definition("SendLocalListMaxLength", int, readonly=True),
-        Definition("StopTransactionOnEVSideDisconnect", bool),
-        Definition("StopTransactionOnInvalidId", bool),
-        Definition("StopTxnAlignedData", str, **lists),
-        Definition("StopTxnAlignedDataMaxLength", int, readonly=True),
-        Definition("StopTxnSampledData", str, **lists),
-        Definition("StopTxnSampledDataMaxLength", int, readonly=True),
-        Definition("SupportedFeatureProfiles", str, readonly=True),
-        Definition("SupportedFeatureProfilesMaxLength", int, readonly=True),
-        Definition("TransactionMessageAttempts", int, low=1, high=100),
-        Definition("TransactionMessageRetryInterval", int, low=1, high=86400),
-        Definition("UnlockConnectorOnEVSideDisconnect", bool),
-        Definition("WebSocketPingInterval", int, low=0, high=3600),
-    ]
+DEFINITIONS = (
+    Definition("offline_tx_for_unknown_id", bool),
+    Definition("auth_cache_enabled", bool),
+    Definition("authorization_key", str, secret=True, check=_hex_key,
+               format="32 to 40 hexadecimal digits (16 to 20 bytes)"),
+    Definition("authorize_remote_start", bool),
+    Definition("aligned_interval_s", int, low=0, high=86400),
+    Definition("connection_timeout_s", int, low=1, high=3600),
+    Definition("phase_rotation", str, check=_phase_rotation,
+               format="comma-separated N.rotation items, rotation one of " + ", ".join(PHASE_ROTATIONS)),
+    Definition("heartbeat_interval_s", int, low=1, high=86400),
+    Definition("local_list_enabled", bool),
+    Definition("local_authorize_offline", bool),
+    Definition("local_pre_authorize", bool),
+    Definition("aligned_measurands", str, allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH),
+    Definition("sampled_measurands", str, allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH),
+    Definition("sample_interval_s", int, low=0, high=86400),
+    Definition("minimum_status_duration_s", int, low=0, high=3600),
+    Definition("reset_retries", int, low=0, high=10),
+    Definition("security_profile", int, low=0, high=3),
+    Definition("stop_tx_on_ev_disconnect", bool),
+    Definition("stop_tx_on_invalid_id", bool),
+    Definition("stop_tx_aligned_measurands", str, allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH),
+    Definition("stop_tx_sampled_measurands", str, allowed=MEASURANDS, max_items=MEASURANDS_MAX_LENGTH),
+    Definition("tx_message_attempts", int, low=1, high=100),
+    Definition("tx_message_retry_interval_s", int, low=1, high=86400),
+    Definition("unlock_on_ev_disconnect", bool),
+    Definition("ws_ping_interval_s", int, low=0, high=3600),
+)
 
 
 def initial_values(config: Config) -> dict[str, Value]:
     """The settings as the configuration file sets them."""
     o = config.ocpp
-    n = len(config.connectors)
     return {
-        "AllowOfflineTxForUnknownId": o.allow_offline_tx_for_unknown_id,
-        "AuthorizationCacheEnabled": o.authorization_cache_enabled,
-        "AuthorizationKey": o.authorization_key,
-        "AuthorizeRemoteTxRequests": o.authorize_remote_tx_requests,
-        "ClockAlignedDataInterval": o.clock_aligned_data_interval_s,
-        "ConnectionTimeOut": int(config.station.connection_timeout_s),
-        "ConnectorPhaseRotation": ",".join(f"{c.id}.Unknown" for c in config.connectors),
-        "ConnectorPhaseRotationMaxLength": n + 1,
-        "GetConfigurationMaxKeys": GET_CONFIGURATION_MAX_KEYS,
-        "HeartbeatInterval": o.heartbeat_interval_s,
-        "LocalAuthListEnabled": o.local_auth_list_enabled,
-        "LocalAuthListMaxLength": LOCAL_LIST_MAX_LENGTH,
-        "LocalAuthorizeOffline": o.local_authorize_offline,
-        "LocalPreAuthorize": o.local_pre_authorize,
-        "MeterValuesAlignedData": ",".join(o.meter_values_aligned_data),
-        "MeterValuesAlignedDataMaxLength": MEASURANDS_MAX_LENGTH,
-        "MeterValuesSampledData": ",".join(o.meter_values_sampled_data),
-        "MeterValuesSampledDataMaxLength": MEASURANDS_MAX_LENGTH,
-        "MeterValueSampleInterval": o.meter_value_sample_interval_s,
-        "MinimumStatusDuration": o.minimum_status_duration_s,
-        "NumberOfConnectors": n,
-        "ResetRetries": 1,
-        "SecurityProfile": o.security_profile,
-        "SendLocalListMaxLength": LOCAL_LIST_MAX_LENGTH,
-        "StopTransactionOnEVSideDisconnect": o.stop_transaction_on_ev_side_disconnect,
-        "StopTransactionOnInvalidId": True,
-        "StopTxnAlignedData": ",".join(o.stop_txn_aligned_data),
-        "StopTxnAlignedDataMaxLength": MEASURANDS_MAX_LENGTH,
-        "StopTxnSampledData": ",".join(o.stop_txn_sampled_data),
-        "StopTxnSampledDataMaxLength": MEASURANDS_MAX_LENGTH,
-        "SupportedFeatureProfiles": ",".join(FEATURE_PROFILES),
-        "SupportedFeatureProfilesMaxLength": len(FEATURE_PROFILES),
-        "TransactionMessageAttempts": o.transaction_message_attempts,
-        "TransactionMessageRetryInterval": o.transaction_message_retry_interval_s,
-        "UnlockConnectorOnEVSideDisconnect": True,
-        "WebSocketPingInterval": int(o.ping_interval_s),
+        "offline_tx_for_unknown_id": o.allow_offline_tx_for_unknown_id,
+        "auth_cache_enabled": o.authorization_cache_enabled,
+        "authorization_key": o.authorization_key,
+        "authorize_remote_start": o.authorize_remote_tx_requests,
+        "aligned_interval_s": o.clock_aligned_data_interval_s,
+        "connection_timeout_s": int(config.station.connection_timeout_s),
+        "phase_rotation": ",".join(f"{c.id}.Unknown" for c in config.connectors),
+        "heartbeat_interval_s": o.heartbeat_interval_s,
+        "local_list_enabled": o.local_auth_list_enabled,
+        "local_authorize_offline": o.local_authorize_offline,
+        "local_pre_authorize": o.local_pre_authorize,
+        "aligned_measurands": ",".join(o.meter_values_aligned_data),
+        "sampled_measurands": ",".join(o.meter_values_sampled_data),
+        "sample_interval_s": o.meter_value_sample_interval_s,
+        "minimum_status_duration_s": o.minimum_status_duration_s,
+        "reset_retries": 1,
+        "security_profile": o.security_profile,
+        "stop_tx_on_ev_disconnect": o.stop_transaction_on_ev_side_disconnect,
+        "stop_tx_on_invalid_id": True,
+        "stop_tx_aligned_measurands": ",".join(o.stop_txn_aligned_data),
+        "stop_tx_sampled_measurands": ",".join(o.stop_txn_sampled_data),
+        "tx_message_attempts": o.transaction_message_attempts,
+        "tx_message_retry_interval_s": o.transaction_message_retry_interval_s,
+        "unlock_on_ev_disconnect": True,
+        "ws_ping_interval_s": int(o.ping_interval_s),
     }
 
 
@@ -161,7 +141,7 @@ class Settings:
     """Typed key/value settings with validation on every write."""
 
     def __init__(self, config: Config) -> None:
-        self.definitions = {d.name: d for d in _definitions(len(config.connectors))}
+        self.definitions = {d.name: d for d in DEFINITIONS}
         self._values: dict[str, Value] = initial_values(config)
         #: Called as ``listener(name, value)`` after every accepted change.
         self.listeners: list[Callable[[str, Value], None]] = []
@@ -169,15 +149,15 @@ class Settings:
         self.guards: dict[str, Callable[[Value], str | None]] = {}
 
     def restore(self, stored: dict[str, str]) -> None:
-        """Take back values the CSMS set before a restart (they win over the file).
+        """Take back values set before a restart (they win over the file).
 
         A stored value that this release no longer accepts is skipped: the
         file's value stands, rather than the daemon refusing to start.
         """
         for name, text in stored.items():
             definition = self.definitions.get(name)
-            if definition is not None and not definition.readonly:
-                value = self._parse(definition, text)
+            if definition is not None:
+                value = self.parse(definition, text)
                 if value is not None:
                     self._values[name] = value
 
@@ -190,13 +170,9 @@ class Settings:
         return [item.strip() for item in value.split(",") if item.strip()]
 
     def set(self, name: str, text: str) -> SetResult:
-        """Change a setting from its text form, as the CSMS sends it."""
-        definition = self.definitions.get(name)
-        if definition is None:
-            return SetResult.NOT_SUPPORTED
-        if definition.readonly:
-            return SetResult.REJECTED
-        value = self._parse(definition, text)
+        """Change a setting from its text form; unknown names are a KeyError."""
+        definition = self.definitions[name]
+        value = self.parse(definition, text)
         if value is None:
             return SetResult.REJECTED
         guard = self.guards.get(name)
@@ -207,8 +183,29 @@ class Settings:
             listener(name, value)
         return SetResult.REBOOT_REQUIRED if definition.reboot_required else SetResult.ACCEPTED
 
+    def refusal(self, name: str, text: str) -> str | None:
+        """Why ``set(name, text)`` would be rejected, in words; None if it would not."""
+        definition = self.definitions[name]
+        parsed = self.parse(definition, text)
+        if parsed is not None:
+            guard = self.guards.get(name)
+            return guard(parsed) if guard is not None else None
+        if definition.kind is bool:
+            return "must be true or false"
+        if definition.kind is int:
+            low = "" if definition.low is None else f" from {definition.low}"
+            high = "" if definition.high is None else f" to {definition.high}"
+            return f"must be a whole number{low}{high}"
+        if definition.format:
+            return f"must be {definition.format}"
+        if definition.allowed is not None:
+            return (f"must be a comma-separated list of at most {definition.max_items} of: "
+                    f"{', '.join(definition.allowed)}")
+        return "has the wrong format"
+
     @staticmethod
-    def _parse(d: Definition, text: str) -> Value | None:
+    def parse(d: Definition, text: str) -> Value | None:
+        """The value ``text`` stands for under ``d``'s rules, or None if it breaks one."""
         text = text.strip()
         if d.kind is bool:
             return {"true": True, "false": False}.get(text.lower())
@@ -236,7 +233,3 @@ class Settings:
         if isinstance(value, bool):
             return "true" if value else "false"
         return str(value)
-
-    def readable(self) -> list[str]:
-        """Names GetConfiguration may report (write-only secrets excluded)."""
-        return [name for name, d in self.definitions.items() if not d.secret]

@@ -75,6 +75,12 @@ MIGRATIONS: list[str] = [
         UPDATE sessions SET remote_id = new.remote_id WHERE local_id = new.local_id;
     END;
     """,
+    # 3 -> 4: the kind of identifier that started a transaction (a card, a central or a
+    # station-made one); earlier rows have none and read as a card. ``connector_id`` in
+    # these tables is the EVSE id (one connector per EVSE).
+    """
+    ALTER TABLE transactions ADD COLUMN token_type TEXT;
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

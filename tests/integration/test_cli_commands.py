@@ -43,9 +43,9 @@ def test_status_shape_and_text(rig: Rig):
     assert status["connection"]["connected"] is True and status["connection"]["boot"] == "accepted"
     assert status["watchdog"] == {"systemd": True, "failed": None}
     (c,) = status["connectors"]
-    assert set(c) == {"id", "ocpp_status", "error", "operative", "scheduled_operative", "iec_state",
-                      "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit", "session",
-                      "meter", "test_running"}
+    assert set(c) == {"id", "ocpp_status", "activity", "error", "operative", "scheduled_operative",
+                      "iec_state", "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit",
+                      "session", "meter", "test_running"}
     assert c["iec_state"] == "A" and c["pwm_duty"] == 100.0 and c["faults"] == []
     assert c["limit"]["binding"] == "station" and c["limit"]["amps"] == 32.0
     assert c["meter"]["available"] is True and c["meter"]["voltages_v"] == [230.0, 230.0, 230.0]
@@ -88,10 +88,10 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     last = history["finished"][0]
     assert set(last) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "stopped_at",
                          "duration_s", "meter_start_wh", "meter_stop_wh", "energy_wh", "reason"}
-    assert last["id_tag"] == "TECH-1" and last["reason"] == "Local" and last["energy_wh"] > 0
+    assert last["id_tag"] == "TECH-1" and last["reason"] == "local" and last["energy_wh"] > 0
     assert last["local_id"] == stopped["local_id"]
     text = rig.cli("sessions")
-    assert text.exit_code == 0 and "TECH-1" in text.stdout and "Local" in text.stdout
+    assert text.exit_code == 0 and "TECH-1" in text.stdout and "local" in text.stdout
 
 
 def test_stop_without_a_session_and_start_on_a_busy_connector_are_refused(rig: Rig):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chargepoint.core.events import StopReason, TransactionStarted, TransactionStopped
+from chargepoint.core.events import IdToken, StopReason, TransactionStarted, TransactionStopped
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.store import DB_NAME, MIGRATIONS, Store
 
@@ -21,22 +21,23 @@ async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: P
     try:
         outbox = Outbox()
         await outbox.attach(store)
-        start = await outbox.put(TransactionStarted(1, "tx-a", "CARD-1", 1000.0, 100.0))
-        await outbox.ack(start, remote_id=41)
+        start = await outbox.put(TransactionStarted(1, "tx-a", IdToken("CARD-1"), 1000.0, 100.0))
+        await outbox.ack(start, remote_id="41")
         stop = await outbox.put(TransactionStopped(1, "tx-a", 1750.5, 160.0, StopReason.REMOTE))
-        started_b = await outbox.put(TransactionStarted(2, "tx-b", "CARD-2", 20.0, 200.0))
-        await outbox.put(TransactionStopped(2, "tx-b", 30.0, 260.0, StopReason.EV_DISCONNECTED, "CARD-2"))
+        started_b = await outbox.put(TransactionStarted(2, "tx-b", IdToken("CARD-2"), 20.0, 200.0))
+        await outbox.put(TransactionStopped(2, "tx-b", 30.0, 260.0, StopReason.EV_DISCONNECTED,
+                                            IdToken("CARD-2")))
         assert await store.call(store.recent_sessions, 10) == [
             {"local_id": "tx-b", "remote_id": None, "connector_id": 2, "id_tag": "CARD-2",
              "started_at": 200.0, "stopped_at": 260.0, "meter_start_wh": 20.0, "meter_stop_wh": 30.0,
-             "reason": "EVDisconnected"},
+             "reason": "ev_disconnected"},
             {"local_id": "tx-a", "remote_id": 41, "connector_id": 1, "id_tag": "CARD-1",
              "started_at": 100.0, "stopped_at": 160.0, "meter_start_wh": 1000.0, "meter_stop_wh": 1750.5,
-             "reason": "Remote"},
+             "reason": "remote"},
         ]
         # The CSMS's id for tx-b arrives after its stop (it was offline): the history follows.
         await outbox.ack(stop)
-        await outbox.ack(started_b, remote_id=42)
+        await outbox.ack(started_b, remote_id="42")
         assert (await store.call(store.recent_sessions, 1))[0]["remote_id"] == 42
         assert await store.call(store.check_integrity) == "ok"
         assert await store.call(store.schema_version) == len(MIGRATIONS)
@@ -61,7 +62,7 @@ async def test_a_schema_2_file_is_upgraded_and_a_power_loss_stop_is_recorded(tmp
         await outbox.put(TransactionStopped(1, "tx-old", cut_off.last_meter_wh, cut_off.last_meter_at,
                                             StopReason.POWER_LOSS))
         (row,) = await store.call(store.recent_sessions, 5)
-        assert row["local_id"] == "tx-old" and row["reason"] == "PowerLoss"
+        assert row["local_id"] == "tx-old" and row["reason"] == "power_loss"
         assert row["meter_stop_wh"] - row["meter_start_wh"] == 4.0
     finally:
         await store.close()
@@ -81,7 +82,7 @@ async def test_the_history_keeps_the_newest_thousand(tmp_path: Path):
         await store.call(_fill, store, 1005)
         outbox = Outbox()
         await outbox.attach(store)
-        await outbox.put(TransactionStarted(1, "tx-new", "CARD", 0.0, 5000.0))
+        await outbox.put(TransactionStarted(1, "tx-new", IdToken("CARD"), 0.0, 5000.0))
         await outbox.put(TransactionStopped(1, "tx-new", 1.0, 5000.5, StopReason.LOCAL))
         rows = await store.call(store.recent_sessions, 2000)
         assert len(rows) == 1000 and rows[0]["local_id"] == "tx-new" and rows[-1]["local_id"] == "old-6"

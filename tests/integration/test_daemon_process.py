@@ -72,4 +72,4 @@ async def test_reset_restarts_the_daemon_process(tmp_path, csms: LoopbackCsms):
             process.kill()
             await process.wait()
     assert process.returncode == 0
-    assert "restarting (Hard reset)" in stderr.decode()
+    assert "restarting (hard reset)" in stderr.decode()

@@ -277,4 +277,4 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     # ------------------------------------------------ Reset: answered, then a restart
     answer = await peer.call("Reset", {"type": "Soft"})
     assert answer["event"] == "result" and answer["result"] == {"status": "Accepted"}, answer
-    await peer.wait(lambda: daemon.restart_requested == "Soft", "the daemon to stop for a restart")
+    await peer.wait(lambda: daemon.restart_requested == "soft", "the daemon to stop for a restart")

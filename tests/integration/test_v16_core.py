@@ -71,10 +71,10 @@ async def test_changed_configuration_survives_a_restart(csms, station):
         await csms.wait_for("StatusNotification", connector_id=1)
         assert (await csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="33"))
                 ).status == "Accepted"
-        assert daemon.settings.get("MeterValueSampleInterval") == 33
+        assert daemon.settings.get("sample_interval_s") == 33
     async with station() as daemon:
         await csms.wait_for("BootNotification", count=2)
-        assert daemon.settings.get("MeterValueSampleInterval") == 33
+        assert daemon.settings.get("sample_interval_s") == 33
         keys = configuration(await csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"])))
         assert keys["MeterValueSampleInterval"]["value"] == "33"
 
@@ -162,7 +162,7 @@ async def test_reset_stops_transactions_then_restarts(csms, station, kind, reaso
         assert (await csms.call(call.Reset(type=kind))).status == "Accepted"
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert stop["reason"] == reason
-        await until(lambda: daemon.restart_requested == kind)
+        await until(lambda: daemon.restart_requested == kind.lower())
         assert not world.contactor.closed
 
 

@@ -22,7 +22,7 @@ from websockets.protocol import State
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.protocol.v16.adapter import _LibPeer
+from chargepoint.protocol.v16.peer import Peer16
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms, TcpProxy
 
@@ -81,7 +81,7 @@ OPTIONAL_CALLS = {
     "GetCompositeSchedule": {"connectorId": 1, "duration": 60},
 }
 #: The station's own handlers, as the library's @on decorator marks them.
-IMPLEMENTED = {getattr(f._on_action, "value", f._on_action) for f in vars(_LibPeer).values()
+IMPLEMENTED = {getattr(f._on_action, "value", f._on_action) for f in vars(Peer16).values()
                if hasattr(f, "_on_action")}
 NOT_IMPLEMENTED = [action for action in OPTIONAL_CALLS if action not in IMPLEMENTED][:2]
 

@@ -190,7 +190,7 @@ async def test_security_profile_raised_to_2_reconnects_over_tls(pki, tmp_path, t
         await booted(csms)
         assert await csms.change_configuration("SecurityProfile", "2") == "Accepted"
         await booted(csms, connection=2)
-        assert int(daemon.settings.get("SecurityProfile")) == 2
+        assert int(daemon.settings.get("security_profile")) == 2
         answer = await csms.call("GetConfiguration", {"key": ["SecurityProfile"]})
         assert answer[2]["configurationKey"][0]["value"] == "2"
         assert await csms.change_configuration("SecurityProfile", "1") == "Rejected"

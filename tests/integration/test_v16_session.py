@@ -6,6 +6,7 @@ import asyncio
 
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
 
+from chargepoint.core.events import IdToken, TokenType
 from hal.interfaces import MeterFailureKind
 from tests.integration.conftest import charging, until
 
@@ -26,7 +27,7 @@ async def test_boot_accepted_then_status_and_heartbeat(csms, station):
         assert [(s.payload["connector_id"], s.payload["status"]) for s in statuses[:2]] == [
             (0, "Available"), (1, "Available")]
         assert all(s.payload["error_code"] == "NoError" for s in statuses)
-        assert daemon.settings.get("HeartbeatInterval") == 2
+        assert daemon.settings.get("heartbeat_interval_s") == 2
 
 
 async def test_boot_pending_and_rejected_are_retried_and_nothing_else_is_sent(csms, station):
@@ -177,7 +178,7 @@ async def test_offline_session_is_delivered_after_reconnect(csms, station):
         await csms.close()  # the CSMS goes away entirely
         await csms.sockets[-1].wait_closed()
         await until(lambda: not daemon.link.connected.is_set(), timeout=5)
-        daemon.station.remote_start("OFFLINE1", 1)  # a local start while offline
+        daemon.station.remote_start(IdToken("OFFLINE1", TokenType.LOCAL), 1)  # a local start while offline
         world.plug_in()
         await until(lambda: world.contactor.closed)
         await asyncio.sleep(0.5)

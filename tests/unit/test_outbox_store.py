@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from chargepoint.core.events import (
+    IdToken,
     MeterSample,
     ReadingContext,
     StopReason,
@@ -35,27 +36,27 @@ async def reopen(path) -> tuple[Store, Outbox]:
 
 
 def test_events_round_trip_through_json():
-    stop = TransactionStopped(1, "L1", 30.5, 9.0, StopReason.POWER_LOSS, "TAG",
+    stop = TransactionStopped(1, "L1", 30.5, 9.0, StopReason.POWER_LOSS, IdToken("TAG"),
                               (sample(10.0, 1.0), sample(30.5, 9.0)))
-    for event in (TransactionStarted(1, "L1", "TAG", 10.0, 1.0), sample(20.0, 5.0), stop):
+    for event in (TransactionStarted(1, "L1", IdToken("TAG"), 10.0, 1.0), sample(20.0, 5.0), stop):
         assert decode(encode(event)) == event
 
 
 async def test_queue_and_transaction_ids_survive_a_restart(tmp_path):
     store, box = await reopen(tmp_path)
-    start = await box.put(TransactionStarted(1, "L1", "TAG", 10.0, 1.0))
+    start = await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 10.0, 1.0))
     await box.put(sample(20.0, 5.0))
-    await box.ack(start, remote_id=77)
-    await box.put(TransactionStopped(1, "L1", 30.0, 9.0, StopReason.LOCAL, "TAG"))
+    await box.ack(start, remote_id="77")
+    await box.put(TransactionStopped(1, "L1", 30.0, 9.0, StopReason.LOCAL, IdToken("TAG")))
     await store.close()
 
     store, box = await reopen(tmp_path)
     assert [type(e.event).__name__ for e in box._queue] == ["MeterSample", "TransactionStopped"]
-    assert box.remote_id("L1") == 77
-    later = await box.put(TransactionStarted(1, "L2", "TAG", 30.0, 10.0))
+    assert box.remote_id("L1") == "77"
+    later = await box.put(TransactionStarted(1, "L2", IdToken("TAG"), 30.0, 10.0))
     assert later.seq > box._queue[0].seq, "sequence numbers keep growing across restarts"
     while box.head() is not None:
-        await box.ack(box.head(), remote_id=78 if box.head() is later else None)
+        await box.ack(box.head(), remote_id="78" if box.head() is later else None)
     await box.flush()
     await store.close()
     db = sqlite3.connect(tmp_path / "chargepoint.sqlite")
@@ -65,7 +66,7 @@ async def test_queue_and_transaction_ids_survive_a_restart(tmp_path):
 
 async def test_open_transactions_keep_their_last_persisted_reading(tmp_path):
     store, box = await reopen(tmp_path)
-    await box.put(TransactionStarted(1, "L1", "TAG", 100.0, 1.0))
+    await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 100.0, 1.0))
     await box.put(sample(150.0, 60.0))
     await box.put(sample(200.0, 120.0))
     await store.call(lambda: None)  # samples are written without waiting; let them land
@@ -84,11 +85,11 @@ async def test_periodic_samples_are_thinned_but_starts_and_stops_never(tmp_path)
     store = await Store.open(tmp_path)
     box = Outbox(max_entries=6)
     await box.attach(store)
-    await box.put(TransactionStarted(1, "L1", "TAG", 0.0, 0.0))
+    await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 0.0, 0.0))
     for minute in range(1, 8):
         await box.put(sample(minute * 100.0, minute * 60.0))
     await box.put(TransactionStopped(1, "L1", 800.0, 480.0, StopReason.LOCAL))
-    await box.put(TransactionStarted(1, "L2", "TAG", 800.0, 500.0))
+    await box.put(TransactionStarted(1, "L2", IdToken("TAG"), 800.0, 500.0))
     kinds = [type(e.event).__name__ for e in box._queue]
     assert kinds.count("TransactionStarted") == 2 and kinds.count("TransactionStopped") == 1
     assert len(box) == 6 and box.thinned == 4

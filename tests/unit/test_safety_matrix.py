@@ -11,8 +11,8 @@ For every case the EV first charges (contactor closed), then the case
 happens; the contactor's open command must come within the case's deadline,
 measured on the ManualClock from the moment of the change, and the status and
 error code the station would report to the CSMS must be right: the
-connector's status comes from ``Station.status_of`` and the error code from
-``chargepoint.protocol.v16.adapter.ERROR_CODES``, as the OCPP adapter maps them.
+connector's facts come from ``Station.status_of`` and their 1.6 status and error
+code from ``chargepoint.protocol.v16.translate``, as the OCPP 1.6 adapter sends them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from chargepoint.core.connector import Session, Transaction
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.protocol.v16.adapter import ERROR_CODES
+from chargepoint.protocol.v16.translate import connector_status, error_code
 from chargepoint.safety.evse import EvseFault
 from chargepoint.safety.iec61851 import CpState
 from hal.clock import ManualClock
@@ -144,8 +144,7 @@ class Rig:
         """(status, errorCode) as the station and the OCPP 1.6 adapter would send them."""
         self.state.evse_status = self.evse.status
         status = self.station.status_of(self.connector.evse_id)
-        code = ERROR_CODES.get(status.fault or "", "NoError") if status.fault else "NoError"
-        return status.status.value, str(getattr(code, "value", code))
+        return connector_status(status).value, error_code(status).value
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from chargepoint.config import parse
 from chargepoint.connection import Backoff, endpoint
 from chargepoint.core.events import (
+    IdToken,
     MeterSample,
     ReadingContext,
     StopReason,
@@ -19,6 +20,7 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.protocol.common.measurands import format_number, values_for
+from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.safety.limits import LimitClaims
 from hal.interfaces import MeterReading
 
@@ -44,13 +46,13 @@ def reading(wh: float) -> MeterReading:
 
 async def test_outbox_keeps_order_until_acknowledged_and_maps_ids():
     box = Outbox()
-    start = await box.put(TransactionStarted(1, "L1", "TAG", 10.0, 1.0))
+    start = await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 10.0, 1.0))
     sample = await box.put(MeterSample(1, "L1", reading(20.0), ReadingContext.PERIODIC))
     assert (await box.wait_head()) is start
     with pytest.raises(RuntimeError):
         await box.ack(sample)  # only the head leaves
-    await box.ack(start, remote_id=42)
-    assert box.remote_id("L1") == 42 and box.local_id(42) == "L1"
+    await box.ack(start, remote_id="42")
+    assert box.remote_id("L1") == "42" and box.local_id("42") == "L1"
     assert box.head() is sample
     await box.ack(sample)
     waiter = asyncio.ensure_future(box.wait_head())
@@ -59,7 +61,7 @@ async def test_outbox_keeps_order_until_acknowledged_and_maps_ids():
     stop = await box.put(TransactionStopped(1, "L1", 30.0, 2.0, StopReason.LOCAL))
     assert (await asyncio.wait_for(waiter, 1)) is stop
     box.forget("L1")
-    assert box.remote_id("L1") == 42, "kept while a message of the transaction is queued"
+    assert box.remote_id("L1") == "42", "kept while a message of the transaction is queued"
     await box.ack(stop)
     box.forget("L1")
     assert box.remote_id("L1") is None
@@ -72,33 +74,45 @@ def settings() -> Settings:
 @pytest.mark.parametrize(
     ("key", "text", "result", "value"),
     [
-        ("HeartbeatInterval", "60", SetResult.ACCEPTED, 60),
-        ("HeartbeatInterval", "0", SetResult.REJECTED, 300),
-        ("HeartbeatInterval", "sixty", SetResult.REJECTED, 300),
-        ("AuthorizeRemoteTxRequests", "TRUE", SetResult.ACCEPTED, True),
-        ("AuthorizeRemoteTxRequests", "yes", SetResult.REJECTED, False),
-        ("MeterValuesSampledData", "Voltage,Frequency", SetResult.ACCEPTED, "Voltage,Frequency"),
-        ("MeterValuesSampledData", "Voltage,Bogus", SetResult.REJECTED,
+        ("HeartbeatInterval", "60", "Accepted", 60),
+        ("HeartbeatInterval", "0", "Rejected", 300),
+        ("HeartbeatInterval", "sixty", "Rejected", 300),
+        ("AuthorizeRemoteTxRequests", "TRUE", "Accepted", True),
+        ("AuthorizeRemoteTxRequests", "yes", "Rejected", False),
+        ("MeterValuesSampledData", "Voltage,Frequency", "Accepted", "Voltage,Frequency"),
+        ("MeterValuesSampledData", "Voltage,Bogus", "Rejected",
          "Energy.Active.Import.Register,Power.Active.Import,Current.Import"),
-        ("NumberOfConnectors", "2", SetResult.REJECTED, 1),
-        ("NoSuchKey", "1", SetResult.NOT_SUPPORTED, None),
+        ("NumberOfConnectors", "2", "Rejected", 1),
+        ("NoSuchKey", "1", "NotSupported", None),
     ],
 )
-def test_settings_are_validated_on_every_write(key, text, result, value):
-    store = settings()
-    assert store.set(key, text) == result
+def test_16_keys_are_validated_on_every_write(key, text, result, value):
+    keys = KeyCatalogue(settings(), 1)
+    assert keys.change(key, text) == result
     if value is not None:
-        assert store.get(key) == value
+        assert keys.typed_value(key) == value
+
+
+def test_a_16_key_and_the_neutral_setting_are_one_value():
+    store = settings()
+    keys = KeyCatalogue(store, 1)
+    assert store.set("sample_interval_s", "25") == SetResult.ACCEPTED
+    assert keys.info("MeterValueSampleInterval").value == "25"
+    assert keys.change("MeterValueSampleInterval", "35") == "Accepted"
+    assert store.get("sample_interval_s") == 35
+    assert keys.info("AuthorizationKey").value is None, "a password is never read back"
+    assert keys.refusal("HeartbeatInterval", "0") == "must be a whole number from 1 to 86400"
 
 
 def test_settings_notify_listeners_and_render_as_text():
     store = settings()
     seen = []
     store.listeners.append(lambda name, value: seen.append((name, value)))
-    store.set("MeterValueSampleInterval", "15")
-    assert seen == [("MeterValueSampleInterval", 15)]
-    assert store.as_text("AuthorizeRemoteTxRequests") == "false"
-    assert store.csl("MeterValuesSampledData")[0] == "Energy.Active.Import.Register"
+    store.set("sample_interval_s", "15")
+    assert seen == [("sample_interval_s", 15)]
+    assert store.as_text("authorize_remote_start") == "false"
+    assert store.csl("sampled_measurands")[0] == "Energy.Active.Import.Register"
+    assert store.set("heartbeat_interval_s", "0") == SetResult.REJECTED and len(seen) == 1
 
 
 def test_values_for_selected_measurands_skips_what_the_meter_lacks():

@@ -1,0 +1,182 @@
+"""The control protocol's commands: check the arguments, ask the station service, return JSON.
+
+Each command is a small function of the service and the request's ``args``;
+what it may see and do is the service's (``service.py``), so this module holds
+no station logic. ``AUDITED`` commands change something and are logged with who
+asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import chargepoint
+from chargepoint.control import selftest
+from chargepoint.control.errors import ControlError
+from chargepoint.control.output_tests import pilot_test, relay_test
+from chargepoint.control.service import StationService
+
+PROTOCOL_VERSION = 1
+
+Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
+COMMANDS: dict[str, Handler] = {}
+#: Commands that change something: logged with who asked.
+AUDITED = {"start", "stop", "unlock", "availability", "config_set", "fault_clear", "relay_test",
+           "pilot_test", "selftest", "sim"}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def integer(args: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = args.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ControlError("bad_request", f"{name} must be a whole number, not {value!r}")
+    return value
+
+
+def _connector(args: dict[str, Any], default: int | None = 1) -> int:
+    value = integer(args, "connector", default)
+    if value is None:
+        raise ControlError("bad_request", "connector is required")
+    return value
+
+
+@command("hello")
+async def _hello(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return {"protocol": PROTOCOL_VERSION, "version": chargepoint.__version__,
+            "identity": s.config.station.identity, "commands": sorted(COMMANDS)}
+
+
+@command("status")
+async def _status(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return s.status(integer(args, "connector", None))
+
+
+@command("sessions")
+async def _sessions(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.sessions(integer(args, "limit", 20) or 20)
+
+
+@command("start")
+async def _start(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return s.start(args.get("id_tag"), integer(args, "connector", None), bool(args.get("authorize", False)))
+
+
+@command("stop")
+async def _stop(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.stop(integer(args, "connector", None))
+
+
+@command("unlock")
+async def _unlock(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.unlock(_connector(args))
+
+
+@command("availability")
+async def _availability(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    operative = args.get("operative")
+    if operative is not None and not isinstance(operative, bool):
+        raise ControlError("bad_request", "operative must be true or false")
+    return s.availability(integer(args, "connector", 0) or 0, operative)
+
+
+@command("config_get")
+async def _config_get(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    keys = args.get("keys") or []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ControlError("bad_request", "keys must be a list of names")
+    return s.config_get(keys)
+
+
+@command("config_set")
+async def _config_set(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    key, value = args.get("key"), args.get("value")
+    if not isinstance(key, str) or not isinstance(value, str):
+        raise ControlError("bad_request", "key and value must be strings")
+    return s.config_set(key, value)
+
+
+@command("queue")
+async def _queue(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return s.queue_status()
+
+
+@command("logs")
+async def _logs(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    kind = args.get("kind", "all")
+    if kind not in ("all", "events", "frames"):
+        raise ControlError("bad_request", "kind must be all, events or frames")
+    limit = integer(args, "limit", 50) or 0
+    since = integer(args, "since", 0) or 0
+    entries = s.recorder.select(kind=kind, since=since, limit=limit)
+    return {"entries": [{k: v for k, v in e.items() if k != "levelno"} for e in entries]}
+
+
+@command("fault_clear")
+async def _fault_clear(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.fault_clear(_connector(args))
+
+
+@command("relay_test")
+async def _relay_test(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.exclusive_test(_connector(args), lambda t: relay_test(t, s.clock, s.config.safety))
+
+
+@command("pilot_test")
+async def _pilot_test(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.exclusive_test(_connector(args), lambda t: pilot_test(t, s.clock, s.config.safety))
+
+
+@command("selftest")
+async def _selftest(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    busy = [evse_id for evse_id in s.station.connectors if evse_id in s.testing]
+    if busy:
+        raise ControlError("busy", f"a test is already running on connector {busy[0]}")
+    s.testing.update(s.station.connectors)
+    try:
+        return await selftest.run(s, s.connection_status())
+    finally:
+        s.testing.difference_update(s.station.connectors)
+
+
+@command("sim")
+async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    """The simulated EV and card reader, for commissioning the sim station and for demos."""
+    worlds = s.daemon.worlds
+    if not worlds:
+        raise ControlError("refused", "only on the simulated hardware (hal.backend = \"sim\")")
+    action = args.get("action")
+    evse_id = s.evse_id(_connector(args))
+    world = worlds[evse_id]
+    if action == "plug":
+        world.plug_in()
+    elif action == "unplug":
+        world.unplug()
+    elif action == "card":
+        id_tag = args.get("id_tag")
+        if not isinstance(id_tag, str) or not 1 <= len(id_tag) <= 20:
+            raise ControlError("bad_request", "id_tag must be 1 to 20 characters")
+        # The station has one reader (connector 1's world holds it); the station picks the connector.
+        reader = s.daemon.card_reader
+        if reader is None or not hasattr(reader, "tap"):
+            raise ControlError("refused", "this station has no simulated card reader")
+        reader.tap(id_tag)
+    elif action in ("trip", "release"):
+        name = args.get("input", "rcd")
+        if name not in ("rcd", "emergency_stop"):
+            raise ControlError("bad_request", "input must be rcd or emergency_stop")
+        if action == "trip":
+            world.faults.trip(name)
+        if action == "release" or not args.get("hold"):
+            world.faults.release(name)  # the condition passes; the trip stays latched
+    else:
+        raise ControlError("bad_request", "action must be plug, unplug, card, trip or release")
+    return {"connector": evse_id, "action": action, "ev_state": world.ev.state}

@@ -1,0 +1,394 @@
+"""The station service API: what the local surfaces may see and do, in one place.
+
+The control socket (and the web dashboard, MQTT and metrics after it) reach the
+station only through this object: views the station builds (``core.views``),
+commands it decides (start, stop, availability, unlock), the settings in the
+words of the OCPP version spoken, the CSMS link and queue, the recent log, and
+the technician's tests, which go through the safety loop. Nothing here reaches
+into the station's state or re-derives what the station decided. Results are
+JSON-ready dicts; a refusal is a ``ControlError`` with a code and a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import chargepoint
+from chargepoint.config import Config
+from chargepoint.connection import Link
+from chargepoint.control.errors import ControlError
+from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
+from chargepoint.core.events import IdToken, StopReason, TokenType
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.core.store import Store
+from chargepoint.core.views import ConnectorView
+from chargepoint.protocol.registry import Version
+from chargepoint.safety.status import LATCHED_FAULTS
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+#: Config file sections shown (read-only) by ``config get``.
+FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control")
+
+
+class EventLog(Protocol):
+    """The daemon's recent events and frames (``app.recorder.Recorder``)."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    def select(self, *, kind: str = "all", since: int = 0, limit: int = 50,
+               min_level: int = 0) -> list[dict[str, Any]]: ...
+
+    def last_error(self, prefix: str) -> str | None: ...
+
+
+@dataclasses.dataclass
+class DaemonState:
+    """What only the daemon knows, read when asked: its store, session and watchdog."""
+
+    store: Callable[[], Store | None]
+    #: Whether the CSMS has accepted the BootNotification on the current connection.
+    boot_accepted: Callable[[], bool]
+    #: The systemd watchdog: (notifications enabled, failure text or None).
+    watchdog: Callable[[], tuple[bool, str | None]]
+    #: The simulated worlds per EVSE (empty on real hardware) and the card reader.
+    worlds: dict[int, Any] = dataclasses.field(default_factory=dict)
+    card_reader: Any = None
+
+
+class StationService:
+    """One daemon's station as the local surfaces see it."""
+
+    def __init__(self, *, config: Config, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
+                 link: Link, recorder: EventLog, version: Version, daemon: DaemonState) -> None:
+        self.config = config
+        self.station = station
+        self.outbox = outbox
+        self.settings = settings
+        self.clock = clock
+        self.link = link
+        self.recorder = recorder
+        self.version = version
+        self.daemon = daemon
+        self.keys = version.catalogue(settings, len(station.connectors))
+        #: Names (the version's and neutral) whose value is a password: never logged.
+        self.secret_keys = (*version.secret_names,
+                            *(name for name, d in settings.definitions.items() if d.secret))
+        self.started_monotonic = time.monotonic()
+        #: EVSEs with an output test (relay/pilot/selftest) running.
+        self.testing: set[int] = set()
+
+    @property
+    def store(self) -> Store | None:
+        return self.daemon.store()
+
+    # ---------------------------------------------------------------- lookup
+    def evse_id(self, value: int | None) -> int:
+        if value is None or value not in self.station.connectors:
+            raise ControlError("no_connector", f"no connector {value}; this station has "
+                                               f"{', '.join(map(str, self.station.connectors))}")
+        return value
+
+    def test_target(self, evse_id: int) -> TestTarget:
+        def session() -> IdToken | None:
+            view = self.station.view(evse_id)
+            return view.session.token if view.session else None
+        return TestTarget(evse_id, self.station.hardware(evse_id).evse, session)
+
+    # ---------------------------------------------------------------- status
+    def connection_status(self) -> dict[str, Any]:
+        connected = self.link.connected.is_set()
+        boot = None if not connected else ("accepted" if self.daemon.boot_accepted() else "pending")
+        return {"csms_url": self.config.ocpp.csms_url, "connected": connected, "boot": boot,
+                "ocpp_version": self.version.name if connected else None,
+                "connections": self.link.connections,
+                "security_profile": int(self.settings.get("security_profile")),
+                "last_error": self.recorder.last_error("chargepoint.connection")
+                or self.recorder.last_error("chargepoint.protocol")}
+
+    def queue_status(self) -> dict[str, Any]:
+        head = self.outbox.head()
+        head_info = None
+        if head is not None:
+            event = head.event
+            head_info = {"seq": head.seq, "type": type(event).__name__, "local_id": event.local_id,
+                         "connector": event.evse_id, "remote_id": self.outbox.remote_id(event.local_id)}
+        age = self.outbox.oldest_age(self.clock.time())
+        return {"length": len(self.outbox), "oldest_age_s": number(age, 1), "head": head_info,
+                "thinned": self.outbox.thinned, "connected": self.link.connected.is_set()}
+
+    def connector_status(self, evse_id: int) -> dict[str, Any]:
+        v = self.station.view(evse_id)
+        return connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
+                              self.clock.time(), evse_id in self.testing)
+
+    def status(self, evse_id: int | None = None) -> dict[str, Any]:
+        chosen = [self.evse_id(evse_id)] if evse_id is not None else list(self.station.connectors)
+        systemd, failed = self.daemon.watchdog()
+        return {
+            "identity": self.config.station.identity,
+            "version": chargepoint.__version__,
+            "hal": self.config.hal_backend,
+            "time": self.clock.time(),
+            "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
+            "station_status": self.version.status_word(self.station.status_of(0)),
+            "connection": self.connection_status(),
+            "queue": self.queue_status(),
+            "watchdog": {"systemd": systemd, "failed": failed},
+            "connectors": [self.connector_status(e) for e in chosen],
+            "last_errors": [{"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"]}
+                            for e in self.recorder.select(kind="events", limit=5, min_level=logging.WARNING)],
+        }
+
+    async def sessions(self, limit: int) -> dict[str, Any]:
+        if not 1 <= limit <= 1000:
+            raise ControlError("bad_request", "limit must be 1 to 1000")
+        store = self.store
+        rows = await store.call(store.recent_sessions, limit) if store is not None else []
+        finished = []
+        for row in rows:
+            energy = row["meter_stop_wh"] - row["meter_start_wh"]  # type: ignore[operator]
+            reason = row["reason"]
+            finished.append({
+                "local_id": row["local_id"], "remote_id": _text(row["remote_id"]),
+                "connector": row["connector_id"], "id_tag": row["id_tag"], "started_at": row["started_at"],
+                "stopped_at": row["stopped_at"],
+                "duration_s": number(row["stopped_at"] - row["started_at"], 1),  # type: ignore[operator]
+                "meter_start_wh": row["meter_start_wh"], "meter_stop_wh": row["meter_stop_wh"],
+                "energy_wh": number(energy, 1),
+                "reason": StopReason.parse(reason).value if isinstance(reason, str) else None})
+        running = []
+        for evse_id in self.station.connectors:
+            v = self.station.view(evse_id)
+            tx = v.session.transaction if v.session else None
+            if tx is None:
+                continue
+            running.append({"local_id": tx.local_id, "remote_id": self.outbox.remote_id(tx.local_id),
+                            "connector": evse_id, "id_tag": tx.token.value, "started_at": tx.started_at,
+                            "duration_s": number(self.clock.time() - tx.started_at, 1),
+                            "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1)})
+        return {"running": running, "finished": finished}
+
+    # --------------------------------------------------------------- actions
+    def start(self, id_tag: str | None, evse_id: int | None, authorize: bool) -> dict[str, Any]:
+        value = id_tag or self.config.station.free_vend_id_tag
+        if not isinstance(value, str) or not 1 <= len(value) <= 20:
+            raise ControlError("bad_request", "id_tag must be 1 to 20 characters (an OCPP idTag)")
+        if evse_id is not None:
+            self.evse_id(evse_id)
+        token = IdToken(value, TokenType.LOCAL)
+        result = self.station.remote_start(token, evse_id, authorize_first=authorize)
+        if not result.accepted:
+            hint = (f" (chargepoint availability {result.evse_id} operative)"
+                    if "inoperative" in result.refusal else "")
+            raise ControlError("refused", result.refusal + hint)
+        if authorize:
+            return {"connector": evse_id, "id_tag": value, "status": "Authorizing"}
+        return {"connector": result.evse_id, "id_tag": value, "status": "Accepted",
+                "waiting_for_ev": result.waiting_for_ev}
+
+    async def stop(self, evse_id: int | None) -> dict[str, Any]:
+        if evse_id is None:
+            busy = [e for e in self.station.connectors if self.station.view(e).session is not None]
+            if len(busy) != 1:
+                raise ControlError("refused", "no session to stop" if not busy else
+                                   "sessions on several connectors: say which (--connector)")
+            evse_id = busy[0]
+        else:
+            self.evse_id(evse_id)
+        session = self.station.view(evse_id).session
+        if session is None:
+            raise ControlError("refused", f"connector {evse_id} has no session")
+        tx = session.transaction
+        if tx is None:
+            await self.station.card_presented(session.token)  # a second tap cancels a waiting session
+            return {"connector": evse_id, "stopped": "session", "local_id": None, "energy_wh": None}
+        if not await self.station.stop_transaction(evse_id, StopReason.LOCAL):
+            raise ControlError("refused", f"the transaction on connector {evse_id} is already stopping")
+        reading = self.station.view(evse_id).last_reading
+        energy = (reading.energy_import_wh - tx.meter_start_wh) if reading else None
+        return {"connector": evse_id, "stopped": "transaction", "local_id": tx.local_id,
+                "energy_wh": number(energy, 1)}
+
+    async def unlock(self, evse_id: int) -> dict[str, Any]:
+        from chargepoint.core.commands import UnlockResult
+
+        result = await self.station.unlock(self.evse_id(evse_id))
+        if result is not UnlockResult.UNLOCKED:
+            reason = ("this connector has no plug lock (a tethered cable)" if result is UnlockResult.NO_LOCK
+                      else "the lock's feedback did not confirm unlocking")
+            raise ControlError("unlock_failed", f"connector {evse_id}: {reason}")
+        return {"connector": evse_id, "status": "Unlocked"}
+
+    def availability(self, evse_id: int, operative: bool | None) -> dict[str, Any]:
+        if operative is None:
+            return {"connectors": [{"id": v.evse_id, "operative": v.operative,
+                                    "scheduled_operative": v.scheduled_operative}
+                                   for v in map(self.station.view, self.station.connectors)]}
+        if evse_id != 0:
+            self.evse_id(evse_id)
+        status = self.station.change_availability(evse_id, operative)
+        return {"connector": evse_id, "operative": operative, "status": status.value.capitalize()}
+
+    # ---------------------------------------------------------------- config
+    def file_settings(self) -> dict[str, Any]:
+        """The configuration file's settings as dotted keys (read-only at run time)."""
+        flat: dict[str, Any] = {"hal.backend": self.config.hal_backend}
+        for section in FILE_SECTIONS:
+            for name, value in dataclasses.asdict(getattr(self.config, section)).items():
+                if name == "authorization_key":
+                    value = "(set)" if value else ""
+                flat[f"{section}.{name}"] = list(value) if isinstance(value, tuple) else value
+        for connector in self.config.connectors:
+            for name, value in dataclasses.asdict(connector).items():
+                if name != "id":
+                    flat[f"connectors[{connector.id - 1}].{name}"] = value
+        return flat
+
+    def _key_info(self, key: str) -> dict[str, Any]:
+        info = self.keys.info(key)
+        out: dict[str, Any] = {"key": key, "source": "ocpp", "readonly": info.readonly, "type": info.kind,
+                               "setting": info.setting}
+        if info.secret:
+            out.update(value=None, secret=True, set=bool(self.settings.get(info.setting)))
+        else:
+            out["value"] = self.keys.typed_value(key)
+        return out
+
+    def config_get(self, keys: list[str]) -> dict[str, Any]:
+        files = self.file_settings()
+        if not keys:
+            found = [self._key_info(k) for k in self.keys.keys()]
+            found += [{"key": k, "source": "file", "readonly": True, "value": v} for k, v in files.items()]
+            return {"keys": found, "unknown": [], "file": self.config.source}
+        found, unknown = [], []
+        for key in keys:
+            key = self._spoken(key)
+            if self.keys.knows(key):
+                found.append(self._key_info(key))
+            elif key in files:
+                found.append({"key": key, "source": "file", "readonly": True, "value": files[key]})
+            else:
+                unknown.append(key)
+        return {"keys": found, "unknown": unknown, "file": self.config.source}
+
+    def _spoken(self, key: str) -> str:
+        """A neutral setting name given on the command line, as the version's key."""
+        for name in self.keys.keys():
+            if self.keys.info(name).setting == key:
+                return name
+        return key
+
+    def config_set(self, key: str, value: str) -> dict[str, Any]:
+        key = self._spoken(key)
+        if not self.keys.knows(key):
+            if key in self.file_settings():
+                raise ControlError("read_only", f"{key} is set in the configuration file "
+                                                f"{self.config.source}: edit it there and restart the daemon")
+            raise ControlError("unknown_key", f"unknown key {key!r} (chargepoint config get lists them)")
+        refusal = self.keys.refusal(key, value)
+        if refusal is not None:
+            raise ControlError("rejected", f"{key}: {refusal}; not changed")
+        status = self.keys.change(key, value)
+        return {"key": key, "status": str(status), "value": self._key_info(key).get("value")}
+
+    # ---------------------------------------------------------------- faults
+    async def fault_clear(self, evse_id: int) -> dict[str, Any]:
+        evse = self.station.hardware(self.evse_id(evse_id)).evse
+        before = evse.status.faults
+        latched = sorted(f.value for f in before & LATCHED_FAULTS)
+        if not latched:
+            return {"connector": evse_id, "cleared": [], "remaining": sorted(f.value for f in before),
+                    "detail": "no latched fault to clear" + (
+                        " (the others clear by themselves once their cause is gone)" if before else "")}
+        since = self.recorder.last_seq  # to find the safety loop's reason below
+        # clear_faults re-arms the fault inputs and reads the contactor feedback: hardware I/O.
+        cleared = await asyncio.to_thread(evse.clear_faults)
+        after = evse.status.faults
+        if not cleared:
+            said = [e["text"] for e in self.recorder.select(kind="events", since=since, limit=0,
+                                                            min_level=logging.WARNING)]
+            raise ControlError("refused", f"connector {evse_id}: faults not cleared ({', '.join(latched)}): "
+                               + (said[-1] if said else "the cause is still present"))
+        return {"connector": evse_id, "cleared": latched, "remaining": sorted(f.value for f in after),
+                "detail": "cleared"}
+
+    async def exclusive_test(self, evse_id: int, test: Callable[[TestTarget], Any]) -> dict[str, Any]:
+        """Run one output test on ``evse_id``, never two at once on a connector."""
+        self.evse_id(evse_id)
+        if evse_id in self.testing:
+            raise ControlError("busy", f"a test is already running on connector {evse_id}")
+        target = self.test_target(evse_id)
+        refusal = output_test_refusal(target)
+        if refusal is not None:
+            raise ControlError("refused", f"connector {evse_id}: {refusal}")
+        self.testing.add(evse_id)
+        try:
+            return await test(target)
+        except TestRefused as exc:
+            raise ControlError("refused", f"connector {evse_id}: {exc}") from None
+        finally:
+            self.testing.discard(evse_id)
+
+
+def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str], str | None], now: float,
+                   testing: bool) -> dict[str, Any]:
+    """A connector's view as the control protocol shows it."""
+    evse = v.evse
+    session = None
+    if v.session is not None:
+        tx = v.session.transaction
+        transaction = None
+        if tx is not None:
+            transaction = {"local_id": tx.local_id, "remote_id": remote_id(tx.local_id),
+                           "started_at": tx.started_at, "meter_start_wh": tx.meter_start_wh,
+                           "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping}
+        session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
+                   "transaction": transaction}
+    reading = v.last_reading
+    meter = {"available": v.meter_available, "failures": v.meter_failures, "energy_wh": None,
+             "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None}
+    if reading is not None:
+        meter.update(energy_wh=number(reading.energy_import_wh, 1), power_w=number(reading.power_w, 1),
+                     currents_a=[number(x, 2) for x in reading.currents_a],
+                     voltages_v=[number(x, 1) for x in reading.voltages_v],
+                     frequency_hz=number(reading.frequency_hz, 2), age_s=number(now - reading.timestamp, 1))
+    return {
+        "id": v.evse_id,
+        "ocpp_status": status_word,
+        "error": v.status.fault or v.status.warning,
+        "activity": v.status.activity.value,
+        "operative": v.operative,
+        "scheduled_operative": v.scheduled_operative,
+        "iec_state": evse.cp_state.value if evse is not None and evse.cp_state is not None else None,
+        "pwm_duty": evse.pwm_duty if evse else None,
+        "offered_a": evse.offered_a if evse else None,
+        "contactor": {"closed": evse.contactor_closed if evse else None,
+                      "feedback": evse.contactor_feedback if evse else None},
+        "faults": sorted(f.value for f in evse.faults) if evse else [],
+        "cable_max_a": evse.cable_max_a if evse else None,
+        "limit": {"amps": number(v.limit.amps, 1), "binding": v.limit.binding, "claims": v.claims},
+        "session": session,
+        "meter": meter,
+        "test_running": testing,
+    }
+
+
+def number(value: float | None, digits: int = 3) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(value, digits)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

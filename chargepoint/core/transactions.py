@@ -1,0 +1,233 @@
+"""Transactions: begin, meter samples, end, and the ones a power cut left open.
+
+The station's half that produces billing data. Every transaction message goes
+to the outbox, which has it on disk before the contactor may close (a start)
+or before the station moves on (a stop). Kept apart from ``station.py``, which
+decides *when* a session begins and ends; this module decides what is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from chargepoint.core.connector import ConnectorState, Session, Transaction
+from chargepoint.core.events import (
+    IdToken,
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.core.outbox import OpenTransaction, Outbox
+from chargepoint.core.settings import Settings
+from hal.clock import Clock
+from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
+
+log = logging.getLogger(__name__)
+
+#: Longest a stop waits for the safety loop to report the contactor open. The loop
+#: forces it open at the latest 6 s after PWM off; a little beyond that, a stuck
+#: loop cannot hang a stop.
+CONTACTOR_OPEN_WAIT_S = 8.0
+
+
+async def set_lock(lock: ConnectorLock, locked: bool) -> bool:
+    """Drive the plug lock in a worker thread: the actuator waits for its feedback."""
+    return await asyncio.to_thread(lock.set_locked, locked)
+
+
+class TransactionRecorder:
+    """Starts, samples, stops and recovers the transactions of a station's connectors."""
+
+    def __init__(self, clock: Clock, outbox: Outbox, settings: Settings,
+                 spawn: Callable[[Awaitable[None]], object], changed: Callable[[ConnectorState], None],
+                 aligned_listeners: list[Callable[[MeterSample], None]]) -> None:
+        self.clock = clock
+        self.outbox = outbox
+        self.settings = settings
+        self._spawn = spawn
+        #: Called when a connector's facts may have changed (the station reports its status).
+        self._changed = changed
+        self._aligned_listeners = aligned_listeners
+
+    # ------------------------------------------------------------- meters
+    async def read_meter(self, c: ConnectorState) -> MeterReading | None:
+        """Read the meter; on failure keep the last good reading and count."""
+        result = await c.meter.read()
+        if isinstance(result, MeterFailure):
+            c.meter_failures += 1
+            log.warning("connector %d: meter read failed (%s %s), %d in a row", c.id,
+                        result.kind.value, result.detail, c.meter_failures)
+            self._changed(c)
+            return None
+        recovered = not c.meter_available
+        c.meter_failures = 0
+        c.last_reading = result
+        if recovered:
+            log.info("connector %d: meter answers again", c.id)
+            self._changed(c)
+        return result
+
+    async def fresh_reading(self, c: ConnectorState) -> MeterReading | None:
+        """A reading taken now, or the last good one (said in the log)."""
+        reading = await self.read_meter(c)
+        if reading is None and c.last_reading is not None:
+            log.warning("connector %d: using the last good meter reading from %.0f s ago",
+                        c.id, self.clock.time() - c.last_reading.timestamp)
+        return reading or c.last_reading
+
+    # -------------------------------------------------------------- start
+    async def start(self, c: ConnectorState) -> None:
+        """Begin the transaction of the session on ``c`` (the EV is plugged in)."""
+        session = c.session
+        if session is None or session.transaction is not None:
+            return
+        reading = await self.fresh_reading(c)
+        if reading is None:
+            log.error("connector %d: no meter reading, cannot start a transaction", c.id)
+            return
+        if c.session is not session or not c.plugged:
+            return
+        local_id = uuid.uuid4().hex[:12]
+        begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
+                            connector_id=c.hw.connector_id)
+        tx = Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
+        session.transaction = tx
+        if c.lock is not None and not await set_lock(c.lock, True):
+            log.warning("connector %d: plug lock did not confirm locking", c.id)
+        # On disk before the contactor may close: a charge never goes unbilled.
+        await self.outbox.put(TransactionStarted(c.id, local_id, session.token, reading.energy_import_wh,
+                                                 tx.started_at, connector_id=c.hw.connector_id))
+        log.info("connector %d: transaction %s started at %.0f Wh", c.id, local_id,
+                 reading.energy_import_wh)
+        if tx.stopping:
+            return  # ended (EV gone) while the start was being written
+        c.evse.allow()
+        self._changed(c)
+        self._spawn(self.sample(c, tx))
+
+    # ------------------------------------------------------------ samples
+    async def sample(self, c: ConnectorState, tx: Transaction) -> None:
+        """Periodic meter samples of one transaction, every sample interval."""
+        while True:
+            interval = float(self.settings.get("sample_interval_s"))
+            if interval <= 0:
+                await self.clock.sleep(1.0)  # sampling switched off; look again later
+                if c.transaction is not tx or tx.stopping:
+                    return
+                continue
+            await self.clock.sleep(interval)
+            if c.transaction is not tx or tx.stopping:
+                return
+            reading = await self.fresh_reading(c)
+            if reading is not None and c.transaction is tx and not tx.stopping:
+                offered = c.evse_status.offered_a if c.evse_status else None
+                sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.PERIODIC, offered,
+                                     connector_id=c.hw.connector_id)
+                tx.samples.append(sample)
+                await self.outbox.put(sample)
+
+    async def clock_aligned(self, connectors: list[ConnectorState]) -> None:
+        """Meter readings at ``aligned_interval_s`` boundaries of the wall clock.
+
+        Inside a transaction they belong to it (queued, and kept for the stop
+        message); outside one they go to the aligned listeners only.
+        """
+        while True:
+            interval = float(self.settings.get("aligned_interval_s"))
+            if interval <= 0:
+                await self.clock.sleep(1.0)
+                continue
+            now = self.clock.time()
+            await self.clock.sleep(interval - (now % interval))
+            for c in connectors:
+                reading = await self.fresh_reading(c)
+                if reading is None:
+                    continue
+                tx = c.transaction
+                if tx is not None and not tx.stopping:
+                    sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.CLOCK,
+                                         connector_id=c.hw.connector_id)
+                    tx.samples.append(sample)
+                    await self.outbox.put(sample)
+                else:
+                    sample = MeterSample(c.id, "", reading, ReadingContext.CLOCK,
+                                         connector_id=c.hw.connector_id)
+                    for listener in list(self._aligned_listeners):
+                        listener(sample)
+
+    # --------------------------------------------------------------- stop
+    async def stop(self, c: ConnectorState, reason: StopReason,
+                   token: IdToken | None = None) -> Transaction | None:
+        """End the transaction on ``c``: contactor open, final reading, stop queued.
+
+        Returns the transaction that ended, or None if none was running (or it
+        was already stopping). The session is over when this returns.
+        """
+        tx = c.transaction
+        if tx is None or tx.stopping:
+            return None
+        tx.stopping = True
+        c.evse.stop()
+        self._changed(c)
+        await self._wait_contactor_open(c)
+        reading = await self.fresh_reading(c)
+        meter_stop = reading.energy_import_wh if reading else tx.meter_start_wh
+        if reading is not None:
+            tx.samples.append(MeterSample(c.id, tx.local_id, reading, ReadingContext.TRANSACTION_END,
+                                          connector_id=c.hw.connector_id))
+        await self.outbox.put(TransactionStopped(
+            c.id, tx.local_id, meter_stop, self.clock.time(), reason, token,
+            tuple(tx.samples), connector_id=c.hw.connector_id))
+        log.info("connector %d: transaction %s stopped (%s), %.0f Wh delivered", c.id,
+                 tx.local_id, reason.value, meter_stop - tx.meter_start_wh)
+        c.session = None
+        c.finishing = c.plugged
+        if c.lock is not None and not c.plugged:
+            await set_lock(c.lock, False)
+        return tx
+
+    async def _wait_contactor_open(self, c: ConnectorState) -> None:
+        """Wait until the safety loop has opened the contactor (bounded, see CONTACTOR_OPEN_WAIT_S)."""
+        deadline = self.clock.monotonic() + CONTACTOR_OPEN_WAIT_S
+        while c.evse_status is not None and c.evse_status.contactor_closed:
+            if self.clock.monotonic() > deadline:
+                log.error("connector %d: contactor still reported closed after stop", c.id)
+                return
+            await self.clock.sleep(0.05)
+
+    # ----------------------------------------------------------- recovery
+    async def recover(self, connectors: dict[int, ConnectorState], cut_off: list[OpenTransaction],
+                      resume: bool, settle_s: float = 2.0) -> None:
+        """Deal with transactions a power cut (or crash) left open.
+
+        Each is stopped with reason power loss at its last persisted meter
+        reading, or, with ``resume`` and the EV still plugged in, carried on as
+        if nothing had happened. The safety loops get ``settle_s`` to see the
+        pilot first.
+        """
+        if not cut_off:
+            return
+        if resume:
+            await self.clock.sleep(settle_s)
+        for open_tx in cut_off:
+            c = connectors.get(open_tx.evse_id)
+            if resume and c is not None and c.plugged and c.session is None and c.operative:
+                tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
+                                 open_tx.started_at)
+                c.session = Session(open_tx.token, self.clock.monotonic(), tx)
+                log.info("connector %d: transaction %s resumed after restart", c.id, tx.local_id)
+                c.evse.allow()
+                self._changed(c)
+                self._spawn(self.sample(c, tx))
+                continue
+            log.warning("transaction %s on connector %d was cut off; stopped (power loss) at the "
+                        "last persisted reading %.0f Wh", open_tx.local_id, open_tx.evse_id,
+                        open_tx.last_meter_wh)
+            await self.outbox.put(TransactionStopped(
+                open_tx.evse_id, open_tx.local_id, open_tx.last_meter_wh, open_tx.last_meter_at,
+                StopReason.POWER_LOSS))

@@ -1,0 +1,11 @@
+"""Time as OCPP writes it: UTC ISO 8601 with milliseconds and a Z."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def iso_utc(timestamp: float) -> str:
+    """Epoch seconds as the UTC ISO 8601 text OCPP uses."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

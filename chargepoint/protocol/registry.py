@@ -1,0 +1,57 @@
+"""The OCPP versions this station speaks, each as an adapter with its own words.
+
+The daemon offers every registered version's subprotocol and builds the
+adapter of the one the CSMS selects; the local control surfaces use the same
+entry to show settings and statuses in the words of the version spoken (the
+configuration keys a technician knows from the operator's portal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chargepoint.core.events import StatusChanged
+from chargepoint.core.settings import Settings
+from chargepoint.protocol.v16 import adapter as v16
+from chargepoint.protocol.v16 import keys as v16_keys
+from chargepoint.protocol.v16 import translate as v16_translate
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    subprotocol: str
+    #: ``adapter(ws, station, outbox, settings, config, clock, **hooks)`` -> a session with ``run()``.
+    adapter: Callable[..., Any]
+    #: ``catalogue(settings, evse_count)``: the version's view of the settings.
+    catalogue: Callable[[Settings, int], Any]
+    #: The connector status as this version says it.
+    status_word: Callable[[StatusChanged], str]
+    #: Names whose values a recorded frame must not show (passwords).
+    secret_names: tuple[str, ...] = ()
+    #: The neutral setting a name of this version stands for (a 1.6 key), or None.
+    setting_of: Callable[[str], str | None] = lambda name: None
+
+
+def _v16_status(status: StatusChanged) -> str:
+    return v16_translate.connector_status(status).value
+
+
+VERSIONS: dict[str, Version] = {
+    v16.VERSION: Version(v16.VERSION, v16.SUBPROTOCOL, v16.V16Adapter, v16_keys.KeyCatalogue, _v16_status,
+                         secret_names=v16_keys.SECRET_KEYS, setting_of=v16_keys.SETTING_KEYS.get),
+}
+
+
+def version(name: str) -> Version:
+    """The registered version ``name`` ("1.6"); KeyError names the known ones."""
+    try:
+        return VERSIONS[name]
+    except KeyError:
+        raise KeyError(f"OCPP {name} is not supported; this station speaks {', '.join(VERSIONS)}") from None
+
+
+def by_subprotocol(subprotocol: str) -> Version | None:
+    return next((v for v in VERSIONS.values() if v.subprotocol == subprotocol), None)
