@@ -38,7 +38,7 @@ async def test_send_local_list_full_and_differential(csms, station):
         assert (await csms.call(call.GetLocalListVersion())).list_version == 6
 
 
-async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, station):
+async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, station, station_log):
     async with station() as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1)
@@ -48,8 +48,9 @@ async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, st
         await until(lambda: not daemon.link.connected.is_set())
         world.plug_in()
         world.card_reader.tap("STRANGER")
-        await asyncio.sleep(0.3)
-        assert daemon.station.active_transactions() == [], "unknown cards are refused offline"
+        await station_log.wait_for("card STRANGER not accepted")
+        assert daemon.station.connectors[1].session is None, "unknown cards are refused offline"
+        assert daemon.station.active_transactions() == []
         world.card_reader.tap(LISTED)
         await until(lambda: world.contactor.closed)
         await asyncio.sleep(2.5)  # a couple of periodic samples while offline

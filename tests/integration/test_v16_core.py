@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Any
 
 import pytest
 from ocpp.exceptions import OccurenceConstraintViolationError
 from ocpp.v16 import call
 
 from tests.integration.conftest import charging, until
+from tests.integration.loopback_csms import LoopbackCsms
 
 CARD = "CAFE0001"
 
@@ -25,6 +28,14 @@ CORE_REQUIRED_KEYS = {
 
 def configuration(result) -> dict[str, dict]:
     return {entry["key"]: entry for entry in result.configuration_key or []}
+
+
+def periodic_samples_after(csms: LoopbackCsms, moment: float) -> list[dict[str, Any]]:
+    """Periodic MeterValues of a transaction read later than ``moment`` (the station's epoch s)."""
+    return [r.payload for r in csms.of("MeterValues")
+            if "transaction_id" in r.payload
+            and r.payload["meter_value"][0]["sampled_value"][0]["context"] == "Sample.Periodic"
+            and datetime.fromisoformat(r.payload["meter_value"][0]["timestamp"]).timestamp() > moment]
 
 
 async def test_get_configuration_lists_every_core_key(csms, station):
@@ -89,7 +100,7 @@ async def test_heartbeat_interval_change_applies(csms, station):
         assert beats[2].at - beats[1].at >= 0.2 * 0.9  # 2 simulated seconds at 10x
 
 
-async def test_change_availability_connector_and_station(csms, station):
+async def test_change_availability_connector_and_station(csms, station, station_log):
     async with station() as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1)
@@ -101,7 +112,9 @@ async def test_change_availability_connector_and_station(csms, station):
         await csms.wait_for("StatusNotification", connector_id=0, status="Unavailable")
         world.plug_in()
         world.card_reader.tap(CARD)
-        await asyncio.sleep(0.3)
+        # the station has turned the card away (it asks the CSMS only after finding a connector)
+        await station_log.wait_for(f"card {CARD}: no free connector")
+        assert daemon.station.connectors[1].session is None
         assert csms.of("Authorize") == [] and csms.of("StartTransaction") == []
         assert (await csms.call(call.ChangeAvailability(connector_id=0, type="Operative"))
                 ).status == "Accepted"
@@ -114,10 +127,15 @@ async def test_inoperative_during_a_transaction_is_scheduled(csms, station):
         world = await charging(csms, daemon)
         assert (await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
                 ).status == "Scheduled"
-        await asyncio.sleep(0.3)
+        answered_at = daemon.clock.time()
+        # The station takes periodic samples only of a transaction that goes on, so one read
+        # after the answer shows the transaction outlived the decision.
+        await until(lambda: periodic_samples_after(csms, answered_at), what="a sample after the answer")
         assert world.contactor.closed, "the running transaction is not disturbed"
+        assert csms.of("StopTransaction") == []
         world.card_reader.tap(CARD)
-        await csms.wait_for("StopTransaction")
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert stop["reason"] == "Local", "the card ended the transaction, not the availability change"
         await csms.wait_for("StatusNotification", connector_id=1, status="Unavailable")
 
 
