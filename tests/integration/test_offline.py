@@ -14,6 +14,12 @@ from tests.integration.conftest import station_config, until
 LISTED = "LIST0001"
 
 
+def outbox_kinds(daemon: Daemon, kind: str | None = None) -> list[str]:
+    """The kinds of the messages waiting in the outbox, oldest first (only ``kind`` if given)."""
+    kinds = [type(e.event).__name__ for e in list(daemon.outbox._queue)]
+    return [k for k in kinds if kind is None or k == kind]
+
+
 def entry(id_tag: str, status: str = "Accepted") -> dict[str, Any]:
     return {"idTag": id_tag, "idTagInfo": {"status": status}}
 
@@ -53,10 +59,12 @@ async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, st
         assert daemon.station.active_transactions() == []
         world.card_reader.tap(LISTED)
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(2.5)  # a couple of periodic samples while offline
+        await until(lambda: len(outbox_kinds(daemon, "MeterSample")) >= 2, what="two periodic samples queued")
         world.card_reader.tap(LISTED)
         await until(lambda: daemon.station.active_transactions() == [])
-        assert len(daemon.outbox) >= 3
+        kinds = outbox_kinds(daemon)
+        assert kinds[0] == "TransactionStarted" and kinds[-1] == "TransactionStopped"
+        assert kinds.count("MeterSample") >= 2
         await csms.start_on(csms.port)
         stop = (await csms.wait_for("StopTransaction", timeout=15))[0]
         tx = [r.action for r in csms.received if r.action in
@@ -76,7 +84,7 @@ async def test_queued_messages_survive_a_restart_while_offline(csms, station):
         world.plug_in()
         world.card_reader.tap("OFFLINE1")
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(1.5)
+        await until(lambda: outbox_kinds(daemon, "MeterSample"), what="a periodic sample queued")
         world.unplug()
         await until(lambda: daemon.station.active_transactions() == [])
         queued = len(daemon.outbox)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -230,13 +229,17 @@ async def test_clock_aligned_readings_inside_and_outside_transactions(csms, stat
         assert {"Transaction.Begin", "Sample.Clock", "Transaction.End"} <= contexts
 
 
-async def test_minimum_status_duration_hides_brief_states(csms, station):
+async def test_minimum_status_duration_hides_brief_states(csms, station, station_log):
     async with station(ocpp={"minimum_status_duration_s": 5}) as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1, status="Available")
+        # Preparing, then Available again, each lasting only until the station has seen it:
+        # a fraction of the 5 simulated seconds. Waiting for the station to log each change
+        # makes sure it went through both brief states; a plug it never saw would hide nothing.
         world.plug_in()
-        await asyncio.sleep(0.1)  # 1 simulated second: shorter than the minimum duration
+        await station_log.wait_for("connector 1: EV plugged in")
         world.unplug()
+        await station_log.wait_for("connector 1: EV unplugged")
         world.plug_in()
         await csms.wait_for("StatusNotification", connector_id=1, status="Preparing")
         statuses = [s.payload["status"] for s in csms.of("StatusNotification")

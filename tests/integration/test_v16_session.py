@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
 
 from hal.interfaces import MeterFailureKind
@@ -185,7 +183,9 @@ async def test_offline_session_is_delivered_after_reconnect(csms, station):
         daemon.station.remote_start("OFFLINE1", 1)  # a local start while offline
         world.plug_in()
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(0.5)
+        [(_, tx)] = daemon.station.active_transactions()
+        # energy flows before the EV leaves, so the stop reading is above the start one
+        await until(lambda: world.meter.energy_wh >= tx.meter_start_wh + 2, what="a few Wh charged")
         world.unplug()
         await until(lambda: daemon.station.active_transactions() == [])
         assert [type(e.event).__name__ for e in list(daemon.outbox._queue)][0] == "TransactionStarted"
