@@ -143,17 +143,24 @@ class Link:
             log.info("reconnecting in %.1f s", delay)
             await self.sleep(delay)
 
-    def _connect_options(self) -> dict[str, object]:
+    async def _connect_options(self) -> dict[str, object]:
+        """What ``connect`` is given: subprotocol, credentials, TLS and timeouts.
+
+        The TLS context is built in a worker thread: loading the CA bundle is
+        blocking file I/O and parsing, which must not stall the event loop that
+        also runs the station (card taps, meter polling, the OCPP session).
+        """
         s = self.settings
         creds = self.credentials()
         headers = []
         if creds.security_profile >= 1:
             headers.append(("Authorization", basic_auth_header(s.identity, creds.authorization_key)))
         secure = s.url.startswith("wss://")
+        context = await asyncio.to_thread(tls_context, s.ca_bundle) if secure else None
         return {
             "subprotocols": [s.subprotocol],
             "additional_headers": headers or None,
-            "ssl": tls_context(s.ca_bundle) if secure else None,
+            "ssl": context,
             "proxy": None,
             "open_timeout": s.open_timeout_s,
             "close_timeout": s.close_timeout_s,
@@ -163,7 +170,7 @@ class Link:
 
     async def _serve_once(self, url: str) -> None:
         s = self.settings
-        async with connect(url, **self._connect_options()) as ws:  # type: ignore[arg-type]
+        async with connect(url, **await self._connect_options()) as ws:  # type: ignore[arg-type]
             if ws.subprotocol != s.subprotocol:
                 raise ConnectionError(
                     f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
