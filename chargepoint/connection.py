@@ -37,6 +37,12 @@ class Session(Protocol):
     async def run(self) -> None: ...
 
 
+class Pinger(Protocol):
+    """What the keepalive needs of a connection: a ping whose pong can be awaited."""
+
+    async def ping(self) -> Awaitable[object]: ...
+
+
 SessionFactory = Callable[[ClientConnection], Session]
 
 
@@ -104,13 +110,18 @@ class Link:
     def __init__(self, settings: LinkSettings, session_factory: SessionFactory,
                  credentials: Callable[[], Credentials],
                  ping_interval: Callable[[], float] = lambda: 20.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 monotonic: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.credentials = credentials
         #: Read before every ping, so WebSocketPingInterval changes apply at once.
         self.ping_interval = ping_interval
+        #: Waits of the link (backoff, keepalive checks, ping timeout) and the clock the
+        #: keepalive reads: injectable together, so tests can run the keepalive in
+        #: simulated time. None: the event loop's clock, the one ``asyncio.sleep`` runs on.
         self.sleep = sleep
+        self.monotonic = monotonic
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self.connected = asyncio.Event()
         self.connections = 0
@@ -132,17 +143,24 @@ class Link:
             log.info("reconnecting in %.1f s", delay)
             await self.sleep(delay)
 
-    def _connect_options(self) -> dict[str, object]:
+    async def _connect_options(self) -> dict[str, object]:
+        """What ``connect`` is given: subprotocol, credentials, TLS and timeouts.
+
+        The TLS context is built in a worker thread: loading the CA bundle is
+        blocking file I/O and parsing, which must not stall the event loop that
+        also runs the station (card taps, meter polling, the OCPP session).
+        """
         s = self.settings
         creds = self.credentials()
         headers = []
         if creds.security_profile >= 1:
             headers.append(("Authorization", basic_auth_header(s.identity, creds.authorization_key)))
         secure = s.url.startswith("wss://")
+        context = await asyncio.to_thread(tls_context, s.ca_bundle) if secure else None
         return {
             "subprotocols": [s.subprotocol],
             "additional_headers": headers or None,
-            "ssl": tls_context(s.ca_bundle) if secure else None,
+            "ssl": context,
             "proxy": None,
             "open_timeout": s.open_timeout_s,
             "close_timeout": s.close_timeout_s,
@@ -152,7 +170,7 @@ class Link:
 
     async def _serve_once(self, url: str) -> None:
         s = self.settings
-        async with connect(url, **self._connect_options()) as ws:  # type: ignore[arg-type]
+        async with connect(url, **await self._connect_options()) as ws:  # type: ignore[arg-type]
             if ws.subprotocol != s.subprotocol:
                 raise ConnectionError(
                     f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
@@ -172,30 +190,51 @@ class Link:
                     task.cancel()
                 await asyncio.gather(session, keepalive, return_exceptions=True)
 
-    async def _keepalive(self, ws: ClientConnection) -> None:
+    def _now(self) -> float:
+        """The keepalive's clock: the injected one, or the event loop's."""
+        return self.monotonic() if self.monotonic is not None else asyncio.get_running_loop().time()
+
+    async def _keepalive(self, ws: Pinger) -> None:
         """Ping every WebSocketPingInterval; no pong in time means a dead link.
 
         The setting is looked at every quarter second, so a new interval (or
         switching pings off and on) applies at once, not after the old one.
+        While it is 0 no ping is sent; once it is on again, the first ping
+        comes one interval later.
         """
-        loop = asyncio.get_running_loop()
-        last_ping = loop.time()
+        last_ping = self._now()
         while True:
             await self.sleep(KEEPALIVE_CHECK_S)
             interval = self.ping_interval()
-            if interval <= 0 or loop.time() - last_ping < interval:
-                if interval <= 0:
-                    last_ping = loop.time()
+            if interval <= 0:
+                last_ping = self._now()
                 continue
-            last_ping = loop.time()
-            pong = await ws.ping()
-            try:
-                # asyncio.timeout, not wait_for: the latter can swallow a cancellation on 3.11.
-                async with asyncio.timeout(self.settings.ping_timeout_s):
-                    await pong
-            except TimeoutError:
-                raise ConnectionError(
-                    f"no pong within {self.settings.ping_timeout_s:g} s: connection is dead") from None
+            if self._now() - last_ping < interval:
+                continue
+            last_ping = self._now()
+            await self._await_pong(await ws.ping())
+
+    async def _await_pong(self, pong: Awaitable[object]) -> None:
+        """Wait at most the ping timeout for ``pong``; raise ConnectionError if none came.
+
+        The pong is looked for every KEEPALIVE_CHECK_S, with ``self.sleep`` on the
+        keepalive's clock (a pong noticed a little late costs nothing), so the
+        timeout follows the injected clock like every other wait of the keepalive
+        and only one wait runs at a time. Neither ``asyncio.timeout`` (the loop's
+        clock only) nor ``wait_for`` (can swallow a cancellation on 3.11).
+        """
+        answer = asyncio.ensure_future(pong)
+        deadline = self._now() + self.settings.ping_timeout_s
+        try:
+            while not answer.done():
+                remaining = deadline - self._now()
+                if remaining <= 0:
+                    raise ConnectionError(
+                        f"no pong within {self.settings.ping_timeout_s:g} s: connection is dead")
+                await self.sleep(min(KEEPALIVE_CHECK_S, remaining))
+        finally:
+            answer.cancel()  # nothing if the pong came; otherwise it is not waited for any more
+        answer.result()  # a connection closed meanwhile raises here
 
     async def reconnect(self) -> None:
         """Close the current connection so the next one uses new settings."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,6 +73,38 @@ async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str =
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+class StationLog:
+    """The lines the station logged during a test (INFO and up, loggers under ``chargepoint``).
+
+    A test that checks that something did *not* happen waits first for the line in
+    which the station states its decision, so the check comes after the decision
+    instead of after a guess at how long deciding takes.
+    """
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
+
+    def messages(self) -> list[str]:
+        return [r.getMessage() for r in self.caplog.records
+                if r.name == "chargepoint" or r.name.startswith("chargepoint.")]
+
+    def matching(self, text: str) -> list[str]:
+        return [m for m in self.messages() if text in m]
+
+    async def wait_for(self, text: str, count: int = 1, timeout: float = 10.0) -> list[str]:
+        """Wait until ``count`` lines contain ``text``; those lines."""
+        await until(lambda: len(self.matching(text)) >= count, timeout,
+                    f"{count} x log line with {text!r}")
+        return self.matching(text)
+
+
+@pytest.fixture
+def station_log(caplog: pytest.LogCaptureFixture) -> StationLog:
+    """The station's log, captured at INFO from the start of the test."""
+    caplog.set_level(logging.INFO, logger="chargepoint")
+    return StationLog(caplog)
 
 
 async def charging(csms: Any, daemon: Daemon, card: str = "CAFE0001") -> Any:

@@ -14,6 +14,12 @@ from tests.integration.conftest import station_config, until
 LISTED = "LIST0001"
 
 
+def outbox_kinds(daemon: Daemon, kind: str | None = None) -> list[str]:
+    """The kinds of the messages waiting in the outbox, oldest first (only ``kind`` if given)."""
+    kinds = [type(e.event).__name__ for e in list(daemon.outbox._queue)]
+    return [k for k in kinds if kind is None or k == kind]
+
+
 def entry(id_tag: str, status: str = "Accepted") -> dict[str, Any]:
     return {"idTag": id_tag, "idTagInfo": {"status": status}}
 
@@ -38,7 +44,7 @@ async def test_send_local_list_full_and_differential(csms, station):
         assert (await csms.call(call.GetLocalListVersion())).list_version == 6
 
 
-async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, station):
+async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, station, station_log):
     async with station() as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1)
@@ -48,14 +54,17 @@ async def test_offline_session_with_a_listed_card_is_delivered_in_order(csms, st
         await until(lambda: not daemon.link.connected.is_set())
         world.plug_in()
         world.card_reader.tap("STRANGER")
-        await asyncio.sleep(0.3)
-        assert daemon.station.active_transactions() == [], "unknown cards are refused offline"
+        await station_log.wait_for("card STRANGER not accepted")
+        assert daemon.station.connectors[1].session is None, "unknown cards are refused offline"
+        assert daemon.station.active_transactions() == []
         world.card_reader.tap(LISTED)
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(2.5)  # a couple of periodic samples while offline
+        await until(lambda: len(outbox_kinds(daemon, "MeterSample")) >= 2, what="two periodic samples queued")
         world.card_reader.tap(LISTED)
         await until(lambda: daemon.station.active_transactions() == [])
-        assert len(daemon.outbox) >= 3
+        kinds = outbox_kinds(daemon)
+        assert kinds[0] == "TransactionStarted" and kinds[-1] == "TransactionStopped"
+        assert kinds.count("MeterSample") >= 2
         await csms.start_on(csms.port)
         stop = (await csms.wait_for("StopTransaction", timeout=15))[0]
         tx = [r.action for r in csms.received if r.action in
@@ -75,7 +84,7 @@ async def test_queued_messages_survive_a_restart_while_offline(csms, station):
         world.plug_in()
         world.card_reader.tap("OFFLINE1")
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(1.5)
+        await until(lambda: outbox_kinds(daemon, "MeterSample"), what="a periodic sample queued")
         world.unplug()
         await until(lambda: daemon.station.active_transactions() == [])
         queued = len(daemon.outbox)

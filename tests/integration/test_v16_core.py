@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime
+from typing import Any
 
 import pytest
 from ocpp.exceptions import OccurenceConstraintViolationError
 from ocpp.v16 import call
 
 from tests.integration.conftest import charging, until
+from tests.integration.loopback_csms import LoopbackCsms
 
 CARD = "CAFE0001"
 
@@ -25,6 +27,14 @@ CORE_REQUIRED_KEYS = {
 
 def configuration(result) -> dict[str, dict]:
     return {entry["key"]: entry for entry in result.configuration_key or []}
+
+
+def periodic_samples_after(csms: LoopbackCsms, moment: float) -> list[dict[str, Any]]:
+    """Periodic MeterValues of a transaction read later than ``moment`` (the station's epoch s)."""
+    return [r.payload for r in csms.of("MeterValues")
+            if "transaction_id" in r.payload
+            and r.payload["meter_value"][0]["sampled_value"][0]["context"] == "Sample.Periodic"
+            and datetime.fromisoformat(r.payload["meter_value"][0]["timestamp"]).timestamp() > moment]
 
 
 async def test_get_configuration_lists_every_core_key(csms, station):
@@ -89,7 +99,7 @@ async def test_heartbeat_interval_change_applies(csms, station):
         assert beats[2].at - beats[1].at >= 0.2 * 0.9  # 2 simulated seconds at 10x
 
 
-async def test_change_availability_connector_and_station(csms, station):
+async def test_change_availability_connector_and_station(csms, station, station_log):
     async with station() as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1)
@@ -101,7 +111,9 @@ async def test_change_availability_connector_and_station(csms, station):
         await csms.wait_for("StatusNotification", connector_id=0, status="Unavailable")
         world.plug_in()
         world.card_reader.tap(CARD)
-        await asyncio.sleep(0.3)
+        # the station has turned the card away (it asks the CSMS only after finding a connector)
+        await station_log.wait_for(f"card {CARD}: no free connector")
+        assert daemon.station.connectors[1].session is None
         assert csms.of("Authorize") == [] and csms.of("StartTransaction") == []
         assert (await csms.call(call.ChangeAvailability(connector_id=0, type="Operative"))
                 ).status == "Accepted"
@@ -114,10 +126,15 @@ async def test_inoperative_during_a_transaction_is_scheduled(csms, station):
         world = await charging(csms, daemon)
         assert (await csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative"))
                 ).status == "Scheduled"
-        await asyncio.sleep(0.3)
+        answered_at = daemon.clock.time()
+        # The station takes periodic samples only of a transaction that goes on, so one read
+        # after the answer shows the transaction outlived the decision.
+        await until(lambda: periodic_samples_after(csms, answered_at), what="a sample after the answer")
         assert world.contactor.closed, "the running transaction is not disturbed"
+        assert csms.of("StopTransaction") == []
         world.card_reader.tap(CARD)
-        await csms.wait_for("StopTransaction")
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert stop["reason"] == "Local", "the card ended the transaction, not the availability change"
         await csms.wait_for("StatusNotification", connector_id=1, status="Unavailable")
 
 
@@ -212,13 +229,17 @@ async def test_clock_aligned_readings_inside_and_outside_transactions(csms, stat
         assert {"Transaction.Begin", "Sample.Clock", "Transaction.End"} <= contexts
 
 
-async def test_minimum_status_duration_hides_brief_states(csms, station):
+async def test_minimum_status_duration_hides_brief_states(csms, station, station_log):
     async with station(ocpp={"minimum_status_duration_s": 5}) as daemon:
         world = daemon.hardware.worlds[1]
         await csms.wait_for("StatusNotification", connector_id=1, status="Available")
+        # Preparing, then Available again, each lasting only until the station has seen it:
+        # a fraction of the 5 simulated seconds. Waiting for the station to log each change
+        # makes sure it went through both brief states; a plug it never saw would hide nothing.
         world.plug_in()
-        await asyncio.sleep(0.1)  # 1 simulated second: shorter than the minimum duration
+        await station_log.wait_for("connector 1: EV plugged in")
         world.unplug()
+        await station_log.wait_for("connector 1: EV unplugged")
         world.plug_in()
         await csms.wait_for("StatusNotification", connector_id=1, status="Preparing")
         statuses = [s.payload["status"] for s in csms.of("StatusNotification")

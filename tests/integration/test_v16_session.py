@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
 
 from chargepoint.core.events import IdToken, TokenType
@@ -76,7 +74,7 @@ async def test_whole_session_with_card_energy_matches_meter(csms, station):
         assert not world.contactor.closed
 
 
-async def test_refused_card_starts_nothing(csms, station):
+async def test_refused_card_starts_nothing(csms, station, station_log):
     csms.tag_status["BADCARD"] = AuthorizationStatus.blocked
     async with station() as daemon:
         world = daemon.hardware.worlds[1]
@@ -84,7 +82,9 @@ async def test_refused_card_starts_nothing(csms, station):
         await csms.wait_for("StatusNotification", connector_id=1, status="Preparing")
         world.card_reader.tap("BADCARD")
         await csms.wait_for("Authorize")
-        await asyncio.sleep(0.3)
+        # the station has decided about the card (a session would have begun before this line)
+        await station_log.wait_for("card BADCARD not accepted")
+        assert daemon.station.connectors[1].session is None, "no session for a refused card"
         assert csms.of("StartTransaction") == []
         assert not world.contactor.closed
 
@@ -110,7 +110,7 @@ async def test_remote_start_and_remote_stop(csms, station):
         assert not world.contactor.closed
 
 
-async def test_remote_start_authorizes_first_when_configured(csms, station):
+async def test_remote_start_authorizes_first_when_configured(csms, station, station_log):
     csms.tag_status["NOPE"] = AuthorizationStatus.invalid
     async with station(ocpp={"authorize_remote_tx_requests": True}) as daemon:
         world = daemon.hardware.worlds[1]
@@ -118,10 +118,13 @@ async def test_remote_start_authorizes_first_when_configured(csms, station):
         await csms.wait_for("StatusNotification", connector_id=1, status="Preparing")
         assert await csms.remote_start("NOPE", connector_id=1) == "Accepted"
         await csms.wait_for("Authorize", id_tag="NOPE")
-        await asyncio.sleep(0.3)
+        # the station has decided about the refused id (a session would have begun before this line)
+        await station_log.wait_for("remote start for NOPE not accepted")
+        assert daemon.station.connectors[1].session is None, "no session for a refused id"
         assert csms.of("StartTransaction") == []
         assert await csms.remote_start("YES", connector_id=1) == "Accepted"
         await csms.wait_for("StartTransaction", id_tag="YES")
+        assert [s.payload["id_tag"] for s in csms.of("StartTransaction")] == ["YES"]
 
 
 async def test_unplugging_ends_the_transaction(csms, station):
@@ -181,7 +184,9 @@ async def test_offline_session_is_delivered_after_reconnect(csms, station):
         daemon.station.remote_start(IdToken("OFFLINE1", TokenType.LOCAL), 1)  # a local start while offline
         world.plug_in()
         await until(lambda: world.contactor.closed)
-        await asyncio.sleep(0.5)
+        [(_, tx)] = daemon.station.active_transactions()
+        # energy flows before the EV leaves, so the stop reading is above the start one
+        await until(lambda: world.meter.energy_wh >= tx.meter_start_wh + 2, what="a few Wh charged")
         world.unplug()
         await until(lambda: daemon.station.active_transactions() == [])
         assert [type(e.event).__name__ for e in list(daemon.outbox._queue)][0] == "TransactionStarted"
