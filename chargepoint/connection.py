@@ -8,7 +8,7 @@ outage. What happens on an open connection is the protocol adapter's business.
 
 Security profiles (OCPP 1.6 security whitepaper): 0 no authentication, 1 HTTP
 Basic auth over ws://, 2 Basic auth over TLS with the CSMS's certificate and
-host name checked. The Basic password is the AuthorizationKey's octets, read
+host name checked. The Basic password is the authorization key's octets, read
 at every connect so a key the CSMS changed is used from the next connection on.
 """
 
@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 log = logging.getLogger(__name__)
 
 
-#: How often the keepalive looks at WebSocketPingInterval (seconds).
+#: How often the keepalive looks at the ping interval setting (seconds).
 KEEPALIVE_CHECK_S = 0.25
 
 
@@ -64,7 +64,7 @@ class Credentials:
     """What the station presents at connect time."""
 
     security_profile: int
-    authorization_key: str  # hex, as OCPP's AuthorizationKey
+    authorization_key: str  # the password's octets in hex, as OCPP carries it
 
 
 def endpoint(url: str, identity: str) -> str:
@@ -73,7 +73,7 @@ def endpoint(url: str, identity: str) -> str:
 
 
 def basic_auth_header(identity: str, authorization_key: str) -> str:
-    """HTTP Basic credentials: the identity and the AuthorizationKey's octets."""
+    """HTTP Basic credentials: the identity and the authorization key's octets."""
     secret = identity.encode() + b":" + bytes.fromhex(authorization_key)
     return "Basic " + base64.b64encode(secret).decode("ascii")
 
@@ -115,7 +115,7 @@ class Link:
         self.settings = settings
         self.session_factory = session_factory
         self.credentials = credentials
-        #: Read before every ping, so WebSocketPingInterval changes apply at once.
+        #: Read before every ping, so a changed ping interval applies at once.
         self.ping_interval = ping_interval
         #: Waits of the link (backoff, keepalive checks, ping timeout) and the clock the
         #: keepalive reads: injectable together, so tests can run the keepalive in
@@ -195,7 +195,7 @@ class Link:
         return self.monotonic() if self.monotonic is not None else asyncio.get_running_loop().time()
 
     async def _keepalive(self, ws: Pinger) -> None:
-        """Ping every WebSocketPingInterval; no pong in time means a dead link.
+        """Ping every ping interval (the setting); no pong in time means a dead link.
 
         The setting is looked at every quarter second, so a new interval (or
         switching pings off and on) applies at once, not after the old one.

@@ -355,6 +355,7 @@ class Station:
             if c.transaction is not None and not operative:
                 c.scheduled_operative = operative
                 scheduled = True
+                log.info("connector %d: inoperative once transaction %s ends", c.id, c.transaction.local_id)
             else:
                 self._apply_availability(c, operative)
         self._notify_station_status()
