@@ -109,6 +109,25 @@ class FaultInputs(Protocol):
         ...
 
 
+class Heartbeat(Protocol):
+    """The safety loop's sign of life to a hardware watchdog outside Linux.
+
+    The safety loop calls ``beat`` once per completed step; a backend toggles an
+    output that feeds a retriggerable monostable or charge pump, without whose
+    pulses the contactor coil cannot be energised. A loop that stalls, a daemon
+    that crashes or is killed, a kernel that hangs: the pulses stop, and the
+    circuit opens the contactor within its hold-up time, whatever Linux does.
+    """
+
+    def beat(self) -> None:
+        """One pulse edge: the loop has completed a step."""
+        ...
+
+    def close(self) -> None:
+        """Stop the pulses (the output rests low)."""
+        ...
+
+
 class CardReader(Protocol):
     """An RFID/NFC reader that reports card identifiers."""
 

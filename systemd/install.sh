@@ -15,6 +15,9 @@
 #   - /etc/chargepoint/chargepoint.toml from examples/raspberrypi.toml if there is none (never
 #     overwritten), and the annotated examples/chargepoint.toml as chargepoint.toml.example
 #   - /etc/systemd/system/chargepoint.service, enabled; restarted if it was running (an upgrade)
+#   - the SoC's hardware watchdog for the whole system: /etc/systemd/system.conf.d/chargepoint-watchdog.conf
+#     (RuntimeWatchdogSec), so a hung kernel or systemd resets the board, with every GPIO an input
+#     and the contactor de-energised (hardware.md, Hardware fail-safe)
 #
 # DESTDIR=/some/dir stages everything under that directory instead: nothing on this machine is
 # touched outside it (no apt-get, systemd-sysusers, useradd, usermod, chown or systemctl; the unit is
@@ -37,6 +40,7 @@ NAME=chargepoint
 PREFIX=/opt/chargepoint
 UNIT_DIR=/etc/systemd/system
 SYSUSERS=/usr/lib/sysusers.d/chargepoint.conf
+WATCHDOG_CONF=/etc/systemd/system.conf.d/chargepoint-watchdog.conf
 
 say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -68,7 +72,7 @@ if [ "$uninstall" = 1 ]; then
         systemctl disable --now "$NAME.service" || true
     fi
     rm -f "$DESTDIR/etc/systemd/system/multi-user.target.wants/$NAME.service"
-    rm -f "$DESTDIR$UNIT_DIR/$NAME.service"
+    rm -f "$DESTDIR$UNIT_DIR/$NAME.service" "$DESTDIR$WATCHDOG_CONF"
     ! staged && command -v systemctl >/dev/null && systemctl daemon-reload || true
     rm -rf "$DESTDIR$PREFIX"
     say "removed the service and $PREFIX"
@@ -153,12 +157,23 @@ fi
 # ------------------------------------------------------------------------------------ unit
 install -d -m 0755 "$DESTDIR$UNIT_DIR"
 install -m 0644 "$SRC/systemd/$NAME.service" "$DESTDIR$UNIT_DIR/$NAME.service"
+
+# The hardware watchdog: systemd (PID 1) feeds /dev/watchdog; if the kernel or systemd hangs, the
+# SoC resets the board. RebootWatchdogSec bounds a reboot that itself hangs.
+install -d -m 0755 "$DESTDIR$(dirname "$WATCHDOG_CONF")"
+cat > "$DESTDIR$WATCHDOG_CONF" <<'EOF'
+# Written by chargepoint's install.sh: the SoC's hardware watchdog for the whole system.
+[Manager]
+RuntimeWatchdogSec=15
+RebootWatchdogSec=2min
+EOF
 if staged; then
     install -d -m 0755 "$DESTDIR$UNIT_DIR/multi-user.target.wants"
     ln -sfn "$UNIT_DIR/$NAME.service" "$DESTDIR$UNIT_DIR/multi-user.target.wants/$NAME.service"
     say "staged and enabled $NAME.service"
     exit 0
 fi
+systemctl daemon-reexec  # the manager reads RuntimeWatchdogSec (system.conf.d) when it starts
 systemctl daemon-reload
 systemctl enable "$NAME.service"
 if systemctl is-active --quiet "$NAME.service"; then

@@ -19,7 +19,7 @@ from chargepoint.core.connector import ConnectorHardware
 from chargepoint.safety.evse import EvseConfig, EvseController
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock
-from hal.interfaces import CardReader, ConnectorLock, Contactor, FaultInputs, Meter, Pilot
+from hal.interfaces import CardReader, ConnectorLock, Contactor, FaultInputs, Heartbeat, Meter, Pilot
 from hal.sim import SimWorld
 
 
@@ -64,6 +64,7 @@ def assemble_connector(
     meter: Meter,
     lock: ConnectorLock | None = None,
     safety: EvseConfig | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> ConnectorHardware:
     """The safety loop over a backend's devices, with the station's rating as a limit claim.
 
@@ -73,5 +74,5 @@ def assemble_connector(
     limits = LimitClaims()
     limits.set("station", min(config.station.max_current_a, connector.max_current_a))
     evse = EvseController(pilot, contactor, faults, clock, limits, safety or evse_config(config),
-                          name=f"connector-{connector.id}")
+                          name=f"connector-{connector.id}", heartbeat=heartbeat)
     return ConnectorHardware(evse_id=connector.id, evse=evse, meter=meter, limits=limits, lock=lock)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -54,6 +55,9 @@ def run(config_path: str, log_level: str) -> None:
         config = load(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
+    if config.board is not None and config.hal_backend == "raspberrypi":
+        # Before anything else: whatever the last process left on the outputs is made safe.
+        _safe_off(config.board, quiet=True)
     from chargepoint.app.daemon import Daemon
     from chargepoint.core.store import StoreError
 
@@ -76,6 +80,40 @@ def run(config_path: str, log_level: str) -> None:
         logging.getLogger(__name__).info("restarting (%s reset)", restart)
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "chargepoint.cli", *sys.argv[1:]])
+
+
+@main.command("safe-off")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="Station configuration file (TOML): the [board] section names the outputs.")
+def safe_off(config_path: str) -> None:
+    """Contactor coil off, pilot to -12 V, heartbeat stopped: directly, with no daemon.
+
+    The systemd unit runs it after every stop of the daemon (ExecStopPost=); a
+    technician may run it at any time. Exits 1 if an output could not be set.
+    """
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration rejected: {exc}") from None
+    if config.board is None or config.hal_backend != "raspberrypi":
+        click.echo(f"{config_path}: hal {config.hal_backend}: no board outputs to make safe")
+        return
+    if not _safe_off(config.board, quiet=False):
+        sys.exit(1)
+
+
+def _safe_off(board: Any, *, quiet: bool) -> bool:
+    from chargepoint.backends.raspberrypi.safe_off import make_safe
+
+    log = logging.getLogger("chargepoint.safe_off")
+    ok = True
+    for what, done, detail in make_safe(board):
+        ok = ok and done
+        if not quiet:
+            click.echo(f"{what}: {'safe' if done else 'FAILED'}: {detail}", err=not done)
+        elif not done:
+            log.error("safe-off: %s: %s", what, detail)
+    return ok
 
 
 @main.command("check-config")

@@ -123,6 +123,13 @@ class RcdConfig:
 
 
 @dataclass(frozen=True)
+class HeartbeatConfig:
+    """The GPIO the safety loop pulses for the hardware watchdog (hardware.md, "Hardware fail-safe")."""
+
+    pin: int
+
+
+@dataclass(frozen=True)
 class RfidConfig:
     type: str = "none"
     port: str = ""
@@ -151,6 +158,7 @@ class BoardConfig:
     contactor: ContactorConfig = ContactorConfig(pin=17)
     rcd: RcdConfig | None = None
     emergency_stop: InputConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
     rfid: RfidConfig = RfidConfig()
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
 
@@ -317,6 +325,22 @@ def _contactor(file: str, board: Reader) -> ContactorConfig:
     return cfg
 
 
+def _fail_safe(r: Reader, active_high: bool, pull: str) -> None:
+    """A protective input must read "tripped" when its signal is lost.
+
+    The pull decides what a broken wire, an unpowered RCM or a lost 12 V reads;
+    if that is the healthy level, the protection silently stops working. Wire
+    the signal so it is energised while healthy (the RCM's "OK" output, a
+    normally-closed loop) and let the pull read as the trip.
+    """
+    if (pull == "up" and not active_high) or (pull == "down" and active_high):
+        level = "high" if pull == "up" else "low"
+        raise r.fail("active_high", f"with pull = {pull!r} a broken wire or a dead device reads {level}, "
+                                    "which this setting calls healthy: not fail-safe. Wire the signal so it "
+                                    "is energised while healthy and the pulled level means tripped "
+                                    "(hardware.md, RCD / residual current monitor)")
+
+
 def _input(file: str, board: Reader, name: str) -> InputConfig | None:
     table = _section(file, board, name)
     if table is None:
@@ -324,6 +348,17 @@ def _input(file: str, board: Reader, name: str) -> InputConfig | None:
     r = Reader(file, table, f"board.{name}")
     cfg = InputConfig(pin=_pin(r, "pin", None), active_high=r.boolean("active_high", False),
                       pull=_choice(r, "pull", "off", PULLS))
+    _fail_safe(r, cfg.active_high, cfg.pull)
+    r.finish()
+    return cfg
+
+
+def _heartbeat(file: str, board: Reader) -> HeartbeatConfig | None:
+    table = _section(file, board, "heartbeat")
+    if table is None:
+        return None
+    r = Reader(file, table, "board.heartbeat")
+    cfg = HeartbeatConfig(pin=_pin(r, "pin", None))
     r.finish()
     return cfg
 
@@ -343,6 +378,7 @@ def _rcd(file: str, board: Reader) -> RcdConfig | None:
         test_timeout_s=r.number("test_timeout_s", d.test_timeout_s, low=0.01, high=5),
         test_recovery_s=r.number("test_recovery_s", d.test_recovery_s, low=0, high=30),
     )
+    _fail_safe(r, cfg.active_high, cfg.pull)
     r.finish()
     return cfg
 
@@ -409,6 +445,8 @@ def _check_pins(file: str, cfg: BoardConfig) -> None:
             used.append(("board.rcd.test_pin", cfg.rcd.test_pin))
     if cfg.emergency_stop is not None:
         used.append(("board.emergency_stop.pin", cfg.emergency_stop.pin))
+    if cfg.heartbeat is not None:
+        used.append(("board.heartbeat.pin", cfg.heartbeat.pin))
     bus = SPI0_PINS if cfg.adc.type == "mcp3008" else (I2C1_PINS if cfg.adc.i2c_bus == 1 else {})
     seen: dict[int, str] = {}
     for key, pin in used:
@@ -435,6 +473,7 @@ def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
         contactor=_contactor(file, r),
         rcd=_rcd(file, r),
         emergency_stop=_input(file, r, "emergency_stop"),
+        heartbeat=_heartbeat(file, r),
         rfid=_rfid(file, r),
         classification=_classification(file, r),
     )

@@ -61,7 +61,7 @@ from chargepoint.safety.status import (
     trip_fault,
 )
 from hal.clock import Clock
-from hal.interfaces import Contactor, FaultInputs, Pilot, PilotLevels
+from hal.interfaces import Contactor, FaultInputs, Heartbeat, Pilot, PilotLevels
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class EvseController:
         config: EvseConfig | None = None,
         on_status: Callable[[EvseStatus], None] | None = None,
         name: str = "connector-1",
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._pilot = pilot
         self._contactor = contactor
@@ -110,7 +111,7 @@ class EvseController:
         self._allowed = False
         self._faults: set[EvseFault] = set()
         self._cp_state: CpState | None = None
-        self._out = Outputs(pilot, contactor, name, now)
+        self._out = Outputs(pilot, contactor, name, now, heartbeat)
         self._feedback: bool | None = None
         self._cable_a: float | None = None
         self._binding = ""
@@ -249,6 +250,7 @@ class EvseController:
         with self._lock:
             self._shut = True
             self._write_safe_outputs()
+            self._out.stop_heartbeat()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
@@ -268,11 +270,17 @@ class EvseController:
         next step carries on. After ``close`` it reads but drives nothing."""
         try:
             self._step()
+            alive = not self._shut
         except Exception:
             log.exception("%s: safety loop step failed; contactor opened", self.name)
             with self._lock:
                 self._faults.add(EvseFault.INTERNAL)
                 self._write_safe_outputs()
+            alive = False  # a loop that keeps failing lets the hardware watchdog drop the coil
+        if alive:
+            with self._lock:
+                if not self._shut:
+                    self._out.beat()
         self._last_step = self._clock.monotonic()
         self._publish()
 

@@ -1,16 +1,20 @@
-"""The safety loop's two outputs, the contactor coil and the pilot PWM, and what was last commanded.
+"""The safety loop's outputs: the contactor coil, the pilot PWM, and the heartbeat.
 
 Writes are skipped when nothing changes (the loop runs a hundred times a
 second), except ``write_safe``, which writes both unconditionally: the hardware
 may not be in the state we believe. A failing pilot must not keep the
 contactor from opening, so each safe write is guarded on its own.
+
+The heartbeat is pulsed once per completed step for the hardware watchdog
+(``hal.interfaces.Heartbeat``); an output that fails is given up, and the
+watchdog then drops the coil: the fail-safe direction.
 """
 
 from __future__ import annotations
 
 import logging
 
-from hal.interfaces import Contactor, Pilot
+from hal.interfaces import Contactor, Heartbeat, Pilot
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +25,11 @@ PWM_OFF = 100.0
 class Outputs:
     """Contactor and PWM as commanded, with the times the timing rules need."""
 
-    def __init__(self, pilot: Pilot, contactor: Contactor, name: str, now: float) -> None:
+    def __init__(self, pilot: Pilot, contactor: Contactor, name: str, now: float,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._pilot = pilot
         self._contactor = contactor
+        self._heartbeat = heartbeat
         self.name = name
         self.closed = False
         self.duty = PWM_OFF
@@ -50,6 +56,24 @@ class Outputs:
         if duty == PWM_OFF:
             self.pwm_off_since = now
         self._pilot.set_pwm(duty)
+
+    def beat(self) -> None:
+        if self._heartbeat is None:
+            return
+        try:
+            self._heartbeat.beat()
+        except Exception:
+            log.exception("%s: heartbeat output failed; the hardware watchdog will open the contactor",
+                          self.name)
+            self._heartbeat = None
+
+    def stop_heartbeat(self) -> None:
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            try:
+                heartbeat.close()
+            except Exception:
+                log.exception("%s: could not stop the heartbeat", self.name)
 
     def write_safe(self, now: float) -> None:
         """Contactor open, then pilot steady +12 V, written whatever we believe they are."""

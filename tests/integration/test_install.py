@@ -66,6 +66,8 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     entry = root / "opt/chargepoint/venv/bin/chargepoint"
     assert os.access(entry, os.X_OK)
     assert (root / "opt/chargepoint/README.md").exists()
+    watchdog = (root / "etc/systemd/system.conf.d/chargepoint-watchdog.conf").read_text()
+    assert "[Manager]\nRuntimeWatchdogSec=15\n" in watchdog, "the SoC's hardware watchdog is enabled"
     sysusers = (root / "usr/lib/sysusers.d/chargepoint.conf").read_text()
     assert 'u chargepoint - "chargepoint EV charging station controller" /var/lib/chargepoint' in sysusers
     assert all(f"g {group} -" in sysusers for group in ("gpio", "i2c", "dialout"))
@@ -95,6 +97,7 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     removed = run(tmp_path, wheel, root, "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert not unit.exists() and not wants.is_symlink() and not (root / "opt/chargepoint").exists()
+    assert not (root / "etc/systemd/system.conf.d/chargepoint-watchdog.conf").exists()
     assert config.read_text() == edited, "uninstall keeps the configuration"
     purged = run(tmp_path, wheel, root, "--uninstall", "--purge")
     assert purged.returncode == 0, purged.stderr

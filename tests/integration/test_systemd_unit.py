@@ -57,6 +57,9 @@ def test_the_unit_is_what_the_daemon_and_the_hardware_need():
     assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
     assert s["Restart"] == ["on-failure"] and s["WatchdogSec"] == ["10"]
     assert s["ExecStart"][0].split()[:2] == ["/opt/chargepoint/venv/bin/chargepoint", "run"]
+    # However the daemon ends, the outputs are made safe without it.
+    assert s["ExecStopPost"][0].split() == ["/opt/chargepoint/venv/bin/chargepoint", "safe-off", "--config",
+                                            "/etc/chargepoint/chargepoint.toml"]
     assert s["User"] == ["chargepoint"] and s["Group"] == ["chargepoint"]
     assert s["SupplementaryGroups"][0].split() == ["gpio", "i2c", "dialout"]
     for directory in ("StateDirectory", "ConfigurationDirectory", "RuntimeDirectory"):

@@ -100,6 +100,11 @@ def test_board_is_optional_for_the_simulation():
         ({"board.contactor.pin": 40}, (), "board.contactor.pin", "must be at most 27"),
         ({}, ("board.contactor",), "board.contactor", "section is required"),
         ({"board.rcd.pull": "strong"}, (), "board.rcd.pull", "must be one of"),
+        # a lost signal must read as a trip: a pull towards the healthy level is not fail-safe
+        ({"board.rcd.active_high": False}, (), "board.rcd.active_high", "not fail-safe"),
+        ({"board.emergency_stop.pull": "down"}, (), "board.emergency_stop.active_high", "not fail-safe"),
+        ({"board.heartbeat.pin": 17}, (), "board.heartbeat.pin", "GPIO17 is already used by board.contactor"),
+        ({"board.heartbeat.period": 1}, (), "board.heartbeat.period", "unknown key"),
         ({"board.rfid.type": "wiegand"}, (), "board.rfid.type", "must be one of"),
         ({"board.rfid.port": ""}, (), "board.rfid.port", "must name the reader's serial device"),
         ({"board.rfid.poll_interval_s": 0.5}, (), "board.rfid.poll_interval_s", "unknown key"),

@@ -228,6 +228,20 @@ def test_rcd_trip_opens_in_the_callback_without_a_step(rig):
     assert rig.evse.status.faults == frozenset()
 
 
+def test_rcm_signal_lost_during_the_session_is_a_trip(rig):
+    """The RCM's OK output is energised while healthy: an RCM that loses its supply (or a broken
+    wire) reads as a trip, in the callback, while charging; the contactor stays open until cleared."""
+    rig.charge()
+    latency = rig.open_latency(rig.rcm.lose_signal, limit_s=0.0)
+    assert latency == 0.0
+    assert EvseFault.RCD in rig.evse.status.faults
+    assert rig.report() == ("Faulted", "GroundFailure")
+    rig.run(0.5)
+    assert not rig.coil
+    assert not rig.evse.clear_faults(), "the signal is still lost: the fault cannot be cleared"
+    assert EvseFault.RCD in rig.evse.status.faults
+
+
 def test_emergency_stop(rig):
     rig.charge()
     rig.open_latency(lambda: rig.estop.set(True), limit_s=0.0)

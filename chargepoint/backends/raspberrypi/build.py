@@ -86,6 +86,7 @@ def build_pi_hardware(
                                        blocking_sleep or time.sleep))
         contactor = parts.add(contactor_device(board, pin_factory))
         faults = parts.add(fault_inputs(board, pin_factory))
+        heartbeat = parts.add(heartbeat_output(board, pin_factory))
         c = board.classification
         safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
                              debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
@@ -94,7 +95,7 @@ def build_pi_hardware(
 
             meter = build_meter(config, connector_config, clock, pool=bus_pool(config))
         connector = assemble_connector(config, connector_config, clock, pilot=pilot, contactor=contactor,
-                                       faults=faults, meter=meter, safety=safety)
+                                       faults=faults, meter=meter, safety=safety, heartbeat=heartbeat)
         reader = card_reader(board, serial_factory)
     except BaseException:
         parts.close()
@@ -180,6 +181,18 @@ def fault_inputs(board: BoardConfig, pin_factory: Any) -> Any:
         e = board.emergency_stop
         specs.append(InputSpec("emergency_stop", e.pin, e.active_high, e.pull))
     return PiFaultInputs(specs, self_test=self_test, pin_factory=pin_factory)
+
+
+def heartbeat_output(board: BoardConfig, pin_factory: Any) -> Any:
+    """The hardware watchdog's heartbeat, or None (said in the log: the board then has no fail-safe
+    beyond Linux)."""
+    if board.heartbeat is None:
+        log.warning("no [board.heartbeat]: nothing outside Linux opens the contactor if the daemon "
+                    "hangs or dies (hardware.md, Hardware fail-safe)")
+        return None
+    from hal.pi_heartbeat import PiHeartbeat
+
+    return PiHeartbeat(board.heartbeat.pin, pin_factory=pin_factory)
 
 
 def card_reader(board: BoardConfig, serial_factory: Callable[..., Any] | None) -> Any:
