@@ -128,6 +128,22 @@ class Heartbeat(Protocol):
         ...
 
 
+class ShuntTrip(Protocol):
+    """The output that trips the station's supply breaker through its shunt release.
+
+    Used when the contactor has welded: the breaker, not the contactor, then cuts
+    the supply, so a socket does not stay live.
+    """
+
+    def set_energised(self, on: bool) -> None:
+        """Energise (trip the breaker) or release the shunt release's relay."""
+        ...
+
+    def close(self) -> None:
+        """Release the output."""
+        ...
+
+
 class CardReader(Protocol):
     """An RFID/NFC reader that reports card identifiers."""
 

@@ -19,7 +19,16 @@ from chargepoint.core.connector import ConnectorHardware
 from chargepoint.safety.evse import EvseConfig, EvseController
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock
-from hal.interfaces import CardReader, ConnectorLock, Contactor, FaultInputs, Heartbeat, Meter, Pilot
+from hal.interfaces import (
+    CardReader,
+    ConnectorLock,
+    Contactor,
+    FaultInputs,
+    Heartbeat,
+    Meter,
+    Pilot,
+    ShuntTrip,
+)
 from hal.sim import SimWorld
 
 
@@ -65,6 +74,7 @@ def assemble_connector(
     lock: ConnectorLock | None = None,
     safety: EvseConfig | None = None,
     heartbeat: Heartbeat | None = None,
+    shunt_trip: ShuntTrip | None = None,
 ) -> ConnectorHardware:
     """The safety loop over a backend's devices, with the station's rating as a limit claim.
 
@@ -74,5 +84,5 @@ def assemble_connector(
     limits = LimitClaims()
     limits.set("station", min(config.station.max_current_a, connector.max_current_a))
     evse = EvseController(pilot, contactor, faults, clock, limits, safety or evse_config(config),
-                          name=f"connector-{connector.id}", heartbeat=heartbeat)
+                          name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip)
     return ConnectorHardware(evse_id=connector.id, evse=evse, meter=meter, limits=limits, lock=lock)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from chargepoint.config.board import BoardConfig, parse_board
+from chargepoint.config.board import BoardConfig
+from chargepoint.config.board_parse import parse_board
 from chargepoint.config.model import (
     MEASURANDS,
     Config,

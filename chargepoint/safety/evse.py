@@ -61,7 +61,7 @@ from chargepoint.safety.status import (
     trip_fault,
 )
 from hal.clock import Clock
-from hal.interfaces import Contactor, FaultInputs, Heartbeat, Pilot, PilotLevels
+from hal.interfaces import Contactor, FaultInputs, Heartbeat, Pilot, PilotLevels, ShuntTrip
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class EvseController:
         on_status: Callable[[EvseStatus], None] | None = None,
         name: str = "connector-1",
         heartbeat: Heartbeat | None = None,
+        shunt_trip: ShuntTrip | None = None,
     ) -> None:
         self._pilot = pilot
         self._contactor = contactor
@@ -111,7 +112,7 @@ class EvseController:
         self._allowed = False
         self._faults: set[EvseFault] = set()
         self._cp_state: CpState | None = None
-        self._out = Outputs(pilot, contactor, name, now, heartbeat)
+        self._out = Outputs(pilot, contactor, name, now, heartbeat, shunt_trip)
         self._feedback: bool | None = None
         self._cable_a: float | None = None
         self._binding = ""
@@ -387,6 +388,7 @@ class EvseController:
         if feedback and not self._out.closed:
             if EvseFault.WELDED not in self._faults:
                 log.critical("%s: contactor welded (closed while commanded open)", self.name)
+                self._out.trip_breaker(now)
             self._faults.add(EvseFault.WELDED)
         elif feedback != self._out.closed:
             self._faults.add(EvseFault.CONTACTOR_MISMATCH)
@@ -404,6 +406,7 @@ class EvseController:
     def _drive(self, state: CpState | None, now: float) -> None:
         resolved = self._limits.resolve()
         self._binding = resolved.binding
+        self._out.end_breaker_pulse(now)
         if self._drive_output_test(now):
             return
         if self._faults or self._cable_leaving:

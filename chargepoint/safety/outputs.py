@@ -14,22 +14,27 @@ from __future__ import annotations
 
 import logging
 
-from hal.interfaces import Contactor, Heartbeat, Pilot
+from hal.interfaces import Contactor, Heartbeat, Pilot, ShuntTrip
 
 log = logging.getLogger(__name__)
 
 #: Duty that means "no PWM": a steady +12 V.
 PWM_OFF = 100.0
+#: How long the shunt-trip relay is energised when the contactor has welded.
+SHUNT_TRIP_PULSE_S = 1.0
 
 
 class Outputs:
     """Contactor and PWM as commanded, with the times the timing rules need."""
 
     def __init__(self, pilot: Pilot, contactor: Contactor, name: str, now: float,
-                 heartbeat: Heartbeat | None = None) -> None:
+                 heartbeat: Heartbeat | None = None, shunt_trip: ShuntTrip | None = None) -> None:
         self._pilot = pilot
         self._contactor = contactor
         self._heartbeat = heartbeat
+        self._shunt_trip = shunt_trip
+        #: While the shunt-trip relay is energised: until when (monotonic seconds).
+        self.tripping_until: float | None = None
         self.name = name
         self.closed = False
         self.duty = PWM_OFF
@@ -66,6 +71,19 @@ class Outputs:
             log.exception("%s: heartbeat output failed; the hardware watchdog will open the contactor",
                           self.name)
             self._heartbeat = None
+
+    def trip_breaker(self, now: float) -> None:
+        """Energise the shunt release for a pulse: the contactor cannot open, the breaker must."""
+        if self._shunt_trip is None:
+            return
+        log.critical("%s: tripping the supply breaker through its shunt release", self.name)
+        self.tripping_until = now + SHUNT_TRIP_PULSE_S
+        self._shunt_trip.set_energised(True)
+
+    def end_breaker_pulse(self, now: float) -> None:
+        if self.tripping_until is not None and now >= self.tripping_until and self._shunt_trip is not None:
+            self.tripping_until = None
+            self._shunt_trip.set_energised(False)
 
     def stop_heartbeat(self) -> None:
         heartbeat, self._heartbeat = self._heartbeat, None

@@ -108,14 +108,14 @@ class RcmModel:
     """The residual current monitor: trip output on a GPIO input, test input on a GPIO output.
 
     ``trip_active_high`` is the level the trip GPIO reads while tripped. On the
-    reference board the RCM's "OK" output lights optocoupler U8 while healthy,
-    which pulls the GPIO low; tripped, unpowered or with a wire broken the LED is
-    dark and the pull-up reads high: a lost signal is a trip (``lose_signal``).
+    reference board the RCM's healthy signal lights optocoupler U8, which pulls
+    the GPIO high; tripped, unpowered or with a wire broken the LED is dark and
+    the pull-down reads low: a lost signal is a trip (``lose_signal``).
     The test input trips it for as long as it is driven, unless ``dead``.
     """
 
     def __init__(self, factory: MockFactory, trip: int, test: int | None = None, *,
-                 trip_active_high: bool = True) -> None:
+                 trip_active_high: bool = False) -> None:
         self.trip_pin = factory.pin(trip)
         self.test_pin = None if test is None else factory.pin(test)
         self.trip_active_high = trip_active_high
@@ -141,9 +141,9 @@ class RcmModel:
         self._set(True)
 
     def lose_signal(self) -> None:
-        """The RCM loses its supply or the wire to U8 breaks: the GPIO reads its pull (up)."""
+        """The RCM loses its supply or the wire to U8 breaks: the GPIO reads its pull (down)."""
         self.dead = True
-        self.trip_pin.drive_high()
+        self.trip_pin.drive_low()
 
     def release(self) -> None:
         self._set(False)

@@ -145,7 +145,7 @@ def test_closing_the_loop_stops_the_heartbeat_low(tmp_path, factory):
     board = Board(tmp_path, factory)
     board.charge()
     board.evse.close()
-    assert not factory.pin(25).state and not factory.pin(17).state
+    assert not factory.pin(16).state and not factory.pin(17).state
     edges = board.watchdog.edges
     board.run(0.05)  # a step still running after close drives nothing
     assert board.watchdog.edges == edges
@@ -159,17 +159,33 @@ def test_safe_off_makes_the_outputs_safe_with_no_daemon(tmp_path, factory):
     sysfs = FakePwmSysfs(tmp_path)
     previous = SysfsPwm(0, 0, root=tmp_path, sleep=sysfs.kernel_sleep)
     previous.set_duty(53.3)
-    for pin in (17, 25):  # the process died mid-session: its outputs keep their levels
+    for pin in (17, 16):  # the process died mid-session: its outputs keep their levels
         factory.pin(pin).function = "output"
         factory.pin(pin).state = True
-    assert sysfs.duty_percent() == pytest.approx(53.3) and factory.pin(17).state and factory.pin(25).state
+    assert sysfs.duty_percent() == pytest.approx(53.3) and factory.pin(17).state and factory.pin(16).state
 
     results = make_safe(board, pin_factory=factory, sysfs_root=tmp_path, sleep=sysfs.kernel_sleep)
 
     assert [(what, done) for what, done, _ in results] == [
-        ("contactor coil", True), ("heartbeat", True), ("pilot PWM", True)]
-    assert not factory.pin(17).state and not factory.pin(25).state
+        ("contactor coil", True), ("heartbeat", True), ("shunt trip", True), ("pilot PWM", True)]
+    assert not factory.pin(17).state and not factory.pin(16).state and not factory.pin(26).state
     assert sysfs.duty_percent() == 0.0  # a steady -12 V: state F, "EVSE not available"
+
+
+def test_a_welded_contactor_trips_the_breaker_for_a_pulse(tmp_path, factory):
+    """Closed while commanded open after the settle time: the shunt-trip relay is energised for
+    1 s (the breaker, not the contactor, cuts the supply), then released; the fault stays."""
+    board = Board(tmp_path, factory)
+    board.charge()
+    board.contactor.welded = True
+    board.model.set(state="B")  # the EV stops: the coil is released, the contacts stay closed
+    board.run(0.3)
+    shunt = factory.pin(26)
+    assert shunt.state, "the shunt release is energised"
+    assert "welded" in {f.value for f in board.evse.status.faults}
+    board.run(1.0)
+    assert not shunt.state, "released after the pulse"
+    assert "welded" in {f.value for f in board.evse.status.faults}
 
 
 def test_safe_off_goes_on_when_one_output_fails(tmp_path, factory):

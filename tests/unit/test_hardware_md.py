@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from chargepoint.config import ConfigError, load, parse
-from chargepoint.iec61851 import PP_BANDS, cable_ampacity
+from chargepoint.config.loader import ConfigError, load, parse
+from chargepoint.safety.iec61851 import PP_BANDS, cable_ampacity
 from hal.pi_pilot import OffsetDivider, PullUpDivider
 
 ROOT = Path(__file__).parents[2]
@@ -311,16 +311,17 @@ def test_pilot_window_thresholds(flat, divider, bom):
 
 
 def test_rcm_input_reads_trip_when_open(flat, bom):
+    """The example describes the trip level (low) and pulls towards it, as the text says; the
+    configuration refuses the opposite pull, which would read a lost signal as healthy."""
     config = load(EXAMPLE).board.rcd
-    assert config.active_high is False  # the trip level is low, as the text says
+    assert config.active_high is False and config.pull == "down"
     assert "`board.rcd.active_high = false`: that key always describes the **trip** level" in flat
-    r41 = ohms(bom["R41"])
-    m = re.search(r"internal pull-up \(about (\d+) kΩ\), which R41 outweighs: "
-                  r"an open input still reads about ([\d.]+) V", flat)
-    assert m
-    open_v = 3.3 * r41 / (r41 + float(m.group(1)) * 1e3)
-    assert float(m.group(2)) == pytest.approx(open_v, abs=0.05)
-    assert open_v < 0.8  # below the Pi's input-low threshold
+    assert "The example sets `pull = \"down\"` as well" in flat
+    assert ohms(bom["R41"]) == 4700
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["board"]["rcd"]["pull"] = "up"
+    with pytest.raises(ConfigError, match="not fail-safe"):
+        parse(data, str(EXAMPLE))
 
 
 def test_pin_map_is_consistent(text):

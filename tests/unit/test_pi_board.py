@@ -101,7 +101,7 @@ def test_board_is_optional_for_the_simulation():
         ({}, ("board.contactor",), "board.contactor", "section is required"),
         ({"board.rcd.pull": "strong"}, (), "board.rcd.pull", "must be one of"),
         # a lost signal must read as a trip: a pull towards the healthy level is not fail-safe
-        ({"board.rcd.active_high": False}, (), "board.rcd.active_high", "not fail-safe"),
+        ({"board.rcd.active_high": True}, (), "board.rcd.active_high", "not fail-safe"),
         ({"board.emergency_stop.pull": "down"}, (), "board.emergency_stop.active_high", "not fail-safe"),
         ({"board.heartbeat.pin": 17}, (), "board.heartbeat.pin", "GPIO17 is already used by board.contactor"),
         ({"board.heartbeat.period": 1}, (), "board.heartbeat.period", "unknown key"),
@@ -277,6 +277,8 @@ def _bring_up_on_fakes(tmp_path, factory, monkeypatch, state: str):
         return device
 
     monkeypatch.setattr(board_module, "fault_inputs", inputs)
+    real_heartbeat = board_module.heartbeat_output
+    monkeypatch.setattr(board_module, "heartbeat_output", lambda board, pf: real_heartbeat(board, factory))
     monkeypatch.setattr(board_module, "CONTACTOR_TEST_S", 0.05)
     return board_module, sysfs, coil_history
 
@@ -293,6 +295,8 @@ def test_bring_up_tool_reads_the_board_and_tests_the_contactor_with_no_ev(tmp_pa
     assert "through the safety loop's output test" in out
     assert "aux contact: before False, closed True, after False: OK" in out
     assert True in coil and coil[-1] is False, "the coil was energised by the test and released"
+    heartbeat = factory.pin(16)
+    assert not heartbeat.state and len(heartbeat.states) > 10, "the loop beat for the watchdog, then stopped"
 
 
 def test_bring_up_contactor_test_is_refused_with_an_ev_connected(tmp_path, factory, monkeypatch, capsys):

@@ -361,7 +361,7 @@ def test_contactor_coil_and_aux_polarity(factory):
 
 
 def test_trip_is_handled_in_the_callback_at_once_and_latches(factory):
-    inputs = PiFaultInputs([InputSpec("rcd", 22, True, "up"), InputSpec("emergency_stop", 24, True, "up")],
+    inputs = PiFaultInputs([InputSpec("rcd", 22, False, "down"), InputSpec("emergency_stop", 24, True, "up")],
                            pin_factory=factory)
     estop = SwitchInput(factory, 24)
     rcm = RcmModel(factory, 22)
@@ -383,7 +383,7 @@ def test_trip_is_handled_in_the_callback_at_once_and_latches(factory):
 
 
 def test_rcm_self_test_pulses_and_sees_the_trip_without_reporting_it(factory):
-    inputs = PiFaultInputs([InputSpec("rcd", 22, True, "up")],
+    inputs = PiFaultInputs([InputSpec("rcd", 22, False, "down")],
                            self_test=SelfTestSpec(23, timeout_s=0.05, recovery_s=0.05), pin_factory=factory)
     rcm = RcmModel(factory, 22, 23)
     seen: list[str] = []
@@ -401,7 +401,7 @@ def test_rcm_self_test_pulses_and_sees_the_trip_without_reporting_it(factory):
 
 
 def test_inputs_without_test_output_pass_the_self_test(factory):
-    inputs = PiFaultInputs([InputSpec("rcd", 22, True, "up")], pin_factory=factory)
+    inputs = PiFaultInputs([InputSpec("rcd", 22, False, "down")], pin_factory=factory)
     assert inputs.self_test() is True
     with pytest.raises(ValueError):
         PiFaultInputs([InputSpec("rcd", 5, False)], self_test=SelfTestSpec(6, input_name="x"),

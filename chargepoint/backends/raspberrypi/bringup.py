@@ -19,7 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from chargepoint.backends.hardware import evse_config
-from chargepoint.backends.raspberrypi.build import Parts, contactor_device, fault_inputs, pilot_device
+from chargepoint.backends.raspberrypi.build import (
+    Parts,
+    contactor_device,
+    fault_inputs,
+    heartbeat_output,
+    pilot_device,
+)
 from chargepoint.config import Config, ConfigError, load
 from chargepoint.safety.evse import EvseController
 from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
@@ -33,7 +39,7 @@ SETTLE_STEPS = 10
 
 
 def contactor_test(config: Config, pilot: Any, contactor: Any, inputs: Any, clock: Clock,
-                   say: Callable[[str], None]) -> bool:
+                   say: Callable[[str], None], heartbeat: Any = None) -> bool:
     """Close and open the contactor through the safety loop's output test.
 
     True if the auxiliary contact followed both ways; False (said why) if refused or not.
@@ -43,7 +49,9 @@ def contactor_test(config: Config, pilot: Any, contactor: Any, inputs: Any, cloc
     c = board.classification
     safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
                          debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
-    loop = EvseController(pilot, contactor, inputs, clock, LimitClaims(), safety, name="bring-up")
+    # The loop pulses the heartbeat: without it the board's watchdog circuit holds KM1 open.
+    loop = EvseController(pilot, contactor, inputs, clock, LimitClaims(), safety, name="bring-up",
+                          heartbeat=heartbeat)
 
     def run(seconds: float) -> None:
         end = clock.monotonic() + seconds
@@ -121,7 +129,8 @@ def _bring_up(argv: list[str] | None = None) -> int:
         if args.rcm_test:
             print("RCM self-test:", "passed" if inputs.self_test() else "FAILED (no trip seen)")
         if args.contactor_test and not contactor_test(
-                config, pilot, contactor, inputs, clock, lambda text: print(text, flush=True)):
+                config, pilot, contactor, inputs, clock, lambda text: print(text, flush=True),
+                heartbeat=heartbeat_output(board, None)):
             code = 1
         pilot.set_pwm(args.duty)
         c = board.classification

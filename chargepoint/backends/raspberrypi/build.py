@@ -87,6 +87,7 @@ def build_pi_hardware(
         contactor = parts.add(contactor_device(board, pin_factory))
         faults = parts.add(fault_inputs(board, pin_factory))
         heartbeat = parts.add(heartbeat_output(board, pin_factory))
+        shunt_trip = parts.add(shunt_trip_output(board, pin_factory))
         c = board.classification
         safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
                              debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
@@ -95,7 +96,8 @@ def build_pi_hardware(
 
             meter = build_meter(config, connector_config, clock, pool=bus_pool(config))
         connector = assemble_connector(config, connector_config, clock, pilot=pilot, contactor=contactor,
-                                       faults=faults, meter=meter, safety=safety, heartbeat=heartbeat)
+                                       faults=faults, meter=meter, safety=safety, heartbeat=heartbeat,
+                                       shunt_trip=shunt_trip)
         reader = card_reader(board, serial_factory)
     except BaseException:
         parts.close()
@@ -193,6 +195,16 @@ def heartbeat_output(board: BoardConfig, pin_factory: Any) -> Any:
     from hal.pi_heartbeat import PiHeartbeat
 
     return PiHeartbeat(board.heartbeat.pin, pin_factory=pin_factory)
+
+
+def shunt_trip_output(board: BoardConfig, pin_factory: Any) -> Any:
+    """The breaker's shunt-trip relay, or None (a welded contactor is then only reported)."""
+    if board.shunt_trip is None:
+        return None
+    from hal.pi_shunt_trip import PiShuntTrip
+
+    return PiShuntTrip(board.shunt_trip.pin, active_high=board.shunt_trip.active_high,
+                       pin_factory=pin_factory)
 
 
 def card_reader(board: BoardConfig, serial_factory: Callable[..., Any] | None) -> Any:

@@ -23,13 +23,17 @@ from hal.pi_pwm import SYSFS_PWM_ROOT
 
 def make_safe(board: BoardConfig, *, pin_factory: Any = None, sysfs_root: Path | str | None = None,
               sleep: Callable[[float], None] = time.sleep) -> list[tuple[str, bool, str]]:
-    """Contactor coil off, heartbeat stopped, pilot PWM to a steady low (-12 V, state F).
+    """Contactor coil off, heartbeat stopped, shunt-trip relay released, pilot PWM to a steady low
+    (-12 V, state F: "EVSE not available", as after a reboot).
 
     Returns (output, done, detail) for each, in that order: the coil first.
     """
     results = [_output_low("contactor coil", board.contactor.pin, board.contactor.active_high, pin_factory)]
     if board.heartbeat is not None:
         results.append(_output_low("heartbeat", board.heartbeat.pin, True, pin_factory))
+    if board.shunt_trip is not None:
+        results.append(_output_low("shunt trip", board.shunt_trip.pin, board.shunt_trip.active_high,
+                                   pin_factory))
     results.append(_pilot_off(board, pin_factory, sysfs_root, sleep))
     return results
 
