@@ -58,6 +58,8 @@ class Session:
     token: IdToken
     authorized_at: float
     transaction: Transaction | None = None
+    #: A start is being recorded (meter read, plug locked): no second start may begin.
+    starting: bool = False
 
 
 @dataclass
@@ -74,6 +76,9 @@ class ConnectorState:
     meter_failures: int = 0
     #: The transaction ended but the EV is still plugged in.
     finishing: bool = False
+    #: An EV is connected: from the first B/C/D until the pilot reads A again. A fault reading
+    #: (E, F, out of band) in between does not end it, so the unplug after a fault is seen.
+    ev_present: bool = False
     reported: StatusChanged | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 

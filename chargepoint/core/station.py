@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from chargepoint.core.authorization import LocalAuthorization
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
-from chargepoint.core.connector import PLUGGED_STATES, ConnectorHardware, ConnectorState, Session, Transaction
+from chargepoint.core.connector import ConnectorHardware, ConnectorState, Session, Transaction
 from chargepoint.core.events import (
     AuthResult,
     AuthStatus,
@@ -76,6 +76,7 @@ class Station:
                                                 self.aligned_listeners)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._station_reported: StatusChanged | None = None
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -169,12 +170,12 @@ class Station:
 
     def _on_evse_status(self, evse_id: int, status: EvseStatus) -> None:
         c = self.connectors[evse_id]
-        previous = c.evse_status
         c.evse_status = status
-        was_plugged = previous is not None and previous.cp_state in PLUGGED_STATES
-        if c.plugged and not was_plugged:
+        if c.plugged and not c.ev_present:
+            c.ev_present = True
             self._on_plug_in(c)
-        elif not c.plugged and was_plugged and status.cp_state == CpState.A:
+        elif c.ev_present and status.cp_state == CpState.A:
+            c.ev_present = False
             self._on_unplug(c)
         if status.faults and c.transaction is not None and not c.transaction.stopping:
             log.warning("connector %d: fault %s during transaction", c.id,
@@ -319,10 +320,11 @@ class Station:
 
     async def _authorize_then_begin(self, c: ConnectorState, token: IdToken) -> None:
         result = await self.authorize(token)
+        refusal = self.start_refusal(c.id)
         if result.status != AuthStatus.ACCEPTED:
             log.info("remote start for %s not accepted: %s", token, result.status.value)
-        elif c.session is not None:
-            log.info("remote start for %s: connector %d was taken meanwhile", token, c.id)
+        elif refusal is not None:
+            log.info("remote start for %s: not begun, %s meanwhile", token, refusal)
         else:
             self._begin_session(c, token)
 
@@ -379,7 +381,11 @@ class Station:
         self._update_status(c)
 
     def _notify_station_status(self) -> None:
+        """Report the station as a whole (EVSE 0), when its facts changed."""
         status = self.status_of(0)
+        if self._station_reported is not None and self._station_reported.facts == status.facts:
+            return
+        self._station_reported = status
         for listener in list(self.status_listeners):
             listener(status)
 
@@ -412,6 +418,7 @@ class Station:
             return False
         if c.scheduled_operative is not None:
             self._apply_availability(c, c.scheduled_operative)
+            self._notify_station_status()
         self._update_status(c)
         return True
 

@@ -84,31 +84,46 @@ class TransactionRecorder:
     async def start(self, c: ConnectorState) -> None:
         """Begin the transaction of the session on ``c`` (the EV is plugged in)."""
         session = c.session
-        if session is None or session.transaction is not None:
+        if session is None or session.transaction is not None or session.starting:
             return
-        reading = await self.fresh_reading(c)
-        if reading is None:
-            log.error("connector %d: no meter reading, cannot start a transaction", c.id)
+        session.starting = True
+        try:
+            tx = await self._prepare(c, session)
+        finally:
+            session.starting = False
+        if tx is None:
             return
-        if c.session is not session or not c.plugged:
-            return
-        local_id = uuid.uuid4().hex[:12]
-        begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
-                            connector_id=c.hw.connector_id)
-        tx = Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
+        # Attached and queued in one step (no await between): a stop that follows, however fast
+        # (the EV unplugged meanwhile), is queued after its start.
         session.transaction = tx
-        if c.lock is not None and not await set_lock(c.lock, True):
-            log.warning("connector %d: plug lock did not confirm locking", c.id)
         # On disk before the contactor may close: a charge never goes unbilled.
-        await self.outbox.put(TransactionStarted(c.id, local_id, session.token, reading.energy_import_wh,
+        await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
                                                  tx.started_at, connector_id=c.hw.connector_id))
-        log.info("connector %d: transaction %s started at %.0f Wh", c.id, local_id,
-                 reading.energy_import_wh)
+        log.info("connector %d: transaction %s started at %.0f Wh", c.id, tx.local_id, tx.meter_start_wh)
         if tx.stopping:
             return  # ended (EV gone) while the start was being written
         c.evse.allow()
         self._changed(c)
         self._spawn(self.sample(c, tx))
+
+    async def _prepare(self, c: ConnectorState, session: Session) -> Transaction | None:
+        """The begin reading and the plug locked; None if the session ended (or the EV left) meanwhile."""
+        reading = await self.fresh_reading(c)
+        if reading is None:
+            log.error("connector %d: no meter reading, cannot start a transaction", c.id)
+            return None
+        if c.session is not session or not c.plugged:
+            return None
+        if c.lock is not None and not await set_lock(c.lock, True):
+            log.warning("connector %d: plug lock did not confirm locking", c.id)
+        if c.session is not session or not c.plugged:
+            if c.lock is not None and not c.plugged:
+                await set_lock(c.lock, False)
+            return None
+        local_id = uuid.uuid4().hex[:12]
+        begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
+                            connector_id=c.hw.connector_id)
+        return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
 
     # ------------------------------------------------------------ samples
     async def sample(self, c: ConnectorState, tx: Transaction) -> None:
@@ -221,6 +236,8 @@ class TransactionRecorder:
                                  open_tx.started_at)
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx)
                 log.info("connector %d: transaction %s resumed after restart", c.id, tx.local_id)
+                if c.lock is not None and not await set_lock(c.lock, True):
+                    log.warning("connector %d: plug lock did not confirm locking", c.id)
                 c.evse.allow()
                 self._changed(c)
                 self._spawn(self.sample(c, tx))
