@@ -1,0 +1,163 @@
+"""The control commands that act on the station: sessions, lock, availability, settings, faults.
+
+Split from :mod:`chargepoint.cli.control_commands` because each of these
+changes what the station does or how it is set up (start, stop, unlock,
+availability, config get/set, fault clear), where the other commands only read
+or test. The commands are registered on ``chargepoint`` by
+:func:`chargepoint.cli.control_commands.register`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from chargepoint.cli.control_output import _add_row, _group, _kwh, _table
+from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
+
+
+# --------------------------------------------------------------- start/stop
+@click.command()
+@_connector_option(default=None)
+@click.option("--id-tag", help="The idTag the session runs under [default: station.free_vend_id_tag].")
+@click.option("--authorize", is_flag=True, help="Authorize the idTag first (CSMS, local list, cache).")
+@daemon_command
+def start(target: Target, connector: int | None, id_tag: str | None, authorize: bool) -> None:
+    """Start a local session: the connector charges once an EV is plugged in."""
+    result = target.call("start", connector=connector, id_tag=id_tag, authorize=authorize or None)
+
+    def text(r: dict[str, Any]) -> str:
+        if r["status"] == "Authorizing":
+            return f"Authorizing {r['id_tag']}; the session starts if it is accepted."
+        waiting = "; waiting for an EV to be plugged in" if r.get("waiting_for_ev") else ""
+        return f"Session for {r['id_tag']} on connector {r['connector']}{waiting}."
+
+    target.show(result, text)
+
+
+@click.command()
+@_connector_option(default=None)
+@daemon_command
+def stop(target: Target, connector: int | None) -> None:
+    """Stop the session on a connector (reason Local)."""
+    result = target.call("stop", connector=connector)
+
+    def text(r: dict[str, Any]) -> str:
+        if r["stopped"] == "session":
+            return f"Connector {r['connector']}: the waiting session was cancelled."
+        return f"Connector {r['connector']}: transaction {r['local_id']} stopped, {_kwh(r['energy_wh'])} kWh."
+
+    target.show(result, text)
+
+
+@click.command()
+@_connector_option()
+@daemon_command
+def unlock(target: Target, connector: int) -> None:
+    """Release the plug lock (a running transaction is stopped first)."""
+    result = target.call("unlock", connector=connector)
+    target.show(result, lambda r: f"Connector {r['connector']}: {r['status']}.")
+
+
+@click.command()
+@click.argument("connector", type=click.IntRange(0, 99), required=False)
+@click.argument("state", type=click.Choice(["operative", "inoperative"]), required=False)
+@daemon_command
+def availability(target: Target, connector: int | None, state: str | None) -> None:
+    """Show availability, or make CONNECTOR (0 = all) operative or inoperative."""
+    if state is None:
+        if connector is not None:
+            raise click.UsageError("give the state too: operative or inoperative")
+        result = target.call("availability")
+
+        def listing(r: dict[str, Any]) -> str:
+            return "\n".join(f"connector {c['id']}: {'operative' if c['operative'] else 'inoperative'}"
+                             + (" (changes when the transaction ends)"
+                                if c["scheduled_operative"] is not None else "")
+                             for c in r["connectors"])
+
+        target.show(result, listing)
+        return
+    result = target.call("availability", connector=connector, operative=state == "operative")
+    target.show(result, lambda r: f"Connector {r['connector'] or 'all'}: {state}: {r['status']}"
+                + (" (after the running transaction)" if r["status"] == "Scheduled" else "") + ".")
+
+
+# ------------------------------------------------------------------- config
+@click.group()
+def config() -> None:
+    """Read and change settings: OCPP keys (changeable) and the configuration file (read-only)."""
+
+
+def _value_text(item: dict[str, Any]) -> str:
+    if item.get("secret"):
+        return "(set)" if item.get("set") else "(not set)"
+    value = item["value"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+@config.command("get")
+@click.argument("keys", nargs=-1)
+@daemon_command
+def config_get(target: Target, keys: tuple[str, ...]) -> None:
+    """Show KEYS (OCPP configuration keys or settings, file keys like station.max_current_a); all without."""
+    result = target.call("config_get", keys=list(keys) or None)
+
+    def text(r: dict[str, Any]) -> Any:
+        table = _table("key", "value", "source", "access")
+        for item in r["keys"]:
+            source = "OCPP" if item["source"] == "ocpp" else "file"
+            _add_row(table, item["key"], _value_text(item), source, "read-only" if item["readonly"] else "rw")
+        parts: list[Any] = [table]
+        if r["unknown"]:
+            parts.append(f"Unknown: {', '.join(r['unknown'])}")
+        return _group(*parts)
+
+    target.show(result, text)
+    if result["unknown"]:
+        sys.exit(EXIT_FAILED)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@daemon_command
+def config_set(target: Target, key: str, value: str) -> None:
+    """Change an OCPP key, validated as a ChangeConfiguration from the CSMS would be."""
+    result = target.call("config_set", key=key, value=value)
+    target.show(result, lambda r: f"{r['key']} = {_value_text(r)}: {r['status']}"
+                + (" (takes effect after a restart)" if r["status"] == "RebootRequired" else ""))
+
+
+# ------------------------------------------------------------------- faults
+@click.group()
+def fault() -> None:
+    """Latched faults: welded or mismatching contactor, RCD trip, emergency stop."""
+
+
+@fault.command("clear")
+@_connector_option()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@daemon_command
+def fault_clear(target: Target, connector: int, yes: bool) -> None:
+    """Clear latched faults after inspection (asks first)."""
+    if not yes:
+        state = target.call("status", connector=connector)["connectors"][0]
+        faults = ", ".join(state["faults"]) or "none"
+        click.confirm(f"Connector {connector} faults: {faults}. Clear latched faults? Do it only after "
+                      "inspecting the contactor and the RCD", abort=True, err=True)
+    result = target.call("fault_clear", connector=connector)
+
+    def text(r: dict[str, Any]) -> str:
+        if not r["cleared"]:
+            return f"Connector {r['connector']}: {r['detail']}."
+        left = f"; remaining: {', '.join(r['remaining'])}" if r["remaining"] else ""
+        return f"Connector {r['connector']}: cleared {', '.join(r['cleared'])}{left}."
+
+    target.show(result, text)

@@ -1,0 +1,216 @@
+"""The simulated charging circuit: pilot generator, contactor and energy meter.
+
+Split from :mod:`hal.sim` because these are the station's devices whose
+readings follow from the world's physics: each read or command takes the
+world's lock and brings the integration up to date first, and what they report
+depends on the EV (its resistors, its diode, the current it draws). The world
+(:class:`hal.sim.SimWorld`) builds them and advances them; import them from
+:mod:`hal.sim`.
+
+They know the world only through :class:`CircuitWorld`, what they ask of it,
+so that this module does not import :mod:`hal.sim` (which imports it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from hal.clock import Clock
+from hal.interfaces import MeterFailure, MeterFailureKind, MeterReading, PilotLevels
+from hal.sim_ev import SimEV
+
+PILOT_V = 12.0
+"""Amplitude of the pilot generator (+/-12 V)."""
+
+_HIGH_PLATEAU_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
+"""Positive pilot plateau for each EV state, set by the EV's resistors."""
+
+class CircuitWorld(Protocol):
+    """What the circuit's devices need of the :class:`hal.sim.SimWorld` they belong to."""
+
+    ev: SimEV
+    _t: float
+    """The instant the physics is integrated up to (``clock.monotonic()`` time)."""
+    _clock: Clock
+
+    def _synced(self) -> AbstractContextManager[None]:
+        """The world's lock with physics brought up to date."""
+        ...
+
+    def _current_a(self) -> float:
+        """Current per phase flowing right now."""
+        ...
+
+    def _power_w(self) -> float:
+        """Power flowing right now, all phases."""
+        ...
+
+
+class SimPilot:
+    """The pilot generator and its read-back, as seen through the EV's circuit.
+
+    The output is one duty cycle: 100 % is a steady +12 V, 0 % a steady -12 V
+    (which is what :meth:`set_negative` drives), anything in between is PWM.
+    """
+
+    def __init__(self, world: CircuitWorld, cable_ohms: float | None) -> None:
+        self._world = world
+        self._cable_ohms = cable_ohms
+        self._duty = 100.0
+
+    @property
+    def duty_percent(self) -> float:
+        """The duty cycle being driven (100.0 steady +12 V, 0.0 steady -12 V)."""
+        with self._world._synced():
+            return self._duty
+
+    def set_pwm(self, duty_percent: float) -> None:
+        if not 0.0 <= duty_percent <= 100.0:
+            raise ValueError(f"duty cycle {duty_percent!r} is outside 0..100 %")
+        with self._world._synced():
+            self._duty = float(duty_percent)
+
+    def set_negative(self) -> None:
+        with self._world._synced():
+            self._duty = 0.0
+
+    def read(self) -> PilotLevels:
+        """The plateaus a peak detector would see.
+
+        A short to PE wins over everything, the generator included, because it
+        sits behind the generator's 1 kOhm source resistor.
+        """
+        with self._world._synced():
+            ev = self._world.ev
+            if ev._short_circuit:
+                return PilotLevels(0.0, 0.0)
+            if self._duty == 0.0:
+                return PilotLevels(-PILOT_V, -PILOT_V)
+            high = _HIGH_PLATEAU_V[ev.state]
+            if self._duty == 100.0:
+                return PilotLevels(high, high)
+            # With PWM on, the negative half only sees the EV's resistors when
+            # its diode is missing; then it mirrors the positive plateau.
+            if ev._plugged and not ev._diode:
+                return PilotLevels(high, -high)
+            return PilotLevels(high, -PILOT_V)
+
+    def read_proximity_ohms(self) -> float | None:
+        """The cable's PP resistor while plugged; None when tethered or unplugged."""
+        with self._world._synced():
+            return self._cable_ohms if self._world.ev._plugged else None
+
+
+class SimContactor:
+    """A mains contactor: contacts and aux mirror follow the coil after settle_s."""
+
+    def __init__(self, world: CircuitWorld, settle_s: float, has_aux: bool) -> None:
+        self._world = world
+        self._settle_s = settle_s
+        self._has_aux = has_aux
+        self._commanded = False
+        self._contacts = False
+        self._due: float | None = None
+        self._welded = False
+        self._aux_broken = False
+        self.switch_count = 0
+        """Coil command changes: the switching operations contactor life is rated in."""
+
+    @property
+    def commanded(self) -> bool:
+        with self._world._synced():
+            return self._commanded
+
+    @property
+    def closed(self) -> bool:
+        """Whether the main contacts are actually closed right now."""
+        with self._world._synced():
+            return self._contacts
+
+    def set_closed(self, closed: bool) -> None:
+        with self._world._synced():
+            if closed != self._commanded:
+                self._commanded = closed
+                self.switch_count += 1
+                self._due = self._world._t + self._settle_s
+
+    def feedback(self) -> bool | None:
+        with self._world._synced():
+            if not self._has_aux:
+                return None
+            return False if self._aux_broken else self._contacts
+
+    def weld(self) -> None:
+        """Fuse the main contacts: they stay closed whatever is commanded.
+
+        Contacts that are open now fuse when they next close. Nothing un-welds
+        them, as on the real thing.
+        """
+        with self._world._synced():
+            self._welded = True
+
+    def break_aux(self) -> None:
+        """Break the auxiliary contact: feedback reads False from now on."""
+        with self._world._synced():
+            self._aux_broken = True
+
+    def _settle(self, now: float) -> None:
+        if self._due is not None and self._due <= now:
+            self._due = None
+            self._contacts = self._commanded or (self._welded and self._contacts)
+
+
+class SimMeter:
+    """A three-phase energy meter upstream of the contactor.
+
+    Voltages are those of the mains, present whatever the contactor does;
+    current flows only on the phases the EV uses.
+    """
+
+    def __init__(self, world: CircuitWorld, voltage_v: float, frequency_hz: float, start_wh: float) -> None:
+        self._world = world
+        self._voltage_v = voltage_v
+        self._frequency_hz = frequency_hz
+        self._energy_wh = start_wh
+        self._failures: deque[MeterFailureKind] = deque()
+        self._closed = False
+
+    @property
+    def energy_wh(self) -> float:
+        """The import register in Wh."""
+        with self._world._synced():
+            return self._energy_wh
+
+    def fail_next(self, kind: MeterFailureKind, count: int = 1) -> None:
+        """Make the next ``count`` reads fail with ``kind``, after any queued before."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        with self._world._synced():
+            self._failures.extend([kind] * count)
+
+    async def read(self) -> MeterReading | MeterFailure:
+        with self._world._synced():
+            if self._closed:
+                return MeterFailure(MeterFailureKind.DISCONNECTED, "simulated: closed")
+            if self._failures:
+                kind = self._failures.popleft()
+                return MeterFailure(kind, f"simulated {kind.value}")
+            world = self._world
+            current = world._current_a()
+            other = current if world.ev.phases == 3 else 0.0
+            return MeterReading(
+                timestamp=world._clock.time(),
+                energy_import_wh=self._energy_wh,
+                energy_export_wh=0.0,
+                power_w=world._power_w(),
+                currents_a=(current, other, other),
+                voltages_v=(self._voltage_v,) * 3,
+                frequency_hz=self._frequency_hz,
+                power_factor=1.0 if current > 0 else None,
+            )
+
+    async def close(self) -> None:
+        with self._world._synced():
+            self._closed = True

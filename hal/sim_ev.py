@@ -1,0 +1,188 @@
+"""The simulated electric vehicle: what it reads from the pilot and how it reacts.
+
+Split from :mod:`hal.sim` because the EV is the other party of the charging
+dialogue, not part of the station's hardware: it decodes the PWM duty cycle
+per IEC 61851-1, closes S2 after a reaction time, draws current only through
+closed contacts and fills its battery. Tests and scenarios build one with their
+own parameters and hand it to a :class:`hal.sim.SimWorld`, which integrates
+its physics; import it from :mod:`hal.sim` like the rest of the simulation.
+
+The EV knows its world only through :class:`EVWorld`, the two things it asks
+of it, so that this module does not import :mod:`hal.sim` (which imports it).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol
+
+
+class EVWorld(Protocol):
+    """What an EV needs of the :class:`hal.sim.SimWorld` it belongs to."""
+
+    def _synced(self) -> AbstractContextManager[None]:
+        """The world's lock with physics brought up to date."""
+        ...
+
+    def _current_a(self) -> float:
+        """Current per phase flowing right now."""
+        ...
+
+
+def offered_current_a(duty_percent: float) -> float | None:
+    """The current an EV reads from the pilot's duty cycle (IEC 61851-1, table A.8).
+
+    Returns ``None`` where the duty cycle does not allow charging: a steady
+    output (0 or 100 %), 3-7 % (digital communication, which this EV does not
+    speak) and the undefined gaps in between.
+    """
+    if 8.0 <= duty_percent < 10.0:
+        return 6.0
+    if 10.0 <= duty_percent <= 85.0:
+        return duty_percent * 0.6
+    if 85.0 < duty_percent <= 97.0:
+        return min((duty_percent - 64.0) * 2.5, 80.0)
+    return None
+
+
+class SimEV:
+    """An electric vehicle at the end of the cable.
+
+    Its parameters are fixed at construction; what changes while it is plugged
+    in (S2, the state of charge, the current drawn) follows from the pilot and
+    the contactor, and is read through the properties. Once the EV is given to
+    a :class:`~hal.sim.SimWorld`, every read and change goes through the
+    world's lock and brings its physics up to date first.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_current_a: float = 16.0,
+        phases: int = 3,
+        capacity_wh: float = 60_000.0,
+        soc: float = 0.5,
+        target_soc: float = 1.0,
+        diode: bool = True,
+        needs_ventilation: bool = False,
+        reaction_s: float = 0.3,
+    ) -> None:
+        if max_current_a <= 0:
+            raise ValueError("max_current_a must be positive")
+        if phases not in (1, 3):
+            raise ValueError("phases must be 1 or 3")
+        if capacity_wh <= 0:
+            raise ValueError("capacity_wh must be positive")
+        if not 0.0 <= soc <= 1.0 or not 0.0 <= target_soc <= 1.0:
+            raise ValueError("soc and target_soc must be within 0..1")
+        if reaction_s < 0:
+            raise ValueError("reaction_s must not be negative")
+        self.max_current_a = max_current_a
+        self.phases = phases
+        self.capacity_wh = capacity_wh
+        self.target_soc = target_soc
+        self.needs_ventilation = needs_ventilation
+        self.reaction_s = reaction_s
+        self._soc = soc
+        self._diode = diode
+        self._short_circuit = False
+        self._plugged = False
+        self._s2_closed = False
+        self._s2_due: float | None = None
+        self._world: EVWorld | None = None
+
+    def _synced(self) -> AbstractContextManager[None]:
+        """The world's lock with physics brought up to date; nothing if unattached."""
+        return nullcontext() if self._world is None else self._world._synced()
+
+    @property
+    def plugged(self) -> bool:
+        with self._synced():
+            return self._plugged
+
+    @property
+    def soc(self) -> float:
+        """State of charge, 0..1."""
+        with self._synced():
+            return self._soc
+
+    @property
+    def s2_closed(self) -> bool:
+        with self._synced():
+            return self._s2_closed
+
+    @property
+    def current_a(self) -> float:
+        """Current per phase that the EV draws right now."""
+        if self._world is None:
+            return 0.0
+        with self._synced():
+            return self._world._current_a()
+
+    @property
+    def state(self) -> str:
+        """IEC 61851 state as set by the EV's resistors: "A", "B", "C" or "D".
+
+        A short circuit does not change it: the short is a fault in the wiring,
+        not a state the EV signals.
+        """
+        with self._synced():
+            if not self._plugged:
+                return "A"
+            if not self._s2_closed:
+                return "B"
+            return "D" if self.needs_ventilation else "C"
+
+    @property
+    def diode(self) -> bool:
+        """Whether the EV's pilot diode is present (False simulates a diode fault)."""
+        with self._synced():
+            return self._diode
+
+    @diode.setter
+    def diode(self, present: bool) -> None:
+        with self._synced():
+            self._diode = present
+
+    @property
+    def short_circuit(self) -> bool:
+        """A CP-PE short in the cable or inlet: the pilot reads 0 V (state E).
+
+        The EV then sees no PWM and behaves as if charging was not allowed.
+        """
+        with self._synced():
+            return self._short_circuit
+
+    @short_circuit.setter
+    def short_circuit(self, shorted: bool) -> None:
+        with self._synced():
+            self._short_circuit = shorted
+
+    def plug_in(self) -> None:
+        with self._synced():
+            self._plugged = True
+
+    def unplug(self) -> None:
+        """Pull the plug: state A and no current at once, S2 falls open."""
+        with self._synced():
+            self._plugged = False
+            self._s2_closed = False
+            self._s2_due = None
+
+    def _wants_to_draw(self) -> bool:
+        """Whether S2 is closed and the battery still takes energy."""
+        return self._plugged and self._s2_closed and self._soc < self.target_soc
+
+    def _react(self, now: float, offered_a: float | None) -> None:
+        """Decide about S2 given what the EV sees on the pilot.
+
+        The EV wants S2 closed while it is allowed to charge and not full; a
+        change of mind takes effect ``reaction_s`` after it arose, and is
+        forgotten if the reason goes away before then.
+        """
+        allowed = offered_a is not None
+        wants_s2 = self._plugged and allowed and self._soc < self.target_soc
+        if wants_s2 == self._s2_closed:
+            self._s2_due = None
+        elif self._s2_due is None:
+            self._s2_due = now + self.reaction_s

@@ -1,0 +1,78 @@
+"""The house's rules that a reader can check mechanically, checked on every run.
+
+The layer contracts are import-linter's (``make test`` runs ``lint-imports``);
+these are the rest: modules stay small, and the core thinks in no OCPP version's
+words, so that a second version is an adapter and nothing else.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from ocpp.v16 import enums
+
+from chargepoint.protocol.v16.keys import SETTING_KEYS, KeyCatalogue
+
+ROOT = Path(__file__).parents[2]
+PACKAGE = ROOT / "chargepoint"
+V16 = PACKAGE / "protocol" / "v16"
+#: The 1.6 enumerations the core used to copy; their values stay in the 1.6 adapter.
+VERSION_ENUMS = ("ChargePointStatus", "Reason", "ChargePointErrorCode", "AuthorizationStatus",
+                 "ReadingContext", "RegistrationStatus", "ConfigurationStatus")
+#: Where the station's own words live (the local surfaces' protocol has words of its own).
+NEUTRAL = ("core", "safety", "config", "backends", "app")
+
+
+def _modules(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _strings(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def _key_names() -> set[str]:
+    from chargepoint.config import parse
+    from chargepoint.core.settings import Settings
+
+    settings = Settings(parse({"station": {"identity": "X"}, "ocpp": {"csms_url": "ws://h"}}))
+    return set(SETTING_KEYS) | set(KeyCatalogue(settings, 1).readonly)
+
+
+@pytest.mark.parametrize("path", _modules(PACKAGE) + _modules(ROOT / "hal"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_is_longer_than_500_lines(path: Path):
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= 500, f"{path.relative_to(ROOT)} has {lines} lines: split it by job"
+
+
+def test_no_16_key_name_outside_the_16_adapter():
+    keys = _key_names()
+    found = [f"{path.relative_to(ROOT)}:{line}: {key}"
+             for path in _modules(PACKAGE) if V16 not in path.parents
+             for line, text in _strings(path) for key in keys if key in text]
+    assert not found, "1.6 key names belong to chargepoint/protocol/v16:\n" + "\n".join(found)
+
+
+def test_no_16_enumeration_in_the_neutral_packages():
+    words = {m.value for name in VERSION_ENUMS for m in getattr(enums, name)}
+    found = [f"{path.relative_to(ROOT)}:{line}: {text!r}"
+             for package in NEUTRAL for path in _modules(PACKAGE / package)
+             for line, text in _strings(path) if text in words]
+    assert not found, "1.6 enumeration values belong to chargepoint/protocol/v16:\n" + "\n".join(found)
+
+
+def test_only_the_protocol_package_imports_ocpp():
+    offenders = []
+    for path in _modules(PACKAGE) + _modules(ROOT / "hal"):
+        if PACKAGE / "protocol" in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "ocpp"]
+    assert not offenders, offenders
