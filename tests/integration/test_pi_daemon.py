@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import serial
-from gpiozero import Device
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
@@ -33,21 +32,12 @@ from tests.unit.pi_fakes import (
     PilotModel,
     RcmModel,
     SwitchInput,
-    mock_factory,
 )
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
 CARD = "0415AB7C3E"
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
-
-
-@pytest.fixture
-def factory():
-    factory = mock_factory()
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
 
 
 async def test_a_card_session_on_the_pi_backends(csms, tmp_path, factory):

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from gpiozero import Device
 
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.backends.raspberrypi.safe_off import make_safe
@@ -30,7 +29,6 @@ from tests.unit.pi_fakes import (
     PilotModel,
     RcmModel,
     SwitchInput,
-    mock_factory,
 )
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
@@ -58,14 +56,6 @@ class Monostable:
     def coil_energised(self) -> bool:
         armed = self.clock.monotonic() - self.last_edge < self.hold_s
         return armed and bool(self.coil_pin.state)
-
-
-@pytest.fixture
-def factory():
-    factory = mock_factory()
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
 
 
 class Board:

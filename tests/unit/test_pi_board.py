@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero import Device
 
 from chargepoint import backends
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
@@ -20,7 +19,7 @@ from hal.clock import ManualClock
 from hal.pi_pilot import OffsetDivider, PullUpDivider
 from hal.rfid import Pn532Reader, Rdm6300Reader
 from hal.sim import SimMeter, SimWorld
-from tests.unit.pi_fakes import FakeAds1x15, FakePwmSysfs, PilotModel, mock_factory
+from tests.unit.pi_fakes import FakeAds1x15, FakePwmSysfs, PilotModel
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "raspberrypi.toml"
@@ -167,14 +166,6 @@ def test_reference_divider_keeps_the_bands_resolvable():
 
 
 # ------------------------------------------------------------------ building on fakes
-
-
-@pytest.fixture
-def factory():
-    factory = mock_factory()
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
 
 
 def test_build_on_fakes_gives_one_connector_with_the_pi_backends(tmp_path, factory):

@@ -33,20 +33,11 @@ from tests.unit.pi_fakes import (
     PilotModel,
     RcmModel,
     SwitchInput,
-    mock_factory,
 )
 
 
 def no_sleep(seconds: float) -> None:
     pass
-
-
-@pytest.fixture
-def factory():
-    factory = mock_factory()
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
 
 
 # ------------------------------------------------------------------ sysfs PWM
