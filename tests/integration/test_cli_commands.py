@@ -157,6 +157,10 @@ def test_config_get_and_set_are_validated(rig: Rig):
     secret = rig.json("config", "set", "AuthorizationKey", "00112233445566778899aabbccddeeff")
     assert secret == {"key": "AuthorizationKey", "status": "Accepted", "value": None}
     assert rig.json("config", "get", "HeartbeatInterval")["keys"][0]["value"] == 120
+    # The neutral setting name is the same setting, shown under the spoken version's key.
+    assert rig.json("config", "set", "heartbeat_interval_s", "150")["key"] == "HeartbeatInterval"
+    got = rig.json("config", "get", "heartbeat_interval_s")["keys"][0]
+    assert (got["key"], got["setting"], got["value"]) == ("HeartbeatInterval", "heartbeat_interval_s", 150)
     assert rig.json("config", "set", "HeartbeatInterval", "300")["status"] == "Accepted"
     events = rig.json("logs", "--events", "-n", "1000")["entries"]
     assert not any("00112233445566778899aabbccddeeff" in e["text"] for e in events), "the key is never logged"
