@@ -32,6 +32,9 @@ from chargepoint.protocol import registry
 
 log = logging.getLogger(__name__)
 
+#: After the state database fails: time for the Faulted status to reach the CSMS before the exit.
+STORE_FAILURE_GRACE_S = 2.0
+
 
 class Daemon:
     """One running charge point: hardware, safety loops, station and CSMS link."""
@@ -152,6 +155,13 @@ class Daemon:
         except BaseException:
             self.recorder.detach()
             raise
+        try:
+            await self.store.call(self.store.check_writable)
+        except BaseException:
+            await self.store.close()
+            self.recorder.detach()
+            raise
+        self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         await self.outbox.attach(self.store)
         await self.station.authorization.attach(self.store)
         self.settings.restore(self._neutral_names(await self.store.call(self.store.load_settings)))
@@ -179,10 +189,10 @@ class Daemon:
         try:
             await self._stopped.wait()
             self.watchdog.stopping(self.failure or "stopping")
-            if self.restart_requested is None:
-                await self.station.stop_all(StopReason.REBOOT)
-            await self._drain_outbox(5.0)
-            await self.outbox.flush()
+            if self.store.failure is None:  # else nothing more can be recorded: a restart recovers
+                if self.restart_requested is None:
+                    await self.station.stop_all(StopReason.REBOOT)
+                await self._drain_outbox(5.0)
         finally:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
@@ -233,6 +243,32 @@ class Daemon:
 
     def stop(self) -> None:
         self._stopped.set()
+
+    def _store_failed_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+        def failed(reason: str) -> None:
+            try:
+                loop.call_soon_threadsafe(self._store_failed, reason)
+            except RuntimeError:
+                pass  # the loop has closed: the daemon is stopping anyway
+        return failed
+
+    def _store_failed(self, reason: str) -> None:
+        """The state database cannot be written (disk full, read-only file system).
+
+        No transaction can be recorded, so none may go on: the station stops energy
+        and reports every connector Faulted with the reason; nothing that is not on
+        disk goes to the CSMS (the outbox sends only committed entries). After a
+        moment for the Faulted status to reach the CSMS the daemon exits with a
+        failure, and systemd starts it again until the disk is writable; an open
+        transaction is then stopped once, at its last persisted reading.
+        """
+        if self.failure is not None:
+            return
+        log.critical("state database cannot be written (%s): energy stopped, connectors Faulted; "
+                     "exiting so the service restarts once the disk is writable", reason)
+        self.station.storage_failed(reason)
+        self.failure = f"state database: {reason}"
+        asyncio.get_running_loop().call_later(STORE_FAILURE_GRACE_S, self.stop)
 
     def _safety_loop_hung(self, evse: SafetyLoop) -> None:
         """The watchdog found a safety loop that stopped stepping (its pings have stopped).

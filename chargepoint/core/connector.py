@@ -76,6 +76,8 @@ class ConnectorState:
     meter_failures: int = 0
     #: The transaction ended but the EV is still plugged in.
     finishing: bool = False
+    #: A station-wide fault that stops this connector too: (fault name, what a technician reads).
+    station_fault: tuple[str, str] | None = None
     #: An EV is connected: from the first B/C/D until the pilot reads A again. A fault reading
     #: (E, F, out of band) in between does not end it, so the unplug after a fault is seen.
     ev_present: bool = False
@@ -121,9 +123,9 @@ class ConnectorState:
     @property
     def fault(self) -> str | None:
         """The fault that stops this connector (the first by name when several), or None."""
-        if self.evse_status is None or not self.evse_status.faults:
-            return None
-        return sorted(f.value for f in self.evse_status.faults)[0]
+        if self.evse_status is not None and self.evse_status.faults:
+            return sorted(f.value for f in self.evse_status.faults)[0]
+        return self.station_fault[0] if self.station_fault else None
 
     @property
     def activity(self) -> Activity:
@@ -148,4 +150,4 @@ class ConnectorState:
         return StatusChanged(
             self.id, now, operative=self.operative, activity=self.activity, plugged=self.plugged,
             fault=self.fault, warning=None if self.meter_available else "power_meter_failure",
-            connector_id=self.hw.connector_id)
+            connector_id=self.hw.connector_id, info=self.station_fault[1] if self.station_fault else None)

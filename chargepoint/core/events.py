@@ -208,5 +208,6 @@ class TransactionStopped:
 
 TransactionEvent = TransactionStarted | MeterSample | TransactionStopped
 
-#: Problems the station itself reports besides the safety loop's faults.
-STATION_FAULTS = ("power_meter_failure",)
+#: Problems the station itself reports besides the safety loop's faults: a meter that does not
+#: answer (a warning: charging goes on), a state database that cannot be written (a fault).
+STATION_FAULTS = ("power_meter_failure", "storage")

@@ -6,14 +6,24 @@ has answered, in order, across disconnects and restarts. Messages of a
 transaction whose start is not yet confirmed carry the station's local id; the
 adapter rewrites them with the CSMS's transaction id once it is known.
 
-Durability is spent where it matters. A start or stop is committed to the
-state database before ``put`` returns (a StartTransaction must never be lost,
-nor sent twice because its confirmation was lost); a periodic meter sample is
-written without waiting and the confirmation of one is batched, so a crash can
-at worst repeat or lose one sample, and an SD card is not worn by a write per
-sample. The queue is bounded: past ``max_entries`` periodic samples are thinned
-(the one closest in time to its predecessor goes first); starts and stops are
-never dropped.
+Nothing goes on the wire that is not durable first. A start or stop is
+committed to the state database before ``put`` returns (a StartTransaction must
+never be lost); a periodic meter sample is written without the station waiting
+for it, but ``wait_head`` hands an entry to the sender only once its write has
+committed, so the CSMS is never told of energy a crash could take back (and a
+power-loss stop, made from the last persisted reading, is never below a sample
+the CSMS has seen). Each acknowledgement is committed before the next message
+is sent, without a flush to the SD card (WAL, synchronous=NORMAL: it survives
+the process being killed, not a power cut), so a killed daemon resends at most
+the one message whose answer it had not yet recorded; after a power cut a few
+more may be resent, never lost.
+
+A write that fails (disk full, file system read-only) fails the store: the
+entry is never sent, and the station stops energy (see ``Store.failure``).
+
+The queue is bounded: past ``max_entries`` periodic samples are thinned (the
+one closest in time to its predecessor goes first); starts and stops are never
+dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import asyncio
 import json
 import logging
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,14 +46,10 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.store import Store
+from chargepoint.core.store import Store, StoreError
 from hal.interfaces import MeterReading
 
 log = logging.getLogger(__name__)
-
-#: Acknowledged meter samples are deleted from the database in batches this large
-#: (or when a start/stop is written, whichever comes first).
-ACK_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ class Outbox:
         #: local id -> the CSMS's transaction id (1.6 gives its own; strings here).
         self._remote_ids: dict[str, str] = {}
         self._changed = asyncio.Event()
-        self._acked: list[int] = []
+        #: Writes of queued entries that may not have committed yet, by sequence number.
+        self._writes: dict[int, Future[object]] = {}
         self.thinned = 0
 
     # ------------------------------------------------------------ loading
@@ -116,11 +124,25 @@ class Outbox:
         return now - _event_time(self._queue[0].event)
 
     async def wait_head(self) -> Entry:
-        """The oldest entry, waiting for one if the queue is empty."""
-        while not self._queue:
-            self._changed.clear()
-            await self._changed.wait()
-        return self._queue[0]
+        """The oldest entry once it is on disk, waiting for one if the queue is empty.
+
+        If its write failed the store has failed: this never returns (nothing that
+        is not durable goes out), and the station is already stopping energy.
+        """
+        while True:
+            while not self._queue:
+                self._changed.clear()
+                await self._changed.wait()
+            entry = self._queue[0]
+            write = self._writes.get(entry.seq)
+            if write is not None:
+                try:
+                    await asyncio.wrap_future(write)
+                except StoreError:
+                    await asyncio.Event().wait()  # the daemon stops; never send it
+                self._writes.pop(entry.seq, None)
+            if self._queue and self._queue[0] is entry:
+                return entry
 
     async def put(self, event: TransactionEvent) -> Entry:
         """Queue ``event``; starts and stops are on disk when this returns."""
@@ -129,12 +151,14 @@ class Outbox:
         thin = self._thin_one() if len(self._queue) >= self.max_entries else None
         self._queue.append(entry)
         self._changed.set()
+        if thin is not None:
+            self._writes.pop(thin, None)
         if self.store is not None:
-            durable = not isinstance(event, MeterSample)
-            acked, self._acked = (self._acked, []) if durable else ([], self._acked)
-            future = self.store.submit(_write_put, self.store, entry, thin, acked)
-            if durable:
-                await asyncio.wrap_future(future)
+            future = self.store.submit(_write_put, self.store, entry, thin)
+            self._writes[entry.seq] = future
+            if not isinstance(event, MeterSample):
+                await asyncio.wrap_future(future)  # StoreError: the caller must not go on
+                self._writes.pop(entry.seq, None)
         return entry
 
     def _thin_one(self) -> int | None:
@@ -169,22 +193,8 @@ class Outbox:
             self._remote_ids[event.local_id] = remote_id
         if self.store is None:
             return
-        if isinstance(event, MeterSample):
-            self._acked.append(entry.seq)
-            if len(self._acked) >= ACK_BATCH:
-                acked, self._acked = self._acked, []
-                self.store.submit(_delete_entries, self.store, acked)
-            return
-        acked, self._acked = [*self._acked, entry.seq], []
         finished = event.local_id if isinstance(event, TransactionStopped) else None
-        await self.store.call(_write_ack, self.store, acked,
-                              event.local_id, remote_id, finished)
-
-    async def flush(self) -> None:
-        """Write batched acknowledgements (before shutdown)."""
-        if self.store is not None and self._acked:
-            acked, self._acked = self._acked, []
-            await self.store.call(_delete_entries, self.store, acked)
+        await self.store.call(_write_ack, self.store, entry.seq, event.local_id, remote_id, finished)
 
     # ---------------------------------------------------------------- ids
     def remote_id(self, local_id: str) -> str | None:
@@ -268,7 +278,7 @@ def _next_seq(store: Store) -> int:
     return int(row[0]) + 1 if row else 1
 
 
-def _write_put(store: Store, entry: Entry, thinned: int | None, acked: list[int]) -> None:
+def _write_put(store: Store, entry: Entry, thinned: int | None) -> None:
     db, event = store.db, entry.event
     with db:
         db.execute("BEGIN")
@@ -278,8 +288,6 @@ def _write_put(store: Store, entry: Entry, thinned: int | None, acked: list[int]
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(entry.seq),))
         if thinned is not None:
             db.execute("DELETE FROM outbox WHERE seq = ?", (thinned,))
-        if acked:
-            db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in acked])
         if isinstance(event, TransactionStarted):
             db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
                        "meter_start_wh, started_at, last_meter_wh, last_meter_at, open) "
@@ -294,22 +302,22 @@ def _write_put(store: Store, entry: Entry, thinned: int | None, acked: list[int]
                        "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.local_id))
 
 
-def _delete_entries(store: Store, seqs: list[int]) -> None:
-    with store.db as db:
-        db.execute("BEGIN")
-        db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
-
-
-def _write_ack(store: Store, seqs: list[int], local_id: str, remote_id: str | None,
-               finished: str | None) -> None:
-    with store.db as db:
-        db.execute("BEGIN")
-        db.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
-        if remote_id is not None:
-            db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
-        if finished is not None:
-            db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
-                       "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
+def _write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None) -> None:
+    """One answered message leaves the queue. Committed without a flush to the card
+    (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
+    db = store.db
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with db:
+            db.execute("BEGIN")
+            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            if remote_id is not None:
+                db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
+            if finished is not None:
+                db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
+                           "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
 
 
 def _open_transactions(store: Store) -> list[OpenTransaction]:

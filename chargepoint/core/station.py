@@ -77,6 +77,8 @@ class Station:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._station_reported: StatusChanged | None = None
+        #: Why the state database cannot be written, once it cannot (see ``storage_failed``).
+        self.storage_failure: str | None = None
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -267,6 +269,8 @@ class Station:
 
     def start_refusal(self, evse_id: int | None) -> str | None:
         """Why a session cannot begin on ``evse_id`` (None: on any) now, in words; None if it can."""
+        if self.storage_failure is not None:
+            return f"the state database cannot be written ({self.storage_failure}): no session can be kept"
         if evse_id is None:
             if any(self.start_refusal(c) is None for c in self.connectors):
                 return None
@@ -343,6 +347,20 @@ class Station:
             if tx is not None and tx.local_id == local_id and not tx.stopping:
                 log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.token, status.value)
                 self._spawn(self.stop_transaction(c.id, StopReason.DEAUTHORIZED))
+
+    def storage_failed(self, reason: str) -> None:
+        """The state database cannot be written: no transaction may run that cannot be recorded.
+
+        Every connector's permission to charge is withdrawn (the safety loop opens the
+        contactor) and it reports the fault with a short reason a technician can act on.
+        """
+        self.storage_failure = reason
+        short = "state database: " + ("disk full" if "full" in reason else
+                                      "read-only" if "read-only" in reason else "write failed")
+        for c in self.connectors.values():
+            c.evse.stop()
+            c.station_fault = ("storage", short)
+            self._update_status(c)
 
     def change_availability(self, evse_id: int, operative: bool) -> AvailabilityChange:
         """Make an EVSE (0 = all) operative or not.

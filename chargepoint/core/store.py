@@ -98,6 +98,10 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._db: sqlite3.Connection | None = None
+        #: Why the store failed (the first read or write that did not go through), or None.
+        self.failure: str | None = None
+        #: Called as ``listener(reason)`` from the store's thread at the first failure.
+        self.failure_listeners: list[Callable[[str], None]] = []
 
     # ---------------------------------------------------------- lifecycle
     @classmethod
@@ -146,20 +150,55 @@ class Store:
 
     async def close(self) -> None:
         if self._db is not None:
-            await self.call(self._db.close)
+            # Not through ``call``: a failed store is still closed.
+            await asyncio.wrap_future(self._executor.submit(self._db.close))
             self._db = None
         self._executor.shutdown(wait=True)
 
     # ------------------------------------------------------------ access
     async def call(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` on the store's thread and wait for it."""
-        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        """Run ``fn(*args)`` on the store's thread and wait for it.
+
+        A database or file-system failure raises StoreError (and marks the store failed).
+        """
+        return await asyncio.wrap_future(self._executor.submit(self._guarded, fn, *args))
 
     def submit(self, fn: Callable[..., object], *args: object) -> Future[object]:
         """Queue ``fn(*args)`` on the store's thread without waiting (ordered)."""
-        future = self._executor.submit(fn, *args)
-        future.add_done_callback(_log_failure)
-        return future
+        return self._executor.submit(self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., T], *args: object) -> T:
+        """Run on the store's thread; a failure to read or write is the store's failure.
+
+        Once one write has failed nothing later may pretend to be durable: the
+        first failure is kept in ``failure`` and every listener is told (from
+        this thread), so the station can stop energy and the daemon exit.
+        """
+        if self.failure is not None:
+            raise StoreError(f"{self.path}: {self.failure}")
+        try:
+            return fn(*args)
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            if self._db is None:  # opening: Store.open reports it (and may start afresh)
+                raise StoreError(f"{self.path}: {_reason(exc)}") from exc
+            self.failure = _reason(exc)
+            log.error("state database %s failed: %s", self.path, self.failure)
+            for listener in list(self.failure_listeners):
+                try:
+                    listener(self.failure)
+                except Exception:
+                    log.exception("a store failure listener failed")
+            raise StoreError(f"{self.path}: {self.failure}") from exc
+
+    def check_writable(self) -> None:
+        """Prove that a write commits (store thread): a read-only file or file system, or a full
+        disk, fails here, clearly, at start instead of in the middle of a session."""
+        with self.db as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO meta (name, value) VALUES ('opened_at', ?) "
+                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(time.time()),))
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -218,6 +257,11 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-def _log_failure(future: Future[object]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("state database write failed", exc_info=future.exception())
+def _reason(exc: BaseException) -> str:
+    """A failure as a technician reads it: what is wrong with the disk, not a traceback."""
+    text = str(exc) or type(exc).__name__
+    if "disk is full" in text or getattr(exc, "errno", None) == 28:
+        return "the disk is full: " + text
+    if "readonly" in text or "read-only" in text or getattr(exc, "errno", None) == 30:
+        return "the file or file system is read-only: " + text
+    return text

@@ -24,6 +24,7 @@ from chargepoint.core.events import (
 )
 from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.settings import Settings
+from chargepoint.core.store import StoreError
 from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
 
@@ -97,8 +98,14 @@ class TransactionRecorder:
         # (the EV unplugged meanwhile), is queued after its start.
         session.transaction = tx
         # On disk before the contactor may close: a charge never goes unbilled.
-        await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
-                                                 tx.started_at, connector_id=c.hw.connector_id))
+        try:
+            await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
+                                                     tx.started_at, connector_id=c.hw.connector_id))
+        except StoreError as exc:
+            log.error("connector %d: transaction %s not started: it cannot be recorded (%s)", c.id,
+                      tx.local_id, exc)
+            tx.stopping = True
+            return
         log.info("connector %d: transaction %s started at %.0f Wh", c.id, tx.local_id, tx.meter_start_wh)
         if tx.stopping:
             return  # ended (EV gone) while the start was being written
@@ -195,9 +202,15 @@ class TransactionRecorder:
         if reading is not None:
             tx.samples.append(MeterSample(c.id, tx.local_id, reading, ReadingContext.TRANSACTION_END,
                                           connector_id=c.hw.connector_id))
-        await self.outbox.put(TransactionStopped(
-            c.id, tx.local_id, meter_stop, self.clock.time(), reason, token,
-            tuple(tx.samples), connector_id=c.hw.connector_id))
+        try:
+            await self.outbox.put(TransactionStopped(
+                c.id, tx.local_id, meter_stop, self.clock.time(), reason, token,
+                tuple(tx.samples), connector_id=c.hw.connector_id))
+        except StoreError as exc:
+            # Not sent either (nothing goes out that is not on disk): after a restart the
+            # transaction is stopped once, at its last persisted reading.
+            log.error("connector %d: the stop of transaction %s cannot be recorded (%s)", c.id,
+                      tx.local_id, exc)
         log.info("connector %d: transaction %s stopped (%s), %.0f Wh delivered", c.id,
                  tx.local_id, reason.value, meter_stop - tx.meter_start_wh)
         c.session = None

@@ -57,7 +57,6 @@ async def test_queue_and_transaction_ids_survive_a_restart(tmp_path):
     assert later.seq > box._queue[0].seq, "sequence numbers keep growing across restarts"
     while box.head() is not None:
         await box.ack(box.head(), remote_id="78" if box.head() is later else None)
-    await box.flush()
     await store.close()
     db = sqlite3.connect(tmp_path / "chargepoint.sqlite")
     assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -373,7 +374,8 @@ class V16Adapter:
             )
         assert isinstance(event, TransactionStopped)
         return call.StopTransaction(
-            meter_stop=round(event.meter_stop_wh),
+            # Whole Wh rounded up: never below a sample the CSMS was sent with decimals.
+            meter_stop=math.ceil(event.meter_stop_wh - 1e-6),
             timestamp=iso_utc(event.timestamp),
             transaction_id=transaction_id,
             reason=translate.stop_reason(event.reason).value,

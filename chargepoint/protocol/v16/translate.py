@@ -42,6 +42,7 @@ ERROR_CODES = {
     "welded": ChargePointErrorCode.power_switch_failure,
     "power_meter_failure": ChargePointErrorCode.power_meter_failure,
     "internal": ChargePointErrorCode.internal_error,
+    "storage": ChargePointErrorCode.internal_error,
 }
 
 _IN_TRANSACTION = {
