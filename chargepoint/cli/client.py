@@ -5,6 +5,11 @@ are the simplest correct choice here (the daemon's side is asyncio). Failures
 to reach the daemon are told apart, because each has a different fix: the
 daemon is not running (no socket, or nobody listening on it), or the user may
 not use the socket (not in the group ``chargepoint``).
+
+The daemon closes a connection that has been idle for a minute and refuses
+clients over its limit with the error ``busy``: a long-lived client (``status
+--watch`` with a long interval) reconnects before it asks again, and an error
+line sent just before the daemon closed is read rather than lost to EPIPE.
 """
 
 from __future__ import annotations
@@ -90,9 +95,31 @@ class Client:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._buffer = b""
+
+    def _closed_by_daemon(self) -> bool:
+        """Whether the daemon has closed this connection (it closes idle ones), without waiting.
+
+        Checked before a request is sent, so nothing is sent twice: a request on a
+        connection found closed is sent on a new one.
+        """
+        assert self._sock is not None
+        if self._buffer:
+            return False
+        self._sock.setblocking(False)  # with a timeout, recv would first wait for data
+        try:
+            return self._sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            self._sock.settimeout(self.timeout_s)
 
     def request(self, command: str, timeout_s: float | None = None, **args: Any) -> Any:
         """Send one request and return its result; RemoteError for an error answer."""
+        if self._sock is not None and self._closed_by_daemon():
+            self.close()
         if self._sock is None:
             self.connect()
         assert self._sock is not None
@@ -101,7 +128,10 @@ class Client:
                            "args": {k: v for k, v in args.items() if v is not None}})
         self._sock.settimeout(timeout_s or self.timeout_s)
         try:
-            self._sock.sendall(line.encode() + b"\n")
+            try:
+                self._sock.sendall(line.encode() + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # closed at once: read why (busy) if the daemon said it; else "closed" below
             response = self._read_line()
         except TimeoutError:
             raise Unreachable("timeout", f"the daemon did not answer {command} within "
