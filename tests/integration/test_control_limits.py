@@ -1,5 +1,6 @@
 """The control socket cannot take the station down: a cap on clients, idle clients closed,
-descriptors kept for the OCPP link, accept errors logged once a minute.
+descriptors kept for the OCPP link, accept errors logged once a minute. And who may use it:
+the CLI names the group to join (the configured one, or the socket's own).
 
 A test lab held 1,100 idle clients on the socket: the daemon ran out of file
 descriptors, the CSMS link dropped for 30 s and asyncio logged 188,487
@@ -10,10 +11,13 @@ check that the link stays up and the log stays short while clients misbehave.
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
 import logging
 import os
+import pwd
 import resource
+import select
 import shutil
 import socket
 import tempfile
@@ -262,3 +266,97 @@ async def test_accept_errors_are_logged_once_a_minute_and_the_clients_served_aft
         # The minute's count goes to the log when the server closes, in one line.
         summary = control_lines(log, "more control socket accept errors")
         assert len(summary) == 1 and int(summary[0].getMessage().split()[0]) >= 9
+
+
+# ------------------------------------------------------------------ permission
+def cli_as_a_stranger(args: list[str], socket_path: str) -> dict[str, Any]:
+    """``chargepoint ARGS`` by a user the socket's mode shuts out: exit code, stdout, stderr.
+
+    As root (which passes every permission check) the CLI runs in a forked child that
+    dropped to the user nobody; otherwise the socket's mode is 0 for the call.
+    """
+    if os.geteuid() != 0:
+        mode = os.stat(socket_path).st_mode & 0o777
+        os.chmod(socket_path, 0)
+        try:
+            result = CliRunner().invoke(main, args, env={"CHARGEPOINT_SOCKET": None})
+        finally:
+            os.chmod(socket_path, mode)
+        return {"code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            result = CliRunner().invoke(main, args, env={"CHARGEPOINT_SOCKET": None})
+            os.write(write_end, json.dumps({"code": result.exit_code, "stdout": result.stdout,
+                                            "stderr": result.stderr}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    try:
+        while select.select([read_end], [], [], 20)[0]:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks))
+
+
+def a_group_to_own_the_socket() -> str:
+    """A group that exists here and is not the configured one in the test below."""
+    if os.geteuid() != 0:
+        return grp.getgrgid(os.getegid()).gr_name  # a user cannot give a file to another group
+    for name in ("daemon", "adm", "users"):
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            continue
+        return name
+    pytest.skip("no group daemon, adm or users to give the socket to")
+
+
+def test_permission_denied_names_the_configured_group_or_the_sockets_own(socket_dir: Path):
+    socket_dir.chmod(0o755)  # the stranger reaches the socket and is refused by its mode
+    path = str(socket_dir / "control.sock")
+    owner = a_group_to_own_the_socket()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    os.chmod(path, 0o660)
+    if os.geteuid() == 0:
+        os.chown(path, -1, grp.getgrnam(owner).gr_gid)
+    config = socket_dir / "station.toml"
+    config.write_text(f'[station]\nidentity = "CP-X"\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                      f'[control]\nsocket = "{path}"\ngroup = "wallbox"\n')
+    config.chmod(0o644)
+    try:
+        # --config: the CLI knows the configured group, and says the socket's own where it differs.
+        configured = cli_as_a_stranger(["status", "--config", str(config)], path)
+        assert configured["code"] == 3, configured
+        assert "add yourself to group wallbox, the configuration's [control] group" in configured["stderr"]
+        assert "sudo usermod -aG wallbox $USER" in configured["stderr"]
+        assert f"the socket itself belongs to group {owner}" in configured["stderr"]
+        assert "group chargepoint" not in configured["stderr"]
+        # The configured group owns the socket (as a daemon that could set it leaves it): that alone.
+        config.write_text(config.read_text().replace('"wallbox"', f'"{owner}"'))
+        matching = cli_as_a_stranger(["status", "--config", str(config)], path)
+        assert f"add yourself to group {owner}, the configuration's" in matching["stderr"]
+        assert "itself belongs" not in matching["stderr"]
+        # --socket only: no configuration to ask, so the socket's own group, read from the socket.
+        socket_only = cli_as_a_stranger(["status", "--socket", path], path)
+        assert socket_only["code"] == 3, socket_only
+        assert f"add yourself to the group that owns the socket ({owner})" in socket_only["stderr"]
+        assert f"sudo usermod -aG {owner} $USER" in socket_only["stderr"]
+        as_json = cli_as_a_stranger(["status", "--json", "--socket", path], path)
+        assert json.loads(as_json["stdout"])["error"]["code"] == "permission"
+    finally:
+        listener.close()
