@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import click
 
-from chargepoint.cli.client import Client, RemoteError, Unreachable, resolve_socket
+from chargepoint.cli.client import Client, RemoteError, Unreachable, configured_group, resolve_socket
 from chargepoint.cli.control_output import _print
 from chargepoint.config import ConfigError
 
@@ -54,7 +54,7 @@ class Target:
     def call(self, command: str, timeout_s: float = 30.0, **args: Any) -> Any:
         path = self.path()
         try:
-            with Client(path, timeout_s) as client:
+            with Client(path, timeout_s, configured_group(self.config_path)) as client:
                 return client.request(command, **args)
         except Unreachable as exc:
             self.fail(exc.reason, exc.message, EXIT_UNREACHABLE)

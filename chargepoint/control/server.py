@@ -21,6 +21,19 @@ with a code and a message meant for a person. The commands are the keys of
 Nothing here blocks the event loop: socket I/O is asyncio, file system work
 (creating the socket, the database checks) runs in threads, and the hardware
 is reached only through the safety loop (``selftest.py`` for the output tests).
+
+The socket must not be able to take the station down. A test lab held 1,100
+idle connections open: the daemon ran out of file descriptors, the CSMS link
+failed for 30 s with "Too many open files" and asyncio's own accept loop
+logged a traceback for every attempt (88 MB in 45 s). So the server here
+accepts in its own loop and limits what clients can hold: at most
+``max_clients`` connections (one more gets the error ``busy`` and is closed),
+none while the process is within ``fd_reserve`` descriptors of its
+RLIMIT_NOFILE (those are for the OCPP link, the state database and the
+meters), and none that stays silent for ``idle_timeout_s`` (``status
+--watch`` asks every few seconds; the CLI reconnects when an idle connection
+was closed). Refusals and accept errors are logged at most once a minute,
+with a count.
 """
 
 from __future__ import annotations
@@ -32,8 +45,10 @@ import grp
 import json
 import logging
 import os
+import resource
 import socket
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +62,63 @@ log = logging.getLogger(__name__)
 
 #: Longest request line accepted (bytes).
 MAX_REQUEST = 64 * 1024
+#: Control clients served at once: a technician's shell or two, a watch, a script, with room to spare.
+MAX_CLIENTS = 32
+#: A connection with no request for this long is closed, so a forgotten ``nc`` does not hold a
+#: descriptor for ever (``status --watch`` asks every second by default; after a longer
+#: ``--interval`` the CLI finds its connection closed and opens a new one).
+IDLE_TIMEOUT_S = 60.0
+#: Connections the kernel queues before they are accepted (capped by net.core.somaxconn).
+BACKLOG = 128
+#: Descriptors kept for the rest of the daemon (OCPP link and its reconnects, DNS, the state
+#: database with its WAL, serial meters, GPIO): no control client is accepted within this many
+#: of RLIMIT_NOFILE's soft limit.
+FD_RESERVE = 64
+#: After an accept error (out of descriptors or memory), wait this long before the next accept.
+ACCEPT_RETRY_S = 1.0
+#: A repeating refusal or accept error is logged at most once per this many seconds.
+LOG_EVERY_S = 60.0
 
 
 # -------------------------------------------------------------------- server
 class ControlServer:
-    """Serves the control socket for one daemon."""
+    """Serves the control socket for one daemon.
 
-    def __init__(self, service: StationService, path: str | None = None, group: str | None = None) -> None:
+    The limits are arguments so a test can use a cap of 3 or an idle timeout of
+    0.2 s; the daemon uses the module's defaults.
+    """
+
+    def __init__(self, service: StationService, path: str | None = None, group: str | None = None, *,
+                 max_clients: int = MAX_CLIENTS, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 backlog: int = BACKLOG, fd_reserve: int = FD_RESERVE,
+                 accept_retry_s: float = ACCEPT_RETRY_S) -> None:
         self.service = service
         self.path = Path(path or service.config.control.socket)
         self.group = group or service.config.control.group
-        self._server: asyncio.base_events.Server | None = None
+        self.max_clients = max_clients
+        self.idle_timeout_s = idle_timeout_s
+        self.backlog = backlog
+        self.fd_reserve = fd_reserve
+        self.accept_retry_s = accept_retry_s
+        self._sock: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
         self._inode: int | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        #: Connections refused (busy) and accepts that failed, since start; for tests and the log.
+        self.refused = 0
+        self.accept_errors = 0
+        self._refusals = _Throttled("control clients refused")
+        self._accept_failures = _Throttled("control socket accept errors")
+
+    @property
+    def clients(self) -> int:
+        """Control connections being served now."""
+        return len(self._clients)
 
     async def start(self) -> bool:
         """Bind the socket; False (logged) if it cannot be served. The station runs either way."""
         try:
-            sock = await asyncio.to_thread(self._bind)
+            self._sock = await asyncio.to_thread(self._bind)
         except OSError as exc:
             log.error("control socket %s not served: %s; the chargepoint CLI cannot reach this "
                       "daemon", self.path, exc.strerror or exc)
@@ -72,8 +126,9 @@ class ControlServer:
         except ControlError as exc:
             log.error("control socket %s not served: %s", self.path, exc.message)
             return False
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST)
-        log.info("control socket %s ready", self.path)
+        self._acceptor = asyncio.ensure_future(self._accept_loop(self._sock))
+        log.info("control socket %s ready (at most %d clients, idle ones closed after %g s)",
+                 self.path, self.max_clients, self.idle_timeout_s)
         return True
 
     def _bind(self) -> socket.socket:
@@ -92,7 +147,7 @@ class ControlServer:
             os.chmod(temporary, 0o660)
             self._set_group(temporary)
             os.replace(temporary, path)
-            sock.listen(16)
+            sock.listen(self.backlog)
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -119,13 +174,18 @@ class ControlServer:
                         "it keeps the daemon's group", self.group)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            await asyncio.gather(self._acceptor, return_exceptions=True)
+            self._acceptor = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
             for task in list(self._clients):
                 task.cancel()
             await asyncio.gather(*self._clients, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
+            self._refusals.summary()
+            self._accept_failures.summary()
         if self._inode is not None:
             await asyncio.to_thread(self._unlink)
 
@@ -137,31 +197,90 @@ class ControlServer:
         self._inode = None
 
     # ---------------------------------------------------------- connections
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        """Accept one connection at a time, refusing those over the limits.
+
+        Not ``asyncio.start_unix_server``: on EMFILE its accept loop logs a traceback
+        for every try and schedules a retry per try, which is what flooded the journal.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _address = await loop.sock_accept(sock)
+            except OSError as exc:
+                self.accept_errors += 1
+                self._accept_failures.warn(f"cannot accept a control client: {exc.strerror or exc}; "
+                                           f"retrying every {self.accept_retry_s:g} s")
+                await asyncio.sleep(self.accept_retry_s)
+                continue
+            reason = self._refusal()
+            if reason is not None:
+                self._refuse(conn, reason)
+                continue
+            task = asyncio.ensure_future(self._serve_socket(conn))
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
+
+    def _refusal(self) -> str | None:
+        """Why a new client cannot be served now, or None."""
+        if len(self._clients) >= self.max_clients:
+            return (f"the daemon serves {self.max_clients} control clients already, the most it serves "
+                    "at once; try again later")
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        used = _open_descriptors()
+        if soft != resource.RLIM_INFINITY and used is not None and used + self.fd_reserve >= soft:
+            return (f"the daemon has {used} of its {soft} file descriptors open and keeps the rest for "
+                    "the CSMS link and its state; try again later")
+        return None
+
+    def _refuse(self, conn: socket.socket, reason: str) -> None:
+        """One error line (if the socket takes it without waiting), then close."""
+        self.refused += 1
+        peer = _peer(conn)
+        with contextlib.suppress(OSError):
+            conn.send(json.dumps(_error(None, "busy", reason)).encode() + b"\n")
+        conn.close()
+        self._refusals.warn(f"control client {peer or '(unknown)'} refused: {reason}")
+
+    async def _serve_socket(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=MAX_REQUEST)
+        except OSError:
+            conn.close()
+            return
+        await self._serve(reader, writer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
-        peer = _peer(writer)
+        peer = _peer(writer.get_extra_info("socket"))
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), self.idle_timeout_s)
+                except TimeoutError:
+                    log.info("control client %s closed: no request for %g s", peer or "(unknown)",
+                             self.idle_timeout_s)
+                    return
                 except ValueError:  # longer than the limit
-                    await _write(writer, _error(None, "bad_request",
-                                                f"request longer than {MAX_REQUEST} bytes"))
+                    await self._write(writer, _error(None, "bad_request",
+                                                     f"request longer than {MAX_REQUEST} bytes"))
                     return
                 if not line:
                     return
                 if not line.strip():
                     continue
-                await _write(writer, await self.answer(line, peer))
-        except (ConnectionError, asyncio.IncompleteReadError):
+                await self._write(writer, await self.answer(line, peer))
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
-            self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _write(self, writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
+        """Send one response; a client that does not read it within the idle timeout is dropped
+        (TimeoutError), so it cannot hold its slot by never reading."""
+        writer.write(json.dumps(response, default=_json_default).encode() + b"\n")
+        await asyncio.wait_for(writer.drain(), self.idle_timeout_s)
 
     async def answer(self, line: bytes, peer: str = "") -> dict[str, Any]:
         """The response to one request line."""
@@ -221,9 +340,8 @@ def _has_group(gid: int) -> bool:
     return True
 
 
-def _peer(writer: asyncio.StreamWriter) -> str:
+def _peer(sock: Any) -> str:
     """``uid N (pid M)`` of the client, from SO_PEERCRED, for the log."""
-    sock = writer.get_extra_info("socket")
     try:
         pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                               struct.calcsize("3i")))
@@ -238,9 +356,48 @@ def _brief(args: dict[str, Any], secret_keys: tuple[str, ...]) -> str:
     return json.dumps(shown, separators=(",", ":")) if shown else ""
 
 
-async def _write(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
-    writer.write(json.dumps(response, default=_json_default).encode() + b"\n")
-    await writer.drain()
+def _open_descriptors() -> int | None:
+    """How many file descriptors this process has open (None where /proc cannot say).
+
+    Listing /proc/self/fd costs tens of microseconds for a few hundred entries, and it
+    runs only when a client is about to be admitted, so the count is exact rather than
+    tracked: the OCPP link, the store and the meters open and close their own.
+    """
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # minus the listing's own descriptor
+    except OSError:
+        return None
+
+
+class _Throttled:
+    """A warning that can repeat thousands of times a second, logged once per LOG_EVERY_S.
+
+    The first occurrence is logged at once; later ones within the minute are counted
+    and the count goes with the next line (or the summary when the server closes),
+    so the journal keeps one line per minute however hard the socket is hammered.
+    """
+
+    def __init__(self, what: str, every_s: float = LOG_EVERY_S) -> None:
+        self.what = what
+        self.every_s = every_s
+        self._logged_at: float | None = None
+        self._unlogged = 0
+
+    def warn(self, message: str) -> None:
+        now = time.monotonic()
+        if self._logged_at is not None and now - self._logged_at < self.every_s:
+            self._unlogged += 1
+            return
+        more = (f" ({self._unlogged} more {self.what} in the last {now - self._logged_at:.0f} s)"
+                if self._unlogged and self._logged_at is not None else "")
+        log.warning("%s%s", message, more)
+        self._logged_at = now
+        self._unlogged = 0
+
+    def summary(self) -> None:
+        if self._unlogged:
+            log.warning("%d more %s not logged one by one", self._unlogged, self.what)
+            self._unlogged = 0
 
 
 def _json_default(value: Any) -> Any:

@@ -74,6 +74,12 @@ def test_the_unit_is_what_the_daemon_and_the_hardware_need():
     assert "-/sys/class/pwm" in s["ReadWritePaths"][0].split()
     assert s.get("PrivateDevices", ["no"]) == ["no"], "PrivateDevices would hide /dev/gpiochip*"
     assert s["DevicePolicy"] == ["closed"]
+    # Descriptors: the unit sets the limit (systemd's default soft limit is 1024), well above what the
+    # control socket may use plus the reserve it keeps for the OCPP link and the store.
+    from chargepoint.control.server import FD_RESERVE, MAX_CLIENTS
+
+    assert s["LimitNOFILE"] == ["4096"]
+    assert int(s["LimitNOFILE"][0]) >= 8 * (MAX_CLIENTS + FD_RESERVE)
 
 
 def verify(root: Path) -> subprocess.CompletedProcess[str]:
