@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chargepoint.app.recorder import Recorder
+from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
 from chargepoint.backends import Hardware, build_hardware
 from chargepoint.config import Config
@@ -142,8 +143,24 @@ class Daemon:
             self.store.submit(self.store.save_availability, connector_id, operative)
 
     # ------------------------------------------------------------- running
-    async def run(self) -> None:
-        """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
+    async def run(self, state_lock: StateLock | None = None) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT when installed).
+
+        The state directory is this daemon's before the store is opened and
+        until everything has stopped: a second daemon on it is refused with
+        ``StateDirLocked`` having touched nothing (statelock.py). A caller that
+        took the lock itself (``chargepoint run`` does, before it touches the
+        board) passes it as ``state_lock`` and releases it.
+        """
+        lock = state_lock or StateLock(self.config.station.state_dir)
+        try:
+            await asyncio.to_thread(lock.acquire)  # nothing to do when the caller holds it
+            await self._serve()
+        finally:
+            if state_lock is None:
+                await asyncio.to_thread(lock.release)
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.recorder.attach()
         try:
