@@ -1,9 +1,14 @@
-"""One daemon per state directory: a second `chargepoint run` on the same configuration.
+"""What `chargepoint run` finds in its state directory: another daemon, or a damaged database.
 
 The lab found a second daemon running a second station on the first one's
 database and draining its outbox. Here two real daemons are started as users
 start them (subprocesses on the sim hal, against a loopback CSMS); the second
 must stop at once with the pid of the first, and the first must not notice.
+
+A damaged state database (the kinds of damage are made in
+tests/unit/test_store_corruption.py) must stop the daemon with one line naming
+the file, not a traceback, or with ``recreate_corrupt_state`` be set aside
+while the station starts afresh.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import pytest
 from ocpp.v16 import call
 
 from chargepoint.app.statelock import LOCK_NAME, StateDirLocked, StateLock
+from chargepoint.core.store import DB_NAME
+from tests.integration.conftest import StationLog, running, station_config
 from tests.integration.loopback_csms import LoopbackCsms
+from tests.unit.test_store_corruption import corrupt_pages, filled_database, undecodable_row, zero_length
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,3 +133,40 @@ def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     assert (tmp_path / "state" / LOCK_NAME).read_text() == f"{os.getpid()}\n"
     other.release()
     assert (tmp_path / "state" / LOCK_NAME).read_text() == "", "no pid of a process not holding it"
+
+
+@pytest.mark.parametrize("damage", [corrupt_pages, zero_length, undecodable_row], ids=lambda d: d.__name__)
+async def test_run_refuses_a_damaged_database_with_one_line(tmp_path: Path, damage) -> None:
+    path = await damage_state(tmp_path, damage)
+    process = await spawn(write_config(tmp_path, "ws://127.0.0.1:9/ocpp", "CP-DAMAGED"))
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail("the daemon started on a damaged state database")
+    log = stderr.decode()
+    assert process.returncode == 1, log
+    assert "Traceback" not in log, log
+    assert log.strip().splitlines()[-1].startswith(f"Error: {path}: "), log
+
+
+async def test_a_damaged_queue_is_set_aside_and_the_station_starts_when_configured(
+        tmp_path: Path, csms: LoopbackCsms, station_log: StationLog) -> None:
+    """Damage only reading the queue shows (the file itself checks out) gets the same recovery."""
+    path = await damage_state(tmp_path, undecodable_row)
+    config = station_config(csms.url, str(path.parent), station={"recreate_corrupt_state": True})
+    async with running(config) as daemon:
+        await csms.wait_for("StatusNotification", count=2, timeout=20)
+        assert len(daemon.outbox) == 0 and await daemon.outbox.open_transactions() == []
+    [line] = station_log.matching("moved to")
+    assert str(path) in line and "queued transaction message 7 cannot be decoded" in line
+    assert len(list(path.parent.glob(f"{DB_NAME}.corrupt-*"))) == 1
+    assert csms.of("StopTransaction") == [], "nothing of the damaged queue was sent"
+
+
+async def damage_state(tmp_path: Path, damage) -> Path:
+    """A state database in ``tmp_path / "state"`` as the store writes it, then damaged."""
+    path = await filled_database(tmp_path / "state")
+    damage(path)
+    return path
