@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from chargepoint.app.recorder import Recorder
+from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
 from chargepoint.backends import Hardware, build_hardware
 from chargepoint.config import Config
@@ -27,7 +29,7 @@ from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store
+from chargepoint.core.store import Store, StoreError
 from chargepoint.protocol import registry
 
 log = logging.getLogger(__name__)
@@ -145,28 +147,46 @@ class Daemon:
             self.store.submit(self.store.save_availability, connector_id, operative)
 
     # ------------------------------------------------------------- running
-    async def run(self) -> None:
-        """Run until ``stop()`` (or SIGTERM/SIGINT when installed)."""
+    async def run(self, state_lock: StateLock | None = None) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT when installed).
+
+        The state directory is this daemon's before the store is opened and
+        until everything has stopped: a second daemon on it is refused with
+        ``StateDirLocked`` having touched nothing (statelock.py). A caller that
+        took the lock itself (``chargepoint run`` does, before it touches the
+        board) passes it as ``state_lock`` and releases it.
+        """
+        lock = state_lock or StateLock(self.config.station.state_dir)
+        try:
+            await asyncio.to_thread(lock.acquire)  # nothing to do when the caller holds it
+            await self._serve()
+        finally:
+            if state_lock is None:
+                await asyncio.to_thread(lock.release)
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.recorder.attach()
+        recreate = self.config.station.recreate_corrupt_state
         try:
-            self.store = await Store.open(self.config.station.state_dir,
-                                          recreate_if_corrupt=self.config.station.recreate_corrupt_state)
+            self.store = await Store.open(self.config.station.state_dir, recreate_if_corrupt=recreate)
+            await self.store.call(self.store.check_writable)  # an unwritable store fails here, clearly
+            try:
+                await self._restore(self.store)
+            except StoreError as exc:
+                # Damage the check at opening could not see (a queued message that no
+                # longer decodes): the same recovery as for any other corruption.
+                if not recreate:
+                    raise
+                await self.store.start_afresh(exc)
+                await self._restore(self.store)
         except BaseException:
-            self.recorder.detach()
-            raise
-        try:
-            await self.store.call(self.store.check_writable)
-        except BaseException:
-            await self.store.close()
+            if self.store is not None:
+                await self.store.close()
+                self.store = None
             self.recorder.detach()
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
-        await self.outbox.attach(self.store)
-        await self.station.authorization.attach(self.store)
-        self.settings.restore(self._neutral_names(await self.store.call(self.store.load_settings)))
-        self._connected_profile = int(self.settings.get("security_profile"))
-        self.station.restore_availability(await self.store.call(self.store.load_availability))
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
@@ -206,6 +226,25 @@ class Daemon:
             self.watchdog.notifier.close()
             log.info("station stopped%s", " for a restart" if self.restart_requested else "")
             self.recorder.detach()
+
+    async def _restore(self, store: Store) -> None:
+        """Take over what the state database holds: the queue, the local lists, settings, availability.
+
+        Everything is read before settings and availability are applied, and a
+        file that fails to read is a ``StoreError`` with its path (the local
+        lists' reader does not say which file), so a damaged database stops the
+        daemon with one line or is set aside, never half-applied.
+        """
+        try:
+            await self.outbox.attach(store)
+            await self.station.authorization.attach(store)
+            settings = await store.call(store.load_settings)
+            availability = await store.call(store.load_availability)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{store.path}: cannot read the state database: {exc}") from exc
+        self.settings.restore(self._neutral_names(settings))
+        self._connected_profile = int(self.settings.get("security_profile"))
+        self.station.restore_availability(availability)
 
     async def _drain_outbox(self, timeout_s: float) -> None:
         """Give the CSMS a moment to receive what is queued: the queue does

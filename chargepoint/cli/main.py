@@ -55,22 +55,34 @@ def run(config_path: str, log_level: str) -> None:
         config = load(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
-    if config.board is not None and config.hal_backend == "raspberrypi":
-        # Before anything else: whatever the last process left on the outputs is made safe.
-        _safe_off(config.board, quiet=True)
     from chargepoint.app.daemon import Daemon
+    from chargepoint.app.statelock import StateLock, StateLockError
     from chargepoint.core.store import StoreError
+
+    # The state directory's lock first, before the board is touched: a second daemon
+    # started on this configuration must leave the running one's contactor, pilot and
+    # files alone, so it stops here, with the pid of the first.
+    lock = StateLock(config.station.state_dir)
+    try:
+        lock.acquire()
+    except StateLockError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def serve() -> Daemon:
         daemon = Daemon(config)
         daemon.install_signal_handlers()
-        await daemon.run()
+        await daemon.run(state_lock=lock)
         return daemon
 
     try:
+        if config.board is not None and config.hal_backend == "raspberrypi":
+            # Before anything else: whatever the last process left on the outputs is made safe.
+            _safe_off(config.board, quiet=True)
         daemon = asyncio.run(serve())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        lock.release()
     if daemon.failure:
         # Exit non-zero: systemd's Restart=on-failure (or any supervisor) starts it afresh.
         raise click.ClickException(f"stopped: {daemon.failure}")

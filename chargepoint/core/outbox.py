@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
@@ -91,15 +92,25 @@ class Outbox:
 
     # ------------------------------------------------------------ loading
     async def attach(self, store: Store) -> None:
-        """Take over the queue the database holds (after a restart) and persist from now on."""
+        """Take over the queue the database holds (after a restart) and persist from now on.
+
+        A database that cannot be read, or a queued message that cannot be
+        decoded, is a ``StoreError`` naming the file (and the message): the
+        station must not start without billing data it was holding, nor stop
+        with a traceback. Nothing is taken over unless all of it could be read.
+        """
         if self._queue:
             raise RuntimeError("attach the store before anything is queued")
-        rows, ids = await store.call(_load_rows, store)
-        for seq, text in rows:
-            self._queue.append(Entry(seq, decode(text)))
+        try:
+            rows, ids = await store.call(_load_rows, store)
+            stored_seq = await store.call(_next_seq, store)
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            detail = str(exc).removeprefix(f"{store.path}: ")
+            raise StoreError(f"{store.path}: cannot read the queued transaction messages: {detail}") from exc
+        queue = deque(_decode_row(store, seq, text) for seq, text in rows)
+        self._queue = queue
         self._remote_ids = ids
-        self._next_seq = max(self._queue[-1].seq + 1 if self._queue else 1,
-                             await store.call(_next_seq, store))
+        self._next_seq = max(queue[-1].seq + 1 if queue else 1, stored_seq)
         self.store = store
         if self._queue:
             log.info("%d transaction message(s) waiting from before the restart", len(self._queue))
@@ -265,8 +276,18 @@ def _event_time(event: TransactionEvent) -> float:
     return event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
 
 
+def _decode_row(store: Store, seq: int, text: str) -> Entry:
+    """One queued message as stored; a damaged one is a ``StoreError`` that names it."""
+    try:
+        return Entry(seq, decode(text))
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise StoreError(f"{store.path}: queued transaction message {seq} cannot be decoded "
+                         f"({type(exc).__name__}: {exc}); the state database is damaged") from exc
+
+
 # -------------------------------------------- database work (store thread)
 def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """The queue and the id mapping; ``sqlite3.DatabaseError`` if the file is damaged."""
     rows = store.db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
     ids = {local: str(remote) for local, remote in store.db.execute(
         "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL")}

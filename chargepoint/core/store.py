@@ -12,6 +12,7 @@ so a file written by an older release is upgraded in place, never replaced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -115,26 +116,59 @@ class Store:
         store = cls(Path(state_dir) / DB_NAME)
         try:
             await store.call(store._open)
-        except StoreError:
+        except StoreError as exc:
             if not recreate_if_corrupt or not store.path.exists():
+                await store.close()
                 raise
-            aside = store.path.with_name(f"{DB_NAME}.corrupt-{int(time.time())}")
-            await store.call(store.path.rename, aside)
-            log.error("state database %s was unusable; moved to %s and started afresh: queued "
-                      "transaction messages, settings and local lists in it are not used", store.path, aside)
-            await store.call(store._open)
+            await store.start_afresh(exc)
         return store
 
+    async def start_afresh(self, why: StoreError) -> None:
+        """Set the unusable file aside and open a new, empty one, loudly.
+
+        The recovery ``station.recreate_corrupt_state`` asks for, whether the
+        damage showed when the file was opened or only when what it holds was
+        read. The file is kept for inspection together with its WAL: a fresh
+        database would otherwise discard a WAL it does not recognise, and with
+        it the newest transactions of the old one.
+        """
+        reason = _one_line(str(why).removeprefix(f"{self.path}: "))
+        self.failure = None  # that was the old file's; the new one starts clean
+        if self._db is not None:
+            await asyncio.wrap_future(self._executor.submit(self._db.close))
+            self._db = None
+        try:
+            aside = await self.call(_set_aside, self.path)
+        except OSError as exc:
+            await self.close()
+            raise StoreError(f"{self.path}: unusable ({reason}), and cannot be moved aside: {exc}") from exc
+        log.error("state database %s was unusable (%s); moved to %s and started afresh: queued "
+                  "transaction messages, settings and local lists in it are not used",
+                  self.path, reason, aside)
+        try:
+            await self.call(self._open)
+        except StoreError:
+            await self.close()
+            raise
+
     def _open(self) -> None:
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_empty(self.path)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed transaction message survives a power cut, not
             # only a crash of the daemon; writes are few (see outbox.py).
             db.execute("PRAGMA synchronous=FULL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-        except (OSError, sqlite3.DatabaseError) as exc:
+            _check_pages(self.path, db)
+        except (OSError, sqlite3.DatabaseError, StoreError) as exc:
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"{self.path}: cannot open the state database: {exc}") from exc
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path}: schema version {version} is newer than this release "
@@ -241,6 +275,52 @@ class Store:
 
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _refuse_empty(path: Path) -> None:
+    """A missing file is a new database; an existing empty one is a lost write, not a new start.
+
+    SQLite would take a zero-length file for a new database and the daemon
+    would start silently without the transactions that should be in it.
+    """
+    if path.exists() and path.stat().st_size == 0:
+        raise StoreError(f"{path}: the state database is empty (0 bytes): its contents were lost "
+                         "(an interrupted write or a full disk?)")
+
+
+def _check_pages(path: Path, db: sqlite3.Connection) -> None:
+    """Read every page once (``PRAGMA quick_check``) so damage shows here, with the path.
+
+    Opening reads page 1 only: a file with corrupt pages behind it opened
+    fine and failed later, wherever a table was first read. A state database
+    is small (a bounded queue, a bounded history), so the check is cheap.
+    """
+    try:
+        result = "; ".join(str(row[0]) for row in db.execute("PRAGMA quick_check").fetchall())
+    except sqlite3.DatabaseError as exc:  # damage that stops the check itself
+        result = str(exc)
+    if result != "ok":
+        raise StoreError(f"{path}: the state database is corrupt: {_one_line(result)}")
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename ``path``, with its WAL and shared memory, to ``<name>.corrupt-<time>``; the new path."""
+    stamp = int(time.time())
+    aside, again = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while aside.exists():  # set aside twice in one second: keep both
+        aside, again = path.with_name(f"{path.name}.corrupt-{stamp}-{again}"), again + 1
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(aside.with_name(aside.name + suffix))
+    path.rename(aside)
+    return aside
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """SQLite's findings span lines; a log line and an error message do not."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _statements(script: str) -> list[str]:
