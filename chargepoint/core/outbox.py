@@ -128,6 +128,16 @@ class Outbox:
     def head(self) -> Entry | None:
         return self._queue[0] if self._queue else None
 
+    def following(self) -> Entry | None:
+        """The entry after the head, if it is already on disk (a sender may prepare it early)."""
+        if len(self._queue) < 2:
+            return None
+        entry = self._queue[1]
+        write = self._writes.get(entry.seq)
+        if write is not None and not (write.done() and write.exception() is None):
+            return None
+        return entry
+
     def oldest_age(self, now: float) -> float | None:
         """Seconds since the oldest queued message was made."""
         if not self._queue:
@@ -145,13 +155,12 @@ class Outbox:
                 self._changed.clear()
                 await self._changed.wait()
             entry = self._queue[0]
-            write = self._writes.get(entry.seq)
-            if write is not None:
+            write = self._writes.pop(entry.seq, None)
+            if write is not None and not (write.done() and write.exception() is None):
                 try:
-                    await asyncio.wrap_future(write)
+                    await asyncio.wrap_future(write)  # (a committed write costs no loop turn)
                 except StoreError:
                     await asyncio.Event().wait()  # the daemon stops; never send it
-                self._writes.pop(entry.seq, None)
             if self._queue and self._queue[0] is entry:
                 return entry
 
@@ -196,6 +205,15 @@ class Outbox:
 
     async def ack(self, entry: Entry, remote_id: str | None = None) -> None:
         """The CSMS answered ``entry`` (the head); for a start, with its transaction id."""
+        await self.acknowledge(entry, remote_id)
+
+    def acknowledge(self, entry: Entry, remote_id: str | None = None) -> asyncio.Future[object]:
+        """``ack`` in two halves: the entry leaves the queue now; the returned future is its commit.
+
+        A sender may prepare the next message meanwhile, but must await the commit
+        before that message goes out: then at most one answered message is ever
+        not yet recorded, so a killed daemon resends at most one.
+        """
         if not self._queue or self._queue[0].seq != entry.seq:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
         self._queue.popleft()
@@ -203,9 +221,12 @@ class Outbox:
         if isinstance(event, TransactionStarted) and remote_id is not None:
             self._remote_ids[event.local_id] = remote_id
         if self.store is None:
-            return
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         finished = event.local_id if isinstance(event, TransactionStopped) else None
-        await self.store.call(_write_ack, self.store, entry.seq, event.local_id, remote_id, finished)
+        return asyncio.wrap_future(self.store.submit(_write_ack, self.store, entry.seq, event.local_id,
+                                                     remote_id, finished))
 
     # ---------------------------------------------------------------- ids
     def remote_id(self, local_id: str) -> str | None:

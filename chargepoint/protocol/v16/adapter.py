@@ -319,16 +319,31 @@ class V16Adapter:
 
     # ------------------------------------------------------------ outbox
     async def _drain_outbox(self) -> None:
-        """Send queued transaction messages in order; each leaves after its answer."""
+        """Send queued transaction messages in order; each leaves after its answer.
+
+        Each answer is committed before the next message goes out (see
+        ``Outbox.acknowledge``), so a killed daemon resends at most one. To keep
+        the rate of a backlog, the next message is translated while the current
+        one is on the wire, and the commit overlaps with fetching it.
+        """
         attempts = 0
+        committing: asyncio.Future[object] | None = None
+        ready: tuple[Entry, Any] | None = None
         while True:
             entry = await self.outbox.wait_head()
-            request = self._translate(entry)
+            request = ready[1] if ready is not None and ready[0] is entry else self._translate(entry)
+            ready = None
+            if committing is not None:
+                await committing
+                committing = None
             if request is None:
-                await self.outbox.ack(entry)
+                committing = self.outbox.acknowledge(entry)
                 continue
+            sending = asyncio.ensure_future(self._call(request, built_here=True))
             try:
-                result = await self._call(request, built_here=True)
+                await asyncio.sleep(0)  # the CALL goes on the wire first
+                ready = self._prepare_following()
+                result = await sending
                 remote_id = self._on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it and try again.
@@ -345,11 +360,24 @@ class V16Adapter:
                     await self.clock.sleep(retry * attempts)
                     continue
                 log.error("%s refused %d times; dropped: %s", type(request).__name__, attempts, exc)
-                await self.outbox.ack(entry)
+                committing = self.outbox.acknowledge(entry)
                 attempts = 0
                 continue
+            finally:
+                sending.cancel()  # only if this task was cancelled while the CALL was out
             attempts = 0
-            await self.outbox.ack(entry, remote_id=remote_id)
+            committing = self.outbox.acknowledge(entry, remote_id=remote_id)
+
+    def _prepare_following(self) -> tuple[Entry, Any] | None:
+        """The next message, translated ahead: only if nothing it needs can still change
+        (its write has committed, its transaction id is known)."""
+        following = self.outbox.following()
+        if following is None:
+            return None
+        event = following.event
+        if not isinstance(event, TransactionStarted) and self.outbox.remote_id(event.local_id) is None:
+            return None
+        return following, self._translate(following)
 
     def _translate(self, entry: Entry) -> Any | None:
         event: TransactionEvent = entry.event
