@@ -5,6 +5,11 @@ corrected here once for every OCPP version:
 
 - frames that are not OCPP at all are logged and dropped without closing the
   connection, a malformed CALL gets a FormationViolation answer;
+- a frame nested deeper than ``MAX_NESTING`` arrays and objects is refused
+  before it is parsed (JSON nested thousands deep overflows the parser's
+  recursion, and the library's unpacking, schema validation and renaming all
+  recurse too): a CALL whose id can be read gets a FormationViolation, any
+  other such frame is dropped with one warning;
 - a CALLRESULT nobody waits for, or one for another message id, is dropped;
 - the wait for an answer uses ``asyncio.timeout`` (``wait_for`` swallows a
   cancellation that arrives in the same loop step as the answer on Python 3.11,
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -36,6 +42,16 @@ log = logging.getLogger(__name__)
 
 #: Longest OCPP message id (the specifications' limit).
 MESSAGE_ID_MAX = 36
+#: Deepest nesting of arrays and objects a frame may have. The deepest OCPP 1.6 or
+#: 2.0.1 message nests about ten levels (a CALL's array, its payload, a charging
+#: profile, its schedule, the periods ...); Python's parser gives up near a thousand.
+MAX_NESTING = 64
+
+#: A JSON string (skipped whole, brackets in it do not count), an opening or a closing bracket.
+_NESTING_TOKENS = r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<open>[\[{])|(?P<close>[\]}])'
+_NESTING = {str: re.compile(_NESTING_TOKENS), bytes: re.compile(_NESTING_TOKENS.encode())}
+#: The start of a CALL: its message type and the id, as a JSON string literal.
+_CALL_HEAD = re.compile(r'\s*\[\s*2\s*,\s*("(?:[^"\\]|\\.){0,' + str(6 * MESSAGE_ID_MAX) + r'}")\s*,')
 
 
 class RobustPeer(LibChargePoint):
@@ -54,6 +70,15 @@ class RobustPeer(LibChargePoint):
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Frames that are not OCPP are dropped (with an answer where possible)."""
+        if nested_deeper(raw_msg, MAX_NESTING):
+            unique_id = call_id(raw_msg)
+            if unique_id is None:
+                log.warning("dropped a frame nested deeper than %d levels: %.200r", MAX_NESTING, raw_msg)
+                return
+            log.warning("CALL %s nested deeper than %d levels: answered FormationViolation",
+                        unique_id, MAX_NESTING)
+            await self._refuse_malformed(unique_id, f"nested deeper than {MAX_NESTING} levels")
+            return
         try:
             frame = json.loads(raw_msg)
         except (ValueError, TypeError):
@@ -73,9 +98,7 @@ class RobustPeer(LibChargePoint):
         if not well_formed:
             log.warning("malformed OCPP frame: %.200r", raw_msg)
             if frame[0] == 2:
-                error = FormationViolationError(
-                    description="a CALL is [2, uniqueId, action, {payload}]", details={})
-                await self._send(Call(frame[1], "", {}).create_call_error(error).to_json())
+                await self._refuse_malformed(frame[1], "a CALL is [2, uniqueId, action, {payload}]")
             return
         if frame[0] == 3 and not self._call_lock.locked():
             log.warning("ignored a CALLRESULT nobody waits for (id %s)", frame[1])
@@ -86,6 +109,10 @@ class RobustPeer(LibChargePoint):
             task.add_done_callback(self._handling.discard)
             return
         await super().route_message(raw_msg)
+
+    async def _refuse_malformed(self, unique_id: str, description: str) -> None:
+        error = FormationViolationError(description=description, details={})
+        await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
 
     async def _handle_in_order(self, raw_msg: str | bytes) -> None:
         """One CSMS CALL at a time, in the order they arrived (the CSMS should send one anyway)."""
@@ -132,6 +159,43 @@ class RobustPeer(LibChargePoint):
                     log.warning("ignored an answer to an unknown CALL id %s", response.unique_id)
         except TimeoutError:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+
+def nested_deeper(raw: str | bytes, limit: int) -> bool:
+    """Whether arrays and objects in ``raw`` nest deeper than ``limit``, outside strings.
+
+    One pass over the brackets (a long string is one step), before anything
+    parses the text; it stops at the first level too deep. A frame with fewer
+    opening brackets than ``limit`` in all (nearly every frame) is not scanned.
+    """
+    opening = (b"[", b"{") if isinstance(raw, bytes | bytearray) else ("[", "{")
+    if raw.count(opening[0]) + raw.count(opening[1]) <= limit:  # type: ignore[arg-type]
+        return False
+    pattern = _NESTING[bytes if isinstance(raw, bytes | bytearray) else str]
+    depth = 0
+    for token in pattern.finditer(raw):  # type: ignore[arg-type]
+        if token.lastgroup == "open":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token.lastgroup == "close":
+            depth -= 1
+    return False
+
+
+def call_id(raw: str | bytes) -> str | None:
+    """The message id of a frame that starts like a CALL, read without parsing the rest."""
+    head = raw[:512]
+    if isinstance(head, bytes | bytearray):
+        head = bytes(head).decode("utf-8", "replace")
+    match = _CALL_HEAD.match(head)
+    if match is None:
+        return None
+    try:
+        unique_id = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return unique_id if isinstance(unique_id, str) and len(unique_id) <= MESSAGE_ID_MAX else None
 
 
 def camel(name: str) -> str:
