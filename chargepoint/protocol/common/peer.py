@@ -19,7 +19,13 @@ corrected here once for every OCPP version:
   works (an unlock that first stops a transaction takes seconds);
 - ``call_built`` sends a CALL whose payload this station built itself, without
   the library's deep copy, renaming and schema validation, which cost more than
-  the round trip on a backlog of meter values.
+  the round trip on a backlog of meter values;
+- the library's logging (``LibraryLog``) is made fit for a log read on site:
+  it wrote every CALLERROR it answered as an ERROR with a traceback and the
+  whole CALL (a 900 kB frame wrote 2.7 MB), and every frame at INFO. Here an
+  answered CALLERROR is one WARNING line naming the CALL, the code and the
+  description (capped); the library's own lines are debug detail, frames in
+  them capped; a handler that fails unexpectedly (a bug) keeps its traceback.
 
 The version's adapter supplies the handlers and the error mapping; this module
 knows no version's actions.
@@ -31,11 +37,12 @@ import asyncio
 import json
 import logging
 import re
+import sys
 from dataclasses import fields
 from typing import Any
 
 from ocpp.charge_point import ChargePoint as LibChargePoint
-from ocpp.exceptions import FormationViolationError
+from ocpp.exceptions import FormationViolationError, OCPPError
 from ocpp.messages import Call, MessageType
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,11 @@ MAX_NESTING = 64
 #: A JSON string (skipped whole, brackets in it do not count), an opening or a closing bracket.
 _NESTING_TOKENS = r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<open>[\[{])|(?P<close>[\]}])'
 _NESTING = {str: re.compile(_NESTING_TOKENS), bytes: re.compile(_NESTING_TOKENS.encode())}
+#: Longest frame the library's debug lines show (characters).
+FRAME_LOG_MAX = 1000
+#: Longest error description in the station's line and in a CALLERROR it sends.
+DESCRIPTION_MAX = 200
+
 #: The start of a CALL: its message type and the id, as a JSON string literal.
 _CALL_HEAD = re.compile(r'\s*\[\s*2\s*,\s*("(?:[^"\\]|\\.){0,' + str(6 * MESSAGE_ID_MAX) + r'}")\s*,')
 
@@ -62,8 +74,11 @@ class RobustPeer(LibChargePoint):
 
     #: The version's ``call_result`` module (for ``call_built``); set by the subclass.
     call_results: Any = None
+    #: Names of settings whose values are secret (a frame with one is not cut for the log).
+    secret_names: tuple[str, ...] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("logger", LibraryLog(self.secret_names))
         super().__init__(*args, **kwargs)
         self._calls_in_order = asyncio.Lock()
         self._handling: set[asyncio.Task[None]] = set()
@@ -159,6 +174,55 @@ class RobustPeer(LibChargePoint):
                     log.warning("ignored an answer to an unknown CALL id %s", response.unique_id)
         except TimeoutError:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+
+class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """What the ``ocpp`` library logs, turned into one line per event (see the module doc).
+
+    The library calls ``logger.exception`` inside the ``except`` that answers a
+    CALL with a CALLERROR; an OCPPError there is an expected error. Its other
+    lines (every frame sent and received at INFO, a CALLERROR received at
+    WARNING, which the adapter reports in its own words) go to the ``ocpp``
+    logger at DEBUG, each argument cut to ``FRAME_LOG_MAX`` characters, unless
+    it names a secret: then it is not shown (a cut could keep a secret's value
+    and lose its name, which the log filter needs to mask it).
+    """
+
+    def __init__(self, secret_names: tuple[str, ...] = ()) -> None:
+        super().__init__(logging.getLogger("ocpp"), {})
+        self.secret_names = secret_names
+
+    def log(self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        error = sys.exc_info()[1] if exc_info is True else exc_info
+        call = next((a for a in args if isinstance(a, Call)), None)
+        if isinstance(error, OCPPError):
+            if call is None:  # the library could not unpack the frame; nothing was answered
+                log.warning("frame not understood: %s %s", error.code, brief(error.description))
+            else:
+                log.warning("CALL %s (id %s) answered with %s: %s", brief(call.action, 60),
+                            brief(call.unique_id, 40), error.code, brief(error.description))
+        elif isinstance(error, BaseException):
+            log.error("CALL %s (id %s) failed in its handler; answered with an InternalError",
+                      brief(getattr(call, "action", "?"), 60), brief(getattr(call, "unique_id", "?"), 40),
+                      exc_info=error)
+        elif self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(msg, *(self._shown(arg) for arg in args))
+
+    def _shown(self, arg: object) -> object:
+        if isinstance(arg, int | float):
+            return arg
+        text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+        if len(text) <= FRAME_LOG_MAX:
+            return text
+        if any(name in text for name in self.secret_names):
+            return f"({len(text)} characters with a secret setting, not shown)"
+        return f"{text[:FRAME_LOG_MAX]}... ({len(text)} characters)"
+
+
+def brief(text: object, limit: int = DESCRIPTION_MAX) -> str:
+    """``text`` cut to ``limit`` characters, marked where cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def nested_deeper(raw: str | bytes, limit: int) -> bool:
