@@ -16,6 +16,8 @@ import time
 from collections import deque
 from typing import Any
 
+from chargepoint.app import logfilter
+
 #: Events and frames kept for ``logs``.
 RECORD_ENTRIES = 1000
 #: Longest frame text kept (characters).
@@ -38,6 +40,9 @@ class Recorder:
         self._seq = 0
         self._lock = threading.Lock()  # events come from every thread (the safety loops log too)
         self._handler = _RecordHandler(self)
+        # Capped like every other handler's lines; not rate-limited: ``last_error`` must
+        # show the newest warning, and the ring is bounded anyway.
+        logfilter.install(self._handler, rate_limit=False)
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:

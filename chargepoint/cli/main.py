@@ -22,6 +22,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setup_logging(level: str) -> None:
+    from chargepoint.app import logfilter
     from chargepoint.app.watchdog import JournalFormatter, stderr_is_journal
 
     logging.basicConfig(
@@ -29,10 +30,13 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if stderr_is_journal():
-        # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
-        for handler in logging.getLogger().handlers:
+    journal = stderr_is_journal()
+    for handler in logging.getLogger().handlers:
+        if journal:
+            # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
             handler.setFormatter(JournalFormatter())
+        # Lines capped, repeated warnings counted (app/logfilter.py).
+        logfilter.install(handler)
     if level != "debug":
         # The ocpp library logs every frame at INFO; that is debug detail here.
         logging.getLogger("ocpp").setLevel(logging.WARNING)

@@ -9,15 +9,18 @@ capped, repeated warnings counted, secrets masked.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from chargepoint.app import logfilter
 from chargepoint.app.daemon import Daemon
+from chargepoint.cli.main import _setup_logging
 from chargepoint.protocol.common.peer import MAX_NESTING
-from tests.integration.conftest import running, station_config
+from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms
 
 
@@ -37,6 +40,56 @@ async def probe(csms: RawCsms) -> list[Any]:
     assert answer[0] == 3, answer
     assert answer[2]["configurationKey"][0]["key"] == "HeartbeatInterval"
     return answer
+
+
+class Lines(logging.Handler):
+    """What a handler of the daemon's log would write, line by line (tracebacks included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def site_log(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[str], tuple[Lines, Clock]]]:
+    """``site_log(level)``: the daemon's logging set up as ``chargepoint run --log-level level``
+    does it (``_setup_logging``), with one more root handler whose lines the test reads.
+    Its rate limit runs on a clock the test moves. Undone afterwards."""
+    root, library = logging.getLogger(), logging.getLogger("ocpp")
+    saved_level = library.level
+    handler = Lines()
+
+    def setup(level: str) -> tuple[Lines, Clock]:
+        caplog.set_level(getattr(logging, level.upper()))
+        root.addHandler(handler)
+        _setup_logging(level)
+        clock = Clock()
+        for f in handler.filters:
+            if isinstance(f, logfilter.RateLimit):
+                f.clock = clock
+        return handler, clock
+
+    yield setup
+    root.removeHandler(handler)
+    library.setLevel(saved_level)
+    for h in root.handlers:  # pytest's own handlers: the next tests count every line
+        for f in [f for f in h.filters if isinstance(f, logfilter.Scrub | logfilter.RateLimit)]:
+            h.removeFilter(f)
 
 
 def nested(depth: int) -> str:
@@ -93,3 +146,53 @@ async def test_deeply_nested_frame_is_answered_or_dropped_and_the_connection_sta
         assert len(json.dumps(got[0])) < 1000, "the answer does not echo the frame"
     assert csms.connection == connection and daemon.link.connections == connections
     assert daemon.link.connected.is_set()
+
+
+# ------------------------------------------------------- floods and big frames
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_flood_of_callerrors_writes_a_few_lines_and_counts_the_rest(booted, site_log):
+    csms, daemon = booted
+    out, clock = site_log("info")
+    before = len(csms.answers)
+
+    for n in range(500):
+        await csms.send([2, f"flood-{n}", "TriggerMessage", {"requestedMessage": "Heartbeat"}])
+    await until(lambda: len(csms.answers) >= before + 500, 30, "500 answers")
+    assert {a.frame[2] for a in csms.answers[before:]} == {"NotSupported"}
+    await probe(csms)
+
+    assert len(out.lines) < 30, out.text()
+    assert len(out.text()) < 5000
+    assert "Traceback" not in out.text()
+    flood = [line for line in out.lines if "TriggerMessage" in line]
+    assert 1 <= len(flood) <= logfilter.BURST
+    assert all(line.startswith("WARNING ") for line in flood)
+
+    clock.now += 61
+    await csms.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
+    counted = [line for line in out.lines if "TriggerMessage" in line][-1]
+    assert counted.endswith(f"(similar line repeated {500 - len(flood)} times in the last 61 s)"), counted
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_a_900_kB_payload_in_a_rejected_call_writes_a_few_kB(booted, site_log, level):
+    csms, daemon = booted
+    out, _ = site_log(level)
+    huge = "7" * 900_000
+
+    await csms.send([2, "big-1", "RemoteStopTransaction", {"transactionId": huge}])
+    await csms.send([2, "big-2", "ChangeConfiguration", {"key": "HeartbeatInterval", "value": huge}])
+    await probe(csms)
+
+    answers = [a for a in csms.answers if a.frame[1] in ("big-1", "big-2")][-2:]
+    assert [a.frame[2] for a in answers] == ["TypeConstraintViolation", "TypeConstraintViolation"]
+    assert all(len(a.raw) < 1000 for a in answers), "the answer does not echo the payload"
+    mentions = [line for line in out.lines if "7777777777" in line]
+    assert mentions, "the rejection is logged"
+    assert sum(map(len, mentions)) < 4000, [len(line) for line in mentions]
+    assert "Traceback" not in out.text()
+    assert len(out.text()) < 50_000, f"{len(out.text())} characters logged at {level}"
+    kept = [e for e in daemon.recorder.entries if e["kind"] == "event"]
+    assert all(len(e["text"]) <= logfilter.LINE_MAX for e in kept)
