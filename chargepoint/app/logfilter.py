@@ -1,12 +1,23 @@
-"""A station's log as a person on site needs it: one line per event, capped, repeats counted.
+"""A station's log as a person on site needs it: one line per event, capped, repeats counted,
+secrets masked at every level.
 
 Two ``logging.Filter`` classes, installed on every handler that writes the log
 (the root handlers set up by ``chargepoint run``, and the Recorder's, which
 feeds ``chargepoint logs``):
 
 ``Scrub``
-    caps a line at ``LINE_MAX`` characters and a traceback at
-    ``TRACEBACK_MAX``, so no payload, however large, is written whole.
+    masks secrets, then caps a line at ``LINE_MAX`` characters and a
+    traceback at ``TRACEBACK_MAX``, so no payload, however large, is written
+    whole. Masked (``Mask``): the credentials of an ``Authorization`` header
+    (websockets logs the request headers at DEBUG); in a text that names a
+    secret setting, the value given for it (``"<SecretName>": "..."``,
+    ``<SecretName>=...``) and every ``value``/``attributeValue`` string
+    (the key/value shape of OCPP payloads, as JSON or as a Python repr),
+    also one cut short; and the data of a WebSocket frame as websockets
+    logs it at DEBUG (the start and the end of the frame, which can hold a
+    secret without its name): the OCPP layer logs frames itself. The secret
+    names are data (the OCPP versions' and the settings'); this module knows
+    no protocol.
 ``RateLimit``
     lets ``BURST`` records of one kind through per ``WINDOW_S``; the ones
     after that are counted, not written, and the next record of the kind
@@ -26,6 +37,7 @@ adding its own.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +52,50 @@ BURST = 5
 WINDOW_S = 60.0
 #: Kinds of record a RateLimit remembers at most.
 KINDS_MAX = 500
+#: What a masked secret reads as.
+MASKED = "(redacted)"
+#: Fields whose string value is masked in a text that names a secret (OCPP's key/value shapes).
+VALUE_FIELDS = ("value", "attributeValue", "attribute_value")
+
+#: A string as JSON or a Python repr writes it, also one cut short (it runs to the end).
+_STRING = r"""(?:"(?:\\.|[^"\\])*"?|'(?:\\.|[^'\\])*'?)"""
+_AUTHORIZATION = re.compile(
+    r"""(?i)(authorization['"]?\s*[:=,]\s*['"]?\s*(?:basic|bearer|digest)\s+)[^\s'",)}\]]+""")
+#: A data frame as websockets writes it in a DEBUG line: "< TEXT '[2, ...' [123 bytes]".
+_WS_DATA_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT)) .*( \[[^\]]*\])$", re.DOTALL)
+
+
+def _quoted_mask(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match.group(1)}{quote}{MASKED}{quote}"
+
+
+class Mask:
+    """Masks secrets in a text (see the module doc); ``names`` are the secret settings' names."""
+
+    def __init__(self, names: tuple[str, ...] = (), value_fields: tuple[str, ...] = VALUE_FIELDS) -> None:
+        self.names = tuple(dict.fromkeys(n for n in names if n))
+        self._named = None
+        if self.names:
+            alternatives = "|".join(re.escape(n) for n in self.names)
+            fields = "|".join(re.escape(f) for f in value_fields)
+            self._named = re.compile(rf"(?i){alternatives}")
+            self._named_value = re.compile(
+                rf"""(?i)(\b(?:{alternatives})['"]?\s*[:=]\s*)({_STRING}|[^\s,;)}}\]'"]+)""")
+            self._field_value = re.compile(rf"""(?i)(['"]?\b(?:{fields})['"]?\s*[:=]\s*)({_STRING})""")
+
+    def __call__(self, text: str) -> str:
+        text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASKED, text)
+        if self._named is not None and self._named.search(text):
+            text = self._named_value.sub(_quoted_mask, text)
+            text = self._field_value.sub(_quoted_mask, text)
+        return text
+
+
+def elide_ws_frame(text: str) -> str:
+    """A websockets DEBUG line about a data frame, without the frame's data."""
+    return _WS_DATA_FRAME.sub(r"\1 (data not shown)\2", text) if text[:2] in ("< ", "> ") else text
 
 
 def cap(text: str, limit: int = LINE_MAX) -> str:
@@ -60,16 +116,18 @@ def cap_traceback(text: str, limit: int = TRACEBACK_MAX) -> str:
 
 
 class Scrub(logging.Filter):
-    """Caps the message and the traceback of every record."""
+    """Masks secrets in, then caps, the message and the traceback of every record."""
 
-    def __init__(self, line_max: int = LINE_MAX, traceback_max: int = TRACEBACK_MAX) -> None:
+    def __init__(self, secret_names: tuple[str, ...] = (), line_max: int = LINE_MAX,
+                 traceback_max: int = TRACEBACK_MAX) -> None:
         super().__init__()
+        self.mask = Mask(secret_names)
         self.line_max = line_max
         self.traceback_max = traceback_max
 
     def clean(self, text: str) -> str:
         """The message as it may be written."""
-        return cap(text, self.line_max)
+        return cap(self.mask(elide_ws_frame(text)), self.line_max)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -87,7 +145,7 @@ class Scrub(logging.Filter):
         return True
 
     def clean_traceback(self, text: str) -> str:
-        return text
+        return self.mask(text)
 
 
 @dataclass
@@ -146,11 +204,11 @@ class RateLimit(logging.Filter):
                 del self._kinds[kind]
 
 
-def install(handler: logging.Handler, *, rate_limit: bool = True,
+def install(handler: logging.Handler, secret_names: tuple[str, ...] = (), *, rate_limit: bool = True,
             clock: Callable[[], float] = time.monotonic) -> None:
     """Put the filters on ``handler`` (once): ``Scrub``, then ``RateLimit`` if asked."""
     if any(isinstance(f, Scrub) for f in handler.filters):
         return
-    handler.addFilter(Scrub())
+    handler.addFilter(Scrub(secret_names))
     if rate_limit:
         handler.addFilter(RateLimit(clock=clock))

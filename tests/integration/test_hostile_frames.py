@@ -8,6 +8,7 @@ capped, repeated warnings counted, secrets masked.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -196,3 +197,47 @@ async def test_a_900_kB_payload_in_a_rejected_call_writes_a_few_kB(booted, site_
     assert len(out.text()) < 50_000, f"{len(out.text())} characters logged at {level}"
     kept = [e for e in daemon.recorder.entries if e["kind"] == "event"]
     assert all(len(e["text"]) <= logfilter.LINE_MAX for e in kept)
+
+
+# ---------------------------------------------------------------- secrets
+
+#: The key the station starts with, and the one the CSMS sets (16 and 20 octets).
+OLD_KEY = "00ff10e2c3a4b5c6d7e8f90a1b2c3d4e5f607182"
+NEW_KEY = "0123456789abcdeffedcba9876543210"
+
+
+def basic(key_hex: str) -> str:
+    return "Basic " + base64.b64encode(b"CP-TEST-1:" + bytes.fromhex(key_hex)).decode()
+
+
+async def test_no_key_and_no_basic_credentials_in_any_line_at_debug(tmp_path, site_log, caplog):
+    """Profile 1 at DEBUG: websockets logs the Authorization header of every handshake, the
+    ocpp library every frame, the ChangeConfiguration of a new AuthorizationKey among them."""
+    out, _ = site_log("debug")
+    async with RawCsms(authorization=basic(OLD_KEY)) as csms:
+        cfg = station_config(csms.url, str(tmp_path / "state"),
+                             ocpp={"security_profile": 1, "authorization_key": OLD_KEY})
+        async with running(cfg) as daemon:
+            await csms.wait_for("StatusNotification", connectorId=1)
+            assert await csms.change_configuration("AuthorizationKey", NEW_KEY) == "Accepted"
+            # the frames again, as a CSMS that sends them twice, in another key order
+            await csms.send(json.dumps([2, "again", "ChangeConfiguration", {"value": NEW_KEY,
+                                                                             "key": "AuthorizationKey"}]))
+            await probe(csms)
+            csms.authorization = basic(NEW_KEY)
+            await csms.sockets[0].close()
+            await csms.wait_for("BootNotification", connection=2)
+            kept = [str(e["text"]) for e in daemon.recorder.entries]
+    assert [h.authorization for h in csms.handshakes] == [basic(OLD_KEY), basic(NEW_KEY)]
+
+    written = {"the log": out.text(), "pytest's capture": caplog.text,
+               "the records": "\n".join(r.getMessage() for r in caplog.records),
+               "chargepoint logs": "\n".join(kept)}
+    for where, text in written.items():
+        for key in (OLD_KEY, NEW_KEY):
+            assert key not in text.lower(), f"{key} in {where}"
+            assert basic(key).split()[1] not in text, f"Basic credentials of {key} in {where}"
+    # what was masked was there: the header at each handshake, the frames with the key
+    assert out.text().count("> Authorization: Basic (redacted)") == 2, "the station sent it twice"
+    assert [line for line in out.lines if "AuthorizationKey" in line and "(redacted)" in line]
+    assert [t for t in kept if "AuthorizationKey" in t and "(redacted)" in t]

@@ -57,8 +57,9 @@ MAX_NESTING = 64
 #: A JSON string (skipped whole, brackets in it do not count), an opening or a closing bracket.
 _NESTING_TOKENS = r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<open>[\[{])|(?P<close>[\]}])'
 _NESTING = {str: re.compile(_NESTING_TOKENS), bytes: re.compile(_NESTING_TOKENS.encode())}
-#: Longest frame the library's debug lines show (characters).
+#: Longest frame the library's debug lines show, and a warning about a bad frame (characters).
 FRAME_LOG_MAX = 1000
+FRAME_WARNING_MAX = 200
 #: Longest error description in the station's line and in a CALLERROR it sends.
 DESCRIPTION_MAX = 200
 
@@ -88,7 +89,8 @@ class RobustPeer(LibChargePoint):
         if nested_deeper(raw_msg, MAX_NESTING):
             unique_id = call_id(raw_msg)
             if unique_id is None:
-                log.warning("dropped a frame nested deeper than %d levels: %.200r", MAX_NESTING, raw_msg)
+                log.warning("dropped a frame nested deeper than %d levels: %r", MAX_NESTING,
+                            self._frame(raw_msg))
                 return
             log.warning("CALL %s nested deeper than %d levels: answered FormationViolation",
                         unique_id, MAX_NESTING)
@@ -97,13 +99,13 @@ class RobustPeer(LibChargePoint):
         try:
             frame = json.loads(raw_msg)
         except (ValueError, TypeError):
-            log.warning("dropped a frame that is not JSON: %.200r", raw_msg)
+            log.warning("dropped a frame that is not JSON: %r", self._frame(raw_msg))
             return
         if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
-            log.warning("dropped a frame that is not an OCPP message: %.200r", raw_msg)
+            log.warning("dropped a frame that is not an OCPP message: %r", self._frame(raw_msg))
             return
         if len(frame) < 2 or not isinstance(frame[1], str) or len(frame[1]) > MESSAGE_ID_MAX:
-            log.warning("dropped an OCPP frame without a usable message id: %.200r", raw_msg)
+            log.warning("dropped an OCPP frame without a usable message id: %r", self._frame(raw_msg))
             return
         well_formed = (
             (frame[0] == 2 and len(frame) == 4 and isinstance(frame[2], str) and isinstance(frame[3], dict))
@@ -111,7 +113,7 @@ class RobustPeer(LibChargePoint):
             or (frame[0] == 4 and len(frame) == 5)
         )
         if not well_formed:
-            log.warning("malformed OCPP frame: %.200r", raw_msg)
+            log.warning("malformed OCPP frame: %r", self._frame(raw_msg))
             if frame[0] == 2:
                 await self._refuse_malformed(frame[1], "a CALL is [2, uniqueId, action, {payload}]")
             return
@@ -124,6 +126,10 @@ class RobustPeer(LibChargePoint):
             task.add_done_callback(self._handling.discard)
             return
         await super().route_message(raw_msg)
+
+    def _frame(self, raw: str | bytes) -> str:
+        """A frame for a warning: ``FRAME_WARNING_MAX`` characters (see ``shown``)."""
+        return shown(raw, FRAME_WARNING_MAX, self.secret_names)
 
     async def _refuse_malformed(self, unique_id: str, description: str) -> None:
         error = FormationViolationError(description=description, details={})
@@ -183,9 +189,7 @@ class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     CALL with a CALLERROR; an OCPPError there is an expected error. Its other
     lines (every frame sent and received at INFO, a CALLERROR received at
     WARNING, which the adapter reports in its own words) go to the ``ocpp``
-    logger at DEBUG, each argument cut to ``FRAME_LOG_MAX`` characters, unless
-    it names a secret: then it is not shown (a cut could keep a secret's value
-    and lose its name, which the log filter needs to mask it).
+    logger at DEBUG, each argument cut to ``FRAME_LOG_MAX`` characters (``shown``).
     """
 
     def __init__(self, secret_names: tuple[str, ...] = ()) -> None:
@@ -206,17 +210,20 @@ class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
                       brief(getattr(call, "action", "?"), 60), brief(getattr(call, "unique_id", "?"), 40),
                       exc_info=error)
         elif self.logger.isEnabledFor(logging.DEBUG):
-            self.logger.debug(msg, *(self._shown(arg) for arg in args))
+            self.logger.debug(msg, *(arg if isinstance(arg, int | float)
+                                     else shown(arg, FRAME_LOG_MAX, self.secret_names) for arg in args))
 
-    def _shown(self, arg: object) -> object:
-        if isinstance(arg, int | float):
-            return arg
-        text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-        if len(text) <= FRAME_LOG_MAX:
-            return text
-        if any(name in text for name in self.secret_names):
-            return f"({len(text)} characters with a secret setting, not shown)"
-        return f"{text[:FRAME_LOG_MAX]}... ({len(text)} characters)"
+
+def shown(item: object, limit: int, secret_names: tuple[str, ...] = ()) -> str:
+    """``item`` as text for a log line: whole up to ``limit`` characters (the log filter
+    masks secrets in it), else cut, unless it names a secret: then it is not shown at
+    all, as a cut could keep a secret's value and lose the name the filter looks for."""
+    text = item.decode("utf-8", "replace") if isinstance(item, bytes | bytearray) else str(item)
+    if len(text) <= limit:
+        return text
+    if any(name in text for name in secret_names):
+        return f"({len(text)} characters naming a secret setting, not shown)"
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def brief(text: object, limit: int = DESCRIPTION_MAX) -> str:
