@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -241,3 +243,43 @@ async def test_no_key_and_no_basic_credentials_in_any_line_at_debug(tmp_path, si
     assert out.text().count("> Authorization: Basic (redacted)") == 2, "the station sent it twice"
     assert [line for line in out.lines if "AuthorizationKey" in line and "(redacted)" in line]
     assert [t for t in kept if "AuthorizationKey" in t and "(redacted)" in t]
+
+
+# ------------------------------------------------------------ the state file
+
+def _modes(path: Any) -> dict[str, str]:
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return {f.name: oct(f.stat().st_mode & 0o777) for f in files if f.exists()}
+
+
+async def test_the_state_database_is_for_the_service_user_only(tmp_path):
+    """It holds the authorization key and id tags. Fresh, and as an older release left it."""
+    umask = os.umask(0o022)  # the usual one, with which files come out readable by all
+    try:
+        async with RawCsms() as csms:
+            cfg = station_config(csms.url, str(tmp_path / "state"),
+                                 ocpp={"security_profile": 1, "authorization_key": OLD_KEY})
+            csms.authorization = basic(OLD_KEY)
+            async with running(cfg) as daemon:
+                await csms.wait_for("StatusNotification", connectorId=1)
+                assert await csms.change_configuration("AuthorizationKey", NEW_KEY) == "Accepted"
+                path = daemon.store.path
+                modes = _modes(path)
+                assert set(modes) == {path.name, f"{path.name}-wal", f"{path.name}-shm"}, modes
+                assert set(modes.values()) == {"0o600"}, modes
+            # As a release before this one left them, -wal and -shm too (held open here).
+            other = sqlite3.connect(path)
+            try:
+                other.execute("SELECT count(*) FROM settings").fetchall()
+                for name in _modes(path):
+                    os.chmod(path.with_name(name), 0o644)
+                assert set(_modes(path).values()) == {"0o644"} and len(_modes(path)) == 3
+                csms.authorization = basic(NEW_KEY)  # kept in the file
+                async with running(cfg) as daemon:
+                    await csms.wait_for("StatusNotification", connectorId=1, connection=2)
+                    modes = _modes(path)
+                    assert set(modes.values()) == {"0o600"}, modes
+            finally:
+                other.close()
+    finally:
+        os.umask(umask)
