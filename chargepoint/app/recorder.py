@@ -3,18 +3,21 @@
 Events come from a logging handler on the root logger (INFO and above); frames
 from a thin wrapper around the CSMS connection that sees every text frame in
 and out. Both are kept in one bounded ring, numbered, so a client can ask for
-what came after the last entry it saw. A frame that carries a password setting
-has its values redacted before it is kept.
+what came after the last entry it saw. Events and frames are masked like every
+line of the log (``logfilter``): a frame that names a password setting has its
+values redacted before it is kept.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
 from typing import Any
+
+from chargepoint.app import logfilter
+from chargepoint.core.settings import DEFINITIONS
 
 #: Events and frames kept for ``logs``.
 RECORD_ENTRIES = 1000
@@ -33,11 +36,16 @@ class Recorder:
 
     def __init__(self, maxlen: int = RECORD_ENTRIES, secret_names: tuple[str, ...] = ()) -> None:
         self.entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        #: Names whose value a frame must not show (the version's password keys and variables).
-        self.secret_names = secret_names
+        #: Names whose value a frame or an event must not show (the version's password keys and
+        #: variables, and the settings marked secret).
+        self.secret_names = (*secret_names, *(d.name for d in DEFINITIONS if d.secret))
+        self._mask = logfilter.Mask(self.secret_names)
         self._seq = 0
         self._lock = threading.Lock()  # events come from every thread (the safety loops log too)
         self._handler = _RecordHandler(self)
+        # Masked and capped like every other handler's lines; not rate-limited: ``last_error``
+        # must show the newest warning, and the ring is bounded anyway.
+        logfilter.install(self._handler, self.secret_names, rate_limit=False)
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -52,8 +60,7 @@ class Recorder:
     def frame(self, direction: str, text: str | bytes) -> None:
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        if any(name in text for name in self.secret_names):
-            text = re.sub(r'("value"\s*:\s*)"[^"]*"', r'\1"(redacted)"', text)
+        text = self._mask(text)
         if len(text) > FRAME_TEXT_MAX:
             text = text[:FRAME_TEXT_MAX] + "..."
         self.add({"time": time.time(), "kind": "frame", "direction": direction, "text": text})

@@ -22,17 +22,27 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _setup_logging(level: str) -> None:
+    from chargepoint.app import logfilter
     from chargepoint.app.watchdog import JournalFormatter, stderr_is_journal
+    from chargepoint.core.settings import DEFINITIONS
+    from chargepoint.protocol.registry import VERSIONS
+
+    # Whatever version is spoken: its password keys and variables, and the settings behind them.
+    secret_names = (*(name for v in VERSIONS.values() for name in v.secret_names),
+                    *(d.name for d in DEFINITIONS if d.secret))
 
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if stderr_is_journal():
-        # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
-        for handler in logging.getLogger().handlers:
+    journal = stderr_is_journal()
+    for handler in logging.getLogger().handlers:
+        if journal:
+            # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
             handler.setFormatter(JournalFormatter())
+        # Secrets masked at every level, lines capped, repeated warnings counted (app/logfilter.py).
+        logfilter.install(handler, secret_names)
     if level != "debug":
         # The ocpp library logs every frame at INFO; that is debug detail here.
         logging.getLogger("ocpp").setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DB_NAME = "chargepoint.sqlite"
+#: The state file holds the authorization key (the CSMS password) and id tags: for the
+#: service user only. SQLite gives its -wal and -shm files the database file's mode.
+DB_MODE = 0o600
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: settings the CSMS changed, and connector availability.
@@ -156,8 +160,11 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _refuse_empty(self.path)
+            _owner_only(self.path, create=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
+            for suffix in ("-wal", "-shm"):  # left by an older release, with the umask's mode
+                _owner_only(self.path.with_name(self.path.name + suffix), create=False)
             # FULL: a committed transaction message survives a power cut, not
             # only a crash of the daemon; writes are few (see outbox.py).
             db.execute("PRAGMA synchronous=FULL")
@@ -321,6 +328,18 @@ def _one_line(text: str, limit: int = 300) -> str:
     """SQLite's findings span lines; a log line and an error message do not."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _owner_only(path: Path, *, create: bool) -> None:
+    """Make ``path`` readable and writable by its owner only (``DB_MODE``); ``create`` it so,
+    never readable by others in between, if it does not exist."""
+    if create:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, DB_MODE))
+    try:
+        os.chmod(path, DB_MODE)
+    except FileNotFoundError:
+        if create:
+            raise
 
 
 def _statements(script: str) -> list[str]:

@@ -5,6 +5,11 @@ corrected here once for every OCPP version:
 
 - frames that are not OCPP at all are logged and dropped without closing the
   connection, a malformed CALL gets a FormationViolation answer;
+- a frame nested deeper than ``MAX_NESTING`` arrays and objects is refused
+  before it is parsed (JSON nested thousands deep overflows the parser's
+  recursion, and the library's unpacking, schema validation and renaming all
+  recurse too): a CALL whose id can be read gets a FormationViolation, any
+  other such frame is dropped with one warning;
 - a CALLRESULT nobody waits for, or one for another message id, is dropped;
 - the wait for an answer uses ``asyncio.timeout`` (``wait_for`` swallows a
   cancellation that arrives in the same loop step as the answer on Python 3.11,
@@ -14,7 +19,13 @@ corrected here once for every OCPP version:
   works (an unlock that first stops a transaction takes seconds);
 - ``call_built`` sends a CALL whose payload this station built itself, without
   the library's deep copy, renaming and schema validation, which cost more than
-  the round trip on a backlog of meter values.
+  the round trip on a backlog of meter values;
+- the library's logging (``LibraryLog``) is made fit for a log read on site:
+  it wrote every CALLERROR it answered as an ERROR with a traceback and the
+  whole CALL (a 900 kB frame wrote 2.7 MB), and every frame at INFO. Here an
+  answered CALLERROR is one WARNING line naming the CALL, the code and the
+  description (capped); the library's own lines are debug detail, frames in
+  them capped; a handler that fails unexpectedly (a bug) keeps its traceback.
 
 The version's adapter supplies the handlers and the error mapping; this module
 knows no version's actions.
@@ -25,17 +36,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import sys
 from dataclasses import fields
 from typing import Any
 
 from ocpp.charge_point import ChargePoint as LibChargePoint
-from ocpp.exceptions import FormationViolationError
+from ocpp.exceptions import FormationViolationError, OCPPError
 from ocpp.messages import Call, MessageType
 
 log = logging.getLogger(__name__)
 
 #: Longest OCPP message id (the specifications' limit).
 MESSAGE_ID_MAX = 36
+#: Deepest nesting of arrays and objects a frame may have. The deepest OCPP 1.6 or
+#: 2.0.1 message nests about ten levels (a CALL's array, its payload, a charging
+#: profile, its schedule, the periods ...); Python's parser gives up near a thousand.
+MAX_NESTING = 64
+
+#: A JSON string (skipped whole, brackets in it do not count), an opening or a closing bracket.
+_NESTING_TOKENS = r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<open>[\[{])|(?P<close>[\]}])'
+_NESTING = {str: re.compile(_NESTING_TOKENS), bytes: re.compile(_NESTING_TOKENS.encode())}
+#: Longest frame the library's debug lines show, and a warning about a bad frame (characters).
+FRAME_LOG_MAX = 1000
+FRAME_WARNING_MAX = 200
+#: Longest error description in the station's line and in a CALLERROR it sends.
+DESCRIPTION_MAX = 200
+
+#: The start of a CALL: its message type and the id, as a JSON string literal.
+_CALL_HEAD = re.compile(r'\s*\[\s*2\s*,\s*("(?:[^"\\]|\\.){0,' + str(6 * MESSAGE_ID_MAX) + r'}")\s*,')
 
 
 class RobustPeer(LibChargePoint):
@@ -46,24 +75,37 @@ class RobustPeer(LibChargePoint):
 
     #: The version's ``call_result`` module (for ``call_built``); set by the subclass.
     call_results: Any = None
+    #: Names of settings whose values are secret (a frame with one is not cut for the log).
+    secret_names: tuple[str, ...] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("logger", LibraryLog(self.secret_names))
         super().__init__(*args, **kwargs)
         self._calls_in_order = asyncio.Lock()
         self._handling: set[asyncio.Task[None]] = set()
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Frames that are not OCPP are dropped (with an answer where possible)."""
+        if nested_deeper(raw_msg, MAX_NESTING):
+            unique_id = call_id(raw_msg)
+            if unique_id is None:
+                log.warning("dropped a frame nested deeper than %d levels: %r", MAX_NESTING,
+                            self._frame(raw_msg))
+                return
+            log.warning("CALL %s nested deeper than %d levels: answered FormationViolation",
+                        unique_id, MAX_NESTING)
+            await self._refuse_malformed(unique_id, f"nested deeper than {MAX_NESTING} levels")
+            return
         try:
             frame = json.loads(raw_msg)
         except (ValueError, TypeError):
-            log.warning("dropped a frame that is not JSON: %.200r", raw_msg)
+            log.warning("dropped a frame that is not JSON: %r", self._frame(raw_msg))
             return
         if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
-            log.warning("dropped a frame that is not an OCPP message: %.200r", raw_msg)
+            log.warning("dropped a frame that is not an OCPP message: %r", self._frame(raw_msg))
             return
         if len(frame) < 2 or not isinstance(frame[1], str) or len(frame[1]) > MESSAGE_ID_MAX:
-            log.warning("dropped an OCPP frame without a usable message id: %.200r", raw_msg)
+            log.warning("dropped an OCPP frame without a usable message id: %r", self._frame(raw_msg))
             return
         well_formed = (
             (frame[0] == 2 and len(frame) == 4 and isinstance(frame[2], str) and isinstance(frame[3], dict))
@@ -71,11 +113,9 @@ class RobustPeer(LibChargePoint):
             or (frame[0] == 4 and len(frame) == 5)
         )
         if not well_formed:
-            log.warning("malformed OCPP frame: %.200r", raw_msg)
+            log.warning("malformed OCPP frame: %r", self._frame(raw_msg))
             if frame[0] == 2:
-                error = FormationViolationError(
-                    description="a CALL is [2, uniqueId, action, {payload}]", details={})
-                await self._send(Call(frame[1], "", {}).create_call_error(error).to_json())
+                await self._refuse_malformed(frame[1], "a CALL is [2, uniqueId, action, {payload}]")
             return
         if frame[0] == 3 and not self._call_lock.locked():
             log.warning("ignored a CALLRESULT nobody waits for (id %s)", frame[1])
@@ -86,6 +126,14 @@ class RobustPeer(LibChargePoint):
             task.add_done_callback(self._handling.discard)
             return
         await super().route_message(raw_msg)
+
+    def _frame(self, raw: str | bytes) -> str:
+        """A frame for a warning: ``FRAME_WARNING_MAX`` characters (see ``shown``)."""
+        return shown(raw, FRAME_WARNING_MAX, self.secret_names)
+
+    async def _refuse_malformed(self, unique_id: str, description: str) -> None:
+        error = FormationViolationError(description=description, details={})
+        await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
 
     async def _handle_in_order(self, raw_msg: str | bytes) -> None:
         """One CSMS CALL at a time, in the order they arrived (the CSMS should send one anyway)."""
@@ -132,6 +180,93 @@ class RobustPeer(LibChargePoint):
                     log.warning("ignored an answer to an unknown CALL id %s", response.unique_id)
         except TimeoutError:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+
+class LibraryLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """What the ``ocpp`` library logs, turned into one line per event (see the module doc).
+
+    The library calls ``logger.exception`` inside the ``except`` that answers a
+    CALL with a CALLERROR; an OCPPError there is an expected error. Its other
+    lines (every frame sent and received at INFO, a CALLERROR received at
+    WARNING, which the adapter reports in its own words) go to the ``ocpp``
+    logger at DEBUG, each argument cut to ``FRAME_LOG_MAX`` characters (``shown``).
+    """
+
+    def __init__(self, secret_names: tuple[str, ...] = ()) -> None:
+        super().__init__(logging.getLogger("ocpp"), {})
+        self.secret_names = secret_names
+
+    def log(self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        error = sys.exc_info()[1] if exc_info is True else exc_info
+        call = next((a for a in args if isinstance(a, Call)), None)
+        if isinstance(error, OCPPError):
+            if call is None:  # the library could not unpack the frame; nothing was answered
+                log.warning("frame not understood: %s %s", error.code, brief(error.description))
+            else:
+                log.warning("CALL %s (id %s) answered with %s: %s", brief(call.action, 60),
+                            brief(call.unique_id, 40), error.code, brief(error.description))
+        elif isinstance(error, BaseException):
+            log.error("CALL %s (id %s) failed in its handler; answered with an InternalError",
+                      brief(getattr(call, "action", "?"), 60), brief(getattr(call, "unique_id", "?"), 40),
+                      exc_info=error)
+        elif self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(msg, *(arg if isinstance(arg, int | float)
+                                     else shown(arg, FRAME_LOG_MAX, self.secret_names) for arg in args))
+
+
+def shown(item: object, limit: int, secret_names: tuple[str, ...] = ()) -> str:
+    """``item`` as text for a log line: whole up to ``limit`` characters (the log filter
+    masks secrets in it), else cut, unless it names a secret: then it is not shown at
+    all, as a cut could keep a secret's value and lose the name the filter looks for."""
+    text = item.decode("utf-8", "replace") if isinstance(item, bytes | bytearray) else str(item)
+    if len(text) <= limit:
+        return text
+    if any(name in text for name in secret_names):
+        return f"({len(text)} characters naming a secret setting, not shown)"
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def brief(text: object, limit: int = DESCRIPTION_MAX) -> str:
+    """``text`` cut to ``limit`` characters, marked where cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def nested_deeper(raw: str | bytes, limit: int) -> bool:
+    """Whether arrays and objects in ``raw`` nest deeper than ``limit``, outside strings.
+
+    One pass over the brackets (a long string is one step), before anything
+    parses the text; it stops at the first level too deep. A frame with fewer
+    opening brackets than ``limit`` in all (nearly every frame) is not scanned.
+    """
+    opening = (b"[", b"{") if isinstance(raw, bytes | bytearray) else ("[", "{")
+    if raw.count(opening[0]) + raw.count(opening[1]) <= limit:  # type: ignore[arg-type]
+        return False
+    pattern = _NESTING[bytes if isinstance(raw, bytes | bytearray) else str]
+    depth = 0
+    for token in pattern.finditer(raw):  # type: ignore[arg-type]
+        if token.lastgroup == "open":
+            depth += 1
+            if depth > limit:
+                return True
+        elif token.lastgroup == "close":
+            depth -= 1
+    return False
+
+
+def call_id(raw: str | bytes) -> str | None:
+    """The message id of a frame that starts like a CALL, read without parsing the rest."""
+    head = raw[:512]
+    if isinstance(head, bytes | bytearray):
+        head = bytes(head).decode("utf-8", "replace")
+    match = _CALL_HEAD.match(head)
+    if match is None:
+        return None
+    try:
+        unique_id = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return unique_id if isinstance(unique_id, str) and len(unique_id) <= MESSAGE_ID_MAX else None
 
 
 def camel(name: str) -> str:

@@ -11,7 +11,6 @@ NotImplemented.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 from ocpp.exceptions import (
@@ -43,11 +42,9 @@ from chargepoint.core.authorization import Entry as ListEntry
 from chargepoint.core.commands import AvailabilityChange, UnlockResult
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
-from chargepoint.protocol.common.peer import RobustPeer
-from chargepoint.protocol.v16.keys import KeyCatalogue
+from chargepoint.protocol.common.peer import RobustPeer, brief
+from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
 from chargepoint.protocol.v16.translate import auth_result
-
-log = logging.getLogger(__name__)
 
 #: jsonschema rule that failed -> the 1.6 error code for it.
 SCHEMA_ERRORS: dict[str, type[OCPPError]] = {
@@ -101,23 +98,27 @@ class Peer16(RobustPeer, LibChargePoint):
     """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter."""
 
     call_results = call_result
+    secret_names = SECRET_KEYS
 
     def __init__(self, identity: str, ws: Any, adapter: Adapter, response_timeout: float) -> None:
         super().__init__(identity, ws, response_timeout=response_timeout)
         self.adapter = adapter
 
     async def _handle_call(self, msg: Call) -> Any:
+        """CALLERRORs for what the library would not answer rightly; their descriptions are
+        capped (a schema failure quotes the value, which may be megabytes). The library
+        answers them, and ``LibraryLog`` writes the one line."""
         if msg.action not in self.route_map:
             try:
                 Action(msg.action)
             except ValueError:
                 raise NotImplementedError(
-                    description=f"{msg.action} is not an OCPP 1.6 action", details={}) from None
+                    description=f"{brief(msg.action, 60)} is not an OCPP 1.6 action", details={}) from None
             raise NotSupportedError(
                 description=f"{msg.action} is not supported by this charge point", details={})
         error = schema_error_16(msg.action, msg.payload)
         if error is not None:
-            log.warning("%s rejected: %s %s", msg.action, error.code, error.description)
+            error.description = brief(error.description)
             raise error
         return await super()._handle_call(msg)
 
