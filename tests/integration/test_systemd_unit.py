@@ -56,6 +56,7 @@ def test_the_unit_is_what_the_daemon_and_the_hardware_need():
     s = settings()
     assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
     assert s["Restart"] == ["on-failure"] and s["WatchdogSec"] == ["10"]
+    assert s["StartLimitIntervalSec"] == ["0"], "restarts go on until the disk is writable again"
     assert s["ExecStart"][0].split()[:2] == ["/opt/chargepoint/venv/bin/chargepoint", "run"]
     # However the daemon ends, the outputs are made safe without it.
     assert s["ExecStopPost"][0].split() == ["/opt/chargepoint/venv/bin/chargepoint", "safe-off", "--config",
