@@ -49,6 +49,8 @@ class Transaction:
     #: for the stop message's own record of the transaction.
     samples: list[MeterSample] = field(default_factory=list)
     stopping: bool = False
+    #: The CSMS refused the identifier but wants the transaction kept: no energy, still open.
+    suspended: bool = False
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Session:
     token: IdToken
     authorized_at: float
     transaction: Transaction | None = None
+    #: The group the identifier belongs to, when an authority said (1.6 parentIdTag): another
+    #: card of the same group may end the session.
+    group_id: str | None = None
     #: A start is being recorded (meter read, plug locked): no second start may begin.
     starting: bool = False
 
@@ -133,6 +138,8 @@ class ConnectorState:
         evse = self.evse_status
         tx = self.transaction
         if tx is not None and not tx.stopping:
+            if tx.suspended and not (evse is not None and evse.contactor_closed):
+                return Activity.SUSPENDED_EVSE
             if evse is not None and evse.contactor_closed:
                 return Activity.CHARGING
             if evse is None or not evse.charging_allowed:

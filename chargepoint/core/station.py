@@ -38,6 +38,7 @@ from chargepoint.core.transactions import TransactionRecorder, set_lock
 from chargepoint.core.views import ConnectorView, SessionView, TransactionView
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.iec61851 import CpState
+from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ class Station:
         if status.faults and c.transaction is not None and not c.transaction.stopping:
             log.warning("connector %d: fault %s during transaction", c.id,
                         ",".join(sorted(f.value for f in status.faults)))
+            if EvseFault.EMERGENCY_STOP in status.faults:
+                self._spawn(self.stop_transaction(c.id, StopReason.EMERGENCY_STOP))
         self._update_status(c)
 
     def _on_plug_in(self, c: ConnectorState) -> None:
@@ -248,17 +251,28 @@ class Station:
                     c.session = None  # second tap before plugging in cancels
                     self._update_status(c)
                 return None
+        grouped = [c for c in self.connectors.values()
+                   if c.transaction is not None and c.session is not None and c.session.group_id]
         target = self._free_connector(prefer_plugged=True)
-        if target is None:
+        if target is None and not grouped:
             log.info("card %s: no free connector", token)
             return None
         result = await self.authorize(token)
+        if result.status == AuthStatus.ACCEPTED and result.group_id:
+            for c in grouped:  # a card of the same group may end the session (1.6 section 3.5.2)
+                if c.session is not None and c.session.group_id == result.group_id and c.transaction:
+                    log.info("card %s: same group as connector %d's session: stopping it", token, c.id)
+                    await self.stop_transaction(c.id, StopReason.LOCAL, token=token)
+                    return None
         if result.status != AuthStatus.ACCEPTED:
             log.info("card %s not accepted: %s", token, result.status.value)
             return result.status
-        if target.session is not None or not target.operative:
+        if target is None:
+            log.info("card %s: no free connector", token)
+            return None
+        if self.start_refusal(target.id) is not None:
             return None  # the connector was taken while we asked
-        self._begin_session(target, token)
+        self._begin_session(target, token, result.group_id)
         return result.status
 
     def _free_connector(self, prefer_plugged: bool) -> ConnectorState | None:
@@ -282,15 +296,14 @@ class Station:
             return f"connector {c.id} is inoperative"
         if c.session is not None:
             return f"connector {c.id} already has a session for {c.session.token}"
-        if c.finishing:
-            return f"connector {c.id}: the last EV is still plugged in; unplug it first"
         if c.evse_status is not None and c.evse_status.faults:
             faults = ", ".join(sorted(f.value for f in c.evse_status.faults))
             return f"connector {c.id} is faulted ({faults})"
         return None
 
-    def _begin_session(self, c: ConnectorState, token: IdToken) -> None:
-        c.session = Session(token, self.clock.monotonic())
+    def _begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None) -> None:
+        c.finishing = False  # a new session on a connector whose EV is still plugged (Finishing)
+        c.session = Session(token, self.clock.monotonic(), group_id=group_id)
         log.info("connector %d: session for %s", c.id, token)
         self._update_status(c)
         if c.plugged:
@@ -330,7 +343,7 @@ class Station:
         elif refusal is not None:
             log.info("remote start for %s: not begun, %s meanwhile", token, refusal)
         else:
-            self._begin_session(c, token)
+            self._begin_session(c, token, result.group_id)
 
     def remote_stop(self, local_id: str) -> bool:
         for c in self.connectors.values():
@@ -340,13 +353,31 @@ class Station:
                 return True
         return False
 
-    def transaction_rejected(self, local_id: str, status: AuthStatus) -> None:
-        """The CSMS refused the identifier of a running transaction: end it."""
+    def transaction_authorized(self, local_id: str, result: AuthResult, stop_if_refused: bool) -> None:
+        """The CSMS's word on the identifier of a running transaction (its start's answer).
+
+        Refused: the transaction ends (deauthorized), or, when the operator wants it
+        kept (``stop_tx_on_invalid_id`` false), energy stops and the
+        transaction stays open. Its group, when given, lets a card of the same
+        group end it.
+        """
         for c in self.connectors.values():
             tx = c.transaction
-            if tx is not None and tx.local_id == local_id and not tx.stopping:
-                log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.token, status.value)
+            if tx is None or tx.local_id != local_id or tx.stopping or c.session is None:
+                continue
+            if result.group_id:
+                c.session.group_id = result.group_id
+            if result.status == AuthStatus.ACCEPTED:
+                return
+            if stop_if_refused:
+                log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.token, result.status.value)
                 self._spawn(self.stop_transaction(c.id, StopReason.DEAUTHORIZED))
+            else:
+                log.info("connector %d: id %s %s by the CSMS: energy stopped, transaction kept open",
+                         c.id, tx.token, result.status.value)
+                tx.suspended = True
+                c.evse.stop()
+                self._update_status(c)
 
     def storage_failed(self, reason: str) -> None:
         """The state database cannot be written: no transaction may run that cannot be recorded.

@@ -45,7 +45,10 @@ class _Peer(ChargePoint):
 
     def _tag(self, id_tag: str) -> dict[str, str]:
         status = self.csms.tag_status.get(id_tag, AuthorizationStatus.accepted)
-        return {"status": status.value}
+        info = {"status": status.value}
+        if id_tag in self.csms.tag_parent:
+            info["parent_id_tag"] = self.csms.tag_parent[id_tag]
+        return info
 
     @on(Action.boot_notification)
     def boot(self, **payload: Any) -> Any:
@@ -107,6 +110,8 @@ class LoopbackCsms:
         self.tag_status: dict[str, AuthorizationStatus] = {}
         #: Overrides the answer to StartTransaction only (a card blocked meanwhile).
         self.start_status: dict[str, AuthorizationStatus] = {}
+        #: idTag -> parentIdTag in every IdTagInfo (cards of one fleet).
+        self.tag_parent: dict[str, str] = {}
         self.received: list[Received] = []
         self.transaction_ids = itertools.count(100)
         #: (connector, idTag, meterStart, timestamp) -> transactionId given.

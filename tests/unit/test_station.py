@@ -597,7 +597,7 @@ async def test_remote_start_with_the_ev_already_plugged_in(bench: Bench) -> None
 
 
 async def test_start_refusals_say_why(bench: Bench) -> None:
-    """Busy, inoperative, unknown, finishing and faulted connectors refuse with their reason."""
+    """Busy, inoperative, unknown and faulted connectors refuse with their reason; finishing does not."""
     rig = await bench.rig()
     other = IdToken("OTHER", TokenType.CENTRAL)
     assert rig.station.remote_start(other, 9) == StartResult(False, 9, "there is no connector 9")
@@ -616,8 +616,11 @@ async def test_start_refusals_say_why(bench: Bench) -> None:
     rig.world.plug_in()
     await rig.run_until(lambda: rig.world.contactor.closed, 3.0, "charging")
     await rig.finish(rig.station.stop_transaction(1, StopReason.REMOTE))
-    assert rig.station.remote_start(other, 1) == StartResult(
-        False, 1, "connector 1: the last EV is still plugged in; unplug it first")
+    # Finishing (the EV still plugged in) may take a new session: Finishing -> Preparing.
+    assert rig.station.status_of(1).activity == Activity.FINISHING
+    assert rig.station.remote_start(other, 1).accepted
+    await rig.run_until(lambda: len(rig.started) == 2, 3.0, "a second transaction on the plugged EV")
+    await rig.finish(rig.station.stop_transaction(1, StopReason.REMOTE))
 
     rig.world.unplug()
     await rig.run(0.5)
@@ -625,7 +628,7 @@ async def test_start_refusals_say_why(bench: Bench) -> None:
     await rig.run(0.1)
     assert rig.station.remote_start(other, 1) == StartResult(False, 1, "connector 1 is faulted (rcd)")
     assert rig.status.fault == "rcd"
-    assert len(rig.started) == 1
+    assert len(rig.started) == 2
 
 
 async def test_authorization_lapses_after_the_connection_timeout(bench: Bench) -> None:
@@ -684,11 +687,11 @@ async def test_transaction_rejected_by_the_csms_stops_deauthorized(bench: Bench)
     """The CSMS refuses the identifier of a running transaction: only that one ends, deauthorized."""
     rig = await bench.rig()
     started = await rig.charge()
-    rig.station.transaction_rejected("not-a-transaction", AuthStatus.BLOCKED)
+    rig.station.transaction_authorized("not-a-transaction", AuthResult(AuthStatus.BLOCKED), True)
     await rig.run(1.0)
     assert rig.stopped == [] and rig.world.contactor.closed
 
-    rig.station.transaction_rejected(started.local_id, AuthStatus.BLOCKED)
+    rig.station.transaction_authorized(started.local_id, AuthResult(AuthStatus.BLOCKED), True)
     await rig.run_until(lambda: rig.stopped, 2.0, "TransactionStopped")
     stop = rig.stopped[0]
     assert (stop.local_id, stop.reason, stop.token) == (started.local_id, StopReason.DEAUTHORIZED, None)

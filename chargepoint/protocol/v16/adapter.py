@@ -429,8 +429,8 @@ class V16Adapter:
             transaction_id, info = _integer(result.transaction_id), translate.auth_result(result.id_tag_info)
             self._spawn(self.station.authorization.remember(event.token.value, info))
             log.info("transaction %s is %d at the CSMS", event.local_id, transaction_id)
-            if info.status != AuthStatus.ACCEPTED and self.settings.get("stop_tx_on_invalid_id"):
-                self.station.transaction_rejected(event.local_id, info.status)
+            self.station.transaction_authorized(event.local_id, info,
+                                                bool(self.settings.get("stop_tx_on_invalid_id")))
             return str(transaction_id)
         if isinstance(event, TransactionStopped):
             self.outbox.forget(event.local_id)
