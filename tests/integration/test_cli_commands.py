@@ -9,8 +9,6 @@ from __future__ import annotations
 import grp
 import json
 import os
-import pwd
-import select
 import socket
 import subprocess
 import sys
@@ -20,12 +18,12 @@ from typing import TYPE_CHECKING
 from click.testing import CliRunner
 
 from chargepoint.cli import main
+from tests.integration.stranger import cli_as_a_stranger
 
 if TYPE_CHECKING:
     from tests.integration.control_rig import Rig
 
 pytest_plugins = ("tests.integration.control_rig",)  # the rig fixture
-
 
 
 def charging(rig: Rig, id_tag: str) -> dict:
@@ -290,43 +288,13 @@ def test_daemon_not_running(tmp_path: Path):
     assert stale.exit_code == 3 and "nothing answers on" in stale.stderr
 
 
-def _as_nobody(args: list[str]) -> dict:
-    """Run the CLI in a forked child that has dropped to the user nobody (the parent is root)."""
-    nobody = pwd.getpwnam("nobody")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            result = CliRunner().invoke(main, args)
-            os.write(write_end, json.dumps({"code": result.exit_code, "stdout": result.stdout,
-                                            "stderr": result.stderr}).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    chunks = []
-    try:
-        while select.select([read_end], [], [], 20)[0]:
-            chunk = os.read(read_end, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks))
-
-
 def test_permission_denied_says_which_group(rig: Rig):
     mode = os.stat(rig.socket).st_mode & 0o777
     assert mode == 0o660
     if os.geteuid() == 0:
         # root passes every file permission check: ask as the user nobody instead.
-        plain = _as_nobody(["status", "--socket", rig.socket])
-        as_json = _as_nobody(["status", "--json", "--socket", rig.socket])
+        plain = cli_as_a_stranger(["status", "--socket", rig.socket], rig.socket)
+        as_json = cli_as_a_stranger(["status", "--json", "--socket", rig.socket], rig.socket)
     else:
         os.chmod(rig.socket, 0)
         try:
