@@ -24,6 +24,7 @@ from chargepoint.config import Config
 from chargepoint.connection import Link
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
+from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
@@ -221,8 +222,6 @@ class StationService:
                 "energy_wh": number(energy, 1)}
 
     async def unlock(self, evse_id: int) -> dict[str, Any]:
-        from chargepoint.core.commands import UnlockResult
-
         result = await self.station.unlock(self.evse_id(evse_id))
         if result is not UnlockResult.UNLOCKED:
             reason = ("this connector has no plug lock (a tethered cable)" if result is UnlockResult.NO_LOCK

@@ -45,11 +45,6 @@ class Activity(_Parsed):
     FINISHING = "finishing"
 
 
-#: Activities during which a transaction runs.
-TRANSACTION_ACTIVITIES = frozenset(
-    {Activity.STARTING, Activity.CHARGING, Activity.SUSPENDED_EV, Activity.SUSPENDED_EVSE})
-
-
 class StopReason(_Parsed):
     """Why a transaction ended: the union of what the OCPP versions can say."""
 

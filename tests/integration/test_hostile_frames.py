@@ -25,6 +25,7 @@ from chargepoint.cli.main import _setup_logging
 from chargepoint.protocol.common.peer import MAX_NESTING
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms
+from tests.loglines import Lines
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -43,21 +44,6 @@ async def probe(csms: RawCsms) -> list[Any]:
     assert answer[0] == 3, answer
     assert answer[2]["configurationKey"][0]["key"] == "HeartbeatInterval"
     return answer
-
-
-class Lines(logging.Handler):
-    """What a handler of the daemon's log would write, line by line (tracebacks included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 class Clock:

@@ -9,18 +9,7 @@ import pytest
 
 from chargepoint.app import logfilter
 from chargepoint.app.logfilter import BURST, LINE_MAX, TRACEBACK_MAX, RateLimit, Scrub
-
-
-class Lines(logging.Handler):
-    """Keeps what it would write, formatted (tracebacks included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+from tests.loglines import Lines
 
 
 class Clock:

@@ -19,6 +19,7 @@ from websockets.uri import parse_uri
 from chargepoint.app.logfilter import Mask, Scrub, install
 from chargepoint.app.recorder import Recorder
 from chargepoint.protocol.common.peer import shown
+from tests.loglines import Lines
 
 KEY = "00ff10e2c3a4b5c6d7e8f90a1b2c3d4e5f607182"
 NAMES = ("AuthorizationKey", "authorization_key")
@@ -76,15 +77,6 @@ def test_a_traceback_is_masked_too():
     Scrub(NAMES).filter(record)
     text = logging.Formatter().format(record)
     assert "ValueError" in text and not leaks(text)
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 @pytest.fixture
