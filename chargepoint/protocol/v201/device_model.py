@@ -310,9 +310,10 @@ class DeviceModel:
         var, evse_id, connector_id = address
         attributes = []
         for attribute in self.attributes(var, evse_id):
+            # The rating (MaxSet) is the configuration's; the measured power changes.
+            constant = var.constant or (var.fact == "power_w" and attribute != ACTUAL)
             item: dict[str, Any] = {"type": attribute, "mutability": var.mutability,
-                                    "persistent": var.setting is not None or var.constant,
-                                    "constant": var.constant}
+                                    "persistent": var.setting is not None or constant, "constant": constant}
             if var.mutability != WRITE_ONLY:
                 value = self.value(var, attribute, evse_id)
                 if value is None:
