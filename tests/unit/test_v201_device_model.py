@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chargepoint.config import parse
+from chargepoint.config.model import TX_POINTS
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
 from chargepoint.core.store import Store
@@ -23,7 +24,7 @@ from chargepoint.protocol.v201.device_model import (
     VariableCatalogue,
     availability_state,
 )
-from chargepoint.protocol.v201.variables import VARIABLES
+from chargepoint.protocol.v201.variables import TX_POINT_WORDS, VARIABLES
 
 PASSWORD = "0123456789abcdefgh"  # 18 characters
 
@@ -325,6 +326,10 @@ def test_catalogue_names_components_variables_instances_and_attributes(settings)
     assert catalogue.change("SecurityCtrlr.SecurityProfile", "1") == "Rejected"
     assert catalogue.change("Nope.Nothing", "1") == "UnknownVariable"
     assert catalogue.info("SampledDataCtrlr.TxStartedMeasurands").setting is None  # a mirror writes nothing
+
+
+def test_every_transaction_point_of_the_station_has_its_201_word():
+    assert set(TX_POINT_WORDS.values()) == set(TX_POINTS)
 
 
 def test_setting_variables_name_settings_that_exist(settings):

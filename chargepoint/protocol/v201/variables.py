@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chargepoint.config import MEASURANDS
-from chargepoint.config.model import TX_POINTS
 
 READ_ONLY = "ReadOnly"
 READ_WRITE = "ReadWrite"
@@ -37,7 +36,6 @@ TX_POINT_WORDS = {
     "PowerPathClosed": "power_path_closed",
     "EnergyTransfer": "energy_transfer",
 }
-assert set(TX_POINT_WORDS.values()) == set(TX_POINTS)
 #: 2.0.1 ConnectorEnumType words for the station's connector types (config.model.CONNECTOR_TYPES).
 CONNECTOR_WORDS = {"type2_socket": "sType2", "type2_cable": "cType2", "type1_cable": "cType1"}
 #: 2.0.1 availability states of a component.
