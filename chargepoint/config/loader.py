@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
 from chargepoint.config.model import (
+    CONNECTOR_TYPES,
     MEASURANDS,
+    TX_POINTS,
     Config,
     ConnectorConfig,
     ControlConfig,
@@ -46,7 +48,15 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         outbox_max_entries=r.number("outbox_max_entries", 10_000, low=100, high=1_000_000, integer=True),
         recreate_corrupt_state=r.boolean("recreate_corrupt_state", False),
         connection_timeout_s=r.number("connection_timeout_s", 60.0, low=1, high=3600),
+        supply_phases=r.number("supply_phases", StationConfig.supply_phases, low=1, high=3, integer=True),
+        nominal_voltage_v=r.number("nominal_voltage_v", StationConfig.nominal_voltage_v, low=100, high=260),
+        connector_type=r.string("connector_type", StationConfig.connector_type),
     )
+    if cfg.supply_phases == 2:
+        raise r.fail("supply_phases", "must be 1 or 3")
+    if cfg.connector_type not in CONNECTOR_TYPES:
+        raise r.fail("connector_type", f"unknown connector {cfg.connector_type!r}; "
+                                       f"known: {', '.join(CONNECTOR_TYPES)}")
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
         if len(getattr(cfg, name)) > limit:
             raise r.fail(name, f"must be at most {limit} characters (OCPP BootNotification)")
@@ -104,6 +114,8 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
         reconnect_max_s=r.number("reconnect_max_s", 300.0, low=0.1, high=86400),
         ping_interval_s=r.number("ping_interval_s", 20.0, low=0, high=3600),
         ping_timeout_s=r.number("ping_timeout_s", 20.0, low=1, high=3600),
+        tx_start_points=r.string_list("tx_start_points", OcppConfig.tx_start_points, TX_POINTS),
+        tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_POINTS),
     )
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
         raise r.fail("reconnect_max_s", "must not be smaller than reconnect_min_s")

@@ -26,6 +26,13 @@ MEASURANDS = (
     "Power.Factor",
 )
 
+#: The moments a transaction may begin or end at, in the station's words: the
+#: car park's bay detector, the EV plugged in, the driver authorized, both (the
+#: power path closed), energy flowing, a signed meter reading (not supported).
+TX_POINTS = ("parking_bay_occupied", "ev_connected", "authorized", "power_path_closed", "energy_transfer")
+#: Connectors the station may have: a Type 2 socket, a tethered Type 2 or Type 1 cable.
+CONNECTOR_TYPES = ("type2_socket", "type2_cable", "type1_cable")
+
 
 @dataclass(frozen=True)
 class StationConfig:
@@ -49,6 +56,12 @@ class StationConfig:
     #: How long an authorization waits for the EV to be plugged in (or a
     #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
     connection_timeout_s: float = 60.0
+    #: Phases the station is wired with (1 or 3), and the mains voltage per phase:
+    #: with max_current_a they make the rated power each EVSE reports.
+    supply_phases: int = 3
+    nominal_voltage_v: float = 230.0
+    #: What the EV plugs into (one of CONNECTOR_TYPES).
+    connector_type: str = "type2_socket"
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,12 @@ class OcppConfig:
     reconnect_max_s: float = 300.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    #: When a transaction begins: the first of these moments (TX_POINTS). Today's
+    #: behaviour: once the EV is plugged in and the driver authorized.
+    tx_start_points: tuple[str, ...] = ("power_path_closed",)
+    #: When it ends: as soon as one of these no longer holds (the EV unplugged or
+    #: the authorization ended).
+    tx_stop_points: tuple[str, ...] = ("ev_connected", "authorized")
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ booleans, decimal integers, comma-separated lists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from chargepoint.config import MEASURANDS, Config
+from chargepoint.config.model import TX_POINTS
 
 
 class SetResult(StrEnum):
@@ -74,6 +76,28 @@ def _phase_rotation(text: str) -> bool:
     return True
 
 
+#: Network connection slots a CSMS may fill (slot 0 is the configuration file's connection).
+NETWORK_SLOTS = (1, 2, 3)
+#: Longest organization name (the Subject O of a certificate signing request).
+ORGANIZATION_NAME_MAX = 64
+
+
+def _slot_list(text: str) -> bool:
+    """Network slots in order of preference: distinct numbers, slot 0 or one of NETWORK_SLOTS."""
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    allowed = {str(n) for n in (0, *NETWORK_SLOTS)}
+    return bool(items) and all(i in allowed for i in items) and len(set(items)) == len(items)
+
+
+def _profiles_json(text: str) -> bool:
+    """The stored network profiles: a JSON object of slot -> profile (core/network_profiles.py)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and all(k.isdigit() and isinstance(v, dict) for k, v in data.items())
+
+
 DEFINITIONS = (
     Definition("offline_tx_for_unknown_id", bool),
     Definition("auth_cache_enabled", bool),
@@ -102,6 +126,16 @@ DEFINITIONS = (
     Definition("tx_message_retry_interval_s", int, low=1, high=86400),
     Definition("unlock_on_ev_disconnect", bool),
     Definition("ws_ping_interval_s", int, low=0, high=3600),
+    Definition("tx_start_points", str, allowed=TX_POINTS, max_items=len(TX_POINTS)),
+    Definition("tx_stop_points", str, allowed=TX_POINTS, max_items=len(TX_POINTS)),
+    # Connection profiles a CSMS stored in slots, and the order the link tries them in.
+    # Secret: a profile may carry a VPN or APN password.
+    Definition("network_profiles", str, secret=True, check=_profiles_json, format="a JSON object of slots"),
+    Definition("network_priority", str, check=_slot_list,
+               format="distinct slot numbers from 0, " + ", ".join(map(str, NETWORK_SLOTS))),
+    Definition("network_profile_attempts", int, low=1, high=100),
+    Definition("organization_name", str, check=lambda text: len(text) <= ORGANIZATION_NAME_MAX,
+               format=f"at most {ORGANIZATION_NAME_MAX} characters"),
 )
 
 
@@ -134,6 +168,14 @@ def initial_values(config: Config) -> dict[str, Value]:
         "tx_message_retry_interval_s": o.transaction_message_retry_interval_s,
         "unlock_on_ev_disconnect": True,
         "ws_ping_interval_s": int(o.ping_interval_s),
+        "tx_start_points": ",".join(o.tx_start_points),
+        "tx_stop_points": ",".join(o.tx_stop_points),
+        # Run-time state, not configuration: the CSMS fills the slots; until it
+        # does, the configuration file's connection (slot 0) is the only one.
+        "network_profiles": "{}",
+        "network_priority": "0",
+        "network_profile_attempts": 3,
+        "organization_name": "",
     }
 
 
@@ -143,6 +185,9 @@ class Settings:
     def __init__(self, config: Config) -> None:
         self.definitions = {d.name: d for d in DEFINITIONS}
         self._values: dict[str, Value] = initial_values(config)
+        #: The configuration the values start from: the station's read-only facts
+        #: (vendor, model, ratings) that a version's view reports beside the settings.
+        self.config = config
         #: Called as ``listener(name, value)`` after every accepted change.
         self.listeners: list[Callable[[str, Value], None]] = []
         #: Extra rule for a write: return a reason to refuse it, or None.
