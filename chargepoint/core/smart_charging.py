@@ -25,8 +25,10 @@ import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from chargepoint.core import limit_store
+from chargepoint.core.connector import ConnectorHardware
 from chargepoint.core.events import StatusChanged
 from chargepoint.core.schedule import (
     ChargingProfile,
@@ -40,8 +42,8 @@ from chargepoint.core.schedule import (
     composite,
     limit_at,
 )
-from chargepoint.core.station import Station
 from chargepoint.core.store import Store
+from chargepoint.core.views import ConnectorView
 from chargepoint.safety.iec61851 import MAX_PWM_CURRENT_A
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,17 @@ MAX_PROFILES = 32
 RATE_UNITS = (RateUnit.AMPS, RateUnit.WATTS)
 #: Longest sleep of the timer: it wakes at least this often to catch a wall-clock step (NTP).
 RESYNC_S = 3600.0
+
+
+class StationFacts(Protocol):
+    """What the engine reads of the station (``station.Station``), which holds the engine."""
+
+    clock: Any
+    connectors: dict[int, Any]
+    status_listeners: list[Any]
+
+    def view(self, evse_id: int) -> ConnectorView: ...
+    def hardware(self, evse_id: int) -> ConnectorHardware: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ class CompositeSchedule:
 class SmartCharging:
     """The profiles of one station and the limits they set."""
 
-    def __init__(self, station: Station, supply: Supply | None = None) -> None:
+    def __init__(self, station: StationFacts, supply: Supply | None = None) -> None:
         self.station = station
         self.clock = station.clock
         self.supply = supply or Supply()
@@ -91,8 +104,7 @@ class SmartCharging:
     async def attach(self, store: Store) -> None:
         """Take over the profiles kept in the state database (before ``start``)."""
         self.store = store
-        for p in await store.call(limit_store.load_profiles, store):
-            self.profiles[p.id] = p
+        self.profiles = {p.id: p for p in await store.call(limit_store.load_profiles, store)}
 
     def start(self) -> None:
         """Follow the station's transactions and publish the limits (on the running loop)."""
