@@ -129,3 +129,26 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     await peer.wait(lambda: 10 not in daemon.smart_charging.profiles, "the transaction's profile to go")
     assert sorted(daemon.smart_charging.profiles) == [2]
     assert peer.of("close") == [] and daemon.link.connections == 1, "the link dropped" + peer.report()
+
+
+async def test_bad_charging_profiles_get_the_16_error_and_the_link_stays(tmp_path: Path) -> None:
+    """Frames ocpp-rpc would not send: a hand-written CSMS on loopback sends them raw."""
+    from tests.integration.conftest import running, station_config
+    from tests.integration.peers import RawCsms
+
+    async with RawCsms() as csms:
+        async with running(station_config(csms.url, str(tmp_path / "state"))) as daemon:
+            await csms.wait_for("StatusNotification", connectorId=1)
+            bad_date = amps_profile(1, "TxDefaultProfile", 16, validFrom="next tuesday")
+            too_fine = amps_profile(2, "TxDefaultProfile", 16.25)  # 1.6 limits have one decimal
+            for profile in (bad_date, too_fine):
+                params = {"connectorId": 1, "csChargingProfiles": profile}
+                answer = await csms.call("SetChargingProfile", params)
+                assert answer[0] == 4 and answer[2] == "PropertyConstraintViolation", answer
+            fine = amps_profile(3, "TxDefaultProfile", 13.3)  # 13.3 is a multiple of 0.1 as a decimal
+            answer = await csms.call("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": fine})
+            assert answer[:1] == [3] and answer[2] == {"status": "Accepted"}, answer
+            assert daemon.station.view(1).claims["smart_charging"] == 13.3
+            assert sorted(daemon.smart_charging.profiles) == [3]
+            answer = await csms.call("GetConfiguration", {"key": ["HeartbeatInterval"]})
+            assert answer[0] == 3 and csms.connection == 1, "the link stayed up"
