@@ -26,8 +26,11 @@ from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
 from chargepoint.core.events import IdToken, StopReason, TokenType
+from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
+from chargepoint.core.schedule import Supply
 from chargepoint.core.settings import Settings
+from chargepoint.core.smart_charging import SmartCharging
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store, StoreError
 from chargepoint.protocol import registry
@@ -63,6 +66,11 @@ class Daemon:
             meter_poll_interval_s=config.meter.poll_interval_s,
             persist_availability=self._persist_availability,
         )
+        #: Charging profiles -> the smart_charging claim; the operator's own limit -> the operator claim.
+        self.smart_charging = SmartCharging(self.station, Supply(
+            config.smart_charging.nominal_voltage_v, config.smart_charging.phases))
+        self.station.smart_charging = self.smart_charging
+        self.operator_limits = OperatorLimits(self.station)
         #: The adapter serving the current CSMS connection (None before the first).
         self.adapter: Any = None
         #: vendorId -> messageId -> handler(data) -> (status, data), for DataTransfer from the CSMS.
@@ -100,7 +108,8 @@ class Daemon:
                 store=lambda: self.store,
                 boot_accepted=lambda: self.adapter is not None and self.adapter.accepted.is_set(),
                 watchdog=self._watchdog_state,
-                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader))
+                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader),
+            operator_limits=self.operator_limits)
 
     def _new_session(self, ws: object) -> Any:
         self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
@@ -188,6 +197,7 @@ class Daemon:
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         await self.station.start()
+        self.smart_charging.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
         reader = self.hardware.card_reader
@@ -221,6 +231,7 @@ class Daemon:
                 await control.close()
             if reader is not None:
                 reader.close()
+            self.smart_charging.close()
             await self.station.close()
             await self.store.close()
             self.watchdog.notifier.close()
@@ -238,6 +249,8 @@ class Daemon:
         try:
             await self.outbox.attach(store)
             await self.station.authorization.attach(store)
+            await self.smart_charging.attach(store)
+            await self.operator_limits.attach(store)
             settings = await store.call(store.load_settings)
             availability = await store.call(store.load_availability)
         except sqlite3.DatabaseError as exc:

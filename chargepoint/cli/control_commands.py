@@ -1,7 +1,7 @@
 """The ``chargepoint`` commands that talk to the running daemon over its control socket.
 
 status, sessions, start, stop, unlock, availability, config get/set, queue,
-fault clear, relay test, pilot test, logs, selftest, and sim (the simulated
+fault clear, relay test, pilot test, logs, selftest, limit, and sim (the simulated
 EV, for the sim station). Each prints a table for people or, with ``--json``,
 the daemon's answer as one JSON document for scripts (errors too, as
 ``{"ok": false, "error": {"code", "message"}}``).
@@ -22,7 +22,8 @@ and are re-exported here:
 * :mod:`chargepoint.cli.control_actions`: start, stop, unlock, availability,
   config get/set, fault clear;
 * :mod:`chargepoint.cli.control_checks`: relay test, pilot test, selftest;
-* :mod:`chargepoint.cli.control_sim`: sim plug/unplug/card/trip/release.
+* :mod:`chargepoint.cli.control_sim`: sim plug/unplug/card/trip/release;
+* :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit).
 
 rich draws the tables; it is imported inside functions only, never at import
 time and never by the daemon.
@@ -44,6 +45,7 @@ from chargepoint.cli.control_actions import (
     unlock,
 )
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
+from chargepoint.cli.control_limit import limit
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, queue, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
@@ -61,6 +63,7 @@ __all__ = [
     "daemon_command",
     "fault",
     "fault_clear",
+    "limit",
     "logs",
     "pilot",
     "pilot_test",
@@ -83,7 +86,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim)
+            selftest, sim, limit)
 
 
 def register(group: click.Group) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from chargepoint.cli.client import Client, RemoteError, Unreachable
+from chargepoint.cli.control_limit import claims_text
 from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
@@ -59,6 +60,9 @@ def _status_view(status: dict[str, Any]) -> str:
                else f"{c['pwm_duty']:.1f} %, offering {c['offered_a']:g} A")
         cable = f", cable {c['cable_max_a']:g} A" if c["cable_max_a"] else ""
         lines.append(f"  pilot      PWM {pwm}; limit {bound}{cable}")
+        changes = limit.get("smart_charging_changes_at")
+        lines.append(f"  limits     {claims_text(limit)}"
+                     + (f"; smart charging changes at {_clock(changes)}" if changes else ""))
         session = c["session"]
         if session is None:
             lines.append("  session    -")

@@ -23,7 +23,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "fault_clear", "relay_test",
-           "pilot_test", "selftest", "sim"}
+           "pilot_test", "selftest", "sim", "limit"}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -86,6 +86,15 @@ async def _availability(s: StationService, args: dict[str, Any]) -> dict[str, An
     if operative is not None and not isinstance(operative, bool):
         raise ControlError("bad_request", "operative must be true or false")
     return s.availability(integer(args, "connector", 0) or 0, operative)
+
+
+@command("limit")
+async def _limit(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    """The operator's limit: ``amps`` a number (A), or null to clear it."""
+    amps = args.get("amps")
+    if amps is not None and (isinstance(amps, bool) or not isinstance(amps, int | float)):
+        raise ControlError("bad_request", f"amps must be a number or null, not {amps!r}")
+    return await s.limit(integer(args, "connector", None), None if amps is None else float(amps))
 
 
 @command("config_get")

@@ -26,6 +26,7 @@ from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import IdToken, StopReason, TokenType
+from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
@@ -71,7 +72,8 @@ class StationService:
     """One daemon's station as the local surfaces see it."""
 
     def __init__(self, *, config: Config, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
-                 link: Link, recorder: EventLog, version: Version, daemon: DaemonState) -> None:
+                 link: Link, recorder: EventLog, version: Version, daemon: DaemonState,
+                 operator_limits: OperatorLimits | None = None) -> None:
         self.config = config
         self.station = station
         self.outbox = outbox
@@ -88,6 +90,7 @@ class StationService:
         self.started_monotonic = time.monotonic()
         #: EVSEs with an output test (relay/pilot/selftest) running.
         self.testing: set[int] = set()
+        self.operator_limits = operator_limits or OperatorLimits(station)
 
     @property
     def store(self) -> Store | None:
@@ -130,8 +133,12 @@ class StationService:
 
     def connector_status(self, evse_id: int) -> dict[str, Any]:
         v = self.station.view(evse_id)
-        return connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
-                              self.clock.time(), evse_id in self.testing)
+        out = connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
+                             self.clock.time(), evse_id in self.testing)
+        engine = self.station.smart_charging
+        change = engine.next_change.get(evse_id) if engine is not None else None
+        out["limit"]["smart_charging_changes_at"] = number(change, 0)
+        return out
 
     def status(self, evse_id: int | None = None) -> dict[str, Any]:
         chosen = [self.evse_id(evse_id)] if evse_id is not None else list(self.station.connectors)
@@ -238,6 +245,16 @@ class StationService:
             self.evse_id(evse_id)
         status = self.station.change_availability(evse_id, operative)
         return {"connector": evse_id, "operative": operative, "status": status.value.capitalize()}
+
+    async def limit(self, evse_id: int | None, amps: float | None) -> dict[str, Any]:
+        """The operator's own limit on one connector (None: every one); ``amps`` None clears it."""
+        targets = [self.evse_id(evse_id)] if evse_id is not None else list(self.station.connectors)
+        refusal = self.operator_limits.refusal(amps)
+        if refusal is not None:
+            raise ControlError("bad_request", refusal)
+        await self.operator_limits.set(targets, amps)
+        return {"connectors": [{"id": e, "operator_a": self.operator_limits.get(e),
+                                "limit": self.connector_status(e)["limit"]} for e in targets]}
 
     # ---------------------------------------------------------------- config
     def file_settings(self) -> dict[str, Any]:

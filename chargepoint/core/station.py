@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from chargepoint.core.authorization import LocalAuthorization
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
@@ -40,6 +41,9 @@ from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
+
+if TYPE_CHECKING:
+    from chargepoint.core.smart_charging import SmartCharging
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,8 @@ class Station:
         self._station_reported: StatusChanged | None = None
         #: Why the state database cannot be written, once it cannot (see ``storage_failed``).
         self.storage_failure: str | None = None
+        #: The charging profiles and the limits they set (smart_charging.py), once built.
+        self.smart_charging: SmartCharging | None = None
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:

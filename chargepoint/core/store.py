@@ -86,6 +86,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE transactions ADD COLUMN token_type TEXT;
     """,
+    # n -> n+1: charging profiles the CSMS installed (the whole profile as JSON) and the
+    # operator's own limit per EVSE (see limit_store.py).
+    """
+    CREATE TABLE charging_profiles (id INTEGER PRIMARY KEY, evse_id INTEGER NOT NULL,
+        purpose TEXT NOT NULL, stack_level INTEGER NOT NULL, profile TEXT NOT NULL);
+    CREATE TABLE operator_limits (evse_id INTEGER PRIMARY KEY, amps REAL NOT NULL);
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

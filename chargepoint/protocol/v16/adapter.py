@@ -40,7 +40,7 @@ from chargepoint.core.station import Station
 from chargepoint.protocol.common.measurands import format_number, values_for
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
-from chargepoint.protocol.v16 import translate
+from chargepoint.protocol.v16 import smart_charging, translate
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v16.peer import Peer16
 from hal.clock import Clock
@@ -214,14 +214,19 @@ class V16Adapter:
     def remote_start(self, id_tag: str, connector_id: int | None, charging_profile: dict | None) -> str:
         if connector_id == 0:
             return "Rejected"
-        if charging_profile is not None:
-            log.warning("RemoteStartTransaction: charging profile ignored (Smart Charging "
-                        "is not among the supported feature profiles)")
+        profile = None
+        if charging_profile is not None:  # the TxProfile of the transaction to come: taken, or no start
+            profile = smart_charging.remote_start_profile(self.station, charging_profile, connector_id,
+                                                          self.outbox.local_id)
+            if profile is None:
+                return "Rejected"
         result = self.station.remote_start(
             IdToken(id_tag, TokenType.CENTRAL), connector_id,
             authorize_first=bool(self.settings.get("authorize_remote_start")))
         if not result.accepted:
             log.info("RemoteStartTransaction for %s rejected: %s", id_tag, result.refusal)
+        elif profile is not None and result.evse_id is not None:
+            smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
         return "Accepted" if result.accepted else "Rejected"
 
     def remote_stop(self, transaction_id: int) -> str:

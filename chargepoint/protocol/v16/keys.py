@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chargepoint.core import smart_charging
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, MEASURANDS_MAX_LENGTH, SetResult, Settings
 
 GET_CONFIGURATION_MAX_KEYS = 64
-FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
+FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "SmartCharging")
+#: ChargingScheduleAllowedChargingRateUnit: amperes and watts (the engine converts watts).
+ALLOWED_CHARGING_RATE_UNITS = "Current,Power"
 
 #: 1.6 key -> the neutral setting it shows.
 SETTING_KEYS: dict[str, str] = {
@@ -82,6 +85,10 @@ class KeyCatalogue:
     def __init__(self, settings: Settings, evse_count: int) -> None:
         self.settings = settings
         self.readonly: dict[str, int | str] = {
+            "ChargeProfileMaxStackLevel": smart_charging.MAX_STACK_LEVEL,
+            "ChargingScheduleAllowedChargingRateUnit": ALLOWED_CHARGING_RATE_UNITS,
+            "ChargingScheduleMaxPeriods": smart_charging.MAX_PERIODS,
+            "MaxChargingProfilesInstalled": smart_charging.MAX_PROFILES,
             "ConnectorPhaseRotationMaxLength": evse_count + 1,
             "GetConfigurationMaxKeys": GET_CONFIGURATION_MAX_KEYS,
             "LocalAuthListMaxLength": LOCAL_LIST_MAX_LENGTH,

@@ -40,10 +40,12 @@ from ocpp.v16.enums import (
 
 from chargepoint.core.authorization import Entry as ListEntry
 from chargepoint.core.commands import AvailabilityChange, UnlockResult
+from chargepoint.core.outbox import Outbox
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
+from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v16.translate import auth_result
 
 #: jsonschema rule that failed -> the 1.6 error code for it.
@@ -84,6 +86,7 @@ class Adapter(Protocol):
     """What the handlers ask of the 1.6 adapter (``adapter.V16Adapter``)."""
 
     station: Station
+    outbox: Outbox
     keys: KeyCatalogue
 
     def remote_start(self, id_tag: str, connector_id: int | None, charging_profile: dict | None) -> str: ...
@@ -94,8 +97,9 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(RobustPeer, LibChargePoint):
-    """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter."""
+class Peer16(SmartChargingHandlers, RobustPeer, LibChargePoint):
+    """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter
+    (the Smart Charging ones are in ``smart_charging.py``)."""
 
     call_results = call_result
     secret_names = SECRET_KEYS
