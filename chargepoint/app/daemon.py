@@ -68,7 +68,7 @@ class Daemon:
         )
         #: Charging profiles -> the smart_charging claim; the operator's own limit -> the operator claim.
         self.smart_charging = SmartCharging(self.station, Supply(
-            config.smart_charging.nominal_voltage_v, config.smart_charging.phases))
+            config.station.nominal_voltage_v, config.station.supply_phases))
         self.station.smart_charging = self.smart_charging
         self.operator_limits = OperatorLimits(self.station)
         #: The adapter serving the current CSMS connection (None before the first).

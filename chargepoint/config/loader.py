@@ -25,7 +25,6 @@ from chargepoint.config.model import (
     OcppConfig,
     SafetyConfig,
     SimulationConfig,
-    SmartChargingConfig,
     StationConfig,
 )
 from chargepoint.config.reader import ConfigError, Reader, table
@@ -285,22 +284,9 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
     return cfg
 
 
-def _smart_charging(file: str, data: dict[str, Any]) -> SmartChargingConfig:
-    r = Reader(file, table(file, data, "smart_charging"), "smart_charging")
-    d = SmartChargingConfig()
-    cfg = SmartChargingConfig(
-        nominal_voltage_v=r.number("nominal_voltage_v", d.nominal_voltage_v, low=100, high=480),
-        phases=r.number("phases", d.phases, low=1, high=3, integer=True),
-    )
-    if cfg.phases == 2:
-        raise r.fail("phases", "must be 1 or 3")
-    r.finish()
-    return cfg
-
-
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "smart_charging")
+             "board")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -346,7 +332,6 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         control=_control(file, data),
         board=_board(file, data, backend),
         source=file,
-        smart_charging=_smart_charging(file, data),
     )
     _check_raspberrypi(file, config)
     return config

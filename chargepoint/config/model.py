@@ -191,16 +191,6 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
-class SmartChargingConfig:
-    """What turns a charging profile's watts into the amperes the pilot announces."""
-
-    #: Nominal voltage between a phase and neutral.
-    nominal_voltage_v: float = 230.0
-    #: Phases wired to the connectors (1 or 3): a profile's power is spread over at most these.
-    phases: int = 3
-
-
-@dataclass(frozen=True)
 class Config:
     station: StationConfig
     ocpp: OcppConfig
@@ -213,4 +203,3 @@ class Config:
     #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
     board: BoardConfig | None = None
     source: str = "<defaults>"
-    smart_charging: SmartChargingConfig = field(default_factory=SmartChargingConfig)

@@ -35,7 +35,6 @@ def test_shipped_example_is_valid_and_shows_the_defaults():
     assert config.simulation == defaults.simulation
     assert config.meter == defaults.meter
     assert config.safety == defaults.safety
-    assert config.smart_charging == defaults.smart_charging
 
 
 def test_minimal_file_gets_defaults(tmp_path):
