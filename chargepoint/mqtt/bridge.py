@@ -37,10 +37,18 @@ log = logging.getLogger(__name__)
 
 #: Messages sent before the publishing task lets the event loop run other work.
 BATCH = 20
+#: QoS 1 messages awaiting their PUBACK at once (paho's own default bound).
+IN_FLIGHT = 20
 #: Command messages the client holds while one is being carried out; past that they are dropped.
 INCOMING_MAX = 100
 #: How long the goodbye (``offline``) may take when the daemon stops.
 GOODBYE_S = 2.0
+#: Commands carried out per second at most (a burst of COMMAND_BURST); the rest are dropped unread,
+#: so a client flooding the command topics costs the event loop next to nothing.
+COMMANDS_PER_S = 5.0
+COMMAND_BURST = 10
+#: At most one line per this many seconds says how many commands were dropped.
+DROPPED_LOG_S = 60.0
 
 
 class MqttBridge:
@@ -67,6 +75,11 @@ class MqttBridge:
         self.connections = 0
         self.published = 0
         self._failing = False
+        self.commands_dropped = 0
+        self._tokens = float(COMMAND_BURST)
+        self._tokens_at = 0.0
+        self._dropped_logged_at = float("-inf")
+        self._dropped_unlogged = 0
 
     @property
     def where(self) -> str:
@@ -82,7 +95,24 @@ class MqttBridge:
             cfg.host, cfg.port, username=cfg.username or None, password=cfg.password or None,
             identifier=f"chargepoint-{self.identity}", keepalive=cfg.keepalive_s, tls_params=tls,
             will=aiomqtt.Will(self.topics.availability, "offline", qos=1, retain=True),
-            max_queued_incoming_messages=INCOMING_MAX, logger=logging.getLogger("chargepoint.mqtt.client"))
+            queue_type=self._incoming_queue(), logger=logging.getLogger("chargepoint.mqtt.client"))
+
+    def _incoming_queue(self) -> type[asyncio.Queue[aiomqtt.Message]]:
+        """aiomqtt's queue of received messages, holding at most INCOMING_MAX.
+
+        Past that a message is dropped and counted here, without the log line per
+        message aiomqtt's own bound would write: a flood must cost next to nothing.
+        """
+        bridge = self
+
+        class Incoming(asyncio.Queue):  # type: ignore[type-arg]
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                if self.qsize() >= INCOMING_MAX:
+                    bridge.commands_dropped += 1
+                    return
+                super().put_nowait(item)
+
+        return Incoming
 
     async def run(self) -> None:
         """Until cancelled: watch the station and keep a connection to the broker."""
@@ -96,6 +126,8 @@ class MqttBridge:
                     async with self._client() as client:
                         await self._connected(client)
                 except aiomqtt.MqttError as exc:
+                    if self._stopping():
+                        raise asyncio.CancelledError from exc
                     self._lost(exc)
                 finally:
                     self.connected.clear()
@@ -103,6 +135,13 @@ class MqttBridge:
         finally:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
+
+    @staticmethod
+    def _stopping() -> bool:
+        """Whether this task is being cancelled (the daemon stops): a disconnect error at the exit of
+        the connection must not turn the cancellation into one more reconnect."""
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
 
     def _lost(self, exc: aiomqtt.MqttError) -> None:
         reason = str(exc) or type(exc).__name__
@@ -141,35 +180,90 @@ class MqttBridge:
                 await asyncio.wait_for(goodbye, GOODBYE_S)
             raise
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancelled(tasks)
 
     async def _write(self, client: aiomqtt.Client) -> None:
+        """Send what the outlet holds. QoS 0 (state) is written at once; QoS 1 (events) is confirmed
+        in the background, up to IN_FLIGHT at a time, so one slow PUBACK holds up nothing else."""
         outlet = self.outlet
+        in_flight = asyncio.Semaphore(IN_FLIGHT)
+        confirming: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
         sent = 0
-        while True:
-            await outlet.wake.wait()
-            message: Message | None
-            while (message := outlet.take()) is not None:
-                try:
-                    await client.publish(message.topic, message.payload, qos=message.qos,
-                                         retain=message.retain)
-                except BaseException:
-                    outlet.put_back(message)
-                    raise
-                self.published += 1
-                sent += 1
-                if sent % BATCH == 0:
-                    await asyncio.sleep(0)
+        try:
+            while True:
+                await outlet.wake.wait()
+                message: Message | None
+                while (message := outlet.take()) is not None:
+                    if failed:
+                        outlet.put_back(message)
+                        raise failed[0]
+                    if message.qos:
+                        await in_flight.acquire()
+                        task = asyncio.ensure_future(self._confirmed(client, message, in_flight, failed))
+                        confirming.add(task)
+                        task.add_done_callback(confirming.discard)
+                    else:
+                        try:
+                            await client.publish(message.topic, message.payload, retain=message.retain)
+                        except BaseException:
+                            outlet.put_back(message)
+                            raise
+                        self.published += 1
+                    sent += 1
+                    if sent % BATCH == 0:
+                        await asyncio.sleep(0)
+        finally:
+            await _cancelled(list(confirming))
+
+    async def _confirmed(self, client: aiomqtt.Client, message: Message, in_flight: asyncio.Semaphore,
+                         failed: list[BaseException]) -> None:
+        try:
+            await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+            self.published += 1
+        except BaseException as exc:
+            self.outlet.put_back(message)  # at least once: sent again after the reconnect
+            if isinstance(exc, aiomqtt.MqttError):
+                failed.append(exc)
+                self.outlet.wake.set()
+            raise
+        finally:
+            in_flight.release()
 
     async def _read(self, client: aiomqtt.Client) -> None:
         """Commands (when on); with none subscribed this only notices the connection ending."""
         async for message in client.messages:
-            if self.commands is None:
+            if self.commands is None or not self._command_allowed():
                 continue
             payload = message.payload
             data = payload if isinstance(payload, bytes | bytearray) else str(payload or "").encode()
             outcome = await self.commands.handle(str(message.topic), bytes(data), message.retain)
             self.outlet.send(self.topics.command_result, dumps(outcome.as_json()))
             self.watch.kick()
+
+    def _command_allowed(self) -> bool:
+        """A token bucket (real time): a command now, or dropped and counted."""
+        now = asyncio.get_running_loop().time()
+        self._tokens = min(float(COMMAND_BURST), self._tokens + (now - self._tokens_at) * COMMANDS_PER_S)
+        self._tokens_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.commands_dropped += 1
+        self._dropped_unlogged += 1
+        if now - self._dropped_logged_at >= DROPPED_LOG_S:
+            log.warning("MQTT: %d command(s) dropped: more than %g a second arrive", self._dropped_unlogged,
+                        COMMANDS_PER_S)
+            self._dropped_logged_at = now
+            self._dropped_unlogged = 0
+        return False
+
+
+async def _cancelled(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and give them GOODBYE_S to end: a stop of the daemon never waits on the broker."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=GOODBYE_S)
+        if stuck:
+            log.warning("MQTT: %d task(s) did not end when cancelled", len(stuck))
