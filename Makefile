@@ -36,13 +36,15 @@ $(VENV)/.installed-dev: $(VENV)/bin/python pyproject.toml
 	touch $@ $(VENV)/.installed
 
 # socat makes the serial pty pairs; node runs the independent OCPP peer; systemd brings
-# systemd-analyze (the unit's verify and security tests) and systemctl.
+# systemd-analyze (the unit's verify and security tests) and systemctl; mosquitto is the MQTT
+# broker the MQTT tests start on a loopback port of their own (the package's service is not used).
 system-deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -26,6 +26,12 @@ Two phases in the same run, on the same daemon:
   come back as CALLERROR NotImplemented: the frames are parsed and answered
   all the same.)
 
+* mqtt (``--mqtt``): the CSMS quiet again; a mosquitto broker on loopback, the station's MQTT
+  feed with commands on, the state of every topic republished ``--mqtt-rate`` times a second;
+* mqtt+cmd (``--mqtt``): the same, and a hostile client (a subprocess) flooding the command
+  topics with malformed commands: a few a second are parsed, refused, logged (rate-limited) and
+  answered on the result topic, the rest dropped unread.
+
 It prints p50/p90/p99/max per phase, the flood's rate, and the IEC 61851
 limit (100 ms) and the project's target (p99 <= 10 ms under load) next to
 them. It asserts nothing.
@@ -33,6 +39,7 @@ them. It asserts nothing.
     .venv/bin/python bench/safety_latency.py               # 1000 events per phase
     .venv/bin/python bench/safety_latency.py --events 200  # quicker
     .venv/bin/python bench/safety_latency.py --tick 0.005 --adc ads1015
+    .venv/bin/python bench/safety_latency.py --mqtt        # and the MQTT phase (needs mosquitto)
 """
 
 from __future__ import annotations
@@ -186,13 +193,110 @@ class CsmsProcess:
             self.proc.wait(timeout=10)
 
 
+# ------------------------------------------------------------------ MQTT load (broker, flood: subprocesses)
+
+#: The hostile client stops by itself after this many messages or seconds.
+MQTT_FLOOD_MAX = 2_000_000
+MQTT_FLOOD_S = 300.0
+
+
+def mqtt_flood(port: int) -> None:
+    """A client publishing malformed commands to the station's command topics, as fast as it can.
+
+    Bounded: it stops at MQTT_FLOOD_MAX messages, after MQTT_FLOOD_S seconds, or when stdin closes.
+    """
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-flood")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    junk = ["{not json", "[1, 2]", '{"id_tag": 5}', "x" * 2000, "maybe", '{"limit": 6}']
+    started = time.monotonic()
+    for n in range(MQTT_FLOOD_MAX):
+        if stop.is_set() or time.monotonic() - started > MQTT_FLOOD_S:
+            break
+        name = ("start", "stop", "availability")[n % 3]
+        client.publish(f"chargepoint/CP-BENCH/connector/1/cmd/{name}", junk[n % len(junk)], qos=0)
+        if n % 200 == 199:
+            time.sleep(0.005)  # let paho's thread write; the broker drops what a client cannot take
+    client.loop_stop()
+    client.disconnect()
+
+
+class MqttLoad:
+    """The MQTT phase: a broker, the station's feed publishing at a high rate, a hostile client."""
+
+    def __init__(self, root: Path, rate_hz: float) -> None:
+        from tests.mqtt_broker import Mosquitto
+
+        self.broker = Mosquitto(root).start()
+        self.rate_hz = rate_hz
+
+    def settings(self) -> dict[str, Any]:
+        return {"enabled": True, "host": "127.0.0.1", "port": self.broker.port, "commands": True,
+                "reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
+
+    async def phase(self, daemon: Any, station: Station, events: int,
+                    hostile: bool) -> tuple[list[float], dict[str, Any]]:
+        """``events`` C -> B events under MQTT load (``hostile``: and the command flood); their
+        latencies and the load's figures."""
+        bridge = daemon.mqtt
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        refreshes = [0]
+        bridge.watch.after_refresh.append(lambda: refreshes.__setitem__(0, refreshes[0] + 1))
+
+        async def republish() -> None:
+            while True:
+                bridge.outlet.resend_all()  # every retained topic again, changed or not
+                bridge.watch.refresh()
+                await asyncio.sleep(1.0 / self.rate_hz)
+
+        flood = subprocess.Popen([sys.executable, __file__, "--mqtt-flood", str(self.broker.port)],
+                                 stdin=subprocess.PIPE, preexec_fn=lambda: os.nice(10)) if hostile else None
+        load = asyncio.ensure_future(republish())
+        commands = bridge.commands
+        handled = [0]
+        original = commands.handle
+
+        async def counted(*a: Any) -> Any:
+            handled[0] += 1
+            return await original(*a)
+
+        commands.handle = counted
+        await asyncio.sleep(1.0)
+        published, refreshed, started = bridge.published, refreshes[0], time.monotonic()
+        handled[0], dropped = 0, bridge.commands_dropped
+        try:
+            latencies = await asyncio.to_thread(station.events, events)
+        finally:
+            elapsed = time.monotonic() - started
+            load.cancel()
+            await asyncio.gather(load, return_exceptions=True)
+            commands.handle = original  # type: ignore[method-assign]
+            bridge.watch.after_refresh.clear()
+            if flood is not None:
+                flood.stdin.close()  # type: ignore[union-attr]
+                flood.wait(timeout=10)
+        return latencies, {"published_per_s": (bridge.published - published) / elapsed,
+                           "refreshes_per_s": (refreshes[0] - refreshed) / elapsed,
+                           "handled_per_s": handled[0] / elapsed,
+                           "commands_per_s": (handled[0] + bridge.commands_dropped - dropped) / elapsed,
+                           "connections": bridge.connections}
+
+    def close(self) -> None:
+        self.broker.close()
+
+
 # ------------------------------------------------------------------ the station on fakes
 
 
 class Station:
     """The daemon on the Pi backends with fakes, plus the instruments."""
 
-    def __init__(self, tmp: Path, csms_port: int, tick_s: float, adc: str) -> None:
+    def __init__(self, tmp: Path, csms_port: int, tick_s: float, adc: str,
+                 mqtt: dict[str, Any] | None = None) -> None:
         from chargepoint.backends.raspberrypi.build import build_pi_hardware
         from chargepoint.config import parse
         from hal.clock import RealClock
@@ -213,6 +317,8 @@ class Station:
                             reconnect_max_s=1.0)
         data["safety"]["tick_s"] = tick_s
         data["board"]["rfid"] = {"type": "none"}
+        if mqtt is not None:
+            data["mqtt"] = mqtt
         if adc != data["board"]["adc"]["type"]:
             data["board"]["adc"].update(type=adc, data_rate={"ads1115": 860, "ads1015": 3300}[adc])
         self.config = parse(data, "<bench>")
@@ -288,11 +394,13 @@ async def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR)
     csms = CsmsProcess(args.payload_kb)
     tmp = tempfile.TemporaryDirectory(prefix="safety-latency-")
-    station = Station(Path(tmp.name), csms.port, args.tick, args.adc)
+    mqtt = MqttLoad(Path(tmp.name) / "broker", args.mqtt_rate) if args.mqtt else None
+    station = Station(Path(tmp.name), csms.port, args.tick, args.adc, mqtt.settings() if mqtt else None)
     daemon = Daemon(station.config, station.hardware)
     task = asyncio.ensure_future(daemon.run())
     results: dict[str, list[float]] = {}
     flood_stats: dict[str, Any] = {}
+    mqtt_stats: dict[str, dict[str, Any]] = {}
     try:
         await asyncio.wait_for(daemon.link.connected.wait(), 10)
         station.model.set(state="B")  # plugged in: free vend starts a transaction, PWM comes on
@@ -303,7 +411,12 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.01)
         station.model.set(state="C")
         await asyncio.sleep(0.5)
-        for phase in ("quiet", "flood"):
+        for phase in ("quiet", "flood", *(("mqtt", "mqtt+cmd") if mqtt else ())):
+            if phase.startswith("mqtt"):
+                assert mqtt is not None
+                results[phase], mqtt_stats[phase] = await mqtt.phase(daemon, station, args.events,
+                                                                     hostile=phase == "mqtt+cmd")
+                continue
             if phase == "flood":
                 csms.send("flood")
                 await asyncio.sleep(1.0)
@@ -322,11 +435,14 @@ async def run(args: argparse.Namespace) -> None:
         daemon.stop()
         await asyncio.wait_for(task, 30)
         csms.close()
+        if mqtt is not None:
+            mqtt.close()
         tmp.cleanup()
-    report(args, results, flood_stats)
+    report(args, results, flood_stats, mqtt_stats)
 
 
-def report(args: argparse.Namespace, results: dict[str, list[float]], flood: dict[str, Any]) -> None:
+def report(args: argparse.Namespace, results: dict[str, list[float]], flood: dict[str, Any],
+           mqtt: dict[str, Any] | None = None) -> None:
     print(f"safety latency: CP change seen by the driver -> contactor-open call "
           f"({platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs)")
@@ -338,11 +454,20 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], flood: dic
         print(f"flood: {flood['calls_per_s']:.0f} CALLs/s (GetConfiguration + DataTransfer of "
               f"{args.payload_kb} KiB, alternating), {flood['mb_per_s']:.1f} MB/s, "
               f"{flood['callerrors']} of {flood['calls']} answered with CALLERROR")
+    for phase, load in (mqtt or {}).items():
+        print(f"{phase}: {load['published_per_s']:.0f} messages/s published by the station "
+              f"({load['refreshes_per_s']:.0f} state refreshes/s); malformed commands: "
+              f"{load['commands_per_s']:.0f}/s arriving, {load['handled_per_s']:.0f}/s parsed and refused, "
+              f"the rest dropped unread; {load['connections']} connection(s) to the broker so far")
     print()
     print(f"{'phase':<8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for phase, values in results.items():
         print(f"{phase:<8} {percentile(values, 50):8.2f} {percentile(values, 90):8.2f} "
               f"{percentile(values, 99):8.2f} {max(values):8.2f}")
+    for phase in ("mqtt", "mqtt+cmd"):
+        if phase in results and "quiet" in results:
+            ratio = percentile(results[phase], 99) / percentile(results["quiet"], 99)
+            print(f"p99 {phase} / quiet: {ratio:.2f}x")
     if "flood" in results and "quiet" in results:
         ratio = percentile(results["flood"], 99) / percentile(results["quiet"], 99)
         print(f"\np99 flood / quiet: {ratio:.2f}x; target p99 <= {TARGET_P99_MS:g} ms under load; "
@@ -361,10 +486,18 @@ def main() -> None:
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="sys.setswitchinterval for this run; the Pi backend lowers it to "
                              "1 ms itself, so only smaller values change anything")
+    parser.add_argument("--mqtt", action="store_true",
+                        help="add the MQTT phase: a mosquitto broker on loopback (apt-get install mosquitto)")
+    parser.add_argument("--mqtt-rate", type=float, default=200.0,
+                        help="full state republishes per second in the MQTT phase")
     parser.add_argument("--serve-csms", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mqtt-flood", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_csms:
         serve_csms(args.payload_kb)
+        return
+    if args.mqtt_flood is not None:
+        mqtt_flood(args.mqtt_flood)
         return
     profile = tomllib.loads(EXAMPLE.read_text())
     if args.tick is None:

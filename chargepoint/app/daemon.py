@@ -110,6 +110,12 @@ class Daemon:
                 watchdog=self._watchdog_state,
                 worlds=self.hardware.worlds, card_reader=self.hardware.card_reader),
             operator_limits=self.operator_limits)
+        #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
+        self.mqtt: Any = None
+        if config.mqtt.enabled:
+            from chargepoint.mqtt import MqttBridge  # the MQTT client library only where it is used
+
+            self.mqtt = MqttBridge(self.service, config.mqtt)
 
     def _new_session(self, ws: object) -> Any:
         self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
@@ -208,6 +214,8 @@ class Daemon:
         control = ControlServer(self.service) if self.config.control.enabled else None
         if control is not None:
             await control.start()
+        if self.mqtt is not None:
+            jobs.append(asyncio.ensure_future(self.mqtt.run()))
         # systemd: READY=1 now that the hal, the store and the safety loops run; then
         # WATCHDOG=1 while the event loop and every safety loop are alive (watchdog.py).
         self.watchdog = Watchdog([c.evse for c in self.hardware.connectors], on_hang=self._safety_loop_hung)

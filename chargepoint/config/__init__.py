@@ -11,6 +11,7 @@ from chargepoint.config.model import (
     ConnectorConfig,
     ControlConfig,
     MeterConfig,
+    MqttConfig,
     OcppConfig,
     SafetyConfig,
     SimulationConfig,
@@ -20,6 +21,6 @@ from chargepoint.config.reader import ConfigError, Reader
 
 __all__ = [
     "BAUD_RATES", "HAL_BACKENDS", "MEASURANDS", "METER_KINDS", "TOP_LEVEL", "Config", "ConfigError",
-    "ConnectorConfig", "ControlConfig", "MeterConfig", "OcppConfig", "Reader", "SafetyConfig",
+    "ConnectorConfig", "ControlConfig", "MeterConfig", "MqttConfig", "OcppConfig", "Reader", "SafetyConfig",
     "SimulationConfig", "StationConfig", "load", "parse",
 ]

@@ -27,6 +27,7 @@ from chargepoint.config.model import (
     SimulationConfig,
     StationConfig,
 )
+from chargepoint.config.mqtt_parse import parse_mqtt
 from chargepoint.config.reader import ConfigError, Reader, table
 
 
@@ -286,7 +287,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board")
+             "board", "mqtt")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -332,6 +333,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         control=_control(file, data),
         board=_board(file, data, backend),
         source=file,
+        mqtt=parse_mqtt(file, data, station.identity),
     )
     _check_raspberrypi(file, config)
     return config

@@ -191,6 +191,36 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Publishing to an MQTT broker (and Home Assistant discovery); off unless enabled."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    username: str = ""
+    #: Never shown: not in ``repr``, masked in ``chargepoint config get``, never logged.
+    password: str = field(default="", repr=False)
+    #: TLS to the broker; ca_file empty = the system's CA store.
+    tls: bool = False
+    ca_file: str = ""
+    #: A client certificate (PEM) and its key, for brokers that want one (key may be in the cert file).
+    client_cert: str = ""
+    client_key: str = ""
+    #: Topics begin with this; empty = ``chargepoint/<station identity>``.
+    topic_prefix: str = ""
+    #: Accept start/stop/availability commands on topics (anyone who may publish there may use them).
+    commands: bool = False
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    #: Meter values and state are published this often (station clock), and at once on a status change.
+    interval_s: float = 5.0
+    #: Reconnect backoff towards the broker (exponential with jitter, real time).
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    keepalive_s: int = 30
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     ocpp: OcppConfig
@@ -200,6 +230,7 @@ class Config:
     meter: MeterConfig = field(default_factory=MeterConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
     board: BoardConfig | None = None
     source: str = "<defaults>"

@@ -39,7 +39,9 @@ from hal.clock import Clock
 log = logging.getLogger(__name__)
 
 #: Config file sections shown (read-only) by ``config get``.
-FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control")
+FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control", "mqtt")
+#: File settings that are passwords: shown as "(set)" or "", never their value.
+FILE_SECRETS = ("authorization_key", "password")
 
 
 class EventLog(Protocol):
@@ -262,7 +264,7 @@ class StationService:
         flat: dict[str, Any] = {"hal.backend": self.config.hal_backend}
         for section in FILE_SECTIONS:
             for name, value in dataclasses.asdict(getattr(self.config, section)).items():
-                if name == "authorization_key":
+                if name in FILE_SECRETS:
                     value = "(set)" if value else ""
                 flat[f"{section}.{name}"] = list(value) if isinstance(value, tuple) else value
         for connector in self.config.connectors:
