@@ -1,4 +1,4 @@
-"""Commands on topics: start, stop and availability, through the station service like the CLI's.
+"""Commands on topics: start, stop, availability and limit, through the station service like the CLI's.
 
 Off unless ``[mqtt] commands = true``: whoever may publish on the broker may
 use them, so the broker's credentials and ACLs are the only guard. Every
@@ -86,6 +86,19 @@ def _operative(text: str) -> bool:
     return word == "operative"
 
 
+def _amps(text: str) -> float | None:
+    """The operator's limit in amperes, or None for ``clear`` (or an empty payload)."""
+    if text.lower() in ("", "clear"):
+        return None
+    try:
+        amps = float(text)
+    except ValueError:
+        raise Refused(f"payload must be a current in amperes or clear, not {text[:40]!r}") from None
+    if amps != amps or amps in (float("inf"), float("-inf")):
+        raise Refused("payload must be a finite current in amperes")
+    return amps
+
+
 class CommandHandler:
     """Turns one command message into one station service call."""
 
@@ -120,4 +133,6 @@ class CommandHandler:
             if _object(text):
                 raise Refused("stop takes no fields")
             return await self.service.stop(evse_id)
+        if name == "limit":
+            return await self.service.limit(evse_id, _amps(text))
         return self.service.availability(evse_id, _operative(text))

@@ -93,6 +93,11 @@ def _commands(topics: Topics, n: int) -> list[tuple[str, str, dict[str, Any]]]:
                                  "state_topic": topics.connector(n, "state"),
                                  "value_template":
                                      "{{ 'operative' if value_json.operative else 'inoperative' }}"}),
+        ("number", "operator_limit", {"name": "Current limit", "command_topic": topics.command(n, "limit"),
+                                      "state_topic": topics.connector(n, "state"),
+                                      "value_template": "{{ value_json.operator_limit_a or 0 }}",
+                                      "min": 0, "max": 80, "step": 1, "mode": "box",
+                                      "device_class": "current", "unit_of_measurement": "A"}),
     ]
 
 

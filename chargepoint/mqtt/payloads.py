@@ -58,6 +58,7 @@ def state(c: dict[str, Any]) -> dict[str, Any]:
         **_phases(meter["currents_a"], "a"),
         "limit_a": limit["amps"],
         "limit_binding": limit["binding"] or None,
+        "operator_limit_a": limit["claims"].get("operator"),
         "cable_max_a": c["cable_max_a"],
         "session_active": session is not None and session["transaction"] is not None,
     }

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The commands a topic may carry (a current limit is not among them: the station service has none).
-COMMANDS = ("start", "stop", "availability")
+COMMANDS = ("start", "stop", "availability", "limit")
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,15 @@ async def test_credentials_and_commands(csms, tmp_path, caplog):
 
                 bad = await command("start", "{not json")
                 assert bad["ok"] is False and "JSON object" in bad["error"]
-                assert (await command("limit", "10"))["ok"] is False  # no such command
+                assert (await command("limt", "10"))["ok"] is False  # no such command
+                assert "current in amperes" in (await command("limit", "ten"))["error"]
+                assert (await command("limit", "99"))["ok"] is False  # above what the pilot can offer
+                limited = await command("limit", "10")
+                claims = daemon.service.connector_status(1)["limit"]["claims"]
+                assert limited["ok"] is True and claims["operator"] == 10
+                await ha.until(lambda: ha.connector("state").get("operator_limit_a") == 10, "limit in state")
+                assert (await command("limit", "clear"))["ok"] is True
+                assert "operator" not in daemon.service.connector_status(1)["limit"]["claims"]
                 assert ha.results()[0]["ok"] is False and "retained" in ha.results()[0]["error"]
                 # An empty retained message clears the retained one.
                 await client.publish(f"{PREFIX}/connector/1/cmd/availability", "", qos=1, retain=True)

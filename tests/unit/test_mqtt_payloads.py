@@ -59,8 +59,8 @@ def test_state_has_iec_state_currents_and_the_binding_limit():
     assert state == {"connector": 1, "status": "Charging", "iec_state": "C", "activity": "charging",
                      "operative": True, "error": None, "pwm_duty": 26.7, "contactor_closed": True,
                      "offered_a": 16.0, "current_l1_a": 15.9, "current_l2_a": 15.8, "current_l3_a": 16.0,
-                     "limit_a": 16.0, "limit_binding": "operator", "cable_max_a": 32.0,
-                     "session_active": True}
+                     "limit_a": 16.0, "limit_binding": "operator", "operator_limit_a": 16.0,
+                     "cable_max_a": 32.0, "session_active": True}
 
 
 def test_meter_in_w_wh_and_kwh_with_null_for_a_phase_not_measured():
@@ -132,7 +132,10 @@ def test_discovery_command_entities_only_when_commands_are_on():
     assert off[button] == "" and off[switch] == ""  # removed, should they exist from before
     assert on[button]["command_topic"] == "chargepoint/CP-1/connector/1/cmd/start"  # type: ignore[index]
     assert on[switch]["payload_on"] == "operative"  # type: ignore[index]
-    assert not any("limit" in t for t, c in on.items() if c and "command_topic" in c)  # type: ignore[operator]
+    number = "homeassistant/number/chargepoint_CP-1/1_operator_limit/config"
+    assert off[number] == ""
+    assert on[number]["command_topic"] == "chargepoint/CP-1/connector/1/cmd/limit"  # type: ignore[index]
+    assert on[number]["value_template"] == "{{ value_json.operator_limit_a or 0 }}"  # type: ignore[index]
 
 
 def test_discovery_names_connectors_when_there_are_several():
