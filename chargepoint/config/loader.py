@@ -26,6 +26,7 @@ from chargepoint.config.model import (
     StationConfig,
 )
 from chargepoint.config.reader import ConfigError, Reader, table
+from chargepoint.config.web import parse_web
 
 
 def _station(file: str, data: dict[str, Any]) -> StationConfig:
@@ -274,7 +275,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board")
+             "board", "web")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -320,6 +321,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         control=_control(file, data),
         board=_board(file, data, backend),
         source=file,
+        web=parse_web(file, data),
     )
     _check_raspberrypi(file, config)
     return config

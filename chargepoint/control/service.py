@@ -38,7 +38,7 @@ from hal.clock import Clock
 log = logging.getLogger(__name__)
 
 #: Config file sections shown (read-only) by ``config get``.
-FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control")
+FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control", "web")
 
 
 class EventLog(Protocol):
