@@ -36,13 +36,16 @@ $(VENV)/.installed-dev: $(VENV)/bin/python pyproject.toml
 	touch $@ $(VENV)/.installed
 
 # socat makes the serial pty pairs; node runs the independent OCPP peer; systemd brings
-# systemd-analyze (the unit's verify and security tests) and systemctl.
+# systemd-analyze (the unit's verify and security tests) and systemctl; chromium and its
+# driver run the dashboard's browser test (Debian's build: nothing is downloaded).
 system-deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -87,6 +87,10 @@ class Feed:
     def unsubscribe(self, queue: asyncio.Queue[bytes]) -> None:
         self._subscribers.discard(queue)
 
+    def close(self) -> None:
+        """Wake every subscriber with an empty snapshot: the end of its stream."""
+        self._publish(b"")
+
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)

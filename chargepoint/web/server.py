@@ -37,6 +37,7 @@ from chargepoint.web.access import Access, check_exposure, client_of, from_loopb
 from chargepoint.web.feed import Feed, encode
 from chargepoint.web.metrics import CONTENT_TYPE, registry_for, render
 from chargepoint.web.ocppstats import MessageCounter
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ MAX_BODY = 16 * 1024
 MAX_STREAMS = 16
 #: A live stream whose client does not take a snapshot within this long is closed.
 WRITE_TIMEOUT_S = 15.0
+#: At stop, requests still running get this long (the live streams are ended first).
+SHUTDOWN_S = 2.0
 #: Files under /static/ (and the page itself), read once at start.
 ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "chart.js": "text/javascript",
           "style.css": "text/css", "icon.svg": "image/svg+xml"}
@@ -85,10 +88,11 @@ class WebServer:
 
     def __init__(self, service: StationService, messages: MessageCounter, *, protected: bool,
                  assets: dict[str, bytes], ssl_context: ssl.SSLContext | None = None,
-                 feed: Feed | None = None) -> None:
+                 feed: Feed | None = None, clock: Clock | None = None) -> None:
         self.service = service
         self.config = service.config
-        self.access = Access(service.config, service.clock, protected, tls=ssl_context is not None)
+        # Sessions and the login throttle keep time on this clock (the station's unless a test injects one).
+        self.access = Access(service.config, clock or service.clock, protected, tls=ssl_context is not None)
         self.assets = assets
         self.ssl_context = ssl_context
         self.feed = feed or Feed(service)
@@ -123,7 +127,8 @@ class WebServer:
     async def start(self) -> None:
         web_config = self.config.web
         # access_log=None: one log line per event, not per request (the recorder keeps events).
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, keepalive_timeout=15.0)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, keepalive_timeout=15.0,
+                                     shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, web_config.listen, web_config.port, ssl_context=self.ssl_context,
                            backlog=64)
@@ -143,6 +148,7 @@ class WebServer:
                  "login required" if self.access.protected else "view-only: no password set")
 
     async def close(self) -> None:
+        self.feed.close()  # ends the live streams, which would otherwise wait for the next snapshot
         if self._feed_task is not None:
             self._feed_task.cancel()
             await asyncio.gather(self._feed_task, return_exceptions=True)
@@ -202,6 +208,8 @@ class WebServer:
             await asyncio.wait_for(response.write(encode("full", self.feed.full())), WRITE_TIMEOUT_S)
             while self.access.may_view(request):
                 data = await queue.get()
+                if not data:
+                    break  # the server is stopping
                 await asyncio.wait_for(response.write(data), WRITE_TIMEOUT_S)
         except (TimeoutError, ConnectionError):
             pass  # the page went away or stopped reading

@@ -227,6 +227,7 @@
       showAccount();
       connect();
     } catch (err) {
+      $("password").value = "";
       say(`login: ${err.message}`);
     }
   });
