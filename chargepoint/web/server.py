@@ -49,6 +49,9 @@ MAX_BODY = 16 * 1024
 MAX_STREAMS = 16
 #: A live stream whose client does not take a snapshot within this long is closed.
 WRITE_TIMEOUT_S = 15.0
+#: /metrics and /api/state answer from a copy at most this old (s), so a client asking
+#: back to back costs the daemon HTTP parsing, not a fresh collection each time.
+CACHE_S = 1.0
 #: At stop, requests still running get this long (the live streams are ended first).
 SHUTDOWN_S = 2.0
 #: Files under /static/ (and the page itself), read once at start.
@@ -98,6 +101,7 @@ class WebServer:
         self.feed = feed or Feed(service)
         self.registry = registry_for(service, messages)
         self.streams = 0
+        self._cached: dict[str, tuple[float, bytes]] = {}
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self._feed_task: asyncio.Task[None] | None = None
@@ -190,8 +194,20 @@ class WebServer:
     # ------------------------------------------------------------------- data
     async def state(self, request: web.Request) -> web.Response:
         self.access.require_view(request)
-        await self.feed.refresh_sessions()
-        return _json(self.feed.full())
+        body = self._cache("state")
+        if body is None:
+            await self.feed.refresh_sessions()
+            body = self._store("state", json.dumps(self.feed.full()).encode())
+        return web.Response(body=body, content_type="application/json")
+
+    def _cache(self, name: str) -> bytes | None:
+        entry = self._cached.get(name)
+        now = asyncio.get_running_loop().time()
+        return entry[1] if entry is not None and now - entry[0] < CACHE_S else None
+
+    def _store(self, name: str, body: bytes) -> bytes:
+        self._cached[name] = (asyncio.get_running_loop().time(), body)
+        return body
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state first, then one update a second."""
@@ -241,7 +257,8 @@ class WebServer:
             raise problem(403 if rule != "off" else 404, "metrics_refused",
                           f"metrics are {'off' if rule == 'off' else 'not served to this client'} "
                           f"(web.metrics = {rule!r})")
-        return web.Response(body=render(self.registry), headers={"Content-Type": CONTENT_TYPE})
+        body = self._cache("metrics") or self._store("metrics", render(self.registry))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @web.middleware
