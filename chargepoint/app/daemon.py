@@ -32,7 +32,6 @@ from chargepoint.core.station import Station
 from chargepoint.core.store import Store, StoreError
 from chargepoint.protocol import registry
 from chargepoint.web.ocppstats import MessageCounter
-from chargepoint.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,12 @@ class Daemon:
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         # The dashboard's exposure rule first: a refused [web] stops the start before anything runs.
-        web = await WebServer.prepare(self.service, self.messages) if self.config.web.enabled else None
+        web = None
+        if self.config.web.enabled:
+            # Imported only when enabled: aiohttp and prometheus-client cost a restart a quarter second.
+            from chargepoint.web.server import WebServer
+
+            web = await WebServer.prepare(self.service, self.messages)
         self.recorder.attach()
         recreate = self.config.station.recreate_corrupt_state
         try:
