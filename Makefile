@@ -37,7 +37,8 @@ $(VENV)/.installed-dev: $(VENV)/bin/python pyproject.toml
 
 # socat makes the serial pty pairs; node runs the independent OCPP peer; systemd brings
 # systemd-analyze (the unit's verify and security tests) and systemctl; mosquitto is the MQTT
-# broker the MQTT tests start on a loopback port of their own (the package's service is not used).
+# broker the MQTT tests start on a loopback port of their own (the package's service is not used);
+# chromium and its driver run the dashboard's browser test (Debian's build: nothing is downloaded).
 system-deps:
 	@missing=""; \
 	command -v socat >/dev/null || missing="$$missing socat"; \
@@ -45,6 +46,8 @@ system-deps:
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

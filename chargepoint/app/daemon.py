@@ -34,6 +34,7 @@ from chargepoint.core.smart_charging import SmartCharging
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store, StoreError
 from chargepoint.protocol import registry
+from chargepoint.web.ocppstats import MessageCounter
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class Daemon:
         self.failure: str | None = None
         #: Recent events and OCPP frames, for the control API's ``logs`` and ``status``.
         self.recorder = Recorder(secret_names=self.version.secret_names)
+        #: OCPP CALLs by action and result, for the metrics.
+        self.messages = MessageCounter()
+        self.recorder.frame_listeners.append(self.messages.frame)
         self.started_monotonic = time.monotonic()
         self.watchdog: Watchdog | None = None
         #: What the local surfaces (the control socket) may see and do.
@@ -118,6 +122,7 @@ class Daemon:
             self.mqtt = MqttBridge(self.service, config.mqtt)
 
     def _new_session(self, ws: object) -> Any:
+        self.messages.new_connection()
         self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
                                             self.config, self.clock, on_reset=self.reset,
                                             data_transfer=self.data_transfer)
@@ -181,6 +186,13 @@ class Daemon:
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
+        # The dashboard's exposure rule first: a refused [web] stops the start before anything runs.
+        web = None
+        if self.config.web.enabled:
+            # Imported only when enabled: aiohttp and prometheus-client cost a restart a quarter second.
+            from chargepoint.web.server import WebServer
+
+            web = await WebServer.prepare(self.service, self.messages)
         self.recorder.attach()
         recreate = self.config.station.recreate_corrupt_state
         try:
@@ -225,6 +237,8 @@ class Daemon:
         log.info("station %s running with %d connector(s)", self.config.station.identity,
                  len(self.hardware.connectors))
         try:
+            if web is not None:
+                await web.start()
             await self._stopped.wait()
             self.watchdog.stopping(self.failure or "stopping")
             if self.store.failure is None:  # else nothing more can be recorded: a restart recovers
@@ -235,6 +249,8 @@ class Daemon:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
             await asyncio.gather(link, recovery, watchdog, *jobs, return_exceptions=True)
+            if web is not None:
+                await web.close()
             if control is not None:
                 await control.close()
             if reader is not None:

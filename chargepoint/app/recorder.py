@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from chargepoint.app import logfilter
@@ -43,6 +44,8 @@ class Recorder:
         self._seq = 0
         self._lock = threading.Lock()  # events come from every thread (the safety loops log too)
         self._handler = _RecordHandler(self)
+        #: Also given every frame as it passes, unmasked (the metrics' message counter).
+        self.frame_listeners: list[Callable[[str, str | bytes], None]] = []
         # Masked and capped like every other handler's lines; not rate-limited: ``last_error``
         # must show the newest warning, and the ring is bounded anyway.
         logfilter.install(self._handler, self.secret_names, rate_limit=False)
@@ -58,6 +61,8 @@ class Recorder:
         return self._seq
 
     def frame(self, direction: str, text: str | bytes) -> None:
+        for listener in self.frame_listeners:
+            listener(direction, text)
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         text = self._mask(text)

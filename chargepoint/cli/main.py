@@ -91,6 +91,8 @@ def run(config_path: str, log_level: str) -> None:
         daemon = asyncio.run(serve())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:  # found at start, e.g. a [web] listen address without a password
+        raise click.ClickException(f"configuration rejected: {exc}") from None
     finally:
         lock.release()
     if daemon.failure:
@@ -298,4 +300,8 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
 from chargepoint.cli.control_commands import register  # noqa: E402 - the commands that talk to the daemon
 
 register(main)
+
+from chargepoint.cli.web_commands import register as register_web  # noqa: E402 - `chargepoint web ...`
+
+register_web(main)
 

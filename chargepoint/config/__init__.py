@@ -18,9 +18,10 @@ from chargepoint.config.model import (
     StationConfig,
 )
 from chargepoint.config.reader import ConfigError, Reader
+from chargepoint.config.web import WebConfig
 
 __all__ = [
     "BAUD_RATES", "HAL_BACKENDS", "MEASURANDS", "METER_KINDS", "TOP_LEVEL", "Config", "ConfigError",
     "ConnectorConfig", "ControlConfig", "MeterConfig", "MqttConfig", "OcppConfig", "Reader", "SafetyConfig",
-    "SimulationConfig", "StationConfig", "load", "parse",
+    "SimulationConfig", "StationConfig", "WebConfig", "load", "parse",
 ]

@@ -29,6 +29,7 @@ from chargepoint.config.model import (
 )
 from chargepoint.config.mqtt_parse import parse_mqtt
 from chargepoint.config.reader import ConfigError, Reader, table
+from chargepoint.config.web import parse_web
 
 
 def _station(file: str, data: dict[str, Any]) -> StationConfig:
@@ -287,7 +288,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "mqtt")
+             "board", "mqtt", "web")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -334,6 +335,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         board=_board(file, data, backend),
         source=file,
         mqtt=parse_mqtt(file, data, station.identity),
+        web=parse_web(file, data),
     )
     _check_raspberrypi(file, config)
     return config

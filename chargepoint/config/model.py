@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chargepoint.config.web import WebConfig
+
 if TYPE_CHECKING:
     from chargepoint.config.board import BoardConfig
 
@@ -234,3 +236,5 @@ class Config:
     #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
     board: BoardConfig | None = None
     source: str = "<defaults>"
+    #: The web dashboard and metrics (``[web]``, see chargepoint/config/web.py).
+    web: WebConfig = field(default_factory=WebConfig)

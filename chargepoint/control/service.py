@@ -39,7 +39,7 @@ from hal.clock import Clock
 log = logging.getLogger(__name__)
 
 #: Config file sections shown (read-only) by ``config get``.
-FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control", "mqtt")
+FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control", "mqtt", "web")
 #: File settings that are passwords: shown as "(set)" or "", never their value.
 FILE_SECRETS = ("authorization_key", "password")
 

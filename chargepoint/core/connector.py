@@ -79,6 +79,8 @@ class ConnectorState:
     evse_status: EvseStatus | None = None
     last_reading: MeterReading | None = None
     meter_failures: int = 0
+    #: Every failed meter read since the start (``meter_failures`` counts those in a row).
+    meter_failures_total: int = 0
     #: The transaction ended but the EV is still plugged in.
     finishing: bool = False
     #: A station-wide fault that stops this connector too: (fault name, what a technician reads).

@@ -145,7 +145,8 @@ class Station:
             operative=c.operative, scheduled_operative=c.scheduled_operative, plugged=c.plugged,
             evse=c.evse_status, limit=c.limits.resolve(), claims=c.limits.snapshot(), session=session,
             last_reading=c.last_reading, meter_available=c.meter_available,
-            meter_failures=c.meter_failures, has_lock=c.lock is not None)
+            meter_failures=c.meter_failures, has_lock=c.lock is not None,
+            meter_failures_total=c.meter_failures_total)
 
     def hardware(self, evse_id: int) -> ConnectorHardware:
         """The hardware bundle of an EVSE: its safety loop (for a technician's tests) and meter."""

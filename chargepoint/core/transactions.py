@@ -61,6 +61,7 @@ class TransactionRecorder:
         result = await c.meter.read()
         if isinstance(result, MeterFailure):
             c.meter_failures += 1
+            c.meter_failures_total += 1
             log.warning("connector %d: meter read failed (%s %s), %d in a row", c.id,
                         result.kind.value, result.detail, c.meter_failures)
             self._changed(c)

@@ -47,3 +47,5 @@ class ConnectorView:
     meter_available: bool
     meter_failures: int
     has_lock: bool
+    #: Failed meter reads since the start (``meter_failures``: in a row).
+    meter_failures_total: int = 0

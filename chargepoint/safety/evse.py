@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 
 from chargepoint.safety import output_test
@@ -60,6 +61,7 @@ from chargepoint.safety.status import (
     EvseStatus,
     trip_fault,
 )
+from chargepoint.safety.ticktimes import TickTimes
 from hal.clock import Clock
 from hal.interfaces import Contactor, FaultInputs, Heartbeat, Pilot, PilotLevels, ShuntTrip
 
@@ -126,6 +128,8 @@ class EvseController:
         self._levels: PilotLevels | None = None
         #: A technician's output test: what to drive, and until when (None: no test).
         self._test: output_test.OutputTest | None = None
+        #: How long each step of the running loop takes (real time; for the metrics).
+        self.tick_times = TickTimes()
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -258,7 +262,9 @@ class EvseController:
 
     def _run(self) -> None:
         while not self._stop_event.is_set():
+            started = time.perf_counter()
             self.step()
+            self.tick_times.observe(time.perf_counter() - started)
             # While a new pilot state awaits its confirming samples, take them at
             # once instead of a tick later: the debounce still needs independent
             # readings, but an unplug is acted on in one conversion, not one tick.

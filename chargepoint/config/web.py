@@ -1,0 +1,75 @@
+"""The ``[web]`` section: the dashboard and metrics server, off unless configured.
+
+Kept in its own module beside the other sections' parsing because its rules
+are about exposure (which address, which clients may scrape) rather than the
+station itself. The one rule that needs the state directory (a password must
+be set before listening beyond loopback) is checked when the daemon starts,
+by ``chargepoint.web.security``, since the file is not part of the config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chargepoint.config.reader import Reader, table
+
+#: Who may read ``/metrics`` without a login: "loopback" (clients on 127.0.0.0/8 or ::1),
+#: "open" (anyone who reaches the port, for a Prometheus on the LAN), "login" (logged-in
+#: browsers only) or "off".
+METRICS_ACCESS = ("loopback", "open", "login", "off")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The web dashboard and Prometheus metrics (``chargepoint.web``)."""
+
+    enabled: bool = False
+    #: An IP address; anything but loopback needs ``chargepoint web passwd`` first.
+    listen: str = "127.0.0.1"
+    port: int = 8080
+    #: PEM certificate (chain) and private key: serve HTTPS instead of HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    metrics: str = "loopback"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP literal or "localhost") only reaches this machine."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_web(file: str, data: dict[str, Any]) -> WebConfig:
+    r = Reader(file, table(file, data, "web"), "web")
+    d = WebConfig()
+    cfg = WebConfig(
+        enabled=r.boolean("enabled", d.enabled),
+        listen=r.string("listen", d.listen),
+        port=r.number("port", d.port, low=1, high=65535, integer=True),
+        tls_cert=r.string("tls_cert", d.tls_cert),
+        tls_key=r.string("tls_key", d.tls_key),
+        metrics=r.string("metrics", d.metrics),
+    )
+    if cfg.listen != "localhost":
+        try:
+            ipaddress.ip_address(cfg.listen)
+        except ValueError:
+            raise r.fail("listen", f"must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::), "
+                                   f"not {cfg.listen!r}") from None
+    if cfg.metrics not in METRICS_ACCESS:
+        raise r.fail("metrics", f"must be one of {', '.join(METRICS_ACCESS)}, not {cfg.metrics!r}")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise r.fail("tls_key" if cfg.tls_cert else "tls_cert", "tls_cert and tls_key go together")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(cfg, name)
+        if path and not Path(path).is_file():
+            raise r.fail(name, f"file not found: {path}")
+    r.finish()
+    return cfg
