@@ -238,6 +238,7 @@ class Daemon:
         try:
             await self.outbox.attach(store)
             await self.station.authorization.attach(store)
+            await self.station.reservations.attach(store)
             settings = await store.call(store.load_settings)
             availability = await store.call(store.load_availability)
         except sqlite3.DatabaseError as exc:

@@ -46,6 +46,7 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         outbox_max_entries=r.number("outbox_max_entries", 10_000, low=100, high=1_000_000, integer=True),
         recreate_corrupt_state=r.boolean("recreate_corrupt_state", False),
         connection_timeout_s=r.number("connection_timeout_s", 60.0, low=1, high=3600),
+        reserve_any_connector=r.boolean("reserve_any_connector", False),
     )
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
         if len(getattr(cfg, name)) > limit:

@@ -49,6 +49,9 @@ class StationConfig:
     #: How long an authorization waits for the EV to be plugged in (or a
     #: plugged EV for an authorization) before it lapses; OCPP ConnectionTimeOut.
     connection_timeout_s: float = 60.0
+    #: A reservation may be for "any connector" (the station keeps one free for it), besides
+    #: reservations of one connector; OCPP 1.6 ReserveConnectorZeroSupported.
+    reserve_any_connector: bool = False
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ DEFINITIONS = (
     Definition("tx_message_retry_interval_s", int, low=1, high=86400),
     Definition("unlock_on_ev_disconnect", bool),
     Definition("ws_ping_interval_s", int, low=0, high=3600),
+    Definition("reserve_any_connector", bool),
 )
 
 
@@ -134,6 +135,7 @@ def initial_values(config: Config) -> dict[str, Value]:
         "tx_message_retry_interval_s": o.transaction_message_retry_interval_s,
         "unlock_on_ev_disconnect": True,
         "ws_ping_interval_s": int(o.ping_interval_s),
+        "reserve_any_connector": config.station.reserve_any_connector,
     }
 
 

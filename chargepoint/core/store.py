@@ -86,6 +86,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE transactions ADD COLUMN token_type TEXT;
     """,
+    # 4 -> 5: reservations (reservations.py); no evse_id: any connector.
+    """
+    CREATE TABLE reservations (id INTEGER PRIMARY KEY, evse_id INTEGER, id_tag TEXT NOT NULL,
+        token_type TEXT NOT NULL, expiry REAL NOT NULL, group_id TEXT, connector_type TEXT);
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chargepoint.core.events import IdToken, StatusChanged
+from chargepoint.core.reservations import Reservation
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.limits import Resolved
 from hal.interfaces import MeterReading
@@ -47,3 +48,5 @@ class ConnectorView:
     meter_available: bool
     meter_failures: int
     has_lock: bool
+    #: The reservation holding this connector itself (an "any connector" one is the station's).
+    reservation: Reservation | None = None
