@@ -15,7 +15,7 @@ from enum import StrEnum
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, MEASURANDS_MAX_LENGTH, SetResult, Settings
 
 GET_CONFIGURATION_MAX_KEYS = 64
-FEATURE_PROFILES = ("Core", "LocalAuthListManagement")
+FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "Reservation", "RemoteTrigger")
 
 #: 1.6 key -> the neutral setting it shows.
 SETTING_KEYS: dict[str, str] = {
@@ -44,6 +44,10 @@ SETTING_KEYS: dict[str, str] = {
     "TransactionMessageRetryInterval": "tx_message_retry_interval_s",
     "UnlockConnectorOnEVSideDisconnect": "unlock_on_ev_disconnect",
     "WebSocketPingInterval": "ws_ping_interval_s",
+}
+#: Read-only 1.6 keys that show a neutral setting (set in the configuration file, not by the CSMS).
+READONLY_SETTING_KEYS: dict[str, str] = {
+    "ReserveConnectorZeroSupported": "reserve_any_connector",
 }
 #: Keys whose value is a password: never reported, masked in recorded frames.
 SECRET_KEYS = ("AuthorizationKey",)
@@ -93,6 +97,7 @@ class KeyCatalogue:
             "StopTxnSampledDataMaxLength": MEASURANDS_MAX_LENGTH,
             "SupportedFeatureProfiles": ",".join(FEATURE_PROFILES),
             "SupportedFeatureProfilesMaxLength": len(FEATURE_PROFILES),
+            **{key: settings.as_text(setting) for key, setting in READONLY_SETTING_KEYS.items()},
         }
 
     def keys(self) -> list[str]:
@@ -108,6 +113,10 @@ class KeyCatalogue:
 
     def info(self, key: str) -> KeyInfo:
         """What a known key holds (KeyError for an unknown one)."""
+        if key in READONLY_SETTING_KEYS:  # read now: the technician may have changed it
+            setting = READONLY_SETTING_KEYS[key]
+            kind = self.settings.definitions[setting].kind.__name__
+            return KeyInfo(key, True, False, self.settings.as_text(setting), setting, kind)
         if key in self.readonly:
             value = self.readonly[key]
             return KeyInfo(key, True, False, str(value), None, type(value).__name__)
@@ -118,6 +127,8 @@ class KeyCatalogue:
 
     def typed_value(self, key: str) -> int | bool | str | None:
         """The value in its own type (None for a secret)."""
+        if key in READONLY_SETTING_KEYS:
+            return self.settings.get(READONLY_SETTING_KEYS[key])
         if key in self.readonly:
             return self.readonly[key]
         setting = SETTING_KEYS[key]
