@@ -43,6 +43,8 @@ def _status_view(status: dict[str, Any]) -> str:
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
         lines.append(f"  WATCHDOG   {status['watchdog']['failed']}")
+    anywhere = [r for r in status.get("reservations", []) if r["connector"] is None]
+    lines += [f"  reserved   {_reservation(r)}" for r in anywhere]
     for c in status["connectors"]:
         ocpp = c["ocpp_status"] + (f" ({c['error']})" if c["error"] else "")
         notes = [note for flag, note in ((not c["operative"], "inoperative"),
@@ -68,6 +70,8 @@ def _status_view(status: dict[str, Any]) -> str:
                 f"transaction {tx['remote_id'] or tx['local_id']}, {_kwh(tx['energy_wh'])} kWh"
                 + (" (stopping)" if tx["stopping"] else ""))
             lines.append(f"  session    {session['id_tag']}: {what}")
+        if c.get("reservation"):
+            lines.append(f"  reserved   {_reservation(c['reservation'])}")
         meter = c["meter"]
         if not meter["available"]:
             lines.append(f"  meter      FAILED ({meter['failures']} reads in a row)")
@@ -85,6 +89,14 @@ def _status_view(status: dict[str, Any]) -> str:
             lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(e['time']))} {e['level']:<7} "
                          f"{e['source']}: {e['text']}")
     return "\n".join(lines)
+
+
+def _reservation(r: dict[str, Any]) -> str:
+    """``#7 for CAFE0001 (group FLEET) until 2026-11-28 10:15:00`` (the connector says where)."""
+    where = " on any connector" if r["connector"] is None else ""
+    group = f" (group {r['group']})" if r["group"] else ""
+    until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["expiry"]))
+    return f"#{r['id']} for {r['id_tag']}{group}{where} until {until}"
 
 
 @click.command()

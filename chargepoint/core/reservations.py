@@ -14,6 +14,9 @@ as many connectors free as there are such reservations, so others may start
 only while more remain free. When just enough remain, those connectors show
 as reserved, because for everyone else they are.
 
+A reservation may ask for a plug type: only connectors of that type can
+hold it (the count of free connectors above does not look at types).
+
 The answers (accepted, occupied, faulted, unavailable, rejected) are the ones
 both OCPP versions give; a reservation whose id is already held replaces it.
 Reservations are written to the state database before the answer goes out,
@@ -52,6 +55,17 @@ class ReserveResult(StrEnum):
     UNAVAILABLE = "unavailable"
     #: Not possible at all: no such connector, "any connector" not allowed, already expired.
     REJECTED = "rejected"
+
+
+class ReservationEnd(StrEnum):
+    """Why a reservation ended."""
+
+    #: Its identifier (or group) began a transaction on it.
+    USED = "used"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    #: Its connector faulted or went out of service.
+    REMOVED = "removed"
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,8 @@ class Reservations:
         self.store: Store | None = None
         self._held: dict[int, Reservation] = {}
         self._timers: dict[int, asyncio.Task[None]] = {}
+        #: Called as ``listener(reservation, why)`` when one ends (what 2.0.1 reports as a status update).
+        self.ended_listeners: list[Callable[[Reservation, ReservationEnd], None]] = []
 
     async def attach(self, store: Store) -> None:
         """Take over the reservations in the database (before the station starts); persist from now on."""
@@ -146,7 +162,7 @@ class Reservations:
                          and r.connector_type in (None, c.hw.connector_type)), None)
         if used is None:
             return None
-        self._end(used, f"used by {session.token} on connector {c.id}")
+        self._end(used, ReservationEnd.USED, f"by {session.token} on connector {c.id}")
         return used.id
 
     async def reserve(self, r: Reservation) -> ReserveResult:
@@ -177,7 +193,7 @@ class Reservations:
             return False
         self._release(r)
         await self._write(_delete, r.id)
-        log.info("reservation %d for %s cancelled", r.id, r.token)
+        self._ended(r, ReservationEnd.CANCELLED, "")
         self._changed()
         return True
 
@@ -189,9 +205,9 @@ class Reservations:
                 c = self._connectors[r.evse_id]
                 if c.fault is not None or not c.operative:
                     why = "faulted" if c.fault else "out of service"
-                    self._end(r, f"connector {c.id} {why}", notify=False)
+                    self._end(r, ReservationEnd.REMOVED, f"connector {c.id} {why}", notify=False)
             elif all(c.fault is not None or not c.operative for c in self._connectors.values()):
-                self._end(r, "no connector is in service", notify=False)
+                self._end(r, ReservationEnd.REMOVED, "no connector is in service", notify=False)
         reserved = {r.evse_id for r in self._held.values()}
         free = self._free_unreserved()
         anywhere = len(self._anywhere())
@@ -249,20 +265,25 @@ class Reservations:
             if timer is not None and timer is not asyncio.current_task():
                 timer.cancel()
 
-    def _end(self, r: Reservation, why: str, notify: bool = True) -> None:
+    def _end(self, r: Reservation, end: ReservationEnd, detail: str, notify: bool = True) -> None:
         self._release(r)
         if self.store is not None:
             self.store.submit(_delete, self.store, r.id)
-        log.info("reservation %d for %s ended: %s", r.id, r.token, why)
+        self._ended(r, end, detail)
         if notify:
             self._changed()
+
+    def _ended(self, r: Reservation, end: ReservationEnd, detail: str) -> None:
+        log.info("reservation %d for %s %s%s", r.id, r.token, end.value, f" ({detail})" if detail else "")
+        for listener in list(self.ended_listeners):
+            listener(r, end)
 
     async def _expire(self, r: Reservation) -> None:
         # Re-read the clock after each wake: the wall clock may have been set meanwhile.
         while (left := r.expiry - self.clock.time()) > 0:
             await self.clock.sleep(left)
         if self._held.get(r.id) is r:
-            self._end(r, "expired")
+            self._end(r, ReservationEnd.EXPIRED, "")
 
     async def _write(self, fn: Callable[..., None], *args: object) -> None:
         if self.store is not None:

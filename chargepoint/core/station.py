@@ -289,8 +289,8 @@ class Station:
     def _free_connector(self, prefer_plugged: bool, token: IdToken | None = None,
                         group_id: str | None = None) -> ConnectorState | None:
         free = [c for c in self.connectors.values() if self.start_refusal(c.id, token, group_id) is None]
-        if prefer_plugged:  # and a connector reserved for this token first
-            free.sort(key=lambda c: (not c.reserved, not c.plugged))
+        if prefer_plugged:  # then one held for this token's reservation
+            free.sort(key=lambda c: (not c.plugged, not c.reserved))
         return free[0] if free else None
 
     def start_refusal(self, evse_id: int | None, token: IdToken | None = None,
@@ -350,7 +350,7 @@ class Station:
         if authorize_first:
             self._spawn(self._authorize_then_begin(c, token))
         else:
-            self._begin_session(c, token)
+            self._begin_session(c, token, group_id)
         return StartResult(True, c.id, waiting_for_ev=not c.plugged)
 
     async def _authorize_then_begin(self, c: ConnectorState, token: IdToken) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from chargepoint.app.daemon import Daemon
+from chargepoint.cli import main
 from chargepoint.config import parse
 from tests.integration.test_strict_peer import HEARTBEAT_S, PEER_DIR, SCRIPT, StrictPeer
 
@@ -54,7 +56,7 @@ async def daemon(strict: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
                  "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "connectors": [{"id": 1}, {"id": 2}],
         "simulation": {"speed": 10.0},
-        "control": {"enabled": False},
+        "control": {"socket": str(tmp_path / "control.sock")},
     }, "<test_strict_reservations>")
     station = Daemon(config)
     task = asyncio.ensure_future(station.run())
@@ -216,3 +218,26 @@ async def test_trigger_message_sends_the_current_state_after_its_answer(
     await strict.wait(lambda: after("DiagnosticsStatusNotification", index), "the probe")
     sent = [e["action"] for e in strict.of("call")[before:] if e["action"] != "Heartbeat"]  # periodic ones
     assert sent == ["DiagnosticsStatusNotification"], "nothing was sent for the rejected triggers"
+
+
+async def test_status_shows_the_reservations(strict: StrictPeer, daemon: Daemon) -> None:
+    """``chargepoint status`` (the real CLI over the control socket): a connector's reservation on its
+    connector, an any-connector one under the station; ``sessions`` is not affected."""
+    socket = daemon.config.control.socket
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--socket", socket])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert await _reserve(strict, daemon, 21, 2, parentIdTag="FLEET") == "Accepted"
+    assert await _reserve(strict, daemon, 22, 0, OTHER) == "Accepted"
+    expiry = daemon.station.reservations.all()[0].expiry
+    text = await asyncio.to_thread(cli, "status")
+    until = datetime.fromtimestamp(expiry).strftime("%Y-%m-%d %H:%M:%S")
+    station, connector2 = text.split("Connector 1:")[0], text.split("Connector 2:")[1]
+    assert f"reserved   #22 for {OTHER} on any connector until " in station, text
+    assert f"reserved   #21 for {CARD} (group FLEET) until {until}" in connector2, text
+    assert "Connector 2: Reserved" in text and "Connector 1: Reserved" in text, \
+        "the one free connector is held for the any-connector reservation"
+    assert "No sessions yet." in await asyncio.to_thread(cli, "sessions")

@@ -9,6 +9,7 @@ at the reader and EVs plugged in as a driver would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from chargepoint.backends.hardware import assemble_connector
 from chargepoint.config import Config, parse
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken, TokenType
-from chargepoint.core.reservations import Reservation, ReserveResult
+from chargepoint.core.reservations import Reservation, ReservationEnd, ReserveResult
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
@@ -52,7 +53,8 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
 class ReservationRig(Rig):
     """``test_station.Rig`` with ``count`` simulated connectors and an authorizer that says groups."""
 
-    def __init__(self, config: Config, clock: LoopClock, work: ThreadWork) -> None:
+    def __init__(self, config: Config, clock: LoopClock, work: ThreadWork,
+                 types: tuple[str | None, ...] = ()) -> None:
         self.clock = clock
         self.work = work
         self.worlds = [SimWorld(clock, meter_start_wh=METER_START_WH, cable_ohms=220.0)
@@ -62,6 +64,9 @@ class ReservationRig(Rig):
         hardware = [assemble_connector(config, cc, clock, pilot=w.pilot, contactor=w.contactor,
                                        faults=w.faults, meter=w.meter, lock=w.lock)
                     for cc, w in zip(config.connectors, self.worlds, strict=True)]
+        kinds = [*types, *[None] * (len(hardware) - len(types))]
+        hardware = [dataclasses.replace(hw, connector_type=kind)
+                    for hw, kind in zip(hardware, kinds, strict=True)]
         self.evses = [hw.evse for hw in hardware]
         for evse in self.evses:
             evse.start = lambda: None  # type: ignore[method-assign]  # stepped by the rig
@@ -73,6 +78,8 @@ class ReservationRig(Rig):
         self.auth_calls = []
         self.auth_answer = AuthStatus.ACCEPTED
         self.station.authorizer = self.authorize
+        self.ended: list[tuple[int, ReservationEnd]] = []
+        self.station.reservations.ended_listeners.append(lambda r, why: self.ended.append((r.id, why)))
 
     async def authorize(self, token: IdToken) -> AuthResult:
         self.auth_calls.append(token.value)
@@ -104,8 +111,10 @@ def _config(tmp_path: Path, connectors: int, any_connector: bool) -> Config:
 
 
 async def _rig(bench: Bench, tmp_path: Path, *, connectors: int = 1, any_connector: bool = False,
-               clock: LoopClock | None = None, store: Store | None = None) -> ReservationRig:
-    rig = ReservationRig(_config(tmp_path, connectors, any_connector), clock or LoopClock(), bench.work)
+               clock: LoopClock | None = None, store: Store | None = None,
+               types: tuple[str | None, ...] = ()) -> ReservationRig:
+    rig = ReservationRig(_config(tmp_path, connectors, any_connector), clock or LoopClock(), bench.work,
+                         types)
     if store is not None:
         await rig.station.reservations.attach(store)  # as the daemon does, before the start
     bench.rigs.append(rig)
@@ -146,6 +155,7 @@ async def test_only_the_reserved_card_starts_and_its_transaction_ends_the_reserv
     assert rig.started[0].reservation_id == 7, "the start names the reservation it used"
     assert rig.station.reservations.all() == []
     assert not rig.reserved()
+    assert rig.ended == [(7, ReservationEnd.USED)]
 
 
 async def test_a_card_of_the_reserved_group_is_accepted(bench: Bench, tmp_path: Path) -> None:
@@ -165,6 +175,36 @@ async def test_a_remote_start_for_the_reserved_identifier_is_accepted(bench: Ben
     assert result.accepted and result.evse_id == 1
 
 
+async def test_a_remote_start_for_a_member_of_the_reserved_group_known_locally(
+        bench: Bench, tmp_path: Path) -> None:
+    """A remote start carries no group: the one the authorization cache knows for it counts."""
+    rig = await _rig(bench, tmp_path)
+    assert await _reserve(rig, token=IdToken("LEADER"), group_id="FLEET") == ReserveResult.ACCEPTED
+    remote = IdToken("MEMBER", TokenType.CENTRAL)
+    assert rig.station.remote_start(remote, 1).refusal == "connector 1 is reserved", "group not known yet"
+    await rig.finish(rig.station.authorization.remember("MEMBER", AuthResult(AuthStatus.ACCEPTED, "FLEET")))
+    assert rig.station.remote_start(remote, 1).accepted
+    rig.world.plug_in()
+    await rig.run_until(lambda: rig.started, 2.0, "the transaction")
+    assert rig.started[0].reservation_id == 7 and rig.station.reservations.all() == []
+
+
+async def test_a_reservation_for_a_plug_type(bench: Bench, tmp_path: Path) -> None:
+    """A reservation may ask for a plug type: only a connector of that type holds it."""
+    rig = await _rig(bench, tmp_path, connectors=2, any_connector=True, types=("cable", "socket"))
+    typed = dataclasses.replace(_reservation(rig, evse_id=None), connector_type="socket")
+    assert await rig.finish(rig.station.reservations.reserve(typed)) == ReserveResult.ACCEPTED
+    wrong = dataclasses.replace(_reservation(rig, rid=8, evse_id=1), connector_type="socket")
+    assert await rig.finish(rig.station.reservations.reserve(wrong)) == ReserveResult.REJECTED
+    unknown = dataclasses.replace(_reservation(rig, rid=9, evse_id=None), connector_type="pantograph")
+    assert await rig.finish(rig.station.reservations.reserve(unknown)) == ReserveResult.REJECTED
+    rig.worlds[1].plug_in()  # the driver plugs into the socket, then taps
+    await rig.run(0.2)
+    assert await rig.tap(CARD) == AuthStatus.ACCEPTED
+    await rig.run_until(lambda: rig.started, 2.0, "the transaction")
+    assert rig.started[0].reservation_id == 7 and rig.started[0].evse_id == 2
+
+
 async def test_the_reservation_expires_on_time_and_the_connector_is_available(
         bench: Bench, tmp_path: Path) -> None:
     rig = await _rig(bench, tmp_path)
@@ -174,6 +214,7 @@ async def test_the_reservation_expires_on_time_and_the_connector_is_available(
     await rig.jump(0.5)
     assert not rig.reserved() and rig.station.reservations.all() == []
     assert [s.reserved for s in rig.facts()][-2:] == [True, False], "reported free again"
+    assert rig.ended == [(7, ReservationEnd.EXPIRED)]
     assert await rig.tap(OTHER) == AuthStatus.ACCEPTED, "anyone may start again"
 
 
@@ -181,7 +222,7 @@ async def test_cancel_ends_it_once(bench: Bench, tmp_path: Path) -> None:
     rig = await _rig(bench, tmp_path)
     assert await _reserve(rig) == ReserveResult.ACCEPTED
     assert await rig.finish(rig.station.reservations.cancel(7)) is True
-    assert not rig.reserved()
+    assert not rig.reserved() and rig.ended == [(7, ReservationEnd.CANCELLED)]
     assert await rig.finish(rig.station.reservations.cancel(7)) is False
     assert await rig.finish(rig.station.reservations.cancel(99)) is False
 
@@ -192,7 +233,7 @@ async def test_a_fault_ends_the_reservation(bench: Bench, tmp_path: Path) -> Non
     rig.world.faults.trip("rcd")
     await rig.run(0.1)
     assert rig.station.reservations.all() == [] and not rig.reserved()
-    assert rig.status.fault == "rcd"
+    assert rig.status.fault == "rcd" and rig.ended == [(7, ReservationEnd.REMOVED)]
 
 
 async def test_going_out_of_service_ends_the_reservation(bench: Bench, tmp_path: Path) -> None:
