@@ -47,9 +47,8 @@ async def strict(tmp_path: Path) -> AsyncIterator[StrictPeer]:
         await server.quit()
 
 
-@pytest.fixture
-async def daemon(strict: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
-    config = parse({
+def _config(strict: StrictPeer, tmp_path: Path) -> Any:
+    return parse({
         "station": {"identity": "CP-STRICT-RES", "state_dir": str(tmp_path / "state"),
                     "reserve_any_connector": True},
         "ocpp": {"csms_url": f"ws://127.0.0.1:{strict.port}", "meter_value_sample_interval_s": 60,
@@ -58,7 +57,11 @@ async def daemon(strict: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
         "simulation": {"speed": 10.0},
         "control": {"socket": str(tmp_path / "control.sock")},
     }, "<test_strict_reservations>")
-    station = Daemon(config)
+
+
+@pytest.fixture
+async def daemon(strict: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
+    station = Daemon(_config(strict, tmp_path))
     task = asyncio.ensure_future(station.run())
     try:
         await strict.wait_call("StatusNotification", connectorId=2, status="Available")
@@ -241,3 +244,29 @@ async def test_status_shows_the_reservations(strict: StrictPeer, daemon: Daemon)
     assert "Connector 2: Reserved" in text and "Connector 1: Reserved" in text, \
         "the one free connector is held for the any-connector reservation"
     assert "No sessions yet." in await asyncio.to_thread(cli, "sessions")
+
+
+async def test_a_reservation_survives_a_restart_of_the_daemon(strict: StrictPeer, tmp_path: Path) -> None:
+    first = Daemon(_config(strict, tmp_path))
+    task = asyncio.ensure_future(first.run())
+    try:
+        await strict.wait_call("StatusNotification", connectorId=2, status="Available")
+        assert await _reserve(strict, first, 31, 2, parentIdTag="FLEET") == "Accepted"
+        await strict.wait_call("StatusNotification", connectorId=2, status="Reserved")
+    finally:
+        first.stop()
+        await asyncio.wait_for(task, 20)
+
+    second = Daemon(_config(strict, tmp_path))
+    task = asyncio.ensure_future(second.run())
+    try:
+        await strict.wait_call("BootNotification", count=2)
+        await strict.wait_call("StatusNotification", count=2, connectorId=2, status="Reserved")
+        kept = second.station.reservations.all()
+        assert [(r.id, r.evse_id, r.token.value, r.group_id) for r in kept] == [(31, 2, CARD, "FLEET")]
+        assert await _ok(strict, "CancelReservation", {"reservationId": 31}) == "Accepted"
+        await strict.wait(lambda: _statuses(strict, 2)[-1:] == ["Available"], "connector 2 Available")
+    finally:
+        second.stop()
+        await asyncio.wait_for(task, 20)
+    assert strict.strict_failures() == [], strict.report()
