@@ -107,7 +107,7 @@ def _reservation(r: dict[str, Any]) -> str:
 @click.option("--count", type=click.IntRange(1), help="With --watch: stop after this many refreshes.")
 @daemon_command
 def status(target: Target, connector: int | None, watch: bool, interval: float, count: int | None) -> None:
-    """Connectors, IEC state, OCPP status, session, limit, meter, CSMS link, last errors."""
+    """Connectors, IEC state, OCPP status, session, reservation, limit, meter, CSMS link, last errors."""
     if not watch:
         target.show(target.call("status", connector=connector), _status_view)
         return

@@ -145,6 +145,8 @@ class KeyCatalogue:
 
     def refusal(self, key: str, text: str) -> str | None:
         """Why ``change(key, text)`` is rejected, in words (with 1.6 names where they appear)."""
+        if key in READONLY_SETTING_KEYS:
+            return f"{key} is read-only (the configuration file sets {READONLY_SETTING_KEYS[key]})"
         if key in self.readonly:
             return f"{key} is read-only"
         reason = self.settings.refusal(SETTING_KEYS[key], text)
