@@ -80,6 +80,8 @@ CALLERRORS = [
                  id="wrong-type"),
     pytest.param('[2,"e-4","ChangeAvailability",{"connectorId":1,"type":"Sometimes"}]',
                  "PropertyConstraintViolation", id="not-in-enum"),
+    pytest.param('[2,"e-5","ReserveNow",{"connectorId":1,"expiryDate":"tomorrow","idTag":"X",'
+                 '"reservationId":1}]', "PropertyConstraintViolation", id="not-a-date"),
 ]
 
 
