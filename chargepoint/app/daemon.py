@@ -275,6 +275,7 @@ class Daemon:
             await self.station.authorization.attach(store)
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
+            await self.station.reservations.attach(store)
             settings = await store.call(store.load_settings)
             availability = await store.call(store.load_availability)
         except sqlite3.DatabaseError as exc:

@@ -85,4 +85,5 @@ def assemble_connector(
     limits.set("station", min(config.station.max_current_a, connector.max_current_a))
     evse = EvseController(pilot, contactor, faults, clock, limits, safety or evse_config(config),
                           name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip)
-    return ConnectorHardware(evse_id=connector.id, evse=evse, meter=meter, limits=limits, lock=lock)
+    return ConnectorHardware(evse_id=connector.id, evse=evse, meter=meter, limits=limits, lock=lock,
+                             connector_type=config.station.connector_type)

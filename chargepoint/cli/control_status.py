@@ -44,6 +44,8 @@ def _status_view(status: dict[str, Any]) -> str:
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
         lines.append(f"  WATCHDOG   {status['watchdog']['failed']}")
+    anywhere = [r for r in status.get("reservations", []) if r["connector"] is None]
+    lines += [f"  reserved   {_reservation(r)}" for r in anywhere]
     for c in status["connectors"]:
         ocpp = c["ocpp_status"] + (f" ({c['error']})" if c["error"] else "")
         notes = [note for flag, note in ((not c["operative"], "inoperative"),
@@ -72,6 +74,8 @@ def _status_view(status: dict[str, Any]) -> str:
                 f"transaction {tx['remote_id'] or tx['local_id']}, {_kwh(tx['energy_wh'])} kWh"
                 + (" (stopping)" if tx["stopping"] else ""))
             lines.append(f"  session    {session['id_tag']}: {what}")
+        if c.get("reservation"):
+            lines.append(f"  reserved   {_reservation(c['reservation'])}")
         meter = c["meter"]
         if not meter["available"]:
             lines.append(f"  meter      FAILED ({meter['failures']} reads in a row)")
@@ -91,6 +95,14 @@ def _status_view(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _reservation(r: dict[str, Any]) -> str:
+    """``#7 for CAFE0001 (group FLEET) until 2026-11-28 10:15:00`` (the connector says where)."""
+    where = " on any connector" if r["connector"] is None else ""
+    group = f" (group {r['group']})" if r["group"] else ""
+    until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["expiry"]))
+    return f"#{r['id']} for {r['id_tag']}{group}{where} until {until}"
+
+
 @click.command()
 @_connector_option(default=None)
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
@@ -99,7 +111,7 @@ def _status_view(status: dict[str, Any]) -> str:
 @click.option("--count", type=click.IntRange(1), help="With --watch: stop after this many refreshes.")
 @daemon_command
 def status(target: Target, connector: int | None, watch: bool, interval: float, count: int | None) -> None:
-    """Connectors, IEC state, OCPP status, session, limit, meter, CSMS link, last errors."""
+    """Connectors, IEC state, OCPP status, session, reservation, limit, meter, CSMS link, last errors."""
     if not watch:
         target.show(target.call("status", connector=connector), _status_view)
         return

@@ -53,6 +53,7 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         supply_phases=r.number("supply_phases", StationConfig.supply_phases, low=1, high=3, integer=True),
         nominal_voltage_v=r.number("nominal_voltage_v", StationConfig.nominal_voltage_v, low=100, high=260),
         connector_type=r.string("connector_type", StationConfig.connector_type),
+        reserve_any_connector=r.boolean("reserve_any_connector", False),
     )
     if cfg.supply_phases == 2:
         raise r.fail("supply_phases", "must be 1 or 3")

@@ -64,6 +64,9 @@ class StationConfig:
     nominal_voltage_v: float = 230.0
     #: What the EV plugs into (one of CONNECTOR_TYPES).
     connector_type: str = "type2_socket"
+    #: A reservation may be for "any connector" (the station keeps one free for it), besides
+    #: reservations of one connector; OCPP 1.6 ReserveConnectorZeroSupported.
+    reserve_any_connector: bool = False
 
 
 @dataclass(frozen=True)

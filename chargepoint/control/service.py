@@ -28,6 +28,7 @@ from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
+from chargepoint.core.reservations import Reservation
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
@@ -156,6 +157,7 @@ class StationService:
             "queue": self.queue_status(),
             "watchdog": {"systemd": systemd, "failed": failed},
             "connectors": [self.connector_status(e) for e in chosen],
+            "reservations": [reservation_json(r) for r in self.station.reservations.all()],
             "last_errors": [{"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"]}
                             for e in self.recorder.select(kind="events", limit=5, min_level=logging.WARNING)],
         }
@@ -399,7 +401,14 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
         "session": session,
         "meter": meter,
         "test_running": testing,
+        "reservation": reservation_json(v.reservation) if v.reservation is not None else None,
     }
+
+
+def reservation_json(r: Reservation) -> dict[str, Any]:
+    """A reservation as the control protocol shows it (connector None: any connector)."""
+    return {"id": r.id, "connector": r.evse_id, "id_tag": r.token.value, "group": r.group_id,
+            "expiry": r.expiry, "connector_type": r.connector_type}
 
 
 def number(value: float | None, digits: int = 3) -> float | None:

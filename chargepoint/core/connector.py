@@ -37,6 +37,8 @@ class ConnectorHardware:
     limits: LimitClaims
     lock: ConnectorLock | None = None
     connector_id: int = 1
+    #: The plug type (station.connector_type, in the station's words): a reservation may ask for one.
+    connector_type: str | None = None
 
 
 @dataclass
@@ -89,6 +91,8 @@ class ConnectorState:
     #: (E, F, out of band) in between does not end it, so the unplug after a fault is seen.
     ev_present: bool = False
     reported: StatusChanged | None = None
+    #: Held for a reservation (kept by ``reservations.Reservations``).
+    reserved: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -159,4 +163,5 @@ class ConnectorState:
         return StatusChanged(
             self.id, now, operative=self.operative, activity=self.activity, plugged=self.plugged,
             fault=self.fault, warning=None if self.meter_available else "power_meter_failure",
-            connector_id=self.hw.connector_id, info=self.station_fault[1] if self.station_fault else None)
+            connector_id=self.hw.connector_id, info=self.station_fault[1] if self.station_fault else None,
+            reserved=self.reserved)

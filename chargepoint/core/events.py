@@ -130,6 +130,8 @@ class ReadingContext(_Parsed):
     PERIODIC = "periodic"
     CLOCK = "clock"
     TRANSACTION_END = "transaction_end"
+    #: Taken because the operator asked for the current readings (a remote trigger).
+    TRIGGER = "trigger"
 
     @classmethod
     def parse(cls, text: str) -> ReadingContext:
@@ -158,11 +160,14 @@ class StatusChanged:
     #: The connector within the EVSE (0 with EVSE 0).
     connector_id: int = 1
     info: str | None = None
+    #: Held for a reservation: only its identifier (or group) may start here (see ``reservations.py``).
+    reserved: bool = False
 
     @property
     def facts(self) -> tuple[object, ...]:
         """Everything but the time: two statuses with equal facts say the same."""
-        return (self.operative, self.activity, self.plugged, self.fault, self.warning, self.info)
+        return (self.operative, self.activity, self.plugged, self.fault, self.warning, self.info,
+                self.reserved)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class TransactionStarted:
     meter_start_wh: float
     timestamp: float
     connector_id: int = 1
+    #: The reservation this transaction used up, when it began on one.
+    reservation_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,7 @@ DEFINITIONS = (
     Definition("network_profile_attempts", int, low=1, high=100),
     Definition("organization_name", str, check=lambda text: len(text) <= ORGANIZATION_NAME_MAX,
                format=f"at most {ORGANIZATION_NAME_MAX} characters"),
+    Definition("reserve_any_connector", bool),
 )
 
 
@@ -176,6 +177,7 @@ def initial_values(config: Config) -> dict[str, Value]:
         "network_priority": "0",
         "network_profile_attempts": 3,
         "organization_name": "",
+        "reserve_any_connector": config.station.reserve_any_connector,
     }
 
 

@@ -34,9 +34,10 @@ from chargepoint.core.events import (
     StopReason,
 )
 from chargepoint.core.outbox import OpenTransaction, Outbox
+from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
 from chargepoint.core.transactions import TransactionRecorder, set_lock
-from chargepoint.core.views import ConnectorView, SessionView, TransactionView
+from chargepoint.core.views import ConnectorView, connector_view
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.status import EvseFault
@@ -79,6 +80,8 @@ class Station:
         self.aligned_listeners: list[Callable[[MeterSample], None]] = []
         self.transactions = TransactionRecorder(clock, outbox, settings, self._spawn, self._update_status,
                                                 self.aligned_listeners)
+        self.reservations = Reservations(self.connectors, clock, settings, self._spawn, self._update_all)
+        self.transactions.claim_reservation = self.reservations.claim
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._station_reported: StatusChanged | None = None
@@ -130,29 +133,20 @@ class Station:
     def view(self, evse_id: int) -> ConnectorView:
         """A snapshot of one EVSE's connector for the local surfaces (KeyError if unknown)."""
         c = self.connectors[evse_id]
-        session = None
-        if c.session is not None:
-            tx = c.session.transaction
-            tx_view = None
-            if tx is not None:
-                reading = c.last_reading
-                energy = None if reading is None else reading.energy_import_wh - tx.meter_start_wh
-                tx_view = TransactionView(tx.local_id, tx.token, tx.started_at, tx.meter_start_wh,
-                                          tx.stopping, energy)
-            session = SessionView(c.session.token, tx_view)
-        return ConnectorView(
-            evse_id=c.id, connector_id=c.hw.connector_id, status=c.status(self.clock.time()),
-            operative=c.operative, scheduled_operative=c.scheduled_operative, plugged=c.plugged,
-            evse=c.evse_status, limit=c.limits.resolve(), claims=c.limits.snapshot(), session=session,
-            last_reading=c.last_reading, meter_available=c.meter_available,
-            meter_failures=c.meter_failures, has_lock=c.lock is not None,
-            meter_failures_total=c.meter_failures_total)
+        return connector_view(c, self.clock.time(), self.reservations.on(c.id))
 
     def hardware(self, evse_id: int) -> ConnectorHardware:
         """The hardware bundle of an EVSE: its safety loop (for a technician's tests) and meter."""
         return self.connectors[evse_id].hw
 
+    def _update_all(self) -> None:
+        for c in self.connectors.values():
+            self._update_status(c)
+
     def _update_status(self, c: ConnectorState) -> None:
+        for other in self.reservations.refresh():  # a reservation's hold on the others may change too
+            if other is not c:
+                self._update_status(other)
         current = c.status(self.clock.time())
         previous = c.reported
         if previous is not None and previous.facts == current.facts:
@@ -197,7 +191,8 @@ class Station:
     def _on_plug_in(self, c: ConnectorState) -> None:
         log.info("connector %d: EV plugged in", c.id)
         c.finishing = False
-        if c.session is None and self.free_vend_token is not None and c.operative:
+        if c.session is None and self.free_vend_token is not None and c.operative \
+                and self.reservations.permits(c.id, self.free_vend_token, None):
             c.session = Session(self.free_vend_token, self.clock.monotonic())
         if c.session is not None and c.session.transaction is None:
             self._spawn(self.transactions.start(c))
@@ -260,8 +255,8 @@ class Station:
                 return None
         grouped = [c for c in self.connectors.values()
                    if c.transaction is not None and c.session is not None and c.session.group_id]
-        target = self._free_connector(prefer_plugged=True)
-        if target is None and not grouped:
+        target = self._free_connector(prefer_plugged=True, token=token)
+        if target is None and not grouped and not self.reservations.all():  # held: maybe for its group
             log.info("card %s: no free connector", token)
             return None
         result = await self.authorize(token)
@@ -274,26 +269,28 @@ class Station:
         if result.status != AuthStatus.ACCEPTED:
             log.info("card %s not accepted: %s", token, result.status.value)
             return result.status
-        if target is None:
+        target = self._free_connector(prefer_plugged=True, token=token, group_id=result.group_id)
+        if target is None:  # none left free while we asked, or all held for others
             log.info("card %s: no free connector", token)
             return None
-        if self.start_refusal(target.id) is not None:
-            return None  # the connector was taken while we asked
         self._begin_session(target, token, result.group_id)
         return result.status
 
-    def _free_connector(self, prefer_plugged: bool) -> ConnectorState | None:
-        free = [c for c in self.connectors.values() if self.start_refusal(c.id) is None]
-        if prefer_plugged:
-            free.sort(key=lambda c: not c.plugged)
+    def _free_connector(self, prefer_plugged: bool, token: IdToken | None = None,
+                        group_id: str | None = None) -> ConnectorState | None:
+        free = [c for c in self.connectors.values() if self.start_refusal(c.id, token, group_id) is None]
+        if prefer_plugged:  # then one held for this token's reservation
+            free.sort(key=lambda c: (not c.plugged, not c.reserved))
         return free[0] if free else None
 
-    def start_refusal(self, evse_id: int | None) -> str | None:
-        """Why a session cannot begin on ``evse_id`` (None: on any) now, in words; None if it can."""
+    def start_refusal(self, evse_id: int | None, token: IdToken | None = None,
+                      group_id: str | None = None) -> str | None:
+        """Why a session (of ``token``, when given) cannot begin on ``evse_id`` (None: on any) now,
+        in words; None if it can. Without a token, a connector held for a reservation is refused."""
         if self.storage_failure is not None:
             return f"the state database cannot be written ({self.storage_failure}): no session can be kept"
         if evse_id is None:
-            if any(self.start_refusal(c) is None for c in self.connectors):
+            if any(self.start_refusal(c, token, group_id) is None for c in self.connectors):
                 return None
             return "no connector is free (all busy, faulted or inoperative)"
         c = self.connectors.get(evse_id)
@@ -306,7 +303,8 @@ class Station:
         if c.evse_status is not None and c.evse_status.faults:
             faults = ", ".join(sorted(f.value for f in c.evse_status.faults))
             return f"connector {c.id} is faulted ({faults})"
-        return None
+        held = c.reserved if token is None else not self.reservations.permits(c.id, token, group_id)
+        return f"connector {c.id} is reserved" if held else None
 
     def _begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None) -> None:
         c.finishing = False  # a new session on a connector whose EV is still plugged (Finishing)
@@ -331,20 +329,23 @@ class Station:
     def remote_start(self, token: IdToken, evse_id: int | None,
                      authorize_first: bool = False) -> StartResult:
         """The operator starts a session; answers at once, works after."""
-        refusal = self.start_refusal(evse_id)
+        known = self.authorization.known(token.value)  # its group, if the local list or cache knows it
+        group_id = known.group_id if known else None
+        refusal = self.start_refusal(evse_id, token, group_id)
         if refusal is not None:
             return StartResult(False, evse_id, refusal)
-        c = self.connectors[evse_id] if evse_id is not None else self._free_connector(prefer_plugged=True)
+        c = self.connectors[evse_id] if evse_id is not None else \
+            self._free_connector(prefer_plugged=True, token=token, group_id=group_id)
         assert c is not None
         if authorize_first:
             self._spawn(self._authorize_then_begin(c, token))
         else:
-            self._begin_session(c, token)
+            self._begin_session(c, token, group_id)
         return StartResult(True, c.id, waiting_for_ev=not c.plugged)
 
     async def _authorize_then_begin(self, c: ConnectorState, token: IdToken) -> None:
         result = await self.authorize(token)
-        refusal = self.start_refusal(c.id)
+        refusal = self.start_refusal(c.id, token, result.group_id)
         if result.status != AuthStatus.ACCEPTED:
             log.info("remote start for %s not accepted: %s", token, result.status.value)
         elif refusal is not None:

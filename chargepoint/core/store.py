@@ -86,12 +86,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE transactions ADD COLUMN token_type TEXT;
     """,
-    # n -> n+1: charging profiles the CSMS installed (the whole profile as JSON) and the
+    # 4 -> 5: charging profiles the CSMS installed (the whole profile as JSON) and the
     # operator's own limit per EVSE (see limit_store.py).
     """
     CREATE TABLE charging_profiles (id INTEGER PRIMARY KEY, evse_id INTEGER NOT NULL,
         purpose TEXT NOT NULL, stack_level INTEGER NOT NULL, profile TEXT NOT NULL);
     CREATE TABLE operator_limits (evse_id INTEGER PRIMARY KEY, amps REAL NOT NULL);
+    """,
+    # 5 -> 6: reservations (reservations.py); no evse_id: any connector.
+    """
+    CREATE TABLE reservations (id INTEGER PRIMARY KEY, evse_id INTEGER, id_tag TEXT NOT NULL,
+        token_type TEXT NOT NULL, expiry REAL NOT NULL, group_id TEXT, connector_type TEXT);
     """,
 ]
 

@@ -54,6 +54,8 @@ class TransactionRecorder:
         #: Called when a connector's facts may have changed (the station reports its status).
         self._changed = changed
         self._aligned_listeners = aligned_listeners
+        #: The reservation a beginning transaction uses up (it ends then), or None (see reservations.py).
+        self.claim_reservation: Callable[[ConnectorState, Session], int | None] = lambda c, s: None
 
     # ------------------------------------------------------------- meters
     async def read_meter(self, c: ConnectorState) -> MeterReading | None:
@@ -98,10 +100,12 @@ class TransactionRecorder:
         # Attached and queued in one step (no await between): a stop that follows, however fast
         # (the EV unplugged meanwhile), is queued after its start.
         session.transaction = tx
+        reservation_id = self.claim_reservation(c, session)
         # On disk before the contactor may close: a charge never goes unbilled.
         try:
             await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
-                                                     tx.started_at, connector_id=c.hw.connector_id))
+                                                     tx.started_at, connector_id=c.hw.connector_id,
+                                                     reservation_id=reservation_id))
         except StoreError as exc:
             log.error("connector %d: transaction %s not started: it cannot be recorded (%s)", c.id,
                       tx.local_id, exc)

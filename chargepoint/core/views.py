@@ -7,11 +7,16 @@ station through it, and does not have to re-derive what the station decided.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chargepoint.core.events import IdToken, StatusChanged
+from chargepoint.core.reservations import Reservation
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.limits import Resolved
 from hal.interfaces import MeterReading
+
+if TYPE_CHECKING:
+    from chargepoint.core.connector import ConnectorState
 
 
 @dataclass(frozen=True)
@@ -49,3 +54,26 @@ class ConnectorView:
     has_lock: bool
     #: Failed meter reads since the start (``meter_failures``: in a row).
     meter_failures_total: int = 0
+    #: The reservation holding this connector itself (an "any connector" one is the station's).
+    reservation: Reservation | None = None
+
+
+def connector_view(c: ConnectorState, now: float, reservation: Reservation | None) -> ConnectorView:
+    """A snapshot of one connector's state, taken on the event loop, for the local surfaces."""
+    session = None
+    if c.session is not None:
+        tx = c.session.transaction
+        tx_view = None
+        if tx is not None:
+            reading = c.last_reading
+            energy = None if reading is None else reading.energy_import_wh - tx.meter_start_wh
+            tx_view = TransactionView(tx.local_id, tx.token, tx.started_at, tx.meter_start_wh,
+                                      tx.stopping, energy)
+        session = SessionView(c.session.token, tx_view)
+    return ConnectorView(
+        evse_id=c.id, connector_id=c.hw.connector_id, status=c.status(now),
+        operative=c.operative, scheduled_operative=c.scheduled_operative, plugged=c.plugged,
+        evse=c.evse_status, limit=c.limits.resolve(), claims=c.limits.snapshot(), session=session,
+        last_reading=c.last_reading, meter_available=c.meter_available,
+        meter_failures=c.meter_failures, has_lock=c.lock is not None,
+        meter_failures_total=c.meter_failures_total, reservation=reservation)

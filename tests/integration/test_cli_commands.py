@@ -44,8 +44,9 @@ def test_status_shape_and_text(rig: Rig):
     (c,) = status["connectors"]
     assert set(c) == {"id", "ocpp_status", "activity", "error", "operative", "scheduled_operative",
                       "iec_state", "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit",
-                      "session", "meter", "test_running"}
+                      "session", "meter", "test_running", "reservation"}
     assert c["iec_state"] == "A" and c["pwm_duty"] == 100.0 and c["faults"] == []
+    assert c["reservation"] is None and status["reservations"] == []
     assert c["limit"]["binding"] == "station" and c["limit"]["amps"] == 32.0
     assert c["meter"]["available"] is True and c["meter"]["voltages_v"] == [230.0, 230.0, 230.0]
     text = rig.cli("status")

@@ -72,11 +72,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def _fill(disk: Path) -> Path:
     """Take every free byte of ``disk``, as a log or a download would."""
     filler = disk / "filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a write the full disk cut short leaves nothing behind for close() to fail on.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     return filler

@@ -81,8 +81,8 @@ OPTIONAL_CALLS = {
     "GetCompositeSchedule": {"connectorId": 1, "duration": 60},
 }
 #: The station's own handlers, as the library's @on decorator marks them.
-IMPLEMENTED = {getattr(f._on_action, "value", f._on_action) for f in vars(Peer16).values()
-               if hasattr(f, "_on_action")}
+IMPLEMENTED = {getattr(f._on_action, "value", f._on_action) for cls in Peer16.__mro__
+               for f in vars(cls).values() if hasattr(f, "_on_action")}
 NOT_IMPLEMENTED = [action for action in OPTIONAL_CALLS if action not in IMPLEMENTED][:2]
 
 BAD_FRAMES = [

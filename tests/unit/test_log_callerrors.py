@@ -74,12 +74,14 @@ def text_of(records: list[logging.LogRecord]) -> str:
 
 CALLERRORS = [
     pytest.param('[2,"e-1","FooBar",{}]', "NotImplemented", id="unknown-action"),
-    pytest.param('[2,"e-2","TriggerMessage",{"requestedMessage":"Heartbeat"}]', "NotSupported",
+    pytest.param('[2,"e-2","GetDiagnostics",{"location":"ftp://diagnostics.example/"}]', "NotSupported",
                  id="action-not-supported"),
     pytest.param('[2,"e-3","RemoteStopTransaction",{"transactionId":"abc"}]', "TypeConstraintViolation",
                  id="wrong-type"),
     pytest.param('[2,"e-4","ChangeAvailability",{"connectorId":1,"type":"Sometimes"}]',
                  "PropertyConstraintViolation", id="not-in-enum"),
+    pytest.param('[2,"e-5","ReserveNow",{"connectorId":1,"expiryDate":"tomorrow","idTag":"X",'
+                 '"reservationId":1}]', "PropertyConstraintViolation", id="not-a-date"),
 ]
 
 

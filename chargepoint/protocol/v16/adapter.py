@@ -37,7 +37,6 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import Entry, Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.protocol.common.measurands import format_number, values_for
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
@@ -152,13 +151,7 @@ class V16Adapter:
     # --------------------------------------------------------------- boot
     async def _boot(self) -> None:
         """BootNotification until Accepted; nothing else is sent before."""
-        cfg = self.config.station
-        request = call.BootNotification(
-            charge_point_model=cfg.model,
-            charge_point_vendor=cfg.vendor,
-            charge_point_serial_number=cfg.serial_number or None,
-            firmware_version=chargepoint.__version__,
-        )
+        request = self.boot_request()
         while True:
             try:
                 result = await self._call(request)
@@ -177,6 +170,16 @@ class V16Adapter:
             wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S
             log.info("BootNotification %s; trying again in %d s", status.value, wait)
             await self.clock.sleep(wait)
+
+    def boot_request(self) -> Any:
+        """The BootNotification that describes this station (also what a TriggerMessage sends)."""
+        cfg = self.config.station
+        return call.BootNotification(
+            charge_point_model=cfg.model,
+            charge_point_vendor=cfg.vendor,
+            charge_point_serial_number=cfg.serial_number or None,
+            firmware_version=chargepoint.__version__,
+        )
 
     def _setting_changed(self, name: str, _value: object) -> None:
         if name == "heartbeat_interval_s":
@@ -296,21 +299,39 @@ class V16Adapter:
         if self._sent_status.get(status.evse_id) == wire:
             return
         self._sent_status[status.evse_id] = wire
-        state, error = wire
-        self._ready.put_nowait(call.StatusNotification(
+        self._ready.put_nowait(self.status_request(status))
+
+    def status_request(self, status: StatusChanged) -> Any:
+        """The StatusNotification that says ``status`` (also what a TriggerMessage sends)."""
+        state, error = translate.connector_status(status), translate.error_code(status)
+        return call.StatusNotification(
             connector_id=status.evse_id,
             error_code=error,
             status=state,
             timestamp=iso_utc(status.timestamp),
             info=(status.fault or status.warning) if error == ChargePointErrorCode.other_error
             else status.info,
-        ))
+        )
+
+    def send_triggered(self, request: Any, then: Callable[[Any], None] | None = None) -> None:
+        """Send a CALL a TriggerMessage asked for, in a task of this session (the trigger's
+        answer has gone by then); ``then`` gets the CSMS's answer."""
+        self._spawn(self._send_triggered(request, then))
+
+    async def _send_triggered(self, request: Any, then: Callable[[Any], None] | None) -> None:
+        try:
+            result = await self._call(request)
+        except (TimeoutError, OCPPError) as exc:
+            log.warning("triggered %s not accepted: %s", type(request).__name__, exc or "timeout")
+            return
+        if then is not None:
+            then(result)
 
     def _aligned_sample(self, sample: MeterSample) -> None:
         measurands = self.settings.csl("aligned_measurands")
         if measurands:
             self._ready.put_nowait(call.MeterValues(
-                connector_id=sample.evse_id, meter_value=[_meter_value(sample, measurands)]))
+                connector_id=sample.evse_id, meter_value=[translate.meter_value(sample, measurands)]))
 
     async def _send_best_effort(self) -> None:
         """Status and clock-aligned values: sent while connected, not queued across outages
@@ -392,6 +413,7 @@ class V16Adapter:
                 id_tag=event.token.value,
                 meter_start=round(event.meter_start_wh),
                 timestamp=iso_utc(event.timestamp),
+                reservation_id=event.reservation_id,
             )
         remote_id = self.outbox.remote_id(event.local_id)
         if remote_id is None:
@@ -403,7 +425,7 @@ class V16Adapter:
             return call.MeterValues(
                 connector_id=event.evse_id,
                 transaction_id=transaction_id,
-                meter_value=[_meter_value(event, self.settings.csl(setting))],
+                meter_value=[translate.meter_value(event, self.settings.csl(setting))],
             )
         assert isinstance(event, TransactionStopped)
         return call.StopTransaction(
@@ -422,7 +444,8 @@ class V16Adapter:
         aligned = self.settings.csl("stop_tx_aligned_measurands")
         data = []
         for sample in samples:
-            value = _meter_value(sample, aligned if sample.context == ReadingContext.CLOCK else sampled)
+            clock = sample.context == ReadingContext.CLOCK
+            value = translate.meter_value(sample, aligned if clock else sampled)
             if value["sampledValue"]:
                 data.append(value)
         return data
@@ -443,20 +466,6 @@ class V16Adapter:
                 self._spawn(self.station.authorization.remember(
                     event.token.value, translate.auth_result(result.id_tag_info)))
         return None
-
-
-def _meter_value(sample: MeterSample, measurands: list[str]) -> dict[str, Any]:
-    sampled = []
-    context = translate.reading_context(sample.context)
-    for value in values_for(sample.reading, measurands, sample.offered_a):
-        item: dict[str, Any] = {"value": format_number(value.value), "context": context,
-                                "measurand": value.measurand, "location": "Outlet"}
-        if value.unit:
-            item["unit"] = value.unit
-        if value.phase:
-            item["phase"] = value.phase
-        sampled.append(item)
-    return {"timestamp": iso_utc(sample.reading.timestamp), "sampledValue": sampled}
 
 
 def _integer(value: Any) -> int:

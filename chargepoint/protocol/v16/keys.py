@@ -16,7 +16,7 @@ from chargepoint.core import smart_charging
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, MEASURANDS_MAX_LENGTH, SetResult, Settings
 
 GET_CONFIGURATION_MAX_KEYS = 64
-FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "SmartCharging")
+FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "SmartCharging", "Reservation", "RemoteTrigger")
 #: ChargingScheduleAllowedChargingRateUnit: amperes and watts (the engine converts watts).
 ALLOWED_CHARGING_RATE_UNITS = "Current,Power"
 
@@ -47,6 +47,10 @@ SETTING_KEYS: dict[str, str] = {
     "TransactionMessageRetryInterval": "tx_message_retry_interval_s",
     "UnlockConnectorOnEVSideDisconnect": "unlock_on_ev_disconnect",
     "WebSocketPingInterval": "ws_ping_interval_s",
+}
+#: Read-only 1.6 keys that show a neutral setting (set in the configuration file, not by the CSMS).
+READONLY_SETTING_KEYS: dict[str, str] = {
+    "ReserveConnectorZeroSupported": "reserve_any_connector",
 }
 #: Keys whose value is a password: never reported, masked in recorded frames.
 SECRET_KEYS = ("AuthorizationKey",)
@@ -100,6 +104,7 @@ class KeyCatalogue:
             "StopTxnSampledDataMaxLength": MEASURANDS_MAX_LENGTH,
             "SupportedFeatureProfiles": ",".join(FEATURE_PROFILES),
             "SupportedFeatureProfilesMaxLength": len(FEATURE_PROFILES),
+            **{key: settings.as_text(setting) for key, setting in READONLY_SETTING_KEYS.items()},
         }
 
     def keys(self) -> list[str]:
@@ -115,6 +120,10 @@ class KeyCatalogue:
 
     def info(self, key: str) -> KeyInfo:
         """What a known key holds (KeyError for an unknown one)."""
+        if key in READONLY_SETTING_KEYS:  # read now: the technician may have changed it
+            setting = READONLY_SETTING_KEYS[key]
+            kind = self.settings.definitions[setting].kind.__name__
+            return KeyInfo(key, True, False, self.settings.as_text(setting), setting, kind)
         if key in self.readonly:
             value = self.readonly[key]
             return KeyInfo(key, True, False, str(value), None, type(value).__name__)
@@ -125,6 +134,8 @@ class KeyCatalogue:
 
     def typed_value(self, key: str) -> int | bool | str | None:
         """The value in its own type (None for a secret)."""
+        if key in READONLY_SETTING_KEYS:
+            return self.settings.get(READONLY_SETTING_KEYS[key])
         if key in self.readonly:
             return self.readonly[key]
         setting = SETTING_KEYS[key]
@@ -141,6 +152,8 @@ class KeyCatalogue:
 
     def refusal(self, key: str, text: str) -> str | None:
         """Why ``change(key, text)`` is rejected, in words (with 1.6 names where they appear)."""
+        if key in READONLY_SETTING_KEYS:
+            return f"{key} is read-only (the configuration file sets {READONLY_SETTING_KEYS[key]})"
         if key in self.readonly:
             return f"{key} is read-only"
         reason = self.settings.refusal(SETTING_KEYS[key], text)

@@ -45,8 +45,10 @@ from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
+from chargepoint.protocol.v16.reservations import ReservationHandlers
 from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v16.translate import auth_result
+from chargepoint.protocol.v16.trigger import TriggerHandlers
 
 #: jsonschema rule that failed -> the 1.6 error code for it.
 SCHEMA_ERRORS: dict[str, type[OCPPError]] = {
@@ -97,9 +99,10 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(SmartChargingHandlers, RobustPeer, LibChargePoint):
-    """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter
-    (the Smart Charging ones are in ``smart_charging.py``)."""
+class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, RobustPeer, LibChargePoint):
+    """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
+
+    The handlers of the Smart Charging, Reservation and RemoteTrigger profiles are in their own modules."""
 
     call_results = call_result
     secret_names = SECRET_KEYS

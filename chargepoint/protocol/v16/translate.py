@@ -23,11 +23,14 @@ from chargepoint.core.events import (
     Activity,
     AuthResult,
     AuthStatus,
+    MeterSample,
     ReadingContext,
     StatusChanged,
     StopReason,
 )
+from chargepoint.protocol.common.measurands import format_number, values_for
 from chargepoint.protocol.common.peer import snake
+from chargepoint.protocol.common.timefmt import iso_utc
 
 #: Station fault names to 1.6 error codes.
 ERROR_CODES = {
@@ -66,6 +69,7 @@ _CONTEXTS = {
     ReadingContext.PERIODIC: WireContext.sample_periodic,
     ReadingContext.CLOCK: WireContext.sample_clock,
     ReadingContext.TRANSACTION_END: WireContext.transaction_end,
+    ReadingContext.TRIGGER: WireContext.trigger,
 }
 
 
@@ -79,7 +83,11 @@ def connector_status(s: StatusChanged) -> ChargePointStatus:
         return ChargePointStatus.unavailable
     if s.activity is Activity.FINISHING:
         return ChargePointStatus.finishing
-    if s.plugged or s.activity is Activity.AUTHORIZED:
+    if s.activity is Activity.AUTHORIZED:
+        return ChargePointStatus.preparing
+    if s.reserved:  # an EV plugged in there without the reserved card changes nothing for others
+        return ChargePointStatus.reserved
+    if s.plugged:
         return ChargePointStatus.preparing
     return ChargePointStatus.available
 
@@ -113,3 +121,18 @@ def authorization_status(status: AuthStatus) -> AuthorizationStatus:
         if member.value.lower() == status.value.replace("_", ""):
             return member
     return AuthorizationStatus.invalid
+
+
+def meter_value(sample: MeterSample, measurands: list[str]) -> dict[str, Any]:
+    """A MeterValue (timestamp and sampled values) of ``measurands`` from one sample."""
+    sampled = []
+    context = reading_context(sample.context)
+    for value in values_for(sample.reading, measurands, sample.offered_a):
+        item: dict[str, Any] = {"value": format_number(value.value), "context": context,
+                                "measurand": value.measurand, "location": "Outlet"}
+        if value.unit:
+            item["unit"] = value.unit
+        if value.phase:
+            item["phase"] = value.phase
+        sampled.append(item)
+    return {"timestamp": iso_utc(sample.reading.timestamp), "sampledValue": sampled}
