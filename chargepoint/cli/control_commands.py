@@ -1,6 +1,6 @@
 """The ``chargepoint`` commands that talk to the running daemon over its control socket.
 
-status, sessions, start, stop, unlock, availability, config get/set, queue,
+status, sessions, start, stop, unlock, availability, config get/set/reset, queue,
 fault clear, relay test, pilot test, logs, selftest, and sim (the simulated
 EV, for the sim station). Each prints a table for people or, with ``--json``,
 the daemon's answer as one JSON document for scripts (errors too, as
@@ -36,6 +36,7 @@ from chargepoint.cli.control_actions import (
     availability,
     config,
     config_get,
+    config_reset,
     config_set,
     fault,
     fault_clear,
@@ -57,6 +58,7 @@ __all__ = [
     "availability",
     "config",
     "config_get",
+    "config_reset",
     "config_set",
     "daemon_command",
     "fault",

@@ -142,22 +142,36 @@ def _safe_off(board: Any, *, quiet: bool) -> bool:
 @click.argument("config_path", type=click.Path(dir_okay=False))
 @click.option("--json", "json_output", is_flag=True, help="Print JSON (for scripts).")
 def check_config(config_path: str, json_output: bool) -> None:
-    """Validate a configuration file without starting anything."""
-    try:
-        config = load(config_path)
-    except ConfigError as exc:
+    """Validate a configuration file without starting anything.
+
+    Every problem is listed (file, key, reason), with the likely key for a
+    misspelt one; values left from the example files are warnings.
+    """
+    from chargepoint.config.loader import check
+    from chargepoint.config.placeholders import placeholders
+
+    config, errors = check(config_path)
+    if errors:
         if json_output:
-            click.echo(json.dumps({"ok": False, "error": {"file": exc.file, "key": exc.key,
-                                                          "reason": exc.reason}}))
-            sys.exit(1)
-        raise click.ClickException(str(exc)) from None
+            listed = [{"file": e.file, "key": e.key, "reason": e.reason} for e in errors]
+            click.echo(json.dumps({"ok": False, "error": listed[0], "errors": listed}))
+        else:
+            for error in errors:
+                click.echo(f"Error: {error}", err=True)
+            click.echo(f"{config_path}: {len(errors)} problem(s)", err=True)
+        sys.exit(1)
+    assert config is not None
+    warnings = [p.text() for p in placeholders(config)]
     if json_output:
         click.echo(json.dumps({"ok": True, "file": config_path, "identity": config.station.identity,
                                "connectors": len(config.connectors), "hal": config.hal_backend,
-                               "csms_url": config.ocpp.csms_url}))
+                               "csms_url": config.ocpp.csms_url, "warnings": warnings}))
         return
+    for warning in warnings:
+        click.echo(f"Warning: {config_path}: {warning}", err=True)
     click.echo(f"{config_path}: OK ({config.station.identity}, {len(config.connectors)} "
-               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})")
+               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})"
+               + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 
 @main.command()

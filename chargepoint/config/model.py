@@ -184,3 +184,5 @@ class Config:
     #: The Raspberry Pi board profile (``[board]``, see chargepoint/board.py); None without one.
     board: BoardConfig | None = None
     source: str = "<defaults>"
+    #: The dotted keys the file sets (``config get`` tells them from defaults; see config/keys.py).
+    file_keys: frozenset[str] = frozenset()

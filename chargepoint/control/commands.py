@@ -22,8 +22,8 @@ PROTOCOL_VERSION = 1
 Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
-AUDITED = {"start", "stop", "unlock", "availability", "config_set", "fault_clear", "relay_test",
-           "pilot_test", "selftest", "sim"}
+AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
+           "relay_test", "pilot_test", "selftest", "sim"}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -102,6 +102,14 @@ async def _config_set(s: StationService, args: dict[str, Any]) -> dict[str, Any]
     if not isinstance(key, str) or not isinstance(value, str):
         raise ControlError("bad_request", "key and value must be strings")
     return s.config_set(key, value)
+
+
+@command("config_reset")
+async def _config_reset(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    key = args.get("key")
+    if not isinstance(key, str):
+        raise ControlError("bad_request", "key must be a string")
+    return s.config_reset(key)
 
 
 @command("queue")

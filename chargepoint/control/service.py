@@ -21,13 +21,14 @@ from typing import Any, Protocol
 
 import chargepoint
 from chargepoint.config import Config
+from chargepoint.config.keys import file_values, origin
 from chargepoint.connection import Link
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
-from chargepoint.core.settings import Settings
+from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
 from chargepoint.core.views import ConnectorView
@@ -36,10 +37,6 @@ from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
-
-#: Config file sections shown (read-only) by ``config get``.
-FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control")
-
 
 class EventLog(Protocol):
     """The daemon's recent events and frames (``app.recorder.Recorder``)."""
@@ -242,19 +239,17 @@ class StationService:
     # ---------------------------------------------------------------- config
     def file_settings(self) -> dict[str, Any]:
         """The configuration file's settings as dotted keys (read-only at run time)."""
-        flat: dict[str, Any] = {"hal.backend": self.config.hal_backend}
-        for section in FILE_SECTIONS:
-            for name, value in dataclasses.asdict(getattr(self.config, section)).items():
-                if name == "authorization_key":
-                    value = "(set)" if value else ""
-                flat[f"{section}.{name}"] = list(value) if isinstance(value, tuple) else value
-        for connector in self.config.connectors:
-            for name, value in dataclasses.asdict(connector).items():
-                if name != "id":
-                    flat[f"connectors[{connector.id - 1}].{name}"] = value
+        flat = file_values(self.config)
+        if flat.get("ocpp.authorization_key"):
+            flat["ocpp.authorization_key"] = "(set)"
         return flat
 
+    def _file_info(self, key: str, value: Any) -> dict[str, Any]:
+        return {"key": key, "source": "file", "readonly": True, "value": value,
+                "origin": origin(self.config, key)}
+
     def _key_info(self, key: str) -> dict[str, Any]:
+        """A version's key: its value, and where the value comes from (set, file or default)."""
         info = self.keys.info(key)
         out: dict[str, Any] = {"key": key, "source": "ocpp", "readonly": info.readonly, "type": info.kind,
                                "setting": info.setting}
@@ -262,13 +257,22 @@ class StationService:
             out.update(value=None, secret=True, set=bool(self.settings.get(info.setting)))
         else:
             out["value"] = self.keys.typed_value(key)
+        setting = info.setting
+        if setting is None:
+            return out
+        file_key = FILE_KEYS.get(setting)
+        overridden = setting in self.settings.overridden
+        out.update(origin="set" if overridden else origin(self.config, file_key) if file_key else "default",
+                   file_key=file_key)
+        if overridden and not info.secret:
+            out["file_value"] = self.settings.file_values[setting]
         return out
 
     def config_get(self, keys: list[str]) -> dict[str, Any]:
         files = self.file_settings()
         if not keys:
             found = [self._key_info(k) for k in self.keys.keys()]
-            found += [{"key": k, "source": "file", "readonly": True, "value": v} for k, v in files.items()]
+            found += [self._file_info(k, v) for k, v in files.items()]
             return {"keys": found, "unknown": [], "file": self.config.source}
         found, unknown = [], []
         for key in keys:
@@ -276,7 +280,7 @@ class StationService:
             if self.keys.knows(key):
                 found.append(self._key_info(key))
             elif key in files:
-                found.append({"key": key, "source": "file", "readonly": True, "value": files[key]})
+                found.append(self._file_info(key, files[key]))
             else:
                 unknown.append(key)
         return {"keys": found, "unknown": unknown, "file": self.config.source}
@@ -300,6 +304,25 @@ class StationService:
             raise ControlError("rejected", f"{key}: {refusal}; not changed")
         status = self.keys.change(key, value)
         return {"key": key, "status": str(status), "value": self._key_info(key).get("value")}
+
+    def config_reset(self, key: str) -> dict[str, Any]:
+        """Drop what the CSMS or the CLI set for ``key``: the file's value (or the default) applies again."""
+        key = self._spoken(key)
+        if not self.keys.knows(key):
+            if key in self.file_settings():
+                raise ControlError("read_only", f"{key} comes from the configuration file "
+                                                f"{self.config.source}: nothing overrides it")
+            raise ControlError("unknown_key", f"unknown key {key!r} (chargepoint config get lists them)")
+        setting = self.keys.info(key).setting
+        if setting is None:
+            raise ControlError("rejected", f"{key} is read-only: nothing overrides it")
+        was_set = setting in self.settings.overridden
+        refusal = self.settings.reset_refusal(setting)
+        if refusal is not None:
+            raise ControlError("rejected", f"{key}: {refusal}; not changed")
+        result = self.settings.reset(setting)
+        return {**self._key_info(key), "was_set": was_set,
+                "reboot_required": result is SetResult.REBOOT_REQUIRED}
 
     # ---------------------------------------------------------------- faults
     async def fault_clear(self, evse_id: int) -> dict[str, Any]:
