@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _group, _kwh, _table
+from chargepoint.cli.control_output import _add_row, _group, _kwh, _table, _transaction
 from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
 
 
@@ -47,7 +47,8 @@ def stop(target: Target, connector: int | None) -> None:
     def text(r: dict[str, Any]) -> str:
         if r["stopped"] == "session":
             return f"Connector {r['connector']}: the waiting session was cancelled."
-        return f"Connector {r['connector']}: transaction {r['local_id']} stopped, {_kwh(r['energy_wh'])} kWh."
+        return (f"Connector {r['connector']}: transaction {_transaction(r.get('remote_id'), r['local_id'])} "
+                f"stopped, {_kwh(r['energy_wh'])} kWh.")
 
     target.show(result, text)
 

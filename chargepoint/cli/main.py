@@ -48,7 +48,34 @@ def _setup_logging(level: str) -> None:
         logging.getLogger("ocpp").setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _JsonUsageGroup(click.Group):
+    """Wrong usage (exit 2) under ``--json`` is a JSON error too, so a script reads every answer the same way.
+
+    ``{"ok": false, "error": {"code": "usage", "message": ...}}`` on stdout, as
+    the daemon's refusals are; without ``--json`` click prints its usual text.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            click.echo(json.dumps({"ok": False, "error": {"code": "usage", "message": exc.format_message()}}))
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            click.echo(json.dumps({"ok": False, "error": {"code": "failed", "message": message}}))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(json.dumps({"ok": False, "error": {"code": "aborted", "message": "aborted"}}))
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=_JsonUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chargepoint")
 def main() -> None:
     """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 1.6J."""
@@ -262,7 +289,7 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
     from hal.meters.registermap import MapError
 
     if list_models:
-        click.echo(models_text())
+        click.echo(json.dumps(_models_json()) if json_output else models_text())
         return
     meter_config, connector_config = MeterConfig(), ConnectorConfig(connector)
     if config_path:
@@ -307,6 +334,23 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
         return
     if not ok:
         sys.exit(1)
+
+
+def _models_json() -> list[dict[str, Any]]:
+    """``meter --list --json``: each shipped register map once, with the names it is also known by."""
+    from hal.meters.registermap import load_map, shipped_models
+
+    by_file: dict[str, list[str]] = {}
+    for name, file_name in shipped_models().items():
+        by_file.setdefault(file_name, []).append(name)
+    models = []
+    for names in by_file.values():
+        register_map = load_map(names[0])
+        models.append({"model": register_map.model, "title": register_map.title,
+                       "aliases": sorted(n for n in names if n != register_map.model),
+                       "quantities": [f.quantity for f in register_map.fields],
+                       "requests": len(register_map.plan())})
+    return sorted(models, key=lambda m: m["model"])
 
 
 from chargepoint.cli.control_commands import register  # noqa: E402 - the commands that talk to the daemon

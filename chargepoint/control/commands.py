@@ -187,4 +187,9 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
             world.faults.release(name)  # the condition passes; the trip stays latched
     else:
         raise ControlError("bad_request", "action must be plug, unplug, card, trip or release")
-    return {"connector": evse_id, "action": action, "ev_state": world.ev.state}
+    result: dict[str, Any] = {"connector": evse_id, "action": action, "ev_state": world.ev.state}
+    if action in ("trip", "release"):
+        # What is true now: which conditions are still there, which inputs are latched (fault clear).
+        result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
+                      latched=sorted(world.faults.active()))
+    return result

@@ -26,7 +26,7 @@ from chargepoint.connection import Link
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.core.commands import UnlockResult
-from chargepoint.core.events import IdToken, StopReason, TokenType
+from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
 from chargepoint.core.station import Station
@@ -127,8 +127,19 @@ class StationService:
 
     def connector_status(self, evse_id: int) -> dict[str, Any]:
         v = self.station.view(evse_id)
-        return connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
-                              self.clock.time(), evse_id in self.testing)
+        out = connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
+                             self.clock.time(), evse_id in self.testing)
+        out["measured"] = self.measured(evse_id)
+        return out
+
+    def measured(self, evse_id: int) -> dict[str, Any]:
+        """The safety loop's last reading of the pilot's plateaus and the PP resistor (looked at first)."""
+        evse = self.station.hardware(evse_id).evse
+        levels, pp = evse.pilot_levels, evse.proximity_ohms
+        return {"cp_high_v": number(levels.high_v, 2) if levels else None,
+                "cp_low_v": number(levels.low_v, 2) if levels else None,
+                "pp_ohms": number(pp, 0) if pp is not None else None,
+                "pp_open": pp is not None and math.isinf(pp)}
 
     def status(self, evse_id: int | None = None) -> dict[str, Any]:
         chosen = [self.evse_id(evse_id)] if evse_id is not None else list(self.station.connectors)
@@ -140,13 +151,24 @@ class StationService:
             "time": self.clock.time(),
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "station_status": self.version.status_word(self.station.status_of(0)),
+            "worst_connector": self.worst_connector(),
             "connection": self.connection_status(),
             "queue": self.queue_status(),
             "watchdog": {"systemd": systemd, "failed": failed},
             "connectors": [self.connector_status(e) for e in chosen],
-            "last_errors": [{"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"]}
-                            for e in self.recorder.select(kind="events", limit=5, min_level=logging.WARNING)],
+            "last_errors": last_problems(
+                self.recorder.select(kind="events", limit=200, min_level=logging.WARNING), 5),
         }
+
+    def worst_connector(self) -> dict[str, Any]:
+        """The connector in the worst state (faulted, inoperative, in use), for the status header."""
+        def severity(evse_id: int) -> int:
+            s = self.station.status_of(evse_id)
+            in_use = s.plugged or s.activity is not Activity.IDLE
+            return 3 if s.fault else 2 if not s.operative else 1 if in_use else 0
+        worst = max(self.station.connectors, key=severity)
+        return {"id": worst, "ocpp_status": self.version.status_word(self.station.status_of(worst)),
+                "severity": severity(worst)}
 
     async def sessions(self, limit: int) -> dict[str, Any]:
         if not 1 <= limit <= 1000:
@@ -187,8 +209,10 @@ class StationService:
         token = IdToken(value, TokenType.LOCAL)
         result = self.station.remote_start(token, evse_id, authorize_first=authorize)
         if not result.accepted:
-            hint = (f" (chargepoint availability {result.evse_id} operative)"
-                    if "inoperative" in result.refusal else "")
+            off = [v.evse_id for v in map(self.station.view, self.station.connectors) if not v.operative
+                   and (result.evse_id is None or v.evse_id == result.evse_id)]
+            inoperative = off and "inoperative" in result.refusal
+            hint = f" (chargepoint availability {off[0]} operative)" if inoperative else ""
             raise ControlError("refused", result.refusal + hint)
         if authorize:
             return {"connector": evse_id, "id_tag": value, "status": "Authorizing"}
@@ -210,13 +234,14 @@ class StationService:
         tx = session.transaction
         if tx is None:
             await self.station.card_presented(session.token)  # a second tap cancels a waiting session
-            return {"connector": evse_id, "stopped": "session", "local_id": None, "energy_wh": None}
+            return {"connector": evse_id, "stopped": "session", "local_id": None, "remote_id": None,
+                    "energy_wh": None}
         if not await self.station.stop_transaction(evse_id, StopReason.LOCAL):
             raise ControlError("refused", f"the transaction on connector {evse_id} is already stopping")
         reading = self.station.view(evse_id).last_reading
         energy = (reading.energy_import_wh - tx.meter_start_wh) if reading else None
         return {"connector": evse_id, "stopped": "transaction", "local_id": tx.local_id,
-                "energy_wh": number(energy, 1)}
+                "remote_id": self.outbox.remote_id(tx.local_id), "energy_wh": number(energy, 1)}
 
     async def unlock(self, evse_id: int) -> dict[str, Any]:
         result = await self.station.unlock(self.evse_id(evse_id))
@@ -404,6 +429,21 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
         "meter": meter,
         "test_running": testing,
     }
+
+
+def last_problems(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` different warnings and errors, each once, with how often it came and when last.
+
+    One fault is often said several times (each trip, each status); the
+    technician needs each once, counted, newest last.
+    """
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries:
+        key = (e["level"], e["source"], e["text"])
+        seen = latest.pop(key, None)
+        latest[key] = {"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"],
+                       "count": (seen["count"] if seen else 0) + 1}
+    return list(latest.values())[-limit:]
 
 
 def number(value: float | None, digits: int = 3) -> float | None:

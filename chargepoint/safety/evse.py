@@ -124,6 +124,7 @@ class EvseController:
         self._last_step = now
         self._published_key: tuple[object, ...] | None = None
         self._levels: PilotLevels | None = None
+        self._pp_ohms: float | None = None
         #: A technician's output test: what to drive, and until when (None: no test).
         self._test: output_test.OutputTest | None = None
 
@@ -180,6 +181,11 @@ class EvseController:
         """The pilot's plateaus as last read (for a technician's pilot test)."""
         return self._levels
 
+    @property
+    def proximity_ohms(self) -> float | None:
+        """The PP resistance as last read (None: no PP circuit or no cable; inf: open), for the status."""
+        return self._pp_ohms
+
     # -- output tests (commissioning: chargepoint relay test / pilot test) --------------------
 
     def begin_output_test(self, *, contactor: bool | None = None, duty: float | None = None,
@@ -201,7 +207,8 @@ class EvseController:
                 return refusal
             until = self._clock.monotonic() + min(hold_s, output_test.OUTPUT_TEST_MAX_S)
             self._test = output_test.OutputTest(contactor, duty, until)
-            log.warning("%s: output test: %s", self.name, self._test.describe())
+            # A technician's test, not a fault: INFO, so a healthy station does not look faulty after it.
+            log.info("%s: output test: %s", self.name, self._test.describe())
             return None
 
     def end_output_test(self) -> None:
@@ -300,7 +307,7 @@ class EvseController:
             if self_test is not None:
                 self._self_test(self_test, now)
             self._feedback = feedback
-            self._levels = levels
+            self._levels, self._pp_ohms = levels, pp_ohms
             state = self._classifier.classify(levels)
             self._cp_state = state
             self._check_pilot(state, levels)

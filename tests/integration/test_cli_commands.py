@@ -44,7 +44,8 @@ def test_status_shape_and_text(rig: Rig):
     (c,) = status["connectors"]
     assert set(c) == {"id", "ocpp_status", "activity", "error", "operative", "scheduled_operative",
                       "iec_state", "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit",
-                      "session", "meter", "test_running"}
+                      "session", "meter", "test_running", "measured"}
+    assert c["measured"] == {"cp_high_v": 12.0, "cp_low_v": 12.0, "pp_ohms": None, "pp_open": False}
     assert c["iec_state"] == "A" and c["pwm_duty"] == 100.0 and c["faults"] == []
     assert c["limit"]["binding"] == "station" and c["limit"]["amps"] == 32.0
     assert c["meter"]["available"] is True and c["meter"]["voltages_v"] == [230.0, 230.0, 230.0]
@@ -414,3 +415,103 @@ def test_config_small_rough_edges(rig: Rig):
     assert "0011" not in secret.stdout
     unknown = rig.cli("config", "get", "Nope")
     assert unknown.exit_code == 1 and unknown.stdout.strip() == "Unknown: Nope"
+
+
+def test_one_transaction_has_one_name_in_stop_sessions_and_status(rig: Rig):
+    rig.idle()
+    c = charging(rig, "TECH-ID")
+    tx = c["session"]["transaction"]
+    remote = rig.wait(lambda: rig.connector()["session"]["transaction"]["remote_id"], "the CSMS's id")
+    name = f"{remote} (local {tx['local_id']})"
+    assert f"transaction {name}" in rig.cli("status").stdout
+    stopped = rig.cli("stop")
+    assert stopped.exit_code == 0 and f"transaction {name} stopped" in stopped.stdout
+    assert rig.json("sessions")["finished"][0]["remote_id"] == remote
+    assert name in rig.cli("sessions").stdout
+    rig.json("sim", "unplug")
+
+
+def test_status_header_warnings_and_start_reasons_with_a_faulted_connector(rig: Rig):
+    rig.idle()
+    for _ in range(3):  # the same fault three times: one line, counted
+        rig.json("sim", "trip")
+        rig.wait(lambda: rig.connector()["faults"] == ["rcd"], "the RCD fault")
+        rig.json("fault", "clear", "--yes")
+        rig.wait(lambda: rig.connector()["faults"] == [], "cleared")
+    rig.json("sim", "trip")
+    rig.wait(lambda: rig.connector()["ocpp_status"] == "Faulted", "Faulted")
+    status = rig.json("status")
+    assert status["worst_connector"] == {"id": 1, "ocpp_status": "Faulted", "severity": 3}
+    rcd = [e for e in status["last_errors"] if e["text"] == "connector-1: fault rcd"]
+    assert len(rcd) == 1 and rcd[0]["count"] >= 4
+    assert len({(e["level"], e["source"], e["text"]) for e in status["last_errors"]}) == \
+        len(status["last_errors"])
+    text = rig.cli("status").stdout
+    assert text.startswith("Station CP-CLI-1: Faulted (")
+    assert text.count("connector-1: fault rcd") == 1 and "times, the last shown" in text
+    refused = rig.json("start", code=1)["error"]
+    assert refused["message"] == "no connector is free: connector 1 is faulted (rcd)"
+    rig.json("fault", "clear", "--yes")
+    rig.json("availability", "1", "inoperative")
+    off = rig.json("start", code=1)["error"]["message"]
+    assert off == "no connector is free: connector 1 is inoperative (chargepoint availability 1 operative)"
+    rig.idle()
+
+
+def test_output_tests_log_at_info(rig: Rig):
+    rig.idle()
+    since = rig.json("logs", "--events", "-n", "1")["entries"][-1]["seq"]
+    assert rig.json("relay", "test")["result"] == "pass"
+    events = [e for e in rig.json("logs", "--events", "-n", "200")["entries"] if e["seq"] > since]
+    tests = [e for e in events if "output test:" in e["text"]]
+    assert tests and all(e["level"] == "INFO" for e in tests)
+
+
+def test_sim_trip_and_release_say_what_is_held_and_latched(rig: Rig):
+    rig.idle()
+    held = rig.cli("sim", "trip", "--input", "emergency_stop", "--hold")
+    assert "emergency_stop tripped and held" in held.stdout
+    rcd = rig.cli("sim", "release", "--input", "rcd")
+    assert rcd.exit_code == 0
+    assert "rcd released" in rcd.stdout and "Still held: emergency_stop" in rcd.stdout
+    released = rig.json("sim", "release", "--input", "emergency_stop")
+    assert released["held"] == [] and released["latched"] == ["emergency_stop"]
+    assert "Latched: emergency_stop" in rig.cli("sim", "release", "--input", "emergency_stop").stdout
+    rig.wait(lambda: rig.connector()["faults"] == ["emergency_stop"], "the latched stop")
+    rig.json("fault", "clear", "--yes")
+    assert "No fault input is held or latched." in rig.cli("sim", "release").stdout
+    rig.idle()
+
+
+def test_logs_of_both_kinds_and_follow(rig: Rig):
+    both = rig.json("logs", "--frames", "--events", "-n", "1000")["entries"]
+    assert {e["kind"] for e in both} == {"frame", "event"}
+    follow = subprocess.Popen([sys.executable, "-m", "chargepoint.cli", "logs", "--follow", "--events", "--json",
+                               "-n", "1", "--interval", "0.1", "--socket", rig.socket],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follow.stdout.readline())
+        rig.json("sim", "plug")  # audited: a new event
+        while True:
+            entry = json.loads(follow.stdout.readline())
+            assert entry["seq"] > first["seq"] and entry["kind"] == "event"
+            if '"action":"plug"' in entry["text"]:
+                break
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    rig.json("sim", "unplug")
+
+
+def test_json_everywhere_meter_list_and_usage_errors(rig: Rig):
+    models = json.loads(CliRunner().invoke(main, ["meter", "--list", "--json"]).stdout)
+    assert {"sdm630", "abb-b23", "em340"} <= {m["model"] for m in models}
+    assert all(set(m) == {"model", "title", "aliases", "quantities", "requests"} for m in models)
+    usage = rig.cli("availability", "1", "--json")
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout) == {"ok": False, "error": {
+        "code": "usage", "message": "give the state too: operative or inoperative"}}
+    bogus = CliRunner().invoke(main, ["status", "--json", "--bogus"])
+    assert bogus.exit_code == 2 and json.loads(bogus.stdout)["error"]["code"] == "usage"
+    plain = CliRunner().invoke(main, ["status", "--bogus"])
+    assert plain.exit_code == 2 and "No such option" in plain.stderr and not plain.stdout
