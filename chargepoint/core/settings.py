@@ -179,6 +179,8 @@ class Settings:
         self.file_values: dict[str, Value] = dict(self._values)
         #: Settings whose value the CSMS or the CLI set (now or before a restart): it wins over the file.
         self.overridden: set[str] = set()
+        #: Settings the file itself sets (the others start at a default).
+        self.in_file = {name for name, key in FILE_KEYS.items() if key in config.file_keys}
         #: Called as ``listener(name, value)`` after every accepted change.
         self.listeners: list[Callable[[str, Value], None]] = []
         #: Extra rule for a write: return a reason to refuse it, or None.
@@ -205,7 +207,8 @@ class Settings:
         parts = []
         for name in sorted(self.overridden):
             file_key = FILE_KEYS.get(name)
-            origin = f"file {file_key}" if file_key else "default"
+            origin = f"file {file_key}" if name in self.in_file else f"default of {file_key}" if file_key \
+                else "default"
             if self.definitions[name].secret:
                 parts.append(f"{name} (hidden; {origin} overridden)")
             else:

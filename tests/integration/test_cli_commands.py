@@ -486,8 +486,8 @@ def test_sim_trip_and_release_say_what_is_held_and_latched(rig: Rig):
 def test_logs_of_both_kinds_and_follow(rig: Rig):
     both = rig.json("logs", "--frames", "--events", "-n", "1000")["entries"]
     assert {e["kind"] for e in both} == {"frame", "event"}
-    follow = subprocess.Popen([sys.executable, "-m", "chargepoint.cli", "logs", "--follow", "--events", "--json",
-                               "-n", "1", "--interval", "0.1", "--socket", rig.socket],
+    follow = subprocess.Popen([sys.executable, "-m", "chargepoint.cli", "logs", "--follow", "--events",
+                               "--json", "-n", "1", "--interval", "0.1", "--socket", rig.socket],
                               stdout=subprocess.PIPE, text=True)
     try:
         first = json.loads(follow.stdout.readline())

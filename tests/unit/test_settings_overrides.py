@@ -17,7 +17,7 @@ def test_a_stored_value_wins_and_is_named_against_the_file():
     assert settings.file_values["sample_interval_s"] == 30
     assert settings.overridden == {"sample_interval_s", "authorization_key"}
     line = settings.overrides_text()
-    assert line == ("authorization_key (hidden; file ocpp.authorization_key overridden); "
+    assert line == ("authorization_key (hidden; default of ocpp.authorization_key overridden); "
                     "sample_interval_s = 20 (file ocpp.meter_value_sample_interval_s: 30)")
     assert "00000000" not in line
 
