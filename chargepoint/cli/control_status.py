@@ -108,7 +108,10 @@ def _status_view(status: dict[str, Any]) -> str:
 @click.option("--count", type=click.IntRange(1), help="With --watch: stop after this many refreshes.")
 @daemon_command
 def status(target: Target, connector: int | None, watch: bool, interval: float, count: int | None) -> None:
-    """Connectors, IEC state, OCPP status, session, limit, meter, CSMS link, last errors."""
+    """Connectors, IEC state, OCPP status, session, limit, measured CP/PP, meter, CSMS link, last errors.
+
+    With --watch --json: one JSON document per line (NDJSON), one per refresh.
+    """
     if not watch:
         target.show(target.call("status", connector=connector), _status_view)
         return
