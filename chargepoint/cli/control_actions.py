@@ -117,11 +117,11 @@ def _overrides_text(item: dict[str, Any]) -> str:
     """The value the override hides: the file's (with its key) or the default."""
     if item.get("origin") != "set":
         return ""
-    if item.get("secret"):
-        return "(hidden)"
+    value = "(hidden)" if item.get("secret") else _value_text({"value": item.get("file_value")})
     where = item.get("file_key")
-    return f"{where} = {_value_text({'value': item.get('file_value')})}" if where else \
-        f"default {_value_text({'value': item.get('file_value')})}"
+    if item.get("file_value_origin") == "file":
+        return f"file: {where} = {value}"
+    return f"default: {value}" + (f" ({where})" if where else "")
 
 
 @config.command("get")
@@ -180,7 +180,7 @@ def config_reset(target: Target, key: str) -> None:
     result = target.call("config_reset", key=key)
 
     def text(r: dict[str, Any]) -> str:
-        value = "(hidden)" if r.get("secret") else _value_text(r)
+        value = _value_text(r)  # a secret says only whether it is set
         source = ORIGIN[r["origin"]] + (f" {r['file_key']}" if r.get("file_key") and r["origin"] == "file"
                                         else "")
         if not r["was_set"]:

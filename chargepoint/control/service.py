@@ -291,6 +291,8 @@ class StationService:
                    file_key=file_key)
         if overridden and not info.secret:
             out["file_value"] = self.settings.file_values[setting]
+        if overridden:  # what applies after a reset: the file's value or the default
+            out["file_value_origin"] = origin(self.config, file_key) if file_key else "default"
         return out
 
     def config_get(self, keys: list[str]) -> dict[str, Any]:

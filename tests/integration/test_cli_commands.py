@@ -386,7 +386,13 @@ def test_config_overrides_show_their_source_and_reset_brings_the_file_back(rig: 
     got = rig.json("config", "get", "MeterValueSampleInterval")["keys"][0]
     assert (got["value"], got["origin"], got["file_value"]) == (20, "set", 10)
     table = rig.cli("config", "get", "MeterValueSampleInterval")
-    assert "set (CSMS/CLI)" in table.stdout and "ocpp.meter_value_sample_interval_s = 10" in table.stdout
+    assert "set (CSMS/CLI)" in table.stdout
+    assert "file: ocpp.meter_value_sample_interval_s = 10" in table.stdout
+    assert rig.json("config", "set", "HeartbeatInterval", "120")["status"] == "Accepted"
+    beat = rig.json("config", "get", "HeartbeatInterval")["keys"][0]
+    assert (beat["origin"], beat["file_value"], beat["file_value_origin"]) == ("set", 300, "default")
+    assert "default: 300 (ocpp.heartbeat_interval_s)" in rig.cli("config", "get", "HeartbeatInterval").stdout
+    assert "300 from the default applies again" in rig.cli("config", "reset", "HeartbeatInterval").stdout
     database = rig.root / "state" / "chargepoint.sqlite"
 
     def stored() -> dict[str, str]:
