@@ -34,6 +34,11 @@ class SimFaultInputs:
         with self._lock:
             return frozenset(self._present | self._latched)
 
+    def present(self) -> frozenset[str]:
+        """The conditions still there (held), as opposed to latched after they passed."""
+        with self._lock:
+            return frozenset(self._present)
+
     def on_trip(self, callback: Callable[[str], None]) -> None:
         with self._lock:
             self._callbacks.append(callback)

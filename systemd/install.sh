@@ -82,7 +82,11 @@ if [ "$uninstall" = 1 ]; then
             getent passwd "$NAME" >/dev/null && userdel "$NAME"
             getent group "$NAME" >/dev/null && groupdel "$NAME"
         fi
-        say "purged /etc/$NAME, /var/lib/$NAME and the user $NAME"
+        if staged; then  # no userdel here: the machine's users are not the staging root's
+            say "purged /etc/$NAME, /var/lib/$NAME and the sysusers.d entry under $DESTDIR (no user was removed)"
+        else
+            say "purged /etc/$NAME, /var/lib/$NAME and the user $NAME"
+        fi
     else
         say "kept /etc/$NAME and /var/lib/$NAME (--purge removes them and the user)"
     fi

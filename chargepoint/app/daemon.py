@@ -55,6 +55,8 @@ class Daemon:
         self.settings.guards["security_profile"] = self._security_profile_guard
         self._connected_profile = config.ocpp.security_profile
         self.settings.listeners.append(self._setting_changed)
+        #: Setting -> the version's key names it is also stored under (by earlier releases).
+        self._stored_as: dict[str, list[str]] = {}
         self.outbox = Outbox(max_entries=config.station.outbox_max_entries)
         self.store: Store | None = None
         self.station = Station(
@@ -156,7 +158,10 @@ class Daemon:
 
     def _setting_changed(self, name: str, value: object) -> None:
         if self.store is not None:
-            self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
+            if name in self.settings.overridden:
+                self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
+            else:  # config reset: the file's value applies again, also after a restart
+                self.store.submit(self.store.delete_settings, [name, *self._stored_as.get(name, [])])
         if name == "security_profile" and value != self._connected_profile:
             log.info("security profile %s: reconnecting", value)
             self._connected_profile = int(value)  # type: ignore[call-overload]
@@ -281,6 +286,10 @@ class Daemon:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{store.path}: cannot read the state database: {exc}") from exc
         self.settings.restore(self._neutral_names(settings))
+        overrides = self.settings.overrides_text()
+        if overrides:
+            log.info("settings set by the CSMS or the CLI win over %s: %s (chargepoint config reset KEY "
+                     "drops one)", self.config.source, overrides)
         self._connected_profile = int(self.settings.get("security_profile"))
         self.station.restore_availability(availability)
 
@@ -314,8 +323,10 @@ class Daemon:
         out = dict(stored)
         for name, text in stored.items():
             neutral = self.version.setting_of(name)
-            if neutral is not None and neutral not in stored:
-                out[neutral] = text
+            if neutral is not None:
+                self._stored_as.setdefault(neutral, []).append(name)  # config reset deletes these too
+                if neutral not in stored:
+                    out[neutral] = text
         return out
 
     def stop(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _group, _kwh, _table
+from chargepoint.cli.control_output import _add_row, _group, _kwh, _table, _transaction
 from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
 
 
@@ -47,7 +47,8 @@ def stop(target: Target, connector: int | None) -> None:
     def text(r: dict[str, Any]) -> str:
         if r["stopped"] == "session":
             return f"Connector {r['connector']}: the waiting session was cancelled."
-        return f"Connector {r['connector']}: transaction {r['local_id']} stopped, {_kwh(r['energy_wh'])} kWh."
+        return (f"Connector {r['connector']}: transaction {_transaction(r.get('remote_id'), r['local_id'])} "
+                f"stopped, {_kwh(r['energy_wh'])} kWh.")
 
     target.show(result, text)
 
@@ -102,19 +103,46 @@ def _value_text(item: dict[str, Any]) -> str:
     return "" if value is None else str(value)
 
 
+#: Where a value comes from, in the table's words.
+ORIGIN = {"set": "set (CSMS/CLI)", "file": "file", "default": "default"}
+
+
+def _source_text(item: dict[str, Any]) -> str:
+    if item["source"] == "ocpp" and item.get("setting") is None:
+        return "station"  # a read-only fact of this station (NumberOfConnectors, ...)
+    return ORIGIN.get(item.get("origin", ""), item["source"])
+
+
+def _overrides_text(item: dict[str, Any]) -> str:
+    """The value the override hides: the file's (with its key) or the default."""
+    if item.get("origin") != "set":
+        return ""
+    value = "(hidden)" if item.get("secret") else _value_text({"value": item.get("file_value")})
+    where = item.get("file_key")
+    if item.get("file_value_origin") == "file":
+        return f"file: {where} = {value}"
+    return f"default: {value}" + (f" ({where})" if where else "")
+
+
 @config.command("get")
 @click.argument("keys", nargs=-1)
 @daemon_command
 def config_get(target: Target, keys: tuple[str, ...]) -> None:
-    """Show KEYS (OCPP configuration keys or settings, file keys like station.max_current_a); all without."""
+    """Show KEYS (OCPP configuration keys or settings, file keys like station.max_current_a); all without.
+
+    Each value says where it comes from: set by the CSMS or the CLI (it wins over the file,
+    which is shown beside it, until chargepoint config reset KEY), the file, or the default.
+    """
     result = target.call("config_get", keys=list(keys) or None)
 
     def text(r: dict[str, Any]) -> Any:
-        table = _table("key", "value", "source", "access")
-        for item in r["keys"]:
-            source = "OCPP" if item["source"] == "ocpp" else "file"
-            _add_row(table, item["key"], _value_text(item), source, "read-only" if item["readonly"] else "rw")
-        parts: list[Any] = [table]
+        parts: list[Any] = []
+        if r["keys"]:
+            table = _table("key", "value", "source", "overrides", "access")
+            for item in r["keys"]:
+                _add_row(table, item["key"], _value_text(item), _source_text(item), _overrides_text(item),
+                         "read-only" if item["readonly"] else "rw")
+            parts.append(table)
         if r["unknown"]:
             parts.append(f"Unknown: {', '.join(r['unknown'])}")
         return _group(*parts)
@@ -124,15 +152,43 @@ def config_get(target: Target, keys: tuple[str, ...]) -> None:
         sys.exit(EXIT_FAILED)
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @daemon_command
 def config_set(target: Target, key: str, value: str) -> None:
-    """Change an OCPP key, validated as a ChangeConfiguration from the CSMS would be."""
+    """Change an OCPP key, validated as a ChangeConfiguration from the CSMS would be.
+
+    The value wins over the configuration file, also after a restart, until
+    chargepoint config reset KEY. A value that starts with '-' is a value (-5), not an option.
+    """
     result = target.call("config_set", key=key, value=value)
-    target.show(result, lambda r: f"{r['key']} = {_value_text(r)}: {r['status']}"
+
+    def text(r: dict[str, Any]) -> str:
+        shown = "set (hidden)" if r["value"] is None else f"= {_value_text(r)}"
+        return (f"{r['key']} {shown}: {r['status']}"
                 + (" (takes effect after a restart)" if r["status"] == "RebootRequired" else ""))
+
+    target.show(result, text)
+
+
+@config.command("reset")
+@click.argument("key")
+@daemon_command
+def config_reset(target: Target, key: str) -> None:
+    """Drop the value the CSMS or the CLI set for KEY: the configuration file's applies again."""
+    result = target.call("config_reset", key=key)
+
+    def text(r: dict[str, Any]) -> str:
+        value = _value_text(r)  # a secret says only whether it is set
+        source = ORIGIN[r["origin"]] + (f" {r['file_key']}" if r.get("file_key") and r["origin"] == "file"
+                                        else "")
+        if not r["was_set"]:
+            return f"{r['key']} was not overridden: {value} ({source})."
+        when = "takes effect after a restart" if r["reboot_required"] else "in effect now"
+        return f"{r['key']}: override dropped; {value} from the {source} applies again ({when})."
+
+    target.show(result, text)
 
 
 # ------------------------------------------------------------------- faults

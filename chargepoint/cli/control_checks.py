@@ -20,7 +20,7 @@ from chargepoint.cli.control_output import _add_row, _group, _table
 from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
 
 # -------------------------------------------------------------------- tests
-STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow", "warn": "bold yellow"}
 
 
 def _result_line(result: dict[str, Any]) -> str:
@@ -85,7 +85,8 @@ def pilot_test(target: Target, connector: int) -> None:
 def selftest(target: Target, report: str | None) -> None:
     """Commissioning self-test: meter, pilot, diode path, PP, relay, RCD, CSMS, clock, disk, database.
 
-    Exit code 0 if every check passed or was skipped, 1 if one failed.
+    Exit code 0 if every check passed, was skipped or only warned (a value left from the example
+    files), 1 if one failed.
     """
     from chargepoint.control.selftest import report_text
 
@@ -103,8 +104,9 @@ def selftest(target: Target, report: str | None) -> None:
             _add_row(table, name, ch["detail"],
                      styled=f"[{STATUS_STYLE[ch['status']]}]{ch['status'].upper()}[/]")
         counts = r["counts"]
+        warned = f", {counts['warn']} warning(s)" if counts.get("warn") else ""
         summary = (f"Self-test of {r['identity']}: {r['result'].upper()} ({counts['pass']} passed, "
-                   f"{counts['fail']} failed, {counts['skip']} skipped)")
+                   f"{counts['fail']} failed, {counts['skip']} skipped{warned})")
         return _group(table, summary + (f"; report written to {report}" if report else ""))
 
     target.show(result, text)

@@ -1,6 +1,6 @@
 """The ``chargepoint`` commands that talk to the running daemon over its control socket.
 
-status, sessions, start, stop, unlock, availability, config get/set, queue,
+status, sessions, start, stop, unlock, availability, config get/set/reset, queue,
 fault clear, relay test, pilot test, logs, selftest, limit, and sim (the simulated
 EV, for the sim station). Each prints a table for people or, with ``--json``,
 the daemon's answer as one JSON document for scripts (errors too, as
@@ -37,6 +37,7 @@ from chargepoint.cli.control_actions import (
     availability,
     config,
     config_get,
+    config_reset,
     config_set,
     fault,
     fault_clear,
@@ -59,6 +60,7 @@ __all__ = [
     "availability",
     "config",
     "config_get",
+    "config_reset",
     "config_set",
     "daemon_command",
     "fault",

@@ -72,3 +72,13 @@ def _duration(seconds: float | None) -> str:
 
 def _kwh(wh: float | None) -> str:
     return "-" if wh is None else f"{wh / 1000:.3f}"
+
+
+def _transaction(remote_id: object, local_id: object) -> str:
+    """One transaction, one name everywhere: the CSMS's id, with the station's own once beside it.
+
+    Before the CSMS has answered (offline) there is only the local id.
+    """
+    if remote_id is None:
+        return f"{local_id} (local; no CSMS id yet)"
+    return f"{remote_id} (local {local_id})"

@@ -26,6 +26,26 @@ def _sim_text(r: dict[str, Any]) -> str:
     return f"Connector {r['connector']}: {r['action']} done; the EV reads state {r['ev_state']}."
 
 
+def _input_text(r: dict[str, Any]) -> str:
+    """What a trip or release left behind: the conditions still held and the latched inputs."""
+    name, held, latched = r["input"], r["held"], r["latched"]
+    if r["action"] == "trip":
+        first = f"{name} tripped" + (" and held (until chargepoint sim release)" if name in held else "")
+    else:
+        first = f"{name} released"
+    lines = [f"Connector {r['connector']}: {first}."]
+    still = [h for h in held if h != name]
+    if still:
+        lines.append(f"Still held: {', '.join(still)} (chargepoint sim release --input NAME).")
+    stuck = [f for f in latched if f not in held]
+    if stuck:
+        lines.append(f"Latched: {', '.join(stuck)}: the connector stays faulted until "
+                     "chargepoint fault clear.")
+    if not latched:
+        lines.append("No fault input is held or latched.")
+    return "\n".join(lines)
+
+
 @sim.command("plug")
 @_connector_option()
 @daemon_command
@@ -59,7 +79,7 @@ def sim_card(target: Target, id_tag: str) -> None:
 def sim_trip(target: Target, connector: int, input_name: str, hold: bool) -> None:
     """Trip a simulated fault input (it latches, as an RCD does)."""
     target.show(target.call("sim", action="trip", connector=connector, input=input_name, hold=hold or None),
-                _sim_text)
+                _input_text)
 
 
 @sim.command("release")
@@ -69,4 +89,4 @@ def sim_trip(target: Target, connector: int, input_name: str, hold: bool) -> Non
 @daemon_command
 def sim_release(target: Target, connector: int, input_name: str) -> None:
     """End a held fault condition (the latch stays until chargepoint fault clear)."""
-    target.show(target.call("sim", action="release", connector=connector, input=input_name), _sim_text)
+    target.show(target.call("sim", action="release", connector=connector, input=input_name), _input_text)

@@ -9,6 +9,7 @@ registered on ``chargepoint`` by :func:`chargepoint.cli.control_commands.registe
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -17,7 +18,7 @@ import click
 
 from chargepoint.cli.client import Client, RemoteError, Unreachable
 from chargepoint.cli.control_limit import claims_text
-from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table
+from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table, _transaction
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
@@ -38,7 +39,12 @@ def _status_view(status: dict[str, Any]) -> str:
     queued = f"{queue['length']} message(s) queued"
     if queue["length"]:
         queued += f", the oldest {queue['oldest_age_s']:.0f} s old"
-    lines = [f"Station {status['identity']}: {status['station_status']} (chargepoint {status['version']}, "
+    worst = status.get("worst_connector") or {}
+    header = status["station_status"]
+    if worst.get("severity"):  # a connector faulted, inoperative or in use: the header says the worst
+        header = worst["ocpp_status"] + (f" (connector {worst['id']})" if len(status["connectors"]) != 1
+                                         or status["connectors"][0]["id"] != worst["id"] else "")
+    lines = [f"Station {status['identity']}: {header} (chargepoint {status['version']}, "
              f"hal {status['hal']}, up {_duration(status['uptime_s'])})",
              f"  CSMS       {conn['csms_url']}: {link}",
              f"  queue      {queued}"]
@@ -65,13 +71,19 @@ def _status_view(status: dict[str, Any]) -> str:
         changes = limit.get("smart_charging_changes_at")
         lines.append(f"  limits     {claims_text(limit)}"
                      + (f"; smart charging changes at {_clock(changes)}" if changes else ""))
+        m = c.get("measured") or {}
+        if m.get("cp_high_v") is not None:
+            pp = ("open" if m["pp_open"] else "none (no cable or no PP circuit)" if m["pp_ohms"] is None
+                  else f"{m['pp_ohms']:.0f} ohm")
+            lines.append(f"  measured   CP {m['cp_high_v']:+.2f} V / {m['cp_low_v']:+.2f} V (high / low), "
+                         f"PP {pp}")
         session = c["session"]
         if session is None:
             lines.append("  session    -")
         else:
             tx = session["transaction"]
             what = "waiting for the EV" if tx is None else (
-                f"transaction {tx['remote_id'] or tx['local_id']}, {_kwh(tx['energy_wh'])} kWh"
+                f"transaction {_transaction(tx['remote_id'], tx['local_id'])}, {_kwh(tx['energy_wh'])} kWh"
                 + (" (stopping)" if tx["stopping"] else ""))
             lines.append(f"  session    {session['id_tag']}: {what}")
         if c.get("reservation"):
@@ -90,8 +102,9 @@ def _status_view(status: dict[str, Any]) -> str:
     if status["last_errors"]:
         lines.append("Last warnings and errors:")
         for e in status["last_errors"][-3:]:
+            times = f" ({e['count']} times, the last shown)" if e.get("count", 1) > 1 else ""
             lines.append(f"  {time.strftime('%H:%M:%S', time.localtime(e['time']))} {e['level']:<7} "
-                         f"{e['source']}: {e['text']}")
+                         f"{e['source']}: {e['text']}{times}")
     return "\n".join(lines)
 
 
@@ -111,7 +124,11 @@ def _reservation(r: dict[str, Any]) -> str:
 @click.option("--count", type=click.IntRange(1), help="With --watch: stop after this many refreshes.")
 @daemon_command
 def status(target: Target, connector: int | None, watch: bool, interval: float, count: int | None) -> None:
-    """Connectors, IEC state, OCPP status, session, reservation, limit, meter, CSMS link, last errors."""
+    """Connectors, IEC state, OCPP status, session, reservation, limit, measured CP/PP, meter, CSMS link,
+    last errors.
+
+    With --watch --json: one JSON document per line (NDJSON), one per refresh.
+    """
     if not watch:
         target.show(target.call("status", connector=connector), _status_view)
         return
@@ -152,10 +169,10 @@ def _sessions_view(result: dict[str, Any]) -> Any:
     table = _table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
     for s in result["running"]:
         _add_row(table, s["connector"], s["id_tag"], _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), "(running)", str(s["remote_id"] or s["local_id"]))
+                      _kwh(s["energy_wh"]), "(running)", _transaction(s["remote_id"], s["local_id"]))
     for s in result["finished"]:
         _add_row(table, s["connector"], s["id_tag"], _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), s["reason"] or "-", str(s["remote_id"] or s["local_id"]))
+                      _kwh(s["energy_wh"]), s["reason"] or "-", _transaction(s["remote_id"], s["local_id"]))
     if not result["running"] and not result["finished"]:
         return "No sessions yet."
     return table
@@ -205,9 +222,37 @@ def _logs_view(result: dict[str, Any]) -> str:
 
 @click.command()
 @click.option("--limit", "-n", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--frames", "kind", flag_value="frames", help="Only OCPP frames.")
-@click.option("--events", "kind", flag_value="events", help="Only events (the daemon's log).")
+@click.option("--frames", is_flag=True, help="OCPP frames (with --events: both, as without either).")
+@click.option("--events", is_flag=True, help="Events, the daemon's log (with --frames: both).")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new entries until Ctrl-C (with --json: one JSON object per line).")
+@click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds between looks for new entries with --follow.")
 @daemon_command
-def logs(target: Target, limit: int, kind: str | None) -> None:
+def logs(target: Target, limit: int, frames: bool, events: bool, follow: bool, interval: float) -> None:
     """Recent OCPP frames and events, oldest first."""
-    target.show(target.call("logs", limit=limit, kind=kind or "all"), _logs_view)
+    kind = "frames" if frames and not events else "events" if events and not frames else "all"
+    if not follow:
+        target.show(target.call("logs", limit=limit, kind=kind), _logs_view)
+        return
+    try:
+        with Client(target.path()) as client:
+            since, first = 0, True
+            while True:
+                answer = client.request("logs", kind=kind, since=since, limit=limit if first else 0)
+                entries = answer["entries"]
+                for entry in entries:
+                    click.echo(json.dumps(entry) if target.json_output else _logs_view({"entries": [entry]}))
+                if entries:
+                    since = entries[-1]["seq"]
+                elif first and not target.json_output:
+                    click.echo("Nothing recorded yet; waiting (Ctrl-C to stop).")
+                first = False
+                sys.stdout.flush()
+                time.sleep(interval)
+    except Unreachable as exc:
+        target.fail(exc.reason, exc.message, EXIT_UNREACHABLE)
+    except RemoteError as exc:
+        target.fail(exc.code, exc.message, EXIT_FAILED)
+    except KeyboardInterrupt:
+        pass

@@ -48,7 +48,34 @@ def _setup_logging(level: str) -> None:
         logging.getLogger("ocpp").setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _JsonUsageGroup(click.Group):
+    """Wrong usage (exit 2) under ``--json`` is a JSON error too, so a script reads every answer the same way.
+
+    ``{"ok": false, "error": {"code": "usage", "message": ...}}`` on stdout, as
+    the daemon's refusals are; without ``--json`` click prints its usual text.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            click.echo(json.dumps({"ok": False, "error": {"code": "usage", "message": exc.format_message()}}))
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            click.echo(json.dumps({"ok": False, "error": {"code": "failed", "message": message}}))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(json.dumps({"ok": False, "error": {"code": "aborted", "message": "aborted"}}))
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=_JsonUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chargepoint")
 def main() -> None:
     """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 1.6J."""
@@ -144,22 +171,36 @@ def _safe_off(board: Any, *, quiet: bool) -> bool:
 @click.argument("config_path", type=click.Path(dir_okay=False))
 @click.option("--json", "json_output", is_flag=True, help="Print JSON (for scripts).")
 def check_config(config_path: str, json_output: bool) -> None:
-    """Validate a configuration file without starting anything."""
-    try:
-        config = load(config_path)
-    except ConfigError as exc:
+    """Validate a configuration file without starting anything.
+
+    Every problem is listed (file, key, reason), with the likely key for a
+    misspelt one; values left from the example files are warnings.
+    """
+    from chargepoint.config.loader import check
+    from chargepoint.config.placeholders import placeholders
+
+    config, errors = check(config_path)
+    if errors:
         if json_output:
-            click.echo(json.dumps({"ok": False, "error": {"file": exc.file, "key": exc.key,
-                                                          "reason": exc.reason}}))
-            sys.exit(1)
-        raise click.ClickException(str(exc)) from None
+            listed = [{"file": e.file, "key": e.key, "reason": e.reason} for e in errors]
+            click.echo(json.dumps({"ok": False, "error": listed[0], "errors": listed}))
+        else:
+            for error in errors:
+                click.echo(f"Error: {error}", err=True)
+            click.echo(f"{config_path}: {len(errors)} problem(s)", err=True)
+        sys.exit(1)
+    assert config is not None
+    warnings = [p.text() for p in placeholders(config)]
     if json_output:
         click.echo(json.dumps({"ok": True, "file": config_path, "identity": config.station.identity,
                                "connectors": len(config.connectors), "hal": config.hal_backend,
-                               "csms_url": config.ocpp.csms_url}))
+                               "csms_url": config.ocpp.csms_url, "warnings": warnings}))
         return
+    for warning in warnings:
+        click.echo(f"Warning: {config_path}: {warning}", err=True)
     click.echo(f"{config_path}: OK ({config.station.identity}, {len(config.connectors)} "
-               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})")
+               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})"
+               + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 
 @main.command()
@@ -250,7 +291,7 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
     from hal.meters.registermap import MapError
 
     if list_models:
-        click.echo(models_text())
+        click.echo(json.dumps(_models_json()) if json_output else models_text())
         return
     meter_config, connector_config = MeterConfig(), ConnectorConfig(connector)
     if config_path:
@@ -295,6 +336,23 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
         return
     if not ok:
         sys.exit(1)
+
+
+def _models_json() -> list[dict[str, Any]]:
+    """``meter --list --json``: each shipped register map once, with the names it is also known by."""
+    from hal.meters.registermap import load_map, shipped_models
+
+    by_file: dict[str, list[str]] = {}
+    for name, file_name in shipped_models().items():
+        by_file.setdefault(file_name, []).append(name)
+    models = []
+    for names in by_file.values():
+        register_map = load_map(names[0])
+        models.append({"model": register_map.model, "title": register_map.title,
+                       "aliases": sorted(n for n in names if n != register_map.model),
+                       "quantities": [f.quantity for f in register_map.fields],
+                       "requests": len(register_map.plan())})
+    return sorted(models, key=lambda m: m["model"])
 
 
 from chargepoint.cli.control_commands import register  # noqa: E402 - the commands that talk to the daemon

@@ -8,12 +8,14 @@ network.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
+from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
     MEASURANDS,
@@ -28,15 +30,17 @@ from chargepoint.config.model import (
     StationConfig,
 )
 from chargepoint.config.mqtt_parse import parse_mqtt
-from chargepoint.config.reader import ConfigError, Reader, table
+from chargepoint.config.reader import Collector, ConfigError, Reader, collecting, did_you_mean, table
 from chargepoint.config.web import parse_web
+
+T = TypeVar("T")
 
 
 def _station(file: str, data: dict[str, Any]) -> StationConfig:
     r = Reader(file, table(file, data, "station", required=True), "station")
     identity = r.string("identity", required=True)
     if not identity or any(c in identity for c in "/?#% ") or len(identity) > 48:
-        raise r.fail("identity", "must be 1-48 characters without spaces, '/', '?', '#' or '%'")
+        r.problem("identity", "must be 1-48 characters without spaces, '/', '?', '#' or '%'", None)
     cfg = StationConfig(
         identity=identity,
         vendor=r.string("vendor", StationConfig.vendor),
@@ -62,9 +66,9 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
                                        f"known: {', '.join(CONNECTOR_TYPES)}")
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
         if len(getattr(cfg, name)) > limit:
-            raise r.fail(name, f"must be at most {limit} characters (OCPP BootNotification)")
+            r.problem(name, f"must be at most {limit} characters (OCPP BootNotification)", None)
     if not cfg.free_vend_id_tag or len(cfg.free_vend_id_tag) > 20:
-        raise r.fail("free_vend_id_tag", "must be 1-20 characters (OCPP idTag)")
+        r.problem("free_vend_id_tag", "must be 1-20 characters (OCPP idTag)", None)
     r.finish()
     return cfg
 
@@ -74,10 +78,10 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     url = r.string("csms_url", required=True)
     parsed = urlparse(url)
     if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
-        raise r.fail("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}")
+        r.problem("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}", None)
     version = r.string("version", "1.6")
     if version != "1.6":
-        raise r.fail("version", f"unsupported OCPP version {version!r}; supported: 1.6")
+        r.problem("version", f"unsupported OCPP version {version!r}; supported: 1.6", None)
     cfg = OcppConfig(
         csms_url=url,
         version=version,
@@ -121,7 +125,7 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
         tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_POINTS),
     )
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
-        raise r.fail("reconnect_max_s", "must not be smaller than reconnect_min_s")
+        r.problem("reconnect_max_s", "must not be smaller than reconnect_min_s", None)
     _check_security(r, cfg, parsed.scheme)
     r.finish()
     return cfg
@@ -177,8 +181,7 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         ev_phases=r.number("ev_phases", d.ev_phases, low=1, high=3, integer=True),
         ev_capacity_wh=r.number("ev_capacity_wh", d.ev_capacity_wh, low=100, high=500_000),
         ev_soc=r.number("ev_soc", d.ev_soc, low=0, high=1),
-        cable_ohms=None if r.boolean("tethered", False)
-        else r.number("cable_ohms", d.cable_ohms, low=1, high=100_000),
+        cable_ohms=_cable_ohms(r, d.cable_ohms),
         voltage_v=r.number("voltage_v", d.voltage_v, low=100, high=260),
         driver=r.string("driver", d.driver),
         cycle_charge_s=r.number("cycle_charge_s", d.cycle_charge_s, low=1, high=86400),
@@ -192,6 +195,13 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         raise r.fail("ev_phases", "must be 1 or 3")
     r.finish()
     return cfg
+
+
+def _cable_ohms(r: Reader, default: float | None) -> float | None:
+    """The simulated cable's PP resistor; None for a tethered cable (both keys are always read)."""
+    tethered = r.boolean("tethered", False)
+    ohms = r.number("cable_ohms", default, low=1, high=100_000)
+    return None if tethered else ohms
 
 
 METER_KINDS = ("sim", "sim-modbus", "modbus")
@@ -223,7 +233,8 @@ def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
         max_power_w=r.number("max_power_w", d.max_power_w, low=0, high=1_000_000),
     )
     if cfg.kind not in METER_KINDS:
-        raise r.fail("kind", f"unknown meter kind {cfg.kind!r}; known: {', '.join(METER_KINDS)}")
+        raise r.fail("kind", f"unknown meter kind {cfg.kind!r}; known: {', '.join(METER_KINDS)}"
+                     + did_you_mean(cfg.kind, METER_KINDS))
     if cfg.map_file:
         path = Path(cfg.map_file)
         if not path.is_absolute():
@@ -313,33 +324,86 @@ def _check_raspberrypi(file: str, cfg: Config) -> None:
                                               f"(a real meter), not {cfg.meter.kind!r}")
 
 
+def _section(parse_one: Callable[[], T]) -> T | None:
+    """One section's parse; while collecting, its first fatal problem is recorded and None returned."""
+    collector = collecting.get()
+    if collector is None:
+        return parse_one()
+    try:
+        return parse_one()
+    except ConfigError as exc:
+        collector.add(exc)
+        return None
+
+
 def parse(data: dict[str, Any], file: str = "<config>") -> Config:
     """Validate a parsed TOML document and build the configuration."""
+    collector = collecting.get()
     for key in data:
         if key not in TOP_LEVEL:
-            raise ConfigError(file, key, f"unknown section; known: {', '.join(TOP_LEVEL)}")
-    station = _station(file, data)
-    hal = Reader(file, table(file, data, "hal"), "hal")
+            error = ConfigError(file, key, f"unknown section; known: {', '.join(TOP_LEVEL)}"
+                                           + did_you_mean(key, TOP_LEVEL))
+            if collector is None:
+                raise error
+            collector.add(error)
+    station = _section(lambda: _station(file, data))
+    hal = Reader(file, _section(lambda: table(file, data, "hal")) or {}, "hal")
     backend = hal.string("backend", "sim")
     if backend not in HAL_BACKENDS:
-        raise hal.fail("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}")
+        backend = hal.problem("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}"
+                           + did_you_mean(backend, HAL_BACKENDS), "sim")
     hal.finish()
-    config = Config(
-        station=station,
-        ocpp=_ocpp(file, data),
-        connectors=_connectors(file, data, station),
-        hal_backend=backend,
-        simulation=_simulation(file, data),
-        meter=_meter(file, data),
-        safety=_safety(file, data),
-        control=_control(file, data),
-        board=_board(file, data, backend),
-        source=file,
-        mqtt=parse_mqtt(file, data, station.identity),
-        web=parse_web(file, data),
-    )
+    parts = {
+        "station": station,
+        "ocpp": _section(lambda: _ocpp(file, data)),
+        "connectors": _section(lambda: _connectors(file, data, station or StationConfig(identity="-"))),
+        "simulation": _section(lambda: _simulation(file, data)),
+        "meter": _section(lambda: _meter(file, data)),
+        "safety": _section(lambda: _safety(file, data)),
+        "control": _section(lambda: _control(file, data)),
+        "board": _section(lambda: _board(file, data, backend)),
+        "mqtt": _section(lambda: parse_mqtt(file, data, station.identity if station else "-")),
+        "web": _section(lambda: parse_web(file, data)),
+    }
+    if collector is not None and collector.errors:
+        raise collector.errors[0]
+    config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),
+                    **parts)  # type: ignore[arg-type]
     _check_raspberrypi(file, config)
     return config
+
+
+def check(path: str | Path) -> tuple[Config | None, list[ConfigError]]:
+    """Every problem of a configuration file at once (``chargepoint check-config``).
+
+    ``load`` stops at the first problem, which is right for the daemon; a
+    technician editing the file wants the whole list: each key's problem is
+    recorded and its default used to go on, and a section whose check cannot go
+    on contributes its first problem. The Config is returned when there is none.
+    """
+    collector = Collector()
+    token = collecting.set(collector)
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        collector.add(exc)
+        config = None
+    finally:
+        collecting.reset(token)
+    return (config if not collector.errors else None), collector.errors
+
+
+def accepted_keys(data: dict[str, Any]) -> set[str]:
+    """The dotted keys the loader reads for ``data`` (``connectors.id`` for every connector)."""
+    collector = Collector()
+    token = collecting.set(collector)
+    try:
+        parse(data)
+    except ConfigError:
+        pass
+    finally:
+        collecting.reset(token)
+    return collector.keys_read
 
 
 def load(path: str | Path) -> Config:

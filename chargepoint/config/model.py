@@ -241,3 +241,5 @@ class Config:
     source: str = "<defaults>"
     #: The web dashboard and metrics (``[web]``, see chargepoint/config/web.py).
     web: WebConfig = field(default_factory=WebConfig)
+    #: The dotted keys the file sets (``config get`` tells them from defaults; see config/keys.py).
+    file_keys: frozenset[str] = frozenset()

@@ -6,6 +6,11 @@ the same kind of message for any mistake in the file.
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -17,6 +22,36 @@ class ConfigError(Exception):
         self.key = key
         self.reason = reason
         super().__init__(f"{file}: {key}: {reason}")
+
+
+@dataclass
+class Collector:
+    """Every problem of a file at once, for ``chargepoint check-config``.
+
+    While one is active (``collecting``), a Reader records a key's problem and
+    goes on with the key's default instead of raising, so a technician fixes
+    the whole file in one round instead of one error per run. ``keys_read``
+    names every key the loader looks at (``connectors[N].x`` as
+    ``connectors.x``): the keys it accepts.
+    """
+
+    errors: list[ConfigError] = field(default_factory=list)
+    keys_read: set[str] = field(default_factory=set)
+
+    def add(self, error: ConfigError) -> None:
+        """Record ``error`` unless its key already has one (a bad value's default may fail a later check)."""
+        if all(e.key != error.key for e in self.errors):
+            self.errors.append(error)
+
+
+#: The active collector, if any (see ``Collector``).
+collecting: ContextVar[Collector | None] = ContextVar("collecting", default=None)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for a misspelt name close to one of ``known``, else ``""``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class Reader:
@@ -34,24 +69,36 @@ class Reader:
     def fail(self, name: str, reason: str) -> ConfigError:
         return ConfigError(self.file, self.key(name), reason)
 
+    def problem(self, name: str, reason: str, default: Any) -> Any:
+        """Raise the problem, or record it and go on with ``default`` while collecting (``Collector``)."""
+        error = self.fail(name, reason)
+        collector = collecting.get()
+        if collector is None:
+            raise error
+        collector.add(error)
+        return default
+
     def _get(self, name: str, default: Any, required: bool) -> Any:
         self.used.add(name)
+        collector = collecting.get()
+        if collector is not None:
+            collector.keys_read.add(re.sub(r"\[\d+\]", "", self.key(name)))
         if name not in self.table:
             if required:
-                raise self.fail(name, "is required")
+                return self.problem(name, "is required", default)
             return default
         return self.table[name]
 
     def string(self, name: str, default: str = "", *, required: bool = False) -> str:
         value = self._get(name, default, required)
         if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+            return self.problem(name, f"must be a string, not {type(value).__name__}", default)
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._get(name, default, False)
         if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, not {value!r}")
+            return self.problem(name, f"must be true or false, not {value!r}", default)
         return value
 
     def number(
@@ -62,28 +109,29 @@ class Reader:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, not {value!r}")
+            return self.problem(name, f"must be a number, not {value!r}", default)
         if integer and not float(value).is_integer():
-            raise self.fail(name, f"must be a whole number, not {value!r}")
+            return self.problem(name, f"must be a whole number, not {value!r}", default)
         if low is not None and value < low:
-            raise self.fail(name, f"must be at least {low:g}, not {value:g}")
+            return self.problem(name, f"must be at least {low:g}, not {value:g}", default)
         if high is not None and value > high:
-            raise self.fail(name, f"must be at most {high:g}, not {value:g}")
+            return self.problem(name, f"must be at most {high:g}, not {value:g}", default)
         return int(value) if integer else float(value)
 
     def string_list(self, name: str, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
         value = self._get(name, list(default), False)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(name, "must be a list of strings")
+            return self.problem(name, "must be a list of strings", default)
         for item in value:
             if item not in allowed:
-                raise self.fail(name, f"unknown value {item!r}; allowed: {', '.join(allowed)}")
+                return self.problem(name, f"unknown value {item!r}; allowed: {', '.join(allowed)}"
+                                 + did_you_mean(item, allowed), default)
         return tuple(value)
 
     def finish(self) -> None:
-        unknown = sorted(set(self.table) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "unknown key (misspelt?)")
+        """Every key nobody read is unknown: a misspelling, named with the likely key."""
+        for name in sorted(set(self.table) - self.used):
+            self.problem(name, "unknown key" + (did_you_mean(name, self.used) or " (misspelt?)"), None)
 
 
 def table(file: str, data: dict[str, Any], name: str, *, required: bool = False) -> dict[str, Any]:

@@ -22,8 +22,8 @@ PROTOCOL_VERSION = 1
 Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
-AUDITED = {"start", "stop", "unlock", "availability", "config_set", "fault_clear", "relay_test",
-           "pilot_test", "selftest", "sim", "limit"}
+AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
+           "relay_test", "pilot_test", "selftest", "sim", "limit"}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -113,6 +113,14 @@ async def _config_set(s: StationService, args: dict[str, Any]) -> dict[str, Any]
     return s.config_set(key, value)
 
 
+@command("config_reset")
+async def _config_reset(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    key = args.get("key")
+    if not isinstance(key, str):
+        raise ControlError("bad_request", "key must be a string")
+    return s.config_reset(key)
+
+
 @command("queue")
 async def _queue(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     return s.queue_status()
@@ -188,4 +196,9 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
             world.faults.release(name)  # the condition passes; the trip stays latched
     else:
         raise ControlError("bad_request", "action must be plug, unplug, card, trip or release")
-    return {"connector": evse_id, "action": action, "ev_state": world.ev.state}
+    result: dict[str, Any] = {"connector": evse_id, "action": action, "ev_state": world.ev.state}
+    if action in ("trip", "release"):
+        # What is true now: which conditions are still there, which inputs are latched (fault clear).
+        result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
+                      latched=sorted(world.faults.active()))
+    return result

@@ -21,15 +21,16 @@ from typing import Any, Protocol
 
 import chargepoint
 from chargepoint.config import Config
+from chargepoint.config.keys import file_values, origin
 from chargepoint.connection import Link
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.core.commands import UnlockResult
-from chargepoint.core.events import IdToken, StopReason, TokenType
+from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.reservations import Reservation
-from chargepoint.core.settings import Settings
+from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
 from chargepoint.core.views import ConnectorView
@@ -39,8 +40,6 @@ from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
-#: Config file sections shown (read-only) by ``config get``.
-FILE_SECTIONS = ("station", "ocpp", "meter", "safety", "simulation", "control", "mqtt", "web")
 #: File settings that are passwords: shown as "(set)" or "", never their value.
 FILE_SECRETS = ("authorization_key", "password")
 
@@ -141,7 +140,17 @@ class StationService:
         engine = self.station.smart_charging
         change = engine.next_change.get(evse_id) if engine is not None else None
         out["limit"]["smart_charging_changes_at"] = number(change, 0)
+        out["measured"] = self.measured(evse_id)
         return out
+
+    def measured(self, evse_id: int) -> dict[str, Any]:
+        """The safety loop's last reading of the pilot's plateaus and the PP resistor (looked at first)."""
+        evse = self.station.hardware(evse_id).evse
+        levels, pp = evse.pilot_levels, evse.proximity_ohms
+        return {"cp_high_v": number(levels.high_v, 2) if levels else None,
+                "cp_low_v": number(levels.low_v, 2) if levels else None,
+                "pp_ohms": number(pp, 0) if pp is not None else None,
+                "pp_open": pp is not None and math.isinf(pp)}
 
     def status(self, evse_id: int | None = None) -> dict[str, Any]:
         chosen = [self.evse_id(evse_id)] if evse_id is not None else list(self.station.connectors)
@@ -153,14 +162,25 @@ class StationService:
             "time": self.clock.time(),
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "station_status": self.version.status_word(self.station.status_of(0)),
+            "worst_connector": self.worst_connector(),
             "connection": self.connection_status(),
             "queue": self.queue_status(),
             "watchdog": {"systemd": systemd, "failed": failed},
             "connectors": [self.connector_status(e) for e in chosen],
             "reservations": [reservation_json(r) for r in self.station.reservations.all()],
-            "last_errors": [{"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"]}
-                            for e in self.recorder.select(kind="events", limit=5, min_level=logging.WARNING)],
+            "last_errors": last_problems(
+                self.recorder.select(kind="events", limit=200, min_level=logging.WARNING), 5),
         }
+
+    def worst_connector(self) -> dict[str, Any]:
+        """The connector in the worst state (faulted, inoperative, in use), for the status header."""
+        def severity(evse_id: int) -> int:
+            s = self.station.status_of(evse_id)
+            in_use = s.plugged or s.activity is not Activity.IDLE
+            return 3 if s.fault else 2 if not s.operative else 1 if in_use else 0
+        worst = max(self.station.connectors, key=severity)
+        return {"id": worst, "ocpp_status": self.version.status_word(self.station.status_of(worst)),
+                "severity": severity(worst)}
 
     async def sessions(self, limit: int) -> dict[str, Any]:
         if not 1 <= limit <= 1000:
@@ -201,8 +221,10 @@ class StationService:
         token = IdToken(value, TokenType.LOCAL)
         result = self.station.remote_start(token, evse_id, authorize_first=authorize)
         if not result.accepted:
-            hint = (f" (chargepoint availability {result.evse_id} operative)"
-                    if "inoperative" in result.refusal else "")
+            off = [v.evse_id for v in map(self.station.view, self.station.connectors) if not v.operative
+                   and (result.evse_id is None or v.evse_id == result.evse_id)]
+            inoperative = off and "inoperative" in result.refusal
+            hint = f" (chargepoint availability {off[0]} operative)" if inoperative else ""
             raise ControlError("refused", result.refusal + hint)
         if authorize:
             return {"connector": evse_id, "id_tag": value, "status": "Authorizing"}
@@ -224,13 +246,14 @@ class StationService:
         tx = session.transaction
         if tx is None:
             await self.station.card_presented(session.token)  # a second tap cancels a waiting session
-            return {"connector": evse_id, "stopped": "session", "local_id": None, "energy_wh": None}
+            return {"connector": evse_id, "stopped": "session", "local_id": None, "remote_id": None,
+                    "energy_wh": None}
         if not await self.station.stop_transaction(evse_id, StopReason.LOCAL):
             raise ControlError("refused", f"the transaction on connector {evse_id} is already stopping")
         reading = self.station.view(evse_id).last_reading
         energy = (reading.energy_import_wh - tx.meter_start_wh) if reading else None
         return {"connector": evse_id, "stopped": "transaction", "local_id": tx.local_id,
-                "energy_wh": number(energy, 1)}
+                "remote_id": self.outbox.remote_id(tx.local_id), "energy_wh": number(energy, 1)}
 
     async def unlock(self, evse_id: int) -> dict[str, Any]:
         result = await self.station.unlock(self.evse_id(evse_id))
@@ -263,19 +286,18 @@ class StationService:
     # ---------------------------------------------------------------- config
     def file_settings(self) -> dict[str, Any]:
         """The configuration file's settings as dotted keys (read-only at run time)."""
-        flat: dict[str, Any] = {"hal.backend": self.config.hal_backend}
-        for section in FILE_SECTIONS:
-            for name, value in dataclasses.asdict(getattr(self.config, section)).items():
-                if name in FILE_SECRETS:
-                    value = "(set)" if value else ""
-                flat[f"{section}.{name}"] = list(value) if isinstance(value, tuple) else value
-        for connector in self.config.connectors:
-            for name, value in dataclasses.asdict(connector).items():
-                if name != "id":
-                    flat[f"connectors[{connector.id - 1}].{name}"] = value
+        flat = file_values(self.config)
+        for key, value in flat.items():
+            if key.rsplit(".", 1)[-1] in FILE_SECRETS:
+                flat[key] = "(set)" if value else ""
         return flat
 
+    def _file_info(self, key: str, value: Any) -> dict[str, Any]:
+        return {"key": key, "source": "file", "readonly": True, "value": value,
+                "origin": origin(self.config, key)}
+
     def _key_info(self, key: str) -> dict[str, Any]:
+        """A version's key: its value, and where the value comes from (set, file or default)."""
         info = self.keys.info(key)
         out: dict[str, Any] = {"key": key, "source": "ocpp", "readonly": info.readonly, "type": info.kind,
                                "setting": info.setting}
@@ -283,13 +305,24 @@ class StationService:
             out.update(value=None, secret=True, set=bool(self.settings.get(info.setting)))
         else:
             out["value"] = self.keys.typed_value(key)
+        setting = info.setting
+        if setting is None:
+            return out
+        file_key = FILE_KEYS.get(setting)
+        overridden = setting in self.settings.overridden
+        out.update(origin="set" if overridden else origin(self.config, file_key) if file_key else "default",
+                   file_key=file_key)
+        if overridden and not info.secret:
+            out["file_value"] = self.settings.file_values[setting]
+        if overridden:  # what applies after a reset: the file's value or the default
+            out["file_value_origin"] = origin(self.config, file_key) if file_key else "default"
         return out
 
     def config_get(self, keys: list[str]) -> dict[str, Any]:
         files = self.file_settings()
         if not keys:
             found = [self._key_info(k) for k in self.keys.keys()]
-            found += [{"key": k, "source": "file", "readonly": True, "value": v} for k, v in files.items()]
+            found += [self._file_info(k, v) for k, v in files.items()]
             return {"keys": found, "unknown": [], "file": self.config.source}
         found, unknown = [], []
         for key in keys:
@@ -297,7 +330,7 @@ class StationService:
             if self.keys.knows(key):
                 found.append(self._key_info(key))
             elif key in files:
-                found.append({"key": key, "source": "file", "readonly": True, "value": files[key]})
+                found.append(self._file_info(key, files[key]))
             else:
                 unknown.append(key)
         return {"keys": found, "unknown": unknown, "file": self.config.source}
@@ -321,6 +354,25 @@ class StationService:
             raise ControlError("rejected", f"{key}: {refusal}; not changed")
         status = self.keys.change(key, value)
         return {"key": key, "status": str(status), "value": self._key_info(key).get("value")}
+
+    def config_reset(self, key: str) -> dict[str, Any]:
+        """Drop what the CSMS or the CLI set for ``key``: the file's value (or the default) applies again."""
+        key = self._spoken(key)
+        if not self.keys.knows(key):
+            if key in self.file_settings():
+                raise ControlError("read_only", f"{key} comes from the configuration file "
+                                                f"{self.config.source}: nothing overrides it")
+            raise ControlError("unknown_key", f"unknown key {key!r} (chargepoint config get lists them)")
+        setting = self.keys.info(key).setting
+        if setting is None:
+            raise ControlError("rejected", f"{key} is read-only: nothing overrides it")
+        was_set = setting in self.settings.overridden
+        refusal = self.settings.reset_refusal(setting)
+        if refusal is not None:
+            raise ControlError("rejected", f"{key}: {refusal}; not changed")
+        result = self.settings.reset(setting)
+        return {**self._key_info(key), "was_set": was_set,
+                "reboot_required": result is SetResult.REBOOT_REQUIRED}
 
     # ---------------------------------------------------------------- faults
     async def fault_clear(self, evse_id: int) -> dict[str, Any]:
@@ -409,6 +461,21 @@ def reservation_json(r: Reservation) -> dict[str, Any]:
     """A reservation as the control protocol shows it (connector None: any connector)."""
     return {"id": r.id, "connector": r.evse_id, "id_tag": r.token.value, "group": r.group_id,
             "expiry": r.expiry, "connector_type": r.connector_type}
+
+
+def last_problems(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` different warnings and errors, each once, with how often it came and when last.
+
+    One fault is often said several times (each trip, each status); the
+    technician needs each once, counted, newest last.
+    """
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries:
+        key = (e["level"], e["source"], e["text"])
+        seen = latest.pop(key, None)
+        latest[key] = {"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"],
+                       "count": (seen["count"] if seen else 0) + 1}
+    return list(latest.values())[-limit:]
 
 
 def number(value: float | None, digits: int = 3) -> float | None:

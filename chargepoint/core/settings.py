@@ -181,8 +181,43 @@ def initial_values(config: Config) -> dict[str, Value]:
     }
 
 
+#: The configuration file's key behind each setting's initial value (the others start at a fixed value).
+FILE_KEYS = {
+    "offline_tx_for_unknown_id": "ocpp.allow_offline_tx_for_unknown_id",
+    "auth_cache_enabled": "ocpp.authorization_cache_enabled",
+    "authorization_key": "ocpp.authorization_key",
+    "authorize_remote_start": "ocpp.authorize_remote_tx_requests",
+    "aligned_interval_s": "ocpp.clock_aligned_data_interval_s",
+    "connection_timeout_s": "station.connection_timeout_s",
+    "heartbeat_interval_s": "ocpp.heartbeat_interval_s",
+    "local_list_enabled": "ocpp.local_auth_list_enabled",
+    "local_authorize_offline": "ocpp.local_authorize_offline",
+    "local_pre_authorize": "ocpp.local_pre_authorize",
+    "aligned_measurands": "ocpp.meter_values_aligned_data",
+    "sampled_measurands": "ocpp.meter_values_sampled_data",
+    "sample_interval_s": "ocpp.meter_value_sample_interval_s",
+    "minimum_status_duration_s": "ocpp.minimum_status_duration_s",
+    "security_profile": "ocpp.security_profile",
+    "stop_tx_on_ev_disconnect": "ocpp.stop_transaction_on_ev_side_disconnect",
+    "stop_tx_aligned_measurands": "ocpp.stop_txn_aligned_data",
+    "stop_tx_sampled_measurands": "ocpp.stop_txn_sampled_data",
+    "tx_message_attempts": "ocpp.transaction_message_attempts",
+    "tx_message_retry_interval_s": "ocpp.transaction_message_retry_interval_s",
+    "ws_ping_interval_s": "ocpp.ping_interval_s",
+    "tx_start_points": "ocpp.tx_start_points",
+    "tx_stop_points": "ocpp.tx_stop_points",
+    "reserve_any_connector": "station.reserve_any_connector",
+}
+
+
 class Settings:
-    """Typed key/value settings with validation on every write."""
+    """Typed key/value settings with validation on every write.
+
+    A value set by the CSMS or the CLI (here or before a restart, from the
+    store) overrides the file's: ``overridden`` names those, ``file_values``
+    keeps what the file (or the fixed default) says, and ``reset`` drops an
+    override so the file's value applies again.
+    """
 
     def __init__(self, config: Config) -> None:
         self.definitions = {d.name: d for d in DEFINITIONS}
@@ -190,6 +225,12 @@ class Settings:
         #: The configuration the values start from: the station's read-only facts
         #: (vendor, model, ratings) that a version's view reports beside the settings.
         self.config = config
+        #: What the configuration file (or the fixed default) gives each setting.
+        self.file_values: dict[str, Value] = dict(self._values)
+        #: Settings whose value the CSMS or the CLI set (now or before a restart): it wins over the file.
+        self.overridden: set[str] = set()
+        #: Settings the file itself sets (the others start at a default).
+        self.in_file = {name for name, key in FILE_KEYS.items() if key in config.file_keys}
         #: Called as ``listener(name, value)`` after every accepted change.
         self.listeners: list[Callable[[str, Value], None]] = []
         #: Extra rule for a write: return a reason to refuse it, or None.
@@ -207,6 +248,23 @@ class Settings:
                 value = self.parse(definition, text)
                 if value is not None:
                     self._values[name] = value
+                    self.overridden.add(name)
+
+    def overrides_text(self) -> str | None:
+        """The overridden settings against the file's values, on one line (for the log at start)."""
+        if not self.overridden:
+            return None
+        parts = []
+        for name in sorted(self.overridden):
+            file_key = FILE_KEYS.get(name)
+            origin = f"file {file_key}" if name in self.in_file else f"default of {file_key}" if file_key \
+                else "default"
+            if self.definitions[name].secret:
+                parts.append(f"{name} (hidden; {origin} overridden)")
+            else:
+                was = self.text_of(self.file_values[name])
+                parts.append(f"{name} = {self.as_text(name)} ({origin}: {was})")
+        return "; ".join(parts)
 
     def get(self, name: str) -> Value:
         return self._values[name]
@@ -226,9 +284,35 @@ class Settings:
         if guard is not None and guard(value) is not None:
             return SetResult.REJECTED
         self._values[name] = value
+        self.overridden.add(name)
         for listener in list(self.listeners):
             listener(name, value)
         return SetResult.REBOOT_REQUIRED if definition.reboot_required else SetResult.ACCEPTED
+
+    def reset_refusal(self, name: str) -> str | None:
+        """Why ``reset(name)`` would be refused (a guard: the file may hold a lower security profile)."""
+        guard = self.guards.get(name)
+        file_value = self.file_values[name]
+        if guard is None or file_value == self._values[name]:
+            return None
+        return guard(file_value)
+
+    def reset(self, name: str) -> SetResult:
+        """Drop the override of ``name``: the file's value applies again (listeners hear it as a change).
+
+        REBOOT_REQUIRED if the value changed and the setting only takes effect
+        after a restart; REJECTED if a guard refuses the file's value.
+        """
+        definition = self.definitions[name]
+        if self.reset_refusal(name) is not None:
+            return SetResult.REJECTED
+        value = self.file_values[name]
+        changed = self._values[name] != value
+        self._values[name] = value
+        self.overridden.discard(name)
+        for listener in list(self.listeners):
+            listener(name, value)
+        return SetResult.REBOOT_REQUIRED if definition.reboot_required and changed else SetResult.ACCEPTED
 
     def refusal(self, name: str, text: str) -> str | None:
         """Why ``set(name, text)`` would be rejected, in words; None if it would not."""
@@ -276,7 +360,11 @@ class Settings:
         return text
 
     def as_text(self, name: str) -> str:
-        value = self._values[name]
+        return self.text_of(self._values[name])
+
+    @staticmethod
+    def text_of(value: Value) -> str:
+        """A value in the text form both OCPP versions use."""
         if isinstance(value, bool):
             return "true" if value else "false"
         return str(value)

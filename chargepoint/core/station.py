@@ -290,9 +290,10 @@ class Station:
         if self.storage_failure is not None:
             return f"the state database cannot be written ({self.storage_failure}): no session can be kept"
         if evse_id is None:
-            if any(self.start_refusal(c, token, group_id) is None for c in self.connectors):
+            reasons = [self.start_refusal(c, token, group_id) for c in self.connectors]
+            if any(reason is None for reason in reasons):
                 return None
-            return "no connector is free (all busy, faulted or inoperative)"
+            return "no connector is free: " + "; ".join(map(str, reasons))
         c = self.connectors.get(evse_id)
         if c is None:
             return f"there is no connector {evse_id}"

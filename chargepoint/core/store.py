@@ -267,6 +267,10 @@ class Store:
         self.db.execute("INSERT INTO settings (name, value) VALUES (?, ?) "
                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
 
+    def delete_settings(self, names: list[str]) -> None:
+        """Forget stored values (``config reset``): the configuration file's apply again."""
+        self.db.executemany("DELETE FROM settings WHERE name = ?", [(name,) for name in names])
+
     # ------------------------------------------------------ availability
     def load_availability(self) -> dict[int, bool]:
         rows = self.db.execute("SELECT connector_id, operative FROM availability").fetchall()

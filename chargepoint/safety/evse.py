@@ -126,6 +126,7 @@ class EvseController:
         self._last_step = now
         self._published_key: tuple[object, ...] | None = None
         self._levels: PilotLevels | None = None
+        self._pp_ohms: float | None = None
         #: A technician's output test: what to drive, and until when (None: no test).
         self._test: output_test.OutputTest | None = None
         #: How long each step of the running loop takes (real time; for the metrics).
@@ -184,18 +185,18 @@ class EvseController:
         """The pilot's plateaus as last read (for a technician's pilot test)."""
         return self._levels
 
+    @property
+    def proximity_ohms(self) -> float | None:
+        """The PP resistance as last read (None: no PP circuit or no cable; inf: open), for the status."""
+        return self._pp_ohms
+
     # -- output tests (commissioning: chargepoint relay test / pilot test) --------------------
 
     def begin_output_test(self, *, contactor: bool | None = None, duty: float | None = None,
                           hold_s: float = 2.0) -> str | None:
-        """Let a technician drive the contactor or the pilot with no EV connected.
-
-        Applied by the loop itself under the rule of ``output_test.refusal``
-        (state A, no fault, no permission to charge) for at most
-        OUTPUT_TEST_MAX_S. Returns why it cannot start, or None. Feedback checks
-        stay on: a relay test that finds the auxiliary contact wrong latches
-        the fault like any switch would.
-        """
+        """Let a technician drive the contactor or the pilot with no EV connected: applied by the loop
+        under ``output_test.refusal`` (state A, no fault, no permission) for at most OUTPUT_TEST_MAX_S.
+        Returns why it cannot start, or None. Feedback checks stay on: a wrong auxiliary contact latches."""
         bad = output_test.check_request(duty)
         if bad:
             return bad
@@ -205,7 +206,8 @@ class EvseController:
                 return refusal
             until = self._clock.monotonic() + min(hold_s, output_test.OUTPUT_TEST_MAX_S)
             self._test = output_test.OutputTest(contactor, duty, until)
-            log.warning("%s: output test: %s", self.name, self._test.describe())
+            # A technician's test, not a fault: INFO, so a healthy station does not look faulty after it.
+            log.info("%s: output test: %s", self.name, self._test.describe())
             return None
 
     def end_output_test(self) -> None:
@@ -223,7 +225,8 @@ class EvseController:
             return False
         refusal = output_test.refusal(self._cp_state, self._faults, self._allowed)
         if refusal or now > test.until:
-            log.warning("%s: output test ended (%s)", self.name, refusal or "hold time over")
+            log.log(logging.WARNING if refusal else logging.INFO, "%s: output test ended (%s)", self.name,
+                    refusal or "hold time over")
             self._test = None
             return False
         if test.duty is not None:
@@ -306,7 +309,7 @@ class EvseController:
             if self_test is not None:
                 self._self_test(self_test, now)
             self._feedback = feedback
-            self._levels = levels
+            self._levels, self._pp_ohms = levels, pp_ohms
             state = self._classifier.classify(levels)
             self._cp_state = state
             self._check_pilot(state, levels)

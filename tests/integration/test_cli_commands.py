@@ -44,7 +44,8 @@ def test_status_shape_and_text(rig: Rig):
     (c,) = status["connectors"]
     assert set(c) == {"id", "ocpp_status", "activity", "error", "operative", "scheduled_operative",
                       "iec_state", "pwm_duty", "offered_a", "contactor", "faults", "cable_max_a", "limit",
-                      "session", "meter", "test_running", "reservation"}
+                      "session", "meter", "test_running", "reservation", "measured"}
+    assert c["measured"] == {"cp_high_v": 12.0, "cp_low_v": 12.0, "pp_ohms": None, "pp_open": False}
     assert c["iec_state"] == "A" and c["pwm_duty"] == 100.0 and c["faults"] == []
     assert c["reservation"] is None and status["reservations"] == []
     assert c["limit"]["binding"] == "station" and c["limit"]["amps"] == 32.0
@@ -130,7 +131,7 @@ def test_config_get_and_set_are_validated(rig: Rig):
     assert keys["NumberOfConnectors"]["readonly"] is True
     assert keys["AuthorizationKey"]["value"] is None and keys["AuthorizationKey"]["secret"] is True
     assert keys["station.max_current_a"] == {"key": "station.max_current_a", "source": "file",
-                                             "readonly": True, "value": 32.0}
+                                             "readonly": True, "value": 32.0, "origin": "default"}
     assert listing["file"] == str(rig.config)
     some = rig.json("config", "get", "MeterValueSampleInterval", "station.identity", "NoSuchKey", code=1)
     assert [item["key"] for item in some["keys"]] == ["MeterValueSampleInterval", "station.identity"]
@@ -240,7 +241,7 @@ def test_selftest_report(rig: Rig, tmp_path: Path):
                            ("diode_path", 1), ("relay", 1), ("proximity", 1), ("rcd", 1), ("csms_dns", None),
                            ("csms_tcp", None), ("csms_tls", None), ("csms_boot", None), ("clock", None),
                            ("disk", None), ("database", None)}
-    assert all(c["status"] in ("pass", "fail", "skip") and c["detail"] for c in doc["checks"])
+    assert all(c["status"] in ("pass", "fail", "skip", "warn") and c["detail"] for c in doc["checks"])
     for name in ("configuration", "csms_dns", "csms_tcp", "csms_boot", "disk", "database"):
         assert checks[(name, None)]["status"] == "pass", checks[(name, None)]
     for name in ("safety_loop", "meter", "pilot_state_a", "proximity"):
@@ -250,7 +251,7 @@ def test_selftest_report(rig: Rig, tmp_path: Path):
     assert checks[("rcd", 1)]["status"] == "skip"
     assert checks[("relay", 1)]["status"] == "pass" and checks[("diode_path", 1)]["status"] == "pass"
     statuses = [c["status"] for c in doc["checks"]]
-    assert doc["counts"] == {s: statuses.count(s) for s in ("pass", "fail", "skip")}
+    assert doc["counts"] == {s: statuses.count(s) for s in ("pass", "fail", "skip", "warn")}
     text = report.read_text()
     assert text.startswith("chargepoint commissioning self-test\n")
     assert "station     CP-CLI-1" in text and "PASS  meter[1]" in text
@@ -329,9 +330,32 @@ def test_invalid_configuration_values_are_named(tmp_path: Path):
     assert json.loads(as_json.stdout)["error"]["code"] == "config"
     checked = CliRunner().invoke(main, ["check-config", "--json", str(bad)])
     assert checked.exit_code == 1
-    assert json.loads(checked.stdout) == {"ok": False, "error": {
-        "file": str(bad), "key": "control.socket",
-        "reason": "must be at most 107 bytes long (a Unix socket path)"}}
+    socket_error = {"file": str(bad), "key": "control.socket",
+                    "reason": "must be at most 107 bytes long (a Unix socket path)"}
+    assert json.loads(checked.stdout) == {"ok": False, "error": socket_error, "errors": [socket_error]}
+
+
+def test_check_config_lists_every_problem_and_warns_about_example_values(tmp_path: Path):
+    bad = tmp_path / "station.toml"
+    bad.write_text('[station]\nidentity = "CP-X"\nmax_curent_a = 16\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                   'heartbeat_interval_s = 0\n[control]\nsocket = "control.sock"\n')
+    checked = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert checked.exit_code == 1
+    assert f"Error: {bad}: station.max_curent_a: unknown key; did you mean 'max_current_a'?" in checked.stderr
+    assert f"Error: {bad}: ocpp.heartbeat_interval_s: must be at least 1, not 0" in checked.stderr
+    assert f"Error: {bad}: control.socket: must be an absolute path" in checked.stderr
+    assert f"{bad}: 3 problem(s)" in checked.stderr
+    as_json = json.loads(CliRunner().invoke(main, ["check-config", "--json", str(bad)]).stdout)
+    assert [e["key"] for e in as_json["errors"]] == ["station.max_curent_a", "ocpp.heartbeat_interval_s",
+                                                     "control.socket"]
+    example = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
+    warned = CliRunner().invoke(main, ["check-config", str(example)])
+    assert warned.exit_code == 0, warned.stderr
+    assert "OK (CP-0001" in warned.stdout and "3 warning(s)" in warned.stdout
+    assert "Warning: " in warned.stderr and "ocpp.csms_url = 'wss://csms.example.com/ocpp' is the example's" \
+        in warned.stderr
+    as_json = json.loads(CliRunner().invoke(main, ["check-config", "--json", str(example)]).stdout)
+    assert as_json["ok"] is True and len(as_json["warnings"]) == 3
 
 
 def test_the_socket_from_the_configuration_file(rig: Rig):
@@ -347,3 +371,154 @@ def test_the_daemon_never_imports_rich():
             "print([m for m in sys.modules if m.split('.')[0] == 'rich'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_config_overrides_show_their_source_and_reset_brings_the_file_back(rig: Rig):
+    import sqlite3
+
+    base = rig.json("config", "get", "MeterValueSampleInterval", "HeartbeatInterval", "simulation.tethered")
+    sample, heartbeat, tethered = base["keys"]
+    assert (sample["value"], sample["origin"], sample["file_key"]) == (
+        10, "file", "ocpp.meter_value_sample_interval_s")
+    assert heartbeat["origin"] in ("default", "set") and "file_value" not in sample
+    assert tethered == {"key": "simulation.tethered", "source": "file", "readonly": True, "value": False,
+                        "origin": "default"}
+    assert rig.json("config", "set", "MeterValueSampleInterval", "20")["status"] == "Accepted"
+    got = rig.json("config", "get", "MeterValueSampleInterval")["keys"][0]
+    assert (got["value"], got["origin"], got["file_value"]) == (20, "set", 10)
+    table = rig.cli("config", "get", "MeterValueSampleInterval")
+    assert "set (CSMS/CLI)" in table.stdout
+    assert "file: ocpp.meter_value_sample_interval_s = 10" in table.stdout
+    assert rig.json("config", "set", "HeartbeatInterval", "120")["status"] == "Accepted"
+    beat = rig.json("config", "get", "HeartbeatInterval")["keys"][0]
+    assert (beat["origin"], beat["file_value"], beat["file_value_origin"]) == ("set", 300, "default")
+    assert "default: 300 (ocpp.heartbeat_interval_s)" in rig.cli("config", "get", "HeartbeatInterval").stdout
+    assert "300 from the default applies again" in rig.cli("config", "reset", "HeartbeatInterval").stdout
+    database = rig.root / "state" / "chargepoint.sqlite"
+
+    def stored() -> dict[str, str]:
+        with sqlite3.connect(database) as db:
+            return dict(db.execute("SELECT name, value FROM settings").fetchall())
+
+    rig.wait(lambda: stored().get("sample_interval_s") == "20", "the override stored")
+    reset = rig.cli("config", "reset", "MeterValueSampleInterval")
+    assert reset.exit_code == 0, reset.stderr
+    assert ("MeterValueSampleInterval: override dropped; 10 from the file ocpp.meter_value_sample_interval_s "
+            "applies again (in effect now).") in reset.stdout
+    rig.wait(lambda: "sample_interval_s" not in stored(), "the override forgotten by the state database")
+    again = rig.json("config", "reset", "MeterValueSampleInterval")
+    assert again["was_set"] is False and again["origin"] == "file" and again["value"] == 10
+    assert rig.json("config", "reset", "NumberOfConnectors", code=1)["error"]["code"] == "rejected"
+    assert rig.json("config", "reset", "station.identity", code=1)["error"]["code"] == "read_only"
+    assert rig.json("config", "reset", "Nope", code=1)["error"]["code"] == "unknown_key"
+
+
+def test_config_small_rough_edges(rig: Rig):
+    negative = rig.cli("config", "set", "HeartbeatInterval", "-5")
+    assert negative.exit_code == 1, negative.output
+    assert "Error: HeartbeatInterval: must be a whole number from 1 to 86400; not changed" in negative.stderr
+    secret = rig.cli("config", "set", "AuthorizationKey", "00112233445566778899aabbccddeeff")
+    assert secret.exit_code == 0 and secret.stdout.strip() == "AuthorizationKey set (hidden): Accepted"
+    assert "0011" not in secret.stdout
+    unknown = rig.cli("config", "get", "Nope")
+    assert unknown.exit_code == 1 and unknown.stdout.strip() == "Unknown: Nope"
+
+
+def test_one_transaction_has_one_name_in_stop_sessions_and_status(rig: Rig):
+    rig.idle()
+    c = charging(rig, "TECH-ID")
+    tx = c["session"]["transaction"]
+    remote = rig.wait(lambda: rig.connector()["session"]["transaction"]["remote_id"], "the CSMS's id")
+    name = f"{remote} (local {tx['local_id']})"
+    assert f"transaction {name}" in rig.cli("status").stdout
+    stopped = rig.cli("stop")
+    assert stopped.exit_code == 0 and f"transaction {name} stopped" in stopped.stdout
+    assert rig.json("sessions")["finished"][0]["remote_id"] == remote
+    assert name in rig.cli("sessions").stdout
+    rig.json("sim", "unplug")
+
+
+def test_status_header_warnings_and_start_reasons_with_a_faulted_connector(rig: Rig):
+    rig.idle()
+    for _ in range(3):  # the same fault three times: one line, counted
+        rig.json("sim", "trip")
+        rig.wait(lambda: rig.connector()["faults"] == ["rcd"], "the RCD fault")
+        rig.json("fault", "clear", "--yes")
+        rig.wait(lambda: rig.connector()["faults"] == [], "cleared")
+    rig.json("sim", "trip")
+    rig.wait(lambda: rig.connector()["ocpp_status"] == "Faulted", "Faulted")
+    status = rig.json("status")
+    assert status["worst_connector"] == {"id": 1, "ocpp_status": "Faulted", "severity": 3}
+    rcd = [e for e in status["last_errors"] if e["text"] == "connector-1: fault rcd"]
+    assert len(rcd) == 1 and rcd[0]["count"] >= 4
+    assert len({(e["level"], e["source"], e["text"]) for e in status["last_errors"]}) == \
+        len(status["last_errors"])
+    text = rig.cli("status").stdout
+    assert text.startswith("Station CP-CLI-1: Faulted (")
+    assert text.count("connector-1: fault rcd") == 1 and "times, the last shown" in text
+    refused = rig.json("start", code=1)["error"]
+    assert refused["message"] == "no connector is free: connector 1 is faulted (rcd)"
+    rig.json("fault", "clear", "--yes")
+    rig.json("availability", "1", "inoperative")
+    off = rig.json("start", code=1)["error"]["message"]
+    assert off == "no connector is free: connector 1 is inoperative (chargepoint availability 1 operative)"
+    rig.idle()
+
+
+def test_output_tests_log_at_info(rig: Rig):
+    rig.idle()
+    since = rig.json("logs", "--events", "-n", "1")["entries"][-1]["seq"]
+    assert rig.json("relay", "test")["result"] == "pass"
+    events = [e for e in rig.json("logs", "--events", "-n", "200")["entries"] if e["seq"] > since]
+    tests = [e for e in events if "output test:" in e["text"]]
+    assert tests and all(e["level"] == "INFO" for e in tests)
+
+
+def test_sim_trip_and_release_say_what_is_held_and_latched(rig: Rig):
+    rig.idle()
+    held = rig.cli("sim", "trip", "--input", "emergency_stop", "--hold")
+    assert "emergency_stop tripped and held" in held.stdout
+    rcd = rig.cli("sim", "release", "--input", "rcd")
+    assert rcd.exit_code == 0
+    assert "rcd released" in rcd.stdout and "Still held: emergency_stop" in rcd.stdout
+    released = rig.json("sim", "release", "--input", "emergency_stop")
+    assert released["held"] == [] and released["latched"] == ["emergency_stop"]
+    assert "Latched: emergency_stop" in rig.cli("sim", "release", "--input", "emergency_stop").stdout
+    rig.wait(lambda: rig.connector()["faults"] == ["emergency_stop"], "the latched stop")
+    rig.json("fault", "clear", "--yes")
+    assert "No fault input is held or latched." in rig.cli("sim", "release").stdout
+    rig.idle()
+
+
+def test_logs_of_both_kinds_and_follow(rig: Rig):
+    both = rig.json("logs", "--frames", "--events", "-n", "1000")["entries"]
+    assert {e["kind"] for e in both} == {"frame", "event"}
+    follow = subprocess.Popen([sys.executable, "-m", "chargepoint.cli", "logs", "--follow", "--events",
+                               "--json", "-n", "1", "--interval", "0.1", "--socket", rig.socket],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follow.stdout.readline())
+        rig.json("sim", "plug")  # audited: a new event
+        while True:
+            entry = json.loads(follow.stdout.readline())
+            assert entry["seq"] > first["seq"] and entry["kind"] == "event"
+            if '"action":"plug"' in entry["text"]:
+                break
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    rig.json("sim", "unplug")
+
+
+def test_json_everywhere_meter_list_and_usage_errors(rig: Rig):
+    models = json.loads(CliRunner().invoke(main, ["meter", "--list", "--json"]).stdout)
+    assert {"sdm630", "abb-b23", "em340"} <= {m["model"] for m in models}
+    assert all(set(m) == {"model", "title", "aliases", "quantities", "requests"} for m in models)
+    usage = rig.cli("availability", "1", "--json")
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout) == {"ok": False, "error": {
+        "code": "usage", "message": "give the state too: operative or inoperative"}}
+    bogus = CliRunner().invoke(main, ["status", "--json", "--bogus"])
+    assert bogus.exit_code == 2 and json.loads(bogus.stdout)["error"]["code"] == "usage"
+    plain = CliRunner().invoke(main, ["status", "--bogus"])
+    assert plain.exit_code == 2 and "No such option" in plain.stderr and not plain.stdout

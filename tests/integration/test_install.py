@@ -101,6 +101,7 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     assert config.read_text() == edited, "uninstall keeps the configuration"
     purged = run(tmp_path, wheel, root, "--uninstall", "--purge")
     assert purged.returncode == 0, purged.stderr
+    assert "(no user was removed)" in purged.stdout and "and the user chargepoint" not in purged.stdout
     assert not (root / "etc/chargepoint").exists()
     assert not (root / "usr/lib/sysusers.d/chargepoint.conf").exists()
     assert not (tmp_path / "calls").exists(), (tmp_path / "calls").read_text()

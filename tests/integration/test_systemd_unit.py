@@ -108,3 +108,12 @@ def test_offline_security_exposure_is_at_most_2(tmp_path: Path):
     match = re.search(r"Overall exposure level for chargepoint\.service: (\d+\.\d+)", result.stdout)
     assert match, result.stdout[-2000:] + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
+
+
+def test_the_readme_sections_the_unit_and_installer_name_exist():
+    readme = (UNIT.parents[1] / "README.md").read_text()
+    headings = set(re.findall(r"^#+ (.+)$", readme, flags=re.MULTILINE))
+    for path in (UNIT, UNIT.parent / "install.sh"):
+        for section in re.findall(r'README(?:\.md)?, "([^"]+)"', path.read_text()):
+            assert section in headings, f"{path.name} names README section {section!r}, which does not exist"
+    assert "systemd-analyze verify --root=" in readme

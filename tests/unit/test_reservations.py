@@ -145,7 +145,7 @@ async def test_only_the_reserved_card_starts_and_its_transaction_ends_the_reserv
     assert rig.station.view(1).session is None and rig.reserved()
     assert not rig.station.remote_start(IdToken("OTHER", TokenType.CENTRAL), 1).accepted
     assert rig.station.remote_start(IdToken("OTHER", TokenType.CENTRAL), None).refusal == \
-        "no connector is free (all busy, faulted or inoperative)"
+        "no connector is free: connector 1 is reserved"
 
     assert await rig.tap(CARD) == AuthStatus.ACCEPTED
     assert rig.station.view(1).session is not None

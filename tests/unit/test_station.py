@@ -610,7 +610,7 @@ async def test_start_refusals_say_why(bench: Bench) -> None:
     busy = "connector 1 already has a session for REMOTE"
     assert rig.station.remote_start(other, 1) == StartResult(False, 1, busy)
     assert rig.station.remote_start(other, None) == StartResult(
-        False, None, "no connector is free (all busy, faulted or inoperative)")
+        False, None, f"no connector is free: {busy}")
     assert rig.station.view(1).session.token == REMOTE  # type: ignore[union-attr]
 
     rig.world.plug_in()

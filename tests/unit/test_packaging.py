@@ -1,0 +1,48 @@
+"""pyproject.toml declares what the product imports, in the form current setuptools reads without warnings."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+#: Import name -> distribution name where the two differ.
+DISTRIBUTION = {"serial": "pyserial", "prometheus_client": "prometheus-client"}
+
+
+def _imported_top_levels() -> set[str]:
+    names: set[str] = set()
+    for package in ("chargepoint", "hal"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"chargepoint", "hal", "__future__"}
+
+
+def _declared() -> set[str]:
+    project = PYPROJECT["project"]
+    requirements = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values()
+                                                for r in extra)]
+    return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    missing = {DISTRIBUTION.get(name, name) for name in _imported_top_levels()} - _declared()
+    assert not missing, f"imported but not declared in pyproject.toml: {sorted(missing)}"
+
+
+def test_jsonschema_is_a_runtime_dependency():
+    assert any(r.startswith("jsonschema") for r in PYPROJECT["project"]["dependencies"])
+
+
+def test_license_is_an_spdx_expression():
+    # A table ({text = ...}) makes setuptools >= 77 print a deprecation warning on every build.
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"
+    assert any(r.startswith("setuptools>=77") for r in PYPROJECT["build-system"]["requires"])
