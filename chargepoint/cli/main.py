@@ -178,6 +178,7 @@ def check_config(config_path: str, json_output: bool) -> None:
     """
     from chargepoint.config.loader import check
     from chargepoint.config.placeholders import placeholders
+    from chargepoint.config.standalone import authority, standalone_warnings
 
     config, errors = check(config_path)
     if errors:
@@ -191,15 +192,17 @@ def check_config(config_path: str, json_output: bool) -> None:
         sys.exit(1)
     assert config is not None
     warnings = [p.text() for p in placeholders(config)]
+    warnings += standalone_warnings(config)
     if json_output:
         click.echo(json.dumps({"ok": True, "file": config_path, "identity": config.station.identity,
                                "connectors": len(config.connectors), "hal": config.hal_backend,
-                               "csms_url": config.ocpp.csms_url, "warnings": warnings}))
+                               "csms_url": config.ocpp.csms_url, "standalone": config.ocpp.standalone,
+                               "warnings": warnings}))
         return
     for warning in warnings:
         click.echo(f"Warning: {config_path}: {warning}", err=True)
     click.echo(f"{config_path}: OK ({config.station.identity}, {len(config.connectors)} "
-               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})"
+               f"connector(s), hal {config.hal_backend}, {authority(config)})"
                + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 

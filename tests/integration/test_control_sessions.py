@@ -30,10 +30,10 @@ async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: P
         assert await store.call(store.recent_sessions, 10) == [
             {"local_id": "tx-b", "remote_id": None, "connector_id": 2, "id_tag": "CARD-2",
              "started_at": 200.0, "stopped_at": 260.0, "meter_start_wh": 20.0, "meter_stop_wh": 30.0,
-             "reason": "ev_disconnected"},
+             "reason": "ev_disconnected", "card_name": None, "standalone": 0},
             {"local_id": "tx-a", "remote_id": 41, "connector_id": 1, "id_tag": "CARD-1",
              "started_at": 100.0, "stopped_at": 160.0, "meter_start_wh": 1000.0, "meter_stop_wh": 1750.5,
-             "reason": "remote"},
+             "reason": "remote", "card_name": None, "standalone": 0},
         ]
         # The CSMS's id for tx-b arrives after its stop (it was offline): the history follows.
         await outbox.ack(stop)
