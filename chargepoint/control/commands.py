@@ -202,7 +202,3 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
                       latched=sorted(world.faults.active()))
     return result
-
-
-# The owner's cards (standalone operation) register their commands here too.
-from chargepoint.control import card_commands  # noqa: E402,F401
