@@ -209,11 +209,19 @@ def check_config(config_path: str, json_output: bool) -> None:
 @main.command()
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(1, 200),
               help="How many times faster than real time the simulated EV and meter run.")
-def demo(speed: float) -> None:
+@click.option("--standalone", is_flag=True,
+              help="A home station without a CSMS: local cards, the session history and its CSV.")
+def demo(speed: float, standalone: bool) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if standalone:
+        from chargepoint.cli.demo_standalone import run_standalone_demo
+
+        if asyncio.run(run_standalone_demo(speed=speed)) <= 0:
+            raise click.ClickException("the session delivered no energy")
+        return
     energy = asyncio.run(run_demo(speed=speed))
     if energy <= 0:
         raise click.ClickException("the session delivered no energy")

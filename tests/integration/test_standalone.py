@@ -137,3 +137,14 @@ async def test_home_station_with_cards_across_a_restart_and_a_later_csms(tmp_pat
         assert transaction_calls == [], "nothing of the standalone sessions goes to a later CSMS"
     finally:
         await csms.close()
+
+
+async def test_the_standalone_demo_charges_with_the_owners_card_only():
+    from chargepoint.cli.demo_standalone import CARD, STRANGER, run_standalone_demo
+
+    lines: list[str] = []
+    energy = await asyncio.wait_for(run_standalone_demo(speed=100, out=lines.append, minutes=2), 30)
+    text = "\n".join(lines)
+    assert energy > 0 and f"card {STRANGER} presented: not on the list, refused" in text
+    assert f"in the history: {CARD} (Company car)" in text and "0 message(s) queued" in text
+    assert ",".join(COLUMNS) in text
