@@ -49,10 +49,10 @@ def config(state: Path, sock: Path, csms_url: str = "") -> dict[str, Any]:
     return data
 
 
-async def cli(sock: Path, *args: str, code: int = 0) -> Any:
+async def cli(sock: Path, *args: str, code: int | None = 0) -> Any:
     """``chargepoint ARGS --json`` over the socket (in a thread: the daemon runs on this loop)."""
     result = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--socket", str(sock), "--json"])
-    assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
+    assert code is None or result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
     return json.loads(result.stdout)
 
 
@@ -71,6 +71,9 @@ async def test_home_station_with_cards_across_a_restart_and_a_later_csms(tmp_pat
     cards_csv.write_text(f"name,tag,expiry\nCompany car,{CAR},\nOld guest,{GUEST},2020-01-31\n")
     async with running(config(state, sock)) as daemon:
         await until(sock.exists, 10, "the control socket")
+        report = await cli(sock, "selftest", code=None)
+        (check,) = [c for c in report["checks"] if c["name"].startswith("csms")]
+        assert check["status"] == "warn" and "nobody can charge" in check["detail"]
         assert (await cli(sock, "cards", "import", str(cards_csv)))["imported"] == 2
         status = await cli(sock, "status")
         assert status["connection"]["standalone"] is True and status["connection"]["connected"] is False
@@ -98,6 +101,12 @@ async def test_home_station_with_cards_across_a_restart_and_a_later_csms(tmp_pat
         assert [s["reason"] for s in finished] == ["reboot", "ev_disconnected"]
         assert {(s["id_tag"], s["card_name"], s["remote_id"], s["standalone"]) for s in finished} == {
             (CAR, "Company car", None, True)}
+        text = await asyncio.to_thread(CliRunner().invoke, main, ["status", "--socket", str(sock)])
+        assert "CSMS       standalone (no CSMS)" in text.stdout and "0 message(s) queued" in text.stdout
+        report = await cli(sock, "selftest", code=None)
+        csms_checks = [c for c in report["checks"] if c["name"].startswith("csms")]
+        assert [(c["name"], c["status"]) for c in csms_checks] == [("csms", "skip")]
+        assert "2 local card(s)" in csms_checks[0]["detail"]
         export = tmp_path / "sessions.csv"
         assert (await cli(sock, "sessions", "--csv", str(export)))["sessions"] == 2
         rows = list(csv.DictReader(io.StringIO(export.read_text())))

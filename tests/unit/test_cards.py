@@ -114,3 +114,21 @@ def test_check_config_accepts_standalone_and_warns_of_link_settings_that_do_noth
         "ocpp.ca_bundle has no effect without ocpp.csms_url (standalone: no CSMS)"]
     linked = standalone(csms_url="ws://csms.example/ocpp")
     assert not linked.ocpp.standalone and standalone_warnings(linked) == []  # type: ignore[attr-defined,arg-type]
+
+
+def test_check_config_on_a_file_without_a_csms(tmp_path):
+    from click.testing import CliRunner
+
+    from chargepoint.cli import main
+
+    home = tmp_path / "home.toml"
+    home.write_text('[station]\nidentity = "WALLBOX"\nfree_vend = true\n[ocpp]\nsecurity_profile = 0\n')
+    result = CliRunner().invoke(main, ["check-config", str(home)])
+    assert result.exit_code == 0, result.output
+    assert "OK (WALLBOX, 1 connector(s), hal sim, no CSMS (standalone: free vend and local cards)), " \
+           "1 warning(s)" in result.stdout
+    assert "ocpp.security_profile has no effect without ocpp.csms_url" in result.stderr
+    home.write_text('[station]\nidentity = "WALLBOX"\n')
+    result = CliRunner().invoke(main, ["check-config", str(home), "--json"])
+    assert result.exit_code == 0
+    assert '"standalone": true' in result.stdout and '"warnings": []' in result.stdout
