@@ -175,14 +175,21 @@ def _card(session: dict[str, Any]) -> str:
     return f"{session['id_tag']} ({name})" if name else str(session["id_tag"])
 
 
+def _session_tx(session: dict[str, Any]) -> str:
+    """The transaction's name; a standalone one has only the station's id, and never gets another."""
+    if session.get("standalone"):
+        return f"{session['local_id']} (standalone)"
+    return _transaction(session["remote_id"], session["local_id"])
+
+
 def _sessions_view(result: dict[str, Any]) -> Any:
     table = _table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
     for s in result["running"]:
         _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), "(running)", _transaction(s["remote_id"], s["local_id"]))
+                      _kwh(s["energy_wh"]), "(running)", _session_tx(s))
     for s in result["finished"]:
         _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), s["reason"] or "-", _transaction(s["remote_id"], s["local_id"]))
+                      _kwh(s["energy_wh"]), s["reason"] or "-", _session_tx(s))
     if not result["running"] and not result["finished"]:
         return "No sessions yet."
     return table

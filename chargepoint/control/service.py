@@ -213,7 +213,8 @@ class StationService:
                             "connector": evse_id, "id_tag": tx.token.value, "started_at": tx.started_at,
                             "duration_s": number(self.clock.time() - tx.started_at, 1),
                             "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1),
-                            "card_name": getattr(cards.get(tx.token.value) if cards else None, "name", None)})
+                            "card_name": getattr(cards.get(tx.token.value) if cards else None, "name", None),
+                            "standalone": self.outbox.is_local(tx.local_id)})
         return {"running": running, "finished": finished}
 
     # --------------------------------------------------------------- actions

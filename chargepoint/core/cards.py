@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
@@ -40,6 +41,11 @@ TAG_MAX = 20
 NAME_MAX = 64
 #: Most cards kept (a home or a small site; the control API lists them all in one answer).
 CARDS_MAX = 1000
+
+
+def utc(epoch: float) -> str:
+    """An expiry as a log line says it: ``2027-01-31T23:00:00Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class CardError(ValueError):
@@ -97,7 +103,7 @@ class LocalCards:
         self.cards.update(batch)
         for card in batch.values():
             log.info("card %s (%s) on the local card list%s", card.id_tag, card.name,
-                     "" if card.expiry is None else f", expires at {card.expiry:.0f}")
+                     "" if card.expiry is None else f", expires {utc(card.expiry)}")
         return list(batch.values())
 
     async def remove(self, id_tag: str) -> Card | None:
@@ -134,8 +140,7 @@ class CardAuthorization(LocalAuthorization):
             log.info("card %s refused: not on the local card list (chargepoint cards add)", token.value)
             return AuthResult(AuthStatus.INVALID)
         if card.expired(now):
-            log.info("card %s (%s) refused: expired %.0f s ago", card.id_tag, card.name,
-                        now - (card.expiry or now))
+            log.info("card %s (%s) refused: expired %s", card.id_tag, card.name, utc(card.expiry or now))
             return AuthResult(AuthStatus.EXPIRED, None, card.expiry)
         log.info("card %s (%s) accepted from the local card list", card.id_tag, card.name)
         return AuthResult(AuthStatus.ACCEPTED, None, card.expiry)

@@ -76,7 +76,7 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     running = rig.json("sessions")["running"]
     assert [s["id_tag"] for s in running] == ["TECH-1"]
     assert set(running[0]) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "duration_s",
-                               "meter_start_wh", "energy_wh", "card_name"}
+                               "meter_start_wh", "energy_wh", "card_name", "standalone"}
     queue = rig.json("queue")
     assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected"}
     assert queue["connected"] is True

@@ -89,6 +89,8 @@ async def test_home_station_with_cards_across_a_restart_and_a_later_csms(tmp_pat
         world.unplug()
         await station_log.wait_for("stopped (ev_disconnected)")
         await charge(daemon, CAR)  # still running when the daemon stops: ended by the restart
+        (now,) = (await cli(sock, "sessions"))["running"]
+        assert (now["card_name"], now["standalone"], now["remote_id"]) == ("Company car", True, None)
         assert len(daemon.outbox) == 0
     assert "no CSMS configured" in "\n".join(station_log.messages())
 
