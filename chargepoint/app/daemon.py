@@ -25,6 +25,7 @@ from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
+from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
@@ -74,6 +75,11 @@ class Daemon:
             config.station.nominal_voltage_v, config.station.supply_phases))
         self.station.smart_charging = self.smart_charging
         self.operator_limits = OperatorLimits(self.station)
+        #: The owner's cards; without a CSMS they decide who may charge (core/cards.py).
+        self.cards = LocalCards(self.clock)
+        if config.ocpp.standalone:
+            self.outbox.standalone = True  # transactions are recorded, never queued for a CSMS
+            self.station.authorization = CardAuthorization(self.settings, self.clock, self.cards)
         #: The adapter serving the current CSMS connection (None before the first).
         self.adapter: Any = None
         #: vendorId -> messageId -> handler(data) -> (status, data), for DataTransfer from the CSMS.
@@ -114,7 +120,7 @@ class Daemon:
                 store=lambda: self.store,
                 boot_accepted=lambda: self.adapter is not None and self.adapter.accepted.is_set(),
                 watchdog=self._watchdog_state,
-                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader),
+                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader, cards=self.cards),
             operator_limits=self.operator_limits)
         #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
         self.mqtt: Any = None
@@ -226,7 +232,12 @@ class Daemon:
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
-        link = asyncio.ensure_future(self.link.run())
+        if self.config.ocpp.standalone:
+            log.info("no CSMS configured (ocpp.csms_url): standalone, %s; %d card(s) on the local card list",
+                     "free vend" if self.config.station.free_vend else "cards only", len(self.cards.cards))
+            link: asyncio.Future[None] = loop.create_future()  # nothing to connect to; cancelled at stop
+        else:
+            link = asyncio.ensure_future(self.link.run())
         jobs = [asyncio.ensure_future(job()) for job in self.hardware.jobs]
         control = ControlServer(self.service) if self.config.control.enabled else None
         if control is not None:
@@ -278,6 +289,7 @@ class Daemon:
         try:
             await self.outbox.attach(store)
             await self.station.authorization.attach(store)
+            await self.cards.attach(store)
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
             await self.station.reservations.attach(store)

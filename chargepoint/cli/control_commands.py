@@ -23,7 +23,9 @@ and are re-exported here:
   config get/set, fault clear;
 * :mod:`chargepoint.cli.control_checks`: relay test, pilot test, selftest;
 * :mod:`chargepoint.cli.control_sim`: sim plug/unplug/card/trip/release;
-* :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit).
+* :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit);
+* :mod:`chargepoint.cli.control_cards`: cards list/add/remove/import (the local
+  cards of a station without a CSMS).
 
 rich draws the tables; it is imported inside functions only, never at import
 time and never by the daemon.
@@ -45,6 +47,7 @@ from chargepoint.cli.control_actions import (
     stop,
     unlock,
 )
+from chargepoint.cli.control_cards import cards
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
@@ -58,6 +61,7 @@ __all__ = [
     "STATUS_STYLE",
     "Target",
     "availability",
+    "cards",
     "config",
     "config_get",
     "config_reset",
@@ -88,7 +92,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit)
+            selftest, sim, limit, cards)
 
 
 def register(group: click.Group) -> None:

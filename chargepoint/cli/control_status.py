@@ -31,7 +31,9 @@ from chargepoint.cli.control_target import (
 # -------------------------------------------------------------------- status
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
-    if conn["connected"]:
+    if conn.get("standalone"):
+        link = "standalone (no CSMS)"
+    elif conn["connected"]:
         link = f"connected, BootNotification {conn['boot']}"
     else:
         link = "NOT connected" + (f": {conn['last_error']}" if conn.get("last_error") else "")
@@ -39,6 +41,8 @@ def _status_view(status: dict[str, Any]) -> str:
     queued = f"{queue['length']} message(s) queued"
     if queue["length"]:
         queued += f", the oldest {queue['oldest_age_s']:.0f} s old"
+        if conn.get("standalone"):
+            queued += " (kept for a CSMS; none configured)"
     worst = status.get("worst_connector") or {}
     header = status["station_status"]
     if worst.get("severity"):  # a connector faulted, inoperative or in use: the header says the worst
@@ -46,7 +50,7 @@ def _status_view(status: dict[str, Any]) -> str:
                                          or status["connectors"][0]["id"] != worst["id"] else "")
     lines = [f"Station {status['identity']}: {header} (chargepoint {status['version']}, "
              f"hal {status['hal']}, up {_duration(status['uptime_s'])})",
-             f"  CSMS       {conn['csms_url']}: {link}",
+             f"  CSMS       {conn['csms_url']}: {link}" if conn["csms_url"] else f"  CSMS       {link}",
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
         lines.append(f"  WATCHDOG   {status['watchdog']['failed']}")
@@ -165,14 +169,27 @@ def status(target: Target, connector: int | None, watch: bool, interval: float, 
 
 
 # ------------------------------------------------------------------ sessions
+def _card(session: dict[str, Any]) -> str:
+    """``04A1B2C3 (Company car)`` when the card had a name on the local card list."""
+    name = session.get("card_name")
+    return f"{session['id_tag']} ({name})" if name else str(session["id_tag"])
+
+
+def _session_tx(session: dict[str, Any]) -> str:
+    """The transaction's name; a standalone one has only the station's id, and never gets another."""
+    if session.get("standalone"):
+        return f"{session['local_id']} (standalone)"
+    return _transaction(session["remote_id"], session["local_id"])
+
+
 def _sessions_view(result: dict[str, Any]) -> Any:
     table = _table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
     for s in result["running"]:
-        _add_row(table, s["connector"], s["id_tag"], _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), "(running)", _transaction(s["remote_id"], s["local_id"]))
+        _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
+                      _kwh(s["energy_wh"]), "(running)", _session_tx(s))
     for s in result["finished"]:
-        _add_row(table, s["connector"], s["id_tag"], _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), s["reason"] or "-", _transaction(s["remote_id"], s["local_id"]))
+        _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
+                      _kwh(s["energy_wh"]), s["reason"] or "-", _session_tx(s))
     if not result["running"] and not result["finished"]:
         return "No sessions yet."
     return table
@@ -181,10 +198,29 @@ def _sessions_view(result: dict[str, Any]) -> Any:
 @click.command()
 @click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 1000),
               help="How many finished sessions to show (newest first).")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              metavar="FILE", help="Write every finished session kept (up to 1000, oldest first) to FILE "
+                                   "as CSV ('-': standard output); the columns are in the README.")
 @daemon_command
-def sessions(target: Target, limit: int) -> None:
-    """Running and recent sessions with their energy."""
-    target.show(target.call("sessions", limit=limit), _sessions_view)
+def sessions(target: Target, limit: int, csv_file: str | None) -> None:
+    """Running and recent sessions with their energy (and the card that started them)."""
+    if csv_file is None:
+        target.show(target.call("sessions", limit=limit), _sessions_view)
+        return
+    from chargepoint.cli.session_csv import sessions_csv
+
+    result = target.call("sessions", limit=1000)
+    text = sessions_csv(result["finished"])
+    if csv_file == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(csv_file, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    except OSError as exc:
+        target.fail("bad_file", f"cannot write {csv_file}: {exc}", EXIT_FAILED)
+    target.show({"file": csv_file, "sessions": len(result["finished"])},
+                lambda r: f"{r['sessions']} session(s) written to {r['file']}.")
 
 
 # -------------------------------------------------------------------- queue

@@ -178,6 +178,7 @@ def check_config(config_path: str, json_output: bool) -> None:
     """
     from chargepoint.config.loader import check
     from chargepoint.config.placeholders import placeholders
+    from chargepoint.config.standalone import authority, standalone_warnings
 
     config, errors = check(config_path)
     if errors:
@@ -191,26 +192,36 @@ def check_config(config_path: str, json_output: bool) -> None:
         sys.exit(1)
     assert config is not None
     warnings = [p.text() for p in placeholders(config)]
+    warnings += standalone_warnings(config)
     if json_output:
         click.echo(json.dumps({"ok": True, "file": config_path, "identity": config.station.identity,
                                "connectors": len(config.connectors), "hal": config.hal_backend,
-                               "csms_url": config.ocpp.csms_url, "warnings": warnings}))
+                               "csms_url": config.ocpp.csms_url, "standalone": config.ocpp.standalone,
+                               "warnings": warnings}))
         return
     for warning in warnings:
         click.echo(f"Warning: {config_path}: {warning}", err=True)
     click.echo(f"{config_path}: OK ({config.station.identity}, {len(config.connectors)} "
-               f"connector(s), hal {config.hal_backend}, CSMS {config.ocpp.csms_url})"
+               f"connector(s), hal {config.hal_backend}, {authority(config)})"
                + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 
 @main.command()
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(1, 200),
               help="How many times faster than real time the simulated EV and meter run.")
-def demo(speed: float) -> None:
+@click.option("--standalone", is_flag=True,
+              help="A home station without a CSMS: local cards, the session history and its CSV.")
+def demo(speed: float, standalone: bool) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if standalone:
+        from chargepoint.cli.demo_standalone import run_standalone_demo
+
+        if asyncio.run(run_standalone_demo(speed=speed)) <= 0:
+            raise click.ClickException("the session delivered no energy")
+        return
     energy = asyncio.run(run_demo(speed=speed))
     if energy <= 0:
         raise click.ClickException("the session delivered no energy")

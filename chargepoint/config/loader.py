@@ -74,10 +74,10 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
 
 
 def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
-    r = Reader(file, table(file, data, "ocpp", required=True), "ocpp")
-    url = r.string("csms_url", required=True)
+    r = Reader(file, table(file, data, "ocpp"), "ocpp")
+    url = r.string("csms_url", "")  # empty or absent: standalone (no CSMS)
     parsed = urlparse(url)
-    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+    if url and (parsed.scheme not in ("ws", "wss") or not parsed.hostname):
         r.problem("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}", None)
     version = r.string("version", "1.6")
     if version != "1.6":
@@ -144,7 +144,7 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
             raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits")
     if cfg.security_profile >= 1 and not key:
         raise r.fail("authorization_key", f"is required with security_profile {cfg.security_profile}")
-    if cfg.security_profile == 2 and scheme != "wss":
+    if cfg.security_profile == 2 and scheme != "wss" and not cfg.standalone:
         raise r.fail("csms_url", "must be wss:// with security_profile 2")
     # Without ca_bundle a wss:// CSMS is checked against the system's CA store.
     if cfg.ca_bundle and not Path(cfg.ca_bundle).is_file():

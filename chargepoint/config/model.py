@@ -71,7 +71,9 @@ class StationConfig:
 
 @dataclass(frozen=True)
 class OcppConfig:
-    csms_url: str
+    #: The operator's central system; empty = standalone (a home station: no CSMS,
+    #: cards from ``chargepoint cards`` or free vend; see core/cards.py).
+    csms_url: str = ""
     version: str = "1.6"
     heartbeat_interval_s: int = 300
     meter_value_sample_interval_s: int = 60
@@ -112,6 +114,11 @@ class OcppConfig:
     #: When it ends: as soon as one of these no longer holds (the EV unplugged or
     #: the authorization ended).
     tx_stop_points: tuple[str, ...] = ("ev_connected", "authorized")
+
+    @property
+    def standalone(self) -> bool:
+        """No CSMS configured: nothing is sent anywhere, the local cards decide."""
+        return not self.csms_url
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,14 @@ def _rcd_check(c: TestTarget) -> Check:
 
 
 async def _csms_checks(d: StationService, connection: dict[str, Any]) -> list[Check]:
+    if d.config.ocpp.standalone:
+        cards = len(d.daemon.cards.cards) if d.daemon.cards is not None else 0
+        if not cards and not d.config.station.free_vend:
+            return [Check("csms", WARN, "standalone (no ocpp.csms_url) without free vend and without local "
+                                        "cards: nobody can charge; chargepoint cards add NAME TAG")]
+        who = "free vend" if d.config.station.free_vend else "cards only"
+        return [Check("csms", SKIP, f"standalone: no CSMS configured (ocpp.csms_url); {who}, "
+                                    f"{cards} local card(s)")]
     url = urlparse(d.config.ocpp.csms_url)
     host = url.hostname or ""
     secure = url.scheme == "wss"
@@ -367,7 +375,7 @@ def report_text(report: dict[str, Any]) -> str:
         f"station     {report['identity']} ({report['vendor']} {report['model']}"
         + (f", serial {report['serial_number']}" if report.get("serial_number") else "") + ")",
         f"software    chargepoint {report['version']}, hal {report['hal']}",
-        f"CSMS        {report['csms_url']}",
+        f"CSMS        {report['csms_url'] or 'none (standalone)'}",
         f"date        {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(report['time']))}",
         "",
     ]

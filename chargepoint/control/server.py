@@ -52,6 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chargepoint.control import card_commands  # noqa: F401 - registers the cards commands
 from chargepoint.control.commands import AUDITED, COMMANDS, PROTOCOL_VERSION
 from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService

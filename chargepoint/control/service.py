@@ -68,6 +68,8 @@ class DaemonState:
     #: The simulated worlds per EVSE (empty on real hardware) and the card reader.
     worlds: dict[int, Any] = dataclasses.field(default_factory=dict)
     card_reader: Any = None
+    #: The owner's cards (core/cards.py), for ``chargepoint cards``.
+    cards: Any = None
 
 
 class StationService:
@@ -115,7 +117,8 @@ class StationService:
     def connection_status(self) -> dict[str, Any]:
         connected = self.link.connected.is_set()
         boot = None if not connected else ("accepted" if self.daemon.boot_accepted() else "pending")
-        return {"csms_url": self.config.ocpp.csms_url, "connected": connected, "boot": boot,
+        return {"csms_url": self.config.ocpp.csms_url, "standalone": self.config.ocpp.standalone,
+                "connected": connected, "boot": boot,
                 "ocpp_version": self.version.name if connected else None,
                 "connections": self.link.connections,
                 "security_profile": int(self.settings.get("security_profile")),
@@ -198,8 +201,9 @@ class StationService:
                 "duration_s": number(row["stopped_at"] - row["started_at"], 1),  # type: ignore[operator]
                 "meter_start_wh": row["meter_start_wh"], "meter_stop_wh": row["meter_stop_wh"],
                 "energy_wh": number(energy, 1),
-                "reason": StopReason.parse(reason).value if isinstance(reason, str) else None})
-        running = []
+                "reason": StopReason.parse(reason).value if isinstance(reason, str) else None,
+                "card_name": row.get("card_name"), "standalone": bool(row.get("standalone"))})
+        running, cards = [], self.daemon.cards
         for evse_id in self.station.connectors:
             v = self.station.view(evse_id)
             tx = v.session.transaction if v.session else None
@@ -208,7 +212,9 @@ class StationService:
             running.append({"local_id": tx.local_id, "remote_id": self.outbox.remote_id(tx.local_id),
                             "connector": evse_id, "id_tag": tx.token.value, "started_at": tx.started_at,
                             "duration_s": number(self.clock.time() - tx.started_at, 1),
-                            "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1)})
+                            "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1),
+                            "card_name": getattr(cards.get(tx.token.value) if cards else None, "name", None),
+                            "standalone": self.outbox.is_local(tx.local_id)})
         return {"running": running, "finished": finished}
 
     # --------------------------------------------------------------- actions

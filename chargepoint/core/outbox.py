@@ -24,6 +24,15 @@ entry is never sent, and the station stops energy (see ``Store.failure``).
 The queue is bounded: past ``max_entries`` periodic samples are thinned (the
 one closest in time to its predecessor goes first); starts and stops are never
 dropped.
+
+Without a CSMS (``standalone``) a transaction is recorded all the same (its row,
+its samples as its last persisted reading, its stop in the history, in the same
+database transactions and with the same durability) but none of its messages is
+queued: there is nobody to send them to, and a CSMS configured later must not
+receive transactions it never had a part in. The mark is the transaction's, kept
+in its row: a transaction started standalone stays local to the end (also its
+power-loss stop after a restart with a CSMS), and one started with a CSMS keeps
+its queued messages for that CSMS when the station runs standalone for a while.
 """
 
 from __future__ import annotations
@@ -89,6 +98,10 @@ class Outbox:
         #: Writes of queued entries that may not have committed yet, by sequence number.
         self._writes: dict[int, Future[object]] = {}
         self.thinned = 0
+        #: No CSMS: transactions started from now on are recorded but not queued (see above).
+        self.standalone = False
+        #: Open transactions started standalone (their messages stay local).
+        self._local_only: set[str] = set()
 
     # ------------------------------------------------------------ loading
     async def attach(self, store: Store) -> None:
@@ -104,6 +117,7 @@ class Outbox:
         try:
             rows, ids = await store.call(_load_rows, store)
             stored_seq = await store.call(_next_seq, store)
+            self._local_only = await store.call(_local_only, store)
         except (sqlite3.DatabaseError, StoreError) as exc:
             detail = str(exc).removeprefix(f"{store.path}: ")
             raise StoreError(f"{store.path}: cannot read the queued transaction messages: {detail}") from exc
@@ -164,10 +178,17 @@ class Outbox:
             if self._queue and self._queue[0] is entry:
                 return entry
 
+    def is_local(self, local_id: str) -> bool:
+        """Whether the transaction was started standalone (its messages are never queued)."""
+        return local_id in self._local_only
+
     async def put(self, event: TransactionEvent) -> Entry:
         """Queue ``event``; starts and stops are on disk when this returns."""
         entry = Entry(self._next_seq, event)
         self._next_seq += 1
+        if (self.standalone and isinstance(event, TransactionStarted)) or event.local_id in self._local_only:
+            await self._record_locally(entry)
+            return entry
         thin = self._thin_one() if len(self._queue) >= self.max_entries else None
         self._queue.append(entry)
         self._changed.set()
@@ -180,6 +201,19 @@ class Outbox:
                 await asyncio.wrap_future(future)  # StoreError: the caller must not go on
                 self._writes.pop(entry.seq, None)
         return entry
+
+    async def _record_locally(self, entry: Entry) -> None:
+        """A standalone transaction's event: recorded in its row (and the history), not queued."""
+        event = entry.event
+        if isinstance(event, TransactionStarted):
+            self._local_only.add(event.local_id)
+        elif isinstance(event, TransactionStopped):
+            self._local_only.discard(event.local_id)
+        if self.store is None:
+            return
+        future = self.store.submit(_write_local, self.store, event)
+        if not isinstance(event, MeterSample):
+            await asyncio.wrap_future(future)  # StoreError: the caller must not go on
 
     def _thin_one(self) -> int | None:
         """Drop the periodic sample closest in time to the sample before it."""
@@ -330,18 +364,45 @@ def _write_put(store: Store, entry: Entry, thinned: int | None) -> None:
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(entry.seq),))
         if thinned is not None:
             db.execute("DELETE FROM outbox WHERE seq = ?", (thinned,))
-        if isinstance(event, TransactionStarted):
-            db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
-                       "meter_start_wh, started_at, last_meter_wh, last_meter_at, open) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                       (event.local_id, event.evse_id, event.token.value, event.token.type.value,
-                        event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp))
-        elif isinstance(event, MeterSample):
-            db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
-                       (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
-        elif isinstance(event, TransactionStopped):
-            db.execute("UPDATE transactions SET open = 0, last_meter_wh = ?, last_meter_at = ? "
-                       "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.local_id))
+        _record(db, event, standalone=False)
+
+
+def _record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool) -> None:
+    """What an event changes in its transaction's row (inside the caller's database transaction).
+
+    The card's name is taken from the station's cards when the transaction begins, so
+    the history keeps it even if the card is removed later.
+    """
+    if isinstance(event, TransactionStarted):
+        db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
+                   "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?))",
+                   (event.local_id, event.evse_id, event.token.value, event.token.type.value,
+                    event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
+                    int(standalone), event.token.value))
+    elif isinstance(event, MeterSample):
+        db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
+                   (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
+    elif isinstance(event, TransactionStopped):
+        db.execute("UPDATE transactions SET open = 0, last_meter_wh = ?, last_meter_at = ?, stop_reason = ? "
+                   "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.reason.value,
+                                          event.local_id))
+
+
+def _write_local(store: Store, event: TransactionEvent) -> None:
+    """A standalone transaction's event: its row changes (a stop writes the history through the
+    trigger, then the row goes: nothing is left to deliver)."""
+    db = store.db
+    with db:
+        db.execute("BEGIN")
+        _record(db, event, standalone=True)
+        if isinstance(event, TransactionStopped):
+            db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0", (event.local_id,))
+
+
+def _local_only(store: Store) -> set[str]:
+    return {row[0] for row in store.db.execute(
+        "SELECT local_id FROM transactions WHERE open = 1 AND standalone = 1")}
 
 
 def _write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None) -> None:

@@ -98,6 +98,32 @@ MIGRATIONS: list[str] = [
     CREATE TABLE reservations (id INTEGER PRIMARY KEY, evse_id INTEGER, id_tag TEXT NOT NULL,
         token_type TEXT NOT NULL, expiry REAL NOT NULL, group_id TEXT, connector_type TEXT);
     """,
+    # n -> n+1: standalone operation (see core/cards.py). The station owner's cards (the OCPP
+    # local list stays the CSMS's); a transaction made without a CSMS is marked ``standalone``
+    # (its messages are never queued for one); the history keeps the card's name and the
+    # mark, and takes the stop reason from the transaction row (a standalone stop queues
+    # nothing to read it from).
+    """
+    CREATE TABLE cards (id_tag TEXT PRIMARY KEY, name TEXT NOT NULL, expiry REAL, added_at REAL NOT NULL);
+    ALTER TABLE transactions ADD COLUMN standalone INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE transactions ADD COLUMN card_name TEXT;
+    ALTER TABLE transactions ADD COLUMN stop_reason TEXT;
+    ALTER TABLE sessions ADD COLUMN standalone INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN card_name TEXT;
+    DROP TRIGGER sessions_on_stop;
+    CREATE TRIGGER sessions_on_stop AFTER UPDATE OF open ON transactions
+    WHEN old.open = 1 AND new.open = 0
+    BEGIN
+        INSERT OR REPLACE INTO sessions (local_id, remote_id, connector_id, id_tag, started_at,
+            stopped_at, meter_start_wh, meter_stop_wh, reason, standalone, card_name)
+        VALUES (new.local_id, new.remote_id, new.connector_id, new.id_tag, new.started_at,
+            new.last_meter_at, new.meter_start_wh, new.last_meter_wh,
+            coalesce(new.stop_reason, (SELECT json_extract(event, '$.reason') FROM outbox
+             WHERE local_id = new.local_id AND kind = 'TransactionStopped' ORDER BY seq DESC LIMIT 1)),
+            new.standalone, new.card_name);
+        DELETE FROM sessions WHERE seq <= (SELECT max(seq) FROM sessions) - 1000;
+    END;
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).
@@ -287,7 +313,7 @@ class Store:
         """The newest finished sessions first (at most ``limit``)."""
         cursor = self.db.execute(
             "SELECT local_id, remote_id, connector_id, id_tag, started_at, stopped_at, meter_start_wh, "
-            "meter_stop_wh, reason FROM sessions ORDER BY seq DESC LIMIT ?", (limit,))
+            "meter_stop_wh, reason, card_name, standalone FROM sessions ORDER BY seq DESC LIMIT ?", (limit,))
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -76,7 +76,7 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     running = rig.json("sessions")["running"]
     assert [s["id_tag"] for s in running] == ["TECH-1"]
     assert set(running[0]) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "duration_s",
-                               "meter_start_wh", "energy_wh"}
+                               "meter_start_wh", "energy_wh", "card_name", "standalone"}
     queue = rig.json("queue")
     assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected"}
     assert queue["connected"] is True
@@ -88,7 +88,9 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     assert history["running"] == []
     last = history["finished"][0]
     assert set(last) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "stopped_at",
-                         "duration_s", "meter_start_wh", "meter_stop_wh", "energy_wh", "reason"}
+                         "duration_s", "meter_start_wh", "meter_stop_wh", "energy_wh", "reason", "card_name",
+                         "standalone"}
+    assert last["card_name"] is None and last["standalone"] is False  # with a CSMS, no local card named it
     assert last["id_tag"] == "TECH-1" and last["reason"] == "local" and last["energy_wh"] > 0
     assert last["local_id"] == stopped["local_id"]
     text = rig.cli("sessions")

@@ -30,10 +30,10 @@ async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: P
         assert await store.call(store.recent_sessions, 10) == [
             {"local_id": "tx-b", "remote_id": None, "connector_id": 2, "id_tag": "CARD-2",
              "started_at": 200.0, "stopped_at": 260.0, "meter_start_wh": 20.0, "meter_stop_wh": 30.0,
-             "reason": "ev_disconnected"},
+             "reason": "ev_disconnected", "card_name": None, "standalone": 0},
             {"local_id": "tx-a", "remote_id": 41, "connector_id": 1, "id_tag": "CARD-1",
              "started_at": 100.0, "stopped_at": 160.0, "meter_start_wh": 1000.0, "meter_stop_wh": 1750.5,
-             "reason": "remote"},
+             "reason": "remote", "card_name": None, "standalone": 0},
         ]
         # The CSMS's id for tx-b arrives after its stop (it was offline): the history follows.
         await outbox.ack(stop)
@@ -86,5 +86,55 @@ async def test_the_history_keeps_the_newest_thousand(tmp_path: Path):
         await outbox.put(TransactionStopped(1, "tx-new", 1.0, 5000.5, StopReason.LOCAL))
         rows = await store.call(store.recent_sessions, 2000)
         assert len(rows) == 1000 and rows[0]["local_id"] == "tx-new" and rows[-1]["local_id"] == "old-6"
+    finally:
+        await store.close()
+
+
+async def test_a_standalone_transaction_is_recorded_but_never_queued_even_after_a_csms_is_configured(
+        tmp_path: Path):
+    """Without a CSMS nothing is queued; a transaction a crash left open is stopped (power loss)
+    in the history after a restart with a CSMS, and still nothing goes to that CSMS. One begun
+    with a CSMS keeps its messages for it while the station runs standalone."""
+    store = await Store.open(tmp_path)
+    try:
+        await store.call(store.db.execute, "INSERT INTO cards (id_tag, name, expiry, added_at) "
+                                           "VALUES ('CAR-1', 'Company car', NULL, 0)")
+        outbox = Outbox()
+        outbox.standalone = True
+        await outbox.attach(store)
+        await outbox.put(TransactionStarted(1, "tx-home", IdToken("CAR-1"), 100.0, 10.0))
+        await outbox.put(TransactionStopped(1, "tx-home", 2100.0, 70.0, StopReason.LOCAL))
+        await outbox.put(TransactionStarted(1, "tx-cut", IdToken("CAR-1"), 2100.0, 80.0))  # then a crash
+        assert len(outbox) == 0
+        assert await store.call(lambda: store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]) == 0
+    finally:
+        await store.close()
+    store = await Store.open(tmp_path)  # restarted, now with a CSMS
+    try:
+        outbox = Outbox()
+        await outbox.attach(store)
+        (cut_off,) = await outbox.open_transactions()
+        assert cut_off.local_id == "tx-cut" and outbox.is_local("tx-cut")
+        await outbox.put(TransactionStopped(1, "tx-cut", cut_off.last_meter_wh, cut_off.last_meter_at,
+                                            StopReason.POWER_LOSS))
+        assert len(outbox) == 0, "the CSMS never had this transaction: no StopTransaction for it"
+        started = await outbox.put(TransactionStarted(1, "tx-csms", IdToken("CAR-1"), 2100.0, 90.0))
+        assert len(outbox) == 1 and outbox.head() == started  # a transaction of the CSMS's time is queued
+        rows = await store.call(store.recent_sessions, 10)
+        assert [(r["local_id"], r["reason"], r["card_name"], r["standalone"]) for r in rows] == [
+            ("tx-cut", "power_loss", "Company car", 1), ("tx-home", "local", "Company car", 1)]
+        assert rows[1]["meter_stop_wh"] - rows[1]["meter_start_wh"] == 2000.0
+        assert await store.call(lambda: store.db.execute(
+            "SELECT local_id FROM transactions").fetchall()) == [("tx-csms",)]
+    finally:
+        await store.close()
+    store = await Store.open(tmp_path)  # standalone again: the CSMS's queued start stays for it
+    try:
+        outbox = Outbox()
+        outbox.standalone = True
+        await outbox.attach(store)
+        assert len(outbox) == 1 and not outbox.is_local("tx-csms")
+        await outbox.put(TransactionStopped(1, "tx-csms", 2200.0, 95.0, StopReason.POWER_LOSS))
+        assert [type(e.event).__name__ for e in outbox._queue] == ["TransactionStarted", "TransactionStopped"]
     finally:
         await store.close()

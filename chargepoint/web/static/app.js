@@ -145,8 +145,9 @@
     $("station-status").textContent = status.station_status;
     const link = status.connection;
     const pill = $("link");
-    pill.textContent = link.connected ? `CSMS connected (${link.ocpp_version || "?"})` : "CSMS offline";
-    pill.className = `pill ${link.connected ? "ok" : "bad"}`;
+    pill.textContent = link.standalone ? "standalone (no CSMS)"
+      : link.connected ? `CSMS connected (${link.ocpp_version || "?"})` : "CSMS offline";
+    pill.className = `pill ${link.standalone ? "" : link.connected ? "ok" : "bad"}`;
     pill.title = link.last_error || link.csms_url;
     const q = status.queue;
     $("queue").textContent = `queue ${q.length}${q.oldest_age_s ? ` (oldest ${fmt.dur(q.oldest_age_s)})` : ""}`;
