@@ -98,7 +98,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE reservations (id INTEGER PRIMARY KEY, evse_id INTEGER, id_tag TEXT NOT NULL,
         token_type TEXT NOT NULL, expiry REAL NOT NULL, group_id TEXT, connector_type TEXT);
     """,
-    # n -> n+1: standalone operation (see core/cards.py). The station owner's cards (the OCPP
+    # 6 -> 7: standalone operation (see core/cards.py). The station owner's cards (the OCPP
     # local list stays the CSMS's); a transaction made without a CSMS is marked ``standalone``
     # (its messages are never queued for one); the history keeps the card's name and the
     # mark, and takes the stop reason from the transaction row (a standalone stop queues
