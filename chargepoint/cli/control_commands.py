@@ -23,7 +23,8 @@ and are re-exported here:
   config get/set, fault clear;
 * :mod:`chargepoint.cli.control_checks`: relay test, pilot test, selftest;
 * :mod:`chargepoint.cli.control_sim`: sim plug/unplug/card/trip/release;
-* :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit).
+* :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit);
+* :mod:`chargepoint.cli.control_mode`: mode (the solar charging mode).
 
 rich draws the tables; it is imported inside functions only, never at import
 time and never by the daemon.
@@ -47,6 +48,7 @@ from chargepoint.cli.control_actions import (
 )
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
+from chargepoint.cli.control_mode import mode
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, queue, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
@@ -67,6 +69,7 @@ __all__ = [
     "fault_clear",
     "limit",
     "logs",
+    "mode",
     "pilot",
     "pilot_test",
     "queue",
@@ -88,7 +91,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit)
+            selftest, sim, limit, mode)
 
 
 def register(group: click.Group) -> None:
