@@ -9,7 +9,8 @@ can offer cannot charge, so instead of every connector starving, connectors
 are paused one by one (the highest number first, a connector waiting to come
 back before one charging) until the others get 6 A. A paused connector comes
 back only when its share would be 6 A plus a margin, and not within a minute of
-being paused: the contactor and the car are not switched on every dip.
+being paused if it was charging then: the contactor and the car are not
+switched on every dip.
 
 This is pure logic on the readings it is given, with the time passed in; the
 runner (``energy.py``) reads the meters and sets the ``load_manager`` claims.
@@ -108,7 +109,10 @@ class LoadManager:
             drop = max(waiting or candidates, key=lambda c: c.evse_id)
             candidates.remove(drop)
             returning.discard(drop.evse_id)
-            self.paused.setdefault(drop.evse_id, now)
+            # Only a connector that was drawing current waits a minute to return: one that had not
+            # started yet (plugged in during a shortage, or before the first reading) switched nothing.
+            drawing = any(a > PHASE_IN_USE_A for a in drop.currents_a)
+            self.paused.setdefault(drop.evse_id, now if drawing else -math.inf)
             shares = self._shares(budget_a, candidates)
         claims: dict[int, float] = {}
         for c in candidates:
