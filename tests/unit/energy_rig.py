@@ -1,4 +1,4 @@
-"""A house, its grid meter, simulated connectors with their safety loops and the energy manager, in simulated time.
+"""A house, its grid meter, simulated connectors, their safety loops and the energy manager: simulated time.
 
 The parts are the product's: :class:`hal.sim_house.SimHouse` and its grid meter,
 :class:`hal.sim.SimWorld` per connector (EV, contactor, pilot), the real
@@ -73,8 +73,8 @@ class EnergyRig:
             limits = LimitClaims()
             limits.set("station", 32.0)
             self.worlds[evse_id], self.limits[evse_id] = world, limits
-            self.evses[evse_id] = EvseController(world.pilot, world.contactor, world.faults, self.clock, limits,
-                                                 EvseConfig(tick_s=TICK), name=f"connector-{evse_id}")
+            self.evses[evse_id] = EvseController(world.pilot, world.contactor, world.faults, self.clock,
+                                                 limits, EvseConfig(tick_s=TICK), name=f"connector-{evse_id}")
         h = self.config.house
         self.house = SimHouse(self.clock, lambda: station_currents(self.worlds), base_load_w=h.base_load_w,
                               pv_peak_w=h.pv_peak_w, cloudiness=h.cloudiness, seed=h.seed,

@@ -32,7 +32,8 @@ def test_the_house_load_is_the_grid_less_the_station_and_the_split_is_equal():
 
 def test_a_connector_that_cannot_get_6_a_is_paused_rather_than_all_starving():
     manager = LoadManager()
-    plugged = [ConnectorLoad(1, True, (8.0,) * 3), ConnectorLoad(2, True, (8.0,) * 3), ConnectorLoad(3, False)]
+    drawing = (8.0, 8.0, 8.0)
+    plugged = [ConnectorLoad(1, True, drawing), ConnectorLoad(2, True, drawing), ConnectorLoad(3, False)]
     claims = manager.split((10.0, 10.0, 10.0), plugged, now=0.0)
     assert claims[1] == 10.0 and claims[2] == 0.0, claims
     assert set(manager.paused) == {2}
