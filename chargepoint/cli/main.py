@@ -206,11 +206,22 @@ def check_config(config_path: str, json_output: bool) -> None:
 @main.command()
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(1, 200),
               help="How many times faster than real time the simulated EV and meter run.")
-def demo(speed: float) -> None:
+@click.option("--scenario", type=click.Choice(["session", "solar", "fuse"]), default="session",
+              show_default=True,
+              help="session: one charging session with the CSMS's frames; solar: a cloudy day in pv mode; "
+                   "fuse: a kettle and an oven against the main fuse (each about a minute).")
+def demo(speed: float, scenario: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if scenario != "session":
+        from chargepoint.cli.demo_energy import run_energy_demo
+
+        figures = asyncio.run(run_energy_demo(scenario, speed=speed))
+        if figures["energy_wh"] <= 0:
+            raise click.ClickException("the EV charged nothing")
+        return
     energy = asyncio.run(run_demo(speed=speed))
     if energy <= 0:
         raise click.ClickException("the session delivered no energy")
