@@ -1,8 +1,8 @@
-"""``chargepoint mode`` against a running daemon (subprocess, sim hal, grid meter over Modbus TCP).
+"""``chargepoint mode`` against a running daemon (subprocess, sim hal, the simulated house's grid meter).
 
-The daemon reads the simulated house's grid meter as an SDM630 over Modbus TCP
-on loopback, sets the load_manager claim from it, changes the solar mode when
-told, shows mode and surplus in ``status``, and keeps the mode across a restart.
+The daemon reads the simulated house's grid meter, sets the load_manager claim
+from it, changes the solar mode when told, shows mode and surplus in
+``status``, and keeps the mode across a restart.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ enabled = true
 main_fuse_a = 25
 
 [load.meter]
-kind = "sim-modbus"
+kind = "sim"
 poll_interval_s = 0.5
 
 [house]
@@ -72,8 +72,9 @@ def test_mode_is_set_shown_and_kept_across_a_restart(state_root: Path):
                 said = json.loads(ask("mode", "pv", "--json"))
                 assert said["mode"] == "pv" and said["grid_meter"] is True
                 ask("mode", "sunny", code=2)  # usage: not a mode
-                status = wait_until(lambda: (s := json.loads(ask("status", "--json")))["energy"]["grid_a"]
-                                    and s, 15, "a grid reading over Modbus")
+                # The mode applies at the next grid reading.
+                status = wait_until(lambda: "solar" in (s := json.loads(ask("status", "--json")))[
+                    "connectors"][0]["limit"]["claims"] and s, 15, "a grid reading in pv mode")
                 energy = status["energy"]
                 assert energy["mode"] == "pv" and energy["grid_meter"]["state"] == "ok"
                 assert energy["grid_a"][0] > 0, "night: the house imports"

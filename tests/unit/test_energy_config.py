@@ -1,4 +1,4 @@
-"""The [load], [load.meter], [solar] and [house] sections: defaults, and errors naming file, key and reason."""
+"""The [load], [load.meter], [solar] and [house] sections: defaults; errors name file, key and reason."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def test_a_grid_meter_on_the_station_meters_line_must_be_configured_as_that_line
     assert error.key == "load.meter.baudrate" and "shares /dev/ttyUSB0" in error.reason
     error = _error(meter=meter, load={"enabled": True, "meter": {**meter, "unit_id": 1}})
     assert error.key == "load.meter.unit_id"
-    assert _parse(meter=meter, load={"enabled": True, "meter": {**meter, "unit_id": 5}}).load.meter.unit_id == 5
+    shared = _parse(meter=meter, load={"enabled": True, "meter": {**meter, "unit_id": 5}})
+    assert shared.load.meter.unit_id == 5
 
 
 def test_check_config_lists_every_energy_problem_at_once(tmp_path):
