@@ -21,11 +21,13 @@ from chargepoint.app.recorder import Recorder
 from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
 from chargepoint.backends import Hardware, build_hardware
+from chargepoint.backends.grid import build_grid_meter
 from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
 from chargepoint.core.cards import CardAuthorization, LocalCards
+from chargepoint.core.energy import EnergyManager, StationConnectors
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
@@ -122,6 +124,14 @@ class Daemon:
                 watchdog=self._watchdog_state,
                 worlds=self.hardware.worlds, card_reader=self.hardware.card_reader, cards=self.cards),
             operator_limits=self.operator_limits)
+        #: Load management and solar charging (``[load] enabled``): the grid meter and the claims it sets;
+        #: with a simulated grid meter, the simulated house behind it.
+        self.energy: EnergyManager | None = None
+        self.house: Any = None
+        if config.load.enabled:
+            grid_meter, self.house = build_grid_meter(config, self.hardware)
+            self.energy = EnergyManager(StationConnectors(self.station), grid_meter, config, self.clock)
+        self.service.energy = self.energy
         #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
         self.mqtt: Any = None
         if config.mqtt.enabled:
@@ -244,6 +254,8 @@ class Daemon:
             await control.start()
         if self.mqtt is not None:
             jobs.append(asyncio.ensure_future(self.mqtt.run()))
+        if self.energy is not None:
+            jobs.append(asyncio.ensure_future(self.energy.run()))
         # systemd: READY=1 now that the hal, the store and the safety loops run; then
         # WATCHDOG=1 while the event loop and every safety loop are alive (watchdog.py).
         self.watchdog = Watchdog([c.evse for c in self.hardware.connectors], on_hang=self._safety_loop_hung)
@@ -272,6 +284,8 @@ class Daemon:
             if reader is not None:
                 reader.close()
             self.smart_charging.close()
+            if self.energy is not None:
+                await self.energy.close()
             await self.station.close()
             await self.store.close()
             self.watchdog.notifier.close()
@@ -293,6 +307,8 @@ class Daemon:
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
             await self.station.reservations.attach(store)
+            if self.energy is not None:
+                await self.energy.attach(store)
             settings = await store.call(store.load_settings)
             availability = await store.call(store.load_availability)
         except sqlite3.DatabaseError as exc:

@@ -26,6 +26,7 @@ and are re-exported here:
 * :mod:`chargepoint.cli.control_limit`: limit (the operator's current limit);
 * :mod:`chargepoint.cli.control_cards`: cards list/add/remove/import (the local
   cards of a station without a CSMS).
+* :mod:`chargepoint.cli.control_mode`: mode (the solar charging mode).
 
 rich draws the tables; it is imported inside functions only, never at import
 time and never by the daemon.
@@ -50,6 +51,7 @@ from chargepoint.cli.control_actions import (
 from chargepoint.cli.control_cards import cards
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
+from chargepoint.cli.control_mode import mode
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, queue, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
@@ -71,6 +73,7 @@ __all__ = [
     "fault_clear",
     "limit",
     "logs",
+    "mode",
     "pilot",
     "pilot_test",
     "queue",
@@ -92,7 +95,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit, cards)
+            selftest, sim, limit, cards, mode)
 
 
 def register(group: click.Group) -> None:

@@ -18,6 +18,7 @@ import click
 
 from chargepoint.cli.client import Client, RemoteError, Unreachable
 from chargepoint.cli.control_limit import claims_text
+from chargepoint.cli.control_mode import energy_lines
 from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table, _transaction
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
@@ -103,6 +104,7 @@ def _status_view(status: dict[str, Any]) -> str:
                          + (f", {volts} V" if volts else "")
                          + (f", {meter['frequency_hz']:.2f} Hz" if meter["frequency_hz"] else ""))
         lines.append(f"  faults     {', '.join(c['faults']) or '-'}")
+    lines += energy_lines(status.get("energy"))
     if status["last_errors"]:
         lines.append("Last warnings and errors:")
         for e in status["last_errors"][-3:]:

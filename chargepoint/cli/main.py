@@ -211,16 +211,29 @@ def check_config(config_path: str, json_output: bool) -> None:
               help="How many times faster than real time the simulated EV and meter run.")
 @click.option("--standalone", is_flag=True,
               help="A home station without a CSMS: local cards, the session history and its CSV.")
-def demo(speed: float, standalone: bool) -> None:
+@click.option("--scenario", type=click.Choice(["session", "solar", "fuse"]), default="session",
+              show_default=True,
+              help="session: one charging session with the CSMS's frames; solar: a cloudy day in pv mode; "
+                   "fuse: a kettle and an oven against the main fuse (each about a minute).")
+def demo(speed: float, standalone: bool, scenario: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if standalone and scenario != "session":
+        raise click.UsageError("--standalone runs its own session; it does not combine with --scenario")
     if standalone:
         from chargepoint.cli.demo_standalone import run_standalone_demo
 
         if asyncio.run(run_standalone_demo(speed=speed)) <= 0:
             raise click.ClickException("the session delivered no energy")
+        return
+    if scenario != "session":
+        from chargepoint.cli.demo_energy import run_energy_demo
+
+        figures = asyncio.run(run_energy_demo(scenario, speed=speed))
+        if figures["energy_wh"] <= 0:
+            raise click.ClickException("the EV charged nothing")
         return
     energy = asyncio.run(run_demo(speed=speed))
     if energy <= 0:

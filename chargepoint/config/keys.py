@@ -14,7 +14,8 @@ from typing import Any
 from chargepoint.config.model import Config
 
 #: Sections shown key by key (the board profile is not).
-SECTIONS = ("station", "ocpp", "simulation", "meter", "safety", "control", "mqtt", "web")
+SECTIONS = ("station", "ocpp", "simulation", "meter", "safety", "control", "mqtt", "web",
+            "load", "solar", "house")
 
 
 def set_in_file(data: dict[str, Any]) -> frozenset[str]:
@@ -27,7 +28,9 @@ def set_in_file(data: dict[str, Any]) -> frozenset[str]:
             keys.update(f"{section}[{i}].{k}" for i, table in enumerate(value) if isinstance(table, dict)
                         for k in table)
         elif isinstance(value, dict):
-            keys.update(f"{section}.{k}" for k in value)
+            keys.update(f"{section}.{k}" for k in value if not isinstance(value[k], dict))
+            # A table inside a section ([load.meter]): its keys, dotted once more.
+            keys.update(f"{section}.{k}.{kk}" for k in value if isinstance(value[k], dict) for kk in value[k])
     return frozenset(keys)
 
 
@@ -38,6 +41,9 @@ def file_values(config: Config) -> dict[str, Any]:
         for name, value in dataclasses.asdict(getattr(config, section)).items():
             if section == "simulation" and name == "cable_ohms":
                 flat["simulation.tethered"] = value is None
+            if isinstance(value, dict):  # a table inside the section ([load.meter])
+                flat.update({f"{section}.{name}.{k}": v for k, v in value.items()})
+                continue
             flat[f"{section}.{name}"] = list(value) if isinstance(value, tuple) else value
         if section == "station":
             flat["hal.backend"] = config.hal_backend

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
+from chargepoint.config.energy_parse import check_energy, parse_house, parse_load, parse_solar
 from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
@@ -208,12 +209,13 @@ METER_KINDS = ("sim", "sim-modbus", "modbus")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
-def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
+def _meter(file: str, data: dict[str, Any], prefix: str = "meter") -> MeterConfig:
+    """``[meter]``, or another meter's table of the same keys (``prefix`` names it, e.g. load.meter)."""
     from dataclasses import replace
 
     from hal.meters.registermap import MapError, load_map, shipped_models
 
-    r = Reader(file, table(file, data, "meter"), "meter")
+    r = Reader(file, table(file, data, "meter"), prefix)
     d = MeterConfig()
     cfg = MeterConfig(
         poll_interval_s=r.number("poll_interval_s", d.poll_interval_s, low=0.1, high=3600),
@@ -230,7 +232,9 @@ def _meter(file: str, data: dict[str, Any]) -> MeterConfig:
         unit_id=r.number("unit_id", d.unit_id, low=1, high=247, integer=True),
         timeout_s=r.number("timeout_s", d.timeout_s, low=0.05, high=10),
         retries=r.number("retries", d.retries, low=0, high=5, integer=True),
-        max_power_w=r.number("max_power_w", d.max_power_w, low=0, high=1_000_000),
+        # The plausibility of the import register is the station meter's (a grid meter's is not billed).
+        max_power_w=r.number("max_power_w", d.max_power_w, low=0, high=1_000_000) if prefix == "meter"
+        else d.max_power_w,
     )
     if cfg.kind not in METER_KINDS:
         raise r.fail("kind", f"unknown meter kind {cfg.kind!r}; known: {', '.join(METER_KINDS)}"
@@ -300,7 +304,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "mqtt", "web")
+             "board", "mqtt", "web", "load", "solar", "house")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -364,12 +368,16 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "board": _section(lambda: _board(file, data, backend)),
         "mqtt": _section(lambda: parse_mqtt(file, data, station.identity if station else "-")),
         "web": _section(lambda: parse_web(file, data)),
+        "load": _section(lambda: parse_load(file, data, _meter)),
+        "solar": _section(lambda: parse_solar(file, data)),
+        "house": _section(lambda: parse_house(file, data)),
     }
     if collector is not None and collector.errors:
         raise collector.errors[0]
     config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),
                     **parts)  # type: ignore[arg-type]
     _check_raspberrypi(file, config)
+    check_energy(file, config)
     return config
 
 

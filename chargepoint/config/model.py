@@ -250,3 +250,60 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     #: The dotted keys the file sets (``config get`` tells them from defaults; see config/keys.py).
     file_keys: frozenset[str] = frozenset()
+    #: Load management on the main fuse (``[load]``), solar charging (``[solar]``), the simulated house.
+    load: LoadConfig = field(default_factory=lambda: LoadConfig())
+    solar: SolarConfig = field(default_factory=lambda: SolarConfig())
+    house: HouseConfig = field(default_factory=lambda: HouseConfig())
+
+
+#: Solar charging modes: everything the other limits allow, surplus only, 6 A always plus surplus.
+SOLAR_MODES = ("fast", "pv", "minpv")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """Load management on the house's main fuse (``[load]``, its grid meter in ``[load.meter]``)."""
+
+    enabled: bool = False
+    #: The main fuse's rating per phase, and what is kept free below it.
+    main_fuse_a: float = 25.0
+    margin_a: float = 1.0
+    #: Current per phase the whole station may draw while the grid meter is stale or failing.
+    fallback_a: float = 6.0
+    #: A grid meter without a good reading for this long is stale: the fallback applies.
+    stale_after_s: float = 5.0
+    #: The grid meter at the house connection: the same keys as ``[meter]`` (kind, model, bus, unit id).
+    meter: MeterConfig = field(default_factory=MeterConfig)
+
+
+@dataclass(frozen=True)
+class SolarConfig:
+    """Charging from solar surplus (``[solar]``); pv and minpv need the grid meter of ``[load]``."""
+
+    #: The mode at the first start; ``chargepoint mode`` changes it and the change is kept.
+    mode: str = "fast"
+    #: pv: export must have covered 6 A on the phases in use this long before charging starts ...
+    enable_delay_s: float = 60.0
+    #: ... and the surplus must have been short this long before it pauses.
+    disable_delay_s: float = 180.0
+    #: Fewest seconds between two switches (start or pause) of one connector: the contactor and the car.
+    min_switch_interval_s: float = 60.0
+    #: pv: while charging, the surplus may fall this far below 6 A (drawn from the grid) before it is short.
+    hysteresis_a: float = 1.0
+
+
+@dataclass(frozen=True)
+class HouseConfig:
+    """The simulated house behind the simulated grid meter (``[house]``, hal.backend "sim" only)."""
+
+    #: Base load of the house (W), with a morning and an evening peak on top.
+    base_load_w: float = 400.0
+    #: Peak power of the PV system on a clear day at noon (W).
+    pv_peak_w: float = 8000.0
+    #: Share of the time clouds cover the sun (0 = clear day), drawn from a seeded generator.
+    cloudiness: float = 0.3
+    seed: int = 1
+    #: Time of day (hours) at which the simulated day begins.
+    day_start_h: float = 6.0
+    #: How many times faster than the station's clock the house's day runs (the demo compresses a day).
+    time_factor: float = 1.0

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import chargepoint
+from chargepoint.config.model import SOLAR_MODES
 from chargepoint.control import selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
@@ -23,7 +24,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
-           "relay_test", "pilot_test", "selftest", "sim", "limit"}
+           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode"}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -95,6 +96,23 @@ async def _limit(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     if amps is not None and (isinstance(amps, bool) or not isinstance(amps, int | float)):
         raise ControlError("bad_request", f"amps must be a number or null, not {amps!r}")
     return await s.limit(integer(args, "connector", None), None if amps is None else float(amps))
+
+
+@command("mode")
+async def _mode(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    """The solar mode: ``mode`` fast, pv or minpv sets it (kept across restarts); without, it is shown."""
+    mode = args.get("mode")
+    energy = s.energy
+    if mode is not None:
+        if mode not in SOLAR_MODES:
+            raise ControlError("bad_request", f"mode must be one of {', '.join(SOLAR_MODES)}, not {mode!r}")
+        if energy is None:
+            raise ControlError("refused", "solar modes need the grid meter: set load.enabled = true and "
+                                          f"[load.meter] in {s.config.source}")
+        await energy.set_mode(mode)
+    if energy is None:
+        return {"mode": "fast", "grid_meter": False, "energy": None}
+    return {"mode": energy.mode, "grid_meter": True, "energy": energy.status()}
 
 
 @command("config_get")

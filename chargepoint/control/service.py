@@ -95,6 +95,8 @@ class StationService:
         #: EVSEs with an output test (relay/pilot/selftest) running.
         self.testing: set[int] = set()
         self.operator_limits = operator_limits or OperatorLimits(station)
+        #: Load management and solar charging (``core.energy.EnergyManager``), None without a grid meter.
+        self.energy: Any = None
 
     @property
     def store(self) -> Store | None:
@@ -171,6 +173,7 @@ class StationService:
             "watchdog": {"systemd": systemd, "failed": failed},
             "connectors": [self.connector_status(e) for e in chosen],
             "reservations": [reservation_json(r) for r in self.station.reservations.all()],
+            "energy": self.energy.status() if self.energy is not None else None,
             "last_errors": last_problems(
                 self.recorder.select(kind="events", limit=200, min_level=logging.WARNING), 5),
         }

@@ -24,6 +24,7 @@ def example_keys(path: Path) -> set[str]:
     for section, value in tomllib.loads(path.read_text()).items():
         for table in value if isinstance(value, list) else [value]:
             keys.update(f"{section}.{k}" for k in table if not isinstance(table[k], dict))
+            keys.update(f"{section}.{k}.{kk}" for k in table if isinstance(table[k], dict) for kk in table[k])
     section = ""
     for line in path.read_text().splitlines():
         if header := re.match(r"\[\[?([\w.]+)\]\]?", line):

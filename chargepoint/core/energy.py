@@ -1,0 +1,235 @@
+"""The energy manager: reads the grid meter and sets the ``load_manager`` and ``solar`` claims.
+
+One task on the event loop: read the grid meter (async; the bus may be shared
+with the station meter and has its own lock), then at once, with the station's
+own current per phase, work out the fuse's headroom (``load_manager.py``) and
+the solar surplus (``solar.py``) and set each connector's two claims. The claims
+reach the PWM within a safety-loop tick, so an overload the meter sees is
+answered within one poll (at most 2 s, the config checks it); the EV then has
+the 5 s IEC 61851 gives it.
+
+The station's current through a connector is what its meter measured, but no
+more than the pilot offers now and nothing while its contactor is open: a
+reading taken before the claim was lowered would otherwise make the house look
+smaller than it is and the headroom larger.
+
+A grid meter without a good reading for ``stale_after_s`` is stale: the station
+then shares ``fallback_a`` per phase (the load manager's claims), solar claims
+stay as they were, and this is said once in the log, counted and shown in the
+status until a good reading comes. The solar mode is kept in the state database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chargepoint.config.model import SOLAR_MODES, Config
+from chargepoint.core.load_manager import ConnectorLoad, LoadManager, Phases, own_currents
+from chargepoint.core.solar import SolarController
+from chargepoint.safety.limits import LimitClaims
+from hal.clock import Clock
+from hal.grid import GridMeter, GridReading
+from hal.interfaces import MeterFailure
+
+if TYPE_CHECKING:
+    from chargepoint.core.station import Station
+    from chargepoint.core.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The claims this module owns in every connector's limits.
+LOAD_CLAIM = "load_manager"
+SOLAR_CLAIM = "solar"
+#: Where the solar mode is kept (the store's meta table: name -> value).
+MODE_KEY = "solar_mode"
+
+
+def load_mode(store: Store) -> str | None:
+    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (MODE_KEY,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def save_mode(store: Store, mode: str) -> None:
+    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
+                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (MODE_KEY, mode))
+
+
+class Connectors(Protocol):
+    """What the energy manager needs of the station: its connectors' loads and their limit claims."""
+
+    def ids(self) -> list[int]: ...
+
+    def loads(self) -> list[ConnectorLoad]: ...
+
+    def limits(self, evse_id: int) -> LimitClaims: ...
+
+
+class StationConnectors:
+    """The station core's connectors as :class:`Connectors`: plug, contactor, offer, meter reading."""
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+
+    def ids(self) -> list[int]:
+        return list(self.station.connectors)
+
+    def loads(self) -> list[ConnectorLoad]:
+        loads = []
+        for evse_id in self.station.connectors:
+            view = self.station.view(evse_id)
+            evse, reading = view.evse, view.last_reading
+            closed = evse is not None and evse.contactor_closed
+            currents = own_currents(closed, evse.offered_a if evse else 0.0,
+                                    reading.currents_a if reading is not None else None)
+            loads.append(ConnectorLoad(evse_id, view.plugged, currents))
+        return loads
+
+    def limits(self, evse_id: int) -> LimitClaims:
+        return self.station.hardware(evse_id).limits
+
+
+class EnergyManager:
+    """Load management and solar charging of one station (see the module doc)."""
+
+    def __init__(self, connectors: Connectors, grid_meter: GridMeter, config: Config, clock: Clock) -> None:
+        self.connectors = connectors
+        self.meter = grid_meter
+        self.load = config.load
+        self.voltage_v = config.station.nominal_voltage_v
+        self.clock = clock
+        phases = config.station.supply_phases
+        self.manager = LoadManager(phases)
+        self.solar = SolarController(config.solar, phases)
+        self.store: Store | None = None
+        self._started = clock.monotonic()
+        self.last_good: GridReading | None = None
+        #: Failed reads in a row, in all, and how often the fallback was entered.
+        self.failures = 0
+        self.failures_total = 0
+        self.fallbacks = 0
+        self.in_fallback = False
+        self.last_error: str | None = None
+        self.surplus_a = 0.0
+        self.headroom_a: Phases | None = None
+        self.house_a: Phases | None = None
+
+    # ------------------------------------------------------------- the mode
+    async def attach(self, store: Store) -> None:
+        """Take back the mode chosen before the restart (over the configuration's default)."""
+        self.store = store
+        mode = await store.call(load_mode, store)
+        if mode in SOLAR_MODES:
+            self.solar.set_mode(mode, self.connector_loads())
+
+    @property
+    def mode(self) -> str:
+        return self.solar.mode
+
+    async def set_mode(self, mode: str) -> None:
+        """Change the solar mode; returns once it is durable. Applies at the next grid reading."""
+        self.solar.set_mode(mode, self.connector_loads())
+        log.info("solar mode %s", mode)
+        if self.store is not None:
+            await asyncio.wrap_future(self.store.submit(save_mode, self.store, mode))
+
+    # ------------------------------------------------------------- running
+    async def run(self) -> None:
+        """Read the grid meter every poll interval and act on each reading at once."""
+        interval = self.load.meter.poll_interval_s
+        # Until the first reading: the fallback, and no solar start.
+        connectors, now = self.connector_loads(), self.clock.monotonic()
+        self._set(LOAD_CLAIM, self._fallback_claims(connectors, now))
+        self._set(SOLAR_CLAIM, self.solar.update(0.0, connectors, now))
+        while True:
+            started = self.clock.monotonic()
+            self.apply(await self.meter.read())
+            await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
+
+    async def close(self) -> None:
+        await self.meter.close()
+
+    def connector_loads(self) -> list[ConnectorLoad]:
+        """Each connector's plug and own current per phase (see the module doc)."""
+        return self.connectors.loads()
+
+    def apply(self, reading: GridReading | MeterFailure) -> None:
+        """Act on one grid reading (or failed read): set every connector's claims."""
+        now = self.clock.monotonic()
+        connectors = self.connector_loads()
+        if isinstance(reading, MeterFailure):
+            self.failures += 1
+            self.failures_total += 1
+            self.last_error = f"{reading.kind.value}{': ' + reading.detail if reading.detail else ''}"
+            since = self.last_good.timestamp if self.last_good is not None else self._started
+            if now - since >= self.load.stale_after_s or self.in_fallback:
+                self._fallback(connectors, now)
+            elif self.last_good is None:
+                self._set(LOAD_CLAIM, self._fallback_claims(connectors, now))
+            return
+        if self.in_fallback:
+            log.info("grid meter reads again after %d failed read(s): load management resumed", self.failures)
+            self.in_fallback = False
+        self.failures, self.last_good = 0, reading
+        grid = reading.currents_a
+        self.headroom_a = self.manager.headroom(grid, connectors, self.load.main_fuse_a, self.load.margin_a)
+        self.house_a = tuple(self.load.main_fuse_a - self.load.margin_a - h  # type: ignore[assignment]
+                             for h in self.headroom_a)
+        self._set(LOAD_CLAIM, self.manager.split(self.headroom_a, connectors, now))
+        station = [sum(c.currents_a[p] for c in connectors) for p in range(3)]
+        self.surplus_a = sum(station[p] - grid[p] for p in range(3))
+        self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now))
+
+    def _fallback_claims(self, connectors: list[ConnectorLoad], now: float) -> dict[int, float]:
+        fallback = self.load.fallback_a
+        return self.manager.split((fallback, fallback, fallback), connectors, now)
+
+    def _fallback(self, connectors: list[ConnectorLoad], now: float) -> None:
+        if not self.in_fallback:
+            self.in_fallback = True
+            self.fallbacks += 1
+            log.warning("grid meter: no good reading for %.0f s (%s): the station shares the fallback "
+                        "%g A per phase until it reads again", self.load.stale_after_s, self.last_error,
+                        self.load.fallback_a)
+        self.headroom_a = None
+        self._set(LOAD_CLAIM, self._fallback_claims(connectors, now))
+
+    def _set(self, claim: str, amps: dict[int, float] | dict[int, float | None]) -> None:
+        for evse_id, value in amps.items():
+            limits = self.connectors.limits(evse_id)
+            before = limits.get(claim)
+            limits.set(claim, value)
+            paused_now = value is not None and value < 6
+            if (before is None or before >= 6) and paused_now:
+                log.info("connector %d: paused by %s (%g A)", evse_id, claim, value)
+            elif before is not None and before < 6 and (value is None or value >= 6):
+                log.info("connector %d: %s allows charging again (%s)", evse_id, claim,
+                         "no limit" if value is None else f"{value:g} A")
+
+    # -------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        """The mode, the surplus, the fuse's headroom and the grid meter's health, for the status."""
+        now = self.clock.monotonic()
+        good = self.last_good
+        state = "fallback" if self.in_fallback else "ok" if good is not None and self.failures == 0 \
+            else "failing" if good is not None else "starting"
+        phases = self.solar.supply_phases
+        return {
+            "mode": self.mode,
+            "surplus_a": round(self.surplus_a / phases, 1),
+            "surplus_w": round(self.surplus_a * self.voltage_v),
+            "main_fuse_a": self.load.main_fuse_a,
+            "margin_a": self.load.margin_a,
+            "grid_a": [round(a, 1) for a in good.currents_a] if good is not None else None,
+            "house_a": [round(a, 1) for a in self.house_a] if self.house_a is not None else None,
+            "headroom_a": [round(a, 1) for a in self.headroom_a] if self.headroom_a is not None else None,
+            "grid_meter": {"state": state, "age_s": round(now - good.timestamp, 1) if good else None,
+                           "failures": self.failures, "failures_total": self.failures_total,
+                           "fallbacks": self.fallbacks, "fallback_a": self.load.fallback_a,
+                           "last_error": self.last_error},
+            "connectors": [{"id": e, "solar": self.solar.describe(e, now),
+                            "solar_switches": self.solar.states[e].switches if e in self.solar.states else 0,
+                            "load_paused": e in self.manager.paused}
+                           for e in self.connectors.ids()],
+        }
