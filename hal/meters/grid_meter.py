@@ -10,6 +10,7 @@ It may sit on the station meter's RS-485 line: pass that line's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -68,27 +69,35 @@ class LoopbackGridMeter:
         self.timeout_s = timeout_s
         self.device: Any = None
         self.meter: ModbusGridMeter | None = None
+        #: The loopback TCP port served (0 until the first read starts the server).
+        self.port = 0
         self._closed = False
+        #: One read or the close at a time: a close during the first read (which starts the server)
+        #: must not leave a server behind that nothing closes.
+        self._lock = asyncio.Lock()
 
     async def _start(self) -> ModbusGridMeter:
         from hal.meters.bus import BusSettings
         from hal.meters.simdevice import SimModbusDevice
 
         self.device = SimModbusDevice(self.map, source=self.source, unit_id=self.unit_id)
-        port = await self.device.serve_tcp("127.0.0.1", 0)
+        port = self.port = await self.device.serve_tcp("127.0.0.1", 0)
         bus = ModbusBus(BusSettings("tcp", host="127.0.0.1", tcp_port=port, timeout_s=self.timeout_s))
         self.meter = ModbusGridMeter(bus, self.map, self.unit_id, clock=self.clock, retries=0)
         return self.meter
 
     async def read(self) -> GridReading | MeterFailure:
-        if self._closed:
-            return MeterFailure(MeterFailureKind.DISCONNECTED, "sim-modbus grid meter: closed")
-        meter = self.meter or await self._start()
-        return await meter.read()
+        async with self._lock:
+            if self._closed:
+                return MeterFailure(MeterFailureKind.DISCONNECTED, "sim-modbus grid meter: closed")
+            meter = self.meter or await self._start()
+            return await meter.read()
 
     async def close(self) -> None:
-        self._closed = True
-        if self.meter is not None:
-            await self.meter.close()
-        if self.device is not None:
-            await self.device.close()
+        async with self._lock:
+            self._closed = True
+            meter, device, self.meter, self.device = self.meter, self.device, None, None
+            if meter is not None:
+                await meter.close()
+            if device is not None:
+                await device.close()
