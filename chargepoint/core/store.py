@@ -98,6 +98,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE reservations (id INTEGER PRIMARY KEY, evse_id INTEGER, id_tag TEXT NOT NULL,
         token_type TEXT NOT NULL, expiry REAL NOT NULL, group_id TEXT, connector_type TEXT);
     """,
+    # 6 -> 7: the security log (security_log.py): events with the moment they happened, kept
+    # bounded there; ``sent`` until the CSMS has acknowledged the event's notification.
+    """
+    CREATE TABLE security_log (seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL,
+        info TEXT NOT NULL, sent INTEGER NOT NULL);
+    CREATE INDEX security_log_unsent ON security_log (sent);
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).
