@@ -18,7 +18,13 @@ changed is used from the next connection on.
 A connection that fails for a reason the security log records (the CSMS
 refused our credentials, its certificate is not trusted, no common TLS
 version or cipher suite) is reported through ``on_failure`` with the
-exception; ``security_event`` names the event.
+exception and the event (``security_event``). A TLS server that refuses a
+handshake often just resets the connection, without saying why; then a
+diagnostic handshake (``tls_probe``: any version, any cipher suite, nothing
+verified, nothing sent) finds out what the server would have spoken: a TLS
+version below 1.2, or under TLS 1.2 a suite outside the whitepaper's; if it
+would speak what we offer, a profile 3 connection was refused for our
+certificate.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import asyncio
 import base64
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlparse
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -56,6 +64,8 @@ class Pinger(Protocol):
 
 
 SessionFactory = Callable[[ClientConnection], Session]
+#: Told of a failed connection attempt: the exception and the security event it is (or None).
+FailureHook = Callable[[BaseException, "tuple[SecurityEvent, str] | None"], None]
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ class Link:
                  ping_interval: Callable[[], float] = lambda: 20.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  monotonic: Callable[[], float] | None = None,
-                 on_failure: Callable[[BaseException], None] | None = None,
+                 on_failure: FailureHook | None = None,
                  on_connected: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.session_factory = session_factory
@@ -197,7 +207,7 @@ class Link:
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 log.warning("connection to %s lost: %s", url, _describe(exc))
                 if self.on_failure is not None and not self.connected.is_set():
-                    self.on_failure(exc)
+                    self.on_failure(exc, await self._security_event(exc))
             finally:
                 self.connected.clear()
                 self._ws = None
@@ -253,6 +263,26 @@ class Link:
                 for task in (session, keepalive):
                     task.cancel()
                 await asyncio.gather(session, keepalive, return_exceptions=True)
+
+    async def _security_event(self, exc: BaseException) -> tuple[SecurityEvent, str] | None:
+        """The security event a failed attempt is: from the error, or from a diagnostic handshake."""
+        event = security_event(exc)
+        if event is not None or not self.settings.url.startswith("wss://") or not _cut_off(exc):
+            return event
+        url = urlparse(self.settings.url)
+        spoken = await asyncio.to_thread(tls_probe, url.hostname or "", url.port or 443,
+                                         self.settings.open_timeout_s)
+        if spoken is None:
+            return None
+        version, cipher = spoken
+        if version in ("SSLv3", "TLSv1", "TLSv1.1"):
+            return SecurityEvent.INVALID_TLS_VERSION, f"the CSMS speaks {version}"
+        profile = self.credentials().security_profile
+        if profile >= 3 and version == "TLSv1.2" and cipher not in WHITEPAPER_CIPHERS.split(":"):
+            return SecurityEvent.INVALID_TLS_CIPHER_SUITE, f"the CSMS offers {cipher}"
+        if profile >= 3:
+            return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, "the CSMS closed TLS after our certificate"
+        return None
 
     def _now(self) -> float:
         """The keepalive's clock: the injected one, or the event loop's."""
@@ -339,6 +369,32 @@ def security_event(exc: BaseException) -> tuple[SecurityEvent, str] | None:
         if reason in _CLIENT_CERT_REASONS:
             return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"TLS alert {reason}"
     return None
+
+
+def _cut_off(exc: BaseException) -> bool:
+    """Whether a connection attempt ended by the server closing during the TLS or HTTP handshake."""
+    while exc is not None:
+        if isinstance(exc, ConnectionResetError | EOFError | ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def tls_probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
+    """(TLS version, cipher suite) the server at host:port negotiates when anything is allowed;
+    None if even that fails. Nothing is verified and no byte of application data is sent."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host) as tls:
+            version, cipher = tls.version(), tls.cipher()
+    except (OSError, ssl.SSLError):
+        return None
+    return (version or "", cipher[0] if cipher else "")
 
 
 def _describe(exc: BaseException) -> str:

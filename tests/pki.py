@@ -59,7 +59,8 @@ class Ca:
                             start, days)
         certificate = (builder
                        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                       .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                       .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                                      critical=False)
                        .sign(key, hashes.SHA256()))
         return cls(name, key, certificate)
 
@@ -72,12 +73,13 @@ class Ca:
                start: float | None = None, extended: list[x509.ObjectIdentifier] | None = None,
                names: list[x509.GeneralName] | None = None) -> x509.Certificate:
         start = time.time() - 3600 if start is None else start
-        builder = _validity(x509.CertificateBuilder().subject_name(subject).issuer_name(self.certificate.subject)
-                            .public_key(public_key).serial_number(x509.random_serial_number()),  # type: ignore[arg-type]
-                            start, days)
+        builder = x509.CertificateBuilder().subject_name(subject).issuer_name(self.certificate.subject)
+        builder = _validity(builder.public_key(public_key)  # type: ignore[arg-type]
+                            .serial_number(x509.random_serial_number()), start, days)
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        issuer_key = self.key.public_key()
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key), critical=False)  # type: ignore[arg-type]
         if extended:
             builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
         if names:

@@ -22,7 +22,7 @@ from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
 from chargepoint.backends import Hardware, build_hardware
 from chargepoint.config import Config
-from chargepoint.connection import Credentials, Link, LinkSettings, security_event
+from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
 from chargepoint.core.events import IdToken, StopReason, TokenType
@@ -158,9 +158,8 @@ class Daemon:
                            client_certificate=str(self.security.certificates.pair_path),
                            csms_roots=self.security.csms_roots, now=self.clock.time())
 
-    def _connect_failed(self, exc: BaseException) -> None:
+    def _connect_failed(self, exc: BaseException, event: tuple[SecurityEvent, str] | None) -> None:
         """A connection attempt failed: a security event if it is one; maybe back to the previous profile."""
-        event = security_event(exc)
         if event is not None:
             self.security.log.record(*event)
         self.profile_switch.failed()

@@ -82,15 +82,16 @@ class ProfileSwitch:
         attempts = int(self.settings.get("network_profile_attempts"))
         if self.failures < attempts:
             return False
+        tries = self.failures
         log.warning("security profile %d did not connect in %d attempts: back to profile %d",
-                    current, self.failures, self.confirmed)
+                    current, tries, self.confirmed)
         self._falling_back = True
         try:
             self.settings.set("security_profile", str(self.confirmed))
         finally:
             self._falling_back = False
         self.security_log.record(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                                 f"security profile {current} failed to connect {self.failures} times; "
+                                 f"security profile {current} failed to connect {tries} times; "
                                  f"back to profile {self.confirmed}")
         self.failures = 0
         return True

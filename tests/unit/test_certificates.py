@@ -31,7 +31,8 @@ def test_a_root_is_installed_listed_and_named_by_its_ocsp_hash_data(store):
     [item] = store.installed(RootKind.CSMS)
     assert store.installed(RootKind.MANUFACTURER) == []
     # The OCSP CertID of the root (issuer = itself), computed by cryptography's OCSP builder.
-    request = ocsp.OCSPRequestBuilder().add_certificate(root.certificate, root.certificate, hashes.SHA256()).build()
+    builder = ocsp.OCSPRequestBuilder().add_certificate(root.certificate, root.certificate, hashes.SHA256())
+    request = builder.build()
     data = item.hash_data()
     assert data.issuer_name_hash == request.issuer_name_hash.hex()
     assert data.issuer_key_hash == request.issuer_key_hash.hex()
