@@ -157,7 +157,7 @@ class SecurityHandlers:
             return
         if requested_message == MessageTrigger.log_status_notification:
             # No log upload runs on this station: Idle is the truth.
-            self.adapter.send_triggered(call.LogStatusNotification(status=UploadLogStatus.idle))
+            self.adapter.send_triggered(call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None))
             return
         for request, then in trigger.requests(self.adapter, requested_message, connectors):
             self.adapter.send_triggered(request, then)
