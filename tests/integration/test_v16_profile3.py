@@ -57,8 +57,12 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("pki")
     authority = Ca.root("CSMS CA", days=365)
     certfile, keyfile = authority.server(directory)
-    return {"ca": authority, "certfile": certfile, "keyfile": keyfile,
-            "ca_bundle": authority.write(directory / "csms-ca.pem")}
+    return {
+        "ca": authority,
+        "certfile": certfile,
+        "keyfile": keyfile,
+        "ca_bundle": authority.write(directory / "csms-ca.pem"),
+    }
 
 
 def config(url: str, tmp_path: Path, ca_bundle: str, **ocpp: Any) -> dict[str, Any]:
@@ -74,13 +78,20 @@ async def ok(csms: RawCsms, action: str, payload: dict[str, Any]) -> dict[str, A
 
 async def provision(csms: SecurityCsms, ca: Ca, *, days: float, organization: str = "Example CPO") -> str:
     """The CSMS installs its root, names the organization, triggers a CSR and signs it; returns the CSR."""
-    assert (await ok(csms, "InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
-                                                   "certificate": pem(ca.certificate)}))["status"] == "Accepted"
-    assert (await ok(csms, "ChangeConfiguration", {"key": "CpoName", "value": organization}))["status"] == \
-        "Accepted"
+    assert (
+        await ok(
+            csms,
+            "InstallCertificate",
+            {"certificateType": "CentralSystemRootCertificate", "certificate": pem(ca.certificate)},
+        )
+    )["status"] == "Accepted"
+    assert (await ok(csms, "ChangeConfiguration", {"key": "CpoName", "value": organization}))[
+        "status"
+    ] == "Accepted"
     before = len(csms.of("SignCertificate"))
-    assert (await ok(csms, "ExtendedTriggerMessage",
-                     {"requestedMessage": "SignChargePointCertificate"}))["status"] == "Accepted"
+    assert (await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}))[
+        "status"
+    ] == "Accepted"
     csr = (await csms.wait_for("SignCertificate", count=before + 1))[-1].payload["csr"]
     answer = await ok(csms, "CertificateSigned", {"certificateChain": ca.sign_csr(csr, days=days)})
     assert answer["status"] == "Accepted"
@@ -89,27 +100,32 @@ async def provision(csms: SecurityCsms, ca: Ca, *, days: float, organization: st
 
 @pytest.fixture
 async def optional_client_cert(ca: dict[str, Any]) -> AsyncIterator[SecurityCsms]:
-    context = server_context(ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=False)
+    context = server_context(
+        ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=False
+    )
     async with SecurityCsms(authorization=None, ssl_context=context) as csms:
         yield csms
 
 
 async def test_the_csms_moves_the_station_to_profile_3_and_the_certificate_is_renewed_ahead_of_expiry(
-        ca, optional_client_cert, tmp_path):
+    ca, optional_client_cert, tmp_path
+):
     csms = optional_client_cert
     async with running(config(csms.url, tmp_path, ca["ca_bundle"])) as daemon:
         await csms.wait_for("StatusNotification")
         assert csms.client_certificates == [None] and csms.handshakes[0].authorization == basic(KEY)
         # Too early: profile 3 without a certificate of its own is refused.
-        assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))["status"] == \
-            "Rejected"
+        assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))[
+            "status"
+        ] == "Rejected"
         csr = x509.load_pem_x509_csr((await provision(csms, ca["ca"], days=20)).encode())
         assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == IDENTITY
         assert csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Example CPO"
         pair = Path(daemon.config.station.state_dir) / "certs" / "station.pem"
         assert pair.stat().st_mode & 0o777 == 0o600
-        assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))["status"] == \
-            "Accepted"
+        assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))[
+            "status"
+        ] == "Accepted"
         # The new connection: the station's certificate, no password.
         await csms.wait_for("BootNotification", connection=2)
         first = csms.client_certificates[1]
@@ -119,7 +135,9 @@ async def test_the_csms_moves_the_station_to_profile_3_and_the_certificate_is_re
         renewal = (await csms.wait_for("SignCertificate", count=2))[-1].payload["csr"]
         new_csr = x509.load_pem_x509_csr(renewal.encode())
         assert new_csr.public_key() != csr.public_key()
-        answer = await ok(csms, "CertificateSigned", {"certificateChain": ca["ca"].sign_csr(renewal, days=365)})
+        answer = await ok(
+            csms, "CertificateSigned", {"certificateChain": ca["ca"].sign_csr(renewal, days=365)}
+        )
         assert answer["status"] == "Accepted"
         assert len(csms.sockets) == 2  # switched in on the next connection, not by dropping this one
         await daemon.link.reconnect()
@@ -134,12 +152,16 @@ async def test_the_csms_moves_the_station_to_profile_3_and_the_certificate_is_re
 
 async def test_a_csms_that_demands_a_client_certificate_gets_the_stations(ca, tmp_path):
     """Profile 3 from the start against a server that refuses a handshake without a client certificate."""
-    optional = server_context(ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=False)
+    optional = server_context(
+        ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=False
+    )
     async with SecurityCsms(ssl_context=optional) as csms:
         async with running(config(csms.url, tmp_path, ca["ca_bundle"])):
             await csms.wait_for("StatusNotification")
             await provision(csms, ca["ca"], days=365)
-    demanding = server_context(ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=True)
+    demanding = server_context(
+        ca["certfile"], ca["keyfile"], client_ca=pem(ca["ca"].certificate), require=True
+    )
     async with SecurityCsms(ssl_context=demanding) as csms:
         async with running(config(csms.url, tmp_path, ca["ca_bundle"], security_profile=3)) as daemon:
             await csms.wait_for("BootNotification")
@@ -151,16 +173,27 @@ async def test_a_csms_that_demands_a_client_certificate_gets_the_stations(ca, tm
 async def test_a_raised_profile_the_csms_refuses_falls_back_to_the_previous_one_and_reports_it(ca, tmp_path):
     """The CSMS trusts another CA for client certificates: profile 3 fails three times, back to 2."""
     stranger = Ca.root("client CA the station does not have")
-    context = server_context(ca["certfile"], ca["keyfile"], client_ca=pem(stranger.certificate), require=False)
+    context = server_context(
+        ca["certfile"], ca["keyfile"], client_ca=pem(stranger.certificate), require=False
+    )
     async with SecurityCsms(authorization=basic(KEY), ssl_context=context) as csms:
         async with running(config(csms.url, tmp_path, ca["ca_bundle"])) as daemon:
             await csms.wait_for("StatusNotification")
             await provision(csms, ca["ca"], days=365)
-            assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))["status"] \
-                == "Accepted"
+            assert (await ok(csms, "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}))[
+                "status"
+            ] == "Accepted"
             await csms.wait_for("BootNotification", connection=2, timeout=30)
-            await until(lambda: any("back to profile 2" in c.payload.get("techInfo", "") for c in csms.of(
-                "SecurityEventNotification", 2, type="ReconfigurationOfSecurityParameters")), 15, "the fallback")
+            await until(
+                lambda: any(
+                    "back to profile 2" in c.payload.get("techInfo", "")
+                    for c in csms.of(
+                        "SecurityEventNotification", 2, type="ReconfigurationOfSecurityParameters"
+                    )
+                ),
+                15,
+                "the fallback",
+            )
             assert csms.events(2).count("FailedToAuthenticateAtCentralSystem") == 3
             assert daemon.settings.get("security_profile") == 2
             assert csms.client_certificates[-1] is None and csms.handshakes[-1].authorization == basic(KEY)
@@ -169,13 +202,16 @@ async def test_a_raised_profile_the_csms_refuses_falls_back_to_the_previous_one_
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("case", ["untrusted", "wrong host", "old tls", "cipher"])
 async def test_a_csms_the_station_cannot_trust_is_refused_and_reported_once_it_can_connect(
-        ca, tmp_path, case, station_log):
+    ca, tmp_path, case, station_log
+):
     """The server starts wrong and is put right after the first refused attempt; the event then arrives."""
     stranger = Ca.root("some other CA")
     directory = tmp_path / "server"
     good = ca["ca"].server(directory)
-    bad = {"untrusted": lambda: stranger.server(directory), "wrong host": lambda: ca["ca"].server(
-        directory, "csms.example")}.get(case, lambda: good)()
+    bad = {
+        "untrusted": lambda: stranger.server(directory),
+        "wrong host": lambda: ca["ca"].server(directory, "csms.example"),
+    }.get(case, lambda: good)()
     context = server_context(*bad, client_ca=pem(ca["ca"].certificate), require=False)
     if case == "old tls":
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
@@ -188,7 +224,8 @@ async def test_a_csms_the_station_cannot_trust_is_refused_and_reported_once_it_c
         "untrusted": ("InvalidCentralSystemCertificate", "invalid_csms_certificate"),
         "wrong host": ("CentralSystemFailedToAuthenticate", "csms_failed_to_authenticate"),
         "old tls": ("InvalidTLSVersion", "invalid_tls_version"),
-        "cipher": ("InvalidTLSCipherSuite", "invalid_tls_cipher_suite")}[case]
+        "cipher": ("InvalidTLSCipherSuite", "invalid_tls_cipher_suite"),
+    }[case]
     profile = 3 if case == "cipher" else 2
     state = tmp_path / "state"
     if profile == 3:  # a station that already has its certificate (made as the CSMS would)

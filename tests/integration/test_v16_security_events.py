@@ -24,8 +24,9 @@ MANUFACTURER_ROOT = "ManufacturerRootCertificate"
 
 
 def config(url: str, tmp_path: Path, **ocpp: Any) -> dict[str, Any]:
-    return station_config(url, str(tmp_path / "state"), ocpp={"security_profile": 1, "authorization_key": KEY,
-                                                              **ocpp})
+    return station_config(
+        url, str(tmp_path / "state"), ocpp={"security_profile": 1, "authorization_key": KEY, **ocpp}
+    )
 
 
 async def test_a_refused_password_is_reported_once_the_csms_takes_the_station(tmp_path):
@@ -33,7 +34,9 @@ async def test_a_refused_password_is_reported_once_the_csms_takes_the_station(tm
         async with running(config(csms.url, tmp_path)):
             await until(lambda: csms.handshakes, 10, "a refused handshake")
             csms.authorization = basic(KEY)
-            [event] = await csms.wait_for("SecurityEventNotification", type="FailedToAuthenticateAtCentralSystem")
+            [event] = await csms.wait_for(
+                "SecurityEventNotification", type="FailedToAuthenticateAtCentralSystem"
+            )
             assert event.payload["techInfo"] == "HTTP 401 at connect"
             assert "StartupOfTheDevice" in csms.events()
 
@@ -51,14 +54,21 @@ async def test_events_of_the_running_station_reach_the_csms(tmp_path):
             await csms.wait_for("SecurityEventNotification", type="InvalidChargePointCertificate")
             # A new password.
             assert (await ok(csms, "ChangeConfiguration", {"key": "AuthorizationKey", "value": OTHER_KEY}))[
-                "status"] == "Accepted"
-            [changed] = await csms.wait_for("SecurityEventNotification", type="ReconfigurationOfSecurityParameters")
+                "status"
+            ] == "Accepted"
+            [changed] = await csms.wait_for(
+                "SecurityEventNotification", type="ReconfigurationOfSecurityParameters"
+            )
             assert OTHER_KEY not in str(changed.payload)
             # Firmware the station must not run: through the verifier the firmware manager calls.
             root = Ca.root("Manufacturer")
-            assert (await ok(csms, "InstallCertificate", {"certificateType": MANUFACTURER_ROOT,
-                                                           "certificate": pem(root.certificate)}))["status"] == \
-                "Accepted"
+            assert (
+                await ok(
+                    csms,
+                    "InstallCertificate",
+                    {"certificateType": MANUFACTURER_ROOT, "certificate": pem(root.certificate)},
+                )
+            )["status"] == "Accepted"
             signing, key = root.leaf("firmware signing")
             package = tmp_path / "fw.bin"
             package.write_bytes(b"firmware" * 1000)
@@ -67,8 +77,14 @@ async def test_events_of_the_running_station_reach_the_csms(tmp_path):
             package.write_bytes(b"firmware" * 999 + b"FIRMWARE")
             assert await daemon.security.verifier.verify(package, tampered) is not None
             unknown_signer, other_key = Ca.root("someone").leaf("signer")
-            foreign = type("Request", (), {"signature": sign_package(other_key, package.read_bytes()),
-                                           "signing_certificate": pem(unknown_signer)})()
+            foreign = type(
+                "Request",
+                (),
+                {
+                    "signature": sign_package(other_key, package.read_bytes()),
+                    "signing_certificate": pem(unknown_signer),
+                },
+            )()
             assert await daemon.security.verifier.verify(package, foreign) is not None
             await csms.wait_for("SecurityEventNotification", type="InvalidFirmwareSignature")
             await csms.wait_for("SecurityEventNotification", type="InvalidFirmwareSigningCertificate")
@@ -115,18 +131,29 @@ async def test_roots_are_installed_listed_and_a_deleted_root_is_no_longer_truste
             empty = await ok(csms, "GetInstalledCertificateIds", {"certificateType": CSMS_ROOT})
             assert empty == {"status": "NotFound"}
             for root in (authority, other):
-                assert (await ok(csms, "InstallCertificate", {"certificateType": CSMS_ROOT,
-                                                               "certificate": pem(root.certificate)}))["status"] \
-                    == "Accepted"
-            bad = await ok(csms, "InstallCertificate", {"certificateType": CSMS_ROOT,
-                                                         "certificate": pem(authority.leaf("not a CA")[0])})
+                assert (
+                    await ok(
+                        csms,
+                        "InstallCertificate",
+                        {"certificateType": CSMS_ROOT, "certificate": pem(root.certificate)},
+                    )
+                )["status"] == "Accepted"
+            bad = await ok(
+                csms,
+                "InstallCertificate",
+                {"certificateType": CSMS_ROOT, "certificate": pem(authority.leaf("not a CA")[0])},
+            )
             assert bad["status"] == "Rejected"
             listed = await ok(csms, "GetInstalledCertificateIds", {"certificateType": CSMS_ROOT})
             assert listed["status"] == "Accepted" and len(listed["certificateHashData"]) == 2
             serial = format(authority.certificate.serial_number, "x")
             [ours] = [h for h in listed["certificateHashData"] if h["serialNumber"] == serial]
-            assert (await ok(csms, "DeleteCertificate", {"certificateHashData": ours}))["status"] == "Accepted"
-            assert (await ok(csms, "DeleteCertificate", {"certificateHashData": ours}))["status"] == "NotFound"
+            assert (await ok(csms, "DeleteCertificate", {"certificateHashData": ours}))[
+                "status"
+            ] == "Accepted"
+            assert (await ok(csms, "DeleteCertificate", {"certificateHashData": ours}))[
+                "status"
+            ] == "NotFound"
             # The next connection must lead to the remaining root, which did not sign the CSMS's certificate.
             connections = len(csms.sockets)
             await csms.sockets[-1].close()
@@ -135,16 +162,27 @@ async def test_roots_are_installed_listed_and_a_deleted_root_is_no_longer_truste
     assert csms.of("SecurityEventNotification", type="ReconfigurationOfSecurityParameters")
 
 
-@pytest.mark.parametrize("message", ["BootNotification", "Heartbeat", "StatusNotification", "LogStatusNotification",
-                                     "FirmwareStatusNotification"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "LogStatusNotification",
+        "FirmwareStatusNotification",
+    ],
+)
 async def test_extended_trigger_message_sends_what_was_asked_for(tmp_path, message):
     async with SecurityCsms() as csms:
         async with running(station_config(csms.url, str(tmp_path / "state"))):
             await csms.wait_for("StatusNotification")
             before = len(csms.of(message))
-            assert (await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": message}))["status"] == "Accepted"
+            assert (await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": message}))[
+                "status"
+            ] == "Accepted"
             [*_, sent] = await csms.wait_for(message, count=before + 1)
             if message in ("LogStatusNotification", "FirmwareStatusNotification"):
                 assert sent.payload["status"] == "Idle"
-            assert (await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": message, "connectorId": 7}))[
-                "status"] == "Rejected"
+            assert (
+                await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": message, "connectorId": 7})
+            )["status"] == "Rejected"

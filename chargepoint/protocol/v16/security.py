@@ -66,18 +66,30 @@ EVENT_NAMES: dict[SecurityEvent, str] = {
     SecurityEvent.INVALID_TLS_VERSION: "InvalidTLSVersion",
     SecurityEvent.INVALID_TLS_CIPHER_SUITE: "InvalidTLSCipherSuite",
 }
-_ROOT_KIND = {CertificateUse.central_system_root_certificate: RootKind.CSMS,
-              CertificateUse.manufacturer_root_certificate: RootKind.MANUFACTURER}
-_INSTALL = {InstallResult.ACCEPTED: CertificateStatus.accepted,
-            InstallResult.REJECTED: CertificateStatus.rejected,
-            InstallResult.FAILED: CertificateStatus.failed}
-_DELETE = {DeleteResult.ACCEPTED: DeleteCertificateStatus.accepted,
-           DeleteResult.FAILED: DeleteCertificateStatus.failed,
-           DeleteResult.NOT_FOUND: DeleteCertificateStatus.not_found}
+_ROOT_KIND = {
+    CertificateUse.central_system_root_certificate: RootKind.CSMS,
+    CertificateUse.manufacturer_root_certificate: RootKind.MANUFACTURER,
+}
+_INSTALL = {
+    InstallResult.ACCEPTED: CertificateStatus.accepted,
+    InstallResult.REJECTED: CertificateStatus.rejected,
+    InstallResult.FAILED: CertificateStatus.failed,
+}
+_DELETE = {
+    DeleteResult.ACCEPTED: DeleteCertificateStatus.accepted,
+    DeleteResult.FAILED: DeleteCertificateStatus.failed,
+    DeleteResult.NOT_FOUND: DeleteCertificateStatus.not_found,
+}
 #: ExtendedTriggerMessage's messages; the ones RemoteTrigger knows go through ``trigger.py``.
-_EXTENDED = {MessageTrigger.boot_notification, MessageTrigger.firmware_status_notification,
-             MessageTrigger.heartbeat, MessageTrigger.meter_values, MessageTrigger.status_notification,
-             MessageTrigger.log_status_notification, MessageTrigger.sign_charge_point_certificate}
+_EXTENDED = {
+    MessageTrigger.boot_notification,
+    MessageTrigger.firmware_status_notification,
+    MessageTrigger.heartbeat,
+    MessageTrigger.meter_values,
+    MessageTrigger.status_notification,
+    MessageTrigger.log_status_notification,
+    MessageTrigger.sign_charge_point_certificate,
+}
 #: Wait before an unanswered security event is sent again.
 RETRY_S = 30.0
 
@@ -100,17 +112,20 @@ class SecurityHandlers:
 
     @on(Action.install_certificate, skip_schema_validation=True)
     async def on_install_certificate(self, certificate_type: str, certificate: str) -> Any:
-        result = await _security(self.adapter).install_root(_ROOT_KIND[CertificateUse(certificate_type)],
-                                                             certificate)
+        result = await _security(self.adapter).install_root(
+            _ROOT_KIND[CertificateUse(certificate_type)], certificate
+        )
         return call_result.InstallCertificate(status=_INSTALL[result])
 
     @on(Action.delete_certificate, skip_schema_validation=True)
     async def on_delete_certificate(self, certificate_hash_data: dict[str, Any]) -> Any:
         d = certificate_hash_data
-        wanted = HashData(_field(d, "hash_algorithm", "hashAlgorithm"),
-                          _field(d, "issuer_name_hash", "issuerNameHash"),
-                          _field(d, "issuer_key_hash", "issuerKeyHash"),
-                          _field(d, "serial_number", "serialNumber"))
+        wanted = HashData(
+            _field(d, "hash_algorithm", "hashAlgorithm"),
+            _field(d, "issuer_name_hash", "issuerNameHash"),
+            _field(d, "issuer_key_hash", "issuerKeyHash"),
+            _field(d, "serial_number", "serialNumber"),
+        )
         result = await _security(self.adapter).delete_root(wanted)
         return call_result.DeleteCertificate(status=_DELETE[result])
 
@@ -121,22 +136,32 @@ class SecurityHandlers:
             return call_result.GetInstalledCertificateIds(status=GetInstalledCertificateStatus.not_found)
         return call_result.GetInstalledCertificateIds(
             status=GetInstalledCertificateStatus.accepted,
-            certificate_hash_data=[{"hashAlgorithm": h.algorithm, "issuerNameHash": h.issuer_name_hash,
-                                    "issuerKeyHash": h.issuer_key_hash, "serialNumber": h.serial_number}
-                                   for h in ids])
+            certificate_hash_data=[
+                {
+                    "hashAlgorithm": h.algorithm,
+                    "issuerNameHash": h.issuer_name_hash,
+                    "issuerKeyHash": h.issuer_key_hash,
+                    "serialNumber": h.serial_number,
+                }
+                for h in ids
+            ],
+        )
 
     @on(Action.certificate_signed, skip_schema_validation=True)
     async def on_certificate_signed(self, certificate_chain: str) -> Any:
         accepted = await _security(self.adapter).accept_certificate(certificate_chain)
         return call_result.CertificateSigned(
-            status=CertificateSignedStatus.accepted if accepted else CertificateSignedStatus.rejected)
+            status=CertificateSignedStatus.accepted if accepted else CertificateSignedStatus.rejected
+        )
 
     @on(Action.extended_trigger_message, skip_schema_validation=True)
     def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None) -> Any:
         if requested_message not in _EXTENDED:
             status = TriggerMessageStatus.not_implemented
-        elif requested_message == MessageTrigger.sign_charge_point_certificate and \
-                self.adapter.station.security is None:
+        elif (
+            requested_message == MessageTrigger.sign_charge_point_certificate
+            and self.adapter.station.security is None
+        ):
             status = TriggerMessageStatus.rejected
         elif trigger.connectors_for(self.adapter, requested_message, connector_id) is None:
             status = TriggerMessageStatus.rejected
@@ -157,7 +182,9 @@ class SecurityHandlers:
             return
         if requested_message == MessageTrigger.log_status_notification:
             # No log upload runs on this station: Idle is the truth.
-            self.adapter.send_triggered(call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None))
+            self.adapter.send_triggered(
+                call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
+            )
             return
         for request, then in trigger.requests(self.adapter, requested_message, connectors):
             self.adapter.send_triggered(request, then)
@@ -192,15 +219,19 @@ class SecuritySession:
             retry = False
             for entry in await security.log.unsent():
                 request = call.SecurityEventNotification(
-                    type=EVENT_NAMES[entry.kind], timestamp=iso_utc(entry.at), tech_info=entry.info or None)
+                    type=EVENT_NAMES[entry.kind], timestamp=iso_utc(entry.at), tech_info=entry.info or None
+                )
                 try:
                     await self.adapter._call(request)
                 except TimeoutError:
                     retry = True
                     break
                 except OCPPError as exc:
-                    log.warning("SecurityEventNotification %s refused: %s; kept in the security log only",
-                                request.type, exc)
+                    log.warning(
+                        "SecurityEventNotification %s refused: %s; kept in the security log only",
+                        request.type,
+                        exc,
+                    )
                 await security.log.mark_sent(entry)
             if retry:
                 await self.adapter.clock.sleep(RETRY_S)
