@@ -11,6 +11,7 @@ what the CSMS sees on the wire.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from chargepoint.core.certificates import CertificateStore, RootKind
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms
 from tests.integration.test_v16_security import KEY, basic
@@ -229,7 +231,7 @@ async def test_a_csms_the_station_cannot_trust_is_refused_and_reported_once_it_c
     profile = 3 if case == "cipher" else 2
     state = tmp_path / "state"
     if profile == 3:  # a station that already has its certificate (made as the CSMS would)
-        await _provisioned(state, ca)
+        await provisioned_state(state, ca["ca"])
     async with SecurityCsms(ssl_context=context) as csms:
         async with running(config(csms.url, tmp_path, ca["ca_bundle"], security_profile=profile)):
             await station_log.wait_for(f"security event {neutral}")
@@ -241,9 +243,9 @@ async def test_a_csms_the_station_cannot_trust_is_refused_and_reported_once_it_c
             await csms.wait_for("SecurityEventNotification", timeout=20, type=expected)
 
 
-async def _provisioned(state: Path, ca: dict[str, Any]) -> None:
-    from chargepoint.core.certificates import CertificateStore, RootKind
-
-    store = CertificateStore(state, __import__("time").time)
-    store.install(RootKind.CSMS, pem(ca["ca"].certificate), 20)
-    assert store.accept_signed(ca["ca"].sign_csr(store.new_signing_request(IDENTITY, "CPO")), 10_000) is None
+async def provisioned_state(state: Path, ca: Ca) -> None:
+    """A state directory whose station already has its certificate (as a CSMS would have given it)."""
+    store = CertificateStore(state, time.time)
+    store.install(RootKind.CSMS, pem(ca.certificate), 20)
+    csr = store.new_signing_request(IDENTITY, "CPO")
+    assert store.accept_signed(ca.sign_csr(csr, days=365), 10_000) is None
