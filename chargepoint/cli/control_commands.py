@@ -47,6 +47,7 @@ from chargepoint.cli.control_actions import (
 )
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
+from chargepoint.cli.control_security import certs
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, queue, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
@@ -58,6 +59,7 @@ __all__ = [
     "STATUS_STYLE",
     "Target",
     "availability",
+    "certs",
     "config",
     "config_get",
     "config_reset",
@@ -88,7 +90,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit)
+            selftest, sim, limit, certs)
 
 
 def register(group: click.Group) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import chargepoint
-from chargepoint.control import selftest
+from chargepoint.control import security_commands, selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
 from chargepoint.control.service import StationService
@@ -23,7 +23,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
-           "relay_test", "pilot_test", "selftest", "sim", "limit"}
+           "relay_test", "pilot_test", "selftest", "sim", "limit", *security_commands.AUDITED}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -202,3 +202,6 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
                       latched=sorted(world.faults.active()))
     return result
+
+
+COMMANDS.update(security_commands.COMMANDS)
