@@ -49,11 +49,14 @@ class Security:
         #: key that belong together: kept here (``refresh``) so the link reads no file on the event loop.
         self.csms_roots = ""
         self.has_own_certificate = False
+        #: Installed root certificates of every kind.
+        self.root_count = 0
         settings.guards["additional_root_certificate_check"] = _no_additional_check
 
     async def refresh(self) -> None:
         """Read what the link needs of the certificate files (at start and after every change)."""
         self.csms_roots = await asyncio.to_thread(self.certificates.roots_pem, RootKind.CSMS)
+        self.root_count = len(await asyncio.to_thread(self.certificates.installed))
         self.has_own_certificate = await asyncio.to_thread(self.certificates.client_identity) is not None
 
     # ------------------------------------------------------------ roots

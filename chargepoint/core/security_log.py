@@ -36,7 +36,14 @@ INFO_MAX = 255
 
 
 class SecurityEvent(StrEnum):
-    """The whitepaper's security events this station can detect, by neutral name."""
+    """The whitepaper's security events, by neutral name.
+
+    The station records most of them itself (README, "Security profiles and
+    certificates"). FIRMWARE_UPDATED is the firmware update's to record;
+    SETTING_SYSTEM_TIME, MEMORY_EXHAUSTION, ATTEMPTED_REPLAY_ATTACKS and
+    TAMPER_DETECTION_ACTIVATED are named so the adapters can translate them,
+    but nothing on this station detects them (no clock of its own, no tamper
+    input, no message counter)."""
 
     FIRMWARE_UPDATED = "firmware_updated"
     FAILED_TO_AUTHENTICATE_AT_CSMS = "failed_to_authenticate_at_csms"
