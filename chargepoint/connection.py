@@ -8,8 +8,23 @@ outage. What happens on an open connection is the protocol adapter's business.
 
 Security profiles (OCPP 1.6 security whitepaper): 0 no authentication, 1 HTTP
 Basic auth over ws://, 2 Basic auth over TLS with the CSMS's certificate and
-host name checked. The Basic password is the authorization key's octets, read
-at every connect so a key the CSMS changed is used from the next connection on.
+host name checked, 3 TLS with the station's client certificate (no Basic auth)
+and only the whitepaper's cipher suites. The CSMS's certificate must lead to
+an installed CSMS root certificate (or, before the CSMS has installed one, to
+``ca_bundle`` or the system's CA store). The Basic password and the client
+certificate are read at every connect, so a key or a certificate the CSMS
+changed is used from the next connection on.
+
+A connection that fails for a reason the security log records (the CSMS
+refused our credentials, its certificate is not trusted, no common TLS
+version or cipher suite) is reported through ``on_failure`` with the
+exception and the event (``security_event``). A TLS server that refuses a
+handshake often just resets the connection, without saying why; then a
+diagnostic handshake (``tls_probe``: any version, any cipher suite, nothing
+verified, nothing sent) finds out what the server would have spoken: a TLS
+version below 1.2, or under TLS 1.2 a suite outside the whitepaper's; if it
+would speak what we offer, a profile 3 connection was refused for our
+certificate.
 """
 
 from __future__ import annotations
@@ -18,13 +33,18 @@ import asyncio
 import base64
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlparse
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+
+from chargepoint.core.pki import CertificateError, check_valid_at, parse_pem_chain
+from chargepoint.core.security_log import SecurityEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +64,8 @@ class Pinger(Protocol):
 
 
 SessionFactory = Callable[[ClientConnection], Session]
+#: Told of a failed connection attempt: the exception and the security event it is (or None).
+FailureHook = Callable[[BaseException, "tuple[SecurityEvent, str] | None"], None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,22 @@ class Credentials:
 
     security_profile: int
     authorization_key: str  # the password's octets in hex, as OCPP carries it
+    #: Profile 3: the file holding the station's certificate chain and its key.
+    client_certificate: str = ""
+    #: The installed CSMS root certificates (PEM); "" before the CSMS installed any.
+    csms_roots: str = ""
+    #: Wall-clock now (the station's clock), to refuse presenting an expired certificate.
+    now: float | None = None
+
+
+#: The OCPP security whitepaper's TLS 1.2 cipher suites (OpenSSL names), the only ones offered
+#: with profile 3: ECDHE-ECDSA with AES-GCM for EC keys, RSA key exchange with AES-GCM for RSA keys.
+WHITEPAPER_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                      "AES128-GCM-SHA256:AES256-GCM-SHA384")
+
+
+class StationCertificateError(ConnectionError):
+    """Profile 3 without a usable certificate of our own: nothing to present."""
 
 
 def endpoint(url: str, identity: str) -> str:
@@ -78,12 +116,38 @@ def basic_auth_header(identity: str, authorization_key: str) -> str:
     return "Basic " + base64.b64encode(secret).decode("ascii")
 
 
-def tls_context(ca_bundle: str) -> ssl.SSLContext:
-    """Verify the CSMS's certificate and host name against ``ca_bundle`` (or the
-    system's CA store when empty); TLS 1.2 at least, as the whitepaper asks."""
-    context = ssl.create_default_context(cafile=ca_bundle or None)
+def tls_context(ca_bundle: str, credentials: Credentials | None = None) -> ssl.SSLContext:
+    """Verify the CSMS's certificate and host name against the installed CSMS roots, else
+    ``ca_bundle``, else the system's CA store; TLS 1.2 at least, as the whitepaper asks.
+
+    Profile 3 adds the station's certificate and key, and offers the whitepaper's
+    cipher suites only (TLS 1.3, when both sides have it, has its own fixed set of
+    AEAD suites, which Python cannot narrow further).
+    """
+    creds = credentials or Credentials(0, "")
+    if creds.csms_roots:
+        context = ssl.create_default_context(cadata=creds.csms_roots)
+    else:
+        context = ssl.create_default_context(cafile=ca_bundle or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if creds.security_profile >= 3:
+        context.set_ciphers(WHITEPAPER_CIPHERS)
+        _check_own_certificate(creds)
+        context.load_cert_chain(creds.client_certificate)
     return context
+
+
+def _check_own_certificate(creds: Credentials) -> None:
+    """StationCertificateError unless the station has a certificate that is valid now."""
+    if not creds.client_certificate:
+        raise StationCertificateError("security profile 3 but the station has no certificate and key")
+    try:
+        with open(creds.client_certificate, "rb") as f:
+            certificate = parse_pem_chain(f.read())[0]
+        if creds.now is not None:
+            check_valid_at(certificate, creds.now)
+    except (OSError, CertificateError) as exc:
+        raise StationCertificateError(f"the station's certificate cannot be used: {exc}") from None
 
 
 class Backoff:
@@ -111,7 +175,9 @@ class Link:
                  credentials: Callable[[], Credentials],
                  ping_interval: Callable[[], float] = lambda: 20.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 monotonic: Callable[[], float] | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None,
+                 on_failure: FailureHook | None = None,
+                 on_connected: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.credentials = credentials
@@ -122,6 +188,10 @@ class Link:
         #: simulated time. None: the event loop's clock, the one ``asyncio.sleep`` runs on.
         self.sleep = sleep
         self.monotonic = monotonic
+        #: Told of every failed connection attempt (the security log, the profile fallback).
+        self.on_failure = on_failure
+        #: Told when a connection is up and its subprotocol agreed.
+        self.on_connected = on_connected
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self.connected = asyncio.Event()
         self.connections = 0
@@ -136,6 +206,8 @@ class Link:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 log.warning("connection to %s lost: %s", url, _describe(exc))
+                if self.on_failure is not None and not self.connected.is_set():
+                    self.on_failure(exc, await self._security_event(exc))
             finally:
                 self.connected.clear()
                 self._ws = None
@@ -153,10 +225,10 @@ class Link:
         s = self.settings
         creds = self.credentials()
         headers = []
-        if creds.security_profile >= 1:
+        if creds.security_profile in (1, 2):  # profile 3 authenticates with the client certificate
             headers.append(("Authorization", basic_auth_header(s.identity, creds.authorization_key)))
         secure = s.url.startswith("wss://")
-        context = await asyncio.to_thread(tls_context, s.ca_bundle) if secure else None
+        context = await asyncio.to_thread(tls_context, s.ca_bundle, creds) if secure else None
         return {
             "subprotocols": [s.subprotocol],
             "additional_headers": headers or None,
@@ -179,6 +251,8 @@ class Link:
             self.connections += 1
             self.backoff.reset()
             self.connected.set()
+            if self.on_connected is not None:
+                self.on_connected()
             session = asyncio.ensure_future(self.session_factory(ws).run())
             keepalive = asyncio.ensure_future(self._keepalive(ws))
             try:
@@ -189,6 +263,26 @@ class Link:
                 for task in (session, keepalive):
                     task.cancel()
                 await asyncio.gather(session, keepalive, return_exceptions=True)
+
+    async def _security_event(self, exc: BaseException) -> tuple[SecurityEvent, str] | None:
+        """The security event a failed attempt is: from the error, or from a diagnostic handshake."""
+        event = security_event(exc)
+        if event is not None or not self.settings.url.startswith("wss://") or not _cut_off(exc):
+            return event
+        url = urlparse(self.settings.url)
+        spoken = await asyncio.to_thread(tls_probe, url.hostname or "", url.port or 443,
+                                         self.settings.open_timeout_s)
+        if spoken is None:
+            return None
+        version, cipher = spoken
+        if version in ("SSLv3", "TLSv1", "TLSv1.1"):
+            return SecurityEvent.INVALID_TLS_VERSION, f"the CSMS speaks {version}"
+        profile = self.credentials().security_profile
+        if profile >= 3 and version == "TLSv1.2" and cipher not in WHITEPAPER_CIPHERS.split(":"):
+            return SecurityEvent.INVALID_TLS_CIPHER_SUITE, f"the CSMS offers {cipher}"
+        if profile >= 3:
+            return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, "the CSMS closed TLS after our certificate"
+        return None
 
     def _now(self) -> float:
         """The keepalive's clock: the injected one, or the event loop's."""
@@ -242,6 +336,67 @@ class Link:
             await self._ws.close(1000, "reconnecting with new settings")
 
 
+#: OpenSSL reasons: no TLS version both sides accept.
+_VERSION_REASONS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
+#: ... no cipher suite both sides accept.
+_CIPHER_REASONS = {"NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "SSLV3_ALERT_HANDSHAKE_FAILURE",
+                   "NO_SUITABLE_SIGNATURE_ALGORITHM"}
+#: ... the CSMS refused our certificate.
+_CLIENT_CERT_REASONS = {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA",
+                        "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                        "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_ACCESS_DENIED",
+                        "SSLV3_ALERT_CERTIFICATE_REVOKED"}
+#: OpenSSL verify codes of a certificate that does not name the host connected to.
+_NAME_MISMATCH = {62, 64}
+
+
+def security_event(exc: BaseException) -> tuple[SecurityEvent, str] | None:
+    """The security event a failed connection attempt is, with its detail; None for a plain failure."""
+    if isinstance(exc, websockets.exceptions.InvalidStatus) and exc.response.status_code in (401, 403):
+        return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"HTTP {exc.response.status_code} at connect"
+    if isinstance(exc, StationCertificateError):
+        return SecurityEvent.INVALID_STATION_CERTIFICATE, str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        kind = SecurityEvent.CSMS_FAILED_TO_AUTHENTICATE if exc.verify_code in _NAME_MISMATCH \
+            else SecurityEvent.INVALID_CSMS_CERTIFICATE
+        return kind, str(exc.verify_message)
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or ""
+        if reason in _VERSION_REASONS:
+            return SecurityEvent.INVALID_TLS_VERSION, reason
+        if reason in _CIPHER_REASONS:
+            return SecurityEvent.INVALID_TLS_CIPHER_SUITE, reason
+        if reason in _CLIENT_CERT_REASONS:
+            return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"TLS alert {reason}"
+    return None
+
+
+def _cut_off(exc: BaseException) -> bool:
+    """Whether a connection attempt ended by the server closing during the TLS or HTTP handshake."""
+    while exc is not None:
+        if isinstance(exc, ConnectionResetError | EOFError | ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def tls_probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
+    """(TLS version, cipher suite) the server at host:port negotiates when anything is allowed;
+    None if even that fails. Nothing is verified and no byte of application data is sent."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host) as tls:
+            version, cipher = tls.version(), tls.cipher()
+    except (OSError, ssl.SSLError):
+        return None
+    return (version or "", cipher[0] if cipher else "")
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, websockets.exceptions.InvalidStatus):
         return f"refused by the CSMS with HTTP {exc.response.status_code}"
@@ -249,6 +404,8 @@ def _describe(exc: BaseException) -> str:
         return f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     text = str(exc)

@@ -32,6 +32,9 @@ from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.schedule import Supply
+from chargepoint.core.security import Security
+from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security_profile import ProfileSwitch
 from chargepoint.core.settings import Settings
 from chargepoint.core.smart_charging import SmartCharging
 from chargepoint.core.station import Station
@@ -55,7 +58,11 @@ class Daemon:
         #: The OCPP version offered to the CSMS (the only one until 2.0.1 lands).
         self.version = registry.version("1.6")
         self.settings = Settings(config)
-        self.settings.guards["security_profile"] = self._security_profile_guard
+        #: Certificates, the security log, signed firmware (core/security.py).
+        self.security = Security(self.settings, self.clock, config.station.state_dir, config.station.identity)
+        #: Guards the security profile and falls back when a raised one does not connect.
+        self.profile_switch = ProfileSwitch(self.settings, config.ocpp.csms_url, self.security.log,
+                                            lambda: self.security.has_own_certificate)
         self._connected_profile = config.ocpp.security_profile
         self.settings.listeners.append(self._setting_changed)
         #: Setting -> the version's key names it is also stored under (by earlier releases).
@@ -76,6 +83,7 @@ class Daemon:
         self.smart_charging = SmartCharging(self.station, Supply(
             config.station.nominal_voltage_v, config.station.supply_phases))
         self.station.smart_charging = self.smart_charging
+        self.station.security = self.security
         self.operator_limits = OperatorLimits(self.station)
         #: The owner's cards; without a CSMS they decide who may charge (core/cards.py).
         self.cards = LocalCards(self.clock)
@@ -98,9 +106,10 @@ class Daemon:
                 ca_bundle=ocpp.ca_bundle,
             ),
             self._new_session,
-            credentials=lambda: Credentials(int(self.settings.get("security_profile")),
-                                            str(self.settings.get("authorization_key"))),
+            credentials=self._credentials,
             ping_interval=lambda: float(self.settings.get("ws_ping_interval_s")),
+            on_failure=self._connect_failed,
+            on_connected=self.profile_switch.connected,
         )
         self._stopped = asyncio.Event()
         #: Set when the daemon stops to restart itself (a reset the CSMS asked for): "hard" or "soft".
@@ -158,19 +167,18 @@ class Daemon:
         return presented
 
     # ------------------------------------------------------------ settings
-    def _security_profile_guard(self, value: object) -> str | None:
-        """Profiles only go up, and only to one this station can connect with."""
-        current = int(self.settings.get("security_profile"))
-        target = int(value)  # type: ignore[call-overload]
-        if target < current:
-            return "downgrading the security profile is not allowed"
-        if target >= 1 and not self.settings.get("authorization_key"):
-            return "profile 1 and 2 need an authorization_key first"
-        if target == 2 and not self.config.ocpp.csms_url.startswith("wss://"):
-            return "profile 2 needs a wss:// CSMS URL"
-        if target == 3:
-            return "profile 3 (client certificates) is not supported"
-        return None
+    def _credentials(self) -> Credentials:
+        """What the next connection presents: read at every connect, so changes apply then."""
+        return Credentials(int(self.settings.get("security_profile")),
+                           str(self.settings.get("authorization_key")),
+                           client_certificate=str(self.security.certificates.pair_path),
+                           csms_roots=self.security.csms_roots, now=self.clock.time())
+
+    def _connect_failed(self, exc: BaseException, event: tuple[SecurityEvent, str] | None) -> None:
+        """A connection attempt failed: a security event if it is one; maybe back to the previous profile."""
+        if event is not None:
+            self.security.log.record(*event)
+        self.profile_switch.failed()
 
     def _setting_changed(self, name: str, value: object) -> None:
         if self.store is not None:
@@ -236,6 +244,7 @@ class Daemon:
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         await self.station.start()
+        self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
@@ -248,7 +257,7 @@ class Daemon:
             link: asyncio.Future[None] = loop.create_future()  # nothing to connect to; cancelled at stop
         else:
             link = asyncio.ensure_future(self.link.run())
-        jobs = [asyncio.ensure_future(job()) for job in self.hardware.jobs]
+        jobs = [asyncio.ensure_future(job()) for job in [*self.hardware.jobs, self.security.watch_expiry]]
         control = ControlServer(self.service) if self.config.control.enabled else None
         if control is not None:
             await control.start()
@@ -309,6 +318,8 @@ class Daemon:
             await self.station.reservations.attach(store)
             if self.energy is not None:
                 await self.energy.attach(store)
+            await self.security.log.attach(store)
+            await self.security.refresh()
             settings = await store.call(store.load_settings)
             availability = await store.call(store.load_availability)
         except sqlite3.DatabaseError as exc:
@@ -319,6 +330,7 @@ class Daemon:
             log.info("settings set by the CSMS or the CLI win over %s: %s (chargepoint config reset KEY "
                      "drops one)", self.config.source, overrides)
         self._connected_profile = int(self.settings.get("security_profile"))
+        self.profile_switch.confirmed = self._connected_profile
         self.station.restore_availability(availability)
 
     async def _drain_outbox(self, timeout_s: float) -> None:
@@ -338,6 +350,8 @@ class Daemon:
         only a moment. Either way the safety loops open the contactors on the
         way out and the process starts afresh (see ``chargepoint run``).
         """
+        self.security.log.record(SecurityEvent.RESET_OR_REBOOT,
+                                 f"{'hard' if hard else 'soft'} reset by the CSMS")
         await self.station.stop_all(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
         await self._drain_outbox(1.0 if hard else 10.0)
         self.restart_requested = "hard" if hard else "soft"

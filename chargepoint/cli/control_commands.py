@@ -52,6 +52,7 @@ from chargepoint.cli.control_cards import cards
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
 from chargepoint.cli.control_mode import mode
+from chargepoint.cli.control_security import certs
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, queue, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
@@ -64,6 +65,7 @@ __all__ = [
     "Target",
     "availability",
     "cards",
+    "certs",
     "config",
     "config_get",
     "config_reset",
@@ -95,7 +97,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit, cards, mode)
+            selftest, sim, limit, cards, mode, certs)
 
 
 def register(group: click.Group) -> None:

@@ -20,6 +20,7 @@ from chargepoint.cli.client import Client, RemoteError, Unreachable
 from chargepoint.cli.control_limit import claims_text
 from chargepoint.cli.control_mode import energy_lines
 from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table, _transaction
+from chargepoint.cli.control_security import show_security_log
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
@@ -266,9 +267,17 @@ def _logs_view(result: dict[str, Any]) -> str:
               help="Keep printing new entries until Ctrl-C (with --json: one JSON object per line).")
 @click.option("--interval", default=0.5, show_default=True, type=click.FloatRange(0.1, 60),
               help="Seconds between looks for new entries with --follow.")
+@click.option("--security", is_flag=True, help="The persistent security log instead (newest --limit events).")
+@click.option("--clear", is_flag=True, help="With --security: empty the security log (this is logged).")
 @daemon_command
-def logs(target: Target, limit: int, frames: bool, events: bool, follow: bool, interval: float) -> None:
+def logs(target: Target, limit: int, frames: bool, events: bool, follow: bool, interval: float,
+         security: bool, clear: bool) -> None:
     """Recent OCPP frames and events, oldest first."""
+    if clear and not security:
+        raise click.UsageError("--clear needs --security")
+    if security:
+        show_security_log(target, limit, clear)
+        return
     kind = "frames" if frames and not events else "events" if events and not frames else "all"
     if not follow:
         target.show(target.call("logs", limit=limit, kind=kind), _logs_view)

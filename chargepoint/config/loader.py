@@ -114,7 +114,7 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
                                               integer=True),
         transaction_message_retry_interval_s=r.number(
             "transaction_message_retry_interval_s", 10, low=1, high=86400, integer=True),
-        security_profile=r.number("security_profile", 0, low=0, high=2, integer=True),
+        security_profile=r.number("security_profile", 0, low=0, high=3, integer=True),
         authorization_key=r.string("authorization_key", ""),
         ca_bundle=r.string("ca_bundle", ""),
         response_timeout_s=r.number("response_timeout_s", 30.0, low=1, high=600),
@@ -143,10 +143,10 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
                          "must be hexadecimal (the Basic auth password's octets)") from None
         if not 16 <= len(octets) <= 20:
             raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits")
-    if cfg.security_profile >= 1 and not key:
+    if cfg.security_profile in (1, 2) and not key:
         raise r.fail("authorization_key", f"is required with security_profile {cfg.security_profile}")
-    if cfg.security_profile == 2 and scheme != "wss" and not cfg.standalone:
-        raise r.fail("csms_url", "must be wss:// with security_profile 2")
+    if cfg.security_profile >= 2 and scheme != "wss" and not cfg.standalone:
+        raise r.fail("csms_url", f"must be wss:// with security_profile {cfg.security_profile}")
     # Without ca_bundle a wss:// CSMS is checked against the system's CA store.
     if cfg.ca_bundle and not Path(cfg.ca_bundle).is_file():
         raise r.fail("ca_bundle", f"file not found: {cfg.ca_bundle}")

@@ -97,7 +97,8 @@ class OcppConfig:
     stop_transaction_on_ev_side_disconnect: bool = True
     transaction_message_attempts: int = 3
     transaction_message_retry_interval_s: int = 10
-    #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://).
+    #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://),
+    #: 3 = TLS with the station's own client certificate (core/certificates.py).
     security_profile: int = 0
     #: Basic auth password as OCPP defines AuthorizationKey: 32-40 hex digits.
     authorization_key: str = ""

@@ -13,7 +13,7 @@ from typing import Any
 
 import chargepoint
 from chargepoint.config.model import SOLAR_MODES
-from chargepoint.control import selftest
+from chargepoint.control import security_commands, selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
 from chargepoint.control.service import StationService
@@ -24,7 +24,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
-           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode"}
+           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode", *security_commands.AUDITED}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -220,3 +220,6 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
                       latched=sorted(world.faults.active()))
     return result
+
+
+COMMANDS.update(security_commands.COMMANDS)

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.config.placeholders import placeholders
+from chargepoint.control import security_commands
 from chargepoint.control.output_tests import (
     FAIL,
     PASS,
@@ -81,6 +82,7 @@ async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     checks.append(await _clock_check())
     checks.append(await _disk_check(d))
     checks.append(await _database_check(d))
+    checks.append(Check("certificates", *await security_commands.certificate_check(d.station.security)))
     counts = {status: sum(1 for ch in checks if ch.status == status) for status in (PASS, FAIL, SKIP, WARN)}
     station = d.config.station
     return {

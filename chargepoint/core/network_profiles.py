@@ -27,8 +27,8 @@ from chargepoint.core.settings import NETWORK_SLOTS, SetResult, Settings
 
 #: The profile of the configuration file's connection.
 FILE_SLOT = 0
-#: Security profiles this station can connect with (3, client certificates, it cannot).
-SUPPORTED_SECURITY_PROFILES = (0, 1, 2)
+#: Security profiles this station can connect with (3 with its own certificate: core/certificates.py).
+SUPPORTED_SECURITY_PROFILES = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,11 @@ class NetworkProfiles:
         if wanted < current:
             return f"security profile {wanted} is below the current {current}: downgrading is not allowed"
         if wanted not in SUPPORTED_SECURITY_PROFILES:
-            return f"security profile {wanted} is not supported (client certificates are not)"
-        if wanted >= 1 and not self.settings.get("authorization_key"):
+            return f"security profile {wanted} is not supported"
+        if wanted in (1, 2) and not self.settings.get("authorization_key"):
             return f"security profile {wanted} needs a Basic auth password first"
-        if wanted == 2 and url.scheme != "wss":
-            return "security profile 2 needs a wss:// URL"
+        if wanted >= 2 and url.scheme != "wss":
+            return f"security profile {wanted} needs a wss:// URL"
         if wanted < 2 and url.scheme != "ws":
             return f"security profile {wanted} connects without TLS: a ws:// URL"
         if profile.message_timeout_s < 1:

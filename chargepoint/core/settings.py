@@ -137,6 +137,13 @@ DEFINITIONS = (
     Definition("organization_name", str, check=lambda text: len(text) <= ORGANIZATION_NAME_MAX,
                format=f"at most {ORGANIZATION_NAME_MAX} characters"),
     Definition("reserve_any_connector", bool),
+    # Certificates (core/certificates.py): the longest certificate chain the CSMS may send, the most
+    # root certificates kept, whether a new CSMS root needs the old one's blessing (not supported:
+    # false), and how many days before the station's certificate expires a new one is asked for.
+    Definition("certificate_chain_max_bytes", int, low=1000, high=100_000),
+    Definition("certificate_store_max_length", int, low=1, high=100),
+    Definition("additional_root_certificate_check", bool),
+    Definition("certificate_renewal_days", int, low=1, high=365),
 )
 
 
@@ -178,6 +185,10 @@ def initial_values(config: Config) -> dict[str, Value]:
         "network_profile_attempts": 3,
         "organization_name": "",
         "reserve_any_connector": config.station.reserve_any_connector,
+        "certificate_chain_max_bytes": 10_000,
+        "certificate_store_max_length": 20,
+        "additional_root_certificate_check": False,
+        "certificate_renewal_days": 30,
     }
 
 

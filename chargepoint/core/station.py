@@ -44,6 +44,7 @@ from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
 
 if TYPE_CHECKING:
+    from chargepoint.core.security import Security
     from chargepoint.core.smart_charging import SmartCharging
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class Station:
         self.storage_failure: str | None = None
         #: The charging profiles and the limits they set (smart_charging.py), once built.
         self.smart_charging: SmartCharging | None = None
+        #: Certificates and the security log (security.py), once built.
+        self.security: Security | None = None
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:

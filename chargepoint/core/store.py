@@ -124,6 +124,13 @@ MIGRATIONS: list[str] = [
         DELETE FROM sessions WHERE seq <= (SELECT max(seq) FROM sessions) - 1000;
     END;
     """,
+    # 7 -> 8: the security log (security_log.py): events with the moment they happened, kept
+    # bounded there; ``sent`` until the CSMS has acknowledged the event's notification.
+    """
+    CREATE TABLE security_log (seq INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL,
+        info TEXT NOT NULL, sent INTEGER NOT NULL);
+    CREATE INDEX security_log_unsent ON security_log (sent);
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

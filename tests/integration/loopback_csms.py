@@ -100,6 +100,11 @@ class _Peer(ChargePoint):
         self._log("StopTransaction", **payload)
         return call_result.StopTransaction()
 
+    @on(Action.security_event_notification)
+    def security_event_notification(self, **payload: Any) -> Any:
+        self._log("SecurityEventNotification", **payload)
+        return call_result.SecurityEventNotification()
+
 
 class LoopbackCsms:
     """A websockets server on 127.0.0.1 that records what stations send."""

@@ -242,7 +242,7 @@ def test_selftest_report(rig: Rig, tmp_path: Path):
     assert set(checks) == {("configuration", None), ("safety_loop", 1), ("meter", 1), ("pilot_state_a", 1),
                            ("diode_path", 1), ("relay", 1), ("proximity", 1), ("rcd", 1), ("csms_dns", None),
                            ("csms_tcp", None), ("csms_tls", None), ("csms_boot", None), ("clock", None),
-                           ("disk", None), ("database", None)}
+                           ("disk", None), ("database", None), ("certificates", None)}
     assert all(c["status"] in ("pass", "fail", "skip", "warn") and c["detail"] for c in doc["checks"])
     for name in ("configuration", "csms_dns", "csms_tcp", "csms_boot", "disk", "database"):
         assert checks[(name, None)]["status"] == "pass", checks[(name, None)]

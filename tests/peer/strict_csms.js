@@ -19,6 +19,8 @@
 //
 // Usage: node strict_csms.js [port] [heartbeatInterval]
 //   (or STRICT_CSMS_PORT / STRICT_CSMS_HEARTBEAT_INTERVAL; defaults 0 and 300)
+// TLS (wss://): STRICT_CSMS_TLS_CERT and STRICT_CSMS_TLS_KEY (PEM files) serve TLS; with
+//   STRICT_CSMS_TLS_CLIENT_CA (PEM) a client certificate issued by it is demanded (security profile 3).
 'use strict';
 
 const readline = require('readline');
@@ -61,7 +63,8 @@ server.on('upgradeAborted', ({ error }) => emit('upgradeAborted', { error: descr
 server.on('client', (client) => {
     const identity = client.identity; // ocpp-rpc takes the last path segment
     current = client;
-    emit('client', { identity, protocol: client.protocol, path: client.handshake?.endpoint ?? null });
+    emit('client', { identity, protocol: client.protocol, path: client.handshake?.endpoint ?? null,
+        clientCertificate: peerCertificateName(client) });
 
     // Method of each CALL we sent, by message id, to name the station's responses.
     const outboundMethods = new Map();
@@ -131,6 +134,7 @@ server.on('client', (client) => {
     client.handle('MeterValues', () => ({}));
     client.handle('StopTransaction', () => ({ idTagInfo: { status: 'Accepted' } }));
     client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+    client.handle('SignCertificate', () => ({ status: 'Accepted' }));
     // Notifications of the 1.6 firmware/diagnostics and security features: acknowledged.
     for (const action of ['DiagnosticsStatusNotification', 'FirmwareStatusNotification',
         'SecurityEventNotification', 'LogStatusNotification', 'SignedFirmwareStatusNotification']) {
@@ -195,7 +199,36 @@ input.on('close', () => quit(0));
 process.stdout.on('error', () => process.exit(0)); // the test went away
 process.on('SIGTERM', () => quit(0));
 
-server.listen(port, '127.0.0.1').then((httpServer) => {
+// The subject CN of the client certificate the station presented over TLS, or null.
+function peerCertificateName(client) {
+    const socket = client.handshake?.request?.socket;
+    const certificate = socket?.getPeerCertificate ? socket.getPeerCertificate() : null;
+    return certificate?.subject?.CN ?? null;
+}
+
+// Plain ws:// through ocpp-rpc's own listener, or wss:// through an https server handing it the upgrades.
+function listen() {
+    const certFile = process.env.STRICT_CSMS_TLS_CERT;
+    if (!certFile) return server.listen(port, '127.0.0.1');
+    const fs = require('fs');
+    const clientCa = process.env.STRICT_CSMS_TLS_CLIENT_CA;
+    const httpsServer = require('https').createServer({
+        cert: fs.readFileSync(certFile),
+        key: fs.readFileSync(process.env.STRICT_CSMS_TLS_KEY),
+        ca: clientCa ? fs.readFileSync(clientCa) : undefined,
+        requestCert: Boolean(clientCa),
+        rejectUnauthorized: Boolean(clientCa),
+        minVersion: 'TLSv1.2',
+    });
+    httpsServer.on('upgrade', server.handleUpgrade);
+    httpsServer.on('tlsClientError', (error) => emit('tlsClientError', { error: describeError(error) }));
+    return new Promise((resolve, reject) => {
+        httpsServer.once('error', reject);
+        httpsServer.listen(port, '127.0.0.1', () => resolve(httpsServer));
+    });
+}
+
+listen().then((httpServer) => {
     emit('listening', { port: httpServer.address().port, heartbeatInterval });
 }).catch((error) => {
     emit('error', { where: 'listen', error: describeError(error) });

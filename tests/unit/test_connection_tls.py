@@ -35,9 +35,9 @@ class RecordingTlsContext:
         self.made: list[ssl.SSLContext] = []
         self._real = connection.tls_context
 
-    def __call__(self, ca_bundle: str) -> ssl.SSLContext:
+    def __call__(self, ca_bundle: str, credentials: object = None) -> ssl.SSLContext:
         self.threads.append(threading.current_thread())
-        self.made.append(self._real(ca_bundle))
+        self.made.append(self._real(ca_bundle, credentials))
         return self.made[-1]
 
 

@@ -53,7 +53,8 @@ def test_the_priority_may_only_name_slots_with_a_profile(profiles):
 
 @pytest.mark.parametrize(("change", "reason"), [
     ({"security_profile": 0}, "downgrading is not allowed"),
-    ({"security_profile": 3}, "not supported"),
+    ({"security_profile": 4}, "not supported"),
+    ({"security_profile": 3}, "profile 3 needs a wss:// URL"),
     ({"security_profile": 2}, "needs a wss:// URL"),
     ({"url": "wss://new.example/ocpp"}, "a ws:// URL"),
     ({"url": "http://new.example"}, "not a ws:// or wss:// URL"),

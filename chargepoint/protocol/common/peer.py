@@ -38,6 +38,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -83,6 +84,14 @@ class RobustPeer(LibChargePoint):
         super().__init__(*args, **kwargs)
         self._calls_in_order = asyncio.Lock()
         self._handling: set[asyncio.Task[None]] = set()
+        #: Told (with a reason) of every frame from the CSMS that is not valid OCPP: the security log's
+        #: InvalidMessages event. Set by the adapter.
+        self.on_invalid: Callable[[str], None] | None = None
+
+    def invalid(self, reason: str) -> None:
+        """A frame from the CSMS was not valid OCPP (dropped or answered with a CALLERROR)."""
+        if self.on_invalid is not None:
+            self.on_invalid(brief(reason, 200))
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Frames that are not OCPP are dropped (with an answer where possible)."""
@@ -91,21 +100,26 @@ class RobustPeer(LibChargePoint):
             if unique_id is None:
                 log.warning("dropped a frame nested deeper than %d levels: %r", MAX_NESTING,
                             self._frame(raw_msg))
+                self.invalid(f"a frame nested deeper than {MAX_NESTING} levels")
                 return
             log.warning("CALL %s nested deeper than %d levels: answered FormationViolation",
                         unique_id, MAX_NESTING)
             await self._refuse_malformed(unique_id, f"nested deeper than {MAX_NESTING} levels")
+            self.invalid(f"CALL {unique_id} nested deeper than {MAX_NESTING} levels")
             return
         try:
             frame = json.loads(raw_msg)
         except (ValueError, TypeError):
             log.warning("dropped a frame that is not JSON: %r", self._frame(raw_msg))
+            self.invalid("a frame that is not JSON")
             return
         if not isinstance(frame, list) or not frame or frame[0] not in (2, 3, 4):
             log.warning("dropped a frame that is not an OCPP message: %r", self._frame(raw_msg))
+            self.invalid("a frame that is not an OCPP message")
             return
         if len(frame) < 2 or not isinstance(frame[1], str) or len(frame[1]) > MESSAGE_ID_MAX:
             log.warning("dropped an OCPP frame without a usable message id: %r", self._frame(raw_msg))
+            self.invalid("an OCPP frame without a usable message id")
             return
         well_formed = (
             (frame[0] == 2 and len(frame) == 4 and isinstance(frame[2], str) and isinstance(frame[3], dict))
@@ -114,6 +128,7 @@ class RobustPeer(LibChargePoint):
         )
         if not well_formed:
             log.warning("malformed OCPP frame: %r", self._frame(raw_msg))
+            self.invalid("a malformed OCPP frame")
             if frame[0] == 2:
                 await self._refuse_malformed(frame[1], "a CALL is [2, uniqueId, action, {payload}]")
             return

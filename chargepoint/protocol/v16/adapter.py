@@ -42,6 +42,7 @@ from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v16.peer import Peer16
+from chargepoint.protocol.v16.security import SecuritySession
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class V16Adapter:
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
         self.data_transfer_handlers = data_transfer or {}
         self.peer = Peer16(config.station.identity, ws, self, config.ocpp.response_timeout_s)
+        self.security_session = SecuritySession(self)
         self.accepted = asyncio.Event()
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
@@ -104,6 +106,7 @@ class V16Adapter:
                 asyncio.ensure_future(self._heartbeat()),
                 asyncio.ensure_future(self._drain_outbox()),
                 asyncio.ensure_future(self._send_best_effort()),
+                asyncio.ensure_future(self.security_session.run()),
             ]
             workers += session
             await first_of(reader, *session)

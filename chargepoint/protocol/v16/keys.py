@@ -47,10 +47,16 @@ SETTING_KEYS: dict[str, str] = {
     "TransactionMessageRetryInterval": "tx_message_retry_interval_s",
     "UnlockConnectorOnEVSideDisconnect": "unlock_on_ev_disconnect",
     "WebSocketPingInterval": "ws_ping_interval_s",
+    # The security extension's writable key: the Subject O of the station's signing requests.
+    "CpoName": "organization_name",
 }
 #: Read-only 1.6 keys that show a neutral setting (set in the configuration file, not by the CSMS).
 READONLY_SETTING_KEYS: dict[str, str] = {
     "ReserveConnectorZeroSupported": "reserve_any_connector",
+    # The security extension's read-only keys (the technician may set them: chargepoint config set).
+    "CertificateSignedMaxChainSize": "certificate_chain_max_bytes",
+    "CertificateStoreMaxLength": "certificate_store_max_length",
+    "AdditionalRootCertificateCheck": "additional_root_certificate_check",
 }
 #: Keys whose value is a password: never reported, masked in recorded frames.
 SECRET_KEYS = ("AuthorizationKey",)

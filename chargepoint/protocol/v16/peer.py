@@ -46,6 +46,7 @@ from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
 from chargepoint.protocol.v16.reservations import ReservationHandlers
+from chargepoint.protocol.v16.security import SecurityHandlers
 from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v16.translate import auth_result
 from chargepoint.protocol.v16.trigger import TriggerHandlers
@@ -99,10 +100,12 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, RobustPeer, LibChargePoint):
+class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers, RobustPeer,
+             LibChargePoint):
     """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
 
-    The handlers of the Smart Charging, Reservation and RemoteTrigger profiles are in their own modules."""
+    The handlers of the Smart Charging, Reservation and RemoteTrigger profiles and of the
+    security extension are in their own modules."""
 
     call_results = call_result
     secret_names = SECRET_KEYS
@@ -126,6 +129,7 @@ class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, Robust
         error = schema_error_16(msg.action, msg.payload)
         if error is not None:
             error.description = brief(error.description)
+            self.invalid(f"{msg.action}: {error.code}")
             raise error
         return await super()._handle_call(msg)
 

@@ -176,8 +176,9 @@ class DeviceModel:
             "configuration_value_size": v.CONFIGURATION_VALUE_SIZE,
             "reporting_value_size": v.REPORTING_VALUE_SIZE,
             "local_list_max": LOCAL_LIST_MAX_LENGTH,
-            # Certificates installed over OCPP (the station installs none; ca_bundle is a file).
-            "certificate_entries": 0,
+            # Root certificates installed over OCPP (core/certificates.py; ca_bundle is a file).
+            "certificate_entries": self.station.security.root_count
+            if self.station is not None and self.station.security is not None else 0,
             "identity": station.identity,
             "vendor": station.vendor,
             "model": station.model,

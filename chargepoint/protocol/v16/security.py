@@ -1,0 +1,253 @@
+"""The OCPP 1.6 Security Extension in 1.6 words: certificates, security events, extended triggers.
+
+Handlers (mixed into the 1.6 peer, ``peer.Peer16``) translate the CSMS's
+CALLs into calls on the station's security services (``core/security.py``)
+and the answers back; ``SecuritySession`` runs beside the other senders of a
+connection: it delivers the security log's unsent events as
+SecurityEventNotification (oldest first, each marked sent once the CSMS has
+answered it, so events of an outage arrive after the reconnect) and sends
+SignCertificate when the station wants a certificate (renewal, or the CSMS's
+ExtendedTriggerMessage SignChargePointCertificate).
+
+ExtendedTriggerMessage reuses the RemoteTrigger machinery (``trigger.py``)
+for the messages both know; LogStatusNotification says Idle (no log upload
+is in progress: the station has none to run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import (
+    Action,
+    CertificateSignedStatus,
+    CertificateStatus,
+    CertificateUse,
+    DeleteCertificateStatus,
+    GenericStatus,
+    GetInstalledCertificateStatus,
+    MessageTrigger,
+    TriggerMessageStatus,
+    UploadLogStatus,
+)
+
+from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
+from chargepoint.core.pki import HashData
+from chargepoint.core.security import Security
+from chargepoint.core.security_log import SecurityEvent
+from chargepoint.protocol.common.timefmt import iso_utc
+from chargepoint.protocol.v16 import trigger
+
+log = logging.getLogger(__name__)
+
+#: Neutral event -> the 1.6 security whitepaper's name for it.
+EVENT_NAMES: dict[SecurityEvent, str] = {
+    SecurityEvent.FIRMWARE_UPDATED: "FirmwareUpdated",
+    SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS: "FailedToAuthenticateAtCentralSystem",
+    SecurityEvent.CSMS_FAILED_TO_AUTHENTICATE: "CentralSystemFailedToAuthenticate",
+    SecurityEvent.SETTING_SYSTEM_TIME: "SettingSystemTime",
+    SecurityEvent.STARTUP_OF_THE_DEVICE: "StartupOfTheDevice",
+    SecurityEvent.RESET_OR_REBOOT: "ResetOrReboot",
+    SecurityEvent.SECURITY_LOG_WAS_CLEARED: "SecurityLogWasCleared",
+    SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS: "ReconfigurationOfSecurityParameters",
+    SecurityEvent.MEMORY_EXHAUSTION: "MemoryExhaustion",
+    SecurityEvent.INVALID_MESSAGES: "InvalidMessages",
+    SecurityEvent.ATTEMPTED_REPLAY_ATTACKS: "AttemptedReplayAttacks",
+    SecurityEvent.TAMPER_DETECTION_ACTIVATED: "TamperDetectionActivated",
+    SecurityEvent.INVALID_FIRMWARE_SIGNATURE: "InvalidFirmwareSignature",
+    SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE: "InvalidFirmwareSigningCertificate",
+    SecurityEvent.INVALID_CSMS_CERTIFICATE: "InvalidCentralSystemCertificate",
+    SecurityEvent.INVALID_STATION_CERTIFICATE: "InvalidChargePointCertificate",
+    SecurityEvent.INVALID_TLS_VERSION: "InvalidTLSVersion",
+    SecurityEvent.INVALID_TLS_CIPHER_SUITE: "InvalidTLSCipherSuite",
+}
+_ROOT_KIND = {
+    CertificateUse.central_system_root_certificate: RootKind.CSMS,
+    CertificateUse.manufacturer_root_certificate: RootKind.MANUFACTURER,
+}
+_INSTALL = {
+    InstallResult.ACCEPTED: CertificateStatus.accepted,
+    InstallResult.REJECTED: CertificateStatus.rejected,
+    InstallResult.FAILED: CertificateStatus.failed,
+}
+_DELETE = {
+    DeleteResult.ACCEPTED: DeleteCertificateStatus.accepted,
+    DeleteResult.FAILED: DeleteCertificateStatus.failed,
+    DeleteResult.NOT_FOUND: DeleteCertificateStatus.not_found,
+}
+#: ExtendedTriggerMessage's messages; the ones RemoteTrigger knows go through ``trigger.py``.
+_EXTENDED = {
+    MessageTrigger.boot_notification,
+    MessageTrigger.firmware_status_notification,
+    MessageTrigger.heartbeat,
+    MessageTrigger.meter_values,
+    MessageTrigger.status_notification,
+    MessageTrigger.log_status_notification,
+    MessageTrigger.sign_charge_point_certificate,
+}
+#: Wait before an unanswered security event is sent again.
+RETRY_S = 30.0
+
+
+def _security(adapter: Any) -> Security:
+    security = adapter.station.security
+    if security is None:
+        raise OCPPError(description="the station's security services are not running", details={})
+    return security  # type: ignore[no-any-return]
+
+
+def _field(data: dict[str, Any], snake: str, camel: str) -> str:
+    return str(data.get(snake, data.get(camel, "")))
+
+
+class SecurityHandlers:
+    """@on/@after handlers of the 1.6 security extension, mixed into the 1.6 peer (``peer.Peer16``)."""
+
+    adapter: Any
+
+    @on(Action.install_certificate, skip_schema_validation=True)
+    async def on_install_certificate(self, certificate_type: str, certificate: str) -> Any:
+        result = await _security(self.adapter).install_root(
+            _ROOT_KIND[CertificateUse(certificate_type)], certificate
+        )
+        return call_result.InstallCertificate(status=_INSTALL[result])
+
+    @on(Action.delete_certificate, skip_schema_validation=True)
+    async def on_delete_certificate(self, certificate_hash_data: dict[str, Any]) -> Any:
+        d = certificate_hash_data
+        wanted = HashData(
+            _field(d, "hash_algorithm", "hashAlgorithm"),
+            _field(d, "issuer_name_hash", "issuerNameHash"),
+            _field(d, "issuer_key_hash", "issuerKeyHash"),
+            _field(d, "serial_number", "serialNumber"),
+        )
+        result = await _security(self.adapter).delete_root(wanted)
+        return call_result.DeleteCertificate(status=_DELETE[result])
+
+    @on(Action.get_installed_certificate_ids, skip_schema_validation=True)
+    async def on_get_installed_certificate_ids(self, certificate_type: str) -> Any:
+        ids = await _security(self.adapter).installed_ids(_ROOT_KIND[CertificateUse(certificate_type)])
+        if not ids:
+            return call_result.GetInstalledCertificateIds(status=GetInstalledCertificateStatus.not_found)
+        return call_result.GetInstalledCertificateIds(
+            status=GetInstalledCertificateStatus.accepted,
+            certificate_hash_data=[
+                {
+                    "hashAlgorithm": h.algorithm,
+                    "issuerNameHash": h.issuer_name_hash,
+                    "issuerKeyHash": h.issuer_key_hash,
+                    "serialNumber": h.serial_number,
+                }
+                for h in ids
+            ],
+        )
+
+    @on(Action.certificate_signed, skip_schema_validation=True)
+    async def on_certificate_signed(self, certificate_chain: str) -> Any:
+        accepted = await _security(self.adapter).accept_certificate(certificate_chain)
+        return call_result.CertificateSigned(
+            status=CertificateSignedStatus.accepted if accepted else CertificateSignedStatus.rejected
+        )
+
+    @on(Action.extended_trigger_message, skip_schema_validation=True)
+    def on_extended_trigger_message(self, requested_message: str, connector_id: int | None = None) -> Any:
+        if requested_message not in _EXTENDED:
+            status = TriggerMessageStatus.not_implemented
+        elif (
+            requested_message == MessageTrigger.sign_charge_point_certificate
+            and self.adapter.station.security is None
+        ):
+            status = TriggerMessageStatus.rejected
+        elif trigger.connectors_for(self.adapter, requested_message, connector_id) is None:
+            status = TriggerMessageStatus.rejected
+        else:
+            status = TriggerMessageStatus.accepted
+        return call_result.ExtendedTriggerMessage(status=status)
+
+    @after(Action.extended_trigger_message)
+    def after_extended_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
+        if requested_message not in _EXTENDED:
+            return
+        connectors = trigger.connectors_for(self.adapter, requested_message, connector_id)
+        if connectors is None:
+            return
+        if requested_message == MessageTrigger.sign_charge_point_certificate:
+            if self.adapter.station.security is not None:
+                self.adapter.security_session.want_certificate()
+            return
+        if requested_message == MessageTrigger.log_status_notification:
+            # No log upload runs on this station: Idle is the truth.
+            self.adapter.send_triggered(
+                call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
+            )
+            return
+        for request, then in trigger.requests(self.adapter, requested_message, connectors):
+            self.adapter.send_triggered(request, then)
+
+
+class SecuritySession:
+    """The security senders of one 1.6 connection: events out, signing requests out."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+        self._csr_wanted = asyncio.Event()
+
+    def want_certificate(self) -> None:
+        """Send a new signing request (from the CSMS's trigger or the expiry watch)."""
+        self._csr_wanted.set()
+
+    async def run(self) -> None:
+        security: Security | None = self.adapter.station.security
+        if security is None:
+            await asyncio.Event().wait()  # nothing to send, for as long as the session lasts
+            return
+        self.adapter.peer.on_invalid = lambda why: security.log.record(SecurityEvent.INVALID_MESSAGES, why)
+        security.renewal_listeners.append(self.want_certificate)
+        try:
+            await asyncio.gather(self._send_events(security), self._send_requests(security))
+        finally:
+            security.renewal_listeners.remove(self.want_certificate)
+
+    async def _send_events(self, security: Security) -> None:
+        while True:
+            security.log.recorded.clear()
+            retry = False
+            for entry in await security.log.unsent():
+                request = call.SecurityEventNotification(
+                    type=EVENT_NAMES[entry.kind], timestamp=iso_utc(entry.at), tech_info=entry.info or None
+                )
+                try:
+                    await self.adapter._call(request)
+                except TimeoutError:
+                    retry = True
+                    break
+                except OCPPError as exc:
+                    log.warning(
+                        "SecurityEventNotification %s refused: %s; kept in the security log only",
+                        request.type,
+                        exc,
+                    )
+                await security.log.mark_sent(entry)
+            if retry:
+                await self.adapter.clock.sleep(RETRY_S)
+                continue
+            await security.log.recorded.wait()
+
+    async def _send_requests(self, security: Security) -> None:
+        await security.check_expiry()  # a renewal that fell due while offline goes out now
+        while True:
+            await self._csr_wanted.wait()
+            self._csr_wanted.clear()
+            csr = await security.signing_request()
+            try:
+                result = await self.adapter._call(call.SignCertificate(csr=csr))
+            except (TimeoutError, OCPPError) as exc:
+                log.warning("SignCertificate not answered: %s", exc or "timeout")
+                continue
+            if result.status != GenericStatus.accepted:
+                log.warning("the CSMS rejected the certificate signing request")
