@@ -2,7 +2,9 @@
 
 Split from :mod:`hal.sim` because these are the station's devices whose
 readings follow from the world's physics: each read or command takes the
-world's lock and brings the integration up to date first, and what they report
+world's lock and brings what it depends on up to date first (a command
+integrates up to now, a state read applies the events due, an energy read
+integrates the energy), and what they report
 depends on the EV (its resistors, its diode, the current it draws). The world
 (:class:`hal.sim.SimWorld`) builds them and advances them; import them from
 :mod:`hal.sim`.
@@ -36,7 +38,15 @@ class CircuitWorld(Protocol):
     _clock: Clock
 
     def _synced(self) -> AbstractContextManager[None]:
-        """The world's lock with physics brought up to date."""
+        """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
+        ...
+
+    def _exact(self) -> AbstractContextManager[None]:
+        """The world's lock with the energy integrated up to now too."""
+        ...
+
+    def _changing(self) -> AbstractContextManager[None]:
+        """The world's lock for a change: integrated before, events applied after."""
         ...
 
     def _current_a(self) -> float:
@@ -69,11 +79,11 @@ class SimPilot:
     def set_pwm(self, duty_percent: float) -> None:
         if not 0.0 <= duty_percent <= 100.0:
             raise ValueError(f"duty cycle {duty_percent!r} is outside 0..100 %")
-        with self._world._synced():
+        with self._world._changing():
             self._duty = float(duty_percent)
 
     def set_negative(self) -> None:
-        with self._world._synced():
+        with self._world._changing():
             self._duty = 0.0
 
     def read(self) -> PilotLevels:
@@ -130,7 +140,7 @@ class SimContactor:
             return self._contacts
 
     def set_closed(self, closed: bool) -> None:
-        with self._world._synced():
+        with self._world._changing():
             if closed != self._commanded:
                 self._commanded = closed
                 self.switch_count += 1
@@ -148,12 +158,12 @@ class SimContactor:
         Contacts that are open now fuse when they next close. Nothing un-welds
         them, as on the real thing.
         """
-        with self._world._synced():
+        with self._world._changing():
             self._welded = True
 
     def break_aux(self) -> None:
         """Break the auxiliary contact: feedback reads False from now on."""
-        with self._world._synced():
+        with self._world._changing():
             self._aux_broken = True
 
     def _settle(self, now: float) -> None:
@@ -180,18 +190,18 @@ class SimMeter:
     @property
     def energy_wh(self) -> float:
         """The import register in Wh."""
-        with self._world._synced():
+        with self._world._exact():
             return self._energy_wh
 
     def fail_next(self, kind: MeterFailureKind, count: int = 1) -> None:
         """Make the next ``count`` reads fail with ``kind``, after any queued before."""
         if count < 0:
             raise ValueError("count must not be negative")
-        with self._world._synced():
+        with self._world._changing():
             self._failures.extend([kind] * count)
 
     async def read(self) -> MeterReading | MeterFailure:
-        with self._world._synced():
+        with self._world._exact():
             if self._closed:
                 return MeterFailure(MeterFailureKind.DISCONNECTED, "simulated: closed")
             if self._failures:
@@ -212,5 +222,5 @@ class SimMeter:
             )
 
     async def close(self) -> None:
-        with self._world._synced():
+        with self._world._changing():
             self._closed = True
