@@ -57,7 +57,15 @@ class MeterRegisterFile:
         os.replace(temporary, self.path)
 
     async def keep(self, world: SimWorld, clock: Clock, interval_s: float) -> None:
-        """Save the register every ``interval_s`` (in a thread: it is file I/O)."""
+        """Save the register every ``interval_s`` while it changes (in a thread: it is file I/O).
+
+        An idle meter's register does not move, and then nothing is written: no
+        wake-up of a worker thread and no write to the SD card every second.
+        """
+        saved: float | None = None
         while True:
             await clock.sleep(interval_s)
-            await asyncio.to_thread(self.save, world.meter.energy_wh)
+            energy_wh = world.meter.energy_wh
+            if energy_wh != saved:
+                await asyncio.to_thread(self.save, energy_wh)
+                saved = energy_wh
