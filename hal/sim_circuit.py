@@ -219,6 +219,9 @@ class SimMeter:
                 voltages_v=(self._voltage_v,) * 3,
                 frequency_hz=self._frequency_hz,
                 power_factor=1.0 if current > 0 else None,
+                powers_w=(current * self._voltage_v, other * self._voltage_v, other * self._voltage_v),
+                power_factors=(1.0 if current > 0 else None, 1.0 if other > 0 else None,
+                               1.0 if other > 0 else None),
             )
 
     async def close(self) -> None:

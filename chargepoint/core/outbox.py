@@ -267,8 +267,9 @@ def _token(data: dict[str, Any] | str | None) -> IdToken | None:
 
 def _sample(data: dict[str, Any]) -> MeterSample:
     reading = dict(data["reading"])
-    for name in ("currents_a", "voltages_v"):
-        reading[name] = tuple(reading[name])
+    for name in ("currents_a", "voltages_v", "powers_w", "power_factors"):
+        if name in reading:  # entries queued by earlier releases lack the per-phase powers
+            reading[name] = tuple(reading[name])
     evse_id, connector_id = _address(data)
     return MeterSample(evse_id, data["local_id"], MeterReading(**reading),
                        ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id)

@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from hal.interfaces import Measurand
+from hal.interfaces import Measurand, MeterReading
 from hal.meters.registermap import (
     MEASURANDS,
     QUANTITIES,
@@ -211,7 +211,18 @@ def test_reading_values_round_trip() -> None:
     values = reading_values(reading)
     assert values["energy_import"] == reading.energy_import_wh
     assert values["current_l3"] == 7.5
-    assert values["power_l1"] == pytest.approx(230.1 * 16.002 * 0.97)
+    assert values["power_l1"] == 3680.5  # the meter's own per-phase power and power factor
+    assert values["power_factor_l3"] == -0.5
+    derived = reading_values(MeterReading(0.0, 1.0, currents_a=(16.0, None, None),
+                                          voltages_v=(230.0, None, None), power_factor=0.5))
+    assert derived["power_l1"] == pytest.approx(230.0 * 16.0 * 0.5) and derived["power_l2"] is None
+
+
+def test_reading_carries_per_phase_power_and_power_factor() -> None:
+    reading = to_reading(load_map("abb-b23").decode(responses_for("abb-b23")), 5.0)
+    assert reading.power_w == -1234.56
+    assert reading.powers_w == (3680.0, 0.0, -4914.56)
+    assert reading.power_factors == (0.999, 1.0, -0.001)
 
 
 GOOD = """

@@ -501,6 +501,7 @@ def test_meter_reading_while_idle() -> None:
         voltages_v=(V, V, V),
         frequency_hz=49.9,
         power_factor=None,
+        powers_w=(0.0, 0.0, 0.0),
     )
 
 
