@@ -49,3 +49,55 @@ async def test_an_idle_register_is_written_once_and_a_moving_one_every_interval(
     finally:
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
+
+
+# --- a sped-up clock across restarts -------------------------------------------------------
+
+
+def test_a_restarted_fast_simulation_never_stamps_before_what_it_stamped_last_run(tmp_path: Path) -> None:
+    """Run 1 at 100x ran far ahead of the real time (here: 5000 s ahead) and queued a message;
+    run 2 resumes at the floor run 1 saved, so the message's age is not negative."""
+    from chargepoint.core.events import MeterSample, ReadingContext
+    from chargepoint.core.outbox import Outbox
+    from hal.clock import ScaledClock
+    from hal.interfaces import MeterReading
+    from hal.sim_driver import SimClockFile
+
+    real_now = 1_800_000_000.0
+    run1 = ScaledClock(100.0, wall_start=real_now + 5000.0)
+    file = SimClockFile(tmp_path / "sim-clock.txt")
+    file.save(run1.time() + file.lead_s(run1))  # what the keeper writes
+    stamped = run1.time()
+    outbox = Outbox()
+    asyncio.run(outbox.put(MeterSample(1, "tx", MeterReading(stamped, 1.0), ReadingContext.PERIODIC)))
+
+    fresh = ScaledClock(100.0, wall_start=real_now + 3.0)  # how a restart began before: the real time
+    age_before = outbox.oldest_age(fresh.time())
+    assert age_before is not None and age_before < -4000  # the "-2312 s old" of the field report
+
+    run2 = file.clock(100.0, now=real_now + 3.0)
+    age = outbox.oldest_age(run2.time())
+    assert age is not None and 0 <= age <= file.lead_s(run1) + 1.0
+    # Once the real time has passed the floor, a restart starts at the real time.
+    later = file.clock(100.0, now=real_now + 10_000.0)
+    assert later.time() >= real_now + 10_000.0
+
+
+async def test_the_clock_keeper_saves_a_floor_ahead_of_the_clock_at_once(tmp_path: Path) -> None:
+    from hal.clock import ScaledClock
+    from hal.sim_driver import SimClockFile
+
+    clock = ScaledClock(50.0)
+    file = SimClockFile(tmp_path / "sim-clock.txt")
+    keeper = asyncio.ensure_future(file.keep(clock))
+    try:
+        for _ in range(500):
+            if file.load() is not None:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+    floor = file.load()
+    assert floor is not None and floor >= clock.time() + file.lead_s(clock) - 50.0 * 5
+    assert SimClockFile(tmp_path / "absent.txt").load() is None
