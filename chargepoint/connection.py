@@ -6,6 +6,13 @@ session reports CALLs left unanswered) is replaced after an exponential backoff
 with jitter, so a fleet of stations does not reconnect in lockstep after a CSMS
 outage. What happens on an open connection is the protocol adapter's business.
 
+An outage is told once: "connection lost" (or "cannot connect" at start) with
+the error, then each failed retry as a retry, the error only when it changes
+(an identical one is counted), and "connected again" with how long it lasted.
+:class:`Outage` keeps the record the status shows: offline since when, the
+last error and how often it came, when the next attempt is. ``retry_now``
+skips the wait for a technician who fixed the cause.
+
 Security profiles (OCPP 1.6 security whitepaper): 0 no authentication, 1 HTTP
 Basic auth over ws://, 2 Basic auth over TLS with the CSMS's certificate and
 host name checked. The Basic password is the authorization key's octets, read
@@ -19,6 +26,7 @@ import base64
 import logging
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -104,6 +112,21 @@ class Backoff:
         self.attempt = 0
 
 
+@dataclass
+class Outage:
+    """The link's current outage, as the status shows it (all None/0 while connected)."""
+
+    #: Wall-clock time the link went down (or the first attempt failed), or None.
+    since: float | None = None
+    #: The last error, in words, and how many attempts in a row ended with it.
+    last_error: str | None = None
+    repeats: int = 0
+    #: Failed attempts to connect since the link went down.
+    attempts: int = 0
+    #: When the next attempt is due (the link's monotonic clock), or None.
+    next_attempt: float | None = None
+
+
 class Link:
     """Keeps one WebSocket connection to the CSMS open, for as long as it runs."""
 
@@ -111,7 +134,8 @@ class Link:
                  credentials: Callable[[], Credentials],
                  ping_interval: Callable[[], float] = lambda: 20.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 monotonic: Callable[[], float] | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.credentials = credentials
@@ -122,26 +146,100 @@ class Link:
         #: simulated time. None: the event loop's clock, the one ``asyncio.sleep`` runs on.
         self.sleep = sleep
         self.monotonic = monotonic
+        #: The wall clock of the outage record (the network's time is real, whatever the station's).
+        self.wall = wall
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self.connected = asyncio.Event()
         self.connections = 0
+        self.outage = Outage()
         self._ws: ClientConnection | None = None
+        #: Set when the current attempt got a connection (a later failure is a loss, not a retry).
+        self._got_through = False
+        #: Set by ``retry_now``: end the wait before the next attempt.
+        self._wake = asyncio.Event()
+        self._skip_wait = False
+        #: Why the station itself closed the connection (new settings, an operator's retry), if it did.
+        self._closing: str | None = None
 
     async def run(self) -> None:
         url = endpoint(self.settings.url, self.settings.identity)
         while True:
+            self._got_through = False
+            self._closing = None
+            error = "closed by the CSMS"
             try:
                 await self._serve_once(url)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                log.warning("connection to %s lost: %s", url, _describe(exc))
+                error = _describe(exc)
             finally:
                 self.connected.clear()
                 self._ws = None
-            delay = self.backoff.next_delay()
-            log.info("reconnecting in %.1f s", delay)
-            await self.sleep(delay)
+            delay = 0.0 if self._skip_wait else self.backoff.next_delay()
+            self._skip_wait = False
+            self._record_failure(url, error, delay)
+            await self._wait(delay)
+
+    def _record_failure(self, url: str, error: str, delay: float) -> None:
+        """Log the failure as what it is (a loss, a first failure, a retry) and keep the record."""
+        o = self.outage
+        when = f"next attempt in {delay:.1f} s"
+        if self._got_through and self._closing is not None:  # not a failure: the station closed it
+            self.outage = o = Outage(since=self.wall())
+            log.info("connection to %s closed: %s; %s", url, self._closing, when)
+        elif self._got_through or o.since is None:
+            lost = self._got_through
+            self.outage = o = Outage(since=self.wall(), last_error=error, repeats=1,
+                                     attempts=0 if lost else 1)
+            log.warning("%s %s: %s; %s", "connection to" if lost else "cannot connect to",
+                        url + (" lost" if lost else ""), error, when)
+        else:
+            o.attempts += 1
+            if error == o.last_error:
+                o.repeats += 1
+                log.info("reconnect attempt %d failed (the same error, %d times in a row); %s",
+                         o.attempts, o.repeats, when)
+            else:
+                o.last_error, o.repeats = error, 1
+                log.warning("reconnect attempt %d failed: %s; %s", o.attempts, error, when)
+        o.next_attempt = self._now() + delay
+
+    async def _wait(self, delay: float) -> None:
+        """The backoff wait, on the link's clock; ``retry_now`` ends it early."""
+        self._wake.clear()
+        if delay <= 0:
+            return
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        self._skip_wait = False  # a retry asked for during the wait has had its effect
+        if self.outage.next_attempt is not None:
+            self.outage.next_attempt = self._now()
+
+    def next_attempt_in(self) -> float | None:
+        """Seconds until the next attempt to connect, while offline; None while connected."""
+        due = self.outage.next_attempt
+        return None if due is None or self.connected.is_set() else max(0.0, due - self._now())
+
+    async def retry_now(self) -> bool:
+        """Connect again now: end the wait of an offline link, or replace a connected one.
+
+        True if the link was connected (and is being replaced).
+        """
+        self._skip_wait = True
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            self._closing = "a reconnect was asked for"
+            await ws.close(1000, "reconnect asked for by the station's operator")
+            return True
+        return False
 
     async def _connect_options(self) -> dict[str, object]:
         """What ``connect`` is given: subprotocol, credentials, TLS and timeouts.
@@ -174,7 +272,15 @@ class Link:
             if ws.subprotocol != s.subprotocol:
                 raise ConnectionError(
                     f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
-            log.info("connected to %s (%s)", url, ws.subprotocol)
+            outage = self.outage
+            if outage.since is None:
+                log.info("connected to %s (%s)", url, ws.subprotocol)
+            else:
+                log.info("connected to %s (%s) again after %d failed attempt(s), offline %.0f s", url,
+                         ws.subprotocol, outage.attempts, max(0.0, self.wall() - outage.since))
+            self.outage = Outage()
+            self._got_through = True
+            self._skip_wait = False
             self._ws = ws
             self.connections += 1
             self.backoff.reset()
@@ -239,6 +345,7 @@ class Link:
     async def reconnect(self) -> None:
         """Close the current connection so the next one uses new settings."""
         if self._ws is not None:
+            self._closing = "reconnecting with new settings"
             await self._ws.close(1000, "reconnecting with new settings")
 
 

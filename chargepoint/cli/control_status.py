@@ -1,4 +1,4 @@
-"""The control commands that only read: status, sessions, queue and logs.
+"""The control commands that only read: status, sessions and logs.
 
 Split from :mod:`chargepoint.cli.control_commands` because these change
 nothing in the station and are what a technician runs first; most of their
@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from chargepoint.cli.client import Client, RemoteError, Unreachable
+from chargepoint.cli.control_link import link_text
 from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
@@ -29,10 +30,7 @@ from chargepoint.cli.control_target import (
 # -------------------------------------------------------------------- status
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
-    if conn["connected"]:
-        link = f"connected, BootNotification {conn['boot']}"
-    else:
-        link = "NOT connected" + (f": {conn['last_error']}" if conn.get("last_error") else "")
+    link = link_text(conn)
     queue = status["queue"]
     queued = f"{queue['length']} message(s) queued"
     if queue["length"]:
@@ -152,26 +150,6 @@ def _sessions_view(result: dict[str, Any]) -> Any:
 def sessions(target: Target, limit: int) -> None:
     """Running and recent sessions with their energy."""
     target.show(target.call("sessions", limit=limit), _sessions_view)
-
-
-# -------------------------------------------------------------------- queue
-@click.command()
-@daemon_command
-def queue(target: Target) -> None:
-    """Transaction messages waiting for the CSMS: how many, and the oldest."""
-    result = target.call("queue")
-
-    def text(r: dict[str, Any]) -> str:
-        link = "connected" if r["connected"] else "not connected"
-        if not r["length"]:
-            return f"Queue empty (CSMS {link})."
-        head = r["head"]
-        tx = head["remote_id"] or head["local_id"]
-        return (f"{r['length']} message(s) queued, the oldest {r['oldest_age_s']:.0f} s old; next: "
-                f"{head['type']} of transaction {tx} on connector {head['connector']} (CSMS {link})"
-                + (f"; {r['thinned']} periodic sample(s) thinned" if r["thinned"] else "") + ".")
-
-    target.show(result, text)
 
 
 # --------------------------------------------------------------------- logs

@@ -23,7 +23,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "fault_clear", "relay_test",
-           "pilot_test", "selftest", "sim"}
+           "pilot_test", "selftest", "sim", "reconnect"}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -106,7 +106,12 @@ async def _config_set(s: StationService, args: dict[str, Any]) -> dict[str, Any]
 
 @command("queue")
 async def _queue(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
-    return s.queue_status()
+    return s.queue_list()
+
+
+@command("reconnect")
+async def _reconnect(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.reconnect()
 
 
 @command("logs")

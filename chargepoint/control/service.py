@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.connection import Link
+from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.core.commands import UnlockResult
@@ -115,7 +116,8 @@ class StationService:
                 "connections": self.link.connections,
                 "security_profile": int(self.settings.get("security_profile")),
                 "last_error": self.recorder.last_error("chargepoint.connection")
-                or self.recorder.last_error("chargepoint.protocol")}
+                or self.recorder.last_error("chargepoint.protocol"),
+                **link_view.outage_json(self.link)}
 
     def queue_status(self) -> dict[str, Any]:
         head = self.outbox.head()
@@ -127,6 +129,16 @@ class StationService:
         age = self.outbox.oldest_age(self.clock.time())
         return {"length": len(self.outbox), "oldest_age_s": number(age, 1), "head": head_info,
                 "thinned": self.outbox.thinned, "connected": self.link.connected.is_set()}
+
+    def queue_list(self) -> dict[str, Any]:
+        """The queue's summary and its waiting messages (kind, transaction, age), oldest first."""
+        messages = link_view.queue_messages(self.outbox, self.clock.time())
+        return {**self.queue_status(), "messages": messages,
+                "not_listed": max(0, len(self.outbox) - len(messages))}
+
+    async def reconnect(self) -> dict[str, Any]:
+        """Connect to the CSMS again now (an offline link stops waiting for its backoff)."""
+        return {**await link_view.reconnect(self.link), "csms_url": self.config.ocpp.csms_url}
 
     def connector_status(self, evse_id: int) -> dict[str, Any]:
         v = self.station.view(evse_id)

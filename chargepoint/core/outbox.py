@@ -125,6 +125,10 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def entries(self) -> tuple[Entry, ...]:
+        """The waiting entries, oldest first (a snapshot)."""
+        return tuple(self._queue)
+
     def head(self) -> Entry | None:
         return self._queue[0] if self._queue else None
 
@@ -142,7 +146,7 @@ class Outbox:
         """Seconds since the oldest queued message was made."""
         if not self._queue:
             return None
-        return now - _event_time(self._queue[0].event)
+        return now - event_time(self._queue[0].event)
 
     async def wait_head(self) -> Entry:
         """The oldest entry once it is on disk, waiting for one if the queue is empty.
@@ -294,7 +298,8 @@ def decode(text: str) -> TransactionEvent:
     raise ValueError(f"unknown queued message type {kind!r}")
 
 
-def _event_time(event: TransactionEvent) -> float:
+def event_time(event: TransactionEvent) -> float:
+    """When the message's event happened, on the station's clock."""
     return event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
 
 
