@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from contextlib import AbstractContextManager
+from functools import cache
 from typing import Protocol
 
 from hal.clock import Clock
@@ -28,6 +29,12 @@ PILOT_V = 12.0
 
 _HIGH_PLATEAU_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
 """Positive pilot plateau for each EV state, set by the EV's resistors."""
+
+@cache
+def _levels(high_v: float, low_v: float) -> PilotLevels:
+    """One immutable reading per pair of plateaus, made once."""
+    return PilotLevels(high_v, low_v)
+
 
 class CircuitWorld(Protocol):
     """What the circuit's devices need of the :class:`hal.sim.SimWorld` they belong to."""
@@ -90,22 +97,24 @@ class SimPilot:
         """The plateaus a peak detector would see.
 
         A short to PE wins over everything, the generator included, because it
-        sits behind the generator's 1 kOhm source resistor.
+        sits behind the generator's 1 kOhm source resistor. The few possible
+        readings are made once (``_levels``): the safety loop reads a hundred
+        times a second.
         """
         with self._world._synced():
             ev = self._world.ev
             if ev._short_circuit:
-                return PilotLevels(0.0, 0.0)
+                return _levels(0.0, 0.0)
             if self._duty == 0.0:
-                return PilotLevels(-PILOT_V, -PILOT_V)
+                return _levels(-PILOT_V, -PILOT_V)
             high = _HIGH_PLATEAU_V[ev.state]
             if self._duty == 100.0:
-                return PilotLevels(high, high)
+                return _levels(high, high)
             # With PWM on, the negative half only sees the EV's resistors when
             # its diode is missing; then it mirrors the positive plateau.
             if ev._plugged and not ev._diode:
-                return PilotLevels(high, -high)
-            return PilotLevels(high, -PILOT_V)
+                return _levels(high, -high)
+            return _levels(high, -PILOT_V)
 
     def read_proximity_ohms(self) -> float | None:
         """The cable's PP resistor while plugged; None when tethered or unplugged."""
