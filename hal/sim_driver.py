@@ -82,12 +82,15 @@ class SimClockFile:
     would come out negative. So the running simulation writes a floor ahead of
     its own time (now plus two save intervals, saved every interval, and once at
     start): whatever it stamped before a crash lies below the floor, and the next
-    run starts at the floor, or at the real time if that is later. While the
+    run starts at the floor, or at the real time if that is later. A daemon that
+    stops in order (its jobs are cancelled after its last messages) saves its
+    exact time instead, so a restart continues where it stopped. While the
     daemon is down, simulated time stands still.
     """
 
-    #: Seconds of real time between saves.
-    SAVE_EVERY_S = 1.0
+    #: Seconds of real time between saves: a few writes a minute, and after a crash the
+    #: clock resumes at most two of these (of its own time) ahead.
+    SAVE_EVERY_S = 10.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -116,7 +119,12 @@ class SimClockFile:
         return 2 * self.SAVE_EVERY_S * clock.speed
 
     async def keep(self, clock: ScaledClock) -> None:
-        """Save the floor now and then every SAVE_EVERY_S of real time (in a thread: file I/O)."""
-        while True:
-            await asyncio.to_thread(self.save, clock.time() + self.lead_s(clock))
-            await clock.sleep(self.SAVE_EVERY_S * clock.speed)
+        """Save the floor now and then every SAVE_EVERY_S of real time (in a thread: file I/O);
+        when cancelled (the daemon stops), the exact time."""
+        try:
+            while True:
+                await asyncio.to_thread(self.save, clock.time() + self.lead_s(clock))
+                await clock.sleep(self.SAVE_EVERY_S * clock.speed)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(self.save, clock.time())
+            raise

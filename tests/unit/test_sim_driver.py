@@ -83,7 +83,7 @@ def test_a_restarted_fast_simulation_never_stamps_before_what_it_stamped_last_ru
     assert later.time() >= real_now + 10_000.0
 
 
-async def test_the_clock_keeper_saves_a_floor_ahead_of_the_clock_at_once(tmp_path: Path) -> None:
+async def test_the_clock_keeper_saves_the_exact_time_when_the_daemon_stops(tmp_path: Path) -> None:
     from hal.clock import ScaledClock
     from hal.sim_driver import SimClockFile
 
@@ -96,8 +96,28 @@ async def test_the_clock_keeper_saves_a_floor_ahead_of_the_clock_at_once(tmp_pat
                 break
             await asyncio.sleep(0.01)
     finally:
+        stopped_at = clock.time()
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
     floor = file.load()
-    assert floor is not None and floor >= clock.time() + file.lead_s(clock) - 50.0 * 5
+    assert floor is not None and stopped_at <= floor <= clock.time()  # stopped in order: the exact time
     assert SimClockFile(tmp_path / "absent.txt").load() is None
+
+
+async def test_the_clock_keeper_saves_a_floor_ahead_of_the_clock_while_running(tmp_path: Path) -> None:
+    from hal.clock import ScaledClock
+    from hal.sim_driver import SimClockFile
+
+    clock = ScaledClock(50.0)
+    file = SimClockFile(tmp_path / "sim-clock.txt")
+    keeper = asyncio.ensure_future(file.keep(clock))
+    try:
+        for _ in range(500):
+            floor = file.load()
+            if floor is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert floor is not None and floor >= clock.time() + file.lead_s(clock) - 50.0 * 5
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
