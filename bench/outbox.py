@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="queued messages to drain")
     parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed")
-    parser.add_argument("--bound", type=int, default=2_000,
+    parser.add_argument("--bound", type=int, default=5_000,
                         help="MeterValues sent without persistence for the bound")
     parser.add_argument("--speed", type=float, default=60.0, help="simulation speed for the write budget")
     parser.add_argument("--quick", action="store_true", help="1 run, 1,000 messages, speed 360")
