@@ -44,7 +44,7 @@ def message_json(entry: Entry, outbox: Outbox, now: float) -> dict[str, Any]:
 
 def queue_messages(outbox: Outbox, now: float, limit: int = QUEUE_LISTED) -> list[dict[str, Any]]:
     """The oldest ``limit`` waiting messages, oldest first."""
-    return [message_json(entry, outbox, now) for entry in outbox.entries()[:limit]]
+    return [message_json(entry, outbox, now) for entry in outbox.entries(limit)]
 
 
 async def reconnect(link: Link) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import sqlite3
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 from chargepoint.core.events import (
@@ -125,9 +126,9 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def entries(self) -> tuple[Entry, ...]:
-        """The waiting entries, oldest first (a snapshot)."""
-        return tuple(self._queue)
+    def entries(self, limit: int | None = None) -> tuple[Entry, ...]:
+        """The oldest ``limit`` waiting entries (all: None), oldest first; a snapshot."""
+        return tuple(islice(self._queue, limit))
 
     def head(self) -> Entry | None:
         return self._queue[0] if self._queue else None
