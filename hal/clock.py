@@ -54,16 +54,22 @@ class ScaledClock:
     """A clock that runs ``speed`` times faster than real time.
 
     Used by the simulation and the demo so that minutes of charging pass in
-    seconds. Wall time starts at the real time of creation and then runs fast,
-    so timestamps stay plausible.
+    seconds. Wall time starts at ``wall_start`` (default: the real time of
+    creation) and then runs fast, so timestamps stay plausible.
+
+    Its wall time runs ahead of the real one, so a simulation that restarts at
+    the real time would go back in time: what the last run stamped (queued
+    messages, sessions) would lie in the future, and their ages would be
+    negative. A restarted simulation therefore starts where the last one said
+    it would not go back behind (:func:`hal.sim_driver.SimClockFile`).
     """
 
-    def __init__(self, speed: float) -> None:
+    def __init__(self, speed: float, wall_start: float | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
         self._real_start = time.monotonic()
-        self._wall_start = time.time()
+        self._wall_start = time.time() if wall_start is None else wall_start
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._real_start) * self.speed

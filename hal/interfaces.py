@@ -163,6 +163,7 @@ class Measurand(StrEnum):
     ENERGY_IMPORT = "Energy.Active.Import.Register"
     ENERGY_EXPORT = "Energy.Active.Export.Register"
     POWER_IMPORT = "Power.Active.Import"
+    POWER_EXPORT = "Power.Active.Export"
     CURRENT_IMPORT = "Current.Import"
     VOLTAGE = "Voltage"
     FREQUENCY = "Frequency"
@@ -175,6 +176,8 @@ class MeterReading:
 
     Energies are cumulative register values in Wh; per-phase tuples are
     (L1, L2, L3) and hold ``None`` where the meter does not measure a phase.
+    Powers are signed as the meter measures them: negative is energy flowing
+    back out of the EV (export).
     """
 
     timestamp: float
@@ -185,6 +188,8 @@ class MeterReading:
     voltages_v: tuple[float | None, float | None, float | None] = (None, None, None)
     frequency_hz: float | None = None
     power_factor: float | None = None
+    powers_w: tuple[float | None, float | None, float | None] = (None, None, None)
+    power_factors: tuple[float | None, float | None, float | None] = (None, None, None)
 
 
 class MeterFailureKind(StrEnum):

@@ -7,12 +7,19 @@ closed contacts, fills its battery and stops when full; the contactor needs a
 settle time; the meter integrates energy.
 
 Time comes from an injected :class:`hal.clock.Clock`. Physics is integrated
-lazily up to ``clock.monotonic()`` whenever anything is read or changed, so the
-same code runs under a real, a scaled or a manual clock. Between two events the
-current is constant, so the integration is exact: every change first integrates
-up to now with the old state, and events that fall inside a long interval (S2
-switching, contacts settling, the battery becoming full) split it at the exact
-moment they happen.
+lazily up to ``clock.monotonic()``, so the same code runs under a real, a
+scaled or a manual clock. Between two events the current is constant, so the
+integration is exact: every change first integrates up to now with the old
+state, and events that fall inside a long interval (S2 switching, contacts
+settling, the battery becoming full) split it at the exact moment they happen.
+
+Lazily means only when the answer depends on it. The world knows when its next
+event is due; until then the pilot, contactor and EV states cannot change, so
+reading them (the safety loop does, a hundred times a second) integrates
+nothing. The energy (meter, state of charge) is integrated when it is read,
+and every command integrates up to now with the old state before it changes
+anything. Integrating on every read, before and after, cost the idle daemon
+most of its CPU.
 
 One re-entrant lock guards the whole world because the safety-loop thread and
 the asyncio thread use it at the same time. Callbacks (fault trips, card taps)
@@ -32,6 +39,7 @@ are re-exported here so that ``from hal.sim import ...`` is the one way in:
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +61,29 @@ __all__ = [
     "SimWorld",
     "offered_current_a",
 ]
+
+
+class _StateRead:
+    """The context of a state read (``SimWorld._synced``): one reused object, no generator,
+    because the safety loop makes several such reads a hundred times a second."""
+
+    __slots__ = ("_world",)
+
+    def __init__(self, world: SimWorld) -> None:
+        self._world = world
+
+    def __enter__(self) -> None:
+        world = self._world
+        world._lock.acquire()
+        try:
+            if world._clock.monotonic() >= world._next_event:
+                world._advance()
+        except BaseException:
+            world._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._world._lock.release()
 
 
 class SimWorld:
@@ -80,6 +111,11 @@ class SimWorld:
         self._clock = clock
         self._lock = threading.RLock()
         self._t = clock.monotonic()
+        #: When the next event (settling, S2, battery full) is due; until then reads integrate nothing.
+        self._next_event = self._t
+        #: Integration steps taken (each a stretch of constant current): for tests and profiling.
+        self.steps = 0
+        self._state_read = _StateRead(self)
         self._voltage_v = voltage_v
         self.ev = ev
         self.pilot = SimPilot(self, cable_ohms)
@@ -94,7 +130,7 @@ class SimWorld:
 
     def update(self) -> None:
         """Integrate the physics up to ``clock.monotonic()``."""
-        with self._synced():
+        with self._exact():
             pass
 
     def plug_in(self) -> None:
@@ -103,13 +139,26 @@ class SimWorld:
     def unplug(self) -> None:
         self.ev.unplug()
 
-    @contextmanager
-    def _synced(self) -> Iterator[None]:
-        """Hold the lock with physics up to date, before and after the body.
+    def _synced(self) -> _StateRead:
+        """Hold the lock with the discrete state (pilot, S2, contacts) up to date.
 
-        Advancing again afterwards applies what the body made due at once
-        (a zero settle or reaction time).
+        For reads that do not depend on the energy: nothing is integrated unless
+        an event is due by now, since nothing else changes those states.
         """
+        return self._state_read
+
+    @contextmanager
+    def _exact(self) -> Iterator[None]:
+        """Hold the lock with everything, the energy included, integrated up to now."""
+        with self._lock:
+            self._advance()
+            yield
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the lock for a change: integrate up to now with the old state first,
+        and afterwards apply what the change made due at once (a zero settle or
+        reaction time) and find the next event."""
         with self._lock:
             self._advance()
             yield
@@ -148,22 +197,23 @@ class SimWorld:
         Each step ends at now or at the next event, whichever comes first: a
         pending contactor or S2 change, or the moment the battery reaches its
         target, computed exactly so that a long interval never overfills it.
+        On return ``_next_event`` says when the next one is due.
         """
         now = self._clock.monotonic()
         ev = self.ev
         while True:
             self._apply_due()
-            dues = (self.contactor._due, ev._s2_due)
-            step_end = min([now, *(due for due in dues if due is not None)])
+            dues = [due for due in (self.contactor._due, ev._s2_due) if due is not None]
             power = self._power_w()
             remaining_wh = (ev.target_soc - ev._soc) * ev.capacity_wh
-            full = False
-            if power > 0:
-                full_at = self._t + remaining_wh * 3600.0 / power
-                if full_at <= step_end:
-                    step_end, full = full_at, True
+            full_at = self._t + remaining_wh * 3600.0 / power if power > 0 else math.inf
+            next_event = min([full_at, *dues])
+            step_end = min(now, next_event)
+            full = full_at <= step_end
             if not full and step_end <= self._t:
+                self._next_event = next_event
                 return
+            self.steps += 1
             if full:
                 self.meter._energy_wh += remaining_wh
                 ev._soc = ev.target_soc

@@ -2,7 +2,9 @@
 
 Split from :mod:`hal.sim` because these are the station's devices whose
 readings follow from the world's physics: each read or command takes the
-world's lock and brings the integration up to date first, and what they report
+world's lock and brings what it depends on up to date first (a command
+integrates up to now, a state read applies the events due, an energy read
+integrates the energy), and what they report
 depends on the EV (its resistors, its diode, the current it draws). The world
 (:class:`hal.sim.SimWorld`) builds them and advances them; import them from
 :mod:`hal.sim`.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from contextlib import AbstractContextManager
+from functools import cache
 from typing import Protocol
 
 from hal.clock import Clock
@@ -27,6 +30,12 @@ PILOT_V = 12.0
 _HIGH_PLATEAU_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
 """Positive pilot plateau for each EV state, set by the EV's resistors."""
 
+@cache
+def _levels(high_v: float, low_v: float) -> PilotLevels:
+    """One immutable reading per pair of plateaus, made once."""
+    return PilotLevels(high_v, low_v)
+
+
 class CircuitWorld(Protocol):
     """What the circuit's devices need of the :class:`hal.sim.SimWorld` they belong to."""
 
@@ -36,7 +45,15 @@ class CircuitWorld(Protocol):
     _clock: Clock
 
     def _synced(self) -> AbstractContextManager[None]:
-        """The world's lock with physics brought up to date."""
+        """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
+        ...
+
+    def _exact(self) -> AbstractContextManager[None]:
+        """The world's lock with the energy integrated up to now too."""
+        ...
+
+    def _changing(self) -> AbstractContextManager[None]:
+        """The world's lock for a change: integrated before, events applied after."""
         ...
 
     def _current_a(self) -> float:
@@ -69,33 +86,35 @@ class SimPilot:
     def set_pwm(self, duty_percent: float) -> None:
         if not 0.0 <= duty_percent <= 100.0:
             raise ValueError(f"duty cycle {duty_percent!r} is outside 0..100 %")
-        with self._world._synced():
+        with self._world._changing():
             self._duty = float(duty_percent)
 
     def set_negative(self) -> None:
-        with self._world._synced():
+        with self._world._changing():
             self._duty = 0.0
 
     def read(self) -> PilotLevels:
         """The plateaus a peak detector would see.
 
         A short to PE wins over everything, the generator included, because it
-        sits behind the generator's 1 kOhm source resistor.
+        sits behind the generator's 1 kOhm source resistor. The few possible
+        readings are made once (``_levels``): the safety loop reads a hundred
+        times a second.
         """
         with self._world._synced():
             ev = self._world.ev
             if ev._short_circuit:
-                return PilotLevels(0.0, 0.0)
+                return _levels(0.0, 0.0)
             if self._duty == 0.0:
-                return PilotLevels(-PILOT_V, -PILOT_V)
+                return _levels(-PILOT_V, -PILOT_V)
             high = _HIGH_PLATEAU_V[ev.state]
             if self._duty == 100.0:
-                return PilotLevels(high, high)
+                return _levels(high, high)
             # With PWM on, the negative half only sees the EV's resistors when
             # its diode is missing; then it mirrors the positive plateau.
             if ev._plugged and not ev._diode:
-                return PilotLevels(high, -high)
-            return PilotLevels(high, -PILOT_V)
+                return _levels(high, -high)
+            return _levels(high, -PILOT_V)
 
     def read_proximity_ohms(self) -> float | None:
         """The cable's PP resistor while plugged; None when tethered or unplugged."""
@@ -130,7 +149,7 @@ class SimContactor:
             return self._contacts
 
     def set_closed(self, closed: bool) -> None:
-        with self._world._synced():
+        with self._world._changing():
             if closed != self._commanded:
                 self._commanded = closed
                 self.switch_count += 1
@@ -148,12 +167,12 @@ class SimContactor:
         Contacts that are open now fuse when they next close. Nothing un-welds
         them, as on the real thing.
         """
-        with self._world._synced():
+        with self._world._changing():
             self._welded = True
 
     def break_aux(self) -> None:
         """Break the auxiliary contact: feedback reads False from now on."""
-        with self._world._synced():
+        with self._world._changing():
             self._aux_broken = True
 
     def _settle(self, now: float) -> None:
@@ -180,18 +199,18 @@ class SimMeter:
     @property
     def energy_wh(self) -> float:
         """The import register in Wh."""
-        with self._world._synced():
+        with self._world._exact():
             return self._energy_wh
 
     def fail_next(self, kind: MeterFailureKind, count: int = 1) -> None:
         """Make the next ``count`` reads fail with ``kind``, after any queued before."""
         if count < 0:
             raise ValueError("count must not be negative")
-        with self._world._synced():
+        with self._world._changing():
             self._failures.extend([kind] * count)
 
     async def read(self) -> MeterReading | MeterFailure:
-        with self._world._synced():
+        with self._world._exact():
             if self._closed:
                 return MeterFailure(MeterFailureKind.DISCONNECTED, "simulated: closed")
             if self._failures:
@@ -209,8 +228,11 @@ class SimMeter:
                 voltages_v=(self._voltage_v,) * 3,
                 frequency_hz=self._frequency_hz,
                 power_factor=1.0 if current > 0 else None,
+                powers_w=(current * self._voltage_v, other * self._voltage_v, other * self._voltage_v),
+                power_factors=(1.0 if current > 0 else None, 1.0 if other > 0 else None,
+                               1.0 if other > 0 else None),
             )
 
     async def close(self) -> None:
-        with self._world._synced():
+        with self._world._changing():
             self._closed = True

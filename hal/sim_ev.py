@@ -21,7 +21,15 @@ class EVWorld(Protocol):
     """What an EV needs of the :class:`hal.sim.SimWorld` it belongs to."""
 
     def _synced(self) -> AbstractContextManager[None]:
-        """The world's lock with physics brought up to date."""
+        """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
+        ...
+
+    def _exact(self) -> AbstractContextManager[None]:
+        """The world's lock with the energy integrated up to now too."""
+        ...
+
+    def _changing(self) -> AbstractContextManager[None]:
+        """The world's lock for a change: integrated before, events applied after."""
         ...
 
     def _current_a(self) -> float:
@@ -92,8 +100,16 @@ class SimEV:
         self._world: EVWorld | None = None
 
     def _synced(self) -> AbstractContextManager[None]:
-        """The world's lock with physics brought up to date; nothing if unattached."""
+        """The world's lock with the discrete state up to date; nothing if unattached."""
         return nullcontext() if self._world is None else self._world._synced()
+
+    def _exact(self) -> AbstractContextManager[None]:
+        """The world's lock with the energy integrated up to now; nothing if unattached."""
+        return nullcontext() if self._world is None else self._world._exact()
+
+    def _changing(self) -> AbstractContextManager[None]:
+        """The world's lock for a change (integrated before, events applied after)."""
+        return nullcontext() if self._world is None else self._world._changing()
 
     @property
     def plugged(self) -> bool:
@@ -103,7 +119,7 @@ class SimEV:
     @property
     def soc(self) -> float:
         """State of charge, 0..1."""
-        with self._synced():
+        with self._exact():
             return self._soc
 
     @property
@@ -141,7 +157,7 @@ class SimEV:
 
     @diode.setter
     def diode(self, present: bool) -> None:
-        with self._synced():
+        with self._changing():
             self._diode = present
 
     @property
@@ -155,16 +171,16 @@ class SimEV:
 
     @short_circuit.setter
     def short_circuit(self, shorted: bool) -> None:
-        with self._synced():
+        with self._changing():
             self._short_circuit = shorted
 
     def plug_in(self) -> None:
-        with self._synced():
+        with self._changing():
             self._plugged = True
 
     def unplug(self) -> None:
         """Pull the plug: state A and no current at once, S2 falls open."""
-        with self._synced():
+        with self._changing():
             self._plugged = False
             self._s2_closed = False
             self._s2_due = None

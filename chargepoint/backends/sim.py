@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -9,18 +10,24 @@ from pathlib import Path
 from chargepoint.backends.hardware import Hardware, assemble_connector
 from chargepoint.backends.metering import build_meter, bus_pool
 from chargepoint.config import Config
-from hal.clock import Clock, RealClock, ScaledClock
+from hal.clock import Clock, RealClock
 from hal.sim import SimEV, SimWorld
-from hal.sim_driver import MeterRegisterFile, drive_cycles
+from hal.sim_driver import MeterRegisterFile, SimClockFile, drive_cycles
 
 
 def build_sim_hardware(config: Config) -> Hardware:
     """One simulated world per configured connector, on a real or sped-up clock."""
     sim = config.simulation
-    clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(sim.speed)
+    jobs: list[Callable[[], Awaitable[None]]] = []
+    clock: Clock = RealClock()
+    if sim.speed != 1.0:
+        # Sped-up time runs ahead of the real one: resume it where the last run left off,
+        # so that nothing the station stamped before a restart lies in its future.
+        clock_file = SimClockFile(Path(config.station.state_dir) / "sim-clock.txt")
+        clock = scaled = clock_file.clock(sim.speed, time.time())
+        jobs.append(partial(clock_file.keep, scaled))
     connectors, worlds = [], {}
     buses = bus_pool(config)  # one bus per RS-485 line, shared by the connectors' meters
-    jobs: list[Callable[[], Awaitable[None]]] = []
     for connector_config in config.connectors:
         register = MeterRegisterFile(Path(config.station.state_dir) / f"sim-meter-{connector_config.id}.txt")
         world = SimWorld(

@@ -1,6 +1,6 @@
 """The ``chargepoint`` commands that talk to the running daemon over its control socket.
 
-status, sessions, start, stop, unlock, availability, config get/set/reset, queue,
+status, sessions, start, stop, unlock, availability, config get/set/reset, queue, reconnect,
 fault clear, relay test, pilot test, logs, selftest, limit, and sim (the simulated
 EV, for the sim station). Each prints a table for people or, with ``--json``,
 the daemon's answer as one JSON document for scripts (errors too, as
@@ -18,7 +18,8 @@ and are re-exported here:
 * :mod:`chargepoint.cli.control_target`: reaching the daemon (:class:`Target`,
   :func:`daemon_command`) and the exit codes;
 * :mod:`chargepoint.cli.control_output`: the tables and formats they print;
-* :mod:`chargepoint.cli.control_status`: status, sessions, queue, logs (read only);
+* :mod:`chargepoint.cli.control_status`: status, sessions, logs (read only);
+* :mod:`chargepoint.cli.control_link`: queue (the waiting messages) and reconnect;
 * :mod:`chargepoint.cli.control_actions`: start, stop, unlock, availability,
   config get/set, fault clear;
 * :mod:`chargepoint.cli.control_checks`: relay test, pilot test, selftest;
@@ -51,10 +52,11 @@ from chargepoint.cli.control_actions import (
 from chargepoint.cli.control_cards import cards
 from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, relay, relay_test, selftest
 from chargepoint.cli.control_limit import limit
+from chargepoint.cli.control_link import queue, reconnect
 from chargepoint.cli.control_mode import mode
 from chargepoint.cli.control_security import certs
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
-from chargepoint.cli.control_status import logs, queue, sessions, status
+from chargepoint.cli.control_status import logs, sessions, status
 from chargepoint.cli.control_target import EXIT_FAILED, EXIT_UNREACHABLE, Target, daemon_command
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "pilot",
     "pilot_test",
     "queue",
+    "reconnect",
     "register",
     "relay",
     "relay_test",
@@ -97,7 +100,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit, cards, mode, certs)
+            selftest, sim, limit, cards, mode, certs, reconnect)
 
 
 def register(group: click.Group) -> None:

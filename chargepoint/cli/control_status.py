@@ -1,4 +1,4 @@
-"""The control commands that only read: status, sessions, queue and logs.
+"""The control commands that only read: status, sessions and logs.
 
 Split from :mod:`chargepoint.cli.control_commands` because these change
 nothing in the station and are what a technician runs first; most of their
@@ -18,6 +18,7 @@ import click
 
 from chargepoint.cli.client import Client, RemoteError, Unreachable
 from chargepoint.cli.control_limit import claims_text
+from chargepoint.cli.control_link import link_text
 from chargepoint.cli.control_mode import energy_lines
 from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table, _transaction
 from chargepoint.cli.control_security import show_security_log
@@ -33,12 +34,7 @@ from chargepoint.cli.control_target import (
 # -------------------------------------------------------------------- status
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
-    if conn.get("standalone"):
-        link = "standalone (no CSMS)"
-    elif conn["connected"]:
-        link = f"connected, BootNotification {conn['boot']}"
-    else:
-        link = "NOT connected" + (f": {conn['last_error']}" if conn.get("last_error") else "")
+    link = "standalone (no CSMS)" if conn.get("standalone") else link_text(conn)
     queue = status["queue"]
     queued = f"{queue['length']} message(s) queued"
     if queue["length"]:
@@ -224,26 +220,6 @@ def sessions(target: Target, limit: int, csv_file: str | None) -> None:
         target.fail("bad_file", f"cannot write {csv_file}: {exc}", EXIT_FAILED)
     target.show({"file": csv_file, "sessions": len(result["finished"])},
                 lambda r: f"{r['sessions']} session(s) written to {r['file']}.")
-
-
-# -------------------------------------------------------------------- queue
-@click.command()
-@daemon_command
-def queue(target: Target) -> None:
-    """Transaction messages waiting for the CSMS: how many, and the oldest."""
-    result = target.call("queue")
-
-    def text(r: dict[str, Any]) -> str:
-        link = "connected" if r["connected"] else "not connected"
-        if not r["length"]:
-            return f"Queue empty (CSMS {link})."
-        head = r["head"]
-        tx = head["remote_id"] or head["local_id"]
-        return (f"{r['length']} message(s) queued, the oldest {r['oldest_age_s']:.0f} s old; next: "
-                f"{head['type']} of transaction {tx} on connector {head['connector']} (CSMS {link})"
-                + (f"; {r['thinned']} periodic sample(s) thinned" if r["thinned"] else "") + ".")
-
-    target.show(result, text)
 
 
 # --------------------------------------------------------------------- logs

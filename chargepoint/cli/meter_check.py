@@ -91,17 +91,39 @@ def table(target: MeterTarget, values: dict[str, float | None], elapsed_s: float
     return "\n".join(lines)
 
 
+#: What to check per failure kind, for a serial line (RS-485) and for Modbus TCP.
+RTU_HINTS = {
+    "no_answer": "check the unit id, the A/B wiring, baud rate and parity",
+    "crc": "check termination, cable and grounding; baud rate and parity",
+    "timeout": "answers are cut short: check baud rate, parity and the cable",
+    "exception_response": "the meter refused the request: is this the right model/map?",
+    "disconnected": "check the port and that no other program holds it",
+    "implausible": "the meter answered, but the values cannot be right",
+}
+TCP_HINTS = {
+    "no_answer": "check the unit id (a gateway forwards to the meter with that address) and that "
+                 "the meter is powered; the TCP connection itself is up",
+    "timeout": "answers are cut short: check the network and the gateway",
+    "exception_response": "the meter refused the request: is this the right model/map? (exception 10/11: "
+                          "the gateway cannot reach the meter)",
+    "disconnected": "check the host and TCP port, that the meter or gateway is on the network and "
+                    "that Modbus TCP is enabled on it",
+    "implausible": "the meter answered, but the values cannot be right",
+}
+#: Serial ports that could not be opened: the detail already says what to do.
+PORT_HINTS = {
+    "missing": "plug in the RS-485 adapter, or configure meter.port as the adapter's path",
+    "permission": "the station's user must be in the group that owns the port (see above)",
+}
+
+
 def failure_text(target: MeterTarget, failure: MeterFailure) -> str:
-    hints = {
-        "no_answer": "check the unit id, the A/B wiring, baud rate and parity",
-        "crc": "check termination, cable and grounding; baud rate and parity",
-        "timeout": "answers are cut short: check baud rate, parity and the cable",
-        "exception_response": "the meter refused the request: is this the right model/map?",
-        "disconnected": "check the port (or host) and that no other program holds it",
-        "implausible": "the meter answered, but the values cannot be right",
-    }
+    """The failure in words, with what to check on this transport."""
+    kind = failure.kind.value
+    hints = RTU_HINTS if target.bus.transport == "rtu" else TCP_HINTS
+    hint = PORT_HINTS.get(failure.extra.get("cause", "")) or hints.get(kind, "")
     return (f"{target.register_map.model} unit {target.unit_id} on {target.bus.describe()}: "
-            f"{failure.kind.value}: {failure.detail}\n  hint: {hints.get(failure.kind.value, '')}")
+            f"{kind}: {failure.detail}" + (f"\n  hint: {hint}" if hint else ""))
 
 
 def as_json(target: MeterTarget, result: dict[str, float | None] | MeterFailure, elapsed_s: float,

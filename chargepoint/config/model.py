@@ -26,6 +26,11 @@ MEASURANDS = (
     "Voltage",
     "Frequency",
     "Power.Factor",
+    # Export, and single phases of the power and power factor (OCPP: measurand.phase).
+    "Power.Active.Export",
+    "Power.Active.Import.L1", "Power.Active.Import.L2", "Power.Active.Import.L3",
+    "Power.Active.Export.L1", "Power.Active.Export.L2", "Power.Active.Export.L3",
+    "Power.Factor.L1", "Power.Factor.L2", "Power.Factor.L3",
 )
 
 #: The moments a transaction may begin or end at, in the station's words: the

@@ -24,7 +24,8 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
-           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode", *security_commands.AUDITED}
+           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode", "reconnect",
+           *security_commands.AUDITED}
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -141,7 +142,12 @@ async def _config_reset(s: StationService, args: dict[str, Any]) -> dict[str, An
 
 @command("queue")
 async def _queue(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
-    return s.queue_status()
+    return s.queue_list()
+
+
+@command("reconnect")
+async def _reconnect(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    return await s.reconnect()
 
 
 @command("logs")

@@ -23,17 +23,17 @@ import chargepoint
 from chargepoint.config import Config
 from chargepoint.config.keys import file_values, origin
 from chargepoint.connection import Link
+from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
+from chargepoint.control.shapes import _text, connector_json, last_problems, number, reservation_json
 from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
-from chargepoint.core.reservations import Reservation
 from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
-from chargepoint.core.views import ConnectorView
 from chargepoint.protocol.registry import Version
 from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
@@ -125,7 +125,8 @@ class StationService:
                 "connections": self.link.connections,
                 "security_profile": int(self.settings.get("security_profile")),
                 "last_error": self.recorder.last_error("chargepoint.connection")
-                or self.recorder.last_error("chargepoint.protocol")}
+                or self.recorder.last_error("chargepoint.protocol"),
+                **link_view.outage_json(self.link)}
 
     def queue_status(self) -> dict[str, Any]:
         head = self.outbox.head()
@@ -136,7 +137,20 @@ class StationService:
                          "connector": event.evse_id, "remote_id": self.outbox.remote_id(event.local_id)}
         age = self.outbox.oldest_age(self.clock.time())
         return {"length": len(self.outbox), "oldest_age_s": number(age, 1), "head": head_info,
-                "thinned": self.outbox.thinned, "connected": self.link.connected.is_set()}
+                "thinned": self.outbox.thinned, "connected": self.link.connected.is_set(),
+                "standalone": self.config.ocpp.standalone}
+
+    def queue_list(self) -> dict[str, Any]:
+        """The queue's summary and its waiting messages (kind, transaction, age), oldest first."""
+        messages = link_view.queue_messages(self.outbox, self.clock.time())
+        return {**self.queue_status(), "messages": messages,
+                "not_listed": max(0, len(self.outbox) - len(messages))}
+
+    async def reconnect(self) -> dict[str, Any]:
+        """Connect to the CSMS again now (an offline link stops waiting for its backoff)."""
+        if self.config.ocpp.standalone:
+            raise ControlError("bad_request", "no CSMS is configured (ocpp.csms_url): nothing to reconnect")
+        return {**await link_view.reconnect(self.link), "csms_url": self.config.ocpp.csms_url}
 
     def connector_status(self, evse_id: int) -> dict[str, Any]:
         v = self.station.view(evse_id)
@@ -420,78 +434,3 @@ class StationService:
             raise ControlError("refused", f"connector {evse_id}: {exc}") from None
         finally:
             self.testing.discard(evse_id)
-
-
-def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str], str | None], now: float,
-                   testing: bool) -> dict[str, Any]:
-    """A connector's view as the control protocol shows it."""
-    evse = v.evse
-    session = None
-    if v.session is not None:
-        tx = v.session.transaction
-        transaction = None
-        if tx is not None:
-            transaction = {"local_id": tx.local_id, "remote_id": remote_id(tx.local_id),
-                           "started_at": tx.started_at, "meter_start_wh": tx.meter_start_wh,
-                           "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping}
-        session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
-                   "transaction": transaction}
-    reading = v.last_reading
-    meter = {"available": v.meter_available, "failures": v.meter_failures, "energy_wh": None,
-             "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None}
-    if reading is not None:
-        meter.update(energy_wh=number(reading.energy_import_wh, 1), power_w=number(reading.power_w, 1),
-                     currents_a=[number(x, 2) for x in reading.currents_a],
-                     voltages_v=[number(x, 1) for x in reading.voltages_v],
-                     frequency_hz=number(reading.frequency_hz, 2), age_s=number(now - reading.timestamp, 1))
-    return {
-        "id": v.evse_id,
-        "ocpp_status": status_word,
-        "error": v.status.fault or v.status.warning,
-        "activity": v.status.activity.value,
-        "operative": v.operative,
-        "scheduled_operative": v.scheduled_operative,
-        "iec_state": evse.cp_state.value if evse is not None and evse.cp_state is not None else None,
-        "pwm_duty": evse.pwm_duty if evse else None,
-        "offered_a": evse.offered_a if evse else None,
-        "contactor": {"closed": evse.contactor_closed if evse else None,
-                      "feedback": evse.contactor_feedback if evse else None},
-        "faults": sorted(f.value for f in evse.faults) if evse else [],
-        "cable_max_a": evse.cable_max_a if evse else None,
-        "limit": {"amps": number(v.limit.amps, 1), "binding": v.limit.binding, "claims": v.claims},
-        "session": session,
-        "meter": meter,
-        "test_running": testing,
-        "reservation": reservation_json(v.reservation) if v.reservation is not None else None,
-    }
-
-
-def reservation_json(r: Reservation) -> dict[str, Any]:
-    """A reservation as the control protocol shows it (connector None: any connector)."""
-    return {"id": r.id, "connector": r.evse_id, "id_tag": r.token.value, "group": r.group_id,
-            "expiry": r.expiry, "connector_type": r.connector_type}
-
-
-def last_problems(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` different warnings and errors, each once, with how often it came and when last.
-
-    One fault is often said several times (each trip, each status); the
-    technician needs each once, counted, newest last.
-    """
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for e in entries:
-        key = (e["level"], e["source"], e["text"])
-        seen = latest.pop(key, None)
-        latest[key] = {"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"],
-                       "count": (seen["count"] if seen else 0) + 1}
-    return list(latest.values())[-limit:]
-
-
-def number(value: float | None, digits: int = 3) -> float | None:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return round(value, digits)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

@@ -44,6 +44,7 @@ import sqlite3
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 from chargepoint.core.events import (
@@ -139,6 +140,10 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def entries(self, limit: int | None = None) -> tuple[Entry, ...]:
+        """The oldest ``limit`` waiting entries (all: None), oldest first; a snapshot."""
+        return tuple(islice(self._queue, limit))
+
     def head(self) -> Entry | None:
         return self._queue[0] if self._queue else None
 
@@ -156,7 +161,7 @@ class Outbox:
         """Seconds since the oldest queued message was made."""
         if not self._queue:
             return None
-        return now - _event_time(self._queue[0].event)
+        return now - event_time(self._queue[0].event)
 
     async def wait_head(self) -> Entry:
         """The oldest entry once it is on disk, waiting for one if the queue is empty.
@@ -301,8 +306,9 @@ def _token(data: dict[str, Any] | str | None) -> IdToken | None:
 
 def _sample(data: dict[str, Any]) -> MeterSample:
     reading = dict(data["reading"])
-    for name in ("currents_a", "voltages_v"):
-        reading[name] = tuple(reading[name])
+    for name in ("currents_a", "voltages_v", "powers_w", "power_factors"):
+        if name in reading:  # entries queued by earlier releases lack the per-phase powers
+            reading[name] = tuple(reading[name])
     evse_id, connector_id = _address(data)
     return MeterSample(evse_id, data["local_id"], MeterReading(**reading),
                        ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id)
@@ -327,7 +333,8 @@ def decode(text: str) -> TransactionEvent:
     raise ValueError(f"unknown queued message type {kind!r}")
 
 
-def _event_time(event: TransactionEvent) -> float:
+def event_time(event: TransactionEvent) -> float:
+    """When the message's event happened, on the station's clock."""
     return event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
 
 

@@ -117,6 +117,8 @@ class PilotClassifier:
         if bands.smallest_gap() <= hysteresis_v:
             raise ValueError("pilot windows must be further apart than the hysteresis")
         self._bands = bands
+        #: Each state's window, looked up once: the loop classifies a hundred times a second.
+        self._windows = {state: bands.window(state) for state in CpState}
         self._hysteresis_v = hysteresis_v
         self._debounce_samples = debounce_samples
         self._started = False
@@ -161,7 +163,7 @@ class PilotClassifier:
         return None
 
     def _within(self, state: CpState, volts: float, widen: float) -> bool:
-        low, high = self._bands.window(state)
+        low, high = self._windows[state]
         return low - widen <= volts <= high + widen
 
 

@@ -33,6 +33,9 @@ class LimitClaims:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._claims: dict[str, float] = {}
+        #: The last resolution, until a claim changes: the safety loop asks every tick,
+        #: claims change a few times a session.
+        self._resolved: Resolved | None = None
 
     def set(self, source: str, amps: float | None) -> None:
         """Set (or with ``None`` clear) the claim of ``source``."""
@@ -43,6 +46,7 @@ class LimitClaims:
                 self._claims.pop(source, None)
             else:
                 self._claims[source] = float(amps)
+            self._resolved = None
 
     def get(self, source: str) -> float | None:
         with self._lock:
@@ -54,8 +58,14 @@ class LimitClaims:
 
     def resolve(self) -> Resolved:
         """The minimum over all claims; infinity with no binding claim if none."""
+        resolved = self._resolved  # one atomic read; set() clears it under the lock
+        if resolved is not None:
+            return resolved
         with self._lock:
             if not self._claims:
-                return Resolved(float("inf"), "")
-            source = min(self._claims, key=lambda name: (self._claims[name], name))
-            return Resolved(self._claims[source], source)
+                resolved = Resolved(float("inf"), "")
+            else:
+                source = min(self._claims, key=lambda name: (self._claims[name], name))
+                resolved = Resolved(self._claims[source], source)
+            self._resolved = resolved
+            return resolved

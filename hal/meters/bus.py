@@ -15,7 +15,11 @@ back on the wire (recorded through pymodbus's ``trace_packet`` hook):
 * ``crc``: a complete RTU frame whose checksum is wrong (noise, termination);
 * ``exception_response``: the meter answered with a Modbus exception;
 * ``disconnected``: the serial port cannot be opened or went away (a USB
-  RS-485 adapter unplugged), or the TCP connection is refused or lost.
+  RS-485 adapter unplugged), or the TCP connection is refused or lost. A port
+  that cannot be opened is told apart by why (``extra["cause"]``): it does not
+  exist (``missing``: adapter unplugged, wrong path) or this user may not open
+  it (``permission``: not in the group that owns it, usually dialout), each
+  with its own advice in the detail.
 
 The client is created on first use and re-created after the port vanished:
 each read that finds the bus closed tries to reopen it once, so a USB adapter
@@ -29,7 +33,11 @@ the reconnect loop, so nothing runs behind the station's back.
 from __future__ import annotations
 
 import asyncio
+import errno
+import grp
 import logging
+import os
+import pwd
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -189,6 +197,13 @@ class ModbusBus:
                 client.close()
             except Exception:  # noqa: BLE001
                 pass
+            if self.settings.transport == "rtu":
+                # Why the port did not open tells the technician what to do; pymodbus only says no.
+                why = await asyncio.to_thread(port_problem, self.settings.port)
+                if why is not None:
+                    cause, text = why
+                    return MeterFailure(MeterFailureKind.DISCONNECTED,
+                                        f"cannot open {self.settings.port}: {text}", {"cause": cause})
             what = "cannot open" if self.settings.transport == "rtu" else "cannot connect to"
             return MeterFailure(MeterFailureKind.DISCONNECTED, f"{what} {self.settings.describe()}{reason}")
         self._client = client
@@ -299,6 +314,44 @@ class ModbusBus:
             return MeterFailure(MeterFailureKind.NO_ANSWER,
                                 f"no answer from unit {unit}; unit {frame[0]} answered instead")
         return MeterFailure(MeterFailureKind.TIMEOUT, f"unit {unit}: answer not accepted ({exc})")
+
+
+def port_problem(port: str) -> tuple[str, str] | None:
+    """Why a serial port cannot be opened, as (cause, advice); None if it opens.
+
+    Blocking (it opens the device): call it in a thread. ``missing``: no such
+    device (the USB adapter is unplugged or the path is wrong); ``permission``:
+    this user may not open it, which on a Pi means not being in the group that
+    owns the device (dialout).
+    """
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+            return "missing", ("no such device: is the RS-485 adapter plugged in, and is this its path? "
+                               "(ls /dev/serial/by-id/ lists the adapters by name)")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission", _permission_advice(port)
+        return "error", exc.strerror or str(exc)
+    os.close(fd)
+    return None
+
+
+def _permission_advice(port: str) -> str:
+    user = _name(pwd.getpwuid, os.geteuid())
+    try:
+        group = _name(grp.getgrgid, os.stat(port).st_gid)
+    except OSError:
+        group = "dialout"
+    return (f"permission denied: user {user} may not open it; add the user to the group that owns it "
+            f"(sudo usermod -aG {group} {user}), then restart the service (or log in again)")
+
+
+def _name(lookup: Any, number: int) -> str:
+    try:
+        return str(lookup(number)[0])
+    except KeyError:
+        return str(number)
 
 
 def _rtu_frame_length(rx: bytes) -> int | None:

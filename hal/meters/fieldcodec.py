@@ -36,6 +36,10 @@ class Field:
     word_order: str
     scale: float
     unit: str
+    #: The register contents (as an unsigned bit pattern, the way manuals print it in hex)
+    #: by which the meter says "no data" for this quantity, e.g. ABB's 0x7FFF for an int16;
+    #: such a value decodes as None, never as a number. None: the type has no marker.
+    no_data: int | None = None
 
     @property
     def count(self) -> int:
@@ -74,11 +78,18 @@ def decode_field(f: Field, registers: Sequence[int]) -> float | None:
     codec = _codec()
     raw = codec.convert_from_registers(list(registers), data_type=codec.DATATYPE[f.type.upper()],
                                        word_order=f.word_order)
+    if f.no_data is not None and raw_pattern(f, int(raw)) == f.no_data:
+        return None  # the meter's own "no data": a number here would be a lie (32.767 as a PF)
     if TYPES[f.type][2]:
         if not math.isfinite(raw):
             return None
         return float(Decimal(_shortest_float32(raw)) * _decimal_factor(f))
     return float(Decimal(int(raw)) * _decimal_factor(f))
+
+
+def raw_pattern(f: Field, raw: int) -> int:
+    """An integer field's raw value as its unsigned bit pattern (0x7FFF, 0xFFFFFFFF, ...)."""
+    return raw & ((1 << (16 * f.count)) - 1)
 
 
 def _shortest_float32(value: float) -> str:
@@ -96,9 +107,14 @@ def _decimal_factor(f: Field) -> Decimal:
 
 
 def encode_field(f: Field, value: float | None) -> list[int]:
-    """The registers that hold ``value`` (canonical unit) in the meter's format."""
+    """The registers that hold ``value`` (canonical unit) in the meter's format.
+
+    None is written as the field's "no data" marker where the map declares one, else as zero.
+    """
     codec = _codec()
     count, signed, is_float = TYPES[f.type]
+    if value is None and f.no_data is not None:
+        return _marker_registers(f)
     if value is None:
         value = 0.0
     raw: float | int = value / f.factor
@@ -108,3 +124,10 @@ def encode_field(f: Field, value: float | None) -> list[int]:
         raw = min(max(round(raw), low), high)
     return list(codec.convert_to_registers(raw, data_type=codec.DATATYPE[f.type.upper()],
                                            word_order=f.word_order))
+
+
+def _marker_registers(f: Field) -> list[int]:
+    """The registers of the field's "no data" marker, in the meter's word order."""
+    assert f.no_data is not None
+    words = [(f.no_data >> (16 * i)) & 0xFFFF for i in reversed(range(f.count))]  # high word first
+    return words if f.word_order == "big" else words[::-1]

@@ -71,7 +71,10 @@ class EnergyGuard:
     def check(self, energy_wh: float | None, now: float) -> str | None:
         """None if ``energy_wh`` is believable now (and becomes the reference), else why not."""
         self.rebaselined = False
-        if energy_wh is None or not math.isfinite(energy_wh) or energy_wh < 0:
+        if energy_wh is None:
+            # A "no data" marker (or NaN) decodes as None: never a reference, never billed.
+            return "the meter reports no value for the import register"
+        if not math.isfinite(energy_wh) or energy_wh < 0:
             return f"import register reads {energy_wh!r}"
         point = _Point(now, energy_wh)
         if self._last is None:

@@ -45,7 +45,8 @@ UNITS: dict[str, dict[str, float]] = {
 
 CANONICAL_UNIT = {kind: next(iter(units)) for kind, units in UNITS.items()}
 
-#: The OCPP measurand and phase each quantity is reported as.
+#: The OCPP measurand and phase each quantity is reported as (a negative power goes out
+#: as Power.Active.Export, see ``chargepoint.protocol.common.measurands``).
 MEASURANDS: dict[str, tuple[Measurand, str | None]] = {
     "energy_import": (Measurand.ENERGY_IMPORT, None),
     "energy_export": (Measurand.ENERGY_EXPORT, None),

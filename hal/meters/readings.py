@@ -37,14 +37,19 @@ def to_reading(values: Mapping[str, float | None], timestamp: float) -> MeterRea
         voltages_v=(values.get("voltage_l1"), values.get("voltage_l2"), values.get("voltage_l3")),
         frequency_hz=values.get("frequency"),
         power_factor=values.get("power_factor"),
+        powers_w=(phases[0], phases[1], phases[2]),
+        power_factors=(values.get("power_factor_l1"), values.get("power_factor_l2"),
+                       values.get("power_factor_l3")),
     )
 
 
 def reading_values(reading: MeterReading) -> dict[str, float | None]:
     """The quantities a :class:`MeterReading` carries, by quantity name.
 
-    Per-phase power is derived as voltage x current x power factor (1 when
-    unknown) where the reading has both, as a simulated meter would measure it.
+    Per-phase power and power factor are the reading's own where it has them;
+    else the power is derived as voltage x current x power factor (1 when
+    unknown), and the power factor is the total's, as a simulated meter would
+    measure them.
     """
     values: dict[str, float | None] = {
         "energy_import": reading.energy_import_wh,
@@ -57,6 +62,8 @@ def reading_values(reading: MeterReading) -> dict[str, float | None]:
     for n, (amps, volts) in enumerate(zip(reading.currents_a, reading.voltages_v, strict=True), 1):
         values[f"current_l{n}"] = amps
         values[f"voltage_l{n}"] = volts
-        values[f"power_factor_l{n}"] = reading.power_factor
-        values[f"power_l{n}"] = None if amps is None or volts is None else amps * volts * pf
+        own_power, own_pf = reading.powers_w[n - 1], reading.power_factors[n - 1]
+        values[f"power_factor_l{n}"] = own_pf if own_pf is not None else reading.power_factor
+        values[f"power_l{n}"] = own_power if own_power is not None else (
+            None if amps is None or volts is None else amps * volts * pf)
     return values

@@ -31,6 +31,12 @@ A map file (the shipped ones in ``hal/meters/maps`` are the examples)::
     energy_import = { address = 0x0048, unit = "kWh" }   # required
     voltage_l1 = { address = 0x0000, unit = "V" }
     power = { address = 0x0034, type = "int32", scale = 0.1, unit = "W" }
+    power_factor = { address = 0x0040, type = "int16", scale = 0.001, unit = "", no_data = 0x7FFF }
+
+``no_data`` (integer types only) is the register contents by which the meter
+says it has no value for the quantity, written as the manual prints it (the
+unsigned bit pattern: 0x7FFF for an int16, 0xFFFFFFFF for a uint32); such a
+reading decodes as no value instead of a number like 32.767.
 
 Quantities: energy_import, energy_export (Wh/kWh), power, power_l1..3 (W/kW),
 current_l1..3 (A/mA), voltage_l1..3 (V), frequency (Hz), power_factor and
@@ -195,9 +201,9 @@ def _field(source: str, name: str, spec: Any, defaults: dict[str, Any]) -> Field
     if not isinstance(spec, dict):
         raise MapError(source, key, "must be a table { address = ..., unit = ... }")
     for k in spec:
-        if k not in ("address", "function", "type", "word_order", "scale", "unit"):
+        if k not in ("address", "function", "type", "word_order", "scale", "unit", "no_data"):
             raise MapError(source, f"{key}.{k}",
-                           "unknown key; known: address, function, type, word_order, scale, unit")
+                           "unknown key; known: address, function, type, word_order, scale, unit, no_data")
     merged = {**defaults, **spec}
     address = merged.get("address")
     if isinstance(address, bool) or not isinstance(address, int) or not 0 <= address <= 0xFFFF:
@@ -223,7 +229,16 @@ def _field(source: str, name: str, spec: Any, defaults: dict[str, Any]) -> Field
         raise MapError(source, f"{key}.unit", f"is required; a {kind} is given in {allowed}")
     if address + TYPES[type_][0] > 0x10000:
         raise MapError(source, f"{key}.address", "runs past the last register")
-    return Field(name, function, address, type_, word_order, float(scale), unit)
+    no_data = spec.get("no_data")
+    if no_data is not None:
+        count, _signed, is_float = TYPES[type_]
+        if is_float:
+            raise MapError(source, f"{key}.no_data", "only for integer types (a float says NaN)")
+        top = (1 << (16 * count)) - 1
+        if isinstance(no_data, bool) or not isinstance(no_data, int) or not 0 <= no_data <= top:
+            raise MapError(source, f"{key}.no_data",
+                           f"must be the register contents as an unsigned number (0 to {top:#x})")
+    return Field(name, function, address, type_, word_order, float(scale), unit, no_data)
 
 
 def _check_overlaps(source: str, fields: tuple[Field, ...]) -> None:

@@ -27,6 +27,12 @@ def cli_as_a_stranger(args: list[str], socket_path: str) -> dict[str, Any]:
         finally:
             os.chmod(socket_path, mode)
         return {"code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+    return cli_as_nobody(args)
+
+
+def cli_as_nobody(args: list[str]) -> dict[str, Any]:
+    """``chargepoint ARGS`` in a forked child that dropped to the user nobody (as root only)."""
+    assert os.geteuid() == 0, "only root can become nobody"
     nobody = pwd.getpwnam("nobody")
     read_end, write_end = os.pipe()
     pid = os.fork()

@@ -78,7 +78,8 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     assert set(running[0]) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "duration_s",
                                "meter_start_wh", "energy_wh", "card_name", "standalone"}
     queue = rig.json("queue")
-    assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected"}
+    assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected", "standalone", "messages",
+                          "not_listed"}
     assert queue["connected"] is True
     rig.wait(lambda: rig.connector()["meter"]["energy_wh"] > c["meter"]["energy_wh"], "energy flowing")
     stopped = rig.json("stop")

@@ -156,3 +156,60 @@ async def test_watch_reads_again_and_flags_implausible_values() -> None:
     docs = [json.loads(line) for line in lines]
     assert docs[0]["ok"] and not docs[1]["ok"] and "backwards" in docs[1]["implausible"]
     assert not ok
+
+
+# ------------------------------------------- failures in the words of the transport
+SERIAL_WORDS = ("A/B", "baud", "parity")
+
+
+def test_tcp_failures_do_not_talk_about_serial_wiring() -> None:
+    port = free_port()  # nothing listens: connection refused
+    refused = subprocess.run([CHARGEPOINT, "meter", "--model", "abb-b23", "--host", "127.0.0.1",
+                              "--tcp-port", str(port), "--timeout", "0.2"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert "disconnected" in refused.stdout and "hint: check the host and TCP port" in refused.stdout
+    sim = spawn_sim("--model", "abb-b23", "--tcp", f"127.0.0.1:{port}", "--unit", "2")
+    try:
+        silent = subprocess.run([CHARGEPOINT, "meter", "--model", "abb-b23", "--host", "127.0.0.1",
+                                 "--tcp-port", str(port), "--unit", "9", "--timeout", "0.2"],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        stop(sim)
+    assert "no_answer" in silent.stdout and "gateway" in silent.stdout
+    for text in (refused.stdout, silent.stdout):
+        assert not any(word in text for word in SERIAL_WORDS), text
+
+
+def test_a_missing_serial_port_is_told_apart_from_a_forbidden_one(tmp_path) -> None:
+    from tests.integration.stranger import cli_as_nobody
+
+    pair = PtyPair(tmp_path / "gone0", tmp_path / "gone1").start()
+    gone = pair.pts[0] if pair.pts else ""
+    pair.stop()  # the pty and its /dev/pts path are gone, as an unplugged USB adapter's
+    assert gone and not os.path.exists(gone)
+    missing = CliRunner().invoke(main, ["meter", "--model", "sdm630", "--port", gone, "--json"])
+    doc = json.loads(missing.stdout)
+    assert missing.exit_code == 1 and doc["failure"]["extra"] == {"cause": "missing"}
+    assert "no such device" in doc["failure"]["detail"] and "/dev/serial/by-id" in doc["failure"]["detail"]
+
+    pair = PtyPair(tmp_path / "ttyUSB0", tmp_path / "meter").start()
+    try:
+        device = pair.pts[0] if pair.pts else ""
+        mode = os.stat(device).st_mode & 0o777
+        os.chmod(device, 0)  # nobody may open it (root still may: the CLI runs as nobody then)
+        try:
+            args = ["meter", "--model", "sdm630", "--port", device]
+            if os.geteuid() == 0:
+                forbidden = cli_as_nobody(args)
+            else:
+                result = CliRunner().invoke(main, args)
+                forbidden = {"code": result.exit_code, "stdout": result.stdout}
+        finally:
+            os.chmod(device, mode)
+    finally:
+        pair.stop()
+    assert forbidden["code"] == 1
+    text = forbidden["stdout"]
+    assert "permission denied" in text and "usermod -aG" in text and "no such device" not in text
+    assert "hint: the station's user must be in the group that owns the port" in text

@@ -107,3 +107,40 @@ async def test_a_transaction_ends_with_the_last_good_reading_not_a_made_up_one(
             await csms.remote_stop(100)
             stop = (await csms.wait_for("StopTransaction"))[0].payload
             assert stop["meter_stop"] == 12_345_700
+
+
+async def test_export_and_single_phases_on_the_16_wire(csms, station) -> None:
+    """An ABB meter reads a negative total power (the EV feeds back): MeterValues carries it as a
+    positive Power.Active.Export, the export register, and the selected phases with their phase;
+    the CSMS (the ``ocpp`` library) validated the payload against the 1.6 schema."""
+    device = SimModbusDevice(load_map("abb-b23"), VALUES, unit_id=3)
+    port = await device.serve_tcp()
+    sampled = ["Energy.Active.Import.Register", "Energy.Active.Export.Register", "Power.Active.Import",
+               "Power.Active.Export", "Power.Active.Import.L1", "Power.Active.Export.L3",
+               "Power.Factor.L2"]
+    meter_section = {"kind": "modbus", "model": "abb-b23", "transport": "tcp", "host": "127.0.0.1",
+                     "tcp_port": port, "unit_id": 3, "timeout_s": 0.5, "max_power_w": 0}
+    try:
+        async with station(meter=meter_section, ocpp={"meter_values_sampled_data": sampled}) as daemon:
+            world = daemon.hardware.worlds[1]
+            await csms.wait_for("StatusNotification", connector_id=1, status="Available")
+            world.plug_in()
+            world.card_reader.tap(CARD)
+            await csms.wait_for("StartTransaction")
+            sample = (await csms.wait_for("MeterValues"))[0].payload
+            await csms.remote_stop(100)
+            await csms.wait_for("StopTransaction")
+    finally:
+        await device.close()
+    values = sample["meter_value"][0]["sampled_value"]
+    wire = {(v["measurand"], v.get("phase")): (v["value"], v.get("unit")) for v in values}
+    assert wire == {
+        ("Energy.Active.Import.Register", None): ("12345680", "Wh"),
+        ("Energy.Active.Export.Register", None): ("4320", "Wh"),
+        ("Power.Active.Import", None): ("0", "W"),
+        ("Power.Active.Export", None): ("1234.5", "W"),
+        ("Power.Active.Import", "L1"): ("411.5", "W"),
+        ("Power.Active.Export", "L3"): ("2058", "W"),
+        ("Power.Factor", "L2"): ("-0.5", None),
+    }
+    assert all(not v["value"].startswith("-") for v in values if v["measurand"].startswith("Power.Active"))

@@ -105,6 +105,10 @@ async def test_home_station_with_cards_across_a_restart_and_a_later_csms(tmp_pat
             (CAR, "Company car", None, True)}
         text = await asyncio.to_thread(CliRunner().invoke, main, ["status", "--socket", str(sock)])
         assert "CSMS       standalone (no CSMS)" in text.stdout and "0 message(s) queued" in text.stdout
+        queue = await asyncio.to_thread(CliRunner().invoke, main, ["queue", "--socket", str(sock)])
+        assert "Queue empty (no CSMS: standalone)." in queue.stdout
+        refused = await cli(sock, "reconnect", code=1)
+        assert "no CSMS is configured" in refused["error"]["message"]
         report = await cli(sock, "selftest", code=None)
         csms_checks = [c for c in report["checks"] if c["name"].startswith("csms")]
         assert [(c["name"], c["status"]) for c in csms_checks] == [("csms", "skip")]

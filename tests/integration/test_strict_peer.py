@@ -21,6 +21,7 @@ import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import MEASURANDS, parse
+from chargepoint.protocol.common.measurands import split_phase
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peer"
 SCRIPT = PEER_DIR / "strict_csms.js"
@@ -234,7 +235,14 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert {s["params"]["transactionId"] for s in samples} == {1}
     measurands = {v.get("measurand", "Energy.Active.Import.Register")
                   for s in samples for mv in s["params"]["meterValue"] for v in mv["sampledValue"]}
-    assert measurands == set(MEASURANDS), f"measurands sent: {sorted(measurands)}"
+    # A selected phase ("Power.Factor.L2") goes out as its measurand with that phase.
+    assert measurands == {split_phase(m)[0] for m in MEASURANDS}, f"measurands sent: {sorted(measurands)}"
+    phased = {(v.get("measurand"), v.get("phase")) for s in samples for mv in s["params"]["meterValue"]
+              for v in mv["sampledValue"]}
+    for selected in MEASURANDS:
+        measurand, phase = split_phase(selected)
+        if phase is not None:
+            assert (measurand, phase) in phased, selected
     assert world.contactor.closed
 
     answer = await peer.call("RemoteStopTransaction", {"transactionId": 1})

@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from hal.interfaces import Measurand
+from hal.interfaces import Measurand, MeterReading
 from hal.meters.registermap import (
     MEASURANDS,
     QUANTITIES,
@@ -211,7 +211,18 @@ def test_reading_values_round_trip() -> None:
     values = reading_values(reading)
     assert values["energy_import"] == reading.energy_import_wh
     assert values["current_l3"] == 7.5
-    assert values["power_l1"] == pytest.approx(230.1 * 16.002 * 0.97)
+    assert values["power_l1"] == 3680.5  # the meter's own per-phase power and power factor
+    assert values["power_factor_l3"] == -0.5
+    derived = reading_values(MeterReading(0.0, 1.0, currents_a=(16.0, None, None),
+                                          voltages_v=(230.0, None, None), power_factor=0.5))
+    assert derived["power_l1"] == pytest.approx(230.0 * 16.0 * 0.5) and derived["power_l2"] is None
+
+
+def test_reading_carries_per_phase_power_and_power_factor() -> None:
+    reading = to_reading(load_map("abb-b23").decode(responses_for("abb-b23")), 5.0)
+    assert reading.power_w == -1234.56
+    assert reading.powers_w == (3680.0, 0.0, -4914.56)
+    assert reading.power_factors == (0.999, 1.0, -0.001)
 
 
 GOOD = """
@@ -268,3 +279,76 @@ def test_request_limit_splits_requests() -> None:
         "power = { address = 0x12, unit = 'W' }\nfrequency = { address = 0x14, unit = 'Hz' }\n")
     plan = parse_map(text).plan()
     assert [(r.address, r.count) for r in plan] == [(0x10, 4), (0x14, 2)]
+
+
+# ------------------------------------------------------------ "no data" markers
+#: ABB's markers, packed by hand: largest signed value, all ones unsigned.
+ABB_NO_DATA = {
+    "power_factor": words("h", 0x7FFF), "power_factor_l2": words("h", 0x7FFF),
+    "power": words("i", 0x7FFF_FFFF), "power_l3": words("i", 0x7FFF_FFFF),
+    "voltage_l1": words("I", 0xFFFF_FFFF), "current_l2": words("I", 0xFFFF_FFFF),
+    "frequency": words("H", 0xFFFF),
+    "energy_export": words("Q", 0xFFFF_FFFF_FFFF_FFFF),
+}
+
+
+def abb_responses(overrides: dict[str, list[int]]) -> list[list[int]]:
+    register_map = load_map("abb-b23")
+    out = []
+    for request in register_map.plan():
+        regs = [0] * request.count
+        for f in request.fields:
+            data = overrides.get(f.quantity, NATIVE["abb-b23"][f.quantity][0])
+            regs[f.address - request.address:f.end - request.address] = data
+        out.append(regs)
+    return out
+
+
+def test_abb_no_data_markers_decode_as_no_value() -> None:
+    values = load_map("abb-b23").decode(abb_responses(ABB_NO_DATA))
+    for quantity in ABB_NO_DATA:
+        assert values[quantity] is None, quantity
+    # Values next to the markers still decode, and one step below a marker is a number.
+    assert values["energy_import"] == 12_345_670.0
+    assert values["power_factor_l1"] == 0.999
+    near = load_map("abb-b23").decode(abb_responses({"power_factor": words("h", 0x7FFE)}))
+    assert near["power_factor"] == 32.766
+
+
+def test_abb_energy_marker_is_never_a_baseline() -> None:
+    from hal.meters.modbus_meter import EnergyGuard
+
+    register_map = load_map("abb-b23")
+    marker = register_map.decode(abb_responses({"energy_import": words("Q", 0xFFFF_FFFF_FFFF_FFFF)}))
+    assert marker["energy_import"] is None
+    guard = EnergyGuard(max_power_w=11_000)
+    assert guard.check(marker["energy_import"], 0.0) == "the meter reports no value for the import register"
+    assert guard.last_good_wh is None
+    good = register_map.decode(abb_responses({}))["energy_import"]
+    assert guard.check(good, 1.0) is None
+    assert guard.last_good_wh == 12_345_670.0
+    # A marker after a good value is refused and leaves the reference alone.
+    assert guard.check(marker["energy_import"], 2.0) is not None
+    assert guard.last_good_wh == 12_345_670.0
+
+
+def test_no_data_is_written_for_a_value_the_simulated_meter_lacks() -> None:
+    register_map = load_map("abb-b23")
+    registers = register_map.encode({"energy_import": 1000.0, "power_factor": None, "power": None})
+    assert registers[(3, 0x5B3A)] == [0x7FFF]
+    assert registers[(3, 0x5B14)] == [0x7FFF, 0xFFFF]
+    assert registers[(3, 0x5000)] == words("Q", 100)
+
+
+@pytest.mark.parametrize(("spec", "reason"), [
+    ('{ address = 1, type = "float32", unit = "", no_data = 1 }', "only for integer types"),
+    ('{ address = 1, type = "int16", unit = "", no_data = 0x10000 }', "unsigned number (0 to 0xffff)"),
+    ('{ address = 1, type = "int16", unit = "", no_data = -1 }', "unsigned number"),
+])
+def test_bad_no_data_markers_are_rejected(spec: str, reason: str) -> None:
+    text = ('model = "x"\n[registers]\nenergy_import = { address = 10, unit = "kWh" }\n'
+            f"power_factor = {spec}\n")
+    with pytest.raises(MapError) as caught:
+        parse_map(text)
+    assert caught.value.key == "registers.power_factor.no_data"
+    assert reason in caught.value.reason

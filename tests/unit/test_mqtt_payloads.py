@@ -12,7 +12,7 @@ import json
 import pytest
 
 from chargepoint.config import ConfigError, parse
-from chargepoint.control.service import connector_json
+from chargepoint.control.shapes import connector_json
 from chargepoint.core.events import Activity, IdToken, StatusChanged, TokenType
 from chargepoint.core.views import ConnectorView, SessionView, TransactionView
 from chargepoint.mqtt import commands, discovery, payloads

@@ -501,6 +501,7 @@ def test_meter_reading_while_idle() -> None:
         voltages_v=(V, V, V),
         frequency_hz=49.9,
         power_factor=None,
+        powers_w=(0.0, 0.0, 0.0),
     )
 
 
@@ -536,3 +537,54 @@ def test_closed_meter_reads_disconnected() -> None:
     result = read(world.meter)
     assert isinstance(result, MeterFailure)
     assert result.kind is MeterFailureKind.DISCONNECTED
+
+
+# --- cost: the physics advances once per tick ----------------------------------
+
+
+def test_physics_advances_once_per_tick_of_the_safety_loop_and_meter() -> None:
+    """The safety loop reads pilot, PP and contactor every tick; the meter is read
+    once a tick here. Only the meter's energy read integrates: one step per tick,
+    not one (or two) per hal call, and the energy is still exact."""
+    from chargepoint.safety.evse import EvseConfig, EvseController
+    from chargepoint.safety.limits import LimitClaims
+
+    clock, world = make(SimEV(max_current_a=16.0))
+    limits = LimitClaims()
+    limits.set("station", 16.0)
+    tick = 0.01
+    evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits, EvseConfig(tick_s=tick))
+    evse.allow()
+    world.plug_in()
+    for _ in range(200):  # B, PWM on, the EV reacts, contactor closes and settles
+        clock.advance(tick)
+        evse.step()
+    assert world.contactor.closed and world.ev.current_a == 16.0
+    start_wh, start_t = world.meter.energy_wh, clock.monotonic()
+
+    idle_steps = world.steps
+    for _ in range(100):  # ticks with nothing due: reading states integrates nothing
+        clock.advance(tick)
+        evse.step()
+    assert world.steps == idle_steps
+
+    for _ in range(100):
+        clock.advance(tick)
+        evse.step()
+        reading(world.meter)
+    assert world.steps - idle_steps == 100
+    elapsed = clock.monotonic() - start_t
+    assert world.meter.energy_wh - start_wh == pytest.approx(V * 3 * 16.0 * elapsed / 3600.0, rel=1e-9)
+
+
+def test_an_event_due_between_reads_is_applied_by_a_state_read() -> None:
+    """Lazy integration must not hide an event: the contacts settle at their due time
+    even if nothing but state reads happen after the command."""
+    clock, world = make()
+    world.contactor.set_closed(True)
+    steps = world.steps
+    clock.advance(SETTLE_S / 2)
+    assert world.contactor.feedback() is False
+    assert world.steps == steps  # not due yet: nothing integrated
+    clock.advance(SETTLE_S)
+    assert world.contactor.feedback() is True

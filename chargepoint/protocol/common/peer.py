@@ -164,18 +164,24 @@ class RobustPeer(LibChargePoint):
             task.cancel()
         await asyncio.gather(*self._handling, return_exceptions=True)
 
-    async def call_built(self, request: Any) -> Any:
+    async def call_built(self, request: Any, after_send: Callable[[], object] | None = None) -> Any:
         """A CALL whose nested parts are already in wire form (camelCase dicts).
 
         Does what the library's ``call`` does (one outstanding CALL under its
         lock, wait for the matching answer, CALLERROR raised) without its deep
         copy and recursive renaming of the payload and without schema
         validation. Only top-level field names are converted.
+
+        ``after_send`` runs once the CALL is on the wire, before the answer is
+        awaited: the sender prepares its next message in the round trip's time
+        without a task of its own.
         """
         payload = {camel(name): value for name, value in vars(request).items() if value is not None}
         message = Call(str(self._unique_id_generator()), type(request).__name__, payload)
         async with self._call_lock:
             await self._send(message.to_json())
+            if after_send is not None:
+                after_send()
             response = await self._get_specific_response(message.unique_id, self._response_timeout)
         if response.message_type_id == MessageType.CallError:
             raise response.to_exception()

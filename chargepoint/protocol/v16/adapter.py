@@ -126,7 +126,8 @@ class V16Adapter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _call(self, request: Any, *, built_here: bool = False) -> Any:
+    async def _call(self, request: Any, *, built_here: bool = False,
+                    after_send: Callable[[], object] | None = None) -> Any:
         """One CALL; raises OCPPError on a CALLERROR and TimeoutError when unanswered.
 
         Several CALLs in a row without an answer mean the connection is dead
@@ -140,7 +141,7 @@ class V16Adapter:
         """
         try:
             if built_here:
-                result = await self.peer.call_built(request)
+                result = await self.peer.call_built(request, after_send)
             else:
                 result = await self.peer.call(request, suppress=False)
         except TimeoutError:
@@ -353,11 +354,22 @@ class V16Adapter:
         Each answer is committed before the next message goes out (see
         ``Outbox.acknowledge``), so a killed daemon resends at most one. To keep
         the rate of a backlog, the next message is translated while the current
-        one is on the wire, and the commit overlaps with fetching it.
+        one is on the wire (``after_send``, in the sending task itself: a task
+        per message cost the drain two turns of the event loop each), and the
+        commit overlaps with fetching it.
         """
         attempts = 0
         committing: asyncio.Future[object] | None = None
         ready: tuple[Entry, Any] | None = None
+        #: The next message, translated by ``after_send`` while the current one is out.
+        prepared: list[tuple[Entry, Any] | None] = []
+
+        def prepare() -> None:
+            try:
+                prepared.append(self._prepare_following())
+            except Exception:  # translated again when its turn comes; the CALL out must be awaited
+                log.exception("translating the next queued message ahead failed")
+
         while True:
             entry = await self.outbox.wait_head()
             request = ready[1] if ready is not None and ready[0] is entry else self._translate(entry)
@@ -368,11 +380,10 @@ class V16Adapter:
             if request is None:
                 committing = self.outbox.acknowledge(entry)
                 continue
-            sending = asyncio.ensure_future(self._call(request, built_here=True))
+            prepared.clear()
             try:
-                await asyncio.sleep(0)  # the CALL goes on the wire first
-                ready = self._prepare_following()
-                result = await sending
+                result = await self._call(request, built_here=True, after_send=prepare)
+                ready = prepared[0] if prepared else None
                 remote_id = self._on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it and try again.
@@ -392,8 +403,6 @@ class V16Adapter:
                 committing = self.outbox.acknowledge(entry)
                 attempts = 0
                 continue
-            finally:
-                sending.cancel()  # only if this task was cancelled while the CALL was out
             attempts = 0
             committing = self.outbox.acknowledge(entry, remote_id=remote_id)
 

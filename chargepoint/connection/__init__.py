@@ -6,6 +6,13 @@ session reports CALLs left unanswered) is replaced after an exponential backoff
 with jitter, so a fleet of stations does not reconnect in lockstep after a CSMS
 outage. What happens on an open connection is the protocol adapter's business.
 
+An outage is told once: "connection lost" (or "cannot connect" at start) with
+the error, then each failed retry as a retry, the error only when it changes
+(an identical one is counted), and "connected again" with how long it lasted.
+:class:`Outage` keeps the record the status shows: offline since when, the
+last error and how often it came, when the next attempt is. ``retry_now``
+skips the wait for a technician who fixed the cause.
+
 Security profiles (OCPP 1.6 security whitepaper): 0 no authentication, 1 HTTP
 Basic auth over ws://, 2 Basic auth over TLS with the CSMS's certificate and
 host name checked, 3 TLS with the station's client certificate (no Basic auth)
@@ -33,8 +40,8 @@ import asyncio
 import base64
 import logging
 import random
-import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -43,7 +50,15 @@ from urllib.parse import urlparse
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from chargepoint.core.pki import CertificateError, check_valid_at, parse_pem_chain
+from chargepoint.connection.tls import (  # noqa: F401 - re-exported: the link's public names
+    WHITEPAPER_CIPHERS,
+    Credentials,
+    StationCertificateError,
+    _cut_off,
+    security_event,
+    tls_context,
+    tls_probe,
+)
 from chargepoint.core.security_log import SecurityEvent
 
 log = logging.getLogger(__name__)
@@ -81,30 +96,6 @@ class LinkSettings:
     ca_bundle: str = ""
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """What the station presents at connect time."""
-
-    security_profile: int
-    authorization_key: str  # the password's octets in hex, as OCPP carries it
-    #: Profile 3: the file holding the station's certificate chain and its key.
-    client_certificate: str = ""
-    #: The installed CSMS root certificates (PEM); "" before the CSMS installed any.
-    csms_roots: str = ""
-    #: Wall-clock now (the station's clock), to refuse presenting an expired certificate.
-    now: float | None = None
-
-
-#: The OCPP security whitepaper's TLS 1.2 cipher suites (OpenSSL names), the only ones offered
-#: with profile 3: ECDHE-ECDSA with AES-GCM for EC keys, RSA key exchange with AES-GCM for RSA keys.
-WHITEPAPER_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                      "AES128-GCM-SHA256:AES256-GCM-SHA384")
-
-
-class StationCertificateError(ConnectionError):
-    """Profile 3 without a usable certificate of our own: nothing to present."""
-
-
 def endpoint(url: str, identity: str) -> str:
     """The CSMS URL with the charge point identity as the last path segment."""
     return url.rstrip("/") + "/" + identity
@@ -114,40 +105,6 @@ def basic_auth_header(identity: str, authorization_key: str) -> str:
     """HTTP Basic credentials: the identity and the authorization key's octets."""
     secret = identity.encode() + b":" + bytes.fromhex(authorization_key)
     return "Basic " + base64.b64encode(secret).decode("ascii")
-
-
-def tls_context(ca_bundle: str, credentials: Credentials | None = None) -> ssl.SSLContext:
-    """Verify the CSMS's certificate and host name against the installed CSMS roots, else
-    ``ca_bundle``, else the system's CA store; TLS 1.2 at least, as the whitepaper asks.
-
-    Profile 3 adds the station's certificate and key, and offers the whitepaper's
-    cipher suites only (TLS 1.3, when both sides have it, has its own fixed set of
-    AEAD suites, which Python cannot narrow further).
-    """
-    creds = credentials or Credentials(0, "")
-    if creds.csms_roots:
-        context = ssl.create_default_context(cadata=creds.csms_roots)
-    else:
-        context = ssl.create_default_context(cafile=ca_bundle or None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if creds.security_profile >= 3:
-        context.set_ciphers(WHITEPAPER_CIPHERS)
-        _check_own_certificate(creds)
-        context.load_cert_chain(creds.client_certificate)
-    return context
-
-
-def _check_own_certificate(creds: Credentials) -> None:
-    """StationCertificateError unless the station has a certificate that is valid now."""
-    if not creds.client_certificate:
-        raise StationCertificateError("security profile 3 but the station has no certificate and key")
-    try:
-        with open(creds.client_certificate, "rb") as f:
-            certificate = parse_pem_chain(f.read())[0]
-        if creds.now is not None:
-            check_valid_at(certificate, creds.now)
-    except (OSError, CertificateError) as exc:
-        raise StationCertificateError(f"the station's certificate cannot be used: {exc}") from None
 
 
 class Backoff:
@@ -168,6 +125,21 @@ class Backoff:
         self.attempt = 0
 
 
+@dataclass
+class Outage:
+    """The link's current outage, as the status shows it (all None/0 while connected)."""
+
+    #: Wall-clock time the link went down (or the first attempt failed), or None.
+    since: float | None = None
+    #: The last error, in words, and how many attempts in a row ended with it.
+    last_error: str | None = None
+    repeats: int = 0
+    #: Failed attempts to connect since the link went down.
+    attempts: int = 0
+    #: When the next attempt is due (the link's monotonic clock), or None.
+    next_attempt: float | None = None
+
+
 class Link:
     """Keeps one WebSocket connection to the CSMS open, for as long as it runs."""
 
@@ -177,7 +149,8 @@ class Link:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  monotonic: Callable[[], float] | None = None,
                  on_failure: FailureHook | None = None,
-                 on_connected: Callable[[], None] | None = None) -> None:
+                 on_connected: Callable[[], None] | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.credentials = credentials
@@ -192,28 +165,102 @@ class Link:
         self.on_failure = on_failure
         #: Told when a connection is up and its subprotocol agreed.
         self.on_connected = on_connected
+        #: The wall clock of the outage record (the network's time is real, whatever the station's).
+        self.wall = wall
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self.connected = asyncio.Event()
         self.connections = 0
+        self.outage = Outage()
         self._ws: ClientConnection | None = None
+        #: Set when the current attempt got a connection (a later failure is a loss, not a retry).
+        self._got_through = False
+        #: Set by ``retry_now``: end the wait before the next attempt.
+        self._wake = asyncio.Event()
+        self._skip_wait = False
+        #: Why the station itself closed the connection (new settings, an operator's retry), if it did.
+        self._closing: str | None = None
 
     async def run(self) -> None:
         url = endpoint(self.settings.url, self.settings.identity)
         while True:
+            self._got_through = False
+            self._closing = None
+            error = "closed by the CSMS"
             try:
                 await self._serve_once(url)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                log.warning("connection to %s lost: %s", url, _describe(exc))
+                error = _describe(exc)
                 if self.on_failure is not None and not self.connected.is_set():
                     self.on_failure(exc, await self._security_event(exc))
             finally:
                 self.connected.clear()
                 self._ws = None
-            delay = self.backoff.next_delay()
-            log.info("reconnecting in %.1f s", delay)
-            await self.sleep(delay)
+            delay = 0.0 if self._skip_wait else self.backoff.next_delay()
+            self._skip_wait = False
+            self._record_failure(url, error, delay)
+            await self._wait(delay)
+
+    def _record_failure(self, url: str, error: str, delay: float) -> None:
+        """Log the failure as what it is (a loss, a first failure, a retry) and keep the record."""
+        o = self.outage
+        when = f"next attempt in {delay:.1f} s"
+        if self._got_through and self._closing is not None:  # not a failure: the station closed it
+            self.outage = o = Outage(since=self.wall())
+            log.info("connection to %s closed: %s; %s", url, self._closing, when)
+        elif self._got_through or o.since is None:
+            lost = self._got_through
+            self.outage = o = Outage(since=self.wall(), last_error=error, repeats=1,
+                                     attempts=0 if lost else 1)
+            log.warning("%s %s: %s; %s", "connection to" if lost else "cannot connect to",
+                        url + (" lost" if lost else ""), error, when)
+        else:
+            o.attempts += 1
+            if error == o.last_error:
+                o.repeats += 1
+                log.info("reconnect attempt %d failed (the same error, %d times in a row); %s",
+                         o.attempts, o.repeats, when)
+            else:
+                o.last_error, o.repeats = error, 1
+                log.warning("reconnect attempt %d failed: %s; %s", o.attempts, error, when)
+        o.next_attempt = self._now() + delay
+
+    async def _wait(self, delay: float) -> None:
+        """The backoff wait, on the link's clock; ``retry_now`` ends it early."""
+        self._wake.clear()
+        if delay <= 0:
+            return
+        sleeper = asyncio.ensure_future(self.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        self._skip_wait = False  # a retry asked for during the wait has had its effect
+        if self.outage.next_attempt is not None:
+            self.outage.next_attempt = self._now()
+
+    def next_attempt_in(self) -> float | None:
+        """Seconds until the next attempt to connect, while offline; None while connected."""
+        due = self.outage.next_attempt
+        return None if due is None or self.connected.is_set() else max(0.0, due - self._now())
+
+    async def retry_now(self) -> bool:
+        """Connect again now: end the wait of an offline link, or replace a connected one.
+
+        True if the link was connected (and is being replaced).
+        """
+        self._skip_wait = True
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            self._closing = "a reconnect was asked for"
+            await ws.close(1000, "reconnect asked for by the station's operator")
+            return True
+        return False
 
     async def _connect_options(self) -> dict[str, object]:
         """What ``connect`` is given: subprotocol, credentials, TLS and timeouts.
@@ -246,7 +293,15 @@ class Link:
             if ws.subprotocol != s.subprotocol:
                 raise ConnectionError(
                     f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
-            log.info("connected to %s (%s)", url, ws.subprotocol)
+            outage = self.outage
+            if outage.since is None:
+                log.info("connected to %s (%s)", url, ws.subprotocol)
+            else:
+                log.info("connected to %s (%s) again after %d failed attempt(s), offline %.0f s", url,
+                         ws.subprotocol, outage.attempts, max(0.0, self.wall() - outage.since))
+            self.outage = Outage()
+            self._got_through = True
+            self._skip_wait = False
             self._ws = ws
             self.connections += 1
             self.backoff.reset()
@@ -333,68 +388,8 @@ class Link:
     async def reconnect(self) -> None:
         """Close the current connection so the next one uses new settings."""
         if self._ws is not None:
+            self._closing = "reconnecting with new settings"
             await self._ws.close(1000, "reconnecting with new settings")
-
-
-#: OpenSSL reasons: no TLS version both sides accept.
-_VERSION_REASONS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
-#: ... no cipher suite both sides accept.
-_CIPHER_REASONS = {"NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "SSLV3_ALERT_HANDSHAKE_FAILURE",
-                   "NO_SUITABLE_SIGNATURE_ALGORITHM"}
-#: ... the CSMS refused our certificate.
-_CLIENT_CERT_REASONS = {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA",
-                        "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
-                        "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_ACCESS_DENIED",
-                        "SSLV3_ALERT_CERTIFICATE_REVOKED"}
-#: OpenSSL verify codes of a certificate that does not name the host connected to.
-_NAME_MISMATCH = {62, 64}
-
-
-def security_event(exc: BaseException) -> tuple[SecurityEvent, str] | None:
-    """The security event a failed connection attempt is, with its detail; None for a plain failure."""
-    if isinstance(exc, websockets.exceptions.InvalidStatus) and exc.response.status_code in (401, 403):
-        return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"HTTP {exc.response.status_code} at connect"
-    if isinstance(exc, StationCertificateError):
-        return SecurityEvent.INVALID_STATION_CERTIFICATE, str(exc)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        kind = SecurityEvent.CSMS_FAILED_TO_AUTHENTICATE if exc.verify_code in _NAME_MISMATCH \
-            else SecurityEvent.INVALID_CSMS_CERTIFICATE
-        return kind, str(exc.verify_message)
-    if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or ""
-        if reason in _VERSION_REASONS:
-            return SecurityEvent.INVALID_TLS_VERSION, reason
-        if reason in _CIPHER_REASONS:
-            return SecurityEvent.INVALID_TLS_CIPHER_SUITE, reason
-        if reason in _CLIENT_CERT_REASONS:
-            return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"TLS alert {reason}"
-    return None
-
-
-def _cut_off(exc: BaseException) -> bool:
-    """Whether a connection attempt ended by the server closing during the TLS or HTTP handshake."""
-    while exc is not None:
-        if isinstance(exc, ConnectionResetError | EOFError | ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
-
-
-def tls_probe(host: str, port: int, timeout: float) -> tuple[str, str] | None:
-    """(TLS version, cipher suite) the server at host:port negotiates when anything is allowed;
-    None if even that fails. Nothing is verified and no byte of application data is sent."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=host) as tls:
-            version, cipher = tls.version(), tls.cipher()
-    except (OSError, ssl.SSLError):
-        return None
-    return (version or "", cipher[0] if cipher else "")
 
 
 def _describe(exc: BaseException) -> str:

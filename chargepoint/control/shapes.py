@@ -1,0 +1,89 @@
+"""The station's views shaped as the control protocol's JSON (and the dashboard's and MQTT's after it).
+
+Plain functions of the core's view dataclasses: one shape for every local
+surface, rounded to what a reading means, non-finite numbers as null.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from chargepoint.core.reservations import Reservation
+from chargepoint.core.views import ConnectorView
+
+
+def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str], str | None], now: float,
+                   testing: bool) -> dict[str, Any]:
+    """A connector's view as the control protocol shows it."""
+    evse = v.evse
+    session = None
+    if v.session is not None:
+        tx = v.session.transaction
+        transaction = None
+        if tx is not None:
+            transaction = {"local_id": tx.local_id, "remote_id": remote_id(tx.local_id),
+                           "started_at": tx.started_at, "meter_start_wh": tx.meter_start_wh,
+                           "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping}
+        session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
+                   "transaction": transaction}
+    reading = v.last_reading
+    meter = {"available": v.meter_available, "failures": v.meter_failures, "energy_wh": None,
+             "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None}
+    if reading is not None:
+        meter.update(energy_wh=number(reading.energy_import_wh, 1), power_w=number(reading.power_w, 1),
+                     currents_a=[number(x, 2) for x in reading.currents_a],
+                     voltages_v=[number(x, 1) for x in reading.voltages_v],
+                     frequency_hz=number(reading.frequency_hz, 2), age_s=number(now - reading.timestamp, 1))
+    return {
+        "id": v.evse_id,
+        "ocpp_status": status_word,
+        "error": v.status.fault or v.status.warning,
+        "activity": v.status.activity.value,
+        "operative": v.operative,
+        "scheduled_operative": v.scheduled_operative,
+        "iec_state": evse.cp_state.value if evse is not None and evse.cp_state is not None else None,
+        "pwm_duty": evse.pwm_duty if evse else None,
+        "offered_a": evse.offered_a if evse else None,
+        "contactor": {"closed": evse.contactor_closed if evse else None,
+                      "feedback": evse.contactor_feedback if evse else None},
+        "faults": sorted(f.value for f in evse.faults) if evse else [],
+        "cable_max_a": evse.cable_max_a if evse else None,
+        "limit": {"amps": number(v.limit.amps, 1), "binding": v.limit.binding, "claims": v.claims},
+        "session": session,
+        "meter": meter,
+        "test_running": testing,
+        "reservation": reservation_json(v.reservation) if v.reservation is not None else None,
+    }
+
+
+def reservation_json(r: Reservation) -> dict[str, Any]:
+    """A reservation as the control protocol shows it (connector None: any connector)."""
+    return {"id": r.id, "connector": r.evse_id, "id_tag": r.token.value, "group": r.group_id,
+            "expiry": r.expiry, "connector_type": r.connector_type}
+
+
+def last_problems(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` different warnings and errors, each once, with how often it came and when last.
+
+    One fault is often said several times (each trip, each status); the
+    technician needs each once, counted, newest last.
+    """
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for e in entries:
+        key = (e["level"], e["source"], e["text"])
+        seen = latest.pop(key, None)
+        latest[key] = {"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"],
+                       "count": (seen["count"] if seen else 0) + 1}
+    return list(latest.values())[-limit:]
+
+
+def number(value: float | None, digits: int = 3) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(value, digits)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
