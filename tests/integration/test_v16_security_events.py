@@ -107,7 +107,7 @@ async def test_events_of_an_outage_and_of_a_reset_arrive_after_the_reconnect(tmp
         port = csms.port
     # Offline: the CSMS is gone while the station starts again.
     async with running(config(f"ws://127.0.0.1:{port}/ocpp", tmp_path)):
-        await station_log.wait_for("reconnecting in")  # the CSMS is not there: events wait on disk
+        await station_log.wait_for("next attempt in")  # the CSMS is not there: events wait on disk
         later = SecurityCsms(authorization=basic(KEY))
         await later.start(port)
         try:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -152,7 +153,11 @@ def text(driver: webdriver.Chrome, element_id: str) -> str:
 
 
 def wait(driver: webdriver.Chrome, condition, what: str, timeout: float = 20):  # type: ignore[no-untyped-def]
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), what)
+    # A card is rebuilt when its shape changes (a session, a limit set): an element read while that
+    # happens is stale, which only means "look again".
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                         ).until(lambda d: condition(d), what)
 
 
 def test_dashboard_login_live_values_and_stop_in_a_real_browser(station: Station, browser: webdriver.Chrome):
