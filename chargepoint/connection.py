@@ -46,10 +46,15 @@ class Pinger(Protocol):
 SessionFactory = Callable[[ClientConnection], Session]
 
 
+class NoCommonVersion(ConnectionError):
+    """The CSMS selected none of the subprotocols (OCPP versions) the station offered."""
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     url: str
     identity: str
+    #: The subprotocol offered first (the preferred OCPP version).
     subprotocol: str
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
@@ -57,6 +62,12 @@ class LinkSettings:
     open_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
     ca_bundle: str = ""
+    #: Every subprotocol offered, in order of preference (empty: ``subprotocol`` alone).
+    subprotocols: tuple[str, ...] = ()
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return self.subprotocols or (self.subprotocol,)
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,8 @@ class Link:
                 await self._serve_once(url)
             except asyncio.CancelledError:
                 raise
+            except NoCommonVersion as exc:
+                log.warning("refused the CSMS at %s: %s", url, exc)
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 log.warning("connection to %s lost: %s", url, _describe(exc))
             finally:
@@ -158,7 +171,7 @@ class Link:
         secure = s.url.startswith("wss://")
         context = await asyncio.to_thread(tls_context, s.ca_bundle) if secure else None
         return {
-            "subprotocols": [s.subprotocol],
+            "subprotocols": list(s.offered),
             "additional_headers": headers or None,
             "ssl": context,
             "proxy": None,
@@ -171,9 +184,10 @@ class Link:
     async def _serve_once(self, url: str) -> None:
         s = self.settings
         async with connect(url, **await self._connect_options()) as ws:  # type: ignore[arg-type]
-            if ws.subprotocol != s.subprotocol:
-                raise ConnectionError(
-                    f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
+            if ws.subprotocol not in s.offered:
+                raise NoCommonVersion(
+                    f"it selected {'no subprotocol' if ws.subprotocol is None else repr(ws.subprotocol)}, "
+                    f"none of the offered OCPP versions ({', '.join(s.offered)})")
             log.info("connected to %s (%s)", url, ws.subprotocol)
             self._ws = ws
             self.connections += 1

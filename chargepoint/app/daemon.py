@@ -25,6 +25,7 @@ from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
+from chargepoint.core.boot import BootReason, begin_run, end_run
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
@@ -45,8 +46,12 @@ class Daemon:
         self.config = config
         self.hardware = hardware or build_hardware(config)
         self.clock = self.hardware.clock
-        #: The OCPP version offered to the CSMS (the only one until 2.0.1 lands).
-        self.version = registry.version("1.6")
+        #: The OCPP versions offered to the CSMS, preferred first; ``version`` is the one spoken
+        #: (the preferred one until a CSMS has chosen).
+        self.versions = tuple(registry.version(name) for name in config.ocpp.versions)
+        self.version = self.versions[0]
+        #: Why this run started, as the previous run left it in the state database.
+        self.boot_reason = BootReason.POWER_UP
         self.settings = Settings(config)
         self.settings.guards["security_profile"] = self._security_profile_guard
         self._connected_profile = config.ocpp.security_profile
@@ -73,6 +78,7 @@ class Daemon:
                 url=ocpp.csms_url,
                 identity=config.station.identity,
                 subprotocol=self.version.subprotocol,
+                subprotocols=tuple(v.subprotocol for v in self.versions),
                 reconnect_min_s=ocpp.reconnect_min_s,
                 reconnect_max_s=ocpp.reconnect_max_s,
                 ping_timeout_s=ocpp.ping_timeout_s,
@@ -89,7 +95,8 @@ class Daemon:
         #: Set when the daemon stops because something is broken (a hung safety loop).
         self.failure: str | None = None
         #: Recent events and OCPP frames, for the control API's ``logs`` and ``status``.
-        self.recorder = Recorder(secret_names=self.version.secret_names)
+        self.recorder = Recorder(secret_names=tuple(
+            name for v in registry.VERSIONS.values() for name in v.secret_names))
         self.started_monotonic = time.monotonic()
         self.watchdog: Watchdog | None = None
         #: What the local surfaces (the control socket) may see and do.
@@ -102,10 +109,17 @@ class Daemon:
                 watchdog=self._watchdog_state,
                 worlds=self.hardware.worlds, card_reader=self.hardware.card_reader))
 
-    def _new_session(self, ws: object) -> Any:
-        self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
-                                            self.config, self.clock, on_reset=self.reset,
-                                            data_transfer=self.data_transfer)
+    def _new_session(self, ws: Any) -> Any:
+        """The adapter of the version the CSMS selected (the link offered only ours)."""
+        version = registry.by_subprotocol(ws.subprotocol)
+        assert version is not None, f"the link accepted subprotocol {ws.subprotocol!r}"
+        if version is not self.version:
+            log.info("the CSMS chose OCPP %s", version.name)
+        self.version = version
+        self.service.use_version(version)
+        self.adapter = version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
+                                       self.config, self.clock, on_reset=self.reset,
+                                       data_transfer=self.data_transfer, boot_reason=self.boot_reason)
         return self.adapter
 
     def _watchdog_state(self) -> tuple[bool, str | None]:
@@ -187,6 +201,7 @@ class Daemon:
             self.recorder.detach()
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
+        self.boot_reason = await self.store.call(begin_run, self.store)
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
@@ -213,6 +228,8 @@ class Daemon:
                 if self.restart_requested is None:
                     await self.station.stop_all(StopReason.REBOOT)
                 await self._drain_outbox(5.0)
+                await self.store.call(end_run, self.store,
+                                      BootReason.REMOTE_RESET if self.restart_requested else None)
         finally:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
@@ -275,7 +292,7 @@ class Daemon:
         """
         out = dict(stored)
         for name, text in stored.items():
-            neutral = self.version.setting_of(name)
+            neutral = next(filter(None, (v.setting_of(name) for v in registry.VERSIONS.values())), None)
             if neutral is not None and neutral not in stored:
                 out[neutral] = text
         return out

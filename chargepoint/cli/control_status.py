@@ -30,7 +30,8 @@ from chargepoint.cli.control_target import (
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
     if conn["connected"]:
-        link = f"connected, BootNotification {conn['boot']}"
+        spoken = f" (OCPP {conn['ocpp_version']})" if conn.get("ocpp_version") else ""
+        link = f"connected{spoken}, BootNotification {conn['boot']}"
     else:
         link = "NOT connected" + (f": {conn['last_error']}" if conn.get("last_error") else "")
     queue = status["queue"]

@@ -163,12 +163,15 @@ def check_config(config_path: str, json_output: bool) -> None:
 @main.command()
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(1, 200),
               help="How many times faster than real time the simulated EV and meter run.")
-def demo(speed: float) -> None:
+@click.option("--ocpp", "ocpp_version", default="2.0.1", show_default=True,
+              type=click.Choice(["2.0.1", "1.6"]),
+              help="The OCPP version the simulated station offers (the bench CSMS speaks both).")
+def demo(speed: float, ocpp_version: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    energy = asyncio.run(run_demo(speed=speed))
+    energy = asyncio.run(run_demo(speed=speed, ocpp=ocpp_version))
     if energy <= 0:
         raise click.ClickException("the session delivered no energy")
 
@@ -182,18 +185,20 @@ def demo(speed: float) -> None:
               help="Heartbeat interval given to stations at boot (s).")
 @click.option("--quiet", is_flag=True, help="Print no frames (for long runs and benchmarks).")
 def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: bool) -> None:
-    """A bench OCPP 1.6J central system that prints every frame.
+    """A bench OCPP central system (2.0.1 and 1.6J) that prints every frame.
 
     Point a station's ocpp.csms_url at ws://HOST:PORT to commission it without
     the operator's backend.
     """
     from chargepoint.cli.demo import Timeline
     from chargepoint.protocol.v16.csms import CentralSystem
+    from chargepoint.protocol.v201.csms import BOTH_VERSIONS
 
     _setup_logging("warning")
     timeline = Timeline()
     system = CentralSystem(accept_tags=set(tags) or None, heartbeat_interval_s=heartbeat,
-                           on_frame=None if quiet else timeline.frame, record_frames=not quiet)
+                           on_frame=None if quiet else timeline.frame, record_frames=not quiet,
+                           peers=dict(BOTH_VERSIONS))
 
     async def serve() -> None:
         bound = await system.start(host, port)

@@ -16,6 +16,7 @@ from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
 from chargepoint.config.model import (
     MEASURANDS,
+    OCPP_VERSIONS,
     Config,
     ConnectorConfig,
     ControlConfig,
@@ -62,12 +63,11 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     parsed = urlparse(url)
     if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
         raise r.fail("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}")
-    version = r.string("version", "1.6")
-    if version != "1.6":
-        raise r.fail("version", f"unsupported OCPP version {version!r}; supported: 1.6")
+    versions = _versions(r)
     cfg = OcppConfig(
         csms_url=url,
-        version=version,
+        version=versions[0],
+        versions=versions,
         heartbeat_interval_s=r.number("heartbeat_interval_s", 300, low=1, high=86400, integer=True),
         meter_value_sample_interval_s=r.number(
             "meter_value_sample_interval_s", 60, low=0, high=86400, integer=True
@@ -110,6 +110,24 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     _check_security(r, cfg, parsed.scheme)
     r.finish()
     return cfg
+
+
+def _versions(r: Reader) -> tuple[str, ...]:
+    """``versions`` (a list in order of preference), or the single ``version`` of earlier files."""
+    supported = ", ".join(OCPP_VERSIONS)
+    if "version" in r.table:
+        version = r.string("version", OCPP_VERSIONS[0])
+        if version not in OCPP_VERSIONS:
+            raise r.fail("version", f"unsupported OCPP version {version!r}; supported: {supported}")
+        if "versions" in r.table:
+            raise r.fail("version", "give either version or versions, not both")
+        return (version,)
+    versions = r.string_list("versions", OCPP_VERSIONS, OCPP_VERSIONS)
+    if not versions:
+        raise r.fail("versions", f"must name at least one OCPP version ({supported})")
+    if len(set(versions)) != len(versions):
+        raise r.fail("versions", "names a version twice")
+    return versions
 
 
 def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:

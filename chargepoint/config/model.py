@@ -27,6 +27,10 @@ MEASURANDS = (
 )
 
 
+#: The OCPP versions this release speaks, in the default order of preference.
+OCPP_VERSIONS = ("2.0.1", "1.6")
+
+
 @dataclass(frozen=True)
 class StationConfig:
     identity: str
@@ -54,7 +58,8 @@ class StationConfig:
 @dataclass(frozen=True)
 class OcppConfig:
     csms_url: str
-    version: str = "1.6"
+    #: The preferred version (the first of ``versions``).
+    version: str = "2.0.1"
     heartbeat_interval_s: int = 300
     meter_value_sample_interval_s: int = 60
     meter_values_sampled_data: tuple[str, ...] = (
@@ -88,6 +93,9 @@ class OcppConfig:
     reconnect_max_s: float = 300.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    #: OCPP versions offered to the CSMS as WebSocket subprotocols, in order of preference;
+    #: the CSMS picks one.
+    versions: tuple[str, ...] = OCPP_VERSIONS
 
 
 @dataclass(frozen=True)

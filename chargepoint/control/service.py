@@ -31,7 +31,7 @@ from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
 from chargepoint.core.views import ConnectorView
-from chargepoint.protocol.registry import Version
+from chargepoint.protocol.registry import VERSIONS, Version
 from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
 
@@ -81,13 +81,21 @@ class StationService:
         self.recorder = recorder
         self.version = version
         self.daemon = daemon
-        self.keys = version.catalogue(settings, len(station.connectors))
+        # A version without a settings view of its own shows them in the words of one that has.
+        catalogue = version.catalogue or next(v.catalogue for v in VERSIONS.values() if v.catalogue)
+        self.keys = catalogue(settings, len(station.connectors))
         #: Names (the version's and neutral) whose value is a password: never logged.
         self.secret_keys = (*version.secret_names,
                             *(name for name, d in settings.definitions.items() if d.secret))
         self.started_monotonic = time.monotonic()
         #: EVSEs with an output test (relay/pilot/selftest) running.
         self.testing: set[int] = set()
+
+    def use_version(self, version: Version) -> None:
+        """The CSMS chose ``version``: statuses, and settings where it has its own view, in its words."""
+        self.version = version
+        if version.catalogue is not None:
+            self.keys = version.catalogue(self.settings, len(self.station.connectors))
 
     @property
     def store(self) -> Store | None:

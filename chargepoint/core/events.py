@@ -130,6 +130,8 @@ class ReadingContext(_Parsed):
     PERIODIC = "periodic"
     CLOCK = "clock"
     TRANSACTION_END = "transaction_end"
+    #: Taken because the CSMS asked for a reading now.
+    TRIGGER = "trigger"
 
     @classmethod
     def parse(cls, text: str) -> ReadingContext:

@@ -85,6 +85,8 @@ class Outbox:
         self._next_seq = 1
         #: local id -> the CSMS's transaction id (1.6 gives its own; strings here).
         self._remote_ids: dict[str, str] = {}
+        #: local id -> how many of its messages the CSMS has answered (see ``answered``).
+        self._answered: dict[str, int] = {}
         self._changed = asyncio.Event()
         #: Writes of queued entries that may not have committed yet, by sequence number.
         self._writes: dict[int, Future[object]] = {}
@@ -103,6 +105,7 @@ class Outbox:
             raise RuntimeError("attach the store before anything is queued")
         try:
             rows, ids = await store.call(_load_rows, store)
+            answered = await store.call(_load_answered, store)
             stored_seq = await store.call(_next_seq, store)
         except (sqlite3.DatabaseError, StoreError) as exc:
             detail = str(exc).removeprefix(f"{store.path}: ")
@@ -110,6 +113,7 @@ class Outbox:
         queue = deque(_decode_row(store, seq, text) for seq, text in rows)
         self._queue = queue
         self._remote_ids = ids
+        self._answered = answered
         self._next_seq = max(queue[-1].seq + 1 if queue else 1, stored_seq)
         self.store = store
         if self._queue:
@@ -218,6 +222,7 @@ class Outbox:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
         self._queue.popleft()
         event = entry.event
+        self._answered[event.local_id] = self._answered.get(event.local_id, 0) + 1
         if isinstance(event, TransactionStarted) and remote_id is not None:
             self._remote_ids[event.local_id] = remote_id
         if self.store is None:
@@ -229,6 +234,11 @@ class Outbox:
                                                      remote_id, finished))
 
     # ---------------------------------------------------------------- ids
+    def answered(self, local_id: str) -> int:
+        """How many messages of a transaction the CSMS has answered so far (kept across restarts):
+        a version that numbers a transaction's messages gives the next one this number."""
+        return self._answered.get(local_id, 0)
+
     def remote_id(self, local_id: str) -> str | None:
         return self._remote_ids.get(local_id)
 
@@ -242,6 +252,7 @@ class Outbox:
         """Drop the id mapping of a transaction whose messages have all gone."""
         if not any(e.event.local_id == local_id for e in self._queue):
             self._remote_ids.pop(local_id, None)
+            self._answered.pop(local_id, None)
 
 
 # ------------------------------------------------------------- encoding
@@ -315,6 +326,11 @@ def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
     return rows, ids
 
 
+def _load_answered(store: Store) -> dict[str, int]:
+    return {local: int(count) for local, count in store.db.execute(
+        "SELECT local_id, answered FROM transactions WHERE answered > 0")}
+
+
 def _next_seq(store: Store) -> int:
     row = store.db.execute("SELECT value FROM meta WHERE name = 'outbox_seq'").fetchone()
     return int(row[0]) + 1 if row else 1
@@ -353,6 +369,7 @@ def _write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fin
         with db:
             db.execute("BEGIN")
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
             if remote_id is not None:
                 db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
             if finished is not None:

@@ -379,6 +379,14 @@ class Station:
                 c.evse.stop()
                 self._update_status(c)
 
+    def sample_now(self, evse_id: int) -> bool:
+        """Queue a reading of the transaction on ``evse_id`` now; False if none runs there."""
+        c = self.connectors.get(evse_id)
+        if c is None or c.transaction is None or c.transaction.stopping:
+            return False
+        self._spawn(self.transactions.sample_now(c))
+        return True
+
     def storage_failed(self, reason: str) -> None:
         """The state database cannot be written: no transaction may run that cannot be recorded.
 

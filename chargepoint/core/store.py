@@ -86,6 +86,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE transactions ADD COLUMN token_type TEXT;
     """,
+    # 4 -> 5: how many messages of each transaction the CSMS has answered, so a version
+    # that numbers them (2.0.1 seqNo) continues without gaps after a restart.
+    """
+    ALTER TABLE transactions ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

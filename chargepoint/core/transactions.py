@@ -153,6 +153,21 @@ class TransactionRecorder:
                 tx.samples.append(sample)
                 await self.outbox.put(sample)
 
+    async def sample_now(self, c: ConnectorState) -> None:
+        """A reading of the running transaction taken now (the CSMS asked for one): queued like a
+        periodic sample, and kept for the transaction's own record."""
+        tx = c.transaction
+        if tx is None or tx.stopping:
+            return
+        reading = await self.fresh_reading(c)
+        if reading is None or c.transaction is not tx or tx.stopping:
+            return
+        offered = c.evse_status.offered_a if c.evse_status else None
+        sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.TRIGGER, offered,
+                             connector_id=c.hw.connector_id)
+        tx.samples.append(sample)
+        await self.outbox.put(sample)
+
     async def clock_aligned(self, connectors: list[ConnectorState]) -> None:
         """Meter readings at ``aligned_interval_s`` boundaries of the wall clock.
 

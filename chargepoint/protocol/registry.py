@@ -17,6 +17,8 @@ from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16 import adapter as v16
 from chargepoint.protocol.v16 import keys as v16_keys
 from chargepoint.protocol.v16 import translate as v16_translate
+from chargepoint.protocol.v201 import adapter as v201
+from chargepoint.protocol.v201 import translate as v201_translate
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,9 @@ class Version:
     subprotocol: str
     #: ``adapter(ws, station, outbox, settings, config, clock, **hooks)`` -> a session with ``run()``.
     adapter: Callable[..., Any]
-    #: ``catalogue(settings, evse_count)``: the version's view of the settings.
-    catalogue: Callable[[Settings, int], Any]
+    #: ``catalogue(settings, evse_count)``: the version's view of the settings; None: it has none
+    #: of its own (the local surfaces keep showing the settings in the words they had).
+    catalogue: Callable[[Settings, int], Any] | None
     #: The connector status as this version says it.
     status_word: Callable[[StatusChanged], str]
     #: Names whose values a recorded frame must not show (passwords).
@@ -39,10 +42,26 @@ def _v16_status(status: StatusChanged) -> str:
     return v16_translate.connector_status(status).value
 
 
+def _v201_status(status: StatusChanged) -> str:
+    """The connector status, with the charging state while a connector is occupied."""
+    word = v201_translate.connector_status(status).value
+    if word != "Occupied":
+        return word
+    return f"{word} ({v201_translate.charging_state(status).value})"
+
+
 VERSIONS: dict[str, Version] = {
     v16.VERSION: Version(v16.VERSION, v16.SUBPROTOCOL, v16.V16Adapter, v16_keys.KeyCatalogue, _v16_status,
                          secret_names=v16_keys.SECRET_KEYS, setting_of=v16_keys.SETTING_KEYS.get),
 }
+
+# ---- OCPP 2.0.1 --------------------------------------------------------------------------------
+# To complete with the device model (protocol/v201/device_model.py) once it is part of the tree:
+#     from chargepoint.protocol.v201 import device_model as v201_dm
+#     catalogue=v201_dm.VariableCatalogue, secret_names=tuple(v201_dm.SECRET_VARIABLES),
+#     setting_of=v201_dm.SETTING_VARIABLES.get
+VERSIONS[v201.VERSION] = Version(v201.VERSION, v201.SUBPROTOCOL, v201.V201Adapter, None, _v201_status)
+# ------------------------------------------------------------------------------------------------
 
 
 def version(name: str) -> Version:

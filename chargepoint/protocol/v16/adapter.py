@@ -65,7 +65,8 @@ class V16Adapter:
 
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
-                 data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None) -> None:
+                 data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
+                 boot_reason: object = None) -> None:  # 1.6's BootNotification has no reason
         self.ws = ws
         self.station = station
         self.outbox = outbox

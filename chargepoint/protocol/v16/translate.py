@@ -66,6 +66,7 @@ _CONTEXTS = {
     ReadingContext.PERIODIC: WireContext.sample_periodic,
     ReadingContext.CLOCK: WireContext.sample_clock,
     ReadingContext.TRANSACTION_END: WireContext.transaction_end,
+    ReadingContext.TRIGGER: WireContext.trigger,
 }
 
 
