@@ -40,6 +40,7 @@ def station(peer: StrictPeer, tmp_path: Path, **ocpp: Any) -> Daemon:
                  "meter_values_sampled_data": list(MEASURANDS),
                  "reconnect_min_s": 0.2, "reconnect_max_s": 1.0, **ocpp},
         "simulation": {"speed": 10.0},
+        "control": {"enabled": False},
         "meter": {"poll_interval_s": 1.0},
     }, "<test_v201_strict>"))
 
