@@ -51,7 +51,8 @@ async def test_the_csms_choice_is_spoken(tmp_path: Path, served: tuple[str, ...]
     daemon = daemon_for(port, tmp_path, **({"versions": offered} if offered else {}))
     task = asyncio.ensure_future(daemon.run())
     try:
-        await until(lambda: daemon.adapter is not None and daemon.adapter.accepted.is_set(), what="boot accepted")
+        await until(lambda: daemon.adapter is not None and daemon.adapter.accepted.is_set(),
+                    what="boot accepted")
         assert isinstance(daemon.adapter, adapter)
         status = daemon.service.status()
         assert status["connection"]["ocpp_version"] == spoken
