@@ -69,7 +69,10 @@ class _Peer(ChargePoint):
             self.csms.refuse_transaction_events -= 1
             raise InternalError(description="refused by the test", details={})
         token = payload.get("id_token")
-        return call_result.TransactionEvent(id_token_info=self._info(token) if token else None)
+        if token is None:
+            return call_result.TransactionEvent()
+        info = self.csms.transaction_token_info.get(token["id_token"]) or self._info(token)
+        return call_result.TransactionEvent(id_token_info=dict(info))
 
     @on(Action.meter_values)
     def meter_values(self, **payload: Any) -> Any:
@@ -96,6 +99,8 @@ class LoopbackCsms201:
         self.boot_script: list[tuple[str, int]] = []
         #: idToken -> the IdTokenInfo answered for it (default Accepted).
         self.token_info: dict[str, dict[str, Any]] = {}
+        #: Overrides the IdTokenInfo in TransactionEvent answers only (a card blocked meanwhile).
+        self.transaction_token_info: dict[str, dict[str, Any]] = {}
         #: The next this many TransactionEvents are answered with a CALLERROR.
         self.refuse_transaction_events = 0
         self.received: list[Received] = []

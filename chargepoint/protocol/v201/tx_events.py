@@ -91,13 +91,14 @@ class TransactionEvents:
     # ------------------------------------------------------------ translation
     def translate(self, entry: Entry) -> call.TransactionEvent:
         event = entry.event
-        status = self.station.status_of(event.evse_id) if event.evse_id in self.station.connectors else None
         info: dict[str, Any] = {"transactionId": event.local_id}
-        if status is not None and not isinstance(event, TransactionStopped):
-            info["chargingState"] = translate.charging_state(status).value
         made_at = event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
+        offline = made_at < self.connected_at
+        if not offline and not isinstance(event, TransactionStopped) and event.evse_id in self.station.connectors:
+            # The charging state now describes a message made now, not one queued earlier.
+            info["chargingState"] = translate.charging_state(self.station.status_of(event.evse_id)).value
         common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id),
-                                  "offline": True if made_at < self.connected_at else None}
+                                  "offline": True if offline else None}
         if isinstance(event, TransactionStarted):
             remote = event.token.type is TokenType.CENTRAL
             remote_start_id = self.remote_start_ids.pop(event.evse_id, None) if remote else None
