@@ -94,7 +94,8 @@ class TransactionEvents:
         info: dict[str, Any] = {"transactionId": event.local_id}
         made_at = event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
         offline = made_at < self.connected_at
-        if not offline and not isinstance(event, TransactionStopped) and event.evse_id in self.station.connectors:
+        current = not offline and not isinstance(event, TransactionStopped)
+        if current and event.evse_id in self.station.connectors:
             # The charging state now describes a message made now, not one queued earlier.
             info["chargingState"] = translate.charging_state(self.station.status_of(event.evse_id)).value
         common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id),
