@@ -76,7 +76,7 @@ class V16Adapter:
         self.clock = clock
         self.on_reset = on_reset
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
-        self.data_transfer_handlers = data_transfer or {}
+        self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = Peer16(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.accepted = asyncio.Event()
         self._silent_calls = 0

@@ -100,7 +100,7 @@ class V201Adapter:
         self.on_reset = on_reset
         self.boot_reason = boot_reason
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
-        self.data_transfer_handlers = data_transfer or {}
+        self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = V201Peer(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.accepted = asyncio.Event()
         #: The CSMS's answer to the last BootNotification (None before the first).
