@@ -202,6 +202,8 @@ class Daemon:
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         self.boot_reason = await self.store.call(begin_run, self.store)
+        for version in self.versions:  # loaded off the event loop, before a CSMS may choose it
+            await asyncio.to_thread(registry.load, version.name)
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))

@@ -57,9 +57,6 @@ from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp2.0.1"
-VERSION = "2.0.1"
-
 #: Wait after a BootNotification answered Pending/Rejected with interval 0.
 DEFAULT_BOOT_RETRY_S = 30
 #: Consecutive unanswered CALLs after which the connection counts as dead.

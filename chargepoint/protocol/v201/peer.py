@@ -46,9 +46,8 @@ from chargepoint.core.authorization import Entry as ListEntry
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
+from chargepoint.protocol.v201 import VERSION
 from chargepoint.protocol.v201.translate import auth_result
-
-VERSION = "2.0.1"
 
 #: jsonschema rule that failed -> the 2.0.1 error code for it.
 SCHEMA_ERRORS: dict[str, type[OCPPError]] = {
