@@ -202,8 +202,9 @@ class Daemon:
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         self.boot_reason = await self.store.call(begin_run, self.store)
-        for version in self.versions:  # loaded off the event loop, before a CSMS may choose it
-            await asyncio.to_thread(registry.load, version.name)
+        # Each version offered is loaded off the event loop while the station starts (the
+        # adapter's constructor finds it loaded, or waits for the import under way).
+        preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
         await self.station.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
@@ -235,7 +236,7 @@ class Daemon:
         finally:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
-            await asyncio.gather(link, recovery, watchdog, *jobs, return_exceptions=True)
+            await asyncio.gather(link, recovery, watchdog, preload, *jobs, return_exceptions=True)
             if control is not None:
                 await control.close()
             if reader is not None:

@@ -51,7 +51,7 @@ def _setup_logging(level: str) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chargepoint")
 def main() -> None:
-    """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 1.6J."""
+    """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 2.0.1 and 1.6J."""
 
 
 @main.command()
