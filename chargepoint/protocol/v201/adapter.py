@@ -104,7 +104,7 @@ class V201Adapter:
         self.registration: RegistrationStatusEnumType | None = None
         self.transactions = TransactionEvents(station, outbox, settings, clock,
                                               lambda request: self._call(request, built_here=True),
-                                              clock.time())
+                                              clock.time(), self._spawn)
         self.notifications = Notifications(self._queue)
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()

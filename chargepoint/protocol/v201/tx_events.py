@@ -16,7 +16,6 @@ apart (MessageAttemptInterval), an unanswered message is kept and sent again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,12 +47,15 @@ class TransactionEvents:
     """Drains the outbox as TransactionEvents on one connection."""
 
     def __init__(self, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
-                 call_built: Caller, connected_at: float) -> None:
+                 call_built: Caller, connected_at: float,
+                 spawn: Callable[[Awaitable[Any]], None]) -> None:
         self.station = station
         self.outbox = outbox
         self.settings = settings
         self.clock = clock
         self._call = call_built
+        #: Runs follow-up work as a task of the connection (cancelled with it).
+        self._spawn = spawn
         #: Events made before this connection opened were made offline (the ``offline`` flag).
         self.connected_at = connected_at
         #: EVSE -> the remoteStartId of the RequestStartTransaction its next transaction answers.
@@ -164,7 +166,7 @@ class TransactionEvents:
         verdict = translate.auth_result(info)
         token = event.token
         if token is not None:
-            asyncio.ensure_future(self.station.authorization.remember(token.value, verdict))
+            self._spawn(self.station.authorization.remember(token.value, verdict))
         if isinstance(event, TransactionStarted):
             self.station.transaction_authorized(event.local_id, verdict,
                                                 bool(self.settings.get("stop_tx_on_invalid_id")))
