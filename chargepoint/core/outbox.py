@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chargepoint.core.events import (
+    Activity,
+    ActivityChanged,
     IdToken,
     MeterSample,
     ReadingContext,
@@ -180,7 +182,7 @@ class Outbox:
         if self.store is not None:
             future = self.store.submit(_write_put, self.store, entry, thin)
             self._writes[entry.seq] = future
-            if not isinstance(event, MeterSample):
+            if not isinstance(event, MeterSample | ActivityChanged):
                 await asyncio.wrap_future(future)  # StoreError: the caller must not go on
                 self._writes.pop(entry.seq, None)
         return entry
@@ -301,6 +303,9 @@ def decode(text: str) -> TransactionEvent:
             evse_id, data["local_id"], data["meter_stop_wh"], data["timestamp"],
             StopReason.parse(data["reason"]), _token(data.get("token", data.get("id_tag"))),
             tuple(_sample(s) for s in data["samples"]), connector_id)
+    if kind == "ActivityChanged":
+        return ActivityChanged(evse_id, data["local_id"], Activity.parse(data["activity"]),
+                               bool(data["plugged"]), data["timestamp"], connector_id)
     raise ValueError(f"unknown queued message type {kind!r}")
 
 

@@ -151,6 +151,7 @@ class Station:
         if previous is not None and previous.facts == current.facts:
             return
         c.reported = current
+        self.transactions.activity_changed(c, current)
         log.info("connector %d: %s%s%s%s", c.id, current.activity.value.replace("_", " "),
                  "" if current.operative else ", inoperative",
                  f", fault {current.fault}" if current.fault else "",

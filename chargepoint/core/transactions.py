@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable
 
 from chargepoint.core.connector import ConnectorState, Session, Transaction
 from chargepoint.core.events import (
+    Activity,
+    ActivityChanged,
     IdToken,
     MeterSample,
     ReadingContext,
+    StatusChanged,
     StopReason,
     TransactionStarted,
     TransactionStopped,
@@ -29,6 +32,9 @@ from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
 
 log = logging.getLogger(__name__)
+
+#: The activities of a transaction under way.
+_RUNNING = (Activity.STARTING, Activity.CHARGING, Activity.SUSPENDED_EV, Activity.SUSPENDED_EVSE)
 
 #: Longest a stop waits for the safety loop to report the contactor open. The loop
 #: forces it open at the latest 6 s after PWM off; a little beyond that, a stuck
@@ -131,6 +137,15 @@ class TransactionRecorder:
         begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
                             connector_id=c.hw.connector_id)
         return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
+
+    def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
+        """Queue the running transaction's new activity (charging, suspended ...), when it changed."""
+        tx = c.transaction
+        if tx is None or tx.stopping or status.activity not in _RUNNING or status.activity is tx.activity:
+            return
+        tx.activity = status.activity
+        self._spawn(self.outbox.put(ActivityChanged(c.id, tx.local_id, status.activity, status.plugged,
+                                                    status.timestamp, c.hw.connector_id)))
 
     # ------------------------------------------------------------ samples
     async def sample(self, c: ConnectorState, tx: Transaction) -> None:

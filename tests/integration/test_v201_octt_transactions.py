@@ -46,6 +46,9 @@ async def test_e01_start_by_card_after_plug_in_and_e06_stop_by_the_same_card(
     assert started["id_token"] == {"id_token": CARD, "type": "ISO14443"}
     assert started["evse"] == {"id": 1, "connector_id": 1}
     assert context_of(started) == {"Transaction.Begin"}
+    assert started["transaction_info"]["charging_state"] == "EVConnected"
+    changed = [e for e in events if e["trigger_reason"] == "ChargingStateChanged"]
+    assert "Charging" in [e["transaction_info"]["charging_state"] for e in changed]
     assert ended["transaction_info"]["stopped_reason"] == "Local"
     assert ended["trigger_reason"] == "StopAuthorized" and ended["id_token"]["id_token"] == CARD
     assert "Transaction.End" in context_of(ended)
@@ -160,8 +163,8 @@ async def test_j07_sampled_meter_values_in_transaction_events(csms: LoopbackCsms
     measurands = ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"]
     async with station201(csms, tmp_path, ocpp={"meter_values_sampled_data": measurands}) as daemon:
         _, tx_id = await charging(csms, daemon)
-        await csms.wait_for("TransactionEvent", count=3)
-    updated = csms.transaction(tx_id)[1]
+        await csms.wait_for("TransactionEvent", trigger_reason="MeterValuePeriodic")
+    updated = next(e for e in csms.transaction(tx_id) if e["trigger_reason"] == "MeterValuePeriodic")
     assert updated["event_type"] == "Updated" and updated["trigger_reason"] == "MeterValuePeriodic"
     values = updated["meter_value"][0]["sampled_value"]
     assert {v["measurand"] for v in values} == set(measurands)

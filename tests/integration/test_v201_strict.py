@@ -124,11 +124,14 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert started["seqNo"] == 0 and started["triggerReason"] == "Authorized"
     assert started["idToken"] == {"idToken": CARD, "type": "ISO14443"} and started["evse"] == EVSE
     assert "offline" not in started
-    await peer.wait(lambda: len(events(peer, tx_id)) >= 3, "two periodic TransactionEvent Updated")
-    updated = events(peer, tx_id)[1]
-    assert updated["eventType"] == "Updated" and updated["triggerReason"] == "MeterValuePeriodic"
-    measurands = {v["measurand"] for e in events(peer, tx_id)[1:] for mv in e["meterValue"]
-                  for v in mv["sampledValue"]}
+    def periodic() -> list[dict[str, Any]]:
+        return [e for e in events(peer, tx_id) if e["triggerReason"] == "MeterValuePeriodic"]
+    await peer.wait(lambda: len(periodic()) >= 2, "two periodic TransactionEvent Updated")
+    assert periodic()[0]["eventType"] == "Updated"
+    charging_state = [e["transactionInfo"]["chargingState"] for e in events(peer, tx_id)
+                      if e["triggerReason"] == "ChargingStateChanged"]
+    assert "Charging" in charging_state, charging_state
+    measurands = {v["measurand"] for e in periodic() for mv in e["meterValue"] for v in mv["sampledValue"]}
     assert measurands == set(MEASURANDS)
     assert world.contactor.closed
     assert (await ok(peer, "TriggerMessage", {"requestedMessage": "TransactionEvent", "evse": {"id": 1}})) \

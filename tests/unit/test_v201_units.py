@@ -7,9 +7,11 @@ import pytest
 
 from chargepoint.config import ConfigError, parse
 from chargepoint.core import boot
+from chargepoint.core import outbox as outbox_module
 from chargepoint.core.boot import BootReason
 from chargepoint.core.events import (
     Activity,
+    ActivityChanged,
     AuthStatus,
     IdToken,
     ReadingContext,
@@ -132,3 +134,10 @@ def test_versions_offered_default_order_and_errors() -> None:
             parse({**base, "ocpp": {"csms_url": "ws://x", "versions": versions}})
     with pytest.raises(ConfigError, match="either version or versions"):
         parse({**base, "ocpp": {"csms_url": "ws://x", "version": "1.6", "versions": ["1.6"]}})
+
+
+def test_activity_changes_are_queued_as_neutral_events_and_read_back() -> None:
+    event = ActivityChanged(1, "tx9", Activity.SUSPENDED_EVSE, True, 12.5)
+    assert outbox_module.decode(outbox_module.encode(event)) == event
+    state = StatusChanged(1, 0.0, activity=event.activity, plugged=event.plugged)
+    assert translate.charging_state(state).value == "SuspendedEVSE"

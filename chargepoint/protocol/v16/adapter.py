@@ -23,6 +23,7 @@ from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, DataTransfer
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.core.events import (
+    ActivityChanged,
     AuthResult,
     AuthStatus,
     IdToken,
@@ -389,6 +390,8 @@ class V16Adapter:
                 meter_start=round(event.meter_start_wh),
                 timestamp=iso_utc(event.timestamp),
             )
+        if isinstance(event, ActivityChanged):
+            return None  # 1.6 says it in StatusNotification, which is not queued
         remote_id = self.outbox.remote_id(event.local_id)
         if remote_id is None:
             log.error("no CSMS transaction id for %s; dropping %s", event.local_id, type(event).__name__)

@@ -3,7 +3,8 @@
 A start becomes ``Started``, a meter sample ``Updated``, a stop ``Ended``. The
 transaction id is the station's own local id (2.0.1 lets the station make it),
 so nothing waits for the CSMS to name a transaction, and messages queued
-offline need no rewriting. Each message carries the transaction's ``seqNo``:
+offline need no rewriting. A change of the transaction's activity becomes an
+``Updated`` with trigger ChargingStateChanged. Each message carries the transaction's ``seqNo``:
 the number of its messages the CSMS has already answered, which the outbox
 keeps on disk with each acknowledgement, so the numbers run on without gaps
 across restarts and a message resent after a crash keeps its number.
@@ -22,11 +23,13 @@ from typing import Any
 
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
-from ocpp.v201.enums import TransactionEventEnumType, TriggerReasonEnumType
+from ocpp.v201.enums import ChargingStateEnumType, TransactionEventEnumType, TriggerReasonEnumType
 
 from chargepoint.core.events import (
+    ActivityChanged,
     MeterSample,
     ReadingContext,
+    StatusChanged,
     TokenType,
     TransactionStarted,
     TransactionStopped,
@@ -95,18 +98,23 @@ class TransactionEvents:
         event = entry.event
         info: dict[str, Any] = {"transactionId": event.local_id}
         made_at = event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
-        offline = made_at < self.connected_at
-        current = not offline and not isinstance(event, TransactionStopped)
-        if current and event.evse_id in self.station.connectors:
-            # The charging state now describes a message made now, not one queued earlier.
-            info["chargingState"] = translate.charging_state(self.station.status_of(event.evse_id)).value
         common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id),
-                                  "offline": True if offline else None}
+                                  "offline": True if made_at < self.connected_at else None}
+        if isinstance(event, ActivityChanged):
+            state = StatusChanged(event.evse_id, event.timestamp, activity=event.activity,
+                                  plugged=event.plugged)
+            info["chargingState"] = translate.charging_state(state).value
+            return call.TransactionEvent(
+                event_type=TransactionEventEnumType.updated.value, timestamp=iso_utc(event.timestamp),
+                trigger_reason=TriggerReasonEnumType.charging_state_changed.value, transaction_info=info,
+                **common)
         if isinstance(event, TransactionStarted):
             remote = event.token.type is TokenType.CENTRAL
             remote_start_id = self.remote_start_ids.pop(event.evse_id, None) if remote else None
             if remote_start_id is not None:
                 info["remoteStartId"] = remote_start_id
+            # A transaction begins with the EV connected; what follows comes as ActivityChanged.
+            info["chargingState"] = ChargingStateEnumType.ev_connected.value
             return call.TransactionEvent(
                 event_type=TransactionEventEnumType.started.value,
                 timestamp=iso_utc(event.timestamp),
@@ -161,7 +169,7 @@ class TransactionEvents:
         """The CSMS's word on the identifier, when it gave one."""
         event = entry.event
         info = getattr(result, "id_token_info", None)
-        if not isinstance(info, dict) or isinstance(event, MeterSample):
+        if not isinstance(info, dict) or isinstance(event, MeterSample | ActivityChanged):
             return
         verdict = translate.auth_result(info)
         token = event.token
