@@ -46,6 +46,7 @@ def _summary(frame: Frame) -> str:
             return (f"{payload['eventType']} seqNo={payload['seqNo']} {payload['triggerReason']} "
                     f"txId={info['transactionId']}"
                     + (f" {info['stoppedReason']}" if "stoppedReason" in info else "")
+                    + (f" {info['chargingState']}" if "chargingState" in info else "")
                     + (f" Energy={energy[-1]}Wh" if energy else ""))
         if frame.action == "StopTransaction":
             keep = {k: payload[k] for k in ("transactionId", "meterStop", "reason", "idTag")

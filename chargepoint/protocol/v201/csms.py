@@ -87,7 +87,7 @@ class StationPeer201(LibPeer):
                                        (id_token or {}).get("id_token", ""),
                                        _energy(meter_value) or 0, timestamp)
             self.csms.transactions[tx_id] = record
-        elif event_type == "Updated":
+        elif event_type == "Updated" and meter_value:
             record.meter_values += 1
         else:
             record.meter_stop = _energy(meter_value) or record.meter_start
