@@ -97,7 +97,7 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     csms = await LoopbackCsms().start()
     config = tmp_path / "station.toml"
     state = tmp_path / "state"
-    write_config(config, csms.url, state)
+    write_config(config, csms.url, state, versions='["1.6"]')
     await kill_at_random_moments(csms, config, KILLS)
 
     # OCPP 1.6 delivery is at least once: a kill between the CSMS's answer and the

@@ -12,8 +12,11 @@ CSMS has accepted the BootNotification only what the specification allows a
 Pending station to be asked is handled; everything else is a SecurityError.
 
 The provisioning actions (GetVariables, SetVariables, GetBaseReport,
-SetNetworkProfile) come from a mixin over the device model: put it first in
-``V201Peer``'s bases when it is there; until then they are NotImplemented.
+SetNetworkProfile) come from a mixin over the device model
+(``provisioning.ProvisioningHandlers``): put it first in ``V201Peer``'s bases
+and give the peer its ``device_model`` (``device_model.DeviceModel(settings,
+evse_count)``, made in ``V201Adapter.__init__``) when it is there; until then
+they are NotImplemented.
 """
 
 from __future__ import annotations
