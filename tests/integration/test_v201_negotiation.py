@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from chargepoint.app.daemon import Daemon
+from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
 from chargepoint.protocol.v16 import csms as v16_csms
 from chargepoint.protocol.v16.adapter import V16Adapter
@@ -56,6 +57,7 @@ async def test_the_csms_choice_is_spoken(tmp_path: Path, served: tuple[str, ...]
         assert isinstance(daemon.adapter, adapter)
         status = daemon.service.status()
         assert status["connection"]["ocpp_version"] == spoken
+        assert f"connected (OCPP {spoken}), BootNotification accepted" in _status_view(status)
         peer = await csms.wait_for_station("CP-NEGO")
         assert isinstance(peer, PEERS[v16_csms.SUBPROTOCOL if spoken == "1.6" else V201])
     finally:
