@@ -148,7 +148,7 @@ class Link:
             except NoCommonVersion as exc:
                 log.warning("refused the CSMS at %s: %s", url, exc)
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                log.warning("connection to %s lost: %s", url, _describe(exc))
+                log.warning("connection to %s lost: %s", url, _describe(exc, self.settings.offered))
             finally:
                 self.connected.clear()
                 self._ws = None
@@ -256,9 +256,13 @@ class Link:
             await self._ws.close(1000, "reconnecting with new settings")
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, offered: tuple[str, ...] = ()) -> str:
     if isinstance(exc, websockets.exceptions.InvalidStatus):
-        return f"refused by the CSMS with HTTP {exc.response.status_code}"
+        code = exc.response.status_code
+        # A server that speaks none of the offered subprotocols refuses the upgrade with 400.
+        hint = f" (it may speak none of the offered OCPP versions: {', '.join(offered)})" \
+            if code == 400 and offered else ""
+        return f"refused by the CSMS with HTTP {code}{hint}"
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
         return f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
     if isinstance(exc, ssl.SSLCertVerificationError):

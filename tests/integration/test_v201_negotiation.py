@@ -93,8 +93,10 @@ async def test_a_csms_that_selects_no_version_is_refused_and_retried(
     assert opened[0] is None
 
 
-async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(tmp_path: Path) -> None:
+async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A CSMS that supports none of the offered subprotocols refuses the upgrade; the station retries."""
+    caplog.set_level(logging.WARNING, logger="chargepoint.connection")
     attempts: list[str] = []
 
     async def handler(ws: ServerConnection) -> None:  # never reached: the handshake fails
@@ -110,3 +112,6 @@ async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(tmp_path
         finally:
             daemon.stop()
             await asyncio.wait_for(task, 20)
+    lines = [r.getMessage() for r in caplog.records if r.name == "chargepoint.connection"]
+    assert any("HTTP 400 (it may speak none of the offered OCPP versions: ocpp2.0.1, ocpp1.6)" in line
+               for line in lines), lines
