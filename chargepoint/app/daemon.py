@@ -231,8 +231,8 @@ class Daemon:
                 if self.restart_requested is None:
                     await self.station.stop_all(StopReason.REBOOT)
                 await self._drain_outbox(5.0)
-                await self.store.call(end_run, self.store,
-                                      BootReason.REMOTE_RESET if self.restart_requested else None)
+                await self.store.call(end_run, self.store, BootReason.REMOTE_RESET if self.restart_requested
+                                      else BootReason.APPLICATION_ERROR if self.failure else None)
         finally:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()

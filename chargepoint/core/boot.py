@@ -23,8 +23,8 @@ class BootReason(StrEnum):
     POWER_UP = "power_up"
     #: The CSMS asked for the restart.
     REMOTE_RESET = "remote_reset"
-    #: The station restarted itself (the technician's command, a local request).
-    LOCAL_RESET = "local_reset"
+    #: The previous run stopped itself on an error (a safety loop that hung) to be started afresh.
+    APPLICATION_ERROR = "application_error"
     #: The previous run was killed without stopping (a crash, the watchdog) while the machine ran on.
     WATCHDOG = "watchdog"
 
@@ -50,7 +50,7 @@ def begin_run(store: Store) -> BootReason:
     if ended == RUNNING:
         same_machine_boot = bool(boot_id) and rows.get("boot_id") == boot_id
         reason = BootReason.WATCHDOG if same_machine_boot else BootReason.POWER_UP
-    elif ended in (BootReason.REMOTE_RESET, BootReason.LOCAL_RESET):
+    elif ended in (BootReason.REMOTE_RESET, BootReason.APPLICATION_ERROR):
         reason = BootReason(ended)
     else:
         reason = BootReason.POWER_UP

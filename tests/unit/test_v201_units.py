@@ -95,7 +95,8 @@ async def test_boot_reason_follows_how_the_previous_run_ended(tmp_path, monkeypa
     assert await next_reason(BootReason.REMOTE_RESET) == BootReason.POWER_UP  # stopped cleanly before
     assert await next_reason("killed") == BootReason.REMOTE_RESET
     assert await next_reason(None) == BootReason.WATCHDOG  # killed, the machine ran on
-    assert await next_reason("killed") == BootReason.POWER_UP
+    assert await next_reason(BootReason.APPLICATION_ERROR) == BootReason.POWER_UP
+    assert await next_reason("killed") == BootReason.APPLICATION_ERROR
     boot_id.write_text("machine-boot-2\n")  # killed with the machine: a power cut
     assert await next_reason(None) == BootReason.POWER_UP
 

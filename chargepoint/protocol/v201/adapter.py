@@ -65,7 +65,7 @@ SILENT_CALLS_LIMIT = 2
 BOOT_REASONS = {
     BootReason.POWER_UP: BootReasonEnumType.power_up,
     BootReason.REMOTE_RESET: BootReasonEnumType.remote_reset,
-    BootReason.LOCAL_RESET: BootReasonEnumType.application_reset,
+    BootReason.APPLICATION_ERROR: BootReasonEnumType.application_reset,
     BootReason.WATCHDOG: BootReasonEnumType.watchdog,
 }
 _AVAILABILITY = {AvailabilityChange.ACCEPTED: ChangeAvailabilityStatusEnumType.accepted,
