@@ -22,6 +22,8 @@ from chargepoint.protocol.v16.adapter import V16Adapter
 from chargepoint.protocol.v201 import csms as v201_csms
 from chargepoint.protocol.v201.adapter import V201Adapter
 from tests.integration.conftest import until
+from tests.integration.loopback_csms import LoopbackCsms
+from tests.integration.loopback_csms201 import LoopbackCsms201
 
 V16, V201 = v16_csms.SUBPROTOCOL, v201_csms.SUBPROTOCOL
 PEERS = {V16: v16_csms.StationPeer, V201: v201_csms.StationPeer201}
@@ -115,3 +117,34 @@ async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(
     lines = [r.getMessage() for r in caplog.records if r.name == "chargepoint.connection"]
     assert any("HTTP 400 (it may speak none of the offered OCPP versions: ocpp2.0.1, ocpp1.6)" in line
                for line in lines), lines
+
+
+async def test_messages_queued_under_one_version_are_delivered_in_the_one_spoken_later(
+        tmp_path: Path) -> None:
+    """A 1.6 CSMS is replaced by a 2.0.1 one while a transaction runs offline: the queued neutral
+    events reach the new CSMS as 2.0.1 TransactionEvents, numbered without gaps."""
+    old = await LoopbackCsms().start()
+    port = old.port
+    daemon = daemon_for(port, tmp_path, allow_offline_tx_for_unknown_id=True)
+    task = asyncio.ensure_future(daemon.run())
+    new = LoopbackCsms201()
+    try:
+        await old.wait_for("StatusNotification", connector_id=1)
+        await old.close()
+        await until(lambda: not daemon.link.connected.is_set(), what="offline")
+        world = daemon.hardware.worlds[1]
+        world.plug_in()
+        world.card_reader.tap("SWITCH01")
+        await until(lambda: world.contactor.closed, what="charging offline")
+        world.unplug()
+        await until(lambda: daemon.station.active_transactions() == [], what="the stop")
+        await new.start(port)
+        await new.wait_for("TransactionEvent", event_type="Ended", timeout=15)
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 20)
+        await new.close()
+    events = [r.payload for r in new.of("TransactionEvent")]
+    assert events[0]["event_type"] == "Started" and events[0]["id_token"]["id_token"] == "SWITCH01"
+    assert [e["seq_no"] for e in events] == list(range(len(events)))
+    assert old.of("StartTransaction") == [], "nothing of it was said in 1.6"
