@@ -26,6 +26,7 @@ from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
+from chargepoint.core.boot import BootReason, begin_run, end_run
 from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.energy import EnergyManager, StationConnectors
 from chargepoint.core.events import IdToken, StopReason, TokenType
@@ -55,8 +56,12 @@ class Daemon:
         self.config = config
         self.hardware = hardware or build_hardware(config)
         self.clock = self.hardware.clock
-        #: The OCPP version offered to the CSMS (the only one until 2.0.1 lands).
-        self.version = registry.version("1.6")
+        #: The OCPP versions offered to the CSMS, preferred first; ``version`` is the one spoken
+        #: (the preferred one until a CSMS has chosen).
+        self.versions = tuple(registry.version(name) for name in config.ocpp.versions)
+        self.version = self.versions[0]
+        #: Why this run started, as the previous run left it in the state database.
+        self.boot_reason = BootReason.POWER_UP
         self.settings = Settings(config)
         #: Certificates, the security log, signed firmware (core/security.py).
         self.security = Security(self.settings, self.clock, config.station.state_dir, config.station.identity)
@@ -100,6 +105,7 @@ class Daemon:
                 url=ocpp.csms_url,
                 identity=config.station.identity,
                 subprotocol=self.version.subprotocol,
+                subprotocols=tuple(v.subprotocol for v in self.versions),
                 reconnect_min_s=ocpp.reconnect_min_s,
                 reconnect_max_s=ocpp.reconnect_max_s,
                 ping_timeout_s=ocpp.ping_timeout_s,
@@ -117,7 +123,8 @@ class Daemon:
         #: Set when the daemon stops because something is broken (a hung safety loop).
         self.failure: str | None = None
         #: Recent events and OCPP frames, for the control API's ``logs`` and ``status``.
-        self.recorder = Recorder(secret_names=self.version.secret_names)
+        self.recorder = Recorder(secret_names=tuple(
+            name for v in registry.VERSIONS.values() for name in v.secret_names))
         #: OCPP CALLs by action and result, for the metrics.
         self.messages = MessageCounter()
         self.recorder.frame_listeners.append(self.messages.frame)
@@ -148,11 +155,18 @@ class Daemon:
 
             self.mqtt = MqttBridge(self.service, config.mqtt)
 
-    def _new_session(self, ws: object) -> Any:
+    def _new_session(self, ws: Any) -> Any:
+        """The adapter of the version the CSMS selected (the link offered only ours)."""
         self.messages.new_connection()
-        self.adapter = self.version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
-                                            self.config, self.clock, on_reset=self.reset,
-                                            data_transfer=self.data_transfer)
+        version = registry.by_subprotocol(ws.subprotocol)
+        assert version is not None, f"the link accepted subprotocol {ws.subprotocol!r}"
+        if version is not self.version:
+            log.info("the CSMS chose OCPP %s", version.name)
+        self.version = version
+        self.service.use_version(version)
+        self.adapter = version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
+                                       self.config, self.clock, on_reset=self.reset,
+                                       data_transfer=self.data_transfer, boot_reason=self.boot_reason)
         return self.adapter
 
     def _watchdog_state(self) -> tuple[bool, str | None]:
@@ -243,6 +257,10 @@ class Daemon:
             self.recorder.detach()
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
+        self.boot_reason = await self.store.call(begin_run, self.store)
+        # Each version offered is loaded off the event loop while the station starts (the
+        # adapter's constructor finds it loaded, or waits for the import under way).
+        preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
@@ -282,10 +300,12 @@ class Daemon:
                 if self.restart_requested is None:
                     await self.station.stop_all(StopReason.REBOOT)
                 await self._drain_outbox(5.0)
+                await self.store.call(end_run, self.store, BootReason.REMOTE_RESET if self.restart_requested
+                                      else BootReason.APPLICATION_ERROR if self.failure else None)
         finally:
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
-            await asyncio.gather(link, recovery, watchdog, *jobs, return_exceptions=True)
+            await asyncio.gather(link, recovery, watchdog, preload, *jobs, return_exceptions=True)
             if web is not None:
                 await web.close()
             if control is not None:
@@ -364,7 +384,7 @@ class Daemon:
         """
         out = dict(stored)
         for name, text in stored.items():
-            neutral = self.version.setting_of(name)
+            neutral = next(filter(None, (v.setting_of(name) for v in registry.VERSIONS.values())), None)
             if neutral is not None:
                 self._stored_as.setdefault(neutral, []).append(name)  # config reset deletes these too
                 if neutral not in stored:

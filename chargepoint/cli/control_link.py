@@ -22,7 +22,8 @@ from chargepoint.cli.control_target import Target, daemon_command
 def link_text(conn: dict[str, Any]) -> str:
     """How the link is: connected, or offline since when, the last error once, the next attempt."""
     if conn["connected"]:
-        return f"connected, BootNotification {conn['boot']}"
+        spoken = f" (OCPP {conn['ocpp_version']})" if conn.get("ocpp_version") else ""
+        return f"connected{spoken}, BootNotification {conn['boot']}"
     since = conn.get("offline_since")
     text = "NOT connected"
     if since is not None:

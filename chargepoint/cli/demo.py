@@ -1,9 +1,10 @@
 """The demo: a simulated station and the bench CSMS run one whole session.
 
 It shows, on one screen, what a station and a CSMS say to each other during a
-charging session: plug in, card tap, Authorize, StartTransaction, MeterValues,
-a remote stop from the CSMS, unplug. The station is the real daemon with the
-simulated hal, so the demo exercises the same code a station runs.
+charging session: plug in, card tap, Authorize, the start of the transaction,
+its meter values, a remote stop from the CSMS, unplug; in OCPP 2.0.1
+(TransactionEvent) or 1.6J (StartTransaction, MeterValues, StopTransaction).
+The station is the real daemon with the simulated hal, so the demo exercises the same code a station runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
 from chargepoint.protocol.v16.csms import CentralSystem, Frame
+from chargepoint.protocol.v201.csms import BOTH_VERSIONS
 
 CARD = "04A1B2C3D4"
 IDENTITY = "DEMO-CP-1"
@@ -37,6 +39,15 @@ def _summary(frame: Frame) -> str:
                 parts.append(f"{name}{'/' + v['phase'] if v.get('phase') else ''}={v['value']}"
                              f"{v.get('unit', '')}")
             return f"txId={payload.get('transactionId')} " + " ".join(parts)
+        if frame.action == "TransactionEvent":
+            info = payload["transactionInfo"]
+            energy = [v["value"] for mv in payload.get("meterValue", []) for v in mv["sampledValue"]
+                      if v.get("measurand") == "Energy.Active.Import.Register"]
+            return (f"{payload['eventType']} seqNo={payload['seqNo']} {payload['triggerReason']} "
+                    f"txId={info['transactionId']}"
+                    + (f" {info['stoppedReason']}" if "stoppedReason" in info else "")
+                    + (f" {info['chargingState']}" if "chargingState" in info else "")
+                    + (f" Energy={energy[-1]}Wh" if energy else ""))
         if frame.action == "StopTransaction":
             keep = {k: payload[k] for k in ("transactionId", "meterStop", "reason", "idTag")
                     if k in payload}
@@ -78,17 +89,18 @@ async def _until(condition: Callable[[], Any], what: str, timeout: float) -> Any
 
 
 async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
-                   samples: int = 3) -> int:
-    """Run one whole session; return the energy delivered in Wh (> 0 on success)."""
+                   samples: int = 3, ocpp: str = "2.0.1") -> int:
+    """Run one whole session in OCPP ``ocpp``; return the energy delivered in Wh (> 0 on success)."""
     timeline = Timeline(out)
-    csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame)
+    csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame, peers=dict(BOTH_VERSIONS))
     port = await csms.start("127.0.0.1", 0)
-    timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port}")
+    timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port} (OCPP 2.0.1 and 1.6J)")
     state_dir = tempfile.TemporaryDirectory(prefix="chargepoint-demo-")
     config = parse({
         "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001",
                     "state_dir": state_dir.name},
-        "ocpp": {"csms_url": f"ws://127.0.0.1:{port}", "meter_value_sample_interval_s": 60,
+        "ocpp": {"csms_url": f"ws://127.0.0.1:{port}", "versions": [ocpp],
+                 "meter_value_sample_interval_s": 60,
                  "meter_values_sampled_data": ["Energy.Active.Import.Register",
                                                "Power.Active.Import", "Current.Import"]},
         "simulation": {"speed": speed, "ev_max_current_a": 16, "ev_soc": 0.4},
@@ -100,7 +112,8 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
     world = daemon.hardware.worlds[1]
     runner = asyncio.ensure_future(daemon.run())
     try:
-        timeline.say(f"simulated station {IDENTITY} started (simulation {speed:g}x real time, "
+        timeline.say(f"simulated station {IDENTITY} started, offering OCPP {ocpp} "
+                     f"(simulation {speed:g}x real time, "
                      f"meter: simulated SDM630 read over Modbus TCP)")
         await _until(lambda: daemon.adapter and daemon.adapter.accepted.is_set(),
                      "BootNotification accepted", 10)
@@ -111,14 +124,14 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         timeline.say(f"RFID card {CARD} presented")
         world.card_reader.tap(CARD)
         record = await _until(lambda: next(iter(csms.transactions.values()), None),
-                              "StartTransaction", 10)
+                              "the transaction's start", 10)
         await _until(lambda: world.contactor.closed, "contactor closed", 5)
         timeline.say(f"contactor closed: EV charging at {world.ev.current_a:.0f} A "
                      f"x {world.ev.phases} phase(s)")
         await _until(lambda: record.meter_values >= samples, f"{samples} MeterValues", 15)
         timeline.say("operator stops the session from the CSMS")
         await csms.remote_stop(IDENTITY, record.transaction_id)
-        await _until(lambda: record.meter_stop is not None, "StopTransaction", 10)
+        await _until(lambda: record.meter_stop is not None, "the transaction's end", 10)
         await asyncio.sleep(0.2)
         timeline.say("EV unplugged")
         world.unplug()

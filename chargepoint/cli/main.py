@@ -78,7 +78,7 @@ class _JsonUsageGroup(click.Group):
 @click.group(cls=_JsonUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="chargepoint")
 def main() -> None:
-    """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 1.6J."""
+    """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 2.0.1 and 1.6J."""
 
 
 @main.command()
@@ -215,7 +215,10 @@ def check_config(config_path: str, json_output: bool) -> None:
               show_default=True,
               help="session: one charging session with the CSMS's frames; solar: a cloudy day in pv mode; "
                    "fuse: a kettle and an oven against the main fuse (each about a minute).")
-def demo(speed: float, standalone: bool, scenario: str) -> None:
+@click.option("--ocpp", "ocpp_version", default="2.0.1", show_default=True,
+              type=click.Choice(["2.0.1", "1.6"]),
+              help="The OCPP version the simulated station offers (the bench CSMS speaks both).")
+def demo(speed: float, standalone: bool, scenario: str, ocpp_version: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline."""
     from chargepoint.cli.demo import run_demo
 
@@ -235,7 +238,7 @@ def demo(speed: float, standalone: bool, scenario: str) -> None:
         if figures["energy_wh"] <= 0:
             raise click.ClickException("the EV charged nothing")
         return
-    energy = asyncio.run(run_demo(speed=speed))
+    energy = asyncio.run(run_demo(speed=speed, ocpp=ocpp_version))
     if energy <= 0:
         raise click.ClickException("the session delivered no energy")
 
@@ -249,18 +252,20 @@ def demo(speed: float, standalone: bool, scenario: str) -> None:
               help="Heartbeat interval given to stations at boot (s).")
 @click.option("--quiet", is_flag=True, help="Print no frames (for long runs and benchmarks).")
 def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: bool) -> None:
-    """A bench OCPP 1.6J central system that prints every frame.
+    """A bench OCPP central system (2.0.1 and 1.6J) that prints every frame.
 
     Point a station's ocpp.csms_url at ws://HOST:PORT to commission it without
     the operator's backend.
     """
     from chargepoint.cli.demo import Timeline
     from chargepoint.protocol.v16.csms import CentralSystem
+    from chargepoint.protocol.v201.csms import BOTH_VERSIONS
 
     _setup_logging("warning")
     timeline = Timeline()
     system = CentralSystem(accept_tags=set(tags) or None, heartbeat_interval_s=heartbeat,
-                           on_frame=None if quiet else timeline.frame, record_frames=not quiet)
+                           on_frame=None if quiet else timeline.frame, record_frames=not quiet,
+                           peers=dict(BOTH_VERSIONS))
 
     async def serve() -> None:
         bound = await system.start(host, port)

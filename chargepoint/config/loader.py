@@ -20,6 +20,7 @@ from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
     MEASURANDS,
+    OCPP_VERSIONS,
     TX_POINTS,
     Config,
     ConnectorConfig,
@@ -80,12 +81,11 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     parsed = urlparse(url)
     if url and (parsed.scheme not in ("ws", "wss") or not parsed.hostname):
         r.problem("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}", None)
-    version = r.string("version", "1.6")
-    if version != "1.6":
-        r.problem("version", f"unsupported OCPP version {version!r}; supported: 1.6", None)
+    versions = _versions(r)
     cfg = OcppConfig(
         csms_url=url,
-        version=version,
+        version=versions[0],
+        versions=versions,
         heartbeat_interval_s=r.number("heartbeat_interval_s", 300, low=1, high=86400, integer=True),
         meter_value_sample_interval_s=r.number(
             "meter_value_sample_interval_s", 60, low=0, high=86400, integer=True
@@ -130,6 +130,25 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     _check_security(r, cfg, parsed.scheme)
     r.finish()
     return cfg
+
+
+def _versions(r: Reader) -> tuple[str, ...]:
+    """``versions`` (a list in order of preference), or the single ``version`` of earlier files."""
+    supported = ", ".join(OCPP_VERSIONS)
+    if "version" in r.table:
+        version = r.string("version", OCPP_VERSIONS[0])
+        if version not in OCPP_VERSIONS:
+            return r.problem("version", f"unsupported OCPP version {version!r}; supported: {supported}",
+                             OCPP_VERSIONS)
+        if "versions" in r.table:
+            return r.problem("version", "give either version or versions, not both", OCPP_VERSIONS)
+        return (version,)
+    versions = r.string_list("versions", OCPP_VERSIONS, OCPP_VERSIONS)
+    if not versions:
+        return r.problem("versions", f"must name at least one OCPP version ({supported})", OCPP_VERSIONS)
+    if len(set(versions)) != len(versions):
+        return r.problem("versions", "names a version twice", OCPP_VERSIONS)
+    return versions
 
 
 def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:

@@ -41,6 +41,10 @@ TX_POINTS = ("parking_bay_occupied", "ev_connected", "authorized", "power_path_c
 CONNECTOR_TYPES = ("type2_socket", "type2_cable", "type1_cable")
 
 
+#: The OCPP versions this release speaks, in the default order of preference.
+OCPP_VERSIONS = ("2.0.1", "1.6")
+
+
 @dataclass(frozen=True)
 class StationConfig:
     identity: str
@@ -79,7 +83,8 @@ class OcppConfig:
     #: The operator's central system; empty = standalone (a home station: no CSMS,
     #: cards from ``chargepoint cards`` or free vend; see core/cards.py).
     csms_url: str = ""
-    version: str = "1.6"
+    #: The preferred version (the first of ``versions``).
+    version: str = "2.0.1"
     heartbeat_interval_s: int = 300
     meter_value_sample_interval_s: int = 60
     meter_values_sampled_data: tuple[str, ...] = (
@@ -120,6 +125,9 @@ class OcppConfig:
     #: When it ends: as soon as one of these no longer holds (the EV unplugged or
     #: the authorization ended).
     tx_stop_points: tuple[str, ...] = ("ev_connected", "authorized")
+    #: OCPP versions offered to the CSMS as WebSocket subprotocols, in order of preference;
+    #: the CSMS picks one.
+    versions: tuple[str, ...] = OCPP_VERSIONS
 
     @property
     def standalone(self) -> bool:

@@ -83,10 +83,15 @@ SessionFactory = Callable[[ClientConnection], Session]
 FailureHook = Callable[[BaseException, "tuple[SecurityEvent, str] | None"], None]
 
 
+class NoCommonVersion(ConnectionError):
+    """The CSMS selected none of the subprotocols (OCPP versions) the station offered."""
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     url: str
     identity: str
+    #: The subprotocol offered first (the preferred OCPP version).
     subprotocol: str
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
@@ -94,6 +99,12 @@ class LinkSettings:
     open_timeout_s: float = 10.0
     close_timeout_s: float = 2.0
     ca_bundle: str = ""
+    #: Every subprotocol offered, in order of preference (empty: ``subprotocol`` alone).
+    subprotocols: tuple[str, ...] = ()
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return self.subprotocols or (self.subprotocol,)
 
 
 def endpoint(url: str, identity: str) -> str:
@@ -190,8 +201,10 @@ class Link:
                 await self._serve_once(url)
             except asyncio.CancelledError:
                 raise
+            except NoCommonVersion as exc:
+                error = f"refused the CSMS: {exc}"
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
-                error = _describe(exc)
+                error = _describe(exc, self.settings.offered)
                 if self.on_failure is not None and not self.connected.is_set():
                     self.on_failure(exc, await self._security_event(exc))
             finally:
@@ -277,7 +290,7 @@ class Link:
         secure = s.url.startswith("wss://")
         context = await asyncio.to_thread(tls_context, s.ca_bundle, creds) if secure else None
         return {
-            "subprotocols": [s.subprotocol],
+            "subprotocols": list(s.offered),
             "additional_headers": headers or None,
             "ssl": context,
             "proxy": None,
@@ -290,9 +303,10 @@ class Link:
     async def _serve_once(self, url: str) -> None:
         s = self.settings
         async with connect(url, **await self._connect_options()) as ws:  # type: ignore[arg-type]
-            if ws.subprotocol != s.subprotocol:
-                raise ConnectionError(
-                    f"CSMS did not agree to subprotocol {s.subprotocol} (got {ws.subprotocol!r})")
+            if ws.subprotocol not in s.offered:
+                raise NoCommonVersion(
+                    f"it selected {'no subprotocol' if ws.subprotocol is None else repr(ws.subprotocol)}, "
+                    f"none of the offered OCPP versions ({', '.join(s.offered)})")
             outage = self.outage
             if outage.since is None:
                 log.info("connected to %s (%s)", url, ws.subprotocol)
@@ -392,9 +406,13 @@ class Link:
             await self._ws.close(1000, "reconnecting with new settings")
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, offered: tuple[str, ...] = ()) -> str:
     if isinstance(exc, websockets.exceptions.InvalidStatus):
-        return f"refused by the CSMS with HTTP {exc.response.status_code}"
+        code = exc.response.status_code
+        # A server that speaks none of the offered subprotocols refuses the upgrade with 400.
+        hint = f" (it may speak none of the offered OCPP versions: {', '.join(offered)})" \
+            if code == 400 and offered else ""
+        return f"refused by the CSMS with HTTP {code}{hint}"
     if isinstance(exc, websockets.exceptions.ConnectionClosed):
         return f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -13,14 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from chargepoint.connection import Link
-from chargepoint.core.events import MeterSample, TransactionStarted, TransactionStopped
+from chargepoint.core.events import ActivityChanged, MeterSample, TransactionStarted, TransactionStopped
 from chargepoint.core.outbox import Entry, Outbox, event_time
 
 #: Queued messages listed by ``queue`` (the queue may hold thousands while offline).
 QUEUE_LISTED = 200
 
 #: The station's words for the queued message kinds.
-KINDS = {TransactionStarted: "start", MeterSample: "sample", TransactionStopped: "stop"}
+KINDS = {TransactionStarted: "start", MeterSample: "sample", TransactionStopped: "stop",
+         ActivityChanged: "activity"}
 
 
 def outage_json(link: Link) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
-from chargepoint.protocol.registry import Version
+from chargepoint.protocol.registry import VERSIONS, Version
 from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
 
@@ -87,7 +87,9 @@ class StationService:
         self.recorder = recorder
         self.version = version
         self.daemon = daemon
-        self.keys = version.catalogue(settings, len(station.connectors))
+        # A version without a settings view of its own shows them in the words of one that has.
+        catalogue = version.catalogue or next(v.catalogue for v in VERSIONS.values() if v.catalogue)
+        self.keys = catalogue(settings, len(station.connectors))
         #: Names (the version's and neutral) whose value is a password: never logged.
         self.secret_keys = (*version.secret_names,
                             *(name for name, d in settings.definitions.items() if d.secret))
@@ -97,6 +99,12 @@ class StationService:
         self.operator_limits = operator_limits or OperatorLimits(station)
         #: Load management and solar charging (``core.energy.EnergyManager``), None without a grid meter.
         self.energy: Any = None
+
+    def use_version(self, version: Version) -> None:
+        """The CSMS chose ``version``: statuses, and settings where it has its own view, in its words."""
+        self.version = version
+        if version.catalogue is not None:
+            self.keys = version.catalogue(self.settings, len(self.station.connectors))
 
     @property
     def store(self) -> Store | None:

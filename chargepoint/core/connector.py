@@ -53,6 +53,8 @@ class Transaction:
     stopping: bool = False
     #: The CSMS refused the identifier but wants the transaction kept: no energy, still open.
     suspended: bool = False
+    #: The activity last recorded for it (a transaction begins with the EV connected, starting).
+    activity: Activity = Activity.STARTING
 
 
 @dataclass

@@ -130,7 +130,7 @@ class ReadingContext(_Parsed):
     PERIODIC = "periodic"
     CLOCK = "clock"
     TRANSACTION_END = "transaction_end"
-    #: Taken because the operator asked for the current readings (a remote trigger).
+    #: Taken because the CSMS or the operator asked for a reading now (a remote trigger).
     TRIGGER = "trigger"
 
     @classmethod
@@ -208,7 +208,23 @@ class TransactionStopped:
     connector_id: int = 1
 
 
-TransactionEvent = TransactionStarted | MeterSample | TransactionStopped
+@dataclass(frozen=True)
+class ActivityChanged:
+    """A running transaction's activity changed (the EV began or paused drawing, energy was withheld).
+
+    Queued with the transaction's other messages; a version that reports it says so on the wire
+    (2.0.1: the charging state), the others let it go.
+    """
+
+    evse_id: int
+    local_id: str
+    activity: Activity
+    plugged: bool
+    timestamp: float
+    connector_id: int = 1
+
+
+TransactionEvent = TransactionStarted | MeterSample | TransactionStopped | ActivityChanged
 
 #: Problems the station itself reports besides the safety loop's faults: a meter that does not
 #: answer (a warning: charging goes on), a state database that cannot be written (a fault).

@@ -38,6 +38,7 @@ its queued messages for that CSMS when the station runs standalone for a while.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import sqlite3
@@ -48,6 +49,8 @@ from itertools import islice
 from typing import Any
 
 from chargepoint.core.events import (
+    Activity,
+    ActivityChanged,
     IdToken,
     MeterSample,
     ReadingContext,
@@ -95,6 +98,8 @@ class Outbox:
         self._next_seq = 1
         #: local id -> the CSMS's transaction id (1.6 gives its own; strings here).
         self._remote_ids: dict[str, str] = {}
+        #: local id -> how many of its messages the CSMS has answered (see ``answered``).
+        self._answered: dict[str, int] = {}
         self._changed = asyncio.Event()
         #: Writes of queued entries that may not have committed yet, by sequence number.
         self._writes: dict[int, Future[object]] = {}
@@ -117,6 +122,7 @@ class Outbox:
             raise RuntimeError("attach the store before anything is queued")
         try:
             rows, ids = await store.call(_load_rows, store)
+            answered = await store.call(_load_answered, store)
             stored_seq = await store.call(_next_seq, store)
             self._local_only = await store.call(_local_only, store)
         except (sqlite3.DatabaseError, StoreError) as exc:
@@ -125,6 +131,7 @@ class Outbox:
         queue = deque(_decode_row(store, seq, text) for seq, text in rows)
         self._queue = queue
         self._remote_ids = ids
+        self._answered = answered
         self._next_seq = max(queue[-1].seq + 1 if queue else 1, stored_seq)
         self.store = store
         if self._queue:
@@ -187,6 +194,15 @@ class Outbox:
         """Whether the transaction was started standalone (its messages are never queued)."""
         return local_id in self._local_only
 
+    def put_activity(self, event: ActivityChanged) -> None:
+        """Queue a running transaction's new activity now, in the order of the calls (its write is
+        not waited for, like a sample's). Nothing for a transaction kept locally: no CSMS hears it."""
+        if event.local_id in self._local_only:
+            return
+        entry = Entry(self._next_seq, event)
+        self._next_seq += 1
+        self._append(entry)
+
     async def put(self, event: TransactionEvent) -> Entry:
         """Queue ``event``; starts and stops are on disk when this returns."""
         entry = Entry(self._next_seq, event)
@@ -194,18 +210,24 @@ class Outbox:
         if (self.standalone and isinstance(event, TransactionStarted)) or event.local_id in self._local_only:
             await self._record_locally(entry)
             return entry
+        future = self._append(entry)
+        if future is not None and not isinstance(event, MeterSample | ActivityChanged):
+            await asyncio.wrap_future(future)  # StoreError: the caller must not go on
+            self._writes.pop(entry.seq, None)
+        return entry
+
+    def _append(self, entry: Entry) -> concurrent.futures.Future[object] | None:
+        """Into the queue at once (the order of the calls), and to the store's worker."""
         thin = self._thin_one() if len(self._queue) >= self.max_entries else None
         self._queue.append(entry)
         self._changed.set()
         if thin is not None:
             self._writes.pop(thin, None)
-        if self.store is not None:
-            future = self.store.submit(_write_put, self.store, entry, thin)
-            self._writes[entry.seq] = future
-            if not isinstance(event, MeterSample):
-                await asyncio.wrap_future(future)  # StoreError: the caller must not go on
-                self._writes.pop(entry.seq, None)
-        return entry
+        if self.store is None:
+            return None
+        future = self.store.submit(_write_put, self.store, entry, thin)
+        self._writes[entry.seq] = future
+        return future
 
     async def _record_locally(self, entry: Entry) -> None:
         """A standalone transaction's event: recorded in its row (and the history), not queued."""
@@ -257,6 +279,7 @@ class Outbox:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
         self._queue.popleft()
         event = entry.event
+        self._answered[event.local_id] = self._answered.get(event.local_id, 0) + 1
         if isinstance(event, TransactionStarted) and remote_id is not None:
             self._remote_ids[event.local_id] = remote_id
         if self.store is None:
@@ -268,6 +291,11 @@ class Outbox:
                                                      remote_id, finished))
 
     # ---------------------------------------------------------------- ids
+    def answered(self, local_id: str) -> int:
+        """How many messages of a transaction the CSMS has answered so far (kept across restarts):
+        a version that numbers a transaction's messages gives the next one this number."""
+        return self._answered.get(local_id, 0)
+
     def remote_id(self, local_id: str) -> str | None:
         return self._remote_ids.get(local_id)
 
@@ -281,6 +309,7 @@ class Outbox:
         """Drop the id mapping of a transaction whose messages have all gone."""
         if not any(e.event.local_id == local_id for e in self._queue):
             self._remote_ids.pop(local_id, None)
+            self._answered.pop(local_id, None)
 
 
 # ------------------------------------------------------------- encoding
@@ -330,6 +359,9 @@ def decode(text: str) -> TransactionEvent:
             evse_id, data["local_id"], data["meter_stop_wh"], data["timestamp"],
             StopReason.parse(data["reason"]), _token(data.get("token", data.get("id_tag"))),
             tuple(_sample(s) for s in data["samples"]), connector_id)
+    if kind == "ActivityChanged":
+        return ActivityChanged(evse_id, data["local_id"], Activity.parse(data["activity"]),
+                               bool(data["plugged"]), data["timestamp"], connector_id)
     raise ValueError(f"unknown queued message type {kind!r}")
 
 
@@ -354,6 +386,11 @@ def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
     ids = {local: str(remote) for local, remote in store.db.execute(
         "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL")}
     return rows, ids
+
+
+def _load_answered(store: Store) -> dict[str, int]:
+    return {local: int(count) for local, count in store.db.execute(
+        "SELECT local_id, answered FROM transactions WHERE answered > 0")}
 
 
 def _next_seq(store: Store) -> int:
@@ -421,6 +458,7 @@ def _write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fin
         with db:
             db.execute("BEGIN")
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
             if remote_id is not None:
                 db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
             if finished is not None:

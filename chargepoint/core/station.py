@@ -155,6 +155,7 @@ class Station:
         if previous is not None and previous.facts == current.facts:
             return
         c.reported = current
+        self.transactions.activity_changed(c, current)
         log.info("connector %d: %s%s%s%s", c.id, current.activity.value.replace("_", " "),
                  "" if current.operative else ", inoperative",
                  f", fault {current.fault}" if current.fault else "",
@@ -390,6 +391,14 @@ class Station:
                 tx.suspended = True
                 c.evse.stop()
                 self._update_status(c)
+
+    def sample_now(self, evse_id: int) -> bool:
+        """Queue a reading of the transaction on ``evse_id`` now; False if none runs there."""
+        c = self.connectors.get(evse_id)
+        if c is None or c.transaction is None or c.transaction.stopping:
+            return False
+        self._spawn(self.transactions.sample_now(c))
+        return True
 
     def storage_failed(self, reason: str) -> None:
         """The state database cannot be written: no transaction may run that cannot be recorded.

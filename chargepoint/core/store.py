@@ -131,6 +131,11 @@ MIGRATIONS: list[str] = [
         info TEXT NOT NULL, sent INTEGER NOT NULL);
     CREATE INDEX security_log_unsent ON security_log (sent);
     """,
+    # 8 -> 9: how many messages of each transaction the CSMS has answered, so a version
+    # that numbers them (2.0.1 seqNo) continues without gaps after a restart.
+    """
+    ALTER TABLE transactions ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 #: Finished sessions kept in the history (see migration 2 -> 3).

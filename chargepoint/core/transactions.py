@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable
 
 from chargepoint.core.connector import ConnectorState, Session, Transaction
 from chargepoint.core.events import (
+    Activity,
+    ActivityChanged,
     IdToken,
     MeterSample,
     ReadingContext,
+    StatusChanged,
     StopReason,
     TransactionStarted,
     TransactionStopped,
@@ -29,6 +32,9 @@ from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
 
 log = logging.getLogger(__name__)
+
+#: The activities of a transaction under way.
+_RUNNING = (Activity.STARTING, Activity.CHARGING, Activity.SUSPENDED_EV, Activity.SUSPENDED_EVSE)
 
 #: Longest a stop waits for the safety loop to report the contactor open. The loop
 #: forces it open at the latest 6 s after PWM off; a little beyond that, a stuck
@@ -137,6 +143,16 @@ class TransactionRecorder:
                             connector_id=c.hw.connector_id)
         return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
 
+    def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
+        """Queue the running transaction's new activity (charging, suspended ...), when it changed."""
+        tx = c.transaction
+        if tx is None or tx.stopping or status.activity not in _RUNNING or status.activity is tx.activity:
+            return
+        tx.activity = status.activity
+        # Queued now, not in a task: it must come after its start and before its stop.
+        self.outbox.put_activity(ActivityChanged(c.id, tx.local_id, status.activity, status.plugged,
+                                                 status.timestamp, c.hw.connector_id))
+
     # ------------------------------------------------------------ samples
     async def sample(self, c: ConnectorState, tx: Transaction) -> None:
         """Periodic meter samples of one transaction, every sample interval."""
@@ -157,6 +173,21 @@ class TransactionRecorder:
                                      connector_id=c.hw.connector_id)
                 tx.samples.append(sample)
                 await self.outbox.put(sample)
+
+    async def sample_now(self, c: ConnectorState) -> None:
+        """A reading of the running transaction taken now (the CSMS asked for one): queued like a
+        periodic sample, and kept for the transaction's own record."""
+        tx = c.transaction
+        if tx is None or tx.stopping:
+            return
+        reading = await self.fresh_reading(c)
+        if reading is None or c.transaction is not tx or tx.stopping:
+            return
+        offered = c.evse_status.offered_a if c.evse_status else None
+        sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.TRIGGER, offered,
+                             connector_id=c.hw.connector_id)
+        tx.samples.append(sample)
+        await self.outbox.put(sample)
 
     async def clock_aligned(self, connectors: list[ConnectorState]) -> None:
         """Meter readings at ``aligned_interval_s`` boundaries of the wall clock.

@@ -8,15 +8,18 @@ configuration keys a technician knows from the operator's portal).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chargepoint.core.events import StatusChanged
 from chargepoint.core.settings import Settings
+from chargepoint.protocol import v201
 from chargepoint.protocol.v16 import adapter as v16
 from chargepoint.protocol.v16 import keys as v16_keys
 from chargepoint.protocol.v16 import translate as v16_translate
+from chargepoint.protocol.v201 import device_model as v201_dm
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,9 @@ class Version:
     subprotocol: str
     #: ``adapter(ws, station, outbox, settings, config, clock, **hooks)`` -> a session with ``run()``.
     adapter: Callable[..., Any]
-    #: ``catalogue(settings, evse_count)``: the version's view of the settings.
-    catalogue: Callable[[Settings, int], Any]
+    #: ``catalogue(settings, evse_count)``: the version's view of the settings; None: it has none
+    #: of its own (the local surfaces keep showing the settings in the words they had).
+    catalogue: Callable[[Settings, int], Any] | None
     #: The connector status as this version says it.
     status_word: Callable[[StatusChanged], str]
     #: Names whose values a recorded frame must not show (passwords).
@@ -39,10 +43,31 @@ def _v16_status(status: StatusChanged) -> str:
     return v16_translate.connector_status(status).value
 
 
+def _v201_adapter(*args: Any, **kwargs: Any) -> Any:
+    from chargepoint.protocol.v201.adapter import V201Adapter  # see ``load``
+
+    return V201Adapter(*args, **kwargs)
+
+
+def _v201_status(status: StatusChanged) -> str:
+    """The connector status, with the charging state while a connector is occupied."""
+    from chargepoint.protocol.v201 import translate as v201_translate  # see ``load``
+
+    word = v201_translate.connector_status(status).value
+    if word != "Occupied":
+        return word
+    return f"{word} ({v201_translate.charging_state(status).value})"
+
+
 VERSIONS: dict[str, Version] = {
     v16.VERSION: Version(v16.VERSION, v16.SUBPROTOCOL, v16.V16Adapter, v16_keys.KeyCatalogue, _v16_status,
                          secret_names=v16_keys.SECRET_KEYS, setting_of=v16_keys.SETTING_KEYS.get),
 }
+
+# OCPP 2.0.1: the device model's view of the settings (it needs no part of the ocpp library).
+VERSIONS[v201.VERSION] = Version(v201.VERSION, v201.SUBPROTOCOL, _v201_adapter, v201_dm.VariableCatalogue,
+                                 _v201_status, secret_names=tuple(v201_dm.SECRET_VARIABLES),
+                                 setting_of=v201_dm.SETTING_VARIABLES.get)
 
 
 def version(name: str) -> Version:
@@ -51,6 +76,18 @@ def version(name: str) -> Version:
         return VERSIONS[name]
     except KeyError:
         raise KeyError(f"OCPP {name} is not supported; this station speaks {', '.join(VERSIONS)}") from None
+
+
+#: The modules of a version that are loaded only where it is offered (importing the ``ocpp``
+#: library's 2.0.1 part takes a good part of a second on a Pi: a 1.6-only station and every
+#: CLI command are spared it).
+_MODULES = {v201.VERSION: ("chargepoint.protocol.v201.adapter",)}
+
+
+def load(name: str) -> None:
+    """Import what version ``name`` needs to speak (blocking: call it from a worker thread)."""
+    for module in _MODULES.get(name, ()):
+        importlib.import_module(module)
 
 
 def by_subprotocol(subprotocol: str) -> Version | None:

@@ -62,6 +62,7 @@ state_dir = "{root / 'state'}"
 
 [ocpp]
 csms_url = "ws://127.0.0.1:{csms_port}"
+versions = ["1.6"]
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
 meter_value_sample_interval_s = 10

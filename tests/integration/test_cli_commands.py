@@ -40,6 +40,7 @@ def test_status_shape_and_text(rig: Rig):
                            "queue", "watchdog", "connectors", "last_errors"}
     assert status["identity"] == "CP-CLI-1" and status["hal"] == "sim"
     assert status["connection"]["connected"] is True and status["connection"]["boot"] == "accepted"
+    assert status["connection"]["ocpp_version"] == "1.6"  # the rig's station offers 1.6 only
     assert status["watchdog"] == {"systemd": True, "failed": None}
     (c,) = status["connectors"]
     assert set(c) == {"id", "ocpp_status", "activity", "error", "operative", "scheduled_operative",
@@ -55,6 +56,7 @@ def test_status_shape_and_text(rig: Rig):
     assert "Station CP-CLI-1: Available" in text.stdout
     assert "Connector 1: Available, IEC state A" in text.stdout
     assert "BootNotification accepted" in text.stdout
+    assert "connected (OCPP 1.6), BootNotification accepted" in text.stdout, "the version spoken"
 
 
 def test_status_watch_refreshes(rig: Rig):

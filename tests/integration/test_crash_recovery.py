@@ -18,14 +18,16 @@ import sys
 from pathlib import Path
 
 from tests.integration.loopback_csms import LoopbackCsms
+from tests.integration.loopback_csms201 import LoopbackCsms201
 
 KILLS = 50
+KILLS_201 = 30
 SPEED = 20.0
 SAMPLE_S = 10  # simulated seconds between periodic MeterValues
 EV_POWER_W = 3 * 230 * 16
 
 
-def write_config(path: Path, url: str, state: Path) -> None:
+def write_config(path: Path, url: str, state: Path, versions: str = '["2.0.1", "1.6"]') -> None:
     path.write_text(f"""
 [station]
 identity = "CP-CRASH-1"
@@ -34,6 +36,7 @@ free_vend = true
 free_vend_id_tag = "CRASHTEST"
 [ocpp]
 csms_url = "{url}"
+versions = {versions}
 meter_value_sample_interval_s = {SAMPLE_S}
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
@@ -63,27 +66,24 @@ async def kill(process: asyncio.subprocess.Process, config: Path) -> None:
     await process.wait()
 
 
-async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: Path, kills: int) -> None:
+    """``kills`` runs, each SIGKILLed at a random moment (the CSMS away for some), then a clean one."""
     rng = random.Random(20261124)
-    csms = await LoopbackCsms().start()
     port = csms.port
-    config = tmp_path / "station.toml"
-    state = tmp_path / "state"
-    write_config(config, csms.url, state)
     online = True
     try:
-        for run in range(KILLS):
+        for run in range(kills):
             if run % 10 == 5 and online:  # the CSMS goes away for a few runs
                 await csms.close()
                 online = False
             elif run % 10 == 8 and not online:
-                await csms.start_on(port)
+                await (csms.start_on(port) if isinstance(csms, LoopbackCsms) else csms.start(port))
                 online = True
             process = await start_daemon(config)
             await asyncio.sleep(rng.uniform(0.3, 1.6))
             await kill(process, config)
         if not online:
-            await csms.start_on(port)
+            await (csms.start_on(port) if isinstance(csms, LoopbackCsms) else csms.start(port))
         # a last, undisturbed run: everything left in the queue is delivered
         process = await start_daemon(config)
         await asyncio.sleep(2.0)
@@ -91,6 +91,14 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
         assert await asyncio.wait_for(process.wait(), 30) == 0
     finally:
         await csms.close()
+
+
+async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+    csms = await LoopbackCsms().start()
+    config = tmp_path / "station.toml"
+    state = tmp_path / "state"
+    write_config(config, csms.url, state, versions='["1.6"]')
+    await kill_at_random_moments(csms, config, KILLS)
 
     # OCPP 1.6 delivery is at least once: a kill between the CSMS's answer and the
     # station recording it sends the same message again, identical to the byte,
@@ -124,3 +132,31 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     per_kill = EV_POWER_W * SAMPLE_S / 3600 + slack
     assert billed <= meter_wh + 1
     assert meter_wh - billed <= (KILLS + 1) * per_kill, (meter_wh, billed)
+
+
+async def test_sigkill_in_201_every_transaction_started_and_ended_once_numbered_without_gaps(tmp_path):
+    """The same in OCPP 2.0.1: each transaction (the station's own id) has one Started and one
+    Ended, its messages numbered 0..n without a gap; a message resent after a kill keeps its number."""
+    csms = await LoopbackCsms201().start()
+    config = tmp_path / "station.toml"
+    state = tmp_path / "state"
+    write_config(config, csms.url, state, versions='["2.0.1"]')
+    await kill_at_random_moments(csms, config, KILLS_201)
+
+    by_tx: dict[str, dict[int, dict]] = {}
+    for received in csms.of("TransactionEvent"):
+        event = received.payload
+        info = {k: v for k, v in event["transaction_info"].items() if k != "charging_state"}
+        # what a resend may change: the offline flag and the charging state of the moment
+        same = {**{k: v for k, v in event.items() if k != "offline"}, "transaction_info": info}
+        numbered = by_tx.setdefault(info["transaction_id"], {})
+        assert numbered.setdefault(event["seq_no"], same) == same, "two messages under one seqNo"
+    assert len(by_tx) >= 5, f"too few transactions to mean anything: {len(by_tx)}"
+    for tx_id, numbered in by_tx.items():
+        kinds = [numbered[n]["event_type"] for n in sorted(numbered)]
+        assert sorted(numbered) == list(range(len(numbered))), f"{tx_id}: seqNo gap {sorted(numbered)}"
+        assert kinds[0] == "Started" and kinds.count("Started") == 1, f"{tx_id}: {kinds}"
+        assert kinds[-1] == "Ended" and kinds.count("Ended") == 1, f"{tx_id}: {kinds}"
+    db = sqlite3.connect(state / "chargepoint.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM transactions WHERE open = 1").fetchone()[0] == 0

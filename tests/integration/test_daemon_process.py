@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from ocpp.v16 import call
 
 from chargepoint.cli.demo import run_demo
@@ -46,13 +47,19 @@ async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, cs
     assert "station stopped" in log
 
 
-async def test_demo_runs_a_whole_session_with_energy():
+@pytest.mark.parametrize(("ocpp", "actions"), [
+    ("1.6", ("BootNotification", "Authorize", "StartTransaction", "MeterValues",
+             "RemoteStopTransaction", "StopTransaction")),
+    ("2.0.1", ("BootNotification", "Authorize", "TransactionEvent   Started seqNo=0",
+               "TransactionEvent   Updated seqNo=1", "RequestStopTransaction",
+               "TransactionEvent   Ended", "RemoteStop")),
+])
+async def test_demo_runs_a_whole_session_with_energy(ocpp, actions):
     lines: list[str] = []
-    energy = await asyncio.wait_for(run_demo(speed=60, out=lines.append, samples=2), 30)
+    energy = await asyncio.wait_for(run_demo(speed=60, out=lines.append, samples=2, ocpp=ocpp), 30)
     assert energy > 0
     text = "\n".join(lines)
-    for action in ("BootNotification", "Authorize", "StartTransaction", "MeterValues",
-                   "RemoteStopTransaction", "StopTransaction"):
+    for action in actions:
         assert action in text, f"{action} missing from the timeline"
     assert f"{energy} Wh delivered" in lines[-1]
 

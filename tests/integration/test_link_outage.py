@@ -128,10 +128,13 @@ async def test_offline_status_reconnect_and_queue_ages_across_a_restart(tmp_path
         assert again.exit_code == 0 and "now" in again.stdout
         await until(lambda: daemon.link.outage.attempts > attempts, 5, "an attempt at once")
 
+        await until(lambda: any(type(e.event).__name__ == "MeterSample" for e in daemon.outbox.entries()),
+                    10, "a sample queued")
         listed = await asyncio.to_thread(cli, socket_path, "queue", "--json")
         first = json.loads(listed.stdout)
         kinds = [m["kind"] for m in first["messages"]]
         assert kinds[0] == "start" and "sample" in kinds and first["not_listed"] == 0
+        assert set(kinds) <= {"start", "sample", "activity"}, kinds
         assert all(m["age_s"] >= 0 for m in first["messages"])
         assert first["messages"][0]["local_id"] and first["messages"][0]["connector"] == 1
         text = await asyncio.to_thread(cli, socket_path, "queue")

@@ -17,7 +17,7 @@ from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
 from hal.sim import offered_current_a
 from tests.integration import test_strict_peer
-from tests.integration.test_strict_peer import StrictPeer
+from tests.integration.strict_peer import StrictPeer
 
 peer = test_strict_peer.peer  # the fixture: the node process running strict_csms.js
 

@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from chargepoint.app.daemon import Daemon
 from chargepoint.cli import main
 from chargepoint.config import parse
-from tests.integration.test_strict_peer import HEARTBEAT_S, PEER_DIR, SCRIPT, StrictPeer
+from tests.integration.strict_peer import PEER_DIR, SCRIPT, StrictPeer
+from tests.integration.test_strict_peer import HEARTBEAT_S
 
 CARD = "CAFE0001"
 OTHER = "BEEF0002"

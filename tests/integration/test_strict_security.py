@@ -23,7 +23,8 @@ from cryptography import x509
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from tests.integration.test_strict_peer import HEARTBEAT_S, PEER_DIR, SCRIPT, StrictPeer
+from tests.integration.strict_peer import PEER_DIR, SCRIPT, StrictPeer
+from tests.integration.test_strict_peer import HEARTBEAT_S
 from tests.integration.test_v16_profile3 import IDENTITY, provisioned_state
 from tests.pki import Ca, pem
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// An independent OCPP 1.6J CSMS for the tests, built on `ocpp-rpc` in strict mode.
+// An independent OCPP 1.6J / 2.0.1 CSMS for the tests, built on `ocpp-rpc` in strict mode.
 //
 // Every frame the station sends (its CALLs and the CALLRESULTs it returns to our
 // CALLs) is schema-checked by an implementation we did not write. The process
@@ -17,8 +17,10 @@
 //   stdin   {"cmd":"call","action":"RemoteStopTransaction","params":{...},"ref":"r1"}
 //           {"cmd":"quit"}
 //
-// Usage: node strict_csms.js [port] [heartbeatInterval]
-//   (or STRICT_CSMS_PORT / STRICT_CSMS_HEARTBEAT_INTERVAL; defaults 0 and 300)
+// Usage: node strict_csms.js [port] [heartbeatInterval] [protocols]
+//   (or STRICT_CSMS_PORT / STRICT_CSMS_HEARTBEAT_INTERVAL / STRICT_CSMS_PROTOCOLS; defaults 0, 300
+//   and "ocpp1.6"). protocols: the subprotocols served, comma-separated, preferred first
+//   ("ocpp2.0.1", "ocpp2.0.1,ocpp1.6"); each connection is answered in the one it selected.
 // TLS (wss://): STRICT_CSMS_TLS_CERT and STRICT_CSMS_TLS_KEY (PEM files) serve TLS; with
 //   STRICT_CSMS_TLS_CLIENT_CA (PEM) a client certificate issued by it is demanded (security profile 3).
 'use strict';
@@ -28,6 +30,8 @@ const { RPCServer, createRPCError } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.STRICT_CSMS_PORT ?? 0);
 const heartbeatInterval = Number(process.argv[3] ?? process.env.STRICT_CSMS_HEARTBEAT_INTERVAL ?? 300);
+const protocols = String(process.argv[4] ?? process.env.STRICT_CSMS_PROTOCOLS ?? 'ocpp1.6')
+    .split(',').map((p) => p.trim()).filter(Boolean);
 
 function emit(event, fields = {}) {
     process.stdout.write(JSON.stringify({ event, ...fields }) + '\n');
@@ -51,7 +55,7 @@ let nextTransactionId = 1;
 let current = null; // the most recently connected client
 
 const server = new RPCServer({
-    protocols: ['ocpp1.6'],
+    protocols,
     strictMode: true,
     respondWithDetailedErrors: true,
     callTimeoutMs: 10000,
@@ -119,6 +123,10 @@ server.on('client', (client) => {
         if (current === client) current = null;
     });
 
+    if (client.protocol === 'ocpp2.0.1') {
+        handle201(client);
+        return;
+    }
     client.handle('BootNotification', () => ({
         status: 'Accepted',
         currentTime: now(),
@@ -144,6 +152,28 @@ server.on('client', (client) => {
         throw createRPCError('NotImplemented', `strict_csms does not handle ${method}`);
     });
 });
+
+// The OCPP 2.0.1 CSMS: everything accepted; an idToken in a TransactionEvent gets an idTokenInfo.
+function handle201(client) {
+    client.handle('BootNotification', () => ({
+        status: 'Accepted',
+        currentTime: now(),
+        interval: heartbeatInterval,
+    }));
+    client.handle('Heartbeat', () => ({ currentTime: now() }));
+    client.handle('StatusNotification', () => ({}));
+    client.handle('Authorize', () => ({ idTokenInfo: { status: 'Accepted' } }));
+    client.handle('TransactionEvent', ({ params }) => (
+        params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {}));
+    client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+    for (const action of ['MeterValues', 'NotifyEvent', 'NotifyReport', 'SecurityEventNotification',
+        'FirmwareStatusNotification', 'LogStatusNotification']) {
+        client.handle(action, () => ({}));
+    }
+    client.handle(({ method }) => {
+        throw createRPCError('NotImplemented', `strict_csms does not handle ${method}`);
+    });
+}
 
 async function runCommand(command) {
     if (command.cmd === 'quit') {
@@ -229,7 +259,7 @@ function listen() {
 }
 
 listen().then((httpServer) => {
-    emit('listening', { port: httpServer.address().port, heartbeatInterval });
+    emit('listening', { port: httpServer.address().port, heartbeatInterval, protocols });
 }).catch((error) => {
     emit('error', { where: 'listen', error: describeError(error) });
     process.exit(1);

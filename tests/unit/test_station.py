@@ -39,6 +39,7 @@ from chargepoint.config import Config, parse
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
 from chargepoint.core.events import (
     Activity,
+    ActivityChanged,
     AuthResult,
     AuthStatus,
     IdToken,
@@ -181,6 +182,10 @@ class RecordingOutbox(Outbox):
     async def put(self, event: TransactionEvent) -> Any:
         self.events.append(event)
         return await super().put(event)
+
+    def put_activity(self, event: ActivityChanged) -> None:
+        self.events.append(event)
+        super().put_activity(event)
 
 
 class RecordingLock:

@@ -23,6 +23,7 @@ from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, DataTransfer
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.core.events import (
+    ActivityChanged,
     AuthResult,
     AuthStatus,
     IdToken,
@@ -65,7 +66,8 @@ class V16Adapter:
 
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
-                 data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None) -> None:
+                 data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
+                 boot_reason: object = None) -> None:  # 1.6's BootNotification has no reason
         self.ws = ws
         self.station = station
         self.outbox = outbox
@@ -75,7 +77,7 @@ class V16Adapter:
         self.clock = clock
         self.on_reset = on_reset
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
-        self.data_transfer_handlers = data_transfer or {}
+        self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = Peer16(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.security_session = SecuritySession(self)
         self.accepted = asyncio.Event()
@@ -427,6 +429,8 @@ class V16Adapter:
                 timestamp=iso_utc(event.timestamp),
                 reservation_id=event.reservation_id,
             )
+        if isinstance(event, ActivityChanged):
+            return None  # 1.6 says it in StatusNotification, which is not queued
         remote_id = self.outbox.remote_id(event.local_id)
         if remote_id is None:
             log.error("no CSMS transaction id for %s; dropping %s", event.local_id, type(event).__name__)

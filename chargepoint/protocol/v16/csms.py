@@ -1,4 +1,4 @@
-"""A small OCPP 1.6J central system for the bench and the demo.
+"""A small OCPP central system for the bench and the demo (1.6J here; 2.0.1 in ``v201/csms.py``).
 
 A technician commissioning a station without the operator's backend, or a
 developer on a laptop, needs something to connect to: this accepts stations,
@@ -54,7 +54,8 @@ class Frame:
 
 @dataclass
 class TransactionRecord:
-    transaction_id: int
+    #: The CSMS's number (1.6) or the station's own id (2.0.1).
+    transaction_id: int | str
     identity: str
     connector_id: int
     id_tag: str
@@ -139,7 +140,7 @@ class StationPeer(LibPeer):
     @on(Action.start_transaction)
     def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
                  **_: Any) -> Any:
-        tx_id = next(self.csms._transaction_ids)
+        tx_id = self.csms.next_transaction_id()
         self.csms.transactions[tx_id] = TransactionRecord(
             tx_id, self.id, connector_id, id_tag, meter_start, timestamp)
         return call_result.StartTransaction(transaction_id=tx_id,
@@ -163,10 +164,26 @@ class StationPeer(LibPeer):
         return call_result.StopTransaction(
             id_tag_info=self._id_tag_info(id_tag) if id_tag else None)
 
+    async def remote_start(self, id_tag: str, connector_id: int | None = None) -> bool:
+        result = await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id))
+        return result is not None and result.status == RemoteStartStopStatus.accepted
+
+    async def remote_stop(self, transaction_id: int | str) -> bool:
+        result = await self.call(call.RemoteStopTransaction(transaction_id=int(transaction_id)))
+        return result is not None and result.status == RemoteStartStopStatus.accepted
+
+
+#: Makes the CSMS side of one station: ``peer(identity, connection, csms)``.
+PeerFactory = Callable[[str, Any, "CentralSystem"], Any]
+
 
 @dataclass
 class CentralSystem:
-    """Accepts OCPP 1.6J stations on ``ws://host:port/<identity>``."""
+    """Accepts OCPP stations on ``ws://host:port/<identity>``: 1.6J, and each version in ``peers``.
+
+    ``peers`` maps a subprotocol to the CSMS side of a station speaking it, in the
+    order this CSMS prefers them (``protocol.v201.csms.BOTH_VERSIONS`` adds 2.0.1).
+    """
 
     accept_tags: set[str] | None = None  # None accepts every card
     boot_status: RegistrationStatus = RegistrationStatus.accepted
@@ -178,14 +195,16 @@ class CentralSystem:
     #: Whether frames are decoded and kept at all; off for a quiet, fast CSMS.
     record_frames: bool = True
     transactions: dict[int, TransactionRecord] = field(default_factory=dict)
-    stations: dict[str, StationPeer] = field(default_factory=dict)
+    stations: dict[str, Any] = field(default_factory=dict)
+    peers: dict[str, PeerFactory] = field(default_factory=lambda: {SUBPROTOCOL: StationPeer})
     _transaction_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _server: Server | None = None
     _connected: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen; returns the port (useful with port 0)."""
-        self._server = await serve(self._handle, host, port, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        self._server = await serve(self._handle, host, port,
+                                   subprotocols=list(self.peers))  # type: ignore[arg-type]
         return self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -201,11 +220,11 @@ class CentralSystem:
     async def _handle(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else "/"
         identity = path.rstrip("/").rsplit("/", 1)[-1]
-        if ws.subprotocol != SUBPROTOCOL or not identity:
-            await ws.close(1002, "expected subprotocol ocpp1.6 and a charge point identity")
+        if ws.subprotocol not in self.peers or not identity:
+            await ws.close(1002, f"expected a subprotocol of {', '.join(self.peers)} and an identity")
             return
         connection: Any = _RecordingSocket(ws, identity, self._record) if self.record_frames else ws
-        peer = StationPeer(identity, connection, self)
+        peer = self.peers[ws.subprotocol](identity, connection, self)
         self.stations[identity] = peer
         async with self._connected:
             self._connected.notify_all()
@@ -218,19 +237,19 @@ class CentralSystem:
             if self.stations.get(identity) is peer:
                 del self.stations[identity]
 
-    async def wait_for_station(self, identity: str, timeout: float = 10.0) -> StationPeer:
-        async def connected() -> StationPeer:
+    async def wait_for_station(self, identity: str, timeout: float = 10.0) -> Any:
+        async def connected() -> Any:
             async with self._connected:
                 await self._connected.wait_for(lambda: identity in self.stations)
                 return self.stations[identity]
         return await asyncio.wait_for(connected(), timeout)
 
-    async def remote_start(self, identity: str, id_tag: str, connector_id: int | None = None) -> bool:
-        result = await self.stations[identity].call(
-            call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id))
-        return result is not None and result.status == RemoteStartStopStatus.accepted
+    def next_transaction_id(self) -> int:
+        return next(self._transaction_ids)
 
-    async def remote_stop(self, identity: str, transaction_id: int) -> bool:
-        result = await self.stations[identity].call(
-            call.RemoteStopTransaction(transaction_id=transaction_id))
-        return result is not None and result.status == RemoteStartStopStatus.accepted
+    async def remote_start(self, identity: str, id_tag: str, connector_id: int | None = None) -> bool:
+        """Start a session on a station, in the version it speaks."""
+        return bool(await self.stations[identity].remote_start(id_tag, connector_id))
+
+    async def remote_stop(self, identity: str, transaction_id: int | str) -> bool:
+        return bool(await self.stations[identity].remote_stop(transaction_id))

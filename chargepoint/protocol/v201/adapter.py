@@ -1,0 +1,416 @@
+"""OCPP 2.0.1 adapter: one connected session of the station core spoken in 2.0.1.
+
+Translates station events into 2.0.1 CALLs and the CSMS's CALLs (``peer.py``)
+into station commands; holds no station logic and no state beyond the wire:
+the registration status, the 2.0.1 status last sent per connector, the faults
+last reported. Transaction messages are ``tx_events.py``'s; outgoing CALLs go
+through ``_call``, which also notices a CSMS that has stopped answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import (
+    BootReasonEnumType,
+    ChangeAvailabilityStatusEnumType,
+    DataTransferStatusEnumType,
+    MessageTriggerEnumType,
+    OperationalStatusEnumType,
+    RegistrationStatusEnumType,
+    RequestStartStopStatusEnumType,
+    ResetEnumType,
+    ResetStatusEnumType,
+    TriggerMessageStatusEnumType,
+    UnlockStatusEnumType,
+)
+
+import chargepoint
+from chargepoint.config import Config
+from chargepoint.core.boot import BootReason
+from chargepoint.core.commands import AvailabilityChange, UnlockResult
+from chargepoint.core.events import (
+    AuthResult,
+    AuthStatus,
+    IdToken,
+    MeterSample,
+    ReadingContext,
+    StatusChanged,
+    StopReason,
+)
+from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.protocol.common.peer import first_of
+from chargepoint.protocol.common.timefmt import iso_utc
+from chargepoint.protocol.v201 import translate
+from chargepoint.protocol.v201.device_model import DeviceModel
+from chargepoint.protocol.v201.events import Notifications
+from chargepoint.protocol.v201.peer import V201Peer
+from chargepoint.protocol.v201.tx_events import TransactionEvents
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+#: Wait after a BootNotification answered Pending/Rejected with interval 0.
+DEFAULT_BOOT_RETRY_S = 30
+#: Consecutive unanswered CALLs after which the connection counts as dead.
+SILENT_CALLS_LIMIT = 2
+
+BOOT_REASONS = {
+    BootReason.POWER_UP: BootReasonEnumType.power_up,
+    BootReason.REMOTE_RESET: BootReasonEnumType.remote_reset,
+    BootReason.APPLICATION_ERROR: BootReasonEnumType.application_reset,
+    BootReason.WATCHDOG: BootReasonEnumType.watchdog,
+}
+_AVAILABILITY = {AvailabilityChange.ACCEPTED: ChangeAvailabilityStatusEnumType.accepted,
+                 AvailabilityChange.SCHEDULED: ChangeAvailabilityStatusEnumType.scheduled,
+                 AvailabilityChange.REJECTED: ChangeAvailabilityStatusEnumType.rejected}
+_UNLOCK = {UnlockResult.UNLOCKED: UnlockStatusEnumType.unlocked,
+           UnlockResult.FAILED: UnlockStatusEnumType.unlock_failed,
+           UnlockResult.NO_LOCK: UnlockStatusEnumType.unlock_failed,
+           UnlockResult.UNKNOWN_CONNECTOR: UnlockStatusEnumType.unknown_connector}
+
+DataTransferHandler = Callable[[Any], tuple[str, Any]]
+#: Called with ``hard`` once the CSMS has its answer (the daemon ends transactions and restarts).
+ResetHook = Callable[[bool], Awaitable[None]]
+
+
+class V201Adapter:
+    """One connected session of OCPP 2.0.1: boot, heartbeat, status, transactions, handlers."""
+
+    def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
+                 config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
+                 data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
+                 boot_reason: BootReason = BootReason.POWER_UP) -> None:
+        self.ws = ws
+        self.station = station
+        self.outbox = outbox
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.on_reset = on_reset
+        self.boot_reason = boot_reason
+        #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
+        self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
+        self.peer = V201Peer(config.station.identity, ws, self, config.ocpp.response_timeout_s)
+        self.peer.device_model = DeviceModel(settings, len(station.connectors), station=station,
+                                             clock=clock.time)
+        self.accepted = asyncio.Event()
+        #: The CSMS's answer to the last BootNotification (None before the first).
+        self.registration: RegistrationStatusEnumType | None = None
+        self.transactions = TransactionEvents(station, outbox, settings, clock,
+                                              lambda request: self._call(request, built_here=True),
+                                              clock.time(), self._spawn)
+        self.notifications = Notifications(self._queue)
+        self._silent_calls = 0
+        self._ready: asyncio.Queue[Any] = asyncio.Queue()
+        #: Per EVSE: the 2.0.1 connector status last queued.
+        self._sent_status: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat_changed = asyncio.Event()
+        self._boot_now = asyncio.Event()
+
+    # ------------------------------------------------------------ running
+    async def run(self) -> None:
+        """Serve the connection until it closes (the exception tells why)."""
+        reader = asyncio.ensure_future(self.peer.start())
+        workers: list[asyncio.Future[Any]] = [reader]
+        try:
+            boot = asyncio.ensure_future(self._boot())
+            workers.append(boot)
+            await first_of(boot, reader)
+            self.station.authorizer = self.authorize
+            self.station.status_listeners.append(self._status_changed)
+            self.station.aligned_listeners.append(self._aligned_sample)
+            self.settings.listeners.append(self._setting_changed)
+            for evse_id in self.station.connectors:
+                self._status_changed(self.station.status_of(evse_id))
+            session = [
+                asyncio.ensure_future(self._heartbeat()),
+                asyncio.ensure_future(self.transactions.drain()),
+                asyncio.ensure_future(self._send_best_effort()),
+            ]
+            workers += session
+            await first_of(reader, *session)
+        finally:
+            _remove(self.station.status_listeners, self._status_changed)
+            _remove(self.station.aligned_listeners, self._aligned_sample)
+            _remove(self.settings.listeners, self._setting_changed)
+            if self.station.authorizer == self.authorize:
+                self.station.authorizer = None
+            for worker in [*workers, *self._tasks]:
+                worker.cancel()
+            await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
+            await self.peer.stop_handling()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, request: Any, *, built_here: bool = False) -> Any:
+        """One CALL; raises OCPPError on a CALLERROR and TimeoutError when unanswered.
+
+        Several CALLs in a row without an answer mean the connection is dead even
+        though it did not close: ConnectionError makes the link replace it.
+        ``built_here``: made by this adapter in wire form (see the 1.6 adapter).
+        """
+        try:
+            if built_here:
+                result = await self.peer.call_built(request)
+            else:
+                result = await self.peer.call(request, suppress=False)
+        except TimeoutError:
+            self._silent_calls += 1
+            if self._silent_calls >= SILENT_CALLS_LIMIT:
+                raise ConnectionError(f"CSMS left {self._silent_calls} CALLs unanswered") from None
+            raise
+        self._silent_calls = 0
+        return result
+
+    # --------------------------------------------------------------- boot
+    def _boot_request(self, reason: BootReasonEnumType) -> call.BootNotification:
+        cfg = self.config.station
+        station: dict[str, Any] = {"model": cfg.model, "vendor_name": cfg.vendor,
+                                   "firmware_version": chargepoint.__version__}
+        if cfg.serial_number:
+            station["serial_number"] = cfg.serial_number
+        return call.BootNotification(charging_station=station, reason=reason.value)
+
+    async def _boot(self) -> None:
+        """BootNotification until Accepted; before, only what the CSMS triggers is sent."""
+        reason = BOOT_REASONS[self.boot_reason]
+        while True:
+            self._boot_now.clear()
+            try:
+                result = await self._call(self._boot_request(reason))
+            except (TimeoutError, OCPPError) as exc:
+                log.warning("BootNotification not answered (%s); trying again", exc or "timeout")
+                await self._wait_boot_retry(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0))
+                continue
+            self.registration = RegistrationStatusEnumType(result.status)
+            if self.registration == RegistrationStatusEnumType.accepted:
+                if result.interval > 0:
+                    self.settings.set("heartbeat_interval_s", str(result.interval))
+                log.info("BootNotification accepted (reason %s); heartbeat every %s s", reason.value,
+                         self.settings.get("heartbeat_interval_s"))
+                self.accepted.set()
+                return
+            wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S
+            log.info("BootNotification %s; trying again in %d s", self.registration.value, wait)
+            await self._wait_boot_retry(wait)
+
+    async def _wait_boot_retry(self, seconds: float) -> None:
+        """The retry interval, cut short when the CSMS triggers a BootNotification."""
+        triggered = asyncio.ensure_future(self._boot_now.wait())
+        elapsed = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({triggered, elapsed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            triggered.cancel()
+            elapsed.cancel()
+
+    def _setting_changed(self, name: str, _value: object) -> None:
+        if name == "heartbeat_interval_s":
+            self._heartbeat_changed.set()
+
+    async def _heartbeat(self) -> None:
+        """A Heartbeat every heartbeat interval (the setting); a new interval applies at once."""
+        while True:
+            self._heartbeat_changed.clear()
+            interval = float(self.settings.get("heartbeat_interval_s"))
+            changed = asyncio.ensure_future(self._heartbeat_changed.wait())
+            elapsed = asyncio.ensure_future(self.clock.sleep(interval))
+            try:
+                await asyncio.wait({changed, elapsed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                elapsed.cancel()
+            if self._heartbeat_changed.is_set():
+                continue
+            try:
+                await self._call(call.Heartbeat())
+            except TimeoutError:
+                log.warning("Heartbeat not answered")
+
+    # ------------------------------------------------------ authorization
+    async def authorize(self, token: IdToken) -> AuthResult:
+        try:
+            result = await self._call(call.Authorize(id_token=translate.id_token(token)))
+        except (TimeoutError, OCPPError) as exc:
+            log.warning("Authorize for %s not answered: %s", token, exc or "timeout")
+            return AuthResult(AuthStatus.UNKNOWN)
+        return translate.auth_result(result.id_token_info)
+
+    # ------------------------------------------------------------ remote
+    def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None) -> Any:
+        token = translate.token_of(id_token)
+        result = self.station.remote_start(token, evse_id,
+                                           authorize_first=bool(self.settings.get("authorize_remote_start")))
+        if not result.accepted:
+            log.info("RequestStartTransaction for %s rejected: %s", token, result.refusal)
+            return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
+        if result.evse_id is not None:
+            self.transactions.remote_start_ids[result.evse_id] = remote_start_id
+        return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted)
+
+    def request_stop(self, transaction_id: str) -> Any:
+        accepted = self.station.remote_stop(transaction_id)
+        return call_result.RequestStopTransaction(
+            status=RequestStartStopStatusEnumType.accepted if accepted
+            else RequestStartStopStatusEnumType.rejected)
+
+    def change_availability(self, operational_status: str, evse: dict | None) -> Any:
+        evse_id = int(evse["id"]) if evse else 0
+        connector = evse.get("connector_id") if evse else None
+        if evse_id and (evse_id not in self.station.connectors or (
+                connector is not None and connector != self.station.view(evse_id).connector_id)):
+            return call_result.ChangeAvailability(status=ChangeAvailabilityStatusEnumType.rejected)
+        operative = operational_status == OperationalStatusEnumType.operative
+        return call_result.ChangeAvailability(
+            status=_AVAILABILITY[self.station.change_availability(evse_id, operative)])
+
+    async def unlock(self, evse_id: int, connector_id: int) -> Any:
+        if evse_id not in self.station.connectors or \
+                connector_id != self.station.view(evse_id).connector_id:
+            return call_result.UnlockConnector(status=UnlockStatusEnumType.unknown_connector)
+        view = self.station.view(evse_id)
+        if view.session is not None and view.session.transaction is not None:
+            # 2.0.1 unlocks no plug under an authorized transaction: the CSMS stops it first.
+            return call_result.UnlockConnector(status=UnlockStatusEnumType.ongoing_authorized_transaction)
+        return call_result.UnlockConnector(status=_UNLOCK[await self.station.unlock(evse_id)])
+
+    def incoming_data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> Any:
+        handlers = self.data_transfer_handlers.get(vendor_id)
+        if handlers is None:
+            return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
+        handler = handlers.get(message_id) or handlers.get(None)
+        if handler is None:
+            return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_message_id)
+        status, reply = handler(data)
+        return call_result.DataTransfer(status=DataTransferStatusEnumType(status), data=reply)
+
+    async def data_transfer(self, vendor_id: str, message_id: str | None = None,
+                            data: Any = None) -> tuple[str, Any]:
+        """Send a DataTransfer to the CSMS; returns its status and data."""
+        result = await self._call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data))
+        return result.status, result.data
+
+    # ------------------------------------------------------------- reset
+    def _busy(self, evse_id: int | None) -> bool:
+        return any(evse == evse_id or evse_id is None for evse, _ in self.station.active_transactions())
+
+    def reset(self, kind: str, evse_id: int | None) -> Any:
+        if evse_id is not None and evse_id not in self.station.connectors:
+            return call_result.Reset(status=ResetStatusEnumType.rejected)
+        if kind == ResetEnumType.on_idle and self._busy(evse_id):
+            return call_result.Reset(status=ResetStatusEnumType.scheduled)
+        return call_result.Reset(status=ResetStatusEnumType.accepted)
+
+    def after_reset(self, kind: str, evse_id: int | None) -> None:
+        if evse_id is not None:
+            # An EVSE has nothing of its own to restart here: its transaction ends (Immediate) or
+            # is let finish (OnIdle), and the connector is ready again as soon as it is idle.
+            if kind == ResetEnumType.immediate:
+                self._spawn(self.station.stop_transaction(evse_id, StopReason.HARD_RESET))
+            return
+        if self.on_reset is not None:
+            log.info("%s reset requested by the CSMS", kind)
+            self._spawn(self._reset_when_idle(kind == ResetEnumType.on_idle))
+
+    async def _reset_when_idle(self, wait_for_idle: bool) -> None:
+        """OnIdle: the station restarts once no transaction runs; Immediate: at once (the
+        transactions end with reason ImmediateReset first)."""
+        while wait_for_idle and self._busy(None):
+            await self.clock.sleep(1.0)
+        assert self.on_reset is not None
+        await self.on_reset(False)
+
+    # ----------------------------------------------------------- trigger
+    def _trigger_evses(self, evse: dict | None) -> list[int]:
+        if evse is None:
+            return list(self.station.connectors)
+        return [int(evse["id"])] if int(evse["id"]) in self.station.connectors else []
+
+    def trigger(self, requested: str, evse: dict | None) -> Any:
+        status = TriggerMessageStatusEnumType.accepted
+        if requested == MessageTriggerEnumType.boot_notification:
+            if self.registration == RegistrationStatusEnumType.accepted:
+                status = TriggerMessageStatusEnumType.rejected
+        elif requested in (MessageTriggerEnumType.status_notification, MessageTriggerEnumType.meter_values):
+            if not self._trigger_evses(evse):
+                status = TriggerMessageStatusEnumType.rejected
+        elif requested == MessageTriggerEnumType.transaction_event:
+            if not any(self._busy(e) for e in self._trigger_evses(evse)):
+                status = TriggerMessageStatusEnumType.rejected
+        elif requested != MessageTriggerEnumType.heartbeat:
+            status = TriggerMessageStatusEnumType.not_implemented
+        return call_result.TriggerMessage(status=status)
+
+    def after_trigger(self, requested: str, evse: dict | None) -> None:
+        if requested == MessageTriggerEnumType.boot_notification:
+            if self.registration != RegistrationStatusEnumType.accepted:
+                self._boot_now.set()
+        elif requested == MessageTriggerEnumType.heartbeat:
+            self._queue(call.Heartbeat())
+        elif requested == MessageTriggerEnumType.status_notification:
+            for evse_id in self._trigger_evses(evse):
+                self._queue_status(self.station.status_of(evse_id), force=True)
+        elif requested == MessageTriggerEnumType.meter_values:
+            for evse_id in self._trigger_evses(evse):
+                reading = self.station.view(evse_id).last_reading
+                if reading is not None:
+                    sample = MeterSample(evse_id, "", reading, ReadingContext.TRIGGER)
+                    measurands = self.settings.csl("aligned_measurands") or ["Energy.Active.Import.Register"]
+                    self._queue(call.MeterValues(evse_id=evse_id,
+                                                 meter_value=[translate.meter_value(sample, measurands)]))
+        elif requested == MessageTriggerEnumType.transaction_event:
+            for evse_id in self._trigger_evses(evse):
+                self.station.sample_now(evse_id)
+
+    # ------------------------------------------------------------ status
+    def _status_changed(self, status: StatusChanged) -> None:
+        if status.evse_id == 0:
+            return  # 2.0.1 reports connectors only
+        self.notifications.fault_changed(status)
+        self._queue_status(status)
+
+    def _queue_status(self, status: StatusChanged, force: bool = False) -> None:
+        word = translate.connector_status(status).value
+        if not force and self._sent_status.get(status.evse_id) == word:
+            return
+        self._sent_status[status.evse_id] = word
+        self._queue(call.StatusNotification(
+            timestamp=iso_utc(status.timestamp), connector_status=word,
+            evse_id=status.evse_id, connector_id=status.connector_id))
+
+    def _aligned_sample(self, sample: MeterSample) -> None:
+        measurands = self.settings.csl("aligned_measurands")
+        if measurands:
+            self._queue(call.MeterValues(evse_id=sample.evse_id,
+                                         meter_value=[translate.meter_value(sample, measurands)]))
+
+    def _queue(self, request: Any) -> None:
+        self._ready.put_nowait(request)
+
+    async def _send_best_effort(self) -> None:
+        """Status, events and readings outside transactions: sent while connected, not queued across
+        outages (after a reconnect the current status is sent afresh)."""
+        while True:
+            request = await self._ready.get()
+            try:
+                await self._call(request)
+            except (TimeoutError, OCPPError) as exc:
+                log.warning("%s not accepted: %s", type(request).__name__, exc or "timeout")
+
+
+def _remove(listeners: list[Any], listener: Any) -> None:
+    if listener in listeners:
+        listeners.remove(listener)

@@ -1,0 +1,180 @@
+"""The outbox's neutral transaction events as 2.0.1 TransactionEvent messages.
+
+A start becomes ``Started``, a meter sample ``Updated``, a stop ``Ended``. The
+transaction id is the station's own local id (2.0.1 lets the station make it),
+so nothing waits for the CSMS to name a transaction, and messages queued
+offline need no rewriting. A change of the transaction's activity becomes an
+``Updated`` with trigger ChargingStateChanged. Each message carries the transaction's ``seqNo``:
+the number of its messages the CSMS has already answered, which the outbox
+keeps on disk with each acknowledgement, so the numbers run on without gaps
+across restarts and a message resent after a crash keeps its number.
+
+Delivery is the same as in every version: in order, one at a time, each
+leaving the queue only after its answer; a CALLERROR is retried
+``tx_message_attempts`` times (MessageAttempts) ``tx_message_retry_interval_s``
+apart (MessageAttemptInterval), an unanswered message is kept and sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import call
+from ocpp.v201.enums import ChargingStateEnumType, TransactionEventEnumType, TriggerReasonEnumType
+
+from chargepoint.core.events import (
+    ActivityChanged,
+    MeterSample,
+    ReadingContext,
+    StatusChanged,
+    TokenType,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.core.outbox import Entry, Outbox
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.protocol.common.timefmt import iso_utc
+from chargepoint.protocol.v201 import translate
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Caller = Callable[[Any], Awaitable[Any]]
+
+
+class TransactionEvents:
+    """Drains the outbox as TransactionEvents on one connection."""
+
+    def __init__(self, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
+                 call_built: Caller, connected_at: float,
+                 spawn: Callable[[Awaitable[Any]], None]) -> None:
+        self.station = station
+        self.outbox = outbox
+        self.settings = settings
+        self.clock = clock
+        self._call = call_built
+        #: Runs follow-up work as a task of the connection (cancelled with it).
+        self._spawn = spawn
+        #: Events made before this connection opened were made offline (the ``offline`` flag).
+        self.connected_at = connected_at
+        #: EVSE -> the remoteStartId of the RequestStartTransaction its next transaction answers.
+        self.remote_start_ids: dict[int, int] = {}
+
+    async def drain(self) -> None:
+        """Send queued transaction messages in order; each leaves after its answer is committed."""
+        attempts = 0
+        while True:
+            entry = await self.outbox.wait_head()
+            request = self.translate(entry)
+            try:
+                result = await self._call(request)
+                self._on_result(entry, result)
+            except TimeoutError:
+                # Unknown whether the CSMS processed it: keep it (same seqNo) and try again.
+                await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")))
+                continue
+            except (OCPPError, TypeError, KeyError, ValueError) as exc:
+                attempts += 1
+                limit = int(self.settings.get("tx_message_attempts"))
+                if attempts < limit:
+                    log.warning("TransactionEvent %s refused (%s); attempt %d of %d",
+                                request.event_type, exc, attempts, limit)
+                    await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")) * attempts)
+                    continue
+                log.error("TransactionEvent %s refused %d times; dropped: %s", request.event_type,
+                          attempts, exc)
+            attempts = 0
+            started = isinstance(entry.event, TransactionStarted)
+            await self.outbox.acknowledge(entry, remote_id=entry.event.local_id if started else None)
+            if isinstance(entry.event, TransactionStopped):
+                self.outbox.forget(entry.event.local_id)
+
+    # ------------------------------------------------------------ translation
+    def translate(self, entry: Entry) -> call.TransactionEvent:
+        event = entry.event
+        info: dict[str, Any] = {"transactionId": event.local_id}
+        made_at = event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
+        common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id),
+                                  "offline": True if made_at < self.connected_at else None}
+        if isinstance(event, ActivityChanged):
+            state = StatusChanged(event.evse_id, event.timestamp, activity=event.activity,
+                                  plugged=event.plugged)
+            info["chargingState"] = translate.charging_state(state).value
+            return call.TransactionEvent(
+                event_type=TransactionEventEnumType.updated.value, timestamp=iso_utc(event.timestamp),
+                trigger_reason=TriggerReasonEnumType.charging_state_changed.value, transaction_info=info,
+                **common)
+        if isinstance(event, TransactionStarted):
+            remote = event.token.type is TokenType.CENTRAL
+            remote_start_id = self.remote_start_ids.pop(event.evse_id, None) if remote else None
+            if remote_start_id is not None:
+                info["remoteStartId"] = remote_start_id
+            # A transaction begins with the EV connected; what follows comes as ActivityChanged.
+            info["chargingState"] = ChargingStateEnumType.ev_connected.value
+            return call.TransactionEvent(
+                event_type=TransactionEventEnumType.started.value,
+                timestamp=iso_utc(event.timestamp),
+                trigger_reason=(TriggerReasonEnumType.remote_start if remote
+                                else TriggerReasonEnumType.authorized).value,
+                transaction_info=info,
+                id_token=translate.id_token(event.token),
+                evse={"id": event.evse_id, "connectorId": event.connector_id},
+                meter_value=[translate.energy_value(event.meter_start_wh, event.timestamp,
+                                                    ReadingContext.TRANSACTION_BEGIN)],
+                **common)
+        if isinstance(event, MeterSample):
+            setting = "aligned_measurands" if event.context is ReadingContext.CLOCK else "sampled_measurands"
+            value = translate.meter_value(event, self.settings.csl(setting))
+            return call.TransactionEvent(
+                event_type=TransactionEventEnumType.updated.value,
+                timestamp=iso_utc(event.reading.timestamp),
+                trigger_reason=translate.sample_trigger(event.context).value,
+                transaction_info=info,
+                meter_value=[value] if value["sampledValue"] else None,
+                **common)
+        assert isinstance(event, TransactionStopped)
+        info["stoppedReason"] = translate.stopped_reason(event.reason).value
+        return call.TransactionEvent(
+            event_type=TransactionEventEnumType.ended.value,
+            timestamp=iso_utc(event.timestamp),
+            trigger_reason=translate.stop_trigger(event.reason).value,
+            transaction_info=info,
+            id_token=translate.id_token(event.token) if event.token else None,
+            meter_value=self._ended_values(event) or None,
+            **common)
+
+    def _ended_values(self, event: TransactionStopped) -> list[dict[str, Any]]:
+        """The transaction's own record in its Ended message (SampledDataTxEnded*), with the end reading
+        even when none was configured: the CSMS bills from it."""
+        sampled = self.settings.csl("stop_tx_sampled_measurands") or ["Energy.Active.Import.Register"]
+        aligned = self.settings.csl("stop_tx_aligned_measurands")
+        values = []
+        for sample in event.samples:
+            if sample.context is ReadingContext.TRANSACTION_BEGIN:
+                continue  # its Started carried it
+            clock = sample.context is ReadingContext.CLOCK
+            value = translate.meter_value(sample, aligned if clock else sampled)
+            if value["sampledValue"]:
+                values.append(value)
+        if not any(v["sampledValue"][0]["context"] == "Transaction.End" for v in values):
+            values.append(translate.energy_value(event.meter_stop_wh, event.timestamp,
+                                                 ReadingContext.TRANSACTION_END))
+        return values
+
+    def _on_result(self, entry: Entry, result: Any) -> None:
+        """The CSMS's word on the identifier, when it gave one."""
+        event = entry.event
+        info = getattr(result, "id_token_info", None)
+        if not isinstance(info, dict) or isinstance(event, MeterSample | ActivityChanged):
+            return
+        verdict = translate.auth_result(info)
+        token = event.token
+        if token is not None:
+            self._spawn(self.station.authorization.remember(token.value, verdict))
+        if isinstance(event, TransactionStarted):
+            self.station.transaction_authorized(event.local_id, verdict,
+                                                bool(self.settings.get("stop_tx_on_invalid_id")))
