@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chargepoint.app.maintenance import Maintenance
 from chargepoint.app.recorder import Recorder
 from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
@@ -116,6 +117,8 @@ class Daemon:
                 watchdog=self._watchdog_state,
                 worlds=self.hardware.worlds, card_reader=self.hardware.card_reader),
             operator_limits=self.operator_limits)
+        #: Firmware updates, diagnostics and the log file (station.firmware, station.diagnostics).
+        self.maintenance = Maintenance(self)
         #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
         self.mqtt: Any = None
         if config.mqtt.enabled:
@@ -219,8 +222,10 @@ class Daemon:
             self.recorder.detach()
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
+        self.maintenance.attach_log()
         await self.station.start()
         self.smart_charging.start()
+        await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
         reader = self.hardware.card_reader
@@ -261,11 +266,13 @@ class Daemon:
             if reader is not None:
                 reader.close()
             self.smart_charging.close()
+            await self.maintenance.close()
             await self.station.close()
             await self.store.close()
             self.watchdog.notifier.close()
             log.info("station stopped%s", " for a restart" if self.restart_requested else "")
             self.recorder.detach()
+            self.maintenance.detach_log()
 
     async def _restore(self, store: Store) -> None:
         """Take over what the state database holds: the queue, the local lists, settings, availability.

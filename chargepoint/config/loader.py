@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
+from chargepoint.config.firmware import parse_diagnostics, parse_firmware
 from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
@@ -300,7 +301,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "mqtt", "web")
+             "board", "mqtt", "web", "firmware", "diagnostics")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -364,6 +365,8 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "board": _section(lambda: _board(file, data, backend)),
         "mqtt": _section(lambda: parse_mqtt(file, data, station.identity if station else "-")),
         "web": _section(lambda: parse_web(file, data)),
+        "firmware": _section(lambda: parse_firmware(file, data)),
+        "diagnostics": _section(lambda: parse_diagnostics(file, data)),
     }
     if collector is not None and collector.errors:
         raise collector.errors[0]

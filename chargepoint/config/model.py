@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chargepoint.config.firmware import DiagnosticsConfig, FirmwareConfig
 from chargepoint.config.web import WebConfig
 
 if TYPE_CHECKING:
@@ -243,3 +244,6 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     #: The dotted keys the file sets (``config get`` tells them from defaults; see config/keys.py).
     file_keys: frozenset[str] = frozenset()
+    #: Firmware updates and diagnostics (``[firmware]``, ``[diagnostics]``: chargepoint/config/firmware.py).
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)

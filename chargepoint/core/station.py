@@ -44,6 +44,8 @@ from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
 
 if TYPE_CHECKING:
+    from chargepoint.core.diagnostics import Diagnostics
+    from chargepoint.core.firmware import FirmwareManager
     from chargepoint.core.smart_charging import SmartCharging
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,9 @@ class Station:
         self.storage_failure: str | None = None
         #: The charging profiles and the limits they set (smart_charging.py), once built.
         self.smart_charging: SmartCharging | None = None
+        #: Firmware updates and diagnostics uploads (core/firmware, core/diagnostics.py), once built.
+        self.firmware: FirmwareManager | None = None
+        self.diagnostics: Diagnostics | None = None
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:

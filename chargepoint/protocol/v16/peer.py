@@ -44,6 +44,7 @@ from chargepoint.core.outbox import Outbox
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
+from chargepoint.protocol.v16.firmware import FirmwareHandlers
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
 from chargepoint.protocol.v16.reservations import ReservationHandlers
 from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
@@ -99,10 +100,12 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, RobustPeer, LibChargePoint):
+class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, FirmwareHandlers, RobustPeer,
+             LibChargePoint):
     """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
 
-    The handlers of the Smart Charging, Reservation and RemoteTrigger profiles are in their own modules."""
+    The handlers of the Smart Charging, Reservation, RemoteTrigger and Firmware Management profiles
+    are in their own modules."""
 
     call_results = call_result
     secret_names = SECRET_KEYS
