@@ -183,7 +183,8 @@ def build_wheel(out: Path, version: str, patches: dict[str, str] | None = None) 
                 if arcname in patches:
                     data += b"\n" + patches[arcname].encode()
                 add(zf, arcname, data)
-        add(zf, f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: chargepoint\nVersion: {version}\n".encode())
+        metadata = f"Metadata-Version: 2.1\nName: chargepoint\nVersion: {version}\n"
+        add(zf, f"{dist}/METADATA", metadata.encode())
         add(zf, f"{dist}/WHEEL", b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\n"
                                  b"Tag: py3-none-any\n")
         add(zf, f"{dist}/entry_points.txt", b"[console_scripts]\nchargepoint = chargepoint.cli:main\n")
