@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from chargepoint.cli.control_status import _status_view
 from chargepoint.control.commands import COMMANDS
 from tests.firmware_rig import FileServer, FtpServer
 from tests.integration.conftest import StationLog, until
@@ -50,14 +51,15 @@ def ftp(tmp_path: Path) -> Iterator[FtpServer]:
     server.close()
 
 
-def _sections(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+def _sections(tmp_path: Path) -> dict[str, Any]:
     venvs = tmp_path / "venvs"
     (venvs / "0.1.0").mkdir(parents=True, exist_ok=True)
     if not (venvs / "current").exists():
         (venvs / "current").symlink_to("0.1.0")
-    return {"firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1, **extra.get("firmware", {})},
-            "diagnostics": {"retry_interval_s": 1, **extra.get("diagnostics", {})},
-            "mqtt": {"username": "station", "password": MQTT_PASSWORD}, "control": {"socket": str(tmp_path / "control.sock")}}
+    return {"firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1},
+            "diagnostics": {"retry_interval_s": 1},
+            "mqtt": {"username": "station", "password": MQTT_PASSWORD},
+            "control": {"socket": str(tmp_path / "control.sock")}}
 
 
 def _now() -> str:
@@ -149,6 +151,7 @@ async def test_a_package_that_is_no_wheel_fails_to_install_and_gives_the_connect
         await csms.wait_for("FirmwareStatusNotification", status="Downloading")
         status = await COMMANDS["status"](daemon.service, {})
         assert status["maintenance"]["firmware"]["status"] == "downloading"
+        assert f"firmware   downloading from {files.url('/files/')}" in _status_view(status)
         assert (await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
                 ).status == "Accepted"
         await csms.wait_for("FirmwareStatusNotification", count=2, status="Downloading")
@@ -206,6 +209,7 @@ async def test_get_diagnostics_uploads_the_window_with_secrets_masked(
         status = await COMMANDS["status"](daemon.service, {})
         assert status["maintenance"]["diagnostics"] == {"status": "uploading", "file_name": answer.file_name,
                                                         "detail": None}
+        assert f"diagnostics uploading {answer.file_name}" in _status_view(status)
         files.release.set()
         await csms.wait_for("DiagnosticsStatusNotification", status="Uploaded", timeout=20)
         await csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
