@@ -60,7 +60,8 @@ class Maintenance:
             installer = VenvInstaller(
                 fw.venvs_dir, state_dir, running_version=chargepoint.__version__,
                 deadline_s=fw.boot_deadline_s,
-                system_site_packages=fw.system_site_packages, pip_args=fw.pip_args, keep=fw.keep_versions)
+                system_site_packages=fw.system_site_packages, pip_args=fw.pip_args, keep=fw.keep_versions,
+                with_pip=fw.venv_with_pip)
         self.firmware = FirmwareManager(
             daemon.station, daemon.clock, state_dir, installer,
             [Sha256Verifier(required=fw.require_checksum)],

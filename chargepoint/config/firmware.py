@@ -48,6 +48,9 @@ class FirmwareConfig:
     system_site_packages: bool = True
     #: Environments kept in venvs_dir, the running one and the one before it included.
     keep_versions: int = 3
+    #: New environments get their own pip, which installs the next update; false: faster, but only
+    #: where the running environment's pip stays available to install into them.
+    venv_with_pip: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def parse_firmware(file: str, data: dict[str, Any]) -> FirmwareConfig:
         pip_args=_words(r, "pip_args"),
         system_site_packages=r.boolean("system_site_packages", d.system_site_packages),
         keep_versions=r.number("keep_versions", d.keep_versions, low=2, high=20, integer=True),
+        venv_with_pip=r.boolean("venv_with_pip", d.venv_with_pip),
     )
     if not cfg.venvs_dir.startswith("/"):
         raise r.fail("venvs_dir", f"must be an absolute path, not {cfg.venvs_dir!r}")

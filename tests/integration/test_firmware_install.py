@@ -58,7 +58,11 @@ async def files() -> AsyncIterator[FileServer]:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any]) -> AsyncIterator[Service]:
+async def service(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any],
+                  request: pytest.FixtureRequest) -> AsyncIterator[Service]:
+    # The update that succeeds takes the default way (the new venv gets its own pip); the others
+    # save the seconds of ensurepip and install with the running environment's pip.
+    with_pip = "installs_the_new_version" in request.node.name
     venvs = tmp_path / "venvs"
     copy_venv(builds["template"], venvs / "0.1.0")
     (venvs / "current").symlink_to("0.1.0")
@@ -78,6 +82,7 @@ venvs_dir = "{venvs}"
 boot_deadline_s = 2
 pip_args = "--no-deps"
 system_site_packages = false
+venv_with_pip = {str(with_pip).lower()}
 """)
     unit = Service(venvs, tmp_path / "state", config, builds["env"], tmp_path / "daemon.log")
     unit.start()
@@ -121,6 +126,7 @@ async def test_an_update_installs_the_new_version_in_its_own_venv_and_reports_in
                          if r.payload["connector_id"] == 1][-1] == "Available", 20, "connector 1 Available")
     assert not (service.state_dir / "firmware" / "trial.json").exists()
     assert "firmware-guard: starting version 0.1.1 on trial" in service.guard_said
+    assert (service.venvs / "0.1.1" / "bin" / "pip").exists(), "the new version brings the pip of the next"
 
 
 async def test_a_version_that_crashes_at_start_is_rolled_back_by_the_guard(

@@ -127,7 +127,7 @@ class VenvInstaller:
 
     def __init__(self, venvs_dir: str, state_dir: str, *, running_version: str, deadline_s: float,
                  python: str = "", system_site_packages: bool = True, pip_args: Sequence[str] = (),
-                 keep: int = 3, now: Callable[[], float] = time.time) -> None:
+                 keep: int = 3, with_pip: bool = True, now: Callable[[], float] = time.time) -> None:
         self.venvs_dir = pathlib.Path(venvs_dir)
         self.state_dir = pathlib.Path(state_dir)
         self.running_version = running_version
@@ -137,6 +137,9 @@ class VenvInstaller:
         self.system_site_packages = system_site_packages
         self.pip_args = tuple(pip_args)
         self.keep = keep
+        #: New environments get their own pip (the next update installs with it); without, the
+        #: running environment's pip installs into them (``pip --python``).
+        self.with_pip = with_pip
         self.now = now
 
     def refusal(self) -> str | None:
@@ -157,12 +160,15 @@ class VenvInstaller:
         await asyncio.to_thread(self._prune, version)
         python = target / "bin" / "python"
         try:
-            venv = [self.python, "-m", "venv", "--without-pip", str(target)]
+            venv = [self.python, "-m", "venv", str(target)]
             if self.system_site_packages:
                 venv.insert(-1, "--system-site-packages")
+            if not self.with_pip:
+                venv.insert(-1, "--without-pip")
             await run_step(venv, "creating the virtual environment")
-            pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-input",
-                   "--disable-pip-version-check", "--quiet", *self.pip_args]
+            pip = [str(python), "-m", "pip"] if self.with_pip else \
+                [sys.executable, "-m", "pip", "--python", str(python)]
+            pip += ["install", "--no-input", "--disable-pip-version-check", "--quiet", *self.pip_args]
             if bundled:
                 pip += ["--no-index", "--find-links", str(wheel.parent / "bundle")]
             await run_step([*pip, str(wheel)], "pip install")
