@@ -71,7 +71,8 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     assert os.access(root / "opt/chargepoint/venvs/current/bin/chargepoint", os.X_OK)
     guard = root / "opt/chargepoint/firmware-guard"
     shown = subprocess.run([str(guard), "show", "--state-dir", str(root / "var/lib/chargepoint"),
-                            "--venvs-dir", str(root / "opt/chargepoint/venvs")], capture_output=True, text=True)
+                            "--venvs-dir", str(root / "opt/chargepoint/venvs")],
+                           capture_output=True, text=True)
     assert shown.returncode == 0 and '"current": "../venv"' in shown.stdout, shown.stderr
     timer = root / "etc/systemd/system/timers.target.wants/chargepoint-firmware-guard.timer"
     assert os.readlink(timer) == "/etc/systemd/system/chargepoint-firmware-guard.timer"

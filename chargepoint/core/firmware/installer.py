@@ -69,10 +69,13 @@ async def run_step(args: Sequence[str], what: str, timeout_s: float = STEP_TIMEO
         raise InstallError(f"{what}: cannot run {args[0]}: {exc.strerror or exc}") from None
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout_s)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise InstallError(f"{what}: no end after {timeout_s:g} s") from None
+    except BaseException as exc:  # the time is up, or the update was canceled: the step goes too
+        if process.returncode is None:
+            process.kill()
+        await asyncio.shield(process.wait())
+        if isinstance(exc, TimeoutError):
+            raise InstallError(f"{what}: no end after {timeout_s:g} s") from None
+        raise
     if process.returncode != 0:
         said = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
         raise InstallError(f"{what} failed (exit {process.returncode})"
@@ -107,10 +110,18 @@ def unpack(package: pathlib.Path, workdir: pathlib.Path) -> tuple[pathlib.Path, 
     if zipfile.is_zipfile(package):
         candidates, bundled = [package], False
     elif tarfile.is_tarfile(package):
+        # Only the wheels' bytes, each under its own base name: no path of the tarball is trusted
+        # (and no extraction filter is needed, which Python before 3.11.4 lacks).
+        bundle = workdir / "bundle"
+        bundle.mkdir()
         with tarfile.open(package) as tar:
-            members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".whl")]
-            tar.extractall(workdir / "bundle", members=members, filter="data")
-        candidates, bundled = sorted((workdir / "bundle").rglob("*.whl")), True
+            for member in tar.getmembers():
+                name = pathlib.PurePosixPath(member.name).name
+                source = tar.extractfile(member) if member.isfile() and name.endswith(".whl") else None
+                if source is not None:
+                    with source, (bundle / name).open("wb") as out:
+                        shutil.copyfileobj(source, out)
+        candidates, bundled = sorted(bundle.glob("*.whl")), True
     else:
         raise InstallError(f"{package.name} is neither a wheel nor a tarball of wheels")
     for candidate in candidates:

@@ -161,6 +161,15 @@ class FirmwareManager:
 
     # ------------------------------------------------------------ the work
     async def _run(self, request: FirmwareRequest) -> None:
+        try:
+            await self._update(request)
+        except asyncio.CancelledError:
+            if self._held is not None:  # a newer request, or the daemon stops: the connectors come back
+                self._release()
+                await asyncio.shield(asyncio.to_thread(self._save))
+            raise
+
+    async def _update(self, request: FirmwareRequest) -> None:
         self.state = FirmwareState(S.IDLE, request.request_id, transfer.shown(request.location))
         wait = request.retrieve_at - self.clock.time()
         if wait > 0:
@@ -255,6 +264,7 @@ class FirmwareManager:
     async def _hold(self) -> None:
         """Connectors Unavailable, no transaction running: ready to install."""
         self._held = {e: self.station.view(e).operative for e in self.station.connectors}
+        await asyncio.to_thread(self._save)  # a restart from here on gives the connectors back
         if self.policy.stop_transactions and self.station.active_transactions():
             log.info("firmware update: stopping the running transactions")
             await self.station.stop_all(StopReason.REBOOT)
@@ -285,8 +295,9 @@ class FirmwareManager:
         if self.state.status is not S.INSTALL_REBOOTING:
             if self.state.in_progress:  # the process ended while it downloaded or installed
                 self._release()
-                await self._enter(S.INSTALLATION_FAILED if self.state.status is S.INSTALLING
-                                  else S.DOWNLOAD_FAILED, "the station restarted meanwhile")
+                downloading = self.state.status in (S.DOWNLOAD_SCHEDULED, S.DOWNLOADING)
+                await self._enter(S.DOWNLOAD_FAILED if downloading else S.INSTALLATION_FAILED,
+                                  "the station restarted meanwhile")
             return
         await self._after_restart()
 
