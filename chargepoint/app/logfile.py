@@ -33,6 +33,22 @@ class _UtcFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file that fails quietly: a full or read-only disk costs log lines, counted, and
+    prints no traceback (the journal and the status say what is wrong with the disk)."""
+
+    dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        self.dropped += 1
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.dropped += 1  # the last flush could not be written
+
+
 class LogFile:
     """A bounded, rotating log file, written off the event loop."""
 
@@ -50,8 +66,8 @@ class LogFile:
     def attach(self) -> None:
         """Start writing the root logger's records (call once, before the station starts)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = logging.handlers.RotatingFileHandler(self.path, maxBytes=self.max_bytes,
-                                                    backupCount=self.backups, encoding="utf-8", delay=True)
+        file = _FileHandler(self.path, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8",
+                            delay=True)
         file.setFormatter(_UtcFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logfilter.install(file, self.secret_names)
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
