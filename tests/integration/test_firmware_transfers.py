@@ -251,3 +251,43 @@ async def test_get_diagnostics_over_ftp_and_a_server_that_is_not_there(
         assert (await csms.call(call.GetDiagnostics(location="mailto:ops@example.com"))).file_name is None
     assert _statuses(csms, "DiagnosticsStatusNotification") == ["Uploading", "Uploaded", "Uploading",
                                                                  "UploadFailed"]
+
+
+async def test_installing_waits_for_the_running_transaction_to_end(
+        csms: LoopbackCsms, station: Any, files: FileServer, tmp_path: Path, station_log: StationLog) -> None:
+    from tests.integration.conftest import charging
+
+    files.files["chargepoint-9.9.9-py3-none-any.whl"] = b"not a wheel"
+    async with station(**_sections(tmp_path)) as daemon:
+        await charging(csms, daemon)
+        await _update(csms, files.url("/files/chargepoint-9.9.9-py3-none-any.whl"))
+        await csms.wait_for("FirmwareStatusNotification", status="Downloaded", timeout=20)
+        await station_log.wait_for("waiting for the running transactions to end", timeout=20)
+        assert _statuses(csms)[-1] == "Downloaded", "nothing is installed while a transaction runs"
+        assert daemon.station.view(1).scheduled_operative is False, "Unavailable once it ends"
+        tx = (await csms.wait_for("StartTransaction"))[0]
+        assert csms.of("StopTransaction") == []
+        await csms.remote_stop(100)
+        await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
+        assert _statuses(csms)[-3:] == ["Downloaded", "Installing", "InstallationFailed"]
+        stop = (await csms.wait_for("StopTransaction"))[0]
+        assert stop.payload["reason"] == "Remote" and stop.at < csms.of("FirmwareStatusNotification")[-2].at
+        assert tx.payload["connector_id"] == 1
+        await until(lambda: daemon.station.view(1).operative, 10, "connector 1 given back")
+
+
+async def test_with_stop_transactions_the_update_stops_them_with_reason_reboot(
+        csms: LoopbackCsms, station: Any, files: FileServer, tmp_path: Path) -> None:
+    from tests.integration.conftest import charging
+
+    files.files["chargepoint-9.9.9-py3-none-any.whl"] = b"not a wheel"
+    sections = _sections(tmp_path)
+    sections["firmware"]["stop_transactions"] = True
+    async with station(**sections) as daemon:
+        await charging(csms, daemon)
+        await _update(csms, files.url("/files/chargepoint-9.9.9-py3-none-any.whl"))
+        stop = (await csms.wait_for("StopTransaction", timeout=20))[0]
+        assert stop.payload["reason"] == "Reboot"
+        await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
+        await until(lambda: daemon.station.view(1).operative, 10, "connector 1 given back")
+
