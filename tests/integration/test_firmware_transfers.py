@@ -291,3 +291,23 @@ async def test_with_stop_transactions_the_update_stops_them_with_reason_reboot(
         await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
         await until(lambda: daemon.station.view(1).operative, 10, "connector 1 given back")
 
+
+
+async def test_a_download_waits_for_its_retrieve_date_and_the_trigger_says_idle_meanwhile(
+        csms: LoopbackCsms, station: Any, files: FileServer, tmp_path: Path) -> None:
+    files.files["pkg.whl"] = b"package"
+    async with station(**_sections(tmp_path)) as daemon:
+        await csms.wait_for("StatusNotification", connector_id=1)
+        later = datetime.fromtimestamp(daemon.clock.time() + 30, UTC)  # 30 station seconds: 3 s here
+        await csms.call(call.UpdateFirmware(location=files.url("/files/pkg.whl") + "#sha256=" + "0" * 64,
+                                            retrieve_date=later.isoformat().replace("+00:00", "Z")))
+        await until(lambda: daemon.station.firmware.state.status.value == "download_scheduled", 5,
+                    "the download to be scheduled")
+        await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
+        await csms.wait_for("FirmwareStatusNotification", status="Idle")
+        assert files.requests == [], "nothing is fetched before the retrieve date"
+        status = await COMMANDS["status"](daemon.service, {})
+        assert "firmware   download scheduled from" in _status_view(status)
+        await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
+        assert daemon.clock.time() >= later.timestamp()
+        assert _statuses(csms) == ["Idle", "Downloading", "Downloaded", "InstallationFailed"]
