@@ -311,3 +311,20 @@ async def test_a_download_waits_for_its_retrieve_date_and_the_trigger_says_idle_
         await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
         assert daemon.clock.time() >= later.timestamp()
         assert _statuses(csms) == ["Idle", "Downloading", "Downloaded", "InstallationFailed"]
+
+
+async def test_the_transfers_alone_post_a_form_and_name_what_went_wrong(
+        files: FileServer, ftp: FtpServer, tmp_path: Path) -> None:
+    from chargepoint.core.firmware import transfer
+
+    archive = tmp_path / "diag.tar.gz"
+    archive.write_bytes(b"z" * 300_000)
+    await transfer.upload(files.url("/upload"), archive, method="POST")
+    assert files.uploads["diag.tar.gz"] == archive.read_bytes()
+    with pytest.raises(transfer.TransferError, match="FTP: 550"):
+        await transfer.upload(ftp.url("/no/such/dir"), archive)
+    with pytest.raises(transfer.TransferError, match="HTTP 404"):
+        await transfer.download(files.url("/files/missing.whl"), tmp_path / "missing.whl")
+    assert not (tmp_path / "missing.whl.part").exists() and not (tmp_path / "missing.whl").exists()
+    (ftp.root / "p.whl").write_bytes(b"w" * 200_000)
+    assert await transfer.download(ftp.url("/p.whl"), tmp_path / "p.whl") == 200_000

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -194,7 +195,9 @@ class FirmwareManager:
             await asyncio.to_thread(package.unlink, True)
 
     async def _download(self, request: FirmwareRequest) -> pathlib.Path | None:
-        name = os.path.basename(urlsplit(request.location).path) or "package"
+        name = re.sub(r"[^A-Za-z0-9._+-]", "_", os.path.basename(urlsplit(request.location).path))
+        if name.strip(".") == "":  # "", ".", "..": no name of its own
+            name = "package"
         dest = self.dir / "download" / name
         attempts = max(1, request.retries)
         await self._enter(S.DOWNLOADING)
