@@ -328,3 +328,25 @@ async def test_the_transfers_alone_post_a_form_and_name_what_went_wrong(
     assert not (tmp_path / "missing.whl.part").exists() and not (tmp_path / "missing.whl").exists()
     (ftp.root / "p.whl").write_bytes(b"w" * 200_000)
     assert await transfer.download(ftp.url("/p.whl"), tmp_path / "p.whl") == 200_000
+
+
+async def test_an_operators_installer_command_replaces_the_venvs(
+        csms: LoopbackCsms, station: Any, files: FileServer, tmp_path: Path) -> None:
+    files.files["bundle.img"] = image = b"an operating system image" * 1000
+    digest = hashlib.sha256(image).hexdigest()
+    sections = _sections(tmp_path)
+    sections["firmware"]["installer_command"] = f"sh -c 'cp \"$0\" {tmp_path}/installed.img'"
+    async with station(**sections) as daemon:
+        await csms.wait_for("StatusNotification", connector_id=1)
+        await _update(csms, files.url(f"/files/bundle.img#sha256={digest}"))
+        await csms.wait_for("FirmwareStatusNotification", status="Installed", timeout=20)
+        assert (tmp_path / "installed.img").read_bytes() == image, "the command got the verified package"
+        assert _statuses(csms) == ["Downloading", "Downloaded", "Installing", "Installed"]
+        assert daemon.restart_requested is None, "restarting is the command's business"
+        await until(lambda: daemon.station.view(1).operative, 10, "connector 1 given back")
+    sections["firmware"]["installer_command"] = "sh -c 'echo the image does not fit >&2; exit 3'"
+    async with station(**sections) as daemon:
+        await csms.wait_for("BootNotification", count=2)
+        await _update(csms, files.url(f"/files/bundle.img#sha256={digest}"))
+        await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
+        assert "exit 3): the image does not fit" in daemon.station.firmware.state.detail

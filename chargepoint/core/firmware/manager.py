@@ -27,6 +27,7 @@ import logging
 import os
 import pathlib
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -98,6 +99,7 @@ class FirmwareManager:
         self._task: asyncio.Task[None] | None = None
         #: The running version is on trial: confirmed at its first accepted boot.
         self._on_trial = False
+        self._saving = threading.Lock()
 
     # ------------------------------------------------------------ requests
     def update(self, request: FirmwareRequest) -> str:
@@ -148,14 +150,16 @@ class FirmwareManager:
             listener(self.state)
 
     def _save(self) -> None:
-        s = self.state
-        record = {"status": s.status.value, "request_id": s.request_id, "location": s.location,
-                  "version": s.version, "detail": s.detail, "since": s.since, "unreported": self.unreported,
-                  "held": self._held}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / "status.json.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, self.dir / "status.json")
+        """Write the latest state (in a worker thread; saves from several threads take turns)."""
+        with self._saving:
+            s = self.state
+            record = {"status": s.status.value, "request_id": s.request_id, "location": s.location,
+                      "version": s.version, "detail": s.detail, "since": s.since,
+                      "unreported": self.unreported, "held": self._held}
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / "status.json.tmp"
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(tmp, self.dir / "status.json")
 
     def _save_soon(self) -> None:
         asyncio.ensure_future(asyncio.to_thread(self._save))
