@@ -15,6 +15,9 @@
 #   - /etc/chargepoint/chargepoint.toml from examples/raspberrypi.toml if there is none (never
 #     overwritten), and the annotated examples/chargepoint.toml as chargepoint.toml.example
 #   - /etc/systemd/system/chargepoint.service, enabled; restarted if it was running (an upgrade)
+#   - firmware updates: /opt/chargepoint/venvs (the daemon's, for new versions) with the `current` link
+#     the service starts through, set to this install's venv (an install by hand ends any trial); the
+#     firmware guard /opt/chargepoint/firmware-guard and chargepoint-firmware-guard.timer, enabled
 #   - the SoC's hardware watchdog for the whole system: /etc/systemd/system.conf.d/chargepoint-watchdog.conf
 #     (RuntimeWatchdogSec), so a hung kernel or systemd resets the board, with every GPIO an input
 #     and the contactor de-energised (hardware.md, Hardware fail-safe)
@@ -69,10 +72,12 @@ fi
 # ---------------------------------------------------------------------------------- uninstall
 if [ "$uninstall" = 1 ]; then
     if ! staged && command -v systemctl >/dev/null && [ -f "$UNIT_DIR/$NAME.service" ]; then
-        systemctl disable --now "$NAME.service" || true
+        systemctl disable --now "$NAME.service" "$NAME-firmware-guard.timer" || true
     fi
     rm -f "$DESTDIR/etc/systemd/system/multi-user.target.wants/$NAME.service"
+    rm -f "$DESTDIR$UNIT_DIR/timers.target.wants/$NAME-firmware-guard.timer"
     rm -f "$DESTDIR$UNIT_DIR/$NAME.service" "$DESTDIR$WATCHDOG_CONF"
+    rm -f "$DESTDIR$UNIT_DIR/$NAME-firmware-guard.service" "$DESTDIR$UNIT_DIR/$NAME-firmware-guard.timer"
     ! staged && command -v systemctl >/dev/null && systemctl daemon-reload || true
     rm -rf "$DESTDIR$PREFIX"
     say "removed the service and $PREFIX"
@@ -144,6 +149,21 @@ say "installing chargepoint from $PACKAGE into $PREFIX/venv"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PIP_ARGS "$PACKAGE"
 install -m 0644 "$SRC/README.md" "$DESTDIR$PREFIX/README.md"
 
+# ------------------------------------------------------------------------ firmware updates
+# The service starts venvs/current; updates from the CSMS add venvs/<version> and switch the link,
+# and the guard (a plain script for the system's Python) switches back a version that does not boot.
+VENVS="$DESTDIR$PREFIX/venvs"
+install -d -m 0755 "$VENVS"
+ln -sfn ../venv "$VENVS/.current.new"
+mv -T "$VENVS/.current.new" "$VENVS/current"
+rm -f "$DESTDIR/var/lib/$NAME/firmware/trial.json"
+GUARD="$DESTDIR$PREFIX/firmware-guard"
+{ printf '#!%s\n' "$(command -v "$PYTHON")"; cat "$SRC/chargepoint/core/firmware/trial.py"; } > "$GUARD"
+chmod 0755 "$GUARD"
+if ! staged; then
+    chown -R "$NAME:$NAME" "$VENVS"
+fi
+
 # ---------------------------------------------------------------------------- configuration
 CONF="$DESTDIR/etc/$NAME"
 install -d -m 0750 "$CONF"
@@ -161,6 +181,9 @@ fi
 # ------------------------------------------------------------------------------------ unit
 install -d -m 0755 "$DESTDIR$UNIT_DIR"
 install -m 0644 "$SRC/systemd/$NAME.service" "$DESTDIR$UNIT_DIR/$NAME.service"
+for unit in "$NAME-firmware-guard.service" "$NAME-firmware-guard.timer"; do
+    install -m 0644 "$SRC/systemd/$unit" "$DESTDIR$UNIT_DIR/$unit"
+done
 
 # The hardware watchdog: systemd (PID 1) feeds /dev/watchdog; if the kernel or systemd hangs, the
 # SoC resets the board. RebootWatchdogSec bounds a reboot that itself hangs.
@@ -174,12 +197,15 @@ EOF
 if staged; then
     install -d -m 0755 "$DESTDIR$UNIT_DIR/multi-user.target.wants"
     ln -sfn "$UNIT_DIR/$NAME.service" "$DESTDIR$UNIT_DIR/multi-user.target.wants/$NAME.service"
+    install -d -m 0755 "$DESTDIR$UNIT_DIR/timers.target.wants"
+    ln -sfn "$UNIT_DIR/$NAME-firmware-guard.timer" "$DESTDIR$UNIT_DIR/timers.target.wants/$NAME-firmware-guard.timer"
     say "staged and enabled $NAME.service"
     exit 0
 fi
 systemctl daemon-reexec  # the manager reads RuntimeWatchdogSec (system.conf.d) when it starts
 systemctl daemon-reload
 systemctl enable "$NAME.service"
+systemctl enable --now "$NAME-firmware-guard.timer"
 if systemctl is-active --quiet "$NAME.service"; then
     systemctl restart "$NAME.service"
     say "upgraded and restarted $NAME.service"

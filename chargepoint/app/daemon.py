@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chargepoint.app.maintenance import Maintenance
 from chargepoint.app.recorder import Recorder
 from chargepoint.app.statelock import StateLock
 from chargepoint.app.watchdog import SafetyLoop, Watchdog
@@ -148,6 +149,8 @@ class Daemon:
             grid_meter, self.house = build_grid_meter(config, self.hardware)
             self.energy = EnergyManager(StationConnectors(self.station), grid_meter, config, self.clock)
         self.service.energy = self.energy
+        #: Firmware updates, diagnostics and the log file (station.firmware, station.diagnostics).
+        self.maintenance = Maintenance(self)
         #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
         self.mqtt: Any = None
         if config.mqtt.enabled:
@@ -261,9 +264,11 @@ class Daemon:
         # Each version offered is loaded off the event loop while the station starts (the
         # adapter's constructor finds it loaded, or waits for the import under way).
         preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
+        self.maintenance.attach_log()
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
+        await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
         reader = self.hardware.card_reader
@@ -315,11 +320,13 @@ class Daemon:
             self.smart_charging.close()
             if self.energy is not None:
                 await self.energy.close()
+            await self.maintenance.close()
             await self.station.close()
             await self.store.close()
             self.watchdog.notifier.close()
             log.info("station stopped%s", " for a restart" if self.restart_requested else "")
             self.recorder.detach()
+            self.maintenance.detach_log()
 
     async def _restore(self, store: Store) -> None:
         """Take over what the state database holds: the queue, the local lists, settings, availability.

@@ -32,6 +32,24 @@ from chargepoint.cli.control_target import (
 
 
 # -------------------------------------------------------------------- status
+def _maintenance_lines(maintenance: dict[str, Any]) -> list[str]:
+    """A firmware update or diagnostics upload: running, or how the last one ended."""
+    lines = []
+    firmware, diagnostics = maintenance.get("firmware"), maintenance.get("diagnostics")
+    if firmware:
+        what = firmware["status"].replace("_", " ")
+        if firmware["version"]:
+            what += f" {firmware['version']}"
+        if firmware["in_progress"] and firmware["location"]:
+            what += f" from {firmware['location']}"
+        lines.append(f"  firmware   {what}" + (f": {firmware['detail']}" if firmware["detail"] else ""))
+    if diagnostics:
+        what = f"{diagnostics['status'].replace('_', ' ')} {diagnostics['file_name'] or ''}".rstrip()
+        detail = f": {diagnostics['detail']}" if diagnostics["detail"] else ""
+        lines.append(f"  diagnostics {what}{detail}")
+    return lines
+
+
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
     link = "standalone (no CSMS)" if conn.get("standalone") else link_text(conn)
@@ -52,6 +70,7 @@ def _status_view(status: dict[str, Any]) -> str:
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
         lines.append(f"  WATCHDOG   {status['watchdog']['failed']}")
+    lines += _maintenance_lines(status.get("maintenance") or {})
     anywhere = [r for r in status.get("reservations", []) if r["connector"] is None]
     lines += [f"  reserved   {_reservation(r)}" for r in anywhere]
     for c in status["connectors"]:

@@ -19,6 +19,8 @@ from chargepoint import __version__
 from chargepoint.config import ConfigError, load
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: ``chargepoint run``'s exit status after installing a new version (EX_TEMPFAIL: start me again).
+EXIT_FIRMWARE = 75
 
 
 def _setup_logging(level: str) -> None:
@@ -126,6 +128,11 @@ def run(config_path: str, log_level: str) -> None:
         # Exit non-zero: systemd's Restart=on-failure (or any supervisor) starts it afresh.
         raise click.ClickException(f"stopped: {daemon.failure}")
     restart = daemon.restart_requested
+    if restart == "firmware":
+        # A new version is installed: the service manager starts it through the current link
+        # (systemd: Restart=on-failure, after the firmware guard of ExecStartPre).
+        logging.getLogger(__name__).info("exiting with status %d to start the new version", EXIT_FIRMWARE)
+        sys.exit(EXIT_FIRMWARE)
     if restart:
         # OCPP Reset: start afresh in the same process slot (systemd sees no exit).
         logging.getLogger(__name__).info("restarting (%s reset)", restart)
@@ -392,3 +399,16 @@ from chargepoint.cli.web_commands import register as register_web  # noqa: E402 
 
 register_web(main)
 
+
+
+@main.command("firmware-guard", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def firmware_guard(args: tuple[str, ...]) -> None:
+    """Roll back a new version that did not boot: prestart | check | show (see --help after it).
+
+    systemd runs the same code as a plain script before every start of the service
+    (ExecStartPre) and from a timer; README, "Firmware updates and diagnostics".
+    """
+    from chargepoint.core.firmware import trial
+
+    sys.exit(trial.main(list(args) or ["--help"]))

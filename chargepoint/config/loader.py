@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
 from chargepoint.config.energy_parse import check_energy, parse_house, parse_load, parse_solar
+from chargepoint.config.firmware import parse_diagnostics, parse_firmware
 from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
@@ -323,7 +324,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "mqtt", "web", "load", "solar", "house")
+             "board", "mqtt", "web", "load", "solar", "house", "firmware", "diagnostics")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -390,6 +391,8 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "load": _section(lambda: parse_load(file, data, _meter)),
         "solar": _section(lambda: parse_solar(file, data)),
         "house": _section(lambda: parse_house(file, data)),
+        "firmware": _section(lambda: parse_firmware(file, data)),
+        "diagnostics": _section(lambda: parse_diagnostics(file, data)),
     }
     if collector is not None and collector.errors:
         raise collector.errors[0]

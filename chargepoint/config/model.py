@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chargepoint.config.firmware import DiagnosticsConfig, FirmwareConfig
 from chargepoint.config.web import WebConfig
 
 if TYPE_CHECKING:
@@ -268,6 +269,10 @@ class Config:
     load: LoadConfig = field(default_factory=lambda: LoadConfig())
     solar: SolarConfig = field(default_factory=lambda: SolarConfig())
     house: HouseConfig = field(default_factory=lambda: HouseConfig())
+    #: Firmware updates and diagnostics (``[firmware]``, ``[diagnostics]``: chargepoint/config/firmware.py).
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+
 
 
 #: Solar charging modes: everything the other limits allow, surplus only, 6 A always plus surplus.

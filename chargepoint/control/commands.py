@@ -8,7 +8,10 @@ asked.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import chargepoint
@@ -59,7 +62,23 @@ async def _hello(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("status")
 async def _status(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
-    return s.status(integer(args, "connector", None))
+    out = s.status(integer(args, "connector", None))
+    out["maintenance"] = maintenance_json(s)
+    return out
+
+
+def maintenance_json(s: StationService) -> dict[str, Any]:
+    """A firmware update or diagnostics upload in progress (or how the last one ended)."""
+    firmware, diagnostics = s.station.firmware, s.station.diagnostics
+    out: dict[str, Any] = {"firmware": None, "diagnostics": None}
+    if firmware is not None and firmware.state.status.value != "idle":
+        f = firmware.state
+        out["firmware"] = {"status": f.status.value, "in_progress": f.in_progress, "location": f.location,
+                           "version": f.version, "detail": f.detail}
+    if diagnostics is not None and diagnostics.state.status.value != "idle":
+        d = diagnostics.state
+        out["diagnostics"] = {"status": d.status.value, "file_name": d.file_name, "detail": d.detail}
+    return out
 
 
 @command("sessions")
@@ -183,9 +202,19 @@ async def _selftest(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         raise ControlError("busy", f"a test is already running on connector {busy[0]}")
     s.testing.update(s.station.connectors)
     try:
-        return await selftest.run(s, s.connection_status())
+        report = await selftest.run(s, s.connection_status())
     finally:
         s.testing.difference_update(s.station.connectors)
+    await asyncio.to_thread(_keep_report, Path(s.config.station.state_dir) / "selftest.json", report)
+    return report
+
+
+def _keep_report(path: Path, report: dict[str, Any]) -> None:
+    """The last self-test report, for the diagnostics archive; a disk that refuses it loses only that."""
+    try:
+        path.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    except OSError:
+        pass
 
 
 @command("sim")

@@ -44,6 +44,8 @@ from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
 
 if TYPE_CHECKING:
+    from chargepoint.core.diagnostics import Diagnostics
+    from chargepoint.core.firmware import FirmwareManager
     from chargepoint.core.security import Security
     from chargepoint.core.smart_charging import SmartCharging
 
@@ -88,12 +90,14 @@ class Station:
         self._station_reported: StatusChanged | None = None
         #: Why the state database cannot be written, once it cannot (see ``storage_failed``).
         self.storage_failure: str | None = None
-        #: The charging profiles and the limits they set (smart_charging.py), once built.
+        #: Services the daemon builds around the station (None until then): charging profiles
+        #: (smart_charging.py), certificates and the security log (security.py), firmware updates
+        #: and diagnostics uploads (core/firmware, diagnostics.py).
         self.smart_charging: SmartCharging | None = None
-        #: Certificates and the security log (security.py), once built.
         self.security: Security | None = None
+        self.firmware: FirmwareManager | None = None
+        self.diagnostics: Diagnostics | None = None
 
-    # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Hook up the safety loops and start polling meters."""
         self._loop = asyncio.get_running_loop()
@@ -476,7 +480,6 @@ class Station:
         await asyncio.gather(*(self.stop_transaction(evse_id, reason)
                                for evse_id, _ in self.active_transactions()))
 
-    # -------------------------------------------------------- transactions
     def active_transactions(self) -> list[tuple[int, Transaction]]:
         return [(c.id, c.transaction) for c in self.connectors.values() if c.transaction]
 

@@ -55,6 +55,8 @@ class _Peer(ChargePoint):
         self._log("BootNotification", **payload)
         status, interval = (self.csms.boot_script.pop(0) if self.csms.boot_script
                             else (RegistrationStatus.accepted, self.csms.heartbeat_interval))
+        if payload.get("firmware_version") in self.csms.pending_versions:
+            status, interval = RegistrationStatus.pending, 1
         return call_result.BootNotification(current_time=_now(), interval=interval, status=status)
 
     @on(Action.heartbeat)
@@ -105,6 +107,16 @@ class _Peer(ChargePoint):
         self._log("SecurityEventNotification", **payload)
         return call_result.SecurityEventNotification()
 
+    @on(Action.firmware_status_notification)
+    def firmware_status(self, **payload: Any) -> Any:
+        self._log("FirmwareStatusNotification", **payload)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def diagnostics_status(self, **payload: Any) -> Any:
+        self._log("DiagnosticsStatusNotification", **payload)
+        return call_result.DiagnosticsStatusNotification()
+
 
 class LoopbackCsms:
     """A websockets server on 127.0.0.1 that records what stations send."""
@@ -112,6 +124,8 @@ class LoopbackCsms:
     def __init__(self, heartbeat_interval: int = 300) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.boot_script: list[tuple[RegistrationStatus, int]] = []
+        #: Firmware versions whose BootNotification is answered Pending (a version that never boots).
+        self.pending_versions: set[str] = set()
         self.tag_status: dict[str, AuthorizationStatus] = {}
         #: Overrides the answer to StartTransaction only (a card blocked meanwhile).
         self.start_status: dict[str, AuthorizationStatus] = {}

@@ -65,6 +65,17 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     assert oct((root / "etc/chargepoint").stat().st_mode & 0o777) == "0o750"
     entry = root / "opt/chargepoint/venv/bin/chargepoint"
     assert os.access(entry, os.X_OK)
+    # Firmware updates: the service starts venvs/current, which is this install's venv; the guard
+    # runs as a script of its own (no chargepoint import) and its timer is enabled.
+    assert os.readlink(root / "opt/chargepoint/venvs/current") == "../venv"
+    assert os.access(root / "opt/chargepoint/venvs/current/bin/chargepoint", os.X_OK)
+    guard = root / "opt/chargepoint/firmware-guard"
+    shown = subprocess.run([str(guard), "show", "--state-dir", str(root / "var/lib/chargepoint"),
+                            "--venvs-dir", str(root / "opt/chargepoint/venvs")],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0 and '"current": "../venv"' in shown.stdout, shown.stderr
+    timer = root / "etc/systemd/system/timers.target.wants/chargepoint-firmware-guard.timer"
+    assert os.readlink(timer) == "/etc/systemd/system/chargepoint-firmware-guard.timer"
     assert (root / "opt/chargepoint/README.md").exists()
     watchdog = (root / "etc/systemd/system.conf.d/chargepoint-watchdog.conf").read_text()
     assert "[Manager]\nRuntimeWatchdogSec=15\n" in watchdog, "the SoC's hardware watchdog is enabled"

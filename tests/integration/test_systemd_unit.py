@@ -45,10 +45,11 @@ def root_with(tmp_path: Path, unit_text: str, exec_start: str) -> Path:
     shutil.copytree(system_units(), root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system/chargepoint.service").write_text(unit_text)
-    binary = root / exec_start.lstrip("/")
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\nexit 0\n")
-    binary.chmod(0o755)
+    for path in (exec_start, "/opt/chargepoint/firmware-guard", "/opt/chargepoint/venv/bin/chargepoint"):
+        binary = root / path.lstrip("/")
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_text("#!/bin/sh\nexit 0\n")
+        binary.chmod(0o755)
     return root
 
 
@@ -57,7 +58,10 @@ def test_the_unit_is_what_the_daemon_and_the_hardware_need():
     assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
     assert s["Restart"] == ["on-failure"] and s["WatchdogSec"] == ["10"]
     assert s["StartLimitIntervalSec"] == ["0"], "restarts go on until the disk is writable again"
-    assert s["ExecStart"][0].split()[:2] == ["/opt/chargepoint/venv/bin/chargepoint", "run"]
+    assert s["ExecStart"][0].split()[:2] == ["/opt/chargepoint/venvs/current/bin/chargepoint", "run"]
+    # Firmware updates: the guard before every start, the versions' directory writable.
+    assert s["ExecStartPre"][0].split()[:2] == ["-/opt/chargepoint/firmware-guard", "prestart"]
+    assert "/opt/chargepoint/venvs" in s["ReadWritePaths"][1].split()
     # However the daemon ends, the outputs are made safe without it.
     assert s["ExecStopPost"][0].split() == ["/opt/chargepoint/venv/bin/chargepoint", "safe-off", "--config",
                                             "/etc/chargepoint/chargepoint.toml"]

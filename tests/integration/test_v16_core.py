@@ -45,7 +45,7 @@ async def test_get_configuration_lists_every_core_key(csms, station):
         assert CORE_REQUIRED_KEYS <= set(keys)
         assert keys["NumberOfConnectors"] == {"key": "NumberOfConnectors", "readonly": True, "value": "1"}
         assert keys["SupportedFeatureProfiles"]["value"] == (
-            "Core,LocalAuthListManagement,SmartCharging,Reservation,RemoteTrigger")
+            "Core,FirmwareManagement,LocalAuthListManagement,SmartCharging,Reservation,RemoteTrigger")
         assert keys["ReserveConnectorZeroSupported"] == {
             "key": "ReserveConnectorZeroSupported", "readonly": True, "value": "false"}
         assert "AuthorizationKey" not in keys, "write-only: not listed with a value"

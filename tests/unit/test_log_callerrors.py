@@ -74,7 +74,7 @@ def text_of(records: list[logging.LogRecord]) -> str:
 
 CALLERRORS = [
     pytest.param('[2,"e-1","FooBar",{}]', "NotImplemented", id="unknown-action"),
-    pytest.param('[2,"e-2","GetDiagnostics",{"location":"ftp://diagnostics.example/"}]', "NotSupported",
+    pytest.param('[2,"e-2","SignCertificate",{"csr":"x"}]', "NotSupported",
                  id="action-not-supported"),
     pytest.param('[2,"e-3","RemoteStopTransaction",{"transactionId":"abc"}]', "TypeConstraintViolation",
                  id="wrong-type"),

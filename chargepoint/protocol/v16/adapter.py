@@ -41,6 +41,7 @@ from chargepoint.core.station import Station
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
+from chargepoint.protocol.v16.firmware import FirmwareReports
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v16.peer import Peer16
 from chargepoint.protocol.v16.security import SecuritySession
@@ -94,6 +95,7 @@ class V16Adapter:
         """Serve the connection until it closes (the exception tells why)."""
         reader = asyncio.ensure_future(self.peer.start())
         workers: list[asyncio.Future[Any]] = [reader]
+        reports = FirmwareReports(self)
         try:
             boot = asyncio.ensure_future(self._boot())
             workers.append(boot)
@@ -102,6 +104,7 @@ class V16Adapter:
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
             self.settings.listeners.append(self._setting_changed)
+            reports.attach()
             for evse_id in [0, *self.station.connectors]:
                 self._status_changed(self.station.status_of(evse_id))
             session = [
@@ -113,6 +116,7 @@ class V16Adapter:
             workers += session
             await first_of(reader, *session)
         finally:
+            reports.detach()
             _remove(self.station.status_listeners, self._status_changed)
             _remove(self.station.aligned_listeners, self._aligned_sample)
             _remove(self.settings.listeners, self._setting_changed)

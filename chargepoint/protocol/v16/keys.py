@@ -16,7 +16,8 @@ from chargepoint.core import smart_charging
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, MEASURANDS_MAX_LENGTH, SetResult, Settings
 
 GET_CONFIGURATION_MAX_KEYS = 64
-FEATURE_PROFILES = ("Core", "LocalAuthListManagement", "SmartCharging", "Reservation", "RemoteTrigger")
+FEATURE_PROFILES = ("Core", "FirmwareManagement", "LocalAuthListManagement", "SmartCharging", "Reservation",
+                    "RemoteTrigger")
 #: ChargingScheduleAllowedChargingRateUnit: amperes and watts (the engine converts watts).
 ALLOWED_CHARGING_RATE_UNITS = "Current,Power"
 

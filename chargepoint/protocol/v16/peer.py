@@ -44,6 +44,7 @@ from chargepoint.core.outbox import Outbox
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
+from chargepoint.protocol.v16.firmware import FirmwareHandlers
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
 from chargepoint.protocol.v16.reservations import ReservationHandlers
 from chargepoint.protocol.v16.security import SecurityHandlers
@@ -100,12 +101,12 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers, RobustPeer,
-             LibChargePoint):
+class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers, FirmwareHandlers,
+             RobustPeer, LibChargePoint):
     """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
 
-    The handlers of the Smart Charging, Reservation and RemoteTrigger profiles and of the
-    security extension are in their own modules."""
+    The handlers of the Smart Charging, Reservation, RemoteTrigger and Firmware Management profiles
+    and of the security extension are in their own modules."""
 
     call_results = call_result
     secret_names = SECRET_KEYS

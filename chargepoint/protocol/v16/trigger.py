@@ -34,7 +34,7 @@ from chargepoint.core.events import MeterSample, ReadingContext, StatusChanged
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.protocol.v16 import translate
+from chargepoint.protocol.v16 import firmware, translate
 
 #: Measurands of a triggered MeterValues when MeterValuesSampledData is empty (1.6's default one).
 DEFAULT_MEASURANDS = ["Energy.Active.Import.Register"]
@@ -76,11 +76,15 @@ def requests(target: Target, requested: str, connectors: list[int]) -> list[tupl
     if requested == MessageTrigger.heartbeat:
         return [(call.Heartbeat(), None)]
     if requested == MessageTrigger.diagnostics_status_notification:
-        # The station has no diagnostics upload (GetDiagnostics is not supported): it is idle, truly.
-        return [(call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle), None)]
+        diagnostics = target.station.diagnostics  # None: no upload set up, so none runs: idle, truly
+        if diagnostics is None:
+            return [(call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle), None)]
+        return [(firmware.diagnostics_notification(diagnostics.activity()), None)]
     if requested == MessageTrigger.firmware_status_notification:
-        # The station has no firmware update (UpdateFirmware is not supported): it is idle, truly.
-        return [(call.FirmwareStatusNotification(status=FirmwareStatus.idle), None)]
+        manager = target.station.firmware
+        if manager is None:
+            return [(call.FirmwareStatusNotification(status=FirmwareStatus.idle), None)]
+        return [(firmware.firmware_notification(manager.activity(), triggered=True), None)]
     if requested == MessageTrigger.status_notification:
         return [(target.status_request(target.station.status_of(e)), None) for e in connectors]
     return [(_meter_values(target, e), None) for e in connectors]

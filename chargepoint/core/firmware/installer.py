@@ -1,0 +1,224 @@
+"""Installing a verified package: a new virtual environment per version, or the operator's own command.
+
+``VenvInstaller`` (the default) takes a wheel of chargepoint, or a tarball of
+wheels (chargepoint and, for stations without internet, its dependencies),
+and installs it into ``<venvs_dir>/<version>``, beside the running version,
+which it never touches. The new environment must import and name the version
+its wheel says before the ``current`` link is switched to it, through the
+trial of ``trial.py``; a restart then starts the new version, and the guard
+switches back if it does not boot. Older environments beyond ``keep`` are
+removed first (never the running one nor the one before it).
+
+``CommandInstaller`` is for operators with their own update system (an OS
+image, a Debian package): the configured command gets the package's path as
+its last argument; exit status 0 means installed, anything else failed. No
+restart and no rollback are ours then.
+
+Every step runs as a subprocess (asyncio, nothing blocks the loop) with a
+time limit; a failed step removes what it made and raises ``InstallError``
+with the step's own last words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.parser
+import os
+import pathlib
+import re
+import shutil
+import sys
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from chargepoint.core.firmware import trial
+from chargepoint.core.firmware.model import FirmwareRequest
+
+#: Longest any one step (venv, pip, the import check, the command) may take.
+STEP_TIMEOUT_S = 900.0
+_VERSION = re.compile(r"^[0-9A-Za-z.+!_-]{1,64}$")
+
+
+class InstallError(Exception):
+    """The package could not be installed; the running version is untouched."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What an installer did: the version installed (when known) and whether a restart runs it."""
+
+    version: str | None
+    restart: bool
+
+
+class Installer(Protocol):
+    async def install(self, package: pathlib.Path, request: FirmwareRequest) -> Installed: ...
+
+
+async def run_step(args: Sequence[str], what: str, timeout_s: float = STEP_TIMEOUT_S) -> str:
+    """Run one step; its standard output, or InstallError with the tail of what it said."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise InstallError(f"{what}: cannot run {args[0]}: {exc.strerror or exc}") from None
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    except BaseException as exc:  # the time is up, or the update was canceled: the step goes too
+        if process.returncode is None:
+            process.kill()
+        await asyncio.shield(process.wait())
+        if isinstance(exc, TimeoutError):
+            raise InstallError(f"{what}: no end after {timeout_s:g} s") from None
+        raise
+    if process.returncode != 0:
+        said = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+        raise InstallError(f"{what} failed (exit {process.returncode})"
+                           + (f": {said[-1].strip()[:300]}" if said else ""))
+    return out.decode("utf-8", "replace")
+
+
+def wheel_info(path: pathlib.Path) -> tuple[str, str, str]:
+    """(name, version, first tag) from a wheel's own metadata; InstallError if it is not a wheel."""
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = wheel.namelist()
+            info = next((n for n in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)), None)
+            if info is None:
+                raise InstallError(f"{path.name} is not a wheel: it has no .dist-info/METADATA")
+            metadata = email.parser.Parser().parsestr(wheel.read(info).decode("utf-8", "replace"))
+            tags = email.parser.Parser().parsestr(
+                wheel.read(info.replace("METADATA", "WHEEL")).decode("utf-8", "replace")).get_all("Tag")
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise InstallError(f"{path.name} is not a readable wheel: {exc}") from None
+    name, version = metadata.get("Name"), metadata.get("Version")
+    if not name or not version or not _VERSION.match(version) or not tags:
+        raise InstallError(f"{path.name}: the wheel's metadata names no name, version or tag")
+    return name, version, tags[0]
+
+
+def unpack(package: pathlib.Path, workdir: pathlib.Path) -> tuple[pathlib.Path, str, bool]:
+    """The chargepoint wheel in ``package`` (a wheel, or a tarball of wheels) under its proper name
+    in ``workdir``, its version, and whether its dependencies came with it."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    if zipfile.is_zipfile(package):
+        candidates, bundled = [package], False
+    elif tarfile.is_tarfile(package):
+        # Only the wheels' bytes, each under its own base name: no path of the tarball is trusted
+        # (and no extraction filter is needed, which Python before 3.11.4 lacks).
+        bundle = workdir / "bundle"
+        bundle.mkdir()
+        with tarfile.open(package) as tar:
+            for member in tar.getmembers():
+                name = pathlib.PurePosixPath(member.name).name
+                source = tar.extractfile(member) if member.isfile() and name.endswith(".whl") else None
+                if source is not None:
+                    with source, (bundle / name).open("wb") as out:
+                        shutil.copyfileobj(source, out)
+        candidates, bundled = sorted(bundle.glob("*.whl")), True
+    else:
+        raise InstallError(f"{package.name} is neither a wheel nor a tarball of wheels")
+    for candidate in candidates:
+        name, version, tag = wheel_info(candidate)
+        if name.lower().replace("_", "-") == "chargepoint":
+            proper = workdir / f"chargepoint-{version}-{tag}.whl"
+            shutil.copyfile(candidate, proper)
+            return proper, version, bundled
+    raise InstallError(f"{package.name} holds no chargepoint wheel")
+
+
+class VenvInstaller:
+    """A new virtual environment per version under ``venvs_dir``, switched to through a trial."""
+
+    def __init__(self, venvs_dir: str, state_dir: str, *, running_version: str, deadline_s: float,
+                 python: str = "", system_site_packages: bool = True, pip_args: Sequence[str] = (),
+                 keep: int = 3, with_pip: bool = True, now: Callable[[], float] = time.time) -> None:
+        self.venvs_dir = pathlib.Path(venvs_dir)
+        self.state_dir = pathlib.Path(state_dir)
+        self.running_version = running_version
+        self.deadline_s = deadline_s
+        #: The interpreter new environments are made with (default: the one the running one was made from).
+        self.python = python or getattr(sys, "_base_executable", sys.executable)
+        self.system_site_packages = system_site_packages
+        self.pip_args = tuple(pip_args)
+        self.keep = keep
+        #: New environments get their own pip (the next update installs with it); without, the
+        #: running environment's pip installs into them (``pip --python``).
+        self.with_pip = with_pip
+        self.now = now
+
+    def refusal(self) -> str | None:
+        """Why nothing can be installed here (no ``current`` link to come back to), or None."""
+        if trial.current(self.venvs_dir) is None:
+            return f"{self.venvs_dir / trial.LINK} does not exist (see README, Firmware updates)"
+        return None
+
+    async def install(self, package: pathlib.Path, request: FirmwareRequest) -> Installed:
+        refusal = self.refusal()
+        if refusal is not None:
+            raise InstallError(refusal)
+        work = self.state_dir / "firmware" / "unpacked"
+        wheel, version, bundled = await asyncio.to_thread(unpack, package, work)
+        target = self.venvs_dir / version
+        if trial.current(self.venvs_dir) == version:
+            raise InstallError(f"version {version} is the one running")
+        await asyncio.to_thread(self._prune, version)
+        python = target / "bin" / "python"
+        try:
+            venv = [self.python, "-m", "venv", str(target)]
+            if self.system_site_packages:
+                venv.insert(-1, "--system-site-packages")
+            if not self.with_pip:
+                venv.insert(-1, "--without-pip")
+            await run_step(venv, "creating the virtual environment")
+            pip = [str(python), "-m", "pip"] if self.with_pip else \
+                [sys.executable, "-m", "pip", "--python", str(python)]
+            pip += ["install", "--no-input", "--disable-pip-version-check", "--quiet", *self.pip_args]
+            if bundled:
+                pip += ["--no-index", "--find-links", str(wheel.parent / "bundle")]
+            await run_step([*pip, str(wheel)], "pip install")
+            said = await run_step([str(python), "-c", "import chargepoint; print(chargepoint.__version__)"],
+                                  "the new version's import check", timeout_s=120)
+            if said.strip() != version:
+                raise InstallError(f"the new environment says version {said.strip()!r}, not {version}")
+            await asyncio.to_thread(trial.begin, self.state_dir, self.venvs_dir, version, version,
+                                    self.deadline_s, self.now())
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, target, True)
+            raise
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+        return Installed(version, restart=True)
+
+    def _prune(self, incoming: str) -> None:
+        """Remove old environments, keeping the running one, the one before it and the newest others."""
+        keep = {trial.current(self.venvs_dir) or "", incoming}
+        record = trial.read(self.state_dir)
+        if record is not None:
+            keep.add(str(record.get("previous")))
+        olds = sorted((p for p in self.venvs_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                       and p.name not in keep and not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in olds[max(0, self.keep - len(keep)):]:
+            shutil.rmtree(old, ignore_errors=True)
+        stale = self.venvs_dir / incoming
+        if stale.exists():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+class CommandInstaller:
+    """The operator's installer command, given the package's path; exit 0 = installed."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self.command = tuple(command)
+
+    async def install(self, package: pathlib.Path, request: FirmwareRequest) -> Installed:
+        name = os.path.basename(self.command[0])
+        await run_step([*self.command, str(package)], f"the installer command {name}")
+        return Installed(None, restart=False)

@@ -1,0 +1,367 @@
+"""The firmware update from request to result: download, verify, wait, install, restart, report.
+
+One update at a time. ``update`` answers at once and the work runs in a task:
+at ``retrieve_at`` the package is downloaded into the state directory
+(attempts and the wait between them as requested), then every verifier runs
+on it (the SHA-256 one first; nothing of the package is executed before they
+all pass), then, at ``install_at``, the station is held: connectors go
+Unavailable (a running transaction finishes first, or is stopped when the
+configuration says so) and the installer runs. An installer that needs a
+restart (a new virtual environment) leaves the verdict to the new version and
+the guard (``trial.py``): after the restart, ``resume`` reads the trial and
+reports Installed once the new version's boot is accepted, or
+InstallationFailed when the guard rolled back. Availability is given back as
+it was before the update, also after a restart.
+
+Every status is a ``FirmwareState`` handed to the listeners (the adapters
+send it); the latest one is kept in ``<state_dir>/firmware/status.json`` with
+whether a CSMS has received it, so the final word is not lost to a restart or
+an outage: an adapter sends ``unreported`` after each accepted boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from chargepoint.core.events import StopReason
+from chargepoint.core.firmware import transfer, trial
+from chargepoint.core.firmware.installer import Installer, InstallError
+from chargepoint.core.firmware.model import (
+    FirmwareRequest,
+    FirmwareState,
+    FirmwareStatus,
+    PackageVerifier,
+    VerificationRefused,
+    refusal_status,
+)
+from chargepoint.core.firmware.verify import checksum_in, checksum_text
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+S = FirmwareStatus
+
+
+class Station(Protocol):
+    """What an update needs of the station (``core.station.Station``): hold it, then give it back."""
+
+    connectors: dict[int, Any]
+
+    def view(self, evse_id: int) -> Any: ...
+    def active_transactions(self) -> list[Any]: ...
+    def change_availability(self, evse_id: int, operative: bool) -> Any: ...
+    async def stop_all(self, reason: StopReason) -> None: ...
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    """The configuration's part in an update (``[firmware]``)."""
+
+    #: Stop running transactions to install (reason Reboot) instead of waiting for them to end.
+    stop_transactions: bool = False
+    #: Also fetch ``<location>.sha256`` and check the package against it.
+    checksum_file: bool = False
+    download_timeout_s: float = 60.0
+
+
+class FirmwareManager:
+    """One station's firmware updates (see the module's description)."""
+
+    def __init__(self, station: Station, clock: Clock, state_dir: str, installer: Installer,
+                 verifiers: list[PackageVerifier], *, running_version: str, restart: Callable[[], None],
+                 policy: UpdatePolicy | None = None, healthy: Callable[[], bool] = lambda: True) -> None:
+        self.station = station
+        self.clock = clock
+        self.dir = pathlib.Path(state_dir) / "firmware"
+        self.state_dir = state_dir
+        self.installer = installer
+        self.verifiers = verifiers
+        self.running_version = running_version
+        self.restart = restart
+        self.policy = policy or UpdatePolicy()
+        #: The watchdog is fed and no safety loop hangs (a version on trial is confirmed only then).
+        self.healthy = healthy
+        self.listeners: list[Callable[[FirmwareState], None]] = []
+        self.state = FirmwareState(FirmwareStatus.IDLE)
+        #: The latest state has not reached a CSMS yet.
+        self.unreported = False
+        #: Per connector: operative before the update held the station (None: not held).
+        self._held: dict[int, bool] | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: The running version is on trial: confirmed at its first accepted boot.
+        self._on_trial = False
+        self._saving = threading.Lock()
+
+    # ------------------------------------------------------------ requests
+    def update(self, request: FirmwareRequest) -> str:
+        """Take an update request: "accepted", "accepted_canceled" (the one before is dropped) or
+        "rejected" (one is installing and cannot be stopped)."""
+        canceled = False
+        if self._task is not None and not self._task.done():
+            if self.state.status in (S.INSTALLING, S.INSTALL_REBOOTING):
+                log.warning("firmware update from %s refused: version %s is being installed",
+                            transfer.shown(request.location), self.state.version)
+                return "rejected"
+            self._task.cancel()
+            canceled = True
+            log.info("firmware update %s canceled by a newer request", self.state.request_id)
+        if self._on_trial:
+            return "rejected"
+        self._task = asyncio.ensure_future(self._run(request))
+        self._task.add_done_callback(self._done)
+        return "accepted_canceled" if canceled else "accepted"
+
+    def activity(self) -> FirmwareState:
+        """The state a triggered report says: the update in hand, else idle."""
+        return self.state if self.state.in_progress else FirmwareState(S.IDLE, since=self.clock.time())
+
+    def reported(self, state: FirmwareState) -> None:
+        """A CSMS has received ``state``: when it is the latest, nothing is left to send."""
+        if state == self.state and self.unreported:
+            self.unreported = False
+            self._save_soon()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("firmware update failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # ------------------------------------------------------------- states
+    async def _enter(self, status: FirmwareStatus, detail: str | None = None, **changes: Any) -> None:
+        self.state = replace(self.state, status=status, detail=detail, since=self.clock.time(), **changes)
+        self.unreported = True
+        (log.warning if detail else log.info)("firmware %s%s", status.value.replace("_", " "),
+                                              f": {detail}" if detail else "")
+        await asyncio.to_thread(self._save)
+        for listener in list(self.listeners):
+            listener(self.state)
+
+    def _save(self) -> None:
+        """Write the latest state (in a worker thread; saves from several threads take turns)."""
+        with self._saving:
+            s = self.state
+            record = {"status": s.status.value, "request_id": s.request_id, "location": s.location,
+                      "version": s.version, "detail": s.detail, "since": s.since,
+                      "unreported": self.unreported, "held": self._held}
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / "status.json.tmp"
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(tmp, self.dir / "status.json")
+
+    def _save_soon(self) -> None:
+        asyncio.ensure_future(asyncio.to_thread(self._save))
+
+    # ------------------------------------------------------------ the work
+    async def _run(self, request: FirmwareRequest) -> None:
+        try:
+            await self._update(request)
+        except asyncio.CancelledError:
+            if self._held is not None:  # a newer request, or the daemon stops: the connectors come back
+                self._release()
+                await asyncio.shield(asyncio.to_thread(self._save))
+            raise
+
+    async def _update(self, request: FirmwareRequest) -> None:
+        self.state = FirmwareState(S.IDLE, request.request_id, transfer.shown(request.location))
+        wait = request.retrieve_at - self.clock.time()
+        if wait > 0:
+            await self._enter(S.DOWNLOAD_SCHEDULED)
+            await self.clock.sleep(wait)
+        package = await self._download(request)
+        if package is None:
+            return
+        try:
+            request = await self._checksum_file(request)
+            refusal = await self._verify(package, request)
+            if refusal is not None:
+                await self._enter(*refusal)
+                return
+            if request.signature is not None:
+                await self._enter(S.SIGNATURE_VERIFIED)
+            if request.install_at is not None and request.install_at > self.clock.time():
+                await self._enter(S.INSTALL_SCHEDULED)
+                await self.clock.sleep(request.install_at - self.clock.time())
+            await self._install(package, request)
+        finally:
+            await asyncio.to_thread(package.unlink, True)
+
+    async def _download(self, request: FirmwareRequest) -> pathlib.Path | None:
+        name = re.sub(r"[^A-Za-z0-9._+-]", "_", os.path.basename(urlsplit(request.location).path))
+        if name.strip(".") == "":  # "", ".", "..": no name of its own
+            name = "package"
+        dest = self.dir / "download" / name
+        attempts = max(1, request.retries)
+        await self._enter(S.DOWNLOADING)
+        for attempt in range(1, attempts + 1):
+            try:
+                size = await transfer.download(request.location, dest,
+                                               timeout_s=self.policy.download_timeout_s)
+            except transfer.TransferError as exc:
+                if exc.disk_full or attempt == attempts:
+                    await self._enter(S.DOWNLOAD_FAILED, f"{exc.reason} (attempt {attempt} of {attempts})")
+                    return None
+                log.warning("firmware download attempt %d of %d failed: %s; again in %g s",
+                            attempt, attempts, exc.reason, request.retry_interval_s)
+                await self.clock.sleep(request.retry_interval_s)
+                continue
+            log.info("firmware package %s downloaded: %d bytes", name, size)
+            await self._enter(S.DOWNLOADED)
+            return dest
+        return None
+
+    async def _checksum_file(self, request: FirmwareRequest) -> FirmwareRequest:
+        """The checksum of the location's fragment, or of ``<location>.sha256`` when configured."""
+        given = request.checksum_sha256 or checksum_in(request.location)
+        if given is None and self.policy.checksum_file:
+            parts = urlsplit(request.location)
+            sidecar = parts._replace(path=parts.path + ".sha256", fragment="").geturl()
+            dest = self.dir / "download" / "package.sha256"
+            try:
+                await transfer.download(sidecar, dest, timeout_s=self.policy.download_timeout_s)
+                given = checksum_text(await asyncio.to_thread(dest.read_text, "utf-8", "replace"))
+            except transfer.TransferError as exc:
+                log.warning("firmware checksum file %s not fetched: %s", transfer.shown(sidecar), exc.reason)
+            finally:
+                await asyncio.to_thread(dest.unlink, True)
+        return replace(request, checksum_sha256=given)
+
+    async def _verify(self, package: pathlib.Path,
+                      request: FirmwareRequest) -> tuple[FirmwareStatus, str] | None:
+        """Every verifier, in order; the first refusal as (status, reason)."""
+        for verifier in self.verifiers:
+            try:
+                reason = await verifier.verify(package, request)
+            except VerificationRefused as exc:
+                return exc.status, exc.reason
+            if reason is not None:
+                return refusal_status(reason), str(reason)
+        return None
+
+    async def _install(self, package: pathlib.Path, request: FirmwareRequest) -> None:
+        await self._hold()
+        await self._enter(S.INSTALLING)
+        try:
+            installed = await self.installer.install(package, request)
+        except InstallError as exc:
+            self._release()
+            await self._enter(S.INSTALLATION_FAILED, str(exc))
+            return
+        if not installed.restart:
+            self._release()
+            await self._enter(S.INSTALLED, version=installed.version)
+            return
+        await self._enter(S.INSTALL_REBOOTING, version=installed.version)
+        log.info("restarting into version %s", installed.version)
+        self.restart()
+
+    # ------------------------------------------------------ station hold
+    async def _hold(self) -> None:
+        """Connectors Unavailable, no transaction running: ready to install."""
+        self._held = {e: self.station.view(e).operative for e in self.station.connectors}
+        await asyncio.to_thread(self._save)  # a restart from here on gives the connectors back
+        if self.policy.stop_transactions and self.station.active_transactions():
+            log.info("firmware update: stopping the running transactions")
+            await self.station.stop_all(StopReason.REBOOT)
+        self.station.change_availability(0, False)
+        if self.station.active_transactions():
+            log.info("firmware update: waiting for the running transactions to end")
+        while self.station.active_transactions():
+            await self.clock.sleep(1.0)
+
+    def _release(self) -> None:
+        """Availability as it was before the hold."""
+        held, self._held = self._held, None
+        for evse_id, operative in (held or {}).items():
+            if operative and int(evse_id) in self.station.connectors:
+                self.station.change_availability(int(evse_id), True)
+
+    # ------------------------------------------------------- after restart
+    async def resume(self) -> None:
+        """At start: take up what the last process left (its status, a trial, a held station)."""
+        record = await asyncio.to_thread(self._load)
+        if record is None:
+            return
+        self._held = {int(k): bool(v) for k, v in (record.get("held") or {}).items()} or None
+        self.state = FirmwareState(FirmwareStatus(record["status"]), record.get("request_id"),
+                                   record.get("location"), record.get("version"), record.get("detail"),
+                                   float(record.get("since") or 0.0))
+        self.unreported = bool(record.get("unreported"))
+        if self.state.status is not S.INSTALL_REBOOTING:
+            if self.state.in_progress:  # the process ended while it downloaded or installed
+                self._release()
+                downloading = self.state.status in (S.DOWNLOAD_SCHEDULED, S.DOWNLOADING)
+                await self._enter(S.DOWNLOAD_FAILED if downloading else S.INSTALLATION_FAILED,
+                                  "the station restarted meanwhile")
+            return
+        await self._after_restart()
+
+    async def _after_restart(self) -> None:
+        verdict = await asyncio.to_thread(trial.read, self.state_dir)
+        state = verdict.get("state") if verdict else None
+        if state == trial.PENDING and verdict and verdict.get("version") == self.running_version:
+            self._on_trial = True
+            log.info("version %s on trial: confirmed at its first accepted BootNotification",
+                     self.running_version)
+            return
+        if state == trial.CONFIRMED and verdict and verdict.get("version") == self.running_version:
+            await self._installed()
+            return
+        if state == trial.PENDING and verdict:
+            reason = (f"version {self.running_version} started instead of {verdict.get('version')} "
+                      "(the service does not start through the current link?)")
+            await asyncio.to_thread(trial.rollback, self.state_dir, self._venvs_dir(), verdict, reason)
+        else:
+            reason = (verdict or {}).get("reason") or "the trial record is missing"
+        await asyncio.to_thread(trial.remove, self.state_dir)
+        self._release()
+        await self._enter(S.INSTALLATION_FAILED, str(reason))
+
+    def _venvs_dir(self) -> str:
+        return str(getattr(self.installer, "venvs_dir", ""))
+
+    def boot_accepted(self) -> None:
+        """The CSMS accepted a BootNotification: a version on trial is confirmed if it is healthy."""
+        if not self._on_trial:
+            return
+        if not self.healthy():
+            log.warning("version %s on trial: boot accepted but the watchdog is not fed; not confirmed",
+                        self.running_version)
+            return
+        self._on_trial = False
+        self._task = asyncio.ensure_future(self._confirm())
+
+    async def _confirm(self) -> None:
+        if await asyncio.to_thread(trial.confirm, self.state_dir, self.running_version):
+            log.info("version %s confirmed: its BootNotification was accepted", self.running_version)
+            await self._installed()
+        else:  # the guard decided first (the deadline passed): the restart brings the old version
+            log.warning("version %s could not be confirmed: its trial has ended", self.running_version)
+
+    async def _installed(self) -> None:
+        await asyncio.to_thread(trial.remove, self.state_dir)
+        self._release()
+        await self._enter(S.INSTALLED, version=self.running_version)
+
+    def _load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.dir / "status.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        try:
+            FirmwareStatus(data["status"])
+        except (KeyError, ValueError, TypeError):
+            return None
+        return data if isinstance(data, dict) else None

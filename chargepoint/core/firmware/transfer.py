@@ -1,0 +1,248 @@
+"""Moving files to and from the operator's servers: HTTP(S) and FTP, streamed, never blocking the loop.
+
+A firmware package is downloaded in chunks straight to a file beside its final
+name (``<name>.part``) and renamed once complete, so no package sits whole in
+memory and a half-written file never passes for a downloaded one. A server
+that closes the connection half-way, a length that does not add up and a disk
+that fills up are ``TransferError`` values with the reason in words (a full
+disk says so: retrying will not help). Diagnostics go the other way: HTTP(S)
+PUT of the file to ``<location>/<name>`` (or a POST of a form with the file to
+the location), FTP STOR into the location's directory.
+
+HTTP goes through aiohttp (imported when a transfer runs, not when the daemon
+starts); FTP through the standard library's ftplib in a worker thread, as is
+every write to the disk. Credentials in a URL (``ftp://user:password@host/``)
+are used and never shown: ``shown()`` is the URL as logs and status print it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ftplib
+import os
+import pathlib
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+#: Bytes read from the network and written to disk at a time.
+CHUNK = 64 * 1024
+SCHEMES = ("http", "https", "ftp")
+
+
+class TransferError(Exception):
+    """A download or upload that did not complete; ``disk_full`` when the disk ran out of space."""
+
+    def __init__(self, reason: str, *, disk_full: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.disk_full = disk_full
+
+
+def shown(url: str) -> str:
+    """The URL without its password and fragment: what a log line or the status may print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username:
+        host = f"{parts.username}@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be used for a transfer, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        return f"unsupported scheme {parts.scheme or '(none)'!r}; supported: {', '.join(SCHEMES)}"
+    if not parts.hostname:
+        return "the URL names no host"
+    return None
+
+
+def _disk_error(exc: OSError, path: pathlib.Path) -> TransferError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TransferError(f"the disk is full writing {path.name}", disk_full=True)
+    return TransferError(f"cannot write {path.name}: {exc.strerror or exc}")
+
+
+async def download(url: str, dest: pathlib.Path, *, timeout_s: float = 60.0) -> int:
+    """Fetch ``url`` into ``dest``; returns its size in bytes. Raises ``TransferError``."""
+    problem = check_url(url)
+    if problem is not None:
+        raise TransferError(problem)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        handle = await asyncio.to_thread(_open_write, part)
+    except OSError as exc:
+        raise _disk_error(exc, part) from None
+    try:
+        if urlsplit(url).scheme == "ftp":
+            size = await asyncio.to_thread(_ftp_get, url, handle, part, timeout_s)
+        else:
+            size = await _http_get(url, handle, part, timeout_s)
+        await asyncio.to_thread(_finish, handle, part, dest)
+        return size
+    except BaseException:
+        await asyncio.to_thread(_discard, handle, part)
+        raise
+
+
+def _open_write(path: pathlib.Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("wb")
+
+
+def _write(handle: BinaryIO, data: bytes, path: pathlib.Path) -> None:
+    try:
+        handle.write(data)
+    except OSError as exc:
+        raise _disk_error(exc, path) from None
+
+
+def _finish(handle: BinaryIO, part: pathlib.Path, dest: pathlib.Path) -> None:
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+    except OSError as exc:
+        raise _disk_error(exc, part) from None
+    os.replace(part, dest)
+
+
+def _discard(handle: BinaryIO, part: pathlib.Path) -> None:
+    try:
+        handle.close()
+    except OSError:
+        pass  # a full disk may refuse the last flush too: the file goes anyway
+    part.unlink(missing_ok=True)
+
+
+async def _http_get(url: str, handle: BinaryIO, part: pathlib.Path, timeout_s: float) -> int:
+    import aiohttp  # only when a transfer runs: it costs the daemon's start a quarter second
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+    received = 0
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session, \
+                session.get(url) as response:
+            if response.status != 200:
+                raise TransferError(f"the server answered HTTP {response.status} "
+                                    f"{response.reason or ''}".strip())
+            expected = response.content_length
+            async for chunk in response.content.iter_chunked(CHUNK):
+                await asyncio.to_thread(_write, handle, chunk, part)
+                received += len(chunk)
+            if expected is not None and received != expected:
+                raise TransferError(f"the connection ended after {received} of {expected} bytes")
+    except aiohttp.ClientPayloadError:
+        raise TransferError(f"the connection ended after {received} bytes, before the end") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransferError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    return received
+
+
+def _ftp_login(url: str, timeout_s: float) -> tuple[ftplib.FTP, str]:
+    parts = urlsplit(url)
+    ftp = ftplib.FTP(timeout=timeout_s)
+    try:
+        ftp.connect(parts.hostname or "", parts.port or 21)
+        ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or "anonymous@"))
+    except BaseException:
+        ftp.close()
+        raise
+    return ftp, unquote(parts.path) or "/"
+
+
+def _ftp_get(url: str, handle: BinaryIO, part: pathlib.Path, timeout_s: float) -> int:
+    received = 0
+    expected: int | None = None
+
+    def write(data: bytes) -> None:
+        nonlocal received
+        _write(handle, data, part)
+        received += len(data)
+
+    try:
+        ftp, path = _ftp_login(url, timeout_s)
+        try:
+            ftp.voidcmd("TYPE I")
+            try:
+                expected = ftp.size(path)
+            except ftplib.error_perm:
+                expected = None  # the server does not say: the transfer's own end decides
+            ftp.retrbinary(f"RETR {path}", write, blocksize=CHUNK)
+        finally:
+            ftp.close()
+    except TransferError:
+        raise
+    except (ftplib.Error, OSError, EOFError) as exc:
+        raise TransferError(f"FTP: {exc}".strip() + f" (after {received} bytes)") from None
+    if expected is not None and received != expected:
+        raise TransferError(f"the connection ended after {received} of {expected} bytes")
+    return received
+
+
+async def upload(url: str, file: pathlib.Path, *, method: str = "PUT", timeout_s: float = 60.0) -> None:
+    """Put ``file`` into the directory ``url`` names (HTTP PUT/POST or FTP STOR); raises TransferError."""
+    problem = check_url(url)
+    if problem is not None:
+        raise TransferError(problem)
+    if urlsplit(url).scheme == "ftp":
+        await asyncio.to_thread(_ftp_put, url, file, timeout_s)
+    else:
+        await _http_put(url, file, method, timeout_s)
+
+
+def _target(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((parts.scheme, parts.netloc, path + name, parts.query, ""))
+
+
+async def _http_put(url: str, file: pathlib.Path, method: str, timeout_s: float) -> None:
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+    handle = await asyncio.to_thread(file.open, "rb")
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+            body: Any
+            if method == "POST":
+                body = aiohttp.FormData()
+                body.add_field("file", _chunks(handle), filename=file.name,
+                               content_type="application/octet-stream")
+                target = url
+            else:
+                body, target = _chunks(handle), _target(url, file.name)
+            headers = {"Content-Length": str(file.stat().st_size)} if method != "POST" else None
+            async with session.request(method, target, data=body, headers=headers) as response:
+                if response.status not in (200, 201, 204):
+                    raise TransferError(f"the server answered HTTP {response.status} "
+                                        f"{response.reason or ''}".strip())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransferError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def _chunks(handle: BinaryIO) -> Any:
+    while True:
+        data = await asyncio.to_thread(handle.read, CHUNK)
+        if not data:
+            return
+        yield data
+
+
+def _ftp_put(url: str, file: pathlib.Path, timeout_s: float) -> None:
+    try:
+        ftp, directory = _ftp_login(url, timeout_s)
+        try:
+            if directory not in ("", "/"):
+                ftp.cwd(directory)
+            with file.open("rb") as handle:
+                ftp.storbinary(f"STOR {file.name}", handle, blocksize=CHUNK)
+        finally:
+            ftp.close()
+    except (ftplib.Error, OSError, EOFError) as exc:
+        raise TransferError(f"FTP: {exc}".strip()) from None
