@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -67,6 +68,21 @@ def database_files(state: Path) -> dict[str, str]:
             for path in sorted(state.glob("chargepoint.sqlite*")) if not path.name.endswith("-shm")}
 
 
+async def until_quiet(state: Path, timeout: float = 20) -> None:
+    """Until the running daemon has nothing left to write from its start (no unsent security event)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        db = sqlite3.connect(f"file:{state / DB_NAME}?mode=ro", uri=True)
+        try:
+            unsent = db.execute("SELECT count(*) FROM security_log WHERE sent = 0").fetchone()[0]
+        finally:
+            db.close()
+        if unsent == 0:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the startup security event was never sent"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_second_daemon_is_refused_with_the_pid_of_the_first_which_runs_on(
         tmp_path: Path, csms: LoopbackCsms) -> None:
     config = write_config(tmp_path, csms.url, "CP-LOCK-1")
@@ -75,6 +91,9 @@ async def test_a_second_daemon_is_refused_with_the_pid_of_the_first_which_runs_o
     try:
         await csms.wait_for("StatusNotification", count=2, timeout=20)
         assert (state / LOCK_NAME).read_text().strip() == str(first.pid)
+        # The first daemon's own last write of its start: the startup security event marked sent.
+        await csms.wait_for("SecurityEventNotification", timeout=20)
+        await until_quiet(state)
         before = database_files(state)
         assert "chargepoint.sqlite" in before
 
