@@ -217,8 +217,9 @@ def test_relay_and_pilot_tests_with_no_ev(rig: Rig):
     assert set(pilot["steps"][0]) == {"duty", "high_v", "low_v", "expect", "ok"}
     text = rig.cli("relay", "test")
     assert text.exit_code == 0 and "PASS" in text.stdout
-    after = rig.connector()
-    assert after["contactor"]["closed"] is False and after["pwm_duty"] == 100.0 and not after["test_running"]
+    # The safety loop's status after the test reaches the station on its next step.
+    after = rig.wait(lambda: (c := rig.connector())["pwm_duty"] == 100.0 and c, "the pilot back at +12 V")
+    assert after["contactor"]["closed"] is False and not after["test_running"]
 
 
 def test_relay_and_pilot_tests_are_refused_with_an_ev_connected(rig: Rig):
