@@ -116,10 +116,13 @@ async def test_events_of_an_outage_and_of_a_reset_arrive_after_the_reconnect(tmp
             await later.wait_for("StatusNotification")
         finally:
             await later.close()
-    # The reset's event went out before the restart or after it (it is on disk until answered): once.
-    [reset] = csms.of("SecurityEventNotification", type="ResetOrReboot") + \
+    # The reset's event went out before the restart or after it (it is on disk until answered). Sent
+    # just as the station stopped, its answer may not have been read: then the same event comes again
+    # (at least once, as OCPP delivers), never a second event.
+    resets = csms.of("SecurityEventNotification", type="ResetOrReboot") + \
         later.of("SecurityEventNotification", type="ResetOrReboot")
-    assert reset.payload["techInfo"] == "soft reset by the CSMS"
+    assert resets and all(r.payload == resets[0].payload for r in resets), resets
+    assert len(resets) <= 2 and resets[0].payload["techInfo"] == "soft reset by the CSMS"
 
 
 async def test_roots_are_installed_listed_and_a_deleted_root_is_no_longer_trusted(tmp_path, station_log):
