@@ -22,7 +22,8 @@ from chargepoint.config.model import (
     CONNECTOR_TYPES,
     MEASURANDS,
     OCPP_VERSIONS,
-    TX_POINTS,
+    TX_START_POINTS_SUPPORTED,
+    TX_STOP_POINTS_SUPPORTED,
     Config,
     ConnectorConfig,
     ControlConfig,
@@ -123,9 +124,13 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
         reconnect_max_s=r.number("reconnect_max_s", 300.0, low=0.1, high=86400),
         ping_interval_s=r.number("ping_interval_s", 20.0, low=0, high=3600),
         ping_timeout_s=r.number("ping_timeout_s", 20.0, low=1, high=3600),
-        tx_start_points=r.string_list("tx_start_points", OcppConfig.tx_start_points, TX_POINTS),
-        tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_POINTS),
+        tx_start_points=r.string_list("tx_start_points", OcppConfig.tx_start_points,
+                                      TX_START_POINTS_SUPPORTED),
+        tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_STOP_POINTS_SUPPORTED),
     )
+    if set(cfg.tx_stop_points) != set(TX_STOP_POINTS_SUPPORTED):
+        r.problem("tx_stop_points", f"this station ends a transaction when the EV is unplugged or the "
+                  f"authorization ends: {list(TX_STOP_POINTS_SUPPORTED)}", None)
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
         r.problem("reconnect_max_s", "must not be smaller than reconnect_min_s", None)
     _check_security(r, cfg, parsed.scheme)

@@ -38,6 +38,11 @@ MEASURANDS = (
 #: car park's bay detector, the EV plugged in, the driver authorized, both (the
 #: power path closed), energy flowing, a signed meter reading (not supported).
 TX_POINTS = ("parking_bay_occupied", "ev_connected", "authorized", "power_path_closed", "energy_transfer")
+#: The points the station implements: a transaction begins when the EV is plugged in and the driver
+#: authorized (the power path may close), and ends when either no longer holds. Other points are
+#: refused (in the file, and when a CSMS sets TxStartPoint / TxStopPoint), never accepted and ignored.
+TX_START_POINTS_SUPPORTED = ("power_path_closed",)
+TX_STOP_POINTS_SUPPORTED = ("ev_connected", "authorized")
 #: Connectors the station may have: a Type 2 socket, a tethered Type 2 or Type 1 cable.
 CONNECTOR_TYPES = ("type2_socket", "type2_cable", "type1_cable")
 

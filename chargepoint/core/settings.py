@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from chargepoint.config import MEASURANDS, Config
-from chargepoint.config.model import TX_POINTS
+from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
 
 
 class SetResult(StrEnum):
@@ -126,8 +126,10 @@ DEFINITIONS = (
     Definition("tx_message_retry_interval_s", int, low=1, high=86400),
     Definition("unlock_on_ev_disconnect", bool),
     Definition("ws_ping_interval_s", int, low=0, high=3600),
-    Definition("tx_start_points", str, allowed=TX_POINTS, max_items=len(TX_POINTS)),
-    Definition("tx_stop_points", str, allowed=TX_POINTS, max_items=len(TX_POINTS)),
+    Definition("tx_start_points", str, allowed=TX_START_POINTS_SUPPORTED, max_items=1),
+    Definition("tx_stop_points", str, allowed=TX_STOP_POINTS_SUPPORTED, max_items=2,
+               check=lambda text: {i.strip() for i in text.split(",")} == set(TX_STOP_POINTS_SUPPORTED),
+               format="both ev_connected and authorized (the points this station implements)"),
     # Connection profiles a CSMS stored in slots, and the order the link tries them in.
     # Secret: a profile may carry a VPN or APN password.
     Definition("network_profiles", str, secret=True, check=_profiles_json, format="a JSON object of slots"),

@@ -154,17 +154,17 @@ async def test_b06_b07_b32_b33_b34_get_variables(rig):
 async def test_b09_b10_b11_b39_set_variables_are_the_settings_16_sees(rig):
     result = await rig.csms.call(call.SetVariables(set_variable_data=[
         variable("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="77"),
-        variable("TxCtrlr", "TxStartPoint", attribute_value="EVConnected,Authorized"),
+        variable("TxCtrlr", "TxStartPoint", attribute_value="EVConnected"),  # not a point it implements
         variable("AuthCtrlr", "LocalPreAuthorize", attribute_value="maybe"),
         variable("SecurityCtrlr", "SecurityProfile", attribute_value="0"),
         variable("SecurityCtrlr", "BasicAuthPassword", attribute_value="a-new-password-18"),
     ]))
     assert [r["attribute_status"] for r in result.set_variable_result] == [
-        "Accepted", "Accepted", "Rejected", "Rejected", "Accepted"]
+        "Accepted", "Rejected", "Rejected", "Rejected", "Accepted"]
     assert [r.get("attribute_status_info", {}).get("reason_code") for r in result.set_variable_result] == [
-        None, None, "InvalidValue", "ReadOnly", None]
+        None, "InvalidValue", "InvalidValue", "ReadOnly", None]
     assert KeyCatalogue(rig.settings, 1).info("HeartbeatInterval").value == "77"
-    assert rig.settings.get("tx_start_points") == "ev_connected,authorized"
+    assert rig.settings.get("tx_start_points") == "power_path_closed"
     assert rig.settings.get("security_profile") == 1
     assert bytes.fromhex(str(rig.settings.get("authorization_key"))) == b"a-new-password-18"
     again = await rig.csms.call(call.GetVariables(get_variable_data=[

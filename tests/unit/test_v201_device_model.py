@@ -145,18 +145,22 @@ def test_b09_set_variables_single_value_is_the_16_key_and_back(model, settings):
 
 def test_b10_set_variables_multiple_values(model, settings):
     results = model.set_variables([
-        put("TxCtrlr", "TxStartPoint", "EVConnected"),
-        put("TxCtrlr", "TxStopPoint", "EVConnected"),
+        put("TxCtrlr", "TxStartPoint", "PowerPathClosed"),
+        put("TxCtrlr", "TxStopPoint", "Authorized,EVConnected"),
         put("AuthCtrlr", "LocalPreAuthorize", "true"),
         put("AlignedDataCtrlr", "Interval", "900"),
         put("OCPPCommCtrlr", "MessageAttemptInterval", "30", instance="TransactionEvent"),
+        # Points the station does not implement are refused, never accepted and ignored.
+        put("TxCtrlr", "TxStartPoint", "EVConnected"),
+        put("TxCtrlr", "TxStopPoint", "EVConnected"),
     ])
-    assert [r["attribute_status"] for r in results] == ["Accepted"] * 5
-    assert settings.get("tx_start_points") == settings.get("tx_stop_points") == "ev_connected"
+    assert [r["attribute_status"] for r in results] == ["Accepted"] * 5 + ["Rejected"] * 2
+    assert settings.get("tx_start_points") == "power_path_closed"
+    assert set(str(settings.get("tx_stop_points")).split(",")) == {"ev_connected", "authorized"}
     assert settings.get("local_pre_authorize") is True
     assert settings.get("aligned_interval_s") == 900
     assert settings.get("tx_message_retry_interval_s") == 30
-    assert one(model.get_variables([get("TxCtrlr", "TxStartPoint")]))["attribute_value"] == "EVConnected"
+    assert one(model.get_variables([get("TxCtrlr", "TxStartPoint")]))["attribute_value"] == "PowerPathClosed"
 
 
 def test_tx_points_default_to_how_the_station_behaves_under_16(model):
@@ -216,15 +220,15 @@ async def test_a_value_set_over_201_survives_a_restart(tmp_path):
         settings.listeners.append(
             lambda name, _: store.submit(store.save_setting, name, settings.as_text(name)))
         DeviceModel(settings, 2).set_variables([put("OCPPCommCtrlr", "HeartbeatInterval", "42"),
-                                                put("TxCtrlr", "TxStopPoint", "Authorized")])
+                                                put("AuthCtrlr", "LocalPreAuthorize", "true")])
         stored = await store.call(store.load_settings)
     finally:
         await store.close()
     restarted = make_settings()
     restarted.restore(stored)
     results = DeviceModel(restarted, 2).get_variables([get("OCPPCommCtrlr", "HeartbeatInterval"),
-                                                       get("TxCtrlr", "TxStopPoint")])
-    assert [r["attribute_value"] for r in results] == ["42", "Authorized"]
+                                                       get("AuthCtrlr", "LocalPreAuthorize")])
+    assert [r["attribute_value"] for r in results] == ["42", "true"]
     assert KeyCatalogue(restarted, 2).info("HeartbeatInterval").value == "42"
 
 
@@ -291,8 +295,9 @@ def test_characteristics_tell_the_rules():
     report = {(i["component"]["name"], i["variable"]["name"]): i for i in model.report("FullInventory")}
     assert report["OCPPCommCtrlr", "HeartbeatInterval"]["variable_characteristics"] == {
         "data_type": "integer", "supports_monitoring": False, "unit": "s", "min_limit": 1, "max_limit": 86400}
-    assert report["TxCtrlr", "TxStartPoint"]["variable_characteristics"]["values_list"] == \
-        "ParkingBayOccupancy,EVConnected,Authorized,PowerPathClosed,EnergyTransfer"
+    values = {name: report["TxCtrlr", name]["variable_characteristics"]["values_list"]
+              for name in ("TxStartPoint", "TxStopPoint")}
+    assert values == {"TxStartPoint": "PowerPathClosed", "TxStopPoint": "EVConnected,Authorized"}
     power = report["EVSE", "Power"]["variable_attribute"]
     assert power == [{"type": "MaxSet", "mutability": "ReadOnly", "persistent": True, "constant": True,
                       "value": str(16 * 3 * 230)}]

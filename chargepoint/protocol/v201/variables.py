@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chargepoint.config import MEASURANDS
+from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
 
 READ_ONLY = "ReadOnly"
 READ_WRITE = "ReadWrite"
@@ -100,7 +101,9 @@ def _fact(component: str, name: str, fact: str, data_type: str, **kw: object) ->
     return Variable(component, name, data_type, fact=fact, **kw)  # type: ignore[arg-type]
 
 
-_TX = tuple(TX_POINT_WORDS)
+#: The points the station implements, in 2.0.1 words (a value outside them is Rejected).
+_TX_START = tuple(w for w, p in TX_POINT_WORDS.items() if p in TX_START_POINTS_SUPPORTED)
+_TX_STOP = tuple(w for w, p in TX_POINT_WORDS.items() if p in TX_STOP_POINTS_SUPPORTED)
 _OPT = {"required": False}
 
 VARIABLES: tuple[Variable, ...] = (
@@ -129,8 +132,8 @@ VARIABLES: tuple[Variable, ...] = (
     _rw("TxCtrlr", "EVConnectionTimeOut", "connection_timeout_s", "integer", unit="s"),
     _rw("TxCtrlr", "StopTxOnEVSideDisconnect", "stop_tx_on_ev_disconnect", "boolean"),
     _rw("TxCtrlr", "StopTxOnInvalidId", "stop_tx_on_invalid_id", "boolean"),
-    _rw("TxCtrlr", "TxStartPoint", "tx_start_points", "MemberList", values=_TX, codec="tx_points"),
-    _rw("TxCtrlr", "TxStopPoint", "tx_stop_points", "MemberList", values=_TX, codec="tx_points"),
+    _rw("TxCtrlr", "TxStartPoint", "tx_start_points", "MemberList", values=_TX_START, codec="tx_points"),
+    _rw("TxCtrlr", "TxStopPoint", "tx_stop_points", "MemberList", values=_TX_STOP, codec="tx_points"),
     # SampledDataCtrlr
     _mirror("SampledDataCtrlr", "TxEndedInterval", "sample_interval_s", "integer", unit="s"),
     _rw("SampledDataCtrlr", "TxEndedMeasurands", "stop_tx_sampled_measurands", "MemberList",
