@@ -14,7 +14,10 @@ Pending station to be asked is handled; everything else is a SecurityError.
 The provisioning actions (GetVariables, SetVariables, GetBaseReport,
 SetNetworkProfile) come from a mixin over the device model
 (``provisioning.ProvisioningHandlers``, first in ``V201Peer``'s bases); the
-adapter gives the peer its ``device_model``.
+adapter gives the peer its ``device_model``. The Smart Charging block
+(``smart_charging.SmartChargingHandlers``) and the Reservation block
+(``reservations.ReservationHandlers``) are mixins too, translating for the
+core's engine and reservations.
 """
 
 from __future__ import annotations
