@@ -110,9 +110,8 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     triggered = (await peer.wait_call("MeterValues"))[0]["params"]
     assert triggered["evseId"] == 1 and triggered["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
     # an action the station does not support, and one it has no device model for yet: answered, link up
-    reserve = await peer.call("ReserveNow", {"id": 1, "expiryDateTime": "2030-01-01T00:00:00Z",
-                                             "idToken": {"idToken": "X", "type": "ISO14443"}})
-    assert reserve["event"] == "callError" and reserve["code"] == "NotSupported", reserve
+    display = await peer.call("GetDisplayMessages", {"requestId": 1})
+    assert display["event"] == "callError" and display["code"] == "NotSupported", display
 
     # ------------------------------------------- card session, remote stop
     world.plug_in()

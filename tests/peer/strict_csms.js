@@ -170,6 +170,9 @@ function handle201(client) {
         'FirmwareStatusNotification', 'LogStatusNotification']) {
         client.handle(action, () => ({}));
     }
+    for (const action of ['ReportChargingProfiles', 'ReservationStatusUpdate']) {
+        client.handle(action, () => ({}));
+    }
     client.handle(({ method }) => {
         throw createRPCError('NotImplemented', `strict_csms does not handle ${method}`);
     });

@@ -35,6 +35,10 @@ from chargepoint.protocol.v201 import translate
     ({"operative": False}, "Unavailable"),
     ({"operative": False, "plugged": True, "activity": Activity.CHARGING}, "Occupied"),
     ({"fault": "rcd", "plugged": True}, "Faulted"),
+    ({"reserved": True}, "Reserved"),
+    ({"reserved": True, "plugged": True}, "Reserved"),  # an EV without the reserved card changes nothing
+    ({"reserved": True, "plugged": True, "activity": Activity.CHARGING}, "Occupied"),
+    ({"reserved": True, "operative": False}, "Unavailable"),
 ])
 def test_connector_status_has_five_words(facts: dict, word: str) -> None:
     assert translate.connector_status(StatusChanged(1, 0.0, **facts)).value == word

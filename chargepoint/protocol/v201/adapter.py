@@ -49,10 +49,11 @@ from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
-from chargepoint.protocol.v201 import translate
+from chargepoint.protocol.v201 import smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.events import Notifications
 from chargepoint.protocol.v201.peer import V201Peer
+from chargepoint.protocol.v201.reservations import ReservationUpdates
 from chargepoint.protocol.v201.tx_events import TransactionEvents
 from hal.clock import Clock
 
@@ -109,6 +110,7 @@ class V201Adapter:
                                               lambda request: self._call(request, built_here=True),
                                               clock.time(), self._spawn)
         self.notifications = Notifications(self._queue)
+        self.reservation_updates = ReservationUpdates(station.reservations, self._queue)
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
         #: Per EVSE: the 2.0.1 connector status last queued.
@@ -130,6 +132,7 @@ class V201Adapter:
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
             self.settings.listeners.append(self._setting_changed)
+            self.reservation_updates.attach()
             for evse_id in self.station.connectors:
                 self._status_changed(self.station.status_of(evse_id))
             session = [
@@ -143,6 +146,7 @@ class V201Adapter:
             _remove(self.station.status_listeners, self._status_changed)
             _remove(self.station.aligned_listeners, self._aligned_sample)
             _remove(self.settings.listeners, self._setting_changed)
+            self.reservation_updates.detach()
             if self.station.authorizer == self.authorize:
                 self.station.authorizer = None
             for worker in [*workers, *self._tasks]:
@@ -250,8 +254,14 @@ class V201Adapter:
         return translate.auth_result(result.id_token_info)
 
     # ------------------------------------------------------------ remote
-    def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None) -> Any:
+    def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None,
+                      charging_profile: dict | None = None) -> Any:
         token = translate.token_of(id_token)
+        profile = None
+        if charging_profile is not None:  # the TxProfile of the transaction to come: taken, or no start
+            profile = smart_charging.remote_start_profile(self.station, charging_profile, evse_id)
+            if profile is None:
+                return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
         result = self.station.remote_start(token, evse_id,
                                            authorize_first=bool(self.settings.get("authorize_remote_start")))
         if not result.accepted:
@@ -259,6 +269,8 @@ class V201Adapter:
             return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
         if result.evse_id is not None:
             self.transactions.remote_start_ids[result.evse_id] = remote_start_id
+            if profile is not None:
+                smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
         return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted)
 
     def request_stop(self, transaction_id: str) -> Any:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import chargepoint
+from chargepoint.core import smart_charging
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.network_profiles import NetworkProfiles
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
@@ -48,8 +49,10 @@ ACTUAL = "Actual"
 #: GetBaseReport's bases.
 CONFIGURATION_INVENTORY, FULL_INVENTORY, SUMMARY_INVENTORY = (
     "ConfigurationInventory", "FullInventory", "SummaryInventory")
+#: Percent a limit must change by to be reported: 100, since the station reports no limit changes yet.
+LIMIT_CHANGE_SIGNIFICANCE = 100
 #: Facts only a running station knows (left out of a model built without one).
-LIVE_FACTS = ("availability_state", "local_list_entries")
+LIVE_FACTS = ("availability_state", "local_list_entries", "charging_profile_entries")
 _DATA_KINDS = {"integer": "int", "boolean": "bool", "decimal": "float"}
 _WORD_OF_POINT = {neutral: word for word, neutral in TX_POINT_WORDS.items()}
 
@@ -188,6 +191,11 @@ class DeviceModel:
             "connector_type": v.CONNECTOR_WORDS[station.connector_type],
             # The station keeps the operating system's clock, which NTP sets.
             "time_source": "NTP",
+            "periods_per_schedule": smart_charging.MAX_PERIODS,
+            "profile_stack_level": smart_charging.MAX_STACK_LEVEL,
+            "rate_units": ",".join(u.value for u in smart_charging.RATE_UNITS),
+            # The station sends no NotifyChargingLimit nor ChargingRateChanged: no change is reported.
+            "limit_change_significance": LIMIT_CHANGE_SIGNIFICANCE,
         }
         if fact in simple:
             return str(simple[fact])
@@ -201,6 +209,9 @@ class DeviceModel:
             return availability_state(self.station.status_of(evse_id or 0))
         if fact == "local_list_entries":
             return str(len(self.station.authorization.local_list))
+        if fact == "charging_profile_entries":
+            engine = self.station.smart_charging
+            return str(len(engine.profiles) if engine is not None else 0)
         raise KeyError(fact)
 
     def _power(self, attribute: str, evse_id: int) -> str | None:

@@ -14,7 +14,10 @@ Pending station to be asked is handled; everything else is a SecurityError.
 The provisioning actions (GetVariables, SetVariables, GetBaseReport,
 SetNetworkProfile) come from a mixin over the device model
 (``provisioning.ProvisioningHandlers``, first in ``V201Peer``'s bases); the
-adapter gives the peer its ``device_model``.
+adapter gives the peer its ``device_model``. The Smart Charging block
+(``smart_charging.SmartChargingHandlers``) and the Reservation block
+(``reservations.ReservationHandlers``) are mixins too, translating for the
+core's engine and reservations.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
+from chargepoint.protocol.v201.reservations import ReservationHandlers
+from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v201.translate import auth_result
 
 #: jsonschema rule that failed -> the 2.0.1 error code for it.
@@ -88,7 +93,8 @@ class Adapter(Protocol):
     station: Station
     registration: RegistrationStatusEnumType | None
 
-    def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None) -> Any: ...
+    def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None,
+                      charging_profile: dict | None = None) -> Any: ...
     def request_stop(self, transaction_id: str) -> Any: ...
     def change_availability(self, operational_status: str, evse: dict | None) -> Any: ...
     def reset(self, kind: str, evse_id: int | None) -> Any: ...
@@ -131,14 +137,15 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(ProvisioningHandlers, RobustV201Peer):
-    """The station's 2.0.1 peer: the Core handlers of the station, and provisioning over the device model."""
+class V201Peer(ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers, RobustV201Peer):
+    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
+    smart charging (``smart_charging``) and reservations (``reservations``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)
     def on_request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None = None,
-                         **_: Any) -> Any:
-        return self.adapter.request_start(id_token, remote_start_id, evse_id)
+                         charging_profile: dict | None = None, **_: Any) -> Any:
+        return self.adapter.request_start(id_token, remote_start_id, evse_id, charging_profile)
 
     @on(Action.request_stop_transaction, skip_schema_validation=True)
     def on_request_stop(self, transaction_id: str, **_: Any) -> Any:

@@ -102,12 +102,14 @@ _CONTEXTS = {
 
 
 def connector_status(s: StatusChanged) -> ConnectorStatusEnumType:
-    """The 2.0.1 connector status: usable or not, and by whom (a fault wins)."""
+    """The 2.0.1 connector status: usable or not, held for someone, and by whom (a fault wins)."""
     if s.fault:
         return ConnectorStatusEnumType.faulted
     in_transaction = s.activity not in (Activity.IDLE, Activity.AUTHORIZED, Activity.FINISHING)
     if not s.operative and not in_transaction:
         return ConnectorStatusEnumType.unavailable
+    if s.reserved and not in_transaction:  # an EV plugged in without the reserved card changes nothing
+        return ConnectorStatusEnumType.reserved
     if s.plugged or in_transaction:
         return ConnectorStatusEnumType.occupied
     return ConnectorStatusEnumType.available

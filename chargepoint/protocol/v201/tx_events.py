@@ -125,6 +125,7 @@ class TransactionEvents:
                 evse={"id": event.evse_id, "connectorId": event.connector_id},
                 meter_value=[translate.energy_value(event.meter_start_wh, event.timestamp,
                                                     ReadingContext.TRANSACTION_BEGIN)],
+                reservation_id=event.reservation_id,
                 **common)
         if isinstance(event, MeterSample):
             setting = "aligned_measurands" if event.context is ReadingContext.CLOCK else "sampled_measurands"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from chargepoint.config import MEASURANDS
 from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
+from chargepoint.core import smart_charging
 
 READ_ONLY = "ReadOnly"
 READ_WRITE = "ReadWrite"
@@ -183,6 +184,20 @@ VARIABLES: tuple[Variable, ...] = (
     _fact("ClockCtrlr", "TimeSource", "time_source", "SequenceList",
           values=("Heartbeat", "NTP", "GPS", "RealTimeClock", "MobileNetwork", "RadioTimeTransmitter"),
           constant=True),
+    # SmartChargingCtrlr: the limits of the core's engine (the ones the 1.6 keys show)
+    _fact("SmartChargingCtrlr", "Available", "true", "boolean", constant=True, **_OPT),
+    _fact("SmartChargingCtrlr", "Enabled", "true", "boolean", constant=True, **_OPT),
+    _fact("SmartChargingCtrlr", "Entries", "charging_profile_entries", "integer", instance="ChargingProfiles",
+          max_limit=smart_charging.MAX_PROFILES),
+    _fact("SmartChargingCtrlr", "LimitChangeSignificance", "limit_change_significance", "decimal",
+          constant=True),
+    _fact("SmartChargingCtrlr", "PeriodsPerSchedule", "periods_per_schedule", "integer", constant=True),
+    _fact("SmartChargingCtrlr", "ProfileStackLevel", "profile_stack_level", "integer", constant=True),
+    _fact("SmartChargingCtrlr", "RateUnit", "rate_units", "MemberList", values=("A", "W"), constant=True),
+    # ReservationCtrlr (all optional: the station has reservations)
+    _fact("ReservationCtrlr", "Available", "true", "boolean", constant=True, **_OPT),
+    _fact("ReservationCtrlr", "Enabled", "true", "boolean", constant=True, **_OPT),
+    _rw("ReservationCtrlr", "NonEvseSpecific", "reserve_any_connector", "boolean", **_OPT),
     # ChargingStation
     _fact("ChargingStation", "AvailabilityState", "availability_state", "OptionList",
           values=AVAILABILITY_STATES),
