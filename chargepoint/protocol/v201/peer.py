@@ -49,6 +49,7 @@ from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
+from chargepoint.protocol.v201.security import SecurityHandlers
 from chargepoint.protocol.v201.translate import auth_result
 
 #: jsonschema rule that failed -> the 2.0.1 error code for it.
@@ -131,8 +132,9 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(ProvisioningHandlers, RobustV201Peer):
-    """The station's 2.0.1 peer: the Core handlers of the station, and provisioning over the device model."""
+class V201Peer(SecurityHandlers, ProvisioningHandlers, RobustV201Peer):
+    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
+    certificate management (``security.SecurityHandlers``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)
@@ -186,11 +188,15 @@ class V201Peer(ProvisioningHandlers, RobustV201Peer):
 
     @on(Action.trigger_message, skip_schema_validation=True)
     def on_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> Any:
+        status = self.security_trigger(requested_message)
+        if status is not None:
+            return call_result.TriggerMessage(status=status)
         return self.adapter.trigger(requested_message, evse)
 
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> None:
-        self.adapter.after_trigger(requested_message, evse)
+        if not self.after_security_trigger(requested_message):
+            self.adapter.after_trigger(requested_message, evse)
 
 
 def _list_entry(info: dict[str, Any] | None) -> ListEntry | None:
