@@ -84,6 +84,16 @@ class _Peer(ChargePoint):
         self._log("NotifyEvent", **payload)
         return call_result.NotifyEvent()
 
+    @on(Action.security_event_notification)
+    def security_event(self, **payload: Any) -> Any:
+        self._log("SecurityEventNotification", **payload)
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    def sign_certificate(self, **payload: Any) -> Any:
+        self._log("SignCertificate", **payload)
+        return call_result.SignCertificate(status="Accepted")
+
     @on(Action.data_transfer)
     def data_transfer(self, **payload: Any) -> Any:
         self._log("DataTransfer", **payload)

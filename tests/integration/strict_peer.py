@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -109,6 +110,10 @@ class StrictPeer:
             f"the answer to {action}", timeout)
         return answers[0]
 
+    def send_raw(self, text: str) -> None:
+        """Make the CSMS send ``text`` as one frame, as it is (not OCPP, say)."""
+        self._send({"cmd": "raw", "text": text})
+
     async def quit(self) -> None:
         if self.process.returncode is None:
             try:
@@ -122,9 +127,10 @@ class StrictPeer:
 
 
 @asynccontextmanager
-async def strict_peer(tmp_path: Path, heartbeat_s: int,
-                      protocols: str = "ocpp1.6") -> AsyncIterator[StrictPeer]:
-    """The peer process serving ``protocols`` (comma-separated), listening on a free port."""
+async def strict_peer(tmp_path: Path, heartbeat_s: int, protocols: str = "ocpp1.6",
+                      env: dict[str, str] | None = None) -> AsyncIterator[StrictPeer]:
+    """The peer process serving ``protocols`` (comma-separated), listening on a free port;
+    ``env`` adds environment variables (the STRICT_CSMS_TLS_* options)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the strict ocpp-rpc peer cannot run (make test installs it)")
@@ -135,6 +141,7 @@ async def strict_peer(tmp_path: Path, heartbeat_s: int,
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
             node, str(SCRIPT), "0", str(heartbeat_s), protocols, cwd=PEER_DIR,
+            env={**os.environ, **(env or {})},
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr)
     server = StrictPeer(process, stderr_path)
     try:

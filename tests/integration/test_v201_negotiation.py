@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from chargepoint.app.daemon import Daemon
 from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
+from chargepoint.core.security_log import SecurityEvent
 from chargepoint.protocol.v16 import csms as v16_csms
 from chargepoint.protocol.v16.adapter import V16Adapter
 from chargepoint.protocol.v201 import csms as v201_csms
@@ -148,3 +149,37 @@ async def test_messages_queued_under_one_version_are_delivered_in_the_one_spoken
     assert events[0]["event_type"] == "Started" and events[0]["id_token"]["id_token"] == "SWITCH01"
     assert [e["seq_no"] for e in events] == list(range(len(events)))
     assert old.of("StartTransaction") == [], "nothing of it was said in 1.6"
+
+
+async def test_security_events_recorded_under_one_version_are_sent_once_in_the_one_spoken_later(
+        tmp_path: Path) -> None:
+    """Both versions drain the one security log: what the 1.6 CSMS acknowledged is not sent again,
+    what happened while offline reaches the 2.0.1 CSMS after its boot, in 2.0.1 words."""
+    old = await LoopbackCsms().start()
+    port = old.port
+    daemon = daemon_for(port, tmp_path)
+    task = asyncio.ensure_future(daemon.run())
+    new = LoopbackCsms201()
+    try:
+        await old.wait_for("SecurityEventNotification", type="StartupOfTheDevice")
+        # Received is not yet acknowledged: wait for the station to have the answer and mark it.
+        for _ in range(500):
+            if not await daemon.security.log.unsent():
+                break
+            await asyncio.sleep(0.01)
+        assert await daemon.security.log.unsent() == []
+        await old.close()
+        await until(lambda: not daemon.link.connected.is_set(), what="offline")
+        daemon.security.log.record(SecurityEvent.INVALID_STATION_CERTIFICATE, "expired while offline")
+        await new.start(port)
+        event = (await new.wait_for("SecurityEventNotification", timeout=15))[0]
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 20)
+        await new.close()
+    assert event.payload["type"] == "InvalidChargingStationCertificate"
+    assert event.payload["tech_info"] == "expired while offline"
+    assert [r.payload["type"] for r in new.of("SecurityEventNotification")] == [
+        "InvalidChargingStationCertificate"], "StartupOfTheDevice was acknowledged under 1.6 already"
+    actions = [r.action for r in new.received]
+    assert actions.index("BootNotification") < actions.index("SecurityEventNotification")

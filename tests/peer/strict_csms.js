@@ -166,6 +166,7 @@ function handle201(client) {
     client.handle('TransactionEvent', ({ params }) => (
         params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {}));
     client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+    client.handle('SignCertificate', () => ({ status: 'Accepted' }));
     for (const action of ['MeterValues', 'NotifyEvent', 'NotifyReport', 'SecurityEventNotification',
         'FirmwareStatusNotification', 'LogStatusNotification']) {
         client.handle(action, () => ({}));
@@ -181,6 +182,12 @@ function handle201(client) {
 async function runCommand(command) {
     if (command.cmd === 'quit') {
         await quit(0);
+        return;
+    }
+    if (command.cmd === 'raw') {
+        // A frame as it is (not OCPP, say): what a broken or hostile CSMS might send.
+        if (current) current.sendRaw(command.text);
+        emit('sentRaw', { text: command.text });
         return;
     }
     if (command.cmd !== 'call') {

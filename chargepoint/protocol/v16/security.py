@@ -5,7 +5,8 @@ CALLs into calls on the station's security services (``core/security.py``)
 and the answers back; ``SecuritySession`` runs beside the other senders of a
 connection: it delivers the security log's unsent events as
 SecurityEventNotification (oldest first, each marked sent once the CSMS has
-answered it, so events of an outage arrive after the reconnect) and sends
+answered it, so events of an outage arrive after the reconnect; the loop is
+``common/security_session.py``'s, shared with 2.0.1) and sends
 SignCertificate when the station wants a certificate (renewal, or the CSMS's
 ExtendedTriggerMessage SignChargePointCertificate).
 
@@ -16,7 +17,6 @@ is in progress: the station has none to run).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -39,7 +39,9 @@ from ocpp.v16.enums import (
 from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
 from chargepoint.core.pki import HashData
 from chargepoint.core.security import Security
+from chargepoint.core.security_log import Entry as SecurityLogEntry
 from chargepoint.core.security_log import SecurityEvent
+from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import trigger
 
@@ -90,8 +92,6 @@ _EXTENDED = {
     MessageTrigger.log_status_notification,
     MessageTrigger.sign_charge_point_certificate,
 }
-#: Wait before an unanswered security event is sent again.
-RETRY_S = 30.0
 
 
 def _security(adapter: Any) -> Security:
@@ -190,64 +190,16 @@ class SecurityHandlers:
             self.adapter.send_triggered(request, then)
 
 
-class SecuritySession:
-    """The security senders of one 1.6 connection: events out, signing requests out."""
+class SecuritySession(CommonSecuritySession):
+    """The security senders of one 1.6 connection (``common/security_session.py``) in 1.6 words."""
 
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-        self._csr_wanted = asyncio.Event()
+    def event_request(self, entry: SecurityLogEntry) -> Any:
+        return call.SecurityEventNotification(
+            type=EVENT_NAMES[entry.kind], timestamp=iso_utc(entry.at), tech_info=entry.info or None
+        )
 
-    def want_certificate(self) -> None:
-        """Send a new signing request (from the CSMS's trigger or the expiry watch)."""
-        self._csr_wanted.set()
+    def csr_request(self, csr: str) -> Any:
+        return call.SignCertificate(csr=csr)
 
-    async def run(self) -> None:
-        security: Security | None = self.adapter.station.security
-        if security is None:
-            await asyncio.Event().wait()  # nothing to send, for as long as the session lasts
-            return
-        self.adapter.peer.on_invalid = lambda why: security.log.record(SecurityEvent.INVALID_MESSAGES, why)
-        security.renewal_listeners.append(self.want_certificate)
-        try:
-            await asyncio.gather(self._send_events(security), self._send_requests(security))
-        finally:
-            security.renewal_listeners.remove(self.want_certificate)
-
-    async def _send_events(self, security: Security) -> None:
-        while True:
-            security.log.recorded.clear()
-            retry = False
-            for entry in await security.log.unsent():
-                request = call.SecurityEventNotification(
-                    type=EVENT_NAMES[entry.kind], timestamp=iso_utc(entry.at), tech_info=entry.info or None
-                )
-                try:
-                    await self.adapter._call(request)
-                except TimeoutError:
-                    retry = True
-                    break
-                except OCPPError as exc:
-                    log.warning(
-                        "SecurityEventNotification %s refused: %s; kept in the security log only",
-                        request.type,
-                        exc,
-                    )
-                await security.log.mark_sent(entry)
-            if retry:
-                await self.adapter.clock.sleep(RETRY_S)
-                continue
-            await security.log.recorded.wait()
-
-    async def _send_requests(self, security: Security) -> None:
-        await security.check_expiry()  # a renewal that fell due while offline goes out now
-        while True:
-            await self._csr_wanted.wait()
-            self._csr_wanted.clear()
-            csr = await security.signing_request()
-            try:
-                result = await self.adapter._call(call.SignCertificate(csr=csr))
-            except (TimeoutError, OCPPError) as exc:
-                log.warning("SignCertificate not answered: %s", exc or "timeout")
-                continue
-            if result.status != GenericStatus.accepted:
-                log.warning("the CSMS rejected the certificate signing request")
+    def csr_accepted(self, result: Any) -> bool:
+        return bool(result.status == GenericStatus.accepted)

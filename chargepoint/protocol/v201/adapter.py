@@ -54,6 +54,7 @@ from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.events import Notifications
 from chargepoint.protocol.v201.peer import V201Peer
 from chargepoint.protocol.v201.reservations import ReservationUpdates
+from chargepoint.protocol.v201.security import SecuritySession
 from chargepoint.protocol.v201.tx_events import TransactionEvents
 from hal.clock import Clock
 
@@ -111,6 +112,7 @@ class V201Adapter:
                                               clock.time(), self._spawn)
         self.notifications = Notifications(self._queue)
         self.reservation_updates = ReservationUpdates(station.reservations, self._queue)
+        self.security_session = SecuritySession(self)
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
         #: Per EVSE: the 2.0.1 connector status last queued.
@@ -139,6 +141,7 @@ class V201Adapter:
                 asyncio.ensure_future(self._heartbeat()),
                 asyncio.ensure_future(self.transactions.drain()),
                 asyncio.ensure_future(self._send_best_effort()),
+                asyncio.ensure_future(self.security_session.run()),
             ]
             workers += session
             await first_of(reader, *session)

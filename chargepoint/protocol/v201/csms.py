@@ -103,6 +103,10 @@ class StationPeer201(LibPeer):
     def on_notify_event(self, generated_at: str, seq_no: int, event_data: list, **_: Any) -> Any:
         return call_result.NotifyEvent()
 
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, type: str, timestamp: str, **_: Any) -> Any:
+        return call_result.SecurityEventNotification()
+
     async def remote_start(self, id_tag: str, connector_id: int | None = None) -> bool:
         result = await self.call(call.RequestStartTransaction(
             id_token={"idToken": id_tag, "type": "Central"}, remote_start_id=next(_REMOTE_START_IDS),

@@ -53,6 +53,7 @@ from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
 from chargepoint.protocol.v201.reservations import ReservationHandlers
+from chargepoint.protocol.v201.security import SecurityHandlers
 from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v201.translate import auth_result
 
@@ -137,9 +138,11 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers, RobustV201Peer):
+class V201Peer(SecurityHandlers, ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers,
+               RobustV201Peer):
     """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
-    smart charging (``smart_charging``) and reservations (``reservations``)."""
+    smart charging (``smart_charging``), reservations (``reservations``) and certificate management
+    (``security.SecurityHandlers``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)
@@ -193,11 +196,15 @@ class V201Peer(ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers,
 
     @on(Action.trigger_message, skip_schema_validation=True)
     def on_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> Any:
+        status = self.security_trigger(requested_message)
+        if status is not None:
+            return call_result.TriggerMessage(status=status)
         return self.adapter.trigger(requested_message, evse)
 
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> None:
-        self.adapter.after_trigger(requested_message, evse)
+        if not self.after_security_trigger(requested_message):
+            self.adapter.after_trigger(requested_message, evse)
 
 
 def _list_entry(info: dict[str, Any] | None) -> ListEntry | None:

@@ -169,6 +169,10 @@ VARIABLES: tuple[Variable, ...] = (
     _fact("SecurityCtrlr", "Identity", "identity", "string", constant=True),
     _rw("SecurityCtrlr", "OrganizationName", "organization_name", "string"),
     Variable("SecurityCtrlr", "SecurityProfile", "integer", setting="security_profile"),
+    Variable("SecurityCtrlr", "MaxCertificateChainSize", "integer", setting="certificate_chain_max_bytes",
+             required=False),
+    Variable("SecurityCtrlr", "AdditionalRootCertificateCheck", "boolean",
+             setting="additional_root_certificate_check", required=False),
     # DeviceDataCtrlr
     *(_fact("DeviceDataCtrlr", "BytesPerMessage", fact, "integer", instance=instance, constant=True)
       for instance, fact in (("GetReport", "bytes_per_report"), ("GetVariables", "bytes_per_frame"),
