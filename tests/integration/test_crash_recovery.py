@@ -11,8 +11,10 @@ up to what the simulated meter measured.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -20,8 +22,8 @@ from pathlib import Path
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.integration.loopback_csms201 import LoopbackCsms201
 
-KILLS = 50
-KILLS_201 = 30
+KILLS = 40
+KILLS_201 = 24
 SPEED = 20.0
 SAMPLE_S = 10  # simulated seconds between periodic MeterValues
 EV_POWER_W = 3 * 230 * 16
@@ -52,18 +54,47 @@ poll_interval_s = 1.0
 """)
 
 
-async def start_daemon(config: Path) -> asyncio.subprocess.Process:
+class Daemon:
+    """The daemon as a subprocess, and its systemd readiness (READY=1 on a notify socket of the test's)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, notify: socket.socket) -> None:
+        self.process = process
+        self.notify = notify
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        """Until the daemon says READY=1: hal, store and safety loops up (its start is over)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            try:
+                if b"READY=1" in self.notify.recv(4096):
+                    return
+            except BlockingIOError:
+                assert self.process.returncode is None, "the daemon died during its start"
+                await asyncio.sleep(0.02)
+        raise AssertionError(f"the daemon was not ready within {timeout} s")
+
+
+async def start_daemon(config: Path) -> Daemon:
     log = (config.parent / "daemon.log").open("ab")
-    return await asyncio.create_subprocess_exec(
+    path = config.parent / "notify.sock"
+    path.unlink(missing_ok=True)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(path))
+    notify.setblocking(False)
+    process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config), "--log-level", "warning",
-        stdout=asyncio.subprocess.DEVNULL, stderr=log)
+        stdout=asyncio.subprocess.DEVNULL, stderr=log, env={**os.environ, "NOTIFY_SOCKET": str(path)})
+    return Daemon(process, notify)
 
 
-async def kill(process: asyncio.subprocess.Process, config: Path) -> None:
+async def kill(daemon: Daemon, config: Path) -> None:
+    process = daemon.process
     assert process.returncode is None, (
         "the daemon died by itself:\n" + (config.parent / "daemon.log").read_text()[-3000:])
     process.send_signal(signal.SIGKILL)
     await process.wait()
+    daemon.notify.close()
 
 
 async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: Path, kills: int) -> None:
@@ -79,16 +110,22 @@ async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: P
             elif run % 10 == 8 and not online:
                 await (csms.start_on(port) if isinstance(csms, LoopbackCsms) else csms.start(port))
                 online = True
-            process = await start_daemon(config)
-            await asyncio.sleep(rng.uniform(0.3, 1.6))
-            await kill(process, config)
+            daemon = await start_daemon(config)
+            if run % 5 == 4:  # killed during its start (recovery, the store opening)
+                await asyncio.sleep(rng.uniform(0.05, 0.6))
+            else:  # killed while it runs: the moment counts from its start being over, however slow
+                await daemon.ready()
+                await asyncio.sleep(rng.uniform(0.0, 1.3))
+            await kill(daemon, config)
         if not online:
             await (csms.start_on(port) if isinstance(csms, LoopbackCsms) else csms.start(port))
         # a last, undisturbed run: everything left in the queue is delivered
-        process = await start_daemon(config)
+        daemon = await start_daemon(config)
+        await daemon.ready()
         await asyncio.sleep(2.0)
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
+        daemon.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(daemon.process.wait(), 30) == 0
+        daemon.notify.close()
     finally:
         await csms.close()
 
