@@ -1,4 +1,4 @@
-"""Signed firmware and log uploads of the 1.6 security extension against the strict ocpp-rpc CSMS.
+"""Signed firmware and log uploads in 1.6 (security extension) and 2.0.1, against the strict ocpp-rpc CSMS.
 
 A package signed under the installed manufacturer root is verified and
 installed; the same signature over a tampered package is InvalidSignature, the
@@ -21,6 +21,7 @@ import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
+from chargepoint.core.certificates import RootKind
 from tests.firmware_rig import FileServer
 from tests.integration.strict_peer import StrictPeer, strict_peer
 from tests.integration.test_strict_firmware import _iso, _ok
@@ -138,3 +139,74 @@ async def test_signed_update_firmware_and_get_log_in_16(tmp_path: Path, files: F
             "remoteLocation": files.url("/upload/"), "latestTimestamp": _iso(now - 3600)}})
         await peer.wait_call("LogStatusNotification", requestId=11, status="Uploaded", timeout=20)
         assert "invalid_firmware" not in files.uploads[answer["filename"]].decode()
+
+
+async def test_update_firmware_and_get_log_in_201(tmp_path: Path, files: FileServer) -> None:
+    """The same in 2.0.1: UpdateFirmware with its signature fields, GetLog, the triggers."""
+    root = Ca.root("Manufacturer")
+    signing, key = root.leaf("firmware signing")
+    installed = tmp_path / "installed.img"
+    async with strict_peer(tmp_path, HEARTBEAT_S, "ocpp2.0.1") as peer, \
+            running(peer, tmp_path, "CP-SIGNED-201") as daemon:
+        await peer.wait_call("StatusNotification", evseId=1, connectorStatus="Available", timeout=15)
+        assert peer.of("client")[0]["protocol"] == "ocpp2.0.1"
+        now = daemon.clock.time()
+        assert (await daemon.security.install_root(RootKind.MANUFACTURER, pem(root.certificate))).value == \
+            "accepted"
+
+        files.files["good.img"] = PACKAGE
+        firmware = signed_firmware(files.url("/files/good.img"), now, signing, key, PACKAGE)
+        firmware["installDateTime"] = _iso(now)
+        assert await _ok(peer, "UpdateFirmware", {"requestId": 21, "firmware": firmware, "retries": 1}) == {
+            "status": "Accepted"}
+        await peer.wait_call("FirmwareStatusNotification", requestId=21, status="Installed", timeout=20)
+        assert statuses(peer, "FirmwareStatusNotification", 21) == [
+            "Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+        assert installed.read_bytes() == PACKAGE
+
+        installed.unlink()
+        files.files["tampered.img"] = PACKAGE[:-8] + b"TAMPERED"
+        firmware = signed_firmware(files.url("/files/tampered.img"), now, signing, key, PACKAGE)
+        assert await _ok(peer, "UpdateFirmware", {"requestId": 22, "firmware": firmware}) == {
+            "status": "Accepted"}
+        await peer.wait_call("FirmwareStatusNotification", requestId=22, status="InvalidSignature",
+                             timeout=20)
+        assert statuses(peer, "FirmwareStatusNotification", 22) == [
+            "Downloading", "Downloaded", "InvalidSignature"]
+        assert not installed.exists(), "a package with a wrong signature reached the installer"
+
+        stranger, stranger_key = Ca.root("Someone else").leaf("firmware signing")
+        firmware = signed_firmware(files.url("/files/good.img"), now, stranger, stranger_key, PACKAGE)
+        served = len(files.requests)
+        assert await _ok(peer, "UpdateFirmware", {"requestId": 23, "firmware": firmware}) == {
+            "status": "InvalidCertificate"}
+        assert statuses(peer, "FirmwareStatusNotification", 23) == []
+        assert len(files.requests) == served, "a package of an unknown signer was downloaded"
+        kinds = [e.kind.value for e in await daemon.security.log.entries()]
+        assert "invalid_firmware_signature" in kinds and "invalid_firmware_signing_certificate" in kinds
+
+        for message in ("FirmwareStatusNotification", "LogStatusNotification"):
+            before = len(peer.calls(message))
+            assert await _ok(peer, "TriggerMessage", {"requestedMessage": message}) == {"status": "Accepted"}
+            sent = await peer.wait_call(message, count=before + 1)
+            assert sent[-1]["params"] == {"status": "Idle"}
+
+        later = daemon.clock.time()
+        answer = await _ok(peer, "GetLog", {"logType": "SecurityLog", "requestId": 24, "log": {
+            "remoteLocation": files.url("/upload/"), "oldestTimestamp": _iso(now - 60),
+            "latestTimestamp": _iso(later + 60)}})
+        assert answer["status"] == "Accepted" and answer["filename"].startswith("CP-SIGNED-201-security-")
+        await peer.wait_call("LogStatusNotification", requestId=24, status="Uploaded", timeout=20)
+        assert statuses(peer, "LogStatusNotification", 24) == ["Uploading", "Uploaded"]
+        text = files.uploads[answer["filename"]].decode()
+        assert "invalid_firmware_signature" in text and "invalid_firmware_signing_certificate" in text
+        answer = await _ok(peer, "GetLog", {"logType": "SecurityLog", "requestId": 25, "log": {
+            "remoteLocation": files.url("/upload/"), "latestTimestamp": _iso(now - 3600)}})
+        await peer.wait_call("LogStatusNotification", requestId=25, status="Uploaded", timeout=20)
+        assert "invalid_firmware" not in files.uploads[answer["filename"]].decode()
+
+        answer = await _ok(peer, "GetLog", {"logType": "DiagnosticsLog", "requestId": 26, "log": {
+            "remoteLocation": files.url("/upload/")}})
+        assert answer["filename"].startswith("CP-SIGNED-201-diagnostics-")
+        await peer.wait_call("LogStatusNotification", requestId=26, status="Uploaded", timeout=20)
+        assert files.uploads[answer["filename"]][:2] == b"\x1f\x8b", "the diagnostics archive (gzip)"

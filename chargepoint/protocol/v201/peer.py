@@ -48,6 +48,7 @@ from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
+from chargepoint.protocol.v201.firmware import FirmwareHandlers
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
 from chargepoint.protocol.v201.translate import auth_result
 
@@ -131,8 +132,9 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(ProvisioningHandlers, RobustV201Peer):
-    """The station's 2.0.1 peer: the Core handlers of the station, and provisioning over the device model."""
+class V201Peer(ProvisioningHandlers, FirmwareHandlers, RobustV201Peer):
+    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
+    firmware updates and log uploads (``firmware.FirmwareHandlers``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)
