@@ -156,12 +156,13 @@ async def test_update_firmware_and_get_log_in_201(tmp_path: Path, files: FileSer
 
         files.files["good.img"] = PACKAGE
         firmware = signed_firmware(files.url("/files/good.img"), now, signing, key, PACKAGE)
-        firmware["installDateTime"] = _iso(now)
+        firmware["installDateTime"] = _iso(now + 20)  # simulated seconds: 2 s here
         assert await _ok(peer, "UpdateFirmware", {"requestId": 21, "firmware": firmware, "retries": 1}) == {
             "status": "Accepted"}
         await peer.wait_call("FirmwareStatusNotification", requestId=21, status="Installed", timeout=20)
         assert statuses(peer, "FirmwareStatusNotification", 21) == [
-            "Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+            "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled", "Installing", "Installed"]
+        assert daemon.clock.time() >= now + 20, "installed before its installDateTime"
         assert installed.read_bytes() == PACKAGE
 
         installed.unlink()
