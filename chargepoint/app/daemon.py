@@ -370,6 +370,14 @@ class Daemon:
         if len(self.outbox):
             log.warning("%d transaction message(s) not delivered before shutdown", len(self.outbox))
 
+    async def _deliver_security_events(self, timeout_s: float) -> None:
+        """Give the CSMS a moment to receive the security events (ResetOrReboot among them) and the
+        station to note that it has: an event answered but not yet marked sent would go out twice."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.link.connected.is_set() and await self.security.log.unsent() \
+                and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
     async def reset(self, hard: bool) -> None:
         """The CSMS asked for a reset: end transactions, then restart.
 
@@ -381,6 +389,7 @@ class Daemon:
                                  f"{'hard' if hard else 'soft'} reset by the CSMS")
         await self.station.stop_all(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
         await self._drain_outbox(1.0 if hard else 10.0)
+        await self._deliver_security_events(1.0 if hard else 5.0)
         self.restart_requested = "hard" if hard else "soft"
         self.stop()
 

@@ -96,7 +96,8 @@ class Maintenance:
             log_files=self.logfile.files if self.logfile else list,
             recent=lambda: list(daemon.recorder.entries),
             configuration=self.configuration, summary=self.summary, versions=versions,
-            selftest=pathlib.Path(state_dir) / SELFTEST_REPORT),
+            selftest=pathlib.Path(state_dir) / SELFTEST_REPORT,
+            security_log=daemon.security.log.export),
             daemon.clock, state_dir, config.station.identity, http_method=diag.http_method,
             timeout_s=diag.upload_timeout_s)
         self.firmware.listeners.append(self._record_installed)

@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 _STAMP_LENGTH = 24
 
 
+class LogKind(enum.Enum):
+    """What an upload carries: the diagnostics archive, or the security log's events in the window."""
+
+    DIAGNOSTICS = "diagnostics"
+    SECURITY = "security"
+
+
 class DiagnosticsStatus(enum.Enum):
     IDLE = "idle"
     UPLOADING = "uploading"
@@ -52,8 +59,9 @@ class DiagnosticsRequest:
     stop_at: float | None = None
     retries: int = 1
     retry_interval_s: float = 60.0
-    #: The CSMS's number for it (2.0.1 requestId; None in 1.6).
+    #: The CSMS's number for it (2.0.1 and 1.6 security GetLog requestId; None in 1.6 GetDiagnostics).
     request_id: int | None = None
+    kind: LogKind = LogKind.DIAGNOSTICS
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,9 @@ class DiagnosticsSources:
     #: The last self-test report's file (may not exist).
     selftest: pathlib.Path | None = None
     extra: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    #: Writes the security log of a window to a file, the number of events its answer
+    #: (``SecurityLog.export``); None: no security log here, such uploads fail.
+    security_log: Callable[[pathlib.Path, float | None, float | None], Awaitable[int]] | None = None
 
 
 def stamp_of(line: str) -> float | None:
@@ -133,10 +144,11 @@ class Diagnostics:
         self._task: asyncio.Task[None] | None = None
         self._next: str | None = None
 
-    def next_name(self) -> str:
+    def next_name(self, kind: LogKind = LogKind.DIAGNOSTICS) -> str:
         """The file name the next upload will have (an answer names it before the upload begins)."""
         moment = datetime.fromtimestamp(self.clock.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
-        self._next = f"{self.identity}-diagnostics-{moment}.tar.gz"
+        suffix = "security-{}.log" if kind is LogKind.SECURITY else "diagnostics-{}.tar.gz"
+        self._next = f"{self.identity}-{suffix.format(moment)}"
         return self._next
 
     def request(self, request: DiagnosticsRequest) -> tuple[str, bool]:
@@ -145,7 +157,7 @@ class Diagnostics:
         if canceled:
             assert self._task is not None
             self._task.cancel()
-        name = self._next or self.next_name()
+        name = self._next or self.next_name(request.kind)
         self._next = None
         self.state = DiagnosticsState(DiagnosticsStatus.IDLE, request.request_id, name)
         self._task = asyncio.ensure_future(self._run(request, name))
@@ -172,8 +184,16 @@ class Diagnostics:
         self._enter(DiagnosticsStatus.UPLOADING)
         archive = self.dir / name
         try:
-            summary = await self.sources.summary() if self.sources.summary is not None else {}
-            await asyncio.to_thread(self.build, archive, request, summary)
+            if request.kind is LogKind.SECURITY:
+                if self.sources.security_log is None:
+                    self._enter(DiagnosticsStatus.UPLOAD_FAILED, "this station keeps no security log")
+                    return
+                archive.parent.mkdir(parents=True, exist_ok=True)
+                count = await self.sources.security_log(archive, request.start_at, request.stop_at)
+                log.info("security log upload %s: %d events", name, count)
+            else:
+                summary = await self.sources.summary() if self.sources.summary is not None else {}
+                await asyncio.to_thread(self.build, archive, request, summary)
         except OSError as exc:
             self._enter(DiagnosticsStatus.UPLOAD_FAILED, f"cannot write the archive: {exc.strerror or exc}")
             return

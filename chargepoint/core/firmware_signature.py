@@ -23,6 +23,7 @@ import hashlib
 from pathlib import Path
 from typing import Protocol
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -79,15 +80,33 @@ class SignatureVerifier:
             self.security_log.record(kind, refusal)
         return refusal
 
-    def check(self, package: Path, request: SignedRequest) -> Refusal | None:
-        """The verification itself (blocking: file and crypto work)."""
-        if not request.signing_certificate:
+    async def check_certificate(self, signing_certificate: str | None) -> Refusal | None:
+        """The signing certificate alone, when the request arrives: both OCPP versions answer an
+        update whose certificate is not trusted with InvalidCertificate, before any download.
+        A refusal is recorded as InvalidFirmwareSigningCertificate."""
+        refusal = await asyncio.to_thread(self._certificate, signing_certificate)
+        if isinstance(refusal, Refusal):
+            if self.security_log is not None:
+                self.security_log.record(SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE, refusal)
+            return refusal
+        return None
+
+    def _certificate(self, signing_certificate: str | None) -> Refusal | list[x509.Certificate]:
+        """The checked chain, or why it is refused (blocking: crypto work)."""
+        if not signing_certificate:
             return Refusal("the firmware comes without a signing certificate", INVALID_CERTIFICATE)
         try:
-            chain = pki.parse_pem_chain(request.signing_certificate)
+            chain = pki.parse_pem_chain(signing_certificate)
             pki.check_chain(chain, self.certificates.roots(RootKind.MANUFACTURER), self.certificates.now())
         except pki.CertificateError as exc:
             return Refusal(f"signing certificate refused: {exc}", INVALID_CERTIFICATE)
+        return list(chain)
+
+    def check(self, package: Path, request: SignedRequest) -> Refusal | None:
+        """The verification itself (blocking: file and crypto work)."""
+        chain = self._certificate(request.signing_certificate)
+        if isinstance(chain, Refusal):
+            return chain
         if not request.signature:
             return Refusal("the firmware comes without a signature", INVALID_SIGNATURE)
         try:

@@ -26,7 +26,7 @@ from ocpp.v16 import call
 
 from chargepoint.app.statelock import LOCK_NAME, StateDirLocked, StateLock
 from chargepoint.core.store import DB_NAME
-from tests.integration.conftest import StationLog, running, station_config
+from tests.integration.conftest import StationLog, running, station_config, until
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.unit.test_store_corruption import corrupt_pages, filled_database, undecodable_row, zero_length
 
@@ -62,6 +62,18 @@ async def stop(process: asyncio.subprocess.Process) -> tuple[int, str]:
     return process.returncode, stderr.decode()
 
 
+def boot_written(state: Path) -> bool:
+    """The first daemon has written what its boot writes after the CSMS's answers (the heartbeat
+    interval, the startup security event marked sent): later, nothing writes unless asked."""
+    db = sqlite3.connect(f"file:{state / DB_NAME}?mode=ro", uri=True)
+    try:
+        interval = db.execute("SELECT 1 FROM settings WHERE name = 'heartbeat_interval_s'").fetchall()
+        unsent = db.execute("SELECT 1 FROM security_log WHERE sent = 0").fetchall()
+    finally:
+        db.close()
+    return bool(interval) and not unsent
+
+
 def database_files(state: Path) -> dict[str, str]:
     """Every file of the state database (with its WAL) by content."""
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
@@ -90,6 +102,7 @@ async def test_a_second_daemon_is_refused_with_the_pid_of_the_first_which_runs_o
     first = await spawn(config)
     try:
         await csms.wait_for("StatusNotification", count=2, timeout=20)
+        await until(lambda: boot_written(state), 10, "the first daemon's writes after its boot")
         assert (state / LOCK_NAME).read_text().strip() == str(first.pid)
         # The first daemon's own last write of its start: the startup security event marked sent.
         await csms.wait_for("SecurityEventNotification", timeout=20)

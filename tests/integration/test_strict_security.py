@@ -169,11 +169,13 @@ async def test_the_security_extension_over_mutual_tls_passes_the_strict_peer(str
         "FirmwareStatusNotification",
         "LogStatusNotification",
     ):
-        before = len(strict.calls(message))
+        # The extension's FirmwareStatusNotification is its SignedFirmwareStatusNotification.
+        sent_as = "SignedFirmwareStatusNotification" if message == "FirmwareStatusNotification" else message
+        before = len(strict.calls(sent_as))
         assert await result(strict, "ExtendedTriggerMessage", {"requestedMessage": message}) == {
             "status": "Accepted"
         }
-        await strict.wait_call(message, count=before + 1)
+        await strict.wait_call(sent_as, count=before + 1)
     assert await result(
         strict, "ExtendedTriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 3}
     ) == {"status": "Rejected"}

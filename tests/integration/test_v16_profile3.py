@@ -44,7 +44,8 @@ class SecurityCsms(RawCsms):
         await super()._handle(ws)
 
     def _answer(self, frame: list[Any]) -> list[Any]:
-        if frame[2] == "SecurityEventNotification":
+        if frame[2] in ("SecurityEventNotification", "SignedFirmwareStatusNotification",
+                        "LogStatusNotification"):
             return [3, frame[1], {}]
         if frame[2] == "SignCertificate":
             return [3, frame[1], {"status": "Accepted"}]

@@ -180,11 +180,14 @@ async def test_extended_trigger_message_sends_what_was_asked_for(tmp_path, messa
     async with SecurityCsms() as csms:
         async with running(station_config(csms.url, str(tmp_path / "state"))):
             await csms.wait_for("StatusNotification")
-            before = len(csms.of(message))
+            # The extension's FirmwareStatusNotification is its SignedFirmwareStatusNotification.
+            signed = message == "FirmwareStatusNotification"
+            sent_as = "SignedFirmwareStatusNotification" if signed else message
+            before = len(csms.of(sent_as))
             assert (await ok(csms, "ExtendedTriggerMessage", {"requestedMessage": message}))[
                 "status"
             ] == "Accepted"
-            [*_, sent] = await csms.wait_for(message, count=before + 1)
+            [*_, sent] = await csms.wait_for(sent_as, count=before + 1)
             if message in ("LogStatusNotification", "FirmwareStatusNotification"):
                 assert sent.payload["status"] == "Idle"
             assert (

@@ -171,7 +171,7 @@ async def test_f11_f14_trigger_messages(csms: LoopbackCsms201, tmp_path: Path) -
         await csms.wait_for("StatusNotification", count=2)
         meter = (await csms.wait_for("MeterValues"))[0].payload
         assert meter["meter_value"][0]["sampled_value"][0]["context"] == "Trigger"
-        not_here = await csms.call(call.TriggerMessage(requested_message="LogStatusNotification"))
+        not_here = await csms.call(call.TriggerMessage(requested_message="PublishFirmwareStatusNotification"))
         assert not_here.status == "NotImplemented"
         world.plug_in()
         world.card_reader.tap(CARD)

@@ -120,6 +120,13 @@ class FirmwareManager:
         self._task.add_done_callback(self._done)
         return "accepted_canceled" if canceled else "accepted"
 
+    def answer(self) -> str:
+        """What ``update`` would answer now, without acting: a handler answers before the work starts."""
+        busy = self._task is not None and not self._task.done()
+        if self._on_trial or (busy and self.state.status in (S.INSTALLING, S.INSTALL_REBOOTING)):
+            return "rejected"
+        return "accepted_canceled" if busy else "accepted"
+
     def activity(self) -> FirmwareState:
         """The state a triggered report says: the update in hand, else idle."""
         return self.state if self.state.in_progress else FirmwareState(S.IDLE, since=self.clock.time())

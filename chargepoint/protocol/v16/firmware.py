@@ -13,7 +13,10 @@ SignatureVerified, InstallScheduled and InstallRebooting are not sent (the
 1.6 core schema has no such status; the last one is still Installing), a
 package refused by verification (checksum, signature, certificate) is
 InstallationFailed: it was not installed. The checksum, which 1.6 cannot
-carry, may come as a ``#sha256=<hex>`` fragment of the location.
+carry, may come as a ``#sha256=<hex>`` fragment of the location. An update or
+upload that came with a requestId (the security extension's SignedUpdateFirmware
+and GetLog, ``signed_firmware.py``) is reported in that extension's words:
+SignedFirmwareStatusNotification and LogStatusNotification.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from chargepoint.core.firmware import FirmwareRequest, FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
 from chargepoint.protocol.common.timefmt import parse_iso
+from chargepoint.protocol.v16.signed_firmware import log_notification, signed_notification
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,8 @@ class FirmwareReports:
                 source.listeners.remove(listener)
 
     def firmware_changed(self, state: FirmwareState) -> None:
-        request = firmware_notification(state)
+        signed = state.request_id is not None
+        request = signed_notification(state) if signed else firmware_notification(state)
         if request is None or state == self._sent:
             return
         self._sent = state
@@ -124,7 +129,8 @@ class FirmwareReports:
         self.adapter.send_triggered(request, lambda _result: firmware.reported(state))
 
     def diagnostics_changed(self, state: DiagnosticsState) -> None:
-        self.adapter.send_triggered(diagnostics_notification(state))
+        signed = state.request_id is not None
+        self.adapter.send_triggered(log_notification(state) if signed else diagnostics_notification(state))
 
 
 class FirmwareHandlers:

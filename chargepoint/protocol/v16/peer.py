@@ -48,6 +48,7 @@ from chargepoint.protocol.v16.firmware import FirmwareHandlers
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
 from chargepoint.protocol.v16.reservations import ReservationHandlers
 from chargepoint.protocol.v16.security import SecurityHandlers
+from chargepoint.protocol.v16.signed_firmware import SignedFirmwareHandlers
 from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v16.translate import auth_result
 from chargepoint.protocol.v16.trigger import TriggerHandlers
@@ -102,6 +103,7 @@ class Adapter(Protocol):
 
 
 class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers, FirmwareHandlers,
+             SignedFirmwareHandlers,
              RobustPeer, LibChargePoint):
     """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
 

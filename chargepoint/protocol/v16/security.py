@@ -11,8 +11,10 @@ SignCertificate when the station wants a certificate (renewal, or the CSMS's
 ExtendedTriggerMessage SignChargePointCertificate).
 
 ExtendedTriggerMessage reuses the RemoteTrigger machinery (``trigger.py``)
-for the messages both know; LogStatusNotification says Idle (no log upload
-is in progress: the station has none to run).
+for the messages both know; FirmwareStatusNotification is answered as the
+extension's SignedFirmwareStatusNotification and LogStatusNotification with
+the GetLog upload in progress (Idle when none runs), as ``signed_firmware.py``
+says them.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from ocpp.v16.enums import (
 )
 
 from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
+from chargepoint.core.firmware import FirmwareState, FirmwareStatus
 from chargepoint.core.pki import HashData
 from chargepoint.core.security import Security
 from chargepoint.core.security_log import Entry as SecurityLogEntry
 from chargepoint.core.security_log import SecurityEvent
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc
-from chargepoint.protocol.v16 import trigger
+from chargepoint.protocol.v16 import signed_firmware, trigger
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +183,18 @@ class SecurityHandlers:
             if self.adapter.station.security is not None:
                 self.adapter.security_session.want_certificate()
             return
+        station = self.adapter.station
         if requested_message == MessageTrigger.log_status_notification:
-            # No log upload runs on this station: Idle is the truth.
-            self.adapter.send_triggered(
-                call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
-            )
+            if station.diagnostics is None:  # no uploads set up, so none runs: Idle, truly
+                request = call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
+            else:
+                request = signed_firmware.log_notification(station.diagnostics.activity(), True)
+            self.adapter.send_triggered(request)
+            return
+        if requested_message == MessageTrigger.firmware_status_notification:
+            idle = FirmwareState(FirmwareStatus.IDLE)  # no updates set up, so none runs
+            state = station.firmware.activity() if station.firmware is not None else idle
+            self.adapter.send_triggered(signed_firmware.signed_notification(state, True))
             return
         for request, then in trigger.requests(self.adapter, requested_message, connectors):
             self.adapter.send_triggered(request, then)

@@ -52,6 +52,7 @@ from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.events import Notifications
+from chargepoint.protocol.v201.firmware import TRIGGERS, FirmwareReports
 from chargepoint.protocol.v201.peer import V201Peer
 from chargepoint.protocol.v201.reservations import ReservationUpdates
 from chargepoint.protocol.v201.security import SecuritySession
@@ -120,6 +121,7 @@ class V201Adapter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_changed = asyncio.Event()
         self._boot_now = asyncio.Event()
+        self.firmware_reports = FirmwareReports(self)
 
     # ------------------------------------------------------------ running
     async def run(self) -> None:
@@ -135,6 +137,7 @@ class V201Adapter:
             self.station.aligned_listeners.append(self._aligned_sample)
             self.settings.listeners.append(self._setting_changed)
             self.reservation_updates.attach()
+            self.firmware_reports.attach()
             for evse_id in self.station.connectors:
                 self._status_changed(self.station.status_of(evse_id))
             session = [
@@ -146,6 +149,7 @@ class V201Adapter:
             workers += session
             await first_of(reader, *session)
         finally:
+            self.firmware_reports.detach()
             _remove(self.station.status_listeners, self._status_changed)
             _remove(self.station.aligned_listeners, self._aligned_sample)
             _remove(self.settings.listeners, self._setting_changed)
@@ -365,7 +369,7 @@ class V201Adapter:
         elif requested == MessageTriggerEnumType.transaction_event:
             if not any(self._busy(e) for e in self._trigger_evses(evse)):
                 status = TriggerMessageStatusEnumType.rejected
-        elif requested != MessageTriggerEnumType.heartbeat:
+        elif requested != MessageTriggerEnumType.heartbeat and requested not in TRIGGERS:
             status = TriggerMessageStatusEnumType.not_implemented
         return call_result.TriggerMessage(status=status)
 
@@ -375,6 +379,8 @@ class V201Adapter:
                 self._boot_now.set()
         elif requested == MessageTriggerEnumType.heartbeat:
             self._queue(call.Heartbeat())
+        elif requested in TRIGGERS:
+            self.firmware_reports.triggered(requested)
         elif requested == MessageTriggerEnumType.status_notification:
             for evse_id in self._trigger_evses(evse):
                 self._queue_status(self.station.status_of(evse_id), force=True)

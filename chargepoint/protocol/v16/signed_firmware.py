@@ -1,0 +1,177 @@
+"""The 1.6 Security Extension's firmware and log messages: SignedUpdateFirmware and GetLog.
+
+SignedUpdateFirmware carries the package's signing certificate and signature
+into the core's ``FirmwareRequest``; the certificate is checked when the
+request arrives (an untrusted signer is answered InvalidCertificate and
+recorded as InvalidFirmwareSigningCertificate, nothing is downloaded), the
+signature over the package by the firmware manager's verifiers before any of
+it runs. An update that came with a requestId is reported as
+SignedFirmwareStatusNotification, with the security extension's richer
+statuses (DownloadScheduled, SignatureVerified, InvalidSignature,
+InstallScheduled, InstallRebooting...). 1.6 has no InvalidCertificate
+notification status: a certificate refused only at verification time (it
+expired meanwhile) is InstallVerificationFailed.
+
+GetLog uploads the diagnostics archive (DiagnosticsLog) or the security log's
+events in the window (SecurityLog) through the core's diagnostics upload; an
+upload that came with a requestId is reported as LogStatusNotification.
+The handlers answer at once and hand the work to the core after the answer
+(``@after``), as ``firmware.py`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ocpp.exceptions import NotSupportedError, PropertyConstraintViolationError
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action, FirmwareStatus, Log, LogStatus, UpdateFirmwareStatus, UploadLogStatus
+
+from chargepoint.core.diagnostics import DiagnosticsRequest, DiagnosticsState, LogKind
+from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
+from chargepoint.core.firmware import FirmwareRequest, FirmwareState
+from chargepoint.core.firmware import FirmwareStatus as Fw
+from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.timefmt import parse_iso
+
+logger = logging.getLogger(__name__)
+
+#: Neutral status -> SignedFirmwareStatusNotification status.
+SIGNED = {Fw.IDLE: FirmwareStatus.idle, Fw.DOWNLOAD_SCHEDULED: FirmwareStatus.download_scheduled,
+          Fw.DOWNLOADING: FirmwareStatus.downloading, Fw.DOWNLOADED: FirmwareStatus.downloaded,
+          Fw.DOWNLOAD_FAILED: FirmwareStatus.download_failed,
+          Fw.SIGNATURE_VERIFIED: FirmwareStatus.signature_verified,
+          Fw.INSTALL_VERIFICATION_FAILED: FirmwareStatus.install_verification_failed,
+          Fw.INVALID_SIGNATURE: FirmwareStatus.invalid_signature,
+          Fw.INVALID_CERTIFICATE: FirmwareStatus.install_verification_failed,
+          Fw.REVOKED_CERTIFICATE: FirmwareStatus.install_verification_failed,
+          Fw.INSTALL_SCHEDULED: FirmwareStatus.install_scheduled, Fw.INSTALLING: FirmwareStatus.installing,
+          Fw.INSTALL_REBOOTING: FirmwareStatus.install_rebooting, Fw.INSTALLED: FirmwareStatus.installed,
+          Fw.INSTALLATION_FAILED: FirmwareStatus.installation_failed}
+LOG = {Diag.IDLE: UploadLogStatus.idle, Diag.UPLOADING: UploadLogStatus.uploading,
+       Diag.UPLOADED: UploadLogStatus.uploaded, Diag.UPLOAD_FAILED: UploadLogStatus.upload_failure}
+_ANSWER = {"accepted": UpdateFirmwareStatus.accepted,
+           "accepted_canceled": UpdateFirmwareStatus.accepted_canceled,
+           "rejected": UpdateFirmwareStatus.rejected}
+
+
+def _time(text: str | None, field: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise PropertyConstraintViolationError(
+            description=f"{field}: {str(text)[:40]!r} is not an ISO 8601 date-time", details={}) from None
+
+
+def signed_notification(state: FirmwareState, triggered: bool = False) -> Any:
+    """The SignedFirmwareStatusNotification that says ``state`` (triggered: Idle unless one runs)."""
+    if triggered and not state.in_progress:
+        return call.SignedFirmwareStatusNotification(status=FirmwareStatus.idle, request_id=None)
+    return call.SignedFirmwareStatusNotification(status=SIGNED[state.status], request_id=state.request_id)
+
+
+def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
+    """The LogStatusNotification that says ``state`` (triggered: Idle unless a GetLog upload runs)."""
+    if triggered and not (state.in_progress and state.request_id is not None):
+        return call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
+    return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
+
+
+def signed_request(request_id: int, firmware: dict[str, Any], retries: int | None,
+                   retry_interval: int | None, defaults: Any) -> FirmwareRequest:
+    """A SignedUpdateFirmware as the core's request (``defaults``: the [firmware] configuration)."""
+    retrieve_at = _time(firmware.get("retrieve_date_time"), "retrieveDateTime")
+    assert retrieve_at is not None  # required by the schema
+    return FirmwareRequest(
+        location=str(firmware.get("location", "")), retrieve_at=retrieve_at,
+        install_at=_time(firmware.get("install_date_time"), "installDateTime"),
+        retries=retries if retries is not None else defaults.retries,
+        retry_interval_s=float(retry_interval if retry_interval is not None else defaults.retry_interval_s),
+        request_id=request_id, signature=firmware.get("signature"),
+        signing_certificate=firmware.get("signing_certificate"))
+
+
+def log_request(log_type: str, request_id: int, parameters: dict[str, Any], retries: int | None,
+                retry_interval: int | None, defaults: Any) -> DiagnosticsRequest:
+    """A GetLog as the core's upload request (``defaults``: the [diagnostics] configuration)."""
+    return DiagnosticsRequest(
+        location=str(parameters.get("remote_location", "")),
+        start_at=_time(parameters.get("oldest_timestamp"), "oldestTimestamp"),
+        stop_at=_time(parameters.get("latest_timestamp"), "latestTimestamp"),
+        retries=retries if retries is not None else defaults.retries,
+        retry_interval_s=float(defaults.retry_interval_s if retry_interval is None else retry_interval),
+        request_id=request_id, kind=LogKind.SECURITY if log_type == Log.security_log else LogKind.DIAGNOSTICS)
+
+
+class SignedFirmwareHandlers:
+    """@on/@after handlers of SignedUpdateFirmware and GetLog, mixed into the 1.6 peer (``peer.Peer16``)."""
+
+    adapter: Any
+    #: The last SignedUpdateFirmware was answered InvalidCertificate (its @after does nothing).
+    _untrusted_signer = False
+
+    def _manager(self) -> Any:
+        manager = self.adapter.station.firmware
+        if manager is None:
+            raise NotSupportedError(description="firmware updates are not set up on this station", details={})
+        return manager
+
+    @on(Action.signed_update_firmware, skip_schema_validation=True)
+    async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                        retries: int | None = None, retry_interval: int | None = None) -> Any:
+        manager = self._manager()
+        signed_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        security = self.adapter.station.security
+        if security is None:
+            raise NotSupportedError(description="signed firmware needs the security services", details={})
+        refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
+        self._untrusted_signer = refusal is not None
+        if refusal is not None:
+            logger.warning("SignedUpdateFirmware %s refused: %s", request_id, refusal)
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+        return call_result.SignedUpdateFirmware(status=_ANSWER[manager.answer()])
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                     retries: int | None = None, retry_interval: int | None = None) -> None:
+        manager = self._manager()
+        # The library runs this right after the answer, before the next frame: the answer's verdict holds.
+        if self._untrusted_signer or manager.answer() == "rejected":
+            return
+        # The certificate was checked for the answer; the verifier checks it again, with the signature.
+        request = signed_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        problem = check_url(request.location)
+        if problem is not None:
+            logger.warning("SignedUpdateFirmware: %s", problem)
+        manager.update(request)
+
+    def _uploads(self) -> Any:
+        diagnostics = self.adapter.station.diagnostics
+        if diagnostics is None:
+            raise NotSupportedError(description="log uploads are not set up here", details={})
+        return diagnostics
+
+    @on(Action.get_log, skip_schema_validation=True)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+                   retry_interval: int | None = None) -> Any:
+        uploads = self._uploads()
+        defaults = self.adapter.config.diagnostics
+        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
+        problem = check_url(request.location)
+        if problem is not None:
+            logger.warning("GetLog %s refused: %s", request_id, problem)
+            return call_result.GetLog(status=LogStatus.rejected)
+        status = LogStatus.accepted_canceled if uploads.state.in_progress else LogStatus.accepted
+        return call_result.GetLog(status=status, filename=uploads.next_name(request.kind))
+
+    @after(Action.get_log)
+    def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+                      retry_interval: int | None = None) -> None:
+        defaults = self.adapter.config.diagnostics
+        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
+        if check_url(request.location) is None:
+            self._uploads().request(request)

@@ -1,0 +1,255 @@
+"""The 2.0.1 firmware and log blocks (L and N): UpdateFirmware, GetLog and their notifications.
+
+UpdateFirmware carries requestId, the location, retrieve and install times and,
+for signed firmware, the signing certificate and signature into the core's
+``FirmwareRequest``. A signing certificate that does not lead to an installed
+manufacturer root is answered InvalidCertificate (and recorded as
+InvalidFirmwareSigningCertificate) before anything is downloaded; the
+signature over the package is the firmware manager's verifiers' business,
+before any of it runs. GetLog uploads the diagnostics archive (DiagnosticsLog)
+or the security log's events of the window (SecurityLog) through the core's
+diagnostics upload.
+
+``FirmwareReports`` sends the core's neutral statuses as
+FirmwareStatusNotification / LogStatusNotification with the request's id once
+the boot is accepted, and the firmware status no CSMS has received yet (the
+verdict after the restart into a new version) at once; it remembers the state
+it last sent so the boot's catch-up and a status being entered do not both
+send it. TriggerMessage FirmwareStatusNotification / LogStatusNotification
+says what runs now (Idle, without requestId, when nothing does).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ocpp.exceptions import NotSupportedError, OCPPError, PropertyConstraintViolationError
+from ocpp.routing import after, on
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import (
+    Action,
+    FirmwareStatusEnumType,
+    LogEnumType,
+    LogStatusEnumType,
+    MessageTriggerEnumType,
+    UpdateFirmwareStatusEnumType,
+    UploadLogStatusEnumType,
+)
+
+from chargepoint.core.diagnostics import DiagnosticsRequest, DiagnosticsState, LogKind
+from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
+from chargepoint.core.firmware import FirmwareRequest, FirmwareState
+from chargepoint.core.firmware import FirmwareStatus as Fw
+from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.timefmt import parse_iso
+
+logger = logging.getLogger(__name__)
+
+S = FirmwareStatusEnumType
+#: Neutral status -> the 2.0.1 status (2.0.1 has no InvalidCertificate notification: a certificate
+#: refused only at verification time, it expired meanwhile, is InstallVerificationFailed).
+STATUS = {Fw.IDLE: S.idle, Fw.DOWNLOAD_SCHEDULED: S.download_scheduled, Fw.DOWNLOADING: S.downloading,
+          Fw.DOWNLOADED: S.downloaded, Fw.DOWNLOAD_FAILED: S.download_failed,
+          Fw.SIGNATURE_VERIFIED: S.signature_verified,
+          Fw.INSTALL_VERIFICATION_FAILED: S.install_verification_failed,
+          Fw.INVALID_SIGNATURE: S.invalid_signature, Fw.INVALID_CERTIFICATE: S.install_verification_failed,
+          Fw.REVOKED_CERTIFICATE: S.install_verification_failed, Fw.INSTALL_SCHEDULED: S.install_scheduled,
+          Fw.INSTALLING: S.installing, Fw.INSTALL_REBOOTING: S.install_rebooting, Fw.INSTALLED: S.installed,
+          Fw.INSTALLATION_FAILED: S.installation_failed}
+LOG = {Diag.IDLE: UploadLogStatusEnumType.idle, Diag.UPLOADING: UploadLogStatusEnumType.uploading,
+       Diag.UPLOADED: UploadLogStatusEnumType.uploaded,
+       Diag.UPLOAD_FAILED: UploadLogStatusEnumType.upload_failure}
+_ANSWER = {"accepted": UpdateFirmwareStatusEnumType.accepted,
+           "accepted_canceled": UpdateFirmwareStatusEnumType.accepted_canceled,
+           "rejected": UpdateFirmwareStatusEnumType.rejected}
+#: The triggers this module answers (``adapter.V201Adapter.trigger`` hands them here).
+TRIGGERS = (MessageTriggerEnumType.firmware_status_notification,
+            MessageTriggerEnumType.log_status_notification)
+
+
+def _time(text: str | None, field: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise PropertyConstraintViolationError(
+            description=f"{field}: {str(text)[:40]!r} is not an ISO 8601 date-time", details={}) from None
+
+
+def firmware_notification(state: FirmwareState, triggered: bool = False) -> Any:
+    if triggered and not state.in_progress:
+        return call.FirmwareStatusNotification(status=S.idle)
+    return call.FirmwareStatusNotification(status=STATUS[state.status], request_id=state.request_id)
+
+
+def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
+    if triggered and not state.in_progress:
+        return call.LogStatusNotification(status=UploadLogStatusEnumType.idle)
+    return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
+
+
+def firmware_request(request_id: int, firmware: dict[str, Any], retries: int | None,
+                     retry_interval: int | None, defaults: Any) -> FirmwareRequest:
+    """An UpdateFirmware as the core's request (``defaults``: the [firmware] configuration)."""
+    retrieve_at = _time(firmware.get("retrieve_date_time"), "retrieveDateTime")
+    assert retrieve_at is not None  # required by the schema
+    return FirmwareRequest(
+        location=str(firmware.get("location", "")), retrieve_at=retrieve_at,
+        install_at=_time(firmware.get("install_date_time"), "installDateTime"),
+        retries=retries if retries is not None else defaults.retries,
+        retry_interval_s=float(retry_interval if retry_interval is not None else defaults.retry_interval_s),
+        request_id=request_id, signature=firmware.get("signature"),
+        signing_certificate=firmware.get("signing_certificate"))
+
+
+def log_request(log_type: str, request_id: int, parameters: dict[str, Any], retries: int | None,
+                retry_interval: int | None, defaults: Any) -> DiagnosticsRequest:
+    """A GetLog as the core's upload request (``defaults``: the [diagnostics] configuration)."""
+    return DiagnosticsRequest(
+        location=str(parameters.get("remote_location", "")),
+        start_at=_time(parameters.get("oldest_timestamp"), "oldestTimestamp"),
+        stop_at=_time(parameters.get("latest_timestamp"), "latestTimestamp"),
+        retries=retries if retries is not None else defaults.retries,
+        retry_interval_s=float(defaults.retry_interval_s if retry_interval is None else retry_interval),
+        request_id=request_id,
+        kind=LogKind.SECURITY if log_type == LogEnumType.security_log else LogKind.DIAGNOSTICS)
+
+
+class FirmwareReports:
+    """Sends the core's firmware and log statuses on one 2.0.1 session (after its boot)."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+        self.station = adapter.station
+        self._attached = False
+        #: The state last sent: the boot's catch-up and a status being entered may both offer it.
+        self._sent: FirmwareState | None = None
+
+    def attach(self) -> None:
+        """The boot was accepted: report from now on, and what is still unreported."""
+        firmware, uploads = self.station.firmware, self.station.diagnostics
+        self._attached = True
+        if firmware is not None:
+            firmware.listeners.append(self.firmware_changed)
+            firmware.boot_accepted()
+            if firmware.unreported:
+                self.firmware_changed(firmware.state)
+        if uploads is not None:
+            uploads.listeners.append(self.log_changed)
+
+    def detach(self) -> None:
+        if not self._attached:
+            return
+        for source, listener in ((self.station.firmware, self.firmware_changed),
+                                 (self.station.diagnostics, self.log_changed)):
+            if source is not None and listener in source.listeners:
+                source.listeners.remove(listener)
+
+    def firmware_changed(self, state: FirmwareState) -> None:
+        if state == self._sent:
+            return
+        self._sent = state
+        firmware = self.station.firmware
+        self._send(firmware_notification(state), lambda: firmware.reported(state))
+
+    def log_changed(self, state: DiagnosticsState) -> None:
+        self._send(log_notification(state))
+
+    def triggered(self, requested: str) -> None:
+        """TriggerMessage: what runs now, or Idle."""
+        if requested == MessageTriggerEnumType.firmware_status_notification:
+            firmware = self.station.firmware
+            state = firmware.activity() if firmware is not None else FirmwareState(Fw.IDLE)
+            self._send(firmware_notification(state, triggered=True))
+        else:
+            uploads = self.station.diagnostics
+            state = uploads.activity() if uploads is not None else DiagnosticsState(Diag.IDLE)
+            self._send(log_notification(state, triggered=True))
+
+    def _send(self, request: Any, then: Any = None) -> None:
+        self.adapter._spawn(self._deliver(request, then))
+
+    async def _deliver(self, request: Any, then: Any) -> None:
+        try:
+            await self.adapter._call(request)
+        except (TimeoutError, OCPPError) as exc:
+            logger.warning("%s not accepted: %s", type(request).__name__, exc or "timeout")
+            return
+        if then is not None:
+            then()
+
+
+class FirmwareHandlers:
+    """@on/@after handlers of UpdateFirmware and GetLog, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
+
+    adapter: Any
+    #: The last UpdateFirmware was answered InvalidCertificate (its @after does nothing; the library
+    #: runs it right after the answer, before the next frame).
+    _untrusted_signer = False
+
+    def _manager(self) -> Any:
+        manager = self.adapter.station.firmware
+        if manager is None:
+            raise NotSupportedError(description="firmware updates are not set up on this station", details={})
+        return manager
+
+    @on(Action.update_firmware, skip_schema_validation=True)
+    async def on_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
+                                 retry_interval: int | None = None, **_: Any) -> Any:
+        manager = self._manager()
+        firmware_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        self._untrusted_signer = False
+        if firmware.get("signing_certificate") or firmware.get("signature"):
+            security = self.adapter.station.security
+            if security is None:
+                raise NotSupportedError(description="signed firmware needs the security services", details={})
+            refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
+            if refusal is not None:
+                self._untrusted_signer = True
+                logger.warning("UpdateFirmware %s refused: %s", request_id, refusal)
+                return call_result.UpdateFirmware(status=UpdateFirmwareStatusEnumType.invalid_certificate)
+        return call_result.UpdateFirmware(status=_ANSWER[manager.answer()])
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
+                              retry_interval: int | None = None, **_: Any) -> None:
+        manager = self._manager()
+        if self._untrusted_signer or manager.answer() == "rejected":
+            return
+        defaults = self.adapter.config.firmware
+        request = firmware_request(request_id, firmware, retries, retry_interval, defaults)
+        problem = check_url(request.location)
+        if problem is not None:
+            logger.warning("UpdateFirmware: %s", problem)
+        manager.update(request)
+
+    def _uploads(self) -> Any:
+        uploads = self.adapter.station.diagnostics
+        if uploads is None:
+            raise NotSupportedError(description="log uploads are not set up here", details={})
+        return uploads
+
+    @on(Action.get_log, skip_schema_validation=True)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+                   retry_interval: int | None = None, **_: Any) -> Any:
+        uploads = self._uploads()
+        defaults = self.adapter.config.diagnostics
+        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
+        problem = check_url(request.location)
+        if problem is not None:
+            logger.warning("GetLog %s refused: %s", request_id, problem)
+            return call_result.GetLog(status=LogStatusEnumType.rejected, status_info={
+                "reason_code": "InvalidURL", "additional_info": problem[:512]})
+        busy = uploads.state.in_progress
+        status = LogStatusEnumType.accepted_canceled if busy else LogStatusEnumType.accepted
+        return call_result.GetLog(status=status, filename=uploads.next_name(request.kind))
+
+    @after(Action.get_log)
+    def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+                      retry_interval: int | None = None, **_: Any) -> None:
+        defaults = self.adapter.config.diagnostics
+        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
+        if check_url(request.location) is None:
+            self._uploads().request(request)
