@@ -26,6 +26,7 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import (
     Action,
     AuthorizationStatus,
+    GenericStatus,
     RegistrationStatus,
     RemoteStartStopStatus,
 )
@@ -163,6 +164,32 @@ class StationPeer(LibPeer):
             record.reason = reason or "Local"
         return call_result.StopTransaction(
             id_tag_info=self._id_tag_info(id_tag) if id_tag else None)
+
+    # The station's reports: noted as received (a bench CSMS keeps no firmware or log of its own).
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **_: Any) -> Any:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status: str, **_: Any) -> Any:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status(self, status: str, **_: Any) -> Any:
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, status: str, **_: Any) -> Any:
+        return call_result.LogStatusNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str, **_: Any) -> Any:
+        # The bench CSMS is no certificate authority: it says so rather than pretend to sign.
+        return call_result.SignCertificate(status=GenericStatus.rejected)
 
     async def remote_start(self, id_tag: str, connector_id: int | None = None) -> bool:
         result = await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id))
