@@ -218,9 +218,10 @@ def child_env(workdir: Path) -> dict[str, str]:
 
 
 def daemon_config(identity: str, port: int) -> str:
-    """The daemon's TOML: sim hal at real-time speed, 1 Hz meter polling, local CSMS."""
+    """The daemon's TOML: sim hal at real-time speed, 1 Hz meter polling, local CSMS, OCPP 1.6 only
+    (the baseline speaks 1.6: offering 2.0.1 too would load the library's 2.0.1 part besides)."""
     return (f'[station]\nidentity = "{identity}"\n\n'
-            f'[ocpp]\ncsms_url = "ws://{HOST}:{port}"\n\n'
+            f'[ocpp]\ncsms_url = "ws://{HOST}:{port}"\nversions = ["1.6"]\n\n'
             "[simulation]\nspeed = 1.0\n\n"
             "[meter]\npoll_interval_s = 1.0\n")
 
