@@ -221,11 +221,14 @@ class MqttBridge:
         try:
             await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
             self.published += 1
-        except BaseException as exc:
+        except aiomqtt.MqttError as exc:
+            # The sender sees it and reconnects (one log line there); raising here too would leave
+            # an exception no one retrieves, printed with a traceback.
             self.outlet.put_back(message)  # at least once: sent again after the reconnect
-            if isinstance(exc, aiomqtt.MqttError):
-                failed.append(exc)
-                self.outlet.wake.set()
+            failed.append(exc)
+            self.outlet.wake.set()
+        except BaseException:
+            self.outlet.put_back(message)
             raise
         finally:
             in_flight.release()
