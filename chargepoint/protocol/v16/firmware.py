@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.exceptions import NotSupportedError, PropertyConstraintViolationError
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action, DiagnosticsStatus, FirmwareStatus
@@ -34,7 +34,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareRequest, FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
-from chargepoint.protocol.common.timefmt import parse_iso
+from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.v16.signed_firmware import log_notification, signed_notification
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,12 @@ DIAGNOSTICS = {Diag.IDLE: DiagnosticsStatus.idle, Diag.UPLOADING: DiagnosticsSta
                Diag.UPLOADED: DiagnosticsStatus.uploaded, Diag.UPLOAD_FAILED: DiagnosticsStatus.upload_failed}
 
 
-def _time(text: str | None, field: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise PropertyConstraintViolationError(
-            description=f"{field}: {text[:40]!r} is not an ISO 8601 date-time", details={}) from None
 
 
 def firmware_request(location: str, retrieve_date: str, retries: int | None,
                      retry_interval: int | None, defaults: Any) -> FirmwareRequest:
     """An UpdateFirmware as the core's request (``defaults``: the [firmware] configuration)."""
-    retrieve_at = _time(retrieve_date, "retrieveDate")
+    retrieve_at = field_time(retrieve_date, "retrieveDate")
     assert retrieve_at is not None
     return FirmwareRequest(
         location=location, retrieve_at=retrieve_at, install_at=None,
@@ -171,7 +163,7 @@ class FirmwareHandlers:
     def on_get_diagnostics(self, location: str, retries: int | None = None, retry_interval: int | None = None,
                            start_time: str | None = None, stop_time: str | None = None) -> Any:
         diagnostics = self._diagnostics()
-        _time(start_time, "startTime"), _time(stop_time, "stopTime")
+        field_time(start_time, "startTime"), field_time(stop_time, "stopTime")
         problem = check_url(location)
         if problem is not None:
             log.warning("GetDiagnostics refused: %s", problem)
@@ -186,6 +178,7 @@ class FirmwareHandlers:
             return
         defaults = self.adapter.config.diagnostics
         self._diagnostics().request(DiagnosticsRequest(
-            location=location, start_at=_time(start_time, "startTime"), stop_at=_time(stop_time, "stopTime"),
+            location=location, start_at=field_time(start_time, "startTime"),
+            stop_at=field_time(stop_time, "stopTime"),
             retries=retries if retries is not None else defaults.retries,
             retry_interval_s=float(defaults.retry_interval_s if retry_interval is None else retry_interval)))

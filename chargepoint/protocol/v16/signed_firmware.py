@@ -24,17 +24,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.exceptions import NotSupportedError, PropertyConstraintViolationError
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
-from ocpp.v16.enums import Action, FirmwareStatus, Log, LogStatus, UpdateFirmwareStatus, UploadLogStatus
+from ocpp.v16.enums import Action, FirmwareStatus, LogStatus, UpdateFirmwareStatus, UploadLogStatus
 
-from chargepoint.core.diagnostics import DiagnosticsRequest, DiagnosticsState, LogKind
+from chargepoint.core.diagnostics import DiagnosticsState
 from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
-from chargepoint.core.firmware import FirmwareRequest, FirmwareState
+from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
-from chargepoint.protocol.common.timefmt import parse_iso
+from chargepoint.protocol.common.requests import firmware_request, log_request
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +57,6 @@ _ANSWER = {"accepted": UpdateFirmwareStatus.accepted,
            "rejected": UpdateFirmwareStatus.rejected}
 
 
-def _time(text: str | None, field: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise PropertyConstraintViolationError(
-            description=f"{field}: {str(text)[:40]!r} is not an ISO 8601 date-time", details={}) from None
-
-
 def signed_notification(state: FirmwareState, triggered: bool = False) -> Any:
     """The SignedFirmwareStatusNotification that says ``state`` (triggered: Idle unless one runs)."""
     if triggered and not state.in_progress:
@@ -79,32 +69,6 @@ def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
     if triggered and not (state.in_progress and state.request_id is not None):
         return call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
     return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
-
-
-def signed_request(request_id: int, firmware: dict[str, Any], retries: int | None,
-                   retry_interval: int | None, defaults: Any) -> FirmwareRequest:
-    """A SignedUpdateFirmware as the core's request (``defaults``: the [firmware] configuration)."""
-    retrieve_at = _time(firmware.get("retrieve_date_time"), "retrieveDateTime")
-    assert retrieve_at is not None  # required by the schema
-    return FirmwareRequest(
-        location=str(firmware.get("location", "")), retrieve_at=retrieve_at,
-        install_at=_time(firmware.get("install_date_time"), "installDateTime"),
-        retries=retries if retries is not None else defaults.retries,
-        retry_interval_s=float(retry_interval if retry_interval is not None else defaults.retry_interval_s),
-        request_id=request_id, signature=firmware.get("signature"),
-        signing_certificate=firmware.get("signing_certificate"))
-
-
-def log_request(log_type: str, request_id: int, parameters: dict[str, Any], retries: int | None,
-                retry_interval: int | None, defaults: Any) -> DiagnosticsRequest:
-    """A GetLog as the core's upload request (``defaults``: the [diagnostics] configuration)."""
-    return DiagnosticsRequest(
-        location=str(parameters.get("remote_location", "")),
-        start_at=_time(parameters.get("oldest_timestamp"), "oldestTimestamp"),
-        stop_at=_time(parameters.get("latest_timestamp"), "latestTimestamp"),
-        retries=retries if retries is not None else defaults.retries,
-        retry_interval_s=float(defaults.retry_interval_s if retry_interval is None else retry_interval),
-        request_id=request_id, kind=LogKind.SECURITY if log_type == Log.security_log else LogKind.DIAGNOSTICS)
 
 
 class SignedFirmwareHandlers:
@@ -124,7 +88,7 @@ class SignedFirmwareHandlers:
     async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                         retries: int | None = None, retry_interval: int | None = None) -> Any:
         manager = self._manager()
-        signed_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        firmware_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
         security = self.adapter.station.security
         if security is None:
             raise NotSupportedError(description="signed firmware needs the security services", details={})
@@ -143,7 +107,8 @@ class SignedFirmwareHandlers:
         if self._untrusted_signer or manager.answer() == "rejected":
             return
         # The certificate was checked for the answer; the verifier checks it again, with the signature.
-        request = signed_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        request = firmware_request(request_id, firmware, retries, retry_interval,
+                                   self.adapter.config.firmware)
         problem = check_url(request.location)
         if problem is not None:
             logger.warning("SignedUpdateFirmware: %s", problem)

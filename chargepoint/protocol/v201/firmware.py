@@ -24,25 +24,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.exceptions import NotSupportedError, OCPPError, PropertyConstraintViolationError
+from ocpp.exceptions import NotSupportedError, OCPPError
 from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import (
     Action,
     FirmwareStatusEnumType,
-    LogEnumType,
     LogStatusEnumType,
     MessageTriggerEnumType,
     UpdateFirmwareStatusEnumType,
     UploadLogStatusEnumType,
 )
 
-from chargepoint.core.diagnostics import DiagnosticsRequest, DiagnosticsState, LogKind
+from chargepoint.core.diagnostics import DiagnosticsState
 from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
-from chargepoint.core.firmware import FirmwareRequest, FirmwareState
+from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
-from chargepoint.protocol.common.timefmt import parse_iso
+from chargepoint.protocol.common.requests import firmware_request, log_request
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +67,6 @@ TRIGGERS = (MessageTriggerEnumType.firmware_status_notification,
             MessageTriggerEnumType.log_status_notification)
 
 
-def _time(text: str | None, field: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise PropertyConstraintViolationError(
-            description=f"{field}: {str(text)[:40]!r} is not an ISO 8601 date-time", details={}) from None
-
-
 def firmware_notification(state: FirmwareState, triggered: bool = False) -> Any:
     if triggered and not state.in_progress:
         return call.FirmwareStatusNotification(status=S.idle)
@@ -88,33 +77,6 @@ def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
     if triggered and not state.in_progress:
         return call.LogStatusNotification(status=UploadLogStatusEnumType.idle)
     return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
-
-
-def firmware_request(request_id: int, firmware: dict[str, Any], retries: int | None,
-                     retry_interval: int | None, defaults: Any) -> FirmwareRequest:
-    """An UpdateFirmware as the core's request (``defaults``: the [firmware] configuration)."""
-    retrieve_at = _time(firmware.get("retrieve_date_time"), "retrieveDateTime")
-    assert retrieve_at is not None  # required by the schema
-    return FirmwareRequest(
-        location=str(firmware.get("location", "")), retrieve_at=retrieve_at,
-        install_at=_time(firmware.get("install_date_time"), "installDateTime"),
-        retries=retries if retries is not None else defaults.retries,
-        retry_interval_s=float(retry_interval if retry_interval is not None else defaults.retry_interval_s),
-        request_id=request_id, signature=firmware.get("signature"),
-        signing_certificate=firmware.get("signing_certificate"))
-
-
-def log_request(log_type: str, request_id: int, parameters: dict[str, Any], retries: int | None,
-                retry_interval: int | None, defaults: Any) -> DiagnosticsRequest:
-    """A GetLog as the core's upload request (``defaults``: the [diagnostics] configuration)."""
-    return DiagnosticsRequest(
-        location=str(parameters.get("remote_location", "")),
-        start_at=_time(parameters.get("oldest_timestamp"), "oldestTimestamp"),
-        stop_at=_time(parameters.get("latest_timestamp"), "latestTimestamp"),
-        retries=retries if retries is not None else defaults.retries,
-        retry_interval_s=float(defaults.retry_interval_s if retry_interval is None else retry_interval),
-        request_id=request_id,
-        kind=LogKind.SECURITY if log_type == LogEnumType.security_log else LogKind.DIAGNOSTICS)
 
 
 class FirmwareReports:

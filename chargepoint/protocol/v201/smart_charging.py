@@ -29,7 +29,8 @@ from ocpp.v201.enums import Action
 
 from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule
 from chargepoint.core.smart_charging import SmartCharging
-from chargepoint.protocol.common.timefmt import iso_utc, parse_iso
+from chargepoint.protocol.common.requests import field_time
+from chargepoint.protocol.common.timefmt import iso_utc
 
 if TYPE_CHECKING:
     from chargepoint.core.station import Station
@@ -54,14 +55,6 @@ class Refused(Exception):
     """A profile the station cannot take, with the reason in words."""
 
 
-def _time(text: str | None, field: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError:
-        raise PropertyConstraintViolationError(
-            description=f"{field}: {text[:40]!r} is not an ISO 8601 date-time", details={}) from None
 
 
 def profile_from_201(p: dict[str, Any], evse_id: int) -> ChargingProfile:
@@ -80,7 +73,7 @@ def profile_from_201(p: dict[str, Any], evse_id: int) -> ChargingProfile:
     kind = KINDS[p["charging_profile_kind"]]
     schedule = Schedule(
         unit=UNITS[s["charging_rate_unit"]], periods=periods,
-        start=None if kind is Kind.RELATIVE else _time(s.get("start_schedule"), "startSchedule"),
+        start=None if kind is Kind.RELATIVE else field_time(s.get("start_schedule"), "startSchedule"),
         duration_s=None if s.get("duration") is None else int(s["duration"]),
         min_rate=None if s.get("min_charging_rate") is None else float(s["min_charging_rate"]))
     recurrency = p.get("recurrency_kind")
@@ -88,7 +81,8 @@ def profile_from_201(p: dict[str, Any], evse_id: int) -> ChargingProfile:
         id=int(p["id"]), evse_id=evse_id, purpose=PURPOSES[p["charging_profile_purpose"]],
         stack_level=int(p["stack_level"]), kind=kind, schedule=schedule,
         recurrency=RECURRENCIES[recurrency] if recurrency else None,
-        valid_from=_time(p.get("valid_from"), "validFrom"), valid_to=_time(p.get("valid_to"), "validTo"),
+        valid_from=field_time(p.get("valid_from"), "validFrom"),
+        valid_to=field_time(p.get("valid_to"), "validTo"),
         transaction_id=p.get("transaction_id"))
 
 
