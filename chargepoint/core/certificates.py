@@ -26,9 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from typing import TYPE_CHECKING
 
 from chargepoint.core import pki
 from chargepoint.core.pki import CertificateError, HashData
@@ -37,6 +35,9 @@ KEY_MODE = 0o600
 #: The station's certificate chain followed by its private key.
 PAIR_FILE = "station.pem"
 PENDING_KEY_FILE = "station.pending.key"
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 class RootKind(StrEnum):
@@ -144,6 +145,7 @@ class CertificateStore:
             return InstallResult.REJECTED, str(exc)
         if not pki.is_ca(certificate):
             return InstallResult.REJECTED, f"{pki.subject_text(certificate)} is not a CA certificate"
+        hashes = pki.crypto().hashes
         fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
         present = self.installed()
         if any(i.certificate.fingerprint(hashes.SHA256()).hex() == fingerprint and i.kind == kind.value

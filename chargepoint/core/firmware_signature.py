@@ -21,17 +21,14 @@ import base64
 import binascii
 import hashlib
 from pathlib import Path
-from typing import Protocol
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from typing import TYPE_CHECKING, Protocol
 
 from chargepoint.core import pki
 from chargepoint.core.certificates import CertificateStore, RootKind
 from chargepoint.core.security_log import SecurityEvent, SecurityLog
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 #: How much of the package is read at a time while hashing.
 CHUNK = 1 << 20
@@ -125,7 +122,9 @@ class SignatureVerifier:
 
 def _signed(key: object, signature: bytes, digest: bytes) -> bool:
     """Whether ``signature`` is ``key``'s over the SHA-256 ``digest`` (ECDSA; RSA PKCS#1 v1.5 or PSS)."""
-    prehashed = Prehashed(hashes.SHA256())
+    c = pki.crypto()
+    ec, rsa, padding, hashes, InvalidSignature = c.ec, c.rsa, c.padding, c.hashes, c.InvalidSignature  # noqa: N806
+    prehashed = c.Prehashed(hashes.SHA256())
     attempts = []
     if isinstance(key, ec.EllipticCurvePublicKey):
         attempts.append(lambda: key.verify(signature, digest, ec.ECDSA(prehashed)))

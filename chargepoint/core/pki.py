@@ -11,18 +11,37 @@ injected clock decides what "expired" means.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes, PrivateKeyTypes
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.types import (
+        CertificateIssuerPublicKeyTypes,
+        PrivateKeyTypes,
+    )
 
 #: Hash algorithms the CSMS may name certificates with (both OCPP versions use these three).
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
+HASHES = ("SHA256", "SHA384", "SHA512")
+
+
+@functools.cache
+def crypto() -> SimpleNamespace:
+    """The ``cryptography`` parts, imported at first use: about 13 MiB that a station without
+    certificates, CSRs or signed firmware never needs to load."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+    from cryptography.x509.oid import NameOID
+
+    return SimpleNamespace(x509=x509, InvalidSignature=InvalidSignature, hashes=hashes,
+                           serialization=serialization, ec=ec, rsa=rsa, padding=padding,
+                           Prehashed=Prehashed, NameOID=NameOID)
 
 
 class CertificateError(ValueError):
@@ -41,6 +60,7 @@ class HashData:
 
 def parse_pem_chain(pem: str | bytes) -> list[x509.Certificate]:
     """Every certificate of a PEM text, in order; CertificateError if there is none or one is broken."""
+    x509 = crypto().x509
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         chain = x509.load_pem_x509_certificates(data)
@@ -52,11 +72,13 @@ def parse_pem_chain(pem: str | bytes) -> list[x509.Certificate]:
 
 
 def pem_of(certificate: x509.Certificate) -> str:
+    serialization = crypto().serialization
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def _key_bits(key: CertificateIssuerPublicKeyTypes) -> bytes:
     """The subjectPublicKey BIT STRING's contents, which OCPP's issuerKeyHash is taken over."""
+    serialization, ec, rsa = ((c := crypto()).serialization, c.ec, c.rsa)
     if isinstance(key, ec.EllipticCurvePublicKey):
         return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     if isinstance(key, rsa.RSAPublicKey):
@@ -65,7 +87,8 @@ def _key_bits(key: CertificateIssuerPublicKeyTypes) -> bytes:
 
 
 def _digest(algorithm: str, data: bytes) -> str:
-    h = hashes.Hash(HASHES[algorithm]())
+    hashes = crypto().hashes
+    h = hashes.Hash(getattr(hashes, algorithm)())
     h.update(data)
     return h.finalize().hex()
 
@@ -79,6 +102,7 @@ def hash_data(certificate: x509.Certificate, issuer_key: CertificateIssuerPublic
 
 def same_key(certificate: x509.Certificate, key: PrivateKeyTypes) -> bool:
     """Whether ``certificate`` carries the public half of ``key``."""
+    serialization = crypto().serialization
     fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return certificate.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
 
@@ -99,6 +123,7 @@ def check_valid_at(certificate: x509.Certificate, now: float) -> None:
 
 
 def is_ca(certificate: x509.Certificate) -> bool:
+    x509 = crypto().x509
     try:
         return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -107,6 +132,7 @@ def is_ca(certificate: x509.Certificate) -> bool:
 
 def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether ``issuer`` names and signed ``certificate``."""
+    InvalidSignature = crypto().InvalidSignature
     try:
         certificate.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -121,6 +147,7 @@ def check_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], no
     every issuer a CA, and the last one issued by (or be) an installed root.
     Returns the root it ends at; CertificateError says where it breaks.
     """
+    hashes = crypto().hashes
     if not roots:
         raise CertificateError("no root certificate of this kind is installed")
     for certificate in chain:
@@ -142,20 +169,24 @@ def check_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], no
 
 def new_private_key() -> ec.EllipticCurvePrivateKey:
     """The station's key pair: EC P-256, which the whitepaper's ECDSA cipher suites use."""
+    ec = crypto().ec
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def key_pem(key: PrivateKeyTypes) -> bytes:
+    serialization = crypto().serialization
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def load_key(data: bytes) -> PrivateKeyTypes:
+    serialization = crypto().serialization
     return serialization.load_pem_private_key(data, password=None)
 
 
 def signing_request(key: ec.EllipticCurvePrivateKey, identity: str, organization: str) -> str:
     """A PKCS#10 request for the station's certificate: CN the identity, O the organization."""
+    x509, hashes, serialization, NameOID = ((c := crypto()).x509, c.hashes, c.serialization, c.NameOID)
     names = [x509.NameAttribute(NameOID.COMMON_NAME, identity)]
     if organization:
         names.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))

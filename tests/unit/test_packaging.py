@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -48,3 +49,11 @@ def test_license_is_an_spdx_expression():
     # A table ({text = ...}) makes setuptools >= 77 print a deprecation warning on every build.
     assert PYPROJECT["project"]["license"] == "Apache-2.0"
     assert any(r.startswith("setuptools>=77") for r in PYPROJECT["build-system"]["requires"])
+
+
+def test_the_daemon_loads_cryptography_only_when_it_needs_it():
+    """A station without certificates, CSRs or signed firmware never loads the ~13 MiB library."""
+    probe = ("import sys, chargepoint.app.daemon, chargepoint.cli.main; "
+             "print('cryptography' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr
