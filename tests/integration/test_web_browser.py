@@ -184,6 +184,7 @@ def test_dashboard_login_live_values_and_stop_in_a_real_browser(station: Station
     first = text(browser, "c1-meter-energy")
     wait(browser, lambda d: text(d, "c1-meter-energy") != first, "the energy growing")
     assert text(browser, "c1-iec") == "C"
+    assert "Charging" in text(browser, "station-status")  # the header says the worst connector, as the CLI
     assert "A" in text(browser, "c1-currents") and "L3" in text(browser, "c1-currents")
     assert "(" in text(browser, "c1-limit")  # the binding claim is named
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#c1-chart polyline.power"), "the chart")

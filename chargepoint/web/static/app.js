@@ -142,7 +142,11 @@
 
   function renderStatus(status) {
     $("identity").textContent = status.identity;
-    $("station-status").textContent = status.station_status;
+    // As the CLI's header: the worst connector's status when one is faulted, out of service or in use.
+    const worst = status.worst_connector || {};
+    $("station-status").textContent = worst.severity
+      ? worst.ocpp_status + (status.connectors.length !== 1 ? ` (connector ${worst.id})` : "")
+      : status.station_status;
     const link = status.connection;
     const pill = $("link");
     pill.textContent = link.standalone ? "standalone (no CSMS)"
