@@ -22,6 +22,7 @@ SignedFirmwareStatusNotification and LogStatusNotification.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ocpp.exceptions import NotSupportedError
@@ -34,6 +35,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareRequest, FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.reports import StatusReports
 from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.v16.signed_firmware import log_notification, signed_notification
 
@@ -81,48 +83,18 @@ def diagnostics_notification(state: DiagnosticsState) -> Any:
     return call.DiagnosticsStatusNotification(status=DIAGNOSTICS[state.status])
 
 
-class FirmwareReports:
-    """Sends the core's firmware and diagnostics statuses on one 1.6 session (after its boot)."""
+class FirmwareReports(StatusReports):
+    """The core's firmware and upload statuses in 1.6 words: a signed update's (one with a requestId)
+    and a GetLog upload's in the security extension's, the others in Firmware Management's."""
 
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-        self.station = adapter.station
-        self._attached = False
-        #: The state last sent: the boot's catch-up and a status being entered may both offer it.
-        self._sent: FirmwareState | None = None
+    def firmware_notification(self, state: FirmwareState) -> Any:
+        return signed_notification(state) if state.request_id is not None else firmware_notification(state)
 
-    def attach(self) -> None:
-        """The boot was accepted: report from now on, and what is still unreported."""
-        firmware, diagnostics = self.station.firmware, self.station.diagnostics
-        self._attached = True
-        if firmware is not None:
-            firmware.listeners.append(self.firmware_changed)
-            firmware.boot_accepted()
-            if firmware.unreported:
-                self.firmware_changed(firmware.state)
-        if diagnostics is not None:
-            diagnostics.listeners.append(self.diagnostics_changed)
+    def upload_notification(self, state: DiagnosticsState) -> Any:
+        return log_notification(state) if state.request_id is not None else diagnostics_notification(state)
 
-    def detach(self) -> None:
-        if not self._attached:
-            return
-        for source, listener in ((self.station.firmware, self.firmware_changed),
-                                 (self.station.diagnostics, self.diagnostics_changed)):
-            if source is not None and listener in source.listeners:
-                source.listeners.remove(listener)
-
-    def firmware_changed(self, state: FirmwareState) -> None:
-        signed = state.request_id is not None
-        request = signed_notification(state) if signed else firmware_notification(state)
-        if request is None or state == self._sent:
-            return
-        self._sent = state
-        firmware = self.station.firmware
-        self.adapter.send_triggered(request, lambda _result: firmware.reported(state))
-
-    def diagnostics_changed(self, state: DiagnosticsState) -> None:
-        signed = state.request_id is not None
-        self.adapter.send_triggered(log_notification(state) if signed else diagnostics_notification(state))
+    def send(self, request: Any, then: Callable[[], None] | None = None) -> None:
+        self.adapter.send_triggered(request, None if then is None else lambda _result: then())
 
 
 class FirmwareHandlers:

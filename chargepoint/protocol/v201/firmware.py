@@ -41,6 +41,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.reports import StatusReports
 from chargepoint.protocol.common.requests import firmware_request, log_request
 
 logger = logging.getLogger(__name__)
@@ -79,58 +80,27 @@ def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
     return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
 
 
-class FirmwareReports:
-    """Sends the core's firmware and log statuses on one 2.0.1 session (after its boot)."""
+class FirmwareReports(StatusReports):
+    """The core's firmware and log statuses in 2.0.1 words, and the triggered ones."""
 
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-        self.station = adapter.station
-        self._attached = False
-        #: The state last sent: the boot's catch-up and a status being entered may both offer it.
-        self._sent: FirmwareState | None = None
+    def firmware_notification(self, state: FirmwareState) -> Any:
+        return firmware_notification(state)
 
-    def attach(self) -> None:
-        """The boot was accepted: report from now on, and what is still unreported."""
-        firmware, uploads = self.station.firmware, self.station.diagnostics
-        self._attached = True
-        if firmware is not None:
-            firmware.listeners.append(self.firmware_changed)
-            firmware.boot_accepted()
-            if firmware.unreported:
-                self.firmware_changed(firmware.state)
-        if uploads is not None:
-            uploads.listeners.append(self.log_changed)
-
-    def detach(self) -> None:
-        if not self._attached:
-            return
-        for source, listener in ((self.station.firmware, self.firmware_changed),
-                                 (self.station.diagnostics, self.log_changed)):
-            if source is not None and listener in source.listeners:
-                source.listeners.remove(listener)
-
-    def firmware_changed(self, state: FirmwareState) -> None:
-        if state == self._sent:
-            return
-        self._sent = state
-        firmware = self.station.firmware
-        self._send(firmware_notification(state), lambda: firmware.reported(state))
-
-    def log_changed(self, state: DiagnosticsState) -> None:
-        self._send(log_notification(state))
+    def upload_notification(self, state: DiagnosticsState) -> Any:
+        return log_notification(state)
 
     def triggered(self, requested: str) -> None:
         """TriggerMessage: what runs now, or Idle."""
         if requested == MessageTriggerEnumType.firmware_status_notification:
             firmware = self.station.firmware
             state = firmware.activity() if firmware is not None else FirmwareState(Fw.IDLE)
-            self._send(firmware_notification(state, triggered=True))
+            self.send(firmware_notification(state, triggered=True))
         else:
             uploads = self.station.diagnostics
             state = uploads.activity() if uploads is not None else DiagnosticsState(Diag.IDLE)
-            self._send(log_notification(state, triggered=True))
+            self.send(log_notification(state, triggered=True))
 
-    def _send(self, request: Any, then: Any = None) -> None:
+    def send(self, request: Any, then: Any = None) -> None:
         self.adapter._spawn(self._deliver(request, then))
 
     async def _deliver(self, request: Any, then: Any) -> None:
