@@ -226,7 +226,10 @@ def check_config(config_path: str, json_output: bool) -> None:
               type=click.Choice(["2.0.1", "1.6"]),
               help="The OCPP version the simulated station offers (the bench CSMS speaks both).")
 def demo(speed: float, standalone: bool, scenario: str, ocpp_version: str) -> None:
-    """Simulated station + local CSMS: one whole charging session, with a timeline."""
+    """Simulated station + local CSMS: one whole charging session, with a timeline.
+
+    --standalone runs a home station without a CSMS; --scenario solar|fuse a simulated house.
+    """
     from chargepoint.cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
