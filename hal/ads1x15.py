@@ -51,6 +51,16 @@ FASTEST = {"ads1115": 860, "ads1015": 3300}
 ADDRESSES = (0x48, 0x49, 0x4A, 0x4B)
 
 
+def conversion_s(data_rate: int) -> float:
+    """How long the driver waits for one single-shot conversion at ``data_rate`` SPS.
+
+    The conversion time is 1/DR, but the internal oscillator may be 10 % slow, so the wait is
+    1.1/DR plus the I2C transfer of the config word. The configuration's step budget counts
+    with this same figure, so the two cannot drift apart.
+    """
+    return 1.1 / data_rate + 50e-6
+
+
 class I2cBus(Protocol):
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
                             force: Any = None) -> list[int]: ...
@@ -101,8 +111,7 @@ class Ads1x15:
         self._code = FULL_SCALE_CODE[chip]
         self._base = OS_SINGLE | PGA_BITS[full_scale_v] | MODE_SINGLE | DATA_RATES[chip][data_rate] \
             | COMP_QUE_DISABLE
-        # Conversion time is 1/DR; the internal oscillator may be 10 % slow.
-        self._conversion_s = 1.1 / data_rate + 50e-6
+        self._conversion_s = conversion_s(data_rate)
         self._lock = threading.Lock()
         try:
             self._read_register(REG_CONFIG)

@@ -35,6 +35,7 @@ from chargepoint.config.model import (
 )
 from chargepoint.config.mqtt_parse import parse_mqtt
 from chargepoint.config.reader import Collector, ConfigError, Reader, collecting, did_you_mean, table
+from chargepoint.config.step_budget import step_budget_problem
 from chargepoint.config.web import parse_web
 
 T = TypeVar("T")
@@ -341,6 +342,20 @@ def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
     return parse_board(file, table(file, data, "board"))
 
 
+def _check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfig | None) -> None:
+    """A safety step too long for the heartbeat (``step_budget.py``): recorded while collecting, else
+    raised."""
+    if safety is None or board is None:
+        return  # the section's own problem is reported already
+    problem = step_budget_problem(file, safety.tick_s, board)
+    if problem is None:
+        return
+    collector = collecting.get()
+    if collector is None:
+        raise problem
+    collector.add(problem)
+
+
 def _check_raspberrypi(file: str, cfg: Config) -> None:
     """What the Raspberry Pi backend needs from the other sections."""
     if cfg.hal_backend != "raspberrypi":
@@ -399,6 +414,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "firmware": _section(lambda: parse_firmware(file, data)),
         "diagnostics": _section(lambda: parse_diagnostics(file, data)),
     }
+    _check_step_budget(file, parts["safety"], parts["board"])
     if collector is not None and collector.errors:
         raise collector.errors[0]
     config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),

@@ -181,35 +181,35 @@ def test_mcp3008_divider_ranges(flat, divider):
     assert wrong.to_adc(12) > 3.3
 
 
-def test_mcp3008_claims_hold_for_the_configuration_checker():
-    """The text says check-config refuses R11 at 3.3 V, and recommends 256 samples within 8…2000."""
+def test_mcp3008_claims_hold_for_the_configuration_checker(flat):
+    """The text says check-config refuses R11 at 3.3 V, and recommends 256 samples within 8…2000;
+    with the heartbeat, at most 311 samples at tick_s = 0.005."""
     adc = {"type": "mcp3008", "cp_channel": 0, "pp_channel": 1, "v_ref": 3.3, "burst_samples": 256}
     board = parse(example_with({"board.adc": adc}), "x").board
     assert board.adc.burst_samples == 256 and board.cp_divider.v_ref == 2.5
     with pytest.raises(ConfigError) as info:
         parse(example_with({"board.adc": adc, "board.cp_divider.v_ref": 3.3}), "x")
     assert info.value.key == "board.cp_divider"
+
+    def burst(samples: int, heartbeat: bool = True) -> dict[str, Any]:
+        data = example_with({"board.adc": dict(adc, burst_samples=samples)})
+        if not heartbeat:
+            del data["board"]["heartbeat"]
+        return data
+
     for bad in (7, 2001):
         with pytest.raises(ConfigError):
-            parse(example_with({"board.adc": dict(adc, burst_samples=bad)}), "x")
+            parse(burst(bad, heartbeat=False), "x")
     for good in (8, 2000):
-        parse(example_with({"board.adc": dict(adc, burst_samples=good)}), "x")
-
-
-def test_burst_miss_probabilities(text, flat):
-    """A burst of n random-phase samples misses a plateau of fraction p with probability (1 − p)^n."""
-    rows = re.findall(r"^\| (\d+) \| ([\d.e%\- ]+) \| ([\d.e%\- ]+) \|$", text, re.MULTILINE)
-    assert [int(r[0]) for r in rows] == [64, 128, 256, 512], rows
-    for n, at_96, at_10 in rows:
-        assert number(at_96) == pytest.approx(0.96 ** int(n), rel=0.03), n
-        assert number(at_10) == pytest.approx(0.90 ** int(n), rel=0.03), n
-    assert "**Set `burst_samples = 256`**" in text
-    assert "7 % of the bursts at 96 % duty" in flat and round(100 * 0.96 ** 64) == 7
-    m = re.search(r"two in a row \(what the debounce needs\) with about (\d(?:\.\d+)?e-\d+)", flat)
-    assert m
-    assert float(m.group(1)) == pytest.approx((0.96 ** 256) ** 2, rel=0.25)
-    # 64 samples are enough at the reference station's 32 A duty (53.33 %).
-    assert "64 samples would already do" in flat and (1 - 0.4667) ** 64 < 1e-15
+        parse(burst(good, heartbeat=False), "x")
+    m = re.search(r"with `tick_s = ([\d.]+)` a burst of at most (\d+)\.", flat)
+    assert m, "the heartbeat's burst limit is no longer stated"
+    tick, most = float(m.group(1)), int(m.group(2))
+    assert example_with({})["safety"]["tick_s"] == tick
+    parse(burst(most), "x")
+    with pytest.raises(ConfigError) as info:
+        parse(burst(most + 1), "x")
+    assert "heartbeat's charge pump" in info.value.reason
 
 
 # ------------------------------------------------------------------ ADC input protection
