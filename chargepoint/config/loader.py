@@ -35,6 +35,7 @@ from chargepoint.config.model import (
 )
 from chargepoint.config.mqtt_parse import parse_mqtt
 from chargepoint.config.reader import Collector, ConfigError, Reader, collecting, did_you_mean, table
+from chargepoint.config.safety_parse import SOCKET_PATH_MAX, parse_safety
 from chargepoint.config.step_budget import step_budget_problem
 from chargepoint.config.web import parse_web
 
@@ -291,25 +292,6 @@ def _meter(file: str, data: dict[str, Any], prefix: str = "meter") -> MeterConfi
     return cfg
 
 
-def _safety(file: str, data: dict[str, Any]) -> SafetyConfig:
-    r = Reader(file, table(file, data, "safety"), "safety")
-    d = SafetyConfig()
-    cfg = SafetyConfig(
-        tick_s=r.number("tick_s", d.tick_s, low=0.001, high=0.05),
-        contactor_settle_s=r.number("contactor_settle_s", d.contactor_settle_s, low=0.01, high=2),
-        ventilation_available=r.boolean("ventilation_available", d.ventilation_available),
-        rcd_auto_reclose_attempts=r.number(
-            "rcd_auto_reclose_attempts", d.rcd_auto_reclose_attempts, low=0, high=10, integer=True
-        ),
-    )
-    r.finish()
-    return cfg
-
-
-#: Longest path of a Unix socket (sun_path holds 108 bytes with the final NUL).
-SOCKET_PATH_MAX = 107
-
-
 def _control(file: str, data: dict[str, Any]) -> ControlConfig:
     r = Reader(file, table(file, data, "control"), "control")
     d = ControlConfig()
@@ -340,6 +322,15 @@ def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
             raise ConfigError(file, "board", 'section is required with hal.backend = "raspberrypi"')
         return None
     return parse_board(file, table(file, data, "board"))
+
+
+def hal_backend(hal: Reader) -> str:
+    """``hal.backend``, checked (the supervisor's view reads this key of ``[hal]`` alone)."""
+    backend = hal.string("backend", "sim")
+    if backend not in HAL_BACKENDS:
+        return hal.problem("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}"
+                           + did_you_mean(backend, HAL_BACKENDS), "sim")
+    return backend
 
 
 def _check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfig | None) -> None:
@@ -392,10 +383,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
             collector.add(error)
     station = _section(lambda: _station(file, data))
     hal = Reader(file, _section(lambda: table(file, data, "hal")) or {}, "hal")
-    backend = hal.string("backend", "sim")
-    if backend not in HAL_BACKENDS:
-        backend = hal.problem("backend", f"unknown backend {backend!r}; available: {', '.join(HAL_BACKENDS)}"
-                           + did_you_mean(backend, HAL_BACKENDS), "sim")
+    backend = hal_backend(hal)
     hal.finish()
     parts = {
         "station": station,
@@ -403,7 +391,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "connectors": _section(lambda: _connectors(file, data, station or StationConfig(identity="-"))),
         "simulation": _section(lambda: _simulation(file, data)),
         "meter": _section(lambda: _meter(file, data)),
-        "safety": _section(lambda: _safety(file, data)),
+        "safety": _section(lambda: parse_safety(file, data)),
         "control": _section(lambda: _control(file, data)),
         "board": _section(lambda: _board(file, data, backend)),
         "mqtt": _section(lambda: parse_mqtt(file, data, station.identity if station else "-")),
@@ -459,6 +447,11 @@ def accepted_keys(data: dict[str, Any]) -> set[str]:
 
 def load(path: str | Path) -> Config:
     """Read and validate a configuration file; raise ConfigError naming what is wrong."""
+    return parse(read_toml(path), str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The file's TOML document; a missing, unreadable or malformed file is a ConfigError."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -470,4 +463,4 @@ def load(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
-    return parse(data, file)
+    return data

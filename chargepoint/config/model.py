@@ -205,10 +205,20 @@ class MeterConfig:
 
 @dataclass(frozen=True)
 class SafetyConfig:
+    """The safety loop and its supervisor process (``chargepoint supervise``)."""
+
     tick_s: float = 0.01
     contactor_settle_s: float = 0.2
     ventilation_available: bool = False
     rcd_auto_reclose_attempts: int = 0
+    #: How long a charging connector goes on after the daemon's channel drops, so a daemon
+    #: restart (an update, a crash) does not end the driver's session; 0 stops at once.
+    orphan_grace_s: float = 120.0
+    #: The current offered during that grace: no smart-charging or load-management claim
+    #: is kept up to date while the daemon is gone, so a cautious cap replaces them.
+    orphan_limit_a: float = 16.0
+    #: The supervisor's Unix socket; "" = the backend's default (``config.safety_parse.channel_path``).
+    channel: str = ""
 
 
 @dataclass(frozen=True)
