@@ -142,21 +142,25 @@ def run(config_path: str, log_level: str) -> None:
 
 @main.command("safe-off")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Station configuration file (TOML): the [board] section names the outputs.")
+              help="Station configuration file (TOML): only hal.backend and [board] are read.")
 def safe_off(config_path: str) -> None:
-    """Contactor coil off, pilot to -12 V, heartbeat stopped: directly, with no daemon.
+    """Contactor coil off, pilot to -12 V, heartbeat stopped, RCM test released: directly, with no daemon.
 
     The systemd unit runs it after every stop of the daemon (ExecStopPost=); a
-    technician may run it at any time. Exits 1 if an output could not be set.
+    technician may run it at any time. It reads only hal.backend and [board], so
+    keys it does not know elsewhere in the file (a newer firmware's) never keep
+    the outputs from being made safe. Exits 1 if an output could not be set.
     """
+    from chargepoint.config.safety_view import load_board_view
+
     try:
-        config = load(config_path)
+        backend, board = load_board_view(config_path)
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
-    if config.board is None or config.hal_backend != "raspberrypi":
-        click.echo(f"{config_path}: hal {config.hal_backend}: no board outputs to make safe")
+    if board is None or backend != "raspberrypi":
+        click.echo(f"{config_path}: hal {backend}: no board outputs to make safe")
         return
-    if not _safe_off(config.board, quiet=False):
+    if not _safe_off(board, quiet=False):
         sys.exit(1)
 
 

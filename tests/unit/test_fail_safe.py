@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.backends.raspberrypi.safe_off import make_safe
-from chargepoint.cli import main
-from chargepoint.config import load
+from chargepoint.cli.main import main
+from chargepoint.config import ConfigError, load, load_board_view
 from hal.clock import ManualClock
 from hal.pi_pwm import SysfsPwm
 from hal.sim import SimWorld
@@ -142,24 +142,94 @@ def test_closing_the_loop_stops_the_heartbeat_low(tmp_path, factory):
 
 
 def test_safe_off_makes_the_outputs_safe_with_no_daemon(tmp_path, factory):
-    """What a killed daemon leaves behind: PWM at the 32 A duty, coil and heartbeat high."""
+    """What a killed daemon leaves behind: PWM at the 32 A duty, coil, heartbeat, shunt trip and RCM
+    test active."""
     config = load(EXAMPLE)
     board = config.board
     assert board is not None
-    sysfs = FakePwmSysfs(tmp_path)
-    previous = SysfsPwm(0, 0, root=tmp_path, sleep=sysfs.kernel_sleep)
-    previous.set_duty(53.3)
-    for pin in (17, 16):  # the process died mid-session: its outputs keep their levels
-        factory.pin(pin).function = "output"
-        factory.pin(pin).state = True
-    assert sysfs.duty_percent() == pytest.approx(53.3) and factory.pin(17).state and factory.pin(16).state
+    sysfs = _left_driven(tmp_path, factory)  # the process died mid-session: its outputs keep their levels
+    assert sysfs.duty_percent() == pytest.approx(53.3) and all(factory.pin(pin).state for pin in OUTPUT_PINS)
 
     results = make_safe(board, pin_factory=factory, sysfs_root=tmp_path, sleep=sysfs.kernel_sleep)
 
     assert [(what, done) for what, done, _ in results] == [
-        ("contactor coil", True), ("heartbeat", True), ("shunt trip", True), ("pilot PWM", True)]
-    assert not factory.pin(17).state and not factory.pin(16).state and not factory.pin(26).state
+        ("contactor coil", True), ("heartbeat", True), ("shunt trip", True), ("RCM test", True),
+        ("pilot PWM", True)]
+    assert not any(factory.pin(pin).state for pin in OUTPUT_PINS)
     assert sysfs.duty_percent() == 0.0  # a steady -12 V: state F, "EVSE not available"
+
+
+#: The example board's outputs: coil, heartbeat, shunt trip, RCM test (test_active_high = true).
+OUTPUT_PINS = (17, 16, 26, 23)
+
+
+def _left_driven(tmp_path: Path, factory: Any) -> FakePwmSysfs:
+    """What a process killed mid-session and mid-RCM-test leaves: every output active, PWM at 53.3 %."""
+    sysfs = FakePwmSysfs(tmp_path)
+    SysfsPwm(0, 0, root=tmp_path, sleep=sysfs.kernel_sleep).set_duty(53.3)
+    for pin in OUTPUT_PINS:
+        factory.pin(pin).function = "output"
+        factory.pin(pin).state = True
+    return sysfs
+
+
+def _with_unknown_keys(tmp_path: Path, board_change: tuple[str, str] | None = None) -> Path:
+    """The example as a newer firmware might leave it: keys and sections this release does not know."""
+    text = EXAMPLE.read_text()
+    text = text.replace('[ocpp]\n', '[ocpp]\nfuture_key = 1\n', 1)
+    text = text.replace('[station]\n', '[station]\nfleet_group = "north"\n', 1)
+    text = text.replace('[hal]\n', '[hal]\nwatchdog = "external"\n', 1)
+    text += '\n[newsection]\nsetting = true\n'
+    if board_change is not None:
+        text = text.replace(*board_change, 1)
+    path = tmp_path / "chargepoint.toml"
+    path.write_text(text)
+    return path
+
+
+def test_safe_off_command_ignores_what_it_does_not_know_and_makes_every_output_safe(
+        tmp_path, factory, monkeypatch):
+    sysfs = _left_driven(tmp_path, factory)
+    path = _with_unknown_keys(tmp_path)
+    with pytest.raises(ConfigError, match="unknown section"):
+        load(path)  # the daemon's loader refuses the file ...
+    monkeypatch.setattr("chargepoint.backends.raspberrypi.safe_off.SYSFS_PWM_ROOT", tmp_path)
+
+    result = CliRunner().invoke(main, ["safe-off", "--config", str(path)])
+
+    assert result.exit_code == 0, result.output  # ... safe-off reads [board] only
+    assert "RCM test: safe: GPIO23 inactive" in result.output
+    assert not any(factory.pin(pin).state for pin in OUTPUT_PINS)
+    assert sysfs.duty_percent() == 0.0
+
+
+def test_safe_off_releases_an_active_low_rcm_test_output_high(tmp_path, factory):
+    path = _with_unknown_keys(tmp_path, ("test_active_high = true", "test_active_high = false"))
+    _, board = load_board_view(path)
+    assert board is not None and board.rcd is not None and not board.rcd.test_active_high
+    pin = factory.pin(23)
+    pin.function = "output"
+    pin.state = False  # driven active (low)
+    levels: list[Any] = []
+    pin.hooks.append(levels.append)
+    results = {what: done for what, done, _ in make_safe(board, pin_factory=factory, sysfs_root=tmp_path)}
+    # Driven high (inactive), then released to an input as after a reboot (the mock's PWM pin reads 0 then).
+    assert results["RCM test"] and levels[0] == 1 and pin.function == "input"
+
+
+@pytest.mark.parametrize(("change", "key", "reason"), [
+    (("pin = 17", "pin = 99"), "board.contactor.pin", "must be at most 27, not 99"),
+    (("aux_pull = \"up\"", "aux_pul = \"up\""), "board.contactor.aux_pul",
+     "unknown key; did you mean 'aux_pull'?"),
+])
+def test_safe_off_names_file_key_and_reason_of_a_broken_board_value(tmp_path, factory, change, key, reason):
+    path = _with_unknown_keys(tmp_path, change)
+    with pytest.raises(ConfigError) as raised:
+        load_board_view(path)
+    assert (raised.value.file, raised.value.key, raised.value.reason) == (str(path), key, reason)
+    result = CliRunner().invoke(main, ["safe-off", "--config", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}: {key}: {reason}" in result.output
 
 
 def test_a_welded_contactor_trips_the_breaker_for_a_pulse(tmp_path, factory):

@@ -4,7 +4,8 @@ Run by the systemd unit after the daemon stops for any reason (``ExecStopPost=``
 a crash, a kill by the watchdog, a stop) and by ``chargepoint run`` before
 anything else, so the contactor coil is released and the pilot shows "EVSE not
 available" however the previous process ended. It writes the outputs directly
-(gpiozero, sysfs) and needs nothing from the station: no database, no network.
+(gpiozero, sysfs) and needs nothing from the station: no database, no network,
+and of the configuration only ``[board]`` (``config.safety_view.load_board_view``).
 Each output is handled on its own, so one that fails does not keep the others
 from being made safe; the hardware watchdog (hardware.md) covers the time until
 this runs.
@@ -23,9 +24,11 @@ from hal.pi_pwm import SYSFS_PWM_ROOT
 
 def make_safe(board: BoardConfig, *, pin_factory: Any = None, sysfs_root: Path | str | None = None,
               sleep: Callable[[float], None] = time.sleep) -> list[tuple[str, bool, str]]:
-    """Contactor coil off, heartbeat stopped, shunt-trip relay released, pilot PWM to a steady low
-    (-12 V, state F: "EVSE not available", as after a reboot).
+    """Contactor coil off, heartbeat stopped, shunt-trip relay released, RCM test input released,
+    pilot PWM to a steady low (-12 V, state F: "EVSE not available", as after a reboot).
 
+    A process killed during the RCM self-test leaves the test input driven: the RCM then reads
+    tripped and the station cannot charge until something releases it, so it is released here.
     Returns (output, done, detail) for each, in that order: the coil first.
     """
     results = [_output_low("contactor coil", board.contactor.pin, board.contactor.active_high, pin_factory)]
@@ -34,6 +37,8 @@ def make_safe(board: BoardConfig, *, pin_factory: Any = None, sysfs_root: Path |
     if board.shunt_trip is not None:
         results.append(_output_low("shunt trip", board.shunt_trip.pin, board.shunt_trip.active_high,
                                    pin_factory))
+    if board.rcd is not None and board.rcd.test_pin is not None:
+        results.append(_output_low("RCM test", board.rcd.test_pin, board.rcd.test_active_high, pin_factory))
     results.append(_pilot_off(board, pin_factory, sysfs_root, sleep))
     return results
 
