@@ -71,6 +71,17 @@ class ScaledClock:
         self._real_start = time.monotonic()
         self._wall_start = time.time() if wall_start is None else wall_start
 
+    @classmethod
+    def from_anchor(cls, speed: float, real_start: float, wall_start: float) -> ScaledClock:
+        """The same clock as another process's (same machine: CLOCK_MONOTONIC is shared)."""
+        clock = cls(speed, wall_start)
+        clock._real_start = real_start
+        return clock
+
+    def anchor(self) -> tuple[float, float, float]:
+        """(speed, real monotonic start, wall start): what ``from_anchor`` needs."""
+        return self.speed, self._real_start, self._wall_start
+
     def monotonic(self) -> float:
         return (time.monotonic() - self._real_start) * self.speed
 

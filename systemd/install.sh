@@ -210,7 +210,8 @@ GUARD="$DESTDIR$PREFIX/firmware-guard"
 { printf '#!%s\n' "$(command -v "$PYTHON")"; cat "$SRC/chargepoint/core/firmware/trial.py"; } > "$GUARD"
 chmod 0755 "$GUARD"
 if ! staged; then
-    # The daemon installs firmware updates here; the supervisor runs them too, but only reads.
+    # The daemon installs firmware updates here. The supervisor runs the venv above, which stays root's
+    # (chown -R does not follow the current link): nothing the daemon writes runs with device access.
     chown -R "$NAME:$NAME" "$VENVS"
 fi
 

@@ -139,7 +139,8 @@ class Daemon:
                 store=lambda: self.store,
                 boot_accepted=lambda: self.adapter is not None and self.adapter.accepted.is_set(),
                 watchdog=self._watchdog_state,
-                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader, cards=self.cards),
+                worlds=self.hardware.worlds, card_reader=self.hardware.card_reader, cards=self.cards,
+                supervisor=getattr(self.hardware.supervisor, "summary", None)),
             operator_limits=self.operator_limits)
         #: Load management and solar charging (``[load] enabled``): the grid meter and the claims it sets;
         #: with a simulated grid meter, the simulated house behind it.
@@ -265,12 +266,14 @@ class Daemon:
         # adapter's constructor finds it loaded, or waits for the import under way).
         preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
         self.maintenance.attach_log()
+        self.station.held_for_recovery = set(self.hardware.continuing)
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
         await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
-            await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
+            await self.outbox.open_transactions(), self.config.station.resume_after_power_loss,
+            continuing=self.hardware.continuing))
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
@@ -290,7 +293,9 @@ class Daemon:
             jobs.append(asyncio.ensure_future(self.energy.run()))
         # systemd: READY=1 now that the hal, the store and the safety loops run; then
         # WATCHDOG=1 while the event loop and every safety loop are alive (watchdog.py).
-        self.watchdog = Watchdog([c.evse for c in self.hardware.connectors], on_hang=self._safety_loop_hung)
+        # Safety loops of this process only: the supervisor's are watched by its own unit's watchdog.
+        own_loops = [] if self.hardware.supervisor is not None else [c.evse for c in self.hardware.connectors]
+        self.watchdog = Watchdog(own_loops, on_hang=self._safety_loop_hung)
         await self.watchdog.ready(f"{self.config.station.identity}: "
                                   f"{len(self.hardware.connectors)} connector(s)")
         watchdog = asyncio.ensure_future(self.watchdog.run())
@@ -301,6 +306,8 @@ class Daemon:
                 await web.start()
             await self._stopped.wait()
             self.watchdog.stopping(self.failure or "stopping")
+            # From here no new transaction starts (a car plugged in now waits for the next start).
+            self.station.transactions.closing = "the station is stopping"
             if self.store.failure is None:  # else nothing more can be recorded: a restart recovers
                 if self.restart_requested is None:
                     await self.station.stop_all(StopReason.REBOOT)
@@ -321,6 +328,9 @@ class Daemon:
             if self.energy is not None:
                 await self.energy.close()
             await self.maintenance.close()
+            if self.hardware.supervisor is not None:  # a stop, or a restart that comes back within the grace
+                self.hardware.supervisor.send("leaving", for_good=self.restart_requested is None
+                                              and self.failure is None)
             await self.station.close()
             await self.store.close()
             self.watchdog.notifier.close()

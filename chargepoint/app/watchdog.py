@@ -29,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from chargepoint.supervisor.notify import Notifier, watchdog_interval
 
 log = logging.getLogger(__name__)
 
@@ -48,57 +49,6 @@ class SafetyLoop(Protocol):
 
     @property
     def last_step_monotonic(self) -> float: ...
-
-
-class Notifier:
-    """sd_notify(3) without libsystemd: one datagram per message."""
-
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
-        address = env.get("NOTIFY_SOCKET", "")
-        if address.startswith("@"):
-            address = "\0" + address[1:]
-        self.address = address
-        self.sent: list[str] = []
-        self._sock: socket.socket | None = None
-        if address:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.setblocking(False)
-
-    @property
-    def enabled(self) -> bool:
-        return self._sock is not None
-
-    def send(self, *lines: str) -> bool:
-        """Send ``KEY=value`` lines as one message; False if not sent."""
-        if self._sock is None:
-            return False
-        message = "\n".join(lines)
-        try:
-            self._sock.sendto(message.encode(), self.address)
-        except OSError as exc:  # a full queue, or systemd gone: never worth blocking for
-            log.debug("sd_notify %r not sent: %s", message, exc)
-            return False
-        self.sent.append(message)
-        del self.sent[:-20]
-        return True
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-
-def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
-    """Seconds between pings systemd asks for (half of WatchdogSec), or None."""
-    env = os.environ if env is None else env
-    usec = env.get("WATCHDOG_USEC", "")
-    pid = env.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or int(usec) == 0:
-        return None
-    if pid and pid != str(os.getpid()):
-        return None  # meant for another process (a parent that started us)
-    return int(usec) / 2 / 1_000_000
 
 
 @dataclass

@@ -9,7 +9,6 @@ takes over.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from chargepoint.config import Config, ConnectorConfig
 from chargepoint.core.connector import ConnectorHardware
 from chargepoint.safety.evse import EvseConfig, EvseController
 from chargepoint.safety.limits import LimitClaims
+from chargepoint.supervisor.hardware import evse_config
 from hal.clock import Clock
 from hal.interfaces import (
     CardReader,
@@ -43,23 +43,16 @@ class Hardware:
     worlds: dict[int, SimWorld] = field(default_factory=dict)
     #: Background jobs the hardware needs while the daemon runs (simulation only).
     jobs: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: The channel to the safety supervisor (None: the safety loops run in this process).
+    supervisor: Any = None
+    #: Connectors whose energy grant the supervisor still held when this daemon attached: their
+    #: open transaction continues rather than being stopped for power loss.
+    continuing: frozenset[int] = frozenset()
 
     def close(self) -> None:
         """Release what the hardware holds besides the safety loops (the reader)."""
         if self.card_reader is not None:
             self.card_reader.close()
-
-
-def evse_config(config: Config, **overrides: Any) -> EvseConfig:
-    """The safety loop's settings from ``[safety]``; a board adds its pilot classification."""
-    safety = config.safety
-    base = EvseConfig(
-        tick_s=safety.tick_s,
-        contactor_settle_s=safety.contactor_settle_s,
-        ventilation_available=safety.ventilation_available,
-        rcd_auto_reclose_attempts=safety.rcd_auto_reclose_attempts,
-    )
-    return dataclasses.replace(base, **overrides) if overrides else base
 
 
 def assemble_connector(

@@ -50,6 +50,28 @@ def _maintenance_lines(maintenance: dict[str, Any]) -> list[str]:
     return lines
 
 
+def supervisor_line(supervisor: dict[str, Any] | None) -> str | None:
+    """The safety supervisor in one line: up and how fast it steps, or gone (and what that means)."""
+    if supervisor is None:
+        return None
+    if not supervisor["connected"]:
+        gone = supervisor.get("gone_for_s")
+        return ("  safety     SUPERVISOR NOT ANSWERING" + (f" for {_duration(gone)}" if gone else "")
+                + f" on {supervisor['channel']}: the connectors are faulted")
+    p99, worst = supervisor.get("step_p99_ms"), supervisor.get("step_max_ms")
+    step = "no step yet" if p99 is None or worst is None else f"step p99 <= {p99:g} ms, max {worst:g} ms"
+    notes = [("FIFO" if supervisor.get("sched") == "fifo" else "not real-time"),
+             ("memory locked" if supervisor.get("memory_locked") else "memory not locked"),
+             ("heartbeat" if supervisor.get("heartbeat") else "no hardware heartbeat")]
+    if not supervisor.get("loops_alive", True):
+        notes.insert(0, "A SAFETY LOOP STOPPED STEPPING")
+    line = (f"  safety     supervisor pid {supervisor['pid']}, up {_duration(supervisor['up_s'] or 0)}, "
+            f"{step}; {', '.join(notes)}")
+    if supervisor.get("orphan_left_s") is not None:
+        line += f"; charging without a daemon, {supervisor['orphan_left_s']:.0f} s of grace left"
+    return line
+
+
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
     link = "standalone (no CSMS)" if conn.get("standalone") else link_text(conn)
@@ -70,6 +92,9 @@ def _status_view(status: dict[str, Any]) -> str:
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
         lines.append(f"  WATCHDOG   {status['watchdog']['failed']}")
+    safety = supervisor_line(status.get("supervisor"))
+    if safety:
+        lines.append(safety)
     lines += _maintenance_lines(status.get("maintenance") or {})
     anywhere = [r for r in status.get("reservations", []) if r["connector"] is None]
     lines += [f"  reserved   {_reservation(r)}" for r in anywhere]

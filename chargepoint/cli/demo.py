@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chargepoint.app.daemon import Daemon
-from chargepoint.config import parse
+from chargepoint.cli.demo_station import TwoProcessStation
 from chargepoint.protocol.v16.csms import CentralSystem, Frame
 from chargepoint.protocol.v201.csms import BOTH_VERSIONS
 
@@ -96,7 +95,7 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
     port = await csms.start("127.0.0.1", 0)
     timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port} (OCPP 2.0.1 and 1.6J)")
     state_dir = tempfile.TemporaryDirectory(prefix="chargepoint-demo-")
-    config = parse({
+    station = TwoProcessStation({
         "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001",
                     "state_dir": state_dir.name},
         "ocpp": {"csms_url": f"ws://127.0.0.1:{port}", "versions": [ocpp],
@@ -107,9 +106,13 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         # The simulated meter's values travel as a real meter's do: an SDM630's
         # registers on a Modbus TCP server on loopback, read by the real driver.
         "meter": {"poll_interval_s": 5.0, "kind": "sim-modbus", "model": "sdm630"},
-    }, "<demo>")
-    daemon = Daemon(config)
+        "control": {"socket": f"{state_dir.name}/control.sock"},
+    }, state_dir.name)
+    # The two processes of a station: the safety supervisor (the simulated EV, circuit and
+    # contactor are its hardware) and the daemon, here in this process, on its channel.
+    daemon = await station.__aenter__()
     world = daemon.hardware.worlds[1]
+    evse = daemon.hardware.connectors[0].evse
     runner = asyncio.ensure_future(daemon.run())
     try:
         timeline.say(f"simulated station {IDENTITY} started, offering OCPP {ocpp} "
@@ -119,22 +122,24 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
                      "BootNotification accepted", 10)
         await asyncio.sleep(0.3)
         timeline.say("EV plugged in (state B)")
-        world.plug_in()
+        await asyncio.to_thread(world.plug_in)
         await asyncio.sleep(0.3)
         timeline.say(f"RFID card {CARD} presented")
         world.card_reader.tap(CARD)
         record = await _until(lambda: next(iter(csms.transactions.values()), None),
                               "the transaction's start", 10)
-        await _until(lambda: world.contactor.closed, "contactor closed", 5)
-        timeline.say(f"contactor closed: EV charging at {world.ev.current_a:.0f} A "
-                     f"x {world.ev.phases} phase(s)")
+        await _until(lambda: evse.status.contactor_closed, "contactor closed", 5)
+        await asyncio.sleep(0.2)
+        ev = await asyncio.to_thread(world.act, "look")
+        timeline.say(f"contactor closed by the safety supervisor: EV charging at "
+                     f"{ev['ev_current_a']:.0f} A x {ev['ev_phases']} phase(s)")
         await _until(lambda: record.meter_values >= samples, f"{samples} MeterValues", 15)
         timeline.say("operator stops the session from the CSMS")
         await csms.remote_stop(IDENTITY, record.transaction_id)
         await _until(lambda: record.meter_stop is not None, "the transaction's end", 10)
         await asyncio.sleep(0.2)
         timeline.say("EV unplugged")
-        world.unplug()
+        await asyncio.to_thread(world.unplug)
         await _until(lambda: csms.stations[IDENTITY].status.get(1, ("",))[0] == "Available",
                      "connector Available", 5)
         energy = record.energy_wh or 0
@@ -145,5 +150,6 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
     finally:
         daemon.stop()
         await asyncio.gather(runner, return_exceptions=True)
+        await station.__aexit__()
         await csms.close()
         state_dir.cleanup()

@@ -107,16 +107,24 @@ def run(config_path: str, log_level: str) -> None:
     except StateLockError as exc:
         raise click.ClickException(str(exc)) from None
 
+    # The safety supervisor holds the hardware: this process only asks it (chargepoint/supervisor/).
+    from chargepoint.backends.remote import build_remote_hardware, connect
+    from chargepoint.supervisor.wire import WireError
+
+    try:
+        client, hello = connect(config)
+        hardware = build_remote_hardware(config, client, hello)
+    except WireError as exc:
+        lock.release()
+        raise click.ClickException(exc.message) from None
+
     async def serve() -> Daemon:
-        daemon = Daemon(config)
+        daemon = Daemon(config, hardware)
         daemon.install_signal_handlers()
         await daemon.run(state_lock=lock)
         return daemon
 
     try:
-        if config.board is not None and config.hal_backend == "raspberrypi":
-            # Before anything else: whatever the last process left on the outputs is made safe.
-            _safe_off(config.board, quiet=True)
         daemon = asyncio.run(serve())
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
@@ -232,7 +240,10 @@ def check_config(config_path: str, json_output: bool) -> None:
 def demo(speed: float, standalone: bool, scenario: str, ocpp_version: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline.
 
-    --standalone runs a home station without a CSMS; --scenario solar|fuse a simulated house.
+    The session runs the station's two processes: the safety supervisor (the simulated EV,
+    circuit and contactor are its hardware) and the daemon on its channel. --standalone runs a
+    home station without a CSMS; --scenario solar|fuse a simulated house (these three in one
+    process, the safety loop beside the daemon).
     """
     from chargepoint.cli.demo import run_demo
 
@@ -419,3 +430,20 @@ def firmware_guard(args: tuple[str, ...]) -> None:
     from chargepoint.core.firmware import trial
 
     sys.exit(trial.main(list(args) or ["--help"]))
+
+
+@main.command("supervise", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def supervise(args: tuple[str, ...]) -> None:
+    """Run the safety supervisor, the process that alone drives the charger's hardware (see --help after it).
+
+    systemd starts it before the daemon (chargepoint-safety.service); on a simulated
+    station `chargepoint run` starts one itself when none is running.
+    """
+    from chargepoint.supervisor.command import main as supervise_main
+
+    sys.exit(supervise_main(list(args)))
+
+from chargepoint.cli.safety_command import register as register_safety  # noqa: E402 - `chargepoint safety`
+
+register_safety(main)

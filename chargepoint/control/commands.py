@@ -20,6 +20,8 @@ from chargepoint.control import security_commands, selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
 from chargepoint.control.service import StationService
+from chargepoint.supervisor.sim import act_on_world
+from chargepoint.supervisor.wire import WireError
 
 PROTOCOL_VERSION = 1
 
@@ -226,11 +228,7 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     action = args.get("action")
     evse_id = s.evse_id(_connector(args))
     world = worlds[evse_id]
-    if action == "plug":
-        world.plug_in()
-    elif action == "unplug":
-        world.unplug()
-    elif action == "card":
+    if action == "card":
         id_tag = args.get("id_tag")
         if not isinstance(id_tag, str) or not 1 <= len(id_tag) <= 20:
             raise ControlError("bad_request", "id_tag must be 1 to 20 characters")
@@ -239,21 +237,25 @@ async def _sim(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         if reader is None or not hasattr(reader, "tap"):
             raise ControlError("refused", "this station has no simulated card reader")
         reader.tap(id_tag)
-    elif action in ("trip", "release"):
-        name = args.get("input", "rcd")
-        if name not in ("rcd", "emergency_stop"):
-            raise ControlError("bad_request", "input must be rcd or emergency_stop")
-        if action == "trip":
-            world.faults.trip(name)
-        if action == "release" or not args.get("hold"):
-            world.faults.release(name)  # the condition passes; the trip stays latched
-    else:
+        return {"connector": evse_id, "action": action}
+    if action not in ("plug", "unplug", "trip", "release"):
         raise ControlError("bad_request", "action must be plug, unplug, card, trip or release")
-    result: dict[str, Any] = {"connector": evse_id, "action": action, "ev_state": world.ev.state}
+    name = args.get("input", "rcd")
+    if name not in ("rcd", "emergency_stop"):
+        raise ControlError("bad_request", "input must be rcd or emergency_stop")
+    fields = {"input": name, "hold": bool(args.get("hold"))}
+    # The simulation is the supervisor's hardware (a request on its channel), or in this process.
+    try:
+        if hasattr(world, "act"):
+            state = await asyncio.to_thread(world.act, action, **fields)
+        else:
+            state = await asyncio.to_thread(act_on_world, evse_id, world, {"action": action, **fields})
+    except WireError as exc:
+        raise ControlError("refused", exc.message) from None
+    result: dict[str, Any] = {"connector": evse_id, "action": action, "ev_state": state["ev_state"]}
     if action in ("trip", "release"):
         # What is true now: which conditions are still there, which inputs are latched (fault clear).
-        result.update(input=args.get("input", "rcd"), held=sorted(world.faults.present()),
-                      latched=sorted(world.faults.active()))
+        result.update(input=name, held=state["held"], latched=state["latched"])
     return result
 
 

@@ -10,8 +10,10 @@ fault, as in normal use.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from chargepoint.config import SafetyConfig
@@ -77,7 +79,8 @@ async def relay_test(c: TestTarget, clock: Clock, safety: SafetyConfig) -> dict[
     steps: list[dict[str, Any]] = []
     try:
         for closed in (True, False):
-            refusal = evse.begin_output_test(contactor=closed, hold_s=timeout + 1.0)
+            refusal = await asyncio.to_thread(partial(evse.begin_output_test, contactor=closed,
+                                                      hold_s=timeout + 1.0))
             if refusal:
                 raise TestRefused(refusal)
             started = clock.monotonic()
@@ -127,7 +130,7 @@ async def pilot_test(c: TestTarget, clock: Clock, safety: SafetyConfig) -> dict[
     steps: list[dict[str, Any]] = []
     try:
         for duty in PILOT_DUTIES:
-            refusal = evse.begin_output_test(duty=duty, hold_s=10.0)
+            refusal = await asyncio.to_thread(partial(evse.begin_output_test, duty=duty, hold_s=10.0))
             if refusal:
                 raise TestRefused(refusal)
 
@@ -141,6 +144,9 @@ async def pilot_test(c: TestTarget, clock: Clock, safety: SafetyConfig) -> dict[
             since = evse.last_step_monotonic
             # Levels are measured with the previous step's output: let a few steps pass.
             await poll(clock, settle + 1.0, lambda since=since: evse.last_step_monotonic >= since + settle)
+            refresh = getattr(evse, "refresh", None)  # the supervisor's loop: ask it for the reading now
+            if refresh is not None:
+                await asyncio.to_thread(refresh)
             levels = evse.pilot_levels
             if levels is None:
                 raise TestRefused("the safety loop has not read the pilot")

@@ -76,6 +76,8 @@ class Check:
 async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     """Every commissioning check, in the order a technician reads them."""
     checks: list[Check] = [configuration_check(d.config)]
+    if d.daemon.supervisor is not None:
+        checks.append(supervisor_check(d.daemon.supervisor(), d.config.hal_backend == "raspberrypi"))
     for evse_id in d.station.connectors:
         checks += await _connector_checks(d, d.test_target(evse_id))
     checks += await _csms_checks(d, connection)
@@ -92,6 +94,21 @@ async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
         "hal": d.config.hal_backend, "csms_url": d.config.ocpp.csms_url, "time": time.time(),
         "counts": counts, "checks": [ch.as_dict() for ch in checks],
     }
+
+
+def supervisor_check(s: dict[str, Any], station: bool) -> Check:
+    """The safety supervisor answers and steps; on a station it runs real-time with locked memory."""
+    if not s["connected"]:
+        return Check("supervisor", FAIL, f"the safety supervisor does not answer on {s['channel']} "
+                                         "(systemctl status chargepoint-safety)")
+    if not s.get("loops_alive", True):
+        return Check("supervisor", FAIL, "a safety loop of the supervisor has stopped stepping")
+    detail = (f"pid {s['pid']}, step p99 <= {s['step_p99_ms']} ms, max {s['step_max_ms']} ms, "
+              f"scheduling {s['sched']}, memory {'locked' if s['memory_locked'] else 'not locked'}")
+    if station and (s["sched"] != "fifo" or not s["memory_locked"]):
+        return Check("supervisor", WARN, detail + ": not real-time (CPUSchedulingPolicy=fifo, LimitMEMLOCK "
+                                                  "in chargepoint-safety.service)")
+    return Check("supervisor", PASS, detail)
 
 
 def configuration_check(config: Config) -> Check:

@@ -70,6 +70,9 @@ class DaemonState:
     card_reader: Any = None
     #: The owner's cards (core/cards.py), for ``chargepoint cards``.
     cards: Any = None
+    #: The safety supervisor as the daemon sees it (supervisor/client.py ``summary``); None when
+    #: the safety loops run in this process (tests, the energy demos).
+    supervisor: Callable[[], dict[str, Any]] | None = None
 
 
 class StationService:
@@ -193,6 +196,7 @@ class StationService:
             "connection": self.connection_status(),
             "queue": self.queue_status(),
             "watchdog": {"systemd": systemd, "failed": failed},
+            "supervisor": self.daemon.supervisor() if self.daemon.supervisor is not None else None,
             "connectors": [self.connector_status(e) for e in chosen],
             "reservations": [reservation_json(r) for r in self.station.reservations.all()],
             "energy": self.energy.status() if self.energy is not None else None,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from chargepoint.core.authorization import LocalAuthorization
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
 from chargepoint.core.connector import ConnectorHardware, ConnectorState, Session, Transaction
+from chargepoint.core.connector_events import ConnectorEvents, StationParts
 from chargepoint.core.events import (
     AuthResult,
     AuthStatus,
@@ -38,9 +39,6 @@ from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
 from chargepoint.core.transactions import TransactionRecorder, set_lock
 from chargepoint.core.views import ConnectorView, connector_view
-from chargepoint.safety.evse import EvseStatus
-from chargepoint.safety.iec61851 import CpState
-from chargepoint.safety.status import EvseFault
 from hal.clock import Clock
 
 if TYPE_CHECKING:
@@ -97,12 +95,18 @@ class Station:
         self.security: Security | None = None
         self.firmware: FirmwareManager | None = None
         self.diagnostics: Diagnostics | None = None
+        #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one.
+        self.held_for_recovery: set[int] = set()
+        #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).
+        self.events = ConnectorEvents(StationParts(
+            self.connectors, clock, settings, self.reservations, self.transactions, free_vend_token,
+            lambda: self.held_for_recovery, self._spawn, self.stop_transaction, self._update_status))
 
     async def start(self) -> None:
         """Hook up the safety loops and start polling meters."""
         self._loop = asyncio.get_running_loop()
         for connector in self.connectors.values():
-            connector.evse.on_status = self._status_from_thread(connector.id)
+            connector.evse.on_status = self.events.from_thread(connector.id)
             connector.evse_status = connector.evse.status
             connector.evse.start()
             self._spawn(self._poll_meter(connector))
@@ -166,67 +170,6 @@ class Station:
                  f" ({current.warning})" if current.warning else "")
         for listener in list(self.status_listeners):
             listener(current)
-
-    # --------------------------------------------------- safety loop events
-    def _status_from_thread(self, evse_id: int) -> Callable[[EvseStatus], None]:
-        loop = self._loop
-        assert loop is not None
-
-        def deliver(status: EvseStatus) -> None:
-            try:
-                loop.call_soon_threadsafe(self._on_evse_status, evse_id, status)
-            except RuntimeError:
-                pass  # the loop has closed: the daemon is shutting down
-
-        return deliver
-
-    def _on_evse_status(self, evse_id: int, status: EvseStatus) -> None:
-        c = self.connectors[evse_id]
-        c.evse_status = status
-        if c.plugged and not c.ev_present:
-            c.ev_present = True
-            self._on_plug_in(c)
-        elif c.ev_present and status.cp_state == CpState.A:
-            c.ev_present = False
-            self._on_unplug(c)
-        if status.faults and c.transaction is not None and not c.transaction.stopping:
-            log.warning("connector %d: fault %s during transaction", c.id,
-                        ",".join(sorted(f.value for f in status.faults)))
-            if EvseFault.EMERGENCY_STOP in status.faults:
-                self._spawn(self.stop_transaction(c.id, StopReason.EMERGENCY_STOP))
-        self._update_status(c)
-
-    def _on_plug_in(self, c: ConnectorState) -> None:
-        log.info("connector %d: EV plugged in", c.id)
-        c.finishing = False
-        if c.session is None and self.free_vend_token is not None and c.operative \
-                and self.reservations.permits(c.id, self.free_vend_token, None):
-            c.session = Session(self.free_vend_token, self.clock.monotonic())
-        if c.session is not None and c.session.transaction is None:
-            self._spawn(self.transactions.start(c))
-
-    def _on_unplug(self, c: ConnectorState) -> None:
-        log.info("connector %d: EV unplugged", c.id)
-        c.finishing = False
-        tx = c.transaction
-        stop_on_disconnect = bool(self.settings.get("stop_tx_on_ev_disconnect"))
-        if tx is not None and not tx.stopping:
-            if stop_on_disconnect:
-                self._spawn(self.stop_transaction(c.id, StopReason.EV_DISCONNECTED))
-            else:
-                # The transaction goes on; the safety loop offers energy again
-                # when an EV is plugged back in.
-                log.info("connector %d: transaction %s continues without EV", c.id, tx.local_id)
-        elif c.session is not None and tx is None:
-            # An authorization waiting for this plug has no EV any more.
-            c.session = None
-        if c.lock is not None and self.settings.get("unlock_on_ev_disconnect") \
-                and (tx is None or stop_on_disconnect):
-            self._spawn(self._release_lock(c))
-
-    async def _release_lock(self, c: ConnectorState) -> None:
-        if c.lock is not None and not await set_lock(c.lock, False):
-            log.warning("connector %d: plug lock did not confirm unlocking", c.id)
 
     async def _poll_meter(self, c: ConnectorState) -> None:
         while True:
@@ -447,6 +390,9 @@ class Station:
         c.scheduled_operative = None
         if c.operative != operative:
             c.operative = operative
+            tell = getattr(c.evse, "set_operative", None)  # the supervisor refuses energy to it too
+            if tell is not None:
+                tell(operative)
             log.info("connector %d: %s", c.id, "operative" if operative else "inoperative")
             if self.persist_availability is not None:
                 self.persist_availability(c.id, operative)
@@ -495,6 +441,18 @@ class Station:
         self._update_status(c)
         return True
 
-    async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0) -> None:
-        """Transactions a power cut (or crash) left open: see ``TransactionRecorder.recover``."""
-        await self.transactions.recover(self.connectors, cut_off, resume, settle_s)
+    async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0,
+                      continuing: frozenset[int] = frozenset()) -> None:
+        """Transactions a power cut (or crash) left open: see ``TransactionRecorder.recover``.
+
+        Until it has run, a connector in ``continuing`` (its energy still granted by the safety
+        supervisor) starts no new session of its own at the plug-in this daemon sees at start.
+        """
+        try:
+            await self.transactions.recover(self.connectors, cut_off, resume, settle_s, continuing)
+        finally:
+            held, self.held_for_recovery = self.held_for_recovery, set()
+            for evse_id in held:
+                c = self.connectors.get(evse_id)
+                if c is not None and c.session is None and c.ev_present:
+                    self.events.plugged_in(c)

@@ -55,6 +55,8 @@ class TransactionRecorder:
                  aligned_listeners: list[Callable[[MeterSample], None]]) -> None:
         self.clock = clock
         self.outbox = outbox
+        #: Why no transaction may start any more (the daemon is stopping), or None.
+        self.closing: str | None = None
         self.settings = settings
         self._spawn = spawn
         #: Called when a connector's facts may have changed (the station reports its status).
@@ -94,7 +96,7 @@ class TransactionRecorder:
     async def start(self, c: ConnectorState) -> None:
         """Begin the transaction of the session on ``c`` (the EV is plugged in)."""
         session = c.session
-        if session is None or session.transaction is not None or session.starting:
+        if session is None or session.transaction is not None or session.starting or self.closing:
             return
         session.starting = True
         try:
@@ -102,6 +104,9 @@ class TransactionRecorder:
         finally:
             session.starting = False
         if tx is None:
+            return
+        if self.closing:  # the daemon began to stop while the start read the meter: no new transaction
+            log.info("connector %d: no transaction started: %s", c.id, self.closing)
             return
         # Attached and queued in one step (no await between): a stop that follows, however fast
         # (the EV unplugged meanwhile), is queued after its start.
@@ -266,13 +271,15 @@ class TransactionRecorder:
 
     # ----------------------------------------------------------- recovery
     async def recover(self, connectors: dict[int, ConnectorState], cut_off: list[OpenTransaction],
-                      resume: bool, settle_s: float = 2.0) -> None:
+                      resume: bool, settle_s: float = 2.0, continuing: frozenset[int] = frozenset()) -> None:
         """Deal with transactions a power cut (or crash) left open.
 
         Each is stopped with reason power loss at its last persisted meter
         reading, or, with ``resume`` and the EV still plugged in, carried on as
         if nothing had happened. The safety loops get ``settle_s`` to see the
-        pilot first.
+        pilot first. A connector in ``continuing`` never lost power: the safety
+        supervisor kept it charging while this daemon was away, and its
+        transaction simply goes on (its energy meanwhile is on the meter's register).
         """
         if not cut_off:
             return
@@ -280,16 +287,23 @@ class TransactionRecorder:
             await self.clock.sleep(settle_s)
         for open_tx in cut_off:
             c = connectors.get(open_tx.evse_id)
-            if resume and c is not None and c.plugged and c.session is None and c.operative:
+            kept = open_tx.evse_id in continuing
+            if c is not None and c.session is None and c.operative and (kept or resume and c.plugged):
                 tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
                                  open_tx.started_at)
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx)
-                log.info("connector %d: transaction %s resumed after restart", c.id, tx.local_id)
-                if c.lock is not None and not await set_lock(c.lock, True):
+                log.info("connector %d: transaction %s %s", c.id, tx.local_id,
+                         "continues: the supervisor kept it charging" if open_tx.evse_id in continuing
+                         else "resumed after restart")
+                if c.lock is not None and c.plugged and not await set_lock(c.lock, True):
                     log.warning("connector %d: plug lock did not confirm locking", c.id)
                 c.evse.allow()
                 self._changed(c)
                 self._spawn(self.sample(c, tx))
+                if not c.plugged and self.settings.get("stop_tx_on_ev_disconnect"):
+                    # The EV left while no daemon was there: the session ended as any unplug ends it,
+                    # at a fresh meter reading.
+                    await self.stop(c, StopReason.EV_DISCONNECTED)
                 continue
             log.warning("transaction %s on connector %d was cut off; stopped (power loss) at the "
                         "last persisted reading %.0f Wh", open_tx.local_id, open_tx.evse_id,

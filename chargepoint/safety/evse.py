@@ -131,6 +131,11 @@ class EvseController:
         self._test: output_test.OutputTest | None = None
         #: How long each step of the running loop takes (real time; for the metrics).
         self.tick_times = TickTimes()
+        #: Why the last ``clear_faults`` refused (for a technician on the other end of the channel).
+        self.clear_refusal: str | None = None
+        #: Run by the loop's thread after each step and before its sleep (the supervisor collects
+        #: garbage here, so a collection never lands inside a step).
+        self.between_steps: Callable[[], None] | None = None
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -160,13 +165,15 @@ class EvseController:
             if not latched:
                 return True
             if self._contactor.feedback():
-                log.warning("%s: contactor still shows closed; faults not cleared", self.name)
+                self.clear_refusal = f"{self.name}: contactor still shows closed; faults not cleared"
+                log.warning("%s", self.clear_refusal)
                 return False
             if latched & {EvseFault.RCD, EvseFault.EMERGENCY_STOP}:
                 self._inputs.reset()
                 still = self._inputs.active()
                 if still:
-                    log.warning("%s: fault inputs still active: %s", self.name, sorted(still))
+                    self.clear_refusal = f"{self.name}: fault inputs still active: {sorted(still)}"
+                    log.warning("%s", self.clear_refusal)
                     return False
             self._faults -= latched
             self._rcd.cleared()
@@ -220,20 +227,9 @@ class EvseController:
 
     def _drive_output_test(self, now: float) -> bool:
         """Apply a running output test; False (test over) when it may not go on."""
-        test = self._test
-        if test is None:
-            return False
-        refusal = output_test.refusal(self._cp_state, self._faults, self._allowed)
-        if refusal or now > test.until:
-            log.log(logging.WARNING if refusal else logging.INFO, "%s: output test ended (%s)", self.name,
-                    refusal or "hold time over")
-            self._test = None
-            return False
-        if test.duty is not None:
-            self._set_pwm(test.duty, 0.0, now)
-        if test.contactor is not None:
-            self._set_contactor(test.contactor, now)
-        return True
+        self._test = output_test.drive(self._test, now, self._cp_state, self._faults, self._allowed,
+                                       self._out, self.name)
+        return self._test is not None
 
     @property
     def last_step_monotonic(self) -> float:
@@ -268,6 +264,8 @@ class EvseController:
             started = time.perf_counter()
             self.step()
             self.tick_times.observe(time.perf_counter() - started)
+            if self.between_steps is not None:
+                self.between_steps()
             # While a new pilot state awaits its confirming samples, take them at
             # once instead of a tick later: the debounce still needs independent
             # readings, but an unplug is acted on in one conversion, not one tick.
@@ -451,7 +449,6 @@ class EvseController:
 
     def _set_pwm(self, duty: float, offered_a: float, now: float) -> None:
         self._out.set_pwm(duty, offered_a, now)
-
     def _write_safe_outputs(self) -> None:
         self._out.write_safe(self._clock.monotonic())
 

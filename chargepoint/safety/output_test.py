@@ -11,10 +11,14 @@ the lock and the outputs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Set
 from dataclasses import dataclass
+from typing import Any
 
 from chargepoint.safety.iec61851 import CpState
+
+log = logging.getLogger(__name__)
 
 #: Longest a technician's output test may hold the contactor or pilot.
 OUTPUT_TEST_MAX_S = 10.0
@@ -50,3 +54,21 @@ def refusal(cp_state: CpState | None, faults: Set[object], allowed: bool) -> str
     if allowed:
         return "the station has given permission to charge"
     return None
+
+
+def drive(test: OutputTest | None, now: float, cp_state: CpState | None, faults: Set[object], allowed: bool,
+          out: Any, name: str) -> OutputTest | None:
+    """Apply a running test to the outputs (under the loop's lock); None once it is over, because
+    the rule no longer holds (said as a warning) or its hold time has passed."""
+    if test is None:
+        return None
+    why = refusal(cp_state, faults, allowed)
+    if why or now > test.until:
+        log.log(logging.WARNING if why else logging.INFO, "%s: output test ended (%s)", name,
+                why or "hold time over")
+        return None
+    if test.duty is not None:
+        out.set_pwm(test.duty, 0.0, now)
+    if test.contactor is not None:
+        out.set_contactor(test.contactor, now)
+    return test

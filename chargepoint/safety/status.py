@@ -27,6 +27,9 @@ class EvseFault(StrEnum):
     VENTILATION = "ventilation"  # state D without ventilation
     PROXIMITY = "proximity"  # PP out of band
     INTERNAL = "internal"  # step() raised: hardware access failed or a bug
+    #: The daemon's view only: the safety supervisor is not answering on its channel (its own
+    #: process is gone; the hardware heartbeat has dropped the contactor).
+    SUPERVISOR = "supervisor"
 
 
 #: Cleared only by ``clear_faults`` (or, for RCD, an automatic reclose).

@@ -22,15 +22,32 @@ BOUNDS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
 class TickTimes:
     """Counts of step durations per bucket, and their sum."""
 
-    __slots__ = ("counts", "sum")
+    __slots__ = ("counts", "sum", "max")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BOUNDS) + 1)
         self.sum = 0.0
+        #: The longest step seen (seconds).
+        self.max = 0.0
 
     def observe(self, seconds: float) -> None:
         self.counts[bisect_left(BOUNDS, seconds)] += 1
         self.sum += seconds
+        if seconds > self.max:
+            self.max = seconds
+
+    def quantile_bound(self, q: float) -> float | None:
+        """The upper bound of the bucket that holds the ``q`` quantile (None before any step;
+        the longest step for the last, open bucket): an honest "at most" for the status."""
+        total = sum(self.counts)
+        if total == 0:
+            return None
+        seen = 0
+        for index, count in enumerate(self.counts):
+            seen += count
+            if seen >= q * total:
+                return BOUNDS[index] if index < len(BOUNDS) else self.max
+        return self.max
 
     def snapshot(self) -> tuple[list[int], float]:
         """(counts per bucket, the last being +Inf, not cumulative; sum of seconds)."""

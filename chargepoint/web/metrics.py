@@ -44,6 +44,7 @@ class StationCollector(Collector):
         yield from self._meters(connectors)
         yield from self._states(connectors)
         yield self._ticks(ids)
+        yield from self._supervisor()
         yield from self._link()
         up = GaugeMetricFamily("chargepoint_uptime_seconds", "Seconds since the daemon started.")
         up.add_metric([], time.monotonic() - self.started)
@@ -117,6 +118,33 @@ class StationCollector(Collector):
                 buckets.append((bound, running))
             family.add_metric([str(evse_id)], buckets, total)
         return family
+
+    def _supervisor(self) -> Iterator[Metric]:
+        """The safety supervisor (its own process): reachable, stepping, and any orphan grace running."""
+        read = self.service.daemon.supervisor
+        if read is None:
+            return
+        s = read()
+        up = GaugeMetricFamily("chargepoint_supervisor_up",
+                               "1 while the safety supervisor answers its channel.")
+        up.add_metric([], 1 if s["connected"] else 0)
+        lost = CounterMetricFamily("chargepoint_supervisor_disconnects",
+                                   "Times the channel to the safety supervisor dropped.")
+        lost.add_metric([], s["disconnects"])
+        yield from (up, lost)
+        if not s["connected"]:
+            return
+        longest = GaugeMetricFamily("chargepoint_supervisor_step_max_seconds",
+                                    "Longest step of the supervisor's safety loops since its start.")
+        longest.add_metric([], (s["step_max_ms"] or 0) / 1000)
+        realtime = GaugeMetricFamily("chargepoint_supervisor_realtime",
+                                     "1 when the supervisor runs SCHED_FIFO with its memory locked.")
+        realtime.add_metric([], 1 if s["sched"] == "fifo" and s["memory_locked"] else 0)
+        orphan = GaugeMetricFamily("chargepoint_supervisor_orphan_seconds_left",
+                                   "Grace left for a connector charging while no daemon is attached "
+                                   "(0: none).")
+        orphan.add_metric([], s["orphan_left_s"] or 0)
+        yield from (longest, realtime, orphan)
 
     def _link(self) -> Iterator[Metric]:
         s = self.service

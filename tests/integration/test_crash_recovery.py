@@ -126,6 +126,14 @@ async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: P
         daemon.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(daemon.process.wait(), 30) == 0
         daemon.notify.close()
+        # The simulation is the supervisor's (started on demand): it ends with the daemon's stop,
+        # saving the meter's register, and removes its socket last.
+        channel = config.parent / "state" / "safety.sock"
+        for _ in range(200):
+            if not channel.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not channel.exists(), "the supervisor did not end with the daemon"
     finally:
         await csms.close()
 
@@ -167,7 +175,10 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     meter_wh = float((state / "sim-meter-1.txt").read_text())
     billed = sum(end - begin for begin, end in ranges)
     per_kill = EV_POWER_W * SAMPLE_S / 3600 + slack
-    assert billed <= meter_wh + 1
+    # 1.6 bills whole Wh, meterStop rounded up (never below a sample sent with decimals): sessions that
+    # follow each other closely (the supervisor keeps each car charging across the kills, so most end
+    # by the driver's unplug) may each bill up to 1 Wh of the next one's start.
+    assert billed <= meter_wh + len(ranges), ranges
     assert meter_wh - billed <= (KILLS + 1) * per_kill, (meter_wh, billed)
 
 

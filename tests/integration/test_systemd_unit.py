@@ -122,7 +122,8 @@ def test_the_supervisor_unit_is_real_time_with_the_safety_hardware_and_no_networ
     assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
     assert s["WatchdogSec"] == ["2"]
     assert s["Restart"] == ["always"] and s["RestartSec"] == ["1"] and s["StartLimitIntervalSec"] == ["0"]
-    assert s["ExecStart"][0].split() == ["/opt/chargepoint/venvs/current/bin/chargepoint", "supervise",
+    # Root's venv from install.sh, never venvs/ (which the daemon's user writes for firmware updates).
+    assert s["ExecStart"][0].split() == ["/opt/chargepoint/venv/bin/chargepoint", "supervise",
                                          "--config", "/etc/chargepoint/chargepoint.toml",
                                          "--daemon-user", "chargepoint"]
     # The daemon comes back with the supervisor, even after a start of the supervisor that failed.

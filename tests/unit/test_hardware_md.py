@@ -23,6 +23,7 @@ from hal.pi_pilot import OffsetDivider, PullUpDivider
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "raspberrypi.toml"
 HARDWARE_MD = ROOT / "hardware.md"
+SAFETY_UNIT = ROOT / "systemd" / "chargepoint-safety.service"
 UNIT = ROOT / "systemd" / "chargepoint.service"
 
 #: IEC 61851-1 EV-side resistors (the simulator in the bring-up checklist) and the source resistor.
@@ -342,7 +343,8 @@ def test_pin_map_is_consistent(text):
 
 
 def test_watchdog_text_matches_the_unit(flat):
-    watchdog_s = re.search(r"^WatchdogSec=(\d+)$", UNIT.read_text(), re.MULTILINE).group(1)
+    # The safety supervisor's unit: its watchdog is the one that guards the safety loop.
+    watchdog_s = re.search(r"^WatchdogSec=(\d+)$", SAFETY_UNIT.read_text(), re.MULTILINE).group(1)
     assert f"systemd's service watchdog (`WatchdogSec={watchdog_s}`)" in flat
     assert "still to be implemented" not in flat
     assert "RuntimeWatchdogSec=15" in flat

@@ -19,17 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from chargepoint.backends.hardware import evse_config
-from chargepoint.backends.raspberrypi.build import (
+from chargepoint.config import Config, ConfigError, load
+from chargepoint.safety.evse import EvseController
+from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
+from chargepoint.safety.limits import LimitClaims
+from chargepoint.supervisor.board import (
     Parts,
     contactor_device,
     fault_inputs,
     heartbeat_output,
     pilot_device,
 )
-from chargepoint.config import Config, ConfigError, load
-from chargepoint.safety.evse import EvseController
-from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
-from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock, RealClock
 
 #: How long --contactor-test keeps the contactor closed (and half of it to open again).

@@ -45,6 +45,7 @@ ERROR_CODES = {
     "welded": ChargePointErrorCode.power_switch_failure,
     "power_meter_failure": ChargePointErrorCode.power_meter_failure,
     "internal": ChargePointErrorCode.internal_error,
+    "supervisor": ChargePointErrorCode.internal_error,
     "storage": ChargePointErrorCode.internal_error,
 }
 

@@ -156,11 +156,33 @@
     const q = status.queue;
     $("queue").textContent = `queue ${q.length}${q.oldest_age_s ? ` (oldest ${fmt.dur(q.oldest_age_s)})` : ""}`;
     $("queue").className = `pill ${q.length ? "warn" : ""}`;
+    renderSupervisor(status.supervisor);
     for (const c of status.connectors) {
       updateCard(c);
       state.connectors[c.id] = c;
       window.cpChart.draw($(`c${c.id}-chart`), (state.charts[c.id] || {}).points);
     }
+  }
+
+  // The safety supervisor, the process that drives the hardware: answering, how fast it steps, and a
+  // connector charging on its own while the daemon restarts (the grace left).
+  function renderSupervisor(s) {
+    const pill = $("safety");
+    pill.hidden = !s;
+    if (!s) return;
+    if (!s.connected) {
+      pill.textContent = "safety supervisor not answering";
+      pill.className = "pill bad";
+      pill.title = `no answer on ${s.channel}: the connectors are faulted`;
+      return;
+    }
+    const orphan = s.orphan_left_s != null;
+    pill.textContent = orphan ? `charging without the daemon: ${Math.round(s.orphan_left_s)} s left`
+      : `safety ok, step ≤ ${s.step_p99_ms} ms`;
+    pill.className = `pill ${orphan || !s.loops_alive ? "warn" : "ok"}`;
+    pill.title = `safety supervisor pid ${s.pid}, up ${fmt.dur(s.up_s || 0)}, longest step ${s.step_max_ms} ms, ` +
+      `scheduling ${s.sched}, memory ${s.memory_locked ? "locked" : "not locked"}, ` +
+      `${s.heartbeat ? "hardware heartbeat" : "no hardware heartbeat"}`;
   }
 
   function renderSessions(sessions) {

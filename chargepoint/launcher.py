@@ -1,0 +1,21 @@
+"""The ``chargepoint`` console script: which command-line the process loads.
+
+``chargepoint supervise`` goes straight to the safety supervisor's own parser:
+nothing of the CLI (click, rich, the control client) is loaded into that
+long-lived real-time process. Every other command goes to the click group.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def main() -> Any:
+    if sys.argv[1:2] == ["supervise"]:
+        from chargepoint.supervisor.command import main as supervise
+
+        return supervise(sys.argv[2:])
+    from chargepoint.cli.main import main as cli
+
+    return cli()
