@@ -68,6 +68,11 @@ class SignedOnly:
         return await self.verifier.verify(package, request)
 
 
+#: A restart into a new version takes a few seconds; with at least this much orphan grace the
+#: safety supervisor keeps the running sessions charging through it (README, firmware updates).
+RESTART_FITS_GRACE_S = 30.0
+
+
 class Maintenance:
     """The daemon's firmware manager, diagnostics service and log file."""
 
@@ -87,7 +92,9 @@ class Maintenance:
             daemon.station, daemon.clock, state_dir, installer,
             [Sha256Verifier(required=fw.require_checksum), SignedOnly(daemon.security.verifier)],
             running_version=chargepoint.__version__, restart=self._restart,
-            policy=UpdatePolicy(fw.stop_transactions, fw.checksum_file, fw.download_timeout_s),
+            policy=UpdatePolicy(fw.stop_transactions, fw.checksum_file, fw.download_timeout_s,
+                                sessions_survive_restart=daemon.hardware.supervisor is not None
+                                and config.safety.orphan_grace_s >= RESTART_FITS_GRACE_S),
             healthy=self._healthy)
         diag = config.diagnostics
         self.logfile = LogFile(state_dir, max_bytes=diag.log_file_max_bytes, backups=diag.log_file_backups,

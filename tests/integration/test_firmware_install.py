@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ async def service(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any],
     # The update that succeeds takes the default way (the new venv gets its own pip); the others
     # save the seconds of ensurepip and install with the running environment's pip.
     with_pip = "installs_the_new_version" in request.node.name
+    charging = "charges_on" in request.node.name  # a free-vend session runs through the update
     venvs = tmp_path / "venvs"
     copy_venv(builds["template"], venvs / "0.1.0")
     (venvs / "current").symlink_to("0.1.0")
@@ -71,8 +73,10 @@ async def service(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any],
 [station]
 identity = "CP-FW-1"
 state_dir = "{tmp_path / 'state'}"
+free_vend = {str(charging).lower()}
 [ocpp]
 csms_url = "{csms.url}"
+meter_value_sample_interval_s = {2 if charging else 60}
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
 [control]
@@ -172,3 +176,23 @@ def _checked(service: Service) -> Any:
             pending.append(asyncio.ensure_future(service.check()))
         return None
     return condition
+
+
+async def test_a_running_session_charges_on_through_the_install_and_its_restart(
+        csms: LoopbackCsms, files: FileServer, service: Service, builds: dict[str, Any]) -> None:
+    """The safety supervisor keeps the car charging while the daemon restarts into the new version:
+    one StartTransaction, the same transaction's MeterValues from both versions, no stop."""
+    plug = subprocess.run([str(service.venvs / "current" / "bin" / "chargepoint"), "sim", "plug",
+                           "--config", str(service.config)], env={**os.environ, **builds["env"]},
+                          capture_output=True, text=True, timeout=30)
+    assert plug.returncode == 0, plug.stderr
+    await csms.wait_for("StartTransaction", timeout=30)
+    await _update(csms, files, builds["wheels"]["0.1.1"])
+    await csms.wait_for("FirmwareStatusNotification", timeout=60, status="Installed")
+    assert "the running transactions go on through the restart" in _log(service)
+    transaction_id = csms.of("StartTransaction")[0].payload.get("transaction_id") or 100
+    await until(lambda: any(m.connection == 2 for m in csms.of("MeterValues")), 30,
+                "a meter value from the new version")
+    assert len(csms.of("StartTransaction")) == 1 and not csms.of("StopTransaction")
+    assert {m.payload["transaction_id"] for m in csms.of("MeterValues")} <= {transaction_id}
+    assert service.running_version() == "0.1.1"

@@ -71,6 +71,10 @@ class UpdatePolicy:
     #: Also fetch ``<location>.sha256`` and check the package against it.
     checksum_file: bool = False
     download_timeout_s: float = 60.0
+    #: The safety supervisor keeps a charging connector going while this process restarts (its
+    #: orphan grace is long enough): the install need not wait for the running transactions, which
+    #: carry on through the restart. Connectors without one are held Unavailable as always.
+    sessions_survive_restart: bool = False
 
 
 class FirmwareManager:
@@ -283,6 +287,10 @@ class FirmwareManager:
             log.info("firmware update: stopping the running transactions")
             await self.station.stop_all(StopReason.REBOOT)
         self.station.change_availability(0, False)
+        if self.policy.sessions_survive_restart and self.station.active_transactions():
+            log.info("firmware update: the running transactions go on through the restart "
+                     "(the safety supervisor keeps them charging)")
+            return
         if self.station.active_transactions():
             log.info("firmware update: waiting for the running transactions to end")
         while self.station.active_transactions():
