@@ -171,6 +171,9 @@ def rig() -> Iterator[Rig]:
         rig.wait(lambda: daemon.poll() is not None or os.path.exists(socket_path), "the control socket", 30)
         assert daemon.poll() is None, log.read_text()
         rig.wait(lambda: rig.status()["connection"]["boot"] == "accepted", "BootNotification accepted", 30)
+        # The meter is the supervisor's simulated one, read over Modbus TCP: its first reading.
+        rig.wait(lambda: rig.status()["connectors"][0]["meter"]["voltages_v"] is not None, "a meter reading",
+                 30)
         yield rig
     finally:
         if daemon.poll() is None:

@@ -31,7 +31,9 @@ def charging(rig: Rig, id_tag: str) -> dict:
     rig.wait(lambda: rig.connector()["iec_state"] == "B", "the EV in state B")
     started = rig.json("start", "--id-tag", id_tag)
     assert started == {"connector": 1, "id_tag": id_tag, "status": "Accepted", "waiting_for_ev": False}
-    return rig.wait(lambda: (c := rig.connector())["ocpp_status"] == "Charging" and c, "Charging")
+    # Charging, and the auxiliary contact has followed the coil (the supervisor reports each change).
+    return rig.wait(lambda: (c := rig.connector())["ocpp_status"] == "Charging" and c["contactor"]["feedback"]
+                    and c, "Charging")
 
 
 def test_status_shape_and_text(rig: Rig):
