@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 #: Upper bounds of the buckets, in seconds (Prometheus's ``le``), plus +Inf after the last.
-BOUNDS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+BOUNDS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
 
 
 class TickTimes:

@@ -44,10 +44,13 @@ def test_chart_keeps_the_running_session_and_thins_itself_to_fit():
 
 def test_tick_histogram_buckets():
     times = TickTimes()
-    for seconds in (0.0001, 0.0002, 0.003, 2.0):
+    for seconds in (0.0001, 0.0002, 0.004, 2.0):
         times.observe(seconds)
     counts, total = times.snapshot()
     assert len(counts) == len(BOUNDS) + 1
     assert counts[0] == 2  # le 0.0002 includes its bound
     assert counts[BOUNDS.index(0.005)] == 1 and counts[-1] == 1
-    assert abs(total - 2.0033) < 1e-9
+    assert abs(total - 2.0043) < 1e-9
+    # What the supervisor's status shows: the bucket bound of the quantile, the longest step for the last.
+    assert times.quantile_bound(0.5) == 0.0002 and times.quantile_bound(0.75) == 0.005
+    assert times.quantile_bound(1.0) == times.max == 2.0 and TickTimes().quantile_bound(0.99) is None
