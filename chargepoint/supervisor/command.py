@@ -29,6 +29,22 @@ class _JournalLevels(logging.Formatter):
         return f"<{self.LEVELS.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"
 
 
+def without_tls_on_a_board(config_path: str) -> None:
+    """On a board, make ``ssl`` unimportable before asyncio is imported.
+
+    asyncio imports ``ssl`` when it can, which maps libssl and libcrypto; under mlockall every page
+    of them is resident (about 6.6 MiB, bench/README.md). The supervisor speaks no TLS: nothing on
+    the board's path needs it. The simulation keeps it (its meter's Modbus server imports it).
+    """
+    if "ssl" in sys.modules:
+        return
+    from chargepoint.config.safety_view import load_board_view
+
+    backend, _board = load_board_view(config_path)
+    if backend == "raspberrypi":
+        sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="chargepoint supervise",
@@ -47,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     handler.setFormatter(_JournalLevels() if _journal() else
                          logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), handlers=[handler])
-    from chargepoint.supervisor.main import run_supervisor
-
     try:
+        without_tls_on_a_board(args.config)
+        from chargepoint.supervisor.main import run_supervisor
+
         run_supervisor(args.config, daemon_user=args.daemon_user, exit_when_idle=args.exit_when_idle)
     except ConfigError as exc:
         print(f"chargepoint supervise: configuration rejected: {exc}", file=sys.stderr)
