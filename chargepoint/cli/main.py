@@ -126,9 +126,13 @@ def run(config_path: str, log_level: str) -> None:
 
     try:
         daemon = asyncio.run(serve())
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ConfigError as exc:  # found at start, e.g. a [web] listen address without a password
+    except (StoreError, ConfigError) as exc:
+        # Refused at start (a damaged database, a [web] listen address without a password): it
+        # stays refused until someone fixes it, so a supervisor started on demand ends with it.
+        client.send("leaving", for_good=True)
+        client.close()
+        if isinstance(exc, StoreError):
+            raise click.ClickException(str(exc)) from None
         raise click.ClickException(f"configuration rejected: {exc}") from None
     finally:
         lock.release()
