@@ -155,7 +155,11 @@ class ChannelServer:
             peer.close()
             if self._controller is peer:
                 self._controller = None
-                log.warning("channel: the daemon disconnected")
+                if self.station.leaving:  # it said so: a stop or a restart, nothing to warn about
+                    log.info("channel: the daemon left (%s)", "stop" if self.station.leaving_for_good
+                             else "restart")
+                else:
+                    log.warning("channel: the daemon disconnected")
                 self.station.detach()
 
     def _take_control(self, peer: Peer) -> None:

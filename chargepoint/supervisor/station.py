@@ -68,12 +68,14 @@ class SafetyStation:
         self.controller_attached = False
         #: The daemon said it stops for good (a stop, not a restart); cleared when one attaches.
         self.leaving_for_good = False
+        #: The daemon said it is leaving (a stop or a restart): its disconnect is expected.
+        self.leaving = False
 
     # ------------------------------------------------------------------ the controller
     def attach(self) -> None:
         """The daemon is (back) on the channel: the orphan cap goes, the grants stay as they were."""
         self.controller_attached = True
-        self.leaving_for_good = False
+        self.leaving_for_good = self.leaving = False
         if self.orphan_since is not None:
             away = self.clock.monotonic() - self.orphan_since
             log.info("daemon reattached after %.1f s; connectors continue under its claims", away)
@@ -127,7 +129,7 @@ class SafetyStation:
         if request.op in ("hello", "state"):
             return {"connectors": [self.connector_state(c) for c in self.connectors.values()]}
         if request.op == "leaving":
-            self.leaving_for_good = f["for_good"]
+            self.leaving, self.leaving_for_good = True, f["for_good"]
             return {}
         c = self._connector(f["connector"])
         handler = getattr(self, "_op_" + request.op)
