@@ -33,23 +33,30 @@ One line in on stdin, one JSON line out on stdout (logs go to stderr)::
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import collections
-import json
-import logging
-import os
-import random
 import sys
-import tempfile
-import threading
-import time
-import tomllib
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if __name__ == "__main__" and "--config" in sys.argv[:-1]:
+    # As `chargepoint supervise` decides on a board, before asyncio is imported: no ssl.
+    from chargepoint.supervisor.command import without_tls_on_a_board
+
+    without_tls_on_a_board(sys.argv[sys.argv.index("--config") + 1])
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import collections  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import tomllib  # noqa: E402
+from typing import Any  # noqa: E402
 
 from chargepoint.safety.ticktimes import TickTimes  # noqa: E402
 
