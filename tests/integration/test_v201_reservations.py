@@ -153,7 +153,11 @@ async def test_f06_trigger_message_sends_the_current_state(peer: StrictPeer, dae
     async def trigger(message: str, expect: str = "Accepted", **params: Any) -> int:
         answer = await peer.call("TriggerMessage", {"requestedMessage": message, **params})
         assert answer["event"] == "result" and answer["result"]["status"] == expect, answer
-        return peer.events.index(answer)
+        # Where the answer reached the peer (its "callResult" event): a triggered CALL may be logged
+        # before the peer reports the result to this test.
+        index = peer.events.index(answer)
+        return max(i for i, e in enumerate(peer.events[:index + 1])
+                   if e.get("event") == "callResult" and e.get("action") == "TriggerMessage")
 
     def after(action: str, index: int, **params: Any) -> list[dict[str, Any]]:
         return [e for e in peer.events[index:] if e.get("event") == "call" and e["action"] == action
