@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 MCL_CURRENT, MCL_FUTURE = 1, 2
 #: Young objects after which a collection runs between two steps.
 GC_YOUNG_THRESHOLD = 2000
-#: Every this many young collections, one of the middle generation too.
+#: Every this many young collections, one of the middle generation too; every this many of those,
+#: a full one (what survives two collections ends up in the oldest generation, and cyclic garbage
+#: there would otherwise never be freed: a slow leak of locked memory over months). What start-up
+#: made is frozen, so a full collection scans only what came since.
 GC_MIDDLE_EVERY = 10
+GC_FULL_EVERY = 10
 
 
 def scheduling_policy() -> str:
@@ -68,7 +72,10 @@ class GarbagePolicy:
             return
         started = time.perf_counter()
         self._young += 1
-        gc.collect(1 if self._young % GC_MIDDLE_EVERY == 0 else 0)
+        generation = 0
+        if self._young % GC_MIDDLE_EVERY == 0:
+            generation = 2 if self._young % (GC_MIDDLE_EVERY * GC_FULL_EVERY) == 0 else 1
+        gc.collect(generation)
         took = time.perf_counter() - started
         self.collections += 1
         self.longest_s = max(self.longest_s, took)

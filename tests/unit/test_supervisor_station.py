@@ -177,3 +177,38 @@ def test_a_read_only_peer_reads_and_changes_nothing(tmp_path):
         assert refused.value.code == "read_only"
     run(station, clock, 0.5)
     assert c.evse.status.contactor_closed and c.evse.status.charging_allowed
+
+
+def test_garbage_collected_between_steps_reaches_the_oldest_generation():
+    """Cyclic garbage that survived into the oldest generation is freed too, by the collections the
+    loop runs between its steps (with the automatic collector off, nothing else would)."""
+    import gc
+    import weakref
+
+    from chargepoint.supervisor.realtime import (
+        GC_FULL_EVERY,
+        GC_MIDDLE_EVERY,
+        GC_YOUNG_THRESHOLD,
+        GarbagePolicy,
+    )
+
+    class Node:
+        pass
+
+    policy = GarbagePolicy()
+    policy.start()
+    try:
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        gc.collect(1)  # survives two collections: now in the oldest generation
+        gc.collect(1)
+        del cycle
+        for _ in range(GC_MIDDLE_EVERY * GC_FULL_EVERY):
+            alive = [Node() for _ in range(GC_YOUNG_THRESHOLD)]  # what a while of steps allocates
+            policy.between_steps()
+            del alive
+        assert gone() is None and policy.collections >= GC_MIDDLE_EVERY * GC_FULL_EVERY
+    finally:
+        gc.unfreeze()
+        gc.enable()
