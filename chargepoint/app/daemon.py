@@ -272,8 +272,7 @@ class Daemon:
         self.smart_charging.start()
         await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
-            await self.outbox.open_transactions(), self.config.station.resume_after_power_loss,
-            continuing=self.hardware.continuing))
+            await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]

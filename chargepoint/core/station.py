@@ -441,15 +441,16 @@ class Station:
         self._update_status(c)
         return True
 
-    async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0,
-                      continuing: frozenset[int] = frozenset()) -> None:
+    async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0) -> None:
         """Transactions a power cut (or crash) left open: see ``TransactionRecorder.recover``.
 
-        Until it has run, a connector in ``continuing`` (its energy still granted by the safety
-        supervisor) starts no new session of its own at the plug-in this daemon sees at start.
+        The connectors in ``held_for_recovery`` (set before ``start``: their energy still granted
+        by the safety supervisor) continue their transaction, and until this has run start no new
+        session of their own at the plug-in this daemon sees at start.
         """
         try:
-            await self.transactions.recover(self.connectors, cut_off, resume, settle_s, continuing)
+            await self.transactions.recover(self.connectors, cut_off, resume, settle_s,
+                                            frozenset(self.held_for_recovery))
         finally:
             held, self.held_for_recovery = self.held_for_recovery, set()
             for evse_id in held:
