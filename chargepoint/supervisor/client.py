@@ -31,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from chargepoint.safety.limits import LimitClaims
 from chargepoint.safety.output_test import OutputTest
 from chargepoint.safety.status import EvseFault, EvseStatus
 from chargepoint.safety.ticktimes import TickTimes
 from chargepoint.supervisor import wire
+from chargepoint.supervisor.claims import RemoteClaims
 from chargepoint.supervisor.wire import WireError
 from hal.interfaces import PilotLevels
 
@@ -57,38 +57,6 @@ GONE = EvseStatus(cp_state=None, pwm_duty=100.0, offered_a=0.0, contactor_closed
 class SupervisorUnavailable(WireError):
     def __init__(self, message: str = "the safety supervisor is not answering") -> None:
         super().__init__("unavailable", message)
-
-
-class RemoteClaims(LimitClaims):
-    """The connector's limit claims: the daemon's own are sent on, the supervisor's mirrored."""
-
-    def __init__(self, send: Callable[[str, float | None], None]) -> None:
-        super().__init__()
-        self._send = send
-
-    def set(self, source: str, amps: float | None) -> None:
-        if source in wire.OWN_CLAIMS:
-            raise ValueError(f"the {source} claim belongs to the safety supervisor")
-        super().set(source, amps)
-        if amps is not None:
-            own = self.snapshot()
-            ceiling = min((v for k, v in own.items() if k in ("station", "cable")), default=math.inf)
-            amps = min(amps, ceiling)  # the supervisor refuses more than the rating: it binds anyway
-        self._send(source, amps)
-
-    def mirror(self, claims: dict[str, float], *, everything: bool) -> None:
-        """Take the supervisor's claims: its own always, the daemon's too at (re)attach."""
-        with self._lock:
-            for name in list(self._claims):
-                if (everything or name in wire.OWN_CLAIMS) and name not in claims:
-                    del self._claims[name]
-            for name, amps in claims.items():
-                if everything or name in wire.OWN_CLAIMS:
-                    self._claims[name] = float(amps)
-            self._resolved = None
-
-    def own(self) -> dict[str, float]:
-        return {k: v for k, v in self.snapshot().items() if k not in wire.OWN_CLAIMS}
 
 
 class RemoteEvse:

@@ -212,3 +212,20 @@ def test_garbage_collected_between_steps_reaches_the_oldest_generation():
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+def test_a_claim_clamped_to_one_cable_is_sent_again_for_the_next_cable():
+    """The daemon's 32 A limit went out as 20 A while a 20 A cable was in (the supervisor refuses
+    more); with the next car's 32 A cable it must reach the supervisor as 32 A again."""
+    from chargepoint.supervisor.claims import RemoteClaims
+
+    sent: list[tuple[str, float | None]] = []
+    claims = RemoteClaims(lambda name, amps: sent.append((name, amps)))
+    claims.mirror({"station": 32.0, "cable": 20.0}, everything=False)
+    claims.set("smart_charging", 32.0)
+    assert sent == [("smart_charging", 20.0)] and claims.get("smart_charging") == 32.0
+    claims.mirror({"station": 32.0}, everything=False)  # unplugged
+    claims.mirror({"station": 32.0, "cable": 32.0}, everything=False)  # the next cable
+    assert sent[-1] == ("smart_charging", 32.0)
+    claims.set("smart_charging", None)
+    assert sent[-1] == ("smart_charging", None)
