@@ -14,6 +14,8 @@ from typing import Any
 from chargepoint.config.reader import Reader, table
 
 HTTP_METHODS = ("PUT", "POST")
+#: Free space a firmware download always leaves on the state directory's file system, in MB.
+DOWNLOAD_RESERVE_MB = 50
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,15 @@ class FirmwareConfig:
     require_checksum: bool = False
     #: Also fetch ``<location>.sha256`` (as ``sha256sum`` writes it) and check the package against it.
     checksum_file: bool = False
+    #: Every package must carry a valid signature (signed firmware); an unsigned one is refused
+    #: whatever the link. The owner sets it; no CSMS can lower it.
+    require_signature: bool = False
+    #: Accept unsigned packages over a link that is not TLS-authenticated (security profile 0 or 1).
+    #: Off by default: anyone on the path of a ``ws://`` link could hand the station code to run.
+    allow_unsigned_without_tls: bool = False
+    #: The largest package downloaded, in MB; a download also stops before it would leave the state
+    #: directory's file system with less than ``DOWNLOAD_RESERVE_MB`` free.
+    max_download_mb: int = 200
     #: Stop running transactions to install (reason Reboot) instead of waiting for them to end.
     stop_transactions: bool = False
     #: The operator's own installer (shell words; the package's path is added): replaces the
@@ -88,6 +99,9 @@ def parse_firmware(file: str, data: dict[str, Any]) -> FirmwareConfig:
         download_timeout_s=r.number("download_timeout_s", d.download_timeout_s, low=1, high=3600),
         require_checksum=r.boolean("require_checksum", d.require_checksum),
         checksum_file=r.boolean("checksum_file", d.checksum_file),
+        require_signature=r.boolean("require_signature", d.require_signature),
+        allow_unsigned_without_tls=r.boolean("allow_unsigned_without_tls", d.allow_unsigned_without_tls),
+        max_download_mb=r.number("max_download_mb", d.max_download_mb, low=1, high=100_000, integer=True),
         stop_transactions=r.boolean("stop_transactions", d.stop_transactions),
         installer_command=_words(r, "installer_command"),
         restart_command=_words(r, "restart_command"),
