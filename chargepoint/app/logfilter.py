@@ -13,9 +13,13 @@ feeds ``chargepoint logs``):
     secret setting, the value given for it (``"<SecretName>": "..."``,
     ``<SecretName>=...``) and every ``value``/``attributeValue`` string
     (the key/value shape of OCPP payloads, as JSON or as a Python repr),
-    also one cut short; and the data of a WebSocket frame as websockets
-    logs it at DEBUG (the start and the end of the frame, which can hold a
-    secret without its name): the OCPP layer logs frames itself. The secret
+    also one cut short; the password of any URL that carries one
+    (``ftp://user:password@host/...``, as a CSMS writes firmware and
+    diagnostics locations; slashes escaped as JSON may write them too); and
+    the data of a WebSocket frame as websockets logs it at DEBUG (the start
+    and the end of the frame, which can hold a secret without its name): the
+    OCPP layer logs frames itself. Masking a masked text changes nothing, so
+    every handler may scrub the same record. The secret
     names are data (the OCPP versions' and the settings'); this module knows
     no protocol.
 ``RateLimit``
@@ -59,8 +63,15 @@ VALUE_FIELDS = ("value", "attributeValue", "attribute_value")
 
 #: A string as JSON or a Python repr writes it, also one cut short (it runs to the end).
 _STRING = r"""(?:"(?:\\.|[^"\\])*"?|'(?:\\.|[^'\\])*'?)"""
+#: A value already masked: matched whole, so masking it again leaves it as it is.
+_MASKED = re.escape(MASKED)
 _AUTHORIZATION = re.compile(
-    r"""(?i)(authorization['"]?\s*[:=,]\s*['"]?\s*(?:basic|bearer|digest)\s+)[^\s'",)}\]]+""")
+    rf"""(?i)(authorization['"]?\s*[:=,]\s*['"]?\s*(?:basic|bearer|digest)\s+)(?:{_MASKED}|[^\s'",)}}\]]+)""")
+#: The password of a URL's user information: ``scheme://user:password@``, the scheme's slashes maybe
+#: escaped (JSON). The password runs to the last ``@`` before the host; a backslash escapes a quote
+#: in it (JSON, a Python repr), not a slash.
+_URL_PASSWORD = re.compile(
+    r"""(?i)(\b[a-z][a-z0-9+.-]*:(?:\\?/){2}[^\s/\\@:'"<>]*:)((?:\\[^/]|[^\s/\\'"<>])+)(?=@)""")
 #: A data frame as websockets writes it in a DEBUG line: "< TEXT '[2, ...' [123 bytes]".
 _WS_DATA_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT)) .*( \[[^\]]*\])$", re.DOTALL)
 
@@ -82,11 +93,13 @@ class Mask:
             fields = "|".join(re.escape(f) for f in value_fields)
             self._named = re.compile(rf"(?i){alternatives}")
             self._named_value = re.compile(
-                rf"""(?i)(\b(?:{alternatives})['"]?\s*[:=]\s*)({_STRING}|[^\s,;)}}\]'"]+)""")
+                rf"""(?i)(\b(?:{alternatives})['"]?\s*[:=]\s*)({_STRING}|{_MASKED}|[^\s,;)}}\]'"]+)""")
             self._field_value = re.compile(rf"""(?i)(['"]?\b(?:{fields})['"]?\s*[:=]\s*)({_STRING})""")
 
     def __call__(self, text: str) -> str:
         text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASKED, text)
+        if "@" in text:
+            text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASKED, text)
         if self._named is not None and self._named.search(text):
             text = self._named_value.sub(_quoted_mask, text)
             text = self._field_value.sub(_quoted_mask, text)
