@@ -337,7 +337,10 @@ class FirmwareManager:
         if state == trial.PENDING and verdict:
             reason = (f"version {self.running_version} started instead of {verdict.get('version')} "
                       "(the service does not start through the current link?)")
-            await asyncio.to_thread(trial.rollback, self.state_dir, self._venvs_dir(), verdict, reason)
+            try:
+                await asyncio.to_thread(trial.rollback, self.state_dir, self._venvs_dir(), verdict, reason)
+            except ValueError as exc:  # a record no daemon wrote: nothing is switched by it
+                reason = str(exc)
         else:
             reason = (verdict or {}).get("reason") or "the trial record is missing"
         await asyncio.to_thread(trial.remove, self.state_dir)
