@@ -5,18 +5,28 @@ archives a bound, and every failure a final status without the URL's password.""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from chargepoint.core.firmware import trial
+from chargepoint.core.firmware import FirmwareManager, FirmwareRequest, FirmwareStatus, Sha256Verifier, trial
+from chargepoint.core.firmware.installer import InstallError, VenvInstaller, wheel_info
+from hal.clock import ManualClock
+from tests.firmware_rig import FileServer
+
+S = FirmwareStatus
 
 GUARD = Path(trial.__file__)
 
@@ -136,3 +146,117 @@ def test_the_guard_units_verify_clean_and_the_timer_job_restarts_through_the_gua
     assert "User" not in service and service["UMask"] == ["0077"]
     assert service["ExecStart"][0].split()[:2] == ["/opt/chargepoint/firmware-guard", "check"]
     assert "--restart-command" in service["ExecStart"][0]
+
+
+# ------------------------------------------------------------------ versions
+def _wheel(version: str, name: str = "chargepoint", tag: str = "py3-none-any") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        zf.writestr("chargepoint-x.dist-info/METADATA", metadata)
+        zf.writestr("chargepoint-x.dist-info/WHEEL", f"Wheel-Version: 1.0\nTag: {tag}\n")
+        zf.writestr("chargepoint/__init__.py", "")
+    return buffer.getvalue()
+
+
+class _Station:
+    """What an update needs of the station: connectors to hold and give back, no transaction."""
+
+    def __init__(self) -> None:
+        self.connectors: dict[int, Any] = {1: None}
+        self.operative = {1: True}
+
+    def view(self, evse_id: int) -> Any:
+        return SimpleNamespace(operative=self.operative[evse_id])
+
+    def active_transactions(self) -> list[Any]:
+        return []
+
+    def change_availability(self, evse_id: int, operative: bool) -> None:
+        for connector in (self.operative if evse_id == 0 else [evse_id]):
+            self.operative[connector] = operative
+
+    async def stop_all(self, reason: Any) -> None:
+        return None
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[FileServer]:
+    server = await FileServer().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def station_dirs(tmp_path: Path) -> SimpleNamespace:
+    """/opt/chargepoint as install.sh leaves it (venv, venvs/current -> 0.1.0), a canary beside it,
+    and a Python whose ``-m venv`` makes the directory it is given (and says so inside it)."""
+    opt = tmp_path / "opt"
+    venvs = opt / "venvs"
+    (venvs / "0.1.0").mkdir(parents=True)
+    (venvs / "0.1.0" / "pyvenv.cfg").write_text("running\n")
+    (venvs / "current").symlink_to("0.1.0")
+    (opt / "venv").mkdir()
+    (opt / "canary").write_text("still here\n")
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\nfor last; do :; done\nmkdir -p "$last" && touch "$last/made-here"\n')
+    python.chmod(0o755)
+    return SimpleNamespace(opt=opt, venvs=venvs, state=tmp_path / "state", python=str(python))
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("version", ["..", ".", "current", "/abs", "a/b", "../../etc", ".hidden", "1.0 ; id"])
+async def test_a_wheel_whose_version_is_no_plain_name_is_installation_failed_and_nothing_is_touched(
+        station_dirs: SimpleNamespace, files: FileServer, version: str) -> None:
+    d = station_dirs
+    before = _tree(d.opt)
+    files.files["package.whl"] = _wheel(version)
+    installer = VenvInstaller(str(d.venvs), str(d.state), running_version="0.1.0", deadline_s=60,
+                              python=d.python, keep=1)
+    station = _Station()
+    manager = FirmwareManager(station, ManualClock(), str(d.state), installer, [Sha256Verifier()],
+                              running_version="0.1.0", restart=lambda: None)
+    manager.update(FirmwareRequest(files.url("/files/package.whl"), retrieve_at=0.0))
+    assert manager._task is not None
+    await asyncio.wait_for(manager._task, 10)
+    assert manager.state.status is S.INSTALLATION_FAILED, manager.state
+    assert "version" in (manager.state.detail or "")
+    assert _tree(d.opt) == before, "nothing made or removed in or beside the versions directory"
+    assert (d.opt / "canary").read_text() == "still here\n" and trial.current(d.venvs) == "0.1.0"
+    assert station.operative == {1: True}, "the connectors are given back"
+
+
+def test_versions_are_pep_440_and_plain_names_and_tags_are_tags(tmp_path: Path) -> None:
+    package = tmp_path / "p.whl"
+    for good in ("0.2.0", "1!2.0rc1", "0.2.0+pi.3", "2.0.post1"):
+        package.write_bytes(_wheel(good))
+        assert wheel_info(package)[1] == good
+    for bad, why in (("0.2.0\x1b[2J", "PEP 440"), ("not-a-version", "PEP 440")):
+        package.write_bytes(_wheel(bad))
+        with pytest.raises(InstallError, match=why):
+            wheel_info(package)
+    package.write_bytes(_wheel("0.2.0", tag="../../../tmp/x"))
+    with pytest.raises(InstallError, match="compatibility tag"):
+        wheel_info(package)
+
+
+async def test_the_pruner_removes_only_old_environments_inside_the_versions_directory(
+        station_dirs: SimpleNamespace, tmp_path: Path) -> None:
+    d = station_dirs
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    for old in ("0.0.1", "0.0.2"):
+        (d.venvs / old).mkdir()
+    (d.venvs / "0.0.3").symlink_to(outside, target_is_directory=True)
+    trial.write(d.state, _pending(version="0.1.0", target="0.1.0", previous="0.0.2", state="confirmed"))
+    installer = VenvInstaller(str(d.venvs), str(d.state), running_version="0.1.0", deadline_s=60, keep=1)
+    installer._prune("0.3.0")
+    assert sorted(p.name for p in d.venvs.iterdir()) == ["0.0.2", "0.0.3", "0.1.0", "current"]
+    assert (outside / "keep").exists(), "a link is never followed into"
+    for name in ("current", "0.1.0", "0.0.2", "0.0.3", ".."):
+        with pytest.raises(InstallError):
+            installer._entry(name)

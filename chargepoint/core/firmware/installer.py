@@ -7,7 +7,11 @@ which it never touches. The new environment must import and name the version
 its wheel says before the ``current`` link is switched to it, through the
 trial of ``trial.py``; a restart then starts the new version, and the guard
 switches back if it does not boot. Older environments beyond ``keep`` are
-removed first (never the running one nor the one before it).
+removed first (never the running one nor the one before it). A version names
+a directory, so it must be a PEP 440 version and one plain name (no ``/``, not
+``.``, ``..`` or ``current``); and every directory the installer makes or
+removes is checked, resolved, to be an entry of ``venvs_dir`` that is neither
+the ``current`` link nor the running or previous environment.
 
 ``CommandInstaller`` is for operators with their own update system (an OS
 image, a Debian package): the configured command gets the package's path as
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.parser
+import logging
 import os
 import pathlib
 import re
@@ -35,12 +40,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from packaging.version import InvalidVersion, Version
+
 from chargepoint.core.firmware import trial
 from chargepoint.core.firmware.model import FirmwareRequest
 
+log = logging.getLogger(__name__)
+
 #: Longest any one step (venv, pip, the import check, the command) may take.
 STEP_TIMEOUT_S = 900.0
-_VERSION = re.compile(r"^[0-9A-Za-z.+!_-]{1,64}$")
+#: A wheel's compatibility tag (python-abi-platform), as its file name carries it.
+_TAG = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
 
 
 class InstallError(Exception):
@@ -97,9 +107,26 @@ def wheel_info(path: pathlib.Path) -> tuple[str, str, str]:
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise InstallError(f"{path.name} is not a readable wheel: {exc}") from None
     name, version = metadata.get("Name"), metadata.get("Version")
-    if not name or not version or not _VERSION.match(version) or not tags:
+    if not name or not version or not tags:
         raise InstallError(f"{path.name}: the wheel's metadata names no name, version or tag")
+    problem = version_problem(version)
+    if problem is not None:
+        raise InstallError(f"{path.name}: {problem}")
+    if not _TAG.fullmatch(tags[0]):
+        raise InstallError(f"{path.name}: the wheel's tag {tags[0][:80]!r} is not a compatibility tag")
     return name, version, tags[0]
+
+
+def version_problem(version: str) -> str | None:
+    """Why ``version`` cannot name an environment of the versions directory, or None: it must be a
+    PEP 440 version and one plain name (``trial.safe_name``: no ``/``, not ``.``, ``..``, ``current``)."""
+    try:
+        Version(version)
+    except InvalidVersion:
+        return f"the wheel's version {version[:80]!r} is not a PEP 440 version"
+    if not trial.safe_name(version):
+        return f"the wheel's version {version[:80]!r} is not a plain directory name"
+    return None
 
 
 def unpack(package: pathlib.Path, workdir: pathlib.Path) -> tuple[pathlib.Path, str, bool]:
@@ -165,9 +192,9 @@ class VenvInstaller:
             raise InstallError(refusal)
         work = self.state_dir / "firmware" / "unpacked"
         wheel, version, bundled = await asyncio.to_thread(unpack, package, work)
-        target = self.venvs_dir / version
         if trial.current(self.venvs_dir) == version:
             raise InstallError(f"version {version} is the one running")
+        target = await asyncio.to_thread(self._entry, version)
         await asyncio.to_thread(self._prune, version)
         python = target / "bin" / "python"
         try:
@@ -196,6 +223,30 @@ class VenvInstaller:
             await asyncio.to_thread(shutil.rmtree, work, True)
         return Installed(version, restart=True)
 
+    def _protected(self) -> set[pathlib.Path]:
+        """The environments nothing may remove or install into: the running one and the one before."""
+        names = [trial.LINK]
+        record = trial.read(self.state_dir)
+        if record is not None and trial.safe_link(record.get("previous")):
+            names.append(str(record["previous"]))
+        return {(self.venvs_dir / name).resolve() for name in names}
+
+    def _entry(self, name: str) -> pathlib.Path:
+        """``venvs_dir/name``, checked before anything is made or removed there: a plain name, not a
+        link, resolving to an entry of ``venvs_dir`` that is not a protected environment."""
+        if not trial.safe_name(name):
+            raise InstallError(f"{name[:80]!r} is not a plain name of {self.venvs_dir}")
+        base = self.venvs_dir.resolve()
+        path = base / name
+        if path.is_symlink():
+            raise InstallError(f"{path} is a link: not an environment of its own")
+        real = path.resolve()
+        if real.parent != base or real == base:
+            raise InstallError(f"{path} is not inside {base}")
+        if real in self._protected():
+            raise InstallError(f"{path} is the running environment or the one before it")
+        return path
+
     def _prune(self, incoming: str) -> None:
         """Remove old environments, keeping the running one, the one before it and the newest others."""
         keep = {trial.current(self.venvs_dir) or "", incoming}
@@ -206,8 +257,13 @@ class VenvInstaller:
                        and p.name not in keep and not p.name.startswith(".")),
                       key=lambda p: p.stat().st_mtime, reverse=True)
         for old in olds[max(0, self.keep - len(keep)):]:
-            shutil.rmtree(old, ignore_errors=True)
-        stale = self.venvs_dir / incoming
+            try:
+                checked = self._entry(old.name)
+            except InstallError as exc:
+                log.warning("old environment %s kept: %s", old.name[:80], exc)
+                continue
+            shutil.rmtree(checked, ignore_errors=True)
+        stale = self._entry(incoming)
         if stale.exists():
             shutil.rmtree(stale, ignore_errors=True)
 
