@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 PAYLOAD_MAX = 1024
 #: Home Assistant's default button payload.
 PRESS = "PRESS"
+#: A connector number and a current as the topics and payloads may write them: ASCII digits only.
+#: (``int`` and ``float`` also take other scripts' digits, such as '\u0663', and ``_``, exponents, nan.)
+_CONNECTOR = re.compile(r"[0-9]{1,6}")
+_AMPS = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 class Refused(Exception):
@@ -90,13 +95,10 @@ def _amps(text: str) -> float | None:
     """The operator's limit in amperes, or None for ``clear`` (or an empty payload)."""
     if text.lower() in ("", "clear"):
         return None
-    try:
-        amps = float(text)
-    except ValueError:
-        raise Refused(f"payload must be a current in amperes or clear, not {text[:40]!r}") from None
-    if amps != amps or amps in (float("inf"), float("-inf")):
-        raise Refused("payload must be a finite current in amperes")
-    return amps
+    if not _AMPS.fullmatch(text):
+        raise Refused(f"payload must be a current in amperes (such as 10 or 10.5) or clear, "
+                      f"not {text[:40]!r}")
+    return float(text)
 
 
 class CommandHandler:
@@ -115,7 +117,7 @@ class CommandHandler:
                 raise Refused(f"unknown command (known: {', '.join(COMMANDS)})")
             if retained:
                 raise Refused("retained command (publish commands without the retain flag)")
-            if not parsed[0].isdigit():
+            if not _CONNECTOR.fullmatch(parsed[0]):
                 raise Refused(f"connector must be a number, not {parsed[0][:20]!r}")
             evse_id = self.service.evse_id(int(parsed[0]))
             result = await self._run(name, evse_id, _text(payload))
