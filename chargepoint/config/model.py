@@ -260,6 +260,9 @@ class MqttConfig:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     keepalive_s: int = 30
+    #: The largest packet the broker may send (KiB, its topic and payload); a bigger one is read past and
+    #: dropped, never held in memory (commands are a few hundred bytes).
+    max_message_kb: int = 16
 
 
 @dataclass(frozen=True)

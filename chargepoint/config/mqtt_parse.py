@@ -16,6 +16,8 @@ from chargepoint.config.reader import Reader, table
 
 #: Characters a topic prefix may not hold: the wildcards, and the NUL MQTT forbids.
 TOPIC_FORBIDDEN = "+#\0"
+#: MQTT's own limit on a packet (256 MiB), in KiB.
+MESSAGE_KB_MAX = 256 * 1024
 
 
 def _check_topic(r: Reader, name: str, value: str) -> None:
@@ -59,6 +61,7 @@ def parse_mqtt(file: str, data: dict[str, Any], identity: str) -> MqttConfig:
         reconnect_min_s=r.number("reconnect_min_s", d.reconnect_min_s, low=0.1, high=3600),
         reconnect_max_s=r.number("reconnect_max_s", d.reconnect_max_s, low=0.1, high=86400),
         keepalive_s=r.number("keepalive_s", d.keepalive_s, low=5, high=3600, integer=True),
+        max_message_kb=r.number("max_message_kb", d.max_message_kb, low=1, high=MESSAGE_KB_MAX, integer=True),
     )
     if cfg.enabled and not cfg.host:
         raise r.fail("host", "is required with enabled = true")

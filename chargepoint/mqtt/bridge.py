@@ -10,6 +10,11 @@ The connect itself (DNS, TCP, TLS files) runs in a worker thread (aiomqtt).
 On every connection: subscribe to the commands (when on), Home Assistant
 discovery (when on), ``online`` on the availability topic (its last will says
 ``offline``), then every retained state topic again.
+
+What the broker sends is bounded too: a packet bigger than ``[mqtt]
+max_message_kb`` is read past and dropped, never held in memory (sizecap.py),
+with one log line each; the received messages waiting are at most
+INCOMING_MAX; commands are rate-limited.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import chargepoint
 from chargepoint.config import MqttConfig
 from chargepoint.connection import Backoff
 from chargepoint.control.service import StationService
-from chargepoint.mqtt import discovery
+from chargepoint.mqtt import discovery, sizecap
 from chargepoint.mqtt.commands import CommandHandler
 from chargepoint.mqtt.outlet import Message, Outlet
 from chargepoint.mqtt.payloads import dumps
@@ -76,6 +81,8 @@ class MqttBridge:
         self.published = 0
         self._failing = False
         self.commands_dropped = 0
+        #: Packets dropped unread for being bigger than ``max_message_kb``.
+        self.oversized_dropped = 0
         self._tokens = float(COMMAND_BURST)
         self._tokens_at = 0.0
         self._dropped_logged_at = float("-inf")
@@ -91,11 +98,20 @@ class MqttBridge:
         if cfg.tls:
             tls = aiomqtt.TLSParameters(ca_certs=cfg.ca_file or None, certfile=cfg.client_cert or None,
                                         keyfile=cfg.client_key or None)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host, cfg.port, username=cfg.username or None, password=cfg.password or None,
             identifier=f"chargepoint-{self.identity}", keepalive=cfg.keepalive_s, tls_params=tls,
             will=aiomqtt.Will(self.topics.availability, "offline", qos=1, retain=True),
             queue_type=self._incoming_queue(), logger=logging.getLogger("chargepoint.mqtt.client"))
+        return sizecap.cap(client, cfg.max_message_kb * 1024, self._oversized)
+
+    def _oversized(self, kind: int, length: int) -> None:
+        """A packet over the cap was announced: it is skipped, not read (one line per packet; the
+        log's rate limit counts a flood of them)."""
+        self.oversized_dropped += 1
+        what = "a message" if kind == sizecap.PUBLISH else f"a packet of type {kind >> 4}"
+        log.warning("MQTT: %s of %d bytes from %s dropped unread: more than max_message_kb = %d", what,
+                    length, self.where, self.config.max_message_kb)
 
     def _incoming_queue(self) -> type[asyncio.Queue[aiomqtt.Message]]:
         """aiomqtt's queue of received messages, holding at most INCOMING_MAX.

@@ -1,13 +1,178 @@
-"""Numbers in MQTT commands are ASCII digits: int() and float() also take other scripts' digits."""
+"""What the broker may send is bounded: a huge packet is dropped unread, numbers are ASCII digits.
+
+A hostile broker on loopback (just enough MQTT 3.1.1: CONNACK, SUBACK, PUBACK,
+PINGRESP) answers the station's bridge, then sends a packet a little over the
+cap (whole) and one announcing 250 MiB of which it streams a few MiB before it
+hangs up, on each of three connections. The bridge must skip both without
+holding them (memory traced by tracemalloc, whose peak would count paho's
+buffer of the announced length), keep the framing (the second packet is seen
+after the first was skipped), log one line per packet, and reconnect.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import tracemalloc
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from chargepoint.config import ConfigError, parse
+from chargepoint.config.model import MqttConfig
+from chargepoint.mqtt.bridge import MqttBridge
 from chargepoint.mqtt.commands import CommandHandler
 from chargepoint.mqtt.topics import Topics
+
+MIB = 1024 * 1024
+#: What the hostile broker announces in its big packet, and what it sends of it before hanging up.
+ANNOUNCED = 250 * MIB
+STREAMED = 3 * MIB
+ATTACKS = 3
+CHUNK = b"\0" * 65536
+
+
+def _length(n: int) -> bytes:
+    """MQTT's variable-length encoding of a remaining length."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (128 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first = (await reader.readexactly(1))[0]
+    length, shift = 0, 0
+    while True:
+        byte = (await reader.readexactly(1))[0]
+        length += (byte & 127) << shift
+        shift += 7
+        if not byte & 128:
+            break
+    return first, await reader.readexactly(length)
+
+
+class HostileBroker:
+    """Serves the handshake, then on each of the first ATTACKS connections sends the big packets."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.attacks_done = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                first, body = await _read_packet(reader)
+                kind = first & 0xF0
+                if kind == 0x10:  # CONNECT
+                    writer.write(b"\x20\x02\x00\x00")
+                elif kind == 0x80:  # SUBSCRIBE
+                    writer.write(b"\x90\x03" + body[:2] + b"\x01")
+                elif kind == 0xC0:  # PINGREQ
+                    writer.write(b"\xd0\x00")
+                elif kind == 0x30:  # PUBLISH: acknowledge QoS 1; the station's "online" starts the attack
+                    topic_length = int.from_bytes(body[:2], "big")
+                    if first & 0x06:
+                        writer.write(b"\x40\x02" + body[2 + topic_length:4 + topic_length])
+                    if body.endswith(b"online") and self.attacks_done < ATTACKS:
+                        await self._attack(writer)
+                        self.attacks_done += 1
+                        return
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _attack(self, writer: asyncio.StreamWriter) -> None:
+        topic = b"chargepoint/CP-1/connector/1/cmd/limit"
+        head = len(topic).to_bytes(2, "big") + topic
+        over = 16 * 1024 + 1  # just over the cap: sent whole, so the next packet must be found after it
+        writer.write(b"\x30" + _length(len(head) + over) + head + b"\0" * over)
+        writer.write(b"\x30" + _length(len(head) + ANNOUNCED) + head)
+        for _ in range(STREAMED // len(CHUNK)):
+            writer.write(CHUNK)
+            await writer.drain()
+
+
+def _service() -> Any:
+    station = SimpleNamespace(identity="CP-1", vendor="ACME", model="Pi AC", serial_number="")
+    return SimpleNamespace(config=SimpleNamespace(station=station), station=SimpleNamespace(connectors={}))
+
+
+class _NoWatch:
+    """The bridge's station watch, left out: this test is about what comes in."""
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    def kick(self) -> None:
+        pass
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+async def _instant(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+async def test_a_huge_packet_from_the_broker_is_dropped_unread_across_reconnects(caplog):
+    broker = HostileBroker()
+    port = await broker.start()
+    config = MqttConfig(enabled=True, host="127.0.0.1", port=port, discovery=False, reconnect_min_s=0.1,
+                        max_message_kb=16)
+    bridge = MqttBridge(_service(), config, sleep=_instant)
+    bridge.watch = _NoWatch()  # type: ignore[assignment]
+    caplog.set_level(logging.WARNING, "chargepoint.mqtt.bridge")
+    rss = _rss_kib()
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        task = asyncio.ensure_future(bridge.run())
+        try:
+            async with asyncio.timeout(30):
+                while broker.attacks_done < ATTACKS or broker.connections <= ATTACKS:  # reconnected after
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await broker.close()
+    assert peak - base < 2 * MIB, f"{(peak - base) / MIB:.1f} MiB held at the peak"
+    assert _rss_kib() - rss < 32 * 1024
+    dropped = [r.getMessage() for r in caplog.records if "dropped unread" in r.getMessage()]
+    assert len(dropped) == 2 * ATTACKS == bridge.oversized_dropped, dropped
+    assert f"MQTT: a message of {ANNOUNCED + 40} bytes from 127.0.0.1:{port} dropped unread: more than " \
+           "max_message_kb = 16" in dropped
+    assert bridge.connections > ATTACKS  # reconnected after each, and still connecting
+
+
+def test_max_message_kb_is_checked():
+    minimal = {"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://127.0.0.1:9000"}}
+    assert parse(minimal).mqtt.max_message_kb == 16
+    assert parse({**minimal, "mqtt": {"max_message_kb": 64}}).mqtt.max_message_kb == 64
+    with pytest.raises(ConfigError, match="mqtt.max_message_kb"):
+        parse({**minimal, "mqtt": {"max_message_kb": 0}}, "station.toml")
+
 
 # ------------------------------------------------------------- numbers in commands
 
