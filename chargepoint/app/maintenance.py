@@ -25,13 +25,13 @@ from chargepoint.app.logfile import LogFile
 from chargepoint.core.diagnostics import Diagnostics, DiagnosticsSources
 from chargepoint.core.firmware import (
     FirmwareManager,
-    FirmwareRequest,
     FirmwareState,
     FirmwareStatus,
     Sha256Verifier,
     UpdatePolicy,
 )
 from chargepoint.core.firmware.installer import CommandInstaller, Installer, VenvInstaller
+from chargepoint.core.firmware_policy import FirmwarePolicy
 from chargepoint.core.security_log import SecurityEvent
 
 log = logging.getLogger(__name__)
@@ -55,19 +55,6 @@ def masked(value: Any, secret: tuple[str, ...] = SECRET_FIELDS) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
-class SignedOnly:
-    """The signature check for a signed update (one that carries a signature or a signing
-    certificate); an unsigned one is the checksum's business, as 1.6 UpdateFirmware is."""
-
-    def __init__(self, verifier: Any) -> None:
-        self.verifier = verifier
-
-    async def verify(self, package: pathlib.Path, request: FirmwareRequest) -> str | None:
-        if request.signature is None and request.signing_certificate is None:
-            return None
-        return await self.verifier.verify(package, request)
-
-
 #: A restart into a new version takes a few seconds; with at least this much orphan grace the
 #: safety supervisor keeps the running sessions charging through it (README, firmware updates).
 RESTART_FITS_GRACE_S = 30.0
@@ -88,13 +75,19 @@ class Maintenance:
                 deadline_s=fw.boot_deadline_s,
                 system_site_packages=fw.system_site_packages, pip_args=fw.pip_args, keep=fw.keep_versions,
                 with_pip=fw.venv_with_pip)
+        #: What may run: signed packages checked, unsigned ones as the owner allows for the link.
+        self.policy = FirmwarePolicy(daemon.security.verifier, daemon.profile_switch.in_use,
+                                     require_signature=fw.require_signature,
+                                     allow_unsigned_without_tls=fw.allow_unsigned_without_tls,
+                                     security_log=daemon.security.log)
         self.firmware = FirmwareManager(
             daemon.station, daemon.clock, state_dir, installer,
-            [Sha256Verifier(required=fw.require_checksum), SignedOnly(daemon.security.verifier)],
+            [Sha256Verifier(required=fw.require_checksum), self.policy],
             running_version=chargepoint.__version__, restart=self._restart,
             policy=UpdatePolicy(fw.stop_transactions, fw.checksum_file, fw.download_timeout_s,
                                 sessions_survive_restart=daemon.hardware.supervisor is not None
-                                and config.safety.orphan_grace_s >= RESTART_FITS_GRACE_S),
+                                and config.safety.orphan_grace_s >= RESTART_FITS_GRACE_S,
+                                max_download_mb=fw.max_download_mb),
             healthy=self._healthy)
         diag = config.diagnostics
         self.logfile = LogFile(state_dir, max_bytes=diag.log_file_max_bytes, backups=diag.log_file_backups,
@@ -107,6 +100,7 @@ class Maintenance:
             security_log=daemon.security.log.export),
             daemon.clock, state_dir, config.station.identity, http_method=diag.http_method,
             timeout_s=diag.upload_timeout_s)
+        self.firmware.listeners.append(self.policy.watch)
         self.firmware.listeners.append(self._record_installed)
         daemon.station.firmware = self.firmware
         daemon.station.diagnostics = self.diagnostics

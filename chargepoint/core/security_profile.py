@@ -68,6 +68,11 @@ class ProfileSwitch:
         if name == "security_profile":
             self.failures = 0
 
+    def in_use(self) -> int:
+        """The profile of the link as it is (or last was) connected: the lower of the setting and
+        the confirmed one, so a raise not yet connected does not count (the firmware policy)."""
+        return min(int(self.settings.get("security_profile")), self.confirmed)
+
     def connected(self) -> None:
         """The link is connected with the current profile: it is the one to fall back to now."""
         self.confirmed = int(self.settings.get("security_profile"))

@@ -83,6 +83,7 @@ reconnect_max_s = 1.0
 socket = "{tmp_path / 'control.sock'}"
 [firmware]
 venvs_dir = "{venvs}"
+allow_unsigned_without_tls = true
 boot_deadline_s = 2
 pip_args = "--no-deps"
 system_site_packages = false

@@ -56,7 +56,8 @@ def _sections(tmp_path: Path) -> dict[str, Any]:
     (venvs / "0.1.0").mkdir(parents=True, exist_ok=True)
     if not (venvs / "current").exists():
         (venvs / "current").symlink_to("0.1.0")
-    return {"firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1},
+    # Unsigned packages over ws://: the owner's key that allows them (refused by default).
+    return {"firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1, "allow_unsigned_without_tls": True},
             "diagnostics": {"retry_interval_s": 1},
             "mqtt": {"username": "station", "password": MQTT_PASSWORD},
             "control": {"socket": str(tmp_path / "control.sock")}}

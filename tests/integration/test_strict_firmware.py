@@ -62,7 +62,7 @@ async def daemon(strict: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
         "ocpp": {"csms_url": f"ws://127.0.0.1:{strict.port}", "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "simulation": {"speed": 10.0},
         "control": {"socket": str(tmp_path / "control.sock")},
-        "firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1},
+        "firmware": {"venvs_dir": str(venvs), "retry_interval_s": 1, "allow_unsigned_without_tls": True},
         "diagnostics": {"retry_interval_s": 1},
     }, "<test_strict_firmware>"))
     task = asyncio.ensure_future(station.run())
