@@ -9,7 +9,10 @@ What goes in is given by ``DiagnosticsSources`` (the daemon knows where each
 part lives); the archive is written in a worker thread and uploaded to the
 location the CSMS names (``transfer.upload``), with retries. Statuses are
 neutral ``DiagnosticsStatus`` values the adapters translate (1.6
-DiagnosticsStatusNotification, 2.0.1 LogStatusNotification).
+DiagnosticsStatusNotification, 2.0.1 LogStatusNotification). Every upload
+ends with a final status, Uploaded or UploadFailed, whatever goes wrong (a
+URL refused, an error no step expected); the reason never shows the URL's
+password.
 """
 
 from __future__ import annotations
@@ -181,6 +184,13 @@ class Diagnostics:
             listener(self.state)
 
     async def _run(self, request: DiagnosticsRequest, name: str) -> None:
+        try:
+            await self._upload(request, name)
+        except Exception as exc:  # noqa: BLE001 - whatever no step expected, the upload ends reported
+            reason = transfer.hide(f"unexpected {type(exc).__name__}: {exc}".rstrip(": "), request.location)
+            self._enter(DiagnosticsStatus.UPLOAD_FAILED, reason)
+
+    async def _upload(self, request: DiagnosticsRequest, name: str) -> None:
         self._enter(DiagnosticsStatus.UPLOADING)
         archive = self.dir / name
         try:
@@ -204,7 +214,7 @@ class Diagnostics:
                     await transfer.upload(request.location, archive, method=self.http_method,
                                           timeout_s=self.timeout_s)
                 except transfer.TransferError as exc:
-                    if attempt == attempts:
+                    if exc.final or attempt == attempts:
                         self._enter(DiagnosticsStatus.UPLOAD_FAILED,
                                     f"{exc.reason} (attempt {attempt} of {attempts})")
                         return

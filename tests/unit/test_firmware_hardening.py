@@ -21,10 +21,27 @@ from typing import Any
 
 import pytest
 
-from chargepoint.core.firmware import FirmwareManager, FirmwareRequest, FirmwareStatus, Sha256Verifier, trial
-from chargepoint.core.firmware.installer import InstallError, VenvInstaller, wheel_info
+import chargepoint.core.firmware.manager as manager_module
+from chargepoint.config.firmware import DOWNLOAD_RESERVE_MB
+from chargepoint.core.diagnostics import (
+    Diagnostics,
+    DiagnosticsRequest,
+    DiagnosticsSources,
+    DiagnosticsStatus,
+)
+from chargepoint.core.firmware import (
+    FirmwareManager,
+    FirmwareRequest,
+    FirmwareState,
+    FirmwareStatus,
+    Sha256Verifier,
+    UpdatePolicy,
+    trial,
+)
+from chargepoint.core.firmware.installer import Installed, InstallError, VenvInstaller, wheel_info
+from chargepoint.core.firmware.transfer import MB, check_url, hide, shown
 from hal.clock import ManualClock
-from tests.firmware_rig import FileServer
+from tests.firmware_rig import FileServer, FtpServer
 
 S = FirmwareStatus
 
@@ -260,3 +277,135 @@ async def test_the_pruner_removes_only_old_environments_inside_the_versions_dire
     for name in ("current", "0.1.0", "0.0.2", "0.0.3", ".."):
         with pytest.raises(InstallError):
             installer._entry(name)
+
+
+# ------------------------------------------------------------------ downloads
+class _Installer:
+    """Fails as told (an InstallError, or an error no step expects)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def install(self, package: Path, request: FirmwareRequest) -> Installed:
+        raise self.error
+
+
+class _Verifier:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def verify(self, package: Path, request: FirmwareRequest) -> str | None:
+        raise self.error
+
+
+def _manager(tmp_path: Path, *, installer: Any = None, verifiers: list[Any] | None = None,
+             **policy: Any) -> tuple[FirmwareManager, _Station]:
+    station = _Station()
+    manager = FirmwareManager(station, ManualClock(), str(tmp_path / "state"),
+                              installer or _Installer(InstallError("installed nothing")),
+                              verifiers if verifiers is not None else [Sha256Verifier()],
+                              running_version="0.1.0", restart=lambda: None, policy=UpdatePolicy(**policy))
+    return manager, station
+
+
+async def _update(manager: FirmwareManager, location: str, retries: int = 1) -> FirmwareState:
+    """One update to its end. A retry would wait on the manual clock, which nobody advances: only a
+    final failure (or the last attempt) ends it within the time limit."""
+    manager.update(FirmwareRequest(location, 0.0, retries=retries, retry_interval_s=60))
+    assert manager._task is not None
+    await asyncio.wait_for(manager._task, 10)
+    return manager.state
+
+
+@pytest.fixture
+def ftp(tmp_path: Path) -> Iterator[FtpServer]:
+    server = FtpServer(tmp_path / "ftp")
+    yield server
+    server.close()
+
+
+async def test_a_package_bigger_than_the_cap_is_download_failed_at_once_and_its_part_removed(
+        tmp_path: Path, files: FileServer, ftp: FtpServer) -> None:
+    files.files["big.whl"] = b"x" * (2 * MB)
+    (ftp.root / "big.whl").write_bytes(b"x" * (2 * MB))
+    download = tmp_path / "state" / "firmware" / "download"
+    for location, path in ((files.url("/files/big.whl"), "/files/big.whl"),
+                           (files.url("/endless/big.whl"), "/endless/big.whl"),  # no length announced
+                           (ftp.url("/big.whl"), None)):
+        manager, station = _manager(tmp_path, max_download_mb=1)
+        files.requests.clear()
+        state = await _update(manager, location, retries=3)
+        assert state.status is S.DOWNLOAD_FAILED, state
+        detail = state.detail or ""
+        assert "bigger than the 1 MB allowed" in detail and "attempt 1 of 3" in detail
+        if path is not None:
+            assert files.requests == [path], "not tried again: it would be as big"
+        assert list(download.iterdir()) == [], "the partial file is removed"
+        assert station.operative == {1: True}
+
+
+async def test_the_cap_leaves_the_reserve_free_on_the_state_directorys_disk(
+        tmp_path: Path, files: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(manager_module.shutil, "disk_usage",
+                        lambda path: usage._replace(free=(DOWNLOAD_RESERVE_MB + 1) * MB))
+    manager, _ = _manager(tmp_path, max_download_mb=200)
+    assert manager._download_limit() == MB
+    files.files["pkg.whl"] = b"x" * (MB + 1)
+    state = await _update(manager, files.url("/files/pkg.whl"))
+    assert state.status is S.DOWNLOAD_FAILED and "disk is full" in (state.detail or "")
+    assert f"less than {DOWNLOAD_RESERVE_MB} MB free" in (state.detail or "")
+
+
+async def test_a_url_with_cr_lf_ends_in_a_final_status_and_sends_no_command(
+        tmp_path: Path, ftp: FtpServer, caplog: pytest.LogCaptureFixture) -> None:
+    (ftp.root / "other.whl").write_bytes(b"keep me")
+    (ftp.root / "up").mkdir()
+    manager, _ = _manager(tmp_path)
+    state = await _update(manager, ftp.url("/pkg.whl%0d%0aDELE%20other.whl"), retries=3)
+    assert state.status is S.DOWNLOAD_FAILED and "control characters" in (state.detail or ""), state
+    assert "attempt 1 of 3" in (state.detail or "")
+    diagnostics = Diagnostics(DiagnosticsSources(), ManualClock(), str(tmp_path / "state"), "CP")
+    diagnostics.request(DiagnosticsRequest(ftp.url("/up%0d%0aDELE%20other.whl/"), retries=3))
+    assert diagnostics._task is not None
+    await asyncio.wait_for(diagnostics._task, 10)
+    assert diagnostics.state.status is DiagnosticsStatus.UPLOAD_FAILED, diagnostics.state
+    assert "control characters" in (diagnostics.state.detail or "")
+    assert (ftp.root / "other.whl").read_bytes() == b"keep me" and list((ftp.root / "up").iterdir()) == []
+    said = f"{state} {diagnostics.state} {caplog.text}"
+    assert FtpServer.PASSWORD not in said
+
+
+async def test_an_error_no_step_expects_ends_the_update_with_a_final_status_without_the_password(
+        tmp_path: Path, files: FileServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    files.files["p.whl"] = b"package"
+    secret = "pa%24s-w0rd"  # "pa$s-w0rd"
+    location = f"http://operator:{secret}@127.0.0.1:{files.port}/files/p.whl"
+    leak = RuntimeError("the verifier broke on pa$s-w0rd")
+    manager, station = _manager(tmp_path, verifiers=[_Verifier(leak)])
+    state = await _update(manager, location)
+    assert state.status is S.INSTALLATION_FAILED and "unexpected RuntimeError" in (state.detail or ""), state
+    manager, station = _manager(tmp_path, installer=_Installer(KeyError("venv")))
+    state = await _update(manager, location)
+    assert state.status is S.INSTALLATION_FAILED and "KeyError" in (state.detail or ""), state
+    assert station.operative == {1: True}, "the connectors held for the install are given back"
+
+    async def broken_download(*args: Any, **kwargs: Any) -> int:
+        raise UnicodeError(f"cannot encode {location}")
+
+    monkeypatch.setattr(manager_module.transfer, "download", broken_download)
+    manager, station = _manager(tmp_path)
+    state = await _update(manager, location)
+    assert state.status is S.DOWNLOAD_FAILED and "UnicodeError" in (state.detail or ""), state
+    assert "operator@127.0.0.1" in (state.detail or "")
+    said = f"{state} {caplog.text} {(tmp_path / 'state' / 'firmware' / 'status.json').read_text()}"
+    assert secret not in said and "pa$s-w0rd" not in said
+
+
+def test_urls_are_shown_without_passwords_even_when_they_do_not_parse() -> None:
+    for url in ("http://u:s3cr3t@[::1/p", "ftp://u:s3cr3t@h:port/p", "ftp://a:s3cr3t@c@d/x"):
+        assert "s3cr3t" not in shown(url) and "s3cr3t" not in hide(f"error: {url}", url)
+        assert check_url(url) is not None or url.startswith("ftp://a:")
+    assert check_url("http://h/p%0aX") is not None and check_url("http://h/p%7f") is not None
+    assert check_url("https://h/p.whl?x=%41") is None

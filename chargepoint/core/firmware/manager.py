@@ -16,7 +16,13 @@ it was before the update, also after a restart.
 Every status is a ``FirmwareState`` handed to the listeners (the adapters
 send it); the latest one is kept in ``<state_dir>/firmware/status.json`` with
 whether a CSMS has received it, so the final word is not lost to a restart or
-an outage: an adapter sends ``unreported`` after each accepted boot.
+an outage: an adapter sends ``unreported`` after each accepted boot. Every
+update ends with a final status, whatever goes wrong: an error no step
+expected is DownloadFailed while downloading, InstallationFailed after.
+
+A download takes at most ``max_download_mb``, and never more than leaves
+``DOWNLOAD_RESERVE_MB`` free on the state directory's disk: the state database
+shares that disk, and a station whose database cannot be written stops.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ import logging
 import os
 import pathlib
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from chargepoint.config.firmware import DOWNLOAD_RESERVE_MB, FirmwareConfig
 from chargepoint.core.events import StopReason
 from chargepoint.core.firmware import transfer, trial
 from chargepoint.core.firmware.installer import Installer, InstallError
@@ -75,6 +83,12 @@ class UpdatePolicy:
     #: orphan grace is long enough): the install need not wait for the running transactions, which
     #: carry on through the restart. Connectors without one are held Unavailable as always.
     sessions_survive_restart: bool = False
+    #: The largest package downloaded (less when the state directory's disk has less free).
+    max_download_mb: int = FirmwareConfig.max_download_mb
+
+
+#: A ``<location>.sha256`` file is one line.
+CHECKSUM_FILE_MAX = 64 * 1024
 
 
 class FirmwareManager:
@@ -156,7 +170,10 @@ class FirmwareManager:
         self.unreported = True
         (log.warning if detail else log.info)("firmware %s%s", status.value.replace("_", " "),
                                               f": {detail}" if detail else "")
-        await asyncio.to_thread(self._save)
+        try:
+            await asyncio.to_thread(self._save)
+        except OSError as exc:  # a full or read-only disk: the listeners still hear it
+            log.warning("firmware status not saved: %s", exc.strerror or exc)
         for listener in list(self.listeners):
             listener(self.state)
 
@@ -184,6 +201,16 @@ class FirmwareManager:
                 self._release()
                 await asyncio.shield(asyncio.to_thread(self._save))
             raise
+        except Exception as exc:  # noqa: BLE001 - whatever no step expected, the update ends reported
+            await self._failed(exc, request)
+
+    async def _failed(self, exc: Exception, request: FirmwareRequest) -> None:
+        """A final status for an error no step expected (its words without the URL's password)."""
+        downloading = self.state.status in (S.IDLE, S.DOWNLOAD_SCHEDULED, S.DOWNLOADING)
+        if self._held is not None:
+            self._release()
+        reason = transfer.hide(f"unexpected {type(exc).__name__}: {exc}".rstrip(": "), request.location)
+        await self._enter(S.DOWNLOAD_FAILED if downloading else S.INSTALLATION_FAILED, reason)
 
     async def _update(self, request: FirmwareRequest) -> None:
         self.state = FirmwareState(S.IDLE, request.request_id, transfer.shown(request.location))
@@ -217,12 +244,14 @@ class FirmwareManager:
         attempts = max(1, request.retries)
         await self._enter(S.DOWNLOADING)
         for attempt in range(1, attempts + 1):
+            limit = await asyncio.to_thread(self._download_limit)
             try:
                 size = await transfer.download(request.location, dest,
-                                               timeout_s=self.policy.download_timeout_s)
+                                               timeout_s=self.policy.download_timeout_s, max_bytes=limit)
             except transfer.TransferError as exc:
-                if exc.disk_full or attempt == attempts:
-                    await self._enter(S.DOWNLOAD_FAILED, f"{exc.reason} (attempt {attempt} of {attempts})")
+                if exc.final or attempt == attempts:
+                    reason = self._too_big(limit) if exc.too_big else exc.reason
+                    await self._enter(S.DOWNLOAD_FAILED, f"{reason} (attempt {attempt} of {attempts})")
                     return None
                 log.warning("firmware download attempt %d of %d failed: %s; again in %g s",
                             attempt, attempts, exc.reason, request.retry_interval_s)
@@ -233,6 +262,19 @@ class FirmwareManager:
             return dest
         return None
 
+    def _download_limit(self) -> int:
+        """Bytes a download may take: ``max_download_mb``, or what leaves ``DOWNLOAD_RESERVE_MB`` free."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.dir).free - DOWNLOAD_RESERVE_MB * transfer.MB
+        return max(0, min(self.policy.max_download_mb * transfer.MB, free))
+
+    def _too_big(self, limit: int) -> str:
+        """Why a package bigger than ``limit`` is refused: the configured cap, or a disk nearly full."""
+        if limit < self.policy.max_download_mb * transfer.MB:
+            return (f"the disk is full: the package would leave less than {DOWNLOAD_RESERVE_MB} MB free on "
+                    f"the state directory's disk (room for {limit / transfer.MB:.3g} MB)")
+        return f"the package is bigger than the {self.policy.max_download_mb} MB allowed (max_download_mb)"
+
     async def _checksum_file(self, request: FirmwareRequest) -> FirmwareRequest:
         """The checksum of the location's fragment, or of ``<location>.sha256`` when configured."""
         given = request.checksum_sha256 or checksum_in(request.location)
@@ -241,7 +283,8 @@ class FirmwareManager:
             sidecar = parts._replace(path=parts.path + ".sha256", fragment="").geturl()
             dest = self.dir / "download" / "package.sha256"
             try:
-                await transfer.download(sidecar, dest, timeout_s=self.policy.download_timeout_s)
+                await transfer.download(sidecar, dest, timeout_s=self.policy.download_timeout_s,
+                                        max_bytes=CHECKSUM_FILE_MAX)
                 given = checksum_text(await asyncio.to_thread(dest.read_text, "utf-8", "replace"))
             except transfer.TransferError as exc:
                 log.warning("firmware checksum file %s not fetched: %s", transfer.shown(sidecar), exc.reason)
