@@ -5,7 +5,8 @@ and the diagnostics archive needs the log of a time window the CSMS names. So
 the daemon also writes its log (INFO and up, masked and capped like every
 other line, see ``logfilter``) to ``<state_dir>/logs/chargepoint.log``, bounded:
 rotated at ``max_bytes`` with ``backups`` older files kept (``.1`` the newest
-of them). Each line begins with its UTC time to the millisecond, which is how
+of them), its directory 0700 and its files 0600 whatever the umask (they hold
+card ids). Each line begins with its UTC time to the millisecond, which is how
 ``core/diagnostics.py`` picks the window. Records are written by a listener
 thread (a queue between), so the event loop never waits for the disk; a
 failing disk loses log lines, not the station.
@@ -13,13 +14,17 @@ failing disk loses log lines, not the station.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
+import os
 import pathlib
 import queue
 import time
+from typing import TextIO
 
 from chargepoint.app import logfilter
+from chargepoint.app.filemodes import FILE_MODE, private_dir
 
 #: Where the log goes inside the state directory.
 LOG_FILE = pathlib.Path("logs") / "chargepoint.log"
@@ -38,6 +43,17 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
     prints no traceback (the journal and the status say what is wrong with the disk)."""
 
     dropped = 0
+
+    def _open(self) -> TextIO:
+        """The file, for its user only: made 0600, and made so if an older release left it readable."""
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+        try:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, FILE_MODE)
+            return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        except BaseException:
+            os.close(fd)
+            raise
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
         self.dropped += 1
@@ -65,7 +81,10 @@ class LogFile:
 
     def attach(self) -> None:
         """Start writing the root logger's records (call once, before the station starts)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        for old in self.files():  # older files as a release before this one left them
+            with contextlib.suppress(OSError):
+                old.chmod(FILE_MODE)
         file = _FileHandler(self.path, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8",
                             delay=True)
         file.setFormatter(_UtcFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -4,7 +4,8 @@ Two daemons started on one configuration run two stations on one database:
 both drain the same outbox, so transaction messages go out twice and each
 daemon deletes rows the other still counts on. The daemon therefore takes an
 exclusive ``flock`` on ``chargepoint.lock`` in ``station.state_dir`` before it
-opens the store and keeps it until it stops; a second daemon is refused at
+opens the store and keeps it until it stops (a state directory made here is
+0700, the lock file 0600, whatever the umask); a second daemon is refused at
 start, before it has touched a file, with the pid of the first.
 
 ``flock`` and not a pid file: the kernel drops the lock when the process dies,
@@ -20,6 +21,8 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+
+from chargepoint.app.filemodes import FILE_MODE, private_dir
 
 LOCK_NAME = "chargepoint.lock"
 
@@ -63,10 +66,12 @@ class StateLock:
         if self._fd is not None:
             return
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            private_dir(self.state_dir)  # 0700 when made here, whatever the umask (filemodes.py)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise StateLockError(f"{self.path}: cannot lock the state directory: {exc.strerror}") from exc
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, FILE_MODE)  # O_CREAT's mode passes through the umask; an older file had 0644
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.ftruncate(fd, 0)

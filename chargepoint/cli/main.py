@@ -89,6 +89,11 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def run(config_path: str, log_level: str) -> None:
     """Run the station daemon (what the systemd service starts)."""
+    from chargepoint.app.filemodes import private_umask
+
+    # Files and directories made from here on are this user's alone, as under the unit's UMask=0077,
+    # also when started from a shell (umask 022): the state holds keys, card ids and logs.
+    private_umask()
     _setup_logging(log_level)
     try:
         config = load(config_path)
