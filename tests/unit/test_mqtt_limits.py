@@ -3,7 +3,8 @@
 A hostile broker on loopback (just enough MQTT 3.1.1: CONNACK, SUBACK, PUBACK,
 PINGRESP) answers the station's bridge, then sends a packet a little over the
 cap (whole) and one announcing 250 MiB of which it streams a few MiB before it
-hangs up, on each of three connections. The bridge must skip both without
+hangs up, on each of three connections (the station, commands on, subscribes
+to its command topics only). The bridge must skip both without
 holding them (memory traced by tracemalloc, whose peak would count paho's
 buffer of the announced length), keep the framing (the second packet is seen
 after the first was skipped), log one line per packet, and reconnect.
@@ -61,6 +62,7 @@ class HostileBroker:
     def __init__(self) -> None:
         self.connections = 0
         self.attacks_done = 0
+        self.subscribed: set[str] = set()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> int:
@@ -80,7 +82,8 @@ class HostileBroker:
                 kind = first & 0xF0
                 if kind == 0x10:  # CONNECT
                     writer.write(b"\x20\x02\x00\x00")
-                elif kind == 0x80:  # SUBSCRIBE
+                elif kind == 0x80:  # SUBSCRIBE (one topic filter, as the station sends it)
+                    self.subscribed.add(body[4:4 + int.from_bytes(body[2:4], "big")].decode())
                     writer.write(b"\x90\x03" + body[:2] + b"\x01")
                 elif kind == 0xC0:  # PINGREQ
                     writer.write(b"\xd0\x00")
@@ -136,8 +139,8 @@ async def _instant(_: float) -> None:
 async def test_a_huge_packet_from_the_broker_is_dropped_unread_across_reconnects(caplog):
     broker = HostileBroker()
     port = await broker.start()
-    config = MqttConfig(enabled=True, host="127.0.0.1", port=port, discovery=False, reconnect_min_s=0.1,
-                        max_message_kb=16)
+    config = MqttConfig(enabled=True, host="127.0.0.1", port=port, discovery=False, commands=True,
+                        reconnect_min_s=0.1, max_message_kb=16)
     bridge = MqttBridge(_service(), config, sleep=_instant)
     bridge.watch = _NoWatch()  # type: ignore[assignment]
     caplog.set_level(logging.WARNING, "chargepoint.mqtt.bridge")
@@ -164,6 +167,7 @@ async def test_a_huge_packet_from_the_broker_is_dropped_unread_across_reconnects
     assert f"MQTT: a message of {ANNOUNCED + 40} bytes from 127.0.0.1:{port} dropped unread: more than " \
            "max_message_kb = 16" in dropped
     assert bridge.connections > ATTACKS  # reconnected after each, and still connecting
+    assert broker.subscribed == {"chargepoint/CP-1/connector/+/cmd/+"}  # the command topics only
 
 
 def test_max_message_kb_is_checked():
