@@ -3,8 +3,9 @@
 For the technician at the station: which root certificates are installed and
 when they run out, the station's own certificate (security profile 3) and the
 days it has left, a signing request made by hand (the key is made by the
-daemon, in its state directory, and never leaves it), and the persistent
-security log.
+daemon, in its state directory, and never leaves it), the manufacturer roots
+the owner pins (no CSMS can change those; once one is pinned, only pinned
+roots verify firmware), and the persistent security log.
 """
 
 from __future__ import annotations
@@ -37,21 +38,34 @@ def _certs_view(result: dict[str, Any]) -> str:
     for root in result["roots"]:
         lines.append(f"{root['kind']:<18} {root['subject']}  expires {_when(root['expires'])} "
                      f"({root['days_left']:.0f} days left)  serial {root['serial_number']}")
+    pinned = result.get("pinned") or []
+    if pinned:
+        lines.append("Pinned manufacturer roots (only these verify firmware; "
+                     "a manufacturer_root the CSMS installed does not):")
+    for root in pinned:
+        lines.append(f"  {root['subject']}  expires {_when(root['expires'])} "
+                     f"({root['days_left']:.0f} days left)  SHA-256 {root['fingerprint']}")
     return "\n".join(lines)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--csr", is_flag=True,
               help="Make a certificate signing request on the station instead (CN its identity, "
                    "O organization_name; the daemon makes a new key for it).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="With --csr: write it to this file.")
 @daemon_command
-def certs(target: Target, csr: bool, out: str | None) -> None:
+@click.pass_context
+def certs(ctx: click.Context, target: Target, csr: bool, out: str | None) -> None:
     """Installed root certificates and the station's own, with their expiry; or a signing request.
 
     A certificate signed for the request is taken when the CSMS sends it
-    (CertificateSigned), and presented from the next connection on."""
+    (CertificateSigned), and presented from the next connection on.
+    pin-manufacturer / unpin-manufacturer: the owner's firmware signing roots."""
+    if ctx.invoked_subcommand is not None:
+        if csr or out is not None:
+            raise click.UsageError("--csr and --out are not for a subcommand")
+        return
     if out is not None and not csr:
         raise click.UsageError("--out needs --csr")
     if not csr:
@@ -66,6 +80,28 @@ def certs(target: Target, csr: bool, out: str | None) -> None:
         return f"{head}: written to {out}" if out else f"{head}:\n{r['csr'].rstrip()}"
 
     target.show(result, text)
+
+
+@certs.command("pin-manufacturer")
+@click.argument("pem_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE")
+@daemon_command
+def certs_pin(target: Target, pem_file: Path) -> None:
+    """Pin a manufacturer root certificate (PEM FILE) for firmware signatures.
+
+    Once a root is pinned, a signed firmware's certificate must lead to a pinned
+    root: a ManufacturerRootCertificate the CSMS installs no longer signs firmware.
+    No CSMS can remove a pinned root."""
+    pem = pem_file.read_text(encoding="ascii", errors="replace")
+    target.show(target.call("certs_pin", pem=pem), lambda r: f"Pinned: {r['pinned']}")
+
+
+@certs.command("unpin-manufacturer")
+@click.argument("fingerprint")
+@daemon_command
+def certs_unpin(target: Target, fingerprint: str) -> None:
+    """Remove a pinned manufacturer root, named by its SHA-256 FINGERPRINT (8 hex digits or more,
+    as `chargepoint certs` lists it). With none left pinned, the CSMS-installed roots count again."""
+    target.show(target.call("certs_unpin", fingerprint=fingerprint), lambda r: f"Unpinned: {r['unpinned']}")
 
 
 def security_log_view(result: dict[str, Any]) -> str:

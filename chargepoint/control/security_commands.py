@@ -3,7 +3,9 @@
 ``certs`` lists the installed root certificates and the station's own with
 their expiry; ``certs_csr`` makes a signing request on the station (a new key
 there; the request can then be signed by hand and the certificate handed to
-the station by the CSMS); ``security_log`` shows the persistent security log
+the station by the CSMS); ``certs_pin`` and ``certs_unpin`` pin and unpin
+the owner's manufacturer roots (once one is pinned, only pinned roots verify
+firmware signatures); ``security_log`` shows the persistent security log
 and, with ``clear``, empties it (recorded as SecurityLogWasCleared).
 ``certificate_check`` is the selftest's look at the certificates. All the
 file work runs in a worker thread.
@@ -47,6 +49,15 @@ def _certificates(security: Security) -> dict[str, Any]:
         }
         for i in store.installed()
     ]
+    pinned = [
+        {
+            "subject": i.subject,
+            "expires": i.expires,
+            "days_left": round((i.expires - now) / DAY, 1),
+            "fingerprint": pki.fingerprint(i.certificate),
+        }
+        for i in store.pinned()
+    ]
     own = store.station_certificate()
     station = None
     if own is not None:
@@ -60,6 +71,7 @@ def _certificates(security: Security) -> dict[str, Any]:
         }
     return {
         "roots": roots,
+        "pinned": pinned,
         "station": station,
         "renewal_days": int(security.settings.get("certificate_renewal_days")),
     }
@@ -76,6 +88,27 @@ async def _certs_csr(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
         "identity": security.identity,
         "organization": str(security.settings.get("organization_name")),
     }
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError("bad_request", f"{name} must be a non-empty string")
+    return value
+
+
+async def _certs_pin(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    pinned, detail = await _security(s).pin_manufacturer(_text(args, "pem"), "the technician")
+    if not pinned:
+        raise ControlError("refused", f"not pinned: {detail}")
+    return {"pinned": detail}
+
+
+async def _certs_unpin(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    removed, detail = await _security(s).unpin_manufacturer(_text(args, "fingerprint"), "the technician")
+    if not removed:
+        raise ControlError("refused", f"not removed: {detail}")
+    return {"unpinned": detail}
 
 
 async def _security_log(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
@@ -102,9 +135,10 @@ async def _security_log(s: StationService, args: dict[str, Any]) -> dict[str, An
     }
 
 
-COMMANDS: dict[str, Handler] = {"certs": _certs, "certs_csr": _certs_csr, "security_log": _security_log}
+COMMANDS: dict[str, Handler] = {"certs": _certs, "certs_csr": _certs_csr, "certs_pin": _certs_pin,
+                                "certs_unpin": _certs_unpin, "security_log": _security_log}
 #: Of these, the ones that change something (logged with who asked).
-AUDITED = {"certs_csr", "security_log"}
+AUDITED = {"certs_csr", "certs_pin", "certs_unpin", "security_log"}
 
 
 async def certificate_check(security: Security | None) -> tuple[str, str]:

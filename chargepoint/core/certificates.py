@@ -3,7 +3,11 @@
 ``<state_dir>/certs/``: the root certificates the CSMS installed, one PEM file
 each, in ``csms_root/`` (the CAs the CSMS's TLS certificate must lead to) and
 ``manufacturer_root/`` (the CAs firmware signing certificates must lead to);
-the station's key and certificate for security profile 3. The key is made on
+the station's key and certificate for security profile 3. The owner may pin
+manufacturer roots locally (``chargepoint certs pin-manufacturer``), in
+``pinned_manufacturer_root/``: no OCPP message lists, installs or deletes
+them, and once one is pinned only the pinned ones verify firmware, so a CSMS
+that installs a ManufacturerRootCertificate of its own signs no firmware with it. The key is made on
 the station and never leaves it: written with mode 0600 by the service user
 that runs the daemon, never part of the configuration file, never logged.
 
@@ -35,6 +39,10 @@ KEY_MODE = 0o600
 #: The station's certificate chain followed by its private key.
 PAIR_FILE = "station.pem"
 PENDING_KEY_FILE = "station.pending.key"
+#: The owner's manufacturer roots (beside the RootKind folders, and none of them).
+PINNED_DIR = "pinned_manufacturer_root"
+#: The fewest hex digits of a fingerprint that name a pinned root to remove.
+FINGERPRINT_MIN = 8
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -159,6 +167,56 @@ class CertificateStore:
         except OSError as exc:
             return InstallResult.FAILED, f"cannot write the certificate: {exc}"
         return InstallResult.ACCEPTED, pki.subject_text(certificate)
+
+    # ------------------------------------------------- pinned by the owner
+    def pinned(self) -> list[Installed]:
+        """The manufacturer roots the owner pinned, by file name."""
+        folder = self.directory / PINNED_DIR
+        found = []
+        for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
+            try:
+                found.append(Installed(PINNED_DIR, path, pki.parse_pem_chain(path.read_bytes())[0]))
+            except (CertificateError, OSError):
+                continue
+        return found
+
+    def firmware_roots(self) -> list[x509.Certificate]:
+        """The roots a firmware signing certificate must lead to: the pinned ones when there are
+        any (then a root the CSMS installed signs no firmware), else the installed manufacturer roots."""
+        pinned = [i.certificate for i in self.pinned()]
+        return pinned or self.roots(RootKind.MANUFACTURER)
+
+    def pin(self, pem: str) -> tuple[bool, str]:
+        """Pin a manufacturer root (a CA certificate valid now); whether it is pinned, and what or why not."""
+        try:
+            certificate = pki.parse_pem_chain(pem)[0]
+            pki.check_valid_at(certificate, self.now())
+        except CertificateError as exc:
+            return False, str(exc)
+        if not pki.is_ca(certificate):
+            return False, f"{pki.subject_text(certificate)} is not a CA certificate"
+        fingerprint = pki.fingerprint(certificate)
+        try:
+            self._write_public(self._dir(PINNED_DIR) / f"{fingerprint[:16]}.pem",
+                               pki.pem_of(certificate).encode("ascii"))
+        except OSError as exc:
+            return False, f"cannot write the certificate: {exc}"
+        return True, f"{pki.subject_text(certificate)} (SHA-256 {fingerprint[:16]})"
+
+    def unpin(self, fingerprint: str) -> tuple[bool, str]:
+        """Remove the pinned root whose SHA-256 fingerprint begins with ``fingerprint``."""
+        wanted = fingerprint.lower().replace(":", "")
+        if len(wanted) < FINGERPRINT_MIN or any(c not in "0123456789abcdef" for c in wanted):
+            return False, f"give at least {FINGERPRINT_MIN} hex digits of the fingerprint"
+        matches = [i for i in self.pinned() if pki.fingerprint(i.certificate).startswith(wanted)]
+        if len(matches) != 1:
+            return False, "no pinned root has that fingerprint" if not matches else \
+                "more than one pinned root has a fingerprint beginning so: give more digits"
+        try:
+            matches[0].path.unlink()
+        except OSError as exc:
+            return False, f"cannot delete {matches[0].path.name}: {exc}"
+        return True, matches[0].subject
 
     def delete(self, wanted: HashData) -> tuple[DeleteResult, str]:
         """Delete the installed root that ``wanted`` names; the result and what was (not) deleted."""

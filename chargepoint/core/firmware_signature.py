@@ -5,11 +5,12 @@ location together with a signing certificate (PEM) and a signature (base64)
 over the package: RSA or ECDSA over the SHA-256 of the package's bytes. The
 firmware manager downloads the package and, before it unpacks or runs
 anything of it, asks a ``PackageVerifier``; this is the one for signed
-firmware. The signing certificate must lead to an installed manufacturer root
-and be valid now (the injected clock); the signature must be the certificate
-key's over the package. A refusal says which of the two failed
-(``Refusal.status``: the firmware status the adapters report) and is recorded
-as the matching security event.
+firmware. The signing certificate must lead to a manufacturer root (the ones
+the owner pinned, when any are; else those the CSMS installed) and be valid
+now (the injected clock); the signature must be the certificate key's over
+the package. A refusal says which of the two failed (``Refusal.status``: the
+firmware status the adapters report) and is recorded as the matching
+security event.
 
 Reading and hashing a package of many megabytes runs in a worker thread.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chargepoint.core import pki
-from chargepoint.core.certificates import CertificateStore, RootKind
+from chargepoint.core.certificates import CertificateStore
 from chargepoint.core.security_log import SecurityEvent, SecurityLog
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class SignatureVerifier:
             return Refusal("the firmware comes without a signing certificate", INVALID_CERTIFICATE)
         try:
             chain = pki.parse_pem_chain(signing_certificate)
-            pki.check_chain(chain, self.certificates.roots(RootKind.MANUFACTURER), self.certificates.now())
+            pki.check_chain(chain, self.certificates.firmware_roots(), self.certificates.now())
         except pki.CertificateError as exc:
             return Refusal(f"signing certificate refused: {exc}", INVALID_CERTIFICATE)
         return list(chain)

@@ -122,6 +122,11 @@ def check_valid_at(certificate: x509.Certificate, now: float) -> None:
                                f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M}Z")
 
 
+def fingerprint(certificate: x509.Certificate) -> str:
+    """The SHA-256 fingerprint in lowercase hex (how a technician tells certificates apart)."""
+    return certificate.fingerprint(crypto().hashes.SHA256()).hex()
+
+
 def is_ca(certificate: x509.Certificate) -> bool:
     x509 = crypto().x509
     try:

@@ -82,6 +82,26 @@ class Security:
             log.info("certificate not deleted: %s", detail)
         return result
 
+    async def pin_manufacturer(self, pem: str, by: str) -> tuple[bool, str]:
+        """The owner pins a manufacturer root: from now on only pinned roots verify firmware."""
+        pinned, detail = await asyncio.to_thread(self.certificates.pin, pem)
+        if pinned:
+            log.info("manufacturer root pinned by %s: %s", by, detail)
+            self.log.record(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                            f"manufacturer root pinned by {by}: {detail}")
+        else:
+            log.warning("manufacturer root not pinned: %s", detail)
+        return pinned, detail
+
+    async def unpin_manufacturer(self, fingerprint: str, by: str) -> tuple[bool, str]:
+        """The owner removes a pinned root (with none left, the installed manufacturer roots count again)."""
+        removed, detail = await asyncio.to_thread(self.certificates.unpin, fingerprint)
+        if removed:
+            log.info("pinned manufacturer root removed by %s: %s", by, detail)
+            self.log.record(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                            f"pinned manufacturer root removed by {by}: {detail}")
+        return removed, detail
+
     async def installed_ids(self, kind: RootKind) -> list[HashData]:
         return [i.hash_data() for i in await asyncio.to_thread(self.certificates.installed, kind)]
 

@@ -44,6 +44,19 @@ async def test_the_technician_sees_certificates_makes_a_csr_and_reads_and_clears
             text = (await cli("certs", "--socket", socket)).output
             assert "renewal starts 30 days ahead" in text and "CN=CSMS CA" in text
 
+            manufacturer = Ca.root("Owner's manufacturer root", days=365)
+            pinned = await cli("certs", "pin-manufacturer", manufacturer.write(tmp_path / "mfr.pem"),
+                               "--socket", socket)
+            assert pinned.exit_code == 0 and "Pinned: CN=Owner's manufacturer root" in pinned.output
+            text = (await cli("certs", "--socket", socket)).output
+            assert "Pinned manufacturer roots (only these verify firmware" in text
+            [root] = json.loads((await cli("certs", "--json", "--socket", socket)).stdout)["pinned"]
+            refused = await cli("certs", "unpin-manufacturer", "abc", "--socket", socket)
+            assert refused.exit_code != 0 and "at least 8 hex digits" in refused.output
+            unpinned = await cli("certs", "unpin-manufacturer", root["fingerprint"][:10], "--socket", socket)
+            assert unpinned.exit_code == 0, unpinned.output
+            assert json.loads((await cli("certs", "--json", "--socket", socket)).stdout)["pinned"] == []
+
             out = tmp_path / "station.csr"
             made = await cli("certs", "--csr", "--out", str(out), "--socket", socket)
             assert made.exit_code == 0, made.output

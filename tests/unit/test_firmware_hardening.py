@@ -6,12 +6,14 @@ archives a bound, and every failure a final status without the URL's password.""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -38,10 +40,11 @@ from chargepoint.core.firmware import (
     UpdatePolicy,
     trial,
 )
-from chargepoint.core.firmware.installer import Installed, InstallError, VenvInstaller, wheel_info
+from chargepoint.core.firmware.archive import ArchiveRefused, Bounds, tar_members
+from chargepoint.core.firmware.installer import Installed, InstallError, VenvInstaller, unpack, wheel_info
 from chargepoint.core.firmware.transfer import MB, check_url, hide, shown
 from hal.clock import ManualClock
-from tests.firmware_rig import FileServer, FtpServer
+from tests.firmware_rig import FileServer, FtpServer, build_wheel
 
 S = FirmwareStatus
 
@@ -409,3 +412,57 @@ def test_urls_are_shown_without_passwords_even_when_they_do_not_parse() -> None:
         assert check_url(url) is not None or url.startswith("ftp://a:")
     assert check_url("http://h/p%0aX") is not None and check_url("http://h/p%7f") is not None
     assert check_url("https://h/p.whl?x=%41") is None
+
+
+# ------------------------------------------------------------------ archives
+def _tarball(path: Path, members: list[tuple[str, bytes]], **pax: str) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.pax_headers = dict(pax)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_member_announced_at_1_5_gb_is_refused_at_its_header_without_being_expanded(tmp_path: Path) -> None:
+    bomb = tarfile.TarInfo("chargepoint-0.2.0-py3-none-any.whl")
+    bomb.size = 1536 * MB  # the header says so; the data behind it is never read
+    package = tmp_path / "bomb.tar.gz"
+    package.write_bytes(gzip.compress(bomb.tobuf(format=tarfile.GNU_FORMAT) + bytes(64 * 1024)))
+    work = tmp_path / "work"
+    with pytest.raises(InstallError, match="refused without unpacking: .* would unpack to 1610612736 bytes"):
+        unpack(package, work)
+    assert not work.exists(), "nothing was written"
+
+
+def test_zeros_in_a_tarball_or_a_wheel_beyond_the_ratio_are_refused_and_real_packages_pass(
+        tmp_path: Path) -> None:
+    zeros = bytes(8 * MB)  # compresses to a few kilobytes: a ratio near 1000
+    wheel = _wheel("0.2.0")
+    tarball = _tarball(tmp_path / "zeros.tar.gz", [("zeros.bin", zeros), ("chargepoint.whl", wheel)])
+    with pytest.raises(InstallError, match="would unpack to 8388608 bytes"):
+        unpack(tarball, tmp_path / "work")
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zipfile.ZipFile(io.BytesIO(wheel)) as small:
+            for entry in small.infolist():
+                zf.writestr(entry, small.read(entry))
+        zf.writestr("chargepoint/zeros.bin", zeros)
+    (tmp_path / "bomb.whl").write_bytes(bomb.getvalue())
+    with pytest.raises(InstallError, match="bomb.whl would unpack to"):
+        unpack(tmp_path / "bomb.whl", tmp_path / "work")
+    # A big pax header is read by tarfile itself: the counter under it stops that too.
+    pax = _tarball(tmp_path / "pax.tar.gz", [("chargepoint.whl", wheel)], comment="x" * (3 * MB))
+    with pytest.raises(ArchiveRefused, match="unpacks to more than"):
+        list(tar_members(pax, Bounds()))
+    # Members are counted.
+    many = _tarball(tmp_path / "many.tar.gz", [(f"m{n}", b"") for n in range(6)])
+    with pytest.raises(ArchiveRefused, match="more than 5 members"):
+        list(tar_members(many, Bounds(members=5)))
+    # The real thing passes: this checkout as a wheel, alone and in a tarball with another wheel.
+    real = build_wheel(tmp_path, "0.2.0")
+    assert unpack(real, tmp_path / "work")[1:] == ("0.2.0", False)
+    other = ("wheels/aiohttp-3.9.0-py3-none-any.whl", _wheel("3.9.0", "aiohttp"))
+    bundle = _tarball(tmp_path / "bundle.tar", [("wheels/" + real.name, real.read_bytes()), other])
+    assert unpack(bundle, tmp_path / "work")[1:] == ("0.2.0", True)

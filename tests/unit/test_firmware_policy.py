@@ -1,4 +1,5 @@
-"""The owner's firmware policy: an unsigned package runs only where the owner allows it.
+"""The owner's firmware policy: an unsigned package runs only where the owner allows it, and
+only the manufacturer roots the owner pinned (once any are) sign firmware.
 
 A package is code: the installer's import check runs it. So an unsigned
 UpdateFirmware over a link that is not TLS-authenticated (profile 0 or 1) is
@@ -13,20 +14,30 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
+from chargepoint.control import security_commands
+from chargepoint.control.errors import ControlError
+from chargepoint.core import pki
+from chargepoint.core.certificates import CertificateStore, RootKind
 from chargepoint.core.firmware import FirmwareRequest, FirmwareState, FirmwareStatus
 from chargepoint.core.firmware_policy import FirmwarePolicy
-from chargepoint.core.firmware_signature import INVALID_SIGNATURE
+from chargepoint.core.firmware_signature import INVALID_CERTIFICATE, INVALID_SIGNATURE
+from chargepoint.core.security import Security
 from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16.firmware import SENT
+from hal.clock import ManualClock
 from tests.firmware_rig import FileServer, build_wheel
+from tests.pki import Ca, pem, sign_package
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -159,3 +170,59 @@ async def test_a_profile_raised_while_the_package_downloads_does_not_admit_it(tm
     assert await policy.verify(tmp_path, _request()) is None
     assert await policy.verify(tmp_path, _request(signed=True)) is None
     assert len(signatures.asked) == 1, "a signed request goes to the signature verifier"
+
+
+# ------------------------------------------------------------ pinned manufacturer roots
+def _signed_by(root: Ca, package: Path) -> FirmwareRequest:
+    signer = root.intermediate(f"{root.name} signing CA")
+    certificate, key = signer.leaf("firmware signer")
+    return FirmwareRequest("http://127.0.0.1:9/fw.whl", retrieve_at=0.0,
+                           signature=sign_package(key, package.read_bytes()),
+                           signing_certificate=pem(certificate) + signer.chain_pem())
+
+
+async def test_once_the_owner_pins_a_manufacturer_root_a_csms_installed_one_signs_no_firmware(
+        tmp_path: Path) -> None:
+    clock = ManualClock(wall_start=time.time())
+    settings = Settings(parse({"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://127.0.0.1:9"}}))
+    security = Security(settings, clock, str(tmp_path), "CP-1")  # type: ignore[arg-type]
+    service: Any = SimpleNamespace(station=SimpleNamespace(security=security))
+    package = tmp_path / "fw.whl"
+    package.write_bytes(b"PK firmware" * 1000)
+    csms_root, owners_root = Ca.root("Root the CSMS installed"), Ca.root("Owner's manufacturer root")
+    assert await security.install_root(RootKind.MANUFACTURER, pem(csms_root.certificate)) == "accepted"
+    from_csms, from_owner = _signed_by(csms_root, package), _signed_by(owners_root, package)
+    assert await security.verifier.verify(package, from_csms) is None  # nothing pinned: installed roots count
+
+    pinned = await security_commands.COMMANDS["certs_pin"](service, {"pem": pem(owners_root.certificate)})
+    assert "Owner's manufacturer root" in pinned["pinned"]
+    refused = await security.verifier.verify(package, from_csms)
+    assert getattr(refused, "status", None) == INVALID_CERTIFICATE
+    assert await security.verifier.check_certificate(from_csms.signing_certificate) is not None
+    assert await security.verifier.verify(package, from_owner) is None
+    # The CSMS can neither see the pinned root nor delete it, and a root it installs now signs nothing.
+    assert await security.installed_ids(RootKind.MANUFACTURER) == [
+        CertificateStore(tmp_path, clock.time).installed(RootKind.MANUFACTURER)[0].hash_data()]
+    owners_hash = pki.hash_data(owners_root.certificate, owners_root.key.public_key())
+    assert await security.delete_root(owners_hash) == "not_found"
+    another = Ca.root("Another root from the CSMS")
+    assert await security.install_root(RootKind.MANUFACTURER, pem(another.certificate)) == "accepted"
+    assert getattr(await security.verifier.verify(package, _signed_by(another, package)), "status",
+                   None) == INVALID_CERTIFICATE
+    assert await security.verifier.verify(package, from_owner) is None
+
+    listed = await security_commands.COMMANDS["certs"](service, {})
+    [entry] = listed["pinned"]
+    assert entry["subject"] == "CN=Owner's manufacturer root"
+    with pytest.raises(ControlError):
+        await security_commands.COMMANDS["certs_pin"](service, {"pem": pem(_signed_by_leaf(owners_root))})
+    await security_commands.COMMANDS["certs_unpin"](service, {"fingerprint": entry["fingerprint"][:12]})
+    assert await security.verifier.verify(package, from_csms) is None  # none pinned: installed roots again
+    kinds = [e.kind for e in await security.log.entries()]
+    assert SecurityEvent.INVALID_FIRMWARE_SIGNING_CERTIFICATE in kinds
+    assert kinds.count(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS) == 4  # 2 installs, pin, unpin
+
+
+def _signed_by_leaf(root: Ca) -> Any:
+    """A certificate that is no CA: never a root to pin."""
+    return root.leaf("not a CA")[0]
