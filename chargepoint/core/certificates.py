@@ -219,9 +219,15 @@ class CertificateStore:
         return True, matches[0].subject
 
     def delete(self, wanted: HashData) -> tuple[DeleteResult, str]:
-        """Delete the installed root that ``wanted`` names; the result and what was (not) deleted."""
+        """Delete the installed root that ``wanted`` names; the result and what was (not) deleted.
+
+        The station's own certificate is not the CSMS's to delete (the station
+        could no longer connect with profile 3): Failed, as OCPP 2.0.1 M04 asks."""
         if wanted.algorithm not in pki.HASHES:
             return DeleteResult.FAILED, f"unknown hash algorithm {wanted.algorithm}"
+        own = self.station_certificate()
+        if own is not None and _names(own, wanted):
+            return DeleteResult.FAILED, "the station's own certificate cannot be deleted"
         for item in self.installed():
             have = item.hash_data(wanted.algorithm)
             if (have.issuer_name_hash.lower(), have.issuer_key_hash.lower(), have.serial_number) == \
@@ -257,19 +263,24 @@ class CertificateStore:
         self._write_private(self.directory / PENDING_KEY_FILE, pki.key_pem(key))
         return pki.signing_request(key, identity, organization)
 
-    def accept_signed(self, chain_pem: str, max_bytes: int) -> str | None:
+    def accept_signed(self, chain_pem: str, max_bytes: int, identity: str | None = None,
+                      organization: str | None = None) -> str | None:
         """Take the station's certificate chain from the CSMS; None if taken, else why it was refused.
 
         Checked: the size limit, every certificate valid now and signed by the
-        next, the chain ending at an installed CSMS root, and the leaf carrying
-        the key of our latest signing request (or the key in use, for a
-        certificate re-issued over the same key).
+        next, the chain ending at an installed CSMS root, the leaf fit to be
+        this station's TLS client certificate (``pki.check_station_leaf``: CN
+        ``identity`` when given, O ``organization`` when given, no CA, usable
+        by a TLS client), and the leaf carrying the key of our latest signing
+        request (or the key in use, for a certificate re-issued over the same key).
         """
         if len(chain_pem.encode()) > max_bytes:
             return f"the chain has {len(chain_pem.encode())} bytes, more than the {max_bytes} allowed"
         try:
             chain = pki.parse_pem_chain(chain_pem)
             pki.check_chain(chain, self.roots(RootKind.CSMS), self.now())
+            if identity is not None:
+                pki.check_station_leaf(chain[0], identity, organization)
         except CertificateError as exc:
             return str(exc)
         pending = self.directory / PENDING_KEY_FILE
@@ -293,3 +304,11 @@ class CertificateStore:
         if certificate is None:
             return None
         return (certificate.not_valid_after_utc.timestamp() - self.now()) / 86400.0
+
+
+def _names(certificate: x509.Certificate, wanted: HashData) -> bool:
+    """Whether ``wanted`` names ``certificate`` by its issuer's name and its serial number (which
+    identify a certificate; the issuer's key hash needs the issuer, which the station may not keep)."""
+    have = pki.hash_data(certificate, certificate.public_key(), wanted.algorithm)  # type: ignore[arg-type]
+    return (have.issuer_name_hash, have.serial_number) == \
+        (wanted.issuer_name_hash.lower(), wanted.serial_number.lower().lstrip("0") or "0")

@@ -172,6 +172,45 @@ def check_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], no
                            f"(issuer {top.issuer.rfc4514_string()})")
 
 
+def check_station_leaf(certificate: x509.Certificate, identity: str, organization: str | None) -> None:
+    """CertificateError unless ``certificate`` can be this station's own TLS client certificate.
+
+    It must name the station (subject CN = ``identity``; O = ``organization``
+    when one is given), be no CA (a CA certificate in the station's hands could
+    issue certificates for anyone), and, where it limits its use, allow a TLS
+    client: ExtendedKeyUsage with clientAuth, KeyUsage with digitalSignature
+    (the ECDHE suites sign the handshake with it).
+    """
+    x509, oid = crypto().x509, crypto().NameOID
+    subject = certificate.subject
+    names = [str(a.value) for a in subject.get_attributes_for_oid(oid.COMMON_NAME)]
+    if names != [identity]:
+        raise CertificateError(f"the certificate is for {_subject(certificate)}, not for CN={identity}")
+    if organization is not None:
+        orgs = [str(a.value) for a in subject.get_attributes_for_oid(oid.ORGANIZATION_NAME)]
+        if orgs != [organization]:
+            raise CertificateError(f"the certificate is for {_subject(certificate)}, "
+                                   f"not for O={organization}")
+    if is_ca(certificate):
+        raise CertificateError(f"{_subject(certificate)} is a CA certificate (BasicConstraints CA:TRUE), "
+                               "not a station's")
+    extensions = certificate.extensions
+    try:
+        usages = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        if x509.ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+            raise CertificateError(f"{_subject(certificate)} is not for TLS clients "
+                                   "(its ExtendedKeyUsage lacks clientAuth)")
+    try:
+        key_usage = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not key_usage.digital_signature:
+        raise CertificateError(f"{_subject(certificate)} may not sign (its KeyUsage lacks digitalSignature)")
+
+
 def new_private_key() -> ec.EllipticCurvePrivateKey:
     """The station's key pair: EC P-256, which the whitepaper's ECDSA cipher suites use."""
     ec = crypto().ec

@@ -116,11 +116,18 @@ class Security:
         log.info("certificate signing request made for CN=%s, O=%s", self.identity, organization or "-")
         return csr
 
-    async def accept_certificate(self, chain_pem: str) -> bool:
-        """The CSMS signed our request: take the chain if it checks, else record why not."""
+    async def accept_certificate(self, chain_pem: str, *, check_organization: bool = False) -> bool:
+        """The CSMS signed our request: take the chain if it checks, else record why not.
+
+        The leaf must name this station (CN its identity; with ``check_organization``,
+        as 2.0.1 asks, O the configured organization when one is configured), be
+        no CA and be usable by a TLS client."""
         limit = int(self.settings.get("certificate_chain_max_bytes"))
-        refusal = await asyncio.to_thread(self.certificates.accept_signed, chain_pem, limit)
+        organization = str(self.settings.get("organization_name")) if check_organization else ""
+        refusal = await asyncio.to_thread(self.certificates.accept_signed, chain_pem, limit, self.identity,
+                                          organization or None)
         if refusal is not None:
+            log.warning("station certificate refused: %s", refusal)
             self.log.record(SecurityEvent.INVALID_STATION_CERTIFICATE, refusal)
             return False
         await self.refresh()

@@ -135,7 +135,8 @@ class SecurityHandlers:
                                     **_: Any) -> Any:
         if certificate_type not in (None, CertificateSigningUseEnumType.charging_station_certificate):
             return call_result.CertificateSigned(status=CertificateSignedStatusEnumType.rejected)
-        accepted = await _security(self.adapter).accept_certificate(certificate_chain)
+        accepted = await _security(self.adapter).accept_certificate(certificate_chain,
+                                                                     check_organization=True)
         return call_result.CertificateSigned(status=CertificateSignedStatusEnumType.accepted if accepted
                                              else CertificateSignedStatusEnumType.rejected)
 
