@@ -55,6 +55,7 @@ from chargepoint.connection.tls import (  # noqa: F401 - re-exported: the link's
     Credentials,
     StationCertificateError,
     _cut_off,
+    probe_event,
     security_event,
     tls_context,
     tls_probe,
@@ -343,15 +344,7 @@ class Link:
                                          self.settings.open_timeout_s)
         if spoken is None:
             return None
-        version, cipher = spoken
-        if version in ("SSLv3", "TLSv1", "TLSv1.1"):
-            return SecurityEvent.INVALID_TLS_VERSION, f"the CSMS speaks {version}"
-        profile = self.credentials().security_profile
-        if profile >= 3 and version == "TLSv1.2" and cipher not in WHITEPAPER_CIPHERS.split(":"):
-            return SecurityEvent.INVALID_TLS_CIPHER_SUITE, f"the CSMS offers {cipher}"
-        if profile >= 3:
-            return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, "the CSMS closed TLS after our certificate"
-        return None
+        return probe_event(*spoken, self.credentials().security_profile)
 
     def _now(self) -> float:
         """The keepalive's clock: the injected one, or the event loop's."""

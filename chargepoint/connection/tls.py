@@ -5,11 +5,14 @@ station's own certificate and offers only the OCPP security whitepaper's
 cipher suites. A failed connection that the security log records (our
 credentials refused, the CSMS's certificate untrusted, no common TLS version
 or suite) is named by ``security_event``; ``tls_probe`` is the diagnostic
-handshake that tells a bare connection reset apart.
+handshake that tells a bare connection reset apart, and ``probe_event`` names
+what it found (a suite the station refuses, with any profile, is
+InvalidTLSCipherSuite: a server with no suite in common often just resets).
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from dataclasses import dataclass
@@ -110,6 +113,28 @@ def security_event(exc: BaseException) -> tuple[SecurityEvent, str] | None:
             return SecurityEvent.INVALID_TLS_CIPHER_SUITE, reason
         if reason in _CLIENT_CERT_REASONS:
             return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, f"TLS alert {reason}"
+    return None
+
+
+@functools.cache
+def offered_suites(security_profile: int) -> frozenset[str]:
+    """The TLS 1.2 cipher suites (OpenSSL names) the station offers with ``security_profile``:
+    the whitepaper's with profile 3, the default context's otherwise."""
+    if security_profile >= 3:
+        return frozenset(WHITEPAPER_CIPHERS.split(":"))
+    return frozenset(c["name"] for c in ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).get_ciphers())
+
+
+def probe_event(version: str, cipher: str, security_profile: int) -> tuple[SecurityEvent, str] | None:
+    """What a handshake the CSMS cut off was, from what the diagnostic handshake (``tls_probe``)
+    got it to speak: a TLS version or a cipher suite the station does not offer, or (profile 3)
+    our certificate refused; None when none of these explains it."""
+    if version in ("SSLv3", "TLSv1", "TLSv1.1"):
+        return SecurityEvent.INVALID_TLS_VERSION, f"the CSMS speaks {version}"
+    if version == "TLSv1.2" and cipher not in offered_suites(security_profile):
+        return SecurityEvent.INVALID_TLS_CIPHER_SUITE, f"the CSMS offers {cipher}, which the station does not"
+    if security_profile >= 3:
+        return SecurityEvent.FAILED_TO_AUTHENTICATE_AT_CSMS, "the CSMS closed TLS after our certificate"
     return None
 
 
