@@ -35,6 +35,7 @@ from chargepoint.core.security import Security
 from chargepoint.core.security_log import SecurityEvent
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16.firmware import SENT
+from chargepoint.protocol.v201.firmware import STATUS
 from hal.clock import ManualClock
 from tests.firmware_rig import FileServer, build_wheel
 from tests.pki import Ca, pem, sign_package
@@ -101,6 +102,7 @@ async def test_an_unsigned_update_over_a_plain_link_is_refused_before_any_of_it_
         assert final.status is FirmwareStatus.INVALID_SIGNATURE, states
         assert "not signed" in (final.detail or "") and "security profile 0" in (final.detail or "")
         assert SENT[final.status].value == "InstallationFailed"  # what a 1.6 CSMS is told
+        assert STATUS[final.status].value == "InvalidSignature"  # and a 2.0.1 one
         assert not (tmp_path / "venvs" / "0.1.9").exists()
         assert [k for k, _ in await _events(daemon)] == [SecurityEvent.INVALID_FIRMWARE_SIGNATURE]
     finally:
@@ -215,7 +217,7 @@ async def test_once_the_owner_pins_a_manufacturer_root_a_csms_installed_one_sign
     [entry] = listed["pinned"]
     assert entry["subject"] == "CN=Owner's manufacturer root"
     with pytest.raises(ControlError):
-        await security_commands.COMMANDS["certs_pin"](service, {"pem": pem(_signed_by_leaf(owners_root))})
+        await security_commands.COMMANDS["certs_pin"](service, {"pem": pem(_not_a_ca(owners_root))})
     await security_commands.COMMANDS["certs_unpin"](service, {"fingerprint": entry["fingerprint"][:12]})
     assert await security.verifier.verify(package, from_csms) is None  # none pinned: installed roots again
     kinds = [e.kind for e in await security.log.entries()]
@@ -223,6 +225,6 @@ async def test_once_the_owner_pins_a_manufacturer_root_a_csms_installed_one_sign
     assert kinds.count(SecurityEvent.RECONFIGURATION_OF_SECURITY_PARAMETERS) == 4  # 2 installs, pin, unpin
 
 
-def _signed_by_leaf(root: Ca) -> Any:
+def _not_a_ca(root: Ca) -> Any:
     """A certificate that is no CA: never a root to pin."""
     return root.leaf("not a CA")[0]
