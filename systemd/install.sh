@@ -205,7 +205,10 @@ VENVS="$DESTDIR$PREFIX/venvs"
 install -d -m 0755 "$VENVS"
 ln -sfn ../venv "$VENVS/.current.new"
 mv -T "$VENVS/.current.new" "$VENVS/current"
-rm -f "$DESTDIR/var/lib/$NAME/firmware/trial.json"
+# An install by hand ends any trial; never through a link (the state directory is the service user's).
+if [ ! -L "$DESTDIR/var/lib/$NAME/firmware" ]; then
+    rm -f "$DESTDIR/var/lib/$NAME/firmware/trial.json"
+fi
 GUARD="$DESTDIR$PREFIX/firmware-guard"
 { printf '#!%s\n' "$(command -v "$PYTHON")"; cat "$SRC/chargepoint/core/firmware/trial.py"; } > "$GUARD"
 chmod 0755 "$GUARD"
