@@ -10,8 +10,10 @@ The rules, in one place:
   Sessions are random cookies (HttpOnly, SameSite=Strict, Secure under TLS);
   every state-changing request carries the session's CSRF token in a header
   and a JSON body, and an Origin header, if sent, must be this server.
-* Logins are throttled per client address on the injected clock
-  (``auth.LoginThrottle``); the scrypt check runs in a thread, one at a time.
+* Logins are throttled per client address (an IPv6 client by its /64) and
+  per pool (the network, loopback) on the injected clock
+  (``auth.LoginThrottle``); each attempt is counted before its password is
+  checked, and the scrypt check runs in a thread, one at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from aiohttp import web
 from chargepoint.config import Config, ConfigError
 from chargepoint.config.web import is_loopback
 from chargepoint.web import passwords
-from chargepoint.web.auth import LoginThrottle, Session, Sessions, csrf_ok
+from chargepoint.web.auth import LOOPBACK, REMOTE, LoginThrottle, Session, Sessions, csrf_ok
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,20 @@ def from_loopback(request: web.Request) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback
+
+
+def throttle_key(client: str) -> str:
+    """Whose budget a login from ``client`` spends: its address, or for IPv6 its /64 network.
+
+    One IPv6 host usually has a whole /64 to pick addresses from.
+    """
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None and not address.is_loopback:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return client
 
 
 @dataclass
@@ -111,29 +127,36 @@ class Access:
 
     async def login(self, request: web.Request, password: Any) -> Session:
         client = client_of(request)
-        wait = self.throttle.retry_after(client)
-        if wait > 0:
+        if not isinstance(password, str) or not 1 <= len(password) <= 1024:
+            raise problem(400, "bad_request", "password must be a string")
+        key, pool = throttle_key(client), LOOPBACK if from_loopback(request) else REMOTE
+        attempt = self.throttle.reserve(key, pool)  # counted as failed now: parallel guesses meet the limit
+        if attempt is None:
+            wait = self.throttle.retry_after(key, pool)
             log.warning("web: login from %s refused: too many failed attempts", client)
             raise problem(429, "rate_limited", f"too many failed logins: try again in {wait:.0f} s",
                           headers={"Retry-After": str(int(wait) + 1)})
-        if not isinstance(password, str) or not 1 <= len(password) <= 1024:
-            raise problem(400, "bad_request", "password must be a string")
-        async with self._checking:  # one scrypt at a time: a login flood cannot take every core
-            try:
-                stored = await asyncio.to_thread(passwords.read_hash, self.config.station.state_dir)
-            except passwords.PasswordError as exc:
-                log.error("web: %s", exc)
-                raise problem(500, "password_file", str(exc)) from None
-            if stored is None:
-                raise problem(403, "no_password",
-                              "no dashboard password is set: run `chargepoint web passwd`")
-            self.protected = True
-            ok = await asyncio.to_thread(passwords.verify_password, password, stored)
+        ok = False
+        try:
+            async with self._checking:  # one scrypt at a time: a login flood cannot take every core
+                try:
+                    stored = await asyncio.to_thread(passwords.read_hash, self.config.station.state_dir)
+                except passwords.PasswordError as exc:
+                    self.throttle.release(attempt)
+                    log.error("web: %s", exc)
+                    raise problem(500, "password_file", str(exc)) from None
+                if stored is None:
+                    self.throttle.release(attempt)
+                    raise problem(403, "no_password",
+                                  "no dashboard password is set: run `chargepoint web passwd`")
+                self.protected = True
+                ok = await asyncio.to_thread(passwords.verify_password, password, stored)
+        finally:
+            if ok:
+                self.throttle.succeeded(attempt)
         if not ok:
-            self.throttle.failed(client)
             log.warning("web: failed login from %s", client)
             raise problem(401, "wrong_password", "wrong password")
-        self.throttle.succeeded(client)
         log.info("web: login from %s", client)
         return self.sessions.create(client)
 

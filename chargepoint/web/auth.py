@@ -1,4 +1,4 @@
-"""Logins to the dashboard: sessions with a CSRF token each, and a per-client login throttle.
+"""Logins to the dashboard: sessions with a CSRF token each, and a login throttle per client and pool.
 
 Both keep time on the injected clock (``monotonic``), so expiry and lockout
 are tested in simulated time. Everything is in memory: a restarted daemon
@@ -84,50 +84,95 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
     return bool(presented) and hmac.compare_digest(session.csrf.encode(), presented.encode())  # type: ignore[union-attr]
 
 
+#: Failed logins all clients of one pool together may make within ``FAILURE_WINDOW_S``: a guesser
+#: with many addresses meets this limit. Loopback clients (the owner on the station, an SSH tunnel)
+#: are a pool of their own, so a flood from the network never locks them out.
+MAX_FAILURES_ALL = 30
+#: The pools: clients on the network, and clients on this machine.
+REMOTE, LOOPBACK = "remote", "loopback"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A login being checked: counted as a failure until it succeeds."""
+
+    client: str
+    pool: str
+    at: float
+
+
 @dataclass
-class _Failures:
+class _Window:
+    """Failure times within the window, oldest first; at most ``limit`` kept."""
+
+    limit: int
     times: deque[float] = field(default_factory=deque)
+
+    def wait(self, now: float, window_s: float) -> float:
+        while self.times and now - self.times[0] >= window_s:
+            self.times.popleft()
+        if len(self.times) < self.limit:
+            return 0.0
+        return self.times[0] + window_s - now
+
+    def discard(self, at: float) -> None:
+        try:
+            self.times.remove(at)
+        except ValueError:
+            pass  # already left the window or cleared
 
 
 class LoginThrottle:
-    """At most ``max_failures`` failed logins per client within ``window_s``.
+    """At most ``max_failures`` failed logins per client, and ``max_failures_all`` per pool, in ``window_s``.
 
-    A locked-out client is refused before its password is even checked (the
-    scrypt cost is not spent on it) until its oldest failure leaves the
-    window. A success clears the client's failures.
+    Each attempt is counted as a failure *before* its password is checked
+    (``reserve``), so guesses sent in parallel cannot all pass the check while
+    the first ones still wait for scrypt: once a client's (or its pool's)
+    budget is reserved, further attempts are refused at once, without the
+    scrypt cost, until the oldest failure leaves the window. A success
+    releases its own reservation and clears the client's failures.
     """
 
     def __init__(self, clock: Clock, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S,
-                 max_clients: int = MAX_CLIENTS) -> None:
+                 max_clients: int = MAX_CLIENTS, max_failures_all: int = MAX_FAILURES_ALL) -> None:
         self.clock = clock
         self.max_failures = max_failures
         self.window_s = window_s
         self.max_clients = max_clients
-        self._clients: dict[str, _Failures] = {}
+        self._clients: dict[str, _Window] = {}
+        self._pools = {pool: _Window(max_failures_all) for pool in (REMOTE, LOOPBACK)}
 
-    def retry_after(self, client: str) -> float:
+    def retry_after(self, client: str, pool: str = REMOTE) -> float:
         """Seconds until ``client`` may try again; 0 when it may now."""
-        entry = self._clients.get(client)
-        if entry is None:
-            return 0.0
         now = self.clock.monotonic()
-        while entry.times and now - entry.times[0] >= self.window_s:
-            entry.times.popleft()
-        if not entry.times:
-            del self._clients[client]
-            return 0.0
-        if len(entry.times) < self.max_failures:
-            return 0.0
-        return entry.times[0] + self.window_s - now
+        waits = [self._pools[pool].wait(now, self.window_s)]
+        entry = self._clients.get(client)
+        if entry is not None:
+            waits.append(entry.wait(now, self.window_s))
+            if not entry.times:
+                del self._clients[client]
+        return max(waits)
 
-    def failed(self, client: str) -> None:
-        entry = self._clients.pop(client, None) or _Failures()
+    def reserve(self, client: str, pool: str = REMOTE) -> Attempt | None:
+        """Count an attempt as failed before it is checked; None if the client or pool has no budget left."""
+        if self.retry_after(client, pool) > 0:
+            return None
+        attempt = Attempt(client, pool, self.clock.monotonic())
+        entry = self._clients.pop(client, None) or _Window(self.max_failures)
         self._clients[client] = entry  # re-inserted: the dict's order is least recent first
-        entry.times.append(self.clock.monotonic())
-        while len(entry.times) > self.max_failures:
-            entry.times.popleft()
+        entry.times.append(attempt.at)
+        self._pools[pool].times.append(attempt.at)
         while len(self._clients) > self.max_clients:
             del self._clients[next(iter(self._clients))]
+        return attempt
 
-    def succeeded(self, client: str) -> None:
-        self._clients.pop(client, None)
+    def succeeded(self, attempt: Attempt) -> None:
+        self._pools[attempt.pool].discard(attempt.at)
+        self._clients.pop(attempt.client, None)
+
+    def release(self, attempt: Attempt) -> None:
+        """The attempt was not a guess after all (no password set, an unreadable file): uncount it."""
+        self._pools[attempt.pool].discard(attempt.at)
+        entry = self._clients.get(attempt.client)
+        if entry is not None:
+            entry.discard(attempt.at)

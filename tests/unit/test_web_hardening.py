@@ -1,0 +1,155 @@
+"""The dashboard against hostile clients: parallel password guesses, foreign Host names, stream hogs,
+a password set while the daemon runs, and bodies that are not JSON.
+
+A real aiohttp server (aiohttp's test server on loopback) in front of a real station service (the sim
+daemon, not started); time for sessions and the login throttle is a ManualClock. Passwords are hashed at
+a low scrypt cost so that many guesses stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+
+from chargepoint.app.daemon import Daemon
+from chargepoint.config import parse
+from chargepoint.web import auth, passwords
+from chargepoint.web.access import check_exposure
+from chargepoint.web.server import WebServer, load_assets
+from hal.clock import ManualClock
+
+PASSWORD = "correct horse battery"
+LOW_COST = 2**4
+
+
+def config(tmp_path: Path, **web: object) -> object:
+    return parse({"station": {"identity": "CP-WEB", "state_dir": str(tmp_path / "state")},
+              "ocpp": {"csms_url": "ws://127.0.0.1:9"},
+              "web": {"enabled": True, **web}}, str(tmp_path / "station.toml"))
+
+
+def set_password(cfg: object, password: str = PASSWORD) -> None:
+    passwords.write_hash(cfg.station.state_dir, passwords.hash_password(password, cost=LOW_COST))
+
+
+class Rig:
+    """A web server on loopback; ``start(password=...)`` opens a client to it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.clock = ManualClock()
+        self.daemons: list[Daemon] = []
+
+    async def start(self, *, password: bool = True, **web: object) -> TestClient:
+        cfg = config(self.tmp_path, **web)
+        if password:
+            set_password(cfg)
+        daemon = Daemon(cfg)
+        self.daemons.append(daemon)
+        web_server = WebServer(daemon.service, daemon.messages, protected=check_exposure(cfg),
+                           assets=load_assets(), clock=self.clock)
+        client = TestClient(TestServer(web_server.app))
+        await client.start_server()
+        client.web = web_server
+        return client
+
+    def close(self) -> None:
+        for daemon in self.daemons:
+            for connector in daemon.hardware.connectors:
+                connector.evse.close()
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    made = Rig(tmp_path)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def checked(monkeypatch) -> list[str]:
+    """Every password the server runs scrypt on, in order."""
+    seen: list[str] = []
+    real = passwords.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        seen.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return seen
+
+
+class _Peer:
+    """A transport whose peer is ``address`` (what aiohttp reads request.remote from)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return (self.address, 50000) if name == "peername" else default
+
+
+def from_address(address: str) -> object:
+    return make_mocked_request("POST", "/api/login", transport=_Peer(address))
+
+
+# ---------------------------------------------------------------- login throttle
+async def test_parallel_guesses_are_counted_before_the_password_is_checked(rig, checked):
+    client = await rig.start()
+    async with client:
+        guesses = [f"guess-{n:03d}-wrong" for n in range(149)] + [PASSWORD]
+
+        async def attempt(password: str) -> int:
+            async with client.post("/api/login", json={"password": password}) as response:
+                return response.status
+
+        statuses = await asyncio.gather(*(attempt(p) for p in guesses))
+    assert len(checked) == auth.MAX_FAILURES and PASSWORD not in checked
+    assert statuses.count(401) == auth.MAX_FAILURES
+    assert statuses.count(429) == len(guesses) - auth.MAX_FAILURES
+    assert statuses[-1] == 429  # the right password, sent while locked out, is refused unchecked
+
+
+async def test_a_success_releases_its_reservation_and_clears_the_address(rig, checked):
+    client = await rig.start()
+    async with client:
+        for _ in range(auth.MAX_FAILURES - 1):
+            assert (await client.post("/api/login", json={"password": "wrong-wrong"})).status == 401
+        assert (await client.post("/api/login", json={"password": PASSWORD})).status == 200
+        for _ in range(auth.MAX_FAILURES):
+            assert (await client.post("/api/login", json={"password": "wrong-wrong"})).status == 401
+        assert (await client.post("/api/login", json={"password": PASSWORD})).status == 429
+
+
+async def test_a_remote_flood_meets_the_global_limit_and_the_owner_on_loopback_still_logs_in(rig, checked):
+    client = await rig.start()
+    access = client.web.access
+    async with client:
+        for n in range(auth.MAX_FAILURES_ALL):  # one guess each from many addresses
+            with pytest.raises(web.HTTPException) as wrong:
+                await access.login(from_address(f"198.51.100.{n + 1}"), "wrong-wrong")
+            assert wrong.value.status == 401
+        with pytest.raises(web.HTTPException) as limited:
+            await access.login(from_address("203.0.113.9"), PASSWORD)  # a new address, the right password
+        assert limited.value.status == 429 and int(limited.value.headers["Retry-After"]) > 0
+        assert len(checked) == auth.MAX_FAILURES_ALL
+        assert (await access.login(from_address("127.0.0.1"), PASSWORD)).client == "127.0.0.1"
+        rig.clock.advance(auth.FAILURE_WINDOW_S)
+        assert (await access.login(from_address("203.0.113.9"), PASSWORD)).client == "203.0.113.9"
+
+
+async def test_ipv6_addresses_of_one_network_share_a_budget(rig, checked):
+    client = await rig.start()
+    async with client:
+        for n in range(auth.MAX_FAILURES):
+            with pytest.raises(web.HTTPException):
+                await client.web.access.login(from_address(f"2001:db8:1:2::{n + 1:x}"), "wrong-wrong")
+        with pytest.raises(web.HTTPException) as limited:
+            await client.web.access.login(from_address("2001:db8:1:2::99"), PASSWORD)
+        assert limited.value.status == 429
+        assert (await client.web.access.login(from_address("2001:db8:1:3::1"), PASSWORD)) is not None
