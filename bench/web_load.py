@@ -49,7 +49,8 @@ async def main(args: argparse.Namespace) -> None:
     def stalled() -> socket.socket:
         s = socket.create_connection(("127.0.0.1", args.port))
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        s.sendall(f"GET /api/live HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+        s.sendall(f"GET /api/live HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\nCookie: {cookie}\r\n\r\n"
+                  .encode())
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         return s  # never read
 

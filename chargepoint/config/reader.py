@@ -118,12 +118,14 @@ class Reader:
             return self.problem(name, f"must be at most {high:g}, not {value:g}", default)
         return int(value) if integer else float(value)
 
-    def string_list(self, name: str, default: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    def string_list(self, name: str, default: tuple[str, ...],
+                    allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """A list of strings; each one of ``allowed`` unless that is None."""
         value = self._get(name, list(default), False)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return self.problem(name, "must be a list of strings", default)
         for item in value:
-            if item not in allowed:
+            if allowed is not None and item not in allowed:
                 return self.problem(name, f"unknown value {item!r}; allowed: {', '.join(allowed)}"
                                  + did_you_mean(item, allowed), default)
         return tuple(value)

@@ -4,12 +4,13 @@ Kept in its own module beside the other sections' parsing because its rules
 are about exposure (which address, which clients may scrape) rather than the
 station itself. The one rule that needs the state directory (a password must
 be set before listening beyond loopback) is checked when the daemon starts,
-by ``chargepoint.web.security``, since the file is not part of the config.
+by ``chargepoint.web.access``, since the file is not part of the config.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from chargepoint.config.reader import Reader, table
 #: "open" (anyone who reaches the port, for a Prometheus on the LAN), "login" (logged-in
 #: browsers only) or "off".
 METRICS_ACCESS = ("loopback", "open", "login", "off")
+#: What a name in ``allowed_hosts`` must look like: DNS labels (letters, digits, hyphens) joined by dots.
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class WebConfig:
     tls_cert: str = ""
     tls_key: str = ""
     metrics: str = "loopback"
+    #: Host names (besides localhost, the listen address, the machine's name and IP literals) that
+    #: browsers may use for the dashboard, e.g. a DNS name or a reverse proxy's public name.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def is_loopback(address: str) -> bool:
@@ -56,6 +62,7 @@ def parse_web(file: str, data: dict[str, Any]) -> WebConfig:
         tls_cert=r.string("tls_cert", d.tls_cert),
         tls_key=r.string("tls_key", d.tls_key),
         metrics=r.string("metrics", d.metrics),
+        allowed_hosts=tuple(h.lower().rstrip(".") for h in r.string_list("allowed_hosts", d.allowed_hosts)),
     )
     if cfg.listen != "localhost":
         try:
@@ -65,6 +72,10 @@ def parse_web(file: str, data: dict[str, Any]) -> WebConfig:
                                    f"not {cfg.listen!r}") from None
     if cfg.metrics not in METRICS_ACCESS:
         raise r.fail("metrics", f"must be one of {', '.join(METRICS_ACCESS)}, not {cfg.metrics!r}")
+    for host in cfg.allowed_hosts:
+        if not HOST_NAME.match(host):
+            raise r.fail("allowed_hosts", f"must be host names without scheme or port "
+                                          f"(e.g. \"station.example\"), not {host!r}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise r.fail("tls_key" if cfg.tls_cert else "tls_cert", "tls_cert and tls_key go together")
     for name in ("tls_cert", "tls_key"):

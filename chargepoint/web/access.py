@@ -169,6 +169,7 @@ def problem(status: int, code: str, message: str, headers: dict[str, str] | None
     """An HTTP error with a JSON body ``{"error": {"code", "message"}}``, as the page shows them."""
     cls = web.HTTPException
     for candidate in (web.HTTPBadRequest, web.HTTPUnauthorized, web.HTTPForbidden, web.HTTPConflict,
+                      web.HTTPMisdirectedRequest,
                       web.HTTPUnsupportedMediaType, web.HTTPTooManyRequests, web.HTTPServiceUnavailable,
                       web.HTTPInternalServerError, web.HTTPNotFound):
         if candidate.status_code == status:

@@ -7,6 +7,8 @@ pages together (``feed.py``). A slow or hostile client cannot make the daemon
 wait or hold more than a bounded amount for it: request bodies are capped,
 live streams are capped in number, each holds one snapshot at most, and a
 write that a client does not take within ``WRITE_TIMEOUT_S`` ends its stream.
+Every route first checks the Host header against this station's names
+(``hosts.py``).
 The safety loops run in their own threads and never wait for this loop
 (bench/safety_latency.py measures them with and without web load).
 
@@ -35,6 +37,7 @@ from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService
 from chargepoint.web.access import Access, check_exposure, client_of, from_loopback, problem
 from chargepoint.web.feed import Feed, encode
+from chargepoint.web.hosts import allowed_names, host_name, is_allowed
 from chargepoint.web.metrics import CONTENT_TYPE, registry_for, render
 from chargepoint.web.ocppstats import MessageCounter
 from hal.clock import Clock
@@ -101,6 +104,7 @@ class WebServer:
         self.feed = feed or Feed(service)
         self.registry = registry_for(service, messages)
         self.streams = 0
+        self.hosts = allowed_names(service.config.web)
         self._cached: dict[str, tuple[float, bytes]] = {}
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
@@ -116,7 +120,7 @@ class WebServer:
         return cls(service, messages, protected=protected, assets=assets, ssl_context=context)
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[_headers])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[_headers, self._guard])
         app.router.add_get("/", self.page)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/api/session", self.session)
@@ -259,6 +263,17 @@ class WebServer:
                           f"(web.metrics = {rule!r})")
         body = self._cache("metrics") or self._store("metrics", render(self.registry))
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every route: a Host this station answers to (DNS rebinding)."""
+        host = request.headers.get("Host")
+        if not is_allowed(host, self.hosts):
+            name = host_name(host or "")[:100]
+            raise problem(421, "unknown_host",
+                          f"this station does not answer to the name {name!r}: add it to [web] allowed_hosts"
+                          if name else "a Host header is required")
+        return await handler(request)
 
 
 @web.middleware

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from chargepoint.app.daemon import Daemon
-from chargepoint.config import parse
+from chargepoint.config import ConfigError, parse
 from chargepoint.web import auth, passwords
 from chargepoint.web.access import check_exposure
 from chargepoint.web.server import WebServer, load_assets
@@ -153,3 +153,36 @@ async def test_ipv6_addresses_of_one_network_share_a_budget(rig, checked):
             await client.web.access.login(from_address("2001:db8:1:2::99"), PASSWORD)
         assert limited.value.status == 429
         assert (await client.web.access.login(from_address("2001:db8:1:3::1"), PASSWORD)) is not None
+
+
+# ---------------------------------------------------------------- Host allow-list
+@pytest.mark.parametrize("password", [False, True])
+async def test_a_foreign_host_name_is_refused_on_every_route(rig, password):
+    client = await rig.start(password=password, metrics="open")
+    async with client:
+        for method, path in (("GET", "/api/state"), ("GET", "/metrics"), ("GET", "/api/live"),
+                         ("GET", "/"), ("GET", "/api/session"), ("POST", "/api/login")):
+            response = await client.request(method, path, headers={"Host": "evil.example:8080"},
+                                        json={"password": PASSWORD} if method == "POST" else None)
+            assert response.status == 421, (path, await response.text())
+            assert "evil.example" in await response.text()
+        assert (await client.get("/metrics", headers={"Host": "127.0.0.1:8080"})).status == 200
+
+
+async def test_the_listen_address_loopback_names_and_configured_names_are_served(rig):
+    client = await rig.start(password=False, allowed_hosts=["station.example", "CP-7.lan"])
+    async with client:
+        for host in ("127.0.0.1", "localhost:8080", "[::1]:8080", "station.example", "cp-7.lan:80",
+                 "LOCALHOST", "192.0.2.44:8080"):
+            response = await client.get("/api/state", headers={"Host": host})
+            assert response.status == 200, (host, await response.text())
+        for host in ("station.example.evil.example", "example", "localhost.evil.example", ""):
+            assert (await client.get("/api/state", headers={"Host": host})).status == 421, host
+
+
+def test_allowed_hosts_must_be_host_names(tmp_path):
+    assert config(tmp_path, allowed_hosts=["station.example"]).web.allowed_hosts == ("station.example",)
+    for bad in (["http://station.example/"], ["a b"], "station.example", [3]):
+        with pytest.raises(ConfigError) as refused:
+            config(tmp_path, allowed_hosts=bad)
+        assert refused.value.key == "web.allowed_hosts"
