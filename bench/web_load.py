@@ -6,6 +6,8 @@ Against http://127.0.0.1:PORT, until a line "quit" comes on stdin:
   history: a database read each) and /metrics back to back;
 * pages: live streams (/api/live) read as a browser reads them;
 * stalled: live streams opened and never read (a hostile or dead client);
+  the streams come from several loopback addresses (127.0.0.2, .3, ...), as
+  the server keeps at most a few per client;
 * guessers: wrong-password logins back to back (the throttle answers 429).
 
 Then it prints one line ``STATS {...}`` with the counts and exits.
@@ -39,15 +41,21 @@ async def main(args: argparse.Namespace) -> None:
                     await response.read()
                     stats[f"{path} {response.status}"] += 1
 
-    async def page(session: aiohttp.ClientSession) -> None:
-        async with session.get(base + "/api/live") as response:
+    def source(n: int) -> str:
+        """The n-th stream's own loopback address: the server takes a few streams per client."""
+        return f"127.0.0.{2 + n // 4}"
+
+    async def page(n: int) -> None:
+        connector = aiohttp.TCPConnector(local_addr=(source(n), 0))
+        async with aiohttp.ClientSession(cookies=cookies, connector=connector) as session, \
+                session.get(base + "/api/live") as response:
             async for _ in response.content.iter_any():
                 stats["live chunks"] += 1
                 if stop.is_set():
                     return
 
-    def stalled() -> socket.socket:
-        s = socket.create_connection(("127.0.0.1", args.port))
+    def stalled(n: int) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", args.port), source_address=(source(n), 0))
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
         s.sendall(f"GET /api/live HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\nCookie: {cookie}\r\n\r\n"
                   .encode())
@@ -61,9 +69,9 @@ async def main(args: argparse.Namespace) -> None:
                 stats[f"login {response.status}"] += 1
 
     async with aiohttp.ClientSession(cookies=cookies) as session:
-        held = [stalled() for _ in range(args.stalled)]
+        held = [stalled(args.pages + n) for n in range(args.stalled)]
         tasks = [asyncio.ensure_future(reader(session)) for _ in range(args.readers)]
-        tasks += [asyncio.ensure_future(page(session)) for _ in range(args.pages)]
+        tasks += [asyncio.ensure_future(page(n)) for n in range(args.pages)]
         tasks += [asyncio.ensure_future(guesser(session)) for _ in range(args.guessers)]
         print("READY", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

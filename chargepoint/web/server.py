@@ -5,10 +5,10 @@ password check and the TLS files are read in threads, the session history is
 read in the store's thread, and the live feed is built once a second for all
 pages together (``feed.py``). A slow or hostile client cannot make the daemon
 wait or hold more than a bounded amount for it: request bodies are capped,
-live streams are capped in number, each holds one snapshot at most, and a
-write that a client does not take within ``WRITE_TIMEOUT_S`` ends its stream.
-Every route first checks the Host header against this station's names
-(``hosts.py``).
+live streams are capped in number, per client and with slots kept for
+loopback (``limits.py``), each holds one snapshot at most, and a write that a
+client does not take within ``WRITE_TIMEOUT_S`` ends its stream. Every route
+first checks the Host header against this station's names (``hosts.py``).
 The safety loops run in their own threads and never wait for this loop
 (bench/safety_latency.py measures them with and without web load).
 
@@ -38,6 +38,7 @@ from chargepoint.control.service import StationService
 from chargepoint.web.access import Access, check_exposure, client_of, from_loopback, problem
 from chargepoint.web.feed import Feed, encode
 from chargepoint.web.hosts import allowed_names, host_name, is_allowed
+from chargepoint.web.limits import MAX_STREAMS, MAX_STREAMS_PER_CLIENT, StreamSlots
 from chargepoint.web.metrics import CONTENT_TYPE, registry_for, render
 from chargepoint.web.ocppstats import MessageCounter
 from hal.clock import Clock
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 ACTIONS = ("start", "stop", "availability", "limit")
 #: Largest request body (bytes): a login or an action is a few dozen.
 MAX_BODY = 16 * 1024
-#: Live streams open at once (each is a page); more get 503.
-MAX_STREAMS = 16
 #: A live stream whose client does not take a snapshot within this long is closed.
 WRITE_TIMEOUT_S = 15.0
 #: /metrics and /api/state answer from a copy at most this old (s), so a client asking
@@ -103,7 +102,7 @@ class WebServer:
         self.ssl_context = ssl_context
         self.feed = feed or Feed(service)
         self.registry = registry_for(service, messages)
-        self.streams = 0
+        self.streams = StreamSlots()
         self.hosts = allowed_names(service.config.web)
         self._cached: dict[str, tuple[float, bytes]] = {}
         self.app = self._build_app()
@@ -216,9 +215,12 @@ class WebServer:
     async def live(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state first, then one update a second."""
         self.access.require_view(request)
-        if self.streams >= MAX_STREAMS:
+        client = client_of(request)
+        refused = self.streams.take(client, loopback=from_loopback(request))
+        if refused == "client":
+            raise problem(429, "busy", f"{MAX_STREAMS_PER_CLIENT} pages are open from {client} already")
+        if refused is not None:
             raise problem(503, "busy", f"{MAX_STREAMS} pages are open already")
-        self.streams += 1
         queue = self.feed.subscribe()
         try:
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -235,7 +237,7 @@ class WebServer:
             pass  # the page went away or stopped reading
         finally:
             self.feed.unsubscribe(queue)
-            self.streams -= 1
+            self.streams.give_back(client)
         return response
 
     async def action(self, request: web.Request) -> web.Response:

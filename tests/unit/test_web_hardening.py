@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import ConfigError, parse
-from chargepoint.web import auth, passwords
+from chargepoint.web import auth, limits, passwords, server
 from chargepoint.web.access import check_exposure
 from chargepoint.web.server import WebServer, load_assets
 from hal.clock import ManualClock
@@ -186,3 +187,42 @@ def test_allowed_hosts_must_be_host_names(tmp_path):
         with pytest.raises(ConfigError) as refused:
             config(tmp_path, allowed_hosts=bad)
         assert refused.value.key == "web.allowed_hosts"
+
+
+# ---------------------------------------------------------------- live streams
+async def _open_stream(url: str, source: str, streams: list[aiohttp.ClientResponse],
+                   sessions: list[aiohttp.ClientSession]) -> int:
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+    sessions.append(session)
+    response = await session.get(url, headers={"Host": "127.0.0.1"})
+    if response.status == 200:
+        assert (await response.content.readuntil(b"\n\n")).startswith(b"event: full")
+        streams.append(response)
+    else:
+        response.release()
+    return response.status
+
+
+async def test_one_client_cannot_take_every_live_stream_and_the_owner_keeps_a_slot(rig, monkeypatch):
+    # 127.0.0.1 plays the owner on the station; 127.0.0.2-9 play clients on the network.
+    monkeypatch.setattr(server, "from_loopback", lambda request: request.remote == "127.0.0.1")
+    client = await rig.start(password=False)
+    url = str(client.make_url("/api/live"))
+    streams: list[aiohttp.ClientResponse] = []
+    sessions: list[aiohttp.ClientSession] = []
+    async with client:
+        try:
+            hog = await asyncio.gather(*(_open_stream(url, "127.0.0.2", streams, sessions)
+                                         for _ in range(16)))
+            assert hog.count(200) == limits.MAX_STREAMS_PER_CLIENT and set(hog) == {200, 429}
+            others = [await _open_stream(url, f"127.0.0.{n}", streams, sessions)
+                      for n in range(3, 10) for _ in range(limits.MAX_STREAMS_PER_CLIENT)]
+            remote_slots = limits.MAX_STREAMS - limits.OWNER_STREAMS
+            assert others.count(200) == remote_slots - limits.MAX_STREAMS_PER_CLIENT and 503 in others
+            assert await _open_stream(url, "127.0.0.1", streams, sessions) == 200  # the owner still gets in
+        finally:
+            client.web.feed.close()  # ends the streams still open
+            for response in streams:
+                response.close()
+            for session in sessions:
+                await session.close()
