@@ -29,7 +29,8 @@ def passwd(config_path: str, password_stdin: bool) -> None:
 
     Needed before [web] listen is anything but loopback; with a password set,
     the dashboard asks for it before it shows the station or does anything.
-    It takes effect at the next login; no restart is needed.
+    A running daemon takes it at once (no restart); a changed password ends
+    every dashboard session.
     """
     from chargepoint.web.passwords import MIN_LENGTH, hash_password, write_hash
 

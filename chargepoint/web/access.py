@@ -14,6 +14,9 @@ The rules, in one place:
   per pool (the network, loopback) on the injected clock
   (``auth.LoginThrottle``); each attempt is counted before its password is
   checked, and the scrypt check runs in a thread, one at a time.
+* The password file is looked at (a stat, in a thread) before every guarded
+  request, so a password set, changed or removed while the daemon runs
+  counts at once; a changed password ends every session.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def throttle_key(client: str) -> str:
 class Access:
     config: Config
     clock: Clock
-    #: A password was set at start or found at a later login: pages need a login.
+    #: A password is set (or the server listens beyond loopback): pages need a login.
     protected: bool
     tls: bool = False
 
@@ -96,6 +99,34 @@ class Access:
         self.sessions = Sessions(self.clock)
         self.throttle = LoginThrottle(self.clock)
         self._checking = asyncio.Lock()
+        self._refreshing = asyncio.Lock()
+        self._stamp: tuple[int, ...] | None | bool = False  # False: not looked at yet
+        self._hash: str | None = None
+
+    async def refresh(self) -> None:
+        """Take in a password set, changed or removed since the last look (``chargepoint web passwd``).
+
+        One stat in a thread per guarded request; the file is read only when it
+        changed. In order (a lock), so an older look never overwrites a newer one.
+        """
+        state_dir = self.config.station.state_dir
+        async with self._refreshing:
+            stamp = await asyncio.to_thread(passwords.stamp, state_dir)
+            if stamp == self._stamp:
+                return
+            try:
+                stored = await asyncio.to_thread(passwords.read_hash, state_dir)
+            except passwords.PasswordError as exc:
+                log.error("web: %s; the dashboard needs a login and none succeeds", exc)
+                stored = ""  # fail closed: protected, and no password matches
+            first, self._stamp = self._stamp is False, stamp
+            if stored == self._hash:
+                return
+            self._hash = stored
+            self.protected = stored is not None or not is_loopback(self.config.web.listen)
+            if not first and len(self.sessions):  # whoever knew the old password is out
+                log.warning("web: the dashboard password changed: %d session(s) ended", len(self.sessions))
+                self.sessions.end_all()
 
     def session(self, request: web.Request) -> Session | None:
         return self.sessions.get(request.cookies.get(COOKIE))

@@ -71,6 +71,10 @@ class Sessions:
         if token:
             self._sessions.pop(token, None)
 
+    def end_all(self) -> None:
+        """Everybody logs in again (the password changed)."""
+        self._sessions.clear()
+
     def __len__(self) -> int:
         return len(self._sessions)
 

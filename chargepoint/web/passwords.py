@@ -1,8 +1,9 @@
 """The dashboard's password: a salted scrypt hash in the state directory, readable by the daemon only.
 
 ``chargepoint web passwd`` writes it; the daemon reads it when it starts (to
-refuse listening beyond loopback without one) and at each login, so a new
-password takes effect without a restart. Only the hash is stored; scrypt
+refuse listening beyond loopback without one), looks at the file's ``stamp``
+before each request it guards and reads it again when that changed, so a new
+password takes effect at once, without a restart. Only the hash is stored; scrypt
 makes guessing costly even for someone who copies the file, and logins are
 rate-limited besides (``auth.LoginThrottle``).
 
@@ -66,6 +67,21 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def stamp(state_dir: str | Path) -> tuple[int, ...] | None:
+    """What changes whenever the password file is written or removed: its inode, size and times.
+
+    ``write_hash`` replaces the file, so a new password always has a new inode.
+    None when no file exists. Blocking (a stat): call it in a thread.
+    """
+    try:
+        st = password_path(state_dir).stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return (-1, exc.errno or 0)  # unreadable: read_hash says why
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def read_hash(state_dir: str | Path) -> str | None:

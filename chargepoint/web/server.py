@@ -233,6 +233,7 @@ class WebServer:
                 if not data:
                     break  # the server is stopping
                 await asyncio.wait_for(response.write(data), WRITE_TIMEOUT_S)
+                await self.access.refresh()  # a password set meanwhile ends a stream it no longer allows
         except (TimeoutError, ConnectionError):
             pass  # the page went away or stopped reading
         finally:
@@ -268,13 +269,15 @@ class WebServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Every route: a Host this station answers to (DNS rebinding)."""
+        """Every route: a Host this station answers to (DNS rebinding); then the password file's news."""
         host = request.headers.get("Host")
         if not is_allowed(host, self.hosts):
             name = host_name(host or "")[:100]
             raise problem(421, "unknown_host",
                           f"this station does not answer to the name {name!r}: add it to [web] allowed_hosts"
                           if name else "a Host header is required")
+        if request.path.startswith("/api/") or request.path == "/metrics":
+            await self.access.refresh()
         return await handler(request)
 
 

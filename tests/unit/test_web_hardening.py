@@ -15,11 +15,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from click.testing import CliRunner
 
 from chargepoint.app.daemon import Daemon
+from chargepoint.cli.web_commands import web_group
 from chargepoint.config import ConfigError, parse
 from chargepoint.web import auth, limits, passwords, server
-from chargepoint.web.access import check_exposure
+from chargepoint.web.access import CSRF_HEADER, check_exposure
 from chargepoint.web.server import WebServer, load_assets
 from hal.clock import ManualClock
 
@@ -226,3 +228,30 @@ async def test_one_client_cannot_take_every_live_stream_and_the_owner_keeps_a_sl
                 response.close()
             for session in sessions:
                 await session.close()
+
+
+# ---------------------------------------------------------------- password set at runtime
+async def test_a_password_set_while_the_server_runs_protects_at_once(rig, tmp_path):
+    client = await rig.start(password=False)
+    cfg = client.web.config
+    (tmp_path / "station.toml").write_text(
+        f'[station]\nidentity = "CP-WEB"\nstate_dir = "{cfg.station.state_dir}"\n'
+        '[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n')
+
+    def passwd(password: str) -> None:
+        result = CliRunner().invoke(web_group, ["passwd", "--config", str(tmp_path / "station.toml"),
+                                            "--password-stdin"], input=password + "\n")
+        assert result.exit_code == 0, result.output
+
+    async with client:
+        assert (await client.get("/api/state")).status == 200  # view-only without a password
+        await asyncio.to_thread(passwd, PASSWORD)
+        assert (await client.get("/api/state")).status == 401
+        assert (await (await client.get("/api/session")).json())["protected"] is True
+        assert (await client.get("/api/live")).status == 401
+        csrf = (await (await client.post("/api/login", json={"password": PASSWORD})).json())["csrf"]
+        assert (await client.get("/api/state")).status == 200
+        await asyncio.to_thread(passwd, "another horse battery")  # changed: the old sessions end
+        assert (await client.get("/api/state")).status == 401
+        refused = await client.post("/api/action/stop", json={"connector": 1}, headers={CSRF_HEADER: csrf})
+        assert refused.status == 401
