@@ -301,8 +301,12 @@ def _json(data: Any) -> web.Response:
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, LookupError):  # not JSON, not UTF-8, an unknown charset, a number too long
         raise problem(400, "bad_request", "the body must be a JSON object") from None
+    except RecursionError:
+        raise problem(400, "bad_request", "the body is nested too deeply") from None
+    except ConnectionError:  # the client went away while sending it
+        raise problem(400, "bad_request", "the body did not arrive") from None
     if not isinstance(body, dict):
         raise problem(400, "bad_request", "the body must be a JSON object")
     return body

@@ -255,3 +255,25 @@ async def test_a_password_set_while_the_server_runs_protects_at_once(rig, tmp_pa
         assert (await client.get("/api/state")).status == 401
         refused = await client.post("/api/action/stop", json={"connector": 1}, headers={CSRF_HEADER: csrf})
         assert refused.status == 401
+
+
+# ---------------------------------------------------------------- bodies
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"[" * 12000, "application/json"),
+    (b'{"password": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json"),
+    (b'{"password": ' + b"7" * 6000 + b"}", "application/json"),
+    (b'{"password": "\xff\xfe"}', "application/json"),
+    (b'{"password": "x"}', "application/json; charset=no-such-charset"),
+    (b"{not json", "application/json"),
+    (b"[1, 2]", "application/json"),
+])
+async def test_a_body_that_is_not_a_json_object_answers_400(rig, body, content_type):
+    client = await rig.start()
+    async with client:
+        response = await client.post("/api/login", data=body, headers={"Content-Type": content_type})
+        assert response.status == 400, await response.text()
+        assert (await response.json())["error"]["code"] == "bad_request"
+        csrf = (await (await client.post("/api/login", json={"password": PASSWORD})).json())["csrf"]
+        action = await client.post("/api/action/limit", data=body,
+                                   headers={"Content-Type": content_type, CSRF_HEADER: csrf})
+        assert action.status == 400, await action.text()
