@@ -44,6 +44,11 @@ class Pilot(Protocol):
         """Measure the pilot's positive and negative plateaus."""
         ...
 
+    def read_high_v(self) -> float:
+        """Measure the positive plateau only (one conversion where ``read`` makes two): it alone
+        tells the EV's state, so the safety loop confirms a change of state with it at once."""
+        ...
+
     def read_proximity_ohms(self) -> float | None:
         """Resistance of the cable's proximity (PP) resistor in ohms.
 

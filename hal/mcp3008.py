@@ -60,6 +60,10 @@ class Mcp3008Burst:
             codes = [self._cp.raw_value for _ in range(self.burst_samples)]
         return self._volts(max(codes)), self._volts(min(codes))
 
+    def read_cp_high(self) -> float:
+        """The largest sample of one burst (a burst is what finds the plateau)."""
+        return self.read_cp()[0]
+
     def read_pp(self) -> float | None:
         """The proximity pilot in ADC volts; None if no PP channel is wired."""
         if self._pp is None:

@@ -109,6 +109,10 @@ class FrontEnd(Protocol):
         """(positive plateau, negative plateau) in ADC volts."""
         ...
 
+    def read_cp_high(self) -> float:
+        """The positive plateau alone in ADC volts (one conversion where the front end can)."""
+        ...
+
     def read_pp(self) -> float | None:
         """PP node in ADC volts; None if the board has no PP input."""
         ...
@@ -129,6 +133,9 @@ class PeakDetectorFrontEnd:
 
     def read_cp(self) -> tuple[float, float]:
         return self.adc.read_volts(self._high), self.adc.read_volts(self._low)
+
+    def read_cp_high(self) -> float:
+        return self.adc.read_volts(self._high)
 
     def read_pp(self) -> float | None:
         return None if self._pp is None else self.adc.read_volts(self._pp)
@@ -203,6 +210,10 @@ class PiPilot:
         levels = PilotLevels(self._cp.to_pilot(high), self._cp.to_pilot(low))
         self._high_v = levels.high_v
         return levels
+
+    def read_high_v(self) -> float:
+        self._high_v = self._cp.to_pilot(self._front_end.read_cp_high())
+        return self._high_v
 
     def read_proximity_ohms(self) -> float | None:
         if self._pp is None:

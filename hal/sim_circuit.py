@@ -116,6 +116,9 @@ class SimPilot:
                 return _levels(high, -high)
             return _levels(high, -PILOT_V)
 
+    def read_high_v(self) -> float:
+        return self.read().high_v
+
     def read_proximity_ohms(self) -> float | None:
         """The cable's PP resistor while plugged; None when tethered or unplugged."""
         with self._world._synced():

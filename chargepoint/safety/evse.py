@@ -52,6 +52,7 @@ from chargepoint.safety.limits import LimitClaims
 from chargepoint.safety.outputs import PWM_OFF, Outputs
 from chargepoint.safety.proximity import ProximityWatch
 from chargepoint.safety.rcd import RcdPolicy
+from chargepoint.safety.sampling import PilotSampler
 from chargepoint.safety.status import (
     CLEARED_IN_A_OR_B,
     LATCHED_FAULTS,
@@ -104,6 +105,7 @@ class EvseController:
         self.on_status = on_status
         self.name = name
         self._classifier = PilotClassifier(config.bands, config.hysteresis_v, config.debounce_samples)
+        self._sampler = PilotSampler(pilot, self._classifier)
         # RLock: a backend may call the trip callback synchronously from reset() or self_test().
         self._lock = threading.RLock()
         self._stop_event = threading.Event()
@@ -293,12 +295,10 @@ class EvseController:
         self._publish()
 
     def _step(self) -> None:
-        # Before each session: the RCD's self-test, outside the lock (it blocks for the
-        # RCD's reaction) while the contactor is still open; see _self_test.
+        # Before each session, the RCD self-test: outside the lock (it blocks), contactor open.
         self_test = self._inputs.self_test() if self._wants_self_test() else None
         now = self._clock.monotonic()
-        levels = self._pilot.read()
-        pp_ohms = self._pilot.read_proximity_ohms()
+        sample = self._sampler.sample()
         feedback = self._contactor.feedback()
         active_inputs = self._inputs.active()
         with self._lock:
@@ -307,18 +307,21 @@ class EvseController:
             if self_test is not None:
                 self._self_test(self_test, now)
             self._feedback = feedback
-            self._levels, self._pp_ohms = levels, pp_ohms
-            state = self._classifier.classify(levels)
+            self._levels = sample.levels
+            state = self._classifier.classify(sample.levels)
             self._cp_state = state
-            self._check_pilot(state, levels)
-            self._check_proximity(state, pp_ohms, now)
+            self._check_pilot(state, sample.levels, diode=sample.low_measured)
+            if sample.pp_read:
+                self._pp_ohms = sample.pp_ohms
+                self._check_proximity(state, sample.pp_ohms, now)
             self._check_inputs(active_inputs, now)
             self._check_contactor(feedback, now)
             self._drive(state, now)
 
     # -- checks (under the lock) -------------------------------------------------------------
 
-    def _check_pilot(self, state: CpState | None, levels: PilotLevels) -> None:
+    def _check_pilot(self, state: CpState | None, levels: PilotLevels, *, diode: bool = True) -> None:
+        """The pilot's faults; the diode's only when this step measured the negative plateau."""
         if state is None or state is CpState.F:
             self._faults.add(EvseFault.PILOT)
         elif state is CpState.E:
@@ -331,7 +334,7 @@ class EvseController:
             self._end_session()
         # The levels were measured with the output of the previous step, which is self._out.duty.
         pwm_on = self._out.duty < PWM_OFF
-        if self._config.diode_check and state in PLUGGED and pwm_on:
+        if diode and self._config.diode_check and state in PLUGGED and pwm_on:
             if diode_ok(levels, pwm_on, self._config.diode_tolerance_v):
                 self._diode_bad_samples = 0
             else:

@@ -136,6 +136,11 @@ class PilotClassifier:
         """A different state has been seen and awaits its confirming samples."""
         return self._candidate_count > 0
 
+    def differs(self, high_v: float) -> bool:
+        """Whether a reading of the positive plateau shows another state than the one reported
+        (it would start or continue a change); changes nothing."""
+        return self._started and self._instant(high_v) != self._state
+
     def classify(self, levels: PilotLevels) -> CpState | None:
         """Feed one sample; return the debounced state (``None`` = out of every band)."""
         seen = self._instant(levels.high_v)

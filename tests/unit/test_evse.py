@@ -38,6 +38,9 @@ class FakePilot:
         self.duty = 0.0  # nothing driven yet
         self.log: list[tuple[float, float]] = []  # (time, duty) per command
         self.fail_reads = 0
+        #: Reads of the positive plateau alone, and of PP.
+        self.high_reads = 0
+        self.pp_reads = 0
 
     def set_pwm(self, duty_percent: float) -> None:
         self.duty = duty_percent
@@ -56,7 +59,12 @@ class FakePilot:
         plugged = self.ev_state is not CpState.A
         return PilotLevels(high, -high if plugged and not self.diode else -12.0)
 
+    def read_high_v(self) -> float:
+        self.high_reads += 1
+        return self.read().high_v
+
     def read_proximity_ohms(self) -> float | None:
+        self.pp_reads += 1
         return self.pp_ohms
 
     def change(self, state: CpState) -> float:
@@ -865,6 +873,33 @@ def test_pp_open_that_lasts_is_a_proximity_fault() -> None:
     rig.pilot.pp_ohms = None
     rig.run(0.1)
     assert rig.status.faults == frozenset()
+
+
+def test_a_change_is_confirmed_with_the_positive_plateau_alone_and_pp_waits_for_it() -> None:
+    rig = charging_rig()
+    reads_before, pp_before = rig.pilot.high_reads, rig.pilot.pp_reads
+    rig.pilot.change(CpState.B)
+    rig.clock.advance(TICK)
+    rig.evse.step()  # sees B once: the full read, but PP waits
+    assert rig.contactor.commanded and rig.pilot.pp_reads == pp_before
+    rig.evse.step()  # confirms B with one conversion: opens
+    assert not rig.contactor.commanded
+    assert rig.pilot.high_reads == reads_before + 1 and rig.pilot.pp_reads == pp_before
+    rig.clock.advance(TICK)
+    rig.evse.step()  # the next full step reads PP again
+    assert rig.pilot.pp_reads == pp_before + 1
+
+
+def test_a_flickering_pilot_still_has_its_pp_read() -> None:
+    from chargepoint.safety.sampling import PP_DEFER_STEPS
+
+    rig = charging_rig()
+    pp_before = rig.pilot.pp_reads
+    for step in range(4 * (PP_DEFER_STEPS + 1)):
+        rig.pilot.change(CpState.B if step % 2 == 0 else CpState.C)  # never twice in a row
+        rig.clock.advance(TICK)
+        rig.evse.step()
+    assert rig.pilot.pp_reads - pp_before >= 3
 
 
 class RecordingClock(SteppingClock):
