@@ -46,7 +46,11 @@ class Pilot(Protocol):
 
     def read_high_v(self) -> float:
         """Measure the positive plateau only (one conversion where ``read`` makes two): it alone
-        tells the EV's state, so the safety loop confirms a change of state with it at once."""
+        tells the EV's state, so the safety loop decides a change of state on it at once."""
+        ...
+
+    def read_low_v(self) -> float:
+        """Measure the negative plateau (the EV's diode), read after ``read_high_v``."""
         ...
 
     def read_proximity_ohms(self) -> float | None:

@@ -50,6 +50,7 @@ class Mcp3008Burst:
             self._cp.close()
             raise
         self._lock = threading.Lock()
+        self._burst_low: float | None = None
 
     def _volts(self, code: int) -> float:
         return code * self.v_ref / CODES
@@ -61,8 +62,15 @@ class Mcp3008Burst:
         return self._volts(max(codes)), self._volts(min(codes))
 
     def read_cp_high(self) -> float:
-        """The largest sample of one burst (a burst is what finds the plateau)."""
-        return self.read_cp()[0]
+        """The largest sample of one burst (a burst is what finds the plateau); its smallest is
+        kept for ``read_cp_low``, which a burst already saw."""
+        high, self._burst_low = self.read_cp()
+        return high
+
+    def read_cp_low(self) -> float:
+        """The smallest sample of the last ``read_cp_high`` burst (a new burst before any)."""
+        low, self._burst_low = self._burst_low, None
+        return self.read_cp()[1] if low is None else low
 
     def read_pp(self) -> float | None:
         """The proximity pilot in ADC volts; None if no PP channel is wired."""

@@ -113,6 +113,10 @@ class FrontEnd(Protocol):
         """The positive plateau alone in ADC volts (one conversion where the front end can)."""
         ...
 
+    def read_cp_low(self) -> float:
+        """The negative plateau in ADC volts, read after ``read_cp_high``."""
+        ...
+
     def read_pp(self) -> float | None:
         """PP node in ADC volts; None if the board has no PP input."""
         ...
@@ -136,6 +140,9 @@ class PeakDetectorFrontEnd:
 
     def read_cp_high(self) -> float:
         return self.adc.read_volts(self._high)
+
+    def read_cp_low(self) -> float:
+        return self.adc.read_volts(self._low)
 
     def read_pp(self) -> float | None:
         return None if self._pp is None else self.adc.read_volts(self._pp)
@@ -214,6 +221,9 @@ class PiPilot:
     def read_high_v(self) -> float:
         self._high_v = self._cp.to_pilot(self._front_end.read_cp_high())
         return self._high_v
+
+    def read_low_v(self) -> float:
+        return self._cp.to_pilot(self._front_end.read_cp_low())
 
     def read_proximity_ohms(self) -> float | None:
         if self._pp is None:

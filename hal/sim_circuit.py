@@ -119,6 +119,9 @@ class SimPilot:
     def read_high_v(self) -> float:
         return self.read().high_v
 
+    def read_low_v(self) -> float:
+        return self.read().low_v
+
     def read_proximity_ohms(self) -> float | None:
         """The cable's PP resistor while plugged; None when tethered or unplugged."""
         with self._world._synced():

@@ -38,8 +38,8 @@ class FakePilot:
         self.duty = 0.0  # nothing driven yet
         self.log: list[tuple[float, float]] = []  # (time, duty) per command
         self.fail_reads = 0
-        #: Reads of the positive plateau alone, and of PP.
-        self.high_reads = 0
+        #: Reads of the negative plateau, and of PP.
+        self.low_reads = 0
         self.pp_reads = 0
 
     def set_pwm(self, duty_percent: float) -> None:
@@ -60,8 +60,11 @@ class FakePilot:
         return PilotLevels(high, -high if plugged and not self.diode else -12.0)
 
     def read_high_v(self) -> float:
-        self.high_reads += 1
         return self.read().high_v
+
+    def read_low_v(self) -> float:
+        self.low_reads += 1
+        return self.read().low_v
 
     def read_proximity_ohms(self) -> float | None:
         self.pp_reads += 1
@@ -875,19 +878,19 @@ def test_pp_open_that_lasts_is_a_proximity_fault() -> None:
     assert rig.status.faults == frozenset()
 
 
-def test_a_change_is_confirmed_with_the_positive_plateau_alone_and_pp_waits_for_it() -> None:
+def test_a_change_is_decided_on_the_positive_plateau_alone_and_the_rest_waits_for_it() -> None:
     rig = charging_rig()
-    reads_before, pp_before = rig.pilot.high_reads, rig.pilot.pp_reads
+    low_before, pp_before = rig.pilot.low_reads, rig.pilot.pp_reads
     rig.pilot.change(CpState.B)
     rig.clock.advance(TICK)
-    rig.evse.step()  # sees B once: the full read, but PP waits
-    assert rig.contactor.commanded and rig.pilot.pp_reads == pp_before
-    rig.evse.step()  # confirms B with one conversion: opens
+    rig.evse.step()  # sees B once
+    assert rig.contactor.commanded
+    rig.evse.step()  # confirms B: opens
     assert not rig.contactor.commanded
-    assert rig.pilot.high_reads == reads_before + 1 and rig.pilot.pp_reads == pp_before
+    assert (rig.pilot.low_reads, rig.pilot.pp_reads) == (low_before, pp_before), "only CP+ was read"
     rig.clock.advance(TICK)
-    rig.evse.step()  # the next full step reads PP again
-    assert rig.pilot.pp_reads == pp_before + 1
+    rig.evse.step()  # the next full step reads the negative plateau and PP again
+    assert (rig.pilot.low_reads, rig.pilot.pp_reads) == (low_before + 1, pp_before + 1)
 
 
 def test_a_flickering_pilot_still_has_its_pp_read() -> None:

@@ -124,7 +124,7 @@ def test_a_loop_whose_steps_keep_failing_stops_beating(tmp_path, factory):
     def broken() -> Any:
         raise OSError("I2C bus stuck")
 
-    pilot.read = broken
+    pilot.read = pilot.read_high_v = pilot.read_low_v = broken
     before = board.watchdog.edges
     board.run(0.05)
     assert board.watchdog.edges == before, "a failed step is no sign of life"
