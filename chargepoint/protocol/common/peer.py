@@ -16,7 +16,10 @@ corrected here once for every OCPP version:
   and a connection being torn down then hangs for ever);
 - CALLs from the CSMS are handled in order in a task of their own, so the frame
   reader goes on reading answers to the station's own CALLs while a handler
-  works (an unlock that first stops a transaction takes seconds);
+  works (an unlock that first stops a transaction takes seconds); they wait in
+  a bounded queue, and one that finds it full is answered busy at once
+  (``intake.CallIntake``); the reader lets the event loop turn every
+  ``FRAMES_PER_TURN`` frames, so a burst of frames cannot hold the loop;
 - ``call_built`` sends a CALL whose payload this station built itself, without
   the library's deep copy, renaming and schema validation, which cost more than
   the round trip on a backlog of meter values;
@@ -43,8 +46,10 @@ from dataclasses import fields
 from typing import Any
 
 from ocpp.charge_point import ChargePoint as LibChargePoint
-from ocpp.exceptions import FormationViolationError, OCPPError
+from ocpp.exceptions import FormationViolationError, GenericError, OCPPError
 from ocpp.messages import Call, MessageType
+
+from chargepoint.protocol.common.intake import CALL_QUEUE_MAX, FRAMES_PER_TURN, CallIntake
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +83,13 @@ class RobustPeer(LibChargePoint):
     call_results: Any = None
     #: Names of settings whose values are secret (a frame with one is not cut for the log).
     secret_names: tuple[str, ...] = ()
+    #: CSMS CALLs that may wait while one is handled; more are answered busy.
+    call_queue_max: int = CALL_QUEUE_MAX
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("logger", LibraryLog(self.secret_names))
         super().__init__(*args, **kwargs)
-        self._calls_in_order = asyncio.Lock()
-        self._handling: set[asyncio.Task[None]] = set()
+        self._intake = CallIntake(self._handle_call_frame, self._refuse_busy, self.call_queue_max)
         #: Told (with a reason) of every frame from the CSMS that is not valid OCPP: the security log's
         #: InvalidMessages event. Set by the adapter.
         self.on_invalid: Callable[[str], None] | None = None
@@ -92,6 +98,22 @@ class RobustPeer(LibChargePoint):
         """A frame from the CSMS was not valid OCPP (dropped or answered with a CALLERROR)."""
         if self.on_invalid is not None:
             self.on_invalid(brief(reason, 200))
+
+    async def start(self) -> None:
+        """Read frames until the connection closes, letting the loop turn every ``FRAMES_PER_TURN``.
+
+        The library's reader takes the next frame as soon as one is routed, and
+        ``recv`` does not suspend while frames are buffered: a burst was read
+        (and, before the queue, handled) in one loop turn.
+        """
+        read = 0
+        while True:
+            message = await self._connection.recv()
+            self.logger.info("%s: receive message %s", self.id, message)
+            await self.route_message(message)
+            read += 1
+            if read % FRAMES_PER_TURN == 0:
+                await asyncio.sleep(0)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Frames that are not OCPP are dropped (with an answer where possible)."""
@@ -136,9 +158,7 @@ class RobustPeer(LibChargePoint):
             log.warning("ignored a CALLRESULT nobody waits for (id %s)", frame[1])
             return
         if frame[0] == 2:
-            task = asyncio.ensure_future(self._handle_in_order(raw_msg))
-            self._handling.add(task)
-            task.add_done_callback(self._handling.discard)
+            await self._intake.offer(frame[1], raw_msg)
             return
         await super().route_message(raw_msg)
 
@@ -150,19 +170,28 @@ class RobustPeer(LibChargePoint):
         error = FormationViolationError(description=description, details={})
         await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
 
-    async def _handle_in_order(self, raw_msg: str | bytes) -> None:
-        """One CSMS CALL at a time, in the order they arrived (the CSMS should send one anyway)."""
-        async with self._calls_in_order:
-            try:
-                await super().route_message(raw_msg)
-            except Exception:
-                log.exception("handling a CALL from the CSMS failed")
+    async def _handle_call_frame(self, raw_msg: str | bytes) -> None:
+        """One CSMS CALL from the queue: the library routes it to its handler and answers."""
+        await super().route_message(raw_msg)
+
+    async def _refuse_busy(self, unique_id: str, description: str) -> None:
+        """Answer a CALL that found the queue full: GenericError, "busy: N requests waiting".
+
+        Neither OCPP-J 1.6 nor 2.0.1 has a code for "busy". GenericError ("any
+        other error not covered by the previous ones" in 1.6J, "... by the more
+        specific error codes" in 2.0.1) is in both tables and claims nothing
+        false. InternalError says the station failed while processing the
+        action, and a CSMS may count that as a station fault; 2.0.1's
+        RpcFrameworkError is for a frame that is not a valid RPC request, and
+        this one is valid. The description says why, so the CSMS (or its
+        operator) can send the CALL again later.
+        """
+        await self._send(Call(unique_id, "", {}).create_call_error(
+            GenericError(description=description, details={})).to_json())
 
     async def stop_handling(self) -> None:
-        """Cancel CALLs still being handled (the connection is closing)."""
-        for task in list(self._handling):
-            task.cancel()
-        await asyncio.gather(*self._handling, return_exceptions=True)
+        """Drop waiting CALLs and cancel the one being handled (the connection is closing)."""
+        await self._intake.close()
 
     async def call_built(self, request: Any, after_send: Callable[[], object] | None = None) -> Any:
         """A CALL whose nested parts are already in wire form (camelCase dicts).
