@@ -23,7 +23,7 @@ from ocpp.v16 import call_result
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
-from chargepoint.protocol.common.intake import FRAMES_PER_TURN
+from chargepoint.protocol.common.intake import FRAMES_PER_TURN, CallIntake
 from chargepoint.protocol.common.peer import RobustPeer
 from tests.unit.test_robust_peer import Wire
 
@@ -159,3 +159,39 @@ class Counting:
     async def send(self, text: str) -> None:
         self.sent += 1
         await self.ws.send(text)
+
+
+async def test_a_flood_that_does_not_stop_is_counted_once_a_minute(caplog):
+    caplog.set_level(logging.INFO, logger="chargepoint.protocol")
+    clock = Clock()
+    answered: list[tuple[str, str]] = []
+    held = asyncio.Event()
+
+    async def handle(raw: str | bytes) -> None:
+        await held.wait()
+
+    async def refuse(unique_id: str, description: str) -> None:
+        answered.append((unique_id, description))
+
+    intake = CallIntake(handle, refuse, limit=2, monotonic=clock)
+    for n in range(3):  # one handled (held), two waiting
+        await intake.offer(f"c{n}", "[]")
+    await asyncio.sleep(0)
+    for n in range(100):
+        clock.now = n  # one busy answer a second
+        await intake.offer(f"b{n}", "[]")
+    assert len(answered) == 100 and answered[0][1] == "busy: 2 requests waiting"
+    lines = [r.getMessage() for r in caplog.records if "busy" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("answered 61 CALLs from the CSMS busy"), lines
+    await intake.close()
+    lines = [r.getMessage() for r in caplog.records if "busy" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].startswith("answered 39 CALLs"), lines
+    assert lines[1].endswith("the connection closed")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
