@@ -103,8 +103,8 @@ class RobustPeer(LibChargePoint):
         """Read frames until the connection closes, letting the loop turn every ``FRAMES_PER_TURN``.
 
         The library's reader takes the next frame as soon as one is routed, and
-        ``recv`` does not suspend while frames are buffered: a burst was read
-        (and, before the queue, handled) in one loop turn.
+        ``recv`` does not suspend while frames are buffered: without a pause a
+        burst of thousands of frames would be read in one loop turn.
         """
         read = 0
         while True:
