@@ -101,6 +101,8 @@ def cap(client: aiomqtt.Client, max_bytes: int, on_oversized: OnOversized | None
     inner = client._client  # noqa: SLF001 - aiomqtt has no hook for it
     missing = [n for n in _METHODS if not hasattr(paho.Client, n)]
     missing += [n for n in _STATE if not hasattr(inner, n)]
+    if not missing and set(inner._in_packet) != set(_fresh_packet()):
+        missing = ["the packet state this module resets"]
     if missing or type(inner) is not paho.Client:
         what = ", ".join(missing) if missing else f"a {type(inner).__name__}, not paho's Client"
         raise RuntimeError(f"cannot cap the MQTT client's incoming packets ({what}): a paho-mqtt release "
