@@ -159,6 +159,18 @@ class MqttBridge:
         task = asyncio.current_task()
         return task is not None and task.cancelling() > 0
 
+    @classmethod
+    def _honour_cancel(cls) -> None:
+        """Raise CancelledError if this task is being cancelled but was not told.
+
+        aiomqtt waits for the broker's replies with ``asyncio.wait_for``, which in
+        Python 3.11 loses a cancellation that arrives in the moment the reply does:
+        the task stays marked as cancelling but runs on, and the connection would
+        then be kept for good, holding up the daemon's stop.
+        """
+        if cls._stopping():
+            raise asyncio.CancelledError
+
     def _lost(self, exc: aiomqtt.MqttError) -> None:
         reason = str(exc) or type(exc).__name__
         if exc.__cause__ is not None and str(exc.__cause__):
@@ -174,19 +186,25 @@ class MqttBridge:
         self.backoff.reset()
         log.info("MQTT: connected to %s%s", self.where, " again" if self._failing else "")
         self._failing = False
-        if self.commands is not None:
-            await client.subscribe(self.topics.command_filter, qos=1)
-        if self.config.discovery:
-            for topic, payload in discovery.messages(self.device, self.topics, self.config.discovery_prefix,
-                                                     list(self.service.station.connectors),
-                                                     self.commands is not None):
-                await client.publish(topic, payload, qos=1, retain=True)
-        await client.publish(self.topics.availability, "online", qos=1, retain=True)
-        self.outlet.resend_all()
-        self.watch.kick()
-        self.connected.set()
-        tasks = [asyncio.ensure_future(self._write(client)), asyncio.ensure_future(self._read(client))]
+        tasks: list[asyncio.Task[None]] = []
         try:
+            self._honour_cancel()  # the connect waited for the broker too
+            if self.commands is not None:
+                await client.subscribe(self.topics.command_filter, qos=1)
+                self._honour_cancel()
+            if self.config.discovery:
+                announced = discovery.messages(self.device, self.topics, self.config.discovery_prefix,
+                                               list(self.service.station.connectors),
+                                               self.commands is not None)
+                for topic, payload in announced:
+                    await client.publish(topic, payload, qos=1, retain=True)
+                    self._honour_cancel()
+            await client.publish(self.topics.availability, "online", qos=1, retain=True)
+            self._honour_cancel()
+            self.outlet.resend_all()
+            self.watch.kick()
+            self.connected.set()
+            tasks = [asyncio.ensure_future(self._write(client)), asyncio.ensure_future(self._read(client))]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # the MqttError that ended the connection
