@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: Import name -> distribution name where the two differ.
-DISTRIBUTION = {"serial": "pyserial", "prometheus_client": "prometheus-client"}
+DISTRIBUTION = {"serial": "pyserial", "prometheus_client": "prometheus-client", "paho": "paho-mqtt"}
 
 
 def _imported_top_levels() -> set[str]:
