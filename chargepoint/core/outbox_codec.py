@@ -1,0 +1,84 @@
+"""Transaction events as the text the outbox keeps in the state database.
+
+One JSON object per queued message: the event's fields and its type. The
+decoder also reads what earlier releases wrote (an identifier as bare text, an
+address by connector only, samples without per-phase powers), so a queue left
+by an older release is delivered after an update.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from chargepoint.core.events import (
+    Activity,
+    ActivityChanged,
+    IdToken,
+    MeterSample,
+    ReadingContext,
+    StopReason,
+    TokenType,
+    TransactionEvent,
+    TransactionStarted,
+    TransactionStopped,
+)
+from hal.interfaces import MeterReading
+
+
+def encode(event: TransactionEvent) -> str:
+    return json.dumps({"type": type(event).__name__, **asdict(event)}, separators=(",", ":"))
+
+
+def _address(data: dict[str, Any]) -> tuple[int, int]:
+    """EVSE and connector; entries queued by earlier releases name only a connector (= the EVSE)."""
+    if "evse_id" in data:
+        return int(data["evse_id"]), int(data.get("connector_id", 1))
+    return int(data["connector_id"]), 1
+
+
+def _token(data: dict[str, Any] | str | None) -> IdToken | None:
+    """An identifier as encoded (earlier releases stored the bare idTag text)."""
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return IdToken(data)
+    return IdToken(data["value"], TokenType.parse(data["type"]))
+
+
+def _sample(data: dict[str, Any]) -> MeterSample:
+    reading = dict(data["reading"])
+    for name in ("currents_a", "voltages_v", "powers_w", "power_factors"):
+        if name in reading:  # entries queued by earlier releases lack the per-phase powers
+            reading[name] = tuple(reading[name])
+    evse_id, connector_id = _address(data)
+    return MeterSample(evse_id, data["local_id"], MeterReading(**reading),
+                       ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id)
+
+
+def decode(text: str) -> TransactionEvent:
+    data = json.loads(text)
+    kind = data.pop("type")
+    evse_id, connector_id = _address(data)
+    if kind == "TransactionStarted":
+        token = _token(data.get("token", data.get("id_tag")))
+        assert token is not None
+        return TransactionStarted(evse_id, data["local_id"], token, data["meter_start_wh"],
+                                  data["timestamp"], connector_id, data.get("reservation_id"))
+    if kind == "MeterSample":
+        return _sample(data)
+    if kind == "TransactionStopped":
+        return TransactionStopped(
+            evse_id, data["local_id"], data["meter_stop_wh"], data["timestamp"],
+            StopReason.parse(data["reason"]), _token(data.get("token", data.get("id_tag"))),
+            tuple(_sample(s) for s in data["samples"]), connector_id)
+    if kind == "ActivityChanged":
+        return ActivityChanged(evse_id, data["local_id"], Activity.parse(data["activity"]),
+                               bool(data["plugged"]), data["timestamp"], connector_id)
+    raise ValueError(f"unknown queued message type {kind!r}")
+
+
+def event_time(event: TransactionEvent) -> float:
+    """When the message's event happened, on the station's clock."""
+    return event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
