@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import shutil
@@ -47,6 +46,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.loads import child_setup, free_port  # noqa: E402
+
 #: systemd's WatchdogSec for the daemon under test (a ping is due every half of it).
 WATCHDOG_USEC = 1_000_000
 #: Targets: the largest ping gap and the slowest ``status`` during the burst (seconds).
@@ -54,22 +57,6 @@ TARGET_GAP_S = 2.0
 TARGET_STATUS_S = 1.0
 #: The bench gives up on a burst after this long.
 BURST_MAX_S = 300.0
-PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def child_setup(nice: int = 0) -> Any:
-    """preexec_fn: killed with the bench; a niceness (the CSMS is another machine on a station)."""
-    def setup() -> None:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if nice:
-            os.nice(nice)
-    return setup
 
 
 # ------------------------------------------------------------------ the CSMS (a subprocess)
