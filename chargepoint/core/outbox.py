@@ -271,7 +271,8 @@ class Outbox:
 
         A sender may prepare the next message meanwhile, but must await the commit
         before that message goes out: then at most one answered message is ever
-        not yet recorded, so a killed daemon resends at most one.
+        not yet recorded, so a killed daemon resends at most one. If the write
+        fails the commit never completes (see ``_settled``).
         """
         if not self._queue or self._queue[0].seq != entry.seq:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
@@ -285,8 +286,8 @@ class Outbox:
             done.set_result(None)
             return done
         finished = event.local_id if isinstance(event, TransactionStopped) else None
-        return asyncio.wrap_future(self.store.submit(_write_ack, self.store, entry.seq, event.local_id,
-                                                     remote_id, finished))
+        return _settled(self.store.submit(_write_ack, self.store, entry.seq, event.local_id, remote_id,
+                                          finished), f"the answer to transaction message {entry.seq}")
 
     # ---------------------------------------------------------------- ids
     def answered(self, local_id: str) -> int:
@@ -317,6 +318,33 @@ def _decode_row(store: Store, seq: int, text: str) -> Entry:
     except (ValueError, KeyError, TypeError, AssertionError) as exc:
         raise StoreError(f"{store.path}: queued transaction message {seq} cannot be decoded "
                          f"({type(exc).__name__}: {exc}); the state database is damaged") from exc
+
+
+def _settled(write: concurrent.futures.Future[object], what: str) -> asyncio.Future[object]:
+    """A write's commit as a future of the loop that completes only if the write committed.
+
+    A failed write is the store's failure, reported and acted on by the store's
+    listeners (energy stops, the daemon exits): here it is one line, and the
+    future stays pending, so a sender awaiting it sends nothing more, as
+    ``wait_head`` does. The write's exception is always retrieved: a sender
+    cancelled before it awaited the commit leaves no "exception was never
+    retrieved" traceback behind.
+    """
+    done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    def settle(result: asyncio.Future[object]) -> None:
+        if result.cancelled():
+            return
+        error = result.exception()
+        if error is None:
+            if not done.done():
+                done.set_result(None)
+        else:
+            log.warning("%s was not recorded (%s); it is sent again after the restart", what,
+                        str(error).splitlines()[0][:200])
+
+    asyncio.wrap_future(write).add_done_callback(settle)
+    return done
 
 
 # -------------------------------------------- database work (store thread)
