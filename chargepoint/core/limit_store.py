@@ -6,7 +6,8 @@ capped a connector expects the cap to stay. Each profile is one row: its id,
 where and what it limits (for reading the rows back in order) and the whole
 profile as JSON, so a field added later needs no new column. The functions
 here run on the store's thread on the tables of
-the store's charging-profiles migration (``Store.call`` / ``Store.submit``).
+the store's charging-profiles migration (``Store.call`` / ``Store.submit``);
+each change is one of them, in one transaction (``atomic.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from chargepoint.core.atomic import one_transaction
 from chargepoint.core.schedule import (
     ChargingProfile,
     Kind,
@@ -60,24 +62,29 @@ def load_profiles(store: Store) -> list[ChargingProfile]:
         raise sqlite3.DatabaseError(f"a stored charging profile does not decode: {exc}") from exc
 
 
-def save_profile(store: Store, p: ChargingProfile) -> None:
-    store.db.execute("INSERT INTO charging_profiles (id, evse_id, purpose, stack_level, profile) "
-               "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET evse_id = excluded.evse_id, "
-               "purpose = excluded.purpose, stack_level = excluded.stack_level, profile = excluded.profile",
-               (p.id, p.evse_id, p.purpose.value, p.stack_level, encode(p)))
-
-
-def delete_profiles(store: Store, ids: list[int]) -> None:
-    store.db.executemany("DELETE FROM charging_profiles WHERE id = ?", [(i,) for i in ids])
+def write_profiles(store: Store, delete: list[int], save: list[ChargingProfile]) -> None:
+    """One change of the installed profiles (a profile replacing others, a clear of several, a
+    transaction's profiles bound or discarded) in one transaction: a kill between the delete of a
+    replaced profile and the insert of its successor must not leave neither."""
+    with one_transaction(store) as db:
+        db.executemany("DELETE FROM charging_profiles WHERE id = ?", [(i,) for i in delete])
+        db.executemany(
+            "INSERT INTO charging_profiles (id, evse_id, purpose, stack_level, profile) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET evse_id = excluded.evse_id, "
+            "purpose = excluded.purpose, stack_level = excluded.stack_level, profile = excluded.profile",
+            [(p.id, p.evse_id, p.purpose.value, p.stack_level, encode(p)) for p in save])
 
 
 def load_operator_limits(store: Store) -> dict[int, float]:
     return {int(e): float(a) for e, a in store.db.execute("SELECT evse_id, amps FROM operator_limits")}
 
 
-def save_operator_limit(store: Store, evse_id: int, amps: float | None) -> None:
-    if amps is None:
-        store.db.execute("DELETE FROM operator_limits WHERE evse_id = ?", (evse_id,))
-    else:
-        store.db.execute("INSERT INTO operator_limits (evse_id, amps) VALUES (?, ?) "
-                   "ON CONFLICT(evse_id) DO UPDATE SET amps = excluded.amps", (evse_id, amps))
+def save_operator_limits(store: Store, evse_ids: list[int], amps: float | None) -> None:
+    """The operator's limit (None: cleared) on each of ``evse_ids``, as one change."""
+    with one_transaction(store) as db:
+        if amps is None:
+            db.executemany("DELETE FROM operator_limits WHERE evse_id = ?", [(e,) for e in evse_ids])
+        else:
+            db.executemany("INSERT INTO operator_limits (evse_id, amps) VALUES (?, ?) "
+                           "ON CONFLICT(evse_id) DO UPDATE SET amps = excluded.amps",
+                           [(e, amps) for e in evse_ids])

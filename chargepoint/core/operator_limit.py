@@ -9,7 +9,6 @@ to the state database before the command is answered.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from chargepoint.core import limit_store
@@ -51,11 +50,8 @@ class OperatorLimits:
         reason = self.refusal(amps)
         if reason is not None:
             raise ValueError(reason)
-        writes = []
         for evse_id in evse_ids:
             self.station.hardware(evse_id).limits.set(CLAIM, amps)
             log.info("connector %d: operator limit %s", evse_id, "cleared" if amps is None else f"{amps:g} A")
-            if self.store is not None:
-                writes.append(asyncio.wrap_future(
-                    self.store.submit(limit_store.save_operator_limit, self.store, evse_id, amps)))
-        await asyncio.gather(*writes)
+        if self.store is not None:  # one change for all of them, also across a kill
+            await self.store.call(limit_store.save_operator_limits, self.store, list(evse_ids), amps)

@@ -323,14 +323,12 @@ class SmartCharging:
         return x.start_s, value, x.phases
 
     def _persist(self, *, delete: list[int] | None = None, save: list[ChargingProfile] | None = None) -> None:
-        """Queue the writes on the store's thread, in order; ``durable`` waits for them."""
+        """Queue one change on the store's thread (one transaction: a kill never leaves a replaced
+        profile gone and its successor missing); ``durable`` waits for it."""
         store = self.store
         if store is None:
             return
-        if delete:
-            self._written = store.submit(limit_store.delete_profiles, store, list(delete))
-        for p in save or []:
-            self._written = store.submit(limit_store.save_profile, store, p)
+        self._written = store.submit(limit_store.write_profiles, store, list(delete or []), list(save or []))
 
     async def durable(self) -> None:
         """Wait until every change so far is in the state database (before an answer says so)."""

@@ -1,0 +1,32 @@
+"""One logical change of the state database: all of its rows, or none, whatever instant a kill comes.
+
+The store's connection commits every statement on its own (autocommit), so a
+change that writes two rows would be seen half-done after a kill between them:
+a charging profile that replaces another is a delete and an insert, and with a
+commit in between a kill left neither, so an 8 A station maximum vanished and
+the station offered its full rating after the power came back. Each change
+that must not be seen half-done is therefore one function, run on the store's
+thread (``Store.call`` / ``Store.submit``), whose statements all sit inside
+``one_transaction``: SQLite's journal keeps the old rows until the commit, and
+a kill before it leaves the database as it was before the change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chargepoint.core.store import Store
+
+
+@contextmanager
+def one_transaction(store: Store) -> Iterator[sqlite3.Connection]:
+    """On the store's thread: the statements run inside commit together, or (on an error, or a kill
+    before the commit) not at all."""
+    with store.db as db:
+        db.execute("BEGIN IMMEDIATE")
+        yield db
+
