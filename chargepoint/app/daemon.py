@@ -27,6 +27,7 @@ from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
+from chargepoint.core import atomic
 from chargepoint.core.boot import BootReason, begin_run, end_run
 from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.energy import EnergyManager, StationConnectors
@@ -203,15 +204,15 @@ class Daemon:
             if name in self.settings.overridden:
                 self.store.submit(self.store.save_setting, name, self.settings.as_text(name))
             else:  # config reset: the file's value applies again, also after a restart
-                self.store.submit(self.store.delete_settings, [name, *self._stored_as.get(name, [])])
+                self.store.submit(atomic.forget_settings, self.store, [name, *self._stored_as.get(name, [])])
         if name == "security_profile" and value != self._connected_profile:
             log.info("security profile %s: reconnecting", value)
             self._connected_profile = int(value)  # type: ignore[call-overload]
             asyncio.ensure_future(self.link.reconnect())
 
-    def _persist_availability(self, connector_id: int, operative: bool) -> None:
-        if self.store is not None:
-            self.store.submit(self.store.save_availability, connector_id, operative)
+    def _persist_availability(self, changes: dict[int, bool]) -> None:
+        if self.store is not None:  # the connectors of one change together, also across a kill
+            self.store.submit(atomic.save_availability, self.store, changes)
 
     # ------------------------------------------------------------- running
     async def run(self, state_lock: StateLock | None = None) -> None:

@@ -64,7 +64,7 @@ class Station:
         *,
         free_vend_token: IdToken | None = None,
         meter_poll_interval_s: float = 1.0,
-        persist_availability: Callable[[int, bool], None] | None = None,
+        persist_availability: Callable[[dict[int, bool]], None] | None = None,
     ) -> None:
         self.connectors = {hw.evse_id: ConnectorState(hw) for hw in connectors}
         self.clock = clock
@@ -73,6 +73,7 @@ class Station:
         self.settings = settings
         self.free_vend_token = free_vend_token
         self.meter_poll_interval_s = meter_poll_interval_s
+        #: Keeps ``{evse_id: operative}`` of one availability change (all its EVSEs in one write).
         self.persist_availability = persist_availability
         self.authorization = LocalAuthorization(settings, clock)
         self.authorizer: Authorizer | None = None
@@ -370,13 +371,15 @@ class Station:
             return AvailabilityChange.REJECTED
         targets = list(self.connectors.values()) if evse_id == 0 else [self.connectors[evse_id]]
         scheduled = False
+        changed: dict[int, bool] = {}
         for c in targets:
             if c.transaction is not None and not operative:
                 c.scheduled_operative = operative
                 scheduled = True
                 log.info("connector %d: inoperative once transaction %s ends", c.id, c.transaction.local_id)
-            else:
-                self._apply_availability(c, operative)
+            elif self._apply_availability(c, operative):
+                changed[c.id] = operative
+        self._persist_availability(changed)
         self._notify_station_status()
         return AvailabilityChange.SCHEDULED if scheduled else AvailabilityChange.ACCEPTED
 
@@ -386,19 +389,25 @@ class Station:
             if evse_id in self.connectors:
                 self.connectors[evse_id].operative = operative
 
-    def _apply_availability(self, c: ConnectorState, operative: bool) -> None:
+    def _persist_availability(self, changed: dict[int, bool]) -> None:
+        """Keep the EVSEs one change made (in)operative together: after a kill, all or none."""
+        if changed and self.persist_availability is not None:
+            self.persist_availability(changed)
+
+    def _apply_availability(self, c: ConnectorState, operative: bool) -> bool:
+        """Make ``c`` (in)operative now; whether that changed it (the caller keeps the change)."""
         c.scheduled_operative = None
-        if c.operative != operative:
+        changed = c.operative != operative
+        if changed:
             c.operative = operative
             tell = getattr(c.evse, "set_operative", None)  # the supervisor refuses energy to it too
             if tell is not None:
                 tell(operative)
             log.info("connector %d: %s", c.id, "operative" if operative else "inoperative")
-            if self.persist_availability is not None:
-                self.persist_availability(c.id, operative)
             if not operative and c.session is not None and c.transaction is None:
                 c.session = None  # a pending authorization does not survive going out of service
         self._update_status(c)
+        return changed
 
     def _notify_station_status(self) -> None:
         """Report the station as a whole (EVSE 0), when its facts changed."""
@@ -436,7 +445,9 @@ class Station:
         if await self.transactions.stop(c, reason, token) is None:
             return False
         if c.scheduled_operative is not None:
-            self._apply_availability(c, c.scheduled_operative)
+            operative = c.scheduled_operative
+            if self._apply_availability(c, operative):
+                self._persist_availability({c.id: operative})
             self._notify_station_status()
         self._update_status(c)
         return True

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from chargepoint.config import parse
+from chargepoint.core import atomic
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.cards import Card, LocalCards
 from chargepoint.core.events import AuthStatus
@@ -231,6 +232,37 @@ async def test_a_process_killed_inside_a_profile_replacement_keeps_the_old_limit
     finally:
         await store.close()
     assert (profiles, offered) == ([1], 8.0), "the 8 A station maximum is still in force"
+
+
+# ----------------------------------------------------------------- availability and settings
+async def test_the_whole_station_made_inoperative_is_kept_for_every_connector_or_for_none(
+        bench: Bench, tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state-db")
+    rig = await _rig(bench, tmp_path, connectors=2)
+    rig.station.persist_availability = lambda changes: store.submit(atomic.save_availability, store, changes)
+    rig.station.change_availability(0, False)
+    await store.call(lambda: None)  # the write queued before has run
+
+    async def operative_again() -> None:
+        rig.station.change_availability(0, True)
+        await store.call(lambda: None)
+
+    points = await kill_points(store, operative_again, tmp_path / "kills")
+    await store.close()
+    all_or_nothing(await after_kill(points, lambda s: s.call(s.load_availability)),
+                   before={1: False, 2: False}, after={1: True, 2: True})
+
+
+async def test_a_setting_reset_forgets_every_name_it_was_stored_under_together(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state")
+    names = ["heartbeat_interval_s", "HeartbeatInterval"]  # neutral, and an earlier release's key
+    for name in names:
+        await store.call(store.save_setting, name, "60")
+    points = await kill_points(store, lambda: store.call(atomic.forget_settings, store, names),
+                               tmp_path / "kills")
+    await store.close()
+    all_or_nothing(await after_kill(points, lambda s: s.call(s.load_settings)),
+                   before={"heartbeat_interval_s": "60", "HeartbeatInterval": "60"}, after={})
 
 
 # ------------------------------------------------------------ lists and reservations

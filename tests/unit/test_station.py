@@ -253,7 +253,7 @@ class Rig:
         self.persisted: list[tuple[int, bool]] = []
         self.settings = Settings(config)
         self.station = Station([hw], clock, outbox, self.settings,
-                               persist_availability=lambda evse_id, on: self.persisted.append((evse_id, on)))
+                               persist_availability=lambda changes: self.persisted.extend(changes.items()))
         self.statuses: list[StatusChanged] = []
         self.station.status_listeners.append(self.statuses.append)
         self.auth_calls: list[str] = []
