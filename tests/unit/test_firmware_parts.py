@@ -57,6 +57,18 @@ def test_a_trial_starts_once_and_a_second_start_without_confirmation_rolls_back(
     assert trial.prestart(state, venvs, now=1006.0) is None, "the old version starts normally"
 
 
+def test_a_trial_whose_link_was_never_switched_ends_at_the_next_start_without_a_restart(layout):
+    """Killed between the record and the switch: the guard does not count a start of a version the
+    link does not name (its timer would roll back and restart the service for nothing)."""
+    venvs, state = layout
+    trial.write(state, {"state": "pending", "version": "0.2.0", "target": "0.2.0", "previous": "0.1.0",
+                        "deadline_s": 60, "installed_at": 1000.0, "starts": 0, "started_at": None,
+                        "reason": None})
+    said = trial.prestart(state, venvs, now=1001.0)
+    assert said == "trial of 0.2.0 ended: the station stopped before switching to version 0.2.0"
+    assert trial.read(state)["state"] == trial.ROLLED_BACK and trial.current(venvs) == "0.1.0"
+    assert trial.check(state, venvs, now=99999.0) is None
+
 def test_the_timer_rolls_back_only_after_the_deadline_and_never_a_confirmed_version(layout):
     venvs, state = layout
     trial.begin(state, venvs, "0.2.0", "0.2.0", deadline_s=60, now=1000.0)

@@ -16,6 +16,8 @@ failed. So the decision is split:
   still pending means the new version stopped (crashed, was killed by the
   watchdog) before it was confirmed; a trial still pending ``deadline_s``
   after the new version's first start means it never got an accepted boot.
+  A trial whose link was never switched (the old daemon was killed between
+  the record and the switch) ends at the next start, nothing switched.
   Rolling back switches the link to the previous environment, marks the trial
   ``rolled_back`` with the reason, and (``check``) restarts the service. The
   old version, started again, reads the record and reports the failure.
@@ -241,11 +243,15 @@ def prestart(state_dir: str | pathlib.Path, venvs_dir: str | pathlib.Path, now: 
     if problem is not None:
         return f"{IGNORED}: {problem}"
     if int(record.get("starts") or 0) == 0:
+        if current(venvs_dir) != record["target"]:  # killed between the record and the switch
+            reason = f"the station stopped before switching to version {record['version']}"
+            rollback(state_dir, venvs_dir, record, reason)
+            return f"trial of {record['version']} ended: {reason}"
         record.update(starts=1, started_at=now)
         write(state_dir, record)
         return f"starting version {record['version']} on trial"
-    reason = (f"version {record['version']} stopped before the CSMS accepted its BootNotification "
-              "(it crashed, hung or was restarted)")
+    reason = (f"version {record['version']} stopped before it was confirmed (an accepted BootNotification "
+              "with its watchdog fed): it crashed, hung or was restarted")
     rollback(state_dir, venvs_dir, record, reason)
     return f"rolled back to {record['previous']}: {reason}"
 
