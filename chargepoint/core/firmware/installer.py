@@ -16,6 +16,13 @@ the ``current`` link nor the running or previous environment.
 Before anything is unpacked, the package is measured (``archive.py``: members,
 bytes unpacked, ratio): a package beyond the bounds is refused unexpanded.
 
+The environment being made belongs to its update until the update ends: its
+name is marked (``<state_dir>/firmware/installing``) before it is made, and
+``clean`` (at every start, and when the update ends) removes it, unless the
+``current`` link or a pending trial names it, then the mark. So a process
+killed at any instant of an install leaves no half-made environment, nor one
+of a version rolled back, nor its unpacked files, beyond its next start.
+
 ``CommandInstaller`` is for operators with their own update system (an OS
 image, a Debian package): the configured command gets the package's path as
 its last argument; exit status 0 means installed, anything else failed. No
@@ -58,6 +65,8 @@ STEP_TIMEOUT_S = 900.0
 BOUNDS = archive.Bounds()
 #: A wheel's METADATA or WHEEL file is a few kilobytes; bigger ones are not read into memory.
 METADATA_MAX = 1024 * 1024
+#: In ``<state_dir>/firmware``: the name of the environment an unfinished update is making.
+MARKER = "installing"
 #: A wheel's compatibility tag (python-abi-platform), as its file name carries it.
 _TAG = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
 
@@ -230,9 +239,10 @@ class VenvInstaller:
         if trial.current(self.venvs_dir) == version:
             raise InstallError(f"version {version} is the one running")
         target = await asyncio.to_thread(self._entry, version)
-        await asyncio.to_thread(self._prune, version)
+        await asyncio.to_thread(self._mark, version)
         python = target / "bin" / "python"
         try:
+            await asyncio.to_thread(self._prune, version)
             venv = [self.python, "-m", "venv", str(target)]
             if self.system_site_packages:
                 venv.insert(-1, "--system-site-packages")
@@ -253,10 +263,65 @@ class VenvInstaller:
                                     self.deadline_s, self.now())
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, target, True)
+            await asyncio.to_thread(self._unmark)
             raise
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
         return Installed(version, restart=True)
+
+    # ------------------------------------------------ what a kill leaves
+    def _mark(self, version: str) -> None:
+        """Name the environment about to be made (a new file renamed over, synced: never half a name)."""
+        directory = self.state_dir / "firmware"
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f"{MARKER}.tmp"
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(version)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, directory / MARKER)
+
+    def _unmark(self) -> None:
+        for name in (MARKER, f"{MARKER}.tmp"):
+            (self.state_dir / "firmware" / name).unlink(missing_ok=True)
+
+    def marked(self) -> str | None:
+        """The environment an unfinished update was making (a plain name), or None."""
+        try:
+            fd = os.open(self.state_dir / "firmware" / MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            name = handle.read(256).decode("utf-8", "replace").strip()
+        return name if trial.safe_name(name) else None
+
+    def clean(self) -> list[str]:
+        """Remove what an install left once nothing is deciding about it (run at start, and when an
+        update ends): the unpacked package, and the marked environment unless the ``current`` link
+        or a pending trial names it (a half-made one, one never switched to, one rolled back); the
+        mark goes once no pending trial names it. Everything removed is checked to be inside its
+        directory (``_entry``); what was removed, for the log."""
+        removed = [str(path) for path in [remove_inside(self.state_dir / "firmware", "unpacked")] if path]
+        name = self.marked()
+        record = trial.read(self.state_dir)
+        pending = record is not None and record.get("state") == trial.PENDING
+        named = {trial.current(self.venvs_dir)}
+        if pending and record is not None:
+            named |= {record.get("target"), record.get("previous")}
+        if name is not None and name not in named:
+            try:
+                target = self._entry(name)
+            except InstallError as exc:
+                log.warning("environment %s of an unfinished update kept: %s", name, exc)
+            else:
+                if target.exists():
+                    shutil.rmtree(target, ignore_errors=True)
+                    removed.append(str(target))
+        if not (pending and name in named):
+            self._unmark()
+        return removed
 
     def _protected(self) -> set[pathlib.Path]:
         """The environments nothing may remove or install into: the running one and the one before."""
@@ -301,6 +366,24 @@ class VenvInstaller:
         stale = self._entry(incoming)
         if stale.exists():
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def remove_inside(directory: pathlib.Path, name: str) -> pathlib.Path | None:
+    """Remove ``directory/name`` (a work directory or file) without following a link: a link there
+    is unlinked, never its target; nothing happens when ``directory`` itself is a link. The path
+    removed, or None."""
+    path = directory / name
+    try:
+        if directory.is_symlink() or not os.path.lexists(path):
+            return None
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)  # fd-based on Linux: never follows a link inside
+    except OSError as exc:
+        log.warning("%s not removed: %s", path, exc.strerror or exc)
+        return None
+    return path
 
 
 class CommandInstaller:

@@ -13,6 +13,14 @@ reports Installed once the new version's boot is accepted, or
 InstallationFailed when the guard rolled back. Availability is given back as
 it was before the update, also after a restart.
 
+A kill may come at any instant, so ``resume`` decides from the status and the
+trial record together (a pending trial of the running version is its own,
+even when the old process died before saving InstallRebooting), says exactly
+one final status for the update, and removes what the update left (the
+download, the unpacked package, an environment nothing runs). Every final
+status is saved before the trial record is removed: a kill between the two
+leaves the final word, never a status without its record.
+
 Every status is a ``FirmwareState`` handed to the listeners (the adapters
 send it); the latest one is kept in ``<state_dir>/firmware/status.json`` with
 whether a CSMS has received it, so the final word is not lost to a restart or
@@ -42,6 +50,7 @@ from urllib.parse import urlsplit
 
 from chargepoint.config.firmware import DOWNLOAD_RESERVE_MB, FirmwareConfig
 from chargepoint.core.events import StopReason
+from chargepoint.core.firmware import installer as installer_module
 from chargepoint.core.firmware import transfer, trial
 from chargepoint.core.firmware.installer import Installer, InstallError
 from chargepoint.core.firmware.model import (
@@ -348,47 +357,91 @@ class FirmwareManager:
 
     # ------------------------------------------------------- after restart
     async def resume(self) -> None:
-        """At start: take up what the last process left (its status, a trial, a held station)."""
-        record = await asyncio.to_thread(self._load)
-        if record is None:
-            return
-        self._held = {int(k): bool(v) for k, v in (record.get("held") or {}).items()} or None
-        self.state = FirmwareState(FirmwareStatus(record["status"]), record.get("request_id"),
-                                   record.get("location"), record.get("version"), record.get("detail"),
-                                   float(record.get("since") or 0.0))
-        self.unreported = bool(record.get("unreported"))
-        if self.state.status is not S.INSTALL_REBOOTING:
-            if self.state.in_progress:  # the process ended while it downloaded or installed
-                self._release()
-                downloading = self.state.status in (S.DOWNLOAD_SCHEDULED, S.DOWNLOADING)
-                await self._enter(S.DOWNLOAD_FAILED if downloading else S.INSTALLATION_FAILED,
-                                  "the station restarted meanwhile")
-            return
-        await self._after_restart()
+        """At start: take up what the last process left, whatever instant it was killed at (its
+        status, a trial, a held station), then remove what an ended update left behind.
 
-    async def _after_restart(self) -> None:
+        The trial record is read with the status: the old process may have switched the link and
+        been killed before it could save InstallRebooting, so a pending trial of the running
+        version is this version's trial, whatever the status says."""
+        record = await asyncio.to_thread(self._load)
         verdict = await asyncio.to_thread(trial.read, self.state_dir)
-        state = verdict.get("state") if verdict else None
-        if state == trial.PENDING and verdict and verdict.get("version") == self.running_version:
+        if record is not None:
+            self._held = {int(k): bool(v) for k, v in (record.get("held") or {}).items()} or None
+            self.state = FirmwareState(FirmwareStatus(record["status"]), record.get("request_id"),
+                                       record.get("location"), record.get("version"), record.get("detail"),
+                                       float(record.get("since") or 0.0))
+            self.unreported = bool(record.get("unreported"))
+        await self._take_up(verdict or {})
+        if not self._on_trial:
+            await asyncio.to_thread(self._clean, verdict)
+
+    async def _take_up(self, verdict: dict[str, Any]) -> None:
+        """One final status for the update the last process left, or this version's trial goes on."""
+        mine, state = verdict.get("version") == self.running_version, verdict.get("state")
+        if state == trial.PENDING and mine:
+            if self.state.status is not S.INSTALL_REBOOTING:  # killed at the switch: say where it stands
+                self.state = replace(self.state, status=S.INSTALL_REBOOTING, version=self.running_version)
+                await asyncio.to_thread(self._save)
             self._on_trial = True
             log.info("version %s on trial: confirmed at its first accepted BootNotification",
                      self.running_version)
             return
-        if state == trial.CONFIRMED and verdict and verdict.get("version") == self.running_version:
-            await self._installed()
+        if not self.state.in_progress:
             return
-        if state == trial.PENDING and verdict:
+        installing = self.state.status in (S.INSTALLING, S.INSTALL_REBOOTING)
+        if installing and state == trial.CONFIRMED and mine:
+            await self._installed()
+        elif installing and state == trial.PENDING:
+            await self._not_switched(verdict)
+        elif installing and state == trial.ROLLED_BACK:
+            await self._failed_trial(str(verdict.get("reason") or "the new version was rolled back"))
+        elif self.state.status is S.INSTALL_REBOOTING and self.state.version == self.running_version:
+            await self._installed()  # confirmed, record removed, killed before Installed was saved
+        elif self.state.status is S.INSTALL_REBOOTING:
+            await self._failed_trial("the trial record is missing")
+        elif self.state.status in (S.DOWNLOAD_SCHEDULED, S.DOWNLOADING):
+            self._release()
+            await self._enter(S.DOWNLOAD_FAILED, "the station restarted during the download")
+        else:
+            self._release()
+            await self._enter(S.INSTALLATION_FAILED, (
+                f"the station restarted while installing; version {self.running_version} runs as before"
+                if self.state.status is S.INSTALLING else
+                "the station restarted before installing: nothing was installed"))
+
+    async def _not_switched(self, verdict: dict[str, Any]) -> None:
+        """A pending trial of another version: this one runs, so the trial ends here."""
+        if trial.current(self._venvs_dir()) == verdict.get("target"):
             reason = (f"version {self.running_version} started instead of {verdict.get('version')} "
                       "(the service does not start through the current link?)")
-            try:
-                await asyncio.to_thread(trial.rollback, self.state_dir, self._venvs_dir(), verdict, reason)
-            except ValueError as exc:  # a record no daemon wrote: nothing is switched by it
-                reason = str(exc)
         else:
-            reason = (verdict or {}).get("reason") or "the trial record is missing"
-        await asyncio.to_thread(trial.remove, self.state_dir)
+            reason = (f"the station stopped before switching to version {verdict.get('version')}; "
+                      f"version {self.running_version} runs as before")
+        try:
+            await asyncio.to_thread(trial.rollback, self.state_dir, self._venvs_dir(), verdict, reason)
+        except ValueError as exc:  # a record no daemon wrote: nothing is switched by it
+            reason = str(exc)
+        await self._failed_trial(reason)
+
+    async def _failed_trial(self, reason: str) -> None:
+        """InstallationFailed, saved before the record goes (a kill between leaves a final status)."""
         self._release()
-        await self._enter(S.INSTALLATION_FAILED, str(reason))
+        await self._enter(S.INSTALLATION_FAILED, reason)
+        await asyncio.to_thread(trial.remove, self.state_dir)
+
+    def _clean(self, verdict: dict[str, Any] | None) -> None:
+        """What an ended or killed update left: the download, a finished trial's record, a status
+        half-saved, and the installer's (its unpacked files, an environment nothing runs)."""
+        removed = [str(p) for p in [installer_module.remove_inside(self.dir, "download")] if p]
+        (self.dir / "status.json.tmp").unlink(missing_ok=True)
+        if verdict is not None and verdict.get("state") in (trial.CONFIRMED, trial.ROLLED_BACK):
+            trial.remove(self.state_dir)
+            removed.append(str(trial.record_path(self.state_dir)))
+        clean = getattr(self.installer, "clean", None)
+        if callable(clean):
+            removed += clean()
+        if removed:
+            log.info("firmware: removed what an unfinished update left: %s", ", ".join(removed))
 
     def _venvs_dir(self) -> str:
         return str(getattr(self.installer, "venvs_dir", ""))
@@ -412,9 +465,11 @@ class FirmwareManager:
             log.warning("version %s could not be confirmed: its trial has ended", self.running_version)
 
     async def _installed(self) -> None:
-        await asyncio.to_thread(trial.remove, self.state_dir)
+        """Installed, saved before the record goes (a kill between leaves a final status)."""
         self._release()
         await self._enter(S.INSTALLED, version=self.running_version)
+        await asyncio.to_thread(trial.remove, self.state_dir)
+        await asyncio.to_thread(self._clean, None)
 
     def _load(self) -> dict[str, Any] | None:
         try:
