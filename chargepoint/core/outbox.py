@@ -46,17 +46,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
 
+from chargepoint.core import outbox_db
 from chargepoint.core.events import (
     ActivityChanged,
-    IdToken,
     MeterSample,
     ReadingContext,
-    TokenType,
     TransactionEvent,
     TransactionStarted,
     TransactionStopped,
 )
 from chargepoint.core.outbox_codec import decode, encode, event_time
+from chargepoint.core.outbox_db import OpenTransaction
 from chargepoint.core.store import Store, StoreError
 
 __all__ = ["Entry", "OpenTransaction", "Outbox", "decode", "encode", "event_time"]
@@ -68,19 +68,6 @@ log = logging.getLogger(__name__)
 class Entry:
     seq: int
     event: TransactionEvent
-
-
-@dataclass(frozen=True)
-class OpenTransaction:
-    """A transaction the database shows as running: after a restart, it was cut off."""
-
-    local_id: str
-    evse_id: int
-    token: IdToken
-    meter_start_wh: float
-    started_at: float
-    last_meter_wh: float
-    last_meter_at: float
 
 
 class Outbox:
@@ -119,10 +106,10 @@ class Outbox:
         if self._queue:
             raise RuntimeError("attach the store before anything is queued")
         try:
-            rows, ids = await store.call(_load_rows, store)
-            answered = await store.call(_load_answered, store)
-            stored_seq = await store.call(_next_seq, store)
-            self._local_only = await store.call(_local_only, store)
+            rows, ids = await store.call(outbox_db.load_rows, store)
+            answered = await store.call(outbox_db.load_answered, store)
+            stored_seq = await store.call(outbox_db.next_seq, store)
+            self._local_only = await store.call(outbox_db.local_only, store)
         except (sqlite3.DatabaseError, StoreError) as exc:
             detail = str(exc).removeprefix(f"{store.path}: ")
             raise StoreError(f"{store.path}: cannot read the queued transaction messages: {detail}") from exc
@@ -139,7 +126,7 @@ class Outbox:
     async def open_transactions(self) -> list[OpenTransaction]:
         if self.store is None:
             return []
-        return await self.store.call(_open_transactions, self.store)
+        return await self.store.call(outbox_db.open_transactions, self.store)
 
     # ------------------------------------------------------------- queue
     def __len__(self) -> int:
@@ -223,7 +210,7 @@ class Outbox:
             self._writes.pop(thin, None)
         if self.store is None:
             return None
-        future = self.store.submit(_write_put, self.store, entry, thin)
+        future = self.store.submit(outbox_db.write_put, self.store, entry.seq, entry.event, thin)
         self._writes[entry.seq] = future
         return future
 
@@ -236,7 +223,7 @@ class Outbox:
             self._local_only.discard(event.local_id)
         if self.store is None:
             return
-        future = self.store.submit(_write_local, self.store, event)
+        future = self.store.submit(outbox_db.write_local, self.store, event)
         if not isinstance(event, MeterSample):
             await asyncio.wrap_future(future)  # StoreError: the caller must not go on
 
@@ -286,8 +273,9 @@ class Outbox:
             done.set_result(None)
             return done
         finished = event.local_id if isinstance(event, TransactionStopped) else None
-        return _settled(self.store.submit(_write_ack, self.store, entry.seq, event.local_id, remote_id,
-                                          finished), f"the answer to transaction message {entry.seq}")
+        write = self.store.submit(outbox_db.write_ack, self.store, entry.seq, event.local_id, remote_id,
+                                  finished)
+        return _settled(write, f"the answer to transaction message {entry.seq}")
 
     # ---------------------------------------------------------------- ids
     def answered(self, local_id: str) -> int:
@@ -345,100 +333,3 @@ def _settled(write: concurrent.futures.Future[object], what: str) -> asyncio.Fut
 
     asyncio.wrap_future(write).add_done_callback(settle)
     return done
-
-
-# -------------------------------------------- database work (store thread)
-def _load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
-    """The queue and the id mapping; ``sqlite3.DatabaseError`` if the file is damaged."""
-    rows = store.db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
-    ids = {local: str(remote) for local, remote in store.db.execute(
-        "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL")}
-    return rows, ids
-
-
-def _load_answered(store: Store) -> dict[str, int]:
-    return {local: int(count) for local, count in store.db.execute(
-        "SELECT local_id, answered FROM transactions WHERE answered > 0")}
-
-
-def _next_seq(store: Store) -> int:
-    row = store.db.execute("SELECT value FROM meta WHERE name = 'outbox_seq'").fetchone()
-    return int(row[0]) + 1 if row else 1
-
-
-def _write_put(store: Store, entry: Entry, thinned: int | None) -> None:
-    db, event = store.db, entry.event
-    with db:
-        db.execute("BEGIN")
-        db.execute("INSERT INTO outbox (seq, local_id, kind, event) VALUES (?, ?, ?, ?)",
-                   (entry.seq, event.local_id, type(event).__name__, encode(event)))
-        db.execute("INSERT INTO meta (name, value) VALUES ('outbox_seq', ?) "
-                   "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(entry.seq),))
-        if thinned is not None:
-            db.execute("DELETE FROM outbox WHERE seq = ?", (thinned,))
-        _record(db, event, standalone=False)
-
-
-def _record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool) -> None:
-    """What an event changes in its transaction's row (inside the caller's database transaction).
-
-    The card's name is taken from the station's cards when the transaction begins, so
-    the history keeps it even if the card is removed later.
-    """
-    if isinstance(event, TransactionStarted):
-        db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
-                   "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?))",
-                   (event.local_id, event.evse_id, event.token.value, event.token.type.value,
-                    event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
-                    int(standalone), event.token.value))
-    elif isinstance(event, MeterSample):
-        db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
-                   (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
-    elif isinstance(event, TransactionStopped):
-        db.execute("UPDATE transactions SET open = 0, last_meter_wh = ?, last_meter_at = ?, stop_reason = ? "
-                   "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.reason.value,
-                                          event.local_id))
-
-
-def _write_local(store: Store, event: TransactionEvent) -> None:
-    """A standalone transaction's event: its row changes (a stop writes the history through the
-    trigger, then the row goes: nothing is left to deliver)."""
-    db = store.db
-    with db:
-        db.execute("BEGIN")
-        _record(db, event, standalone=True)
-        if isinstance(event, TransactionStopped):
-            db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0", (event.local_id,))
-
-
-def _local_only(store: Store) -> set[str]:
-    return {row[0] for row in store.db.execute(
-        "SELECT local_id FROM transactions WHERE open = 1 AND standalone = 1")}
-
-
-def _write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None) -> None:
-    """One answered message leaves the queue. Committed without a flush to the card
-    (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
-    db = store.db
-    db.execute("PRAGMA synchronous=NORMAL")
-    try:
-        with db:
-            db.execute("BEGIN")
-            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
-            if remote_id is not None:
-                db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
-            if finished is not None:
-                db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
-                           "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
-    finally:
-        db.execute("PRAGMA synchronous=FULL")
-
-
-def _open_transactions(store: Store) -> list[OpenTransaction]:
-    rows = store.db.execute(
-        "SELECT local_id, connector_id, id_tag, token_type, meter_start_wh, started_at, last_meter_wh, "
-        "last_meter_at FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
-    return [OpenTransaction(local_id, evse_id, IdToken(value, TokenType.parse(kind or "iso14443")), *rest)
-            for local_id, evse_id, value, kind, *rest in rows]

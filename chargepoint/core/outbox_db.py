@@ -1,0 +1,133 @@
+"""The outbox's work in the state database (each function runs on the store's thread).
+
+The queue of transaction messages and the rows of the transactions they
+belong to change together, in one database transaction per event, so a kill
+at any instant leaves the two agreeing. See ``outbox.py`` for what is written
+when, and how durably.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from chargepoint.core.events import (
+    IdToken,
+    MeterSample,
+    TokenType,
+    TransactionEvent,
+    TransactionStarted,
+    TransactionStopped,
+)
+from chargepoint.core.outbox_codec import encode
+from chargepoint.core.store import Store
+
+
+@dataclass(frozen=True)
+class OpenTransaction:
+    """A transaction the database shows as running: after a restart, it was cut off."""
+
+    local_id: str
+    evse_id: int
+    token: IdToken
+    meter_start_wh: float
+    started_at: float
+    last_meter_wh: float
+    last_meter_at: float
+
+
+def load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
+    """The queue and the id mapping; ``sqlite3.DatabaseError`` if the file is damaged."""
+    rows = store.db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
+    ids = {local: str(remote) for local, remote in store.db.execute(
+        "SELECT local_id, remote_id FROM transactions WHERE remote_id IS NOT NULL")}
+    return rows, ids
+
+
+def load_answered(store: Store) -> dict[str, int]:
+    return {local: int(count) for local, count in store.db.execute(
+        "SELECT local_id, answered FROM transactions WHERE answered > 0")}
+
+
+def next_seq(store: Store) -> int:
+    row = store.db.execute("SELECT value FROM meta WHERE name = 'outbox_seq'").fetchone()
+    return int(row[0]) + 1 if row else 1
+
+
+def write_put(store: Store, seq: int, event: TransactionEvent, thinned: int | None) -> None:
+    db = store.db
+    with db:
+        db.execute("BEGIN")
+        db.execute("INSERT INTO outbox (seq, local_id, kind, event) VALUES (?, ?, ?, ?)",
+                   (seq, event.local_id, type(event).__name__, encode(event)))
+        db.execute("INSERT INTO meta (name, value) VALUES ('outbox_seq', ?) "
+                   "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(seq),))
+        if thinned is not None:
+            db.execute("DELETE FROM outbox WHERE seq = ?", (thinned,))
+        record(db, event, standalone=False)
+
+
+def record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool) -> None:
+    """What an event changes in its transaction's row (inside the caller's database transaction).
+
+    The card's name is taken from the station's cards when the transaction begins, so
+    the history keeps it even if the card is removed later.
+    """
+    if isinstance(event, TransactionStarted):
+        db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
+                   "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?))",
+                   (event.local_id, event.evse_id, event.token.value, event.token.type.value,
+                    event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
+                    int(standalone), event.token.value))
+    elif isinstance(event, MeterSample):
+        db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
+                   (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
+    elif isinstance(event, TransactionStopped):
+        db.execute("UPDATE transactions SET open = 0, last_meter_wh = ?, last_meter_at = ?, stop_reason = ? "
+                   "WHERE local_id = ?", (event.meter_stop_wh, event.timestamp, event.reason.value,
+                                          event.local_id))
+
+
+def write_local(store: Store, event: TransactionEvent) -> None:
+    """A standalone transaction's event: its row changes (a stop writes the history through the
+    trigger, then the row goes: nothing is left to deliver)."""
+    db = store.db
+    with db:
+        db.execute("BEGIN")
+        record(db, event, standalone=True)
+        if isinstance(event, TransactionStopped):
+            db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0", (event.local_id,))
+
+
+def local_only(store: Store) -> set[str]:
+    return {row[0] for row in store.db.execute(
+        "SELECT local_id FROM transactions WHERE open = 1 AND standalone = 1")}
+
+
+def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None) -> None:
+    """One answered message leaves the queue. Committed without a flush to the card
+    (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
+    db = store.db
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with db:
+            db.execute("BEGIN")
+            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
+            if remote_id is not None:
+                db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
+            if finished is not None:
+                db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
+                           "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
+
+
+def open_transactions(store: Store) -> list[OpenTransaction]:
+    rows = store.db.execute(
+        "SELECT local_id, connector_id, id_tag, token_type, meter_start_wh, started_at, last_meter_wh, "
+        "last_meter_at FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
+    return [OpenTransaction(local_id, evse_id, IdToken(value, TokenType.parse(kind or "iso14443")), *rest)
+            for local_id, evse_id, value, kind, *rest in rows]
+
