@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -40,6 +41,19 @@ _RUNNING = (Activity.STARTING, Activity.CHARGING, Activity.SUSPENDED_EV, Activit
 #: forces it open at the latest 6 s after PWM off; a little beyond that, a stuck
 #: loop cannot hang a stop.
 CONTACTOR_OPEN_WAIT_S = 8.0
+
+
+def whole_wh(energy_wh: float) -> int:
+    """A meter reading in whole Wh, for the messages that bill in whole Wh (a start's and a stop's
+    meter value in OCPP 1.6): the reading with three decimals, as samples carry it, rounded up.
+
+    One rule for both ends of every session. It never decreases as the reading grows, so a
+    session's stop is at most the start of the next session made from the same or a later
+    reading: consecutive sessions never bill the same Wh twice, and their sums add up to the
+    meter's advance with no Wh lost. Rounded up, a stop is never below a sample the CSMS was
+    sent with decimals.
+    """
+    return math.ceil(round(energy_wh, 3))
 
 
 async def set_lock(lock: ConnectorLock, locked: bool) -> bool:

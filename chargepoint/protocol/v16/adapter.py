@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +37,7 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import Entry, Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.transactions import whole_wh
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
@@ -429,7 +429,7 @@ class V16Adapter:
             return call.StartTransaction(
                 connector_id=event.evse_id,
                 id_tag=event.token.value,
-                meter_start=round(event.meter_start_wh),
+                meter_start=whole_wh(event.meter_start_wh),
                 timestamp=iso_utc(event.timestamp),
                 reservation_id=event.reservation_id,
             )
@@ -449,8 +449,7 @@ class V16Adapter:
             )
         assert isinstance(event, TransactionStopped)
         return call.StopTransaction(
-            # Whole Wh rounded up: never below a sample the CSMS was sent with decimals.
-            meter_stop=math.ceil(event.meter_stop_wh - 1e-6),
+            meter_stop=whole_wh(event.meter_stop_wh),  # the station's rule for both ends
             timestamp=iso_utc(event.timestamp),
             transaction_id=transaction_id,
             reason=translate.stop_reason(event.reason).value,
