@@ -113,6 +113,19 @@ class SmartCharging:
             self._seen[evse_id] = self._session(evse_id)
         self.refresh()
 
+    def recovered(self) -> None:
+        """The station has taken back (or stopped) the transactions a restart found open: the
+        transaction profiles whose transaction did not come back go now, as one change (it was
+        stopped as PowerLoss, or a kill came between its end and their removal)."""
+        stale = [p.id for p in self.profiles.values() if p.purpose is Purpose.TX and not self._alive(p)]
+        for profile_id in stale:
+            del self.profiles[profile_id]
+            log.info("charging profile %d discarded: its transaction ended while the station was stopped",
+                     profile_id)
+        if stale:
+            self._persist(delete=stale)
+            self.refresh()
+
     def close(self) -> None:
         if self._status_changed in self.station.status_listeners:
             self.station.status_listeners.remove(self._status_changed)
@@ -290,6 +303,13 @@ class SmartCharging:
         session = self.station.view(evse_id).session
         tx = session.transaction if session else None
         return session is not None, tx.local_id if tx is not None and not tx.stopping else None
+
+    def _alive(self, p: ChargingProfile) -> bool:
+        """Whether a transaction profile's transaction runs (unbound: a session waits for one)."""
+        if p.evse_id not in self.station.connectors:
+            return False
+        has_session, tx_id = self._session(p.evse_id)
+        return has_session if p.transaction_id is None else p.transaction_id == tx_id
 
     def _transaction(self, evse_id: int) -> Transaction | None:
         if evse_id not in self.station.connectors:

@@ -468,3 +468,5 @@ class Station:
                 c = self.connectors.get(evse_id)
                 if c is not None and c.session is None and c.ev_present:
                     self.events.plugged_in(c)
+        if self.smart_charging is not None:  # the profiles of transactions that did not come back go
+            self.smart_charging.recovered()

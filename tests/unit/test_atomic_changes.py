@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from chargepoint.config import parse
-from chargepoint.core import atomic
+from chargepoint.core import atomic, limit_store
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.cards import Card, LocalCards
 from chargepoint.core.events import AuthStatus
@@ -186,6 +186,28 @@ async def test_a_clear_of_several_profiles_and_a_limit_on_several_connectors_are
     await store.close()
     all_or_nothing(await after_kill(points, rows("SELECT evse_id, amps FROM operator_limits ORDER BY 1")),
                    before=[(1, 16.0), (2, 16.0)], after=[(1, 10.0), (2, 10.0)])
+
+
+async def test_a_transaction_profile_whose_transaction_did_not_come_back_goes_after_the_recovery(
+        bench: Bench, tmp_path: Path) -> None:
+    """A kill between a transaction's end and the removal of its profiles (or a power cut that ends
+    the transaction as PowerLoss) leaves the profile on disk: it goes once the station has
+    recovered its transactions."""
+    store = await Store.open(tmp_path / "state-db")
+    tx_profile = ChargingProfile(5, 1, Purpose.TX, 0, Kind.RELATIVE,
+                                 Schedule(RateUnit.AMPS, (Period(0, 6.0),)), transaction_id="tx-gone")
+    await store.call(limit_store.write_profiles, store, [], [tx_profile, station_max(1, 8.0)])
+    rig = await bench.rig()
+    engine = rig.station.smart_charging = SmartCharging(rig.station)
+    await engine.attach(store)
+    engine.start()
+    assert sorted(engine.profiles) == [1, 5]
+    await rig.station.recover([], resume=False)  # its transaction did not come back
+    await engine.durable()
+    engine.close()
+    assert sorted(engine.profiles) == [1]
+    assert await rows("SELECT id FROM charging_profiles")(store) == [(1,)]
+    await store.close()
 
 
 #: Run in a child process: replace profile 1 (8 A) by profile 2 and die at the statement
