@@ -7,14 +7,17 @@ here; the station downloads it from a loopback HTTP server, verifies its SHA-256
 installs it into a new venv, exits for the restart, and the result is sent by
 whichever version runs afterwards. The good version ends Installed and running;
 one that crashes at start and one that never gets an accepted BootNotification
-end with 0.1.0 running again and InstallationFailed, without anyone's help.
+end with 0.1.0 running again and InstallationFailed, without anyone's help. A station
+killed just as the link switched comes back as the new version and says Installed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from chargepoint.core.firmware import trial
 from tests.firmware_rig import FileServer, Service, build_wheel, copy_venv, deps_dir, make_venv
 from tests.integration.conftest import until
 from tests.integration.loopback_csms import LoopbackCsms
@@ -63,8 +67,19 @@ async def service(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any],
                   request: pytest.FixtureRequest) -> AsyncIterator[Service]:
     # The update that succeeds takes the default way (the new venv gets its own pip); the others
     # save the seconds of ensurepip and install with the running environment's pip.
-    with_pip = "installs_the_new_version" in request.node.name
-    charging = "charges_on" in request.node.name  # a free-vend session runs through the update
+    unit = _unit(tmp_path, csms, builds, with_pip="installs_the_new_version" in request.node.name,
+                 charging="charges_on" in request.node.name)  # a free-vend session runs through the update
+    unit.start()
+    try:
+        await csms.wait_for("BootNotification", timeout=30, firmware_version="0.1.0")
+        yield unit
+    finally:
+        await unit.stop()
+
+
+def _unit(tmp_path: Path, csms: LoopbackCsms, builds: dict[str, Any], *, with_pip: bool = False,
+          charging: bool = False) -> Service:
+    """Version 0.1.0 in ``venvs/0.1.0`` behind the ``current`` link, its configuration, its unit."""
     venvs = tmp_path / "venvs"
     copy_venv(builds["template"], venvs / "0.1.0")
     (venvs / "current").symlink_to("0.1.0")
@@ -89,13 +104,7 @@ pip_args = "--no-deps"
 system_site_packages = false
 venv_with_pip = {str(with_pip).lower()}
 """)
-    unit = Service(venvs, tmp_path / "state", config, builds["env"], tmp_path / "daemon.log")
-    unit.start()
-    try:
-        await csms.wait_for("BootNotification", timeout=30, firmware_version="0.1.0")
-        yield unit
-    finally:
-        await unit.stop()
+    return Service(venvs, tmp_path / "state", config, builds["env"], tmp_path / "daemon.log")
 
 
 async def _update(csms: LoopbackCsms, files: FileServer, wheel: Path) -> None:
@@ -197,3 +206,36 @@ async def test_a_running_session_charges_on_through_the_install_and_its_restart(
     assert len(csms.of("StartTransaction")) == 1 and not csms.of("StopTransaction")
     assert {m.payload["transaction_id"] for m in csms.of("MeterValues")} <= {transaction_id}
     assert service.running_version() == "0.1.1"
+
+
+async def test_a_station_killed_as_the_link_switched_comes_back_as_the_new_version_installed(
+        csms: LoopbackCsms, tmp_path: Path, builds: dict[str, Any]) -> None:
+    """What the old daemon leaves when killed right after switching the link (before it could save
+    InstallRebooting): the status says Installing, the trial of 0.1.1 is pending, ``current`` names
+    0.1.1. The service starts 0.1.1 on trial; it is confirmed at its accepted boot and says
+    Installed, never InstallationFailed, and the guard's timer finds nothing to roll back."""
+    unit = _unit(tmp_path, csms, builds)
+    new = unit.venvs / "0.1.1"
+    copy_venv(builds["template"], new)
+    for module in new.glob("lib/python*/site-packages/chargepoint/__init__.py"):
+        module.write_text(module.read_text().replace('"0.1.0"', '"0.1.1"'))
+    firmware = unit.state_dir / "firmware"
+    (firmware / "unpacked").mkdir(parents=True)
+    (firmware / "installing").write_text("0.1.1")
+    (firmware / "status.json").write_text(json.dumps(
+        {"status": "installing", "request_id": None, "location": "http://127.0.0.1/files/p.whl",
+         "version": None, "detail": None, "since": 1.0, "unreported": False, "held": {"1": True}}))
+    trial.begin(unit.state_dir, unit.venvs, "0.1.1", "0.1.1", deadline_s=2, now=time.time())
+    unit.start()
+    try:
+        await csms.wait_for("FirmwareStatusNotification", timeout=30, status="Installed")
+        assert _firmware_statuses(csms) == ["Installed"], _log(unit)
+        assert [r.payload["firmware_version"] for r in csms.of("BootNotification")] == ["0.1.1"]
+        assert "firmware-guard: starting version 0.1.1 on trial" in unit.guard_said
+        await until(lambda: not (firmware / "trial.json").exists(), 10, "the trial record removed")
+        assert await unit.check() == "", "nothing to roll back, even past the deadline"
+        assert unit.running_version() == "0.1.1" and unit.exits == []
+        assert not (firmware / "unpacked").exists() and not (firmware / "installing").exists()
+        assert "InstallationFailed" not in _firmware_statuses(csms)
+    finally:
+        await unit.stop()
