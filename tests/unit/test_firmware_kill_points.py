@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from chargepoint.core.firmware import FirmwareManager, FirmwareState, FirmwareStatus, trial
+from chargepoint.core.firmware import installer as installer_module
 from chargepoint.core.firmware.installer import MARKER, VenvInstaller
 from hal.clock import ManualClock
 
@@ -187,8 +188,29 @@ async def test_a_kill_while_the_venv_is_made_removes_the_half_made_venv_and_work
     disk.installing(NEW)
     disk.venv(NEW, complete=False)
     disk.venv("0.0.9")  # an older version kept on purpose: not the killed install's
+    disk.venv(".0.0.8.removing", complete=False)  # an old one the install was removing
     await ends(disk, S.INSTALLATION_FAILED, OLD, says=f"version {OLD} runs as before")
     assert disk.versions() == {OLD, "0.0.9", "current"}
+
+
+async def test_old_environments_are_renamed_before_they_are_removed(
+        disk: Disk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill while an old environment is removed leaves no half of it under its version's name."""
+    for version in ("0.0.7", "0.0.8"):
+        disk.venv(version)
+    installer = VenvInstaller(str(disk.venvs), str(disk.state), running_version=OLD, deadline_s=60, keep=2)
+    renamed: list[str] = []
+    real = installer_module.shutil.rmtree
+
+    def rmtree(path: Any, ignore_errors: bool = False) -> None:
+        renamed.append(Path(path).name)
+        real(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(installer_module.shutil, "rmtree", rmtree)
+    installer._prune(NEW)
+    assert {".0.0.7.removing", ".0.0.8.removing"} <= set(renamed)
+    assert not {"0.0.7", "0.0.8"} & set(renamed)
+    assert disk.versions() == {OLD, "current"}
 
 
 async def test_a_kill_after_the_trial_is_recorded_but_before_the_switch_restarts_nothing(

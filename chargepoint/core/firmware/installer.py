@@ -21,7 +21,9 @@ name is marked (``<state_dir>/firmware/installing``) before it is made, and
 ``clean`` (at every start, and when the update ends) removes it, unless the
 ``current`` link or a pending trial names it, then the mark. So a process
 killed at any instant of an install leaves no half-made environment, nor one
-of a version rolled back, nor its unpacked files, beyond its next start.
+of a version rolled back, nor its unpacked files, beyond its next start. An
+old environment is renamed ``.<version>.removing`` before it is removed, so a
+kill during its removal leaves no half of it under its version's name.
 
 ``CommandInstaller`` is for operators with their own update system (an OS
 image, a Debian package): the configured command gets the package's path as
@@ -67,6 +69,8 @@ BOUNDS = archive.Bounds()
 METADATA_MAX = 1024 * 1024
 #: In ``<state_dir>/firmware``: the name of the environment an unfinished update is making.
 MARKER = "installing"
+#: The ending of an old environment's name while it is being removed (``.<version>.removing``).
+REMOVING = ".removing"
 #: A wheel's compatibility tag (python-abi-platform), as its file name carries it.
 _TAG = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
 
@@ -304,6 +308,7 @@ class VenvInstaller:
         mark goes once no pending trial names it. Everything removed is checked to be inside its
         directory (``_entry``); what was removed, for the log."""
         removed = [str(path) for path in [remove_inside(self.state_dir / "firmware", "unpacked")] if path]
+        removed += self._finish_removals()
         name = self.marked()
         record = trial.read(self.state_dir)
         pending = record is not None and record.get("state") == trial.PENDING
@@ -362,10 +367,35 @@ class VenvInstaller:
             except InstallError as exc:
                 log.warning("old environment %s kept: %s", old.name[:80], exc)
                 continue
-            shutil.rmtree(checked, ignore_errors=True)
+            self._discard(checked)
         stale = self._entry(incoming)
         if stale.exists():
             shutil.rmtree(stale, ignore_errors=True)
+
+    def _discard(self, environment: pathlib.Path) -> None:
+        """Remove an old environment: first renamed to ``.<name>.removing`` (one atomic step, and a
+        name nothing starts or keeps), so a kill during the removal leaves no half environment
+        under its version's name; ``clean`` finishes such a removal at the next start."""
+        doomed = environment.with_name(f".{environment.name}{REMOVING}")
+        shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            os.rename(environment, doomed)
+        except OSError as exc:
+            log.warning("old environment %s kept: %s", environment.name, exc.strerror or exc)
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _finish_removals(self) -> list[str]:
+        """Old environments a kill interrupted the removal of (``_discard``)."""
+        if not self.venvs_dir.is_dir() or self.venvs_dir.is_symlink():
+            return []
+        removed = []
+        for entry in self.venvs_dir.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(REMOVING) and not entry.is_symlink() \
+                    and entry.is_dir() and trial.safe_name(entry.name[1:-len(REMOVING)]):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(str(entry))
+        return removed
 
 
 def remove_inside(directory: pathlib.Path, name: str) -> pathlib.Path | None:
