@@ -81,6 +81,7 @@ class Disk:
     def installing(self, version: str) -> None:
         """What the installer leaves from the start of an install: its mark and the unpacked wheel."""
         (self.firmware / MARKER).write_text(version)
+        (self.firmware / f"{MARKER}.tmp").write_text(version)  # and, killed as it wrote it, its file
         (self.firmware / "unpacked").mkdir(exist_ok=True)
         (self.firmware / "unpacked" / f"chargepoint-{version}-py3-none-any.whl").write_bytes(b"PK")
 
@@ -91,7 +92,7 @@ class Disk:
 
     def leftovers(self) -> list[str]:
         """What an ended update must not leave: work directories, its mark, a trial record."""
-        names = ("download", "unpacked", MARKER, trial.RECORD, "status.json.tmp", trial.TMP)
+        names = ("download", "unpacked", MARKER, f"{MARKER}.tmp", trial.RECORD, "status.json.tmp")
         return [name for name in names if (self.firmware / name).exists()]
 
     def versions(self) -> set[str]:
@@ -167,6 +168,7 @@ async def ends(disk: Disk, status: FirmwareStatus, running: str, *, says: str = 
 # ---------------------------------------------------------------- before the switch
 async def test_a_kill_while_downloading_is_download_failed_without_the_partial_file(disk: Disk) -> None:
     disk.status(S.DOWNLOADING)
+    (disk.firmware / "status.json.tmp").write_text('{"status": "downl')  # killed as it saved a status
     (disk.firmware / "download").mkdir()
     (disk.firmware / "download" / "pkg.whl.part").write_bytes(b"half")
     await ends(disk, S.DOWNLOAD_FAILED, OLD, says="restarted during the download")
