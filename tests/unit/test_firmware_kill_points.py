@@ -313,3 +313,27 @@ async def test_leftovers_are_removed_only_inside_their_directories(disk: Disk, t
         assert (disk.venvs / OLD / "bin" / "chargepoint").exists()
         assert not (disk.firmware / MARKER).exists() and disk.leftovers() == []
 
+
+
+async def test_a_rollback_at_the_deadline_says_when_the_boot_was_accepted_but_the_watchdog_not_fed(
+        disk: Disk) -> None:
+    """The new version runs and its boot is accepted, but it is not healthy: never confirmed, the
+    timer rolls it back, and the reason says what happened, not "no accepted BootNotification"."""
+    disk.status(S.INSTALL_REBOOTING, NEW, held=True)
+    disk.installing(NEW)
+    disk.venv(NEW)
+    disk.trial()
+    disk.link(NEW)
+    assert trial.prestart(disk.state, disk.venvs, 200.0) == f"starting version {NEW} on trial"
+    installer = VenvInstaller(str(disk.venvs), str(disk.state), running_version=NEW, deadline_s=60)
+    manager = FirmwareManager(_Station(operative=False), ManualClock(), str(disk.state), installer, [],
+                              running_version=NEW, restart=lambda: None, healthy=lambda: False)
+    await manager.resume()
+    manager.boot_accepted()
+    assert manager._noting is not None
+    await manager._noting
+    said = trial.check(disk.state, disk.venvs, LATER) or ""
+    assert f"version {NEW} was not confirmed within 60 s" in said and "watchdog was not fed" in said
+    run = await start(disk)  # what the timer's restart brings: the old version, which says why
+    assert [(s.status, s.detail) for s in run.finals] == [(S.INSTALLATION_FAILED, said.partition(": ")[2])]
+    assert run.running == OLD and disk.leftovers() == [] and disk.versions() == {OLD, "current"}

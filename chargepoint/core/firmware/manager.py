@@ -127,6 +127,7 @@ class FirmwareManager:
         #: The running version is on trial: confirmed at its first accepted boot.
         self._on_trial = False
         self._saving = threading.Lock()
+        self._noting: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------ requests
     def update(self, request: FirmwareRequest) -> str:
@@ -453,9 +454,17 @@ class FirmwareManager:
         if not self.healthy():
             log.warning("version %s on trial: boot accepted but the watchdog is not fed; not confirmed",
                         self.running_version)
+            self._noting = asyncio.ensure_future(self._note_unhealthy())
             return
         self._on_trial = False
         self._task = asyncio.ensure_future(self._confirm())
+
+    async def _note_unhealthy(self) -> None:
+        """Tell the guard why this version is not confirmed, for the reason of its rollback."""
+        try:
+            await asyncio.to_thread(trial.unhealthy_boot, self.state_dir, self.running_version)
+        except OSError as exc:
+            log.warning("trial record not updated: %s", exc.strerror or exc)
 
     async def _confirm(self) -> None:
         if await asyncio.to_thread(trial.confirm, self.state_dir, self.running_version):

@@ -102,6 +102,8 @@ def invalid(record: dict[str, Any]) -> str | None:
         return "its start time is not a number"
     if not isinstance(record.get("starts", 0), int):
         return "its start count is not a number"
+    if not isinstance(record.get("unhealthy_boot", False), bool):
+        return "its unhealthy_boot is not true or false"
     return None
 
 
@@ -267,7 +269,9 @@ def check(state_dir: str | pathlib.Path, venvs_dir: str | pathlib.Path, now: flo
     deadline = float(record["deadline_s"])
     if now < float(record["started_at"]) + deadline:
         return None
-    reason = f"version {record['version']} had no accepted BootNotification within {deadline:g} s"
+    reason = (f"version {record['version']} was not confirmed within {deadline:g} s: its BootNotification "
+              "was accepted, but its watchdog was not fed" if record.get("unhealthy_boot") is True else
+              f"version {record['version']} had no accepted BootNotification within {deadline:g} s")
     rollback(state_dir, venvs_dir, record, reason)
     return f"rolled back to {record['previous']}: {reason}"
 
@@ -278,6 +282,18 @@ def confirm(state_dir: str | pathlib.Path, version: str) -> bool:
     if record is None or record.get("state") != PENDING or record.get("version") != version:
         return False
     record["state"] = CONFIRMED
+    write(state_dir, record)
+    return True
+
+
+def unhealthy_boot(state_dir: str | pathlib.Path, version: str) -> bool:
+    """The running ``version`` on trial had its boot accepted while its watchdog was not fed: noted
+    in the record, so that a rollback at the deadline says so instead of "no accepted boot"."""
+    record = read(state_dir)
+    if record is None or record.get("state") != PENDING or record.get("version") != version \
+            or record.get("unhealthy_boot") is True:
+        return False
+    record["unhealthy_boot"] = True
     write(state_dir, record)
     return True
 
