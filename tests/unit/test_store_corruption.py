@@ -1,18 +1,21 @@
 """A damaged state database: a clear error with its path, or set aside when configured.
 
-The lab found three holes: corrupt pages behind page 1 opened fine and failed
-later as a raw ``sqlite3.DatabaseError`` from the outbox, where
-``recreate_corrupt_state`` did not help; and a zero-length file started
-silently as a new database. Each damage here is made for real on a SQLite
-file written by the store itself, and must be refused with the file's path
-(the file left as it was), or with ``recreate_if_corrupt`` be moved aside,
-kept with its WAL, for a fresh store that works.
+Corrupt pages behind page 1 must not open fine and fail later as a raw
+``sqlite3.DatabaseError``; a zero-length file must not start silently as a new
+database; bytes that are not text over the schema must not end in a raw
+``UnicodeDecodeError`` (SQLite quotes them in its message); another program's
+SQLite file must not get our tables added to it. Each damage here is made for
+real on a SQLite file written by the store itself (or by another program), and
+must be refused with the file's path in one line (the file left as it was), or
+with ``recreate_if_corrupt`` be moved aside, kept with its WAL, for a fresh
+store that works. A full disk is not damage: it is refused, never set aside.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -78,7 +81,101 @@ def undecodable_row(path: Path) -> None:
     db.close()
 
 
-DAMAGES: list[Callable[[Path], None]] = [corrupt_pages, zero_length, garbage, truncated]
+def _page_size(data: bytes) -> int:
+    return int.from_bytes(data[16:18], "big")
+
+
+def random_pages(path: Path) -> None:
+    """Random bytes over every page but the first (a fixed seed: the same damage each run)."""
+    data = path.read_bytes()
+    size = _page_size(data)
+    path.write_bytes(data[:size] + random.Random(7).randbytes(len(data) - size))
+
+
+def non_text_over_the_schema(path: Path) -> None:
+    """Bytes that are not UTF-8 over the text of a trigger in the schema.
+
+    SQLite reports the syntax error quoting them, and its message can then not
+    be decoded: the first statement on the file raised ``UnicodeDecodeError``.
+    """
+    data = bytearray(path.read_bytes())
+    noise = random.Random(3).randbytes(40)
+    hits = 0
+    start = data.find(b"BEGIN")
+    while start != -1:
+        data[start:start + 40] = bytes(0x80 | b for b in noise)  # continuation bytes: never valid UTF-8
+        hits += 1
+        start = data.find(b"BEGIN", start + 40)
+    assert hits, "the schema has trigger bodies to damage"
+    path.write_bytes(bytes(data))
+
+
+def zeroed_pages(path: Path) -> None:
+    """Zeros over the page of the queued sample of second 1060, as a lost write of a flash block leaves."""
+    data = path.read_bytes()
+    size = _page_size(data)
+    at = data.index(b'"timestamp":1060.0')
+    start = at - at % size
+    path.write_bytes(data[:start] + bytes(size) + data[start + size:])
+
+
+def zeroed_first_page(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(bytes(_page_size(data)) + data[_page_size(data):])
+
+
+def foreign_database(path: Path) -> None:
+    """Another program's SQLite file (no schema version) where ours should be."""
+    path.unlink()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    db.execute("INSERT INTO moz_places (url) VALUES ('https://example.org/')")
+    db.close()
+
+
+def foreign_with_its_own_marks(path: Path) -> None:
+    """Another program's file that sets an application id and a version of its own (here 3)."""
+    path.unlink()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA application_id = 1196444487")  # a GeoPackage
+    db.execute("PRAGMA user_version = 3")
+    db.execute("CREATE TABLE gpkg_contents (table_name TEXT PRIMARY KEY)")
+    db.close()
+
+
+def foreign_with_our_version_number(path: Path) -> None:
+    """A file claiming schema version 5 without the tables version 5 has."""
+    path.unlink()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA user_version = 5")
+    db.execute("CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.close()
+
+
+def newer_schema(path: Path) -> None:
+    """A file a newer release wrote (and migrated past what this release knows)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+
+
+DAMAGES: list[Callable[[Path], None]] = [
+    corrupt_pages, zero_length, garbage, truncated, random_pages, non_text_over_the_schema, zeroed_pages,
+    zeroed_first_page, foreign_database, foreign_with_its_own_marks, foreign_with_our_version_number,
+    newer_schema]
+
+#: What each damage is refused for (after the path), as a technician reads it.
+REASONS = {
+    "non_text_over_the_schema": "the database schema is damaged",
+    "foreign_database": "not a chargepoint state database: an SQLite file without a schema version, "
+                        "holding the tables moz_places",
+    "foreign_with_its_own_marks": "not a chargepoint state database: another program's SQLite file "
+                                  "(application id 0x47504b47)",
+    "foreign_with_our_version_number": "not a chargepoint state database, or a damaged one: schema version 5 "
+                                       "without the tables",
+    "newer_schema": f"schema version {len(MIGRATIONS) + 1} is newer than this release understands",
+    "zero_length": "the state database is empty",
+}
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
@@ -89,7 +186,8 @@ async def test_damage_is_refused_with_the_path_and_the_file_left_alone(tmp_path:
     with pytest.raises(StoreError) as refused:
         await Store.open(tmp_path)
     message = str(refused.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert message.startswith(f"{path}: ") and "\n" not in message and message.isprintable(), message
+    assert REASONS.get(damage.__name__, "") in message
     assert path.read_bytes() == before, "a refused file is not touched"
     assert list(tmp_path.glob(f"{DB_NAME}.corrupt-*")) == []
 
@@ -113,7 +211,7 @@ async def test_damage_is_set_aside_for_a_fresh_store_when_configured(tmp_path: P
     [aside] = tmp_path.glob(f"{DB_NAME}.corrupt-*")
     assert aside.read_bytes() == before, "the damaged file is kept as it was, for inspection"
     [line] = [r.getMessage() for r in caplog.records if "moved to" in r.getMessage()]
-    assert str(path) in line and str(aside) in line and "\n" not in line
+    assert str(path) in line and str(aside) in line and "\n" not in line and line.isprintable()
 
 
 def with_committed_wal(path: Path, damage: Callable[[Path], None]) -> bytes:
