@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
-#: ``PRAGMA application_id`` of a chargepoint state database ("CPst"): accepted (beside 0, which
-#: every file before it has), so a file carrying another program's id is told apart at once.
+#: ``PRAGMA application_id`` of a chargepoint state database ("CPst"): set from schema 10 on,
+#: it tells our file from another SQLite file at the first read of its header.
 APPLICATION_ID = int.from_bytes(b"CPst", "big")
 
 #: Finished sessions kept in the history (see migration 2 -> 3).
@@ -32,6 +32,109 @@ SESSION_HISTORY = 1000
 
 class SchemaError(Exception):
     """The file is not a state database this release can use; the text says why."""
+
+
+#: The triggers on ``transactions`` as migrations 2 -> 3 and 6 -> 7 made them: the id rebuild of
+#: migration 9 -> 10 drops them with the table and makes them again, unchanged.
+_SESSIONS_ON_STOP = """
+    CREATE TRIGGER sessions_on_stop AFTER UPDATE OF open ON transactions
+    WHEN old.open = 1 AND new.open = 0
+    BEGIN
+        INSERT OR REPLACE INTO sessions (local_id, remote_id, connector_id, id_tag, started_at,
+            stopped_at, meter_start_wh, meter_stop_wh, reason, standalone, card_name)
+        VALUES (new.local_id, new.remote_id, new.connector_id, new.id_tag, new.started_at,
+            new.last_meter_at, new.meter_start_wh, new.last_meter_wh,
+            coalesce(new.stop_reason, (SELECT json_extract(event, '$.reason') FROM outbox
+             WHERE local_id = new.local_id AND kind = 'TransactionStopped' ORDER BY seq DESC LIMIT 1)),
+            new.standalone, new.card_name);
+        DELETE FROM sessions WHERE seq <= (SELECT max(seq) FROM sessions) - 1000;
+    END;
+"""
+
+_SESSIONS_REMOTE_ID = """
+    CREATE TRIGGER sessions_remote_id AFTER UPDATE OF remote_id ON transactions
+    WHEN new.remote_id IS NOT NULL
+    BEGIN
+        UPDATE sessions SET remote_id = new.remote_id WHERE local_id = new.local_id;
+    END;
+"""
+
+#: The two tables that hold transaction ids, as migration 9 -> 10 makes them (ids TEXT).
+_ID_TABLES = {
+    "transactions": """
+        CREATE TABLE transactions (
+            local_id TEXT PRIMARY KEY, connector_id INTEGER NOT NULL, id_tag TEXT NOT NULL,
+            meter_start_wh REAL NOT NULL, started_at REAL NOT NULL, remote_id TEXT,
+            last_meter_wh REAL NOT NULL, last_meter_at REAL NOT NULL, open INTEGER NOT NULL,
+            token_type TEXT, standalone INTEGER NOT NULL DEFAULT 0, card_name TEXT, stop_reason TEXT,
+            answered INTEGER NOT NULL DEFAULT 0)
+    """,
+    "sessions": """
+        CREATE TABLE sessions (seq INTEGER PRIMARY KEY, local_id TEXT NOT NULL UNIQUE, remote_id TEXT,
+            connector_id INTEGER NOT NULL, id_tag TEXT NOT NULL, started_at REAL NOT NULL,
+            stopped_at REAL NOT NULL, meter_start_wh REAL NOT NULL, meter_stop_wh REAL NOT NULL,
+            reason TEXT, standalone INTEGER NOT NULL DEFAULT 0, card_name TEXT)
+    """,
+}
+
+_ID_COLUMNS = {
+    "transactions": "local_id, connector_id, id_tag, meter_start_wh, started_at, remote_id, last_meter_wh, "
+                    "last_meter_at, open, token_type, standalone, card_name, stop_reason, answered",
+    "sessions": "seq, local_id, remote_id, connector_id, id_tag, started_at, stopped_at, meter_start_wh, "
+                "meter_stop_wh, reason, standalone, card_name",
+}
+
+
+def _ids_as_text(db: sqlite3.Connection) -> None:
+    """9 -> 10: transaction ids are text, as the CSMS and the station wrote them.
+
+    ``remote_id INTEGER`` gave the column numeric affinity: an id that reads as
+    a number was converted (``827303e10063`` became the real number inf,
+    ``00123`` the integer 123), and came back as a different id. Both tables are
+    rebuilt with ``remote_id TEXT`` (SQLite cannot change a column's type), and
+    each converted value is repaired from where its text is still kept:
+    a station-made id (OCPP 2.0.1) is the transaction's local id, kept as text in
+    the row itself (and in its queued messages); an integer the CSMS gave
+    (OCPP 1.6) converts back exactly. What cannot be recovered is named in the log.
+    """
+    db.execute("CREATE TEMP TABLE id_affinity (value INTEGER)")
+    repaired: dict[str, list[tuple[str, str]]] = {}
+    for table in _ID_TABLES:
+        rows = db.execute(f"SELECT local_id, remote_id FROM {table} "  # noqa: S608 (our table names)
+                          "WHERE remote_id IS NOT NULL AND typeof(remote_id) != 'text'").fetchall()
+        repaired[table] = [(local_id, _original_id(db, table, local_id, value)) for local_id, value in rows]
+    db.execute("DROP TABLE temp.id_affinity")
+    db.execute("DROP TRIGGER sessions_on_stop")
+    db.execute("DROP TRIGGER sessions_remote_id")
+    for table, create in _ID_TABLES.items():
+        columns = _ID_COLUMNS[table]
+        db.execute(create.replace(f"CREATE TABLE {table} ", f"CREATE TABLE {table}_text "))
+        db.execute(f"INSERT INTO {table}_text ({columns}) SELECT {columns} FROM {table}")  # noqa: S608
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_text RENAME TO {table}")
+        db.executemany(f"UPDATE {table} SET remote_id = ? WHERE local_id = ?",  # noqa: S608
+                       [(text, local_id) for local_id, text in repaired[table]])
+    db.execute(_SESSIONS_ON_STOP)
+    db.execute(_SESSIONS_REMOTE_ID)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    count = sum(len(rows) for rows in repaired.values())
+    if count:
+        log.warning("state database: %d transaction id(s) stored as numbers restored as text", count)
+
+
+def _original_id(db: sqlite3.Connection, table: str, local_id: str, value: int | float) -> str:
+    """The text a converted id was written as (see ``_ids_as_text``)."""
+    db.execute("DELETE FROM temp.id_affinity")
+    db.execute("INSERT INTO temp.id_affinity (value) VALUES (?)", (local_id,))
+    as_stored = db.execute("SELECT value FROM temp.id_affinity").fetchone()[0]
+    if type(as_stored) is type(value) and as_stored == value:
+        return local_id  # the station made the id: the same text, converted the same way
+    if isinstance(value, int):
+        return str(value)  # the CSMS's integer: exact
+    text = repr(value)
+    log.warning("state database: transaction %s (%s) has a CSMS id stored as the number %s; its "
+                "original text is kept nowhere, so it stays %r", local_id, table, text, text)
+    return text
 
 
 MIGRATIONS: list[Migration] = [
@@ -139,6 +242,8 @@ MIGRATIONS: list[Migration] = [
     """
     ALTER TABLE transactions ADD COLUMN answered INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9 -> 10: transaction ids as text, converted ones repaired; the file marked as ours.
+    _ids_as_text,
 ]
 
 

@@ -31,14 +31,14 @@ async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: P
             {"local_id": "tx-b", "remote_id": None, "connector_id": 2, "id_tag": "CARD-2",
              "started_at": 200.0, "stopped_at": 260.0, "meter_start_wh": 20.0, "meter_stop_wh": 30.0,
              "reason": "ev_disconnected", "card_name": None, "standalone": 0},
-            {"local_id": "tx-a", "remote_id": 41, "connector_id": 1, "id_tag": "CARD-1",
+            {"local_id": "tx-a", "remote_id": "41", "connector_id": 1, "id_tag": "CARD-1",
              "started_at": 100.0, "stopped_at": 160.0, "meter_start_wh": 1000.0, "meter_stop_wh": 1750.5,
              "reason": "remote", "card_name": None, "standalone": 0},
         ]
         # The CSMS's id for tx-b arrives after its stop (it was offline): the history follows.
         await outbox.ack(stop)
         await outbox.ack(started_b, remote_id="42")
-        assert (await store.call(store.recent_sessions, 1))[0]["remote_id"] == 42
+        assert (await store.call(store.recent_sessions, 1))[0]["remote_id"] == "42"
         assert await store.call(store.check_integrity) == "ok"
         assert await store.call(store.schema_version) == len(MIGRATIONS)
     finally:
