@@ -42,6 +42,7 @@ import concurrent.futures
 import logging
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
@@ -55,11 +56,11 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox_codec import decode, encode, event_time
+from chargepoint.core.outbox_codec import Sent, decode, decode_stored, encode, event_time
 from chargepoint.core.outbox_db import OpenTransaction
 from chargepoint.core.store import Store, StoreError
 
-__all__ = ["Entry", "OpenTransaction", "Outbox", "decode", "encode", "event_time"]
+__all__ = ["Entry", "OpenTransaction", "Outbox", "Sent", "decode", "encode", "event_time"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ log = logging.getLogger(__name__)
 class Entry:
     seq: int
     event: TransactionEvent
+
+
+#: Makes a queued message's wire form for the connected sender (None: it cannot be made yet).
+MakeSent = Callable[[Entry], "Sent | None"]
 
 
 class Outbox:
@@ -93,6 +98,10 @@ class Outbox:
         self.standalone = False
         #: Open transactions started standalone (their messages stay local).
         self._local_only: set[str] = set()
+        #: Sequence number -> the message's wire form, fixed before its first send (see ``Sent``).
+        self._sent: dict[int, Sent] = {}
+        #: The connected sender's form and maker of wire forms (see ``attach_sender``), or None.
+        self._sender: tuple[str, MakeSent] | None = None
 
     # ------------------------------------------------------------ loading
     async def attach(self, store: Store) -> None:
@@ -113,7 +122,9 @@ class Outbox:
         except (sqlite3.DatabaseError, StoreError) as exc:
             detail = str(exc).removeprefix(f"{store.path}: ")
             raise StoreError(f"{store.path}: cannot read the queued transaction messages: {detail}") from exc
-        queue = deque(_decode_row(store, seq, text) for seq, text in rows)
+        decoded = [_decode_row(store, seq, text) for seq, text in rows]
+        queue = deque(entry for entry, _ in decoded)
+        self._sent = {entry.seq: sent for entry, sent in decoded if sent is not None}
         self._queue = queue
         self._remote_ids = ids
         self._answered = answered
@@ -208,9 +219,11 @@ class Outbox:
         self._changed.set()
         if thin is not None:
             self._writes.pop(thin, None)
+            self._sent.pop(thin, None)
+        sent = self._make_sent(entry) if len(self._queue) == 1 else None  # the head: it goes out next
         if self.store is None:
             return None
-        future = self.store.submit(outbox_db.write_put, self.store, entry.seq, entry.event, thin)
+        future = self.store.submit(outbox_db.write_put, self.store, entry.seq, entry.event, thin, sent)
         self._writes[entry.seq] = future
         return future
 
@@ -268,14 +281,60 @@ class Outbox:
         self._answered[event.local_id] = self._answered.get(event.local_id, 0) + 1
         if isinstance(event, TransactionStarted) and remote_id is not None:
             self._remote_ids[event.local_id] = remote_id
+        self._sent.pop(entry.seq, None)
+        head = self._queue[0] if self._queue else None
+        sent = self._make_sent(head) if head is not None else None
         if self.store is None:
             done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
         finished = event.local_id if isinstance(event, TransactionStopped) else None
+        following = (head.seq, encode(head.event, sent)) if head is not None and sent is not None else None
         write = self.store.submit(outbox_db.write_ack, self.store, entry.seq, event.local_id, remote_id,
-                                  finished)
+                                  finished, following)
         return _settled(write, f"the answer to transaction message {entry.seq}")
+
+    # ---------------------------------------------------------- wire forms
+    def attach_sender(self, form: str, make: MakeSent) -> None:
+        """The connected sender makes messages in ``form`` with ``make`` (None: not yet possible).
+
+        The outbox then fixes a message's wire form in a write it makes anyway: with the
+        put of a message that goes out at once (the queue was empty), with the
+        acknowledgement of the message before it otherwise. Only a head from before the
+        connection costs a write of its own (``record_sent``).
+        """
+        self._sender = (form, make)
+
+    def detach_sender(self, make: MakeSent) -> None:
+        """The sender's connection ended: messages queued from now on wait for the next one's form."""
+        if self._sender is not None and self._sender[1] == make:  # (a bound method: equal, not identical)
+            self._sender = None
+
+    def sent(self, entry: Entry, form: str) -> Sent | None:
+        """``entry``'s wire form if it has one in ``form``: what every send of it must be."""
+        sent = self._sent.get(entry.seq)
+        return sent if sent is not None and sent.form == form else None
+
+    async def record_sent(self, entry: Entry, sent: Sent) -> None:
+        """Fix ``entry``'s wire form before its first send; on disk when this returns (as durable
+        as an acknowledgement). If the write fails this never returns, like ``wait_head``."""
+        self._sent[entry.seq] = sent
+        if self.store is not None:
+            write = self.store.submit(outbox_db.write_sent, self.store, entry.seq, encode(entry.event, sent))
+            await _settled(write, f"transaction message {entry.seq}")
+
+    def _make_sent(self, head: Entry) -> Sent | None:
+        """The new head's wire form from the connected sender, unless it has one in its form."""
+        if self._sender is None or self.sent(head, self._sender[0]) is not None:
+            return None
+        try:
+            sent = self._sender[1](head)
+        except Exception:  # a bug in a translation: the message is made again when it goes out
+            log.exception("making transaction message %d ahead failed", head.seq)
+            return None
+        if sent is not None:
+            self._sent[head.seq] = sent
+        return sent
 
     # ---------------------------------------------------------------- ids
     def answered(self, local_id: str) -> int:
@@ -299,10 +358,11 @@ class Outbox:
             self._answered.pop(local_id, None)
 
 
-def _decode_row(store: Store, seq: int, text: str) -> Entry:
-    """One queued message as stored; a damaged one is a ``StoreError`` that names it."""
+def _decode_row(store: Store, seq: int, text: str) -> tuple[Entry, Sent | None]:
+    """One queued message as stored (and its wire form); a damaged one is a ``StoreError`` that names it."""
     try:
-        return Entry(seq, decode(text))
+        event, sent = decode_stored(text)
+        return Entry(seq, event), sent
     except (ValueError, KeyError, TypeError, AssertionError) as exc:
         raise StoreError(f"{store.path}: queued transaction message {seq} cannot be decoded "
                          f"({type(exc).__name__}: {exc}); the state database is damaged") from exc

@@ -1,6 +1,7 @@
 """Transaction events as the text the outbox keeps in the state database.
 
-One JSON object per queued message: the event's fields and its type. The
+One JSON object per queued message: the event's fields and its type, and
+once the message has its wire form (``Sent``) that too, under ``sent``. The
 decoder also reads what earlier releases wrote (an identifier as bare text, an
 address by connector only, samples without per-phase powers), so a queue left
 by an older release is delivered after an update.
@@ -9,7 +10,7 @@ by an older release is delivered after an update.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from chargepoint.core.events import (
@@ -27,8 +28,36 @@ from chargepoint.core.events import (
 from hal.interfaces import MeterReading
 
 
-def encode(event: TransactionEvent) -> str:
-    return json.dumps({"type": type(event).__name__, **asdict(event)}, separators=(",", ":"))
+@dataclass(frozen=True)
+class Sent:
+    """A queued message in the form it goes on the wire, fixed before it is first sent.
+
+    Every send of the message (again after a lost connection, after a restart)
+    is this text, byte for byte: a resend the CSMS may compare with the first
+    must not change because the station's state did meanwhile (the link went
+    down, a setting changed). ``form`` names who made it (the OCPP version): a
+    message made for another version is made again. The payload is JSON text,
+    kept as text so that nothing re-encodes it.
+    """
+
+    form: str
+    action: str
+    payload: str
+
+
+def encode(event: TransactionEvent, sent: Sent | None = None) -> str:
+    data = {"type": type(event).__name__, **asdict(event)}
+    if sent is not None:
+        data["sent"] = asdict(sent)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def decode_stored(text: str) -> tuple[TransactionEvent, Sent | None]:
+    """A queued message as stored: its event, and its wire form if it has one yet."""
+    data = json.loads(text)
+    sent = data.pop("sent", None)
+    return _event(data), None if sent is None else Sent(str(sent["form"]), str(sent["action"]),
+                                                       str(sent["payload"]))
 
 
 def _address(data: dict[str, Any]) -> tuple[int, int]:
@@ -58,7 +87,10 @@ def _sample(data: dict[str, Any]) -> MeterSample:
 
 
 def decode(text: str) -> TransactionEvent:
-    data = json.loads(text)
+    return decode_stored(text)[0]
+
+
+def _event(data: dict[str, Any]) -> TransactionEvent:
     kind = data.pop("type")
     evse_id, connector_id = _address(data)
     if kind == "TransactionStarted":

@@ -19,7 +19,7 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox_codec import encode
+from chargepoint.core.outbox_codec import Sent, encode
 from chargepoint.core.store import Store
 
 
@@ -54,12 +54,14 @@ def next_seq(store: Store) -> int:
     return int(row[0]) + 1 if row else 1
 
 
-def write_put(store: Store, seq: int, event: TransactionEvent, thinned: int | None) -> None:
+def write_put(store: Store, seq: int, event: TransactionEvent, thinned: int | None,
+              sent: Sent | None = None) -> None:
+    """A new message (with its wire form when it was made at once: see ``Outbox.attach_sender``)."""
     db = store.db
     with db:
         db.execute("BEGIN")
         db.execute("INSERT INTO outbox (seq, local_id, kind, event) VALUES (?, ?, ?, ?)",
-                   (seq, event.local_id, type(event).__name__, encode(event)))
+                   (seq, event.local_id, type(event).__name__, encode(event, sent)))
         db.execute("INSERT INTO meta (name, value) VALUES ('outbox_seq', ?) "
                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (str(seq),))
         if thinned is not None:
@@ -105,8 +107,10 @@ def local_only(store: Store) -> set[str]:
         "SELECT local_id FROM transactions WHERE open = 1 AND standalone = 1")}
 
 
-def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None) -> None:
-    """One answered message leaves the queue. Committed without a flush to the card
+def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None,
+              following: tuple[int, str] | None = None) -> None:
+    """One answered message leaves the queue; ``following``: the next one's row text with its wire form
+    (made now, so it costs no write of its own). Committed without a flush to the card
     (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
     db = store.db
     db.execute("PRAGMA synchronous=NORMAL")
@@ -114,12 +118,26 @@ def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fini
         with db:
             db.execute("BEGIN")
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            if following is not None:
+                db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (following[1], following[0]))
             db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
             if remote_id is not None:
                 db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
             if finished is not None:
                 db.execute("DELETE FROM transactions WHERE local_id = ? AND open = 0 AND NOT EXISTS "
                            "(SELECT 1 FROM outbox WHERE outbox.local_id = ?)", (finished, finished))
+    finally:
+        db.execute("PRAGMA synchronous=FULL")
+
+
+def write_sent(store: Store, seq: int, text: str) -> None:
+    """A message's row with its wire form, before its first send; as durable as an acknowledgement."""
+    db = store.db
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with db:
+            db.execute("BEGIN")
+            db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (text, seq))
     finally:
         db.execute("PRAGMA synchronous=FULL")
 

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
+import re
+from typing import Any
 
-from chargepoint.core.events import IdToken, TransactionStarted
+import ocpp.v16
+import pytest
+
+from chargepoint.config import parse
+from chargepoint.core.events import IdToken, MeterSample, ReadingContext, TransactionStarted
 from chargepoint.core.outbox import Outbox
+from chargepoint.core.settings import SetResult, Settings
 from chargepoint.core.store import Store
+from chargepoint.protocol.common.peer import RobustPeer
+from chargepoint.protocol.v16.tx_messages import TransactionMessages
+from chargepoint.protocol.v201.peer import RobustV201Peer
+from chargepoint.protocol.v201.tx_events import TransactionEvents
+from hal.clock import ManualClock
+from hal.interfaces import MeterReading
 
 
 async def reopen(path) -> tuple[Store, Outbox]:
@@ -39,4 +53,117 @@ async def test_an_answer_that_cannot_be_recorded_is_one_line_and_holds_the_sende
     assert len(lines) == 1 and lines[0].exc_info is None, [r.getMessage() for r in lines]
     assert not any("never retrieved" in r.getMessage() for r in caplog.records)
     store._db = None  # already closed
+    await store.close()
+
+
+# ------------------------------------------------------------------ resends, byte for byte
+#: A CALL frame: its id, action and payload text.
+CALL = re.compile(r'^\[2,("[^"]*"),"([A-Za-z]+)",(.*)\]$', re.DOTALL)
+#: What the test CSMS answers, per action.
+ANSWERS = {"StartTransaction": {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}}
+
+
+class Link:
+    """The station's end of one WebSocket connection: keeps every frame sent; the CSMS's side
+    answers each CALL at once, except the ones numbered in ``silent`` (0 = the first)."""
+
+    def __init__(self, silent: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.frames: list[str] = []
+        self.silent = silent
+        self.peer: Any = None
+
+    async def send(self, frame: str) -> None:
+        self.frames.append(frame)
+        if len(self.frames) - 1 in self.silent:
+            return
+        unique_id, action, _ = CALL.match(frame).groups()  # type: ignore[union-attr]
+        answer = f"[3,{unique_id},{json.dumps(ANSWERS.get(action, {}))}]"
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.peer.route_message(answer)))
+
+    def payloads(self) -> list[str]:
+        return [CALL.match(frame).group(3) for frame in self.frames]  # type: ignore[union-attr]
+
+
+class Peer16(RobustPeer, ocpp.v16.ChargePoint):
+    call_results = ocpp.v16.call_result
+
+
+class Station:
+    """What the senders tell the station about an answer (not looked at here)."""
+
+    class authorization:  # noqa: N801
+        @staticmethod
+        async def remember(*_: object) -> None:
+            return None
+
+    @staticmethod
+    def transaction_authorized(*_: object) -> None:
+        return None
+
+
+def connect(version: str, box: Outbox, settings: Settings, link: Link, connected_at: float) -> asyncio.Task:
+    """One connection's sender of transaction messages, draining ``box`` over ``link``."""
+    spawn = asyncio.ensure_future
+    if version == "2.0.1":
+        peer: Any = RobustV201Peer("CP-RESEND", link, None, 30)  # type: ignore[arg-type]
+        sender: Any = TransactionEvents(Station(), box, settings, ManualClock(),  # type: ignore[arg-type]
+                                        peer.call_built, connected_at, spawn)
+    else:
+        peer = Peer16("CP-RESEND", link, response_timeout=30)
+
+        async def call(request: Any, *, built_here: bool = True, after_send: Any = None) -> Any:
+            return await peer.call_built(request, after_send)
+
+        sender = TransactionMessages(Station(), box, settings, ManualClock(), call, spawn)  # type: ignore[arg-type]
+    link.peer = peer
+    return asyncio.ensure_future(sender.drain())
+
+
+async def until(condition: Any) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("not within 1 s")
+
+
+def reading(wh: float, at: float) -> MeterReading:
+    return MeterReading(timestamp=at, energy_import_wh=wh, power_w=7360.0, currents_a=(32.0,),
+                        voltages_v=(230.0,))
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+@pytest.mark.parametrize("unanswered", [0, 1, 2], ids=["head-from-before", "made-at-ack", "made-at-put"])
+@pytest.mark.parametrize("restart", [True, False], ids=["restart", "link-down"])
+async def test_a_resend_is_the_first_send_byte_for_byte(tmp_path, version, unanswered, restart):
+    """A message sent and not answered (the daemon killed, or the link lost) is sent again as the
+    same text, although the link's state (2.0.1's offline flag: the new connection opened after the
+    event) and a setting it was made from (the sampled measurands) changed meanwhile. Each way a
+    message gets its wire form is covered: the head waiting from before the connection, the next
+    message made with the previous one's answer, a message made as it was queued."""
+    config = parse({"station": {"identity": "CP-RESEND", "state_dir": str(tmp_path)},
+                    "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
+    settings = Settings(config)
+    store, box = await reopen(tmp_path)
+    await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 1000.5, 100.0))
+    await box.put(MeterSample(1, "L1", reading(1100.25, 110.0), ReadingContext.PERIODIC, 32.0))
+    first = Link(silent={unanswered})
+    sender = connect(version, box, settings, first, connected_at=95.0)
+    if unanswered == 2:  # the next sample is queued while the link is idle: made as it is queued
+        await until(lambda: len(box) == 0)
+        await box.put(MeterSample(1, "L1", reading(1200.75, 120.0), ReadingContext.PERIODIC, 32.0))
+    await until(lambda: len(first.frames) == unanswered + 1)
+    sender.cancel()  # killed, or the link lost, before the answer
+    await asyncio.gather(sender, return_exceptions=True)
+    if restart:
+        await store.close()
+        store, box = await reopen(tmp_path)
+    assert settings.set("sampled_measurands", "Energy.Active.Import.Register") is SetResult.ACCEPTED
+    second = Link()
+    sender = connect(version, box, settings, second, connected_at=1000.0)
+    await until(lambda: len(box) == 0)
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    assert second.payloads()[0].encode() == first.payloads()[unanswered].encode()
+    assert second.frames[0] != first.frames[unanswered], "a new CALL, with a message id of its own"
     await store.close()

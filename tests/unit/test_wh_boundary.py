@@ -24,7 +24,7 @@ from chargepoint.core.outbox import Entry, Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.transactions import whole_wh
 from chargepoint.protocol.common.measurands import format_number
-from chargepoint.protocol.v16.adapter import V16Adapter
+from chargepoint.protocol.v16.tx_messages import TransactionMessages
 from hal.interfaces import MeterReading
 
 #: Meter readings (Wh) where the fraction matters: a half, just below a half, just below a whole,
@@ -32,27 +32,25 @@ from hal.interfaces import MeterReading
 FRACTIONS = [0.5, 0.49, 0.999, 0.0, 0.0004, 0.9996, 0.51]
 
 
-def translator(tmp_path: Path) -> V16Adapter:
-    """The 1.6 adapter's translation of queued events (nothing else of it is used here)."""
+def translator(tmp_path: Path) -> TransactionMessages:
+    """The 1.6 translation of queued events (no station, no connection: only translation is used)."""
     config = parse({"station": {"identity": "CP-WH", "state_dir": str(tmp_path)},
                     "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
-    adapter = object.__new__(V16Adapter)
-    adapter.outbox, adapter.settings = Outbox(), Settings(config)
-    return adapter
+    return TransactionMessages(None, Outbox(), Settings(config), None, None, None)  # type: ignore[arg-type]
 
 
-def session(adapter: V16Adapter, local_id: str, start_wh: float, stop_wh: float,
+def session(adapter: TransactionMessages, local_id: str, start_wh: float, stop_wh: float,
             samples: list[float]) -> tuple[int, int, list[float]]:
     """meterStart, meterStop and the sampled energy values (as sent) of one session."""
     adapter.outbox._remote_ids[local_id] = str(len(adapter.outbox._remote_ids) + 1)
-    start = adapter._translate(Entry(1, TransactionStarted(1, local_id, IdToken("TAG"), start_wh, 1.0)))
+    start = adapter.translate(Entry(1, TransactionStarted(1, local_id, IdToken("TAG"), start_wh, 1.0)))
     sent: list[float] = []
     for wh in samples:
         sample = MeterSample(1, local_id, MeterReading(timestamp=2.0, energy_import_wh=wh),
                              ReadingContext.PERIODIC)
-        values = adapter._translate(Entry(2, sample)).meter_value[0]["sampledValue"]
+        values = adapter.translate(Entry(2, sample)).meter_value[0]["sampledValue"]
         sent += [float(v["value"]) for v in values if v["measurand"] == "Energy.Active.Import.Register"]
-    stop = adapter._translate(Entry(3, TransactionStopped(1, local_id, stop_wh, 3.0, StopReason.LOCAL,
+    stop = adapter.translate(Entry(3, TransactionStopped(1, local_id, stop_wh, 3.0, StopReason.LOCAL,
                                                           IdToken("TAG"))))
     return start.meter_start, stop.meter_stop, sent
 

@@ -22,7 +22,8 @@ corrected here once for every OCPP version:
   ``FRAMES_PER_TURN`` frames, so a burst of frames cannot hold the loop;
 - ``call_built`` sends a CALL whose payload this station built itself, without
   the library's deep copy, renaming and schema validation, which cost more than
-  the round trip on a backlog of meter values;
+  the round trip on a backlog of meter values; given a ``WireCall`` it sends
+  the payload text as it is (a transaction message resent byte for byte);
 - the library's logging (``LibraryLog``) is made fit for a log read on site:
   it wrote every CALLERROR it answered as an ERROR with a traceback and the
   whole CALL (a 900 kB frame wrote 2.7 MB), and every frame at INFO. Here an
@@ -42,7 +43,8 @@ import logging
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any
 
 from ocpp.charge_point import ChargePoint as LibChargePoint
@@ -71,6 +73,30 @@ DESCRIPTION_MAX = 200
 
 #: The start of a CALL: its message type and the id, as a JSON string literal.
 _CALL_HEAD = re.compile(r'\s*\[\s*2\s*,\s*("(?:[^"\\]|\\.){0,' + str(6 * MESSAGE_ID_MAX) + r'}")\s*,')
+
+
+@dataclass(frozen=True)
+class WireCall:
+    """A CALL in wire form: the action and the payload as JSON text, sent unchanged."""
+
+    action: str
+    payload: str
+
+
+def wire_call(request: Any) -> WireCall:
+    """``request`` (a library dataclass whose nested parts are already in wire form) as the text
+    ``call_built`` sends: top-level names in camelCase, None left out, compact as the library's
+    ``Call`` encodes it (a Decimal as a float)."""
+    if isinstance(request, WireCall):
+        return request
+    payload = {camel(name): value for name, value in vars(request).items() if value is not None}
+    return WireCall(type(request).__name__, json.dumps(payload, separators=(",", ":"), default=_number))
+
+
+def _number(value: object) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class RobustPeer(LibChargePoint):
@@ -205,10 +231,11 @@ class RobustPeer(LibChargePoint):
         awaited: the sender prepares its next message in the round trip's time
         without a task of its own.
         """
-        payload = {camel(name): value for name, value in vars(request).items() if value is not None}
-        message = Call(str(self._unique_id_generator()), type(request).__name__, payload)
+        wire = wire_call(request)
+        message = Call(str(self._unique_id_generator()), wire.action, None)
+        frame = f"[2,{json.dumps(message.unique_id)},{json.dumps(wire.action)},{wire.payload}]"
         async with self._call_lock:
-            await self._send(message.to_json())
+            await self._send(frame)
             if after_send is not None:
                 after_send()
             response = await self._get_specific_response(message.unique_id, self._response_timeout)

@@ -4,7 +4,8 @@ Translates station events into 1.6 CALLs and the CSMS's CALLs (``peer.py``)
 into station commands; holds no station logic and no state beyond the wire:
 the 1.6 status last sent, and the CSMS's integer transaction ids, which the
 outbox keeps as text. Outgoing CALLs go through ``_call``, which also notices a
-CSMS that has stopped answering.
+CSMS that has stopped answering. The outbox's transaction messages are made and
+sent by ``tx_messages.py``.
 """
 
 from __future__ import annotations
@@ -22,22 +23,16 @@ from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, DataTransfer
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.core.events import (
-    ActivityChanged,
     AuthResult,
     AuthStatus,
     IdToken,
     MeterSample,
-    ReadingContext,
     StatusChanged,
     TokenType,
-    TransactionEvent,
-    TransactionStarted,
-    TransactionStopped,
 )
-from chargepoint.core.outbox import Entry, Outbox
+from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.core.transactions import whole_wh
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
@@ -45,6 +40,7 @@ from chargepoint.protocol.v16.firmware import FirmwareReports
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v16.peer import Peer16
 from chargepoint.protocol.v16.security import SecuritySession
+from chargepoint.protocol.v16.tx_messages import TransactionMessages
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -81,6 +77,7 @@ class V16Adapter:
         self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = Peer16(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.security_session = SecuritySession(self)
+        self.transactions = TransactionMessages(station, outbox, settings, clock, self._call, self._spawn)
         self.accepted = asyncio.Event()
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
@@ -109,7 +106,7 @@ class V16Adapter:
                 self._status_changed(self.station.status_of(evse_id))
             session = [
                 asyncio.ensure_future(self._heartbeat()),
-                asyncio.ensure_future(self._drain_outbox()),
+                asyncio.ensure_future(self.transactions.drain()),
                 asyncio.ensure_future(self._send_best_effort()),
                 asyncio.ensure_future(self.security_session.run()),
             ]
@@ -352,145 +349,6 @@ class V16Adapter:
                 await self._call(request)
             except (TimeoutError, OCPPError) as exc:
                 log.warning("%s not accepted: %s", type(request).__name__, exc or "timeout")
-
-    # ------------------------------------------------------------ outbox
-    async def _drain_outbox(self) -> None:
-        """Send queued transaction messages in order; each leaves after its answer.
-
-        Each answer is committed before the next message goes out (see
-        ``Outbox.acknowledge``), so a killed daemon resends at most one. To keep
-        the rate of a backlog, the next message is translated while the current
-        one is on the wire (``after_send``, in the sending task itself: a task
-        per message cost the drain two turns of the event loop each), and the
-        commit overlaps with fetching it.
-        """
-        attempts = 0
-        committing: asyncio.Future[object] | None = None
-        ready: tuple[Entry, Any] | None = None
-        #: The next message, translated by ``after_send`` while the current one is out.
-        prepared: list[tuple[Entry, Any] | None] = []
-
-        def prepare() -> None:
-            try:
-                prepared.append(self._prepare_following())
-            except Exception:  # translated again when its turn comes; the CALL out must be awaited
-                log.exception("translating the next queued message ahead failed")
-
-        while True:
-            entry = await self.outbox.wait_head()
-            request = ready[1] if ready is not None and ready[0] is entry else self._translate(entry)
-            ready = None
-            if committing is not None:
-                await committing
-                committing = None
-            if request is None:
-                committing = self.outbox.acknowledge(entry)
-                continue
-            prepared.clear()
-            try:
-                result = await self._call(request, built_here=True, after_send=prepare)
-                ready = prepared[0] if prepared else None
-                remote_id = self._on_result(entry, result)
-            except TimeoutError:
-                # Unknown whether the CSMS processed it: keep it and try again.
-                await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")))
-                continue
-            except (OCPPError, TypeError, KeyError, ValueError) as exc:
-                # A CALLERROR, or a CALLRESULT that does not say what it must.
-                attempts += 1
-                limit = int(self.settings.get("tx_message_attempts"))
-                if attempts < limit:
-                    log.warning("%s refused (%s); attempt %d of %d", type(request).__name__,
-                                exc, attempts, limit)
-                    retry = float(self.settings.get("tx_message_retry_interval_s"))
-                    await self.clock.sleep(retry * attempts)
-                    continue
-                log.error("%s refused %d times; dropped: %s", type(request).__name__, attempts, exc)
-                committing = self.outbox.acknowledge(entry)
-                attempts = 0
-                continue
-            attempts = 0
-            committing = self.outbox.acknowledge(entry, remote_id=remote_id)
-
-    def _prepare_following(self) -> tuple[Entry, Any] | None:
-        """The next message, translated ahead: only if nothing it needs can still change
-        (its write has committed, its transaction id is known)."""
-        following = self.outbox.following()
-        if following is None:
-            return None
-        event = following.event
-        if not isinstance(event, TransactionStarted) and self.outbox.remote_id(event.local_id) is None:
-            return None
-        return following, self._translate(following)
-
-    def _translate(self, entry: Entry) -> Any | None:
-        event: TransactionEvent = entry.event
-        if isinstance(event, TransactionStarted):
-            return call.StartTransaction(
-                connector_id=event.evse_id,
-                id_tag=event.token.value,
-                meter_start=whole_wh(event.meter_start_wh),
-                timestamp=iso_utc(event.timestamp),
-                reservation_id=event.reservation_id,
-            )
-        if isinstance(event, ActivityChanged):
-            return None  # 1.6 says it in StatusNotification, which is not queued
-        remote_id = self.outbox.remote_id(event.local_id)
-        if remote_id is None:
-            log.error("no CSMS transaction id for %s; dropping %s", event.local_id, type(event).__name__)
-            return None
-        transaction_id = int(remote_id)
-        if isinstance(event, MeterSample):
-            setting = "aligned_measurands" if event.context == ReadingContext.CLOCK else "sampled_measurands"
-            return call.MeterValues(
-                connector_id=event.evse_id,
-                transaction_id=transaction_id,
-                meter_value=[translate.meter_value(event, self.settings.csl(setting))],
-            )
-        assert isinstance(event, TransactionStopped)
-        return call.StopTransaction(
-            meter_stop=whole_wh(event.meter_stop_wh),  # the station's rule for both ends
-            timestamp=iso_utc(event.timestamp),
-            transaction_id=transaction_id,
-            reason=translate.stop_reason(event.reason).value,
-            id_tag=event.token.value if event.token else None,
-            transaction_data=self._transaction_data(event.samples) or None,
-        )
-
-    def _transaction_data(self, samples: tuple[MeterSample, ...]) -> list[dict[str, Any]]:
-        """StopTxnSampledData for sampled readings, StopTxnAlignedData for clock-aligned ones."""
-        sampled = self.settings.csl("stop_tx_sampled_measurands")
-        aligned = self.settings.csl("stop_tx_aligned_measurands")
-        data = []
-        for sample in samples:
-            clock = sample.context == ReadingContext.CLOCK
-            value = translate.meter_value(sample, aligned if clock else sampled)
-            if value["sampledValue"]:
-                data.append(value)
-        return data
-
-    def _on_result(self, entry: Entry, result: Any) -> str | None:
-        """Act on the CSMS's answer; returns the transaction id a start was given."""
-        event = entry.event
-        if isinstance(event, TransactionStarted):
-            transaction_id, info = _integer(result.transaction_id), translate.auth_result(result.id_tag_info)
-            self._spawn(self.station.authorization.remember(event.token.value, info))
-            log.info("transaction %s is %d at the CSMS", event.local_id, transaction_id)
-            self.station.transaction_authorized(event.local_id, info,
-                                                bool(self.settings.get("stop_tx_on_invalid_id")))
-            return str(transaction_id)
-        if isinstance(event, TransactionStopped):
-            self.outbox.forget(event.local_id)
-            if event.token and isinstance(result.id_tag_info, dict):
-                self._spawn(self.station.authorization.remember(
-                    event.token.value, translate.auth_result(result.id_tag_info)))
-        return None
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return value
 
 
 def _remove(listeners: list[Any], listener: Any) -> None:

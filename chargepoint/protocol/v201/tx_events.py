@@ -9,6 +9,10 @@ the number of its messages the CSMS has already answered, which the outbox
 keeps on disk with each acknowledgement, so the numbers run on without gaps
 across restarts and a message resent after a crash keeps its number.
 
+Each message is made once, before it is first sent (``Outbox.sent``): a
+resend after a lost connection or a restart is the same text, byte for byte,
+with the ``offline`` flag and ``remoteStartId`` it was first sent with.
+
 Delivery is the same as in every version: in order, one at a time, each
 leaving the queue only after its answer; a CALLERROR is retried
 ``tx_message_attempts`` times (MessageAttempts) ``tx_message_retry_interval_s``
@@ -17,6 +21,7 @@ apart (MessageAttemptInterval), an unanswered message is kept and sent again.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,14 +39,18 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Entry, Outbox
+from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.protocol.common.peer import WireCall, wire_call
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import translate
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
+
+#: The wire form this module makes (``Sent.form``).
+FORM = "ocpp2.0.1"
 
 Caller = Callable[[Any], Awaitable[Any]]
 
@@ -66,10 +75,26 @@ class TransactionEvents:
 
     async def drain(self) -> None:
         """Send queued transaction messages in order; each leaves after its answer is committed."""
+        self.outbox.attach_sender(FORM, self.wire_form)
+        try:
+            await self._drain()
+        finally:
+            self.outbox.detach_sender(self.wire_form)
+
+    def wire_form(self, entry: Entry) -> Sent:
+        """``entry`` as the text its every send carries (made once: see the module doc)."""
+        wire = wire_call(self.translate(entry))
+        return Sent(FORM, wire.action, wire.payload)
+
+    async def _drain(self) -> None:
         attempts = 0
         while True:
             entry = await self.outbox.wait_head()
-            request = self.translate(entry)
+            sent = self.outbox.sent(entry, FORM)
+            if sent is None:
+                sent = self.wire_form(entry)
+                await self.outbox.record_sent(entry, sent)
+            request = WireCall(sent.action, sent.payload)
             try:
                 result = await self._call(request)
                 self._on_result(entry, result)
@@ -82,10 +107,10 @@ class TransactionEvents:
                 limit = int(self.settings.get("tx_message_attempts"))
                 if attempts < limit:
                     log.warning("TransactionEvent %s refused (%s); attempt %d of %d",
-                                request.event_type, exc, attempts, limit)
+                                _event_type(sent), exc, attempts, limit)
                     await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")) * attempts)
                     continue
-                log.error("TransactionEvent %s refused %d times; dropped: %s", request.event_type,
+                log.error("TransactionEvent %s refused %d times; dropped: %s", _event_type(sent),
                           attempts, exc)
             attempts = 0
             started = isinstance(entry.event, TransactionStarted)
@@ -179,3 +204,8 @@ class TransactionEvents:
         if isinstance(event, TransactionStarted):
             self.station.transaction_authorized(event.local_id, verdict,
                                                 bool(self.settings.get("stop_tx_on_invalid_id")))
+
+
+def _event_type(sent: Sent) -> str:
+    """Started, Updated or Ended: for a log line."""
+    return str(json.loads(sent.payload).get("eventType", "?"))
