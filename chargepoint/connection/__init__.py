@@ -67,6 +67,12 @@ log = logging.getLogger(__name__)
 
 #: How often the keepalive looks at the ping interval setting (seconds).
 KEEPALIVE_CHECK_S = 0.25
+#: Longest frame read from the CSMS (bytes). The station handles frames up to 1 MiB (the OCPP
+#: layer's limit, BytesPerMessage in 2.0.1); one between that and this is still read, so that
+#: a CALL in it can be refused with an answer rather than by a closed connection, which a CSMS
+#: meets by sending the same CALL again after reconnecting. A longer frame closes the
+#: connection with 1009 (message too big).
+READ_MAX_BYTES = 8 << 20
 
 
 class Session(Protocol):
@@ -299,6 +305,7 @@ class Link:
             "close_timeout": s.close_timeout_s,
             # Pings are ours (keepalive below), so their interval can change live.
             "ping_interval": None,
+            "max_size": READ_MAX_BYTES,
         }
 
     async def _serve_once(self, url: str) -> None:

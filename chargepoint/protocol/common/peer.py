@@ -10,6 +10,11 @@ corrected here once for every OCPP version:
   recursion, and the library's unpacking, schema validation and renaming all
   recurse too): a CALL whose id can be read gets a FormationViolation, any
   other such frame is dropped with one warning;
+- a frame longer than ``FRAME_MAX`` is not parsed: a CALL whose id can be read
+  from its beginning is answered GenericError naming the limit (the CSMS gets
+  an answer instead of a lost connection and resends), anything else is
+  dropped with one warning; the connection reads frames up to 8 MiB and
+  closes on a longer one;
 - a CALLRESULT nobody waits for, or one for another message id, is dropped;
 - the wait for an answer uses ``asyncio.timeout`` (``wait_for`` swallows a
   cancellation that arrives in the same loop step as the answer on Python 3.11,
@@ -65,6 +70,8 @@ MAX_NESTING = 64
 #: A JSON string (skipped whole, brackets in it do not count), an opening or a closing bracket.
 _NESTING_TOKENS = r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<open>[\[{])|(?P<close>[\]}])'
 _NESTING = {str: re.compile(_NESTING_TOKENS), bytes: re.compile(_NESTING_TOKENS.encode())}
+#: Longest frame handled (characters): 1 MiB, as 2.0.1's BytesPerMessage tells the CSMS.
+FRAME_MAX = 1 << 20
 #: Longest frame the library's debug lines show, and a warning about a bad frame (characters).
 FRAME_LOG_MAX = 1000
 FRAME_WARNING_MAX = 200
@@ -143,6 +150,9 @@ class RobustPeer(LibChargePoint):
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Frames that are not OCPP are dropped (with an answer where possible)."""
+        if len(raw_msg) > FRAME_MAX:
+            await self._refuse_too_long(raw_msg)
+            return
         if nested_deeper(raw_msg, MAX_NESTING):
             unique_id = call_id(raw_msg)
             if unique_id is None:
@@ -194,6 +204,20 @@ class RobustPeer(LibChargePoint):
 
     async def _refuse_malformed(self, unique_id: str, description: str) -> None:
         error = FormationViolationError(description=description, details={})
+        await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
+
+    async def _refuse_too_long(self, raw_msg: str | bytes) -> None:
+        """A frame over ``FRAME_MAX``: a CALL is answered GenericError (as a busy one is: neither
+        OCPP-J version has a code for "too long", and the CALL is not malformed); else dropped."""
+        what = f"a frame of {len(raw_msg)} characters (the station reads up to {FRAME_MAX})"
+        self.invalid(what)
+        unique_id = call_id(raw_msg)
+        if unique_id is None:
+            log.warning("dropped %s", what)
+            return
+        log.warning("CALL %s is %s: answered GenericError", unique_id, what)
+        error = GenericError(description=f"frame of {len(raw_msg)} characters, longer than the "
+                                         f"{FRAME_MAX} the station reads", details={})
         await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
 
     async def _handle_call_frame(self, raw_msg: str | bytes) -> None:
