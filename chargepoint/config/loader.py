@@ -119,7 +119,7 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
         transaction_message_retry_interval_s=r.number(
             "transaction_message_retry_interval_s", 10, low=1, high=86400, integer=True),
         security_profile=r.number("security_profile", 0, low=0, high=3, integer=True),
-        authorization_key=r.string("authorization_key", ""),
+        authorization_key=_authorization_key(r),
         ca_bundle=r.string("ca_bundle", ""),
         response_timeout_s=r.number("response_timeout_s", 30.0, low=1, high=600),
         reconnect_min_s=r.number("reconnect_min_s", 1.0, low=0.1, high=3600),
@@ -159,6 +159,30 @@ def _versions(r: Reader) -> tuple[str, ...]:
     return versions
 
 
+#: The file's Basic auth password as text: the characters 2.0.1 allows in a password, 16 to 40 of them.
+PASSWORD_LENGTH = (16, 40)
+
+
+def _authorization_key(r: Reader) -> str:
+    """The Basic auth password's octets in hex: ``authorization_key`` is already hex (as 1.6 writes it),
+    ``basic_auth_password`` is the password as the CSMS's operator gives it, sent as its UTF-8 octets.
+    Two keys, so that a text password made only of hex digits is never read as hex."""
+    key = r.string("authorization_key", "")
+    text = r.string("basic_auth_password", "")
+    if not text:
+        return key
+    if key:
+        r.problem("basic_auth_password", "give either authorization_key (hex) or basic_auth_password (text), "
+                  "not both", None)
+        return key
+    low, high = PASSWORD_LENGTH
+    if not low <= len(text) <= high:
+        r.problem("basic_auth_password", f"must be {low} to {high} characters, not {len(text)}", None)
+    elif not all(c.isascii() and c.isprintable() and not c.isspace() for c in text):
+        r.problem("basic_auth_password", "must be printable ASCII without spaces", None)
+    return text.encode("utf-8").hex()
+
+
 def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
     """The security profile, URL scheme, password and CA bundle must fit together."""
     key = cfg.authorization_key
@@ -168,10 +192,12 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
         except ValueError:
             raise r.fail("authorization_key",
                          "must be hexadecimal (the Basic auth password's octets)") from None
-        if not 16 <= len(octets) <= 20:
-            raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits")
+        if not 16 <= len(octets) <= 20 and not r.table.get("basic_auth_password"):
+            raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits "
+                         "(a longer password: basic_auth_password, as text)")
     if cfg.security_profile in (1, 2) and not key:
-        raise r.fail("authorization_key", f"is required with security_profile {cfg.security_profile}")
+        raise r.fail("authorization_key", f"(or basic_auth_password) is required with security_profile "
+                     f"{cfg.security_profile}")
     if cfg.security_profile >= 2 and scheme != "wss" and not cfg.standalone:
         raise r.fail("csms_url", f"must be wss:// with security_profile {cfg.security_profile}")
     # Without ca_bundle a wss:// CSMS is checked against the system's CA store.

@@ -116,7 +116,8 @@ class OcppConfig:
     #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://),
     #: 3 = TLS with the station's own client certificate (core/certificates.py).
     security_profile: int = 0
-    #: Basic auth password as OCPP defines AuthorizationKey: 32-40 hex digits.
+    #: The Basic auth password's octets in hex (the file's ``authorization_key``, or its
+    #: ``basic_auth_password`` text as UTF-8): 16 to 20 octets from a hex key, 16 to 40 from text.
     authorization_key: str = ""
     #: PEM file of the CA(s) that signed the CSMS's certificate (wss://).
     ca_bundle: str = ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from chargepoint.config.model import Config
 
 #: [ocpp] keys that only the link to a CSMS uses.
-LINK_KEYS = ("security_profile", "authorization_key", "ca_bundle")
+LINK_KEYS = ("security_profile", "authorization_key", "basic_auth_password", "ca_bundle")
 
 
 def standalone_warnings(config: Config) -> list[str]:

@@ -41,7 +41,7 @@ from hal.clock import Clock
 log = logging.getLogger(__name__)
 
 #: File settings that are passwords: shown as "(set)" or "", never their value.
-FILE_SECRETS = ("authorization_key", "password")
+FILE_SECRETS = ("authorization_key", "basic_auth_password", "password")
 
 
 class EventLog(Protocol):

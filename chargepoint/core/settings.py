@@ -56,9 +56,15 @@ class Definition:
     format: str = ""
 
 
+#: The Basic auth password's octets the station keeps: 1.6's AuthorizationKey allows 16 to 20, a
+#: 2.0.1 BasicAuthPassword (and the file's ``basic_auth_password``) 16 to 40; each view checks its own.
+AUTH_PASSWORD_OCTETS = (16, 40)
+
+
 def _hex_key(text: str) -> bool:
-    """The Basic auth password: 16 to 20 octets written as 32 to 40 hex digits."""
-    if not 32 <= len(text) <= 40 or len(text) % 2:
+    """The Basic auth password: its octets as hex digits (16 to 40 octets, 32 to 80 digits)."""
+    low, high = AUTH_PASSWORD_OCTETS
+    if not 2 * low <= len(text) <= 2 * high or len(text) % 2:
         return False
     try:
         bytes.fromhex(text)
@@ -102,7 +108,7 @@ DEFINITIONS = (
     Definition("offline_tx_for_unknown_id", bool),
     Definition("auth_cache_enabled", bool),
     Definition("authorization_key", str, secret=True, check=_hex_key,
-               format="32 to 40 hexadecimal digits (16 to 20 bytes)"),
+               format="32 to 80 hexadecimal digits (16 to 40 octets)"),
     Definition("authorize_remote_start", bool),
     Definition("aligned_interval_s", int, low=0, high=86400),
     Definition("connection_timeout_s", int, low=1, high=3600),

@@ -61,6 +61,8 @@ READONLY_SETTING_KEYS: dict[str, str] = {
 }
 #: Keys whose value is a password: never reported, masked in recorded frames.
 SECRET_KEYS = ("AuthorizationKey",)
+#: AuthorizationKey as the 1.6 security whitepaper bounds it: 16 to 20 octets, in hex.
+AUTHORIZATION_KEY_HEX_DIGITS = (32, 40)
 #: The reverse: neutral setting -> its 1.6 key.
 KEY_OF: dict[str, str] = {setting: key for key, setting in SETTING_KEYS.items()}
 
@@ -155,6 +157,8 @@ class KeyCatalogue:
         setting = SETTING_KEYS.get(key)
         if setting is None:
             return ChangeStatus.NOT_SUPPORTED
+        if key == "AuthorizationKey" and _authorization_key_refusal(text):
+            return ChangeStatus.REJECTED
         return _CHANGE[self.settings.set(setting, text)]
 
     def refusal(self, key: str, text: str) -> str | None:
@@ -163,9 +167,19 @@ class KeyCatalogue:
             return f"{key} is read-only (the configuration file sets {READONLY_SETTING_KEYS[key]})"
         if key in self.readonly:
             return f"{key} is read-only"
+        if key == "AuthorizationKey" and (reason := _authorization_key_refusal(text)):
+            return reason
         reason = self.settings.refusal(SETTING_KEYS[key], text)
         if reason is None:
             return None
         for setting, other in KEY_OF.items():  # a guard may name another setting
             reason = reason.replace(setting, other)
         return reason
+
+
+def _authorization_key_refusal(text: str) -> str | None:
+    """1.6 keeps to its own bound (the station's store also holds a 2.0.1 password of up to 40 octets)."""
+    low, high = AUTHORIZATION_KEY_HEX_DIGITS
+    if low <= len(text) <= high and not len(text) % 2 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return None
+    return f"must be {low} to {high} hexadecimal digits ({low // 2} to {high // 2} octets)"

@@ -16,6 +16,7 @@ and takes from handlers, so the provisioning handlers only route.
 from __future__ import annotations
 
 import math
+import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -69,6 +70,23 @@ def _encode_tx_points(wire: str) -> str | None:
 
 def _decode_tx_points(text: str) -> str:
     return ",".join(_WORD_OF_POINT[i] for i in text.split(",") if i)
+
+
+#: passwordString (Part 2, primitive datatypes): the characters a 2.0.1 password may hold.
+PASSWORD_CHARACTERS = frozenset(string.ascii_letters + string.digits + "*-_=:+|@.")
+#: BasicAuthPassword: at least 16 characters, at most its maxLimit (which the spec puts at 40 to 64).
+PASSWORD_LENGTH = (16, 40)
+
+
+def password_refusal(wire: str) -> str | None:
+    """Why a BasicAuthPassword is refused: its length, or a character outside passwordString."""
+    low, high = PASSWORD_LENGTH
+    if not low <= len(wire) <= high:
+        return f"must be {low} to {high} characters"
+    bad = sorted(set(wire) - PASSWORD_CHARACTERS)
+    if bad:
+        return f"may hold only letters, digits and * - _ = : + | @ . (not {''.join(bad)!r})"
+    return None
 
 
 def _encode_password(wire: str) -> str | None:
@@ -289,8 +307,8 @@ class DeviceModel:
         text = self._setting_text(var, wire)
         if text is None:
             return f"must be a comma-separated list of: {', '.join(var.values or ())}"
-        if var.codec == "password" and not 16 <= len(wire.encode()) <= 20:
-            return "must be 16 to 20 characters (octets)"
+        if var.codec == "password" and (reason := password_refusal(wire)):
+            return reason
         reason = self.settings.refusal(var.setting, text)
         if reason is None:
             return None

@@ -164,7 +164,7 @@ VARIABLES: tuple[Variable, ...] = (
     _fact("LocalAuthListCtrlr", "ItemsPerMessage", "local_list_max", "integer", constant=True),
     # SecurityCtrlr
     Variable("SecurityCtrlr", "BasicAuthPassword", "string", "WriteOnly", setting="authorization_key",
-             codec="password", min_limit=16, max_limit=20, required=False),
+             codec="password", min_limit=16, max_limit=40, required=False),
     _fact("SecurityCtrlr", "CertificateEntries", "certificate_entries", "integer"),
     _fact("SecurityCtrlr", "Identity", "identity", "string", constant=True),
     _rw("SecurityCtrlr", "OrganizationName", "organization_name", "string"),
