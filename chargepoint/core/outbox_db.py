@@ -108,9 +108,9 @@ def local_only(store: Store) -> set[str]:
 
 
 def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None,
-              following: tuple[int, str] | None = None) -> None:
-    """One answered message leaves the queue; ``following``: the next one's row text with its wire form
-    (made now, so it costs no write of its own). Committed without a flush to the card
+              following: tuple[int, TransactionEvent, Sent] | None = None) -> None:
+    """One answered message leaves the queue; ``following``: the next message and its wire form, made
+    now and stored in this write (it costs no write of its own). Committed without a flush to the card
     (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
     db = store.db
     db.execute("PRAGMA synchronous=NORMAL")
@@ -119,7 +119,8 @@ def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fini
             db.execute("BEGIN")
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             if following is not None:
-                db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (following[1], following[0]))
+                next_seq, event, sent = following
+                db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (encode(event, sent), next_seq))
             db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
             if remote_id is not None:
                 db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
@@ -130,14 +131,14 @@ def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fini
         db.execute("PRAGMA synchronous=FULL")
 
 
-def write_sent(store: Store, seq: int, text: str) -> None:
+def write_sent(store: Store, seq: int, event: TransactionEvent, sent: Sent) -> None:
     """A message's row with its wire form, before its first send; as durable as an acknowledgement."""
     db = store.db
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with db:
             db.execute("BEGIN")
-            db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (text, seq))
+            db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (encode(event, sent), seq))
     finally:
         db.execute("PRAGMA synchronous=FULL")
 
