@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.board_parse import parse_board
+from chargepoint.config.csms_url import PLACEHOLDER, url_problem
 from chargepoint.config.energy_parse import check_energy, parse_house, parse_load, parse_solar
 from chargepoint.config.firmware import parse_diagnostics, parse_firmware
 from chargepoint.config.keys import set_in_file
@@ -82,9 +83,9 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
 def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
     r = Reader(file, table(file, data, "ocpp"), "ocpp")
     url = r.string("csms_url", "")  # empty or absent: standalone (no CSMS)
-    parsed = urlparse(url)
-    if url and (parsed.scheme not in ("ws", "wss") or not parsed.hostname):
-        r.problem("csms_url", f"must be a ws:// or wss:// URL with a host, not {url!r}", None)
+    parsed = urlparse(url.replace(PLACEHOLDER, "identity"))
+    if url and (problem := url_problem(url)):
+        r.problem("csms_url", problem, None)
     versions = _versions(r)
     cfg = OcppConfig(
         csms_url=url,

@@ -50,6 +50,7 @@ from urllib.parse import urlparse
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from chargepoint.config.csms_url import endpoint  # noqa: F401 - re-exported: the link's public names
 from chargepoint.connection.tls import (  # noqa: F401 - re-exported: the link's public names
     WHITEPAPER_CIPHERS,
     Credentials,
@@ -112,11 +113,6 @@ class LinkSettings:
     @property
     def offered(self) -> tuple[str, ...]:
         return self.subprotocols or (self.subprotocol,)
-
-
-def endpoint(url: str, identity: str) -> str:
-    """The CSMS URL with the charge point identity as the last path segment."""
-    return url.rstrip("/") + "/" + identity
 
 
 def basic_auth_header(identity: str, authorization_key: str) -> str:

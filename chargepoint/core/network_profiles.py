@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from chargepoint.config.csms_url import url_problem
 from chargepoint.core.settings import NETWORK_SLOTS, SetResult, Settings
 
 #: The profile of the configuration file's connection.
@@ -95,9 +96,9 @@ class NetworkProfiles:
         if profile.slot not in NETWORK_SLOTS:
             return (f"slot {profile.slot} is not one of {', '.join(map(str, NETWORK_SLOTS))} "
                     f"(slot {FILE_SLOT} is the configuration file's connection)")
+        if problem := url_problem(profile.url):
+            return problem
         url = urlparse(profile.url)
-        if url.scheme not in ("ws", "wss") or not url.hostname:
-            return f"{profile.url!r} is not a ws:// or wss:// URL with a host"
         current = int(self.settings.get("security_profile"))
         wanted = profile.security_profile
         if wanted < current:
