@@ -289,7 +289,7 @@ class Outbox:
             done.set_result(None)
             return done
         finished = event.local_id if isinstance(event, TransactionStopped) else None
-        following = (head.seq, head.event, sent) if head is not None and sent is not None else None
+        following = (head.seq, sent) if head is not None and sent is not None else None
         write = self.store.submit(outbox_db.write_ack, self.store, entry.seq, event.local_id, remote_id,
                                   finished, following)
         return _settled(write, f"the answer to transaction message {entry.seq}")
@@ -320,7 +320,7 @@ class Outbox:
         as an acknowledgement). If the write fails this never returns, like ``wait_head``."""
         self._sent[entry.seq] = sent
         if self.store is not None:
-            write = self.store.submit(outbox_db.write_sent, self.store, entry.seq, entry.event, sent)
+            write = self.store.submit(outbox_db.write_sent, self.store, entry.seq, sent)
             await _settled(write, f"transaction message {entry.seq}")
 
     def _make_sent(self, head: Entry) -> Sent | None:

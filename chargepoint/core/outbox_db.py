@@ -8,6 +8,7 @@ when, and how durably.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -108,7 +109,7 @@ def local_only(store: Store) -> set[str]:
 
 
 def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, finished: str | None,
-              following: tuple[int, TransactionEvent, Sent] | None = None) -> None:
+              following: tuple[int, Sent] | None = None) -> None:
     """One answered message leaves the queue; ``following``: the next message and its wire form, made
     now and stored in this write (it costs no write of its own). Committed without a flush to the card
     (synchronous=NORMAL, WAL): durable against a killed process, one write per message."""
@@ -119,8 +120,7 @@ def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fini
             db.execute("BEGIN")
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             if following is not None:
-                next_seq, event, sent = following
-                db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (encode(event, sent), next_seq))
+                _add_sent(db, *following)
             db.execute("UPDATE transactions SET answered = answered + 1 WHERE local_id = ?", (local_id,))
             if remote_id is not None:
                 db.execute("UPDATE transactions SET remote_id = ? WHERE local_id = ?", (remote_id, local_id))
@@ -131,16 +131,26 @@ def write_ack(store: Store, seq: int, local_id: str, remote_id: str | None, fini
         db.execute("PRAGMA synchronous=FULL")
 
 
-def write_sent(store: Store, seq: int, event: TransactionEvent, sent: Sent) -> None:
+def write_sent(store: Store, seq: int, sent: Sent) -> None:
     """A message's row with its wire form, before its first send; as durable as an acknowledgement."""
     db = store.db
     db.execute("PRAGMA synchronous=NORMAL")
     try:
         with db:
             db.execute("BEGIN")
-            db.execute("UPDATE outbox SET event = ? WHERE seq = ?", (encode(event, sent), seq))
+            _add_sent(db, seq, sent)
     finally:
         db.execute("PRAGMA synchronous=FULL")
+
+
+def _add_sent(db: sqlite3.Connection, seq: int, sent: Sent) -> None:
+    """Add a wire form to a stored message without decoding and encoding the row again (a
+    backlog drains one such write per message). The row is a JSON object (``encode``); the form
+    goes in as its last member, and a later member wins over an earlier one of the same name."""
+    member = json.dumps({"form": sent.form, "action": sent.action, "payload": sent.payload},
+                        separators=(",", ":"))
+    db.execute("UPDATE outbox SET event = substr(event, 1, length(event) - 1) || ? "
+               "WHERE seq = ? AND substr(event, -1) = '}'", (f',"sent":{member}}}', seq))
 
 
 def open_transactions(store: Store) -> list[OpenTransaction]:

@@ -14,7 +14,7 @@ import pytest
 
 from chargepoint.config import parse
 from chargepoint.core.events import IdToken, MeterSample, ReadingContext, TransactionStarted
-from chargepoint.core.outbox import Outbox
+from chargepoint.core.outbox import Outbox, Sent
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.core.store import Store
 from chargepoint.protocol.common.peer import RobustPeer
@@ -166,4 +166,20 @@ async def test_a_resend_is_the_first_send_byte_for_byte(tmp_path, version, unans
     await asyncio.gather(sender, return_exceptions=True)
     assert second.payloads()[0].encode() == first.payloads()[unanswered].encode()
     assert second.frames[0] != first.frames[unanswered], "a new CALL, with a message id of its own"
+    await store.close()
+
+
+async def test_a_wire_form_made_again_for_another_version_is_the_one_kept(tmp_path):
+    """The station changed its OCPP version between a send and the resend: the message is made
+    again in the new version's form, and that form is what survives the next restart."""
+    store, box = await reopen(tmp_path)
+    start = await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 10.0, 1.0))
+    await box.record_sent(start, Sent("ocpp1.6", "StartTransaction", '{"connectorId":1}'))
+    await box.record_sent(start, Sent("ocpp2.0.1", "TransactionEvent", '{"seqNo":0}'))
+    await store.close()
+    store, box = await reopen(tmp_path)
+    head = box.head()
+    assert head is not None and head.event == start.event
+    assert box.sent(head, "ocpp1.6") is None
+    assert box.sent(head, "ocpp2.0.1") == Sent("ocpp2.0.1", "TransactionEvent", '{"seqNo":0}')
     await store.close()
