@@ -244,6 +244,13 @@ MIGRATIONS: list[Migration] = [
     """,
     # 9 -> 10: transaction ids as text, converted ones repaired; the file marked as ours.
     _ids_as_text,
+    # 10 -> 11: the operator's display messages (display_messages.py); times in epoch seconds, the
+    # display the operator named as JSON, ``seq`` the order they were set in.
+    """
+    CREATE TABLE display_messages (id INTEGER PRIMARY KEY, priority TEXT NOT NULL, content TEXT NOT NULL,
+        format TEXT NOT NULL, language TEXT, state TEXT, start_at REAL, end_at REAL, transaction_id TEXT,
+        display TEXT, seq INTEGER NOT NULL);
+    """,
 ]
 
 

@@ -145,6 +145,8 @@ DEFINITIONS = (
     Definition("organization_name", str, check=lambda text: len(text) <= ORGANIZATION_NAME_MAX,
                format=f"at most {ORGANIZATION_NAME_MAX} characters"),
     Definition("reserve_any_connector", bool),
+    # Whether the operator's display messages are taken (display_messages.py).
+    Definition("display_messages_enabled", bool),
     # Certificates (core/certificates.py): the longest certificate chain the CSMS may send, the most
     # root certificates kept, whether a new CSMS root needs the old one's blessing (not supported:
     # false), and how many days before the station's certificate expires a new one is asked for.
@@ -193,6 +195,7 @@ def initial_values(config: Config) -> dict[str, Value]:
         "network_profile_attempts": 3,
         "organization_name": "",
         "reserve_any_connector": config.station.reserve_any_connector,
+        "display_messages_enabled": True,
         "certificate_chain_max_bytes": 10_000,
         "certificate_store_max_length": 20,
         "additional_root_certificate_check": False,
