@@ -18,6 +18,12 @@ the process being killed, not a power cut), so a killed daemon resends at most
 the one message whose answer it had not yet recorded; after a power cut a few
 more may be resent, never lost.
 
+A resend is the message first sent, byte for byte: a message's wire form
+(``Sent``: the action and payload text the connected sender made) is fixed in
+its row before it first goes out, in a write the outbox makes anyway where it
+can (the put of a message that goes out at once, the acknowledgement of the
+one before it), and every later send uses it.
+
 A write that fails (disk full, file system read-only) fails the store: the
 entry is never sent, and the station stops energy (see ``Store.failure``).
 
@@ -292,7 +298,8 @@ class Outbox:
         following = (head.seq, sent) if head is not None and sent is not None else None
         write = self.store.submit(outbox_db.write_ack, self.store, entry.seq, event.local_id, remote_id,
                                   finished, following)
-        return _settled(write, f"the answer to transaction message {entry.seq}")
+        return _settled(write, f"the answer to transaction message {entry.seq} was not recorded "
+                               "(%s): the message goes again after the restart")
 
     # ---------------------------------------------------------- wire forms
     def attach_sender(self, form: str, make: MakeSent) -> None:
@@ -321,7 +328,8 @@ class Outbox:
         self._sent[entry.seq] = sent
         if self.store is not None:
             write = self.store.submit(outbox_db.write_sent, self.store, entry.seq, sent)
-            await _settled(write, f"transaction message {entry.seq}")
+            await _settled(write, f"the wire form of transaction message {entry.seq} was not recorded "
+                                  "(%s): it is not sent")
 
     def _make_sent(self, head: Entry) -> Sent | None:
         """The new head's wire form from the connected sender, unless it has one in its form."""
@@ -368,12 +376,12 @@ def _decode_row(store: Store, seq: int, text: str) -> tuple[Entry, Sent | None]:
                          f"({type(exc).__name__}: {exc}); the state database is damaged") from exc
 
 
-def _settled(write: concurrent.futures.Future[object], what: str) -> asyncio.Future[object]:
+def _settled(write: concurrent.futures.Future[object], line: str) -> asyncio.Future[object]:
     """A write's commit as a future of the loop that completes only if the write committed.
 
     A failed write is the store's failure, reported and acted on by the store's
-    listeners (energy stops, the daemon exits): here it is one line, and the
-    future stays pending, so a sender awaiting it sends nothing more, as
+    listeners (energy stops, the daemon exits): here it is one line (``line``,
+    with ``%s`` for the reason), and the future stays pending, so a sender awaiting it sends nothing more, as
     ``wait_head`` does. The write's exception is always retrieved: a sender
     cancelled before it awaited the commit leaves no "exception was never
     retrieved" traceback behind.
@@ -388,8 +396,7 @@ def _settled(write: concurrent.futures.Future[object], what: str) -> asyncio.Fut
             if not done.done():
                 done.set_result(None)
         else:
-            log.warning("%s was not recorded (%s); it is sent again after the restart", what,
-                        str(error).splitlines()[0][:200])
+            log.warning(line, str(error).splitlines()[0][:200])
 
     asyncio.wrap_future(write).add_done_callback(settle)
     return done
