@@ -33,6 +33,7 @@ from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.energy import EnergyManager, StationConnectors
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
+from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.schedule import Supply
 from chargepoint.core.security import Security
@@ -91,6 +92,8 @@ class Daemon:
             config.station.nominal_voltage_v, config.station.supply_phases))
         self.station.smart_charging = self.smart_charging
         self.station.security = self.security
+        #: The operator's display messages, shown on the station's display (a logging one: no panel yet).
+        self.station.display_messages = DisplayMessages(self.clock, self.settings, LogDisplay())
         self.operator_limits = OperatorLimits(self.station)
         #: The owner's cards; without a CSMS they decide who may charge (core/cards.py).
         self.cards = LocalCards(self.clock)
@@ -271,9 +274,11 @@ class Daemon:
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
+        self.station.display_messages.start(self.station)
         await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
+        recovery.add_done_callback(lambda _: self.station.display_messages.recovered())
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
@@ -315,6 +320,7 @@ class Daemon:
                 await self.store.call(end_run, self.store, BootReason.REMOTE_RESET if self.restart_requested
                                       else BootReason.APPLICATION_ERROR if self.failure else None)
         finally:
+            await self._close_link()
             for task in (link, recovery, watchdog, *jobs):
                 task.cancel()
             await asyncio.gather(link, recovery, watchdog, preload, *jobs, return_exceptions=True)
@@ -325,6 +331,7 @@ class Daemon:
             if reader is not None:
                 reader.close()
             self.smart_charging.close()
+            await self.station.display_messages.close()
             if self.energy is not None:
                 await self.energy.close()
             await self.maintenance.close()
@@ -353,6 +360,7 @@ class Daemon:
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
             await self.station.reservations.attach(store)
+            await self.station.display_messages.attach(store)
             if self.energy is not None:
                 await self.energy.attach(store)
             await self.security.log.attach(store)
@@ -387,6 +395,23 @@ class Daemon:
         while self.link.connected.is_set() and await self.security.log.unsent() \
                 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
+
+    async def _close_link(self) -> None:
+        """Close the CSMS connection with the code that says why, before the link is cancelled:
+        1000 (normal) for a reset the CSMS asked for, 1001 (going away) for a stop, 1011 (internal
+        error) only when the daemon ends on a failure."""
+        if self.config.ocpp.standalone:
+            return
+        if self.restart_requested is not None:
+            code, reason = 1000, f"{self.restart_requested} reset"
+        elif self.failure is not None:
+            code, reason = 1011, "the station failed"
+        else:
+            code, reason = 1001, "the station is stopping"
+        try:
+            await self.link.stop(code, reason)
+        except Exception as exc:  # noqa: BLE001 - a connection already gone needs no close
+            log.debug("closing the CSMS connection: %s", exc)
 
     async def reset(self, hard: bool) -> None:
         """The CSMS asked for a reset: end transactions, then restart.

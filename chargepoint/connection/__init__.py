@@ -193,10 +193,12 @@ class Link:
         self._skip_wait = False
         #: Why the station itself closed the connection (new settings, an operator's retry), if it did.
         self._closing: str | None = None
+        #: Set by ``stop``: the close code and reason; the link connects no more.
+        self._stopping: tuple[int, str] | None = None
 
     async def run(self) -> None:
         url = endpoint(self.settings.url, self.settings.identity)
-        while True:
+        while not self._stopping:
             self._got_through = False
             self._closing = None
             error = "closed by the CSMS"
@@ -213,6 +215,10 @@ class Link:
             finally:
                 self.connected.clear()
                 self._ws = None
+            if self._stopping:
+                if self._got_through:
+                    log.info("connection to %s closed: %s", url, self._closing)
+                return
             delay = 0.0 if self._skip_wait else self.backoff.next_delay()
             self._skip_wait = False
             self._record_failure(url, error, delay)
@@ -323,6 +329,10 @@ class Link:
             self._ws = ws
             self.connections += 1
             self.backoff.reset()
+            if self._stopping is not None:  # stopped while this connection was opening
+                self._closing = self._stopping[1]
+                await ws.close(*self._stopping)
+                return
             self.connected.set()
             if self.on_connected is not None:
                 self.on_connected()
@@ -394,6 +404,21 @@ class Link:
         finally:
             answer.cancel()  # nothing if the pong came; otherwise it is not waited for any more
         answer.result()  # a connection closed meanwhile raises here
+
+    async def stop(self, code: int, reason: str) -> None:
+        """Close the connection with ``code`` and connect no more: the station is going away.
+
+        Cancelling the link instead would leave websockets to close with 1011
+        (internal error), which a CSMS logs as a fault of the station: a stop or a
+        reset it asked for is 1000 (normal closure), a daemon going down 1001.
+        """
+        self._stopping = (code, reason)
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            self._closing = reason
+            await ws.close(code, reason)
+        # A connection still opening closes as soon as it is up (``_serve_once``).
 
     async def reconnect(self) -> None:
         """Close the current connection so the next one uses new settings."""
