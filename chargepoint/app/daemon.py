@@ -30,10 +30,10 @@ from chargepoint.control.service import DaemonState, StationService
 from chargepoint.core import atomic
 from chargepoint.core.boot import BootReason, begin_run, end_run
 from chargepoint.core.cards import CardAuthorization, LocalCards
+from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.energy import EnergyManager, StationConnectors
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
-from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.schedule import Supply
 from chargepoint.core.security import Security
@@ -45,6 +45,7 @@ from chargepoint.core.station import Station
 from chargepoint.core.store import Store, StoreError
 from chargepoint.protocol import registry
 from chargepoint.web.ocppstats import MessageCounter
+from hal.display import LogDisplay
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class Daemon:
         self.station.smart_charging = self.smart_charging
         self.station.security = self.security
         #: The operator's display messages, shown on the station's display (a logging one: no panel yet).
-        self.station.display_messages = DisplayMessages(self.clock, self.settings, LogDisplay())
+        self.display_messages = DisplayMessages(self.clock, self.settings, LogDisplay())
+        self.station.display_messages = self.display_messages
         self.operator_limits = OperatorLimits(self.station)
         #: The owner's cards; without a CSMS they decide who may charge (core/cards.py).
         self.cards = LocalCards(self.clock)
@@ -274,11 +276,11 @@ class Daemon:
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()
-        self.station.display_messages.start(self.station)
+        self.display_messages.start(self.station)
         await self.maintenance.start()
         recovery = asyncio.ensure_future(self.station.recover(
             await self.outbox.open_transactions(), self.config.station.resume_after_power_loss))
-        recovery.add_done_callback(lambda _: self.station.display_messages.recovered())
+        recovery.add_done_callback(lambda _: self.display_messages.recovered())
         reader = self.hardware.card_reader
         if reader is not None:
             reader.start(self._card_from_thread(loop))  # type: ignore[arg-type]
@@ -331,7 +333,7 @@ class Daemon:
             if reader is not None:
                 reader.close()
             self.smart_charging.close()
-            await self.station.display_messages.close()
+            await self.display_messages.close()
             if self.energy is not None:
                 await self.energy.close()
             await self.maintenance.close()
@@ -360,7 +362,7 @@ class Daemon:
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
             await self.station.reservations.attach(store)
-            await self.station.display_messages.attach(store)
+            await self.display_messages.attach(store)
             if self.energy is not None:
                 await self.energy.attach(store)
             await self.security.log.attach(store)
@@ -392,7 +394,8 @@ class Daemon:
         """Give the CSMS a moment to receive the security events (ResetOrReboot among them) and the
         station to note that it has: an event answered but not yet marked sent would go out twice."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while self.link.connected.is_set() and await self.security.log.unsent() \
+        while self.link.connected.is_set() and not self.security.log.declined \
+                and await self.security.log.unsent() \
                 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
 

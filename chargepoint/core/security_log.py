@@ -106,6 +106,10 @@ class SecurityLog:
         self.recorded = asyncio.Event()
         #: Called as ``listener(entry)`` for every event recorded (the control surfaces).
         self.listeners: list[Callable[[Entry], None]] = []
+        #: Set while the connected CSMS does not take security events (it answered that it does
+        #: not implement them): the events stay here, unsent, and nobody waits for their delivery.
+        #: The connection's sender sets it and clears it; a new connection asks again.
+        self.declined = False
 
     async def attach(self, store: Store) -> None:
         """Use ``store`` from now on; events recorded before are written to it."""

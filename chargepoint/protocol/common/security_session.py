@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Wait before an unanswered security event is sent again.
 RETRY_S = 30.0
+#: CALLERROR codes that say the CSMS does not take security events at all (a 1.6 CSMS without the
+#: security extension): NotImplemented (unknown action) and NotSupported (known, not supported).
+NOT_TAKEN = frozenset({"NotImplemented", "NotSupported"})
 
 
 class SecuritySession:
@@ -66,6 +69,20 @@ class SecuritySession:
             security.renewal_listeners.remove(self.want_certificate)
 
     async def _send_events(self, security: Security) -> None:
+        """Send the unsent events in order; a CSMS that does not take them is asked once per connection.
+
+        Its refusal leaves the event unsent (a later connection, or a CSMS of the other version,
+        may take it) and ends the sending on this connection: no event is offered again to a
+        CSMS that said it does not implement them, and none is lost from the log.
+        """
+        security.log.declined = False
+        try:
+            await self._send_until_declined(security)
+            await asyncio.Event().wait()  # nothing more for this connection (signing requests go on)
+        finally:
+            security.log.declined = False
+
+    async def _send_until_declined(self, security: Security) -> None:
         while True:
             security.log.recorded.clear()
             retry = False
@@ -77,6 +94,11 @@ class SecuritySession:
                     retry = True
                     break
                 except OCPPError as exc:
+                    if exc.code in NOT_TAKEN:
+                        security.log.declined = True
+                        log.warning("the CSMS does not take SecurityEventNotification (%s): security events "
+                                    "stay in the security log and are not sent on this connection", exc.code)
+                        return
                     log.warning("SecurityEventNotification %s refused: %s; kept in the security log only",
                                 request.type, exc)
                 # Answered: the mark must outlive a connection cancelled right now (a reset's
