@@ -31,16 +31,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
 from chargepoint.core.store import Store, StoreError
 from hal.clock import Clock
 from hal.display import DisplayText, TextDisplay
-
-if TYPE_CHECKING:
-    from chargepoint.core.station import Station
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +143,16 @@ def station_state(statuses: list[StatusChanged], transactions: bool) -> State:
     return State.IDLE
 
 
+class Followed(Protocol):
+    """What the messages follow of the station (``station.Station``): its statuses and transactions."""
+
+    status_listeners: list[Any]
+    connectors: dict[int, Any]
+
+    def status_of(self, evse_id: int) -> StatusChanged: ...
+    def active_transactions(self) -> list[tuple[int, Any]]: ...
+
+
 @dataclass
 class _Situation:
     state: State = State.IDLE
@@ -171,7 +178,7 @@ class DisplayMessages:
         self.store: Store | None = None
         self._held: dict[int, DisplayMessage] = {}
         self._now = _Situation()
-        self._station: Station | None = None
+        self._station: Followed | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def attach(self, store: Store) -> None:
@@ -188,7 +195,7 @@ class DisplayMessages:
             log.info("display message(s) %s ended while the station was stopped", _ids(ended))
             store.submit(_delete, store, ended)
 
-    def start(self, station: Station | None = None,
+    def start(self, station: Followed | None = None,
               spawn: Callable[[Awaitable[None]], Any] | None = None) -> None:
         """Follow the station's state and transactions, and keep the display up to date."""
         self._station = station
@@ -292,7 +299,8 @@ class DisplayMessages:
     def _open_transactions(self) -> frozenset[str]:
         if self._station is None:
             return self._now.transactions
-        return frozenset(tx.local_id for _, tx in self._station.active_transactions())
+        # One that is stopping has ended for its driver: its messages go with its first status.
+        return frozenset(tx.local_id for _, tx in self._station.active_transactions() if not tx.stopping)
 
     def _status_changed(self, _status: StatusChanged | None) -> None:
         station = self._station

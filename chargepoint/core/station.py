@@ -43,6 +43,7 @@ from hal.clock import Clock
 
 if TYPE_CHECKING:
     from chargepoint.core.diagnostics import Diagnostics
+    from chargepoint.core.display_messages import DisplayMessages
     from chargepoint.core.firmware import FirmwareManager
     from chargepoint.core.security import Security
     from chargepoint.core.smart_charging import SmartCharging
@@ -96,6 +97,8 @@ class Station:
         self.security: Security | None = None
         self.firmware: FirmwareManager | None = None
         self.diagnostics: Diagnostics | None = None
+        #: The operator's messages for the station's display (display_messages.py).
+        self.display_messages: DisplayMessages | None = None
         #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one.
         self.held_for_recovery: set[int] = set()
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).

@@ -110,8 +110,8 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     triggered = (await peer.wait_call("MeterValues"))[0]["params"]
     assert triggered["evseId"] == 1 and triggered["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
     # an action the station does not support, and one it has no device model for yet: answered, link up
-    display = await peer.call("GetDisplayMessages", {"requestId": 1})
-    assert display["event"] == "callError" and display["code"] == "NotSupported", display
+    cost = await peer.call("CostUpdated", {"totalCost": 1.5, "transactionId": "none"})
+    assert cost["event"] == "callError" and cost["code"] == "NotSupported", cost
 
     # ------------------------------------------- card session, remote stop
     world.plug_in()

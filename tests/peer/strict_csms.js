@@ -171,7 +171,7 @@ function handle201(client) {
         'FirmwareStatusNotification', 'LogStatusNotification']) {
         client.handle(action, () => ({}));
     }
-    for (const action of ['ReportChargingProfiles', 'ReservationStatusUpdate']) {
+    for (const action of ['ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages']) {
         client.handle(action, () => ({}));
     }
     client.handle(({ method }) => {

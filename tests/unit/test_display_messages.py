@@ -50,7 +50,7 @@ class FakeStation:
         return self.status
 
     def active_transactions(self) -> list[tuple[int, SimpleNamespace]]:
-        return [(1, SimpleNamespace(local_id=tx)) for tx in self.open]
+        return [(1, SimpleNamespace(local_id=tx, stopping=False)) for tx in self.open]
 
     def changed(self, **facts: object) -> None:
         self.status = StatusChanged(1, 0.0, **facts)  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ async def test_always_front_alone_the_newest_then_in_front_then_the_cycle_by_sta
     station = FakeStation()
     engine = DisplayMessages(clock, _settings(tmp_path), display)
     await engine.attach(store)
-    engine.start(station)  # type: ignore[arg-type]
+    engine.start(station)
     try:
         await engine.set(_msg(1, content="cycle"))
         await engine.set(_msg(2, content="cycle when charging", state=State.CHARGING))
@@ -191,7 +191,7 @@ async def test_a_transaction_message_goes_when_its_transaction_ends(tmp_path: Pa
     station.open = ["tx-1"]
     engine = DisplayMessages(clock, _settings(tmp_path), display)
     await engine.attach(store)
-    engine.start(station)  # type: ignore[arg-type]
+    engine.start(station)
     engine.recovered()
     try:
         assert await engine.set(_msg(3, transaction_id="tx-1", content="for you")) == SetResult.ACCEPTED

@@ -421,6 +421,9 @@ class V201Adapter:
     def _queue(self, request: Any) -> None:
         self._ready.put_nowait(request)
 
+    #: For the handlers' follow-up reports (NotifyDisplayMessages): sent in order while connected.
+    queue = _queue
+
     async def _send_best_effort(self) -> None:
         """Status, events and readings outside transactions: sent while connected, not queued across
         outages (after a reconnect the current status is sent afresh)."""

@@ -29,6 +29,7 @@ from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.network_profiles import NetworkProfiles
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
 from chargepoint.protocol.v201 import variables as v
+from chargepoint.protocol.v201.display import capability_fact
 from chargepoint.protocol.v201.variables import (
     CONNECTOR,
     EVSE,
@@ -217,6 +218,8 @@ class DeviceModel:
         }
         if fact in simple:
             return str(simple[fact])
+        if fact.startswith("display_"):
+            return capability_fact(self.station.display_messages if self.station is not None else None, fact)
         if fact == "date_time":
             return datetime.fromtimestamp(self.clock(), tz=UTC).isoformat().replace("+00:00", "Z")
         if fact == "power_w":

@@ -51,6 +51,7 @@ from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
+from chargepoint.protocol.v201.display import DisplayHandlers
 from chargepoint.protocol.v201.firmware import FirmwareHandlers
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
 from chargepoint.protocol.v201.reservations import ReservationHandlers
@@ -140,10 +141,11 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
 
 
 class V201Peer(SecurityHandlers, ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers,
-               FirmwareHandlers, RobustV201Peer):
+               FirmwareHandlers, DisplayHandlers, RobustV201Peer):
     """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
     smart charging (``smart_charging``), reservations (``reservations``), certificate management
-    (``security.SecurityHandlers``), firmware updates and log uploads (``firmware.FirmwareHandlers``)."""
+    (``security.SecurityHandlers``), firmware updates and log uploads (``firmware.FirmwareHandlers``),
+    display messages (``display.DisplayHandlers``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)

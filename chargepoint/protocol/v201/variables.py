@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from chargepoint.config import MEASURANDS
 from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
-from chargepoint.core import smart_charging
+from chargepoint.core import display_messages, smart_charging
 
 READ_ONLY = "ReadOnly"
 READ_WRITE = "ReadWrite"
@@ -202,6 +202,15 @@ VARIABLES: tuple[Variable, ...] = (
     _fact("ReservationCtrlr", "Available", "true", "boolean", constant=True, **_OPT),
     _fact("ReservationCtrlr", "Enabled", "true", "boolean", constant=True, **_OPT),
     _rw("ReservationCtrlr", "NonEvseSpecific", "reserve_any_connector", "boolean", **_OPT),
+    # DisplayMessageCtrlr: the operator's messages (core/display_messages.py, protocol/v201/display.py)
+    _fact("DisplayMessageCtrlr", "Available", "true", "boolean", constant=True, **_OPT),
+    _rw("DisplayMessageCtrlr", "Enabled", "display_messages_enabled", "boolean", **_OPT),
+    _fact("DisplayMessageCtrlr", "DisplayMessages", "display_message_entries", "integer",
+          max_limit=display_messages.MAX_MESSAGES),
+    _fact("DisplayMessageCtrlr", "SupportedFormats", "display_formats", "MemberList",
+          values=("ASCII", "HTML", "URI", "UTF8"), constant=True),
+    _fact("DisplayMessageCtrlr", "SupportedPriorities", "display_priorities", "MemberList",
+          values=("AlwaysFront", "InFront", "NormalCycle"), constant=True),
     # ChargingStation
     _fact("ChargingStation", "AvailabilityState", "availability_state", "OptionList",
           values=AVAILABILITY_STATES),
