@@ -98,6 +98,7 @@ def _status_view(status: dict[str, Any]) -> str:
     lines += _maintenance_lines(status.get("maintenance") or {})
     anywhere = [r for r in status.get("reservations", []) if r["connector"] is None]
     lines += [f"  reserved   {_reservation(r)}" for r in anywhere]
+    lines += display_lines(status.get("display"))
     for c in status["connectors"]:
         ocpp = c["ocpp_status"] + (f" ({c['error']})" if c["error"] else "")
         notes = [note for flag, note in ((not c["operative"], "inoperative"),
@@ -155,6 +156,32 @@ def _status_view(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def display_lines(display: dict[str, Any] | None) -> list[str]:
+    """The operator's display messages, each with priority and validity; the shown ones marked."""
+    if not display or not display["messages"]:
+        return []
+    lines = [f"  display    {len(display['showing'])} of {len(display['messages'])} message(s) shown "
+             f"(station {display['state']})"]
+    for m in display["messages"]:
+        notes = [m["priority"].replace("_", " ")]
+        if m["state"]:
+            notes.append(f"{m['state']} only")
+        if m["start"]:
+            notes.append(f"from {_when(m['start'])}")
+        if m["end"]:
+            notes.append(f"until {_when(m['end'])}")
+        if m["transaction"]:
+            notes.append(f"transaction {m['transaction']}")
+        text = m["text"] if len(m["text"]) <= 60 else m["text"][:57] + "..."
+        lines.append(f"  {'shown' if m['shown'] else 'message':<10} #{m['id']} {json.dumps(text)} "
+                     f"({', '.join(notes)})")
+    return lines
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
 def _reservation(r: dict[str, Any]) -> str:
     """``#7 for CAFE0001 (group FLEET) until 2026-11-28 10:15:00`` (the connector says where)."""
     where = " on any connector" if r["connector"] is None else ""
@@ -172,7 +199,7 @@ def _reservation(r: dict[str, Any]) -> str:
 @daemon_command
 def status(target: Target, connector: int | None, watch: bool, interval: float, count: int | None) -> None:
     """Connectors, IEC state, OCPP status, session, reservation, limit, measured CP/PP, meter, CSMS link,
-    last errors.
+    display messages, last errors.
 
     With --watch --json: one JSON document per line (NDJSON), one per refresh.
     """

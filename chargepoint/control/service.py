@@ -26,7 +26,14 @@ from chargepoint.connection import Link
 from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
-from chargepoint.control.shapes import _text, connector_json, last_problems, number, reservation_json
+from chargepoint.control.shapes import (
+    _text,
+    connector_json,
+    display_json,
+    last_problems,
+    number,
+    reservation_json,
+)
 from chargepoint.core.commands import UnlockResult
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
@@ -199,6 +206,7 @@ class StationService:
             "supervisor": self.daemon.supervisor() if self.daemon.supervisor is not None else None,
             "connectors": [self.connector_status(e) for e in chosen],
             "reservations": [reservation_json(r) for r in self.station.reservations.all()],
+            "display": display_json(self.station.display_messages),
             "energy": self.energy.status() if self.energy is not None else None,
             "last_errors": last_problems(
                 self.recorder.select(kind="events", limit=200, min_level=logging.WARNING), 5),

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.reservations import Reservation
 from chargepoint.core.views import ConnectorView
 
@@ -62,6 +63,18 @@ def reservation_json(r: Reservation) -> dict[str, Any]:
     """A reservation as the control protocol shows it (connector None: any connector)."""
     return {"id": r.id, "connector": r.evse_id, "id_tag": r.token.value, "group": r.group_id,
             "expiry": r.expiry, "connector_type": r.connector_type}
+
+
+def display_json(engine: DisplayMessages | None) -> dict[str, Any] | None:
+    """The operator's display messages: the station's state for them, each with its priority, its
+    validity (from, until: epoch seconds or null) and whether the display shows it now."""
+    if engine is None:
+        return None
+    shown = [m.id for m in engine.showing()]
+    return {"state": engine.state.value, "showing": shown, "messages": [
+        {"id": m.id, "priority": m.priority.value, "text": m.content, "format": m.format.value,
+         "language": m.language, "state": m.state.value if m.state else None, "start": m.start,
+         "end": m.end, "transaction": m.transaction_id, "shown": m.id in shown} for m in engine.all()]}
 
 
 def last_problems(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

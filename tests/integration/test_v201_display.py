@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from chargepoint.app.daemon import Daemon
+from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
 from chargepoint.core.display_messages import Priority, State
 from tests.integration.strict_peer import StrictPeer
@@ -142,6 +143,18 @@ async def test_tc_o_display_messages_set_get_clear_and_their_refusals(
     assert await ok(peer, "ClearDisplayMessage", {"id": 2}) == {"status": "Accepted"}
     assert await ok(peer, "ClearDisplayMessage", {"id": 2}) == {"status": "Unknown"}
     await peer.wait(lambda: _shown(daemon) == ["message 3"], "the cleared one is no longer shown")
+
+    # The local surfaces (the dashboard's state, `chargepoint status`): each message, its priority,
+    # state, validity and whether it is shown.
+    status = daemon.service.status()["display"]
+    assert status["state"] == "idle" and status["showing"] == [3]
+    three = next(m for m in status["messages"] if m["id"] == 3)
+    assert three == {"id": 3, "priority": "in_front", "text": "message 3", "format": "utf8", "language": "en",
+                     "state": "idle", "start": None, "end": None, "transaction": None, "shown": True}
+    view = _status_view(daemon.service.status())
+    assert "  display    1 of 6 message(s) shown (station idle)" in view
+    assert '  shown      #3 "message 3" (in front, idle only)' in view
+    assert '  message    #4 "message 4" (normal cycle, charging only)' in view
     assert [r["params"]["requestId"] for r in peer.calls("NotifyDisplayMessages")] == [2, 2, 3, 4, 5]
 
 
@@ -162,6 +175,8 @@ async def test_tc_o_06_and_tc_o_14_a_transaction_message_and_an_end_time_remove_
     # TC_O_14_CS: a message whose end time passes is removed (5 simulated seconds).
     assert await _set(peer, 12, "InFront", content="Short", endDateTime=_at(daemon, 5)) == "Accepted"
     await peer.wait(lambda: _shown(daemon) == ["Short"], "the in-front message")
+    short = next(m for m in daemon.service.status()["display"]["messages"] if m["id"] == 12)
+    assert short["shown"] and short["end"] is not None and "until " in _status_view(daemon.service.status())
     await peer.wait(lambda: [m.id for m in daemon.display_messages.all()] == [11], "removed at its end")
     assert await _get(peer, 22, id=[12]) == ("Unknown", [])
 

@@ -157,6 +157,7 @@
     $("queue").textContent = `queue ${q.length}${q.oldest_age_s ? ` (oldest ${fmt.dur(q.oldest_age_s)})` : ""}`;
     $("queue").className = `pill ${q.length ? "warn" : ""}`;
     renderSupervisor(status.supervisor);
+    renderDisplay(status.display);
     for (const c of status.connectors) {
       updateCard(c);
       state.connectors[c.id] = c;
@@ -183,6 +184,18 @@
     pill.title = `safety supervisor pid ${s.pid}, up ${fmt.dur(s.up_s || 0)}, longest step ${s.step_max_ms} ms, ` +
       `scheduling ${s.sched}, memory ${s.memory_locked ? "locked" : "not locked"}, ` +
       `${s.heartbeat ? "hardware heartbeat" : "no hardware heartbeat"}`;
+  }
+
+  // The operator's display messages (set by the CSMS): priority, validity, and which the display shows now.
+  function renderDisplay(d) {
+    const messages = (d && d.messages) || [];
+    $("display-section").hidden = !messages.length;
+    $("display-state").textContent = d ? `station ${d.state}` : "";
+    $("display").tBodies[0].replaceChildren(...messages.map((m) => h("tr", { class: m.shown ? "shown" : "" },
+      h("td", {}, String(m.id)), h("td", {}, m.text), h("td", {}, m.priority.replace(/_/g, " ")),
+      h("td", {}, m.state || "any"), h("td", {}, m.start ? fmt.time(m.start) : "–"),
+      h("td", {}, m.end ? fmt.time(m.end) : "–"), h("td", {}, m.transaction || "–"),
+      h("td", {}, m.shown ? "yes" : "no"))));
   }
 
   function renderSessions(sessions) {
