@@ -64,7 +64,9 @@ def free_port() -> int:
 def config(port: int, state: Path, **simulation: object) -> dict:
     return {
         "station": {"identity": "CP-BENCH-1", "state_dir": str(state)},
-        "ocpp": {"csms_url": f"ws://{HOST}:{port}", "reconnect_min_s": 0.1, "reconnect_max_s": 0.2},
+        # 1.6: the backlog and the bound are StartTransaction / MeterValues / StopTransaction.
+        "ocpp": {"csms_url": f"ws://{HOST}:{port}", "versions": ["1.6"], "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.2},
         "simulation": {"persist_meter": False, **simulation},
     }
 
@@ -106,7 +108,7 @@ async def bound_rate(daemon: Daemon, transaction_id: int, count: int) -> float:
     """
     from ocpp.v16 import call
 
-    from chargepoint.protocol.v16.adapter import _meter_value
+    from chargepoint.protocol.v16.translate import meter_value
 
     adapter = daemon.adapter
     measurands = daemon.settings.csl("sampled_measurands")
@@ -117,7 +119,7 @@ async def bound_rate(daemon: Daemon, transaction_id: int, count: int) -> float:
                                currents_a=(16.0, 16.0, 16.0), voltages_v=(230.0, 230.0, 230.0))
         sample = MeterSample(1, "bound", reading, ReadingContext.PERIODIC, 16.0)
         request = call.MeterValues(connector_id=1, transaction_id=transaction_id,
-                                   meter_value=[_meter_value(sample, measurands)])
+                                   meter_value=[meter_value(sample, measurands)])
         await adapter._call(request, built_here=True)
     return count / (time.perf_counter() - began)
 
