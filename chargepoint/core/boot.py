@@ -1,4 +1,6 @@
-"""Why the station (re)started, told by the run before it through the state database.
+"""Why the station (re)started, and whether a CSMS has registered this run.
+
+A run's start reason is told by the run before it through the state database.
 
 OCPP 2.0.1 reports a boot reason (a reset the CSMS asked for, a power-up, a
 process that was killed ...); the facts behind it are the station's own and
@@ -27,6 +29,8 @@ class BootReason(StrEnum):
     APPLICATION_ERROR = "application_error"
     #: The previous run was killed without stopping (a crash, the watchdog) while the machine ran on.
     WATCHDOG = "watchdog"
+    #: Not a start: the CSMS asked for the BootNotification (TriggerMessage).
+    TRIGGERED = "triggered"
 
 
 #: How a run ended, as the next run reads it (meta ``run_end``).
@@ -69,3 +73,33 @@ def _write(store: Store, run_end: str, boot_id: str) -> None:
         for name, value in (("run_end", run_end), ("boot_id", boot_id)):
             db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
                        "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))
+
+
+class Registration:
+    """Whether a CSMS has registered this run of the station, shared by all its connections.
+
+    Registration is once per run: the first BootNotification the CSMS accepts
+    registers the station, whether the station sent it of its own accord or
+    because the CSMS triggered it. A new connection after a network loss is not
+    a restart: the station was registered by the CSMS it speaks to (``csms``
+    names it and the OCPP version spoken) and says so by its statuses, not by
+    booting again; only a protocol that wants a BootNotification on every
+    connection (``boot_on_reconnect``) sends one, with the true reason still.
+    """
+
+    def __init__(self, started: BootReason = BootReason.POWER_UP) -> None:
+        #: Why this run started (``begin_run``).
+        self.started = started
+        self._registered_with: set[str] = set()
+
+    def reason(self, triggered: bool) -> BootReason:
+        """The true reason of the BootNotification to send: the CSMS asked for it, or the start."""
+        return BootReason.TRIGGERED if triggered else self.started
+
+    def must_boot(self, csms: str, *, boot_on_reconnect: bool = False) -> bool:
+        """A new connection to ``csms`` begins with a BootNotification (else with statuses)."""
+        return boot_on_reconnect or csms not in self._registered_with
+
+    def accepted(self, csms: str) -> None:
+        """``csms`` accepted a BootNotification: the station is registered for this run."""
+        self._registered_with.add(csms)
