@@ -10,7 +10,7 @@ by reaching in.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
 from chargepoint.safety.evse import EvseController, EvseStatus
@@ -157,11 +157,26 @@ class ConnectorState:
             return Activity.SUSPENDED_EVSE
         if self.plugged and (self.finishing or tx is not None):
             return Activity.FINISHING
+        if tx is not None:
+            # Ending with the EV gone: the connector is still the transaction's until its end is
+            # recorded, neither free nor waiting for an EV (no Preparing, no Available in between).
+            return Activity.SUSPENDED_EV
         if self.session is not None:
             return Activity.AUTHORIZED
         return Activity.IDLE
 
     def status(self, now: float) -> StatusChanged:
+        """The connector's facts now.
+
+        While a transaction ends with the EV gone they stay what was last reported (a fault
+        aside): what the connector becomes, free or out of service (an availability change
+        scheduled for the transaction's end), is said once the end is recorded, and never a
+        state in between that the end would take back.
+        """
+        tx = self.transaction
+        if tx is not None and tx.stopping and not self.plugged and self.reported is not None \
+                and self.fault is None:
+            return replace(self.reported, timestamp=now)
         return StatusChanged(
             self.id, now, operative=self.operative, activity=self.activity, plugged=self.plugged,
             fault=self.fault, warning=None if self.meter_available else "power_meter_failure",
