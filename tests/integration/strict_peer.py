@@ -114,6 +114,10 @@ class StrictPeer:
         """Make the CSMS send ``text`` as one frame, as it is (not OCPP, say)."""
         self._send({"cmd": "raw", "text": text})
 
+    def drop(self) -> None:
+        """Make the connection go away under the station, as a network loss (no closing handshake)."""
+        self._send({"cmd": "drop"})
+
     async def quit(self) -> None:
         if self.process.returncode is None:
             try:

@@ -15,6 +15,7 @@
 //           {"event":"strictValidationFailure",...}                        a schema violation
 //           {"event":"badMessage",...}, {"event":"close",...}, {"event":"error",...}
 //   stdin   {"cmd":"call","action":"RemoteStopTransaction","params":{...},"ref":"r1"}
+//           {"cmd":"drop"}                                                 the connection is lost
 //           {"cmd":"quit"}
 //
 // Usage: node strict_csms.js [port] [heartbeatInterval] [protocols]
@@ -23,6 +24,8 @@
 //   ("ocpp2.0.1", "ocpp2.0.1,ocpp1.6"); each connection is answered in the one it selected.
 // TLS (wss://): STRICT_CSMS_TLS_CERT and STRICT_CSMS_TLS_KEY (PEM files) serve TLS; with
 //   STRICT_CSMS_TLS_CLIENT_CA (PEM) a client certificate issued by it is demanded (security profile 3).
+// STRICT_CSMS_BOOT_PENDING=N: the first N BootNotifications are answered Pending (interval 600 s), the
+//   later ones Accepted.
 'use strict';
 
 const readline = require('readline');
@@ -52,6 +55,16 @@ function now() {
 }
 
 let nextTransactionId = 1;
+let pendingBoots = Number(process.env.STRICT_CSMS_BOOT_PENDING ?? 0);
+
+// The answer to a BootNotification: Pending while pendingBoots last, then Accepted.
+function bootAnswer() {
+    if (pendingBoots > 0) {
+        pendingBoots -= 1;
+        return { status: 'Pending', currentTime: now(), interval: 600 };
+    }
+    return { status: 'Accepted', currentTime: now(), interval: heartbeatInterval };
+}
 let current = null; // the most recently connected client
 
 const server = new RPCServer({
@@ -127,11 +140,7 @@ server.on('client', (client) => {
         handle201(client);
         return;
     }
-    client.handle('BootNotification', () => ({
-        status: 'Accepted',
-        currentTime: now(),
-        interval: heartbeatInterval,
-    }));
+    client.handle('BootNotification', bootAnswer);
     client.handle('Heartbeat', () => ({ currentTime: now() }));
     client.handle('StatusNotification', () => ({}));
     client.handle('Authorize', () => ({ idTagInfo: { status: 'Accepted' } }));
@@ -155,11 +164,7 @@ server.on('client', (client) => {
 
 // The OCPP 2.0.1 CSMS: everything accepted; an idToken in a TransactionEvent gets an idTokenInfo.
 function handle201(client) {
-    client.handle('BootNotification', () => ({
-        status: 'Accepted',
-        currentTime: now(),
-        interval: heartbeatInterval,
-    }));
+    client.handle('BootNotification', bootAnswer);
     client.handle('Heartbeat', () => ({ currentTime: now() }));
     client.handle('StatusNotification', () => ({}));
     client.handle('Authorize', () => ({ idTokenInfo: { status: 'Accepted' } }));
@@ -188,6 +193,12 @@ async function runCommand(command) {
         // A frame as it is (not OCPP, say): what a broken or hostile CSMS might send.
         if (current) current.sendRaw(command.text);
         emit('sentRaw', { text: command.text });
+        return;
+    }
+    if (command.cmd === 'drop') {
+        // The connection lost (no closing handshake): the station reconnects.
+        if (current) current.close({ force: true }).catch(() => {});
+        emit('dropped', {});
         return;
     }
     if (command.cmd !== 'call') {

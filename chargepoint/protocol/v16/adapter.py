@@ -22,6 +22,7 @@ from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, DataTransfer
 
 import chargepoint
 from chargepoint.config import Config
+from chargepoint.core.boot import Registration
 from chargepoint.core.events import (
     AuthResult,
     AuthStatus,
@@ -64,7 +65,8 @@ class V16Adapter:
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
                  data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
-                 boot_reason: object = None) -> None:  # 1.6's BootNotification has no reason
+                 boot_reason: object = None,  # 1.6's BootNotification has no reason
+                 registered: Registration | None = None) -> None:
         self.ws = ws
         self.station = station
         self.outbox = outbox
@@ -79,6 +81,10 @@ class V16Adapter:
         self.security_session = SecuritySession(self)
         self.transactions = TransactionMessages(station, outbox, settings, clock, self._call, self._spawn)
         self.accepted = asyncio.Event()
+        #: Whether this run is registered already (shared by the run's connections).
+        self.registered = registered if registered is not None else Registration()
+        #: Set when an Accepted answer came to a BootNotification the CSMS triggered.
+        self._registered_now = asyncio.Event()
         self._silent_calls = 0
         self._ready: asyncio.Queue[Any] = asyncio.Queue()
         #: Per connector: the newest 1.6 status, waiting out MinimumStatusDuration, and the one sent.
@@ -157,26 +163,46 @@ class V16Adapter:
 
     # --------------------------------------------------------------- boot
     async def _boot(self) -> None:
-        """BootNotification until Accepted; nothing else is sent before."""
+        """BootNotification until Accepted; nothing else is sent before. An Accepted answer to
+        a BootNotification the CSMS triggered meanwhile registers the station as well."""
         request = self.boot_request()
         while True:
             try:
                 result = await self._call(request)
             except (TimeoutError, OCPPError) as exc:
                 log.warning("BootNotification not answered (%s); trying again", exc or "timeout")
-                await self.clock.sleep(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0))
+                if await self._wait_boot_retry(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0)):
+                    return
                 continue
             status = RegistrationStatus(result.status)
             if status == RegistrationStatus.accepted:
-                if result.interval > 0:
-                    self.settings.set("heartbeat_interval_s", str(result.interval))
-                log.info("BootNotification accepted; heartbeat every %s s",
-                         self.settings.get("heartbeat_interval_s"))
-                self.accepted.set()
+                self.boot_accepted(result)
                 return
             wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S
             log.info("BootNotification %s; trying again in %d s", status.value, wait)
-            await self.clock.sleep(wait)
+            if await self._wait_boot_retry(wait):
+                return
+
+    async def _wait_boot_retry(self, seconds: float) -> bool:
+        """The retry interval; True when a triggered BootNotification was accepted meanwhile."""
+        registered = asyncio.ensure_future(self._registered_now.wait())
+        elapsed = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({registered, elapsed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            registered.cancel()
+            elapsed.cancel()
+        return self._registered_now.is_set()
+
+    def boot_accepted(self, result: Any) -> None:
+        """An Accepted BootNotification answer, whoever asked for the BootNotification: the
+        station is registered, the interval given is the heartbeat's."""
+        if result.interval > 0:
+            self.settings.set("heartbeat_interval_s", str(result.interval))
+        log.info("BootNotification accepted; heartbeat every %s s", self.settings.get("heartbeat_interval_s"))
+        self.registered.accepted(VERSION)
+        self._registered_now.set()
+        self.accepted.set()
 
     def boot_request(self) -> Any:
         """The BootNotification that describes this station (also what a TriggerMessage sends)."""

@@ -48,6 +48,7 @@ class Target(Protocol):
     outbox: Outbox
 
     def boot_request(self) -> Any: ...
+    def boot_accepted(self, result: Any) -> None: ...
     def status_request(self, status: StatusChanged) -> Any: ...
     def send_triggered(self, request: Any, then: Any = None) -> None: ...
 
@@ -106,9 +107,10 @@ def _meter_values(target: Target, evse_id: int) -> Any:
 
 
 def _booted(target: Target, result: Any) -> None:
-    """A triggered BootNotification's answer: a new heartbeat interval applies as at boot."""
-    if result.status == RegistrationStatus.accepted and result.interval > 0:
-        target.settings.set("heartbeat_interval_s", str(result.interval))
+    """A triggered BootNotification's answer: Accepted registers the station (also one whose own
+    BootNotification was answered Pending) and its interval applies, as at boot."""
+    if result.status == RegistrationStatus.accepted:
+        target.boot_accepted(result)
 
 
 class TriggerHandlers:

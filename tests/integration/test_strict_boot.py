@@ -1,0 +1,57 @@
+"""Registration against the strict ocpp-rpc CSMS.
+
+An Accepted BootNotification answer registers the station, whoever asked for
+the BootNotification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from chargepoint.app.daemon import Daemon
+from chargepoint.config import parse
+from tests.integration.strict_peer import StrictPeer, strict_peer
+
+#: Simulated seconds (the simulation runs 10x real time).
+HEARTBEAT_S = 300
+PENDING_ONCE = {"STRICT_CSMS_BOOT_PENDING": "1"}
+
+
+@asynccontextmanager
+async def running(peer: StrictPeer, tmp_path: Path, **ocpp: Any) -> AsyncIterator[Daemon]:
+    daemon = Daemon(parse({
+        "station": {"identity": "CP-BOOT", "state_dir": str(tmp_path / "state")},
+        "ocpp": {"csms_url": f"ws://127.0.0.1:{peer.port}", "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.5, **ocpp},
+        "simulation": {"speed": 10.0},
+        "control": {"enabled": False},
+    }, "<test_strict_boot>"))
+    task = asyncio.ensure_future(daemon.run())
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 20)
+    assert peer.strict_failures() == [], peer.report()
+
+
+async def answer(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    reply = await peer.call(action, params)
+    assert reply["event"] == "result", f"{action}: {reply}{peer.report()}"
+    return reply["result"]
+
+
+async def test_16_accepted_answer_to_a_triggered_boot_registers_the_station(tmp_path: Path) -> None:
+    """The station's own BootNotification got Pending with a long interval; the one the CSMS
+    triggered is Accepted: the station is registered at once, not after its own retry."""
+    async with strict_peer(tmp_path, HEARTBEAT_S, "ocpp1.6", env=PENDING_ONCE) as peer, \
+            running(peer, tmp_path):
+        await peer.wait_call("BootNotification")
+        assert (await answer(peer, "TriggerMessage", {"requestedMessage": "BootNotification"})
+                )["status"] == "Accepted"
+        await peer.wait_call("StatusNotification", connectorId=1, status="Available")
+        assert len(peer.calls("BootNotification")) == 2
