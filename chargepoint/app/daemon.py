@@ -28,7 +28,7 @@ from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
 from chargepoint.core import atomic
-from chargepoint.core.boot import BootReason, begin_run, end_run
+from chargepoint.core.boot import BootReason, Registration, begin_run, end_run
 from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.energy import EnergyManager, StationConnectors
@@ -66,6 +66,8 @@ class Daemon:
         self.version = self.versions[0]
         #: Why this run started, as the previous run left it in the state database.
         self.boot_reason = BootReason.POWER_UP
+        #: Whether the CSMS registered this run: a reconnect is not a restart (core/boot.py).
+        self.registered = Registration(self.boot_reason)
         self.settings = Settings(config)
         #: Certificates, the security log, signed firmware (core/security.py).
         self.security = Security(self.settings, self.clock, config.station.state_dir, config.station.identity)
@@ -177,6 +179,7 @@ class Daemon:
         self.adapter = version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
                                        self.config, self.clock, on_reset=self.reset,
                                        data_transfer=self.data_transfer, boot_reason=self.boot_reason)
+        self.adapter.registered = self.registered  # shared by the run's connections
         return self.adapter
 
     def _watchdog_state(self) -> tuple[bool, str | None]:
@@ -268,6 +271,7 @@ class Daemon:
             raise
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         self.boot_reason = await self.store.call(begin_run, self.store)
+        self.registered = Registration(self.boot_reason)
         # Each version offered is loaded off the event loop while the station starts (the
         # adapter's constructor finds it loaded, or waits for the import under way).
         preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))

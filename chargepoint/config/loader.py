@@ -127,6 +127,7 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
         reconnect_max_s=r.number("reconnect_max_s", 300.0, low=0.1, high=86400),
         ping_interval_s=r.number("ping_interval_s", 20.0, low=0, high=3600),
         ping_timeout_s=r.number("ping_timeout_s", 20.0, low=1, high=3600),
+        boot_on_reconnect=r.boolean("boot_on_reconnect", True),
         tx_start_points=r.string_list("tx_start_points", OcppConfig.tx_start_points,
                                       TX_START_POINTS_SUPPORTED),
         tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_STOP_POINTS_SUPPORTED),

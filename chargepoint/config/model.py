@@ -126,6 +126,10 @@ class OcppConfig:
     reconnect_max_s: float = 300.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    #: OCPP 1.6: a new connection of a station the CSMS registered in this run begins with a
+    #: BootNotification again (CSMSs that learn a station from it on each connection); False: with
+    #: its statuses only (CSMSs that take every BootNotification for a restart).
+    boot_on_reconnect: bool = True
     #: When a transaction begins: the first of these moments (TX_POINTS). Today's
     #: behaviour: once the EV is plugged in and the driver authorized.
     tx_start_points: tuple[str, ...] = ("power_path_closed",)

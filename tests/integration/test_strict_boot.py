@@ -1,7 +1,8 @@
 """Registration against the strict ocpp-rpc CSMS.
 
 An Accepted BootNotification answer registers the station, whoever asked for
-the BootNotification.
+the BootNotification; a new connection after a network loss is not a restart:
+in 1.6 the station boots again unless ``boot_on_reconnect`` is off.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ async def answer(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[
     return reply["result"]
 
 
+async def drop_connection(peer: StrictPeer, daemon: Daemon) -> None:
+    """The network goes away under an open connection, and the station connects again."""
+    clients, connections = len(peer.of("client")), daemon.link.connections
+    peer.drop()
+    await peer.wait(lambda: len(peer.of("client")) > clients, "the station to connect again")
+    assert daemon.link.connections == connections + 1
+
+
 async def test_16_accepted_answer_to_a_triggered_boot_registers_the_station(tmp_path: Path) -> None:
     """The station's own BootNotification got Pending with a long interval; the one the CSMS
     triggered is Accepted: the station is registered at once, not after its own retry."""
@@ -55,3 +64,18 @@ async def test_16_accepted_answer_to_a_triggered_boot_registers_the_station(tmp_
                 )["status"] == "Accepted"
         await peer.wait_call("StatusNotification", connectorId=1, status="Available")
         assert len(peer.calls("BootNotification")) == 2
+
+
+async def test_16_reconnect_boots_again_unless_told_not_to(tmp_path: Path) -> None:
+    async with strict_peer(tmp_path, HEARTBEAT_S, "ocpp1.6") as peer:
+        async with running(peer, tmp_path) as daemon:  # the default: a BootNotification per connection
+            await peer.wait_call("StatusNotification", connectorId=1)
+            await drop_connection(peer, daemon)
+            await peer.wait_call("BootNotification", count=2)
+        async with running(peer, tmp_path, boot_on_reconnect=False) as daemon:
+            await peer.wait_call("BootNotification", count=3)  # a restart: always
+            await peer.wait_call("StatusNotification", count=3, connectorId=1)
+            peer.events.clear()
+            await drop_connection(peer, daemon)
+            await peer.wait_call("StatusNotification", connectorId=1)
+            assert peer.calls("BootNotification") == []

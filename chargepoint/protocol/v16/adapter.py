@@ -100,9 +100,13 @@ class V16Adapter:
         workers: list[asyncio.Future[Any]] = [reader]
         reports = FirmwareReports(self)
         try:
-            boot = asyncio.ensure_future(self._boot())
-            workers.append(boot)
-            await first_of(boot, reader)
+            if self.registered.must_boot(VERSION, boot_on_reconnect=self.config.ocpp.boot_on_reconnect):
+                boot = asyncio.ensure_future(self._boot())
+                workers.append(boot)
+                await first_of(boot, reader)
+            else:  # a new connection, not a restart: the statuses below tell the CSMS the station is back
+                log.info("connected again; registered already in this run: no BootNotification")
+                self.accepted.set()
             self.station.authorizer = self.authorize
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
