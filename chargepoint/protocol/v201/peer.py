@@ -9,7 +9,9 @@ PropertyConstraintViolation, TypeConstraintViolation,
 OccurrenceConstraintViolation); an action 2.0.1 defines but the station does
 not implement is NotSupported, an unknown action NotImplemented. Before the
 CSMS has accepted the BootNotification only what the specification allows a
-Pending station to be asked is handled; everything else is a SecurityError.
+Pending station to be asked is handled (also while the answer has not come:
+the CSMS may ask before the station has read it); everything else is a
+SecurityError.
 
 The provisioning actions (GetVariables, SetVariables, GetBaseReport,
 SetNetworkProfile) come from a mixin over the device model
@@ -128,8 +130,9 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
             raise NotSupportedError(
                 description=f"{msg.action} is not supported by this charging station", details={})
         registration = self.adapter.registration
+        waiting = registration in (None, RegistrationStatusEnumType.pending)
         if registration != RegistrationStatusEnumType.accepted and not (
-                registration == RegistrationStatusEnumType.pending and msg.action in ALLOWED_WHILE_PENDING):
+                waiting and msg.action in ALLOWED_WHILE_PENDING):
             raise SecurityError(description=f"{msg.action} before the BootNotification was accepted "
                                             f"({registration.value if registration else 'not answered'})",
                                 details={})
