@@ -55,6 +55,8 @@ class Transaction:
     suspended: bool = False
     #: The activity last recorded for it (a transaction begins with the EV connected, starting).
     activity: Activity = Activity.STARTING
+    #: The remote start request it answers (see ``TransactionStarted.remote_start_id``).
+    remote_start_id: int | None = None
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Session:
     group_id: str | None = None
     #: A start is being recorded (meter read, plug locked): no second start may begin.
     starting: bool = False
+    #: The remote start request that began the session, if one did: its transaction answers it.
+    remote_start_id: int | None = None
 
 
 @dataclass

@@ -180,6 +180,9 @@ class TransactionStarted:
     connector_id: int = 1
     #: The reservation this transaction used up, when it began on one.
     reservation_id: int | None = None
+    #: The id of the operator's remote start request it answers (whatever the identifier's kind),
+    #: or None when it began at the station: the CSMS matches the transaction to its request by it.
+    remote_start_id: int | None = None
 
 
 @dataclass(frozen=True)

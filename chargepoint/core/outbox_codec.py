@@ -97,7 +97,8 @@ def _event(data: dict[str, Any]) -> TransactionEvent:
         token = _token(data.get("token", data.get("id_tag")))
         assert token is not None
         return TransactionStarted(evse_id, data["local_id"], token, data["meter_start_wh"],
-                                  data["timestamp"], connector_id, data.get("reservation_id"))
+                                  data["timestamp"], connector_id, data.get("reservation_id"),
+                                  data.get("remote_start_id"))
     if kind == "MeterSample":
         return _sample(data)
     if kind == "TransactionStopped":

@@ -35,6 +35,8 @@ class OpenTransaction:
     started_at: float
     last_meter_wh: float
     last_meter_at: float
+    #: The remote start request it answers, if one began it (see ``TransactionStarted``).
+    remote_start_id: int | None = None
 
 
 def load_rows(store: Store) -> tuple[list[tuple[int, str]], dict[str, str]]:
@@ -78,11 +80,12 @@ def record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool)
     """
     if isinstance(event, TransactionStarted):
         db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
-                   "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?))",
+                   "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name, "
+                   "remote_start_id) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?), ?)",
                    (event.local_id, event.evse_id, event.token.value, event.token.type.value,
                     event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
-                    int(standalone), event.token.value))
+                    int(standalone), event.token.value, event.remote_start_id))
     elif isinstance(event, MeterSample):
         db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
                    (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
@@ -156,7 +159,7 @@ def _add_sent(db: sqlite3.Connection, seq: int, sent: Sent) -> None:
 def open_transactions(store: Store) -> list[OpenTransaction]:
     rows = store.db.execute(
         "SELECT local_id, connector_id, id_tag, token_type, meter_start_wh, started_at, last_meter_wh, "
-        "last_meter_at FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
+        "last_meter_at, remote_start_id FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
     return [OpenTransaction(local_id, evse_id, IdToken(value, TokenType.parse(kind or "iso14443")), *rest)
             for local_id, evse_id, value, kind, *rest in rows]
 

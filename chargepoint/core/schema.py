@@ -251,6 +251,11 @@ MIGRATIONS: list[Migration] = [
         format TEXT NOT NULL, language TEXT, state TEXT, start_at REAL, end_at REAL, transaction_id TEXT,
         display TEXT, seq INTEGER NOT NULL);
     """,
+    # 11 -> 12: the remote start request a transaction answers (its id, when the operator's protocol
+    # gives one): a transaction resumed or reported after a restart still names the request.
+    """
+    ALTER TABLE transactions ADD COLUMN remote_start_id INTEGER;
+    """,
 ]
 
 

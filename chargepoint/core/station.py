@@ -262,9 +262,10 @@ class Station:
         held = c.reserved if token is None else not self.reservations.permits(c.id, token, group_id)
         return f"connector {c.id} is reserved" if held else None
 
-    def _begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None) -> None:
+    def _begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None,
+                       remote_start_id: int | None = None) -> None:
         c.finishing = False  # a new session on a connector whose EV is still plugged (Finishing)
-        c.session = Session(token, self.clock.monotonic(), group_id=group_id)
+        c.session = Session(token, self.clock.monotonic(), group_id=group_id, remote_start_id=remote_start_id)
         log.info("connector %d: session for %s", c.id, token)
         self._update_status(c)
         if c.plugged:
@@ -283,8 +284,12 @@ class Station:
 
     # --------------------------------------------------------------- remote
     def remote_start(self, token: IdToken, evse_id: int | None,
-                     authorize_first: bool = False) -> StartResult:
-        """The operator starts a session; answers at once, works after."""
+                     authorize_first: bool = False, remote_start_id: int | None = None) -> StartResult:
+        """The operator starts a session; answers at once, works after.
+
+        ``remote_start_id`` is the request's own id, when the operator's protocol gives one: the
+        transaction carries it (on disk with it), whatever kind of identifier the request named.
+        """
         known = self.authorization.known(token.value)  # its group, if the local list or cache knows it
         group_id = known.group_id if known else None
         refusal = self.start_refusal(evse_id, token, group_id)
@@ -294,12 +299,13 @@ class Station:
             self._free_connector(prefer_plugged=True, token=token, group_id=group_id)
         assert c is not None
         if authorize_first:
-            self._spawn(self._authorize_then_begin(c, token))
+            self._spawn(self._authorize_then_begin(c, token, remote_start_id))
         else:
-            self._begin_session(c, token, group_id)
+            self._begin_session(c, token, group_id, remote_start_id)
         return StartResult(True, c.id, waiting_for_ev=not c.plugged)
 
-    async def _authorize_then_begin(self, c: ConnectorState, token: IdToken) -> None:
+    async def _authorize_then_begin(self, c: ConnectorState, token: IdToken,
+                                    remote_start_id: int | None) -> None:
         result = await self.authorize(token)
         refusal = self.start_refusal(c.id, token, result.group_id)
         if result.status != AuthStatus.ACCEPTED:
@@ -307,7 +313,7 @@ class Station:
         elif refusal is not None:
             log.info("remote start for %s: not begun, %s meanwhile", token, refusal)
         else:
-            self._begin_session(c, token, result.group_id)
+            self._begin_session(c, token, result.group_id, remote_start_id)
 
     def remote_stop(self, local_id: str) -> bool:
         for c in self.connectors.values():

@@ -130,7 +130,8 @@ class TransactionRecorder:
         try:
             await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
                                                      tx.started_at, connector_id=c.hw.connector_id,
-                                                     reservation_id=reservation_id))
+                                                     reservation_id=reservation_id,
+                                                     remote_start_id=tx.remote_start_id))
         except StoreError as exc:
             log.error("connector %d: transaction %s not started: it cannot be recorded (%s)", c.id,
                       tx.local_id, exc)
@@ -160,7 +161,8 @@ class TransactionRecorder:
         local_id = uuid.uuid4().hex[:12]
         begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
                             connector_id=c.hw.connector_id)
-        return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin])
+        return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin],
+                           remote_start_id=session.remote_start_id)
 
     def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
         """Queue the running transaction's new activity (charging, suspended ...), when it changed."""
@@ -304,8 +306,9 @@ class TransactionRecorder:
             kept = open_tx.evse_id in continuing
             if c is not None and c.session is None and c.operative and (kept or resume and c.plugged):
                 tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
-                                 open_tx.started_at)
-                c.session = Session(open_tx.token, self.clock.monotonic(), tx)
+                                 open_tx.started_at, remote_start_id=open_tx.remote_start_id)
+                c.session = Session(open_tx.token, self.clock.monotonic(), tx,
+                                    remote_start_id=open_tx.remote_start_id)
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
                          "continues: the supervisor kept it charging" if open_tx.evse_id in continuing
                          else "resumed after restart")

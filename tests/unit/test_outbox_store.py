@@ -80,6 +80,20 @@ async def test_open_transactions_keep_their_last_persisted_reading(tmp_path):
     await store.close()
 
 
+async def test_the_remote_start_a_transaction_answers_survives_a_restart(tmp_path):
+    """The request id is the transaction's: in its queued start and in its row, for a resumed one."""
+    store, box = await reopen(tmp_path)
+    started = TransactionStarted(1, "L1", IdToken("CAFE"), 100.0, 1.0, remote_start_id=42)
+    await box.put(started)
+    await store.close()
+
+    store, box = await reopen(tmp_path)
+    assert [e.event for e in box._queue] == [started]
+    [cut] = await box.open_transactions()
+    assert cut.remote_start_id == 42
+    await store.close()
+
+
 async def test_periodic_samples_are_thinned_but_starts_and_stops_never(tmp_path):
     store = await Store.open(tmp_path)
     box = Outbox(max_entries=6)
