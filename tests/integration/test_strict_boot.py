@@ -1,8 +1,10 @@
-"""Registration against the strict ocpp-rpc CSMS.
+"""Registration against the strict ocpp-rpc CSMS, in 1.6J and 2.0.1.
 
 An Accepted BootNotification answer registers the station, whoever asked for
-the BootNotification; a new connection after a network loss is not a restart:
-in 1.6 the station boots again unless ``boot_on_reconnect`` is off.
+the BootNotification; each BootNotification gives its true reason (2.0.1:
+Triggered for the one the CSMS asked for); a new connection after a network
+loss is not a restart: in 2.0.1 the station reports its statuses and boots no
+more, in 1.6 it boots again unless ``boot_on_reconnect`` is off.
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ async def drop_connection(peer: StrictPeer, daemon: Daemon) -> None:
     assert daemon.link.connections == connections + 1
 
 
+async def test_201_triggered_boot_while_pending_says_triggered_and_registers(tmp_path: Path) -> None:
+    async with strict_peer(tmp_path, HEARTBEAT_S, "ocpp2.0.1", env=PENDING_ONCE) as peer, \
+            running(peer, tmp_path) as daemon:
+        await peer.wait_call("BootNotification", reason="PowerUp")
+        await peer.wait(lambda: daemon.adapter is not None and daemon.adapter.registration == "Pending",
+                        "the Pending answer")
+        assert (await answer(peer, "TriggerMessage", {"requestedMessage": "BootNotification"})
+                )["status"] == "Accepted"
+        await peer.wait_call("BootNotification", reason="Triggered")
+        await peer.wait_call("StatusNotification", connectorStatus="Available")
+        assert [c["params"]["reason"] for c in peer.calls("BootNotification")] == ["PowerUp", "Triggered"]
+
+
 async def test_16_accepted_answer_to_a_triggered_boot_registers_the_station(tmp_path: Path) -> None:
     """The station's own BootNotification got Pending with a long interval; the one the CSMS
     triggered is Accepted: the station is registered at once, not after its own retry."""
@@ -64,6 +79,19 @@ async def test_16_accepted_answer_to_a_triggered_boot_registers_the_station(tmp_
                 )["status"] == "Accepted"
         await peer.wait_call("StatusNotification", connectorId=1, status="Available")
         assert len(peer.calls("BootNotification")) == 2
+
+
+async def test_201_reconnect_is_not_a_reboot(tmp_path: Path) -> None:
+    """After a network loss the station reports its statuses without booting again, and answers
+    the CSMS's requests as a registered station."""
+    async with strict_peer(tmp_path, HEARTBEAT_S, "ocpp2.0.1") as peer, running(peer, tmp_path) as daemon:
+        await peer.wait_call("StatusNotification", connectorStatus="Available")
+        await drop_connection(peer, daemon)
+        await peer.wait_call("StatusNotification", count=2, connectorStatus="Available")
+        result = await answer(peer, "GetVariables", {"getVariableData": [
+            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]})
+        assert result["getVariableResult"][0]["attributeStatus"] == "Accepted"
+        assert [c["params"]["reason"] for c in peer.calls("BootNotification")] == ["PowerUp"]
 
 
 async def test_16_reconnect_boots_again_unless_told_not_to(tmp_path: Path) -> None:
@@ -79,3 +107,4 @@ async def test_16_reconnect_boots_again_unless_told_not_to(tmp_path: Path) -> No
             await drop_connection(peer, daemon)
             await peer.wait_call("StatusNotification", connectorId=1)
             assert peer.calls("BootNotification") == []
+

@@ -33,7 +33,7 @@ from ocpp.v201.enums import (
 
 import chargepoint
 from chargepoint.config import Config
-from chargepoint.core.boot import BootReason
+from chargepoint.core.boot import BootReason, Registration
 from chargepoint.core.commands import AvailabilityChange, UnlockResult
 from chargepoint.core.events import (
     AuthResult,
@@ -49,7 +49,7 @@ from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.peer import first_of
 from chargepoint.protocol.common.timefmt import iso_utc
-from chargepoint.protocol.v201 import smart_charging, translate
+from chargepoint.protocol.v201 import VERSION, smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.events import Notifications
 from chargepoint.protocol.v201.firmware import TRIGGERS, FirmwareReports
@@ -71,6 +71,7 @@ BOOT_REASONS = {
     BootReason.REMOTE_RESET: BootReasonEnumType.remote_reset,
     BootReason.APPLICATION_ERROR: BootReasonEnumType.application_reset,
     BootReason.WATCHDOG: BootReasonEnumType.watchdog,
+    BootReason.TRIGGERED: BootReasonEnumType.triggered,
 }
 _AVAILABILITY = {AvailabilityChange.ACCEPTED: ChangeAvailabilityStatusEnumType.accepted,
                  AvailabilityChange.SCHEDULED: ChangeAvailabilityStatusEnumType.scheduled,
@@ -91,7 +92,8 @@ class V201Adapter:
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
                  data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
-                 boot_reason: BootReason = BootReason.POWER_UP) -> None:
+                 boot_reason: BootReason = BootReason.POWER_UP,
+                 registered: Registration | None = None) -> None:
         self.ws = ws
         self.station = station
         self.outbox = outbox
@@ -99,7 +101,8 @@ class V201Adapter:
         self.config = config
         self.clock = clock
         self.on_reset = on_reset
-        self.boot_reason = boot_reason
+        #: Whether this run is registered already (shared by the run's connections) and why it started.
+        self.registered = registered if registered is not None else Registration(boot_reason)
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
         self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = V201Peer(config.station.identity, ws, self, config.ocpp.response_timeout_s)
@@ -129,9 +132,14 @@ class V201Adapter:
         reader = asyncio.ensure_future(self.peer.start())
         workers: list[asyncio.Future[Any]] = [reader]
         try:
-            boot = asyncio.ensure_future(self._boot())
-            workers.append(boot)
-            await first_of(boot, reader)
+            if self.registered.must_boot(VERSION):
+                boot = asyncio.ensure_future(self._boot())
+                workers.append(boot)
+                await first_of(boot, reader)
+            else:  # a new connection, not a restart: the statuses below tell the CSMS the station is back
+                log.info("connected again; registered already in this run: no BootNotification")
+                self.registration = RegistrationStatusEnumType.accepted
+                self.accepted.set()
             self.station.authorizer = self.authorize
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
@@ -196,15 +204,19 @@ class V201Adapter:
         return call.BootNotification(charging_station=station, reason=reason.value)
 
     async def _boot(self) -> None:
-        """BootNotification until Accepted; before, only what the CSMS triggers is sent."""
-        reason = BOOT_REASONS[self.boot_reason]
+        """BootNotification until Accepted; before, only what the CSMS triggers is sent.
+
+        Each one gives its own true reason: the run's start, or Triggered for the one
+        the CSMS asked for by TriggerMessage (sent at once, cutting the wait short)."""
+        triggered = False
         while True:
             self._boot_now.clear()
+            reason = BOOT_REASONS[self.registered.reason(triggered)]
             try:
                 result = await self._call(self._boot_request(reason))
             except (TimeoutError, OCPPError) as exc:
                 log.warning("BootNotification not answered (%s); trying again", exc or "timeout")
-                await self._wait_boot_retry(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0))
+                triggered = await self._wait_boot_retry(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0))
                 continue
             self.registration = RegistrationStatusEnumType(result.status)
             if self.registration == RegistrationStatusEnumType.accepted:
@@ -212,14 +224,15 @@ class V201Adapter:
                     self.settings.set("heartbeat_interval_s", str(result.interval))
                 log.info("BootNotification accepted (reason %s); heartbeat every %s s", reason.value,
                          self.settings.get("heartbeat_interval_s"))
+                self.registered.accepted(VERSION)
                 self.accepted.set()
                 return
             wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S
             log.info("BootNotification %s; trying again in %d s", self.registration.value, wait)
-            await self._wait_boot_retry(wait)
+            triggered = await self._wait_boot_retry(wait)
 
-    async def _wait_boot_retry(self, seconds: float) -> None:
-        """The retry interval, cut short when the CSMS triggers a BootNotification."""
+    async def _wait_boot_retry(self, seconds: float) -> bool:
+        """The retry interval, cut short when the CSMS triggers a BootNotification (True then)."""
         triggered = asyncio.ensure_future(self._boot_now.wait())
         elapsed = asyncio.ensure_future(self.clock.sleep(seconds))
         try:
@@ -227,6 +240,7 @@ class V201Adapter:
         finally:
             triggered.cancel()
             elapsed.cancel()
+        return self._boot_now.is_set()
 
     def _setting_changed(self, name: str, _value: object) -> None:
         if name == "heartbeat_interval_s":
