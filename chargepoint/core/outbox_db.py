@@ -86,6 +86,8 @@ def record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool)
                    (event.local_id, event.evse_id, event.token.value, event.token.type.value,
                     event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
                     int(standalone), event.token.value, event.remote_start_id))
+        if event.reservation_id is not None:  # used up by this start: gone with it, or kept without it
+            db.execute("DELETE FROM reservations WHERE id = ?", (event.reservation_id,))
     elif isinstance(event, MeterSample):
         db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
                    (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))

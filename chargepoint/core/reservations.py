@@ -162,7 +162,9 @@ class Reservations:
                          and r.connector_type in (None, c.hw.connector_type)), None)
         if used is None:
             return None
-        self._end(used, ReservationEnd.USED, f"by {session.token} on connector {c.id}")
+        # Its row goes with the start's own write (``outbox_db.record``), in one SQLite transaction:
+        # a kill between the two would otherwise leave neither the reservation nor the transaction.
+        self._end(used, ReservationEnd.USED, f"by {session.token} on connector {c.id}", persist=False)
         return used.id
 
     async def reserve(self, r: Reservation) -> ReserveResult:
@@ -265,9 +267,10 @@ class Reservations:
             if timer is not None and timer is not asyncio.current_task():
                 timer.cancel()
 
-    def _end(self, r: Reservation, end: ReservationEnd, detail: str, notify: bool = True) -> None:
+    def _end(self, r: Reservation, end: ReservationEnd, detail: str, notify: bool = True,
+             persist: bool = True) -> None:
         self._release(r)
-        if self.store is not None:
+        if persist and self.store is not None:
             self.store.submit(_delete, self.store, r.id)
         self._ended(r, end, detail)
         if notify:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from chargepoint.config import parse
-from chargepoint.core import atomic, limit_store
+from chargepoint.core import atomic, limit_store, outbox_db
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.cards import Card, LocalCards
 from chargepoint.core.events import AuthStatus
@@ -36,7 +36,7 @@ from chargepoint.core.smart_charging import CLAIM, SmartCharging
 from chargepoint.core.store import DB_NAME, Store
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import ManualClock
-from tests.unit.test_reservations import _reserve, _rig
+from tests.unit.test_reservations import CARD, _reserve, _rig
 from tests.unit.test_station import Bench, CountingExecutor, ThreadWork
 
 T = TypeVar("T")
@@ -323,3 +323,28 @@ async def test_a_reservation_replaced_under_its_id_is_the_old_one_or_the_new_one
     seen = await after_kill(points, rows("SELECT id, evse_id FROM reservations"))
     all_or_nothing(seen, before=[(7, 1)], after=[(7, 2)])
 
+
+
+async def test_a_reservation_used_by_a_start_goes_with_the_start_or_stays_without_it(
+        bench: Bench, tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "state-db")
+    rig = await _rig(bench, tmp_path, store=store)
+    assert await _reserve(rig, 7, 1) == "accepted"
+    assert await rig.tap(CARD) == AuthStatus.ACCEPTED
+    rig.world.plug_in()
+    await rig.run_until(lambda: rig.started, 2.0, "the transaction")
+    start = rig.started[0]
+    assert start.reservation_id == 7 and rig.station.reservations.all() == []
+    await store.call(lambda: None)
+    assert await rows("SELECT id FROM reservations")(store) == [(7,)], \
+        "the claim alone writes nothing: the row goes with the start's write"
+
+    points = await kill_points(store, lambda: store.call(outbox_db.write_put, store, 1, start, None),
+                               tmp_path / "kills")
+    await store.close()
+
+    async def both(s: Store) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        return (await rows("SELECT id FROM reservations")(s),
+                await rows("SELECT local_id FROM transactions")(s))
+
+    all_or_nothing(await after_kill(points, both), before=([(7,)], []), after=([], [(start.local_id,)]))
