@@ -284,14 +284,13 @@ class V201Adapter:
             if profile is None:
                 return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
         result = self.station.remote_start(token, evse_id,
-                                           authorize_first=bool(self.settings.get("authorize_remote_start")))
+                                           authorize_first=bool(self.settings.get("authorize_remote_start")),
+                                           remote_start_id=remote_start_id)
         if not result.accepted:
             log.info("RequestStartTransaction for %s rejected: %s", token, result.refusal)
             return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
-        if result.evse_id is not None:
-            self.transactions.remote_start_ids[result.evse_id] = remote_start_id
-            if profile is not None:
-                smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
+        if result.evse_id is not None and profile is not None:
+            smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
         return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted)
 
     def request_stop(self, transaction_id: str) -> Any:

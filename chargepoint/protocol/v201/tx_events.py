@@ -11,7 +11,9 @@ across restarts and a message resent after a crash keeps its number.
 
 Each message is made once, before it is first sent (``Outbox.sent``): a
 resend after a lost connection or a restart is the same text, byte for byte,
-with the ``offline`` flag and ``remoteStartId`` it was first sent with.
+with the ``offline`` flag it was first sent with. A transaction a RequestStartTransaction began
+is ``RemoteStart`` with its ``remoteStartId`` whatever the identifier's kind; the id is the
+transaction's own (kept on disk with it), so a Started sent after a reconnect or a restart names it.
 
 Delivery is the same as in every version: in order, one at a time, each
 leaving the queue only after its answer; a CALLERROR is retried
@@ -70,8 +72,6 @@ class TransactionEvents:
         self._spawn = spawn
         #: Events made before this connection opened were made offline (the ``offline`` flag).
         self.connected_at = connected_at
-        #: EVSE -> the remoteStartId of the RequestStartTransaction its next transaction answers.
-        self.remote_start_ids: dict[int, int] = {}
 
     async def drain(self) -> None:
         """Send queued transaction messages in order; each leaves after its answer is committed."""
@@ -134,10 +134,11 @@ class TransactionEvents:
                 trigger_reason=TriggerReasonEnumType.charging_state_changed.value, transaction_info=info,
                 **common)
         if isinstance(event, TransactionStarted):
-            remote = event.token.type is TokenType.CENTRAL
-            remote_start_id = self.remote_start_ids.pop(event.evse_id, None) if remote else None
-            if remote_start_id is not None:
-                info["remoteStartId"] = remote_start_id
+            # Remote whatever the identifier's kind (a card named in a RequestStartTransaction too);
+            # a Central one queued by an earlier release carries no request id.
+            remote = event.remote_start_id is not None or event.token.type is TokenType.CENTRAL
+            if event.remote_start_id is not None:
+                info["remoteStartId"] = event.remote_start_id
             # A transaction begins with the EV connected; what follows comes as ActivityChanged.
             info["chargingState"] = ChargingStateEnumType.ev_connected.value
             return call.TransactionEvent(
