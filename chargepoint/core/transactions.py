@@ -270,10 +270,12 @@ class TransactionRecorder:
                       tx.local_id, exc)
         log.info("connector %d: transaction %s stopped (%s), %.0f Wh delivered", c.id,
                  tx.local_id, reason.value, meter_stop - tx.meter_start_wh)
-        c.session = None
-        c.finishing = c.plugged
         if c.lock is not None and not c.plugged:
             await set_lock(c.lock, False)
+        # The session ends with no await before the caller's next step (an availability change
+        # scheduled for this end): no status is reported in between.
+        c.session = None
+        c.finishing = c.plugged
         return tx
 
     async def _wait_contactor_open(self, c: ConnectorState) -> None:
