@@ -100,6 +100,7 @@ async def test_16_reconnect_boots_again_unless_told_not_to(tmp_path: Path) -> No
             await peer.wait_call("StatusNotification", connectorId=1)
             await drop_connection(peer, daemon)
             await peer.wait_call("BootNotification", count=2)
+            await peer.wait_call("StatusNotification", count=2, connectorId=1)  # before it stops
         async with running(peer, tmp_path, boot_on_reconnect=False) as daemon:
             await peer.wait_call("BootNotification", count=3)  # a restart: always
             await peer.wait_call("StatusNotification", count=3, connectorId=1)
