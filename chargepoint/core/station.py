@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from chargepoint.core.smart_charging import SmartCharging
 
 log = logging.getLogger(__name__)
+#: At close: how often the station's tasks are cancelled, and how long each time is waited for.
+CLOSE_ATTEMPTS, CLOSE_WAIT_S = 10, 0.5
 
 Authorizer = Callable[[IdToken], Awaitable[AuthResult]]
 
@@ -119,9 +121,18 @@ class Station:
             self._update_status(connector)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Cancelled again until they end: a library awaited inside a task (the Modbus client of a
+        # meter read) can swallow one cancellation, and the task would then run on for ever.
+        pending = set(self._tasks)
+        for _ in range(CLOSE_ATTEMPTS):
+            for task in pending:
+                task.cancel()
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_WAIT_S)
+        if pending:
+            log.warning("%d station task(s) still running after %d cancellations", len(pending),
+                        CLOSE_ATTEMPTS)
         for connector in self.connectors.values():
             connector.evse.close()
             await connector.meter.close()

@@ -916,3 +916,22 @@ async def test_unplug_after_a_pilot_fault_ends_the_transaction(bench: Bench) -> 
     rig.world.plug_in()  # the next driver, who has not tapped a card
     await rig.run(3.0)
     assert not rig.world.contactor.closed, "the next EV charges on the previous driver's transaction"
+
+
+async def test_close_ends_a_task_that_swallowed_its_first_cancellation(bench: Bench) -> None:
+    """A library inside a station task may eat a cancellation (a Modbus read that catches it);
+    close cancels again until the task ends, instead of waiting for it for ever."""
+    rig = await bench.rig()
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.set()  # eaten, as a library's timeout handling may
+        await asyncio.Event().wait()  # ... and the task runs on
+
+    task = rig.station._spawn(stubborn())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(rig.station.close(), 5.0)
+    assert swallowed.is_set() and task.cancelled()
