@@ -259,8 +259,12 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def migrate(db: sqlite3.Connection, version: int, on_step: Callable[[int], None]) -> None:
-    """Take the file from ``version`` to the newest schema, one database transaction a step."""
+def migrate(db: sqlite3.Connection, version: int, on_done: Callable[[int, int], None]) -> None:
+    """Take the file from ``version`` to the newest schema, one database transaction a step.
+
+    ``on_done(version, newest)`` once after the last step, if there was one: a new
+    file is one event for the log (created), not one line per step it took.
+    """
     for target in range(version, len(MIGRATIONS)):
         step = MIGRATIONS[target]
         with db:
@@ -271,7 +275,8 @@ def migrate(db: sqlite3.Connection, version: int, on_step: Callable[[int], None]
             else:
                 step(db)
             db.execute(f"PRAGMA user_version = {target + 1}")
-        on_step(target + 1)
+    if version < len(MIGRATIONS):
+        on_done(version, len(MIGRATIONS))
 
 
 def tables_at(version: int) -> set[str]:

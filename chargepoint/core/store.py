@@ -147,8 +147,7 @@ class Store:
             # FULL: a committed transaction message survives a power cut, not
             # only a crash of the daemon; writes are few (see outbox.py).
             db.execute("PRAGMA synchronous=FULL")
-            schema.migrate(db, version, lambda to: log.info("state database %s upgraded to schema %d",
-                                                            self.path, to))
+            schema.migrate(db, version, self._migrated)
         except (OSError, sqlite3.Error, ValueError, StoreError) as exc:
             if db is not None:
                 with contextlib.suppress(sqlite3.Error):
@@ -159,6 +158,13 @@ class Store:
             why = (None if damaged else space_problem(self.path.parent)) or reason(exc)
             raise StoreError(f"{self.path}: cannot open the state database: {why}", damaged=damaged) from exc
         self._db = db
+
+    def _migrated(self, version: int, newest: int) -> None:
+        """One log line for the migration: a new file is created, an older one upgraded."""
+        if version == 0:
+            log.info("state database %s created (schema %d)", self.path, newest)
+        else:
+            log.info("state database %s upgraded from schema %d to %d", self.path, version, newest)
 
     async def close(self) -> None:
         if self._db is not None:
