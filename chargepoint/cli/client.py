@@ -188,6 +188,11 @@ class Client:
         return line
 
 
+#: How to ask a daemon that listens elsewhere: the socket tried is named before it.
+ELSEWHERE = ("; a daemon on another socket: give --socket PATH, or --config FILE (its [control] socket), "
+             "or set CHARGEPOINT_SOCKET")
+
+
 def _unreachable(path: str, exc: OSError, group: str | None = None) -> Unreachable:
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
         return Unreachable("permission", _permission_message(path, group))
@@ -195,11 +200,12 @@ def _unreachable(path: str, exc: OSError, group: str | None = None) -> Unreachab
         where = Path(path).parent
         hint = "" if where.exists() else f" ({where} does not exist)"
         return Unreachable("not_running", f"the chargepoint daemon is not running: no control socket at "
-                                          f"{path}{hint}; start it with: sudo systemctl start chargepoint")
+                                          f"{path}{hint}; start it with: sudo systemctl start chargepoint"
+                                          f"{ELSEWHERE}")
     if isinstance(exc, ConnectionRefusedError):
         return Unreachable("not_running", f"the chargepoint daemon is not running: nothing answers on "
                                           f"{path} (left over from a daemon that stopped); start it with: "
-                                          "sudo systemctl start chargepoint")
+                                          f"sudo systemctl start chargepoint{ELSEWHERE}")
     if isinstance(exc, TimeoutError):
         return Unreachable("timeout", f"the daemon did not accept the connection on {path}")
     return Unreachable("not_running", f"cannot reach the daemon on {path}: {exc.strerror or exc}")

@@ -68,12 +68,20 @@ def queue(target: Target) -> None:
 
 
 @click.command()
+@click.option("--force", is_flag=True,
+              help="Drop a healthy link too (the CSMS then sees a new BootNotification).")
 @daemon_command
-def reconnect(target: Target) -> None:
-    """Connect to the CSMS again now instead of waiting for the next attempt."""
-    result = target.call("reconnect")
+def reconnect(target: Target, force: bool) -> None:
+    """Connect to the CSMS again now instead of waiting for the next attempt.
+
+    A healthy link (connected, BootNotification accepted) is left alone unless --force.
+    """
+    result = target.call("reconnect", force=force or None)
 
     def text(r: dict[str, Any]) -> str:
+        if r["status"] == "healthy":
+            return (f"Connected to {r['csms_url']} and accepted: nothing to do "
+                    "(--force drops the link and connects again).")
         if r["was_connected"]:
             return f"Was connected to {r['csms_url']}: connecting again now."
         return f"Connecting to {r['csms_url']} now (chargepoint status shows how it went)."

@@ -160,7 +160,8 @@ def run(config_path: str, log_level: str) -> None:
 @main.command("safe-off")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="Station configuration file (TOML): only hal.backend and [board] are read.")
-def safe_off(config_path: str) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print JSON (for scripts).")
+def safe_off(config_path: str, json_output: bool) -> None:
     """Contactor coil off, pilot to -12 V, heartbeat stopped, RCM test released: directly, with no daemon.
 
     The systemd unit runs it after every stop of the daemon (ExecStopPost=); a
@@ -175,7 +176,20 @@ def safe_off(config_path: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(f"configuration rejected: {exc}") from None
     if board is None or backend != "raspberrypi":
-        click.echo(f"{config_path}: hal {backend}: no board outputs to make safe")
+        if json_output:
+            click.echo(json.dumps({"ok": True, "file": config_path, "hal": backend, "outputs": []}))
+        else:
+            click.echo(f"{config_path}: hal {backend}: no board outputs to make safe")
+        return
+    if json_output:
+        from chargepoint.backends.raspberrypi.safe_off import make_safe
+
+        outputs = [{"output": what, "safe": done, "detail": detail}
+                   for what, done, detail in make_safe(board)]
+        ok = all(o["safe"] for o in outputs)
+        click.echo(json.dumps({"ok": ok, "file": config_path, "hal": backend, "outputs": outputs}))
+        if not ok:
+            sys.exit(1)
         return
     if not _safe_off(board, quiet=False):
         sys.exit(1)

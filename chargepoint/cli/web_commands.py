@@ -7,6 +7,7 @@ state directory.
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -24,7 +25,8 @@ def web_group() -> None:
               help="Station configuration file: the password goes into its station.state_dir.")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input (for scripts).")
-def passwd(config_path: str, password_stdin: bool) -> None:
+@click.option("--json", "json_output", is_flag=True, help="Print JSON (for scripts).")
+def passwd(config_path: str, password_stdin: bool, json_output: bool) -> None:
     """Set the dashboard's password (stored as a salted scrypt hash, mode 0600).
 
     Needed before [web] listen is anything but loopback; with a password set,
@@ -41,7 +43,9 @@ def passwd(config_path: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("New dashboard password", hide_input=True, confirmation_prompt=True)
+        # The questions go to stderr under --json: stdout carries the one JSON answer.
+        password = click.prompt("New dashboard password", hide_input=True, confirmation_prompt=True,
+                                err=json_output)
     if len(password) < MIN_LENGTH:
         raise click.ClickException(f"a password needs at least {MIN_LENGTH} characters")
     try:
@@ -49,6 +53,9 @@ def passwd(config_path: str, password_stdin: bool) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write the password into {config.station.state_dir}: "
                                    f"{exc.strerror or exc}") from None
+    if json_output:
+        click.echo(json.dumps({"ok": True, "file": str(path), "mode": "0600"}))
+        return
     click.echo(f"dashboard password set ({path}, mode 0600)")
 
 

@@ -168,7 +168,7 @@ async def _queue(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("reconnect")
 async def _reconnect(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
-    return await s.reconnect()
+    return await s.reconnect(force=args.get("force") is True)
 
 
 @command("logs")

@@ -48,7 +48,14 @@ def queue_messages(outbox: Outbox, now: float, limit: int = QUEUE_LISTED) -> lis
     return [message_json(entry, outbox, now) for entry in outbox.entries(limit)]
 
 
-async def reconnect(link: Link) -> dict[str, Any]:
-    """Connect to the CSMS again now, without waiting for the backoff."""
+async def reconnect(link: Link, *, healthy: bool, force: bool = False) -> dict[str, Any]:
+    """Connect to the CSMS again now, without waiting for the backoff.
+
+    A healthy link (connected, BootNotification accepted) is left alone unless
+    ``force``: dropping it costs the CSMS a new boot and loses nothing that a
+    retry would gain.
+    """
+    if healthy and not force:
+        return {"was_connected": True, "status": "healthy"}
     was_connected = await link.retry_now()
     return {"was_connected": was_connected, "status": "reconnecting"}

@@ -164,11 +164,15 @@ class StationService:
         return {**self.queue_status(), "messages": messages,
                 "not_listed": max(0, len(self.outbox) - len(messages))}
 
-    async def reconnect(self) -> dict[str, Any]:
-        """Connect to the CSMS again now (an offline link stops waiting for its backoff)."""
+    async def reconnect(self, force: bool = False) -> dict[str, Any]:
+        """Connect to the CSMS again now (an offline link stops waiting for its backoff).
+
+        A healthy link is kept unless ``force``."""
         if self.config.ocpp.standalone:
             raise ControlError("bad_request", "no CSMS is configured (ocpp.csms_url): nothing to reconnect")
-        return {**await link_view.reconnect(self.link), "csms_url": self.config.ocpp.csms_url}
+        healthy = self.link.connected.is_set() and self.daemon.boot_accepted()
+        return {**await link_view.reconnect(self.link, healthy=healthy, force=force),
+                "csms_url": self.config.ocpp.csms_url}
 
     def connector_status(self, evse_id: int) -> dict[str, Any]:
         v = self.station.view(evse_id)
