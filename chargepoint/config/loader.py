@@ -18,6 +18,7 @@ from chargepoint.config.board_parse import parse_board
 from chargepoint.config.csms_url import PLACEHOLDER, url_problem
 from chargepoint.config.energy_parse import check_energy, parse_house, parse_load, parse_solar
 from chargepoint.config.firmware import parse_diagnostics, parse_firmware
+from chargepoint.config.home import parse_home
 from chargepoint.config.keys import set_in_file
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
@@ -340,7 +341,7 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
 
 HAL_BACKENDS = ("sim", "raspberrypi")
 TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "safety", "control",
-             "board", "mqtt", "web", "load", "solar", "house", "firmware", "diagnostics")
+             "board", "mqtt", "web", "load", "solar", "house", "firmware", "diagnostics", "home")
 
 
 def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
@@ -429,6 +430,7 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "house": _section(lambda: parse_house(file, data)),
         "firmware": _section(lambda: parse_firmware(file, data)),
         "diagnostics": _section(lambda: parse_diagnostics(file, data)),
+        "home": _section(lambda: parse_home(file, data)),
     }
     _check_step_budget(file, parts["safety"], parts["board"])
     if collector is not None and collector.errors:

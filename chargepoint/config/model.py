@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chargepoint.config.firmware import DiagnosticsConfig, FirmwareConfig
+from chargepoint.config.home import HomeConfig
 from chargepoint.config.web import WebConfig
 
 if TYPE_CHECKING:
@@ -295,6 +296,8 @@ class Config:
     #: Firmware updates and diagnostics (``[firmware]``, ``[diagnostics]``: chargepoint/config/firmware.py).
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    #: The homeowner's tariff (``[home]``, chargepoint/config/home.py).
+    home: HomeConfig = field(default_factory=HomeConfig)
 
 
 
