@@ -249,13 +249,14 @@ for unit in "$SAFETY.service" "$NAME.service" "$NAME-firmware-guard.service" "$N
 done
 
 # The hardware watchdog: systemd (PID 1) feeds /dev/watchdog; if the kernel or systemd hangs, the
-# SoC resets the board. RebootWatchdogSec bounds a reboot that itself hangs.
+# SoC resets the board. RebootWatchdogSec bounds a reboot that itself hangs. Both stay within the
+# bcm2835 watchdog's longest timeout, about 15 s: a longer value is not what the SoC does.
 install -d -m 0755 "$DESTDIR$(dirname "$WATCHDOG_CONF")"
 cat > "$DESTDIR$WATCHDOG_CONF" <<'EOF'
 # Written by chargepoint's install.sh: the SoC's hardware watchdog for the whole system.
 [Manager]
 RuntimeWatchdogSec=15
-RebootWatchdogSec=2min
+RebootWatchdogSec=15
 EOF
 if staged; then
     install -d -m 0755 "$DESTDIR$UNIT_DIR/multi-user.target.wants"

@@ -117,7 +117,8 @@ def test_install_twice_into_a_staging_root_then_uninstall(tmp_path: Path, wheel:
     assert os.readlink(timer) == "/etc/systemd/system/chargepoint-firmware-guard.timer"
     assert (root / "opt/chargepoint/README.md").exists()
     watchdog = (root / "etc/systemd/system.conf.d/chargepoint-watchdog.conf").read_text()
-    assert "[Manager]\nRuntimeWatchdogSec=15\n" in watchdog, "the SoC's hardware watchdog is enabled"
+    assert "[Manager]\nRuntimeWatchdogSec=15\nRebootWatchdogSec=15\n" in watchdog, \
+        "the SoC's hardware watchdog is enabled, within its 15 s maximum"
     assert_users(root)
     assert "wrote /etc/chargepoint/chargepoint.toml" in first.stdout
 

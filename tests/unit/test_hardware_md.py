@@ -348,3 +348,23 @@ def test_watchdog_text_matches_the_unit(flat):
     assert f"systemd's service watchdog (`WatchdogSec={watchdog_s}`)" in flat
     assert "still to be implemented" not in flat
     assert "RuntimeWatchdogSec=15" in flat
+
+
+#: The bcm2835 (and RP1) SoC watchdog's longest timeout: a longer setting is not what the SoC does.
+SOC_WATCHDOG_MAX_S = 15
+
+
+def _seconds(value: str) -> float:
+    """A systemd time span as install.sh writes it: ``15``, ``15s``, ``2min``."""
+    m = re.fullmatch(r"(\d+)(s|min)?", value)
+    assert m, value
+    return int(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+def test_install_sets_both_soc_watchdog_timeouts_within_the_hardware_maximum(flat):
+    install = (ROOT / "systemd" / "install.sh").read_text()
+    written = dict(re.findall(r"^(RuntimeWatchdogSec|RebootWatchdogSec)=(\S+)$", install, re.MULTILINE))
+    assert set(written) == {"RuntimeWatchdogSec", "RebootWatchdogSec"}
+    for key, value in written.items():
+        assert 0 < _seconds(value) <= SOC_WATCHDOG_MAX_S, (key, value)
+        assert f"{key}={value}" in flat, f"hardware.md names {key} as install.sh writes it"
