@@ -189,44 +189,52 @@ async def test_ready_waits_for_the_safety_loops_to_step(notify):
 
 
 async def test_pings_stop_when_a_real_safety_loop_hangs_in_a_pilot_read(notify):
-    """The safety loop of the simulated hardware, whose pilot read is made to block."""
+    """The safety loop of the simulated hardware, whose pilot read is made to block.
+
+    The loop runs in its real thread; the watchdog's time is the test's, and each
+    check is made once the loop has stepped (healthy) or once its read is known
+    to block (hung), so the outcome does not depend on how busy the machine is.
+    """
     path = notify.path
-    clock = RealClock()
-    world = SimWorld(clock)
+    world = SimWorld(RealClock())
     limits = LimitClaims()
     limits.set("station", 16.0)
-    evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits, name="connector-1")
+    evse = EvseController(world.pilot, world.contactor, world.faults, RealClock(), limits, name="connector-1")
     flowing = threading.Event()
     flowing.set()
+    blocked = threading.Event()
     read = world.pilot.read
 
     def blocking_read():  # blocks (bounded) while the test holds the gate
-        flowing.wait(10.0)
+        if not flowing.is_set():
+            blocked.set()
+        flowing.wait(30.0)
         return read()
 
     world.pilot.read = blocking_read  # type: ignore[method-assign]
     hung: list[object] = []
-    dog = Watchdog([evse], env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"}, stale_s=0.3, check_s=0.02,
-                   on_hang=hung.append)
+    now = FakeTime()
+    dog = Watchdog([evse], env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"}, stale_s=0.3,
+                   on_hang=hung.append, monotonic=now)
+
+    async def stepped_since(value: float) -> None:
+        while evse.last_step_monotonic == value:
+            await asyncio.sleep(0.001)
+
     evse.start()
-    task = None
     try:
-        assert await dog.ready("test")
-        task = asyncio.ensure_future(dog.run())
-        deadline = asyncio.get_running_loop().time() + 5.0
-        while dog.pings < 3:
-            assert asyncio.get_running_loop().time() < deadline, "no pings from a healthy loop"
-            await asyncio.sleep(0.01)
+        assert await asyncio.wait_for(dog.ready("test"), 30)
+        for _ in range(3):  # healthy: a step between checks, a ping each time
+            await asyncio.wait_for(stepped_since(evse.last_step_monotonic), 30)
+            now.now += 0.1
+            dog.check()
+        assert dog.pings == 3 and dog.failed is None
         flowing.clear()
-        while dog.failed is None:
-            assert asyncio.get_running_loop().time() < deadline + 5.0, "the hang was not noticed"
-            await asyncio.sleep(0.01)
-        checks = dog.checks
-        while dog.checks < checks + 10:  # it keeps looking, and keeps quiet
-            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(blocked.wait, 30.0), "the loop never reached its pilot read"
+        for _ in range(10):  # hung: declared once past stale_s, and quiet from then on
+            now.now += 0.1
+            dog.check()
     finally:
-        if task is not None:
-            task.cancel()
         flowing.set()
         evse.close()
     said = notify.new()
@@ -234,7 +242,7 @@ async def test_pings_stop_when_a_real_safety_loop_hangs_in_a_pilot_read(notify):
     hang = next(i for i, m in enumerate(said) if m.startswith("STATUS=safety loop connector-1"))
     assert said[1:hang] == ["WATCHDOG=1"] * (hang - 1) and hang >= 4
     assert "WATCHDOG=1" not in said[hang:]
-    assert hung == [evse]
+    assert dog.failed is not None and hung == [evse]
 
 
 def test_journal_formatter_prefixes_every_line_with_the_level():
