@@ -12,6 +12,7 @@ from typing import Any
 
 from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.reservations import Reservation
+from chargepoint.core.tariff_cost import CostSummary
 from chargepoint.core.views import ConnectorView
 
 
@@ -26,7 +27,8 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
         if tx is not None:
             transaction = {"local_id": tx.local_id, "remote_id": remote_id(tx.local_id),
                            "started_at": tx.started_at, "meter_start_wh": tx.meter_start_wh,
-                           "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping}
+                           "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping,
+                           "cost": cost_json(tx.cost) if tx.cost is not None else None}
         session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
                    "transaction": transaction}
     reading = v.last_reading
@@ -57,6 +59,13 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
         "test_running": testing,
         "reservation": reservation_json(v.reservation) if v.reservation is not None else None,
     }
+
+
+def cost_json(cost: CostSummary) -> dict[str, Any]:
+    """A session's cost so far: totals as decimal text rounded as a bill shows them (exact, not floats)."""
+    excl, incl = cost.rounded()
+    return {"currency": cost.currency, "tariff_id": cost.tariff_id, "excl_tax": str(excl),
+            "incl_tax": str(incl), "kind": cost.kind, "energy_wh": number(float(cost.usage.energy_wh), 1)}
 
 
 def reservation_json(r: Reservation) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
+from chargepoint.core.tariff_cost import SessionCost
 from chargepoint.safety.evse import EvseController, EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.limits import LimitClaims
@@ -57,6 +58,13 @@ class Transaction:
     activity: Activity = Activity.STARTING
     #: The remote start request it answers (see ``TransactionStarted.remote_start_id``).
     remote_start_id: int | None = None
+    #: Its running cost under the tariff in force (None: no tariff prices it; see ``tariff_book.py``).
+    cost: SessionCost | None = None
+
+    @property
+    def charging(self) -> bool:
+        """Energy is flowing (the time counts as charging time, not idle time, in its cost)."""
+        return self.activity is Activity.CHARGING
 
 
 @dataclass

@@ -209,6 +209,8 @@ class TransactionStopped:
     #: Begin and end readings, for the transaction's own record.
     samples: tuple[MeterSample, ...] = field(default_factory=tuple)
     connector_id: int = 1
+    #: What it cost under the tariff in force, as ``tariff_codec.cost_json`` writes it (None: no tariff).
+    cost: str | None = None
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def _event(data: dict[str, Any]) -> TransactionEvent:
         return TransactionStopped(
             evse_id, data["local_id"], data["meter_stop_wh"], data["timestamp"],
             StopReason.parse(data["reason"]), _token(data.get("token", data.get("id_tag"))),
-            tuple(_sample(s) for s in data["samples"]), connector_id)
+            tuple(_sample(s) for s in data["samples"]), connector_id, data.get("cost"))
     if kind == "ActivityChanged":
         return ActivityChanged(evse_id, data["local_id"], Activity.parse(data["activity"]),
                                bool(data["plugged"]), data["timestamp"], connector_id)

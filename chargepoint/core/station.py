@@ -37,6 +37,7 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
+from chargepoint.core.tariff_book import TariffBook
 from chargepoint.core.transactions import TransactionRecorder, set_lock
 from chargepoint.core.views import ConnectorView, connector_view
 from hal.clock import Clock
@@ -87,6 +88,8 @@ class Station:
                                                 self.aligned_listeners)
         self.reservations = Reservations(self.connectors, clock, settings, self._spawn, self._update_all)
         self.transactions.claim_reservation = self.reservations.claim
+        self.tariffs = TariffBook(self.connectors, clock.time, settings.config.home)
+        self.transactions.tariffs = self.tariffs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._station_reported: StatusChanged | None = None

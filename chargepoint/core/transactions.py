@@ -13,6 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from chargepoint.core.connector import ConnectorState, Session, Transaction
 from chargepoint.core.events import (
@@ -29,8 +30,13 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.store import StoreError
+from chargepoint.core.tariff_codec import cost_json
+from chargepoint.core.tariff_cost import SessionCost
 from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
+
+if TYPE_CHECKING:
+    from chargepoint.core.tariff_book import TariffBook
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class TransactionRecorder:
         self._aligned_listeners = aligned_listeners
         #: The reservation a beginning transaction uses up (it ends then), or None (see reservations.py).
         self.claim_reservation: Callable[[ConnectorState, Session], int | None] = lambda c, s: None
+        #: The tariffs in force: each transaction's cost starts under one (set by the station).
+        self.tariffs: TariffBook | None = None
 
     # ------------------------------------------------------------- meters
     async def read_meter(self, c: ConnectorState) -> MeterReading | None:
@@ -93,6 +101,9 @@ class TransactionRecorder:
         recovered = not c.meter_available
         c.meter_failures = 0
         c.last_reading = result
+        tx = c.transaction
+        if tx is not None and tx.cost is not None:
+            tx.cost.advance(result.timestamp, result.energy_import_wh, tx.charging)
         if recovered:
             log.info("connector %d: meter answers again", c.id)
             self._changed(c)
@@ -162,7 +173,11 @@ class TransactionRecorder:
         begin = MeterSample(c.id, local_id, reading, ReadingContext.TRANSACTION_BEGIN,
                             connector_id=c.hw.connector_id)
         return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin],
-                           remote_start_id=session.remote_start_id)
+                           remote_start_id=session.remote_start_id,
+                           cost=self._start_cost(c.id, self.clock.time(), reading.energy_import_wh))
+
+    def _start_cost(self, evse_id: int, started_at: float, meter_start_wh: float) -> SessionCost | None:
+        return None if self.tariffs is None else self.tariffs.start_cost(evse_id, started_at, meter_start_wh)
 
     def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
         """Queue the running transaction's new activity (charging, suspended ...), when it changed."""
@@ -262,7 +277,8 @@ class TransactionRecorder:
         try:
             await self.outbox.put(TransactionStopped(
                 c.id, tx.local_id, meter_stop, self.clock.time(), reason, token,
-                tuple(tx.samples), connector_id=c.hw.connector_id))
+                tuple(tx.samples), connector_id=c.hw.connector_id,
+                cost=cost_json(tx.cost.summary()) if tx.cost else None))
         except StoreError as exc:
             # Not sent either (nothing goes out that is not on disk): after a restart the
             # transaction is stopped once, at its last persisted reading.
@@ -307,8 +323,11 @@ class TransactionRecorder:
             c = connectors.get(open_tx.evse_id)
             kept = open_tx.evse_id in continuing
             if c is not None and c.session is None and c.operative and (kept or resume and c.plugged):
+                # Its cost starts again from its begin: the energy since is on the meter; the time
+                # while this daemon was away counts as charging time.
                 tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
-                                 open_tx.started_at, remote_start_id=open_tx.remote_start_id)
+                                 open_tx.started_at, remote_start_id=open_tx.remote_start_id,
+                                 cost=self._start_cost(c.id, open_tx.started_at, open_tx.meter_start_wh))
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx,
                                     remote_start_id=open_tx.remote_start_id)
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,

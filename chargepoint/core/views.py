@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chargepoint.core.events import IdToken, StatusChanged
 from chargepoint.core.reservations import Reservation
+from chargepoint.core.tariff_cost import CostSummary
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.limits import Resolved
 from hal.interfaces import MeterReading
@@ -28,6 +29,8 @@ class TransactionView:
     stopping: bool
     #: Energy delivered so far by the last good reading (None before one).
     energy_wh: float | None
+    #: Its cost so far under the tariff in force (None: no tariff prices it).
+    cost: CostSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def connector_view(c: ConnectorState, now: float, reservation: Reservation | Non
             reading = c.last_reading
             energy = None if reading is None else reading.energy_import_wh - tx.meter_start_wh
             tx_view = TransactionView(tx.local_id, tx.token, tx.started_at, tx.meter_start_wh,
-                                      tx.stopping, energy)
+                                      tx.stopping, energy, tx.cost.summary() if tx.cost else None)
         session = SessionView(c.session.token, tx_view)
     return ConnectorView(
         evse_id=c.id, connector_id=c.hw.connector_id, status=c.status(now),
