@@ -366,6 +366,7 @@ class Daemon:
             await self.smart_charging.attach(store)
             await self.operator_limits.attach(store)
             await self.station.reservations.attach(store)
+            await self.station.tariffs.attach(store, lambda: self.energy.mode if self.energy else "fast")
             await self.display_messages.attach(store)
             if self.energy is not None:
                 await self.energy.attach(store)
