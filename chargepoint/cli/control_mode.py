@@ -22,8 +22,14 @@ def energy_lines(energy: dict[str, Any] | None) -> list[str]:
     grid = energy["grid_meter"]
     amps = "/".join(f"{a:+.1f}" for a in energy["grid_a"]) + " A" if energy["grid_a"] else "no reading"
     head = energy["headroom_a"]
-    lines = [f"  solar      mode {energy['mode']}; surplus {energy['surplus_w']} W "
-             f"({energy['surplus_a']:g} A per phase)",
+    power = energy.get("power") or {}
+    flow = ""
+    if power.get("grid_w") is not None:
+        grid_w = power["grid_w"]
+        flow = (f"; grid {abs(grid_w) / 1000:.1f} kW {'import' if grid_w >= 0 else 'export'}, "
+                f"station {power['station_w'] / 1000:.1f} kW")
+    lines = [f"  solar      mode {energy['mode']}; surplus {max(0, energy['surplus_w'])} W "
+             f"({max(0.0, energy['surplus_a']):g} A per phase){flow}",
              f"  main fuse  {energy['main_fuse_a']:g} A (margin {energy['margin_a']:g} A); grid {amps}; "
              + (f"headroom {'/'.join(f'{a:.1f}' for a in head)} A" if head else "headroom unknown")]
     if grid["state"] != "ok":
@@ -32,7 +38,8 @@ def energy_lines(energy: dict[str, Any] | None) -> list[str]:
                      f"entered {grid['fallbacks']} time(s)")
     for c in energy["connectors"]:
         paused = "; paused by load management" if c["load_paused"] else ""
-        lines.append(f"  connector {c['id']}: {c['solar']} ({c['solar_switches']} switch(es)){paused}")
+        switches = f" ({c['solar_switches']} switch(es))" if c["solar_switches"] else ""
+        lines.append(f"  connector {c['id']}: {c['solar']}{switches}{paused}")
     return lines
 
 

@@ -35,6 +35,7 @@ from chargepoint.control.shapes import (
     reservation_json,
 )
 from chargepoint.core.commands import UnlockResult
+from chargepoint.core.energy_words import limit_words
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
@@ -181,6 +182,8 @@ class StationService:
         engine = self.station.smart_charging
         change = engine.next_change.get(evse_id) if engine is not None else None
         out["limit"]["smart_charging_changes_at"] = number(change, 0)
+        energy = self.energy.status() if self.energy is not None else None
+        out["limit"]["words"] = limit_words(v.limit.binding, v.limit.amps, energy, evse_id)
         out["measured"] = self.measured(evse_id)
         return out
 

@@ -65,6 +65,10 @@ class Connectors(Protocol):
 
     def limits(self, evse_id: int) -> LimitClaims: ...
 
+    async def refresh(self) -> None:
+        """Bring the connectors' own current up to date (read their meters now if that is needed)."""
+        ...
+
 
 class StationConnectors:
     """The station core's connectors as :class:`Connectors`: plug, contactor, offer, meter reading."""
@@ -89,6 +93,18 @@ class StationConnectors:
     def limits(self, evse_id: int) -> LimitClaims:
         return self.station.hardware(evse_id).limits
 
+    async def refresh(self) -> None:
+        """Read the meter of every connector whose contactor is closed, right after the grid meter.
+
+        The station meters are polled on their own beat; a reading from before an EV
+        started drawing would count its current as the house's and pause it (and resume
+        it, and pause it: chatter at plug-in). Read together, the two agree.
+        """
+        for evse_id, c in self.station.connectors.items():
+            evse = self.station.view(evse_id).evse
+            if evse is not None and evse.contactor_closed:
+                await self.station.transactions.read_meter(c)
+
 
 class EnergyManager:
     """Load management and solar charging of one station (see the module doc)."""
@@ -100,7 +116,7 @@ class EnergyManager:
         self.voltage_v = config.station.nominal_voltage_v
         self.clock = clock
         phases = config.station.supply_phases
-        self.manager = LoadManager(phases)
+        self.manager = LoadManager(phases, resume_after_s=config.solar.min_switch_interval_s)
         self.solar = SolarController(config.solar, phases)
         self.store: Store | None = None
         self._started = clock.monotonic()
@@ -114,6 +130,18 @@ class EnergyManager:
         self.surplus_a = 0.0
         self.headroom_a: Phases | None = None
         self.house_a: Phases | None = None
+        #: Energy the station has drawn since the start, in all and what of it the sun covered (Wh),
+        #: per connector: a session's solar share is the difference over the session.
+        self.station_wh: dict[int, float] = {}
+        self.solar_wh_by: dict[int, float] = {}
+        self._last_at: float | None = None
+        self._last_solar_w: dict[int, float] = {}
+        self._last_station_w: dict[int, float] = {}
+        # Claims from the start, before any reading: an EV plugged in before the first one
+        # starts within the fallback, never at the station's full rating.
+        self._set(LOAD_CLAIM, self.manager.split((self.load.fallback_a,) * 3,
+                                                 [ConnectorLoad(e, False) for e in connectors.ids()],
+                                                 clock.monotonic()))
 
     # ------------------------------------------------------------- the mode
     async def attach(self, store: Store) -> None:
@@ -144,7 +172,9 @@ class EnergyManager:
         self._set(SOLAR_CLAIM, self.solar.update(0.0, connectors, now))
         while True:
             started = self.clock.monotonic()
-            self.apply(await self.meter.read())
+            reading = await self.meter.read()
+            await self.connectors.refresh()
+            self.apply(reading)
             await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
 
     async def close(self) -> None:
@@ -179,7 +209,34 @@ class EnergyManager:
         self._set(LOAD_CLAIM, self.manager.split(self.headroom_a, connectors, now))
         station = [sum(c.currents_a[p] for c in connectors) for p in range(3)]
         self.surplus_a = sum(station[p] - grid[p] for p in range(3))
+        self._count_energy(connectors, grid, now)
         self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now))
+
+    def _count_energy(self, connectors: list[ConnectorLoad], grid: Phases, now: float) -> None:
+        """Add the energy since the last reading, at the power of the last reading, and the sun's part.
+
+        What the station draws beyond what the connection imports came from the sun
+        (the house's own load is served by the sun first, as a meter nets it); it is
+        shared among the connectors by their current.
+        """
+        if self._last_at is not None:
+            hours = (now - self._last_at) / 3600
+            for evse_id, watts in self._last_station_w.items():
+                self.station_wh[evse_id] = self.station_wh.get(evse_id, 0.0) + watts * hours
+                self.solar_wh_by[evse_id] = (self.solar_wh_by.get(evse_id, 0.0)
+                                             + self._last_solar_w.get(evse_id, 0.0) * hours)
+        self._last_at = now
+        per = {c.evse_id: sum(c.currents_a) * self.voltage_v for c in connectors}
+        total = sum(per.values())
+        imported = max(0.0, sum(grid)) * self.voltage_v
+        sun = min(total, max(0.0, total - imported))
+        self._last_station_w = per
+        self._last_solar_w = {e: sun * w / total if total > 0 else 0.0 for e, w in per.items()}
+
+    @property
+    def solar_wh(self) -> float:
+        """Energy the station drew from the sun since the start (Wh)."""
+        return sum(self.solar_wh_by.values())
 
     def _fallback_claims(self, connectors: list[ConnectorLoad], now: float) -> dict[int, float]:
         fallback = self.load.fallback_a
@@ -215,10 +272,12 @@ class EnergyManager:
         state = "fallback" if self.in_fallback else "ok" if good is not None and self.failures == 0 \
             else "failing" if good is not None else "starting"
         phases = self.solar.supply_phases
+        plugged = {c.evse_id: c.plugged for c in self.connector_loads()}
         return {
             "mode": self.mode,
             "surplus_a": round(self.surplus_a / phases, 1),
             "surplus_w": round(self.surplus_a * self.voltage_v),
+            "power": self.power(),
             "main_fuse_a": self.load.main_fuse_a,
             "margin_a": self.load.margin_a,
             "grid_a": [round(a, 1) for a in good.currents_a] if good is not None else None,
@@ -228,8 +287,23 @@ class EnergyManager:
                            "failures": self.failures, "failures_total": self.failures_total,
                            "fallbacks": self.fallbacks, "fallback_a": self.load.fallback_a,
                            "last_error": self.last_error},
-            "connectors": [{"id": e, "solar": self.solar.describe(e, now),
+            "connectors": [{"id": e, "plugged": plugged.get(e, False),
+                            "solar": self.solar.describe(e, now, plugged.get(e, False)),
                             "solar_switches": self.solar.states[e].switches if e in self.solar.states else 0,
-                            "load_paused": e in self.manager.paused}
+                            "load_paused": e in self.manager.paused,
+                            "solar_wh": round(self.solar_wh_by.get(e, 0.0), 1)}
                            for e in self.connectors.ids()],
         }
+
+    def power(self) -> dict[str, float | None]:
+        """Power at the last grid reading (W): the connection (+ import, - export), the station, the
+        surplus the station could use, and the house with the sun netted in (the grid meter sees
+        house and PV as one: without a meter on the PV, their parts are not known apart)."""
+        good = self.last_good
+        if good is None:
+            return {"grid_w": None, "station_w": None, "surplus_w": None, "house_net_w": None, "pv_w": None}
+        grid_w = good.power_w if good.power_w is not None else sum(good.currents_a) * self.voltage_v
+        station_w = sum(self._last_station_w.values())
+        return {"grid_w": round(grid_w), "station_w": round(station_w),
+                "surplus_w": round(max(0.0, station_w - grid_w)),
+                "house_net_w": round(grid_w - station_w), "pv_w": None}

@@ -26,7 +26,7 @@ from chargepoint.safety.iec61851 import MIN_PWM_CURRENT_A
 
 #: A paused connector comes back when its share would be this much above 6 A ...
 RESUME_MARGIN_A = 1.0
-#: ... and no sooner than this after it was paused.
+#: ... and no sooner than this after it was paused (the default of ``[solar] min_switch_interval_s``).
 RESUME_AFTER_S = 60.0
 #: A phase carrying more than this is one the connector's EV uses.
 PHASE_IN_USE_A = 0.5
@@ -43,6 +43,11 @@ class ConnectorLoad:
     plugged: bool
     #: The station's own current through this connector per phase (0 with the contactor open).
     currents_a: Phases = (0.0, 0.0, 0.0)
+
+    @property
+    def drawing(self) -> bool:
+        """Current flows through it now (an EV that may still be following an older, higher claim)."""
+        return any(a > PHASE_IN_USE_A for a in self.currents_a)
 
     def phases(self, supply_phases: int) -> tuple[int, ...]:
         """The phases the EV draws on; all the supply's while it draws nothing (the cautious guess)."""
@@ -79,10 +84,13 @@ def floor_tenth(amps: float) -> float:
 class LoadManager:
     """Splits a per-phase budget among the connectors; remembers which it paused and when."""
 
-    def __init__(self, supply_phases: int = 3) -> None:
+    def __init__(self, supply_phases: int = 3, resume_after_s: float = RESUME_AFTER_S) -> None:
         self.supply_phases = supply_phases
+        self.resume_after_s = resume_after_s
         #: Connectors paused for want of headroom -> when.
         self.paused: dict[int, float] = {}
+        #: The claims given at the last split (what each connector may still be drawing).
+        self.claims: dict[int, float] = {}
 
     def headroom(self, grid_a: Phases, connectors: Sequence[ConnectorLoad], fuse_a: float,
                  margin_a: float) -> Phases:
@@ -92,13 +100,17 @@ class LoadManager:
         return out[0], out[1], out[2]
 
     def split(self, budget_a: Phases, connectors: Sequence[ConnectorLoad], now: float) -> dict[int, float]:
-        """The ``load_manager`` claim of every connector: its fair share of ``budget_a``, or 0 (paused)."""
+        """The ``load_manager`` claim of every connector: its fair share of ``budget_a``, or 0 (paused).
+
+        A share that rises is given only out of what the others leave now (see :meth:`_step`),
+        so no sum of offers ever exceeds the budget while an EV is still following a lowered one.
+        """
         plugged = [c for c in connectors if c.plugged]
         for evse_id in list(self.paused):
             if all(c.evse_id != evse_id for c in plugged):
                 del self.paused[evse_id]  # unplugged: a new EV starts afresh
         returning = {c.evse_id for c in plugged if c.evse_id in self.paused
-                     and now - self.paused[c.evse_id] >= RESUME_AFTER_S}
+                     and now - self.paused[c.evse_id] >= self.resume_after_s}
         candidates = [c for c in plugged if c.evse_id not in self.paused or c.evse_id in returning]
         shares = self._shares(budget_a, candidates)
         while candidates and not all(
@@ -111,22 +123,60 @@ class LoadManager:
             returning.discard(drop.evse_id)
             # Only a connector that was drawing current waits a minute to return: one that had not
             # started yet (plugged in during a shortage, or before the first reading) switched nothing.
-            drawing = any(a > PHASE_IN_USE_A for a in drop.currents_a)
-            self.paused.setdefault(drop.evse_id, now if drawing else -math.inf)
+            self.paused.setdefault(drop.evse_id, now if drop.drawing else -math.inf)
             shares = self._shares(budget_a, candidates)
-        claims: dict[int, float] = {}
+        targets: dict[int, float] = {c.evse_id: 0.0 for c in plugged}
         for c in candidates:
             self.paused.pop(c.evse_id, None)
-            claims[c.evse_id] = floor_tenth(shares[c.evse_id])
-        for c in plugged:
-            claims.setdefault(c.evse_id, 0.0)
+            targets[c.evse_id] = floor_tenth(shares[c.evse_id])
         idle = [c for c in connectors if not c.plugged]
         if idle:
             # An EV plugged in next would join the others: what it would get then.
             joined = self._shares(budget_a, [*candidates, *idle])
             for c in idle:
-                claims[c.evse_id] = floor_tenth(joined[c.evse_id])
-        return claims
+                targets[c.evse_id] = floor_tenth(joined[c.evse_id])
+        self.claims = self._step(budget_a, connectors, targets)
+        return dict(self.claims)
+
+    def _step(self, budget_a: Phases, connectors: Sequence[ConnectorLoad],
+              targets: dict[int, float]) -> dict[int, float]:
+        """Lower at once; raise only into the room the others leave now.
+
+        An EV follows a lowered pilot within its reaction time (IEC 61851-1 gives it
+        5 s), so until then a connector drawing current may still take its previous
+        claim: a rise elsewhere counts that, and comes at a later reading once the
+        lowered offer holds. A connector drawing nothing takes its new claim at
+        once. The plugged connectors are served first; an empty connector is
+        offered what they leave (up to its share), so an EV plugged in starts at
+        once, within the headroom, and never above it.
+        """
+        def held(c: ConnectorLoad, new: float) -> float:
+            return max(self.claims.get(c.evse_id, 0.0), new) if c.drawing else new
+
+        out: dict[int, float] = {}
+        phases = self.supply_phases
+        plugged = [c for c in connectors if c.plugged]
+        empty = [c for c in connectors if not c.plugged]
+        for c in [*plugged, *empty]:
+            target, before = targets[c.evse_id], self.claims.get(c.evse_id, 0.0)
+            if c.plugged and target <= before:
+                out[c.evse_id] = target
+                continue
+            room = math.inf
+            for p in c.phases(self.supply_phases):
+                others = [o for o in connectors if o.evse_id != c.evse_id and p in o.phases(phases)]
+                used = sum(held(o, out.get(o.evse_id, targets[o.evse_id] if o.plugged else 0.0))
+                           for o in others)
+                room = min(room, budget_a[p] - used)
+            if not c.plugged:
+                # What the plugged ones leave, shared among the empty ones still to be offered theirs.
+                still = sum(1 for o in empty if o.evse_id not in out)
+                out[c.evse_id] = floor_tenth(min(target, room / still))
+                continue
+            # No room yet: it keeps what it has (a connector not charging starts only with 6 A).
+            amps = max(before, floor_tenth(min(target, room)))
+            out[c.evse_id] = amps if amps >= MIN_PWM_CURRENT_A else 0.0
+        return out
 
     def _shares(self, budget_a: Phases, connectors: Sequence[ConnectorLoad]) -> dict[int, float]:
         """Equal shares: on each phase the budget divided by the connectors using it; a connector's

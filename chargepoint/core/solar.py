@@ -115,14 +115,24 @@ class SolarController:
             state.switched_at, state.pending_since = now, None
             state.switches += 1
 
-    def describe(self, evse_id: int, now: float) -> str:
+    def describe(self, evse_id: int, now: float, plugged: bool = True) -> str:
         """What the connector does in this mode, in a few words for the status."""
         state = self.states.get(evse_id)
-        if self._mode != "pv" or state is None:
-            return self._mode
+        if self._mode == "fast":
+            return "fast: no solar limit"
+        if not plugged:
+            if self._mode == "minpv":
+                return "no EV: one plugged in charges at 6 A plus the surplus"
+            return (f"no EV: one plugged in starts once the surplus has covered 6 A for "
+                    f"{self.config.enable_delay_s:g} s")
+        if self._mode == "minpv" or state is None:
+            return "6 A plus the surplus" if self._mode == "minpv" else "paused: waiting for surplus"
         if state.pending_since is not None:
             verb = "pausing" if state.charging else "starting"
             delay = self.config.disable_delay_s if state.charging else self.config.enable_delay_s
+            due = max(state.pending_since + delay,
+                      (state.switched_at if state.switched_at is not None else -math.inf)
+                      + self.config.min_switch_interval_s)
             return f"{'charging' if state.charging else 'paused'}, {verb} in " \
-                   f"{max(0.0, state.pending_since + delay - now):.0f} s unless the surplus changes"
+                   f"{max(0.0, due - now):.0f} s unless the surplus changes"
         return "charging from surplus" if state.charging else "paused: waiting for surplus"

@@ -54,6 +54,9 @@ class WorldConnectors:
     def limits(self, evse_id: int) -> LimitClaims:
         return self._limits[evse_id]
 
+    async def refresh(self) -> None:
+        """The simulated EVs' currents are read live (``loads``): there is no older reading to renew."""
+
 
 class EnergyRig:
     def __init__(self, *, connectors: int = 1, ev_phases: int = 3, ev_max_a: float = 32.0,

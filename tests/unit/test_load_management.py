@@ -40,13 +40,59 @@ def test_a_connector_that_cannot_get_6_a_is_paused_rather_than_all_starving():
     # Enough again, but the paused one waits a minute and needs 6 A plus a margin.
     assert manager.split((14.0, 14.0, 14.0), plugged, now=30.0)[2] == 0.0
     assert manager.split((12.5, 12.5, 12.5), plugged, now=RESUME_AFTER_S)[2] == 0.0
-    back = manager.split((14.0, 14.0, 14.0), plugged, now=RESUME_AFTER_S + 1)
+    first = manager.split((14.0, 14.0, 14.0), plugged, now=RESUME_AFTER_S + 1)
+    assert first[1] == 7.0 and first[2] == 0.0, "connector 1 lowers first: its EV may still draw 10 A"
+    back = manager.split((14.0, 14.0, 14.0), plugged, now=RESUME_AFTER_S + 2)
     assert back[1] == back[2] == 7.0 and not manager.paused
     # One that had not started when it was paused switched nothing: it need not wait.
     fresh = LoadManager()
     idle = [ConnectorLoad(1, True), ConnectorLoad(2, True)]
     assert fresh.split((6.0, 6.0, 6.0), idle, now=0.0) == {1: 6.0, 2: 0.0}
     assert fresh.split((14.0, 14.0, 14.0), idle, now=1.0) == {1: 7.0, 2: 7.0}
+
+
+def test_offers_never_add_up_above_the_budget_while_an_ev_follows_a_lowered_one():
+    manager = LoadManager()
+    budget = (20.0, 20.0, 20.0)
+    # One EV charging, the other connector empty: the charging one takes it all, the empty one is
+    # offered what is left (nothing), so an EV plugged in there cannot add to the sum.
+    one = [ConnectorLoad(1, True, (20.0, 20.0, 20.0)), ConnectorLoad(2, False)]
+    assert manager.split(budget, one, now=0.0) == {1: 20.0, 2: 0.0}
+    both = [ConnectorLoad(1, True, (20.0, 20.0, 20.0)), ConnectorLoad(2, True)]
+    claims = manager.split(budget, both, now=1.0)
+    assert claims == {1: 10.0, 2: 0.0}, "the newcomer waits until connector 1 has come down"
+    followed = [ConnectorLoad(1, True, (10.0, 10.0, 10.0)), ConnectorLoad(2, True)]
+    assert manager.split(budget, followed, now=2.0) == {1: 10.0, 2: 10.0}
+    # Alone, an empty connector is offered the whole headroom: a session starts at it, not above.
+    alone = LoadManager()
+    assert alone.split((17.3, 18.0, 19.0), [ConnectorLoad(1, False)], now=0.0) == {1: 17.3}
+
+
+def test_every_split_keeps_held_and_new_offers_within_the_budget():
+    """Random steps of the house load and plugs: the offers never add up above the budget, and no rise
+    adds to what drawing EVs may still take from their previous offers."""
+    import random
+    rnd = random.Random(5)
+    manager = LoadManager()
+    currents: dict[int, float] = {1: 0.0, 2: 0.0, 3: 0.0}
+    plugged = {1: False, 2: False, 3: False}
+    for step in range(2000):
+        budget = rnd.choice([8.0, 14.0, 19.0, 24.0, 30.0])
+        if rnd.random() < 0.1:
+            n = rnd.randint(1, 3)
+            plugged[n] = not plugged[n]
+            currents[n] = 0.0
+        loads = [ConnectorLoad(n, plugged[n], (currents[n],) * 3) for n in (1, 2, 3)]
+        before = dict(manager.claims)
+        claims = manager.split((budget,) * 3, loads, now=float(step))
+        held = sum(max(before.get(c.evse_id, 0.0), claims[c.evse_id]) if c.drawing else claims[c.evse_id]
+                   for c in loads)
+        following = sum(before.get(c.evse_id, 0.0) for c in loads if c.drawing)
+        assert sum(claims.values()) <= budget + 1e-9, (step, budget, claims)
+        # Above the budget only while EVs follow a lowered offer, and never by a rise.
+        assert held <= max(budget, following) + 1e-9, (step, budget, before, claims, loads)
+        for n in (1, 2, 3):  # the EVs follow the new offers before the next reading
+            currents[n] = claims[n] if plugged[n] else 0.0
 
 
 async def test_a_kettle_and_an_oven_never_hold_the_fuse_above_its_rating_longer_than_the_bound():
@@ -138,5 +184,32 @@ async def test_two_connectors_share_one_fuse_fairly_and_pause_one_when_both_cann
         back = next(t for t, evse_id, closed in rig.switches if evse_id == 2 and closed and t > paused_at)
         # The pause is decided a reaction time before the contactor opens; the return likewise.
         assert back - opened >= RESUME_AFTER_S - 1.0, (opened, back)
+    finally:
+        await rig.close()
+
+
+async def test_an_ev_plugged_in_starts_at_the_headroom_and_a_second_never_lifts_the_sum_over_the_fuse():
+    rig = EnergyRig(connectors=2, load={"main_fuse_a": FUSE, "margin_a": MARGIN}, house=NIGHT)
+    peak = [0.0]
+
+    def watch(r: EnergyRig) -> None:
+        peak[0] = max(peak[0], max(r.grid()))
+
+    try:
+        await rig.run(3.3, watch)  # the first reading is in; plug in between two of them
+        rig.worlds[1].plug_in()
+        rig.evses[1].allow()
+        await rig.run(10, watch)
+        first = rig.worlds[1].ev.current_a
+        assert first >= 20, "alone, the EV takes what the fuse leaves from the start"
+        assert peak[0] <= FUSE - MARGIN + 0.1, peak[0]
+        rig.worlds[2].plug_in()
+        rig.evses[2].allow()
+        await rig.run(10, watch)
+        a, b = rig.worlds[1].ev.current_a, rig.worlds[2].ev.current_a
+        assert a == b and a >= 10, (a, b)
+        assert peak[0] <= FUSE - MARGIN + 0.1, f"the second EV lifted a phase to {peak[0]:.1f} A"
+        closes = [(t, e) for t, e, closed in rig.switches if closed]
+        assert [e for _, e in closes] == [1, 2] and len(rig.switches) == 2, "no chatter at plug-in"
     finally:
         await rig.close()
