@@ -89,6 +89,12 @@ ResetHook = Callable[[bool], Awaitable[None]]
 class V201Adapter:
     """One connected session of OCPP 2.0.1: boot, heartbeat, status, transactions, handlers."""
 
+    #: The version spoken, its handlers and its transaction messages: 2.1 builds on this adapter
+    #: (``protocol.v21.adapter``) and names its own.
+    version = VERSION
+    peer_class: type[V201Peer] = V201Peer
+    transactions_class: type[TransactionEvents] = TransactionEvents
+
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
                  data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
@@ -105,15 +111,15 @@ class V201Adapter:
         self.registered = registered if registered is not None else Registration(boot_reason)
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
         self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
-        self.peer = V201Peer(config.station.identity, ws, self, config.ocpp.response_timeout_s)
+        self.peer = self.peer_class(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.peer.device_model = DeviceModel(settings, len(station.connectors), station=station,
                                              clock=clock.time)
         self.accepted = asyncio.Event()
         #: The CSMS's answer to the last BootNotification (None before the first).
         self.registration: RegistrationStatusEnumType | None = None
-        self.transactions = TransactionEvents(station, outbox, settings, clock,
-                                              lambda request: self._call(request, built_here=True),
-                                              clock.time(), self._spawn)
+        self.transactions = self.transactions_class(station, outbox, settings, clock,
+                                                    lambda request: self._call(request, built_here=True),
+                                                    clock.time(), self._spawn)
         self.notifications = Notifications(self._queue)
         self.reservation_updates = ReservationUpdates(station.reservations, self._queue)
         self.security_session = SecuritySession(self)
@@ -132,7 +138,7 @@ class V201Adapter:
         reader = asyncio.ensure_future(self.peer.start())
         workers: list[asyncio.Future[Any]] = [reader]
         try:
-            if self.registered.must_boot(VERSION):
+            if self.registered.must_boot(self.version):
                 boot = asyncio.ensure_future(self._boot())
                 workers.append(boot)
                 await first_of(boot, reader)
@@ -224,7 +230,7 @@ class V201Adapter:
                     self.settings.set("heartbeat_interval_s", str(result.interval))
                 log.info("BootNotification accepted (reason %s); heartbeat every %s s", reason.value,
                          self.settings.get("heartbeat_interval_s"))
-                self.registered.accepted(VERSION)
+                self.registered.accepted(self.version)
                 self.accepted.set()
                 return
             wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S

@@ -24,6 +24,7 @@ core's engine and reservations.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Protocol
 
 from ocpp.exceptions import (
@@ -114,6 +115,10 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
     """The library's 2.0.1 charge point with 2.0.1-correct errors; handlers delegate to the adapter."""
 
     call_results = call_result
+    #: The version whose schemas and actions the CALLs are checked against: 2.1 builds on this
+    #: peer (``protocol.v21``) and sets its own, with the library's 2.1 modules.
+    ocpp_version: str = VERSION
+    actions: type[StrEnum] = Action
 
     def __init__(self, identity: str, ws: Any, adapter: Adapter, response_timeout: float) -> None:
         super().__init__(identity, ws, response_timeout=response_timeout)
@@ -123,10 +128,10 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         """CALLERRORs for what the library would not answer rightly; descriptions capped."""
         if msg.action not in self.route_map:
             try:
-                Action(msg.action)
+                self.actions(msg.action)
             except ValueError:
-                raise NotImplementedError(
-                    description=f"{brief(msg.action, 60)} is not an OCPP 2.0.1 action", details={}) from None
+                raise NotImplementedError(description=f"{brief(msg.action, 60)} is not an OCPP "
+                                                      f"{self.ocpp_version} action", details={}) from None
             raise NotSupportedError(
                 description=f"{msg.action} is not supported by this charging station", details={})
         registration = self.adapter.registration
@@ -136,7 +141,8 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
             raise SecurityError(description=f"{msg.action} before the BootNotification was accepted "
                                             f"({registration.value if registration else 'not answered'})",
                                 details={})
-        error = schema_error_201(msg.action, msg.payload)
+        error = schema_error(msg.action, msg.payload, self.ocpp_version, SCHEMA_ERRORS,
+                             FormatViolationError)
         if error is not None:
             error.description = brief(error.description)
             raise error

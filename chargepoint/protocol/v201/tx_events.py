@@ -60,6 +60,9 @@ Caller = Callable[[Any], Awaitable[Any]]
 class TransactionEvents:
     """Drains the outbox as TransactionEvents on one connection."""
 
+    #: The wire form made here; 2.1's messages (``protocol.v21.tx_events``) are a form of their own.
+    form = FORM
+
     def __init__(self, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
                  call_built: Caller, connected_at: float,
                  spawn: Callable[[Awaitable[Any]], None]) -> None:
@@ -75,7 +78,7 @@ class TransactionEvents:
 
     async def drain(self) -> None:
         """Send queued transaction messages in order; each leaves after its answer is committed."""
-        self.outbox.attach_sender(FORM, self.wire_form)
+        self.outbox.attach_sender(self.form, self.wire_form)
         try:
             await self._drain()
         finally:
@@ -84,13 +87,13 @@ class TransactionEvents:
     def wire_form(self, entry: Entry) -> Sent:
         """``entry`` as the text its every send carries (made once: see the module doc)."""
         wire = wire_call(self.translate(entry))
-        return Sent(FORM, wire.action, wire.payload)
+        return Sent(self.form, wire.action, wire.payload)
 
     async def _drain(self) -> None:
         attempts = 0
         while True:
             entry = await self.outbox.wait_head()
-            sent = self.outbox.sent(entry, FORM)
+            sent = self.outbox.sent(entry, self.form)
             if sent is None:
                 sent = self.wire_form(entry)
                 await self.outbox.record_sent(entry, sent)
