@@ -368,6 +368,7 @@ class Daemon:
             await self.station.reservations.attach(store)
             await self.station.tariffs.attach(store, lambda: self.energy.mode if self.energy else "fast")
             await self.display_messages.attach(store)
+            await self.station.monitoring.attach(store)
             if self.energy is not None:
                 await self.energy.attach(store)
             await self.security.log.attach(store)

@@ -34,6 +34,7 @@ from chargepoint.core.events import (
     StatusChanged,
     StopReason,
 )
+from chargepoint.core.monitoring import VariableMonitoring
 from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
@@ -102,8 +103,9 @@ class Station:
         self.security: Security | None = None
         self.firmware: FirmwareManager | None = None
         self.diagnostics: Diagnostics | None = None
-        #: The operator's messages for the station's display (display_messages.py).
+        #: The operator's messages for the station's display (display_messages.py); its monitors.
         self.display_messages: DisplayMessages | None = None
+        self.monitoring = VariableMonitoring(clock)
         #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one.
         self.held_for_recovery: set[int] = set()
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).

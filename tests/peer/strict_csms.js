@@ -176,7 +176,8 @@ function handle201(client) {
         'FirmwareStatusNotification', 'LogStatusNotification']) {
         client.handle(action, () => ({}));
     }
-    for (const action of ['ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages']) {
+    for (const action of ['ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages',
+        'NotifyMonitoringReport']) {
         client.handle(action, () => ({}));
     }
     client.handle(({ method }) => {

@@ -53,6 +53,7 @@ from chargepoint.protocol.v201 import VERSION, smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.events import Notifications
 from chargepoint.protocol.v201.firmware import TRIGGERS, FirmwareReports
+from chargepoint.protocol.v201.monitoring import MonitorEvents
 from chargepoint.protocol.v201.peer import V201Peer
 from chargepoint.protocol.v201.reservations import ReservationUpdates
 from chargepoint.protocol.v201.security import SecuritySession
@@ -159,6 +160,7 @@ class V201Adapter:
                 asyncio.ensure_future(self.transactions.drain()),
                 asyncio.ensure_future(self._send_best_effort()),
                 asyncio.ensure_future(self.security_session.run()),
+                asyncio.ensure_future(MonitorEvents(self.peer.device_model, self.station, self._queue).run()),
             ]
             workers += session
             await first_of(reader, *session)

@@ -30,6 +30,8 @@ from chargepoint.core.network_profiles import NetworkProfiles
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
 from chargepoint.protocol.v201 import variables as v
 from chargepoint.protocol.v201.display import capability_fact
+from chargepoint.protocol.v201.monitor_words import FACTS as MONITORING_FACTS
+from chargepoint.protocol.v201.monitor_words import monitorable, monitoring_fact
 from chargepoint.protocol.v201.variables import (
     CONNECTOR,
     EVSE,
@@ -54,7 +56,8 @@ CONFIGURATION_INVENTORY, FULL_INVENTORY, SUMMARY_INVENTORY = (
 #: Percent a limit must change by to be reported: 100, since the station reports no limit changes yet.
 LIMIT_CHANGE_SIGNIFICANCE = 100
 #: Facts only a running station knows (left out of a model built without one).
-LIVE_FACTS = ("availability_state", "local_list_entries", "charging_profile_entries")
+LIVE_FACTS = ("availability_state", "local_list_entries", "charging_profile_entries", "problem",
+              *MONITORING_FACTS)
 _DATA_KINDS = {"integer": "int", "boolean": "bool", "decimal": "float"}
 _WORD_OF_POINT = {neutral: word for word, neutral in TX_POINT_WORDS.items()}
 
@@ -226,6 +229,10 @@ class DeviceModel:
             return self._power(attribute, evse_id or 0)
         if self.station is None:
             return None
+        if fact in MONITORING_FACTS:
+            return monitoring_fact(self.station, fact)
+        if fact == "problem":
+            return "true" if self.station.status_of(evse_id or 0).fault else "false"
         if fact == "availability_state":
             return availability_state(self.station.status_of(evse_id or 0))
         if fact == "local_list_entries":
@@ -359,7 +366,7 @@ class DeviceModel:
                 "variable_attribute": attributes, "variable_characteristics": self.characteristics(var)}
 
     def characteristics(self, var: Variable) -> dict[str, Any]:
-        out: dict[str, Any] = {"data_type": var.data_type, "supports_monitoring": False}
+        out: dict[str, Any] = {"data_type": var.data_type, "supports_monitoring": monitorable(var)}
         definition = self.settings.definitions.get(var.setting or "")
         low, high = var.min_limit, var.max_limit
         if definition is not None and definition.kind is int:

@@ -15,7 +15,8 @@ SecurityError.
 
 The provisioning actions (GetVariables, SetVariables, GetBaseReport,
 SetNetworkProfile) come from a mixin over the device model
-(``provisioning.ProvisioningHandlers``, first in ``V201Peer``'s bases); the
+(``provisioning.ProvisioningHandlers``; GetReport from ``reports.ReportHandlers``
+and the monitors of the N block from ``monitoring.MonitoringHandlers``); the
 adapter gives the peer its ``device_model``. The Smart Charging block
 (``smart_charging.SmartChargingHandlers``) and the Reservation block
 (``reservations.ReservationHandlers``) are mixins too, translating for the
@@ -56,7 +57,9 @@ from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
 from chargepoint.protocol.v201.display import DisplayHandlers
 from chargepoint.protocol.v201.firmware import FirmwareHandlers
+from chargepoint.protocol.v201.monitoring import MonitoringHandlers
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
+from chargepoint.protocol.v201.reports import ReportHandlers
 from chargepoint.protocol.v201.reservations import ReservationHandlers
 from chargepoint.protocol.v201.security import SecurityHandlers
 from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
@@ -149,10 +152,11 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(SecurityHandlers, ProvisioningHandlers, SmartChargingHandlers, ReservationHandlers,
-               FirmwareHandlers, DisplayHandlers, RobustV201Peer):
-    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model,
-    smart charging (``smart_charging``), reservations (``reservations``), certificate management
+class V201Peer(SecurityHandlers, ReportHandlers, ProvisioningHandlers, MonitoringHandlers,
+               SmartChargingHandlers, ReservationHandlers, FirmwareHandlers, DisplayHandlers, RobustV201Peer):
+    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model
+    (custom reports: ``reports``), variable monitors (``monitoring``), smart charging
+    (``smart_charging``), reservations (``reservations``), certificate management
     (``security.SecurityHandlers``), firmware updates and log uploads (``firmware.FirmwareHandlers``),
     display messages (``display.DisplayHandlers``)."""
 

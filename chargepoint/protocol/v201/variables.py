@@ -211,6 +211,17 @@ VARIABLES: tuple[Variable, ...] = (
           values=("ASCII", "HTML", "URI", "UTF8"), constant=True),
     _fact("DisplayMessageCtrlr", "SupportedPriorities", "display_priorities", "MemberList",
           values=("AlwaysFront", "InFront", "NormalCycle"), constant=True),
+    # MonitoringCtrlr: the operator's variable monitors (core/monitoring.py, protocol/v201/monitoring.py)
+    _fact("MonitoringCtrlr", "Available", "true", "boolean", constant=True, **_OPT),
+    _fact("MonitoringCtrlr", "Enabled", "true", "boolean", constant=True, **_OPT),
+    *(_fact("MonitoringCtrlr", "BytesPerMessage", "bytes_per_frame", "integer", instance=i, constant=True)
+      for i in ("ClearVariableMonitoring", "SetVariableMonitoring")),
+    *(_fact("MonitoringCtrlr", "ItemsPerMessage", "items_per_request", "integer", instance=i, constant=True)
+      for i in ("ClearVariableMonitoring", "SetVariableMonitoring")),
+    _fact("MonitoringCtrlr", "ActiveMonitoringBase", "monitoring_base", "OptionList",
+          values=("All", "FactoryDefault", "HardWiredOnly"), **_OPT),
+    _fact("MonitoringCtrlr", "ActiveMonitoringLevel", "monitoring_level", "integer", min_limit=0, max_limit=9,
+          **_OPT),
     # ChargingStation
     _fact("ChargingStation", "AvailabilityState", "availability_state", "OptionList",
           values=AVAILABILITY_STATES),
@@ -231,6 +242,8 @@ VARIABLES: tuple[Variable, ...] = (
           values=AVAILABILITY_STATES),
     _fact("Connector", "Available", "true", "boolean", scope=CONNECTOR, constant=True),
     _fact("Connector", "ConnectorType", "connector_type", "string", scope=CONNECTOR, constant=True),
+    # A fault (the hard-wired monitor's variable: see events.py)
+    _fact("Connector", "Problem", "problem", "boolean", scope=CONNECTOR, **_OPT),
     _fact("Connector", "SupplyPhases", "supply_phases", "integer", scope=CONNECTOR, constant=True),
 )
 

@@ -1,0 +1,97 @@
+"""OCPP 2.0.1 GetReport: a custom report of the device model, by component criteria and/or by name.
+
+``componentVariable`` names what to report: a component (all its instances when
+no EVSE is named, all connectors of an EVSE when no connector is), and
+optionally one variable of it (all of them when none). ``componentCriteria``
+keeps the components that have the criterion's variable true: Available,
+Enabled, Problem (a connector with a fault), Active (no component of this
+station has one). Given both, the named parts of the components that meet a
+criterion are reported; given neither, the whole model. A report with nothing
+in it is EmptyResultSet; otherwise it is answered Accepted and sent afterwards
+as NotifyReport parts, exactly as a base report (``provisioning``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+if TYPE_CHECKING:
+    from chargepoint.protocol.v201.device_model import Address, DeviceModel
+
+#: The criteria: the variable of a component that must be true for it to be reported.
+CRITERIA = ("Active", "Available", "Enabled", "Problem")
+
+
+def matches(address: Address, entry: dict[str, Any]) -> bool:
+    """Whether one ComponentVariable entry names this variable of this component instance."""
+    var, evse_id, connector_id = address
+    component = entry.get("component") or {}
+    if str(component.get("name", "")).lower() != var.component.lower() or component.get("instance"):
+        return False
+    evse = component.get("evse")
+    if evse is not None:
+        if evse.get("id") != evse_id:
+            return False
+        if evse.get("connector_id") is not None and evse["connector_id"] != connector_id:
+            return False
+    variable = entry.get("variable")
+    if variable is None:
+        return True
+    return (str(variable.get("name", "")).lower() == var.name.lower()
+            and str(variable.get("instance") or "").lower() == (var.instance or "").lower())
+
+
+def instance_of(address: Address) -> tuple[str, int | None, int | None]:
+    var, evse_id, connector_id = address
+    return var.component, evse_id, connector_id
+
+
+def meeting(model: DeviceModel, criteria: list[str]) -> set[tuple[str, int | None, int | None]]:
+    """The component instances with one of ``criteria``'s variables true now."""
+    out = set()
+    for address in model.addresses():
+        var, evse_id, _ = address
+        if var.name in criteria and var.instance is None and model.value(var, "Actual", evse_id) == "true":
+            out.add(instance_of(address))
+    return out
+
+
+def custom_report(model: DeviceModel, criteria: list[str] | None,
+                  wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """ReportData items of a GetReport, in table order."""
+    chosen = list(model.addresses())
+    if criteria:
+        keep = meeting(model, criteria)
+        chosen = [a for a in chosen if instance_of(a) in keep]
+    if wanted:
+        chosen = [a for a in chosen if any(matches(a, entry) for entry in wanted)]
+    return [item for item in map(model.report_data, chosen) if item is not None]
+
+
+class ReportHandlers:
+    """GetReport; mix into the 2.0.1 peer before ``ProvisioningHandlers`` (whose sender it uses)."""
+
+    device_model: DeviceModel
+    _pending_reports: dict[int, list[dict[str, Any]]]
+
+    if TYPE_CHECKING:  # ProvisioningHandlers'
+        async def send_base_report(self, request_id: int, report_base: str, **_: Any) -> None: ...
+
+    @on(Action.get_report)
+    def on_get_report(self, request_id: int, component_criteria: list[str] | None = None,
+                      component_variable: list[dict[str, Any]] | None = None, **_: Any) -> Any:
+        items = custom_report(self.device_model, component_criteria, component_variable)
+        if not items:
+            return call_result.GetReport(status="EmptyResultSet")
+        if not hasattr(self, "_pending_reports"):
+            self._pending_reports = {}
+        self._pending_reports[request_id] = items
+        return call_result.GetReport(status="Accepted")
+
+    @after(Action.get_report)
+    async def send_custom_report(self, request_id: int, **_: Any) -> None:
+        await self.send_base_report(request_id, "Custom")
