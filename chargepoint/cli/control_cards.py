@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,13 @@ def read_csv(text: str, source: str) -> list[dict[str, Any]]:
 
 
 def _when(epoch: float | None) -> str:
-    return "never" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    """An expiry as a person gave it: ``end of 2027-01-31`` for the midnight a date means (local time)."""
+    if epoch is None:
+        return "never"
+    local = datetime.fromtimestamp(epoch)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        return f"end of {(local - timedelta(days=1)).strftime('%Y-%m-%d')}"
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def _list_view(r: dict[str, Any]) -> Any:
@@ -115,23 +120,35 @@ def cards_list(target: Target) -> None:
 @cards.command("add")
 @click.argument("name")
 @click.argument("tag")
-@click.option("--expires", metavar="DATE", help="Refused after this date (2027-03-31) or time "
-                                                "(2027-03-31T18:00, local time).")
+@click.option("--expires", metavar="DATE", help="Valid through this date (2027-03-31: to the end of that "
+                                                "day) or until this time (2027-03-31T18:00), local time.")
+@click.option("--rename", is_flag=True, help="The tag is listed already: give it this name and expiry.")
 @daemon_command
-def cards_add(target: Target, name: str, tag: str, expires: str | None) -> None:
-    """Let the card TAG charge, under NAME (a tag already listed gets the new name and expiry).
+def cards_add(target: Target, name: str, tag: str, expires: str | None, rename: bool) -> None:
+    """Let the card TAG charge, under NAME.
+
+    A tag already listed is refused unless --rename (then it gets the new name
+    and expiry); an expiry in the past is refused.
 
     \b
     chargepoint cards add "Company car" 04A1B2C3D4
     chargepoint cards add Guest 0499AA --expires 2027-01-31
+    chargepoint cards add "Anna's car" 04A1B2C3D4 --rename
     """
     try:
         expiry = parse_expiry(expires or "")
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
-    result = target.call("cards_add", id_tag=tag, name=name, expiry=expiry)
-    target.show(result, lambda r: f"Card {r['card']['id_tag']} ({r['card']['name']}) may charge, "
-                                  f"expires {_when(r['card']['expiry'])}.")
+    result = target.call("cards_add", id_tag=tag, name=name, expiry=expiry, rename=rename or None)
+
+    def text(r: dict[str, Any]) -> str:
+        card, was = r["card"], r.get("was")
+        until = "never expires" if card["expiry"] is None else \
+            f"valid through the end of {expires} (local time)" if expires and len(expires.strip()) == 10 \
+            else f"valid until {expires.strip() if expires else _when(card['expiry'])}"
+        renamed = f" (was {was['name']!r})" if was else ""
+        return f"Card {card['id_tag']} ({card['name']}){renamed} may charge, {until}."
+    target.show(result, text)
 
 
 @cards.command("remove")

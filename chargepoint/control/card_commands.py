@@ -6,7 +6,10 @@ large its local authorization list is); ``cards_add``, ``cards_remove`` and
 CSMS the OCPP local list is the CSMS's and the owner's cards are not used, so
 editing them would change nothing that matters and is refused with the reason
 (see core/cards.py). An import is all or nothing: one bad card refuses the
-whole batch, naming it.
+whole batch, naming it. A card added under a tag already listed is refused
+unless ``rename`` says to replace its name and expiry (a typo in a tag must not
+silently rename somebody's card); an expiry in the past is refused there (such a
+card could never charge; an imported list may keep expired cards on purpose).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from chargepoint.control.commands import AUDITED, command
 from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService
-from chargepoint.core.cards import CARDS_MAX, Card, CardError, LocalCards, checked
+from chargepoint.core.cards import CARDS_MAX, Card, CardError, LocalCards, checked, utc
 from chargepoint.core.store import StoreError
 
 AUDITED.update({"cards_add", "cards_remove", "cards_import"})
@@ -85,8 +88,17 @@ async def _list(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
 @command("cards_add")
 async def _add(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     cards = _owner_only(s)
-    (card,) = await _put(s, cards, [_card_args(s, args)])
-    return {"card": card_json(card, s.clock.time())}
+    new = _card_args(s, args)
+    if new.expiry is not None and new.expiry <= s.clock.time():
+        raise ControlError("bad_request", f"card {new.id_tag}: the expiry {utc(new.expiry)} is in the past: "
+                                          "the card could never charge")
+    listed = cards.get(new.id_tag)
+    if listed is not None and not args.get("rename", False):
+        raise ControlError("refused", f"card {listed.id_tag} is already on the list as {listed.name!r}: "
+                                      "add it with rename to give it the new name and expiry")
+    (card,) = await _put(s, cards, [new])
+    return {"card": card_json(card, s.clock.time()), "renamed": listed is not None,
+            "was": card_json(listed, s.clock.time()) if listed is not None else None}
 
 
 @command("cards_remove")

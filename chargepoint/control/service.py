@@ -184,6 +184,9 @@ class StationService:
         out["limit"]["smart_charging_changes_at"] = number(change, 0)
         energy = self.energy.status() if self.energy is not None else None
         out["limit"]["words"] = limit_words(v.limit.binding, v.limit.amps, energy, evse_id)
+        if out["session"] is not None:  # whose card, by name, for the dashboard and MQTT
+            card = self.daemon.cards.get(out["session"]["id_tag"]) if self.daemon.cards else None
+            out["session"]["card_name"] = card.name if card is not None else None
         out["measured"] = self.measured(evse_id)
         return out
 
@@ -269,6 +272,12 @@ class StationService:
         if evse_id is not None:
             self.evse_id(evse_id)
         token = IdToken(value, TokenType.LOCAL)
+        if not id_tag and not self.config.station.free_vend and \
+                self.station.start_refusal(evse_id, token, None) is None:
+            # The free vend tag would start a session that nobody may start on this station.
+            raise ControlError("refused", "no card given and this station is not free vend "
+                                          "(station.free_vend = false): name the card that starts it "
+                                          "(--id-tag)")
         result = self.station.remote_start(token, evse_id, authorize_first=authorize)
         if not result.accepted:
             off = [v.evse_id for v in map(self.station.view, self.station.connectors) if not v.operative
