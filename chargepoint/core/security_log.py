@@ -71,6 +71,12 @@ CRITICAL = frozenset({
     SecurityEvent.RESET_OR_REBOOT, SecurityEvent.SECURITY_LOG_WAS_CLEARED, SecurityEvent.MEMORY_EXHAUSTION,
     SecurityEvent.TAMPER_DETECTION_ACTIVATED})
 
+#: Events every healthy station records in its normal life (a start, a reboot, an update it was asked
+#: for): logged at INFO, so a technician's list of warnings shows only what needs a look. The CSMS
+#: still gets them all, critical or not, as the whitepaper says.
+ROUTINE = frozenset({SecurityEvent.STARTUP_OF_THE_DEVICE, SecurityEvent.RESET_OR_REBOOT,
+                     SecurityEvent.FIRMWARE_UPDATED})
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -126,7 +132,8 @@ class SecurityLog:
         info = info.replace("\n", " ")[:INFO_MAX]
         entry = Entry(self._next, self.now(), kind, info, False)
         self._next += 1
-        log.warning("security event %s%s", kind.value, f": {info}" if info else "")
+        log.log(logging.INFO if kind in ROUTINE else logging.WARNING, "security event %s%s", kind.value,
+                f": {info}" if info else "")
         if self.store is None:
             self._memory.append(entry)
             del self._memory[:-LOG_MAX]

@@ -184,3 +184,15 @@ async def test_renewal_is_asked_for_ahead_of_expiry_and_again_a_day_later(tmp_pa
     clock.advance(RENEWAL_RETRY_S)
     await security.check_expiry()
     assert len(wanted) == 2
+
+
+def test_a_start_is_logged_at_info_and_an_attack_as_a_warning(caplog):
+    caplog.set_level("INFO", logger="chargepoint.core.security_log")
+    log = SecurityLog(lambda: NOW)
+    log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
+    log.record(SecurityEvent.INVALID_CSMS_CERTIFICATE, "expired")
+    levels = {r.getMessage(): r.levelname for r in caplog.records}
+    assert levels == {"security event startup_of_the_device": "INFO",
+                      "security event invalid_csms_certificate: expired": "WARNING"}
+    assert [e.kind for e in log._memory] == [SecurityEvent.STARTUP_OF_THE_DEVICE,
+                                             SecurityEvent.INVALID_CSMS_CERTIFICATE], "both kept for the CSMS"
