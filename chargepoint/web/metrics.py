@@ -148,11 +148,18 @@ class StationCollector(Collector):
 
     def _link(self) -> Iterator[Metric]:
         s = self.service
-        connected = GaugeMetricFamily("chargepoint_csms_connected", "1 while the CSMS connection is up.")
-        connected.add_metric([], 1 if s.link.connected.is_set() else 0)
-        reconnects = CounterMetricFamily("chargepoint_csms_reconnects",
-                                         "Connections to the CSMS after the first one.")
-        reconnects.add_metric([], max(0, s.link.connections - 1))
+        standalone = s.config.ocpp.standalone
+        configured = GaugeMetricFamily("chargepoint_csms_configured",
+                                       "1 if a CSMS is configured; 0 on a standalone station.")
+        configured.add_metric([], 0 if standalone else 1)
+        yield configured
+        if not standalone:  # a standalone station has no link: a 0 here would be a false alert
+            connected = GaugeMetricFamily("chargepoint_csms_connected", "1 while the CSMS connection is up.")
+            connected.add_metric([], 1 if s.link.connected.is_set() else 0)
+            reconnects = CounterMetricFamily("chargepoint_csms_reconnects",
+                                             "Connections to the CSMS after the first one.")
+            reconnects.add_metric([], max(0, s.link.connections - 1))
+            yield from (connected, reconnects)
         outbox = GaugeMetricFamily("chargepoint_outbox_length",
                                    "Transaction messages queued for the CSMS (persistent outbox).")
         outbox.add_metric([], len(s.outbox))
@@ -162,7 +169,7 @@ class StationCollector(Collector):
                                        labels=["direction", "action", "result"])
         for (direction, action, result), n in sorted(self.messages.counts.items()):
             messages.add_metric([direction, action, result], n)
-        yield from (connected, reconnects, outbox, messages)
+        yield from (outbox, messages)
 
 
 def registry_for(service: StationService, messages: MessageCounter) -> CollectorRegistry:
