@@ -216,13 +216,17 @@ def check_config(config_path: str, json_output: bool) -> None:
     """Validate a configuration file without starting anything.
 
     Every problem is listed (file, key, reason), with the likely key for a
-    misspelt one; values left from the example files are warnings.
+    misspelt one; whatever `chargepoint run` would refuse is refused here too
+    (a dashboard beyond loopback without a password included). Values left
+    from the example files are warnings.
     """
+    from chargepoint.cli.start_checks import start_problems
     from chargepoint.config.loader import check
     from chargepoint.config.placeholders import placeholders
     from chargepoint.config.standalone import authority, standalone_warnings
 
-    config, errors = check(config_path)
+    # The file's own checks and those the daemon makes when it starts: whatever `run` refuses.
+    config, errors = check(config_path, at_start=start_problems)
     if errors:
         if json_output:
             listed = [{"file": e.file, "key": e.key, "reason": e.reason} for e in errors]

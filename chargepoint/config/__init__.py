@@ -6,7 +6,8 @@
 so keys they do not know elsewhere in the file never stop them.
 """
 
-from chargepoint.config.loader import BAUD_RATES, HAL_BACKENDS, METER_KINDS, TOP_LEVEL, load, parse
+from chargepoint.config.loader import HAL_BACKENDS, TOP_LEVEL, load, parse
+from chargepoint.config.meter_parse import BAUD_RATES, METER_KINDS
 from chargepoint.config.model import (
     MEASURANDS,
     Config,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chargepoint.config.model import SOLAR_MODES, Config, HouseConfig, LoadConfig, MeterConfig, SolarConfig
-from chargepoint.config.reader import ConfigError, Reader, did_you_mean, table
+from chargepoint.config.reader import ConfigError, Reader, did_you_mean, report, table
 
 #: The slowest grid meter poll that still answers an overload within 2 s of the meter seeing it.
 MAX_GRID_POLL_S = 2.0
@@ -92,23 +92,23 @@ def check_energy(file: str, config: Config) -> None:
     """The rules across sections (see the module doc)."""
     load, solar = config.load, config.solar
     if solar.mode != "fast" and not load.enabled:
-        raise ConfigError(file, "solar.mode", f"{solar.mode!r} needs the grid meter: set load.enabled = true "
-                                              "and configure [load.meter]")
+        report(ConfigError(file, "solar.mode", f"{solar.mode!r} needs the grid meter: set load.enabled = "
+                                               "true and configure [load.meter]"))
     if not load.enabled:
         return
     grid, station = load.meter, config.meter
     if grid.kind != "modbus" and config.hal_backend != "sim":
         reason = (f'must be "modbus" with hal.backend = "{config.hal_backend}" (a real grid meter), '
                   f"not {grid.kind!r}")
-        raise ConfigError(file, "load.meter.kind", reason)
+        report(ConfigError(file, "load.meter.kind", reason))
     if grid.kind == "modbus" and station.kind == "modbus" and grid.transport == station.transport == "rtu" \
             and grid.port == station.port:
         for name in ("baudrate", "parity", "stopbits", "timeout_s"):
             if getattr(grid, name) != getattr(station, name):
                 reason = (f"the grid meter shares {grid.port} with [meter]: "
                           f"must be {getattr(station, name)!r} as there")
-                raise ConfigError(file, f"load.meter.{name}", reason)
+                report(ConfigError(file, f"load.meter.{name}", reason))
         station_units = {c.meter_unit_id or station.unit_id + c.id - 1 for c in config.connectors}
         if grid.unit_id in station_units:
-            raise ConfigError(file, "load.meter.unit_id", f"unit {grid.unit_id} on {grid.port} is a "
-                                                          "connector's meter; the grid meter needs its own")
+            report(ConfigError(file, "load.meter.unit_id", f"unit {grid.unit_id} on {grid.port} is a "
+                                                           "connector's meter; the grid meter needs its own"))

@@ -111,7 +111,7 @@ def parse_firmware(file: str, data: dict[str, Any]) -> FirmwareConfig:
         venv_with_pip=r.boolean("venv_with_pip", d.venv_with_pip),
     )
     if not cfg.venvs_dir.startswith("/"):
-        raise r.fail("venvs_dir", f"must be an absolute path, not {cfg.venvs_dir!r}")
+        r.refuse("venvs_dir", f"must be an absolute path, not {cfg.venvs_dir!r}")
     r.finish()
     return cfg
 
@@ -130,6 +130,6 @@ def parse_diagnostics(file: str, data: dict[str, Any]) -> DiagnosticsConfig:
         upload_timeout_s=r.number("upload_timeout_s", d.upload_timeout_s, low=1, high=3600),
     )
     if cfg.http_method not in HTTP_METHODS:
-        raise r.fail("http_method", f"must be one of {', '.join(HTTP_METHODS)}, not {cfg.http_method!r}")
+        r.refuse("http_method", f"must be one of {', '.join(HTTP_METHODS)}, not {cfg.http_method!r}")
     r.finish()
     return cfg

@@ -20,6 +20,7 @@ from chargepoint.config.energy_parse import check_energy, parse_house, parse_loa
 from chargepoint.config.firmware import parse_diagnostics, parse_firmware
 from chargepoint.config.home import parse_home
 from chargepoint.config.keys import set_in_file
+from chargepoint.config.meter_parse import parse_meter as _meter
 from chargepoint.config.model import (
     CONNECTOR_TYPES,
     MEASURANDS,
@@ -29,14 +30,21 @@ from chargepoint.config.model import (
     Config,
     ConnectorConfig,
     ControlConfig,
-    MeterConfig,
     OcppConfig,
     SafetyConfig,
     SimulationConfig,
     StationConfig,
 )
 from chargepoint.config.mqtt_parse import parse_mqtt
-from chargepoint.config.reader import Collector, ConfigError, Reader, collecting, did_you_mean, table
+from chargepoint.config.reader import (
+    Collector,
+    ConfigError,
+    Reader,
+    collecting,
+    did_you_mean,
+    report,
+    table,
+)
 from chargepoint.config.safety_parse import SOCKET_PATH_MAX, parse_safety
 from chargepoint.config.step_budget import step_budget_problem
 from chargepoint.config.web import parse_web
@@ -68,10 +76,10 @@ def _station(file: str, data: dict[str, Any]) -> StationConfig:
         reserve_any_connector=r.boolean("reserve_any_connector", False),
     )
     if cfg.supply_phases == 2:
-        raise r.fail("supply_phases", "must be 1 or 3")
+        r.refuse("supply_phases", "must be 1 or 3")
     if cfg.connector_type not in CONNECTOR_TYPES:
-        raise r.fail("connector_type", f"unknown connector {cfg.connector_type!r}; "
-                                       f"known: {', '.join(CONNECTOR_TYPES)}")
+        r.refuse("connector_type", f"unknown connector {cfg.connector_type!r}; "
+                                   f"known: {', '.join(CONNECTOR_TYPES)}")
     for name, limit in (("vendor", 20), ("model", 20), ("serial_number", 25)):
         if len(getattr(cfg, name)) > limit:
             r.problem(name, f"must be at most {limit} characters (OCPP BootNotification)", None)
@@ -193,19 +201,19 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
         try:
             octets = bytes.fromhex(key)
         except ValueError:
-            raise r.fail("authorization_key",
-                         "must be hexadecimal (the Basic auth password's octets)") from None
-        if not 16 <= len(octets) <= 20 and not r.table.get("basic_auth_password"):
-            raise r.fail("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits "
+            r.refuse("authorization_key", "must be hexadecimal (the Basic auth password's octets)")
+        else:
+            if not 16 <= len(octets) <= 20 and not r.table.get("basic_auth_password"):
+                r.refuse("authorization_key", "must be 16 to 20 bytes: 32 to 40 hex digits "
                          "(a longer password: basic_auth_password, as text)")
     if cfg.security_profile in (1, 2) and not key:
-        raise r.fail("authorization_key", f"(or basic_auth_password) is required with security_profile "
-                     f"{cfg.security_profile}")
+        r.refuse("authorization_key", f"(or basic_auth_password) is required with security_profile "
+                 f"{cfg.security_profile}")
     if cfg.security_profile >= 2 and scheme != "wss" and not cfg.standalone:
-        raise r.fail("csms_url", f"must be wss:// with security_profile {cfg.security_profile}")
+        r.refuse("csms_url", f"must be wss:// with security_profile {cfg.security_profile}")
     # Without ca_bundle a wss:// CSMS is checked against the system's CA store.
     if cfg.ca_bundle and not Path(cfg.ca_bundle).is_file():
-        raise r.fail("ca_bundle", f"file not found: {cfg.ca_bundle}")
+        r.refuse("ca_bundle", f"file not found: {cfg.ca_bundle}")
 
 
 def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tuple[ConnectorConfig, ...]:
@@ -224,7 +232,7 @@ def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tupl
         )
         r.finish()
         if connector.id != index + 1:
-            raise r.fail("id", f"connectors must be numbered 1, 2, ... in order; expected {index + 1}")
+            r.refuse("id", f"connectors must be numbered 1, 2, ... in order; expected {index + 1}")
         result.append(connector)
     return tuple(result)
 
@@ -247,9 +255,9 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         persist_meter=r.boolean("persist_meter", d.persist_meter),
     )
     if cfg.driver not in ("none", "cycle"):
-        raise r.fail("driver", f"unknown driver {cfg.driver!r}; available: none, cycle")
+        r.refuse("driver", f"unknown driver {cfg.driver!r}; available: none, cycle")
     if cfg.ev_phases == 2:
-        raise r.fail("ev_phases", "must be 1 or 3")
+        r.refuse("ev_phases", "must be 1 or 3")
     r.finish()
     return cfg
 
@@ -261,66 +269,6 @@ def _cable_ohms(r: Reader, default: float | None) -> float | None:
     return None if tethered else ohms
 
 
-METER_KINDS = ("sim", "sim-modbus", "modbus")
-BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-
-
-def _meter(file: str, data: dict[str, Any], prefix: str = "meter") -> MeterConfig:
-    """``[meter]``, or another meter's table of the same keys (``prefix`` names it, e.g. load.meter)."""
-    from dataclasses import replace
-
-    from hal.meters.registermap import MapError, load_map, shipped_models
-
-    r = Reader(file, table(file, data, "meter"), prefix)
-    d = MeterConfig()
-    cfg = MeterConfig(
-        poll_interval_s=r.number("poll_interval_s", d.poll_interval_s, low=0.1, high=3600),
-        kind=r.string("kind", d.kind),
-        model=r.string("model", d.model),
-        map_file=r.string("map_file", d.map_file),
-        transport=r.string("transport", d.transport),
-        port=r.string("port", d.port),
-        baudrate=r.number("baudrate", d.baudrate, integer=True),
-        parity=r.string("parity", d.parity),
-        stopbits=r.number("stopbits", d.stopbits, low=1, high=2, integer=True),
-        host=r.string("host", d.host),
-        tcp_port=r.number("tcp_port", d.tcp_port, low=1, high=65535, integer=True),
-        unit_id=r.number("unit_id", d.unit_id, low=1, high=247, integer=True),
-        timeout_s=r.number("timeout_s", d.timeout_s, low=0.05, high=10),
-        retries=r.number("retries", d.retries, low=0, high=5, integer=True),
-        # The plausibility of the import register is the station meter's (a grid meter's is not billed).
-        max_power_w=r.number("max_power_w", d.max_power_w, low=0, high=1_000_000) if prefix == "meter"
-        else d.max_power_w,
-    )
-    if cfg.kind not in METER_KINDS:
-        raise r.fail("kind", f"unknown meter kind {cfg.kind!r}; known: {', '.join(METER_KINDS)}"
-                     + did_you_mean(cfg.kind, METER_KINDS))
-    if cfg.map_file:
-        path = Path(cfg.map_file)
-        if not path.is_absolute():
-            path = Path(file).parent / path
-        try:
-            load_map(path=path)
-        except MapError as exc:
-            raise r.fail("map_file", f"register map rejected: {exc}") from None
-        cfg = replace(cfg, map_file=str(path))
-    elif cfg.model not in shipped_models():
-        raise r.fail("model", f"unknown meter model {cfg.model!r}; shipped: "
-                     f"{', '.join(sorted(shipped_models()))} (or give map_file)")
-    if cfg.transport not in ("rtu", "tcp"):
-        raise r.fail("transport", f"must be 'rtu' or 'tcp', not {cfg.transport!r}")
-    if cfg.baudrate not in BAUD_RATES:
-        raise r.fail("baudrate", f"must be one of {', '.join(map(str, BAUD_RATES))}")
-    if cfg.parity not in ("N", "E", "O"):
-        raise r.fail("parity", f"must be 'N', 'E' or 'O', not {cfg.parity!r}")
-    if cfg.kind == "modbus" and cfg.transport == "tcp" and not cfg.host:
-        raise r.fail("host", "is required with transport = 'tcp'")
-    if cfg.kind == "modbus" and cfg.transport == "rtu" and not cfg.port:
-        raise r.fail("port", "is required with transport = 'rtu'")
-    r.finish()
-    return cfg
-
-
 def _control(file: str, data: dict[str, Any]) -> ControlConfig:
     r = Reader(file, table(file, data, "control"), "control")
     d = ControlConfig()
@@ -330,11 +278,11 @@ def _control(file: str, data: dict[str, Any]) -> ControlConfig:
         enabled=r.boolean("enabled", d.enabled),
     )
     if not cfg.socket.startswith("/"):
-        raise r.fail("socket", f"must be an absolute path, not {cfg.socket!r}")
+        r.refuse("socket", f"must be an absolute path, not {cfg.socket!r}")
     if len(cfg.socket.encode()) > SOCKET_PATH_MAX:
-        raise r.fail("socket", f"must be at most {SOCKET_PATH_MAX} bytes long (a Unix socket path)")
+        r.refuse("socket", f"must be at most {SOCKET_PATH_MAX} bytes long (a Unix socket path)")
     if not cfg.group or not all(c.isalnum() or c in "_-." for c in cfg.group):
-        raise r.fail("group", f"must be a group name (letters, digits, '_', '-', '.'), not {cfg.group!r}")
+        r.refuse("group", f"must be a group name (letters, digits, '_', '-', '.'), not {cfg.group!r}")
     r.finish()
     return cfg
 
@@ -381,11 +329,11 @@ def _check_raspberrypi(file: str, cfg: Config) -> None:
     if cfg.hal_backend != "raspberrypi":
         return
     if len(cfg.connectors) != 1:
-        raise ConfigError(file, "connectors", "the raspberrypi board drives one connector; "
-                                              f"{len(cfg.connectors)} are configured")
+        report(ConfigError(file, "connectors", "the raspberrypi board drives one connector; "
+                                               f"{len(cfg.connectors)} are configured"))
     if cfg.meter.kind != "modbus":
-        raise ConfigError(file, "meter.kind", f'must be "modbus" with hal.backend = "raspberrypi" '
-                                              f"(a real meter), not {cfg.meter.kind!r}")
+        report(ConfigError(file, "meter.kind", f'must be "modbus" with hal.backend = "raspberrypi" '
+                                               f"(a real meter), not {cfg.meter.kind!r}"))
 
 
 def _section(parse_one: Callable[[], T]) -> T | None:
@@ -433,32 +381,61 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "home": _section(lambda: parse_home(file, data)),
     }
     _check_step_budget(file, parts["safety"], parts["board"])
-    if collector is not None and collector.errors:
+    if collector is None:
+        config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),
+                        **parts)  # type: ignore[arg-type]
+        _check_raspberrypi(file, config)
+        check_energy(file, config)
+        return config
+    # Checking the whole file: the rules across sections too, on what the sections gave
+    # (a section that could not be read keeps its defaults), so every problem is listed at once.
+    partial = _assemble(file, data, backend, parts)
+    if partial is not None:
+        for rule in (_check_raspberrypi, check_energy):
+            try:
+                rule(file, partial)
+            except ConfigError as exc:
+                collector.add(exc)
+    collector.partial = partial
+    if collector.errors:
         raise collector.errors[0]
-    config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),
-                    **parts)  # type: ignore[arg-type]
-    _check_raspberrypi(file, config)
-    check_energy(file, config)
-    return config
+    assert partial is not None
+    return partial
 
 
-def check(path: str | Path) -> tuple[Config | None, list[ConfigError]]:
+def _assemble(file: str, data: dict[str, Any], backend: str, parts: dict[str, Any]) -> Config | None:
+    """The configuration from the sections read, defaults for those that could not be; None without
+    the three every station needs (station, ocpp, connectors)."""
+    if any(parts[name] is None for name in ("station", "ocpp", "connectors")):
+        return None
+    given = {name: part for name, part in parts.items() if part is not None or name == "board"}
+    return Config(hal_backend=backend, source=file, file_keys=set_in_file(data), **given)
+
+
+def check(path: str | Path, at_start: Callable[[Config], list[ConfigError]] | None = None,
+          ) -> tuple[Config | None, list[ConfigError]]:
     """Every problem of a configuration file at once (``chargepoint check-config``).
 
     ``load`` stops at the first problem, which is right for the daemon; a
     technician editing the file wants the whole list: each key's problem is
     recorded and its default used to go on, and a section whose check cannot go
-    on contributes its first problem. The Config is returned when there is none.
+    on contributes its first problem. ``at_start`` adds the refusals the daemon
+    makes only when it starts (outside this package: a dashboard on the network
+    without a password), run on what could be read. The Config is returned when
+    there is no problem.
     """
     collector = Collector()
     token = collecting.set(collector)
     try:
-        config = load(path)
+        config: Config | None = load(path)
     except ConfigError as exc:
         collector.add(exc)
         config = None
     finally:
         collecting.reset(token)
+    if at_start is not None and collector.partial is not None:
+        for problem in at_start(collector.partial):
+            collector.add(problem)
     return (config if not collector.errors else None), collector.errors
 
 

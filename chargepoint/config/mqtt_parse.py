@@ -22,9 +22,9 @@ MESSAGE_KB_MAX = 256 * 1024
 
 def _check_topic(r: Reader, name: str, value: str) -> None:
     if any(c in value for c in TOPIC_FORBIDDEN):
-        raise r.fail(name, f"must not contain '+', '#' or NUL (MQTT wildcards), not {value!r}")
+        r.refuse(name, f"must not contain '+', '#' or NUL (MQTT wildcards), not {value!r}")
     if value.startswith("/") or value.endswith("/") or "//" in value:
-        raise r.fail(name, f"must not begin or end with '/' nor hold an empty level, not {value!r}")
+        r.refuse(name, f"must not begin or end with '/' nor hold an empty level, not {value!r}")
 
 
 def _file(r: Reader, name: str, value: str, base: str) -> str:
@@ -35,7 +35,7 @@ def _file(r: Reader, name: str, value: str, base: str) -> str:
     if not path.is_absolute() and base not in ("", "<config>"):
         path = Path(base).parent / path
     if not path.is_file():
-        raise r.fail(name, f"file not found: {value}")
+        r.refuse(name, f"file not found: {value}")
     return str(path)
 
 
@@ -64,22 +64,22 @@ def parse_mqtt(file: str, data: dict[str, Any], identity: str) -> MqttConfig:
         max_message_kb=r.number("max_message_kb", d.max_message_kb, low=1, high=MESSAGE_KB_MAX, integer=True),
     )
     if cfg.enabled and not cfg.host:
-        raise r.fail("host", "is required with enabled = true")
+        r.refuse("host", "is required with enabled = true")
     if cfg.password and not cfg.username:
-        raise r.fail("username", "is required when a password is set")
+        r.refuse("username", "is required when a password is set")
     if (cfg.ca_file or cfg.client_cert) and not cfg.tls:
-        raise r.fail("tls", "must be true when ca_file or client_cert is set")
+        r.refuse("tls", "must be true when ca_file or client_cert is set")
     if cfg.client_key and not cfg.client_cert:
-        raise r.fail("client_cert", "is required when client_key is set")
+        r.refuse("client_cert", "is required when client_key is set")
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
-        raise r.fail("reconnect_max_s", "must not be smaller than reconnect_min_s")
+        r.refuse("reconnect_max_s", "must not be smaller than reconnect_min_s")
     if cfg.topic_prefix:
         _check_topic(r, "topic_prefix", cfg.topic_prefix)
     elif any(c in identity for c in TOPIC_FORBIDDEN):
-        raise r.fail("topic_prefix", f"is required: the station identity {identity!r} holds an MQTT "
-                                     "wildcard and cannot make the default chargepoint/<identity>")
+        r.refuse("topic_prefix", f"is required: the station identity {identity!r} holds an MQTT "
+                                 "wildcard and cannot make the default chargepoint/<identity>")
     if not cfg.discovery_prefix:
-        raise r.fail("discovery_prefix", "must not be empty")
+        r.refuse("discovery_prefix", "must not be empty")
     _check_topic(r, "discovery_prefix", cfg.discovery_prefix)
     r.finish()
     return cfg

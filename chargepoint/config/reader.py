@@ -37,6 +37,8 @@ class Collector:
 
     errors: list[ConfigError] = field(default_factory=list)
     keys_read: set[str] = field(default_factory=set)
+    #: The configuration as far as it could be read (defaults where a section could not be), or None.
+    partial: Any = None
 
     def add(self, error: ConfigError) -> None:
         """Record ``error`` unless its key already has one (a bad value's default may fail a later check)."""
@@ -46,6 +48,14 @@ class Collector:
 
 #: The active collector, if any (see ``Collector``).
 collecting: ContextVar[Collector | None] = ContextVar("collecting", default=None)
+
+
+def report(error: ConfigError) -> None:
+    """Raise ``error``, or record it while collecting so the check goes on (a rule across sections)."""
+    collector = collecting.get()
+    if collector is None:
+        raise error
+    collector.add(error)
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -77,6 +87,14 @@ class Reader:
             raise error
         collector.add(error)
         return default
+
+    def refuse(self, name: str, reason: str) -> None:
+        """A value that breaks a rule: raised, or recorded while collecting and the check goes on.
+
+        Going on matters: the section's other keys are still checked (a misspelt key
+        after a bad value is named in the same round).
+        """
+        self.problem(name, reason, None)
 
     def _get(self, name: str, default: Any, required: bool) -> Any:
         self.used.add(name)

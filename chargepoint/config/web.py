@@ -68,19 +68,18 @@ def parse_web(file: str, data: dict[str, Any]) -> WebConfig:
         try:
             ipaddress.ip_address(cfg.listen)
         except ValueError:
-            raise r.fail("listen", f"must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::), "
-                                   f"not {cfg.listen!r}") from None
+            r.refuse("listen", f"must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::), not {cfg.listen!r}")
     if cfg.metrics not in METRICS_ACCESS:
-        raise r.fail("metrics", f"must be one of {', '.join(METRICS_ACCESS)}, not {cfg.metrics!r}")
+        r.refuse("metrics", f"must be one of {', '.join(METRICS_ACCESS)}, not {cfg.metrics!r}")
     for host in cfg.allowed_hosts:
         if not HOST_NAME.match(host):
-            raise r.fail("allowed_hosts", f"must be host names without scheme or port "
-                                          f"(e.g. \"station.example\"), not {host!r}")
+            r.refuse("allowed_hosts", f"must be host names without scheme or port "
+                                      f"(e.g. \"station.example\"), not {host!r}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
-        raise r.fail("tls_key" if cfg.tls_cert else "tls_cert", "tls_cert and tls_key go together")
+        r.refuse("tls_key" if cfg.tls_cert else "tls_cert", "tls_cert and tls_key go together")
     for name in ("tls_cert", "tls_key"):
         path = getattr(cfg, name)
         if path and not Path(path).is_file():
-            raise r.fail(name, f"file not found: {path}")
+            r.refuse(name, f"file not found: {path}")
     r.finish()
     return cfg

@@ -343,7 +343,10 @@ def test_invalid_configuration_values_are_named(tmp_path: Path):
     assert checked.exit_code == 1
     socket_error = {"file": str(bad), "key": "control.socket",
                     "reason": "must be at most 107 bytes long (a Unix socket path)"}
-    assert json.loads(checked.stdout) == {"ok": False, "error": socket_error, "errors": [socket_error]}
+    group_error = {"file": str(bad), "key": "control.group",
+                   "reason": "must be a group name (letters, digits, '_', '-', '.'), not 'tech nicians'"}
+    assert json.loads(checked.stdout) == {"ok": False, "error": socket_error,
+                                          "errors": [socket_error, group_error]}
 
 
 def test_check_config_lists_every_problem_and_warns_about_example_values(tmp_path: Path):

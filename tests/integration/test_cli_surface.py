@@ -6,6 +6,8 @@ Against the running daemon of the CLI rig (subprocess, sim hal, bench CSMS) over
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,3 +83,30 @@ def test_safe_off_answers_in_json(tmp_path: Path):
     done = CliRunner().invoke(main, ["safe-off", "--config", str(config), "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout) == {"ok": True, "file": str(config), "hal": "sim", "outputs": []}
+
+
+def test_check_config_refuses_what_run_refuses_every_problem_at_once(tmp_path: Path):
+    config = tmp_path / "station.toml"
+    config.write_text(f'[station]\nidentity = "CP-X"\nstate_dir = "{tmp_path / "state"}"\nsupply_phases = 2\n'
+                      'max_curent_a = 16\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                      '[web]\nenabled = true\nlisten = "0.0.0.0"\n')
+    checked = CliRunner().invoke(main, ["check-config", str(config)])
+    assert checked.exit_code == 1
+    assert f"Error: {config}: station.supply_phases: must be 1 or 3" in checked.stderr
+    assert (f"Error: {config}: station.max_curent_a: unknown key; did you mean 'max_current_a'?"
+            in checked.stderr)
+    assert (f"Error: {config}: web.listen: listening on 0.0.0.0 (beyond this machine) needs a dashboard "
+            f"password first: run `chargepoint web passwd --config {config}`") in checked.stderr
+    assert f"{config}: 3 problem(s)" in checked.stderr
+    # The daemon refuses the same file with the first of them.
+    refused = subprocess.run([sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert f"configuration rejected: {config}: station.supply_phases: must be 1 or 3" in refused.stderr
+    # With the password set, the dashboard may listen beyond loopback.
+    config.write_text(config.read_text().replace("supply_phases = 2\nmax_curent_a = 16\n", ""))
+    assert "needs a dashboard password" in CliRunner().invoke(main, ["check-config", str(config)]).stderr
+    done = CliRunner().invoke(main, ["web", "passwd", "--config", str(config), "--password-stdin"],
+                              input="correct horse battery\n")
+    assert done.exit_code == 0, done.output
+    assert CliRunner().invoke(main, ["check-config", str(config)]).exit_code == 0

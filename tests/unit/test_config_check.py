@@ -100,3 +100,22 @@ def test_selftest_warns_about_example_values_without_failing():
     assert "ocpp.csms_url = 'wss://csms.example.com/ocpp'" in check.detail
     real = parse({"station": {"identity": "WALLBOX-7"}, "ocpp": {"csms_url": "wss://ocpp.operator.net/cs"}})
     assert configuration_check(real).status == "pass"
+
+
+def test_a_bad_value_does_not_hide_a_misspelt_key_nor_the_rules_across_sections(tmp_path):
+    """Each section goes on after a value it refuses: the typo beside it is named in the same round,
+    and so are the rules across sections (the Raspberry Pi needs one connector and a real meter)."""
+    path = tmp_path / "station.toml"
+    path.write_text('[station]\nidentity = "CP-1"\nsupply_phases = 2\nmax_curent_a = 16\n'
+                    '[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n[meter]\nkind = "modbuss"\nparityy = "E"\n'
+                    '[hal]\nbackend = "raspberrypi"\n[[connectors]]\nid = 1\n[[connectors]]\nid = 2\n')
+    _, errors = check(path)
+    keys = [e.key for e in errors]
+    assert "station.supply_phases" in keys and "station.max_curent_a" in keys
+    assert "meter.kind" in keys and "meter.parityy" in keys
+    assert "board" in keys and "connectors" in keys
+    typo = next(e for e in errors if e.key == "station.max_curent_a")
+    assert typo.reason == "unknown key; did you mean 'max_current_a'?"
+    with pytest.raises(ConfigError) as first:  # the daemon stops at the first, the same one
+        load(path)
+    assert (first.value.key, first.value.reason) == (errors[0].key, errors[0].reason)
