@@ -1,7 +1,7 @@
 """The ``chargepoint`` commands that talk to the running daemon over its control socket.
 
 status, sessions, start, stop, unlock, availability, config get/set/reset, queue, reconnect,
-fault clear, relay test, pilot test, logs, selftest, limit, and sim (the simulated
+fault clear, relay test, pilot test, logs, selftest, limit, mode, plan, cards, and sim (the simulated
 EV, for the sim station). Each prints a table for people or, with ``--json``,
 the daemon's answer as one JSON document for scripts (errors too, as
 ``{"ok": false, "error": {"code", "message"}}``).
@@ -28,6 +28,7 @@ and are re-exported here:
 * :mod:`chargepoint.cli.control_cards`: cards list/add/remove/import (the local
   cards of a station without a CSMS).
 * :mod:`chargepoint.cli.control_mode`: mode (the solar charging mode).
+* :mod:`chargepoint.cli.control_plan`: plan (a departure plan: N kWh by HH:MM).
 
 rich draws the tables; it is imported inside functions only, never at import
 time and never by the daemon.
@@ -54,6 +55,7 @@ from chargepoint.cli.control_checks import STATUS_STYLE, pilot, pilot_test, rela
 from chargepoint.cli.control_limit import limit
 from chargepoint.cli.control_link import queue, reconnect
 from chargepoint.cli.control_mode import mode
+from chargepoint.cli.control_plan import plan
 from chargepoint.cli.control_security import certs
 from chargepoint.cli.control_sim import sim, sim_card, sim_plug, sim_release, sim_trip, sim_unplug
 from chargepoint.cli.control_status import logs, sessions, status
@@ -80,6 +82,7 @@ __all__ = [
     "mode",
     "pilot",
     "pilot_test",
+    "plan",
     "queue",
     "reconnect",
     "register",
@@ -100,7 +103,7 @@ __all__ = [
 ]
 
 COMMANDS = (status, sessions, start, stop, unlock, availability, config, queue, fault, relay, pilot, logs,
-            selftest, sim, limit, cards, mode, certs, reconnect)
+            selftest, sim, limit, cards, mode, plan, certs, reconnect)
 
 
 def register(group: click.Group) -> None:

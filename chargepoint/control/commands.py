@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from chargepoint.control import security_commands, selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
 from chargepoint.control.service import StationService
+from chargepoint.core.plan_runner import PlanError
 from chargepoint.supervisor.sim import act_on_world
 from chargepoint.supervisor.wire import WireError
 
@@ -29,7 +31,7 @@ Handler = Callable[[StationService, dict[str, Any]], Awaitable[Any]]
 COMMANDS: dict[str, Handler] = {}
 #: Commands that change something: logged with who asked.
 AUDITED = {"start", "stop", "unlock", "availability", "config_set", "config_reset", "fault_clear",
-           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode", "reconnect",
+           "relay_test", "pilot_test", "selftest", "sim", "limit", "mode", "plan", "reconnect",
            *security_commands.AUDITED}
 
 
@@ -135,6 +137,33 @@ async def _mode(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     if energy is None:
         return {"mode": "fast", "grid_meter": False, "energy": None}
     return {"mode": energy.mode, "grid_meter": True, "energy": energy.status()}
+
+
+@command("plan")
+async def _plan(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
+    """A connector's departure plan: ``energy_kwh`` and ``deadline`` (epoch seconds) set it, ``clear``
+    removes it; without either it is shown."""
+    energy = s.energy
+    evse_id = s.evse_id(_connector(args))
+    kwh, deadline, clear = args.get("energy_kwh"), args.get("deadline"), args.get("clear", False)
+    if energy is None:
+        if kwh is None and not clear:
+            return {"connector": evse_id, "grid_meter": False, "plan": None}
+        raise ControlError("refused", "a departure plan needs the grid meter: set load.enabled = true and "
+                                      f"[load.meter] in {s.config.source}")
+    if clear:
+        await energy.plans.clear(evse_id)
+    elif kwh is not None or deadline is not None:
+        for name, value in (("energy_kwh", kwh), ("deadline", deadline)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ControlError("bad_request", f"{name} must be a number, not {value!r}")
+        try:
+            await energy.plans.set(evse_id, float(kwh) * 1000, float(deadline), s.clock.time())
+        except PlanError as exc:
+            raise ControlError("bad_request", str(exc)) from None
+    load = next(c for c in energy.connector_loads() if c.evse_id == evse_id)
+    return {"connector": evse_id, "grid_meter": True, "plan": energy.plans.status(load, s.clock.time()),
+            "mode": energy.mode}
 
 
 @command("config_get")

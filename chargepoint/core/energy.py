@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chargepoint.config.model import SOLAR_MODES, Config
 from chargepoint.core.load_manager import ConnectorLoad, LoadManager, Phases, own_currents
+from chargepoint.core.plan_runner import Plans
 from chargepoint.core.solar import SolarController
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock
@@ -65,6 +66,10 @@ class Connectors(Protocol):
 
     def limits(self, evse_id: int) -> LimitClaims: ...
 
+    def meter_wh(self, evse_id: int) -> float | None:
+        """The connector meter's import register (Wh), None without a reading."""
+        ...
+
     async def refresh(self) -> None:
         """Bring the connectors' own current up to date (read their meters now if that is needed)."""
         ...
@@ -93,6 +98,10 @@ class StationConnectors:
     def limits(self, evse_id: int) -> LimitClaims:
         return self.station.hardware(evse_id).limits
 
+    def meter_wh(self, evse_id: int) -> float | None:
+        reading = self.station.view(evse_id).last_reading
+        return None if reading is None else reading.energy_import_wh
+
     async def refresh(self) -> None:
         """Read the meter of every connector whose contactor is closed, right after the grid meter.
 
@@ -118,6 +127,7 @@ class EnergyManager:
         phases = config.station.supply_phases
         self.manager = LoadManager(phases, resume_after_s=config.solar.min_switch_interval_s)
         self.solar = SolarController(config.solar, phases)
+        self.plans = Plans(connectors.limits, connectors.meter_wh, phases, self.voltage_v)
         self.store: Store | None = None
         self._started = clock.monotonic()
         self.last_good: GridReading | None = None
@@ -147,6 +157,7 @@ class EnergyManager:
     async def attach(self, store: Store) -> None:
         """Take back the mode chosen before the restart (over the configuration's default)."""
         self.store = store
+        await self.plans.attach(store)
         mode = await store.call(load_mode, store)
         if mode in SOLAR_MODES:
             self.solar.set_mode(mode, self.connector_loads())
@@ -210,7 +221,8 @@ class EnergyManager:
         station = [sum(c.currents_a[p] for c in connectors) for p in range(3)]
         self.surplus_a = sum(station[p] - grid[p] for p in range(3))
         self._count_energy(connectors, grid, now)
-        self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now))
+        self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now,
+                                                 self.plans.modes(connectors, self.clock.time())))
 
     def _count_energy(self, connectors: list[ConnectorLoad], grid: Phases, now: float) -> None:
         """Add the energy since the last reading, at the power of the last reading, and the sun's part.
@@ -272,7 +284,8 @@ class EnergyManager:
         state = "fallback" if self.in_fallback else "ok" if good is not None and self.failures == 0 \
             else "failing" if good is not None else "starting"
         phases = self.solar.supply_phases
-        plugged = {c.evse_id: c.plugged for c in self.connector_loads()}
+        loads = {c.evse_id: c for c in self.connector_loads()}
+        plugged = {e: c.plugged for e, c in loads.items()}
         return {
             "mode": self.mode,
             "surplus_a": round(self.surplus_a / phases, 1),
@@ -291,7 +304,8 @@ class EnergyManager:
                             "solar": self.solar.describe(e, now, plugged.get(e, False)),
                             "solar_switches": self.solar.states[e].switches if e in self.solar.states else 0,
                             "load_paused": e in self.manager.paused,
-                            "solar_wh": round(self.solar_wh_by.get(e, 0.0), 1)}
+                            "solar_wh": round(self.solar_wh_by.get(e, 0.0), 1),
+                            "plan": self.plans.status(loads[e], self.clock.time()) if e in loads else None}
                            for e in self.connectors.ids()],
         }
 

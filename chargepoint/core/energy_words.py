@@ -18,7 +18,7 @@ from chargepoint.safety.iec61851 import MIN_PWM_CURRENT_A
 #: What each claim is, for a person.
 CLAIM_NAMES = {"station": "station rating", "cable": "cable rating", "operator": "your limit",
                "smart_charging": "smart charging", "load_manager": "main fuse", "solar": "solar",
-               "orphan": "safety supervisor (daemon away)", "plan": "departure plan"}
+               "orphan": "safety supervisor (daemon away)"}
 
 
 def kw(watts: float) -> str:
@@ -42,6 +42,4 @@ def limit_words(binding: str, amps: float | None, energy: dict[str, Any] | None,
         if paused:
             return f"paused: the main fuse ({energy['main_fuse_a']:g} A) leaves {left} beside the house"
         return f"main fuse: {amps:.1f} A of the {energy['main_fuse_a']:g} A it leaves beside the house"
-    if binding == "plan" and connector is not None and connector.get("plan"):
-        return f"departure plan: {connector['plan']}"
     return f"{name}: paused" if paused else f"{name}: {amps:.1f} A"

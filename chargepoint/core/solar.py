@@ -22,7 +22,7 @@ than once a minute. Pure logic with the time passed in; ``energy.py`` runs it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chargepoint.config.model import SOLAR_MODES, SolarConfig
@@ -51,6 +51,8 @@ class SolarController:
         self.supply_phases = supply_phases
         self._mode = config.mode
         self.states: dict[int, SolarState] = {}
+        #: Each connector's mode at the last update: the station's, or its own for now (see update).
+        self.effective: dict[int, str] = {}
 
     @property
     def mode(self) -> str:
@@ -64,6 +66,7 @@ class SolarController:
         if mode == self._mode:
             return
         self._mode = mode
+        self.effective.clear()
         for c in connectors:
             state = self.states.setdefault(c.evse_id, SolarState())
             state.charging = any(a > 0.5 for a in c.currents_a)
@@ -74,28 +77,47 @@ class SolarController:
         plugged = sum(1 for x in connectors if x.plugged) or 1
         return surplus_a / plugged / len(c.phases(self.supply_phases))
 
-    def update(self, surplus_a: float, connectors: Sequence[ConnectorLoad],
-               now: float) -> dict[int, float | None]:
-        """The claim of every connector (None: no claim, in fast mode)."""
+    def update(self, surplus_a: float, connectors: Sequence[ConnectorLoad], now: float,
+               overrides: Mapping[int, str] | None = None) -> dict[int, float | None]:
+        """The claim of every connector (None: no claim, in fast mode).
+
+        ``overrides``: a connector's own mode for now (a departure plan's: pv while it waits for
+        the sun, fast once it needs the grid); a start it causes keeps the switch interval too.
+        """
         claims: dict[int, float | None] = {}
         for c in connectors:
             state = self.states.setdefault(c.evse_id, SolarState())
-            if self._mode == "fast":
-                claims[c.evse_id] = None
+            own = (overrides or {}).get(c.evse_id)
+            mode = own or self._mode
+            if self.effective.get(c.evse_id, mode) != mode:
+                state.charging, state.pending_since = c.drawing, None  # as set_mode does
+            self.effective[c.evse_id] = mode
+            if mode == "fast":
+                claims[c.evse_id] = None if own is None or not c.plugged else self._start_now(state, now)
                 continue
             if not c.plugged:
                 # The next EV starts from the beginning of the cycle (the switch interval still holds).
                 state.charging, state.pending_since = False, None
-                claims[c.evse_id] = MIN_PWM_CURRENT_A if self._mode == "minpv" else 0.0
+                claims[c.evse_id] = MIN_PWM_CURRENT_A if mode == "minpv" else 0.0
                 continue
             share = self.share_a(surplus_a, connectors, c)
             follow = max(MIN_PWM_CURRENT_A, math.floor(share * 10 + 1e-9) / 10)
-            if self._mode == "minpv":
+            if mode == "minpv":
                 claims[c.evse_id] = follow
                 continue
             self._cycle(state, share, now)
             claims[c.evse_id] = follow if state.charging else 0.0
         return claims
+
+    def _start_now(self, state: SolarState, now: float) -> float | None:
+        """Charge without a solar limit, once the switch interval since the last pause is over."""
+        if state.charging:
+            return None
+        if state.switched_at is not None and now - state.switched_at < self.config.min_switch_interval_s:
+            return 0.0
+        state.charging, state.switched_at, state.pending_since = True, now, None
+        state.switches += 1
+        return None
 
     def _cycle(self, state: SolarState, share: float, now: float) -> None:
         """pv: start after the enable delay of enough surplus, pause after the disable delay of too little."""
@@ -118,15 +140,16 @@ class SolarController:
     def describe(self, evse_id: int, now: float, plugged: bool = True) -> str:
         """What the connector does in this mode, in a few words for the status."""
         state = self.states.get(evse_id)
-        if self._mode == "fast":
+        mode = self.effective.get(evse_id, self._mode)
+        if mode == "fast":
             return "fast: no solar limit"
         if not plugged:
-            if self._mode == "minpv":
+            if mode == "minpv":
                 return "no EV: one plugged in charges at 6 A plus the surplus"
             return (f"no EV: one plugged in starts once the surplus has covered 6 A for "
                     f"{self.config.enable_delay_s:g} s")
-        if self._mode == "minpv" or state is None:
-            return "6 A plus the surplus" if self._mode == "minpv" else "paused: waiting for surplus"
+        if mode == "minpv" or state is None:
+            return "6 A plus the surplus" if mode == "minpv" else "paused: waiting for surplus"
         if state.pending_since is not None:
             verb = "pausing" if state.charging else "starting"
             delay = self.config.disable_delay_s if state.charging else self.config.enable_delay_s

@@ -54,6 +54,9 @@ class WorldConnectors:
     def limits(self, evse_id: int) -> LimitClaims:
         return self._limits[evse_id]
 
+    def meter_wh(self, evse_id: int) -> float | None:
+        return self.worlds[evse_id].meter.energy_wh
+
     async def refresh(self) -> None:
         """The simulated EVs' currents are read live (``loads``): there is no older reading to renew."""
 
