@@ -49,7 +49,7 @@ CONNECTOR_TYPES = ("type2_socket", "type2_cable", "type1_cable")
 
 
 #: The OCPP versions this release speaks, in the default order of preference.
-OCPP_VERSIONS = ("2.0.1", "1.6")
+OCPP_VERSIONS = ("2.1", "2.0.1", "1.6")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
             transaction = {"local_id": tx.local_id, "remote_id": remote_id(tx.local_id),
                            "started_at": tx.started_at, "meter_start_wh": tx.meter_start_wh,
                            "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping,
-                           "cost": cost_json(tx.cost) if tx.cost is not None else None}
+                           "cost": cost_json(tx.cost) if tx.cost is not None else None,
+                           "csms_cost": str(tx.csms_cost) if tx.csms_cost is not None else None}
         session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
                    "transaction": transaction}
     reading = v.last_reading

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
 from chargepoint.core.tariff_cost import SessionCost
@@ -54,12 +55,16 @@ class Transaction:
     stopping: bool = False
     #: The CSMS refused the identifier but wants the transaction kept: no energy, still open.
     suspended: bool = False
+    #: Refused but kept, with energy left to deliver: the meter reading at which energy stops.
+    energy_cap_wh: float | None = None
     #: The activity last recorded for it (a transaction begins with the EV connected, starting).
     activity: Activity = Activity.STARTING
     #: The remote start request it answers (see ``TransactionStarted.remote_start_id``).
     remote_start_id: int | None = None
     #: Its running cost under the tariff in force (None: no tariff prices it; see ``tariff_book.py``).
     cost: SessionCost | None = None
+    #: The total the CSMS last said the driver pays so far (its own figure; None: it said none).
+    csms_cost: Decimal | None = None
 
     @property
     def charging(self) -> bool:

@@ -36,6 +36,7 @@ def encode(p: ChargingProfile) -> str:
         "id": p.id, "evse_id": p.evse_id, "purpose": p.purpose.value, "stack_level": p.stack_level,
         "kind": p.kind.value, "recurrency": p.recurrency.value if p.recurrency else None,
         "valid_from": p.valid_from, "valid_to": p.valid_to, "transaction_id": p.transaction_id,
+        "dynamic": p.dynamic, "dynamic_pull_s": p.dynamic_pull_s,
         "schedule": {"unit": s.unit.value, "start": s.start, "duration_s": s.duration_s,
                      "min_rate": s.min_rate,
                      "periods": [[x.start_s, x.limit, x.phases] for x in s.periods]}})
@@ -49,6 +50,7 @@ def decode(text: str) -> ChargingProfile:
         stack_level=int(d["stack_level"]), kind=Kind(d["kind"]),
         recurrency=Recurrency(d["recurrency"]) if d["recurrency"] else None,
         valid_from=d["valid_from"], valid_to=d["valid_to"], transaction_id=d["transaction_id"],
+        dynamic=bool(d.get("dynamic", False)), dynamic_pull_s=d.get("dynamic_pull_s"),
         schedule=Schedule(unit=RateUnit(s["unit"]), start=s["start"], duration_s=s["duration_s"],
                           min_rate=s["min_rate"],
                           periods=tuple(Period(int(a), float(b), c) for a, b, c in s["periods"])))

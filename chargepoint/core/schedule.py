@@ -99,6 +99,10 @@ class ChargingProfile:
     valid_to: float | None = None
     #: TX profiles: the station's local id of their transaction (None: the EVSE's next one).
     transaction_id: str | None = None
+    #: A dynamic profile: one period whose limit the CSMS (or an energy manager) moves while it stays
+    #: installed (``SmartCharging.update_dynamic``); ``dynamic_pull_s``: ask for the limit this often.
+    dynamic: bool = False
+    dynamic_pull_s: int | None = None
 
 
 @dataclass(frozen=True)

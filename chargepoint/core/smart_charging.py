@@ -197,6 +197,23 @@ class SmartCharging:
         self.refresh()
         return None
 
+    def update_dynamic(self, profile_id: int, limit: float, phases: int | None = None) -> str | None:
+        """Move the one limit of dynamic profile ``profile_id`` (in its unit); returns why not, or None.
+        Applied as any change: the claim follows at once, and the new limit is kept on disk."""
+        p = self.profiles.get(profile_id)
+        if p is None or not p.dynamic:
+            return f"there is no dynamic charging profile {profile_id}"
+        if limit < 0:
+            return f"a limit of {limit:g} is negative"
+        period = p.schedule.periods[0]
+        new = dataclasses.replace(p, schedule=dataclasses.replace(p.schedule, periods=(
+            dataclasses.replace(period, limit=limit, phases=period.phases if phases is None else phases),)))
+        self.profiles[profile_id] = new
+        self._persist(save=[new])
+        log.info("dynamic charging profile %d: limit %g %s", profile_id, limit, new.schedule.unit.value)
+        self.refresh()
+        return None
+
     def clear(self, *, profile_id: int | None = None, evse_id: int | None = None,
               purpose: Purpose | None = None, stack_level: int | None = None) -> list[int]:
         """Remove the profile ``profile_id``, or every one matching all the other criteria

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,16 @@ class TariffBook:
             log.info("transaction %s: tariff %s from now on", local_id, tariff.tariff_id)
             return TariffChange.ACCEPTED
         return TariffChange.NO_TRANSACTION
+
+    def csms_cost_updated(self, local_id: str, total: Decimal) -> bool:
+        """The CSMS's own total for transaction ``local_id`` so far; False: no such transaction runs."""
+        for c in self._connectors.values():
+            if c.transaction is not None and c.transaction.local_id == local_id:
+                c.transaction.csms_cost = total
+                log.info("transaction %s: the CSMS says %s so far", local_id, total)
+                return True
+        log.info("a cost for transaction %s, which does not run here: ignored", local_id)
+        return False
 
     def transaction_tariffs(self) -> dict[str, Tariff]:
         """Transaction id -> the tariff pricing it now."""

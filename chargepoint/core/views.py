@@ -7,6 +7,7 @@ station through it, and does not have to re-derive what the station decided.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from chargepoint.core.events import IdToken, StatusChanged
@@ -31,6 +32,8 @@ class TransactionView:
     energy_wh: float | None
     #: Its cost so far under the tariff in force (None: no tariff prices it).
     cost: CostSummary | None = None
+    #: The CSMS's own figure for it, when it sent one (OCPP 2.1 CostUpdated).
+    csms_cost: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def connector_view(c: ConnectorState, now: float, reservation: Reservation | Non
             reading = c.last_reading
             energy = None if reading is None else reading.energy_import_wh - tx.meter_start_wh
             tx_view = TransactionView(tx.local_id, tx.token, tx.started_at, tx.meter_start_wh,
-                                      tx.stopping, energy, tx.cost.summary() if tx.cost else None)
+                                      tx.stopping, energy, tx.cost.summary() if tx.cost else None,
+                                      tx.csms_cost)
         session = SessionView(c.session.token, tx_view)
     return ConnectorView(
         evse_id=c.id, connector_id=c.hw.connector_id, status=c.status(now),

@@ -15,7 +15,7 @@ from typing import Any
 
 from chargepoint.core.events import StatusChanged
 from chargepoint.core.settings import Settings
-from chargepoint.protocol import v201
+from chargepoint.protocol import v21, v201
 from chargepoint.protocol.v16 import adapter as v16
 from chargepoint.protocol.v16 import keys as v16_keys
 from chargepoint.protocol.v16 import translate as v16_translate
@@ -49,6 +49,12 @@ def _v201_adapter(*args: Any, **kwargs: Any) -> Any:
     return V201Adapter(*args, **kwargs)
 
 
+def _v21_adapter(*args: Any, **kwargs: Any) -> Any:
+    from chargepoint.protocol.v21.adapter import V21Adapter  # see ``load``
+
+    return V21Adapter(*args, **kwargs)
+
+
 def _v201_status(status: StatusChanged) -> str:
     """The connector status, with the charging state while a connector is occupied."""
     from chargepoint.protocol.v201 import translate as v201_translate  # see ``load``
@@ -68,6 +74,10 @@ VERSIONS: dict[str, Version] = {
 VERSIONS[v201.VERSION] = Version(v201.VERSION, v201.SUBPROTOCOL, _v201_adapter, v201_dm.VariableCatalogue,
                                  _v201_status, secret_names=tuple(v201_dm.SECRET_VARIABLES),
                                  setting_of=v201_dm.SETTING_VARIABLES.get)
+# OCPP 2.1 extends 2.0.1: the same device model and connector words.
+VERSIONS[v21.VERSION] = Version(v21.VERSION, v21.SUBPROTOCOL, _v21_adapter, v201_dm.VariableCatalogue,
+                                _v201_status, secret_names=tuple(v201_dm.SECRET_VARIABLES),
+                                setting_of=v201_dm.SETTING_VARIABLES.get)
 
 
 def version(name: str) -> Version:
@@ -81,7 +91,8 @@ def version(name: str) -> Version:
 #: The modules of a version that are loaded only where it is offered (importing the ``ocpp``
 #: library's 2.0.1 part takes a good part of a second on a Pi: a 1.6-only station and every
 #: CLI command are spared it).
-_MODULES = {v201.VERSION: ("chargepoint.protocol.v201.adapter",)}
+_MODULES = {v201.VERSION: ("chargepoint.protocol.v201.adapter",),
+            v21.VERSION: ("chargepoint.protocol.v21.adapter",)}
 
 
 def load(name: str) -> None:

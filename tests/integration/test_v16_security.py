@@ -78,7 +78,7 @@ async def test_profile_2_with_the_right_ca_connects_and_sends_the_key_octets(pki
         assert first.accepted
         assert first.authorization == basic(KEY)
         assert first.path == f"/ocpp/{IDENTITY}"
-        assert first.subprotocols == "ocpp2.0.1, ocpp1.6"  # both offered, the CSMS chose 1.6
+        assert first.subprotocols == "ocpp2.1, ocpp2.0.1, ocpp1.6"  # all offered, the CSMS chose 1.6
         assert all(h.accepted for h in csms.handshakes)
 
 

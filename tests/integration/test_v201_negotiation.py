@@ -91,7 +91,7 @@ async def test_a_csms_that_selects_no_version_is_refused_and_retried(
             await asyncio.wait_for(task, 20)
     refusals = [r.getMessage() for r in caplog.records if "refused the CSMS" in r.getMessage()]
     assert refusals, "no refusal line"
-    assert "none of the offered OCPP versions (ocpp2.0.1, ocpp1.6)" in refusals[0]
+    assert "none of the offered OCPP versions (ocpp2.1, ocpp2.0.1, ocpp1.6)" in refusals[0]
     assert all(r.exc_info is None for r in caplog.records), "a refusal is one line, not a traceback"
     assert opened[0] is None
 
@@ -105,7 +105,7 @@ async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(
     async def handler(ws: ServerConnection) -> None:  # never reached: the handshake fails
         attempts.append("opened")
 
-    async with serve(handler, "127.0.0.1", 0, subprotocols=["ocpp2.1"]) as server:  # type: ignore[list-item]
+    async with serve(handler, "127.0.0.1", 0, subprotocols=["ocpp1.5"]) as server:  # type: ignore[list-item]
         port = server.sockets[0].getsockname()[1]  # type: ignore[index]
         daemon = daemon_for(port, tmp_path)
         task = asyncio.ensure_future(daemon.run())
@@ -116,7 +116,8 @@ async def test_a_csms_that_serves_another_version_only_is_not_spoken_to(
             daemon.stop()
             await asyncio.wait_for(task, 20)
     lines = [r.getMessage() for r in caplog.records if r.name == "chargepoint.connection"]
-    assert any("HTTP 400 (it may speak none of the offered OCPP versions: ocpp2.0.1, ocpp1.6)" in line
+    offered = "ocpp2.1, ocpp2.0.1, ocpp1.6"
+    assert any(f"HTTP 400 (it may speak none of the offered OCPP versions: {offered})" in line
                for line in lines), lines
 
 

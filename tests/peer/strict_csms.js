@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// An independent OCPP 1.6J / 2.0.1 CSMS for the tests, built on `ocpp-rpc` in strict mode.
+// An independent OCPP 1.6J / 2.0.1 / 2.1 CSMS for the tests, built on `ocpp-rpc` in strict mode.
 //
 // Every frame the station sends (its CALLs and the CALLRESULTs it returns to our
 // CALLs) is schema-checked by an implementation we did not write. The process
@@ -29,7 +29,7 @@
 'use strict';
 
 const readline = require('readline');
-const { RPCServer, createRPCError } = require('ocpp-rpc');
+const { RPCServer, createRPCError, createValidator } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.STRICT_CSMS_PORT ?? 0);
 const heartbeatInterval = Number(process.argv[3] ?? process.env.STRICT_CSMS_HEARTBEAT_INTERVAL ?? 300);
@@ -67,9 +67,17 @@ function bootAnswer() {
 }
 let current = null; // the most recently connected client
 
+// ocpp-rpc 2.2.1 ships the official OCPP 2.1 schemas under ids ("urn:BootNotificationRequest") other
+// than those its validator looks up ("urn:BootNotification.req"): the same schemas, under the ids it uses.
+const ocpp21 = createValidator('ocpp2.1', require('ocpp-rpc/lib/schemas/ocpp2_1.json').map((schema) => ({
+    ...schema,
+    $id: schema.$id.replace(/Request$/, '.req').replace(/Response$/, '.conf'),
+})));
+
 const server = new RPCServer({
     protocols,
     strictMode: true,
+    strictModeValidators: [ocpp21],
     respondWithDetailedErrors: true,
     callTimeoutMs: 10000,
 });
@@ -136,7 +144,7 @@ server.on('client', (client) => {
         if (current === client) current = null;
     });
 
-    if (client.protocol === 'ocpp2.0.1') {
+    if (client.protocol === 'ocpp2.0.1' || client.protocol === 'ocpp2.1') {
         handle201(client);
         return;
     }
@@ -162,8 +170,12 @@ server.on('client', (client) => {
     });
 });
 
-// The OCPP 2.0.1 CSMS: everything accepted; an idToken in a TransactionEvent gets an idTokenInfo.
+// The OCPP 2.0.1 CSMS (and 2.1, which extends it): everything accepted; an idToken in a
+// TransactionEvent gets an idTokenInfo; a 2.1 PullDynamicScheduleUpdate gets the limit in
+// STRICT_CSMS_DYNAMIC_LIMIT (default 10).
 function handle201(client) {
+    client.handle('PullDynamicScheduleUpdate', () => ({
+        status: 'Accepted', scheduleUpdate: { limit: Number(process.env.STRICT_CSMS_DYNAMIC_LIMIT ?? 10) } }));
     client.handle('BootNotification', bootAnswer);
     client.handle('Heartbeat', () => ({ currentTime: now() }));
     client.handle('StatusNotification', () => ({}));

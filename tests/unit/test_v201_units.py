@@ -128,13 +128,13 @@ async def test_answered_messages_per_transaction_survive_a_restart(tmp_path) -> 
 
 def test_versions_offered_default_order_and_errors() -> None:
     base = {"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://x"}}
-    assert parse(base).ocpp.versions == ("2.0.1", "1.6")
-    assert tuple(registry.VERSIONS) == ("1.6", "2.0.1")
+    assert parse(base).ocpp.versions == ("2.1", "2.0.1", "1.6")
+    assert tuple(registry.VERSIONS) == ("1.6", "2.0.1", "2.1")
     assert set(parse(base).ocpp.versions) == set(registry.VERSIONS)
     only16 = parse({**base, "ocpp": {"csms_url": "ws://x", "versions": ["1.6"]}})
     assert only16.ocpp.versions == ("1.6",) and only16.ocpp.version == "1.6"
     assert parse({**base, "ocpp": {"csms_url": "ws://x", "version": "1.6"}}).ocpp.versions == ("1.6",)
-    for versions, reason in (([], "at least one"), (["1.6", "1.6"], "twice"), (["2.1"], "unknown value")):
+    for versions, reason in (([], "at least one"), (["1.6", "1.6"], "twice"), (["2.2"], "unknown value")):
         with pytest.raises(ConfigError, match=reason):
             parse({**base, "ocpp": {"csms_url": "ws://x", "versions": versions}})
     with pytest.raises(ConfigError, match="either version or versions"):
