@@ -145,6 +145,9 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     other = await ok(peer, "ChangeTransactionTariff", {"transactionId": "nope", "tariff": DRIVER})
     assert other["status"] == "TxNotFound"
     assert (await ok(peer, "CostUpdated", {"totalCost": 1.75, "transactionId": tx_id})) == {}
+    assert (await ok(peer, "GetTransactionStatus", {"transactionId": tx_id}))["ongoingIndicator"] is True
+    assert (await ok(peer, "GetTransactionStatus", {"transactionId": "gone"})) == {
+        "messagesInQueue": False, "ongoingIndicator": False}
     shown = daemon.service.status()["connectors"][0]["session"]["transaction"]
     assert shown["csms_cost"] == "1.75" and shown["cost"]["currency"] == "EUR"
 
@@ -195,6 +198,7 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert (await ok(peer, "ClearTariffs", {"tariffIds": ["op-day"]})) == {
         "clearTariffsResult": [{"tariffId": "op-day", "status": "Accepted"}]}
     assert (await ok(peer, "ClearTariffs", {}))["clearTariffsResult"] == [{"status": "NoTariff"}]
+    assert (await ok(peer, "GetTransactionStatus", {})) == {"messagesInQueue": False}
 
     # ------------------------------------- remote start, end by unplugging
     answer = await ok(peer, "RequestStartTransaction", {

@@ -4,8 +4,9 @@
 and its error mapping) with the ``ocpp`` library's 2.1 modules: CALLs from
 the CSMS are checked against the 2.1 schemas and actions, answers and the
 station's own CALLs are validated as 2.1 by the library. On top come the
-tariff block (``tariffs.TariffHandlers``) and dynamic charging limits
-(``dynamic.DynamicHandlers``). An action 2.1 defines that no handler takes is
+tariff block (``tariffs.TariffHandlers``), dynamic charging limits
+(``dynamic.DynamicHandlers``) and GetTransactionStatus
+(``transaction_status``). An action 2.1 defines that no handler takes is
 answered NotSupported, as in 2.0.1; README.md says which and why (bidirectional
 power and DER control, battery swap, priority charging, periodic event
 streams, settlement and web payment, allowed energy transfer).
@@ -19,10 +20,11 @@ from ocpp.v21.enums import Action
 from chargepoint.protocol.v21 import VERSION
 from chargepoint.protocol.v21.dynamic import DynamicHandlers
 from chargepoint.protocol.v21.tariffs import TariffHandlers
+from chargepoint.protocol.v21.transaction_status import TransactionStatusHandlers
 from chargepoint.protocol.v201.peer import V201Peer
 
 
-class V21Peer(TariffHandlers, DynamicHandlers, V201Peer):
+class V21Peer(TariffHandlers, DynamicHandlers, TransactionStatusHandlers, V201Peer):
     """The station's 2.1 peer (see the module doc)."""
 
     # The library's 2.1 messages and schemas (its ChargePoint for 2.1 sets the same three).
