@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chargepoint.config.model import SOLAR_MODES, Config
 from chargepoint.core.load_manager import ConnectorLoad, LoadManager, Phases, own_currents
 from chargepoint.core.plan_runner import Plans
+from chargepoint.core.session_energy import RunningSession, SessionLedger
 from chargepoint.core.solar import SolarController
+from chargepoint.core.tariff_codec import cost_json
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock
 from hal.grid import GridMeter, GridReading
@@ -70,6 +72,10 @@ class Connectors(Protocol):
         """The connector meter's import register (Wh), None without a reading."""
         ...
 
+    def session(self, evse_id: int) -> RunningSession | None:
+        """The connector's running transaction (its id and cost so far), None without one."""
+        ...
+
     async def refresh(self) -> None:
         """Bring the connectors' own current up to date (read their meters now if that is needed)."""
         ...
@@ -102,6 +108,13 @@ class StationConnectors:
         reading = self.station.view(evse_id).last_reading
         return None if reading is None else reading.energy_import_wh
 
+    def session(self, evse_id: int) -> RunningSession | None:
+        session = self.station.view(evse_id).session
+        tx = session.transaction if session is not None else None
+        if tx is None:
+            return None
+        return RunningSession(tx.local_id, cost_json(tx.cost.summary()) if tx.cost is not None else None)
+
     async def refresh(self) -> None:
         """Read the meter of every connector whose contactor is closed, right after the grid meter.
 
@@ -128,6 +141,7 @@ class EnergyManager:
         self.manager = LoadManager(phases, resume_after_s=config.solar.min_switch_interval_s)
         self.solar = SolarController(config.solar, phases)
         self.plans = Plans(connectors.limits, connectors.meter_wh, phases, self.voltage_v)
+        self.ledger = SessionLedger()
         self.store: Store | None = None
         self._started = clock.monotonic()
         self.last_good: GridReading | None = None
@@ -158,6 +172,7 @@ class EnergyManager:
         """Take back the mode chosen before the restart (over the configuration's default)."""
         self.store = store
         await self.plans.attach(store)
+        await self.ledger.attach(store)
         mode = await store.call(load_mode, store)
         if mode in SOLAR_MODES:
             self.solar.set_mode(mode, self.connector_loads())
@@ -221,6 +236,7 @@ class EnergyManager:
         station = [sum(c.currents_a[p] for c in connectors) for p in range(3)]
         self.surplus_a = sum(station[p] - grid[p] for p in range(3))
         self._count_energy(connectors, grid, now)
+        self.ledger.update({e: self.connectors.session(e) for e in self.connectors.ids()}, self.solar_wh_by)
         self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now,
                                                  self.plans.modes(connectors, self.clock.time())))
 
@@ -305,9 +321,14 @@ class EnergyManager:
                             "solar_switches": self.solar.states[e].switches if e in self.solar.states else 0,
                             "load_paused": e in self.manager.paused,
                             "solar_wh": round(self.solar_wh_by.get(e, 0.0), 1),
+                            "session_solar_wh": self._session_solar(e),
                             "plan": self.plans.status(loads[e], self.clock.time()) if e in loads else None}
                            for e in self.connectors.ids()],
         }
+
+    def _session_solar(self, evse_id: int) -> float | None:
+        solar = self.ledger.solar_wh(evse_id, self.solar_wh_by)
+        return None if solar is None else round(solar, 1)
 
     def power(self) -> dict[str, float | None]:
         """Power at the last grid reading (W): the connection (+ import, - export), the station, the

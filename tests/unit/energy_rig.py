@@ -57,6 +57,10 @@ class WorldConnectors:
     def meter_wh(self, evse_id: int) -> float | None:
         return self.worlds[evse_id].meter.energy_wh
 
+    def session(self, evse_id: int) -> None:
+        """No transactions here: the rig has the safety loops and the energy manager, not the station."""
+        return None
+
     async def refresh(self) -> None:
         """The simulated EVs' currents are read live (``loads``): there is no older reading to renew."""
 
