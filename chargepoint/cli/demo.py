@@ -2,8 +2,9 @@
 
 It shows, on one screen, what a station and a CSMS say to each other during a
 charging session: plug in, card tap, Authorize, the start of the transaction,
-its meter values, a remote stop from the CSMS, unplug; in OCPP 2.0.1
-(TransactionEvent) or 1.6J (StartTransaction, MeterValues, StopTransaction).
+its meter values, a remote stop from the CSMS, unplug; in OCPP 2.1 or 2.0.1
+(TransactionEvent; in 2.1 the Ended message carries the session's cost under
+the demo's home tariff) or 1.6J (StartTransaction, MeterValues, StopTransaction).
 The station is the real daemon with the simulated hal, so the demo exercises the same code a station runs.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from chargepoint.cli.demo_station import TwoProcessStation
 from chargepoint.protocol.v16.csms import CentralSystem, Frame
-from chargepoint.protocol.v201.csms import BOTH_VERSIONS
+from chargepoint.protocol.v21.csms import ALL_VERSIONS
 
 CARD = "04A1B2C3D4"
 IDENTITY = "DEMO-CP-1"
@@ -46,7 +47,8 @@ def _summary(frame: Frame) -> str:
                     f"txId={info['transactionId']}"
                     + (f" {info['stoppedReason']}" if "stoppedReason" in info else "")
                     + (f" {info['chargingState']}" if "chargingState" in info else "")
-                    + (f" Energy={energy[-1]}Wh" if energy else ""))
+                    + (f" Energy={energy[-1]}Wh" if energy else "")
+                    + _cost(payload.get("costDetails")))
         if frame.action == "StopTransaction":
             keep = {k: payload[k] for k in ("transactionId", "meterStop", "reason", "idTag")
                     if k in payload}
@@ -57,6 +59,14 @@ def _summary(frame: Frame) -> str:
     if frame.message_type == 4:
         return "→ CALLERROR " + json.dumps(frame.payload, separators=(",", ":"))
     return repr(frame.payload)
+
+
+def _cost(details: dict[str, Any] | None) -> str:
+    """A 2.1 TransactionEvent's cost, as a bill shows it."""
+    if not details:
+        return ""
+    total = details["totalCost"]
+    return f" cost={total['total'].get('inclTax', 0):.2f} {total['currency']}"
 
 
 class Timeline:
@@ -91,9 +101,9 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
                    samples: int = 3, ocpp: str = "2.0.1") -> int:
     """Run one whole session in OCPP ``ocpp``; return the energy delivered in Wh (> 0 on success)."""
     timeline = Timeline(out)
-    csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame, peers=dict(BOTH_VERSIONS))
+    csms = CentralSystem(heartbeat_interval_s=300, on_frame=timeline.frame, peers=dict(ALL_VERSIONS))
     port = await csms.start("127.0.0.1", 0)
-    timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port} (OCPP 2.0.1 and 1.6J)")
+    timeline.say(f"bench CSMS listening on ws://127.0.0.1:{port} (OCPP 2.0.1, 1.6J and 2.1)")
     state_dir = tempfile.TemporaryDirectory(prefix="chargepoint-demo-")
     station = TwoProcessStation({
         "station": {"identity": IDENTITY, "model": "Demo AC 11", "serial_number": "DEMO0001",
@@ -103,6 +113,7 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
                  "meter_values_sampled_data": ["Energy.Active.Import.Register",
                                                "Power.Active.Import", "Current.Import"]},
         "simulation": {"speed": speed, "ev_max_current_a": 16, "ev_soc": 0.4},
+        "home": {"price_per_kwh": 0.30},  # the session's cost (2.1 reports it to the CSMS)
         # The simulated meter's values travel as a real meter's do: an SDM630's
         # registers on a Modbus TCP server on loopback, read by the real driver.
         "meter": {"poll_interval_s": 5.0, "kind": "sim-modbus", "model": "sdm630"},

@@ -262,8 +262,9 @@ def check_config(config_path: str, json_output: bool) -> None:
               help="session: one charging session with the CSMS's frames; solar: a cloudy day in pv mode; "
                    "fuse: a kettle and an oven against the main fuse (each about a minute).")
 @click.option("--ocpp", "ocpp_version", default="2.0.1", show_default=True,
-              type=click.Choice(["2.0.1", "1.6"]),
-              help="The OCPP version the simulated station offers (the bench CSMS speaks both).")
+              type=click.Choice(["2.1", "2.0.1", "1.6"]),
+              help="The OCPP version the simulated station offers (the bench CSMS speaks all three); "
+                   "2.1 also reports the session's cost.")
 def demo(speed: float, standalone: bool, scenario: str, ocpp_version: str) -> None:
     """Simulated station + local CSMS: one whole charging session, with a timeline.
 
@@ -304,20 +305,20 @@ def demo(speed: float, standalone: bool, scenario: str, ocpp_version: str) -> No
               help="Heartbeat interval given to stations at boot (s).")
 @click.option("--quiet", is_flag=True, help="Print no frames (for long runs and benchmarks).")
 def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: bool) -> None:
-    """A bench OCPP central system (2.0.1 and 1.6J) that prints every frame.
+    """A bench OCPP central system (2.0.1, 1.6J and 2.1) that prints every frame.
 
     Point a station's ocpp.csms_url at ws://HOST:PORT to commission it without
     the operator's backend.
     """
     from chargepoint.cli.demo import Timeline
     from chargepoint.protocol.v16.csms import CentralSystem
-    from chargepoint.protocol.v201.csms import BOTH_VERSIONS
+    from chargepoint.protocol.v21.csms import ALL_VERSIONS
 
     _setup_logging("warning")
     timeline = Timeline()
     system = CentralSystem(accept_tags=set(tags) or None, heartbeat_interval_s=heartbeat,
                            on_frame=None if quiet else timeline.frame, record_frames=not quiet,
-                           peers=dict(BOTH_VERSIONS))
+                           peers=dict(ALL_VERSIONS))
 
     async def serve() -> None:
         bound = await system.start(host, port)

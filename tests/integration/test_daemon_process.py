@@ -53,6 +53,8 @@ async def test_daemon_subprocess_boots_and_stops_cleanly_on_sigterm(tmp_path, cs
     ("2.0.1", ("BootNotification", "Authorize", "TransactionEvent   Started seqNo=0",
                "TransactionEvent   Updated seqNo=1", "RequestStopTransaction",
                "TransactionEvent   Ended", "RemoteStop")),
+    ("2.1", ("BootNotification", "Authorize", "TransactionEvent   Started seqNo=0",
+             "RequestStopTransaction", "TransactionEvent   Ended", " EUR")),
 ])
 async def test_demo_runs_a_whole_session_with_energy(ocpp, actions):
     lines: list[str] = []
