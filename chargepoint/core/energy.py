@@ -113,7 +113,7 @@ class StationConnectors:
         tx = session.transaction if session is not None else None
         if tx is None:
             return None
-        return RunningSession(tx.local_id, cost_json(tx.cost.summary()) if tx.cost is not None else None)
+        return RunningSession(tx.local_id, cost_json(tx.cost) if tx.cost is not None else None)
 
     async def refresh(self) -> None:
         """Read the meter of every connector whose contactor is closed, right after the grid meter.
@@ -124,7 +124,8 @@ class StationConnectors:
         """
         for evse_id, c in self.station.connectors.items():
             evse = self.station.view(evse_id).evse
-            if evse is not None and evse.contactor_closed:
+            # A failing meter is left to its own poll (which counts and logs its failures once).
+            if evse is not None and evse.contactor_closed and c.meter_failures == 0:
                 await self.station.transactions.read_meter(c)
 
 
@@ -151,6 +152,8 @@ class EnergyManager:
         self.fallbacks = 0
         self.in_fallback = False
         self.last_error: str | None = None
+        #: The last unexpected error applying a reading (logged once).
+        self._bug: str | None = None
         self.surplus_a = 0.0
         self.headroom_a: Phases | None = None
         self.house_a: Phases | None = None
@@ -199,8 +202,17 @@ class EnergyManager:
         while True:
             started = self.clock.monotonic()
             reading = await self.meter.read()
-            await self.connectors.refresh()
-            self.apply(reading)
+            try:
+                await self.connectors.refresh()
+                self.apply(reading)
+            except Exception as exc:  # a bug must not freeze the claims: share the fallback, say it, go on
+                if repr(exc) != self._bug:  # once per different error, not every second
+                    self._bug = repr(exc)
+                    log.exception("energy manager: a reading could not be applied; the station shares the "
+                                  "fallback %g A per phase until one can", self.load.fallback_a)
+                # Nothing read from the station is trusted here: the fallback shared by every connector.
+                unknown = [ConnectorLoad(e, False) for e in self.connectors.ids()]
+                self._set(LOAD_CLAIM, self._fallback_claims(unknown, self.clock.monotonic()))
             await self.clock.sleep(max(0.0, interval - (self.clock.monotonic() - started)))
 
     async def close(self) -> None:

@@ -213,3 +213,32 @@ async def test_an_ev_plugged_in_starts_at_the_headroom_and_a_second_never_lifts_
         assert [e for _, e in closes] == [1, 2] and len(rig.switches) == 2, "no chatter at plug-in"
     finally:
         await rig.close()
+
+
+async def test_an_error_applying_a_reading_falls_back_and_the_manager_goes_on(caplog):
+    caplog.set_level(logging.INFO, logger="chargepoint.core.energy")
+    rig = EnergyRig(load={"main_fuse_a": FUSE, "fallback_a": 8}, house=NIGHT)
+    broken = [True]
+    healthy_loads = rig.energy.connectors.loads
+
+    def loads():  # a fault injected where the station's view is read
+        if broken[0] and rig.clock.monotonic() > 5:
+            raise RuntimeError("view unreadable")
+        return healthy_loads()
+
+    rig.energy.connectors.loads = loads  # type: ignore[method-assign]
+    try:
+        rig.plug_all()
+        await rig.run(4)
+        normal = rig.claim(1, "load_manager")
+        assert normal is not None and normal > 8
+        broken[0] = True
+        await rig.run(5)
+        assert rig.claim(1, "load_manager") == 8.0, "the fallback, not a frozen claim"
+        errors = [r for r in caplog.records if "could not be applied" in r.getMessage()]
+        assert len(errors) == 1 and errors[0].levelno == logging.ERROR, "said once, not every reading"
+        broken[0] = False
+        await rig.run(3)
+        assert rig.claim(1, "load_manager") == normal, "the manager kept running"
+    finally:
+        await rig.close()
