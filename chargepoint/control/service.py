@@ -26,9 +26,11 @@ from chargepoint.connection import Link
 from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
+from chargepoint.control.session_figures import finished_figures, running_figures
 from chargepoint.control.shapes import (
     _text,
     connector_json,
+    cost_json,
     display_json,
     last_problems,
     number,
@@ -187,6 +189,9 @@ class StationService:
         if out["session"] is not None:  # whose card, by name, for the dashboard and MQTT
             card = self.daemon.cards.get(out["session"]["id_tag"]) if self.daemon.cards else None
             out["session"]["card_name"] = card.name if card is not None else None
+            tx = out["session"]["transaction"]
+            if tx is not None:  # the sun's part of it, where a grid meter tells
+                tx.update(running_figures(evse_id, tx["energy_wh"], self.energy))
         out["measured"] = self.measured(evse_id)
         return out
 
@@ -250,6 +255,7 @@ class StationService:
                 "energy_wh": number(energy, 1),
                 "reason": StopReason.parse(reason).value if isinstance(reason, str) else None,
                 "card_name": row.get("card_name"), "standalone": bool(row.get("standalone"))})
+            finished[-1].update(finished_figures(finished[-1], self.energy))
         running, cards = [], self.daemon.cards
         for evse_id in self.station.connectors:
             v = self.station.view(evse_id)
@@ -261,7 +267,9 @@ class StationService:
                             "duration_s": number(self.clock.time() - tx.started_at, 1),
                             "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1),
                             "card_name": getattr(cards.get(tx.token.value) if cards else None, "name", None),
-                            "standalone": self.outbox.is_local(tx.local_id)})
+                            "standalone": self.outbox.is_local(tx.local_id),
+                            "cost": cost_json(tx.cost) if tx.cost is not None else None,
+                            **running_figures(evse_id, tx.energy_wh, self.energy)})
         return {"running": running, "finished": finished}
 
     # --------------------------------------------------------------- actions
