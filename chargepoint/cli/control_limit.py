@@ -17,12 +17,15 @@ from chargepoint.cli.control_target import Target, _connector_option, daemon_com
 
 
 def claims_text(limit: dict[str, Any]) -> str:
-    """Every claim of a connector, the binding one marked: ``station 32 A, operator 10 A (binds)``."""
+    """Every claim of a connector, the binding one marked, and why it binds in words:
+    ``solar 8.9 A (binds), station 32 A; solar: 8.9 A from 6.1 kW surplus``."""
     claims = limit.get("claims") or {}
     if not claims:
         return "none"
-    return ", ".join(f"{name} {amps:g} A" + (" (binds)" if name == limit.get("binding") else "")
+    text = ", ".join(f"{name} {amps:g} A" + (" (binds)" if name == limit.get("binding") else "")
                      for name, amps in sorted(claims.items(), key=lambda item: (item[1], item[0])))
+    words = limit.get("words")
+    return f"{text}; {words}" if words and limit.get("binding") in ("solar", "load_manager") else text
 
 
 @click.command()

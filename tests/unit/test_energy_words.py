@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from chargepoint.cli.control_limit import claims_text
 from chargepoint.core.energy_words import limit_words
 from tests.unit.energy_rig import EnergyRig
 
@@ -53,3 +54,12 @@ def test_other_claims_in_words():
                                                           "beside the house")
     assert limit_words("operator", 10.0, None, 1) == "your limit: 10.0 A"
     assert limit_words("", float("inf"), None, 1) == "no limit"
+
+
+def test_the_cli_says_why_the_solar_or_fuse_claim_binds():
+    waiting = "paused, starting in 52 s unless the surplus changes"
+    limit = {"claims": {"station": 32.0, "solar": 0.0}, "binding": "solar", "words": waiting}
+    assert claims_text(limit) == f"solar 0 A (binds), station 32 A; {waiting}"
+    operator = {"claims": {"station": 32.0, "operator": 10.0}, "binding": "operator",
+                "words": "your limit: 10.0 A"}
+    assert claims_text(operator) == "operator 10 A (binds), station 32 A", "the claims say it already"
