@@ -66,6 +66,9 @@ def _check(refused: Any, data: dict[str, Any] | None, file: str, what: str) -> N
     global _checking
     entry: dict[str, Any] = {"what": what, "file": file, "key": refused.key, "reason": refused.reason}
     if data is None:
+        if Path(file).is_dir():  # run and check-config alike take a file only (click refuses a directory)
+            _record({**entry, "skipped": "a directory: refused by click for run and check-config alike"})
+            return
         path, made = file, False
     else:
         try:

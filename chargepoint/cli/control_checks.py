@@ -95,7 +95,8 @@ def selftest(target: Target, report: str | None) -> None:
         try:
             Path(report).write_text(report_text(result), encoding="utf-8")
         except OSError as exc:
-            target.fail("report", f"cannot write {report}: {exc.strerror or exc}", EXIT_FAILED)
+            target.fail("report", f"cannot write {report}: {exc.strerror or exc}: give a path in a "
+                                  "directory you may write to", EXIT_FAILED)
 
     def text(r: dict[str, Any]) -> Any:
         table = _table("", "check", "result")

@@ -52,7 +52,8 @@ def passwd(config_path: str, password_stdin: bool, json_output: bool) -> None:
         path = write_hash(config.station.state_dir, hash_password(password))
     except OSError as exc:
         raise click.ClickException(f"cannot write the password into {config.station.state_dir}: "
-                                   f"{exc.strerror or exc}") from None
+                                   f"{exc.strerror or exc}: run it as the station's service user, or with "
+                                   "sudo (the directory is the configuration's station.state_dir)") from None
     if json_output:
         click.echo(json.dumps({"ok": True, "file": str(path), "mode": "0600"}))
         return

@@ -213,7 +213,8 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
         r.refuse("csms_url", f"must be wss:// with security_profile {cfg.security_profile}")
     # Without ca_bundle a wss:// CSMS is checked against the system's CA store.
     if cfg.ca_bundle and not Path(cfg.ca_bundle).is_file():
-        r.refuse("ca_bundle", f"file not found: {cfg.ca_bundle}")
+        r.refuse("ca_bundle", f"file not found: {cfg.ca_bundle}: give the path of the CSMS's CA certificate "
+                 "(PEM), or leave ca_bundle out to trust the system's CA store")
 
 
 def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tuple[ConnectorConfig, ...]:
@@ -463,11 +464,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(file, "-", "file not found") from None
+        raise ConfigError(file, "-", "file not found: check the path (a station's is usually "
+                                     "/etc/chargepoint/chargepoint.toml)") from None
+    except PermissionError as exc:
+        raise ConfigError(file, "-", f"cannot be read: {exc.strerror}: run as a user that may read it "
+                                     "(the service's user, or with sudo), or fix its permissions") from None
     except OSError as exc:
-        raise ConfigError(file, "-", f"cannot be read: {exc.strerror}") from None
+        raise ConfigError(file, "-", f"cannot be read: {exc.strerror}: give the path of the "
+                                     "configuration file itself") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+        raise ConfigError(file, "-", f"not valid TOML: {exc}: fix the TOML at that line and column") from None
     return data

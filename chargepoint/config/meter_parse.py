@@ -60,14 +60,17 @@ def parse_meter(file: str, data: dict[str, Any], prefix: str = "meter") -> Meter
         r.refuse("model", f"unknown meter model {cfg.model!r}; shipped: "
                  f"{', '.join(sorted(shipped_models()))} (or give map_file)")
     if cfg.transport not in ("rtu", "tcp"):
-        r.refuse("transport", f"must be 'rtu' or 'tcp', not {cfg.transport!r}")
+        r.refuse("transport", f"must be 'rtu' or 'tcp', not {cfg.transport!r}: 'rtu' for an RS-485 adapter "
+                 "(with port), 'tcp' for Modbus TCP or a gateway (with host)")
     if cfg.baudrate not in BAUD_RATES:
         r.refuse("baudrate", f"must be one of {', '.join(map(str, BAUD_RATES))}")
     if cfg.parity not in ("N", "E", "O"):
         r.refuse("parity", f"must be 'N', 'E' or 'O', not {cfg.parity!r}")
     if cfg.kind == "modbus" and cfg.transport == "tcp" and not cfg.host:
-        r.refuse("host", "is required with transport = 'tcp'")
+        r.refuse("host", "is required with transport = 'tcp': the address of the meter or its Modbus TCP "
+                 "gateway (or transport = 'rtu' with port for an RS-485 adapter)")
     if cfg.kind == "modbus" and cfg.transport == "rtu" and not cfg.port:
-        r.refuse("port", "is required with transport = 'rtu'")
+        r.refuse("port", "is required with transport = 'rtu': the RS-485 adapter's device, e.g. "
+                 "/dev/serial/by-id/... (ls /dev/serial/by-id/ lists them), or transport = 'tcp' with host")
     r.finish()
     return cfg

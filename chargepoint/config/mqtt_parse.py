@@ -35,7 +35,8 @@ def _file(r: Reader, name: str, value: str, base: str) -> str:
     if not path.is_absolute() and base not in ("", "<config>"):
         path = Path(base).parent / path
     if not path.is_file():
-        r.refuse(name, f"file not found: {value}")
+        r.refuse(name, f"file not found: {value}: give the path of the PEM file (a relative path is taken "
+                       "from the configuration file's directory)")
     return str(path)
 
 

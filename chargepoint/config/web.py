@@ -80,6 +80,7 @@ def parse_web(file: str, data: dict[str, Any]) -> WebConfig:
     for name in ("tls_cert", "tls_key"):
         path = getattr(cfg, name)
         if path and not Path(path).is_file():
-            r.refuse(name, f"file not found: {path}")
+            r.refuse(name, f"file not found: {path}: give the path of the PEM file (absolute, or from the "
+                           "directory the daemon starts in)")
     r.finish()
     return cfg
