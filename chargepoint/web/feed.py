@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chargepoint.control.service import StationService
+from chargepoint.web import words
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ CHART_POINTS = 600
 SESSIONS_EVERY = 10
 SESSIONS_SHOWN = 10
 EVENTS_SHOWN = 20
+#: Log events read to find EVENTS_SHOWN worth showing.
+EVENTS_READ = 80
 
 
 @dataclass
@@ -109,8 +112,8 @@ class Feed:
             "events": self._events(), "sessions": self._sessions}
 
     def _events(self) -> list[dict[str, Any]]:
-        return [{"time": e["time"], "level": e["level"], "source": e["source"], "text": e["text"]}
-                for e in self.service.recorder.select(kind="events", limit=EVENTS_SHOWN)]
+        """The recent events in plain words (``words.py``); more are read, as some are left out."""
+        return words.events(self.service.recorder.select(kind="events", limit=EVENTS_READ), EVENTS_SHOWN)
 
     async def tick(self) -> dict[str, Any]:
         """One snapshot: sample the charts, refresh the history when due, publish."""

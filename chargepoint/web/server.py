@@ -12,12 +12,13 @@ first checks the Host header against this station's names (``hosts.py``).
 The safety loops run in their own threads and never wait for this loop
 (bench/safety_latency.py measures them with and without web load).
 
-Routes: ``/`` and ``/static/*`` (the page, shipped in the package: no asset
-comes from the internet and nothing is built), ``/api/session``,
-``/api/login``, ``/api/logout``, ``/api/state``, ``/api/live`` (server-sent
-events), ``/api/action/{start,stop,availability}`` and ``/metrics``.
-Actions are the control socket's own commands (``control.commands``), so the
-dashboard can do nothing the ``chargepoint`` CLI could not.
+Routes: ``/`` and ``/static/*`` (the page, its web app manifest and icons,
+shipped in the package: no asset comes from the internet and nothing is
+built), ``/api/session``, ``/api/login``, ``/api/logout``, ``/api/state``,
+``/api/live`` (server-sent events), ``/api/cards`` (logged in),
+``/api/action/<name>`` and ``/metrics``. Actions are the control socket's own
+commands (``actions.py``), so the dashboard can do nothing the ``chargepoint``
+CLI could not.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from chargepoint.control.commands import COMMANDS
 from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService
 from chargepoint.web.access import Access, check_exposure, client_of, from_loopback, problem
+from chargepoint.web.actions import ACTIONS, MODE_ORDER, checked
 from chargepoint.web.feed import Feed, encode
 from chargepoint.web.hosts import allowed_names, host_name, is_allowed
 from chargepoint.web.limits import MAX_STREAMS, MAX_STREAMS_PER_CLIENT, StreamSlots
@@ -45,8 +47,6 @@ from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
-#: What the dashboard may do: control commands by name.
-ACTIONS = ("start", "stop", "availability", "limit")
 #: Largest request body (bytes): a login or an action is a few dozen.
 MAX_BODY = 16 * 1024
 #: A live stream whose client does not take a snapshot within this long is closed.
@@ -57,8 +57,13 @@ CACHE_S = 1.0
 #: At stop, requests still running get this long (the live streams are ended first).
 SHUTDOWN_S = 2.0
 #: Files under /static/ (and the page itself), read once at start.
-ASSETS = {"index.html": "text/html", "app.js": "text/javascript", "chart.js": "text/javascript",
-          "style.css": "text/css", "icon.svg": "image/svg+xml"}
+ASSETS = {"index.html": "text/html", "util.js": "text/javascript", "app.js": "text/javascript",
+          "chart.js": "text/javascript",
+          "panels.js": "text/javascript", "cards.js": "text/javascript", "style.css": "text/css",
+          "icon.svg": "image/svg+xml", "manifest.webmanifest": "application/manifest+json",
+          "icon-192.png": "image/png", "icon-512.png": "image/png"}
+#: Assets that are not text (no charset).
+BINARY = ("icon-192.png", "icon-512.png")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -127,6 +132,7 @@ class WebServer:
         app.router.add_post("/api/logout", self.logout)
         app.router.add_get("/api/state", self.state)
         app.router.add_get("/api/live", self.live)
+        app.router.add_get("/api/cards", self.cards)
         app.router.add_post("/api/action/{name}", self.action)
         app.router.add_get("/metrics", self.metrics)
         return app
@@ -170,7 +176,8 @@ class WebServer:
         name = request.match_info["name"]
         if name not in self.assets or name == "index.html":
             raise web.HTTPNotFound()
-        return web.Response(body=self.assets[name], content_type=ASSETS[name], charset="utf-8",
+        return web.Response(body=self.assets[name], content_type=ASSETS[name],
+                            charset=None if name in BINARY else "utf-8",
                             headers={"Cache-Control": "no-cache"})
 
     # ------------------------------------------------------------------ login
@@ -178,7 +185,8 @@ class WebServer:
         session = self.access.session(request)
         return _json({"identity": self.config.station.identity, "protected": self.access.protected,
                       "logged_in": session is not None, "csrf": session.csrf if session else None,
-                      "actions": list(ACTIONS) if session is not None else []})
+                      "actions": list(ACTIONS) if session is not None else [], "modes": list(MODE_ORDER),
+                      "standalone": self.config.ocpp.standalone})
 
     async def login(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -251,10 +259,19 @@ class WebServer:
         log.info("web: %s by %s %s", name, client_of(request),
                  json.dumps(args, separators=(",", ":"), sort_keys=True)[:200])
         try:
-            result = await COMMANDS[name](self.service, args)
+            result = await COMMANDS[name](self.service, checked(name, args))
         except ControlError as exc:
             raise problem(409 if exc.code != "bad_request" else 400, exc.code, exc.message) from None
         return _json({"result": result})
+
+    async def cards(self, request: web.Request) -> web.Response:
+        """The owner's cards (names and tags are personal: a login, even where the page is open to view)."""
+        if self.access.session(request) is None:
+            raise problem(401, "login_required", "log in to see the cards")
+        try:
+            return _json(await COMMANDS["cards"](self.service, {}))
+        except ControlError as exc:
+            raise problem(409, exc.code, exc.message) from None
 
     async def metrics(self, request: web.Request) -> web.Response:
         rule = self.config.web.metrics

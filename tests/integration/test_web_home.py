@@ -1,0 +1,184 @@
+"""The dashboard of a home station in a real browser, on a phone (390 px) and a desktop (1280 px).
+
+One daemon subprocess: standalone (no CSMS), the simulated house behind a grid
+meter, a dashboard password. For each width a fresh Debian chromium: the
+logged-out page is a hint, not empty headings; logged in it shows the energy
+flow, switches the charging mode, refuses an empty limit field and clears a
+limit, adds a card by name that then starts a session, draws the session with
+a clock axis and one lane per phase, labels it once it ended, and removes the
+card; nothing scrolls sideways, the console stays clean and axe-core finds no
+WCAG 2.1 A/AA violation. Every wait is on the page or the station's status.
+
+Set CHARGEPOINT_SCREENSHOTS=docs to renew docs/dashboard.png (desktop) and
+docs/dashboard-phone.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.integration.browser_rig import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    Station,
+    axe_violations,
+    chromium,
+    cli,
+    click,
+    console_errors,
+    daemon,
+    login,
+    overflow,
+    text,
+    wait,
+)
+from tests.integration.control_rig import free_port, wait_until
+
+TAG = "04A1B2C3D4"
+
+
+def write_config(root: Path, web_port: int) -> Path:
+    config = root / "station.toml"
+    config.write_text(f"""
+[station]
+identity = "WALLBOX"
+state_dir = "{root / 'state'}"
+
+[simulation]
+speed = 20
+
+[meter]
+poll_interval_s = 0.5
+
+[control]
+socket = "{root / 'control.sock'}"
+
+[web]
+enabled = true
+port = {web_port}
+
+[load]
+enabled = true
+main_fuse_a = 25
+
+[load.meter]
+kind = "sim"
+poll_interval_s = 0.5
+
+[house]
+pv_peak_w = 9000
+cloudiness = 0
+day_start_h = 11
+""")
+    return config
+
+
+@pytest.fixture(scope="module")
+def station() -> Iterator[Station]:
+    root = Path(tempfile.mkdtemp(prefix="cp-home-", dir="/tmp"))  # short: a socket path
+    web_port = free_port()
+    config = write_config(root, web_port)
+    done = cli("web", "passwd", "--config", str(config), "--password-stdin", stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    try:
+        with daemon(root, config, web_port,
+                    lambda s: (s.control("status")["energy"] or {}).get("grid_meter", {}).get("state") == "ok"
+                    ) as running:
+            yield running
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def pressed(driver, mode: str) -> bool:
+    return driver.find_element(By.ID, f"mode-{mode}").get_attribute("aria-pressed") == "true"
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_home_dashboard(station: Station, width: int):
+    with chromium(width) as browser:
+        browser.get(station.url + "/")
+        # Logged out: a hint that says what to do, and no empty sections.
+        wait(browser, lambda d: d.find_element(By.ID, "hint").is_displayed(), "the hint")
+        assert "Log in" in text(browser, "hint")
+        assert not browser.find_element(By.ID, "main").is_displayed()
+        assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h2") if h.is_displayed()] == []
+        assert axe_violations(browser) == []
+
+        login(browser)
+        assert not browser.find_element(By.ID, "hint").is_displayed()
+        wait(browser, lambda d: d.find_elements(By.ID, "c1-status"), "connector 1")
+        # The energy flow from the grid meter: the grid, the car and the surplus in kW.
+        wait(browser, lambda d: "kW" in text(d, "flow-grid-w"), "the grid's power")
+        assert "kW" in text(browser, "flow-car-w") and "kW" in text(browser, "flow-surplus-w")
+
+        # Mode buttons: the one pressed is the station's mode, and a click changes it.
+        for mode, word in (("pv", "PV"), ("fast", "Fast")):
+            click(browser, f"mode-{mode}")
+            wait(browser, lambda d, m=mode: pressed(d, m), f"{mode} pressed")
+            wait_until(lambda m=mode: station.control("mode")["mode"] == m, 20, f"the station in {mode}")
+            wait(browser, lambda d, w=word: f"Charging mode: {w}" in text(d, "events"), "the event in words")
+        said = text(browser, "events")
+        assert "chargepoint" not in said and "uid" not in said and "{" not in said, said
+
+        # A limit: an empty field is refused on the page (nothing is sent); a number is set; "No limit"
+        # clears it.
+        logged = len(station.log.read_text())
+        field = browser.find_element(By.ID, "c1-limit-amps")
+        field.clear()
+        click(browser, "c1-limit-set")
+        wait(browser, lambda d: "Type a current" in text(d, "message"), "the refusal")
+        assert "operator" not in station.connector()["limit"]["claims"]
+        assert "web: limit" not in station.log.read_text()[logged:]  # the page sent nothing
+        browser.find_element(By.ID, "c1-limit-amps").send_keys("10")
+        click(browser, "c1-limit-set")
+        wait_until(lambda: station.connector()["limit"]["claims"].get("operator") == 10.0, 20, "the limit")
+        wait(browser, lambda d: "your limit: 10.0 A" in text(d, "c1-limit"), "which claim binds, in words")
+        click(browser, "c1-limit-clear")
+        wait_until(lambda: "operator" not in station.connector()["limit"]["claims"], 20, "the limit cleared")
+        wait(browser, lambda d: not d.find_elements(By.ID, "c1-limit-clear"), "No limit gone with the limit")
+
+        # A card by its name; it starts a session and names it.
+        browser.find_element(By.ID, "card-name").send_keys("Anna's car")
+        browser.find_element(By.ID, "card-tag").send_keys(TAG)
+        click(browser, "card-add")
+        wait(browser, lambda d: d.find_elements(By.ID, f"card-{TAG}"), "the card listed")
+        listed = text(browser, f"card-{TAG}")
+        assert "Anna's car" in listed and "never expires" in listed
+        assert [c["name"] for c in station.control("cards")["cards"]] == ["Anna's car"]
+        wait(browser, lambda d: "Anna's car" in text(d, "c1-tag"), "the card offered for a start")
+        station.control("sim", action="plug", connector=1)
+        station.control("sim", action="card", id_tag=TAG)
+        wait(browser, lambda d: "Anna's car" in text(d, "c1-session"), "the session named after the card")
+        wait(browser, lambda d: "Charging" in text(d, "c1-status"), "charging")
+        # The chart: a clock axis, and the three phases on three lanes (equal currents, apart all the same).
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#c1-chart polyline")) == 4, "the chart")
+        lanes = [browser.find_element(By.CSS_SELECTOR, f"#c1-chart polyline.L{n}").get_attribute("points")
+                 for n in (1, 2, 3)]
+        assert len(set(lanes)) == 3, "the phases are drawn on top of each other"
+        assert any(":" in t.text for t in browser.find_elements(By.CSS_SELECTOR, "#c1-chart text"))
+        assert text(browser, "c1-chart-title") == "This session"
+        if os.environ.get("CHARGEPOINT_SCREENSHOTS"):
+            wait(browser, lambda d: "Anna's car" in d.find_element(By.ID, "sessions").text, "listed")
+            browser.execute_script("window.scrollTo(0, 0)")
+            name = "dashboard.png" if width == DESKTOP else "dashboard-phone.png"
+            browser.save_screenshot(str(Path(os.environ["CHARGEPOINT_SCREENSHOTS"]) / name))
+        assert overflow(browser) == []
+        assert axe_violations(browser) == []
+
+        station.control("sim", action="unplug", connector=1)
+        wait(browser, lambda d: text(d, "c1-chart-title").startswith("Last session, ended"), "the label")
+        wait(browser, lambda d: "car unplugged" in d.find_element(By.ID, "sessions").text, "the end listed")
+        assert overflow(browser) == []
+
+        click(browser, f"card-remove-{TAG}")
+        wait(browser, lambda d: not d.find_elements(By.ID, f"card-{TAG}"), "the card removed")
+        assert station.control("cards")["cards"] == []
+        assert console_errors(browser) == []
