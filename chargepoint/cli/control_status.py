@@ -72,6 +72,16 @@ def supervisor_line(supervisor: dict[str, Any] | None) -> str | None:
     return line
 
 
+def _power(meter: dict[str, Any]) -> str:
+    """The meter's power, never a negative number: flowing out of the EV it is export."""
+    watts = meter["power_w"] or 0
+    if meter.get("power_measurand") != "Power.Active.Export":
+        return f"{watts:.0f} W"
+    exported = meter.get("energy_export_wh")
+    total = f" ({_kwh(exported)} kWh exported)" if exported is not None else ""
+    return f"{abs(watts):.0f} W export{total}"
+
+
 def _status_view(status: dict[str, Any]) -> str:
     conn = status["connection"]
     link = "standalone (no CSMS)" if conn.get("standalone") else link_text(conn)
@@ -142,7 +152,7 @@ def _status_view(status: dict[str, Any]) -> str:
             lines.append("  meter      no reading yet")
         else:
             volts = "/".join(f"{v:.0f}" for v in meter["voltages_v"] or [] if v is not None)
-            lines.append(f"  meter      {_kwh(meter['energy_wh'])} kWh, {meter['power_w'] or 0:.0f} W"
+            lines.append(f"  meter      {_kwh(meter['energy_wh'])} kWh, {_power(meter)}"
                          + (f", {volts} V" if volts else "")
                          + (f", {meter['frequency_hz']:.2f} Hz" if meter["frequency_hz"] else ""))
         lines.append(f"  faults     {', '.join(c['faults']) or '-'}")

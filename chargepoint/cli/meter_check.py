@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chargepoint.protocol.common.measurands import DIRECTED
 from hal.interfaces import MeterFailure
 from hal.meters.bus import BusSettings, ModbusBus
 from hal.meters.modbus_meter import ModbusMeter
@@ -58,16 +59,33 @@ def models_text() -> str:
 
 
 def rows(values: dict[str, float | None]) -> list[dict[str, Any]]:
-    """One row per quantity the map has, in the vocabulary's order."""
+    """One row per quantity the map has, in the vocabulary's order, as the station reports it over OCPP.
+
+    A power or current flowing out of the EV is its export measurand with a positive value
+    (``Power.Active.Export``, ``Current.Export``; a phase by its own power where the meter has it),
+    as on the wire (``chargepoint.protocol.common.measurands``); ``values`` keeps the meter's signs.
+    """
     out = []
     for quantity in QUANTITIES:
         if quantity not in values:
             continue
         measurand, phase = MEASURANDS[quantity]
-        out.append({"quantity": quantity, "value": values[quantity],
-                    "unit": CANONICAL_UNIT[QUANTITIES[quantity]], "measurand": measurand.value,
-                    "phase": phase})
+        name, value = measurand.value, values[quantity]
+        kind = next((k for k, (imported, _) in DIRECTED.items() if imported == name), None)
+        if kind is not None and _exporting(values, phase):
+            name = DIRECTED[kind][1]
+            value = abs(value) if value is not None else None
+        out.append({"quantity": quantity, "value": value,
+                    "unit": CANONICAL_UNIT[QUANTITIES[quantity]], "measurand": name, "phase": phase})
     return out
+
+
+def _exporting(values: dict[str, float | None], phase: str | None) -> bool:
+    """Whether the meter reads energy flowing out of the EV: on ``phase`` by its own power if read."""
+    signed = values.get(f"power_{phase.lower()}") if phase else None
+    if signed is None:
+        signed = values.get("power")
+    return signed is not None and signed < 0
 
 
 def _number(value: float | None) -> str:

@@ -30,6 +30,7 @@ MEASURANDS = (
     "Power.Factor",
     # Export, and single phases of the power and power factor (OCPP: measurand.phase).
     "Power.Active.Export",
+    "Current.Export",
     "Power.Active.Import.L1", "Power.Active.Import.L2", "Power.Active.Import.L3",
     "Power.Active.Export.L1", "Power.Active.Export.L2", "Power.Active.Export.L3",
     "Power.Factor.L1", "Power.Factor.L2", "Power.Factor.L3",

@@ -34,9 +34,15 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
                    "transaction": transaction}
     reading = v.last_reading
     meter = {"available": v.meter_available, "failures": v.meter_failures, "energy_wh": None,
-             "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None}
+             "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None,
+             "energy_export_wh": None, "power_measurand": None}
     if reading is not None:
+        # power_w keeps the meter's sign; power_measurand says it as OCPP does (export: out of the EV).
+        exporting = reading.power_w is not None and reading.power_w < 0
         meter.update(energy_wh=number(reading.energy_import_wh, 1), power_w=number(reading.power_w, 1),
+                     energy_export_wh=number(reading.energy_export_wh, 1),
+                     power_measurand=None if reading.power_w is None
+                     else "Power.Active.Export" if exporting else "Power.Active.Import",
                      currents_a=[number(x, 2) for x in reading.currents_a],
                      voltages_v=[number(x, 1) for x in reading.voltages_v],
                      frequency_hz=number(reading.frequency_hz, 2), age_s=number(now - reading.timestamp, 1))

@@ -7,8 +7,12 @@ the measurands the operator selected; each adapter then spells them.
 A selected measurand may name one phase, as OCPP allows ("Power.Active.Import.L1",
 "Power.Factor.L3"): then that phase's value is sent, with its phase. The meter's
 power is signed; OCPP's are not: power flowing out of the EV is
-``Power.Active.Export`` (a positive number) and ``Power.Active.Import`` is then 0,
-never a negative import.
+``Power.Active.Export`` (a positive number), never a negative import. A power or
+current selected in one direction only is "the power" of the operator's choice:
+it is sent under the direction it flows (``Current.Export`` while the EV feeds
+back), never as an import of 0 while the meter measures export; and while it
+feeds back, the export register goes with the import register where the meter
+has one. Selected in both directions, each is sent, the one not flowing as 0.
 """
 
 from __future__ import annotations
@@ -34,12 +38,40 @@ def split_phase(selected: str) -> tuple[str, str | None]:
     return (head, tail) if tail in PHASES else (selected, None)
 
 
-def _flow(power: float | None, export: bool) -> float | None:
-    """The unsigned OCPP figure of a signed meter power: import or export, 0 for the other way."""
-    if power is None:
-        return None
-    flowing = -power if export else power
-    return flowing if flowing > 0 else 0.0
+#: The measurands that have a direction: the name of the flow each way.
+DIRECTED = {"Power.Active": ("Power.Active.Import", "Power.Active.Export"),
+            "Current": ("Current.Import", "Current.Export")}
+_DIRECTION = {name: (kind, name.endswith("Export")) for kind, names in DIRECTED.items() for name in names}
+
+
+def _exporting(reading: MeterReading, index: int | None) -> bool:
+    """Whether energy flows out of the EV: on one phase by its own power where measured, else in total."""
+    signed = reading.powers_w[index] if index is not None else None
+    if signed is None:
+        signed = reading.power_w
+    return signed is not None and signed < 0
+
+
+def _directed(reading: MeterReading, kind: str, export: bool, both: bool, index: int | None,
+              phase: str | None) -> list[Value]:
+    """A power or current under the name of its flow; with ``both`` directions selected, the one
+    asked for (``export``), 0 while the other way flows."""
+    flowing_out = _exporting(reading, index)
+    name = DIRECTED[kind][flowing_out if not both else export]
+    if kind == "Power.Active":
+        signed = reading.power_w if index is None else reading.powers_w[index]
+        if signed is None:
+            return []
+        flow = abs(signed) if not both or export == flowing_out else 0.0
+        return [Value(name, flow, "W", phase)]
+    out = []
+    for at, (phase_name, amps) in enumerate(zip(PHASES, reading.currents_a, strict=False)):
+        if amps is None or (phase is not None and phase_name != phase):
+            continue
+        out_of_ev = _exporting(reading, at)
+        name = DIRECTED[kind][out_of_ev if not both else export]
+        out.append(Value(name, amps if not both or export == out_of_ev else 0.0, "A", phase_name))
+    return out
 
 
 def values_for(reading: MeterReading, measurands: list[str], offered_a: float | None = None) -> list[Value]:
@@ -49,21 +81,21 @@ def values_for(reading: MeterReading, measurands: list[str], offered_a: float | 
     made-up zero: the operator bills and diagnoses from these numbers.
     """
     out: list[Value] = []
+    chosen = {split_phase(m) for m in measurands}
     for selected in measurands:
         measurand, phase = split_phase(selected)
         index = PHASES.index(phase) if phase is not None else None
         if measurand == "Energy.Active.Import.Register":
             out.append(Value(measurand, reading.energy_import_wh, "Wh"))
+            if (reading.energy_export_wh is not None and _exporting(reading, None)
+                    and ("Energy.Active.Export.Register", None) not in chosen):
+                out.append(Value("Energy.Active.Export.Register", reading.energy_export_wh, "Wh"))
         elif measurand == "Energy.Active.Export.Register" and reading.energy_export_wh is not None:
             out.append(Value(measurand, reading.energy_export_wh, "Wh"))
-        elif measurand in ("Power.Active.Import", "Power.Active.Export"):
-            signed = reading.power_w if index is None else reading.powers_w[index]
-            flow = _flow(signed, export=measurand == "Power.Active.Export")
-            if flow is not None:
-                out.append(Value(measurand, flow, "W", phase))
-        elif measurand == "Current.Import":
-            out.extend(Value(measurand, amps, "A", phase)
-                       for phase, amps in zip(PHASES, reading.currents_a, strict=False) if amps is not None)
+        elif measurand in _DIRECTION:
+            kind, export = _DIRECTION[measurand]
+            both = all((name, phase) in chosen for name in DIRECTED[kind])
+            out.extend(_directed(reading, kind, export, both, index, phase))
         elif measurand == "Voltage":
             out.extend(Value(measurand, volts, "V", f"{phase}-N")
                        for phase, volts in zip(PHASES, reading.voltages_v, strict=False) if volts is not None)
