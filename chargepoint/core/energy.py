@@ -201,9 +201,9 @@ class EnergyManager:
         self._set(SOLAR_CLAIM, self.solar.update(0.0, connectors, now))
         while True:
             started = self.clock.monotonic()
-            reading = await self.meter.read()
             try:
-                await self.connectors.refresh()
+                # Both at once: the readings agree in time, and the answer comes one read later, not two.
+                reading, _ = await asyncio.gather(self.meter.read(), self.connectors.refresh())
                 self.apply(reading)
             except Exception as exc:  # a bug must not freeze the claims: share the fallback, say it, go on
                 if repr(exc) != self._bug:  # once per different error, not every second
