@@ -1,8 +1,10 @@
 """The energy manager: reads the grid meter and sets the ``load_manager`` and ``solar`` claims.
 
 One task on the event loop: read the grid meter (async; the bus may be shared
-with the station meter and has its own lock), then at once, with the station's
-own current per phase, work out the fuse's headroom (``load_manager.py``) and
+with the station meter and has its own lock) and, at the same time, the meters
+of the connectors that charge (a station reading from before an EV started would
+count its current as the house's), then at once, with the station's own current
+per phase, work out the fuse's headroom (``load_manager.py``) and
 the solar surplus (``solar.py``) and set each connector's two claims. The claims
 reach the PWM within a safety-loop tick, so an overload the meter sees is
 answered within one poll (at most 2 s, the config checks it); the EV then has
@@ -17,6 +19,8 @@ A grid meter without a good reading for ``stale_after_s`` is stale: the station
 then shares ``fallback_a`` per phase (the load manager's claims), solar claims
 stay as they were, and this is said once in the log, counted and shown in the
 status until a good reading comes. The solar mode is kept in the state database.
+The departure plans (``plan_runner.py``) choose a connector's mode for now, and
+the sessions' solar energy is counted here (``session_energy.py``).
 """
 
 from __future__ import annotations
