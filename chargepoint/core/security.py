@@ -7,8 +7,11 @@ certificate accepted) and what the station reports (the security log). The
 adapters translate words; the decisions are here. Expiry is watched on the
 injected clock: ``certificate_renewal_days`` before the station's certificate
 expires, a new signing request is asked for through ``renewal_listeners``
-(the connected adapter sends it), again every ``RENEWAL_RETRY_S`` until a new
-certificate has been accepted.
+(the connected adapter sends it). A request the CSMS leaves without a certificate
+is made again after ``cert_signing_wait_minimum_s``, the wait doubled each
+time, at most ``cert_signing_repeat_times`` times (``signing_wait``); after that
+the station waits for the CSMS to trigger one, or asks again for the renewal
+``RENEWAL_RETRY_S`` after its last request.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: How often the expiry of the station's certificate is looked at.
 EXPIRY_CHECK_S = 3600.0
-#: How long after an unanswered renewal the next signing request is made.
+#: How long after the last request of an unanswered renewal the renewal is asked for again.
 RENEWAL_RETRY_S = 86400.0
 
 
@@ -45,6 +48,8 @@ class Security:
         #: Called with no argument when the station wants a new certificate (the adapter sends a CSR).
         self.renewal_listeners: list[Callable[[], None]] = []
         self._last_renewal: float | None = None
+        #: Set when a certificate for the station's request has been accepted.
+        self._signed = asyncio.Event()
         #: The installed CSMS roots as one PEM text, and whether the station has a certificate and
         #: key that belong together: kept here (``refresh``) so the link reads no file on the event loop.
         self.csms_roots = ""
@@ -113,8 +118,31 @@ class Security:
             log.warning("certificate signing request without an organization: organization_name is empty")
         csr = await asyncio.to_thread(self.certificates.new_signing_request, self.identity, organization)
         self._last_renewal = self.clock.time()
+        self._signed.clear()
         log.info("certificate signing request made for CN=%s, O=%s", self.identity, organization or "-")
         return csr
+
+    def signing_wait(self, sent: int) -> float:
+        """How long to wait for the certificate after the ``sent``-th request of a series (1: the
+        first): ``cert_signing_wait_minimum_s``, doubled for each request before."""
+        return float(self.settings.get("cert_signing_wait_minimum_s")) * 2 ** (sent - 1)
+
+    def may_repeat_signing(self, sent: int) -> bool:
+        """Whether a request follows the ``sent``-th one left without a certificate (the first and
+        ``cert_signing_repeat_times`` more)."""
+        return sent <= int(self.settings.get("cert_signing_repeat_times"))
+
+    async def certificate_within(self, seconds: float) -> bool:
+        """Wait (on the injected clock) until a certificate for the last request is accepted, at most
+        ``seconds``; whether it was."""
+        signed = asyncio.ensure_future(self._signed.wait())
+        elapsed = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({signed, elapsed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            signed.cancel()
+            elapsed.cancel()
+        return self._signed.is_set()
 
     async def accept_certificate(self, chain_pem: str, *, check_organization: bool = False) -> bool:
         """The CSMS signed our request: take the chain if it checks, else record why not.
@@ -134,6 +162,7 @@ class Security:
         days = await asyncio.to_thread(self.certificates.days_left)
         log.info("station certificate accepted (valid %.0f more days); used from the next connection", days)
         self._last_renewal = None
+        self._signed.set()
         return True
 
     # ------------------------------------------------------------ expiry

@@ -154,6 +154,13 @@ DEFINITIONS = (
     Definition("certificate_store_max_length", int, low=1, high=100),
     Definition("additional_root_certificate_check", bool),
     Definition("certificate_renewal_days", int, low=1, high=365),
+    # A signing request the CSMS accepted but answered with no certificate is made again after this
+    # wait, doubled each time, at most this many times (security.py).
+    Definition("cert_signing_wait_minimum_s", int, low=1, high=86400),
+    Definition("cert_signing_repeat_times", int, low=0, high=100),
+    # Energy a transaction whose identifier the CSMS refused may still deliver, when it is kept
+    # (stop_tx_on_invalid_id false): 0 stops the energy at once (transactions.py).
+    Definition("max_energy_on_invalid_id_wh", int, low=0, high=1_000_000),
 )
 
 
@@ -200,6 +207,9 @@ def initial_values(config: Config) -> dict[str, Value]:
         "certificate_store_max_length": 20,
         "additional_root_certificate_check": False,
         "certificate_renewal_days": 30,
+        "cert_signing_wait_minimum_s": 60,
+        "cert_signing_repeat_times": 3,
+        "max_energy_on_invalid_id_wh": 0,
     }
 
 

@@ -343,8 +343,8 @@ class Station:
         """The CSMS's word on the identifier of a running transaction (its start's answer).
 
         Refused: the transaction ends (deauthorized), or, when the operator wants it
-        kept (``stop_tx_on_invalid_id`` false), energy stops and the
-        transaction stays open. Its group, when given, lets a card of the same
+        kept (``stop_tx_on_invalid_id`` false), it stays open and energy stops (after
+        ``max_energy_on_invalid_id_wh``). Its group, when given, lets a card of the same
         group end it.
         """
         for c in self.connectors.values():
@@ -359,11 +359,7 @@ class Station:
                 log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.token, result.status.value)
                 self._spawn(self.stop_transaction(c.id, StopReason.DEAUTHORIZED))
             else:
-                log.info("connector %d: id %s %s by the CSMS: energy stopped, transaction kept open",
-                         c.id, tx.token, result.status.value)
-                tx.suspended = True
-                c.evse.stop()
-                self._update_status(c)
+                self.transactions.refused_but_kept(c, tx)
 
     def sample_now(self, evse_id: int) -> bool:
         """Queue a reading of the transaction on ``evse_id`` now; False if none runs there."""

@@ -102,6 +102,12 @@ class TransactionRecorder:
         c.meter_failures = 0
         c.last_reading = result
         tx = c.transaction
+        if tx is not None and tx.energy_cap_wh is not None and not tx.suspended and not tx.stopping \
+                and result.energy_import_wh >= tx.energy_cap_wh:
+            log.info("connector %d: %.0f Wh delivered under a refused identifier: energy stopped, "
+                     "transaction kept open", c.id, result.energy_import_wh - tx.meter_start_wh)
+            self._suspend(c, tx)
+        tx = c.transaction
         if tx is not None and tx.cost is not None:
             tx.cost.advance(result.timestamp, result.energy_import_wh, tx.charging)
         if recovered:
@@ -116,6 +122,26 @@ class TransactionRecorder:
             log.warning("connector %d: using the last good meter reading from %.0f s ago",
                         c.id, self.clock.time() - c.last_reading.timestamp)
         return reading or c.last_reading
+
+    def refused_but_kept(self, c: ConnectorState, tx: Transaction) -> None:
+        """The CSMS refused the running transaction's identifier and the operator keeps such
+        transactions open (``stop_tx_on_invalid_id`` false): it may deliver up to
+        ``max_energy_on_invalid_id_wh`` in all, then energy stops; the transaction stays open."""
+        allowed = float(self.settings.get("max_energy_on_invalid_id_wh"))
+        reading = c.last_reading.energy_import_wh if c.last_reading is not None else tx.meter_start_wh
+        if reading - tx.meter_start_wh < allowed:
+            tx.energy_cap_wh = tx.meter_start_wh + allowed
+            log.info("connector %d: id %s refused by the CSMS: charging on up to %.0f Wh in all, "
+                     "transaction kept open", c.id, tx.token, allowed)
+            return
+        log.info("connector %d: id %s refused by the CSMS: energy stopped, transaction kept open",
+                 c.id, tx.token)
+        self._suspend(c, tx)
+
+    def _suspend(self, c: ConnectorState, tx: Transaction) -> None:
+        tx.suspended = True
+        c.evse.stop()
+        self._changed(c)
 
     # -------------------------------------------------------------- start
     async def start(self, c: ConnectorState) -> None:

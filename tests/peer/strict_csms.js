@@ -26,6 +26,7 @@
 //   STRICT_CSMS_TLS_CLIENT_CA (PEM) a client certificate issued by it is demanded (security profile 3).
 // STRICT_CSMS_BOOT_PENDING=N: the first N BootNotifications are answered Pending (interval 600 s), the
 //   later ones Accepted.
+// STRICT_CSMS_REFUSED_TOKENS=A,B: 2.0.1 TransactionEvents naming these idTokens are answered Invalid.
 'use strict';
 
 const readline = require('readline');
@@ -56,6 +57,8 @@ function now() {
 
 let nextTransactionId = 1;
 let pendingBoots = Number(process.env.STRICT_CSMS_BOOT_PENDING ?? 0);
+// idTokens a 2.0.1 TransactionEvent is answered Invalid for (Authorize still accepts them).
+const refusedTokens = new Set(String(process.env.STRICT_CSMS_REFUSED_TOKENS ?? '').split(',').filter(Boolean));
 
 // The answer to a BootNotification: Pending while pendingBoots last, then Accepted.
 function bootAnswer() {
@@ -181,7 +184,8 @@ function handle201(client) {
     client.handle('StatusNotification', () => ({}));
     client.handle('Authorize', () => ({ idTokenInfo: { status: 'Accepted' } }));
     client.handle('TransactionEvent', ({ params }) => (
-        params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {}));
+        params.idToken ? { idTokenInfo: { status: refusedTokens.has(params.idToken.idToken) ? 'Invalid' : 'Accepted' } }
+            : {}));
     client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
     client.handle('SignCertificate', () => ({ status: 'Accepted' }));
     for (const action of ['MeterValues', 'NotifyEvent', 'NotifyReport', 'SecurityEventNotification',

@@ -114,11 +114,28 @@ class SecuritySession:
         while True:
             await self._csr_wanted.wait()
             self._csr_wanted.clear()
+            await self._request_until_signed(security)
+
+    async def _request_until_signed(self, security: Security) -> None:
+        """Signing requests until a certificate comes, as often and as far apart as the core says
+        (``Security.signing_wait``); a refusal or a new trigger ends the series."""
+        sent = 0
+        while True:
             csr = await security.signing_request()
+            sent += 1
             try:
                 result = await self.adapter._call(self.csr_request(csr))
             except (TimeoutError, OCPPError) as exc:
                 log.warning("SignCertificate not answered: %s", exc or "timeout")
-                continue
-            if not self.csr_accepted(result):
-                log.warning("the CSMS rejected the certificate signing request")
+            else:
+                if not self.csr_accepted(result):
+                    log.warning("the CSMS rejected the certificate signing request")
+                    return
+            wait = security.signing_wait(sent)
+            if await security.certificate_within(wait) or self._csr_wanted.is_set():
+                return
+            if not security.may_repeat_signing(sent):
+                log.warning("no certificate after %d signing request(s); none made again until the CSMS "
+                            "asks or the renewal falls due", sent)
+                return
+            log.info("no certificate %.0f s after signing request %d: making a new one", wait, sent)

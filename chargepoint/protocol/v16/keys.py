@@ -34,6 +34,7 @@ SETTING_KEYS: dict[str, str] = {
     "LocalAuthListEnabled": "local_list_enabled",
     "LocalAuthorizeOffline": "local_authorize_offline",
     "LocalPreAuthorize": "local_pre_authorize",
+    "MaxEnergyOnInvalidId": "max_energy_on_invalid_id_wh",
     "MeterValuesAlignedData": "aligned_measurands",
     "MeterValuesSampledData": "sampled_measurands",
     "MeterValueSampleInterval": "sample_interval_s",
@@ -50,6 +51,9 @@ SETTING_KEYS: dict[str, str] = {
     "WebSocketPingInterval": "ws_ping_interval_s",
     # The security extension's writable key: the Subject O of the station's signing requests.
     "CpoName": "organization_name",
+    # The ISO 15118 extension's keys: how a signing request left without a certificate is repeated.
+    "CertSigningWaitMinimum": "cert_signing_wait_minimum_s",
+    "CertSigningRepeatTimes": "cert_signing_repeat_times",
 }
 #: Read-only 1.6 keys that show a neutral setting (set in the configuration file, not by the CSMS).
 READONLY_SETTING_KEYS: dict[str, str] = {

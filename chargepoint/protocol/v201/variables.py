@@ -131,6 +131,7 @@ VARIABLES: tuple[Variable, ...] = (
     _rw("OCPPCommCtrlr", "WebSocketPingInterval", "ws_ping_interval_s", "integer", unit="s"),
     # TxCtrlr
     _rw("TxCtrlr", "EVConnectionTimeOut", "connection_timeout_s", "integer", unit="s"),
+    _rw("TxCtrlr", "MaxEnergyOnInvalidId", "max_energy_on_invalid_id_wh", "integer", unit="Wh", **_OPT),
     _rw("TxCtrlr", "StopTxOnEVSideDisconnect", "stop_tx_on_ev_disconnect", "boolean"),
     _rw("TxCtrlr", "StopTxOnInvalidId", "stop_tx_on_invalid_id", "boolean"),
     _rw("TxCtrlr", "TxStartPoint", "tx_start_points", "MemberList", values=_TX_START, codec="tx_points"),
@@ -166,6 +167,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SecurityCtrlr", "BasicAuthPassword", "string", "WriteOnly", setting="authorization_key",
              codec="password", min_limit=16, max_limit=40, required=False),
     _fact("SecurityCtrlr", "CertificateEntries", "certificate_entries", "integer"),
+    _rw("SecurityCtrlr", "CertSigningRepeatTimes", "cert_signing_repeat_times", "integer", **_OPT),
+    _rw("SecurityCtrlr", "CertSigningWaitMinimum", "cert_signing_wait_minimum_s", "integer", unit="s",
+        **_OPT),
     _fact("SecurityCtrlr", "Identity", "identity", "string", constant=True),
     _rw("SecurityCtrlr", "OrganizationName", "organization_name", "string"),
     Variable("SecurityCtrlr", "SecurityProfile", "integer", setting="security_profile"),
