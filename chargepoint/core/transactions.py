@@ -372,6 +372,10 @@ class TransactionRecorder:
             log.warning("transaction %s on connector %d was cut off; stopped (power loss) at the "
                         "last persisted reading %.0f Wh", open_tx.local_id, open_tx.evse_id,
                         open_tx.last_meter_wh)
+            # Priced up to the last persisted reading, the time since its start as charging time.
+            cost = self._start_cost(open_tx.evse_id, open_tx.started_at, open_tx.meter_start_wh)
+            if cost is not None:
+                cost.advance(open_tx.last_meter_at, open_tx.last_meter_wh, charging=True)
             await self.outbox.put(TransactionStopped(
                 open_tx.evse_id, open_tx.local_id, open_tx.last_meter_wh, open_tx.last_meter_at,
-                StopReason.POWER_LOSS))
+                StopReason.POWER_LOSS, cost=cost_json(cost.summary()) if cost else None))

@@ -3,7 +3,8 @@
 The 2.0.1 twin of ``loopback_csms.py``: each test scripts the answers (boot
 Pending/Rejected, refused tokens, TransactionEvents refused with a CALLERROR)
 and the server records every CALL the station makes, in order. The ``ocpp``
-library validates every CALL the station sends against the 2.0.1 schemas.
+library validates every CALL the station sends against the 2.0.1 schemas; with
+``subprotocol="ocpp2.1"`` it is a 2.1 CSMS (2.1 extends 2.0.1) checking them as 2.1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import websockets
+from ocpp import v21
 from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
@@ -100,11 +102,26 @@ class _Peer(ChargePoint):
         return call_result.DataTransfer(status="Accepted", data={"echo": payload.get("data")})
 
 
+class _Peer21(_Peer):
+    """The same CSMS in OCPP 2.1: the library's 2.1 messages and schemas."""
+
+    _call = v21.call
+    _call_result = v21.call_result
+    _ocpp_version = "2.1"
+
+    @on(Action.transaction_event)
+    def transaction_event(self, **payload: Any) -> Any:
+        answer = super().transaction_event(**payload)
+        return v21.call_result.TransactionEvent(id_token_info=answer.id_token_info,
+                                                total_cost=self.csms.total_cost)
+
+
 class LoopbackCsms201:
     """A websockets server on 127.0.0.1 speaking ``ocpp2.0.1`` that records what stations send."""
 
-    def __init__(self, heartbeat_interval: int = 300) -> None:
+    def __init__(self, heartbeat_interval: int = 300, subprotocol: str = "ocpp2.0.1") -> None:
         self.heartbeat_interval = heartbeat_interval
+        self.subprotocol = subprotocol
         #: (status, interval) answered to the next BootNotifications, in turn.
         self.boot_script: list[tuple[str, int]] = []
         #: idToken -> the IdTokenInfo answered for it (default Accepted).
@@ -113,6 +130,8 @@ class LoopbackCsms201:
         self.transaction_token_info: dict[str, dict[str, Any]] = {}
         #: The next this many TransactionEvents are answered with a CALLERROR.
         self.refuse_transaction_events = 0
+        #: 2.1: the running total given in every TransactionEvent answer (None: none).
+        self.total_cost: float | None = None
         self.received: list[Received] = []
         self.peer: _Peer | None = None
         self._connections = itertools.count(1)
@@ -121,7 +140,7 @@ class LoopbackCsms201:
 
     async def start(self, port: int = 0) -> LoopbackCsms201:
         self._server = await serve(self._handle, "127.0.0.1", port,
-                                   subprotocols=["ocpp2.0.1"])  # type: ignore[list-item]
+                                   subprotocols=[self.subprotocol])  # type: ignore[list-item]
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -136,7 +155,7 @@ class LoopbackCsms201:
             self._server = None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        peer = _Peer(ws, self, next(self._connections))
+        peer = (_Peer21 if self.subprotocol == "ocpp2.1" else _Peer)(ws, self, next(self._connections))
         self.peer = peer
         try:
             await peer.start()

@@ -8,7 +8,8 @@ sent to a 2.1 CSMS (and one already sent in 2.1 goes again byte for byte).
 The Ended message carries the cost the station computed
 (``costDetails``: the charging periods per tariff, the totals per part with
 and without taxes, the energy and times used), kept with the stop in the
-outbox so that it is right after a restart too.
+outbox so that it is right after a restart too. A running total the CSMS
+gives in its answer is kept beside the station's own, as CostUpdated's is.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ocpp.v21 import call
 from chargepoint.core.events import TransactionStopped
 from chargepoint.core.outbox import Entry
 from chargepoint.core.tariff_codec import cost_from_json
-from chargepoint.protocol.v21.tariff_words import cost_details
+from chargepoint.protocol.v21.tariff_words import cost_details, decimal
 from chargepoint.protocol.v201.tx_events import TransactionEvents
 
 #: The wire form this module makes (``Sent.form``).
@@ -31,6 +32,14 @@ class V21TransactionEvents(TransactionEvents):
     """Drains the outbox as 2.1 TransactionEvents on one connection."""
 
     form = FORM
+
+    def _on_result(self, entry: Entry, result: Any) -> None:
+        """2.0.1's, and the running total the CSMS may give in its answer (its own figure, shown beside
+        the station's as for CostUpdated)."""
+        super()._on_result(entry, result)
+        total = getattr(result, "total_cost", None)
+        if total is not None and not isinstance(entry.event, TransactionStopped):
+            self.station.tariffs.csms_cost_updated(entry.event.local_id, decimal(total))
 
     def translate(self, entry: Entry) -> Any:
         fields = vars(super().translate(entry))
