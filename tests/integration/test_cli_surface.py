@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import pytest
 from click.testing import CliRunner
 
-from chargepoint.cli import main
+from chargepoint.cli import client, main
 from chargepoint.cli.client import DEFAULT_SOCKET
 
 if TYPE_CHECKING:
@@ -43,12 +44,17 @@ def test_reconnect_keeps_a_healthy_link_unless_forced(rig: Rig):
              and c["boot"] == "accepted", "a new connection, accepted")
 
 
-def test_status_without_a_daemon_names_the_socket_and_how_to_point_elsewhere():
+def test_status_without_a_daemon_names_the_socket_and_how_to_point_elsewhere(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch):
+    # The default socket of this machine may be in use by a station: the test's own default is a free path.
+    default = str(tmp_path / "control.sock")
+    monkeypatch.setattr(client, "DEFAULT_SOCKET", default)
     result = CliRunner().invoke(main, ["status"], env={"CHARGEPOINT_SOCKET": None})
     assert result.exit_code == 3
-    assert f"no control socket at {DEFAULT_SOCKET}" in result.stderr
+    assert f"no control socket at {default}" in result.stderr
     assert "a daemon on another socket: give --socket PATH, or --config FILE" in result.stderr
     assert "CHARGEPOINT_SOCKET" in result.stderr
+    assert DEFAULT_SOCKET == "/run/chargepoint/control.sock"
 
 
 def test_web_passwd_answers_in_json(tmp_path: Path):
