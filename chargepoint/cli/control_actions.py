@@ -89,7 +89,13 @@ def availability(target: Target, connector: int | None, state: str | None) -> No
 # ------------------------------------------------------------------- config
 @click.group()
 def config() -> None:
-    """Read and change settings: OCPP keys (changeable) and the configuration file (read-only)."""
+    """Read and change settings under any of their names; the file's other keys (read-only).
+
+    A setting answers to its file key (ocpp.meter_value_sample_interval_s, or the key alone
+    as written in the file), its neutral name (sample_interval_s), its OCPP 1.6 configuration
+    key and its 2.0.1 variable (SampledDataCtrlr.TxUpdatedInterval), whatever version the
+    CSMS speaks: README's "Setting names" lists them.
+    """
 
 
 def _value_text(item: dict[str, Any]) -> str:
@@ -128,10 +134,12 @@ def _overrides_text(item: dict[str, Any]) -> str:
 @click.argument("keys", nargs=-1)
 @daemon_command
 def config_get(target: Target, keys: tuple[str, ...]) -> None:
-    """Show KEYS (OCPP configuration keys or settings, file keys like station.max_current_a); all without.
+    """Show KEYS (any name of a setting, or a file key like station.max_current_a); all without.
 
-    Each value says where it comes from: set by the CSMS or the CLI (it wins over the file,
-    which is shown beside it, until chargepoint config reset KEY), the file, or the default.
+    A setting is shown under the name the CSMS's OCPP version gives it (its neutral name if
+    that version has none). Each value says where it comes from: set by the CSMS or the CLI
+    (it wins over the file, which is shown beside it, until chargepoint config reset KEY), the
+    file, or the default.
     """
     result = target.call("config_get", keys=list(keys) or None)
 
@@ -143,6 +151,9 @@ def config_get(target: Target, keys: tuple[str, ...]) -> None:
                 _add_row(table, item["key"], _value_text(item), _source_text(item), _overrides_text(item),
                          "read-only" if item["readonly"] else "rw")
             parts.append(table)
+            asked = [f"{item['asked']} is {item['key']}" for item in r["keys"] if item.get("asked")]
+            if asked:
+                parts.append("(" + "; ".join(asked) + ")")
         if r["unknown"]:
             parts.append(f"Unknown: {', '.join(r['unknown'])}")
         return _group(*parts)
@@ -157,7 +168,7 @@ def config_get(target: Target, keys: tuple[str, ...]) -> None:
 @click.argument("value")
 @daemon_command
 def config_set(target: Target, key: str, value: str) -> None:
-    """Change an OCPP key, validated as a ChangeConfiguration from the CSMS would be.
+    """Change a setting (any of its names), validated as a change from the CSMS would be.
 
     The value wins over the configuration file, also after a restart, until
     chargepoint config reset KEY. A value that starts with '-' is a value (-5), not an option.
@@ -167,7 +178,8 @@ def config_set(target: Target, key: str, value: str) -> None:
     def text(r: dict[str, Any]) -> str:
         shown = "set (hidden)" if r["value"] is None else f"= {_value_text(r)}"
         return (f"{r['key']} {shown}: {r['status']}"
-                + (" (takes effect after a restart)" if r["status"] == "RebootRequired" else ""))
+                + (" (takes effect after a restart)" if r["status"] == "RebootRequired" else "")
+                + (f" (asked as {r['asked']})" if r.get("asked") else ""))
 
     target.show(result, text)
 

@@ -9,18 +9,25 @@ at import time: the daemon imports ``chargepoint.cli`` and must not load rich
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import click
 
+#: Width of the text when it goes into a file or a pipe and COLUMNS does not say otherwise.
+PIPE_WIDTH = 120
+#: The narrowest a column other than the first is drawn before the table turns into a list.
+NARROWEST_COLUMN = 8
+
 
 def _console() -> Any:
+    """The terminal's width (rich reads COLUMNS first, then the terminal); PIPE_WIDTH for a pipe."""
     from rich.console import Console
 
     console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=120)  # piped into a file or a script: no wrapping
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        console = Console(highlight=False, width=PIPE_WIDTH)
     return console
 
 
@@ -28,17 +35,65 @@ def _print(renderable: Any) -> None:
     if isinstance(renderable, str):
         click.echo(renderable)
     else:
-        _console().print(renderable)
+        console = _console()
+        console.print(_fitted(renderable, console.width))
 
 
 def _table(*columns: str) -> Any:
+    """A table whose first column (a name a technician types) is never cut nor folded; the other
+    columns wrap, long words folded, never cut with an ellipsis (``_fitted`` does the rest)."""
     from rich import box
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        if index == 0:
+            table.add_column(column, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(column, overflow="fold")
     return table
+
+
+def _fitted(renderable: Any, width: int) -> Any:
+    """A table too wide for ``width`` even with its other columns wrapped, as a list: each row's
+    first cell on a line of its own, then one line per other column. Tables inside a group too."""
+    from rich.console import Group
+    from rich.table import Table
+
+    if isinstance(renderable, Group):
+        return Group(*(_fitted(part, width) for part in renderable.renderables))
+    if not isinstance(renderable, Table) or not renderable.columns:
+        return renderable
+    first, *others = renderable.columns
+    names = [_plain(cell) for cell in first.cells]
+    needed = max(map(len, [str(first.header), *names])) + sum(
+        max(NARROWEST_COLUMN, len(str(c.header))) + renderable.padding[1] * 2 + 1 for c in others)
+    if needed <= width:
+        return renderable
+    return _records(names, others)
+
+
+def _records(names: list[str], columns: list[Any]) -> Any:
+    from rich.console import Group
+    from rich.text import Text
+
+    label = max((len(str(c.header)) for c in columns), default=0)
+    lines: list[Any] = []
+    cells = [list(c.cells) for c in columns]
+    for row, name in enumerate(names):
+        lines.append(Text(name))
+        for column, column_cells in zip(columns, cells, strict=True):
+            value = _plain(column_cells[row])
+            if value:
+                lines.append(Text(f"  {str(column.header):<{label}}  {value}", overflow="fold"))
+    return Group(*lines)
+
+
+def _plain(cell: Any) -> str:
+    """A cell's text: a Text's, or a markup string's without its markup."""
+    from rich.text import Text
+
+    return cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
 
 
 def _add_row(table: Any, *cells: object, styled: str | None = None) -> None:

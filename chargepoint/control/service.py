@@ -21,12 +21,12 @@ from typing import Any, Protocol
 
 import chargepoint
 from chargepoint.config import Config
-from chargepoint.config.keys import file_values, origin
 from chargepoint.connection import Link
 from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.control.session_figures import finished_figures, running_figures
+from chargepoint.control.settings_view import SettingsView
 from chargepoint.control.shapes import (
     _text,
     connector_json,
@@ -41,7 +41,7 @@ from chargepoint.core.energy_words import limit_words
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.outbox import Outbox
-from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
+from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.store import Store
 from chargepoint.protocol.registry import VERSIONS, Version
@@ -49,10 +49,6 @@ from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
-
-#: File settings that are passwords: shown as "(set)" or "", never their value.
-FILE_SECRETS = ("authorization_key", "basic_auth_password", "password")
-
 
 class EventLog(Protocol):
     """The daemon's recent events and frames (``app.recorder.Recorder``)."""
@@ -353,93 +349,18 @@ class StationService:
     # ---------------------------------------------------------------- config
     def file_settings(self) -> dict[str, Any]:
         """The configuration file's settings as dotted keys (read-only at run time)."""
-        flat = file_values(self.config)
-        for key, value in flat.items():
-            if key.rsplit(".", 1)[-1] in FILE_SECRETS:
-                flat[key] = "(set)" if value else ""
-        return flat
-
-    def _file_info(self, key: str, value: Any) -> dict[str, Any]:
-        return {"key": key, "source": "file", "readonly": True, "value": value,
-                "origin": origin(self.config, key)}
-
-    def _key_info(self, key: str) -> dict[str, Any]:
-        """A version's key: its value, and where the value comes from (set, file or default)."""
-        info = self.keys.info(key)
-        out: dict[str, Any] = {"key": key, "source": "ocpp", "readonly": info.readonly, "type": info.kind,
-                               "setting": info.setting}
-        if info.secret:
-            out.update(value=None, secret=True, set=bool(self.settings.get(info.setting)))
-        else:
-            out["value"] = self.keys.typed_value(key)
-        setting = info.setting
-        if setting is None:
-            return out
-        file_key = FILE_KEYS.get(setting)
-        overridden = setting in self.settings.overridden
-        out.update(origin="set" if overridden else origin(self.config, file_key) if file_key else "default",
-                   file_key=file_key)
-        if overridden and not info.secret:
-            out["file_value"] = self.settings.file_values[setting]
-        if overridden:  # what applies after a reset: the file's value or the default
-            out["file_value_origin"] = origin(self.config, file_key) if file_key else "default"
-        return out
+        return SettingsView(self).file_settings()
 
     def config_get(self, keys: list[str]) -> dict[str, Any]:
-        files = self.file_settings()
-        if not keys:
-            found = [self._key_info(k) for k in self.keys.keys()]
-            found += [self._file_info(k, v) for k, v in files.items()]
-            return {"keys": found, "unknown": [], "file": self.config.source}
-        found, unknown = [], []
-        for key in keys:
-            key = self._spoken(key)
-            if self.keys.knows(key):
-                found.append(self._key_info(key))
-            elif key in files:
-                found.append(self._file_info(key, files[key]))
-            else:
-                unknown.append(key)
-        return {"keys": found, "unknown": unknown, "file": self.config.source}
-
-    def _spoken(self, key: str) -> str:
-        """A neutral setting name given on the command line, as the version's key."""
-        for name in self.keys.keys():
-            if self.keys.info(name).setting == key:
-                return name
-        return key
+        """Settings and file keys under any of their names (``settings_view``)."""
+        return SettingsView(self).get(keys)
 
     def config_set(self, key: str, value: str) -> dict[str, Any]:
-        key = self._spoken(key)
-        if not self.keys.knows(key):
-            if key in self.file_settings():
-                raise ControlError("read_only", f"{key} is set in the configuration file "
-                                                f"{self.config.source}: edit it there and restart the daemon")
-            raise ControlError("unknown_key", f"unknown key {key!r} (chargepoint config get lists them)")
-        refusal = self.keys.refusal(key, value)
-        if refusal is not None:
-            raise ControlError("rejected", f"{key}: {refusal}; not changed")
-        status = self.keys.change(key, value)
-        return {"key": key, "status": str(status), "value": self._key_info(key).get("value")}
+        return SettingsView(self).set(key, value)
 
     def config_reset(self, key: str) -> dict[str, Any]:
         """Drop what the CSMS or the CLI set for ``key``: the file's value (or the default) applies again."""
-        key = self._spoken(key)
-        if not self.keys.knows(key):
-            if key in self.file_settings():
-                raise ControlError("read_only", f"{key} comes from the configuration file "
-                                                f"{self.config.source}: nothing overrides it")
-            raise ControlError("unknown_key", f"unknown key {key!r} (chargepoint config get lists them)")
-        setting = self.keys.info(key).setting
-        if setting is None:
-            raise ControlError("rejected", f"{key} is read-only: nothing overrides it")
-        was_set = setting in self.settings.overridden
-        refusal = self.settings.reset_refusal(setting)
-        if refusal is not None:
-            raise ControlError("rejected", f"{key}: {refusal}; not changed")
-        result = self.settings.reset(setting)
-        return {**self._key_info(key), "was_set": was_set,
-                "reboot_required": result is SetResult.REBOOT_REQUIRED}
+        return SettingsView(self).reset(key)
 
     # ---------------------------------------------------------------- faults
     async def fault_clear(self, evse_id: int) -> dict[str, Any]:

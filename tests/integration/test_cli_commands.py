@@ -161,9 +161,10 @@ def test_config_get_and_set_are_validated(rig: Rig):
     assert text.exit_code == 1 and "Error: HeartbeatInterval: must be a whole number" in text.stderr
 
     assert rig.json("config", "set", "HeartbeatInterval", "120") == {
-        "key": "HeartbeatInterval", "status": "Accepted", "value": 120}
+        "key": "HeartbeatInterval", "status": "Accepted", "value": 120, "setting": "heartbeat_interval_s"}
     secret = rig.json("config", "set", "AuthorizationKey", "00112233445566778899aabbccddeeff")
-    assert secret == {"key": "AuthorizationKey", "status": "Accepted", "value": None}
+    assert secret == {"key": "AuthorizationKey", "status": "Accepted", "value": None,
+                      "setting": "authorization_key"}
     assert rig.json("config", "get", "HeartbeatInterval")["keys"][0]["value"] == 120
     # The neutral setting name is the same setting, shown under the spoken version's key.
     assert rig.json("config", "set", "heartbeat_interval_s", "150")["key"] == "HeartbeatInterval"
