@@ -157,6 +157,10 @@ class SmartChargingHandlers:
     if TYPE_CHECKING:  # the host's (the library's ChargePoint.call)
         async def call(self, payload: Any, suppress: bool = True) -> Any: ...
 
+    def profile_words(self, p: ChargingProfile) -> dict[str, Any]:
+        """A profile as this version reports it (2.1, which builds on this mixin, names dynamic ones)."""
+        return profile_to_201(p)
+
     def _engine(self) -> SmartCharging:
         engine = self.adapter.station.smart_charging
         assert engine is not None, "the daemon builds the smart charging engine"
@@ -226,7 +230,7 @@ class SmartChargingHandlers:
             return call_result.GetChargingProfiles(status="NoProfiles")
         by_evse: dict[int, list[dict[str, Any]]] = {}
         for p in found:
-            by_evse.setdefault(p.evse_id, []).append(profile_to_201(p))
+            by_evse.setdefault(p.evse_id, []).append(self.profile_words(p))
         parts = [(evse, profiles[i:i + PROFILES_PER_REPORT]) for evse, profiles in sorted(by_evse.items())
                  for i in range(0, len(profiles), PROFILES_PER_REPORT)]
         if not hasattr(self, "_pending_profile_reports"):
