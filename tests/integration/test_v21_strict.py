@@ -167,6 +167,12 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     limit = daemon.service.status()["connectors"][0]["limit"]
     assert limit["binding"] == "smart_charging" and limit["amps"] == 7.0
     await peer.wait(lambda: abs((world.ev.current_a or 0) - 7.0) < 0.5, "the EV drawing 7 A")
+    assert (await ok(peer, "GetChargingProfiles", {"requestId": 4, "chargingProfile": {
+        "chargingProfileId": [21]}}))["status"] == "Accepted"
+    report = (await peer.wait_call("ReportChargingProfiles", requestId=4))[0]["params"]
+    reported = report["chargingProfile"][0]
+    assert (reported["chargingProfileKind"], reported["dynUpdateInterval"]) == ("Dynamic", 3600)
+    assert reported["chargingSchedule"][0]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 7.0}]
     bad = await ok(peer, "UpdateDynamicSchedule", {"chargingProfileId": 21,
                                                    "scheduleUpdate": {"setpoint": 3}})
     assert bad["status"] == "Rejected"

@@ -29,7 +29,7 @@ from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
 from chargepoint.core.schedule import ChargingProfile
-from chargepoint.protocol.v201.smart_charging import Refused, profile_from_201
+from chargepoint.protocol.v201.smart_charging import Refused, profile_from_201, profile_to_201
 
 if TYPE_CHECKING:
     from chargepoint.core.smart_charging import SmartCharging
@@ -112,6 +112,16 @@ class DynamicHandlers:
         engine = self.adapter.station.smart_charging
         assert engine is not None, "the daemon builds the smart charging engine"
         return engine
+
+    def profile_words(self, p: ChargingProfile) -> dict[str, Any]:
+        """A dynamic profile is reported as the CSMS set it: kind Dynamic, no start, its pull interval."""
+        words = profile_to_201(p)
+        if p.dynamic:
+            words["charging_profile_kind"] = "Dynamic"
+            words["charging_schedule"][0].pop("start_schedule", None)
+            if p.dynamic_pull_s:
+                words["dyn_update_interval"] = p.dynamic_pull_s
+        return words
 
     @on(Action.set_charging_profile, skip_schema_validation=True)
     async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
