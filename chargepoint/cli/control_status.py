@@ -298,7 +298,8 @@ def sessions(target: Target, limit: int, csv_file: str | None) -> None:
         with open(csv_file, "w", encoding="utf-8", newline="") as out:
             out.write(text)
     except OSError as exc:
-        target.fail("bad_file", f"cannot write {csv_file}: {exc}", EXIT_FAILED)
+        target.fail("bad_file", f"cannot write {csv_file}: {exc.strerror or exc}: give a path in a "
+                                "directory you may write to (or --csv - for standard output)", EXIT_FAILED)
     target.show({"file": csv_file, "sessions": len(result["finished"])},
                 lambda r: f"{r['sessions']} session(s) written to {r['file']}.")
 

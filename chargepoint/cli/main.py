@@ -384,7 +384,8 @@ def meter(config_path: str | None, connector: int, model: str | None, map_file: 
         meter_config = config.meter
         by_id = {c.id: c for c in config.connectors}
         if connector not in by_id:
-            raise click.ClickException(f"{config_path} has no connector {connector}")
+            raise click.ClickException(f"{config_path} has no connector {connector}: give --connector "
+                                       f"{' or '.join(map(str, sorted(by_id)))}")
         connector_config = by_id[connector]
     elif not (model or map_file):
         raise click.UsageError("which meter? give --model (see --list) or --map, or --config")

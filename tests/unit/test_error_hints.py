@@ -50,8 +50,12 @@ def test_files_ports_and_transports_in_the_configuration(sections: dict, key: st
     assert error.key == key and next_step in error.reason, error
 
 
-def test_the_cli_says_where_a_password_can_go(tmp_path: Path) -> None:
+def test_the_cli_says_which_connector_and_where_a_password_can_go(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
+    config.write_text('[station]\nidentity = "CP-1"\n[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n'
+                      '[[connectors]]\nid = 1\n[[connectors]]\nid = 2\n')
+    wrong = CliRunner().invoke(main, ["meter", "--config", str(config), "--connector", "3"])
+    assert wrong.exit_code == 1 and "has no connector 3: give --connector 1 or 2" in wrong.stderr
     config.write_text(f'[station]\nidentity = "CP-1"\nstate_dir = "{config}/state"\n'
                       '[ocpp]\ncsms_url = "ws://127.0.0.1:9"\n')
     nowhere = CliRunner().invoke(main, ["web", "passwd", "--config", str(config), "--password-stdin",
