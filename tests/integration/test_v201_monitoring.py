@@ -124,6 +124,19 @@ async def test_tc_b_16_to_19_custom_reports_by_criteria_and_by_name(
         assert status == "Accepted" and _names(items) == {
             "Connector.AvailabilityState", "Connector.Available", "Connector.ConnectorType",
             "Connector.SupplyPhases", "Connector.Problem"}
+        # TC_B_54_CS / TC_B_55_CS: a variable with instances, without one (all) and with one.
+        status, items = await _report(peer, 6, componentVariable=[
+            {"component": {"name": "DeviceDataCtrlr"}, "variable": {"name": "ItemsPerMessage"}}])
+        assert status == "Accepted" and sorted(i["variable"]["instance"] for i in items) == [
+            "GetReport", "GetVariables", "SetVariables"]
+        status, items = await _report(peer, 7, componentVariable=[
+            {"component": {"name": "DeviceDataCtrlr"},
+             "variable": {"name": "ItemsPerMessage", "instance": "GetReport"}}])
+        assert [i["variableAttribute"][0]["value"] for i in items] == ["20"]
+        # TC_B_56_CS: an EVSE's variable without the evseId: every EVSE's.
+        status, items = await _report(peer, 8, componentVariable=[
+            {"component": {"name": "EVSE"}, "variable": {"name": "AvailabilityState"}}])
+        assert status == "Accepted" and [i["component"] for i in items] == [EVSE1]
         # TC_B_19_CS: an unknown component.
         assert await _report(peer, 5, componentCriteria=["Available"],
                              componentVariable=[{"component": {"name": "NoSuchCtrlr"}}]) \

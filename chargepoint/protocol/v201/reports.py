@@ -2,7 +2,8 @@
 
 ``componentVariable`` names what to report: a component (all its instances when
 no EVSE is named, all connectors of an EVSE when no connector is), and
-optionally one variable of it (all of them when none). ``componentCriteria``
+optionally one variable of it (all of them when none; every instance of the
+variable when no instance is named). ``componentCriteria``
 keeps the components that have the criterion's variable true: Available,
 Enabled, Problem (a connector with a fault), Active (no component of this
 station has one). Given both, the named parts of the components that meet a
@@ -41,8 +42,10 @@ def matches(address: Address, entry: dict[str, Any]) -> bool:
     variable = entry.get("variable")
     if variable is None:
         return True
-    return (str(variable.get("name", "")).lower() == var.name.lower()
-            and str(variable.get("instance") or "").lower() == (var.instance or "").lower())
+    if str(variable.get("name", "")).lower() != var.name.lower():
+        return False
+    instance = variable.get("instance")
+    return instance is None or str(instance).lower() == (var.instance or "").lower()
 
 
 def instance_of(address: Address) -> tuple[str, int | None, int | None]:
