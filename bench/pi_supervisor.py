@@ -130,6 +130,7 @@ class Bench:
             SwitchInput,
             mock_factory,
         )
+        from tests.unit.pump_fakes import HeartbeatCircuit
 
         config = load_safety_view(config_path)
         board = config.board
@@ -150,6 +151,8 @@ class Bench:
             RcmModel(self.factory, board.rcd.pin, board.rcd.test_pin)
         if board.emergency_stop is not None:
             SwitchInput(self.factory, board.emergency_stop.pin)
+        if board.heartbeat is not None:  # the pump, read back for the check before every session
+            HeartbeatCircuit.attach(self.factory, board, self.model, clock.monotonic)
         # gpiozero's mock pins keep every state they went through (the heartbeat toggles every step).
         for pin in self.factory.pins.values():
             pin.states = collections.deque(pin.states, maxlen=2)

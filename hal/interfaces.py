@@ -137,6 +137,28 @@ class Heartbeat(Protocol):
         ...
 
 
+class HeartbeatReadback(Protocol):
+    """What the heartbeat circuit shows: its gate node G and whether its MOSFET conducts.
+
+    The safety loop checks the circuit with it before every session (G must rise
+    with pulses and fall quickly without them, and the MOSFET must stop
+    conducting), so a failed part that would hold the contactor longer, or a
+    shorted MOSFET that would not drop it at all, is found before a car charges.
+    """
+
+    def gate_v(self) -> float:
+        """G, the MOSFET's gate, in volts (read through a divider on an ADC input)."""
+        ...
+
+    def interlock_conducting(self) -> bool | None:
+        """Whether the MOSFET conducts (its drain read back); None where that is not wired."""
+        ...
+
+    def monotonic(self) -> float:
+        """Now, on the clock the circuit's timing is judged by (the loop's own, real on a station)."""
+        ...
+
+
 class ShuntTrip(Protocol):
     """The output that trips the station's supply breaker through its shunt release.
 

@@ -49,8 +49,10 @@ class Mcp3008Burst:
         except Exception:
             self._cp.close()
             raise
+        self._spi = spi
         self._lock = threading.Lock()
         self._burst_low: float | None = None
+        self._aux: dict[int, Any] = {}
 
     def _volts(self, code: int) -> float:
         return code * self.v_ref / CODES
@@ -79,7 +81,19 @@ class Mcp3008Burst:
         with self._lock:
             return self._volts(self._pp.raw_value)
 
+    def read_aux(self, channel: int) -> float:
+        """One sample of another channel in volts (the heartbeat's gate read-back)."""
+        from gpiozero import MCP3008
+
+        with self._lock:
+            device = self._aux.get(channel)
+            if device is None:
+                device = self._aux[channel] = MCP3008(channel=channel, max_voltage=self.v_ref, **self._spi)
+            return self._volts(device.raw_value)
+
     def close(self) -> None:
         self._cp.close()
         if self._pp is not None:
             self._pp.close()
+        for device in self._aux.values():
+            device.close()

@@ -121,6 +121,10 @@ class FrontEnd(Protocol):
         """PP node in ADC volts; None if the board has no PP input."""
         ...
 
+    def read_aux(self, channel: int) -> float:
+        """Another input of the same ADC in volts, for a signal that is not the pilot's."""
+        ...
+
 
 class PeakDetectorFrontEnd:
     """Positive and negative peak detectors (and PP) on three inputs of an ADS1x15."""
@@ -146,6 +150,10 @@ class PeakDetectorFrontEnd:
 
     def read_pp(self) -> float | None:
         return None if self._pp is None else self.adc.read_volts(self._pp)
+
+    def read_aux(self, channel: int) -> float:
+        """Another input of the same ADC in volts (the heartbeat's gate read-back on AIN3)."""
+        return self.adc.read_volts(channel)
 
 
 class _Switch(Protocol):
@@ -195,6 +203,11 @@ class PiPilot:
         self._pp_at: float | None = None
         self._high_v: float | None = None  # positive level at the last read()
         self._pp_high_v: float | None = None  # ... and at the last PP conversion
+
+    @property
+    def front_end(self) -> FrontEnd:
+        """The ADC front end, whose spare inputs other board signals share."""
+        return self._front_end
 
     # -- output -----------------------------------------------------------------------------
 

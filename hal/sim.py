@@ -34,7 +34,11 @@ are re-exported here so that ``from hal.sim import ...`` is the one way in:
 * :mod:`hal.sim_circuit`: :class:`SimPilot`, :class:`SimContactor` and
   :class:`SimMeter`, whose readings follow from the physics;
 * :mod:`hal.sim_peripherals`: :class:`SimFaultInputs`, :class:`SimCardReader`
-  and :class:`SimConnectorLock`, which only share the lock.
+  and :class:`SimConnectorLock`, which only share the lock;
+* :mod:`hal.sim_heartbeat`: :class:`SimHeartbeat`, the board's heartbeat charge
+  pump and its read-back, which the safety loop checks before every session.
+  It is driven by the loop's thread alone; the simulated contactor does not
+  wait for it (a sped-up clock would stretch one late step past its hold-up).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from contextlib import contextmanager
 from hal.clock import Clock
 from hal.sim_circuit import PILOT_V, SimContactor, SimMeter, SimPilot
 from hal.sim_ev import SimEV, offered_current_a
+from hal.sim_heartbeat import SimHeartbeat
 from hal.sim_peripherals import SimCardReader, SimConnectorLock, SimFaultInputs
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "SimContactor",
     "SimEV",
     "SimFaultInputs",
+    "SimHeartbeat",
     "SimMeter",
     "SimPilot",
     "SimWorld",
@@ -123,6 +129,8 @@ class SimWorld:
         self.faults = SimFaultInputs(self._lock)
         self.meter = SimMeter(self, voltage_v, frequency_hz, meter_start_wh)
         self.card_reader = SimCardReader(self._lock)
+        #: The heartbeat's charge pump, pulsed by the safety loop and read back by its check.
+        self.heartbeat = SimHeartbeat(clock.monotonic)
         #: A socket outlet (detachable cable, PP resistor present) has a plug
         #: lock; a tethered cable has none.
         self.lock = SimConnectorLock(self._lock) if cable_ohms is not None else None

@@ -122,9 +122,16 @@ class RcdConfig:
 
 @dataclass(frozen=True)
 class HeartbeatConfig:
-    """The GPIO the safety loop pulses for the hardware watchdog (hardware.md, "Hardware fail-safe")."""
+    """The GPIO the safety loop pulses for the hardware watchdog (hardware.md, "Hardware fail-safe"),
+    and the read-back the loop checks the circuit with before every session."""
 
     pin: int
+    #: The ADC input that reads Q4's gate G through R68/R69 (None: no pre-session check).
+    gate_channel: int | None = None
+    #: G volts per ADC volt: (R68 + R69) / R69.
+    gate_ratio: float = 5.545
+    #: The GPIO that reads Q4's drain (low while Q4 conducts); None: not wired.
+    drain_pin: int | None = None
 
 
 @dataclass(frozen=True)

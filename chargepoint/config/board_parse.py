@@ -217,12 +217,28 @@ def _input(file: str, board: Reader, name: str) -> InputConfig | None:
     return cfg
 
 
-def _heartbeat(file: str, board: Reader) -> HeartbeatConfig | None:
+#: The highest G the pump can make: the +12 V rail. Its reading must stay inside the ADC's range.
+GATE_MAX_V = 12.0
+
+
+def _heartbeat(file: str, board: Reader, adc: AdcConfig) -> HeartbeatConfig | None:
     table = _section(file, board, "heartbeat")
     if table is None:
         return None
     r = Reader(file, table, "board.heartbeat")
-    cfg = HeartbeatConfig(pin=_pin(r, "pin", None))
+    mcp = adc.type == "mcp3008"
+    cfg = HeartbeatConfig(pin=_pin(r, "pin", None),
+                          gate_channel=r.number("gate_channel", None, low=0, high=7 if mcp else 3,
+                                                integer=True, optional=True),
+                          gate_ratio=r.number("gate_ratio", 5.545, low=1.0, high=50.0),
+                          drain_pin=_pin(r, "drain_pin", None, optional=True))
+    taken = (adc.cp_channel, adc.pp_channel) if mcp else \
+        (adc.cp_high_channel, adc.cp_low_channel, adc.pp_channel)
+    if cfg.gate_channel is not None and cfg.gate_channel in taken:
+        raise r.fail("gate_channel", f"input {cfg.gate_channel} already reads the pilot or PP")
+    if cfg.gate_channel is not None and GATE_MAX_V / cfg.gate_ratio > adc.input_max_v:
+        raise r.fail("gate_ratio", f"G at {GATE_MAX_V:g} V would read {GATE_MAX_V / cfg.gate_ratio:.2f} V, "
+                                   f"above the ADC's {adc.input_max_v:g} V")
     r.finish()
     return cfg
 
@@ -321,6 +337,8 @@ def _check_pins(file: str, cfg: BoardConfig) -> None:
         used.append(("board.emergency_stop.pin", cfg.emergency_stop.pin))
     if cfg.heartbeat is not None:
         used.append(("board.heartbeat.pin", cfg.heartbeat.pin))
+        if cfg.heartbeat.drain_pin is not None:
+            used.append(("board.heartbeat.drain_pin", cfg.heartbeat.drain_pin))
     if cfg.shunt_trip is not None:
         used.append(("board.shunt_trip.pin", cfg.shunt_trip.pin))
     bus = SPI0_PINS if cfg.adc.type == "mcp3008" else (I2C1_PINS if cfg.adc.i2c_bus == 1 else {})
@@ -349,7 +367,7 @@ def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
         contactor=_contactor(file, r),
         rcd=_rcd(file, r),
         emergency_stop=_input(file, r, "emergency_stop"),
-        heartbeat=_heartbeat(file, r),
+        heartbeat=_heartbeat(file, r, adc),
         shunt_trip=_shunt_trip(file, r),
         rfid=_rfid(file, r),
         classification=_classification(file, r),

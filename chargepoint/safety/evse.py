@@ -20,7 +20,9 @@ Fault policy (see ``EvseFault``):
   it, so the diode fault holds until the EV is unplugged (state A).
 * Before each session (after plug-in, before the contactor first closes) the
   RCD's self-test must pass (``FaultInputs.self_test``: the test output is
-  pulsed and the trip must be seen); a failed test is an RCD fault.
+  pulsed and the trip must be seen); a failed test is an RCD fault. Then the
+  heartbeat circuit's check (``heartbeat_check.py``); a failed one is the
+  latched ``heartbeat`` fault.
 
 One deliberate exception to "closed only in C/D": a technician's output test
 (``output_test.py``) may click the contactor or step the PWM in state A.
@@ -40,6 +42,7 @@ import time
 from collections.abc import Callable
 
 from chargepoint.safety import output_test
+from chargepoint.safety.heartbeat_check import HeartbeatCheck
 from chargepoint.safety.iec61851 import (
     MAX_PWM_CURRENT_A,
     MIN_PWM_CURRENT_A,
@@ -64,7 +67,7 @@ from chargepoint.safety.status import (
 )
 from chargepoint.safety.ticktimes import TickTimes
 from hal.clock import Clock
-from hal.interfaces import Contactor, FaultInputs, Heartbeat, Pilot, PilotLevels, ShuntTrip
+from hal.interfaces import Contactor, FaultInputs, Heartbeat, HeartbeatReadback, Pilot, PilotLevels, ShuntTrip
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class EvseController:
         name: str = "connector-1",
         heartbeat: Heartbeat | None = None,
         shunt_trip: ShuntTrip | None = None,
+        heartbeat_readback: HeartbeatReadback | None = None,
     ) -> None:
         self._pilot = pilot
         self._contactor = contactor
@@ -125,6 +129,8 @@ class EvseController:
         self._cable_leaving = False
         self._proximity = ProximityWatch()
         self._rcd = RcdPolicy(config.rcd_auto_reclose_attempts, config.rcd_reclose_delay_s, now)
+        #: The heartbeat circuit's pre-session check (passes at once without a read-back).
+        self.heartbeat_check = HeartbeatCheck(heartbeat_readback if heartbeat is not None else None)
         self._last_step = now
         self._published_key: tuple[object, ...] | None = None
         self._levels: PilotLevels | None = None
@@ -289,15 +295,18 @@ class EvseController:
             alive = False  # a loop that keeps failing lets the hardware watchdog drop the coil
         if alive:
             with self._lock:
-                if not self._shut:
-                    self._out.beat()
+                if not self._shut and self.heartbeat_check.beating and self._out.beat():
+                    self.heartbeat_check.beaten()
         self._last_step = self._clock.monotonic()
         self._publish()
 
     def _step(self) -> None:
-        # Before each session, the RCD self-test: outside the lock (it blocks), contactor open.
-        self_test = self._inputs.self_test() if self._wants_self_test() else None
+        # Before each session, the RCD self-test, then the heartbeat circuit's check: both outside
+        # the lock (they block or read the ADC), with the contactor open.
+        before = self._before_session()
+        self_test = self._inputs.self_test() if before and not self._rcd.self_tested else None
         now = self._clock.monotonic()
+        heartbeat_failed = self.heartbeat_check.step(before and self._rcd.self_tested)
         sample = self._sampler.sample()
         feedback = self._contactor.feedback()
         active_inputs = self._inputs.active()
@@ -306,6 +315,9 @@ class EvseController:
                 return
             if self_test is not None:
                 self._self_test(self_test, now)
+            if heartbeat_failed is not None:
+                log.error("%s: heartbeat check failed: %s", self.name, heartbeat_failed)
+                self._latch(EvseFault.HEARTBEAT, now)
             self._feedback = feedback
             self._levels = sample.levels
             state = self._classifier.classify(sample.levels)
@@ -347,12 +359,11 @@ class EvseController:
         self._faults.discard(EvseFault.DIODE)
         self._diode_bad_samples = 0
         self._rcd.new_session(EvseFault.RCD in self._faults)
+        self.heartbeat_check.new_session()
 
-    def _wants_self_test(self) -> bool:
-        """An EV is plugged in (as of the last step), the contactor is open, nothing is
-        faulted and this session's RCD self-test has not passed yet."""
-        return (not self._rcd.self_tested and not self._out.closed and not self._faults
-                and self._cp_state in PLUGGED and not self._shut)
+    def _before_session(self) -> bool:
+        """An EV is plugged in (as of the last step), the contactor is open, nothing is faulted."""
+        return not self._out.closed and not self._faults and self._cp_state in PLUGGED and not self._shut
 
     def _self_test(self, passed: bool, now: float) -> None:
         """The contactor closes for a session only after the RCD showed it trips on its
@@ -382,15 +393,8 @@ class EvseController:
         reclose after an RCD trip if the configuration allows it."""
         for name in active:
             self._latch(trip_fault(name), now)
-        if EvseFault.RCD in self._faults and self._rcd.may_reclose(now):
-            self._inputs.reset()
-            if EvseFault.RCD.value in self._inputs.active():
-                log.warning("%s: RCD reclose attempt %d failed", self.name, self._rcd.reclose_attempts)
-                self._rcd.tripped(now)
-            else:
-                log.warning("%s: RCD reclosed automatically (attempt %d of %d)", self.name,
-                            self._rcd.reclose_attempts, self._rcd.auto_reclose_attempts)
-                self._faults.discard(EvseFault.RCD)
+        if EvseFault.RCD in self._faults and self._rcd.try_reclose(self._inputs, now, self.name):
+            self._faults.discard(EvseFault.RCD)
 
     def _check_contactor(self, feedback: bool | None, now: float) -> None:
         if feedback is None or now - self._out.switched_at < self._config.contactor_settle_s:
@@ -420,12 +424,12 @@ class EvseController:
         if self._drive_output_test(now):
             return
         if self._faults or self._cable_leaving:
-            self._set_contactor(False, now)
-            self._set_pwm(PWM_OFF, 0.0, now)
+            self._out.set_contactor(False, now)
+            self._out.set_pwm(PWM_OFF, 0.0, now)
             return
         ready = state is CpState.C or (state is CpState.D and self._config.ventilation_available)
         if not ready:
-            self._set_contactor(False, now)  # C -> B / A: open on the very step that sees it
+            self._out.set_contactor(False, now)  # C -> B / A: open on the very step that sees it
         # No finite claim at all means nobody set a station rating: offer nothing rather than 80 A.
         offer = (
             self._allowed
@@ -433,25 +437,20 @@ class EvseController:
             and MIN_PWM_CURRENT_A <= resolved.amps < math.inf
         )
         if offer:
-            self._set_pwm(duty_for_current(resolved.amps), min(resolved.amps, MAX_PWM_CURRENT_A), now)
+            self._out.set_pwm(duty_for_current(resolved.amps), min(resolved.amps, MAX_PWM_CURRENT_A), now)
         else:
-            self._set_pwm(PWM_OFF, 0.0, now)
-        if ready and offer and self._rcd.self_tested:
-            self._set_contactor(True, now)
+            self._out.set_pwm(PWM_OFF, 0.0, now)
+        if ready and offer and self._rcd.self_tested and self.heartbeat_check.passed:
+            self._out.set_contactor(True, now)
         elif self._out.closed and now >= self._pwm_off_deadline():
             log.warning("%s: EV stayed in C/D after PWM off; contactor forced open", self.name)
-            self._set_contactor(False, now)
+            self._out.set_contactor(False, now)
 
     def _pwm_off_deadline(self) -> float:
         """When a contactor still closed after PWM off must be opened. One tick early, so
         that a late tick still keeps within the standard's limit."""
         return self._out.pwm_off_since + self._config.pwm_off_contactor_timeout_s - self._config.tick_s
 
-    def _set_contactor(self, closed: bool, now: float) -> None:
-        self._out.set_contactor(closed, now)
-
-    def _set_pwm(self, duty: float, offered_a: float, now: float) -> None:
-        self._out.set_pwm(duty, offered_a, now)
     def _write_safe_outputs(self) -> None:
         self._out.write_safe(self._clock.monotonic())
 

@@ -62,15 +62,18 @@ class Outputs:
             self.pwm_off_since = now
         self._pilot.set_pwm(duty)
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """One heartbeat edge; False if there is no heartbeat (any more)."""
         if self._heartbeat is None:
-            return
+            return False
         try:
             self._heartbeat.beat()
         except Exception:
             log.exception("%s: heartbeat output failed; the hardware watchdog will open the contactor",
                           self.name)
             self._heartbeat = None
+            return False
+        return True
 
     def trip_breaker(self, now: float) -> None:
         """Energise the shunt release for a pulse: the contactor cannot open, the breaker must."""

@@ -10,6 +10,13 @@ until the EV is unplugged or a technician clears the fault.
 
 from __future__ import annotations
 
+import logging
+
+from hal.interfaces import FaultInputs
+
+#: The loop's own logger: a reclose is the loop's event, and its lines keep that source.
+log = logging.getLogger("chargepoint.safety.evse")
+
 
 class RcdPolicy:
     """Per-session RCD state of one safety loop (used under the loop's lock)."""
@@ -42,4 +49,17 @@ class RcdPolicy:
         if now - self.tripped_at < self.reclose_delay_s:
             return False
         self.reclose_attempts += 1
+        return True
+
+    def try_reclose(self, inputs: FaultInputs, now: float, name: str) -> bool:
+        """Re-arm the RCD if an automatic reclose is due; True if it then stays healthy."""
+        if not self.may_reclose(now):
+            return False
+        inputs.reset()
+        if "rcd" in inputs.active():
+            log.warning("%s: RCD reclose attempt %d failed", name, self.reclose_attempts)
+            self.tripped(now)
+            return False
+        log.warning("%s: RCD reclosed automatically (attempt %d of %d)", name, self.reclose_attempts,
+                    self.auto_reclose_attempts)
         return True

@@ -27,6 +27,9 @@ class EvseFault(StrEnum):
     VENTILATION = "ventilation"  # state D without ventilation
     PROXIMITY = "proximity"  # PP out of band
     INTERNAL = "internal"  # step() raised: hardware access failed or a bug
+    #: The heartbeat circuit failed its check before a session (heartbeat_check.py): it would not
+    #: open the contactor in time, or at all, if the loop stopped.
+    HEARTBEAT = "heartbeat"
     #: The daemon's view only: the safety supervisor is not answering on its channel (its own
     #: process is gone; the hardware heartbeat has dropped the contactor).
     SUPERVISOR = "supervisor"
@@ -34,7 +37,8 @@ class EvseFault(StrEnum):
 
 #: Cleared only by ``clear_faults`` (or, for RCD, an automatic reclose).
 LATCHED_FAULTS = frozenset(
-    {EvseFault.RCD, EvseFault.EMERGENCY_STOP, EvseFault.WELDED, EvseFault.CONTACTOR_MISMATCH}
+    {EvseFault.RCD, EvseFault.EMERGENCY_STOP, EvseFault.WELDED, EvseFault.CONTACTOR_MISMATCH,
+     EvseFault.HEARTBEAT}
 )
 #: Cleared once their condition is gone and the pilot reads A or B.
 CLEARED_IN_A_OR_B = frozenset(

@@ -128,6 +128,24 @@ def heartbeat_output(board: BoardConfig, pin_factory: Any) -> Any:
     return PiHeartbeat(board.heartbeat.pin, pin_factory=pin_factory)
 
 
+def heartbeat_readback(board: BoardConfig, pilot: Any, pin_factory: Any, clock: Clock) -> Any:
+    """The read-back of the heartbeat circuit (G on a spare input of the pilot's ADC, Q4's drain on a
+    GPIO), or None: the safety loop then cannot check the circuit before a session (said in the log)."""
+    hb = board.heartbeat
+    if hb is None:
+        return None
+    if hb.gate_channel is None:
+        log.warning("no board.heartbeat.gate_channel: the heartbeat circuit is not checked before sessions, "
+                    "only at commissioning (hardware.md, Hardware fail-safe)")
+        return None
+    from functools import partial
+
+    from hal.pi_heartbeat import PiHeartbeatReadback
+
+    return PiHeartbeatReadback(partial(pilot.front_end.read_aux, hb.gate_channel), hb.gate_ratio,
+                               hb.drain_pin, pin_factory=pin_factory, monotonic=clock.monotonic)
+
+
 def shunt_trip_output(board: BoardConfig, pin_factory: Any) -> Any:
     """The breaker's shunt-trip relay, or None (a welded contactor is then only reported)."""
     if board.shunt_trip is None:

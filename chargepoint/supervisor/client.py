@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from chargepoint.safety.heartbeat_check import CheckReport
 from chargepoint.safety.output_test import OutputTest
 from chargepoint.safety.status import EvseFault, EvseStatus
 from chargepoint.safety.ticktimes import TickTimes
@@ -72,6 +73,8 @@ class RemoteEvse:
         self._levels: PilotLevels | None = None
         self._pp_ohms: float | None = None
         self._output_test = False
+        #: The supervisor's heartbeat check, in its words (status, selftest).
+        self.heartbeat_check = CheckReport()
         #: What the daemon last asked: sent again to a restarted supervisor.
         self.wanted_allowed = False
         self.operative = True
@@ -163,6 +166,7 @@ class RemoteEvse:
         self._levels = wire.parse_levels(measured.get("levels"))
         pp = measured.get("pp_ohms")
         self._pp_ohms = math.inf if pp == "open" else (None if pp is None else float(pp))
+        self.heartbeat_check.report = measured.get("heartbeat_check")
 
     def start(self) -> None:
         """As the in-process loop's first step does: the status as it is now goes to ``on_status``."""
@@ -181,6 +185,7 @@ class RemoteEvse:
         pp = fields.get("pp_ohms")
         self._pp_ohms = math.inf if pp == "open" else (None if pp is None else float(pp))
         self._output_test = bool(fields.get("output_test"))
+        self.heartbeat_check.report = fields.get("heartbeat_check")
         self.locked = fields.get("locked")
         self.limits.mirror(fields.get("claims") or {}, everything=attach)
         if attach:
@@ -195,8 +200,10 @@ class RemoteEvse:
     def _set(self, status: EvseStatus) -> None:
         changed = status != self._status
         for fault in sorted(status.faults - self._status.faults - {EvseFault.SUPERVISOR}):
-            # The supervisor's line, in the daemon's log too: status and the CSMS logs show it here.
-            log.error("%s: fault %s", self.name, fault.value)
+            # The supervisor's line, in the daemon's log too: status and the CSMS logs show it here,
+            # with the reason where the supervisor gave one.
+            why = self.heartbeat_check.report if fault is EvseFault.HEARTBEAT else None
+            log.error("%s: fault %s%s", self.name, fault.value, f": {why}" if why else "")
         self._status = status
         callback = self.on_status
         if changed and callback is not None:

@@ -87,6 +87,7 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
         contactor_device,
         fault_inputs,
         heartbeat_output,
+        heartbeat_readback,
         pilot_device,
         shunt_trip_output,
     )
@@ -103,13 +104,15 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
         contactor = parts.add(contactor_device(board, pin_factory))
         faults = parts.add(fault_inputs(board, pin_factory))
         heartbeat = parts.add(heartbeat_output(board, pin_factory))
+        readback = parts.add(heartbeat_readback(board, pilot, pin_factory, clock))
         shunt_trip = parts.add(shunt_trip_output(board, pin_factory))
         c = board.classification
         safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
                              debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
         limits = station_claims(config, connector)
         evse = EvseController(pilot, contactor, faults, clock, limits, safety,
-                              name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip)
+                              name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip,
+                              heartbeat_readback=readback)
     except BaseException:
         parts.close()
         raise
@@ -125,7 +128,8 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
 
 def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardware:
     """One simulated world per connector, on the sim clock (sped up when ``simulation.speed`` says)."""
-    from hal.sim import SimEV, SimWorld
+    from hal.clock import ScaledClock
+    from hal.sim import SimEV, SimHeartbeat, SimWorld
     from hal.sim_driver import MeterRegisterFile
 
     sim = config.simulation
@@ -145,9 +149,14 @@ def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardwa
             voltage_v=sim.voltage_v,
             cable_ohms=sim.cable_ohms,
         )
+        if isinstance(clock, ScaledClock):
+            # The heartbeat watches the loop's own timing, which a sped-up simulation does not speed
+            # up: its pump runs in real time, as on a board.
+            world.heartbeat = SimHeartbeat(time.monotonic)
         limits = station_claims(config, connector)
         evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits, evse_config(config),
-                              name=f"connector-{connector.id}")
+                              name=f"connector-{connector.id}", heartbeat=world.heartbeat,
+                              heartbeat_readback=world.heartbeat)
         guarded.append(Guarded(connector.id, evse, limits, lock=world.lock, world=world))
         if sim.persist_meter:
             jobs.append(partial(register.keep, world, clock, config.meter.poll_interval_s))

@@ -114,7 +114,8 @@ class Supervisor:
     def _measured(evse: Any) -> dict[str, Any]:
         ohms = evse.proximity_ohms
         return {"levels": wire.levels_fields(evse.pilot_levels),
-                "pp_ohms": "open" if ohms is not None and ohms == float("inf") else ohms}
+                "pp_ohms": "open" if ohms is not None and ohms == float("inf") else ohms,
+                "heartbeat_check": evse.heartbeat_check.report}
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

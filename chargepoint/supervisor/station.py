@@ -217,6 +217,7 @@ class SafetyStation:
             "claims": c.limits.snapshot(),
             "operative": c.operative,
             "output_test": evse.output_test_active,
+            "heartbeat_check": evse.heartbeat_check.report,
             "locked": None if c.lock is None else c.lock.locked(),
         }
 

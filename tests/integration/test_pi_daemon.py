@@ -33,6 +33,7 @@ from tests.unit.pi_fakes import (
     RcmModel,
     SwitchInput,
 )
+from tests.unit.pump_fakes import HeartbeatCircuit
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
 CARD = "0415AB7C3E"
@@ -59,6 +60,7 @@ async def test_a_card_session_on_the_pi_backends(csms, tmp_path, factory):
         contactor = ContactorPhysics(factory, board.contactor.pin, board.contactor.aux_pin, clock, settle_s=0)
         rcm = RcmModel(factory, board.rcd.pin, board.rcd.test_pin)
         SwitchInput(factory, board.emergency_stop.pin)
+        HeartbeatCircuit.attach(factory, board, model, clock.monotonic)  # checked before the session
 
         daemon = Daemon(config, hardware)
         task = asyncio.ensure_future(daemon.run())

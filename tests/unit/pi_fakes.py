@@ -11,6 +11,7 @@
   :class:`PilotModel` from the EV's state and the PWM actually written to the
   fake sysfs, through the reference board's dividers.
 * SPI: :class:`MockMcp3008` answers gpiozero's MCP3008 protocol bit by bit.
+* The heartbeat: ``tests/unit/pump_fakes.py``.
 """
 
 from __future__ import annotations
@@ -284,6 +285,8 @@ class PilotModel:
         self.diode = True
         self.cable_ohms: float | None = 220.0
         self.changed_at: float | None = None
+        #: Other ADC inputs: channel -> its volts (the heartbeat's gate read-back on AIN3).
+        self.aux: dict[int, Callable[[], float]] = {}
         self._lock = threading.Lock()
 
     def set(self, **changes: Any) -> None:
@@ -327,6 +330,8 @@ class PilotModel:
         if channel == 2:
             ohms = math.inf if (self.cable_ohms is None or self.state == "A") else self.cable_ohms
             return self.pullup.to_adc(ohms)
+        if channel in self.aux:
+            return self.aux[channel]()
         return 0.0
 
 

@@ -275,25 +275,6 @@ def test_regulator_trim_range(flat, bom):
 # ------------------------------------------------------------------ heartbeat and pilot window
 
 
-def test_heartbeat_hold_up_bounds(flat, bom):
-    tau = ohms(bom["R61"]) * farads(bom["C61"])
-    m = re.search(r"τ = R61 × C61 = (\d+) ms", flat)
-    assert m and float(m.group(1)) == pytest.approx(tau * 1e3, abs=0.5)
-    bounds = re.findall(r"τ × ln\(([\d.]+) V / ([\d.]+) V\) = (\d+) ms", flat)
-    assert len(bounds) == 2, bounds
-    (early_start, hold_v, early_ms), (late_start, release_v, late_ms) = bounds
-    early = tau * math.log(float(early_start) / float(hold_v)) * 1e3
-    late = tau * math.log(float(late_start) / float(release_v)) * 1e3
-    assert float(early_ms) == pytest.approx(early, abs=0.6)
-    assert float(late_ms) == pytest.approx(late, abs=0.6)
-    # The thresholds are the 2N7002's: released below its lowest threshold, held above its highest.
-    assert bom["Q2"].startswith("2N7002") and "V_GS(th) 1.0–2.5 V" in bom["Q2"]
-    assert float(release_v) <= 1.0 < 2.5 < float(hold_v)
-    # What the bring-up checklist and the safety summary say agrees.
-    assert f"it drops {early_ms}–{late_ms} ms after the last rising heartbeat edge" in flat
-    assert float(late_ms) <= 105 and "within 0.1 s of the last heartbeat edge" in flat
-
-
 def test_pilot_window_thresholds(flat, divider, bom):
     r70, r71 = ohms(bom["R70"]), ohms(bom["R71"])
     low = 2.5 * r71 / (r70 + r71)

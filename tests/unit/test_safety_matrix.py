@@ -45,6 +45,7 @@ from tests.unit.pi_fakes import (
     SwitchInput,
     mock_factory,
 )
+from tests.unit.pump_fakes import HeartbeatCircuit
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
 #: IEC 61851-1: open within 100 ms of C -> B/A (and, here, of any pilot fault).
@@ -77,6 +78,8 @@ class Rig:
                                           self.clock, settle_s=0.03)
         self.rcm = RcmModel(self.factory, board.rcd.pin, board.rcd.test_pin)
         self.estop = SwitchInput(self.factory, board.emergency_stop.pin)
+        # The heartbeat's pump, read back on AIN3 and Q4's drain: the loop checks it before each session.
+        self.heartbeat = HeartbeatCircuit.attach(self.factory, board, self.model, self.clock.monotonic)
         self.station = Station([self.connector], self.clock, Outbox(), Settings(self.config))
         self.state = self.station.connectors[self.connector.evse_id]
 

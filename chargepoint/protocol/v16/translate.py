@@ -43,6 +43,7 @@ ERROR_CODES = {
     "proximity": ChargePointErrorCode.other_error,
     "contactor_mismatch": ChargePointErrorCode.power_switch_failure,
     "welded": ChargePointErrorCode.power_switch_failure,
+    "heartbeat": ChargePointErrorCode.power_switch_failure,
     "power_meter_failure": ChargePointErrorCode.power_meter_failure,
     "internal": ChargePointErrorCode.internal_error,
     "supervisor": ChargePointErrorCode.internal_error,
