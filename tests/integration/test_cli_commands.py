@@ -80,7 +80,9 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     running = rig.json("sessions")["running"]
     assert [s["id_tag"] for s in running] == ["TECH-1"]
     assert set(running[0]) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "duration_s",
-                               "meter_start_wh", "energy_wh", "card_name", "standalone"}
+                               "meter_start_wh", "energy_wh", "card_name", "standalone", "cost", "solar_wh",
+                               "solar_share"}
+    assert running[0]["solar_wh"] is None and running[0]["cost"] is None  # no grid meter, no tariff
     queue = rig.json("queue")
     assert set(queue) == {"length", "oldest_age_s", "head", "thinned", "connected", "standalone", "messages",
                           "not_listed"}
@@ -94,7 +96,7 @@ def test_a_local_session_start_status_queue_stop_and_history(rig: Rig):
     last = history["finished"][0]
     assert set(last) == {"local_id", "remote_id", "connector", "id_tag", "started_at", "stopped_at",
                          "duration_s", "meter_start_wh", "meter_stop_wh", "energy_wh", "reason", "card_name",
-                         "standalone"}
+                         "standalone", "cost", "solar_wh", "solar_share"}
     assert last["card_name"] is None and last["standalone"] is False  # with a CSMS, no local card named it
     assert last["id_tag"] == "TECH-1" and last["reason"] == "local" and last["energy_wh"] > 0
     assert last["local_id"] == stopped["local_id"]
