@@ -29,6 +29,7 @@ import aiomqtt
 
 import chargepoint
 from chargepoint.config import MqttConfig
+from chargepoint.config.model import SOLAR_MODES
 from chargepoint.connection import Backoff
 from chargepoint.control.service import StationService
 from chargepoint.mqtt import discovery, sizecap
@@ -191,11 +192,10 @@ class MqttBridge:
             self._honour_cancel()  # the connect waited for the broker too
             if self.commands is not None:
                 await client.subscribe(self.topics.command_filter, qos=1)
+                await client.subscribe(self.topics.station_command_filter, qos=1)
                 self._honour_cancel()
             if self.config.discovery:
-                announced = discovery.messages(self.device, self.topics, self.config.discovery_prefix,
-                                               list(self.service.station.connectors),
-                                               self.commands is not None)
+                announced = self._discovery()
                 for topic, payload in announced:
                     await client.publish(topic, payload, qos=1, retain=True)
                     self._honour_cancel()
@@ -215,6 +215,18 @@ class MqttBridge:
             raise
         finally:
             await _cancelled(tasks)
+
+    def _discovery(self) -> list[tuple[str, str]]:
+        """The discovery configs for the station as it is configured now (grid meter, tariff, ratings)."""
+        service = self.service
+        energy = service.energy.status() if service.energy is not None else None
+        ratings = {e: service.connector_status(e)["limit"]["claims"].get("station") or 80.0
+                   for e in service.station.connectors}
+        home = service.config.home
+        currency = home.currency if home.price_per_kwh is not None else None
+        return discovery.messages(self.device, self.topics, self.config.discovery_prefix,
+                                  list(service.station.connectors), self.commands is not None,
+                                  energy=energy, modes=SOLAR_MODES, ratings=ratings, currency=currency)
 
     async def _write(self, client: aiomqtt.Client) -> None:
         """Send what the outlet holds. QoS 0 (state) is written at once; QoS 1 (events) is confirmed

@@ -1,4 +1,5 @@
-"""Commands on topics: start, stop, availability and limit, through the station service like the CLI's.
+"""Commands on topics: start, stop, availability, limit and plan per connector, and the solar mode,
+through the station service and the control commands like the CLI's.
 
 Off unless ``[mqtt] commands = true``: whoever may publish on the broker may
 use them, so the broker's credentials and ACLs are the only guard. Every
@@ -12,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from chargepoint.control.commands import COMMANDS as CONTROL
 from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService
-from chargepoint.mqtt.topics import COMMANDS, Topics
+from chargepoint.mqtt.topics import COMMANDS, STATION_COMMANDS, Topics
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,10 @@ PRESS = "PRESS"
 #: (``int`` and ``float`` also take other scripts' digits, such as '\u0663', and ``_``, exponents, nan.)
 _CONNECTOR = re.compile(r"[0-9]{1,6}")
 _AMPS = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
+#: A departure plan as a person types it: "12 kWh by 07:30" (kWh optional).
+_PLAN = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?) ?(?:kWh|kwh)? by ([0-9]{1,2}):([0-9]{2})")
+#: The limit switch's "on": the connector's rating becomes the limit (the number then lowers it).
+ON = "on"
 
 
 class Refused(Exception):
@@ -91,14 +99,34 @@ def _operative(text: str) -> bool:
     return word == "operative"
 
 
-def _amps(text: str) -> float | None:
-    """The operator's limit in amperes, or None for ``clear`` (or an empty payload)."""
+def _amps(text: str, rating: Callable[[], float]) -> float | None:
+    """The operator's limit in amperes, or None for ``clear`` (or an empty payload); ``on``: the rating."""
     if text.lower() in ("", "clear"):
         return None
+    if text.lower() == ON:
+        return rating()
     if not _AMPS.fullmatch(text):
         raise Refused(f"payload must be a current in amperes (such as 10 or 10.5) or clear, "
                       f"not {text[:40]!r}")
     return float(text)
+
+
+def _plan(text: str, now: float) -> dict[str, Any]:
+    """The plan command's arguments: ``clear`` (or empty), or "12 kWh by 07:30" (the next 07:30 on the
+    station's clock, local time)."""
+    if text.lower() in ("", "clear", PRESS.lower()):
+        return {"clear": True}
+    match = _PLAN.fullmatch(text)
+    if match is None:
+        raise Refused(f"payload must be like 12 kWh by 07:30, or clear, not {text[:40]!r}")
+    hour, minute = int(match[2]), int(match[3])
+    if hour > 23 or minute > 59:
+        raise Refused(f"{match[2]}:{match[3]} is not a time of day")
+    start = datetime.fromtimestamp(now)
+    when = start.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if when <= start:
+        when += timedelta(days=1)
+    return {"energy_kwh": float(match[1]), "deadline": when.timestamp()}
 
 
 class CommandHandler:
@@ -109,6 +137,9 @@ class CommandHandler:
         self.topics = topics
 
     async def handle(self, topic: str, payload: bytes, retained: bool) -> Outcome:
+        station = self.topics.parse_station_command(topic)
+        if station is not None:
+            return await self._station(topic, station, payload, retained)
         parsed = self.topics.parse_command(topic)
         name = parsed[1] if parsed else None
         evse_id: int | None = None
@@ -128,6 +159,27 @@ class CommandHandler:
         log.info("MQTT command %s on connector %d: done", name, evse_id)
         return Outcome(topic, name, evse_id, True, result)
 
+    async def _station(self, topic: str, name: str, payload: bytes, retained: bool) -> Outcome:
+        """A station command (the solar mode)."""
+        try:
+            if name not in STATION_COMMANDS:
+                raise Refused(f"unknown station command (known: {', '.join(STATION_COMMANDS)})")
+            if retained:
+                raise Refused("retained command (publish commands without the retain flag)")
+            mode = _text(payload).lower()
+            result = await CONTROL["mode"](self.service, {"mode": mode})
+        except (Refused, ControlError) as exc:
+            reason = exc.message if isinstance(exc, ControlError) else str(exc)
+            log.warning("MQTT command on %s refused: %s", topic[:200], reason)
+            return Outcome(topic, name, None, False, reason)
+        log.info("MQTT command %s: done", name)
+        return Outcome(topic, name, None, True, {"mode": result["mode"]})
+
+    def _rating(self, evse_id: int) -> float:
+        """The connector's rating (the station claim): the limit that ``on`` sets."""
+        claims = self.service.connector_status(evse_id)["limit"]["claims"]
+        return float(claims.get("station") or claims.get("cable") or 32.0)
+
     async def _run(self, name: str | None, evse_id: int, text: str) -> dict[str, Any]:
         if name == "start":
             return self.service.start(_start_args(text), evse_id, authorize=False)
@@ -136,5 +188,9 @@ class CommandHandler:
                 raise Refused("stop takes no fields")
             return await self.service.stop(evse_id)
         if name == "limit":
-            return await self.service.limit(evse_id, _amps(text))
+            return await self.service.limit(evse_id, _amps(text, lambda: self._rating(evse_id)))
+        if name == "plan":
+            args = {"connector": evse_id, **_plan(text, self.service.clock.time())}
+            result = await CONTROL["plan"](self.service, args)
+            return {"connector": evse_id, "plan": result["plan"]}
         return self.service.availability(evse_id, _operative(text))

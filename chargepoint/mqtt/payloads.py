@@ -58,7 +58,9 @@ def state(c: dict[str, Any]) -> dict[str, Any]:
         **_phases(meter["currents_a"], "a"),
         "limit_a": limit["amps"],
         "limit_binding": limit["binding"] or None,
+        "limit_words": limit.get("words"),
         "operator_limit_a": limit["claims"].get("operator"),
+        "operator_limited": limit["claims"].get("operator") is not None,
         "cable_max_a": c["cable_max_a"],
         "session_active": session is not None and session["transaction"] is not None,
     }
@@ -85,6 +87,16 @@ def fault(c: dict[str, Any]) -> dict[str, Any]:
             "error": c["error"]}
 
 
+def figures(entry: dict[str, Any]) -> dict[str, Any]:
+    """A session's energy from the sun, its share (percent) and its cost so far, where the station has
+    them (a grid meter for the sun, a tariff for the cost), else null."""
+    share, cost = entry.get("solar_share"), entry.get("cost")
+    return {"solar_wh": entry.get("solar_wh"),
+            "solar_share_pct": None if share is None else round(share * 100, 1),
+            "cost": None if not cost else float(cost["incl_tax"]),
+            "currency": None if not cost else cost["currency"]}
+
+
 def running_session(c: dict[str, Any], now: float) -> dict[str, Any] | None:
     """The transaction running on a connector, or None."""
     session = c["session"]
@@ -94,7 +106,7 @@ def running_session(c: dict[str, Any], now: float) -> dict[str, Any] | None:
     return {"connector": c["id"], "state": "running", "local_id": tx["local_id"],
             "started_at": iso(tx["started_at"]), "meter_start_wh": tx["meter_start_wh"],
             "duration_s": round(now - tx["started_at"], 1), "energy_wh": tx["energy_wh"],
-            "energy_kwh": kwh(tx["energy_wh"]), "stopped_at": None, "reason": None}
+            "energy_kwh": kwh(tx["energy_wh"]), "stopped_at": None, "reason": None, **figures(tx)}
 
 
 def finished_session(evse_id: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -103,13 +115,34 @@ def finished_session(evse_id: int, row: dict[str, Any]) -> dict[str, Any]:
             "started_at": iso(row["started_at"]), "meter_start_wh": row["meter_start_wh"],
             "duration_s": row["duration_s"], "energy_wh": row["energy_wh"],
             "energy_kwh": kwh(row["energy_wh"]), "stopped_at": iso(row["stopped_at"]),
-            "reason": row["reason"]}
+            "reason": row["reason"], **figures(row)}
 
 
 def no_session(evse_id: int) -> dict[str, Any]:
     return {"connector": evse_id, "state": "none", "local_id": None, "started_at": None,
             "meter_start_wh": None, "duration_s": None, "energy_wh": None, "energy_kwh": None,
-            "stopped_at": None, "reason": None}
+            "stopped_at": None, "reason": None, **figures({})}
+
+
+def energy(e: dict[str, Any]) -> dict[str, Any]:
+    """The house with a grid meter: the solar mode and the power at the connection (W; grid + import,
+    - export), the station's, the surplus, the house with the sun netted in, and PV when it is read."""
+    power = e.get("power") or {}
+    return {"mode": e["mode"], "grid_w": power.get("grid_w"), "station_w": power.get("station_w"),
+            "surplus_w": power.get("surplus_w", e.get("surplus_w")), "house_net_w": power.get("house_net_w"),
+            "pv_w": power.get("pv_w"), "grid_meter": e["grid_meter"]["state"]}
+
+
+def plan(evse_id: int, p: dict[str, Any] | None) -> dict[str, Any]:
+    """A connector's departure plan (``active`` false: none), with its state in words."""
+    if p is None:
+        return {"connector": evse_id, "active": False, "state": None, "energy_kwh": None, "deadline": None,
+                "charged_kwh": None, "words": "no plan", "text": ""}
+    deadline = datetime.fromtimestamp(p["deadline"]).astimezone()
+    return {"connector": evse_id, "active": p["state"] in ("solar", "grid"), "state": p["state"],
+            "energy_kwh": kwh(p["energy_wh"]), "deadline": iso(p["deadline"]),
+            "charged_kwh": kwh(p["charged_wh"]), "words": p["words"],
+            "text": f"{p['energy_wh'] / 1000:g} kWh by {deadline:%H:%M}"}
 
 
 def event(name: str, evse_id: int, now: float, **fields: Any) -> dict[str, Any]:

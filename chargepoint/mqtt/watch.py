@@ -99,8 +99,20 @@ class StationWatch:
             service.config.station.identity, chargepoint.__version__, service.version.status_word(
                 station.status_of(0)), service.link.connected.is_set(), len(service.outbox),
             len(station.connectors))))
+        self._energy()
         for hook in self.after_refresh:
             hook()
+
+    def _energy(self) -> None:
+        """With a grid meter: the solar mode and the power flow, and each connector's departure plan."""
+        manager = self.service.energy
+        if manager is None:
+            return
+        status = manager.status()
+        self.outlet.retain(self.topics.energy, payloads.dumps(payloads.energy(status)))
+        for c in status["connectors"]:
+            self.outlet.retain(self.topics.connector(c["id"], "plan"),
+                               payloads.dumps(payloads.plan(c["id"], c.get("plan"))))
 
     def _session(self, evse_id: int, c: dict[str, Any], now: float) -> None:
         running = payloads.running_session(c, now)

@@ -34,7 +34,7 @@ def _amps(text: str) -> str:
 _RULES: list[Rule] = [(re.compile(pattern), say) for pattern, say in (
     # Audit lines of commands: what the command did is logged next, in its own words.
     (r"^(control|web): \w+ by ", lambda m: None),
-    (r"^MQTT command \w+ on connector \d+: done$", lambda m: None),
+    (r"^MQTT command \w+( on connector \d+)?: done$", lambda m: None),
     (r"^control socket .* ready", lambda m: None),
     (r"^group \S+ does not exist", lambda m: None),
     (r"^web dashboard on ", lambda m: None),

@@ -238,3 +238,64 @@ async def test_credentials_and_commands(csms, tmp_path, caplog):
         assert refusals and all(r.levelno == logging.WARNING and not r.exc_info for r in refusals)
     finally:
         broker.close()
+
+
+HOUSE = {"load": {"enabled": True, "main_fuse_a": 25, "meter": {"kind": "sim", "poll_interval_s": 0.5}},
+         "house": {"pv_peak_w": 9000, "cloudiness": 0, "day_start_h": 11},
+         "home": {"price_per_kwh": 0.30, "currency": "EUR"}}
+
+
+async def test_home_station_entities_mode_limit_switch_and_plan(csms, broker, tmp_path):
+    """A station with a grid meter and a tariff, commands on: what Home Assistant finds and can do."""
+    config = mqtt_config(csms, tmp_path, broker.port, commands=True)
+    for name, section in HOUSE.items():
+        config[name] = section
+    async with listening(broker.port) as ha, running(config) as daemon:
+        await until(daemon.mqtt.connected.is_set, 10, "connected")
+        node = "homeassistant/{}/chargepoint_CP-TEST-1/{}/config"
+        select = await ha.until(lambda: ha.json(node.format("select", "mode_select")), "the mode select")
+        assert select["default_entity_id"] == "select.chargepoint_cp_test_1_mode_select"
+        assert set(select["options"]) == {"fast", "pv", "minpv"}
+        configs = [json.loads(p) for t, p in ha.last.items() if t.startswith("homeassistant/") and p]
+        assert configs and not [c for c in configs if "object_id" in c]
+        grid = ha.json(node.format("sensor", "grid_power"))
+        assert grid is not None and grid["state_topic"] == f"{PREFIX}/energy"
+        cost = ha.json(node.format("sensor", "1_session_cost"))
+        assert cost is not None and cost["unit_of_measurement"] == "EUR"
+        energy = await ha.until(lambda: (e := ha.json(f"{PREFIX}/energy")) and e["grid_w"] is not None and e,
+                                "the power at the connection")
+        assert energy["mode"] == "fast" and isinstance(energy["surplus_w"], int | float)
+
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            async def command(topic: str, payload: str) -> dict[str, Any]:
+                count = len(ha.results())
+                await client.publish(topic, payload, qos=1)
+                return (await ha.until(lambda: ha.results()[count:], f"the result on {topic}"))[0]
+
+            mode = f"{PREFIX}/station/cmd/mode"
+            assert (await command(mode, "sunny"))["ok"] is False
+            done = await command(mode, "pv")
+            assert done["ok"] is True and done["result"] == {"mode": "pv"}
+            await ha.until(lambda: ha.json(f"{PREFIX}/energy")["mode"] == "pv", "pv on the energy topic")
+
+            limit = f"{PREFIX}/connector/1/cmd/limit"
+            assert (await command(limit, "on"))["ok"] is True  # the switch: the rating becomes the limit
+            await ha.until(lambda: ha.connector("state").get("operator_limited") is True, "limited")
+            assert ha.connector("state")["operator_limit_a"] == 32.0
+            assert (await command(limit, "12"))["ok"] is True  # the number lowers it
+            await ha.until(lambda: ha.connector("state").get("operator_limit_a") == 12.0, "12 A")
+            assert (await command(limit, "clear"))["ok"] is True  # the switch off: no limit, not 0 A
+            state = await ha.until(
+                lambda: (s := ha.connector("state")).get("operator_limited") is False and s, "no limit")
+            assert state["operator_limit_a"] is None
+            assert "operator" not in daemon.service.connector_status(1)["limit"]["claims"]
+
+            plan = f"{PREFIX}/connector/1/cmd/plan"
+            assert "12 kWh by 07:30" in (await command(plan, "twelve"))["error"]
+            set_plan = await command(plan, "12 kWh by 07:30")
+            assert set_plan["ok"] is True, set_plan
+            shown = await ha.until(lambda: (p := ha.connector("plan")).get("energy_kwh") == 12.0 and p,
+                                   "the plan")
+            assert shown["text"] == "12 kWh by 07:30" and shown["words"]
+            assert (await command(plan, "clear"))["ok"] is True
+            await ha.until(lambda: ha.connector("plan").get("state") is None, "the plan cleared")

@@ -60,6 +60,7 @@ def test_state_has_iec_state_currents_and_the_binding_limit():
                      "operative": True, "error": None, "pwm_duty": 26.7, "contactor_closed": True,
                      "offered_a": 16.0, "current_l1_a": 15.9, "current_l2_a": 15.8, "current_l3_a": 16.0,
                      "limit_a": 16.0, "limit_binding": "operator", "operator_limit_a": 16.0,
+                     "operator_limited": True, "limit_words": None,
                      "cable_max_a": 32.0, "session_active": True}
 
 
@@ -135,7 +136,10 @@ def test_discovery_command_entities_only_when_commands_are_on():
     number = "homeassistant/number/chargepoint_CP-1/1_operator_limit/config"
     assert off[number] == ""
     assert on[number]["command_topic"] == "chargepoint/CP-1/connector/1/cmd/limit"  # type: ignore[index]
-    assert on[number]["value_template"] == "{{ value_json.operator_limit_a or 0 }}"  # type: ignore[index]
+    # No limit is "unknown" in Home Assistant (its payload_reset), never 0 A: 0 A is a limit that pauses.
+    template = on[number]["value_template"]  # type: ignore[index]
+    assert on[number]["payload_reset"] == "None"  # type: ignore[index]
+    assert "'None'" in template and "or 0" not in template
 
 
 def test_discovery_names_connectors_when_there_are_several():
