@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import chargepoint
 from chargepoint.config import Config
 from chargepoint.config.placeholders import placeholders
+from chargepoint.config.step_budget import STEP_BUDGET_S
 from chargepoint.control import security_commands
 from chargepoint.control.output_tests import (
     FAIL,
@@ -77,7 +78,8 @@ async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     """Every commissioning check, in the order a technician reads them."""
     checks: list[Check] = [configuration_check(d.config)]
     if d.daemon.supervisor is not None:
-        checks.append(supervisor_check(d.daemon.supervisor(), d.config.hal_backend == "raspberrypi"))
+        checks.append(supervisor_check(d.daemon.supervisor(), d.config.hal_backend == "raspberrypi",
+                                       d.config.safety.tick_s))
     for evse_id in d.station.connectors:
         checks += await _connector_checks(d, d.test_target(evse_id))
     checks += await _csms_checks(d, connection)
@@ -96,8 +98,9 @@ async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def supervisor_check(s: dict[str, Any], station: bool) -> Check:
-    """The safety supervisor answers and steps; on a station it runs real-time with locked memory."""
+def supervisor_check(s: dict[str, Any], station: bool, tick_s: float = 0.0) -> Check:
+    """The safety supervisor answers and steps; on a station it runs real-time with locked memory, and
+    with a heartbeat fitted its sleep plus its longest step stays within the charge pump's budget."""
     if not s["connected"]:
         return Check("supervisor", FAIL, f"the safety supervisor does not answer on {s['channel']} "
                                          "(systemctl status chargepoint-safety)")
@@ -108,6 +111,12 @@ def supervisor_check(s: dict[str, Any], station: bool) -> Check:
     if station and (s["sched"] != "fifo" or not s["memory_locked"]):
         return Check("supervisor", WARN, detail + ": not real-time (CPUSchedulingPolicy=fifo, LimitMEMLOCK "
                                                   "in chargepoint-safety.service)")
+    longest = s.get("step_max_ms")
+    if s.get("heartbeat") and longest is not None and tick_s * 1000 + longest > STEP_BUDGET_S * 1000:
+        return Check("supervisor", WARN, f"{detail}: tick_s plus the longest step is more than the "
+                                         f"{STEP_BUDGET_S * 1000:g} ms between heartbeat edges the charge "
+                                         "pump allows; the contactor may drop (hardware.md, Hardware "
+                                         "fail-safe)")
     return Check("supervisor", PASS, detail)
 
 
@@ -156,6 +165,7 @@ async def _connector_checks(d: StationService, c: TestTarget) -> list[Check]:
         checks.append(Check("relay", SKIP, refusal, c.evse_id))
     checks.append(_pp_check(c))
     checks.append(_rcd_check(c))
+    checks.append(heartbeat_check(c))
     return checks
 
 
@@ -216,6 +226,21 @@ def _rcd_check(c: TestTarget) -> Check:
                                   "inspect, then chargepoint fault clear", c.evse_id)
     return Check("rcd", SKIP, "the safety loop runs the RCD self-test before every session and latches an "
                               "RCD fault if it fails; no trip is latched now", c.evse_id)
+
+
+def heartbeat_check(c: TestTarget) -> Check:
+    """The heartbeat circuit's check, which the safety loop runs before every session (hardware.md,
+    "Hardware fail-safe"): failed and latched, passed last time, or not run yet."""
+    report = c.evse.heartbeat_check.report
+    if EvseFault.HEARTBEAT in c.evse.status.faults:
+        return Check("heartbeat", FAIL, report or "the heartbeat circuit failed its check (latched)",
+                     c.evse_id)
+    if report is None:
+        return Check("heartbeat", SKIP, "not run yet: the safety loop checks the heartbeat circuit before "
+                                        "every session, when an EV is plugged in", c.evse_id)
+    if report.startswith("check passed"):
+        return Check("heartbeat", PASS, report, c.evse_id)
+    return Check("heartbeat", SKIP, report, c.evse_id)
 
 
 async def _csms_checks(d: StationService, connection: dict[str, Any]) -> list[Check]:

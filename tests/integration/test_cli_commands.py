@@ -250,9 +250,9 @@ def test_selftest_report(rig: Rig, tmp_path: Path):
     checks = {(c["name"], c["connector"]): c for c in doc["checks"]}
     assert set(checks) == {
         ("configuration", None), ("supervisor", None), ("safety_loop", 1), ("meter", 1), ("pilot_state_a", 1),
-        ("diode_path", 1), ("relay", 1), ("proximity", 1), ("rcd", 1), ("csms_dns", None), ("csms_tcp", None),
-        ("csms_tls", None), ("csms_boot", None), ("clock", None), ("disk", None), ("database", None),
-        ("certificates", None)}
+        ("diode_path", 1), ("relay", 1), ("proximity", 1), ("rcd", 1), ("heartbeat", 1), ("csms_dns", None),
+        ("csms_tcp", None), ("csms_tls", None), ("csms_boot", None), ("clock", None), ("disk", None),
+        ("database", None), ("certificates", None)}
     assert all(c["status"] in ("pass", "fail", "skip", "warn") and c["detail"] for c in doc["checks"])
     # The simulated station's supervisor answers and steps (not real-time on a laptop: a pass there).
     assert "step p99" in checks[("supervisor", None)]["detail"]
@@ -263,6 +263,9 @@ def test_selftest_report(rig: Rig, tmp_path: Path):
     assert checks[("csms_tls", None)] == {"name": "csms_tls", "connector": None, "status": "skip",
                                           "detail": "ws:// URL: no TLS (security profile 0 or 1)"}
     assert checks[("rcd", 1)]["status"] == "skip"
+    # No session yet: the heartbeat circuit's check before every session has not run.
+    heartbeat = checks[("heartbeat", 1)]
+    assert heartbeat["status"] == "skip" and "not run yet" in heartbeat["detail"]
     assert checks[("relay", 1)]["status"] == "pass" and checks[("diode_path", 1)]["status"] == "pass"
     statuses = [c["status"] for c in doc["checks"]]
     assert doc["counts"] == {s: statuses.count(s) for s in ("pass", "fail", "skip", "warn")}

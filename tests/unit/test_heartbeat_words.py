@@ -4,15 +4,19 @@ The simulated station carries the board's charge pump (``hal.sim_heartbeat``), s
 its safety loop checks the heartbeat circuit before every session as a board's
 does, and a simulated part failure refuses charging the same way. What the check
 found travels from the supervisor's state to the daemon's mirror of the connector,
-and a failure's reason into the daemon's log (which ``chargepoint status`` shows).
+a failure's reason into the daemon's log (which ``chargepoint status`` shows), and
+the check's last result into ``chargepoint selftest``.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from chargepoint.config import parse
+from chargepoint.control import output_tests
+from chargepoint.control.selftest import FAIL, PASS, SKIP, WARN, heartbeat_check, supervisor_check
 from chargepoint.protocol.v16.translate import ERROR_CODES
 from chargepoint.safety.status import EvseFault
 from chargepoint.supervisor.client import RemoteEvse, SupervisorClient
@@ -76,3 +80,30 @@ def test_a_failed_part_in_the_simulation_refuses_charging_with_its_reason(tmp_pa
     # The daemon's log line, which status lists under the last errors, gives the reason.
     assert f"connector-1: fault heartbeat: {report}" in caplog.messages
     assert ERROR_CODES["heartbeat"].value == "PowerSwitchFailure"  # the 1.6 status a CSMS sees
+
+
+def _target(evse: Any) -> output_tests.TestTarget:
+    return output_tests.TestTarget(1, evse, lambda: None)
+
+
+def test_selftest_reports_the_check_not_run_passed_and_failed(tmp_path):
+    healthy = SimStation(tmp_path / "healthy")
+    assert heartbeat_check(_target(healthy.mirrored())).status == SKIP  # no session yet
+    healthy.session()
+    remote = healthy.mirrored()
+    check = heartbeat_check(_target(remote))
+    assert (check.status, check.detail) == (PASS, remote.heartbeat_check.report)
+    broken = SimStation(tmp_path / "broken")
+    broken.world.heartbeat.pump.fail(q4_shorted=True)
+    broken.session()
+    check = heartbeat_check(_target(broken.mirrored()))
+    assert check.status == FAIL and check.detail.startswith("check FAILED: Q4 conducts with G at ")
+
+
+def test_the_supervisor_check_warns_when_a_step_outlasts_the_pump():
+    figures = {"connected": True, "loops_alive": True, "pid": 1, "step_p99_ms": 2.0, "sched": "fifo",
+               "memory_locked": True, "heartbeat": True}
+    assert supervisor_check({**figures, "step_max_ms": 6.4}, True, 0.005).status == PASS
+    slow = supervisor_check({**figures, "step_max_ms": 10.5}, True, 0.005)
+    assert slow.status == WARN and "15 ms between heartbeat edges" in slow.detail
+    assert supervisor_check({**figures, "step_max_ms": 10.5, "heartbeat": False}, True, 0.005).status == PASS
