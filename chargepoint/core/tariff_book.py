@@ -1,8 +1,9 @@
 """Which tariff prices a session, and the running cost of each transaction under it.
 
-In order: a tariff given for the transaction itself (a CSMS's driver tariff or
-ChangeTransactionTariff), the default tariff of the session's EVSE, the
-station's default tariff (EVSE 0), the homeowner's tariff (``[home]``). The
+In order: a tariff given for the transaction itself (a CSMS's driver tariff,
+given with the identifier's authorization, or ChangeTransactionTariff), the
+default tariff of the session's EVSE, the station's default tariff (EVSE 0),
+the homeowner's tariff (``[home]``). The
 home tariff in solar mode pv prices a kWh at the feed-in price when one is
 configured (the energy came from surplus that would have been exported); the
 mode when the session begins decides. No tariff: no cost is shown.
@@ -69,6 +70,9 @@ class TariffBook:
             self.home = home_tariff(home.price_per_kwh, home.currency)
             if home.feed_in_price_per_kwh is not None:
                 self.home_pv = home_tariff(home.feed_in_price_per_kwh, home.currency, "home-pv")
+        #: Identifier -> the tariff the CSMS gave with its authorization (a driver tariff): it prices
+        #: that identifier's next session, whatever the defaults.
+        self.driver_tariffs: dict[str, Tariff] = {}
         #: The solar mode now ("fast", "pv", "minpv"); the daemon gives the energy manager's.
         self.solar_mode: Callable[[], str] = lambda: "fast"
         self._store: Store | None = None
@@ -95,8 +99,11 @@ class TariffBook:
             return self.home_pv
         return self.home
 
-    def start_cost(self, evse_id: int, started_at: float, meter_start_wh: float) -> SessionCost | None:
-        tariff = self.for_session(evse_id)
+    def start_cost(self, evse_id: int, started_at: float, meter_start_wh: float,
+                   id_token: str | None = None) -> SessionCost | None:
+        """The cost of a session beginning now: under the identifier's driver tariff, else the default."""
+        tariff = self.driver_tariffs.pop(id_token, None) if id_token is not None else None
+        tariff = tariff or self.for_session(evse_id)
         return None if tariff is None else SessionCost(tariff, started_at, meter_start_wh)
 
     # -------------------------------------------------------- the CSMS's
@@ -120,6 +127,11 @@ class TariffBook:
         if removed:
             await self._persist()
         return removed
+
+    def set_driver_tariff(self, id_token: str, tariff: Tariff) -> None:
+        """``tariff`` prices the next session of ``id_token`` (given with its authorization)."""
+        self.driver_tariffs[id_token] = tariff
+        log.info("driver tariff %s for %s's next session", tariff.tariff_id, id_token)
 
     def change_transaction_tariff(self, local_id: str, tariff: Tariff) -> TariffChange:
         """``tariff`` prices the rest of transaction ``local_id`` (what it used so far keeps its price)."""

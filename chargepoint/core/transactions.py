@@ -200,10 +200,14 @@ class TransactionRecorder:
                             connector_id=c.hw.connector_id)
         return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin],
                            remote_start_id=session.remote_start_id,
-                           cost=self._start_cost(c.id, self.clock.time(), reading.energy_import_wh))
+                           cost=self._start_cost(c.id, self.clock.time(), reading.energy_import_wh,
+                                                 session.token.value))
 
-    def _start_cost(self, evse_id: int, started_at: float, meter_start_wh: float) -> SessionCost | None:
-        return None if self.tariffs is None else self.tariffs.start_cost(evse_id, started_at, meter_start_wh)
+    def _start_cost(self, evse_id: int, started_at: float, meter_start_wh: float,
+                    id_token: str | None = None) -> SessionCost | None:
+        if self.tariffs is None:
+            return None
+        return self.tariffs.start_cost(evse_id, started_at, meter_start_wh, id_token)
 
     def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
         """Queue the running transaction's new activity (charging, suspended ...), when it changed."""

@@ -109,6 +109,11 @@ class _Peer21(_Peer):
     _call_result = v21.call_result
     _ocpp_version = "2.1"
 
+    @on(Action.authorize)
+    def authorize(self, id_token: dict, **payload: Any) -> Any:
+        answer = super().authorize(id_token, **payload)
+        return v21.call_result.Authorize(id_token_info=answer.id_token_info, tariff=self.csms.driver_tariff)
+
     @on(Action.transaction_event)
     def transaction_event(self, **payload: Any) -> Any:
         answer = super().transaction_event(**payload)
@@ -130,8 +135,10 @@ class LoopbackCsms201:
         self.transaction_token_info: dict[str, dict[str, Any]] = {}
         #: The next this many TransactionEvents are answered with a CALLERROR.
         self.refuse_transaction_events = 0
-        #: 2.1: the running total given in every TransactionEvent answer (None: none).
+        #: 2.1: the running total given in every TransactionEvent answer (None: none), and the tariff
+        #: given with every Authorize answer (a driver tariff; None: none).
         self.total_cost: float | None = None
+        self.driver_tariff: dict[str, Any] | None = None
         self.received: list[Received] = []
         self.peer: _Peer | None = None
         self._connections = itertools.count(1)

@@ -77,9 +77,11 @@ async def test_a_transaction_begun_in_201_ends_in_21_numbered_on(tmp_path: Path)
     assert cost["total_usage"]["energy"] > 0
 
 
-async def test_the_total_a_21_csms_answers_is_shown_beside_the_stations(tmp_path: Path) -> None:
+async def test_a_driver_tariff_prices_the_session_and_the_csms_total_is_shown_beside(tmp_path: Path) -> None:
     csms = await LoopbackCsms201(subprotocol="ocpp2.1").start()
     csms.total_cost = 2.35
+    csms.driver_tariff = {"tariffId": "driver-9", "currency": "EUR",
+                          "energy": {"prices": [{"priceKwh": 0.19}]}}
     daemon = daemon_for(csms.port, tmp_path)
     task = asyncio.ensure_future(daemon.run())
     try:
@@ -93,11 +95,15 @@ async def test_the_total_a_21_csms_answers_is_shown_beside_the_stations(tmp_path
             session = daemon.service.status()["connectors"][0]["session"]
             return session and session["transaction"]
         await until(lambda: (shown() or {}).get("csms_cost") == "2.35", what="the CSMS's total shown")
-        assert shown()["cost"]["tariff_id"] == "home"
+        assert shown()["cost"]["tariff_id"] == "driver-9", "the tariff given with the authorization"
+        world.unplug()
+        ended = (await csms.wait_for("TransactionEvent", event_type="Ended"))[0].payload
     finally:
         daemon.stop()
         await asyncio.wait_for(task, 20)
         await csms.close()
+    assert [p["tariff_id"] for p in ended["cost_details"]["charging_periods"]] == ["driver-9"]
+    assert daemon.station.tariffs.driver_tariffs == {}, "used for that session only"
 
 
 async def test_an_offline_16_transaction_reaches_a_21_csms(tmp_path: Path) -> None:

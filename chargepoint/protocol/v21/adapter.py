@@ -4,19 +4,29 @@ The 2.0.1 adapter (``protocol.v201.adapter.V201Adapter``: boot, heartbeat,
 status, transactions, remote control, availability, smart charging,
 reservations, triggers, firmware and logs, security, display messages) with
 2.1's peer and transaction messages; what 2.1 adds is in the peer's mixins,
-and the pulls of dynamic limits run as a task of the connection.
+the pulls of dynamic limits run as a task of the connection, and a tariff
+given with an authorization prices the identifier's next session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+from ocpp.exceptions import OCPPError
+from ocpp.v21 import call
+
+from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.protocol.v21 import VERSION
 from chargepoint.protocol.v21.dynamic import DynamicPuller
 from chargepoint.protocol.v21.peer import V21Peer
+from chargepoint.protocol.v21.tariff_words import TariffRefused, tariff_of
 from chargepoint.protocol.v21.tx_events import V21TransactionEvents
+from chargepoint.protocol.v201 import translate
 from chargepoint.protocol.v201.adapter import V201Adapter
+
+log = logging.getLogger(__name__)
 
 
 class V21Adapter(V201Adapter):
@@ -34,6 +44,23 @@ class V21Adapter(V201Adapter):
     async def run(self) -> None:
         self._spawn(self._pull_dynamic_limits())
         await super().run()
+
+    async def authorize(self, token: IdToken) -> AuthResult:
+        """2.0.1's Authorize; a tariff the CSMS gives with an accepted identifier (a driver tariff)
+        prices that identifier's next session."""
+        try:
+            result = await self._call(call.Authorize(id_token=translate.id_token(token)))
+        except (TimeoutError, OCPPError) as exc:
+            log.warning("Authorize for %s not answered: %s", token, exc or "timeout")
+            return AuthResult(AuthStatus.UNKNOWN)
+        verdict = translate.auth_result(result.id_token_info)
+        if result.tariff and verdict.status is AuthStatus.ACCEPTED:
+            try:
+                self.station.tariffs.set_driver_tariff(token.value, tariff_of(result.tariff))
+            except TariffRefused as refused:
+                log.warning("driver tariff %s for %s not used: %s", result.tariff.get("tariff_id"), token,
+                            refused)
+        return verdict
 
     async def _pull_dynamic_limits(self) -> None:
         await self.accepted.wait()
