@@ -9,9 +9,12 @@ all, the factory defaults, or only the hard-wired ones, which this station
 reports by itself: a connector's fault) and the *level* (events of a monitor
 whose severity number is above it are not reported; 0 is the most severe).
 
-The adapter gives the value of a target now (``Reader``) and runs ``watch``
-while it is connected: every ``interval_s`` of the injected clock each monitor
-in force is evaluated and what triggered is handed to ``emit``. A threshold
+The adapter that can name the targets gives the value of one now (``Reader``,
+kept across connections) and, while connected, takes the events (``connect``).
+The station runs ``run``: every second of the injected clock each monitor in
+force is evaluated; what triggers goes to the connected adapter, or, offline,
+is held when its severity number is at most ``monitoring_offline_severity``
+(the most recent ``MAX_HELD``) and handed over first at the next connection. A threshold
 triggers once when crossed and once more, cleared, when the value is back; a
 delta monitor measures from the value it last reported (a value that is not a
 number triggers at every change); a periodic monitor reports every ``value``
@@ -27,11 +30,13 @@ import dataclasses
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chargepoint.core.settings import Settings
 from chargepoint.core.store import Store
 from hal.clock import Clock
 
@@ -45,6 +50,8 @@ MAX_MONITORS = 100
 SEVERITY_RANGE = (0, 9)
 #: How often the values are looked at (seconds of the injected clock).
 WATCH_INTERVAL_S = 1.0
+#: Most events held while offline (the oldest go first).
+MAX_HELD = 1000
 
 
 class MonitorKind(StrEnum):
@@ -104,6 +111,8 @@ class Refusal(StrEnum):
 Reader = Callable[[str], str | None]
 #: Whether a transaction runs on an EVSE (None: on any).
 TransactionRunning = Callable[[int | None], bool]
+#: Takes the events of one evaluation (the connected adapter).
+Emit = Callable[[list["MonitorEvent"]], None]
 
 
 def number(text: str | None) -> float | None:
@@ -133,13 +142,18 @@ class _Watch:
 class VariableMonitoring:
     """The monitors of one station, their base and level, and their evaluation."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, settings: Settings | None = None) -> None:
         self.clock = clock
+        self.settings = settings
         self.store: Store | None = None
         self.monitors: dict[int, Monitor] = {}
         self.base = Base.ALL
         self.level = SEVERITY_RANGE[1]
         self._watch: dict[int, _Watch] = {}
+        self._read: tuple[Reader, TransactionRunning] | None = None
+        self._emit: Emit | None = None
+        #: Events of the offline time, oldest first.
+        self.held: deque[MonitorEvent] = deque(maxlen=MAX_HELD)
 
     # ------------------------------------------------------------ persistence
     async def attach(self, store: Store) -> None:
@@ -233,15 +247,37 @@ class VariableMonitoring:
         return severity <= self.level
 
     # -------------------------------------------------------------- watching
-    async def watch(self, read: Reader, running: TransactionRunning,
-                    emit: Callable[[list[MonitorEvent]], None],
-                    interval_s: float = WATCH_INTERVAL_S) -> None:
-        """Evaluate the monitors every ``interval_s`` until cancelled; what triggers goes to ``emit``."""
+    def connect(self, read: Reader, running: TransactionRunning, emit: Emit) -> None:
+        """An adapter is connected: it reads the targets (also after it is gone) and takes the events,
+        first those held while offline."""
+        self._read = (read, running)
+        self._emit = emit
+        if self.held:
+            held, self.held = list(self.held), deque(maxlen=MAX_HELD)
+            log.info("%d monitor event(s) of the offline time sent", len(held))
+            emit(held)
+
+    def disconnect(self, emit: Emit) -> None:
+        """The adapter's connection ended: events are held from now on (its reader stays)."""
+        if self._emit is emit:
+            self._emit = None
+
+    async def run(self, interval_s: float = WATCH_INTERVAL_S) -> None:
+        """Evaluate the monitors every ``interval_s`` for as long as the station runs."""
         while True:
-            events = self.evaluate(read, running)
-            if events:
-                emit(events)
+            if self._read is not None and self.monitors:
+                self.deliver(self.evaluate(*self._read))
             await self.clock.sleep(interval_s)
+
+    def deliver(self, events: list[MonitorEvent]) -> None:
+        """To the connected adapter; offline, the severe enough ones are held."""
+        if not events:
+            return
+        if self._emit is not None:
+            self._emit(events)
+            return
+        keep = int(self.settings.get("monitoring_offline_severity")) if self.settings is not None else -1
+        self.held.extend(e for e in events if e.monitor.severity <= keep)
 
     def evaluate(self, read: Reader, running: TransactionRunning) -> list[MonitorEvent]:
         """The events of every monitor in force, now."""

@@ -161,6 +161,9 @@ DEFINITIONS = (
     # Energy a transaction whose identifier the CSMS refused may still deliver, when it is kept
     # (stop_tx_on_invalid_id false): 0 stops the energy at once (transactions.py).
     Definition("max_energy_on_invalid_id_wh", int, low=0, high=1_000_000),
+    # Monitor events of this severity number or a more severe one (lower) are kept while the station
+    # is offline and sent when it is back (monitoring.py).
+    Definition("monitoring_offline_severity", int, low=0, high=9),
 )
 
 
@@ -210,6 +213,7 @@ def initial_values(config: Config) -> dict[str, Value]:
         "cert_signing_wait_minimum_s": 60,
         "cert_signing_repeat_times": 3,
         "max_energy_on_invalid_id_wh": 0,
+        "monitoring_offline_severity": 4,
     }
 
 

@@ -105,7 +105,7 @@ class Station:
         self.diagnostics: Diagnostics | None = None
         #: The operator's messages for the station's display (display_messages.py); its monitors.
         self.display_messages: DisplayMessages | None = None
-        self.monitoring = VariableMonitoring(clock)
+        self.monitoring = VariableMonitoring(clock, settings)
         #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one.
         self.held_for_recovery: set[int] = set()
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).
@@ -122,6 +122,7 @@ class Station:
             connector.evse.start()
             self._spawn(self._poll_meter(connector))
         self._spawn(self.transactions.clock_aligned(list(self.connectors.values())))
+        self._spawn(self.monitoring.run())
         for connector in self.connectors.values():
             self._update_status(connector)
 

@@ -23,6 +23,7 @@ import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
+from tests.integration.conftest import StationLog
 from tests.integration.strict_peer import StrictPeer
 from tests.integration.test_v201_strict import ok, peer
 
@@ -34,11 +35,11 @@ CONNECTOR1 = {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}
 
 
 @asynccontextmanager
-async def running(peer: StrictPeer, tmp_path: Path) -> AsyncIterator[Daemon]:
+async def running(peer: StrictPeer, tmp_path: Path, reconnect_s: float = 0.2) -> AsyncIterator[Daemon]:
     station = Daemon(parse({
         "station": {"identity": "CP-MONITOR-201", "state_dir": str(tmp_path / "state")},
         "ocpp": {"csms_url": f"ws://127.0.0.1:{peer.port}", "meter_value_sample_interval_s": 60,
-                 "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+                 "reconnect_min_s": reconnect_s, "reconnect_max_s": reconnect_s * 5},
         "simulation": {"speed": 10.0},
         "control": {"enabled": False},
     }, "<test_v201_monitoring>"))
@@ -259,3 +260,31 @@ async def test_tc_n_20_24_45_events_without_polling_and_tc_n_53_kept_over_a_rest
         _, kept = await _monitor_report(peer, 10)
         assert kept == {upper["id"]: "UpperThreshold", periodic["id"]: "Periodic", delta["id"]: "Delta"}
     checked()
+
+
+async def test_tc_n_22_23_offline_events_queued_by_severity(
+        peer: StrictPeer, tmp_path: Path, checked: Callable[[], None], station_log: StationLog) -> None:
+    # Reconnects after 5 s of the station's clock: time to change the connector's state while offline.
+    async with running(peer, tmp_path, reconnect_s=5.0) as daemon:
+        await peer.wait_call("StatusNotification", evseId=1, connectorStatus="Available")
+        await _set_offline_severity(peer, 3)
+        state = {"component": CONNECTOR1, "variable": {"name": "AvailabilityState"}, "type": "Delta",
+                 "value": 1}
+        [queued, dropped] = await _monitor(peer, {**state, "severity": 3}, {**state, "severity": 4})
+        peer.drop()
+        await station_log.wait_for("lost")
+        daemon.hardware.worlds[1].plug_in()
+        # TC_N_22_CS: severity 3 (at most OfflineQueuingSeverity) is sent after the reconnect, with the
+        # time it happened; TC_N_23_CS: severity 4 is not.
+        [event] = await peer.wait(lambda: _events(peer, queued["id"]), "the queued event", timeout=10)
+        assert event["actualValue"] == "Occupied"
+        await station_log.wait_for("1 monitor event(s) of the offline time sent")
+        assert _events(peer, dropped["id"]) == []
+    checked()
+
+
+async def _set_offline_severity(peer: StrictPeer, severity: int) -> None:
+    answer = await ok(peer, "SetVariables", {"setVariableData": [
+        {"component": {"name": "MonitoringCtrlr"}, "variable": {"name": "OfflineQueuingSeverity"},
+         "attributeValue": str(severity)}]})
+    assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted", answer

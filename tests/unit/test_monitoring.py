@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chargepoint.core.monitoring import Base, Monitor, MonitorKind, Refusal, VariableMonitoring
+from chargepoint.config import parse
+from chargepoint.core.monitoring import Base, Monitor, MonitorEvent, MonitorKind, Refusal, VariableMonitoring
+from chargepoint.core.settings import Settings
 from chargepoint.core.store import Store
 from hal.clock import ManualClock
 
@@ -129,3 +131,30 @@ async def test_level_filters_and_base_and_monitors_survive_a_restart(tmp_path: P
         assert third.monitors == {} and third.base is Base.FACTORY_DEFAULT
     finally:
         await store.close()
+
+
+def test_offline_events_are_held_by_severity_and_handed_over_first_at_the_next_connection() -> None:
+    clock, values = ManualClock(), Values()
+    settings = Settings(parse({"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://csms.example"}}))
+    settings.set("monitoring_offline_severity", "3")
+    monitoring = VariableMonitoring(clock, settings)
+    severe = monitoring.install(_monitor(MonitorKind.DELTA, 1, target=STATE, severity=2), "Available")
+    minor = monitoring.install(_monitor(MonitorKind.DELTA, 1, target=STATE, severity=7), "Available")
+    sent: list[list[tuple[int, str]]] = []
+
+    def emit(events: list[MonitorEvent]) -> None:
+        sent.append([(e.monitor.id, e.value) for e in events])
+
+    monitoring.connect(values.read, values.running, emit)
+    monitoring.disconnect(emit)  # the connection is lost: the reader stays
+    values.now[STATE] = "Occupied"
+    monitoring.deliver(monitoring.evaluate(values.read, values.running))
+    assert [(e.monitor.id, e.value) for e in monitoring.held] == [(severe.id, "Occupied")]
+    values.now[STATE] = "Available"
+    monitoring.deliver(monitoring.evaluate(values.read, values.running))
+    assert sent == []
+    monitoring.connect(values.read, values.running, emit)
+    assert sent == [[(severe.id, "Occupied"), (severe.id, "Available")]] and not monitoring.held
+    values.now[STATE] = "Faulted"
+    monitoring.deliver(monitoring.evaluate(values.read, values.running))
+    assert sent[-1] == [(severe.id, "Faulted"), (minor.id, "Faulted")]  # connected: every event

@@ -15,6 +15,7 @@ periodic: a state is not a number to compare with a threshold).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from chargepoint.protocol.v201.events import _EVENT_IDS
 from chargepoint.protocol.v201.monitor_words import BASES, KINDS, MONITORABLE, WORD_OF_KIND, monitorable
 from chargepoint.protocol.v201.provisioning import report_chunks
 from chargepoint.protocol.v201.reports import matches
-from chargepoint.protocol.v201.variables import ITEMS_PER_REQUEST, WRITE_ONLY, Variable
+from chargepoint.protocol.v201.variables import ITEMS_PER_REPORT, ITEMS_PER_REQUEST, WRITE_ONLY, Variable
 
 if TYPE_CHECKING:
     from chargepoint.core.station import Station
@@ -231,19 +232,32 @@ class MonitorEvents:
         self._send = send
 
     async def run(self) -> None:
+        """Take the monitor events (first those of the offline time) until the connection ends."""
         monitoring = getattr(self.station, "monitoring", None)
         if monitoring is None:
             return
         targets = Targets(self.model)
-        await monitoring.watch(targets.read, self._running, lambda events: self._emit(targets, events))
+
+        def emit(events: list[MonitorEvent]) -> None:
+            self._emit(targets, events)
+
+        monitoring.connect(targets.read, self._running, emit)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            monitoring.disconnect(emit)
 
     def _running(self, evse_id: int | None) -> bool:
         return any(evse == evse_id or evse_id is None for evse, _ in self.station.active_transactions())
 
     def _emit(self, targets: Targets, events: list[MonitorEvent]) -> None:
+        """NotifyEvent parts of at most ``ITEMS_PER_REPORT`` events, numbered, tbc on all but the last."""
         data = [self._event(targets, e) for e in events if e.monitor.target in targets.by_target]
-        if data:
-            self._send(call.NotifyEvent(generated_at=iso_utc(events[0].at), seq_no=0, event_data=data))
+        parts = [data[i:i + ITEMS_PER_REPORT] for i in range(0, len(data), ITEMS_PER_REPORT)]
+        generated_at = iso_utc(self.station.clock.time())
+        for seq_no, part in enumerate(parts):
+            self._send(call.NotifyEvent(generated_at=generated_at, seq_no=seq_no, event_data=part,
+                                        tbc=seq_no < len(parts) - 1 or None))
 
     def _event(self, targets: Targets, event: MonitorEvent) -> dict[str, Any]:
         monitor = event.monitor

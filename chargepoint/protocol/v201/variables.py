@@ -226,6 +226,7 @@ VARIABLES: tuple[Variable, ...] = (
           values=("All", "FactoryDefault", "HardWiredOnly"), **_OPT),
     _fact("MonitoringCtrlr", "ActiveMonitoringLevel", "monitoring_level", "integer", min_limit=0, max_limit=9,
           **_OPT),
+    _rw("MonitoringCtrlr", "OfflineQueuingSeverity", "monitoring_offline_severity", "integer", **_OPT),
     # ChargingStation
     _fact("ChargingStation", "AvailabilityState", "availability_state", "OptionList",
           values=AVAILABILITY_STATES),
