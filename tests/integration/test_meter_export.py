@@ -86,14 +86,14 @@ async def test_status_and_the_16_wire_say_export(tmp_path: Path) -> None:
     try:
         async with running(config) as daemon:
             world = daemon.hardware.worlds[1]
-            await csms.wait_for("StatusNotification", connector_id=1, status="Available")
+            await csms.wait_for("StatusNotification", connector_id=1, status="Available", timeout=30)
             world.plug_in()
             world.card_reader.tap(CARD)
-            await csms.wait_for("StartTransaction")
-            sample = (await csms.wait_for("MeterValues"))[0].payload
+            await csms.wait_for("StartTransaction", timeout=30)
+            sample = (await csms.wait_for("MeterValues", timeout=30))[0].payload
             meter, text = await station_status(sock)
             await csms.remote_stop(100)
-            await csms.wait_for("StopTransaction")
+            await csms.wait_for("StopTransaction", timeout=30)
     finally:
         await csms.close()
         await device.close()
@@ -112,18 +112,18 @@ async def test_the_201_wire_says_export(tmp_path: Path) -> None:
                             meter=meter_section(port), control={"enabled": False})
     try:
         async with running(config) as daemon:
-            await until(lambda: daemon.adapter is not None and daemon.adapter.accepted.is_set(), 20, "boot")
+            await until(lambda: daemon.adapter is not None and daemon.adapter.accepted.is_set(), 30, "boot")
             world = daemon.hardware.worlds[1]
             world.plug_in()
             world.card_reader.tap(CARD)
-            await csms.wait_for("TransactionEvent", event_type="Started")
+            await csms.wait_for("TransactionEvent", event_type="Started", timeout=30)
 
             def periodic() -> list[dict[str, Any]]:
                 return [mv for r in csms.of("TransactionEvent", event_type="Updated")
                         for mv in r.payload.get("meter_value") or []
                         if all(v.get("context") == "Sample.Periodic" for v in mv["sampled_value"])]
 
-            samples = await until(periodic, 20, "a periodic sample")
+            samples = await until(periodic, 30, "a periodic sample")
     finally:
         await csms.close()
         await device.close()
