@@ -54,7 +54,7 @@ def test_minimal_file_gets_defaults(tmp_path):
         ("[station]\n[ocpp]\ncsms_url='ws://x'\n", "station.identity", "is required"),
         (MINIMAL + "[meter]\npoll_interval_s = 'fast'\n", "meter.poll_interval_s", "must be a number"),
         (MINIMAL.replace("ws://csms.example:9000/ocpp", "http://x"), "ocpp.csms_url", "ws:// or wss://"),
-        (MINIMAL.replace("[ocpp]", "[ocpp]\nversion = '2.1'"), "ocpp.version", "unsupported OCPP version"),
+        (MINIMAL.replace("[ocpp]", "[ocpp]\nversion = '2.2'"), "ocpp.version", "unsupported OCPP version"),
         (MINIMAL.replace("[ocpp]", "[ocpp]\nheartbeat_interval = 5"), "ocpp.heartbeat_interval",
          "unknown key"),
         (MINIMAL + "[station2]\n", "station2", "unknown section"),
