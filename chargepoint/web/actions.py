@@ -8,10 +8,10 @@ them, because a form can send what a person did not mean:
 * ``limit`` needs ``amps`` spelt out, a number or null (clear). A body without
   it, or with an empty string, is refused: an empty field must never become a
   limit (0 A would pause the car) or silently clear one.
-* ``mode`` needs ``mode``: without it the command would only show the mode.
+* ``mode`` needs ``mode``, and ``plan`` its energy and deadline (or ``clear``):
+  without them the commands would only show the mode or the plan.
 
-A command the station does not have (``plan`` before the station offers
-plans) is not offered either.
+A command the station does not have is not offered either.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def checked(name: str, args: dict[str, Any]) -> dict[str, Any]:
         amps = args["amps"]
         if amps is not None and (isinstance(amps, bool) or not isinstance(amps, int | float)):
             raise ControlError("bad_request", f"amps must be a number of amperes or null, not {amps!r}")
+    if name == "plan" and args.get("clear") is not True:
+        for key in ("energy_kwh", "deadline"):
+            value = args.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ControlError("bad_request", "a plan needs energy_kwh and deadline (numbers), "
+                                                  "or clear: true to remove it")
     if name == "mode" and args.get("mode") is None:
         raise ControlError("bad_request", f"say the mode: one of {', '.join(MODE_ORDER)}")
     return args

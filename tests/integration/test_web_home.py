@@ -4,10 +4,11 @@ One daemon subprocess: standalone (no CSMS), the simulated house behind a grid
 meter, a dashboard password. For each width a fresh Debian chromium: the
 logged-out page is a hint, not empty headings; logged in it shows the energy
 flow, switches the charging mode, refuses an empty limit field and clears a
-limit, adds a card by name that then starts a session, draws the session with
-a clock axis and one lane per phase, labels it once it ended, and removes the
-card; nothing scrolls sideways, the console stays clean and axe-core finds no
-WCAG 2.1 A/AA violation. Every wait is on the page or the station's status.
+limit, refuses a half-filled departure plan, sets one and clears it, adds a
+card by name that then starts a session, draws the session with a clock axis
+and one lane per phase, labels it once it ended, and removes the card; nothing
+scrolls sideways, the console stays clean and axe-core finds no WCAG 2.1 A/AA
+violation. Every wait is on the page or the station's status.
 
 Set CHARGEPOINT_SCREENSHOTS=docs to renew docs/dashboard.png (desktop) and
 docs/dashboard-phone.png.
@@ -144,6 +145,22 @@ def test_home_dashboard(station: Station, width: int):
         click(browser, "c1-limit-clear")
         wait_until(lambda: "operator" not in station.connector()["limit"]["claims"], 20, "the limit cleared")
         wait(browser, lambda d: not d.find_elements(By.ID, "c1-limit-clear"), "No limit gone with the limit")
+
+        # A departure plan: both fields are needed; set, shown in words, cleared.
+        click(browser, "c1-plan-set")
+        wait(browser, lambda d: "A plan needs the energy" in text(d, "message"), "the refusal")
+        assert station.control("plan", connector=1)["plan"] is None
+        browser.find_element(By.ID, "c1-plan-kwh").send_keys("12")
+        # A time field types differently per locale: its value is set as the picker would set it.
+        browser.execute_script("arguments[0].value = '07:30'", browser.find_element(By.ID, "c1-plan-by"))
+        click(browser, "c1-plan-set")
+        plan = wait_until(lambda: station.control("plan", connector=1)["plan"], 20, "the plan")
+        assert plan["energy_wh"] == 12000.0
+        wait(browser, lambda d: "12.0 kWh by 07:30" in text(d, "c1-plan"), "the plan in words")
+        click(browser, "c1-plan-clear")
+        wait_until(lambda: (station.control("plan", connector=1)["plan"] or {}).get("state") not in
+                   ("solar", "grid"), 20, "the plan cleared")
+        wait(browser, lambda d: not d.find_elements(By.ID, "c1-plan-clear"), "Clear plan gone with the plan")
 
         # A card by its name; it starts a session and names it.
         browser.find_element(By.ID, "card-name").send_keys("Anna's car")

@@ -116,3 +116,14 @@ def test_the_committed_icons_are_what_the_generator_draws():
     body = assets["icon-512.png"]
     raw = zlib.decompress(body[body.index(b"IDAT") + 4:body.index(b"IEND") - 8])
     assert len(raw) == 512 * (1 + 512 * 4)
+
+
+async def test_a_plan_needs_its_energy_and_departure(client):  # noqa: F811
+    csrf = await login(client)
+    for body in ({"connector": 1}, {"connector": 1, "energy_kwh": 12}, {"connector": 1, "deadline": 1e9},
+                 {"connector": 1, "energy_kwh": "", "deadline": 1e9}):
+        status, answer = await action(client, csrf, "plan", body)
+        assert status == 400 and "a plan needs" in answer["error"]["message"], body
+    # Said in full, it reaches the station, which has no grid meter here.
+    status, answer = await action(client, csrf, "plan", {"connector": 1, "energy_kwh": 12, "deadline": 2e9})
+    assert status == 409 and "grid meter" in answer["error"]["message"]

@@ -2,7 +2,7 @@
 "use strict";
 (function () {
   const { $, h, say, fmt, api, act, state } = window.cp;
-  const { renderFlow, limitWords } = window.cpPanels;
+  const { renderFlow, limitWords, planControl } = window.cpPanels;
 
   const ACTIVITY = { idle: "ready", authorized: "waiting for the car", starting: "starting", charging: "charging",
     suspended_ev: "the car takes no power", suspended_evse: "paused by the station", finishing: "finished" };
@@ -30,7 +30,7 @@
     const mine = energy && (energy.connectors || []).find((x) => x.id === c.id);
     const solar = mine && energy.mode !== "fast" ? mine : null;
     let charged = tx ? fmt.kwh(tx.energy_wh) : "–";
-    if (tx && mine && mine.solar_wh != null && tx.energy_wh) charged += ` · ${fmt.pct(Math.min(1, mine.solar_wh / tx.energy_wh))} solar`;
+    if (tx && tx.solar_share != null) charged += ` · ${fmt.pct(tx.solar_share)} solar`;
     if (tx && tx.cost) charged += ` · ${money(tx.cost)}`;
     return [
       ["Now", ACTIVITY[c.activity] || c.activity, "activity"],
@@ -38,6 +38,7 @@
       ["Charged", charged, "session-energy"],
       ["Power", fmt.kw(meter.power_w), "power"],
       solar ? ["Solar", solar.solar, "solar"] : null,
+      mine && mine.plan !== undefined ? ["Plan", mine.plan ? mine.plan.words : "none", "plan"] : null,
       ["Limit", limitWords(c, energy), "limit"],
     ].filter(Boolean);
   }
@@ -54,10 +55,18 @@
     ];
   }
 
+  // The connector's departure plan (null: none; undefined: the station has no plans, no grid meter).
+  function planOf(c) {
+    const energy = state.status && state.status.energy;
+    const mine = energy && (energy.connectors || []).find((x) => x.id === c.id);
+    return mine ? mine.plan : undefined;
+  }
+
   // What decides a card's shape (its buttons, its fault line, its rows); the values in it change in place.
   function shape(c) {
     const limited = !!(c.limit.claims && c.limit.claims.operator != null);
-    return JSON.stringify([!!c.session, c.operative, c.scheduled_operative, state.loggedIn, c.faults, c.error, limited,
+    const plan = planOf(c), planned = !!(plan && (plan.state === "solar" || plan.state === "grid"));
+    return JSON.stringify([!!c.session, c.operative, c.scheduled_operative, state.loggedIn, c.faults, c.error, limited, planned,
       rows(c).map((r) => r[2]), Object.keys(state.cardNames).length]);
   }
 
@@ -131,12 +140,14 @@
         onclick: (e) => act(e.currentTarget, "start", pick.value ? { connector: c.id, id_tag: pick.value } : { connector: c.id },
           done("Started: plug in the car if it is not")) }, "Start"), pick);
     }
-    box.append(limitControl(c));
     const operative = c.scheduled_operative == null ? c.operative : c.scheduled_operative;
     box.append(h("button", { type: "button", id: `c${c.id}-availability`,
       onclick: (e) => act(e.currentTarget, "availability", { connector: c.id, operative: !operative },
         done(operative ? "Connector made unavailable" : "Connector available")) },
     operative ? "Make unavailable" : "Make available"));
+    box.append(limitControl(c));
+    const mine = planOf(c);
+    if (mine !== undefined && state.actions.includes("plan")) box.append(planControl(c, mine));
     return box;
   }
 
@@ -146,7 +157,7 @@
     const amps = h("input", { id: `c${c.id}-limit-amps`, type: "number", min: "0", max: "80", step: "1", inputmode: "numeric",
       placeholder: "A", class: "amps", "aria-label": `Current limit for connector ${c.id} in amperes` });
     const set = h("button", { type: "submit", id: `c${c.id}-limit-set` }, "Set limit");
-    form.append(amps, set);
+    form.append(h("span", { class: "form-label" }, "Limit"), amps, set);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = amps.value.trim();
@@ -226,9 +237,7 @@
     const who = s.card_name || state.cardNames[s.id_tag] || s.id_tag || "–";
     const energy = h("td", {}, fmt.kwh(s.energy_wh));
     // The solar share and the cost, where the station keeps them for the session.
-    if (s.solar_wh != null && s.energy_wh) {
-      energy.append(h("br"), h("small", { class: "solar" }, `${fmt.pct(Math.min(1, s.solar_wh / s.energy_wh))} solar`));
-    }
+    if (s.solar_share != null) energy.append(h("br"), h("small", { class: "solar" }, `${fmt.pct(s.solar_share)} solar`));
     if (s.cost) energy.append(h("br"), h("small", {}, money(s.cost)));
     return h("tr", { class: running ? "running" : "" },
       h("td", {}, fmt.when(s.started_at), h("br"), h("small", {}, fmt.dur(s.duration_s))),

@@ -1,7 +1,7 @@
 // The house's energy flow, the charging mode buttons and the words for a connector's limit.
 "use strict";
 (function () {
-  const { $, h, fmt, act, state } = window.cp;
+  const { $, h, fmt, act, say, state } = window.cp;
 
   const MODES = {
     off: ["Off", "No charging."],
@@ -100,5 +100,39 @@
     }
   }
 
-  window.cpPanels = { renderFlow, limitWords, MODES };
+  // The next HH:MM in this browser's local time, as epoch seconds.
+  function nextTime(value) {
+    const [hh, mm] = value.split(":").map(Number);
+    const now = new Date(), when = new Date(now);
+    when.setHours(hh, mm, 0, 0);
+    if (when <= now) when.setDate(when.getDate() + 1);
+    return when.getTime() / 1000;
+  }
+
+  // A departure plan: "N kWh by HH:MM", solar first and the grid as needed; both fields must be filled.
+  function planControl(c, plan) {
+    const form = h("form", { class: "plan", id: `c${c.id}-plan-form`, novalidate: true });
+    const kwh = h("input", { id: `c${c.id}-plan-kwh`, type: "number", min: "1", max: "200", step: "1", inputmode: "numeric",
+      placeholder: "kWh", "aria-label": `Energy to charge by the departure on connector ${c.id}, in kWh` });
+    const by = h("input", { id: `c${c.id}-plan-by`, type: "time", "aria-label": `Departure time on connector ${c.id}` });
+    const set = h("button", { type: "submit", id: `c${c.id}-plan-set` }, "Plan");
+    form.append(h("span", { class: "form-label" }, "Plan"), kwh, h("span", { class: "muted" }, "by"), by, set);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const energy = Number(kwh.value.trim()), at = by.value;
+      if (!kwh.value.trim() || !Number.isFinite(energy) || energy <= 0 || !at) {
+        say("A plan needs the energy (kWh) and the departure time.");
+        (kwh.value.trim() ? by : kwh).focus();
+        return;
+      }
+      act(set, "plan", { connector: c.id, energy_kwh: energy, deadline: nextTime(at) }, () => `Plan: ${energy} kWh by ${at}`);
+    });
+    if (plan && (plan.state === "solar" || plan.state === "grid")) {
+      form.append(h("button", { type: "button", id: `c${c.id}-plan-clear`,
+        onclick: (e) => act(e.currentTarget, "plan", { connector: c.id, clear: true }, () => "Plan removed") }, "Clear plan"));
+    }
+    return form;
+  }
+
+  window.cpPanels = { renderFlow, limitWords, planControl, MODES };
 })();
