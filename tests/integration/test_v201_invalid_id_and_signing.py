@@ -87,24 +87,29 @@ async def test_tc_a_23_signing_request_repeated_with_doubling_waits_until_a_cert
             "certificateType": "CSMSRootCertificate", "certificate": pem(authority.certificate)}))[
             "status"] == "Accepted"
         await _set(peer, "SecurityCtrlr", CertSigningWaitMinimum=3, CertSigningRepeatTimes=2)
-        sent_at: list[float] = []
+        # When the station makes each request, on its own clock (recorded, not changed).
+        made_at: list[float] = []
+        make = daemon.security.signing_request
+
+        async def recorded() -> str:
+            made_at.append(daemon.clock.time())
+            return await make()
+
+        daemon.security.signing_request = recorded  # type: ignore[method-assign]
 
         async def requests(count: int) -> list[dict[str, Any]]:
-            def seen() -> list[dict[str, Any]] | None:
-                calls = peer.calls("SignCertificate")
-                while len(sent_at) < len(calls):
-                    sent_at.append(daemon.clock.time())
-                return calls if len(calls) >= count else None
-            return await peer.wait(seen, f"{count} SignCertificate", timeout=10)  # type: ignore[no-any-return]
+            return await peer.wait(  # type: ignore[no-any-return]
+                lambda: (lambda calls: calls if len(calls) >= count else None)(peer.calls("SignCertificate")),
+                f"{count} SignCertificate", timeout=10)
 
         assert await ok(peer, "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}) == {
             "status": "Accepted"}
         await requests(3)
         await station_log.wait_for("no certificate after 3 signing request(s)")
         assert len(peer.calls("SignCertificate")) == 3  # the first and CertSigningRepeatTimes more
-        gaps = [b - a for a, b in zip(sent_at, sent_at[1:], strict=False)]
-        # 3 s, then doubled, on the station's clock (seen by polling: give or take half a second)
-        assert 2.5 <= gaps[0] < 4.5 and 5.5 <= gaps[1] < 7.5, gaps
+        gaps = [b - a for a, b in zip(made_at, made_at[1:], strict=False)]
+        # 3 s, then doubled, after each answer (the answer's round trip on top)
+        assert 3.0 <= gaps[0] < 5.0 and 6.0 <= gaps[1] < 8.0, gaps
 
         # A new series on the CSMS's trigger; its certificate ends it: no request after.
         assert await ok(peer, "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}) == {
