@@ -12,6 +12,7 @@ the board.
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.backends.raspberrypi.safe_off import make_safe
 from chargepoint.cli.main import main
-from chargepoint.config import ConfigError, load, load_board_view
+from chargepoint.config import ConfigError, load, load_board_view, parse
 from chargepoint.safety import heartbeat_check
 from chargepoint.safety.status import EvseFault
 from hal.clock import ManualClock
@@ -258,6 +259,34 @@ def test_a_technician_clears_the_heartbeat_fault_after_the_repair_and_the_check_
     assert board.evse.clear_faults()
     board.start_session()
     assert board.evse.heartbeat_check.passed and board.coil_energised
+
+
+@pytest.mark.parametrize(("change", "key", "reason"), [
+    ({"gate_channel": 2}, "board.heartbeat.gate_channel", "input 2 already reads the pilot or PP"),
+    ({"gate_channel": 4}, "board.heartbeat.gate_channel", "must be at most 3, not 4"),  # an ADS1015
+    ({"gate_ratio": 3.0}, "board.heartbeat.gate_ratio", "G at 12 V would read 4.00 V, above the ADC's 3.3 V"),
+    ({"drain_pin": 17}, "board.heartbeat.drain_pin", "GPIO17 is already used by board.contactor.pin"),
+])
+def test_the_read_back_configuration_is_refused_with_file_key_and_reason(change, key, reason):
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["board"]["heartbeat"].update(change)
+    with pytest.raises(ConfigError) as raised:
+        parse(data, "station.toml")
+    assert (raised.value.file, raised.value.key, raised.value.reason) == ("station.toml", key, reason)
+
+
+def test_without_a_gate_channel_the_board_runs_unchecked_and_says_so(tmp_path, factory, caplog):
+    data = tomllib.loads(EXAMPLE.read_text())
+    del data["board"]["heartbeat"]["gate_channel"]
+    config = parse(data, "station.toml")
+    sysfs = FakePwmSysfs(tmp_path)
+    bus = FakeAds1x15(PilotModel(sysfs.duty_percent).adc_volts, chip=config.board.adc.type)
+    hardware = build_pi_hardware(config, pin_factory=factory, i2c_bus=bus, sysfs_root=tmp_path,
+                                 clock=ManualClock(), meter=SimWorld(ManualClock()).meter,
+                                 blocking_sleep=sysfs.kernel_sleep, serial_factory=_no_port)
+    check = hardware.connectors[0].evse.heartbeat_check
+    assert check.passed and "not checked before sessions" in (check.report or "")
+    assert "heartbeat circuit is not checked before sessions" in caplog.text
 
 
 def test_a_loop_whose_steps_keep_failing_stops_beating(tmp_path, factory):
