@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.store import Store, StoreError
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -171,11 +171,16 @@ class VariableMonitoring:
             log.info("%d variable monitor(s) kept from before the restart", len(self.monitors))
 
     async def save(self) -> None:
+        """Keep the monitors, base and level on disk. A database that cannot be written leaves them
+        in force until the restart (one warning): a monitor is no reason to refuse the CSMS."""
         if self.store is None:
             return
         data = {"base": self.base.value, "level": self.level,
                 "monitors": [dataclasses.asdict(m) for m in self.monitors.values()]}
-        await self.store.call(_store, self.store, json.dumps(data, separators=(",", ":")))
+        try:
+            await self.store.call(_store, self.store, json.dumps(data, separators=(",", ":")))
+        except StoreError as exc:
+            log.warning("variable monitors not kept on disk (%s): in force until the restart", exc)
 
     # ---------------------------------------------------------------- changes
     def refusal(self, monitor: Monitor, limits: tuple[float | None, float | None]) -> Refusal | None:

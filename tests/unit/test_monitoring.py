@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from chargepoint.config import parse
 from chargepoint.core.monitoring import Base, Monitor, MonitorEvent, MonitorKind, Refusal, VariableMonitoring
 from chargepoint.core.settings import Settings
@@ -158,3 +160,19 @@ def test_offline_events_are_held_by_severity_and_handed_over_first_at_the_next_c
     values.now[STATE] = "Faulted"
     monitoring.deliver(monitoring.evaluate(values.read, values.running))
     assert sent[-1] == [(severe.id, "Faulted"), (minor.id, "Faulted")]  # connected: every event
+
+
+async def test_a_database_that_cannot_be_written_leaves_the_monitors_in_force(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = await Store.open(tmp_path / "state")
+    try:
+        monitoring = VariableMonitoring(ManualClock())
+        await monitoring.attach(store)
+        store.failure = "disk full"  # as after a failed write: every later one is refused
+        kept = monitoring.install(_monitor(MonitorKind.DELTA, 5))
+        await monitoring.save()
+        assert monitoring.monitors == {kept.id: kept}
+        assert "variable monitors not kept on disk" in caplog.text
+    finally:
+        store.failure = None
+        await store.close()
