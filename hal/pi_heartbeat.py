@@ -8,7 +8,7 @@ all end the pulses, and the coil drops within the pump's hold-up time.
 
 :class:`PiHeartbeatReadback` reads the circuit back for the safety loop's
 check before every session: the gate node G through a divider on a spare ADC
-input, and Q4's drain on a GPIO (low while Q4 conducts).
+input, and Q4's drain on a GPIO through an optocoupler (low while Q4 conducts).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class PiHeartbeatReadback:
 
     ``read_adc_v`` converts the input G's divider feeds (volts at the ADC);
     ``ratio`` is G volts per ADC volt. The drain input reads low while Q4
-    conducts (R72 pulls the drain up to +12 V, R73/R74 scale it for the GPIO).
+    conducts (an optocoupler's LED in series with Q4's drain pulls it low; the
+    board's own pull-up holds it high, so the pin's pull is left off).
     """
 
     def __init__(self, read_adc_v: Callable[[], float], ratio: float, drain_pin: int | None = None, *,

@@ -148,7 +148,7 @@ def test_the_fault_table_and_the_check_limits(text, flat):
 
 
 def test_heartbeat_read_back_figures(flat, bom):
-    r68, r69, r72, r73, r74 = (ohms(bom[r]) for r in ("R68", "R69", "R72", "R73", "R74"))
+    r68, r69, r72, r73 = (ohms(bom[r]) for r in ("R68", "R69", "R72", "R73"))
     ratio = (r68 + r69) / r69
     board = load(EXAMPLE).board
     assert board.heartbeat.gate_ratio == pytest.approx(ratio, abs=5e-4)
@@ -156,10 +156,11 @@ def test_heartbeat_read_back_figures(flat, bom):
     assert f"the 12 V rail, reads {12 / ratio:.2f} V" in flat and 12 / ratio < board.adc.input_max_v
     assert f"limits any fault current into AIN3 to {12 / r68 * 1e6:.0f} µA" in flat
     assert f"(τ = {parallel(r68, r69) * farads(bom['C62']) * 1e3:.1f} ms" in flat
-    off = 12 * (r73 + r74) / (r72 + r73 + r74) * r74 / (r73 + r74)
-    pulled = 12 * r74 / (r73 + r74)
-    assert f"{off:.1f} V while it is off (and {pulled:.1f} V at most" in flat and pulled < 3.3
-    assert f"R72's {12 / r72 * 1e3:.1f} mA" in flat and f"R73 + R74's {12 / (r73 + r74) * 1e3:.2f} mA" in flat
+    led_ma = (12 - 1.2) / r72 * 1e3
+    assert f"(12 V − 1.2 V) / R72 = {led_ma:.1f} mA" in flat
+    sink_ma, pull_ma = led_ma * 0.5, 3.3 / r73 * 1e3
+    assert "CTR ≥ 50 %" in bom["U14"]
+    assert f"can sink {sink_ma:.2f} mA, more than the {pull_ma:.2f} mA R73" in flat and sink_ma > pull_ma
     assert board.heartbeat.drain_pin == 5 and board.heartbeat.gate_channel == 3
     # The pilot gate's pulse, and that it outlasts the check before a session.
     gate_s = ohms(bom["R80"]) * farads(bom["C64"])
