@@ -54,8 +54,11 @@ def _written(data: dict[str, Any], file: str) -> tuple[str, bool]:
     except (OSError, ValueError):
         pass
     text = dumps(data)
-    folder = original.parent if original.parent.is_dir() and os.access(original.parent, os.W_OK) \
-        and file not in ("<config>", "<defaults>") else Path(tempfile.gettempdir())
+    scratch = Path(tempfile.gettempdir()).resolve()
+    beside = original.parent.resolve()
+    # Beside the original only in a test's temporary directory: never into the source tree.
+    folder = beside if beside.is_dir() and scratch in beside.parents and os.access(beside, os.W_OK) \
+        else scratch
     path = folder / f"check-config-{os.getpid()}-{next(_numbers)}.toml"
     path.write_text(text, encoding="utf-8")
     return str(path), True
@@ -87,8 +90,16 @@ def _check(refused: Any, data: dict[str, Any] | None, file: str, what: str) -> N
         answer = json.loads(result.stdout)
     except ValueError:
         answer = {"output": result.output}
-    errors = [{**e, "reason": e["reason"].replace(path, file)} for e in answer.get("errors", [])]
+    # Paths in the reasons, relative to each file's own directory: the copy's and the original's.
+    errors = [{**e, "reason": _relative(e["reason"].replace(path, file), Path(path).parent)}
+              for e in answer.get("errors", [])]
+    entry["reason"] = _relative(entry["reason"], Path(file).parent)
     _record({**entry, "exit_code": result.exit_code, "errors": errors})
+
+
+def _relative(reason: str, folder: Path) -> str:
+    """``reason`` with paths in ``folder`` written relative to it (a relative key resolves there)."""
+    return reason if str(folder) in ("", ".") else reason.replace(f"{folder}/", "")
 
 
 def _refusing_parse(real: Any) -> Any:
