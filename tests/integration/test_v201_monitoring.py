@@ -248,6 +248,14 @@ async def test_tc_n_20_24_45_events_without_polling_and_tc_n_53_kept_over_a_rest
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert all(9.0 <= gap <= 11.5 for gap in gaps), gaps
         assert all(r["trigger"] == "Periodic" for r in reports)
+        # TC_N_52_CS: a monitor removed reports no more (12 s of the station's clock after its removal).
+        [short] = await _monitor(peer, {**power, "type": "Periodic", "value": 2, "severity": 6})
+        await peer.wait(lambda: _events(peer, short["id"]), "the short monitor's event")
+        assert (await ok(peer, "ClearVariableMonitoring", {"id": [short["id"]]}))["clearMonitoringResult"][0][
+            "status"] == "Accepted"
+        removed_at = daemon.clock.time()
+        await daemon.clock.sleep(12)
+        assert all(_seconds(e["timestamp"]) < removed_at for e in _events(peer, short["id"]))
         # The power drops when the session ends: the alert is cleared.
         assert (await ok(peer, "RequestStopTransaction", {"transactionId": tx_id}))["status"] == "Accepted"
         await peer.wait(lambda: len(_events(peer, upper["id"])) == 2, "the cleared alert")
