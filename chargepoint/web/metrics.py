@@ -46,6 +46,7 @@ class StationCollector(Collector):
         yield self._ticks(ids)
         yield from self._supervisor()
         yield from self._link()
+        yield from self._energy()
         up = GaugeMetricFamily("chargepoint_uptime_seconds", "Seconds since the daemon started.")
         up.add_metric([], time.monotonic() - self.started)
         yield up
@@ -170,6 +171,38 @@ class StationCollector(Collector):
         for (direction, action, result), n in sorted(self.messages.counts.items()):
             messages.add_metric([direction, action, result], n)
         yield from (outbox, messages)
+
+
+    def _energy(self) -> Iterator[Metric]:
+        """With a grid meter: the power flow (W), the solar mode and each connector's departure plan."""
+        manager = self.service.energy
+        if manager is None:
+            return
+        status = manager.status()
+        power = status.get("power") or {}
+        for name, key, what in (
+                ("grid", "grid_w", "at the house connection (+ import from the grid, - export)"),
+                ("pv", "pv_w", "the PV system makes (only where a PV reading exists)"),
+                ("surplus", "surplus_w", "of solar surplus the station may use"),
+                ("house_net", "house_net_w", "the house uses, the sun netted in (a grid meter sees both)"),
+                ("station", "station_w", "the station draws")):
+            if power.get(key) is not None:
+                gauge = GaugeMetricFamily(f"chargepoint_{name}_power_w", f"Power (W) {what}.")
+                gauge.add_metric([], power[key])
+                yield gauge
+        mode = GaugeMetricFamily("chargepoint_solar_mode", "1 for the solar mode in force.", labels=["mode"])
+        mode.add_metric([status["mode"]], 1)
+        meter = GaugeMetricFamily("chargepoint_grid_meter_ok", "1 while the grid meter reads (not stale).")
+        meter.add_metric([], 1 if status["grid_meter"]["state"] == "ok" else 0)
+        plan = GaugeMetricFamily("chargepoint_plan_energy_wh",
+                                 "A connector's departure plan: the energy asked for and charged (Wh).",
+                                 labels=["connector", "what"])
+        for c in status["connectors"]:
+            p = c.get("plan")
+            if p is not None and p["state"] in ("solar", "grid"):
+                plan.add_metric([str(c["id"]), "asked"], p["energy_wh"])
+                plan.add_metric([str(c["id"]), "charged"], p["charged_wh"])
+        yield from (mode, meter, plan)
 
 
 def registry_for(service: StationService, messages: MessageCounter) -> CollectorRegistry:

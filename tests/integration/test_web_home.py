@@ -19,10 +19,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from selenium.webdriver.common.by import By
 
 from tests.integration.browser_rig import (
@@ -199,3 +201,14 @@ def test_home_dashboard(station: Station, width: int):
         wait(browser, lambda d: not d.find_elements(By.ID, f"card-{TAG}"), "the card removed")
         assert station.control("cards")["cards"] == []
         assert console_errors(browser) == []
+
+
+def test_metrics_of_the_house(station: Station):
+    with urllib.request.urlopen(station.url + "/metrics", timeout=10) as response:
+        families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    mode = station.control("mode")["mode"]
+    assert [(s.labels["mode"], s.value) for s in families["chargepoint_solar_mode"].samples] == [(mode, 1)]
+    for name in ("grid", "surplus", "house_net", "station"):
+        assert len(families[f"chargepoint_{name}_power_w"].samples) == 1, name
+    assert "chargepoint_pv_power_w" not in families  # no PV reading: no PV figure, rather than 0 W
+    assert families["chargepoint_grid_meter_ok"].samples[0].value == 1
