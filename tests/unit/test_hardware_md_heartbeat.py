@@ -166,3 +166,18 @@ def test_heartbeat_read_back_figures(flat, bom):
     gate_s = ohms(bom["R80"]) * farads(bom["C64"])
     assert "a pulse of about 0.5 s" in flat and gate_s == pytest.approx(0.5, abs=0.05)
     assert gate_s > PULSE_S + SETTLE_LIMIT_S / 2
+
+
+def test_the_step_figures_are_the_benchs(flat):
+    """The longest steps hardware.md quotes are bench/README.md's recorded ones."""
+    bench = (EXAMPLE.parents[1] / "bench" / "README.md").read_text()
+    latest = bench[bench.index("**Latest**"):]
+    table = latest[latest.index("phase        p50"):latest.index("```", latest.index("phase        p50"))]
+    s_max = [float(row.split()[7]) for row in table.splitlines()[1:] if row.strip()]
+    assert f"was {min(s_max):.1f}–{max(s_max):.1f} ms in the latest run" in flat
+    worst = max(float(v) for v in re.findall(r"^\w[\w+]* +(?:[\d.]+ +){3}[\d.]+x +(?:[\d.]+ +){3}([\d.]+) ",
+                                              bench, re.MULTILINE))
+    assert f"{worst:.1f} ms in the worst of three earlier runs" in flat
+    tick_ms = load(EXAMPLE).safety.tick_s * 1e3
+    assert f"at most {tick_ms:g} + {worst:.1f} = {tick_ms + worst:.1f} ms apart" in flat
+    assert tick_ms + worst < STEP_BUDGET_S * 1e3
