@@ -349,3 +349,25 @@ def test_install_sets_both_soc_watchdog_timeouts_within_the_hardware_maximum(fla
     for key, value in written.items():
         assert 0 < _seconds(value) <= SOC_WATCHDOG_MAX_S, (key, value)
         assert f"{key}={value}" in flat, f"hardware.md names {key} as install.sh writes it"
+
+
+def test_shunt_release_cores_let_through_figures(flat):
+    """k²S² of the shunt-release cores (k = 115 for PVC-insulated copper), as the text states it."""
+    k = 115
+    assert f"115² × 1.5² = {k ** 2 * 1.5 ** 2 / 1e3:.1f} kA²s for 1.5 mm²" in flat
+    assert f"2.5 mm² cores ({k ** 2 * 2.5 ** 2 / 1e3:.1f} kA²s)" in flat
+    assert "YS1 C2 → the N of the same circuit, downstream of the station's own RCD" in flat
+
+
+def test_generator_load_and_supply_figures(flat, bom):
+    r4 = ohms(bom["R4"])
+    state_c = 1 / (1 / R_B + 1 / R_C_EXTRA)
+    assert f"12 V / (1 kΩ + {state_c:.0f} Ω) = {GENERATOR_V / (r4 + state_c) * 1e3:.1f} mA (state C" in flat
+    short_ma = GENERATOR_V / r4 * 1e3
+    assert f"12 V / R4 = {short_ma:.0f} mA (state E" in flat
+    set_ma = 1.25 / ohms(bom["R6"]) * 1e3
+    amplifiers = 1 + 4  # U1 (OPA197) and U2 (OPA4197), about 1 mA each
+    total = short_ma + set_ma + amplifiers
+    assert f"about 1 mA per amplifier (U1 and U2's four): {total:.0f} mA" in flat
+    assert f"≤ {total:.0f} mA each" in flat and total < 33  # DC1's ±33 mA
+    assert "which leaves 0.55 V for the drop" in flat  # 12.6 V limit - 12.05 V rail at its highest
