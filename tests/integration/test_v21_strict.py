@@ -104,6 +104,10 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert (await ok(peer, "GetVariables", {"getVariableData": [
         {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]})
     )["getVariableResult"][0]["attributeStatus"] == "Accepted"
+    tariff_cost = await ok(peer, "GetVariables", {"getVariableData": [
+        {"component": {"name": "TariffCostCtrlr"}, "variable": {"name": "Enabled", "instance": "Tariff"}},
+        {"component": {"name": "TariffCostCtrlr"}, "variable": {"name": "Currency"}}]})
+    assert [r["attributeValue"] for r in tariff_cost["getVariableResult"]] == ["true", "EUR"]
 
     # ------------------------------------------------ what 2.1 adds and this station does not do
     der = {"isDefault": True, "controlId": "c1", "controlType": "FreqDroop"}

@@ -19,6 +19,7 @@ from ocpp.v21 import call
 
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.protocol.v21 import VERSION
+from chargepoint.protocol.v21.device_model import DeviceModel21
 from chargepoint.protocol.v21.dynamic import DynamicPuller
 from chargepoint.protocol.v21.peer import V21Peer
 from chargepoint.protocol.v21.tariff_words import TariffRefused, tariff_of
@@ -38,6 +39,8 @@ class V21Adapter(V201Adapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.peer.device_model = DeviceModel21(self.settings, len(self.station.connectors),
+                                               station=self.station, clock=self.clock.time)
         #: Set when a dynamic profile to pull was installed (the puller looks again at once).
         self.dynamic_changed = asyncio.Event()
 
