@@ -8,7 +8,7 @@ limit, refuses a half-filled departure plan, sets one and clears it, adds a
 card by name that then starts a session, draws the session with a clock axis
 and one lane per phase, labels it once it ended, and removes the card; nothing
 scrolls sideways, the console stays clean and axe-core finds no WCAG 2.1 A/AA
-violation. Every wait is on the page or the station's status.
+violation, in the light theme and the dark one. Every wait is on the page or the station's status.
 
 Set CHARGEPOINT_SCREENSHOTS=docs to renew docs/dashboard.png (desktop) and
 docs/dashboard-phone.png.
@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -167,11 +168,16 @@ def test_home_dashboard(station: Station, width: int):
         # A card by its name; it starts a session and names it.
         browser.find_element(By.ID, "card-name").send_keys("Anna's car")
         browser.find_element(By.ID, "card-tag").send_keys(TAG)
+        # A date field types differently per locale: its value is set as the picker would set it.
+        expiry = browser.find_element(By.ID, "card-expiry")
+        browser.execute_script("arguments[0].value = '2030-01-31'", expiry)
         click(browser, "card-add")
         wait(browser, lambda d: d.find_elements(By.ID, f"card-{TAG}"), "the card listed")
         listed = text(browser, f"card-{TAG}")
-        assert "Anna's car" in listed and "never expires" in listed
-        assert [c["name"] for c in station.control("cards")["cards"]] == ["Anna's car"]
+        assert "Anna's car" in listed and "valid through" in listed and "2030" in listed
+        (card,) = station.control("cards")["cards"]
+        # Valid through the day given: it expires when that day ends, local time.
+        assert card["name"] == "Anna's car" and datetime.fromtimestamp(card["expiry"]) == datetime(2030, 2, 1)
         wait(browser, lambda d: "Anna's car" in text(d, "c1-tag"), "the card offered for a start")
         station.control("sim", action="plug", connector=1)
         station.control("sim", action="card", id_tag=TAG)
@@ -191,6 +197,11 @@ def test_home_dashboard(station: Station, width: int):
             browser.save_screenshot(str(Path(os.environ["CHARGEPOINT_SCREENSHOTS"]) / name))
         assert overflow(browser) == []
         assert axe_violations(browser) == []
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        wait(browser, lambda d: d.execute_script(
+            "return matchMedia('(prefers-color-scheme: dark)').matches"), "the dark theme")
+        assert axe_violations(browser) == []  # the dark colours keep their contrast too
 
         station.control("sim", action="unplug", connector=1)
         wait(browser, lambda d: text(d, "c1-chart-title").startswith("Last session, ended"), "the label")
