@@ -49,8 +49,11 @@ FALL_LIMIT_S = 0.13
 GATE_OFF_V = 0.3
 #: G must reach GATE_OFF_V within this long of the edge.
 SETTLE_LIMIT_S = 0.5
-#: Readings further apart than this around the limit cannot decide; the check starts again.
+#: Readings further apart than this around the limit cannot decide; the check starts again ...
 MAX_GAP_S = 0.05
+#: ... but not for ever: a loop that is this often too late to decide cannot keep the pump charged
+#: either (or its heartbeat output has failed), and that is a fault of its own.
+MAX_RESTARTS = 10
 
 
 @dataclass
@@ -76,7 +79,7 @@ class HeartbeatCheck:
         #: Passed for this session (always, for a board without the read-back).
         self.passed = readback is None
         #: What the last check found, in a technician's words (None before the first): what
-        #: ``chargepoint status`` shows after "heartbeat" and ``chargepoint selftest`` reports.
+        #: ``chargepoint selftest`` reports, and with a failure the fault's log line.
         self.report: str | None = None if readback is not None else \
             "not checked before sessions: no read-back of the circuit (board.heartbeat.gate_channel)"
         self._started = 0.0
@@ -88,6 +91,7 @@ class HeartbeatCheck:
         self._risen_v = 0.0
         self._last: tuple[float, float] | None = None  # (seconds after the edge, G) of the last reading
         self._fell_s: float | None = None
+        self._restarts = 0
 
     @property
     def beating(self) -> bool:
@@ -104,6 +108,7 @@ class HeartbeatCheck:
         """The EV left: the next one gets its own check."""
         self.passed = self._readback is None
         self.phase = Phase.IDLE
+        self._restarts = 0
 
     def step(self, wanted: bool) -> str | None:
         """Advance the check; returns why it failed (once), else None.
@@ -120,7 +125,11 @@ class HeartbeatCheck:
             self.phase, self._started = Phase.PULSING, now
             return None
         if self.phase is Phase.PULSING:
-            if now - self._started < PULSE_S or self._pin_high:
+            if now - self._started < PULSE_S:
+                return None
+            if now - self._beat_at > MAX_GAP_S:  # no recent edge: a late loop, or a failed output
+                return self._restart()
+            if self._pin_high:
                 return None
             self.phase, self._edge_at, self._last, self._fell_s = Phase.QUIET, self._beat_at, None, None
             return self._risen(now)
@@ -133,9 +142,8 @@ class HeartbeatCheck:
     def _risen(self, now: float) -> str | None:
         gate = self._readback.gate_v() if self._readback is not None else 0.0
         after = now - self._edge_at
-        if after > MAX_GAP_S:
-            self.phase = Phase.IDLE  # the loop was late after the edge: G has decayed, check again
-            return None
+        if after > MAX_GAP_S:  # the loop was late after the edge: G has decayed, check again
+            return self._restart()
         self._risen_v, self._last = gate, (after, gate)
         if gate < GATE_RISEN_V:
             return self._fail(f"G reads {gate:.1f} V after the pulses, less than {GATE_RISEN_V:g} V: the "
@@ -159,8 +167,7 @@ class HeartbeatCheck:
         if after <= FALL_LIMIT_S:
             crossed = after
         elif last is None or last[1] < GATE_LOW_V or after - last[0] > MAX_GAP_S:
-            self.phase = Phase.IDLE  # the loop was late: this reading cannot decide, check again
-            return None
+            return self._restart()  # the loop was late: this reading cannot decide, check again
         else:
             t0, g0 = last
             crossed = t0 + (after - t0) * math.log(g0 / GATE_LOW_V) / math.log(g0 / max(gate, 1e-3))
@@ -180,18 +187,27 @@ class HeartbeatCheck:
         if self._readback is not None and self._readback.interlock_conducting():
             return self._fail(f"Q4 conducts with G at {gate:.2f} V and no pulses: Q4 (or its drain "
                               "read-back) is shorted, so the heartbeat no longer opens the contactor")
-        self.phase, self.passed = Phase.IDLE, True
+        self.phase, self.passed, self._restarts = Phase.IDLE, True, 0
         fell = self._fell_s if self._fell_s is not None else after
         self.report = (f"check passed before the last session: G {self._risen_v:.1f} V with pulses, "
                        f"below {GATE_LOW_V:g} V {fell * 1000:.0f} ms after them "
                        f"(limit {FALL_LIMIT_S * 1000:.0f} ms), Q4 off")
         return None
 
+    def _restart(self) -> str | None:
+        self.phase = Phase.IDLE
+        self._restarts += 1
+        if self._restarts <= MAX_RESTARTS:
+            return None
+        return self._fail(f"the safety loop's steps came more than {MAX_GAP_S * 1000:.0f} ms apart "
+                          f"{self._restarts} times in a row around the heartbeat edges (steps too slow, "
+                          "or the heartbeat output failed): the pump cannot be checked, nor kept charged")
+
     def _slow(self, what: str) -> str:
         return (f"{what} (limit {FALL_LIMIT_S * 1000:.0f} ms to {GATE_LOW_V:g} V): the contactor's relay "
                 "would hold too long after the loop stops (R61a/R61b or R62 open, C61 too large)")
 
     def _fail(self, why: str) -> str:
-        self.phase = Phase.IDLE
+        self.phase, self._restarts = Phase.IDLE, 0
         self.report = f"check FAILED: {why}; no charging until repaired and cleared (chargepoint fault clear)"
         return why

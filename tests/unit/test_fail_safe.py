@@ -248,6 +248,17 @@ def test_a_late_step_during_the_check_starts_it_again_instead_of_failing(tmp_pat
     assert check.passed and EvseFault.HEARTBEAT not in board.evse.status.faults
 
 
+def test_a_loop_too_slow_to_check_the_heartbeat_is_a_fault_not_an_endless_wait(tmp_path, factory):
+    board = Board(tmp_path, factory)
+    board.run(0.1)
+    board.model.set(state="B")
+    for _ in range(round(4.0 / 0.06)):  # steps 60 ms apart: no reading can decide, and G sags
+        board.evse.step()
+        board.clock.advance(0.06)
+    assert EvseFault.HEARTBEAT in board.evse.status.faults
+    assert "steps came more than 50 ms apart" in (board.evse.heartbeat_check.report or "")
+
+
 def test_a_technician_clears_the_heartbeat_fault_after_the_repair_and_the_check_runs_again(tmp_path, factory):
     board = Board(tmp_path, factory)
     board.circuit.pump.fail(q4_shorted=True)
