@@ -57,3 +57,13 @@ def test_the_daemon_loads_cryptography_only_when_it_needs_it():
              "print('cryptography' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False", result.stdout + result.stderr
+
+
+def test_the_daemon_and_the_cli_load_the_libraries_2x_part_only_for_a_2x_link():
+    """The ``ocpp`` library's 2.0.1 and 2.1 modules take a good part of a second and several MiB on a
+    Pi: a 1.6-only station and every CLI command never import them (the registry loads a version's
+    adapter when it is offered; the device model's words need none of the library)."""
+    probe = ("import sys, chargepoint.app.daemon, chargepoint.cli.main, chargepoint.protocol.registry; "
+             "print(sorted(m for m in sys.modules if m.startswith(('ocpp.v201', 'ocpp.v21'))))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

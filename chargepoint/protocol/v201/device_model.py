@@ -29,7 +29,7 @@ from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.network_profiles import NetworkProfiles
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
 from chargepoint.protocol.v201 import variables as v
-from chargepoint.protocol.v201.display import capability_fact
+from chargepoint.protocol.v201.display_words import capability_fact
 from chargepoint.protocol.v201.monitor_words import FACTS as MONITORING_FACTS
 from chargepoint.protocol.v201.monitor_words import monitorable, monitoring_fact
 from chargepoint.protocol.v201.variables import (

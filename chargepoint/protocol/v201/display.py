@@ -20,27 +20,13 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from chargepoint.core.display_messages import (
-    Capabilities,
-    DisplayMessage,
-    DisplayMessages,
-    Format,
-    Priority,
-    SetResult,
-    State,
-)
+from chargepoint.core.display_messages import DisplayMessage, DisplayMessages, SetResult
 from chargepoint.protocol.common.timefmt import iso_utc, parse_iso
+from chargepoint.protocol.v201.display_words import FORMATS, PRIORITIES, STATES, WORD
 
 #: Most messages in one NotifyDisplayMessages.
 MESSAGES_PER_REPORT = 5
 
-PRIORITIES = {"AlwaysFront": Priority.ALWAYS_FRONT, "InFront": Priority.IN_FRONT,
-              "NormalCycle": Priority.NORMAL_CYCLE}
-FORMATS = {"ASCII": Format.ASCII, "HTML": Format.HTML, "URI": Format.URI, "UTF8": Format.UTF8}
-STATES = {"Charging": State.CHARGING, "Faulted": State.FAULTED, "Idle": State.IDLE,
-          "Unavailable": State.UNAVAILABLE}
-_WORD = {**{v: k for k, v in PRIORITIES.items()}, **{v: k for k, v in FORMATS.items()},
-         **{v: k for k, v in STATES.items()}}
 _SET = {SetResult.ACCEPTED: "Accepted", SetResult.UNSUPPORTED_FORMAT: "NotSupportedMessageFormat",
         SetResult.UNSUPPORTED_PRIORITY: "NotSupportedPriority",
         SetResult.UNSUPPORTED_STATE: "NotSupportedState",
@@ -65,11 +51,11 @@ def message_of(info: dict[str, Any]) -> DisplayMessage:
 
 def message_info(m: DisplayMessage) -> dict[str, Any]:
     """The core's message as a MessageInfoType (snake_case: the library writes camelCase)."""
-    content: dict[str, Any] = {"format": _WORD[m.format], "content": m.content}
+    content: dict[str, Any] = {"format": WORD[m.format], "content": m.content}
     if m.language:
         content["language"] = m.language
-    out: dict[str, Any] = {"id": m.id, "priority": _WORD[m.priority], "message": content}
-    for key, value in (("state", _WORD[m.state] if m.state else None),
+    out: dict[str, Any] = {"id": m.id, "priority": WORD[m.priority], "message": content}
+    for key, value in (("state", WORD[m.state] if m.state else None),
                        ("start_date_time", iso_utc(m.start) if m.start is not None else None),
                        ("end_date_time", iso_utc(m.end) if m.end is not None else None),
                        ("transaction_id", m.transaction_id), ("display", m.display)):
@@ -84,18 +70,6 @@ def reports(request_id: int, messages: list[DisplayMessage]) -> list[call.Notify
     return [call.NotifyDisplayMessages(request_id=request_id, message_info=[message_info(m) for m in page],
                                        tbc=True if n < len(pages) - 1 else None)
             for n, page in enumerate(pages)]
-
-
-def capability_fact(engine: DisplayMessages | None, fact: str) -> str:
-    """A DisplayMessageCtrlr fact (``device_model``): the count held, the formats, the priorities."""
-    caps = engine.capabilities if engine is not None else Capabilities()
-    if fact == "display_message_entries":
-        return str(len(engine.all()) if engine is not None else 0)
-    if fact == "display_formats":
-        return ",".join(w for w, f in FORMATS.items() if f in caps.formats)
-    if fact == "display_priorities":
-        return ",".join(w for w, p in PRIORITIES.items() if p in caps.priorities)
-    raise KeyError(fact)
 
 
 class DisplayHandlers:
