@@ -26,6 +26,7 @@ from chargepoint.safety.heartbeat_check import (
     GATE_OFF_V,
     GATE_RISEN_V,
     PULSE_S,
+    RISE_READ_S,
     SETTLE_LIMIT_S,
 )
 from hal.sim_heartbeat import ChargePump, PumpParts
@@ -144,6 +145,11 @@ def test_the_fault_table_and_the_check_limits(text, flat):
     # The limits the text gives are the check's.
     assert f"G must fall below {GATE_LOW_V:.1f} V within {FALL_LIMIT_S * 1e3:.0f} ms" in flat
     assert f"G must read {GATE_RISEN_V:.1f} V or more" in flat and f"at most {GATE_MAX_V:.0f} V" in flat
+    assert f"within {RISE_READ_S * 1e3:.0f} ms of the last charging edge" in flat
+    pump, t = _pulsed(_c61(parts, -0.1))
+    late = pump.gate_v(t + RISE_READ_S)
+    shown = f"still above {math.floor(late * 10) / 10:.1f} V {RISE_READ_S * 1e3:.0f} ms later"
+    assert late > GATE_RISEN_V and shown in flat
     assert f"once G is below {GATE_OFF_V:.1f} V" in flat and f"for {PULSE_S * 1e3:.0f} ms, then" in flat
 
 
