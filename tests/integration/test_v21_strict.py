@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,32 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
         {"component": {"name": "TariffCostCtrlr"}, "variable": {"name": "Enabled", "instance": "Tariff"}},
         {"component": {"name": "TariffCostCtrlr"}, "variable": {"name": "Currency"}}]})
     assert [r["attributeValue"] for r in tariff_cost["getVariableResult"]] == ["true", "EUR"]
+
+    # ------------------------------------------------ more of 2.0.1's blocks, in 2.1
+    listed = {"idToken": {"idToken": "LISTED21", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}
+    assert (await ok(peer, "SendLocalList", {"versionNumber": 4, "updateType": "Full",
+                                             "localAuthorizationList": [listed]})) == {"status": "Accepted"}
+    assert (await ok(peer, "GetLocalListVersion", {})) == {"versionNumber": 4}
+    assert (await ok(peer, "ClearCache", {}))["status"] == "Accepted"
+    assert (await ok(peer, "DataTransfer", {"vendorId": "org.example"}))["status"] == "UnknownVendorId"
+    expiry = datetime.fromtimestamp(daemon.clock.time() + 600, UTC).isoformat().replace("+00:00", "Z")
+    reserve = {"id": 3, "expiryDateTime": expiry, "idToken": {"idToken": "RES21", "type": "ISO14443"},
+               "evseId": 1}
+    assert (await ok(peer, "ReserveNow", reserve)) == {"status": "Accepted"}
+    await peer.wait_call("StatusNotification", evseId=1, connectorStatus="Reserved")
+    assert (await ok(peer, "CancelReservation", {"reservationId": 3})) == {"status": "Accepted"}
+    await peer.wait_call("StatusNotification", count=3, evseId=1, connectorStatus="Available")
+    message = {"id": 1, "priority": "NormalCycle", "message": {"format": "UTF8", "content": "Welcome"}}
+    assert (await ok(peer, "SetDisplayMessage", {"message": message})) == {"status": "Accepted"}
+    assert (await ok(peer, "GetDisplayMessages", {"requestId": 8}))["status"] == "Accepted"
+    await peer.wait_call("NotifyDisplayMessages", requestId=8)
+    assert (await ok(peer, "ClearDisplayMessage", {"id": 1})) == {"status": "Accepted"}
+    composite = await ok(peer, "GetCompositeSchedule", {"evseId": 1, "duration": 300})
+    assert composite["status"] == "Accepted"
+    installed = await ok(peer, "GetInstalledCertificateIds", {})
+    assert installed["status"] in ("Accepted", "NotFound")
+    await ok(peer, "TriggerMessage", {"requestedMessage": "MeterValues", "evse": {"id": 1}})
+    await peer.wait_call("MeterValues", evseId=1)
 
     # ------------------------------------------------ what 2.1 adds and this station does not do
     der = {"isDefault": True, "controlId": "c1", "controlType": "FreqDroop"}
