@@ -186,12 +186,20 @@ def _authorization_key(r: Reader) -> str:
         r.problem("basic_auth_password", "give either authorization_key (hex) or basic_auth_password (text), "
                   "not both", None)
         return key
+    problem = password_text_problem(text)
+    if problem is not None:
+        r.problem("basic_auth_password", problem, None)
+    return text.encode("utf-8").hex()
+
+
+def password_text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be the Basic auth password as text (the file's, or ``config set``'s), or None."""
     low, high = PASSWORD_LENGTH
     if not low <= len(text) <= high:
-        r.problem("basic_auth_password", f"must be {low} to {high} characters, not {len(text)}", None)
-    elif not all(c.isascii() and c.isprintable() and not c.isspace() for c in text):
-        r.problem("basic_auth_password", "must be printable ASCII without spaces", None)
-    return text.encode("utf-8").hex()
+        return f"must be {low} to {high} characters, not {len(text)}"
+    if not all(c.isascii() and c.isprintable() and not c.isspace() for c in text):
+        return "must be printable ASCII without spaces"
+    return None
 
 
 def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:

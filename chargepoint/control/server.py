@@ -351,8 +351,10 @@ def _peer(sock: Any) -> str:
     return f"uid {uid} (pid {pid})"
 
 
-def _brief(args: dict[str, Any], secret_keys: tuple[str, ...]) -> str:
-    shown = {k: ("(redacted)" if k == "value" and args.get("key") in secret_keys else v)
+def _brief(args: dict[str, Any], secret_keys: frozenset[str]) -> str:
+    """The arguments for the audit line; a password's value redacted, under whichever name it was given."""
+    secret = str(args.get("key", "")).strip().lower() in secret_keys
+    shown = {k: ("(redacted)" if k == "value" and secret else v)
              for k, v in args.items()}
     return json.dumps(shown, separators=(",", ":")) if shown else ""
 

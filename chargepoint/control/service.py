@@ -26,7 +26,7 @@ from chargepoint.control import link as link_view
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import TestRefused, TestTarget, output_test_refusal
 from chargepoint.control.session_figures import finished_figures, running_figures
-from chargepoint.control.settings_view import SettingsView
+from chargepoint.control.settings_view import SettingsView, secret_names
 from chargepoint.control.shapes import (
     _text,
     connector_json,
@@ -99,9 +99,9 @@ class StationService:
         # A version without a settings view of its own shows them in the words of one that has.
         catalogue = version.catalogue or next(v.catalogue for v in VERSIONS.values() if v.catalogue)
         self.keys = catalogue(settings, len(station.connectors))
-        #: Names (the version's and neutral) whose value is a password: never logged.
-        self.secret_keys = (*version.secret_names,
-                            *(name for name, d in settings.definitions.items() if d.secret))
+        #: Names whose value is a password, in lower case (any name of it, whatever version is spoken):
+        #: never logged.
+        self.secret_keys = secret_names(config)
         self.started_monotonic = time.monotonic()
         #: EVSEs with an output test (relay/pilot/selftest) running.
         self.testing: set[int] = set()

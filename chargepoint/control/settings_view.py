@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from chargepoint.config import Config
 from chargepoint.config.keys import file_values, origin
+from chargepoint.config.loader import password_text_problem
 from chargepoint.config.reader import did_you_mean
 from chargepoint.control.errors import ControlError
 from chargepoint.core.settings import FILE_KEYS, SetResult, Settings
@@ -27,6 +28,14 @@ FILE_SECRETS = ("authorization_key", "basic_auth_password", "password")
 #: A change of a setting no version shows, in the words the versions answer with.
 STATUS = {SetResult.ACCEPTED: "Accepted", SetResult.REJECTED: "Rejected",
           SetResult.REBOOT_REQUIRED: "RebootRequired"}
+
+
+def secret_names(config: Config) -> frozenset[str]:
+    """Every name, in lower case, whose value is a password: a setting's under any of its names, and
+    the file's password keys (a value given for one is never logged, even when it is refused)."""
+    files = {k for key in file_values(config) if key.rsplit(".", 1)[-1] in FILE_SECRETS
+             for k in (key, key.rsplit(".", 1)[-1])}
+    return setting_names.secret_names() | {k.lower() for k in files}
 
 
 class Station(Protocol):
@@ -147,7 +156,8 @@ class SettingsView:
                 found.append(self.key_info(key))
                 shown.add(found[-1]["setting"])
             found += [self.setting_info(d) for d in self.s.settings.definitions if d not in shown]
-            behind = set(FILE_KEYS.values())  # a setting's file key: shown as the setting, once
+            # A setting's file keys: shown as the setting, once.
+            behind = {*FILE_KEYS.values(), *setting_names.TEXT_FILE_KEYS}
             found += [self.file_info(k, v) for k, v in self.file_settings().items() if k not in behind]
             return {"keys": found, "unknown": [], "file": self.s.config.source}
         found, unknown = [], []
@@ -169,7 +179,14 @@ class SettingsView:
                                             "there and restart the daemon")
         keys = self.s.keys
         info = keys.info(resolved) if kind == "key" else None
-        if info is not None and not (info.readonly and info.setting is not None):
+        text_of = setting_names.text_form(name)
+        if text_of is not None:
+            # The file's text form of the password (basic_auth_password): its rules, stored as its octets.
+            problem = password_text_problem(value)
+            if problem is not None:
+                raise ControlError("rejected", f"{name.strip()}: {problem}; not changed")
+            value = value.encode("utf-8").hex()
+        if info is not None and text_of is None and not (info.readonly and info.setting is not None):
             refusal = keys.refusal(resolved, value)
             if refusal is not None:
                 raise ControlError("rejected", f"{resolved}: {refusal}; not changed")
@@ -177,7 +194,7 @@ class SettingsView:
         else:
             # A setting the version does not show, or one it shows read-only to the CSMS (1.6's
             # ReserveConnectorZeroSupported): the technician's all the same, changed as the setting.
-            setting = info.setting if info is not None else resolved
+            setting = text_of or (info.setting if info is not None else resolved)
             refusal = self.s.settings.refusal(setting, value)
             if refusal is not None:
                 raise ControlError("rejected", f"{resolved}: {refusal}; not changed")

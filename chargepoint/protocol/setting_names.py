@@ -29,6 +29,11 @@ VERSION_NAMES: dict[str, dict[str, str]] = {
 }
 
 
+#: File keys that give a setting's first value in another form than the setting's own: the Basic auth
+#: password as text (``basic_auth_password``) beside its octets in hex (``authorization_key``).
+TEXT_FILE_KEYS: dict[str, str] = {"ocpp.basic_auth_password": "authorization_key"}
+
+
 @dataclass(frozen=True)
 class Names:
     """One setting's names."""
@@ -38,13 +43,17 @@ class Names:
     file_key: str | None
     #: Version -> its names for the setting (none: that version does not show it).
     versions: tuple[tuple[str, tuple[str, ...]], ...]
+    #: Other file keys for the same value, in another form (TEXT_FILE_KEYS).
+    text_file_keys: tuple[str, ...] = ()
 
     def of(self, version: str) -> tuple[str, ...]:
         return dict(self.versions).get(version, ())
 
     def all(self) -> tuple[str, ...]:
         """Every name, each once: file key, the key alone, neutral, then the versions' names."""
-        names = [self.file_key, self.bare_file_key, self.setting, *(n for _, ns in self.versions for n in ns)]
+        texts = [k for key in self.text_file_keys for k in (key, key.rsplit(".", 1)[-1])]
+        names = [self.file_key, self.bare_file_key, *texts, self.setting,
+                 *(n for _, ns in self.versions for n in ns)]
         return tuple(dict.fromkeys(n for n in names if n))
 
     @property
@@ -59,7 +68,8 @@ def catalogue() -> tuple[Names, ...]:
     return tuple(
         Names(d.name, FILE_KEYS.get(d.name),
               tuple((version, tuple(sorted(n for n, s in names.items() if s == d.name)))
-                    for version, names in VERSION_NAMES.items()))
+                    for version, names in VERSION_NAMES.items()),
+              tuple(key for key, setting in TEXT_FILE_KEYS.items() if setting == d.name))
         for d in DEFINITIONS)
 
 
@@ -80,6 +90,21 @@ def setting_for(name: str) -> str | None:
 
 def names_of(setting: str) -> Names:
     return next(n for n in catalogue() if n.setting == setting)
+
+
+def text_form(name: str) -> str | None:
+    """The setting whose value ``name`` takes as text (the file's ``basic_auth_password``), or None."""
+    lowered = name.strip().lower()
+    return next((setting for key, setting in TEXT_FILE_KEYS.items()
+                 if lowered in (key, key.rsplit(".", 1)[-1])), None)
+
+
+def secret_names() -> frozenset[str]:
+    """Every name a password goes by, in lower case: each name of a secret setting, and the names
+    the versions keep secret besides (2.0.1's network profile fields)."""
+    secret = {d.name for d in DEFINITIONS if d.secret}
+    names = [n for names in catalogue() if names.setting in secret for n in names.all()]
+    return frozenset(n.lower() for n in (*names, *v16_keys.SECRET_KEYS, *v201_dm.SECRET_VARIABLES))
 
 
 def every_name() -> list[str]:
@@ -104,7 +129,8 @@ def markdown_table() -> str:
         return ", ".join(f"`{n}`" for n in names if n) or "-"
 
     for names in catalogue():
-        cells = [cell(names.setting), cell(names.file_key), *(cell(*names.of(v)) for v in versions)]
+        cells = [cell(names.setting), cell(names.file_key, *names.text_file_keys),
+                 *(cell(*names.of(v)) for v in versions)]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

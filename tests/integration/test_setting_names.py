@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,9 @@ async def station(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         await csms.close()
 
 
-async def test_every_setting_answers_to_each_of_its_names(station: Any):
+async def test_every_setting_answers_to_each_of_its_names(station: Any, caplog: pytest.LogCaptureFixture):
     version, sock = station
+    caplog.set_level(logging.INFO, logger="chargepoint.control")
 
     def check_all() -> list[str]:
         checked = []
@@ -85,10 +87,17 @@ async def test_every_setting_answers_to_each_of_its_names(station: Any):
 
     checked = await asyncio.to_thread(check_all)
     assert len(checked) >= 3 * len(setting_names.catalogue())
+    # The password was given under each of its names: the audit lines never show it.
+    audited = [r.getMessage() for r in caplog.records if "control: config_set" in r.getMessage()]
+    password_names = setting_names.names_of("authorization_key").all()
+    assert sum("(redacted)" in text for text in audited) >= len(password_names)
+    assert not any(SECRETS["authorization_key"] in r.getMessage() for r in caplog.records)
 
 
-async def test_a_live_setting_is_changed_under_its_file_key_and_a_file_key_says_edit_the_file(station: Any):
+async def test_a_live_setting_is_changed_under_its_file_key_and_a_file_key_says_edit_the_file(
+        station: Any, caplog: pytest.LogCaptureFixture):
     version, sock = station
+    caplog.set_level(logging.INFO, logger="chargepoint.control")
 
     def run() -> None:
         done = cli(sock, "config", "set", "meter_value_sample_interval_s", "20")
@@ -101,6 +110,17 @@ async def test_a_live_setting_is_changed_under_its_file_key_and_a_file_key_says_
         assert cli(sock, "config", "reset", "ocpp.meter_value_sample_interval_s").exit_code == 0
         refused = as_json(sock, "config", "set", "station.max_current_a", "10", code=1)["error"]
         assert refused["code"] == "read_only" and "edit it there and restart the daemon" in refused["message"]
+        # The password as the file takes it, text: the file's rules, stored as its octets.
+        password = as_json(sock, "config", "set", "basic_auth_password", "Operator-Pass_24chars:ok")
+        assert (password["setting"], password["value"]) == ("authorization_key", None)
+        short = as_json(sock, "config", "set", "ocpp.basic_auth_password", "short", code=1)["error"]
+        assert short["message"] == "ocpp.basic_auth_password: must be 16 to 40 characters, not 5; not changed"
+        assert as_json(sock, "config", "reset", "ocpp.basic_auth_password")["was_set"] is True
+        refused = as_json(sock, "config", "set", "mqtt.password", "hunter2-hunter2", code=1)["error"]
+        assert refused["code"] == "read_only"
+        logged = " ".join(r.getMessage() for r in caplog.records)
+        assert "control: config_set" in logged
+        assert "Operator-Pass_24chars:ok" not in logged and "hunter2-hunter2" not in logged
         typo = as_json(sock, "config", "set", "HeartbeatIntervall", "10", code=1)["error"]
         assert typo["code"] == "unknown_key" and "did you mean 'HeartbeatInterval'?" in typo["message"]
 
