@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chargepoint.app.jobs import start_jobs
 from chargepoint.app.maintenance import Maintenance
 from chargepoint.app.recorder import Recorder
 from chargepoint.app.statelock import StateLock
@@ -294,14 +295,14 @@ class Daemon:
             link: asyncio.Future[None] = loop.create_future()  # nothing to connect to; cancelled at stop
         else:
             link = asyncio.ensure_future(self.link.run())
-        jobs = [asyncio.ensure_future(job()) for job in [*self.hardware.jobs, self.security.watch_expiry]]
+        jobs = start_jobs([*self.hardware.jobs, self.security.watch_expiry])
         control = ControlServer(self.service) if self.config.control.enabled else None
         if control is not None:
             await control.start()
         if self.mqtt is not None:
-            jobs.append(asyncio.ensure_future(self.mqtt.run()))
+            jobs += start_jobs([self.mqtt.run])
         if self.energy is not None:
-            jobs.append(asyncio.ensure_future(self.energy.run()))
+            jobs += start_jobs([self.energy.run])
         # systemd: READY=1 now that the hal, the store and the safety loops run; then
         # WATCHDOG=1 while the event loop and every safety loop are alive (watchdog.py).
         # Safety loops of this process only: the supervisor's are watched by its own unit's watchdog.
