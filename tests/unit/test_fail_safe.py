@@ -303,6 +303,33 @@ def test_without_a_gate_channel_the_board_runs_unchecked_and_says_so(tmp_path, f
     assert "heartbeat circuit is not checked before sessions" in caplog.text
 
 
+@pytest.mark.parametrize(("fault", "passed", "words"), [
+    ({}, True, "check passed before the last session: G "),
+    ({"r61a_ohms": math.inf}, False, "check FAILED: G still reads "),
+    ({"q4_shorted": True}, False, "check FAILED: Q4 conducts with G at "),
+])
+def test_the_bring_up_tool_runs_the_same_check_once(tmp_path, factory, fault, passed, words):
+    """Bring-up step 9 with both services stopped: the supervisor's check, run once by the tool."""
+    from chargepoint.backends.raspberrypi.bringup import heartbeat_test
+    from chargepoint.supervisor.board import pilot_device
+
+    config = load(EXAMPLE)
+    board = config.board
+    clock = ManualClock()
+    sysfs = FakePwmSysfs(tmp_path)
+    model = PilotModel(sysfs.duty_percent)
+    circuit = HeartbeatCircuit.attach(factory, board, model, clock.monotonic)
+    circuit.pump.fail(**fault)
+    pilot = pilot_device(board, clock, factory, FakeAds1x15(model.adc_volts, chip=board.adc.type), tmp_path,
+                         sysfs.kernel_sleep)
+    said: list[str] = []
+    result = heartbeat_test(board, pilot, clock, said.append, pin_factory=factory, sleep=clock.advance)
+    assert result is passed
+    assert len(said) == 1 and said[0].startswith(f"heartbeat test: {words}")
+    assert not factory.pin(board.heartbeat.pin).state, "GPIO16 left low"
+    pilot.close()
+
+
 def test_a_loop_whose_steps_keep_failing_stops_beating(tmp_path, factory):
     board = Board(tmp_path, factory)
     board.charge()

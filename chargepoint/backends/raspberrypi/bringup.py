@@ -8,6 +8,10 @@ safety loop over the board and asks it for an output test, which the loop
 grants only in state A (no EV), with nothing faulted, exactly as for
 ``chargepoint relay test``. With an EV (or anything else) connected the test is
 refused with the reason and the coil is never energised.
+
+``--heartbeat-test`` runs the check the safety loop makes before every session
+(``chargepoint/safety/heartbeat_check.py``) once, with the contactor's output
+left low: pulses, then G read back falling, then Q4's drain.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from chargepoint.backends.hardware import evse_config
 from chargepoint.config import Config, ConfigError, load
 from chargepoint.safety.evse import EvseController
+from chargepoint.safety.heartbeat_check import HeartbeatCheck
 from chargepoint.safety.iec61851 import PilotClassifier, ProximityError, cable_ampacity
 from chargepoint.safety.limits import LimitClaims
 from chargepoint.supervisor.board import (
@@ -28,6 +33,7 @@ from chargepoint.supervisor.board import (
     contactor_device,
     fault_inputs,
     heartbeat_output,
+    heartbeat_readback,
     pilot_device,
 )
 from hal.clock import Clock, RealClock
@@ -90,6 +96,41 @@ def contactor_test(config: Config, pilot: Any, contactor: Any, inputs: Any, cloc
         loop.close()
 
 
+#: How long --heartbeat-test may take (the check itself takes about 0.25 s).
+HEARTBEAT_TEST_S = 3.0
+#: The loop's pace while it pulses for the test (the reference board's step).
+HEARTBEAT_STEP_S = 0.006
+
+
+def heartbeat_test(board: Any, pilot: Any, clock: Clock, say: Callable[[str], None], *,
+                   pin_factory: Any = None, sleep: Callable[[float], None] | None = None) -> bool:
+    """The pre-session heartbeat check, once, as the safety loop makes it (GPIO17 stays low)."""
+    sleep = sleep or clock.sleep_blocking
+    heartbeat = heartbeat_output(board, pin_factory)
+    readback = heartbeat_readback(board, pilot, pin_factory, clock)
+    try:
+        if heartbeat is None or readback is None:
+            say("heartbeat test: needs [board.heartbeat] with gate_channel")
+            return False
+        check = HeartbeatCheck(readback)
+        end = clock.monotonic() + HEARTBEAT_TEST_S
+        while clock.monotonic() < end:
+            failed = check.step(True)
+            if failed is not None or check.passed:
+                say(f"heartbeat test: {check.report}")
+                return check.passed
+            if check.beating:
+                heartbeat.beat()
+                check.beaten()
+            sleep(HEARTBEAT_STEP_S)
+        say(f"heartbeat test: no result within {HEARTBEAT_TEST_S:g} s")
+        return False
+    finally:
+        for part in (heartbeat, readback):
+            if part is not None:
+                part.close()
+
+
 def _bring_up(argv: list[str] | None = None) -> int:
     """Read the board's inputs for bring-up (see hardware.md).
 
@@ -107,6 +148,10 @@ def _bring_up(argv: list[str] | None = None) -> int:
                              "auxiliary contact; only with no EV connected (state A), as chargepoint "
                              "relay test (mains!)")
     parser.add_argument("--rcm-test", action="store_true", help="pulse the RCM's test input once")
+    parser.add_argument("--heartbeat-test", action="store_true",
+                        help="check the heartbeat circuit once, as before every session: G must rise "
+                             "with pulses and fall below 1 V within 130 ms without them, and Q4 stop "
+                             "conducting (the contactor's output stays low)")
     args = parser.parse_args(argv)
     try:
         config = load(args.config)
@@ -128,6 +173,9 @@ def _bring_up(argv: list[str] | None = None) -> int:
         inputs = parts.add(fault_inputs(board, None))
         if args.rcm_test:
             print("RCM self-test:", "passed" if inputs.self_test() else "FAILED (no trip seen)")
+        if args.heartbeat_test and not heartbeat_test(board, pilot, clock,
+                                                      lambda text: print(text, flush=True)):
+            code = 1
         if args.contactor_test and not contactor_test(
                 config, pilot, contactor, inputs, clock, lambda text: print(text, flush=True),
                 heartbeat=heartbeat_output(board, None)):
