@@ -19,11 +19,14 @@ a technician would with a scope:
    conducts; Q4's drain must then show it off, else Q4 is shorted.
 
 Readings come once per step, so the moment G crosses 1 V lies between two
-readings: it is interpolated on G's exponential decay. A loop that was late
-(two readings further apart than ``MAX_GAP_S``, around the limit) cannot tell,
-and the check starts again instead of failing. A failed check is the
-connector's ``heartbeat`` fault (latched): the contactor may not close until a
-technician has repaired the circuit and cleared it.
+readings: it is interpolated on G's exponential decay. A loop that was late (the
+first reading more than ``RISE_READ_S`` after the edge, or two readings further
+apart than ``MAX_GAP_S`` around the limit) cannot tell, and the check starts
+again instead of failing; ``MAX_RESTARTS`` restarts in a row are a fault of
+their own. A failed check is the connector's ``heartbeat`` fault (latched): the
+contactor may not close until a technician has repaired the circuit and cleared
+it. The check keeps time on the read-back's clock (``HeartbeatReadback.monotonic``),
+the one the circuit's timing is judged by.
 """
 
 from __future__ import annotations
