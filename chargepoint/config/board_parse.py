@@ -57,7 +57,9 @@ def _section(file: str, parent: Reader, name: str, *, required: bool = False) ->
 def _choice(r: Reader, name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = r.string(name, default)
     if value not in allowed:
-        raise r.fail(name, f"must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}")
+        # Checking the whole file, the default stands in (the keys that depend on it are still checked).
+        return r.problem(name, f"must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}",
+                         default)
     return value
 
 
@@ -71,21 +73,21 @@ def _pwm(file: str, board: Reader, model: str) -> PwmConfig:
     gpio = _pin(r, "gpio", 18)
     channels = PWM_CHANNELS[model]
     if backend == "sysfs" and gpio not in channels:
-        raise r.fail("gpio", f"GPIO{gpio} has no hardware PWM; use one of "
-                             f"{', '.join(f'GPIO{g}' for g in sorted(channels))}")
+        r.refuse("gpio", f"GPIO{gpio} has no hardware PWM; use one of "
+                       f"{', '.join(f'GPIO{g}' for g in sorted(channels))}")
     default_channel = channels.get(gpio, 0)
     channel = r.number("channel", default_channel, low=0, high=15, integer=True)
     if backend == "sysfs" and channel != default_channel:
-        raise r.fail("channel", f"GPIO{gpio} is PWM channel {default_channel} on a {model}, not {channel} "
-                                "(leave the key out to get the right one)")
+        r.refuse("channel", f"GPIO{gpio} is PWM channel {default_channel} on a {model}, not {channel} "
+                          "(leave the key out to get the right one)")
     r.used.add("chip")
     chip: int | str = 0 if model != "pi5" else PWM_DEVICES[model]
     if "chip" in r.table:
         chip = r.table["chip"]
         if isinstance(chip, bool) or not isinstance(chip, (int, str)) or \
                 (isinstance(chip, int) and not 0 <= chip <= 64) or chip == "":
-            raise r.fail("chip", f"must be the N of /sys/class/pwm/pwmchipN or a PWM device name such as "
-                                 f"{PWM_DEVICES['pi5']!r}, not {chip!r}")
+            r.refuse("chip", f"must be the N of /sys/class/pwm/pwmchipN or a PWM device name such as "
+                           f"{PWM_DEVICES['pi5']!r}, not {chip!r}")
     cfg = PwmConfig(
         backend=backend, gpio=gpio, chip=chip, channel=channel,
         inverted=r.boolean("inverted", False),
@@ -110,20 +112,20 @@ def _adc(file: str, board: Reader) -> AdcConfig:
             pp_channel=r.number("pp_channel", 1, low=0, high=7, integer=True),
         )
         if cfg.cp_channel == cfg.pp_channel:
-            raise r.fail("pp_channel", "must differ from cp_channel")
+            r.refuse("pp_channel", "must differ from cp_channel")
     else:
         address = r.number("address", 0x48, integer=True)
         if address not in ADDRESSES:
-            raise r.fail("address", f"must be one of {', '.join(f'0x{a:02X}' for a in ADDRESSES)} "
-                                    f"(the ADDR pin), not 0x{address:02X}")
+            r.refuse("address", f"must be one of {', '.join(f'0x{a:02X}' for a in ADDRESSES)} "
+                              f"(the ADDR pin), not 0x{address:02X}")
         full_scale = r.number("full_scale_v", 4.096)
         if full_scale not in PGA_BITS:
-            raise r.fail("full_scale_v", f"must be one of {', '.join(str(v) for v in sorted(PGA_BITS))}")
+            r.refuse("full_scale_v", f"must be one of {', '.join(str(v) for v in sorted(PGA_BITS))}")
         rates = DATA_RATES[kind]
         data_rate = r.number("data_rate", FASTEST[kind], integer=True)
         if data_rate not in rates:
-            raise r.fail("data_rate", f"an {kind.upper()} runs at {', '.join(map(str, sorted(rates)))} SPS, "
-                                      f"not {data_rate}")
+            r.refuse("data_rate", f"an {kind.upper()} runs at {', '.join(map(str, sorted(rates)))} SPS, "
+                                f"not {data_rate}")
         cfg = AdcConfig(
             type=kind,
             i2c_bus=r.number("i2c_bus", 1, low=0, high=31, integer=True),
@@ -137,7 +139,7 @@ def _adc(file: str, board: Reader) -> AdcConfig:
                 ("pp_channel", cfg.pp_channel)]
         for index, (key, channel) in enumerate(used):
             if any(channel == other for _, other in used[:index]):
-                raise r.fail(key, f"AIN{channel} is already used by another signal")
+                r.refuse(key, f"AIN{channel} is already used by another signal")
     r.finish()
     return cfg
 
@@ -199,10 +201,10 @@ def _fail_safe(r: Reader, active_high: bool, pull: str) -> None:
     """
     if (pull == "up" and not active_high) or (pull == "down" and active_high):
         level = "high" if pull == "up" else "low"
-        raise r.fail("active_high", f"with pull = {pull!r} a broken wire or a dead device reads {level}, "
-                                    "which this setting calls healthy: not fail-safe. Wire the signal so it "
-                                    "is energised while healthy and the pulled level means tripped "
-                                    "(hardware.md, RCD / residual current monitor)")
+        r.refuse("active_high", f"with pull = {pull!r} a broken wire or a dead device reads {level}, "
+                              "which this setting calls healthy: not fail-safe. Wire the signal so it "
+                              "is energised while healthy and the pulled level means tripped "
+                              "(hardware.md, RCD / residual current monitor)")
 
 
 def _input(file: str, board: Reader, name: str) -> InputConfig | None:
@@ -235,10 +237,10 @@ def _heartbeat(file: str, board: Reader, adc: AdcConfig) -> HeartbeatConfig | No
     taken = (adc.cp_channel, adc.pp_channel) if mcp else \
         (adc.cp_high_channel, adc.cp_low_channel, adc.pp_channel)
     if cfg.gate_channel is not None and cfg.gate_channel in taken:
-        raise r.fail("gate_channel", f"input {cfg.gate_channel} already reads the pilot or PP")
+        r.refuse("gate_channel", f"input {cfg.gate_channel} already reads the pilot or PP")
     if cfg.gate_channel is not None and GATE_MAX_V / cfg.gate_ratio > adc.input_max_v:
-        raise r.fail("gate_ratio", f"G at {GATE_MAX_V:g} V would read {GATE_MAX_V / cfg.gate_ratio:.2f} V, "
-                                   f"above the ADC's {adc.input_max_v:g} V")
+        r.refuse("gate_ratio", f"G at {GATE_MAX_V:g} V would read {GATE_MAX_V / cfg.gate_ratio:.2f} V, "
+                             f"above the ADC's {adc.input_max_v:g} V")
     r.finish()
     return cfg
 
@@ -282,7 +284,7 @@ def _rfid(file: str, board: Reader) -> RfidConfig:
     d = RfidConfig()
     port = r.string("port", required=True)
     if not port:
-        raise r.fail("port", "must name the reader's serial device, e.g. /dev/serial/by-id/...")
+        r.refuse("port", "must name the reader's serial device, e.g. /dev/serial/by-id/...")
     cfg = RfidConfig(
         type=kind, port=port,
         baudrate=r.number("baudrate", RFID_BAUD[kind], low=1200, high=921600, integer=True),
@@ -305,7 +307,8 @@ def _classification(file: str, board: Reader) -> ClassificationConfig:
         if (not isinstance(value, list) or len(value) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
                 or not value[0] < value[1]):
-            raise r.fail(key, f"must be [low, high] in volts with low < high, not {value!r}")
+            r.refuse(key, f"must be [low, high] in volts with low < high, not {value!r}")
+            value = list(getattr(d, state))
         windows[state] = (float(value[0]), float(value[1]))
     cfg = ClassificationConfig(
         bands=PilotBands(**windows),

@@ -119,3 +119,22 @@ def test_a_bad_value_does_not_hide_a_misspelt_key_nor_the_rules_across_sections(
     with pytest.raises(ConfigError) as first:  # the daemon stops at the first, the same one
         load(path)
     assert (first.value.key, first.value.reason) == (errors[0].key, errors[0].reason)
+
+
+def test_the_board_profile_lists_every_problem_at_once(tmp_path):
+    """A wrong choice, an impossible data rate and a misspelt key of [board] in one round; the daemon
+    (and the supervisor) still stop at the first of them."""
+    text = PI_EXAMPLE.read_text()
+    text = text.replace('model = "pi4"', 'model = "pi9"', 1)
+    text = text.replace("data_rate = 3300", "data_rate = 3000", 1)
+    text = text.replace("vdd_v = 3.3", "vdd_v = 3.3\nvdd_volts = 3.3", 1)
+    path = tmp_path / "pi.toml"
+    path.write_text(text)
+    _, errors = check(path)
+    keys = [e.key for e in errors]
+    assert "board.model" in keys and "board.adc.data_rate" in keys and "board.adc.vdd_volts" in keys
+    assert next(e for e in errors if e.key == "board.adc.vdd_volts").reason == \
+        "unknown key; did you mean 'vdd_v'?"
+    with pytest.raises(ConfigError) as first:
+        load(path)
+    assert (first.value.key, first.value.reason) == (errors[0].key, errors[0].reason)
