@@ -81,6 +81,10 @@ poll_interval_s = 0.5
 pv_peak_w = 9000
 cloudiness = 0
 day_start_h = 11
+
+[home]
+price_per_kwh = 0.30
+currency = "EUR"
 """)
     return config
 
@@ -183,6 +187,9 @@ def test_home_dashboard(station: Station, width: int):
         station.control("sim", action="card", id_tag=TAG)
         wait(browser, lambda d: "Anna's car" in text(d, "c1-session"), "the session named after the card")
         wait(browser, lambda d: "Charging" in text(d, "c1-status"), "charging")
+        # What it has charged, how much of it from the sun, and what it costs at the home tariff.
+        wait(browser, lambda d: "% solar" in (t := text(d, "c1-session-energy")) and "€" in t,
+             "the solar share and the cost")
         # The chart: a clock axis, and the three phases on three lanes (equal currents, apart all the same).
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#c1-chart polyline")) == 4, "the chart")
         lanes = [browser.find_element(By.CSS_SELECTOR, f"#c1-chart polyline.L{n}").get_attribute("points")
