@@ -8,7 +8,8 @@ limit, refuses a half-filled departure plan, sets one and clears it, adds a
 card by name that then starts a session, draws the session with a clock axis
 and one lane per phase, labels it once it ended, and removes the card; nothing
 scrolls sideways, the console stays clean and axe-core finds no WCAG 2.1 A/AA
-violation, in the light theme and the dark one. Every wait is on the page or the station's status.
+violation, in the light theme and the dark one; chromium finds it installable.
+Every wait is on the page or the station's status.
 
 Set CHARGEPOINT_SCREENSHOTS=docs to renew docs/dashboard.png (desktop) and
 docs/dashboard-phone.png.
@@ -119,6 +120,10 @@ def test_home_dashboard(station: Station, width: int):
         assert not browser.find_element(By.ID, "main").is_displayed()
         assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h2") if h.is_displayed()] == []
         assert axe_violations(browser) == []
+        # Chromium's own check that the page installs on a home screen (manifest, icons, start URL).
+        wait(browser, lambda d: d.execute_cdp_cmd("Page.getInstallabilityErrors", {})
+             == {"installabilityErrors": []}, "an installable page")
+        assert browser.execute_cdp_cmd("Page.getAppManifest", {})["errors"] == []
 
         login(browser)
         assert not browser.find_element(By.ID, "hint").is_displayed()
