@@ -20,7 +20,7 @@
   function sessionWords(c) {
     const session = c.session, tx = session && session.transaction;
     if (!session) return c.iec_state && c.iec_state !== "A" ? "car plugged in, no session" : "no car";
-    const who = state.cardNames[session.id_tag] || session.id_tag;
+    const who = session.card_name || state.cardNames[session.id_tag] || session.id_tag;
     return tx ? `${who} · since ${fmt.when(tx.started_at)}` : `${who} · waiting for the car`;
   }
 
@@ -179,6 +179,7 @@
   function renderStatus(status) {
     state.status = status;
     $("identity").textContent = status.identity;
+    if (document.title !== `${status.identity} · charger`) document.title = `${status.identity} · charger`;
     const worst = status.worst_connector || {};
     $("station-status").textContent = worst.severity
       ? worst.ocpp_status + (status.connectors.length !== 1 ? ` (connector ${worst.id})` : "")
