@@ -257,7 +257,8 @@ class MqttConfig:
     client_key: str = ""
     #: Topics begin with this; empty = ``chargepoint/<station identity>``.
     topic_prefix: str = ""
-    #: Accept start/stop/availability commands on topics (anyone who may publish there may use them).
+    #: Accept commands on topics: start, stop, availability, limit, plan, the solar mode (anyone who may
+    #: publish there may use them).
     commands: bool = False
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
