@@ -7,22 +7,8 @@ contactor closes depends on the pilot state, the fault inputs and the
 contactor's own feedback, read here every tick. Nothing here waits for the
 network or the asyncio loop.
 
-Fault policy (see ``EvseFault``):
-
-* RCD, emergency stop, welded contactor and contactor mismatch are *latched*:
-  they stay until ``clear_faults`` (a technician, after inspection), or for the
-  RCD an automatic reclose when the configuration permits it.
-* Pilot out of band, state E (short), state D without ventilation, PP out of
-  band and an internal error hold while the condition is present and clear
-  only once the pilot reads A or B, so charging never resumes straight from a
-  fault without the EV passing through the normal B -> C sequence.
-* A missing diode can only be seen while PWM runs, and PWM stops because of
-  it, so the diode fault holds until the EV is unplugged (state A).
-* Before each session (after plug-in, before the contactor first closes) the
-  RCD's self-test must pass (``FaultInputs.self_test``: the test output is
-  pulsed and the trip must be seen); a failed test is an RCD fault. Then the
-  heartbeat circuit's check (``heartbeat_check.py``); a failed one is the
-  latched ``heartbeat`` fault.
+The fault policy (which faults latch, which clear in A or B) is told in ``status.py``
+beside the fault sets that carry it out.
 
 One deliberate exception to "closed only in C/D": a technician's output test
 (``output_test.py``) may click the contactor or step the PWM in state A.

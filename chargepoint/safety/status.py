@@ -3,6 +3,23 @@
 Kept apart from the loop itself (``evse.py``) so that the station, the control
 surfaces and the tests can speak of a fault or a status without touching the
 code that drives the hardware.
+
+Fault policy (see ``EvseFault``):
+
+* RCD, emergency stop, welded contactor and contactor mismatch are *latched*:
+  they stay until ``clear_faults`` (a technician, after inspection), or for the
+  RCD an automatic reclose when the configuration permits it.
+* Pilot out of band, state E (short), state D without ventilation, PP out of
+  band and an internal error hold while the condition is present and clear
+  only once the pilot reads A or B, so charging never resumes straight from a
+  fault without the EV passing through the normal B -> C sequence.
+* A missing diode can only be seen while PWM runs, and PWM stops because of
+  it, so the diode fault holds until the EV is unplugged (state A).
+* Before each session (after plug-in, before the contactor first closes) the
+  RCD's self-test must pass (``FaultInputs.self_test``: the test output is
+  pulsed and the trip must be seen); a failed test is an RCD fault. Then the
+  heartbeat circuit's check (``heartbeat_check.py``); a failed one is the
+  latched ``heartbeat`` fault.
 """
 
 from __future__ import annotations
