@@ -14,13 +14,14 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _group, _kwh, _table, _transaction
-from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
+from chargepoint.cli import render
+from chargepoint.cli.control_target import EXIT_FAILED, Target, daemon_command
+from chargepoint.cli.options import connector_option
 
 
 # --------------------------------------------------------------- start/stop
 @click.command()
-@_connector_option(default=None)
+@connector_option(default=None)
 @click.option("--id-tag", help="The idTag the session runs under [default: station.free_vend_id_tag].")
 @click.option("--authorize", is_flag=True, help="Authorize the idTag first (CSMS, local list, cache).")
 @daemon_command
@@ -38,7 +39,7 @@ def start(target: Target, connector: int | None, id_tag: str | None, authorize: 
 
 
 @click.command()
-@_connector_option(default=None)
+@connector_option(default=None)
 @daemon_command
 def stop(target: Target, connector: int | None) -> None:
     """Stop the session on a connector (reason Local)."""
@@ -47,14 +48,14 @@ def stop(target: Target, connector: int | None) -> None:
     def text(r: dict[str, Any]) -> str:
         if r["stopped"] == "session":
             return f"Connector {r['connector']}: the waiting session was cancelled."
-        return (f"Connector {r['connector']}: transaction {_transaction(r.get('remote_id'), r['local_id'])} "
-                f"stopped, {_kwh(r['energy_wh'])} kWh.")
+        name = render.transaction(r.get("remote_id"), r["local_id"])
+        return f"Connector {r['connector']}: transaction {name} stopped, {render.kwh(r['energy_wh'])} kWh."
 
     target.show(result, text)
 
 
 @click.command()
-@_connector_option()
+@connector_option()
 @daemon_command
 def unlock(target: Target, connector: int) -> None:
     """Release the plug lock (a running transaction is stopped first)."""
@@ -146,17 +147,17 @@ def config_get(target: Target, keys: tuple[str, ...]) -> None:
     def text(r: dict[str, Any]) -> Any:
         parts: list[Any] = []
         if r["keys"]:
-            table = _table("key", "value", "source", "overrides", "access")
+            table = render.table("key", "value", "source", "overrides", "access")
             for item in r["keys"]:
-                _add_row(table, item["key"], _value_text(item), _source_text(item), _overrides_text(item),
-                         "read-only" if item["readonly"] else "rw")
+                render.add_row(table, item["key"], _value_text(item), _source_text(item),
+                               _overrides_text(item), "read-only" if item["readonly"] else "rw")
             parts.append(table)
             asked = [f"{item['asked']} is {item['key']}" for item in r["keys"] if item.get("asked")]
             if asked:
                 parts.append("(" + "; ".join(asked) + ")")
         if r["unknown"]:
             parts.append(f"Unknown: {', '.join(r['unknown'])}")
-        return _group(*parts)
+        return render.group(*parts)
 
     target.show(result, text)
     if result["unknown"]:
@@ -210,7 +211,7 @@ def fault() -> None:
 
 
 @fault.command("clear")
-@_connector_option()
+@connector_option()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @daemon_command
 def fault_clear(target: Target, connector: int, yes: bool) -> None:

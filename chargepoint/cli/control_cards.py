@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _group, _table
+from chargepoint.cli import render
 from chargepoint.cli.control_target import Target, daemon_command
 
 #: The CSV columns ``cards import`` reads (a header row names them; expiry may be left out).
@@ -99,10 +99,10 @@ def _list_view(r: dict[str, Any]) -> Any:
                 f"The {len(r['cards'])} local card(s) below are kept but not used.")
     if not r["cards"]:
         return head
-    table = _table("name", "tag", "expires", "")
+    table = render.table("name", "tag", "expires", "")
     for c in r["cards"]:
-        _add_row(table, c["name"], c["id_tag"], _when(c["expiry"]), "EXPIRED" if c["expired"] else "")
-    return _group(head, table)
+        render.add_row(table, c["name"], c["id_tag"], _when(c["expiry"]), "EXPIRED" if c["expired"] else "")
+    return render.group(head, table)
 
 
 @click.group()

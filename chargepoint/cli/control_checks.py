@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _group, _table
-from chargepoint.cli.control_target import EXIT_FAILED, Target, _connector_option, daemon_command
+from chargepoint.cli import render
+from chargepoint.cli.control_target import EXIT_FAILED, Target, daemon_command
+from chargepoint.cli.options import connector_option
 
 # -------------------------------------------------------------------- tests
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow", "warn": "bold yellow"}
@@ -38,7 +39,7 @@ def relay() -> None:
 
 
 @relay.command("test")
-@_connector_option()
+@connector_option()
 @daemon_command
 def relay_test(target: Target, connector: int) -> None:
     """Close and open the contactor with no EV connected; check the auxiliary contact."""
@@ -60,18 +61,18 @@ def pilot() -> None:
 
 
 @pilot.command("test")
-@_connector_option()
+@connector_option()
 @daemon_command
 def pilot_test(target: Target, connector: int) -> None:
     """Step the PWM with no EV connected and read back the CP levels."""
     result = target.call("pilot_test", connector=connector)
 
     def text(r: dict[str, Any]) -> Any:
-        table = _table("duty", "high", "low", "expected", "")
+        table = render.table("duty", "high", "low", "expected", "")
         for s in r["steps"]:
-            _add_row(table, f"{s['duty']:g} %", f"{s['high_v']:+.2f} V", f"{s['low_v']:+.2f} V", s["expect"],
-                          "ok" if s["ok"] else "WRONG")
-        return _group(f"Pilot test, connector {r['connector']}:", table, _result_line(r))
+            render.add_row(table, f"{s['duty']:g} %", f"{s['high_v']:+.2f} V", f"{s['low_v']:+.2f} V",
+                           s["expect"], "ok" if s["ok"] else "WRONG")
+        return render.group(f"Pilot test, connector {r['connector']}:", table, _result_line(r))
 
     target.show(result, text)
     _test_exit(result)
@@ -99,16 +100,16 @@ def selftest(target: Target, report: str | None) -> None:
                                   "directory you may write to", EXIT_FAILED)
 
     def text(r: dict[str, Any]) -> Any:
-        table = _table("", "check", "result")
+        table = render.table("", "check", "result")
         for ch in r["checks"]:
             name = f"{ch['name']}[{ch['connector']}]" if ch["connector"] else ch["name"]
-            _add_row(table, name, ch["detail"],
-                     styled=f"[{STATUS_STYLE[ch['status']]}]{ch['status'].upper()}[/]")
+            render.add_row(table, name, ch["detail"],
+                           styled=f"[{STATUS_STYLE[ch['status']]}]{ch['status'].upper()}[/]")
         counts = r["counts"]
         warned = f", {counts['warn']} warning(s)" if counts.get("warn") else ""
         summary = (f"Self-test of {r['identity']}: {r['result'].upper()} ({counts['pass']} passed, "
                    f"{counts['fail']} failed, {counts['skip']} skipped{warned})")
-        return _group(table, summary + (f"; report written to {report}" if report else ""))
+        return render.group(table, summary + (f"; report written to {report}" if report else ""))
 
     target.show(result, text)
     _test_exit(result)

@@ -17,7 +17,8 @@ and are re-exported here:
 
 * :mod:`chargepoint.cli.control_target`: reaching the daemon (:class:`Target`,
   :func:`daemon_command`) and the exit codes;
-* :mod:`chargepoint.cli.control_output`: the tables and formats they print;
+* :mod:`chargepoint.cli.render`: the tables and formats they print;
+* :mod:`chargepoint.cli.options`: the options several commands share (``--connector``);
 * :mod:`chargepoint.cli.control_status`: status, sessions, logs (read only);
 * :mod:`chargepoint.cli.control_link`: queue (the waiting messages) and reconnect;
 * :mod:`chargepoint.cli.control_actions`: start, stop, unlock, availability,

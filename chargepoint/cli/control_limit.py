@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_target import Target, _connector_option, daemon_command
+from chargepoint.cli.control_target import Target, daemon_command
+from chargepoint.cli.options import connector_option
 
 
 def claims_text(limit: dict[str, Any]) -> str:
@@ -29,7 +30,7 @@ def claims_text(limit: dict[str, Any]) -> str:
 
 
 @click.command()
-@_connector_option(default=None)
+@connector_option(default=None)
 @click.argument("amps")
 @daemon_command
 def limit(target: Target, connector: int | None, amps: str) -> None:

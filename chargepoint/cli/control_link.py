@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_output import _add_row, _duration, _group, _table, _transaction
+from chargepoint.cli import render
 from chargepoint.cli.control_target import Target, daemon_command
 
 
@@ -28,7 +28,7 @@ def link_text(conn: dict[str, Any]) -> str:
     text = "NOT connected"
     if since is not None:
         text += (f" since {time.strftime('%H:%M:%S', time.localtime(since))} "
-                 f"({_duration(max(0.0, time.time() - since))})")
+                 f"({render.duration(max(0.0, time.time() - since))})")
     error = conn.get("link_error") or conn.get("last_error")
     if error:
         repeats = conn.get("error_repeats") or 0
@@ -41,7 +41,7 @@ def link_text(conn: dict[str, Any]) -> str:
 
 
 def _age(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else _duration(seconds)
+    return f"{seconds:.0f} s" if seconds < 120 else render.duration(seconds)
 
 
 @click.command()
@@ -55,14 +55,14 @@ def queue(target: Target) -> None:
                 else "CSMS not connected")
         if not r["length"]:
             return f"Queue empty ({link})."
-        table = _table("#", "kind", "transaction", "connector", "age")
+        table = render.table("#", "kind", "transaction", "connector", "age")
         for m in r["messages"]:
-            _add_row(table, m["seq"], m["kind"], _transaction(m["remote_id"], m["local_id"]), m["connector"],
-                     _age(m["age_s"]))
+            render.add_row(table, m["seq"], m["kind"], render.transaction(m["remote_id"], m["local_id"]),
+                           m["connector"], _age(m["age_s"]))
         summary = (f"{r['length']} message(s) queued, the oldest {_age(r['oldest_age_s'])} old ({link})"
                    + (f"; {r['thinned']} periodic sample(s) thinned" if r["thinned"] else "")
                    + (f"; {r['not_listed']} more not listed" if r["not_listed"] else "") + ".")
-        return _group(table, summary)
+        return render.group(table, summary)
 
     target.show(result, text)
 

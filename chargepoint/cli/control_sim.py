@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from chargepoint.cli.control_target import Target, _connector_option, daemon_command
+from chargepoint.cli.control_target import Target, daemon_command
+from chargepoint.cli.options import connector_option
 
 
 # ---------------------------------------------------------------------- sim
@@ -47,7 +48,7 @@ def _input_text(r: dict[str, Any]) -> str:
 
 
 @sim.command("plug")
-@_connector_option()
+@connector_option()
 @daemon_command
 def sim_plug(target: Target, connector: int) -> None:
     """Plug the simulated EV in."""
@@ -55,7 +56,7 @@ def sim_plug(target: Target, connector: int) -> None:
 
 
 @sim.command("unplug")
-@_connector_option()
+@connector_option()
 @daemon_command
 def sim_unplug(target: Target, connector: int) -> None:
     """Unplug the simulated EV."""
@@ -71,7 +72,7 @@ def sim_card(target: Target, id_tag: str) -> None:
 
 
 @sim.command("trip")
-@_connector_option()
+@connector_option()
 @click.option("--input", "input_name", type=click.Choice(["rcd", "emergency_stop"]), default="rcd",
               show_default=True)
 @click.option("--hold", is_flag=True, help="Keep the condition present (until sim release).")
@@ -83,7 +84,7 @@ def sim_trip(target: Target, connector: int, input_name: str, hold: bool) -> Non
 
 
 @sim.command("release")
-@_connector_option()
+@connector_option()
 @click.option("--input", "input_name", type=click.Choice(["rcd", "emergency_stop"]), default="rcd",
               show_default=True)
 @daemon_command

@@ -16,19 +16,19 @@ from typing import Any
 
 import click
 
+from chargepoint.cli import render
 from chargepoint.cli.client import Client, RemoteError, Unreachable
 from chargepoint.cli.control_limit import claims_text
 from chargepoint.cli.control_link import link_text
 from chargepoint.cli.control_mode import energy_lines
-from chargepoint.cli.control_output import _add_row, _clock, _console, _duration, _kwh, _table, _transaction
 from chargepoint.cli.control_security import show_security_log
 from chargepoint.cli.control_target import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
     Target,
-    _connector_option,
     daemon_command,
 )
+from chargepoint.cli.options import connector_option
 
 
 # -------------------------------------------------------------------- status
@@ -56,7 +56,7 @@ def supervisor_line(supervisor: dict[str, Any] | None) -> str | None:
         return None
     if not supervisor["connected"]:
         gone = supervisor.get("gone_for_s")
-        return ("  safety     SUPERVISOR NOT ANSWERING" + (f" for {_duration(gone)}" if gone else "")
+        return ("  safety     SUPERVISOR NOT ANSWERING" + (f" for {render.duration(gone)}" if gone else "")
                 + f" on {supervisor['channel']}: the connectors are faulted")
     p99, worst = supervisor.get("step_p99_ms"), supervisor.get("step_max_ms")
     step = "no step yet" if p99 is None or worst is None else f"step p99 <= {p99:g} ms, max {worst:g} ms"
@@ -65,8 +65,8 @@ def supervisor_line(supervisor: dict[str, Any] | None) -> str | None:
              ("heartbeat" if supervisor.get("heartbeat") else "no hardware heartbeat")]
     if not supervisor.get("loops_alive", True):
         notes.insert(0, "A SAFETY LOOP STOPPED STEPPING")
-    line = (f"  safety     supervisor pid {supervisor['pid']}, up {_duration(supervisor['up_s'] or 0)}, "
-            f"{step}; {', '.join(notes)}")
+    up = render.duration(supervisor["up_s"] or 0)
+    line = f"  safety     supervisor pid {supervisor['pid']}, up {up}, {step}; {', '.join(notes)}"
     if supervisor.get("orphan_left_s") is not None:
         line += f"; charging without a daemon, {supervisor['orphan_left_s']:.0f} s of grace left"
     return line
@@ -78,7 +78,7 @@ def _power(meter: dict[str, Any]) -> str:
     if meter.get("power_measurand") != "Power.Active.Export":
         return f"{watts:.0f} W"
     exported = meter.get("energy_export_wh")
-    total = f" ({_kwh(exported)} kWh exported)" if exported is not None else ""
+    total = f" ({render.kwh(exported)} kWh exported)" if exported is not None else ""
     return f"{abs(watts):.0f} W export{total}"
 
 
@@ -97,7 +97,7 @@ def _status_view(status: dict[str, Any]) -> str:
         header = worst["ocpp_status"] + (f" (connector {worst['id']})" if len(status["connectors"]) != 1
                                          or status["connectors"][0]["id"] != worst["id"] else "")
     lines = [f"Station {status['identity']}: {header} (chargepoint {status['version']}, "
-             f"hal {status['hal']}, up {_duration(status['uptime_s'])})",
+             f"hal {status['hal']}, up {render.duration(status['uptime_s'])})",
              f"  CSMS       {conn['csms_url']}: {link}" if conn["csms_url"] else f"  CSMS       {link}",
              f"  queue      {queued}"]
     if status["watchdog"].get("failed"):
@@ -127,7 +127,7 @@ def _status_view(status: dict[str, Any]) -> str:
         lines.append(f"  pilot      PWM {pwm}; limit {bound}{cable}")
         changes = limit.get("smart_charging_changes_at")
         lines.append(f"  limits     {claims_text(limit)}"
-                     + (f"; smart charging changes at {_clock(changes)}" if changes else ""))
+                     + (f"; smart charging changes at {render.clock(changes)}" if changes else ""))
         m = c.get("measured") or {}
         if m.get("cp_high_v") is not None:
             pp = ("open" if m["pp_open"] else "none (no cable or no PP circuit)" if m["pp_ohms"] is None
@@ -140,7 +140,8 @@ def _status_view(status: dict[str, Any]) -> str:
         else:
             tx = session["transaction"]
             what = "waiting for the EV" if tx is None else (
-                f"transaction {_transaction(tx['remote_id'], tx['local_id'])}, {_kwh(tx['energy_wh'])} kWh"
+                f"transaction {render.transaction(tx['remote_id'], tx['local_id'])}, "
+                f"{render.kwh(tx['energy_wh'])} kWh"
                 + (" (stopping)" if tx["stopping"] else ""))
             lines.append(f"  session    {session['id_tag']}: {what}")
         if c.get("reservation"):
@@ -152,7 +153,7 @@ def _status_view(status: dict[str, Any]) -> str:
             lines.append("  meter      no reading yet")
         else:
             volts = "/".join(f"{v:.0f}" for v in meter["voltages_v"] or [] if v is not None)
-            lines.append(f"  meter      {_kwh(meter['energy_wh'])} kWh, {_power(meter)}"
+            lines.append(f"  meter      {render.kwh(meter['energy_wh'])} kWh, {_power(meter)}"
                          + (f", {volts} V" if volts else "")
                          + (f", {meter['frequency_hz']:.2f} Hz" if meter["frequency_hz"] else ""))
         lines.append(f"  faults     {', '.join(c['faults']) or '-'}")
@@ -201,7 +202,7 @@ def _reservation(r: dict[str, Any]) -> str:
 
 
 @click.command()
-@_connector_option(default=None)
+@connector_option(default=None)
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.2, 3600),
               help="Seconds between refreshes with --watch.")
@@ -234,7 +235,7 @@ def status(target: Target, connector: int | None, watch: bool, interval: float, 
             def view() -> Any:
                 return Text(_status_view(client.request("status", connector=connector)))
 
-            with Live(view(), console=_console(), auto_refresh=False) as live:
+            with Live(view(), console=render.console(), auto_refresh=False) as live:
                 shown = 1
                 while count is None or shown < count:
                     time.sleep(interval)
@@ -259,17 +260,19 @@ def _session_tx(session: dict[str, Any]) -> str:
     """The transaction's name; a standalone one has only the station's id, and never gets another."""
     if session.get("standalone"):
         return f"{session['local_id']} (standalone)"
-    return _transaction(session["remote_id"], session["local_id"])
+    return render.transaction(session["remote_id"], session["local_id"])
 
 
 def _sessions_view(result: dict[str, Any]) -> Any:
-    table = _table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
+    table = render.table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
     for s in result["running"]:
-        _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), "(running)", _session_tx(s))
+        render.add_row(table, s["connector"], _card(s), render.clock(s["started_at"]),
+                       render.duration(s["duration_s"]), render.kwh(s["energy_wh"]), "(running)",
+                       _session_tx(s))
     for s in result["finished"]:
-        _add_row(table, s["connector"], _card(s), _clock(s["started_at"]), _duration(s["duration_s"]),
-                      _kwh(s["energy_wh"]), s["reason"] or "-", _session_tx(s))
+        render.add_row(table, s["connector"], _card(s), render.clock(s["started_at"]),
+                       render.duration(s["duration_s"]), render.kwh(s["energy_wh"]), s["reason"] or "-",
+                       _session_tx(s))
     if not result["running"] and not result["finished"]:
         return "No sessions yet."
     return table

@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 
 import click
 
+from chargepoint.cli import render
 from chargepoint.cli.client import Client, RemoteError, Unreachable, configured_group, resolve_socket
-from chargepoint.cli.control_output import _print
 from chargepoint.config import ConfigError
 
 EXIT_FAILED = 1
@@ -65,7 +65,7 @@ class Target:
         if self.json_output:
             click.echo(json.dumps(result))
         else:
-            _print(text(result))
+            render.show(text(result))
 
 
 def daemon_command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,7 +83,3 @@ def daemon_command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     return wrapper
 
-
-def _connector_option(default: int | None = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--connector", "-c", type=click.IntRange(1, 99), default=default,
-                        show_default=default is not None, help="Connector number.")

@@ -86,7 +86,7 @@ class Timeline:
                  f"{action:<18} {_summary(frame)}")
 
 
-async def _until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
+async def until(condition: Callable[[], Any], what: str, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -129,7 +129,7 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         timeline.say(f"simulated station {IDENTITY} started, offering OCPP {ocpp} "
                      f"(simulation {speed:g}x real time, "
                      f"meter: simulated SDM630 read over Modbus TCP)")
-        await _until(lambda: daemon.adapter and daemon.adapter.accepted.is_set(),
+        await until(lambda: daemon.adapter and daemon.adapter.accepted.is_set(),
                      "BootNotification accepted", 10)
         await asyncio.sleep(0.3)
         timeline.say("EV plugged in (state B)")
@@ -137,21 +137,21 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         await asyncio.sleep(0.3)
         timeline.say(f"RFID card {CARD} presented")
         world.card_reader.tap(CARD)
-        record = await _until(lambda: next(iter(csms.transactions.values()), None),
+        record = await until(lambda: next(iter(csms.transactions.values()), None),
                               "the transaction's start", 10)
-        await _until(lambda: evse.status.contactor_closed, "contactor closed", 5)
+        await until(lambda: evse.status.contactor_closed, "contactor closed", 5)
         await asyncio.sleep(0.2)
         ev = await asyncio.to_thread(world.act, "look")
         timeline.say(f"contactor closed by the safety supervisor: EV charging at "
                      f"{ev['ev_current_a']:.0f} A x {ev['ev_phases']} phase(s)")
-        await _until(lambda: record.meter_values >= samples, f"{samples} MeterValues", 15)
+        await until(lambda: record.meter_values >= samples, f"{samples} MeterValues", 15)
         timeline.say("operator stops the session from the CSMS")
         await csms.remote_stop(IDENTITY, record.transaction_id)
-        await _until(lambda: record.meter_stop is not None, "the transaction's end", 10)
+        await until(lambda: record.meter_stop is not None, "the transaction's end", 10)
         await asyncio.sleep(0.2)
         timeline.say("EV unplugged")
         await asyncio.to_thread(world.unplug)
-        await _until(lambda: csms.stations[IDENTITY].status.get(1, ("",))[0] == "Available",
+        await until(lambda: csms.stations[IDENTITY].status.get(1, ("",))[0] == "Available",
                      "connector Available", 5)
         energy = record.energy_wh or 0
         timeline.say(f"session complete: transaction {record.transaction_id}, "

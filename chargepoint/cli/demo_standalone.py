@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 
 from chargepoint.app.daemon import Daemon
-from chargepoint.cli.demo import IDENTITY, Timeline, _until
+from chargepoint.cli.demo import IDENTITY, Timeline, until
 from chargepoint.cli.session_csv import sessions_csv
 from chargepoint.config import parse
 from chargepoint.core.cards import checked
@@ -40,7 +40,7 @@ async def run_standalone_demo(speed: float = 20.0, out: Callable[[str], None] = 
     try:
         timeline.say(f"simulated home station {IDENTITY} started without a CSMS "
                      f"(simulation {speed:g}x real time)")
-        await _until(lambda: daemon.store is not None and daemon.cards.store is not None, "the station", 10)
+        await until(lambda: daemon.store is not None and daemon.cards.store is not None, "the station", 10)
         await daemon.cards.put([checked(CARD, NAME, None, daemon.clock.time())])
         timeline.say(f"card {CARD} ({NAME}) put on the local card list (chargepoint cards add)")
         world.plug_in()
@@ -52,13 +52,13 @@ async def run_standalone_demo(speed: float = 20.0, out: Callable[[str], None] = 
         assert daemon.station.connectors[1].session is None, "a stranger's card must not start a session"
         world.card_reader.tap(CARD)
         timeline.say(f"card {CARD} presented")
-        await _until(lambda: world.contactor.closed, "contactor closed", 10)
+        await until(lambda: world.contactor.closed, "contactor closed", 10)
         timeline.say(f"contactor closed: EV charging at {world.ev.current_a:.0f} A x {world.ev.phases} "
                      f"phase(s); nothing is sent anywhere")
         await asyncio.sleep(minutes * 60 / speed)
         world.card_reader.tap(CARD)
         timeline.say(f"card {CARD} presented again: session ends")
-        await _until(lambda: daemon.station.connectors[1].session is None, "the session's end", 10)
+        await until(lambda: daemon.station.connectors[1].session is None, "the session's end", 10)
         world.unplug()
         timeline.say("EV unplugged")
         history = await daemon.service.sessions(10)

@@ -1,8 +1,8 @@
 """How the control commands print: rich tables and the formats of times and energy.
 
-Split from :mod:`chargepoint.cli.control_commands` because every command's
-text view draws with the same few helpers, and because this is where rich is
-used. rich is imported inside the functions only, when a table is drawn, never
+One public module because every command's text view draws with the same few
+helpers (callers write ``render.table(...)``, ``render.kwh(...)``), and because
+this is where rich is used. rich is imported inside the functions only, when a table is drawn, never
 at import time: the daemon imports ``chargepoint.cli`` and must not load rich
 (``tests/integration/test_cli_commands.py`` checks it).
 """
@@ -21,37 +21,38 @@ PIPE_WIDTH = 120
 NARROWEST_COLUMN = 8
 
 
-def _console() -> Any:
+def console() -> Any:
     """The terminal's width (rich reads COLUMNS first, then the terminal); PIPE_WIDTH for a pipe."""
     from rich.console import Console
 
-    console = Console(highlight=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
-        console = Console(highlight=False, width=PIPE_WIDTH)
-    return console
+    terminal = Console(highlight=False)
+    if not terminal.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        terminal = Console(highlight=False, width=PIPE_WIDTH)
+    return terminal
 
 
-def _print(renderable: Any) -> None:
+def show(renderable: Any) -> None:
+    """Print a command's text view: a string as it is, a table fitted to the width."""
     if isinstance(renderable, str):
         click.echo(renderable)
     else:
-        console = _console()
-        console.print(_fitted(renderable, console.width))
+        terminal = console()
+        terminal.print(_fitted(renderable, terminal.width))
 
 
-def _table(*columns: str) -> Any:
+def table(*columns: str) -> Any:
     """A table whose first column (a name a technician types) is never cut nor folded; the other
     columns wrap, long words folded, never cut with an ellipsis (``_fitted`` does the rest)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    drawn = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for index, column in enumerate(columns):
         if index == 0:
-            table.add_column(column, no_wrap=True, overflow="ignore")
+            drawn.add_column(column, no_wrap=True, overflow="ignore")
         else:
-            table.add_column(column, overflow="fold")
-    return table
+            drawn.add_column(column, overflow="fold")
+    return drawn
 
 
 def _fitted(renderable: Any, width: int) -> Any:
@@ -96,7 +97,7 @@ def _plain(cell: Any) -> str:
     return cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
 
 
-def _add_row(table: Any, *cells: object, styled: str | None = None) -> None:
+def add_row(table: Any, *cells: object, styled: str | None = None) -> None:
     """A row of plain text: what the daemon says ("[Errno 111]") is not rich markup.
     ``styled`` is a first cell that is markup."""
     from rich.text import Text
@@ -105,7 +106,7 @@ def _add_row(table: Any, *cells: object, styled: str | None = None) -> None:
     table.add_row(*([styled] if styled is not None else []), *plain)
 
 
-def _group(*parts: Any) -> Any:
+def group(*parts: Any) -> Any:
     """Tables and lines of plain text (not markup) one below the other."""
     from rich.console import Group
     from rich.text import Text
@@ -113,11 +114,11 @@ def _group(*parts: Any) -> Any:
     return Group(*(Text(part) if isinstance(part, str) else part for part in parts))
 
 
-def _clock(timestamp: float | None) -> str:
+def clock(timestamp: float | None) -> str:
     return "-" if timestamp is None else time.strftime("%m-%d %H:%M", time.localtime(timestamp))
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
@@ -125,11 +126,11 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _kwh(wh: float | None) -> str:
+def kwh(wh: float | None) -> str:
     return "-" if wh is None else f"{wh / 1000:.3f}"
 
 
-def _transaction(remote_id: object, local_id: object) -> str:
+def transaction(remote_id: object, local_id: object) -> str:
     """One transaction, one name everywhere: the CSMS's id, with the station's own once beside it.
 
     Before the CSMS has answered (offline) there is only the local id.
