@@ -37,7 +37,6 @@ from chargepoint.control.output_tests import (
     TestTarget,
     output_test_refusal,
     pilot_test,
-    poll,
     relay_test,
 )
 from chargepoint.core.views import ConnectorView
@@ -169,11 +168,21 @@ async def _connector_checks(d: StationService, c: TestTarget) -> list[Check]:
     return checks
 
 
+#: Real seconds the safety loop is given to show a step: it steps in real time whatever the
+#: simulation's speed, and the supervisor's events reach a busy daemon up to a second apart.
+SAFETY_LOOP_WAIT_S = 3.0
+
+
 async def _safety_loop_check(d: StationService, c: TestTarget) -> Check:
+    loop = asyncio.get_running_loop()
     before = c.evse.last_step_monotonic
-    if await poll(d.clock, 1.0, lambda: c.evse.last_step_monotonic != before):
-        return Check("safety_loop", PASS, f"{c.evse.name} is stepping", c.evse_id)
-    return Check("safety_loop", FAIL, f"{c.evse.name} has not stepped for 1 s", c.evse_id)
+    deadline = loop.time() + SAFETY_LOOP_WAIT_S
+    while c.evse.last_step_monotonic == before:
+        if loop.time() > deadline:
+            return Check("safety_loop", FAIL, f"{c.evse.name} has not stepped for {SAFETY_LOOP_WAIT_S:g} s",
+                         c.evse_id)
+        await asyncio.sleep(0.01)
+    return Check("safety_loop", PASS, f"{c.evse.name} is stepping", c.evse_id)
 
 
 def _meter_check(d: StationService, c: ConnectorView) -> Check:
