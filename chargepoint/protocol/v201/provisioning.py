@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: Room a NotifyReport frame needs besides its items (the CALL's array, ids, fields).
 REPORT_ENVELOPE_BYTES = 256
 #: OCPP versions a network profile may name: the ones this station speaks.
-PROFILE_VERSIONS = {"OCPP16": "1.6", "OCPP20": "2.0.1"}
+PROFILE_VERSIONS = {"OCPP16": "1.6", "OCPP20": "2.0.1", "OCPP201": "2.0.1", "OCPP21": "2.1"}
 
 
 def report_chunks(items: list[dict[str, Any]], max_items: int = ITEMS_PER_REPORT,
@@ -137,7 +137,7 @@ class ProvisioningHandlers:
                 slot=configuration_slot, url=connection_data["ocpp_csms_url"],
                 security_profile=connection_data["security_profile"],
                 message_timeout_s=connection_data["message_timeout"],
-                details={"ocpp_version": PROFILE_VERSIONS[connection_data["ocpp_version"]],
+                details={"ocpp_version": PROFILE_VERSIONS.get(connection_data.get("ocpp_version") or ""),
                          "interface": connection_data["ocpp_interface"]})
             reason = self.device_model.network_profiles.store(profile)
         if reason is not None:
@@ -151,8 +151,12 @@ class ProvisioningHandlers:
 
 def _unsupported(data: dict[str, Any]) -> str | None:
     """What this station cannot do of a profile, in words (None: nothing)."""
-    if data["ocpp_version"] not in PROFILE_VERSIONS:
-        return f"OCPP version {data['ocpp_version']} is not spoken (only {', '.join(PROFILE_VERSIONS)})"
+    # 2.1 makes the version optional (absent: the one spoken) and adds a profile's own identity and password.
+    version = data.get("ocpp_version")
+    if version is not None and version not in PROFILE_VERSIONS:
+        return f"OCPP version {version} is not spoken (only {', '.join(PROFILE_VERSIONS)})"
+    if data.get("identity") is not None or data.get("basic_auth_password") is not None:
+        return "a profile's own identity and password are not supported: the station's are used"
     if data["ocpp_transport"] != "JSON":
         return "only the JSON transport (OCPP-J over WebSocket) is supported"
     if data.get("apn") is not None:
