@@ -136,6 +136,15 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     await ok(peer, "TriggerMessage", {"requestedMessage": "MeterValues", "evse": {"id": 1}})
     await peer.wait_call("MeterValues", evseId=1)
 
+    # 2.1's network profile: the version may be left out (the one spoken); a profile's own identity is refused
+    connection = {"ocppInterface": "Wired0", "ocppTransport": "JSON", "messageTimeout": 30,
+                  "ocppCsmsUrl": f"ws://127.0.0.1:{peer.port}/next", "securityProfile": 0}
+    stored = await ok(peer, "SetNetworkProfile", {"configurationSlot": 1, "connectionData": connection})
+    assert stored == {"status": "Accepted"}
+    named = await ok(peer, "SetNetworkProfile", {"configurationSlot": 1, "connectionData": {
+        **connection, "ocppVersion": "OCPP21", "identity": "OTHER"}})
+    assert named["status"] == "Rejected" and "identity" in named["statusInfo"]["additionalInfo"]
+
     # ------------------------------------------------ what 2.1 adds and this station does not do
     der = {"isDefault": True, "controlId": "c1", "controlType": "FreqDroop"}
     for action, params in (("SetDERControl", der),
