@@ -99,6 +99,8 @@ def test_dashboard_login_live_values_and_stop_in_a_real_browser(station: Station
     browser.find_element(By.ID, "login-button").click()
     wait(browser, lambda d: text(d, "live") == "live", "the live feed")
     wait(browser, lambda d: d.find_elements(By.ID, "c1-status"), "connector 1")
+    # A CSMS decides who may charge: no cards panel for the owner's cards, which are not used.
+    assert not browser.find_element(By.ID, "cards-section").is_displayed()
 
     # The EV charges: the page follows by itself, no reload.
     station.control("sim", action="plug", connector=1)

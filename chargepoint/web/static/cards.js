@@ -45,7 +45,8 @@
     if (!state.loggedIn) { section.hidden = true; return; }
     try {
       const data = await api("/api/cards");
-      section.hidden = false;
+      // With a CSMS the owner's cards are not used: the section shows only cards kept from before.
+      section.hidden = !data.in_use && !data.cards.length;
       render(data);
     } catch (err) {
       section.hidden = true;
