@@ -258,3 +258,5 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     assert ends[1]["params"]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
     assert "costDetails" not in ends[1]["params"], "no tariff was in force"
     assert peer.of("close") == [] and daemon.link.connections == 1, "the station reconnected" + peer.report()
+    resume = await ok(peer, "Reset", {"type": "ImmediateAndResume"})
+    assert resume["status"] == "Rejected" and resume["statusInfo"]["reasonCode"] == "UnsupportedRequest"

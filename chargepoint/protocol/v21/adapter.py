@@ -15,7 +15,8 @@ import logging
 from typing import Any
 
 from ocpp.exceptions import OCPPError
-from ocpp.v21 import call
+from ocpp.v21 import call, call_result
+from ocpp.v21.enums import ResetEnumType, ResetStatusEnumType
 
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.protocol.v21 import VERSION
@@ -64,6 +65,19 @@ class V21Adapter(V201Adapter):
                 log.warning("driver tariff %s for %s not used: %s", result.tariff.get("tariff_id"), token,
                             refused)
         return verdict
+
+    def reset(self, kind: str, evse_id: int | None) -> Any:
+        """2.0.1's kinds; 2.1's ImmediateAndResume (restart, then take the transactions up again) is
+        refused: a reset here ends the transactions it finds running."""
+        if kind == ResetEnumType.immediate_and_resume:
+            return call_result.Reset(status=ResetStatusEnumType.rejected, status_info={
+                "reason_code": "UnsupportedRequest",
+                "additional_info": "a reset ends running transactions; use Immediate or OnIdle"})
+        return super().reset(kind, evse_id)
+
+    def after_reset(self, kind: str, evse_id: int | None) -> None:
+        if kind != ResetEnumType.immediate_and_resume:
+            super().after_reset(kind, evse_id)
 
     async def _pull_dynamic_limits(self) -> None:
         await self.accepted.wait()
