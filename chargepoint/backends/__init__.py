@@ -1,20 +1,30 @@
-"""Hardware from configuration: the simulation or a Raspberry Pi board, assembled the same way."""
+"""Hardware from configuration: each backend one registry line, assembled the same way.
+
+``BACKENDS`` names, for each ``[hal] backend``, the function that builds the
+daemon's hardware in one process (``"module:function"``), imported only when
+chosen: the simulation never loads gpiozero and a board never loads the
+simulation. The supervisor has its own registry for its side of the same
+backends (``chargepoint.supervisor.backends.SAFETY_BACKENDS``); both list the
+names the configuration accepts (``chargepoint.config.HAL_BACKENDS``).
+"""
 
 from __future__ import annotations
 
 from chargepoint.backends.hardware import Hardware
 from chargepoint.config import Config
+from chargepoint.supervisor.backends import load_builder
+
+#: The daemon's hardware of each backend: ``function(config) -> Hardware``.
+BACKENDS: dict[str, str] = {
+    "sim": "chargepoint.backends.sim:build_sim_hardware",
+    "raspberrypi": "chargepoint.backends.raspberrypi.build:build_pi_hardware",
+}
 
 
 def build_hardware(config: Config) -> Hardware:
-    """The hardware ``config.hal_backend`` names: the simulation, or a Raspberry Pi board."""
-    if config.hal_backend == "raspberrypi":
-        from chargepoint.backends.raspberrypi.build import build_pi_hardware
-
-        return build_pi_hardware(config)
-    from chargepoint.backends.sim import build_sim_hardware
-
-    return build_sim_hardware(config)
+    """The hardware of the backend ``config.hal_backend`` names."""
+    hardware: Hardware = load_builder(BACKENDS, config.hal_backend)(config)
+    return hardware
 
 
-__all__ = ["Hardware", "build_hardware"]
+__all__ = ["BACKENDS", "Hardware", "build_hardware"]

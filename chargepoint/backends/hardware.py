@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.config import Config, ConnectorConfig
 from chargepoint.core.connector import ConnectorHardware
@@ -29,7 +29,9 @@ from hal.interfaces import (
     Pilot,
     ShuntTrip,
 )
-from hal.sim import SimWorld
+
+if TYPE_CHECKING:
+    from hal.sim import SimWorld  # a board's hardware never loads the simulation
 
 
 @dataclass

@@ -26,7 +26,8 @@ from chargepoint.config import Config
 from chargepoint.config.safety_parse import channel_path
 from chargepoint.config.safety_view import load_safety_view
 from chargepoint.supervisor import wire
-from chargepoint.supervisor.hardware import SafetyHardware, build_board, build_simulation
+from chargepoint.supervisor.backends import build_safety_hardware
+from chargepoint.supervisor.hardware import SafetyHardware
 from chargepoint.supervisor.notify import Notifier, watchdog_interval
 from chargepoint.supervisor.realtime import GarbagePolicy, lock_memory, scheduling_policy
 from chargepoint.supervisor.server import ChannelServer
@@ -192,17 +193,11 @@ class Supervisor:
         return alive
 
 
-def build_hardware(config: Config) -> SafetyHardware:
-    if config.hal_backend == "raspberrypi":
-        return build_board(config)
-    return build_simulation(config)
-
-
 def run_supervisor(config_path: str, *, daemon_user: str | None = None, exit_when_idle: bool = False) -> None:
     """Load, build, run until SIGTERM. Config errors raise ConfigError (file, key, reason)."""
     threading.stack_size(THREAD_STACK_BYTES)  # before any thread starts
     config = load_safety_view(config_path)
-    hardware = build_hardware(config)
+    hardware = build_safety_hardware(config)
     supervisor = Supervisor(config, hardware, daemon_user=daemon_user, exit_when_idle=exit_when_idle)
     asyncio.run(supervisor.run())
 
