@@ -55,7 +55,7 @@ from chargepoint.connection.tls import (  # noqa: F401 - re-exported: the link's
     WHITEPAPER_CIPHERS,
     Credentials,
     StationCertificateError,
-    _cut_off,
+    closed_in_handshake,
     probe_event,
     security_event,
     tls_context,
@@ -350,7 +350,7 @@ class Link:
     async def _security_event(self, exc: BaseException) -> tuple[SecurityEvent, str] | None:
         """The security event a failed attempt is: from the error, or from a diagnostic handshake."""
         event = security_event(exc)
-        if event is not None or not self.settings.url.startswith("wss://") or not _cut_off(exc):
+        if event is not None or not self.settings.url.startswith("wss://") or not closed_in_handshake(exc):
             return event
         url = urlparse(self.settings.url)
         spoken = await asyncio.to_thread(tls_probe, url.hostname or "", url.port or 443,

@@ -138,7 +138,7 @@ def probe_event(version: str, cipher: str, security_profile: int) -> tuple[Secur
     return None
 
 
-def _cut_off(exc: BaseException) -> bool:
+def closed_in_handshake(exc: BaseException) -> bool:
     """Whether a connection attempt ended by the server closing during the TLS or HTTP handshake."""
     while exc is not None:
         if isinstance(exc, ConnectionResetError | EOFError | ssl.SSLEOFError | ssl.SSLZeroReturnError):

@@ -20,8 +20,9 @@ from chargepoint.core.events import StatusChanged
 from chargepoint.protocol.common.timefmt import iso_utc
 
 #: Event ids go on rising across connections of one run (seeded by the time, so a restart does not
-#: reuse the ids of the run before within a CSMS's memory).
-_EVENT_IDS = itertools.count(int(time.time()) % 1_000_000 * 1000)
+#: reuse the ids of the run before within a CSMS's memory); the monitors' NotifyEvents draw from it too,
+#: so no two events of the station share an id.
+EVENT_IDS = itertools.count(int(time.time()) % 1_000_000 * 1000)
 
 
 class Notifications:
@@ -48,7 +49,7 @@ class Notifications:
     @staticmethod
     def _event(status: StatusChanged, fault: str, cleared: bool) -> dict[str, Any]:
         event: dict[str, Any] = {
-            "event_id": next(_EVENT_IDS),
+            "event_id": next(EVENT_IDS),
             "timestamp": iso_utc(status.timestamp),
             "trigger": EventTriggerEnumType.delta.value,
             "actual_value": "false" if cleared else "true",

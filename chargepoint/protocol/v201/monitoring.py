@@ -35,7 +35,7 @@ from chargepoint.core.monitoring import (
     VariableMonitoring,
 )
 from chargepoint.protocol.common.timefmt import iso_utc
-from chargepoint.protocol.v201.events import _EVENT_IDS
+from chargepoint.protocol.v201.events import EVENT_IDS
 from chargepoint.protocol.v201.monitor_words import BASES, KINDS, MONITORABLE, WORD_OF_KIND, monitorable
 from chargepoint.protocol.v201.provisioning import report_chunks
 from chargepoint.protocol.v201.reports import matches
@@ -266,7 +266,7 @@ class MonitorEvents:
                    EventTriggerEnumType.delta if monitor.kind is MonitorKind.DELTA else
                    EventTriggerEnumType.periodic)
         out: dict[str, Any] = {
-            "event_id": next(_EVENT_IDS), "timestamp": iso_utc(event.at), "trigger": trigger.value,
+            "event_id": next(EVENT_IDS), "timestamp": iso_utc(event.at), "trigger": trigger.value,
             "actual_value": event.value[:2500],
             "event_notification_type": EventNotificationEnumType.custom_monitor.value,
             "variable_monitoring_id": monitor.id,
