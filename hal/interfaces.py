@@ -159,6 +159,23 @@ class HeartbeatReadback(Protocol):
         ...
 
 
+class PhaseContactor(Protocol):
+    """The optional second contactor that connects L2 and L3 to the EV (1 or 3 phases).
+
+    De-energised is one phase: the state after power-up, a reboot or a fault, and
+    the one that draws the least. Only the safety loop switches it, and only
+    with the main contactor open.
+    """
+
+    def set_three_phase(self, three: bool) -> None:
+        """Energise (three phases) or release (one phase) the coil."""
+        ...
+
+    def close(self) -> None:
+        """Release the output."""
+        ...
+
+
 class ShuntTrip(Protocol):
     """The output that trips the station's supply breaker through its shunt release.
 

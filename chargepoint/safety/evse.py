@@ -39,6 +39,7 @@ from chargepoint.safety.iec61851 import (
 )
 from chargepoint.safety.limits import LimitClaims
 from chargepoint.safety.outputs import PWM_OFF, Outputs
+from chargepoint.safety.phases import PhaseContactor, PhaseSwitch
 from chargepoint.safety.proximity import ProximityWatch
 from chargepoint.safety.rcd import RcdPolicy
 from chargepoint.safety.sampling import PilotSampler
@@ -84,6 +85,7 @@ class EvseController:
         heartbeat: Heartbeat | None = None,
         shunt_trip: ShuntTrip | None = None,
         heartbeat_readback: HeartbeatReadback | None = None,
+        phase_contactor: PhaseContactor | None = None,
     ) -> None:
         self._pilot = pilot
         self._contactor = contactor
@@ -130,6 +132,8 @@ class EvseController:
         #: Run by the loop's thread after each step and before its sleep (the supervisor collects
         #: garbage here, so a collection never lands inside a step).
         self.between_steps: Callable[[], None] | None = None
+        #: The phase contactor, if any: only ever moved with KM1 open (phases.py); ``request`` it.
+        self.phases = PhaseSwitch(phase_contactor, name)
 
         self._write_safe_outputs()
         faults.on_trip(self._on_trip)
@@ -248,6 +252,7 @@ class EvseController:
         with self._lock:
             self._shut = True
             self._write_safe_outputs()
+            self.phases.write_safe()
             self._out.stop_heartbeat()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -412,13 +417,16 @@ class EvseController:
         if self._faults or self._cable_leaving:
             self._out.set_contactor(False, now)
             self._out.set_pwm(PWM_OFF, 0.0, now)
+            self.phases.hold(now, self._out, self._feedback, faulted=bool(self._faults))
             return
         ready = state is CpState.C or (state is CpState.D and self._config.ventilation_available)
         if not ready:
             self._out.set_contactor(False, now)  # C -> B / A: open on the very step that sees it
         # No finite claim at all means nobody set a station rating: offer nothing rather than 80 A.
+        switching_phases = self.phases.hold(now, self._out, self._feedback, faulted=False)
         offer = (
             self._allowed
+            and not switching_phases
             and state in PLUGGED
             and MIN_PWM_CURRENT_A <= resolved.amps < math.inf
         )
@@ -462,6 +470,7 @@ class EvseController:
             binding_limit=self._binding,
             charging_allowed=self._allowed,
             timestamp=self._last_step,
+            phases=self.phases.phases,
         )
 
     def _publish(self) -> None:
@@ -470,7 +479,7 @@ class EvseController:
             # Compared as a plain tuple first: this runs 100 times a second and
             # a status object is only worth building when something changed.
             key = (self._cp_state, self._out.duty, self._out.offered_a, self._out.closed, self._feedback,
-                   frozenset(self._faults), self._cable_a, self._binding, self._allowed)
+                   frozenset(self._faults), self._cable_a, self._binding, self._allowed, self.phases.phases)
             if key == self._published_key:
                 return
             status = self._snapshot()

@@ -86,6 +86,8 @@ class EvseStatus:
     binding_limit: str  # name of the binding limit claim ("" if none)
     charging_allowed: bool  # the station's permission (allow/stop)
     timestamp: float  # clock.monotonic() of the step that produced it
+    #: Phases the EV gets through the phase contactor; None: no phase contactor (the wiring decides).
+    phases: int | None = None
 
 
 @dataclass(frozen=True)
