@@ -73,6 +73,8 @@ class TariffBook:
         #: Identifier -> the tariff the CSMS gave with its authorization (a driver tariff): it prices
         #: that identifier's next session, whatever the defaults.
         self.driver_tariffs: dict[str, Tariff] = {}
+        #: Tariffs given for one driver or transaction (not defaults), by identity.
+        self._given: list[Tariff] = []
         #: The solar mode now ("fast", "pv", "minpv"); the daemon gives the energy manager's.
         self.solar_mode: Callable[[], str] = lambda: "fast"
         self._store: Store | None = None
@@ -131,6 +133,7 @@ class TariffBook:
     def set_driver_tariff(self, id_token: str, tariff: Tariff) -> None:
         """``tariff`` prices the next session of ``id_token`` (given with its authorization)."""
         self.driver_tariffs[id_token] = tariff
+        self._remember(tariff)
         log.info("driver tariff %s for %s's next session", tariff.tariff_id, id_token)
 
     def change_transaction_tariff(self, local_id: str, tariff: Tariff) -> TariffChange:
@@ -142,6 +145,7 @@ class TariffBook:
             if tx.cost is None:
                 tx.cost = SessionCost(tariff, self._now(), c.last_reading.energy_import_wh
                                       if c.last_reading else tx.meter_start_wh)
+                self._remember(tariff)
                 return TariffChange.ACCEPTED
             if c.last_reading is not None:
                 tx.cost.advance(self._now(), c.last_reading.energy_import_wh, charging=tx.charging)
@@ -149,9 +153,21 @@ class TariffBook:
                 tx.cost.change_tariff(tariff, self._now())
             except CurrencyChange:
                 return TariffChange.CURRENCY
+            self._remember(tariff)
             log.info("transaction %s: tariff %s from now on", local_id, tariff.tariff_id)
             return TariffChange.ACCEPTED
         return TariffChange.NO_TRANSACTION
+
+    def _remember(self, tariff: Tariff) -> None:
+        """Note ``tariff`` as given for a driver or a transaction; those no longer in use are let go."""
+        running = [c.transaction.cost.tariff for c in self._connectors.values()
+                   if c.transaction is not None and c.transaction.cost]
+        in_use = [*self.driver_tariffs.values(), *running]
+        self._given = [t for t in self._given if any(t is u for u in in_use)] + [tariff]
+
+    def is_driver_tariff(self, tariff: Tariff) -> bool:
+        """``tariff`` was given for a driver or a transaction (not a default, not the home tariff)."""
+        return any(t is tariff for t in self._given)
 
     def csms_cost_updated(self, local_id: str, total: Decimal) -> bool:
         """The CSMS's own total for transaction ``local_id`` so far; False: no such transaction runs."""

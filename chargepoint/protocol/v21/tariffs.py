@@ -76,20 +76,25 @@ class TariffHandlers:
                                           status_info=_info(f"no EVSE {evse_id}", "UnknownEvse"))
         book = station.tariffs
         evses = list(station.connectors) if evse_id == 0 else [evse_id]
-        assignments: dict[str, dict[str, Any]] = {}
+        default, driver = TariffKindEnumType.default_tariff.value, TariffKindEnumType.driver_tariff.value
+        assignments: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def entry(tariff_id: str, kind: str) -> dict[str, Any]:
+            return assignments.setdefault((tariff_id, kind), {"tariff_id": tariff_id, "tariff_kind": kind})
+
+        def add(item: dict[str, Any], key: str, values: list[Any]) -> None:
+            listed = item.setdefault(key, [])
+            listed.extend(v for v in values if v not in listed)
+
         for evse, tariff in sorted(book.defaults.items()):
             if evse == 0 or evse in evses:
-                entry = assignments.setdefault(tariff.tariff_id, {
-                    "tariff_id": tariff.tariff_id, "tariff_kind": TariffKindEnumType.default_tariff.value,
-                    "evse_ids": []})
-                entry["evse_ids"].extend(e for e in ([evse] if evse else evses) if e not in entry["evse_ids"])
-        for c in station.connectors.values():
+                add(entry(tariff.tariff_id, default), "evse_ids", [evse] if evse else evses)
+        for c in station.connectors.values():  # a driver's tariff pricing a transaction now
             tx = c.transaction
-            if c.id in evses and tx is not None and tx.cost is not None and tx.cost.tariff.tariff_id not in (
-                    t.tariff_id for t in book.defaults.values()):
-                assignments.setdefault(tx.cost.tariff.tariff_id, {
-                    "tariff_id": tx.cost.tariff.tariff_id,
-                    "tariff_kind": TariffKindEnumType.driver_tariff.value, "evse_ids": [c.id]})
+            if c.id in evses and tx is not None and tx.cost and book.is_driver_tariff(tx.cost.tariff):
+                add(entry(tx.cost.tariff.tariff_id, driver), "evse_ids", [c.id])
+        for token, tariff in book.driver_tariffs.items():  # given with an authorization, not yet used
+            add(entry(tariff.tariff_id, driver), "id_tokens", [token])
         if not assignments:
             return call_result.GetTariffs(status=TariffGetStatusEnumType.no_tariff)
         return call_result.GetTariffs(status=TariffGetStatusEnumType.accepted,
