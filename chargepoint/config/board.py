@@ -143,6 +143,15 @@ class ShuntTripConfig:
 
 
 @dataclass(frozen=True)
+class PhaseContactorConfig:
+    """The GPIO of the relay that drives KM2, the contactor that gives the EV L2 and L3 (hardware.md,
+    "Phase switching: KM2"). Absent: no phase switching, the EV gets the phases the station is wired for."""
+
+    pin: int
+    active_high: bool = True
+
+
+@dataclass(frozen=True)
 class RfidConfig:
     type: str = "none"
     port: str = ""
@@ -173,6 +182,7 @@ class BoardConfig:
     emergency_stop: InputConfig | None = None
     heartbeat: HeartbeatConfig | None = None
     shunt_trip: ShuntTripConfig | None = None
+    phase_contactor: PhaseContactorConfig | None = None
     rfid: RfidConfig = RfidConfig()
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
 

@@ -29,6 +29,7 @@ from chargepoint.config.board import (
     DividerConfig,
     HeartbeatConfig,
     InputConfig,
+    PhaseContactorConfig,
     ProximityConfig,
     PwmConfig,
     RcdConfig,
@@ -255,6 +256,16 @@ def _shunt_trip(file: str, board: Reader) -> ShuntTripConfig | None:
     return cfg
 
 
+def _phase_contactor(file: str, board: Reader) -> PhaseContactorConfig | None:
+    table = _section(file, board, "phase_contactor")
+    if table is None:
+        return None
+    r = Reader(file, table, "board.phase_contactor")
+    cfg = PhaseContactorConfig(pin=_pin(r, "pin", None), active_high=r.boolean("active_high", True))
+    r.finish()
+    return cfg
+
+
 def _rcd(file: str, board: Reader) -> RcdConfig | None:
     table = _section(file, board, "rcd")
     if table is None:
@@ -344,6 +355,8 @@ def _check_pins(file: str, cfg: BoardConfig) -> None:
             used.append(("board.heartbeat.drain_pin", cfg.heartbeat.drain_pin))
     if cfg.shunt_trip is not None:
         used.append(("board.shunt_trip.pin", cfg.shunt_trip.pin))
+    if cfg.phase_contactor is not None:
+        used.append(("board.phase_contactor.pin", cfg.phase_contactor.pin))
     bus = SPI0_PINS if cfg.adc.type == "mcp3008" else (I2C1_PINS if cfg.adc.i2c_bus == 1 else {})
     seen: dict[int, str] = {}
     for key, pin in used:
@@ -372,6 +385,7 @@ def parse_board(file: str, table: dict[str, Any]) -> BoardConfig:
         emergency_stop=_input(file, r, "emergency_stop"),
         heartbeat=_heartbeat(file, r, adc),
         shunt_trip=_shunt_trip(file, r),
+        phase_contactor=_phase_contactor(file, r),
         rfid=_rfid(file, r),
         classification=_classification(file, r),
     )

@@ -146,6 +146,16 @@ def heartbeat_readback(board: BoardConfig, pilot: Any, pin_factory: Any, clock: 
                                hb.drain_pin, pin_factory=pin_factory, monotonic=clock.monotonic)
 
 
+def phase_contactor_output(board: BoardConfig, pin_factory: Any) -> Any:
+    """KM2's relay (one or three phases), or None: no phase switching."""
+    if board.phase_contactor is None:
+        return None
+    from hal.pi_phase_contactor import PiPhaseContactor
+
+    return PiPhaseContactor(board.phase_contactor.pin, active_high=board.phase_contactor.active_high,
+                            pin_factory=pin_factory)
+
+
 def shunt_trip_output(board: BoardConfig, pin_factory: Any) -> Any:
     """The breaker's shunt-trip relay, or None (a welded contactor is then only reported)."""
     if board.shunt_trip is None:

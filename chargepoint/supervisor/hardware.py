@@ -88,6 +88,7 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
         fault_inputs,
         heartbeat_output,
         heartbeat_readback,
+        phase_contactor_output,
         pilot_device,
         shunt_trip_output,
     )
@@ -106,13 +107,14 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
         heartbeat = parts.add(heartbeat_output(board, pin_factory))
         readback = parts.add(heartbeat_readback(board, pilot, pin_factory, clock))
         shunt_trip = parts.add(shunt_trip_output(board, pin_factory))
+        phase_contactor = parts.add(phase_contactor_output(board, pin_factory))
         c = board.classification
         safety = evse_config(config, bands=c.bands, hysteresis_v=c.hysteresis_v,
                              debounce_samples=c.debounce_samples, diode_tolerance_v=c.diode_tolerance_v)
         limits = station_claims(config, connector)
         evse = EvseController(pilot, contactor, faults, clock, limits, safety,
                               name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip,
-                              heartbeat_readback=readback)
+                              heartbeat_readback=readback, phase_contactor=phase_contactor)
     except BaseException:
         parts.close()
         raise

@@ -37,6 +37,9 @@ def make_safe(board: BoardConfig, *, pin_factory: Any = None, sysfs_root: Path |
     if board.shunt_trip is not None:
         results.append(_output_low("shunt trip", board.shunt_trip.pin, board.shunt_trip.active_high,
                                    pin_factory))
+    if board.phase_contactor is not None:
+        results.append(_output_low("phase contactor", board.phase_contactor.pin,
+                                   board.phase_contactor.active_high, pin_factory))
     if board.rcd is not None and board.rcd.test_pin is not None:
         results.append(_output_low("RCM test", board.rcd.test_pin, board.rcd.test_active_high, pin_factory))
     results.append(_pilot_off(board, pin_factory, sysfs_root, sleep))
