@@ -60,6 +60,32 @@ class SupervisorUnavailable(WireError):
         super().__init__("unavailable", message)
 
 
+class RemotePhases:
+    """The supervisor's phase contactor as the core sees it (the shape of ``safety.phases.PhaseSwitch``)."""
+
+    def __init__(self, evse: RemoteEvse, send: Callable[..., int | None]) -> None:
+        self._evse = evse
+        self._send = send
+        #: What the daemon last asked: sent again to a restarted supervisor.
+        self.target: int | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self._evse.status.phases is not None
+
+    @property
+    def phases(self) -> int | None:
+        return self._evse.status.phases
+
+    def request(self, phases: int) -> str | None:
+        """Ask for one or three phases; the supervisor switches when its rules allow (it logs a refusal)."""
+        if not self.configured:
+            return f"{self._evse.name}: no phase contactor configured ([board.phase_contactor])"
+        self.target = phases
+        self._send("phases", connector=self._evse.id, phases=phases)
+        return None
+
+
 class RemoteEvse:
     """One connector of the supervisor, with the interface of the in-process safety loop."""
 
@@ -83,6 +109,7 @@ class RemoteEvse:
         self.tick_times = TickTimes()
         #: When the supervisor last showed its loop stepping (its state or once-a-second events).
         self.last_heard = 0.0
+        self.phases = RemotePhases(self, client.send)
 
     # -- what the core asks ------------------------------------------------------------------
     def allow(self) -> None:
@@ -356,6 +383,8 @@ class SupervisorClient:
                 self.send("availability", connector=evse.id, operative=evse.operative)
                 if evse.wanted_allowed:
                     self.send("energy", connector=evse.id, granted=True)
+                if evse.phases.target is not None:
+                    self.send("phases", connector=evse.id, phases=evse.phases.target)
         for callback in self.on_attach:
             callback(first)
 

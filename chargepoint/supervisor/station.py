@@ -199,6 +199,12 @@ class SafetyStation:
         confirmed = c.lock.set_locked(f["locked"])
         return {"confirmed": bool(confirmed), "locked": c.lock.locked()}
 
+    def _op_phases(self, c: Guarded, f: dict[str, Any]) -> dict[str, Any]:
+        refusal = c.evse.phases.request(f["phases"])
+        if refusal:
+            raise WireError("refused", refusal)
+        return {}
+
     def _op_sim(self, c: Guarded, f: dict[str, Any]) -> dict[str, Any]:
         if c.world is None or self._sim_action is None:
             raise WireError("refused", "only on the simulated hardware (hal.backend = \"sim\")")

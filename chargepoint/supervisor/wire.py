@@ -8,6 +8,7 @@ a few hundred bytes, so a hostile peer cannot make it spend time or memory.
 Requests (daemon or CLI -> supervisor)::
 
     {"v": 1, "id": 7, "op": "claim", "connector": 1, "name": "smart_charging", "amps": 10}
+    {"v": 1, "id": 8, "op": "phases", "connector": 1, "phases": 1}
 
 Answers carry the request's id: ``{"v": 1, "id": 7, "ok": true, ...}`` or
 ``{"v": 1, "id": 7, "error": {"code": "refused", "message": "..."}}``.
@@ -172,6 +173,8 @@ _FIELDS: dict[str, Any] = {
     "output_test_end": lambda m: {"connector": _int(m, "connector")},
     "clear_faults": lambda m: {"connector": _int(m, "connector")},
     "lock": lambda m: {"connector": _int(m, "connector"), "locked": _bool(m, "locked")},
+    # One or three phases through the phase contactor (refused by the supervisor where there is none).
+    "phases": lambda m: {"connector": _int(m, "connector"), "phases": _int(m, "phases", 1, 3)},
     # The daemon stops for good (not a restart): a supervisor started on demand ends with it.
     "leaving": lambda m: {"for_good": _bool(m, "for_good")},
     "sim": _sim,
@@ -202,6 +205,7 @@ _KEYS = {
     "output_test_end": ("connector",),
     "clear_faults": ("connector",),
     "lock": ("connector", "locked"),
+    "phases": ("connector", "phases"),
     "sim": ("connector", "action", "input", "hold", "value"),
 }
 
@@ -230,6 +234,7 @@ def status_fields(status: EvseStatus) -> dict[str, Any]:
         "binding": status.binding_limit,
         "allowed": status.charging_allowed,
         "t": status.timestamp,
+        "phases": status.phases,
     }
 
 
@@ -248,6 +253,7 @@ def parse_status(fields: dict[str, Any]) -> EvseStatus:
         binding_limit=str(fields["binding"]),
         charging_allowed=bool(fields["allowed"]),
         timestamp=float(fields["t"]),
+        phases=None if fields.get("phases") is None else int(fields["phases"]),
     )
 
 
