@@ -119,8 +119,16 @@ def chromium(width: int = DESKTOP) -> Iterator[webdriver.Chrome]:
 
 
 def text(driver: webdriver.Chrome, element_id: str) -> str:
-    """An element's text, also inside a closed <details> (where Selenium's .text is empty)."""
-    return (driver.find_element(By.ID, element_id).get_attribute("textContent") or "").strip()
+    """An element's text, also inside a closed <details> (where Selenium's .text is empty).
+
+    Read in the page in one step: parts of the page are rebuilt every second, and an element found
+    first and read after could be gone in between.
+    """
+    found = driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : null;", element_id)
+    if found is None:
+        raise NoSuchElementException(f"#{element_id}")
+    return str(found).strip()
 
 
 def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], what: str,
@@ -133,11 +141,16 @@ def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any],
 
 
 def click(driver: webdriver.Chrome, element_id: str) -> None:
-    """Click by id once the element is there and enabled (looked up afresh: cards are rebuilt)."""
-    wait(driver, lambda d: d.find_element(By.ID, element_id).is_enabled(), f"#{element_id} enabled")
-    element = driver.find_element(By.ID, element_id)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
+    """Click by id once the element is there and enabled; looked up afresh until the click lands (a
+    connector's card is rebuilt when its shape changes, and an element found just before is gone)."""
+    def clicked(d: webdriver.Chrome) -> bool:
+        element = d.find_element(By.ID, element_id)
+        if not element.is_enabled():
+            return False
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
+        return True
+    wait(driver, clicked, f"a click on #{element_id}")
 
 
 def login(driver: webdriver.Chrome, password: str = PASSWORD) -> None:

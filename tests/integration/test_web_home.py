@@ -18,6 +18,7 @@ docs/dashboard-phone.png.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -188,6 +189,19 @@ def test_home_dashboard(station: Station, width: int):
         # Valid through the day given: it expires when that day ends, local time.
         assert card["name"] == "Anna's car" and datetime.fromtimestamp(card["expiry"]) == datetime(2030, 2, 1)
         wait(browser, lambda d: "Anna's car" in text(d, "c1-tag"), "the card offered for a start")
+        # The same tag again is somebody's card: the page asks, and "no" changes nothing.
+        logged = len(station.log.read_text())
+        browser.find_element(By.ID, "card-name").send_keys("Dup")
+        browser.find_element(By.ID, "card-tag").send_keys(TAG)
+        click(browser, "card-add")
+        question = wait(browser, lambda d: d.switch_to.alert, "the question")
+        assert "already listed as “Anna's car”" in question.text
+        question.dismiss()
+        wait(browser, lambda d: "left as “Anna's car”" in text(d, "message"), "the card left as it was")
+        assert "web: cards_add" not in station.log.read_text()[logged:]  # nothing was sent
+        assert [c["name"] for c in station.control("cards")["cards"]] == ["Anna's car"]
+        for field in ("card-name", "card-tag"):
+            browser.find_element(By.ID, field).clear()
         station.control("sim", action="plug", connector=1)
         station.control("sim", action="card", id_tag=TAG)
         wait(browser, lambda d: "Anna's car" in text(d, "c1-session"), "the session named after the card")
@@ -196,11 +210,15 @@ def test_home_dashboard(station: Station, width: int):
         wait(browser, lambda d: "% solar" in (t := text(d, "c1-session-energy")) and "€" in t,
              "the solar share and the cost")
         # The chart: a clock axis, and the three phases on three lanes (equal currents, apart all the same).
-        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#c1-chart polyline")) == 4, "the chart")
-        lanes = [browser.find_element(By.CSS_SELECTOR, f"#c1-chart polyline.L{n}").get_attribute("points")
-                 for n in (1, 2, 3)]
-        assert len(set(lanes)) == 3, "the phases are drawn on top of each other"
-        assert any(":" in t.text for t in browser.find_elements(By.CSS_SELECTOR, "#c1-chart text"))
+        # The chart is redrawn every second: it is read in the page in one step.
+        chart = wait(browser, lambda d: d.execute_script("""
+            const svg = document.getElementById('c1-chart');
+            const lanes = ['L1', 'L2', 'L3'].map((p) => svg.querySelector(`polyline.${p}`));
+            if (!svg.querySelector('polyline.power') || lanes.includes(null)) return null;
+            return {lanes: lanes.map((l) => l.getAttribute('points')),
+                    labels: [...svg.querySelectorAll('text')].map((t) => t.textContent)};"""), "the chart")
+        assert len(set(chart["lanes"])) == 3, "the phases are drawn on top of each other"
+        assert any(re.fullmatch(r"\d\d:\d\d", label) for label in chart["labels"]), chart["labels"]
         assert text(browser, "c1-chart-title") == "This session"
         if os.environ.get("CHARGEPOINT_SCREENSHOTS"):
             wait(browser, lambda d: "Anna's car" in d.find_element(By.ID, "sessions").text, "listed")

@@ -58,6 +58,15 @@
     const name = $("card-name").value.trim(), tag = $("card-tag").value.trim(), expiry = $("card-expiry").value;
     if (!name || !tag) { say("A card needs a name and its tag."); return; }
     const body = { name, id_tag: tag, expiry: expiry ? endOfDay(expiry) : null };
+    // A tag already listed is somebody's card: it gets the new name and expiry only if the owner says so.
+    const listed = state.cardNames[tag];
+    if (listed !== undefined) {
+      if (!window.confirm(`Card ${tag} is already listed as “${listed}”. Give it the name “${name}” and the new expiry?`)) {
+        say(`Card ${tag} left as “${listed}”.`, true);
+        return;
+      }
+      body.rename = true;
+    }
     const added = await act($("card-add"), "cards_add", body, () => `Card “${name}” added`);
     if (added) {
       event.target.reset();
