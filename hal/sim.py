@@ -26,11 +26,17 @@ the asyncio thread use it at the same time. Callbacks (fault trips, card taps)
 run outside the lock so that they may call back into the world, or take their
 own locks, without deadlocking.
 
+The parts read and command through the world's public side (``synced``,
+``exact``, ``changing``, ``current_a``, ``power_w``); the world integrates
+through theirs (``SimEV.react``, ``SimContactor.settle``, ``SimMeter.add_energy``
+...), which it calls with its lock held. No object touches another's private
+attributes.
+
 The world is this module; its parts live next to it, each with one job, and
 are re-exported here so that ``from hal.sim import ...`` is the one way in:
 
-* :mod:`hal.sim_ev`: :class:`SimEV`, the vehicle, and
-  :func:`offered_current_a`, how it reads the duty cycle;
+* :mod:`hal.sim_ev`: :class:`SimEV`, the vehicle, what the pilot line reads
+  with it at the end, and :func:`offered_current_a`, how it reads the duty cycle;
 * :mod:`hal.sim_circuit`: :class:`SimPilot`, :class:`SimContactor` and
   :class:`SimMeter`, whose readings follow from the physics;
 * :mod:`hal.sim_peripherals`: :class:`SimFaultInputs`, :class:`SimCardReader`
@@ -45,12 +51,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hal.clock import Clock
-from hal.sim_circuit import PILOT_V, SimContactor, SimMeter, SimPilot
-from hal.sim_ev import SimEV, offered_current_a
+from hal.sim_circuit import SimContactor, SimMeter, SimPilot
+from hal.sim_ev import PILOT_V, SimEV, offered_current_a
 from hal.sim_heartbeat import SimHeartbeat
 from hal.sim_peripherals import SimCardReader, SimConnectorLock, SimFaultInputs
 
@@ -70,26 +76,36 @@ __all__ = [
 
 
 class _StateRead:
-    """The context of a state read (``SimWorld._synced``): one reused object, no generator,
-    because the safety loop makes several such reads a hundred times a second."""
+    """The context of a state read (``SimWorld.synced``): one reused object, no generator,
+    because the safety loop makes several such reads a hundred times a second.
 
-    __slots__ = ("_world",)
+    It holds the world's lock, clock and integration as bound methods, and
+    ``next_event``, which the world sets after each integration.
+    """
 
-    def __init__(self, world: SimWorld) -> None:
-        self._world = world
+    __slots__ = ("_acquire", "_release", "_monotonic", "_advance", "next_event")
+
+    def __init__(self, lock: threading.RLock, monotonic: Callable[[], float],
+                 advance: Callable[[], None], next_event: float) -> None:
+        self._acquire = lock.acquire
+        self._release = lock.release
+        self._monotonic = monotonic
+        self._advance = advance
+        #: When the world's next event (settling, S2, battery full) is due; until then reads
+        #: integrate nothing.
+        self.next_event = next_event
 
     def __enter__(self) -> None:
-        world = self._world
-        world._lock.acquire()
+        self._acquire()
         try:
-            if world._clock.monotonic() >= world._next_event:
-                world._advance()
+            if self._monotonic() >= self.next_event:
+                self._advance()
         except BaseException:
-            world._lock.release()
+            self._release()
             raise
 
     def __exit__(self, *exc: object) -> None:
-        self._world._lock.release()
+        self._release()
 
 
 class SimWorld:
@@ -112,16 +128,13 @@ class SimWorld:
         if contactor_settle_s < 0 or meter_start_wh < 0:
             raise ValueError("contactor_settle_s and meter_start_wh must be >= 0")
         ev = SimEV() if ev is None else ev
-        if ev._world is not None:
-            raise ValueError("this SimEV already belongs to another SimWorld")
+        ev.attach(self)
         self._clock = clock
         self._lock = threading.RLock()
         self._t = clock.monotonic()
-        #: When the next event (settling, S2, battery full) is due; until then reads integrate nothing.
-        self._next_event = self._t
         #: Integration steps taken (each a stretch of constant current): for tests and profiling.
         self.steps = 0
-        self._state_read = _StateRead(self)
+        self._state_read = _StateRead(self._lock, clock.monotonic, self._advance, self._t)
         self._voltage_v = voltage_v
         self.ev = ev
         self.pilot = SimPilot(self, cable_ohms)
@@ -134,11 +147,19 @@ class SimWorld:
         #: A socket outlet (detachable cable, PP resistor present) has a plug
         #: lock; a tethered cable has none.
         self.lock = SimConnectorLock(self._lock) if cable_ohms is not None else None
-        ev._world = self
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def integrated_to(self) -> float:
+        """The instant the physics is integrated up to (``clock.monotonic()`` time)."""
+        return self._t
 
     def update(self) -> None:
         """Integrate the physics up to ``clock.monotonic()``."""
-        with self._exact():
+        with self.exact():
             pass
 
     def plug_in(self) -> None:
@@ -147,7 +168,7 @@ class SimWorld:
     def unplug(self) -> None:
         self.ev.unplug()
 
-    def _synced(self) -> _StateRead:
+    def synced(self) -> _StateRead:
         """Hold the lock with the discrete state (pilot, S2, contacts) up to date.
 
         For reads that do not depend on the energy: nothing is integrated unless
@@ -156,14 +177,14 @@ class SimWorld:
         return self._state_read
 
     @contextmanager
-    def _exact(self) -> Iterator[None]:
+    def exact(self) -> Iterator[None]:
         """Hold the lock with everything, the energy included, integrated up to now."""
         with self._lock:
             self._advance()
             yield
 
     @contextmanager
-    def _changing(self) -> Iterator[None]:
+    def changing(self) -> Iterator[None]:
         """Hold the lock for a change: integrate up to now with the old state first,
         and afterwards apply what the change made due at once (a zero settle or
         reaction time) and find the next event."""
@@ -174,30 +195,27 @@ class SimWorld:
 
     def _offered_a(self) -> float | None:
         """The current the EV reads from the pilot, ``None`` if it may not charge."""
-        if self.ev._short_circuit:
-            return None
-        return offered_current_a(self.pilot._duty)
+        return self.ev.offered_a(self.pilot.output_duty())
 
-    def _current_a(self) -> float:
-        """Current per phase flowing right now."""
+    def current_a(self) -> float:
+        """Current per phase flowing right now; the caller holds the lock (``synced``)."""
         offered = self._offered_a()
-        flowing = self.contactor._contacts and self.ev._wants_to_draw()
+        flowing = self.contactor.conducts() and self.ev.wants_to_draw()
         if offered is None or not flowing:
             return 0.0
         return min(offered, self.ev.max_current_a)
 
-    def _power_w(self) -> float:
-        return self._voltage_v * self._current_a() * self.ev.phases
+    def power_w(self) -> float:
+        """Power flowing right now, all phases; the caller holds the lock (``synced``)."""
+        return self._voltage_v * self.current_a() * self.ev.phases
 
     def _apply_due(self) -> None:
         """Apply the events due at ``self._t`` and let the EV reconsider."""
         ev = self.ev
-        self.contactor._settle(self._t)
-        ev._react(self._t, self._offered_a())
-        if ev._s2_due is not None and ev._s2_due <= self._t:
-            ev._s2_closed = not ev._s2_closed
-            ev._s2_due = None
-            ev._react(self._t, self._offered_a())
+        self.contactor.settle(self._t)
+        ev.react(self._t, self._offered_a())
+        if ev.switch_s2(self._t):
+            ev.react(self._t, self._offered_a())
 
     def _advance(self) -> None:
         """Integrate from ``self._t`` to now in steps of constant current.
@@ -205,28 +223,28 @@ class SimWorld:
         Each step ends at now or at the next event, whichever comes first: a
         pending contactor or S2 change, or the moment the battery reaches its
         target, computed exactly so that a long interval never overfills it.
-        On return ``_next_event`` says when the next one is due.
+        On return the state read's ``next_event`` says when the next one is due.
         """
         now = self._clock.monotonic()
         ev = self.ev
         while True:
             self._apply_due()
-            dues = [due for due in (self.contactor._due, ev._s2_due) if due is not None]
-            power = self._power_w()
-            remaining_wh = (ev.target_soc - ev._soc) * ev.capacity_wh
+            dues = [due for due in (self.contactor.settle_due(), ev.s2_change_due()) if due is not None]
+            power = self.power_w()
+            remaining_wh = ev.remaining_wh()
             full_at = self._t + remaining_wh * 3600.0 / power if power > 0 else math.inf
             next_event = min([full_at, *dues])
             step_end = min(now, next_event)
             full = full_at <= step_end
             if not full and step_end <= self._t:
-                self._next_event = next_event
+                self._state_read.next_event = next_event
                 return
             self.steps += 1
             if full:
-                self.meter._energy_wh += remaining_wh
-                ev._soc = ev.target_soc
+                self.meter.add_energy(remaining_wh)
+                ev.fill()
             else:
                 energy_wh = power * (step_end - self._t) / 3600.0
-                self.meter._energy_wh += energy_wh
-                ev._soc += energy_wh / ev.capacity_wh
+                self.meter.add_energy(energy_wh)
+                ev.charge(energy_wh)
             self._t = max(self._t, step_end)

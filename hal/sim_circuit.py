@@ -10,58 +10,57 @@ depends on the EV (its resistors, its diode, the current it draws). The world
 :mod:`hal.sim`.
 
 They know the world only through :class:`CircuitWorld`, what they ask of it,
-so that this module does not import :mod:`hal.sim` (which imports it).
+so that this module does not import :mod:`hal.sim` (which imports it). The
+world knows them through their public methods: the commands and readings for
+everyone (they take the world's lock), and the world's own side
+(``output_duty``, ``settle``, ``conducts``, ``add_energy`` ...), which it calls
+with its lock held while it integrates, so they take no lock.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from contextlib import AbstractContextManager
-from functools import cache
 from typing import Protocol
 
 from hal.clock import Clock
 from hal.interfaces import MeterFailure, MeterFailureKind, MeterReading, PilotLevels
 from hal.sim_ev import SimEV
 
-PILOT_V = 12.0
-"""Amplitude of the pilot generator (+/-12 V)."""
-
-_HIGH_PLATEAU_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
-"""Positive pilot plateau for each EV state, set by the EV's resistors."""
-
-@cache
-def _levels(high_v: float, low_v: float) -> PilotLevels:
-    """One immutable reading per pair of plateaus, made once."""
-    return PilotLevels(high_v, low_v)
-
 
 class CircuitWorld(Protocol):
     """What the circuit's devices need of the :class:`hal.sim.SimWorld` they belong to."""
 
     ev: SimEV
-    _t: float
-    """The instant the physics is integrated up to (``clock.monotonic()`` time)."""
-    _clock: Clock
 
-    def _synced(self) -> AbstractContextManager[None]:
+    @property
+    def integrated_to(self) -> float:
+        """The instant the physics is integrated up to (``clock.monotonic()`` time)."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the world runs on."""
+        ...
+
+    def synced(self) -> AbstractContextManager[None]:
         """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
         ...
 
-    def _exact(self) -> AbstractContextManager[None]:
+    def exact(self) -> AbstractContextManager[None]:
         """The world's lock with the energy integrated up to now too."""
         ...
 
-    def _changing(self) -> AbstractContextManager[None]:
+    def changing(self) -> AbstractContextManager[None]:
         """The world's lock for a change: integrated before, events applied after."""
         ...
 
-    def _current_a(self) -> float:
-        """Current per phase flowing right now."""
+    def current_a(self) -> float:
+        """Current per phase flowing right now (with the world's lock held)."""
         ...
 
-    def _power_w(self) -> float:
-        """Power flowing right now, all phases."""
+    def power_w(self) -> float:
+        """Power flowing right now, all phases (with the world's lock held)."""
         ...
 
 
@@ -80,41 +79,24 @@ class SimPilot:
     @property
     def duty_percent(self) -> float:
         """The duty cycle being driven (100.0 steady +12 V, 0.0 steady -12 V)."""
-        with self._world._synced():
+        with self._world.synced():
             return self._duty
 
     def set_pwm(self, duty_percent: float) -> None:
         if not 0.0 <= duty_percent <= 100.0:
             raise ValueError(f"duty cycle {duty_percent!r} is outside 0..100 %")
-        with self._world._changing():
+        with self._world.changing():
             self._duty = float(duty_percent)
 
     def set_negative(self) -> None:
-        with self._world._changing():
+        with self._world.changing():
             self._duty = 0.0
 
     def read(self) -> PilotLevels:
-        """The plateaus a peak detector would see.
-
-        A short to PE wins over everything, the generator included, because it
-        sits behind the generator's 1 kOhm source resistor. The few possible
-        readings are made once (``_levels``): the safety loop reads a hundred
-        times a second.
-        """
-        with self._world._synced():
-            ev = self._world.ev
-            if ev._short_circuit:
-                return _levels(0.0, 0.0)
-            if self._duty == 0.0:
-                return _levels(-PILOT_V, -PILOT_V)
-            high = _HIGH_PLATEAU_V[ev.state]
-            if self._duty == 100.0:
-                return _levels(high, high)
-            # With PWM on, the negative half only sees the EV's resistors when
-            # its diode is missing; then it mirrors the positive plateau.
-            if ev._plugged and not ev._diode:
-                return _levels(high, -high)
-            return _levels(high, -PILOT_V)
+        """The plateaus a peak detector would see: the EV's circuit pulls the generator's
+        (:meth:`hal.sim_ev.SimEV.pilot_levels`)."""
+        with self._world.synced():
+            return self._world.ev.pilot_levels(self._duty)
 
     def read_high_v(self) -> float:
         return self.read().high_v
@@ -124,8 +106,11 @@ class SimPilot:
 
     def read_proximity_ohms(self) -> float | None:
         """The cable's PP resistor while plugged; None when tethered or unplugged."""
-        with self._world._synced():
-            return self._cable_ohms if self._world.ev._plugged else None
+        return self._cable_ohms if self._world.ev.plugged else None
+
+    def output_duty(self) -> float:
+        """The duty cycle being driven, without the lock: the world's, which holds it."""
+        return self._duty
 
 
 class SimContactor:
@@ -145,24 +130,24 @@ class SimContactor:
 
     @property
     def commanded(self) -> bool:
-        with self._world._synced():
+        with self._world.synced():
             return self._commanded
 
     @property
     def closed(self) -> bool:
         """Whether the main contacts are actually closed right now."""
-        with self._world._synced():
+        with self._world.synced():
             return self._contacts
 
     def set_closed(self, closed: bool) -> None:
-        with self._world._changing():
+        with self._world.changing():
             if closed != self._commanded:
                 self._commanded = closed
                 self.switch_count += 1
-                self._due = self._world._t + self._settle_s
+                self._due = self._world.integrated_to + self._settle_s
 
     def feedback(self) -> bool | None:
-        with self._world._synced():
+        with self._world.synced():
             if not self._has_aux:
                 return None
             return False if self._aux_broken else self._contacts
@@ -173,18 +158,29 @@ class SimContactor:
         Contacts that are open now fuse when they next close. Nothing un-welds
         them, as on the real thing.
         """
-        with self._world._changing():
+        with self._world.changing():
             self._welded = True
 
     def break_aux(self) -> None:
         """Break the auxiliary contact: feedback reads False from now on."""
-        with self._world._changing():
+        with self._world.changing():
             self._aux_broken = True
 
-    def _settle(self, now: float) -> None:
+    # The world's side: called with its lock held while it integrates; no lock of their own.
+
+    def settle(self, now: float) -> None:
+        """The contacts follow the coil if the settle time is over by ``now``."""
         if self._due is not None and self._due <= now:
             self._due = None
             self._contacts = self._commanded or (self._welded and self._contacts)
+
+    def settle_due(self) -> float | None:
+        """When the contacts next follow the coil, ``None`` if they already do."""
+        return self._due
+
+    def conducts(self) -> bool:
+        """Whether the main contacts are closed, as the world's integration sees them."""
+        return self._contacts
 
 
 class SimMeter:
@@ -205,31 +201,31 @@ class SimMeter:
     @property
     def energy_wh(self) -> float:
         """The import register in Wh."""
-        with self._world._exact():
+        with self._world.exact():
             return self._energy_wh
 
     def fail_next(self, kind: MeterFailureKind, count: int = 1) -> None:
         """Make the next ``count`` reads fail with ``kind``, after any queued before."""
         if count < 0:
             raise ValueError("count must not be negative")
-        with self._world._changing():
+        with self._world.changing():
             self._failures.extend([kind] * count)
 
     async def read(self) -> MeterReading | MeterFailure:
-        with self._world._exact():
+        with self._world.exact():
             if self._closed:
                 return MeterFailure(MeterFailureKind.DISCONNECTED, "simulated: closed")
             if self._failures:
                 kind = self._failures.popleft()
                 return MeterFailure(kind, f"simulated {kind.value}")
             world = self._world
-            current = world._current_a()
+            current = world.current_a()
             other = current if world.ev.phases == 3 else 0.0
             return MeterReading(
-                timestamp=world._clock.time(),
+                timestamp=world.clock.time(),
                 energy_import_wh=self._energy_wh,
                 energy_export_wh=0.0,
-                power_w=world._power_w(),
+                power_w=world.power_w(),
                 currents_a=(current, other, other),
                 voltages_v=(self._voltage_v,) * 3,
                 frequency_hz=self._frequency_hz,
@@ -240,5 +236,9 @@ class SimMeter:
             )
 
     async def close(self) -> None:
-        with self._world._changing():
+        with self._world.changing():
             self._closed = True
+
+    def add_energy(self, energy_wh: float) -> None:
+        """Count ``energy_wh`` on the import register: the world's, integrating with its lock held."""
+        self._energy_wh += energy_wh

@@ -7,33 +7,55 @@ closed contacts and fills its battery. Tests and scenarios build one with their
 own parameters and hand it to a :class:`hal.sim.SimWorld`, which integrates
 its physics; import it from :mod:`hal.sim` like the rest of the simulation.
 
-The EV knows its world only through :class:`EVWorld`, the two things it asks
-of it, so that this module does not import :mod:`hal.sim` (which imports it).
+The EV knows its world only through :class:`EVWorld`, what it asks of it, so
+that this module does not import :mod:`hal.sim` (which imports it). The world
+knows the EV through its public methods: the properties for everyone (they take
+the world's lock), and the world's own side (``offered_a``, ``react``,
+``switch_s2``, ``charge`` ...), which the world calls with its lock held while
+it integrates, so they take no lock.
+
+What the pilot line reads is here too (:meth:`SimEV.pilot_levels`): the
+generator's plateaus as the EV's resistors, diode and any short pull them.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from typing import Protocol
+
+from hal.interfaces import PilotLevels
+
+PILOT_V = 12.0
+"""Amplitude of the pilot generator (+/-12 V)."""
+
+_HIGH_PLATEAU_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
+"""Positive pilot plateau for each EV state, set by the EV's resistors."""
+
+
+@cache
+def _levels(high_v: float, low_v: float) -> PilotLevels:
+    """One immutable reading per pair of plateaus, made once."""
+    return PilotLevels(high_v, low_v)
 
 
 class EVWorld(Protocol):
     """What an EV needs of the :class:`hal.sim.SimWorld` it belongs to."""
 
-    def _synced(self) -> AbstractContextManager[None]:
+    def synced(self) -> AbstractContextManager[None]:
         """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
         ...
 
-    def _exact(self) -> AbstractContextManager[None]:
+    def exact(self) -> AbstractContextManager[None]:
         """The world's lock with the energy integrated up to now too."""
         ...
 
-    def _changing(self) -> AbstractContextManager[None]:
+    def changing(self) -> AbstractContextManager[None]:
         """The world's lock for a change: integrated before, events applied after."""
         ...
 
-    def _current_a(self) -> float:
-        """Current per phase flowing right now."""
+    def current_a(self) -> float:
+        """Current per phase flowing right now (with the world's lock held)."""
         ...
 
 
@@ -99,17 +121,23 @@ class SimEV:
         self._s2_due: float | None = None
         self._world: EVWorld | None = None
 
+    def attach(self, world: EVWorld) -> None:
+        """Become the EV of ``world``; an EV belongs to one world for its life."""
+        if self._world is not None:
+            raise ValueError("this SimEV already belongs to another SimWorld")
+        self._world = world
+
     def _synced(self) -> AbstractContextManager[None]:
         """The world's lock with the discrete state up to date; nothing if unattached."""
-        return nullcontext() if self._world is None else self._world._synced()
+        return nullcontext() if self._world is None else self._world.synced()
 
     def _exact(self) -> AbstractContextManager[None]:
         """The world's lock with the energy integrated up to now; nothing if unattached."""
-        return nullcontext() if self._world is None else self._world._exact()
+        return nullcontext() if self._world is None else self._world.exact()
 
     def _changing(self) -> AbstractContextManager[None]:
         """The world's lock for a change (integrated before, events applied after)."""
-        return nullcontext() if self._world is None else self._world._changing()
+        return nullcontext() if self._world is None else self._world.changing()
 
     @property
     def plugged(self) -> bool:
@@ -133,7 +161,7 @@ class SimEV:
         if self._world is None:
             return 0.0
         with self._synced():
-            return self._world._current_a()
+            return self._world.current_a()
 
     @property
     def state(self) -> str:
@@ -143,11 +171,14 @@ class SimEV:
         not a state the EV signals.
         """
         with self._synced():
-            if not self._plugged:
-                return "A"
-            if not self._s2_closed:
-                return "B"
-            return "D" if self.needs_ventilation else "C"
+            return self._state()
+
+    def _state(self) -> str:
+        if not self._plugged:
+            return "A"
+        if not self._s2_closed:
+            return "B"
+        return "D" if self.needs_ventilation else "C"
 
     @property
     def diode(self) -> bool:
@@ -185,11 +216,67 @@ class SimEV:
             self._s2_closed = False
             self._s2_due = None
 
-    def _wants_to_draw(self) -> bool:
+    # The world's side: called by the SimWorld this EV belongs to, with its lock held, while it
+    # integrates; they take no lock (the properties above would bring the world up to date again).
+
+    def pilot_levels(self, duty_percent: float) -> PilotLevels:
+        """The plateaus a peak detector sees with the generator at ``duty_percent`` and this EV
+        at the end of the line.
+
+        A short to PE wins over everything, the generator included, because it
+        sits behind the generator's 1 kOhm source resistor. The few possible
+        readings are made once (``_levels``): the safety loop reads a hundred
+        times a second.
+        """
+        if self._short_circuit:
+            return _levels(0.0, 0.0)
+        if duty_percent == 0.0:
+            return _levels(-PILOT_V, -PILOT_V)
+        high = _HIGH_PLATEAU_V[self._state()]
+        if duty_percent == 100.0:
+            return _levels(high, high)
+        # With PWM on, the negative half only sees the EV's resistors when
+        # its diode is missing; then it mirrors the positive plateau.
+        if self._plugged and not self._diode:
+            return _levels(high, -high)
+        return _levels(high, -PILOT_V)
+
+    def offered_a(self, duty_percent: float) -> float | None:
+        """The current this EV reads from the pilot at ``duty_percent``, ``None`` if it may not
+        charge (a short hides the PWM from it)."""
+        if self._short_circuit:
+            return None
+        return offered_current_a(duty_percent)
+
+    def wants_to_draw(self) -> bool:
         """Whether S2 is closed and the battery still takes energy."""
         return self._plugged and self._s2_closed and self._soc < self.target_soc
 
-    def _react(self, now: float, offered_a: float | None) -> None:
+    def s2_change_due(self) -> float | None:
+        """When a decided S2 change takes effect, ``None`` if none is pending."""
+        return self._s2_due
+
+    def switch_s2(self, now: float) -> bool:
+        """Carry out the S2 change due by ``now``, if one is; whether one was."""
+        if self._s2_due is None or self._s2_due > now:
+            return False
+        self._s2_closed = not self._s2_closed
+        self._s2_due = None
+        return True
+
+    def remaining_wh(self) -> float:
+        """The energy the battery still takes before it reaches ``target_soc``."""
+        return (self.target_soc - self._soc) * self.capacity_wh
+
+    def charge(self, energy_wh: float) -> None:
+        """Store ``energy_wh`` in the battery."""
+        self._soc += energy_wh / self.capacity_wh
+
+    def fill(self) -> None:
+        """The battery reaches ``target_soc`` exactly (the world computed the moment)."""
+        self._soc = self.target_soc
+
+    def react(self, now: float, offered_a: float | None) -> None:
         """Decide about S2 given what the EV sees on the pilot.
 
         The EV wants S2 closed while it is allowed to charge and not full; a

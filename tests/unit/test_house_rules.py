@@ -86,3 +86,21 @@ def test_only_the_protocol_package_imports_ocpp():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "ocpp"]
     assert not offenders, offenders
+
+
+def _foreign_private_attributes(path: Path) -> list[str]:
+    """``other._name`` where ``other`` is not ``self``/``cls``: another object's private attribute."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_simulation_touches_no_other_objects_private_attributes():
+    """The world and its parts (EV, pilot, contactor, meter ...) meet only through public methods,
+    so each part's state has one owner and the lock rules stay readable."""
+    found = [hit for path in sorted((ROOT / "hal").glob("sim*.py"))
+             for hit in _foreign_private_attributes(path)]
+    assert not found, "go through a public method of the world or the part:\n" + "\n".join(found)
