@@ -195,6 +195,9 @@ class MeterSample:
     context: ReadingContext
     offered_a: float | None = None
     connector_id: int = 1
+    #: The transaction's cost as of this reading (``tariff_codec.cost_json``; None: no tariff, or a
+    #: reading kept only for the transaction's own record).
+    cost: str | None = None
 
 
 @dataclass(frozen=True)

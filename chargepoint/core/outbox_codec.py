@@ -83,7 +83,8 @@ def _sample(data: dict[str, Any]) -> MeterSample:
             reading[name] = tuple(reading[name])
     evse_id, connector_id = _address(data)
     return MeterSample(evse_id, data["local_id"], MeterReading(**reading),
-                       ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id)
+                       ReadingContext.parse(data["context"]), data.get("offered_a"), connector_id,
+                       data.get("cost"))
 
 
 def decode(text: str) -> TransactionEvent:

@@ -13,6 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chargepoint.core.connector import ConnectorState, Session, Transaction
@@ -238,7 +239,9 @@ class TransactionRecorder:
                 sample = MeterSample(c.id, tx.local_id, reading, ReadingContext.PERIODIC, offered,
                                      connector_id=c.hw.connector_id)
                 tx.samples.append(sample)
-                await self.outbox.put(sample)
+                # Queued with the cost so far (the reading has just priced it); the record keeps none.
+                cost = cost_json(tx.cost.summary()) if tx.cost else None
+                await self.outbox.put(replace(sample, cost=cost) if cost else sample)
 
     async def sample_now(self, c: ConnectorState) -> None:
         """A reading of the running transaction taken now (the CSMS asked for one): queued like a

@@ -180,6 +180,10 @@ async def _scenario(peer: StrictPeer, daemon: Daemon) -> None:
     await peer.wait(lambda: world.contactor.closed, "the contactor to close")
     await peer.wait(lambda: any(e["triggerReason"] == "MeterValuePeriodic" for e in events(peer, tx_id)),
                     "a periodic TransactionEvent")
+    periodic = next(e for e in events(peer, tx_id) if e["triggerReason"] == "MeterValuePeriodic")
+    so_far = periodic["costDetails"]
+    assert so_far["totalCost"]["currency"] == "EUR" and so_far["chargingPeriods"][0]["tariffId"] == "op-day"
+    assert so_far["totalCost"]["fixed"] == {"exclTax": 1, "inclTax": 1}
     change = await ok(peer, "ChangeTransactionTariff", {"transactionId": tx_id, "tariff": DRIVER})
     assert change == {"status": "Accepted"}
     other = await ok(peer, "ChangeTransactionTariff", {"transactionId": "nope", "tariff": DRIVER})

@@ -56,6 +56,12 @@ async def test_a_home_session_costs_its_energy_at_the_configured_price(bench: Be
     assert cost.usage.energy_wh == delivered
     assert cost.total.incl_tax == delivered / 1000 * D("0.3412")  # exact: the same Decimal arithmetic
     assert cost.currency == "EUR"
+    # Each periodic sample is queued with the cost as of its reading; the stop's own record keeps none.
+    queued = [cost_from_json(x.cost) for x in rig.samples if x.cost is not None]
+    assert queued and len(queued) == len(rig.samples)
+    assert [q.usage.energy_wh for q in queued] == [exact(x.reading.energy_import_wh) - exact(METER_START_WH)
+                                                   for x in rig.samples]
+    assert all(x.cost is None for x in stop.samples)
 
 
 async def test_no_tariff_no_cost(bench: Bench) -> None:

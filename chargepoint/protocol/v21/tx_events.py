@@ -8,7 +8,8 @@ sent to a 2.1 CSMS (and one already sent in 2.1 goes again byte for byte).
 The Ended message carries the cost the station computed
 (``costDetails``: the charging periods per tariff, the totals per part with
 and without taxes, the energy and times used), kept with the stop in the
-outbox so that it is right after a restart too. A running total the CSMS
+outbox so that it is right after a restart too; each periodic Updated
+carries the cost so far, as of its reading. A running total the CSMS
 gives in its answer is kept beside the station's own, as CostUpdated's is.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from ocpp.v21 import call
 
-from chargepoint.core.events import TransactionStopped
+from chargepoint.core.events import MeterSample, TransactionStopped
 from chargepoint.core.outbox import Entry
 from chargepoint.core.tariff_codec import cost_from_json
 from chargepoint.protocol.v21.tariff_words import cost_details, decimal
@@ -44,6 +45,6 @@ class V21TransactionEvents(TransactionEvents):
     def translate(self, entry: Entry) -> Any:
         fields = vars(super().translate(entry))
         event = entry.event
-        if isinstance(event, TransactionStopped) and event.cost:
+        if isinstance(event, TransactionStopped | MeterSample) and event.cost:
             fields["cost_details"] = cost_details(cost_from_json(event.cost))
         return call.TransactionEvent(**fields)
