@@ -44,7 +44,8 @@
       tiles.push(tile("grid", "Grid", f.grid_w, f.grid_w < 0 ? "exporting" : f.grid_w > 0 ? "importing" : "balanced",
         f.grid_w < 0 ? "export" : "import"));
       const share = solarShareNow(f);
-      tiles.push(tile("car", "Car", f.station_w, share == null ? "not charging" : `${fmt.pct(share)} from the sun now`, "car"));
+      const cars = (energy.connectors || []).length > 1 ? "Cars" : "Car";
+      tiles.push(tile("car", cars, f.station_w, share == null ? "not charging" : `${fmt.pct(share)} from the sun now`, "car"));
       tiles.push(tile("surplus", "Surplus", f.surplus_w, "for the car", "surplus"));
     } else {
       const meter = energy.grid_meter;
