@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hal.clock import Clock
-from hal.sim_circuit import SimContactor, SimMeter, SimPilot
+from hal.sim_circuit import SimContactor, SimMeter, SimPhaseContactor, SimPilot
 from hal.sim_ev import PILOT_V, SimEV, offered_current_a
 from hal.sim_heartbeat import SimHeartbeat
 from hal.sim_peripherals import SimCardReader, SimConnectorLock, SimFaultInputs
@@ -122,6 +122,7 @@ class SimWorld:
         contactor_settle_s: float = 0.03,
         contactor_aux: bool = True,
         meter_start_wh: float = 0.0,
+        phase_contactor: bool = False,
     ) -> None:
         if voltage_v <= 0 or frequency_hz <= 0:
             raise ValueError("voltage_v and frequency_hz must be positive")
@@ -139,6 +140,8 @@ class SimWorld:
         self.ev = ev
         self.pilot = SimPilot(self, cable_ohms)
         self.contactor = SimContactor(self, contactor_settle_s, contactor_aux)
+        #: The optional second contactor for L2/L3 (None: the EV gets all three phases).
+        self.phase_contactor = SimPhaseContactor(self) if phase_contactor else None
         self.faults = SimFaultInputs(self._lock)
         self.meter = SimMeter(self, voltage_v, frequency_hz, meter_start_wh)
         self.card_reader = SimCardReader(self._lock)
@@ -204,6 +207,11 @@ class SimWorld:
         if offered is None or not flowing:
             return 0.0
         return min(offered, self.ev.max_current_a)
+
+    def supplied_phases(self) -> int:
+        """Phases reaching the EV: 3, or 1 while the phase contactor is released."""
+        contactor = self.phase_contactor
+        return 3 if contactor is None else contactor.phases
 
     def power_w(self) -> float:
         """Power flowing right now, all phases; the caller holds the lock (``synced``)."""

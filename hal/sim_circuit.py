@@ -183,6 +183,35 @@ class SimContactor:
         return self._contacts
 
 
+class SimPhaseContactor:
+    """``hal.interfaces.PhaseContactor`` in the simulation: L2 and L3 reach the EV only while energised.
+
+    ``under_load`` counts switches made while current flowed (KM1's contacts closed and the EV
+    drawing): the safety loop must never make one, and the tests check the physics agrees.
+    """
+
+    def __init__(self, world: CircuitWorld) -> None:
+        self._world = world
+        self._three = False
+        self.switch_count = 0
+        self.under_load = 0
+
+    @property
+    def phases(self) -> int:
+        return 3 if self._three else 1
+
+    def set_three_phase(self, three: bool) -> None:
+        with self._world.changing():
+            if three != self._three:
+                self.switch_count += 1
+                if self._world.current_a() > 0:
+                    self.under_load += 1
+                self._three = three
+
+    def close(self) -> None:
+        self.set_three_phase(False)
+
+
 class SimMeter:
     """A three-phase energy meter upstream of the contactor.
 

@@ -58,6 +58,10 @@ class EVWorld(Protocol):
         """Current per phase flowing right now (with the world's lock held)."""
         ...
 
+    def supplied_phases(self) -> int:
+        """Phases the station connects to the EV: 3, or 1 while a phase contactor gives L1 alone."""
+        ...
+
 
 def offered_current_a(duty_percent: float) -> float | None:
     """The current an EV reads from the pilot's duty cycle (IEC 61851-1, table A.8).
@@ -108,7 +112,8 @@ class SimEV:
         if reaction_s < 0:
             raise ValueError("reaction_s must not be negative")
         self.max_current_a = max_current_a
-        self.phases = phases
+        #: Phases the on-board charger can use; ``phases`` is how many it draws on where it is plugged in.
+        self.onboard_phases = phases
         self.capacity_wh = capacity_wh
         self.target_soc = target_soc
         self.needs_ventilation = needs_ventilation
@@ -120,6 +125,12 @@ class SimEV:
         self._s2_closed = False
         self._s2_due: float | None = None
         self._world: EVWorld | None = None
+
+    @property
+    def phases(self) -> int:
+        """Phases the EV draws on: its charger's, but no more than the station connects."""
+        world = self._world
+        return self.onboard_phases if world is None else min(self.onboard_phases, world.supplied_phases())
 
     def attach(self, world: EVWorld) -> None:
         """Become the EV of ``world``; an EV belongs to one world for its life."""
