@@ -119,10 +119,10 @@
     const running = tx && chart.local_id === tx.local_id;
     const points = chart.points || [];
     const title = $(`c${c.id}-chart-title`);
-    const words = running ? "This session" : points.length
+    const words = tx ? "This session" : points.length
       ? `Last session, ended ${fmt.when(points[points.length - 1][0])}` : "Session";
     if (title.textContent !== words) title.textContent = words;
-    window.cpChart.draw($(`c${c.id}-chart`), running || !tx ? points : []);
+    window.cpChart.draw($(`c${c.id}-chart`), running || !tx ? points : [], !!tx);
   }
 
   function actions(c) {

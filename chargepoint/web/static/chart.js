@@ -37,15 +37,15 @@
     return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
   }
 
-  // points: [[time_s, power_w, [L1, L2, L3]], ...]
-  function draw(svg, points) {
+  // points: [[time_s, power_w, [L1, L2, L3]], ...]; starting: a session has begun, its points are to come.
+  function draw(svg, points, starting) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     const W = Math.max(260, Math.round(svg.clientWidth) || 600);
     if (!points || points.length < 2) {
       svg.setAttribute("viewBox", `0 0 ${W} 40`);
       svg.setAttribute("height", 40);
       svg.appendChild(el("text", { x: W / 2, y: 24, "text-anchor": "middle", class: "empty" },
-        points && points.length ? "collecting…" : "no session to show yet"));
+        starting || (points && points.length) ? "collecting…" : "no session to show yet"));
       return;
     }
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
