@@ -53,6 +53,12 @@ def _value(key: str) -> str:
     return "{{ value_json." + key + " }}"
 
 
+def _mapping(modes: list[str], to_station: bool) -> str:
+    """A Jinja dict literal from the station's mode words to the labels (or back)."""
+    pairs = [(MODE_LABELS.get(m, m), m) if to_station else (m, MODE_LABELS.get(m, m)) for m in modes]
+    return "{" + ", ".join(f"'{a}': '{b}'" for a, b in pairs) + "}"
+
+
 def _optional(key: str) -> str:
     """A value that may be null: Home Assistant's "None" payload makes the entity unknown."""
     return "{{ value_json." + key + " if value_json." + key + " is not none else 'None' }}"
@@ -60,6 +66,9 @@ def _optional(key: str) -> str:
 
 #: What the plan's text entity accepts: empty or "clear" (no plan), or "12 kWh by 07:30".
 PLAN_PATTERN = r"^$|^clear$|^[0-9]{1,3}([.][0-9]{1,3})? ?(kWh|kwh)? by [0-9]{1,2}:[0-9]{2}$"
+#: The solar modes as the dashboard names them, in its order; Home Assistant's select shows these and
+#: sends the station's own words (its command and value templates translate).
+MODE_LABELS = {"off": "Off", "pv": "PV", "minpv": "Min+PV", "fast": "Fast"}
 #: What Home Assistant allows in an entity id.
 _ENTITY_ID = re.compile(r"[^a-z0-9_]")
 
@@ -162,6 +171,7 @@ def _station(topics: Topics, energy: dict[str, Any] | None, modes: tuple[str, ..
              commands: bool) -> list[tuple[tuple[str, str, dict[str, Any]], bool]]:
     """The house's entities with a grid meter: the power flow and the charging mode."""
     grid = energy is not None
+    shown = sorted(modes, key=lambda m: list(MODE_LABELS).index(m) if m in MODE_LABELS else len(MODE_LABELS))
     pv = grid and (energy or {}).get("power", {}).get("pv_w") is not None
     topic = topics.energy
 
@@ -178,8 +188,10 @@ def _station(topics: Topics, energy: dict[str, Any] | None, modes: tuple[str, ..
         (("sensor", "mode", {"name": "Charging mode", "state_topic": topic, "value_template": _value("mode"),
                              "icon": "mdi:solar-power-variant"}), grid and not commands),
         (("select", "mode_select", {"name": "Charging mode", "state_topic": topic,
-                                    "value_template": _value("mode"), "options": list(modes),
+                                    "options": [MODE_LABELS.get(m, m) for m in shown],
+                                    "value_template": "{{ " + _mapping(shown, False) + "[value_json.mode] }}",
                                     "command_topic": topics.station_command("mode"),
+                                    "command_template": "{{ " + _mapping(shown, True) + "[value] }}",
                                     "icon": "mdi:solar-power-variant"}), grid and commands),
     ]
 

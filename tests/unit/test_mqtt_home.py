@@ -45,7 +45,7 @@ def test_every_entity_names_its_default_entity_id_and_none_the_old_object_id():
 
 
 def test_a_grid_meter_brings_power_sensors_and_the_mode_select():
-    found = configs(True, energy=ENERGY, modes=("pv", "minpv", "fast"))
+    found = configs(True, energy=ENERGY, modes=("fast", "pv", "minpv"))
     for object_id, key in (("grid_power", "grid_w"), ("surplus_power", "surplus_w"),
                            ("house_power", "house_net_w"), ("station_power", "station_w")):
         sensor = entity(found, "sensor", object_id)
@@ -53,7 +53,12 @@ def test_a_grid_meter_brings_power_sensors_and_the_mode_select():
         assert (sensor["device_class"], sensor["unit_of_measurement"]) == ("power", "W")  # type: ignore[index]
     assert entity(found, "sensor", "pv_power") == ""  # no PV reading: no PV sensor
     select = entity(found, "select", "mode_select")
-    assert select["options"] == ["pv", "minpv", "fast"]  # type: ignore[index]
+    assert select["options"] == ["PV", "Min+PV", "Fast"]  # type: ignore[index]  # as the dashboard says them
+    # Home Assistant renders these templates: the station's words in, the labels shown, the words sent back.
+    assert select["value_template"] == \
+        "{{ {'pv': 'PV', 'minpv': 'Min+PV', 'fast': 'Fast'}[value_json.mode] }}"  # type: ignore[index]
+    assert select["command_template"] == \
+        "{{ {'PV': 'pv', 'Min+PV': 'minpv', 'Fast': 'fast'}[value] }}"  # type: ignore[index]
     assert select["command_topic"] == "chargepoint/CP-1/station/cmd/mode"  # type: ignore[index]
     assert entity(found, "sensor", "mode") == ""  # the select shows the mode
     assert entity(found, "sensor", "1_session_solar_share")["unit_of_measurement"] == "%"  # type: ignore[index]
