@@ -57,10 +57,9 @@ CACHE_S = 1.0
 #: At stop, requests still running get this long (the live streams are ended first).
 SHUTDOWN_S = 2.0
 #: Files under /static/ (and the page itself), read once at start.
-ASSETS = {"index.html": "text/html", "util.js": "text/javascript", "app.js": "text/javascript",
-          "chart.js": "text/javascript",
-          "panels.js": "text/javascript", "cards.js": "text/javascript", "style.css": "text/css",
-          "icon.svg": "image/svg+xml", "manifest.webmanifest": "application/manifest+json",
+ASSETS = {"index.html": "text/html", "style.css": "text/css",
+          **{name: "text/javascript" for name in ("util.js", "chart.js", "panels.js", "cards.js", "app.js")},
+          "manifest.webmanifest": "application/manifest+json", "icon.svg": "image/svg+xml",
           "icon-192.png": "image/png", "icon-512.png": "image/png"}
 #: Assets that are not text (no charset).
 BINARY = ("icon-192.png", "icon-512.png")
