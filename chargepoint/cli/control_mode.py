@@ -39,7 +39,8 @@ def energy_lines(energy: dict[str, Any] | None) -> list[str]:
     for c in energy["connectors"]:
         paused = "; paused by load management" if c["load_paused"] else ""
         switches = f" ({c['solar_switches']} switch(es))" if c["solar_switches"] else ""
-        lines.append(f"  connector {c['id']}: {c['solar']}{switches}{paused}")
+        phases = f"; {c['phases_words']}" if c.get("phases_words") else ""
+        lines.append(f"  connector {c['id']}: {c['solar']}{switches}{phases}{paused}")
         if c.get("plan"):
             lines.append(f"  connector {c['id']}: departure plan {c['plan']['words']}")
     return lines

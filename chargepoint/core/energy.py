@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chargepoint.config.model import SOLAR_MODES, Config
 from chargepoint.core.load_manager import ConnectorLoad, LoadManager, Phases, own_currents
+from chargepoint.core.phase_policy import PhaseChooser, PhaseSwitching
 from chargepoint.core.plan_runner import Plans
 from chargepoint.core.session_energy import RunningSession, SessionLedger
 from chargepoint.core.solar import SolarController
@@ -84,6 +86,10 @@ class Connectors(Protocol):
         """Bring the connectors' own current up to date (read their meters now if that is needed)."""
         ...
 
+    def phase_switch(self, evse_id: int) -> PhaseSwitching | None:
+        """The connector's phase contactor as its safety loop offers it; None: it has none."""
+        ...
+
 
 class StationConnectors:
     """The station core's connectors as :class:`Connectors`: plug, contactor, offer, meter reading."""
@@ -102,8 +108,13 @@ class StationConnectors:
             closed = evse is not None and evse.contactor_closed
             currents = own_currents(closed, evse.offered_a if evse else 0.0,
                                     reading.currents_a if reading is not None else None)
-            loads.append(ConnectorLoad(evse_id, view.plugged, currents))
+            loads.append(ConnectorLoad(evse_id, view.plugged, currents,
+                                       phase_count=evse.phases if evse is not None else None))
         return loads
+
+    def phase_switch(self, evse_id: int) -> PhaseSwitching | None:
+        switch = getattr(self.station.hardware(evse_id).evse, "phases", None)
+        return switch if switch is not None and switch.configured else None
 
     def limits(self, evse_id: int) -> LimitClaims:
         return self.station.hardware(evse_id).limits
@@ -145,6 +156,7 @@ class EnergyManager:
         phases = config.station.supply_phases
         self.manager = LoadManager(phases, resume_after_s=config.solar.min_switch_interval_s)
         self.solar = SolarController(config.solar, phases)
+        self.phases = PhaseChooser(config.solar)
         self.plans = Plans(connectors.limits, connectors.meter_wh, phases, self.voltage_v)
         self.ledger = SessionLedger()
         self.store: Store | None = None
@@ -253,8 +265,34 @@ class EnergyManager:
         self.surplus_a = sum(station[p] - grid[p] for p in range(3))
         self._count_energy(connectors, grid, now)
         self.ledger.update({e: self.connectors.session(e) for e in self.connectors.ids()}, self.solar_wh_by)
-        self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now,
-                                                 self.plans.modes(connectors, self.clock.time())))
+        modes = self.plans.modes(connectors, self.clock.time())
+        # The phases next (the fuse's split above counts those in use: a switch to three takes longer
+        # than the next reading, which counts them once they are), then the surplus shared on them.
+        connectors = self._choose_phases(connectors, modes, now)
+        self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now, modes))
+
+    def _choose_phases(self, connectors: list[ConnectorLoad], modes: dict[int, str],
+                       now: float) -> list[ConnectorLoad]:
+        """Ask each phase contactor for the phases the mode and the surplus call for (phase_policy.py);
+        the loads come back counting the phases their EV may get, three while three are in use or
+        asked for, else one: the surplus's share is worked out on them."""
+        plugged = sum(1 for c in connectors if c.plugged) or 1
+        out = []
+        for c in connectors:
+            switch = self.connectors.phase_switch(c.evse_id)
+            if switch is None:
+                out.append(c)
+                continue
+            mode = modes.get(c.evse_id, self.mode)
+            wanted = self.phases.choose(c.evse_id, mode, self.surplus_a / plugged, now)
+            if switch.target != wanted:
+                refusal = switch.request(wanted)
+                if refusal:
+                    log.warning("%s", refusal)
+                else:
+                    log.info("connector %d: %d phase(s) for %s", c.evse_id, wanted, mode)
+            out.append(replace(c, phase_count=3 if 3 in (wanted, switch.phases) else 1))
+        return out
 
     def _count_energy(self, connectors: list[ConnectorLoad], grid: Phases, now: float) -> None:
         """Add the energy since the last reading, at the power of the last reading, and the sun's part.
@@ -338,9 +376,21 @@ class EnergyManager:
                             "load_paused": e in self.manager.paused,
                             "solar_wh": round(self.solar_wh_by.get(e, 0.0), 1),
                             "session_solar_wh": self._session_solar(e),
+                            **self._phases_status(e, now),
                             "plan": self.plans.status(loads[e], self.clock.time()) if e in loads else None}
                            for e in self.connectors.ids()],
         }
+
+    def _phases_status(self, evse_id: int, now: float) -> dict[str, Any]:
+        """The phases the connector's EV gets (None: no phase contactor) and the choice in words."""
+        switch = self.connectors.phase_switch(evse_id)
+        if switch is None:
+            return {"phases": None, "phases_words": None}
+        chosen = self.phases.describe(evse_id, now)
+        words = f"on {chosen}" if chosen else None
+        if switch.phases != switch.target and switch.target is not None:
+            words = f"switching to {switch.target} phase{'s' if switch.target == 3 else ''} (EV paused)"
+        return {"phases": switch.phases, "phases_words": words}
 
     def _session_solar(self, evse_id: int) -> float | None:
         solar = self.ledger.solar_wh(evse_id, self.solar_wh_by)

@@ -43,6 +43,9 @@ class ConnectorLoad:
     plugged: bool
     #: The station's own current through this connector per phase (0 with the contactor open).
     currents_a: Phases = (0.0, 0.0, 0.0)
+    #: The phases its phase contactor gives or is about to give (1: L1 only; None: no phase
+    #: contactor, the supply's phases).
+    phase_count: int | None = None
 
     @property
     def drawing(self) -> bool:
@@ -50,9 +53,10 @@ class ConnectorLoad:
         return any(a > PHASE_IN_USE_A for a in self.currents_a)
 
     def phases(self, supply_phases: int) -> tuple[int, ...]:
-        """The phases the EV draws on; all the supply's while it draws nothing (the cautious guess)."""
+        """The phases the EV draws on; while it draws nothing, all it may get (the cautious guess):
+        the supply's, or L1 alone on a phase contactor that gives one phase and is not about to give three."""
         used = tuple(p for p in range(3) if self.currents_a[p] > PHASE_IN_USE_A)
-        return used or tuple(range(supply_phases))
+        return used or tuple(range(min(supply_phases, self.phase_count or supply_phases)))
 
 
 def own_currents(contactor_closed: bool, offered_a: float,

@@ -48,8 +48,13 @@ class WorldConnectors:
             amps = ev.current_a
             measured = (amps, amps if ev.phases == 3 else 0.0, amps if ev.phases == 3 else 0.0)
             out.append(ConnectorLoad(evse_id, ev.plugged,
-                                     own_currents(status.contactor_closed, status.offered_a, measured)))
+                                     own_currents(status.contactor_closed, status.offered_a, measured),
+                                     phase_count=status.phases))
         return out
+
+    def phase_switch(self, evse_id: int) -> Any:
+        switch = self.evses[evse_id].phases
+        return switch if switch.configured else None
 
     def limits(self, evse_id: int) -> LimitClaims:
         return self._limits[evse_id]
@@ -68,7 +73,7 @@ class WorldConnectors:
 class EnergyRig:
     def __init__(self, *, connectors: int = 1, ev_phases: int = 3, ev_max_a: float = 32.0,
                  load: dict[str, Any] | None = None, solar: dict[str, Any] | None = None,
-                 house: dict[str, Any] | None = None) -> None:
+                 house: dict[str, Any] | None = None, phase_contactor: bool = False) -> None:
         self.config = parse({
             "station": {"identity": "T"}, "ocpp": {"csms_url": "ws://127.0.0.1:9"},
             "load": {"enabled": True, **(load or {}), "meter": {"kind": "sim"}},
@@ -79,12 +84,13 @@ class EnergyRig:
         self.limits: dict[int, LimitClaims] = {}
         for evse_id in range(1, connectors + 1):
             world = SimWorld(self.clock, ev=SimEV(max_current_a=ev_max_a, phases=ev_phases, soc=0.1,
-                                                 capacity_wh=500_000))
+                                                 capacity_wh=500_000), phase_contactor=phase_contactor)
             limits = LimitClaims()
             limits.set("station", 32.0)
             self.worlds[evse_id], self.limits[evse_id] = world, limits
             self.evses[evse_id] = EvseController(world.pilot, world.contactor, world.faults, self.clock,
-                                                 limits, EvseConfig(tick_s=TICK), name=f"connector-{evse_id}")
+                                                 limits, EvseConfig(tick_s=TICK), name=f"connector-{evse_id}",
+                                                 phase_contactor=world.phase_contactor)
         h = self.config.house
         self.house = SimHouse(self.clock, lambda: station_currents(self.worlds), base_load_w=h.base_load_w,
                               pv_peak_w=h.pv_peak_w, cloudiness=h.cloudiness, seed=h.seed,
