@@ -277,7 +277,7 @@ class Daemon:
         # adapter's constructor finds it loaded, or waits for the import under way).
         preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
         self.maintenance.attach_log()
-        self.station.held_for_recovery = set(self.hardware.continuing)
+        self.station.hold_for_recovery(await self.outbox.open_transactions(), self.hardware.continuing)
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()

@@ -141,9 +141,9 @@ def _ocpp(file: str, data: dict[str, Any]) -> OcppConfig:
                                       TX_START_POINTS_SUPPORTED),
         tx_stop_points=r.string_list("tx_stop_points", OcppConfig.tx_stop_points, TX_STOP_POINTS_SUPPORTED),
     )
-    if set(cfg.tx_stop_points) != set(TX_STOP_POINTS_SUPPORTED):
-        r.problem("tx_stop_points", f"this station ends a transaction when the EV is unplugged or the "
-                  f"authorization ends: {list(TX_STOP_POINTS_SUPPORTED)}", None)
+    for name in ("tx_start_points", "tx_stop_points"):
+        if not getattr(cfg, name):
+            r.problem(name, "needs at least one point: a transaction needs a beginning and an end", None)
     if cfg.reconnect_max_s < cfg.reconnect_min_s:
         r.problem("reconnect_max_s", "must not be smaller than reconnect_min_s", None)
     _check_security(r, cfg, parsed.scheme)

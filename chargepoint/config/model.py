@@ -40,11 +40,11 @@ MEASURANDS = (
 #: car park's bay detector, the EV plugged in, the driver authorized, both (the
 #: power path closed), energy flowing, a signed meter reading (not supported).
 TX_POINTS = ("parking_bay_occupied", "ev_connected", "authorized", "power_path_closed", "energy_transfer")
-#: The points the station implements: a transaction begins when the EV is plugged in and the driver
-#: authorized (the power path may close), and ends when either no longer holds. Other points are
-#: refused (in the file, and when a CSMS sets TxStartPoint / TxStopPoint), never accepted and ignored.
-TX_START_POINTS_SUPPORTED = ("power_path_closed",)
-TX_STOP_POINTS_SUPPORTED = ("ev_connected", "authorized")
+#: The points the station implements (core/tx_points.py): what its pilot, its authorization and its
+#: contactor tell. A bay detector and signed meter readings are not fitted: those points are refused
+#: (in the file, and when a CSMS sets TxStartPoint / TxStopPoint), never accepted and ignored.
+TX_START_POINTS_SUPPORTED = ("ev_connected", "authorized", "power_path_closed", "energy_transfer")
+TX_STOP_POINTS_SUPPORTED = ("ev_connected", "authorized", "power_path_closed", "energy_transfer")
 #: Connectors the station may have: a Type 2 socket, a tethered Type 2 or Type 1 cable.
 CONNECTOR_TYPES = ("type2_socket", "type2_cable", "type1_cable")
 
@@ -132,8 +132,8 @@ class OcppConfig:
     #: BootNotification again (CSMSs that learn a station from it on each connection); False: with
     #: its statuses only (CSMSs that take every BootNotification for a restart).
     boot_on_reconnect: bool = True
-    #: When a transaction begins: the first of these moments (TX_POINTS). Today's
-    #: behaviour: once the EV is plugged in and the driver authorized.
+    #: When a transaction begins: the first of these moments (TX_POINTS); by default once the EV
+    #: is plugged in and the driver authorized (as OCPP 1.6 knows it; used with a 2.0.1 or 2.1 CSMS).
     tx_start_points: tuple[str, ...] = ("power_path_closed",)
     #: When it ends: as soon as one of these no longer holds (the EV unplugged or
     #: the authorization ended).
@@ -146,6 +146,12 @@ class OcppConfig:
     def standalone(self) -> bool:
         """No CSMS configured: nothing is sent anywhere, the local cards decide."""
         return not self.csms_url
+
+    @property
+    def tx_points_apply(self) -> bool:
+        """``tx_start_points`` / ``tx_stop_points`` are 2.0.1's (and 2.1's) device model: without a
+        CSMS, or offering only 1.6, the station begins and ends transactions as 1.6 knows them."""
+        return not self.standalone and bool({"2.0.1", "2.1"} & set(self.versions))
 
 
 @dataclass(frozen=True)

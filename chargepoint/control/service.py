@@ -259,10 +259,12 @@ class StationService:
             if tx is None:
                 continue
             running.append({"local_id": tx.local_id, "remote_id": self.outbox.remote_id(tx.local_id),
-                            "connector": evse_id, "id_tag": tx.token.value, "started_at": tx.started_at,
+                            "connector": evse_id, "id_tag": tx.token.value if tx.token else None,
+                            "started_at": tx.started_at,
                             "duration_s": number(self.clock.time() - tx.started_at, 1),
                             "meter_start_wh": tx.meter_start_wh, "energy_wh": number(tx.energy_wh or 0.0, 1),
-                            "card_name": getattr(cards.get(tx.token.value) if cards else None, "name", None),
+                            "card_name": getattr(cards.get(tx.token.value) if cards and tx.token else None,
+                                                 "name", None),
                             "standalone": self.outbox.is_local(tx.local_id),
                             "cost": cost_json(tx.cost) if tx.cost is not None else None,
                             **running_figures(evse_id, tx.energy_wh, self.energy)})
@@ -307,7 +309,7 @@ class StationService:
         if session is None:
             raise ControlError("refused", f"connector {evse_id} has no session")
         tx = session.transaction
-        if tx is None:
+        if tx is None and session.token is not None:
             await self.station.card_presented(session.token)  # a second tap cancels a waiting session
             return {"connector": evse_id, "stopped": "session", "local_id": None, "remote_id": None,
                     "energy_wh": None}

@@ -30,8 +30,9 @@ def connector_json(v: ConnectorView, status_word: str, remote_id: Callable[[str]
                            "energy_wh": number(tx.energy_wh, 1), "stopping": tx.stopping,
                            "cost": cost_json(tx.cost) if tx.cost is not None else None,
                            "csms_cost": str(tx.csms_cost) if tx.csms_cost is not None else None}
-        session = {"id_tag": v.session.token.value, "token_type": v.session.token.type.value,
-                   "transaction": transaction}
+        token = v.session.token  # None: a transaction the EV began, no identifier yet
+        session = {"id_tag": token.value if token else None,
+                   "token_type": token.type.value if token else None, "transaction": transaction}
     reading = v.last_reading
     meter = {"available": v.meter_available, "failures": v.meter_failures, "energy_wh": None,
              "power_w": None, "currents_a": None, "voltages_v": None, "frequency_hz": None, "age_s": None,

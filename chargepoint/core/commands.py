@@ -17,6 +17,8 @@ class StartResult:
     refusal: str = ""
     #: Accepted, and the session waits for an EV to be plugged in.
     waiting_for_ev: bool = False
+    #: The transaction the start authorized, when the EV had begun one already (its local id).
+    transaction_id: str | None = None
 
 
 class AvailabilityChange(StrEnum):

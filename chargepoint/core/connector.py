@@ -46,7 +46,8 @@ class ConnectorHardware:
 @dataclass
 class Transaction:
     local_id: str
-    token: IdToken
+    #: Who charges; None while a transaction that began with the EV alone waits for an identifier.
+    token: IdToken | None
     meter_start_wh: float
     started_at: float
     #: Every reading taken for this transaction (begin, periodic, clock, end),
@@ -65,6 +66,12 @@ class Transaction:
     cost: SessionCost | None = None
     #: The total the CSMS last said the driver pays so far (its own figure; None: it said none).
     csms_cost: Decimal | None = None
+    #: An EV was plugged in when its activity was last recorded (its arrival and departure are told).
+    plugged: bool = True
+    #: An EV has been plugged in during it (one begun by an authorization alone may wait for one).
+    ev_came: bool = True
+    #: Energy has flowed in it (an energy-transfer stop point ends it when the flow ends).
+    energy_flowed: bool = False
 
     @property
     def charging(self) -> bool:
@@ -74,9 +81,10 @@ class Transaction:
 
 @dataclass
 class Session:
-    """A driver's claim on a connector: authorized, maybe not yet charging."""
+    """A driver's claim on a connector: authorized, maybe not yet charging; or an EV plugged in
+    whose transaction began before anyone was authorized (no token yet)."""
 
-    token: IdToken
+    token: IdToken | None
     authorized_at: float
     transaction: Transaction | None = None
     #: The group the identifier belongs to, when an authority said (1.6 parentIdTag): another
@@ -86,6 +94,14 @@ class Session:
     starting: bool = False
     #: The remote start request that began the session, if one did: its transaction answers it.
     remote_start_id: int | None = None
+    #: The driver ended the authorization and the transaction goes on to its stop point (the EV
+    #: still plugged in): no energy any more.
+    deauthorized: bool = False
+
+    @property
+    def authorized(self) -> bool:
+        """An identifier is authorized on the connector now."""
+        return self.token is not None and not self.deauthorized
 
 
 @dataclass

@@ -19,6 +19,7 @@ from chargepoint.core.events import IdToken, StopReason
 from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
 from chargepoint.core.transactions import TransactionRecorder, set_lock
+from chargepoint.core.tx_points import TxPoints
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.status import EvseFault, EvseStatus
 from hal.clock import Clock
@@ -49,6 +50,24 @@ class ConnectorEvents:
     def __init__(self, parts: StationParts) -> None:
         self.station = parts
 
+    @property
+    def points(self) -> TxPoints:
+        return self.station.transactions.points
+
+    def evaluate(self, c: ConnectorState) -> None:
+        """Begin the transaction on ``c`` when one of its start points holds; with energy transfer
+        as the start point, let the energy flow first (the transaction begins with the flow)."""
+        s = self.station
+        session = c.session
+        if session is None or session.transaction is not None or session.starting \
+                or c.id in s.held_for_recovery():
+            return
+        point = self.points.due(c)
+        if point is not None:
+            s.spawn(s.transactions.start(c, point))
+        elif self.points.energy_before_start(c) and not (c.evse_status and c.evse_status.charging_allowed):
+            c.evse.allow()
+
     def from_thread(self, evse_id: int) -> Callable[[EvseStatus], None]:
         """The ``on_status`` callback for one connector (call it on the event loop; the callback
         itself is safe to call from any thread)."""
@@ -72,6 +91,8 @@ class ConnectorEvents:
         elif c.ev_present and status.cp_state == CpState.A:
             c.ev_present = False
             self.unplugged(c)
+        else:
+            self.evaluate(c)  # the energy may have begun to flow (a start point)
         if status.faults and c.transaction is not None and not c.transaction.stopping:
             log.warning("connector %d: fault %s during transaction", c.id,
                         ",".join(sorted(f.value for f in status.faults)))
@@ -92,15 +113,21 @@ class ConnectorEvents:
         if c.session is None and s.free_vend_token is not None and c.operative \
                 and s.reservations.permits(c.id, s.free_vend_token, None):
             c.session = Session(s.free_vend_token, s.clock.monotonic())
-        if c.session is not None and c.session.transaction is None:
-            s.spawn(s.transactions.start(c))
+        if c.session is None and self.points.starts_with_ev() and c.operative and not c.faulted \
+                and not c.reserved and c.station_fault is None:
+            # The transaction begins with the EV; an identifier presented later is its driver.
+            c.session = Session(None, s.clock.monotonic())
+        self.evaluate(c)
 
     def unplugged(self, c: ConnectorState) -> None:
         s = self.station
         log.info("connector %d: EV unplugged", c.id)
         c.finishing = False
         tx = c.transaction
-        stop_on_disconnect = bool(s.settings.get("stop_tx_on_ev_disconnect"))
+        # A transaction nobody is authorized for (begun by the EV, or its authorization ended) is
+        # the EV's: it ends with it.
+        unauthorized = c.session is not None and not c.session.authorized
+        stop_on_disconnect = self.points.ends_at_unplug() or unauthorized
         if tx is not None and not tx.stopping:
             if stop_on_disconnect:
                 s.spawn(s.stop_transaction(c.id, StopReason.EV_DISCONNECTED))

@@ -170,11 +170,28 @@ class StatusChanged:
                 self.reserved)
 
 
+class TxPoint(_Parsed):
+    """A moment a transaction may begin or end at (the station's words for TxStartPoint /
+    TxStopPoint): each is a fact that holds for a while, and a transaction begins at the first
+    of its start points to hold and ends when one of its stop points no longer does."""
+
+    #: An EV is plugged in.
+    EV_CONNECTED = "ev_connected"
+    #: A driver (or the operator) is authorized on the connector.
+    AUTHORIZED = "authorized"
+    #: Both: the station may close the power path (OCPP 1.6 knows only this start).
+    POWER_PATH_CLOSED = "power_path_closed"
+    #: Energy flows: the contactor is closed and the EV draws.
+    ENERGY_TRANSFER = "energy_transfer"
+
+
 @dataclass(frozen=True)
 class TransactionStarted:
     evse_id: int
     local_id: str
-    token: IdToken
+    #: Who charges; None when it began before anyone was authorized (an EV plugged in first):
+    #: a ``TransactionAuthorized`` names the identifier later.
+    token: IdToken | None
     meter_start_wh: float
     timestamp: float
     connector_id: int = 1
@@ -182,6 +199,26 @@ class TransactionStarted:
     reservation_id: int | None = None
     #: The id of the operator's remote start request it answers (whatever the identifier's kind),
     #: or None when it began at the station: the CSMS matches the transaction to its request by it.
+    remote_start_id: int | None = None
+    #: The start point that began it (None: the EV and the driver both, as before start points).
+    point: TxPoint | None = None
+    #: An EV was plugged in when it began (it may begin on an authorization alone).
+    plugged: bool = True
+
+
+@dataclass(frozen=True)
+class TransactionAuthorized:
+    """A running transaction's authorization changed: an identifier was presented for a
+    transaction that began without one (``authorized``), or the driver ended the authorization
+    while the transaction goes on until its stop point (an EV still plugged in)."""
+
+    evse_id: int
+    local_id: str
+    token: IdToken
+    authorized: bool
+    timestamp: float
+    connector_id: int = 1
+    #: The operator's remote start request that named the identifier, when one did.
     remote_start_id: int | None = None
 
 
@@ -230,9 +267,12 @@ class ActivityChanged:
     plugged: bool
     timestamp: float
     connector_id: int = 1
+    #: The EV came (True) or left (False) with this change; None: it was there and stayed.
+    ev_arrived: bool | None = None
 
 
-TransactionEvent = TransactionStarted | MeterSample | TransactionStopped | ActivityChanged
+TransactionEvent = (TransactionStarted | MeterSample | TransactionStopped | ActivityChanged
+                    | TransactionAuthorized)
 
 #: Problems the station itself reports besides the safety loop's faults: a meter that does not
 #: answer (a warning: charging goes on), a state database that cannot be written (a fault).

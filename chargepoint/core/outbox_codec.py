@@ -3,8 +3,9 @@
 One JSON object per queued message: the event's fields and its type, and
 once the message has its wire form (``Sent``) that too, under ``sent``. The
 decoder also reads what earlier releases wrote (an identifier as bare text, an
-address by connector only, samples without per-phase powers), so a queue left
-by an older release is delivered after an update.
+address by connector only, samples without per-phase powers, a start without
+its start point), so a queue left by an older release is delivered after an
+update. A start made before anyone was authorized has the token ``null``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from chargepoint.core.events import (
     ReadingContext,
     StopReason,
     TokenType,
+    TransactionAuthorized,
     TransactionEvent,
     TransactionStarted,
     TransactionStopped,
+    TxPoint,
 )
 from hal.interfaces import MeterReading
 
@@ -95,11 +98,17 @@ def _event(data: dict[str, Any]) -> TransactionEvent:
     kind = data.pop("type")
     evse_id, connector_id = _address(data)
     if kind == "TransactionStarted":
-        token = _token(data.get("token", data.get("id_tag")))
+        point = data.get("point")
+        return TransactionStarted(evse_id, data["local_id"], _token(data.get("token", data.get("id_tag"))),
+                                  data["meter_start_wh"], data["timestamp"], connector_id,
+                                  data.get("reservation_id"), data.get("remote_start_id"),
+                                  None if point is None else TxPoint.parse(point),
+                                  bool(data.get("plugged", True)))
+    if kind == "TransactionAuthorized":
+        token = _token(data["token"])
         assert token is not None
-        return TransactionStarted(evse_id, data["local_id"], token, data["meter_start_wh"],
-                                  data["timestamp"], connector_id, data.get("reservation_id"),
-                                  data.get("remote_start_id"))
+        return TransactionAuthorized(evse_id, data["local_id"], token, bool(data["authorized"]),
+                                     data["timestamp"], connector_id, data.get("remote_start_id"))
     if kind == "MeterSample":
         return _sample(data)
     if kind == "TransactionStopped":
@@ -109,7 +118,7 @@ def _event(data: dict[str, Any]) -> TransactionEvent:
             tuple(_sample(s) for s in data["samples"]), connector_id, data.get("cost"))
     if kind == "ActivityChanged":
         return ActivityChanged(evse_id, data["local_id"], Activity.parse(data["activity"]),
-                               bool(data["plugged"]), data["timestamp"], connector_id)
+                               bool(data["plugged"]), data["timestamp"], connector_id, data.get("ev_arrived"))
     raise ValueError(f"unknown queued message type {kind!r}")
 
 

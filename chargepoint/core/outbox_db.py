@@ -16,12 +16,17 @@ from chargepoint.core.events import (
     IdToken,
     MeterSample,
     TokenType,
+    TransactionAuthorized,
     TransactionEvent,
     TransactionStarted,
     TransactionStopped,
 )
 from chargepoint.core.outbox_codec import Sent, encode
 from chargepoint.core.store import Store
+
+#: ``transactions.id_tag`` of a transaction begun before anyone was authorized (the column is
+#: NOT NULL, and no identifier is empty): replaced by the identifier when one comes.
+NO_TOKEN = ""
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,8 @@ class OpenTransaction:
 
     local_id: str
     evse_id: int
-    token: IdToken
+    #: None: it began before anyone was authorized, and no identifier came yet.
+    token: IdToken | None
     meter_start_wh: float
     started_at: float
     last_meter_wh: float
@@ -75,19 +81,27 @@ def write_put(store: Store, seq: int, event: TransactionEvent, thinned: int | No
 def record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool) -> None:
     """What an event changes in its transaction's row (inside the caller's database transaction).
 
-    The card's name is taken from the station's cards when the transaction begins, so
-    the history keeps it even if the card is removed later.
+    The card's name is taken from the station's cards when the transaction begins (or, begun
+    without an identifier, when one comes: ``NO_TOKEN`` until then), so the history keeps it even
+    if the card is removed later.
     """
     if isinstance(event, TransactionStarted):
+        value = event.token.value if event.token else NO_TOKEN
         db.execute("INSERT INTO transactions (local_id, connector_id, id_tag, token_type, "
                    "meter_start_wh, started_at, last_meter_wh, last_meter_at, open, standalone, card_name, "
                    "remote_start_id) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, (SELECT name FROM cards WHERE id_tag = ?), ?)",
-                   (event.local_id, event.evse_id, event.token.value, event.token.type.value,
+                   (event.local_id, event.evse_id, value, event.token.type.value if event.token else None,
                     event.meter_start_wh, event.timestamp, event.meter_start_wh, event.timestamp,
-                    int(standalone), event.token.value, event.remote_start_id))
+                    int(standalone), value, event.remote_start_id))
         if event.reservation_id is not None:  # used up by this start: gone with it, or kept without it
             db.execute("DELETE FROM reservations WHERE id = ?", (event.reservation_id,))
+    elif isinstance(event, TransactionAuthorized) and event.authorized:
+        db.execute("UPDATE transactions SET id_tag = ?, token_type = ?, remote_start_id = "
+                   "coalesce(?, remote_start_id), card_name = (SELECT name FROM cards WHERE id_tag = ?) "
+                   "WHERE local_id = ? AND id_tag = ?",
+                   (event.token.value, event.token.type.value, event.remote_start_id, event.token.value,
+                    event.local_id, NO_TOKEN))
     elif isinstance(event, MeterSample):
         db.execute("UPDATE transactions SET last_meter_wh = ?, last_meter_at = ? WHERE local_id = ?",
                    (event.reading.energy_import_wh, event.reading.timestamp, event.local_id))
@@ -162,6 +176,11 @@ def open_transactions(store: Store) -> list[OpenTransaction]:
     rows = store.db.execute(
         "SELECT local_id, connector_id, id_tag, token_type, meter_start_wh, started_at, last_meter_wh, "
         "last_meter_at, remote_start_id FROM transactions WHERE open = 1 ORDER BY started_at").fetchall()
-    return [OpenTransaction(local_id, evse_id, IdToken(value, TokenType.parse(kind or "iso14443")), *rest)
+    return [OpenTransaction(local_id, evse_id, _stored_token(value, kind), *rest)
             for local_id, evse_id, value, kind, *rest in rows]
+
+
+def _stored_token(value: str, kind: str | None) -> IdToken | None:
+    """A transaction row's identifier (rows of earlier releases have no kind: a card's)."""
+    return None if value == NO_TOKEN else IdToken(value, TokenType.parse(kind or "iso14443"))
 

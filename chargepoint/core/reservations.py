@@ -153,7 +153,10 @@ class Reservations:
         return len([c for c in self._free_unreserved() if c.id != evse_id]) >= others
 
     def claim(self, c: ConnectorState, session: Session) -> int | None:
-        """A transaction of ``session`` begins on ``c``: the reservation it uses ends; its id, or None."""
+        """A transaction of ``session`` begins on ``c``: the reservation it uses ends; its id, or None.
+        One the EV began before anyone was authorized uses none (no identifier to match)."""
+        if session.token is None:
+            return None
         own = self.on(c.id)
         if own is not None and own.admits(session.token, session.group_id):
             used: Reservation | None = own

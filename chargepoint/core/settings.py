@@ -88,6 +88,17 @@ NETWORK_SLOTS = (1, 2, 3)
 ORGANIZATION_NAME_MAX = 64
 
 
+def _some_points(text: str) -> bool:
+    """Transaction start or stop points: at least one, each once (a transaction needs a beginning
+    and an end)."""
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    return bool(items) and len(set(items)) == len(items)
+
+
+def _points_format(supported: tuple[str, ...]) -> str:
+    return f"a comma-separated list of {', '.join(supported)}: at least one, each once"
+
+
 def _slot_list(text: str) -> bool:
     """Network slots in order of preference: distinct numbers, slot 0 or one of NETWORK_SLOTS."""
     items = [i.strip() for i in text.split(",") if i.strip()]
@@ -132,10 +143,12 @@ DEFINITIONS = (
     Definition("tx_message_retry_interval_s", int, low=1, high=86400),
     Definition("unlock_on_ev_disconnect", bool),
     Definition("ws_ping_interval_s", int, low=0, high=3600),
-    Definition("tx_start_points", str, allowed=TX_START_POINTS_SUPPORTED, max_items=1),
-    Definition("tx_stop_points", str, allowed=TX_STOP_POINTS_SUPPORTED, max_items=2,
-               check=lambda text: {i.strip() for i in text.split(",")} == set(TX_STOP_POINTS_SUPPORTED),
-               format="both ev_connected and authorized (the points this station implements)"),
+    Definition("tx_start_points", str, allowed=TX_START_POINTS_SUPPORTED,
+               max_items=len(TX_START_POINTS_SUPPORTED),
+               check=_some_points, format=_points_format(TX_START_POINTS_SUPPORTED)),
+    Definition("tx_stop_points", str, allowed=TX_STOP_POINTS_SUPPORTED,
+               max_items=len(TX_STOP_POINTS_SUPPORTED),
+               check=_some_points, format=_points_format(TX_STOP_POINTS_SUPPORTED)),
     # Connection profiles a CSMS stored in slots, and the order the link tries them in.
     # Secret: a profile may carry a VPN or APN password.
     Definition("network_profiles", str, secret=True, check=_profiles_json, format="a JSON object of slots"),

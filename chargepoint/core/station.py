@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from chargepoint.core.authorization import LocalAuthorization
+from chargepoint.core.card_flow import CardFlow
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
 from chargepoint.core.connector import ConnectorHardware, ConnectorState, Session, Transaction
 from chargepoint.core.connector_events import ConnectorEvents, StationParts
@@ -40,6 +41,7 @@ from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
 from chargepoint.core.tariff_book import TariffBook
 from chargepoint.core.transactions import TransactionRecorder, set_lock
+from chargepoint.core.tx_points import TxPoints
 from chargepoint.core.views import ConnectorView, connector_view
 from hal.clock import Clock
 
@@ -106,12 +108,21 @@ class Station:
         #: The operator's messages for the station's display (display_messages.py); its monitors.
         self.display_messages: DisplayMessages | None = None
         self.monitoring = VariableMonitoring(clock, settings)
-        #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one.
+        #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one,
+        #: and those of them the safety supervisor kept charging while no daemon ran.
         self.held_for_recovery: set[int] = set()
+        self.continuing: frozenset[int] = frozenset()
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).
         self.events = ConnectorEvents(StationParts(
             self.connectors, clock, settings, self.reservations, self.transactions, free_vend_token,
             lambda: self.held_for_recovery, self._spawn, self.stop_transaction, self._update_status))
+        #: What a presented identifier does (card_flow.py).
+        self.cards = CardFlow(self)
+
+    @property
+    def tx_points(self) -> TxPoints:
+        """When transactions begin and end (tx_points.py); a protocol adapter may fix them."""
+        return self.transactions.points
 
     async def start(self) -> None:
         """Hook up the safety loops and start polling meters."""
@@ -149,6 +160,8 @@ class Station:
         task.add_done_callback(self._task_done)
         return task
 
+    spawn = _spawn  # the station's parts run their work as its tasks
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -184,13 +197,17 @@ class Station:
         if previous is not None and previous.facts == current.facts:
             return
         c.reported = current
-        self.transactions.activity_changed(c, current)
+        ended = self.transactions.activity_changed(c, current)
+        if ended is not None:  # the energy stopped flowing, and that is a stop point
+            self._spawn(self.stop_transaction(c.id, ended))
         log.info("connector %d: %s%s%s%s", c.id, current.activity.value.replace("_", " "),
                  "" if current.operative else ", inoperative",
                  f", fault {current.fault}" if current.fault else "",
                  f" ({current.warning})" if current.warning else "")
         for listener in list(self.status_listeners):
             listener(current)
+
+    report = _update_status  # the station's parts report a connector's changed facts through it
 
     async def _poll_meter(self, c: ConnectorState) -> None:
         while True:
@@ -211,44 +228,10 @@ class Station:
             return AuthResult(AuthStatus.UNKNOWN)
 
     async def card_presented(self, token: IdToken) -> AuthStatus | None:
-        """A card was tapped on the reader: stop its session or start one.
+        """A card was tapped on the reader (see ``CardFlow.presented``)."""
+        return await self.cards.presented(token)
 
-        Returns the authorization result for a new session, or None if the tap
-        ended a running transaction or there was nothing to do.
-        """
-        log.info("card %s presented", token)
-        for c in self.connectors.values():
-            if c.session is not None and c.session.token.same_holder(token):
-                if c.transaction is not None:
-                    await self.stop_transaction(c.id, StopReason.LOCAL, token=token)
-                else:
-                    c.session = None  # second tap before plugging in cancels
-                    self._update_status(c)
-                return None
-        grouped = [c for c in self.connectors.values()
-                   if c.transaction is not None and c.session is not None and c.session.group_id]
-        target = self._free_connector(prefer_plugged=True, token=token)
-        if target is None and not grouped and not self.reservations.all():  # held: maybe for its group
-            log.info("card %s: no free connector", token)
-            return None
-        result = await self.authorize(token)
-        if result.status == AuthStatus.ACCEPTED and result.group_id:
-            for c in grouped:  # a card of the same group may end the session (1.6 section 3.5.2)
-                if c.session is not None and c.session.group_id == result.group_id and c.transaction:
-                    log.info("card %s: same group as connector %d's session: stopping it", token, c.id)
-                    await self.stop_transaction(c.id, StopReason.LOCAL, token=token)
-                    return None
-        if result.status != AuthStatus.ACCEPTED:
-            log.info("card %s not accepted: %s", token, result.status.value)
-            return result.status
-        target = self._free_connector(prefer_plugged=True, token=token, group_id=result.group_id)
-        if target is None:  # none left free while we asked, or all held for others
-            log.info("card %s: no free connector", token)
-            return None
-        self._begin_session(target, token, result.group_id)
-        return result.status
-
-    def _free_connector(self, prefer_plugged: bool, token: IdToken | None = None,
+    def free_connector(self, prefer_plugged: bool, token: IdToken | None = None,
                         group_id: str | None = None) -> ConnectorState | None:
         free = [c for c in self.connectors.values() if self.start_refusal(c.id, token, group_id) is None]
         if prefer_plugged:  # then one held for this token's reservation
@@ -271,6 +254,8 @@ class Station:
             return f"there is no connector {evse_id}"
         if not c.operative:
             return f"connector {c.id} is inoperative"
+        if c.id in self.held_for_recovery:
+            return f"connector {c.id} is taking up its transaction from before the restart"
         if c.session is not None:
             return f"connector {c.id} already has a session for {c.session.token}"
         if c.evse_status is not None and c.evse_status.faults:
@@ -279,25 +264,30 @@ class Station:
         held = c.reserved if token is None else not self.reservations.permits(c.id, token, group_id)
         return f"connector {c.id} is reserved" if held else None
 
-    def _begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None,
+    def begin_session(self, c: ConnectorState, token: IdToken, group_id: str | None = None,
                        remote_start_id: int | None = None) -> None:
         c.finishing = False  # a new session on a connector whose EV is still plugged (Finishing)
         c.session = Session(token, self.clock.monotonic(), group_id=group_id, remote_start_id=remote_start_id)
         log.info("connector %d: session for %s", c.id, token)
         self._update_status(c)
-        if c.plugged:
-            self._spawn(self.transactions.start(c))
-        else:
+        self.events.evaluate(c)  # a start point may hold now (the EV in, or the authorization alone)
+        if not c.plugged:
             self._spawn(self._expire_unplugged_session(c, c.session))
 
     async def _expire_unplugged_session(self, c: ConnectorState, session: Session) -> None:
+        """No EV within the connection timeout: the authorization lapses, and a transaction it
+        began (an authorization as the start point) that no EV came to ends (timeout)."""
         timeout = float(self.settings.get("connection_timeout_s"))
         await self.clock.sleep(timeout)
-        if c.session is session and session.transaction is None:
+        tx = session.transaction
+        if c.session is session and tx is None:
             log.info("connector %d: no EV within %.0f s, authorization for %s lapses",
                      c.id, timeout, session.token)
             c.session = None
             self._update_status(c)
+        elif c.session is session and tx is not None and not tx.ev_came and not c.plugged:
+            log.info("connector %d: no EV within %.0f s, transaction %s ends", c.id, timeout, tx.local_id)
+            await self.stop_transaction(c.id, StopReason.TIMEOUT)
 
     # --------------------------------------------------------------- remote
     def remote_start(self, token: IdToken, evse_id: int | None,
@@ -309,16 +299,20 @@ class Station:
         """
         known = self.authorization.known(token.value)  # its group, if the local list or cache knows it
         group_id = known.group_id if known else None
+        waiting = self.cards.waiting_for_driver(evse_id)
+        if waiting is not None and waiting.transaction is not None:  # the EV began one: this names its driver
+            self._spawn(self.transactions.authorized(waiting, token, group_id, remote_start_id))
+            return StartResult(True, waiting.id, transaction_id=waiting.transaction.local_id)
         refusal = self.start_refusal(evse_id, token, group_id)
         if refusal is not None:
             return StartResult(False, evse_id, refusal)
         c = self.connectors[evse_id] if evse_id is not None else \
-            self._free_connector(prefer_plugged=True, token=token, group_id=group_id)
+            self.free_connector(prefer_plugged=True, token=token, group_id=group_id)
         assert c is not None
         if authorize_first:
             self._spawn(self._authorize_then_begin(c, token, remote_start_id))
         else:
-            self._begin_session(c, token, group_id, remote_start_id)
+            self.begin_session(c, token, group_id, remote_start_id)
         return StartResult(True, c.id, waiting_for_ev=not c.plugged)
 
     async def _authorize_then_begin(self, c: ConnectorState, token: IdToken,
@@ -330,7 +324,7 @@ class Station:
         elif refusal is not None:
             log.info("remote start for %s: not begun, %s meanwhile", token, refusal)
         else:
-            self._begin_session(c, token, result.group_id, remote_start_id)
+            self.begin_session(c, token, result.group_id, remote_start_id)
 
     def remote_stop(self, local_id: str) -> bool:
         for c in self.connectors.values():
@@ -341,26 +335,8 @@ class Station:
         return False
 
     def transaction_authorized(self, local_id: str, result: AuthResult, stop_if_refused: bool) -> None:
-        """The CSMS's word on the identifier of a running transaction (its start's answer).
-
-        Refused: the transaction ends (deauthorized), or, when the operator wants it
-        kept (``stop_tx_on_invalid_id`` false), it stays open and energy stops (after
-        ``max_energy_on_invalid_id_wh``). Its group, when given, lets a card of the same
-        group end it.
-        """
-        for c in self.connectors.values():
-            tx = c.transaction
-            if tx is None or tx.local_id != local_id or tx.stopping or c.session is None:
-                continue
-            if result.group_id:
-                c.session.group_id = result.group_id
-            if result.status == AuthStatus.ACCEPTED:
-                return
-            if stop_if_refused:
-                log.info("connector %d: id %s %s by the CSMS, stopping", c.id, tx.token, result.status.value)
-                self._spawn(self.stop_transaction(c.id, StopReason.DEAUTHORIZED))
-            else:
-                self.transactions.refused_but_kept(c, tx)
+        """The CSMS's word on a running transaction's identifier (see ``CardFlow``)."""
+        self.cards.transaction_authorized(local_id, result, stop_if_refused)
 
     def sample_now(self, evse_id: int) -> bool:
         """Queue a reading of the transaction on ``evse_id`` now; False if none runs there."""
@@ -474,6 +450,13 @@ class Station:
         self._update_status(c)
         return True
 
+    def hold_for_recovery(self, cut_off: list[OpenTransaction], continuing: frozenset[int]) -> None:
+        """Before ``start``: the connectors of transactions a power cut (or crash) left open begin
+        nothing of their own (an EV seen at start begins no transaction) until ``recover`` has
+        decided on them; ``continuing``: those the safety supervisor kept charging."""
+        self.continuing = frozenset(continuing)
+        self.held_for_recovery = set(continuing) | {t.evse_id for t in cut_off}
+
     async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0) -> None:
         """Transactions a power cut (or crash) left open: see ``TransactionRecorder.recover``.
 
@@ -483,7 +466,7 @@ class Station:
         """
         try:
             await self.transactions.recover(self.connectors, cut_off, resume, settle_s,
-                                            frozenset(self.held_for_recovery))
+                                            self.continuing)
         finally:
             held, self.held_for_recovery = self.held_for_recovery, set()
             for evse_id in held:

@@ -25,14 +25,17 @@ from chargepoint.core.events import (
     ReadingContext,
     StatusChanged,
     StopReason,
+    TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
+    TxPoint,
 )
 from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.store import StoreError
 from chargepoint.core.tariff_codec import cost_json
 from chargepoint.core.tariff_cost import SessionCost
+from chargepoint.core.tx_points import TxPoints
 from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading
 
@@ -87,6 +90,8 @@ class TransactionRecorder:
         self.claim_reservation: Callable[[ConnectorState, Session], int | None] = lambda c, s: None
         #: The tariffs in force: each transaction's cost starts under one (set by the station).
         self.tariffs: TariffBook | None = None
+        #: When transactions begin and end (tx_points.py).
+        self.points = TxPoints(settings)
 
     # ------------------------------------------------------------- meters
     async def read_meter(self, c: ConnectorState) -> MeterReading | None:
@@ -145,14 +150,15 @@ class TransactionRecorder:
         self._changed(c)
 
     # -------------------------------------------------------------- start
-    async def start(self, c: ConnectorState) -> None:
-        """Begin the transaction of the session on ``c`` (the EV is plugged in)."""
+    async def start(self, c: ConnectorState, point: TxPoint | None = None) -> None:
+        """Begin the transaction of the session on ``c`` at its start ``point`` (None: the EV is
+        plugged in and the driver authorized, the only start before start points)."""
         session = c.session
         if session is None or session.transaction is not None or session.starting or self.closing:
             return
         session.starting = True
         try:
-            tx = await self._prepare(c, session)
+            tx = await self._prepare(c, session, point)
         finally:
             session.starting = False
         if tx is None:
@@ -169,30 +175,36 @@ class TransactionRecorder:
             await self.outbox.put(TransactionStarted(c.id, tx.local_id, session.token, tx.meter_start_wh,
                                                      tx.started_at, connector_id=c.hw.connector_id,
                                                      reservation_id=reservation_id,
-                                                     remote_start_id=tx.remote_start_id))
+                                                     remote_start_id=tx.remote_start_id, point=point,
+                                                     plugged=tx.plugged))
         except StoreError as exc:
             log.error("connector %d: transaction %s not started: it cannot be recorded (%s)", c.id,
                       tx.local_id, exc)
             tx.stopping = True
             return
-        log.info("connector %d: transaction %s started at %.0f Wh", c.id, tx.local_id, tx.meter_start_wh)
+        log.info("connector %d: transaction %s started at %.0f Wh%s", c.id, tx.local_id, tx.meter_start_wh,
+                 f" ({point.value.replace('_', ' ')})" if point else "")
         if tx.stopping:
             return  # ended (EV gone) while the start was being written
-        c.evse.allow()
+        if session.authorized:  # a transaction begun by the EV alone gets energy once someone is
+            c.evse.allow()
         self._changed(c)
         self._spawn(self.sample(c, tx))
 
-    async def _prepare(self, c: ConnectorState, session: Session) -> Transaction | None:
-        """The begin reading and the plug locked; None if the session ended (or the EV left) meanwhile."""
+    async def _prepare(self, c: ConnectorState, session: Session,
+                       point: TxPoint | None) -> Transaction | None:
+        """The begin reading and the plug locked; None if the session ended (or the EV left) meanwhile.
+        A transaction begun by an authorization alone (``point``) needs no EV yet."""
+        without_ev = point is TxPoint.AUTHORIZED
         reading = await self.fresh_reading(c)
         if reading is None:
             log.error("connector %d: no meter reading, cannot start a transaction", c.id)
             return None
-        if c.session is not session or not c.plugged:
+        if c.session is not session or not (c.plugged or without_ev):
             return None
-        if c.lock is not None and not await set_lock(c.lock, True):
+        if c.lock is not None and c.plugged and not await set_lock(c.lock, True):
             log.warning("connector %d: plug lock did not confirm locking", c.id)
-        if c.session is not session or not c.plugged:
+        if c.session is not session or not (c.plugged or without_ev):
             if c.lock is not None and not c.plugged:
                 await set_lock(c.lock, False)
             return None
@@ -202,7 +214,42 @@ class TransactionRecorder:
         return Transaction(local_id, session.token, reading.energy_import_wh, self.clock.time(), [begin],
                            remote_start_id=session.remote_start_id,
                            cost=self._start_cost(c.id, self.clock.time(), reading.energy_import_wh,
-                                                 session.token.value))
+                                                 session.token.value if session.token else None),
+                           plugged=c.plugged, ev_came=c.plugged,
+                           activity=Activity.STARTING if c.plugged else Activity.SUSPENDED_EV)
+
+    # ------------------------------------------------------ authorization
+    async def authorized(self, c: ConnectorState, token: IdToken, group_id: str | None,
+                         remote_start_id: int | None = None) -> None:
+        """An identifier for the transaction on ``c`` that began without one (from the reader, or
+        the operator's remote start ``remote_start_id``): recorded (on disk before the energy may
+        flow, as a start is), then the energy is allowed."""
+        tx, session = c.transaction, c.session
+        if tx is None or session is None or tx.stopping or session.token is not None:
+            return
+        session.token, tx.token, session.group_id = token, token, group_id
+        if remote_start_id is not None:
+            session.remote_start_id = tx.remote_start_id = remote_start_id
+        await self.outbox.put(TransactionAuthorized(c.id, tx.local_id, token, True, self.clock.time(),
+                                                    c.hw.connector_id, remote_start_id))
+        log.info("connector %d: transaction %s authorized for %s", c.id, tx.local_id, token)
+        if c.transaction is tx and not tx.stopping:
+            c.evse.allow()
+            self._changed(c)
+
+    async def deauthorized(self, c: ConnectorState, token: IdToken) -> None:
+        """The holder ended the authorization and the transaction goes on to its stop point (the EV
+        leaving): the energy stops now."""
+        tx, session = c.transaction, c.session
+        if tx is None or session is None or tx.stopping or session.deauthorized:
+            return
+        session.deauthorized = True
+        c.evse.stop()
+        self._changed(c)
+        await self.outbox.put(TransactionAuthorized(c.id, tx.local_id, token, False, self.clock.time(),
+                                                    c.hw.connector_id))
+        log.info("connector %d: authorization of %s ended, transaction %s open until the EV leaves",
+                 c.id, token, tx.local_id)
 
     def _start_cost(self, evse_id: int, started_at: float, meter_start_wh: float,
                     id_token: str | None = None) -> SessionCost | None:
@@ -210,15 +257,25 @@ class TransactionRecorder:
             return None
         return self.tariffs.start_cost(evse_id, started_at, meter_start_wh, id_token)
 
-    def activity_changed(self, c: ConnectorState, status: StatusChanged) -> None:
-        """Queue the running transaction's new activity (charging, suspended ...), when it changed."""
+    def activity_changed(self, c: ConnectorState, status: StatusChanged) -> StopReason | None:
+        """Queue the running transaction's new activity (charging, suspended ...), when it changed
+        (or the EV came or left). Returns why the transaction ends now, when the end of the energy
+        flow is a stop point (the caller stops it), else None."""
         tx = c.transaction
-        if tx is None or tx.stopping or status.activity not in _RUNNING or status.activity is tx.activity:
-            return
-        tx.activity = status.activity
+        if tx is None or tx.stopping or status.activity not in _RUNNING:
+            return None
+        arrived = None if status.plugged == tx.plugged else status.plugged
+        if status.activity is tx.activity and arrived is None:
+            return None
+        flowed, tx.activity, tx.plugged = tx.energy_flowed, status.activity, status.plugged
+        tx.ev_came = tx.ev_came or status.plugged
+        tx.energy_flowed = flowed or status.activity is Activity.CHARGING
         # Queued now, not in a task: it must come after its start and before its stop.
         self.outbox.put_activity(ActivityChanged(c.id, tx.local_id, status.activity, status.plugged,
-                                                 status.timestamp, c.hw.connector_id))
+                                                 status.timestamp, c.hw.connector_id, arrived))
+        if flowed and status.activity is not Activity.CHARGING and self.points.ends_with_energy():
+            return StopReason.STOPPED_BY_EV if status.activity is Activity.SUSPENDED_EV else StopReason.OTHER
+        return None
 
     # ------------------------------------------------------------ samples
     async def sample(self, c: ConnectorState, tx: Transaction) -> None:
@@ -360,7 +417,8 @@ class TransactionRecorder:
                 # while this daemon was away counts as charging time.
                 tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
                                  open_tx.started_at, remote_start_id=open_tx.remote_start_id,
-                                 cost=self._start_cost(c.id, open_tx.started_at, open_tx.meter_start_wh))
+                                 cost=self._start_cost(c.id, open_tx.started_at, open_tx.meter_start_wh),
+                                 plugged=c.plugged)
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx,
                                     remote_start_id=open_tx.remote_start_id)
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
@@ -368,7 +426,8 @@ class TransactionRecorder:
                          else "resumed after restart")
                 if c.lock is not None and c.plugged and not await set_lock(c.lock, True):
                     log.warning("connector %d: plug lock did not confirm locking", c.id)
-                c.evse.allow()
+                if open_tx.token is not None:  # begun by the EV alone: energy once someone is authorized
+                    c.evse.allow()
                 self._changed(c)
                 self._spawn(self.sample(c, tx))
                 if not c.plugged and self.settings.get("stop_tx_on_ev_disconnect"):

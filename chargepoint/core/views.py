@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TransactionView:
     local_id: str
-    token: IdToken
+    #: None: begun by the EV alone, no identifier presented yet.
+    token: IdToken | None
     started_at: float
     meter_start_wh: float
     stopping: bool
@@ -38,7 +39,7 @@ class TransactionView:
 
 @dataclass(frozen=True)
 class SessionView:
-    token: IdToken
+    token: IdToken | None
     transaction: TransactionView | None
 
 

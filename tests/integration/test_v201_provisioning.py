@@ -154,7 +154,7 @@ async def test_b06_b07_b32_b33_b34_get_variables(rig):
 async def test_b09_b10_b11_b39_set_variables_are_the_settings_16_sees(rig):
     result = await rig.csms.call(call.SetVariables(set_variable_data=[
         variable("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="77"),
-        variable("TxCtrlr", "TxStartPoint", attribute_value="EVConnected"),  # not a point it implements
+        variable("TxCtrlr", "TxStartPoint", attribute_value="DataSigned"),  # no signed meter: refused
         variable("AuthCtrlr", "LocalPreAuthorize", attribute_value="maybe"),
         variable("SecurityCtrlr", "SecurityProfile", attribute_value="0"),
         variable("SecurityCtrlr", "BasicAuthPassword", attribute_value="a-new-password-18"),

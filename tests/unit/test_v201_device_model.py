@@ -150,11 +150,12 @@ def test_b10_set_variables_multiple_values(model, settings):
         put("AuthCtrlr", "LocalPreAuthorize", "true"),
         put("AlignedDataCtrlr", "Interval", "900"),
         put("OCPPCommCtrlr", "MessageAttemptInterval", "30", instance="TransactionEvent"),
-        # Points the station does not implement are refused, never accepted and ignored.
-        put("TxCtrlr", "TxStartPoint", "EVConnected"),
-        put("TxCtrlr", "TxStopPoint", "EVConnected"),
+        # Points the station has no sensor for are refused, never accepted and ignored.
+        put("TxCtrlr", "TxStartPoint", "ParkingBayOccupancy"),
+        put("TxCtrlr", "TxStopPoint", "DataSigned"),
     ])
     assert [r["attribute_status"] for r in results] == ["Accepted"] * 5 + ["Rejected"] * 2
+    assert all(r["attribute_status_info"]["reason_code"] == "InvalidValue" for r in results[5:])
     assert settings.get("tx_start_points") == "power_path_closed"
     assert set(str(settings.get("tx_stop_points")).split(",")) == {"ev_connected", "authorized"}
     assert settings.get("local_pre_authorize") is True
@@ -166,6 +167,30 @@ def test_b10_set_variables_multiple_values(model, settings):
 def test_tx_points_default_to_how_the_station_behaves_under_16(model):
     results = model.get_variables([get("TxCtrlr", "TxStartPoint"), get("TxCtrlr", "TxStopPoint")])
     assert [r["attribute_value"] for r in results] == ["PowerPathClosed", "EVConnected,Authorized"]
+
+
+@pytest.mark.parametrize(("start", "stop", "stored"), [
+    ("EVConnected", "EVConnected", ("ev_connected", "ev_connected")),
+    ("Authorized,EVConnected", "Authorized", ("authorized,ev_connected", "authorized")),
+    ("EnergyTransfer", "PowerPathClosed,EnergyTransfer",
+     ("energy_transfer", "power_path_closed,energy_transfer")),
+])
+def test_every_point_the_station_can_see_is_taken(model, settings, start, stop, stored):
+    results = model.set_variables([put("TxCtrlr", "TxStartPoint", start),
+                                   put("TxCtrlr", "TxStopPoint", stop)])
+    assert [r["attribute_status"] for r in results] == ["Accepted", "Accepted"]
+    assert (settings.get("tx_start_points"), settings.get("tx_stop_points")) == stored
+    assert [r["attribute_value"] for r in model.get_variables(
+        [get("TxCtrlr", "TxStartPoint"), get("TxCtrlr", "TxStopPoint")])] == [start, stop]
+
+
+@pytest.mark.parametrize("value", ["", "EVConnected,EVConnected", "DataSigned", "ParkingBayOccupancy",
+                                   "EVConnected,DataSigned"])
+def test_points_without_a_sensor_or_no_point_at_all_are_refused(model, settings, value):
+    result = one(model.set_variables([put("TxCtrlr", "TxStartPoint", value)]))
+    assert result["attribute_status"] == "Rejected", value
+    assert result["attribute_status_info"]["additional_info"]
+    assert settings.get("tx_start_points") == "power_path_closed"
 
 
 @pytest.mark.parametrize(("component", "variable", "value"), [
@@ -297,7 +322,8 @@ def test_characteristics_tell_the_rules():
         "data_type": "integer", "supports_monitoring": False, "unit": "s", "min_limit": 1, "max_limit": 86400}
     values = {name: report["TxCtrlr", name]["variable_characteristics"]["values_list"]
               for name in ("TxStartPoint", "TxStopPoint")}
-    assert values == {"TxStartPoint": "PowerPathClosed", "TxStopPoint": "EVConnected,Authorized"}
+    every = "EVConnected,Authorized,PowerPathClosed,EnergyTransfer"  # no bay detector, no signed meter
+    assert values == {"TxStartPoint": every, "TxStopPoint": every}
     power = report["EVSE", "Power"]["variable_attribute"]
     assert power == [{"type": "MaxSet", "mutability": "ReadOnly", "persistent": True, "constant": True,
                       "value": str(16 * 3 * 230)}]

@@ -108,6 +108,7 @@ class V16Adapter:
                 log.info("connected again; registered already in this run: no BootNotification")
                 self.accepted.set()
             self.station.authorizer = self.authorize
+            self.station.tx_points.fixed = True  # 1.6 begins a transaction with an identifier, EV in
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
             self.settings.listeners.append(self._setting_changed)

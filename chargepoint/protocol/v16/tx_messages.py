@@ -33,6 +33,7 @@ from chargepoint.core.events import (
     ActivityChanged,
     MeterSample,
     ReadingContext,
+    TransactionAuthorized,
     TransactionEvent,
     TransactionStarted,
     TransactionStopped,
@@ -168,15 +169,18 @@ class TransactionMessages:
     def translate(self, entry: Entry) -> Any | None:
         event: TransactionEvent = entry.event
         if isinstance(event, TransactionStarted):
+            # 1.6 begins transactions with an identifier (its adapter fixes the start points); one
+            # begun by the EV alone under another version and delivered here after a change of
+            # version is told with an empty idTag, its identifier being unknown at its start.
             return call.StartTransaction(
                 connector_id=event.evse_id,
-                id_tag=event.token.value,
+                id_tag=event.token.value if event.token else "",
                 meter_start=whole_wh(event.meter_start_wh),
                 timestamp=iso_utc(event.timestamp),
                 reservation_id=event.reservation_id,
             )
-        if isinstance(event, ActivityChanged):
-            return None  # 1.6 says it in StatusNotification, which is not queued
+        if isinstance(event, ActivityChanged | TransactionAuthorized):
+            return None  # 1.6 says it in StatusNotification (not queued), or has no such message
         remote_id = self.outbox.remote_id(event.local_id)
         if remote_id is None:
             log.error("no CSMS transaction id for %s; dropping %s", event.local_id, type(event).__name__)
@@ -216,7 +220,8 @@ class TransactionMessages:
         event = entry.event
         if isinstance(event, TransactionStarted):
             transaction_id, info = _integer(result.transaction_id), translate.auth_result(result.id_tag_info)
-            self._spawn(self.station.authorization.remember(event.token.value, info))
+            if event.token is not None:
+                self._spawn(self.station.authorization.remember(event.token.value, info))
             log.info("transaction %s is %d at the CSMS", event.local_id, transaction_id)
             self.station.transaction_authorized(event.local_id, info,
                                                 bool(self.settings.get("stop_tx_on_invalid_id")))

@@ -148,6 +148,7 @@ class V201Adapter:
                 self.registration = RegistrationStatusEnumType.accepted
                 self.accepted.set()
             self.station.authorizer = self.authorize
+            self.station.tx_points.fixed = False  # TxStartPoint / TxStopPoint decide
             self.station.status_listeners.append(self._status_changed)
             self.station.aligned_listeners.append(self._aligned_sample)
             self.settings.listeners.append(self._setting_changed)
@@ -299,7 +300,8 @@ class V201Adapter:
             return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
         if result.evse_id is not None and profile is not None:
             smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
-        return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted)
+        return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted,
+                                                   transaction_id=result.transaction_id)
 
     def request_stop(self, transaction_id: str) -> Any:
         accepted = self.station.remote_stop(transaction_id)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import chargepoint
+from chargepoint.config.model import TX_START_POINTS_SUPPORTED
 from chargepoint.core import smart_charging
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.network_profiles import NetworkProfiles
@@ -60,14 +61,19 @@ LIVE_FACTS = ("availability_state", "local_list_entries", "charging_profile_entr
               *MONITORING_FACTS)
 _DATA_KINDS = {"integer": "int", "boolean": "bool", "decimal": "float"}
 _WORD_OF_POINT = {neutral: word for word, neutral in TX_POINT_WORDS.items()}
+#: The points the station has a sensor for (the same for starts and stops).
+_SEEN_POINTS = {word for word, neutral in TX_POINT_WORDS.items() if neutral in TX_START_POINTS_SUPPORTED}
 
 #: A variable of one component instance: the variable, its EVSE and connector (None for the station's).
 Address = tuple[Variable, int | None, int | None]
 
 
 def _encode_tx_points(wire: str) -> str | None:
+    """TxStartPoint / TxStopPoint in the station's words; None (refused, the list of the points it
+    has sensors for said) for none, a repeated one, or one it cannot see (DataSigned,
+    ParkingBayOccupancy)."""
     items = [i.strip() for i in wire.split(",") if i.strip()]
-    if any(i not in TX_POINT_WORDS for i in items):
+    if not items or len(set(items)) != len(items) or any(i not in _SEEN_POINTS for i in items):
         return None
     return ",".join(TX_POINT_WORDS[i] for i in items)
 

@@ -4,7 +4,15 @@ A start becomes ``Started``, a meter sample ``Updated``, a stop ``Ended``. The
 transaction id is the station's own local id (2.0.1 lets the station make it),
 so nothing waits for the CSMS to name a transaction, and messages queued
 offline need no rewriting. A change of the transaction's activity becomes an
-``Updated`` with trigger ChargingStateChanged. Each message carries the transaction's ``seqNo``:
+``Updated`` with trigger ChargingStateChanged (CablePluggedIn or EVCommunicationLost
+when the EV came or left with it); an identifier presented during the transaction
+(one begun by the EV alone, TxStartPoint EVConnected) an ``Updated`` with trigger
+Authorized and the idToken, a driver's stop that leaves the transaction open until the
+EV leaves (TxStopPoint EVConnected) one with StopAuthorized. A start says its start
+point in its trigger: Authorized (or RemoteStart), CablePluggedIn (and no idToken
+when no one is authorized yet), ChargingStateChanged for energy transfer.
+
+Each message carries the transaction's ``seqNo``:
 the number of its messages the CSMS has already answered, which the outbox
 keeps on disk with each acknowledgement, so the numbers run on without gaps
 across restarts and a message resent after a crash keeps its number.
@@ -38,8 +46,10 @@ from chargepoint.core.events import (
     ReadingContext,
     StatusChanged,
     TokenType,
+    TransactionAuthorized,
     TransactionStarted,
     TransactionStopped,
+    TxPoint,
 )
 from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
@@ -132,25 +142,35 @@ class TransactionEvents:
             state = StatusChanged(event.evse_id, event.timestamp, activity=event.activity,
                                   plugged=event.plugged)
             info["chargingState"] = translate.charging_state(state).value
+            trigger = {True: TriggerReasonEnumType.cable_plugged_in,
+                       False: TriggerReasonEnumType.ev_communication_lost,
+                       None: TriggerReasonEnumType.charging_state_changed}[event.ev_arrived]
             return call.TransactionEvent(
                 event_type=TransactionEventEnumType.updated.value, timestamp=iso_utc(event.timestamp),
-                trigger_reason=TriggerReasonEnumType.charging_state_changed.value, transaction_info=info,
-                **common)
-        if isinstance(event, TransactionStarted):
-            # Remote whatever the identifier's kind (a card named in a RequestStartTransaction too);
-            # a Central one queued by an earlier release carries no request id.
-            remote = event.remote_start_id is not None or event.token.type is TokenType.CENTRAL
+                trigger_reason=trigger.value, transaction_info=info, **common)
+        if isinstance(event, TransactionAuthorized):
             if event.remote_start_id is not None:
                 info["remoteStartId"] = event.remote_start_id
-            # A transaction begins with the EV connected; what follows comes as ActivityChanged.
-            info["chargingState"] = ChargingStateEnumType.ev_connected.value
+            trigger = (TriggerReasonEnumType.stop_authorized if not event.authorized
+                       else TriggerReasonEnumType.remote_start if event.remote_start_id is not None
+                       else TriggerReasonEnumType.authorized)
+            return call.TransactionEvent(
+                event_type=TransactionEventEnumType.updated.value, timestamp=iso_utc(event.timestamp),
+                trigger_reason=trigger.value, transaction_info=info,
+                id_token=translate.id_token(event.token), **common)
+        if isinstance(event, TransactionStarted):
+            if event.remote_start_id is not None:
+                info["remoteStartId"] = event.remote_start_id
+            # What follows comes as ActivityChanged.
+            info["chargingState"] = (ChargingStateEnumType.charging if event.point is TxPoint.ENERGY_TRANSFER
+                                     else ChargingStateEnumType.ev_connected if event.plugged
+                                     else ChargingStateEnumType.idle).value
             return call.TransactionEvent(
                 event_type=TransactionEventEnumType.started.value,
                 timestamp=iso_utc(event.timestamp),
-                trigger_reason=(TriggerReasonEnumType.remote_start if remote
-                                else TriggerReasonEnumType.authorized).value,
+                trigger_reason=_start_trigger(event).value,
                 transaction_info=info,
-                id_token=translate.id_token(event.token),
+                id_token=translate.id_token(event.token) if event.token else None,
                 evse={"id": event.evse_id, "connectorId": event.connector_id},
                 meter_value=[translate.energy_value(event.meter_start_wh, event.timestamp,
                                                     ReadingContext.TRANSACTION_BEGIN)],
@@ -203,11 +223,25 @@ class TransactionEvents:
             return
         verdict = translate.auth_result(info)
         token = event.token
-        if token is not None:
-            self._spawn(self.station.authorization.remember(token.value, verdict))
-        if isinstance(event, TransactionStarted):
+        if token is None or isinstance(event, TransactionAuthorized) and not event.authorized:
+            return  # no identifier, or one that ended its authorization: nothing to decide on
+        self._spawn(self.station.authorization.remember(token.value, verdict))
+        if isinstance(event, TransactionStarted | TransactionAuthorized):
             self.station.transaction_authorized(event.local_id, verdict,
                                                 bool(self.settings.get("stop_tx_on_invalid_id")))
+
+
+def _start_trigger(event: TransactionStarted) -> TriggerReasonEnumType:
+    """Why a transaction began, as its Started says: the start point that was met."""
+    # Remote whatever the identifier's kind (a card named in a RequestStartTransaction too);
+    # a Central one queued by an earlier release carries no request id.
+    if event.remote_start_id is not None or event.token is not None and event.token.type is TokenType.CENTRAL:
+        return TriggerReasonEnumType.remote_start
+    if event.point is TxPoint.EV_CONNECTED:
+        return TriggerReasonEnumType.cable_plugged_in
+    if event.point is TxPoint.ENERGY_TRANSFER:
+        return TriggerReasonEnumType.charging_state_changed
+    return TriggerReasonEnumType.authorized
 
 
 def _event_type(sent: Sent) -> str:
