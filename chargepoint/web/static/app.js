@@ -186,6 +186,7 @@
       : status.station_status;
     const link = status.connection;
     const pill = $("link");
+    pill.hidden = false;
     pill.textContent = link.standalone ? "home station (no CSMS)"
       : link.connected ? `CSMS connected (${link.ocpp_version || "?"})` : "CSMS offline";
     pill.className = `pill ${link.standalone ? "" : link.connected ? "ok" : "bad"}`;
