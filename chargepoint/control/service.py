@@ -28,13 +28,13 @@ from chargepoint.control.output_tests import TestRefused, TestTarget, output_tes
 from chargepoint.control.session_figures import finished_figures, running_figures
 from chargepoint.control.settings_view import SettingsView, secret_names
 from chargepoint.control.shapes import (
-    _text,
     connector_json,
     cost_json,
     display_json,
     last_problems,
     number,
     reservation_json,
+    text_or_none,
 )
 from chargepoint.core.commands import UnlockResult
 from chargepoint.core.energy_words import limit_words
@@ -243,7 +243,7 @@ class StationService:
             energy = row["meter_stop_wh"] - row["meter_start_wh"]  # type: ignore[operator]
             reason = row["reason"]
             finished.append({
-                "local_id": row["local_id"], "remote_id": _text(row["remote_id"]),
+                "local_id": row["local_id"], "remote_id": text_or_none(row["remote_id"]),
                 "connector": row["connector_id"], "id_tag": row["id_tag"], "started_at": row["started_at"],
                 "stopped_at": row["stopped_at"],
                 "duration_s": number(row["stopped_at"] - row["started_at"], 1),  # type: ignore[operator]

@@ -115,5 +115,6 @@ def number(value: float | None, digits: int = 3) -> float | None:
     return round(value, digits)
 
 
-def _text(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
+    """A value as JSON text (an id the store keeps as a number or a string), None staying null."""
     return None if value is None else str(value)
