@@ -36,7 +36,7 @@ from chargepoint.config.board import (
     RfidConfig,
     ShuntTripConfig,
 )
-from chargepoint.config.reader import ConfigError, Reader
+from chargepoint.config.reader import ConfigError, Reader, report
 from chargepoint.safety.iec61851 import PilotBands, PilotClassifier
 from hal.ads1x15 import ADDRESSES, DATA_RATES, FASTEST, PGA_BITS
 from hal.pi_pwm import PWM_CHANNELS, PWM_DEVICES
@@ -264,6 +264,18 @@ def _phase_contactor(file: str, board: Reader) -> PhaseContactorConfig | None:
     cfg = PhaseContactorConfig(pin=_pin(r, "pin", None), active_high=r.boolean("active_high", True))
     r.finish()
     return cfg
+
+
+def check_phase_contactor(file: str, cfg: Any) -> None:
+    """A phase contactor (the board's, or the simulation's) switches between one and three phases:
+    the station must be supplied with three."""
+    if cfg.station.supply_phases == 3:
+        return
+    reason = "switches between 1 and 3 phases: needs station.supply_phases = 3"
+    if cfg.board is not None and cfg.board.phase_contactor is not None:
+        report(ConfigError(file, "board.phase_contactor", reason))
+    if cfg.hal_backend == "sim" and cfg.simulation.phase_contactor:
+        report(ConfigError(file, "simulation.phase_contactor", reason))
 
 
 def _rcd(file: str, board: Reader) -> RcdConfig | None:

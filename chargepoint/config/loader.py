@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from chargepoint.config.board import BoardConfig
-from chargepoint.config.board_parse import parse_board
+from chargepoint.config.board_parse import check_phase_contactor, parse_board
 from chargepoint.config.csms_url import PLACEHOLDER, url_problem
 from chargepoint.config.energy_parse import check_energy, parse_house, parse_load, parse_solar
 from chargepoint.config.firmware import parse_diagnostics, parse_firmware
@@ -262,6 +262,7 @@ def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
         cycle_idle_s=r.number("cycle_idle_s", d.cycle_idle_s, low=1, high=86400),
         driver_card=r.string("driver_card", d.driver_card),
         persist_meter=r.boolean("persist_meter", d.persist_meter),
+        phase_contactor=r.boolean("phase_contactor", d.phase_contactor),
     )
     if cfg.driver not in ("none", "cycle"):
         r.refuse("driver", f"unknown driver {cfg.driver!r}; available: none, cycle")
@@ -334,7 +335,8 @@ def _check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfi
 
 
 def _check_raspberrypi(file: str, cfg: Config) -> None:
-    """What the Raspberry Pi backend needs from the other sections."""
+    """What the Raspberry Pi backend needs from the other sections (and a phase contactor, any backend)."""
+    check_phase_contactor(file, cfg)
     if cfg.hal_backend != "raspberrypi":
         return
     if len(cfg.connectors) != 1:

@@ -183,6 +183,8 @@ class SimulationConfig:
     #: Keep the simulated meter's register in state_dir across restarts, as a
     #: real meter keeps it through a power cut.
     persist_meter: bool = True
+    #: A simulated phase contactor (hardware.md, "Phase switching: KM2"): the EV gets one or three phases.
+    phase_contactor: bool = False
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardwa
                      capacity_wh=sim.ev_capacity_wh, soc=sim.ev_soc),
             voltage_v=sim.voltage_v,
             cable_ohms=sim.cable_ohms,
+            phase_contactor=sim.phase_contactor,
         )
         if isinstance(clock, ScaledClock):
             # The heartbeat watches the loop's own timing, which a sped-up simulation does not speed
@@ -158,7 +159,7 @@ def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardwa
         limits = station_claims(config, connector)
         evse = EvseController(world.pilot, world.contactor, world.faults, clock, limits, evse_config(config),
                               name=f"connector-{connector.id}", heartbeat=world.heartbeat,
-                              heartbeat_readback=world.heartbeat)
+                              heartbeat_readback=world.heartbeat, phase_contactor=world.phase_contactor)
         guarded.append(Guarded(connector.id, evse, limits, lock=world.lock, world=world))
         if sim.persist_meter:
             jobs.append(partial(register.keep, world, clock, config.meter.poll_interval_s))

@@ -39,6 +39,7 @@ def test_the_pin_in_the_pin_map_is_accepted():
         ({"board.phase_contactor.active_high": True}, "board.phase_contactor.pin", "must be a number"),
         ({**KM2, "board.phase_contactor.aux_pin": 21}, "board.phase_contactor.aux_pin", "unknown key"),
         ({"board.phase_contactor": 20}, "board.phase_contactor", "must be a table"),
+        ({**KM2, "station.supply_phases": 1}, "board.phase_contactor", "needs station.supply_phases = 3"),
     ],
 )
 def test_a_wrong_phase_contactor_is_refused_with_file_key_and_reason(changes, key, reason):
@@ -77,3 +78,19 @@ def test_safe_off_releases_km2(tmp_path, factory):
     results = {what: done for what, done, _ in make_safe(board, pin_factory=factory, sysfs_root=tmp_path)}
     assert results["phase contactor"]
     assert not factory.pin(20).state
+
+
+def test_the_simulation_has_one_on_request_and_the_safety_loop_drives_it(tmp_path):
+    from chargepoint.supervisor.hardware import build_simulation
+
+    base = {"station": {"identity": "CP1", "state_dir": str(tmp_path)}}
+    assert parse(base, FILE).simulation.phase_contactor is False
+    config = parse({**base, "simulation": {"phase_contactor": True}}, FILE)
+    hardware = build_simulation(config, ManualClock())
+    guarded = hardware.connectors[0]
+    assert guarded.world.phase_contactor is not None and guarded.evse.phases.configured
+    hardware.close()
+    with pytest.raises(ConfigError) as info:
+        parse({"station": {"identity": "CP1", "supply_phases": 1}, "simulation": {"phase_contactor": True}},
+              FILE)
+    assert info.value.key == "simulation.phase_contactor" and "supply_phases = 3" in info.value.reason
