@@ -15,8 +15,8 @@ The rules, carried out step by step by the safety loop (``EvseController``):
    after the PWM went off if the EV stays in C.
 3. KM2 moves only when KM1 is commanded open, its auxiliary contact (if wired)
    shows open, and the pilot has been at 100 % and KM1 open for at least
-   ``before_s`` (3 s): the EV has had the 3 s IEC 61851-1 gives it to react to
-   the pilot and its charger has stopped drawing.
+   ``before_s`` (3 s), on top of the EV's own answer to the pilot (its C -> B):
+   its charger has stopped and sees a supply that is off, not one that flickers.
 4. After the switch the pilot stays at 100 % for ``after_s`` (3 s) more, so KM2
    has settled and the EV sees a pause long enough to wake its charger again on
    the new supply (cars that get the new phases under a running PWM may refuse
