@@ -107,7 +107,8 @@ class CardFlow:
         """A connector (``evse_id``, or any) whose transaction began with the EV alone and has no
         driver yet."""
         return next((c for c in self.station.connectors.values() if evse_id in (None, c.id)
-                     and c.session is not None and c.session.token is None and c.transaction is not None
+                     and c.session is not None and c.session.token is None and not c.session.deauthorized
+                     and c.transaction is not None
                      and not c.transaction.stopping), None)
 
     def transaction_authorized(self, local_id: str, result: AuthResult, stop_if_refused: bool) -> None:

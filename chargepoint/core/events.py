@@ -209,17 +209,20 @@ class TransactionStarted:
 @dataclass(frozen=True)
 class TransactionAuthorized:
     """A running transaction's authorization changed: an identifier was presented for a
-    transaction that began without one (``authorized``), or the driver ended the authorization
-    while the transaction goes on until its stop point (an EV still plugged in)."""
+    transaction that began without one (``authorized``), or the driver (or the operator: no
+    identifier, ``remote``) ended the authorization while the transaction goes on until its stop
+    point (an EV still plugged in)."""
 
     evse_id: int
     local_id: str
-    token: IdToken
+    token: IdToken | None
     authorized: bool
     timestamp: float
     connector_id: int = 1
     #: The operator's remote start request that named the identifier, when one did.
     remote_start_id: int | None = None
+    #: The operator's request (a remote start or stop), not the driver at the station.
+    remote: bool = False
 
 
 @dataclass(frozen=True)

@@ -105,10 +105,10 @@ def _event(data: dict[str, Any]) -> TransactionEvent:
                                   None if point is None else TxPoint.parse(point),
                                   bool(data.get("plugged", True)))
     if kind == "TransactionAuthorized":
-        token = _token(data["token"])
-        assert token is not None
-        return TransactionAuthorized(evse_id, data["local_id"], token, bool(data["authorized"]),
-                                     data["timestamp"], connector_id, data.get("remote_start_id"))
+        return TransactionAuthorized(evse_id, data["local_id"], _token(data["token"]),
+                                     bool(data["authorized"]), data["timestamp"], connector_id,
+                                     data.get("remote_start_id"),
+                                     bool(data.get("remote", False)))
     if kind == "MeterSample":
         return _sample(data)
     if kind == "TransactionStopped":

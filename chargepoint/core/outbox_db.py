@@ -96,7 +96,7 @@ def record(db: sqlite3.Connection, event: TransactionEvent, *, standalone: bool)
                     int(standalone), value, event.remote_start_id))
         if event.reservation_id is not None:  # used up by this start: gone with it, or kept without it
             db.execute("DELETE FROM reservations WHERE id = ?", (event.reservation_id,))
-    elif isinstance(event, TransactionAuthorized) and event.authorized:
+    elif isinstance(event, TransactionAuthorized) and event.authorized and event.token is not None:
         db.execute("UPDATE transactions SET id_tag = ?, token_type = ?, remote_start_id = "
                    "coalesce(?, remote_start_id), card_name = (SELECT name FROM cards WHERE id_tag = ?) "
                    "WHERE local_id = ? AND id_tag = ?",

@@ -327,10 +327,15 @@ class Station:
             self.begin_session(c, token, result.group_id, remote_start_id)
 
     def remote_stop(self, local_id: str) -> bool:
+        """The operator ends a transaction, as the driver's stop does (tx_points.py): with only the
+        EV's departure as the stop point, its energy stops and it ends when the EV leaves."""
         for c in self.connectors.values():
             tx = c.transaction
             if tx is not None and tx.local_id == local_id and not tx.stopping:
-                self._spawn(self.stop_transaction(c.id, StopReason.REMOTE))
+                if self.tx_points.ends_at_stop_presented():
+                    self._spawn(self.stop_transaction(c.id, StopReason.REMOTE))
+                else:
+                    self._spawn(self.transactions.deauthorized(c, None, remote=True))
                 return True
         return False
 

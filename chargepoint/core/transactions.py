@@ -231,15 +231,16 @@ class TransactionRecorder:
         if remote_start_id is not None:
             session.remote_start_id = tx.remote_start_id = remote_start_id
         await self.outbox.put(TransactionAuthorized(c.id, tx.local_id, token, True, self.clock.time(),
-                                                    c.hw.connector_id, remote_start_id))
+                                                    c.hw.connector_id, remote_start_id,
+                                                    remote=remote_start_id is not None))
         log.info("connector %d: transaction %s authorized for %s", c.id, tx.local_id, token)
         if c.transaction is tx and not tx.stopping:
             c.evse.allow()
             self._changed(c)
 
-    async def deauthorized(self, c: ConnectorState, token: IdToken) -> None:
-        """The holder ended the authorization and the transaction goes on to its stop point (the EV
-        leaving): the energy stops now."""
+    async def deauthorized(self, c: ConnectorState, token: IdToken | None, remote: bool = False) -> None:
+        """The holder (``token``), or the operator (``remote``), ended the authorization and the
+        transaction goes on to its stop point (the EV leaving): the energy stops now."""
         tx, session = c.transaction, c.session
         if tx is None or session is None or tx.stopping or session.deauthorized:
             return
@@ -247,9 +248,9 @@ class TransactionRecorder:
         c.evse.stop()
         self._changed(c)
         await self.outbox.put(TransactionAuthorized(c.id, tx.local_id, token, False, self.clock.time(),
-                                                    c.hw.connector_id))
-        log.info("connector %d: authorization of %s ended, transaction %s open until the EV leaves",
-                 c.id, token, tx.local_id)
+                                                    c.hw.connector_id, remote=remote))
+        log.info("connector %d: authorization%s ended%s, transaction %s open until the EV leaves", c.id,
+                 f" of {token}" if token else "", " by the operator" if remote else "", tx.local_id)
 
     def _start_cost(self, evse_id: int, started_at: float, meter_start_wh: float,
                     id_token: str | None = None) -> SessionCost | None:

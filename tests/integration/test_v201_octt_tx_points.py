@@ -191,6 +191,27 @@ async def test_tc_e_01_start_at_power_path_closed_and_tc_e_07_stop_power_path_cl
     await peer.wait_call("StatusNotification", count=2, evseId=1, connectorStatus="Available")
 
 
+async def test_f03_the_csms_stop_with_ev_connected_as_the_stop_point_stops_the_energy_only(
+        peer: StrictPeer, daemon: Daemon) -> None:
+    """PowerPathClosed / EVConnected: RequestStopTransaction ends the authorization as the driver's
+    stop does (Updated RemoteStop, no energy); the transaction ends when the EV leaves."""
+    world = daemon.hardware.worlds[1]
+    await points(peer, "PowerPathClosed", "EVConnected")
+    world.plug_in()
+    world.card_reader.tap(CARD)
+    started = await event(peer, "Started", lambda e: e["eventType"] == "Started")
+    await peer.wait(lambda: world.contactor.closed, "the contactor to close")
+    tx_id = started["transactionInfo"]["transactionId"]
+    assert await ok(peer, "RequestStopTransaction", {"transactionId": tx_id}) == {"status": "Accepted"}
+    stopped = await event(peer, "Updated RemoteStop", trigger("RemoteStop"))
+    assert "idToken" not in stopped
+    await peer.wait(lambda: not world.contactor.closed, "the energy to stop")
+    world.unplug()
+    ended = await event(peer, "Ended at unplug", trigger("EVCommunicationLost", "Ended"))
+    assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+    one_transaction(peer)
+
+
 async def test_points_without_a_sensor_are_refused_and_change_nothing(
         peer: StrictPeer, daemon: Daemon) -> None:
     """TC_E_11 / TC_E_12 need a signed meter and a bay detector: this station has neither."""

@@ -32,7 +32,8 @@ def test_the_new_events_and_fields_round_trip_through_json():
     for event in (TransactionStarted(1, "L1", None, 10.0, 1.0, point=TxPoint.EV_CONNECTED),
                   TransactionStarted(1, "L2", CARD, 10.0, 1.0, point=TxPoint.AUTHORIZED, plugged=False),
                   TransactionAuthorized(1, "L1", CARD, True, 2.0),
-                  TransactionAuthorized(1, "L1", CARD, False, 3.0, remote_start_id=5),
+                  TransactionAuthorized(1, "L1", CARD, True, 3.0, remote_start_id=5, remote=True),
+                  TransactionAuthorized(1, "L1", None, False, 3.5, remote=True),
                   ActivityChanged(1, "L1", Activity.CHARGING, True, 4.0, ev_arrived=True)):
         assert decode(encode(event)) == event
 

@@ -53,8 +53,8 @@ async def test_an_ev_started_transaction_has_no_energy_until_a_remote_start_name
     assert result.accepted and result.transaction_id == started.local_id
     await rig.run_until(lambda: rig.status.activity is Activity.CHARGING, 3.0, "charging")
     [named] = [e for e in rig.outbox.events if isinstance(e, TransactionAuthorized)]
-    assert (named.local_id, named.token, named.authorized, named.remote_start_id) == (
-        started.local_id, driver, True, 7)
+    assert (named.local_id, named.token, named.authorized, named.remote_start_id, named.remote) == (
+        started.local_id, driver, True, 7, True)
     assert rig.station.active_transactions()[0][1].remote_start_id == 7
 
 

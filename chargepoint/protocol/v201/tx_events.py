@@ -151,13 +151,14 @@ class TransactionEvents:
         if isinstance(event, TransactionAuthorized):
             if event.remote_start_id is not None:
                 info["remoteStartId"] = event.remote_start_id
-            trigger = (TriggerReasonEnumType.stop_authorized if not event.authorized
-                       else TriggerReasonEnumType.remote_start if event.remote_start_id is not None
-                       else TriggerReasonEnumType.authorized)
+            trigger = {(True, False): TriggerReasonEnumType.authorized,
+                       (True, True): TriggerReasonEnumType.remote_start,
+                       (False, False): TriggerReasonEnumType.stop_authorized,
+                       (False, True): TriggerReasonEnumType.remote_stop}[event.authorized, event.remote]
             return call.TransactionEvent(
                 event_type=TransactionEventEnumType.updated.value, timestamp=iso_utc(event.timestamp),
                 trigger_reason=trigger.value, transaction_info=info,
-                id_token=translate.id_token(event.token), **common)
+                id_token=translate.id_token(event.token) if event.token else None, **common)
         if isinstance(event, TransactionStarted):
             if event.remote_start_id is not None:
                 info["remoteStartId"] = event.remote_start_id
