@@ -257,7 +257,8 @@ class Station:
         if c.id in self.held_for_recovery:
             return f"connector {c.id} is taking up its transaction from before the restart"
         if c.session is not None:
-            return f"connector {c.id} already has a session for {c.session.token}"
+            who = c.session.token or "an EV whose driver is not known yet"
+            return f"connector {c.id} already has a session for {who}"
         if c.evse_status is not None and c.evse_status.faults:
             faults = ", ".join(sorted(f.value for f in c.evse_status.faults))
             return f"connector {c.id} is faulted ({faults})"

@@ -48,6 +48,7 @@ async def test_an_ev_started_transaction_has_no_energy_until_a_remote_start_name
     assert (started.point, started.token) == (TxPoint.EV_CONNECTED, None)
     await rig.run(3.0)
     assert not rig.evse.status.charging_allowed and not rig.world.contactor.closed
+    assert "an EV whose driver is not known yet" in str(rig.station.start_refusal(1, CARD))
     driver = IdToken("APP-7", TokenType.CENTRAL)
     result = rig.station.remote_start(driver, 1, remote_start_id=7)
     assert result.accepted and result.transaction_id == started.local_id
