@@ -47,7 +47,7 @@ def energy_lines(energy: dict[str, Any] | None) -> list[str]:
 
 
 @click.command()
-@click.argument("mode", required=False, type=click.Choice(["fast", "pv", "minpv"]))
+@click.argument("mode", required=False, type=click.Choice(["fast", "pv", "minpv", "off"]))
 @daemon_command
 def mode(target: Target, mode: str | None) -> None:
     """Show or set the solar charging mode; it is kept across restarts.
@@ -57,6 +57,7 @@ def mode(target: Target, mode: str | None) -> None:
     pv     solar surplus only: starts when the export covers 6 A, pauses when it
            has been short for a while; never switched more than once a minute
     minpv  6 A always, plus the surplus
+    off    no charging (a plugged-in EV waits; a departure plan waits too)
 
     pv and minpv need the grid meter ([load] in the configuration).
 

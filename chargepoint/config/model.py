@@ -312,7 +312,7 @@ class Config:
 
 
 #: Solar charging modes: everything the other limits allow, surplus only, 6 A always plus surplus.
-SOLAR_MODES = ("fast", "pv", "minpv")
+SOLAR_MODES = ("fast", "pv", "minpv", "off")
 
 
 @dataclass(frozen=True)

@@ -87,13 +87,21 @@ class SolarController:
         claims: dict[int, float | None] = {}
         for c in connectors:
             state = self.states.setdefault(c.evse_id, SolarState())
-            own = (overrides or {}).get(c.evse_id)
+            # Off is the homeowner's "do not charge": a departure plan does not override it.
+            own = None if self._mode == "off" else (overrides or {}).get(c.evse_id)
             mode = own or self._mode
             if self.effective.get(c.evse_id, mode) != mode:
                 state.charging, state.pending_since = c.drawing, None  # as set_mode does
             self.effective[c.evse_id] = mode
             if mode == "fast":
                 claims[c.evse_id] = None if own is None or not c.plugged else self._start_now(state, now)
+                continue
+            if mode == "off":
+                if state.charging:  # paused now; a later start still keeps the switch interval
+                    state.charging, state.switched_at = False, now
+                    state.switches += 1
+                state.pending_since = None
+                claims[c.evse_id] = 0.0
                 continue
             if not c.plugged:
                 # The next EV starts from the beginning of the cycle (the switch interval still holds).
@@ -143,6 +151,8 @@ class SolarController:
         mode = self.effective.get(evse_id, self._mode)
         if mode == "fast":
             return "fast: no solar limit"
+        if mode == "off":
+            return "off: no charging until another mode is chosen"
         if not plugged:
             if mode == "minpv":
                 return "no EV: one plugged in charges at 6 A plus the surplus"

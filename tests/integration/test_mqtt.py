@@ -255,7 +255,7 @@ async def test_home_station_entities_mode_limit_switch_and_plan(csms, broker, tm
         node = "homeassistant/{}/chargepoint_CP-TEST-1/{}/config"
         select = await ha.until(lambda: ha.json(node.format("select", "mode_select")), "the mode select")
         assert select["default_entity_id"] == "select.chargepoint_cp_test_1_mode_select"
-        assert select["options"] == ["PV", "Min+PV", "Fast"]
+        assert select["options"] == ["Off", "PV", "Min+PV", "Fast"]
         configs = [json.loads(p) for t, p in ha.last.items() if t.startswith("homeassistant/") and p]
         assert configs and not [c for c in configs if "object_id" in c]
         grid = ha.json(node.format("sensor", "grid_power"))

@@ -117,3 +117,26 @@ async def test_the_mode_is_kept_across_a_restart(tmp_path):
         assert again.mode == "minpv"
     finally:
         await store.close()
+
+
+async def test_off_stops_charging_at_once_holds_a_plan_and_fast_resumes():
+    sunny = {"pv_peak_w": 9000, "cloudiness": 0.0, "day_start_h": 12, "base_load_w": 300}
+    rig = EnergyRig(ev_max_a=16, solar={"mode": "fast", "min_switch_interval_s": 60}, house=sunny)
+    try:
+        rig.plug_all()
+        await rig.run(5)
+        assert rig.worlds[1].contactor.closed
+        await rig.energy.set_mode("off")
+        await rig.run(3)
+        assert rig.claim(1, "solar") == 0.0 and not rig.worlds[1].contactor.closed, "off is at once"
+        assert rig.energy.status()["connectors"][0]["solar"] == "off: no charging until another mode is chosen"
+        # A departure plan does not override off: the homeowner said no charging.
+        await rig.energy.plans.set(1, 5000.0, rig.clock.time() + 1800, rig.clock.time())
+        await rig.run(120)
+        assert rig.claim(1, "solar") == 0.0 and not rig.worlds[1].contactor.closed
+        await rig.energy.plans.clear(1)
+        await rig.energy.set_mode("fast")
+        await rig.run(3)
+        assert rig.claim(1, "solar") is None and rig.worlds[1].contactor.closed
+    finally:
+        await rig.close()
