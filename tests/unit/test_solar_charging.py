@@ -129,7 +129,8 @@ async def test_off_stops_charging_at_once_holds_a_plan_and_fast_resumes():
         await rig.energy.set_mode("off")
         await rig.run(3)
         assert rig.claim(1, "solar") == 0.0 and not rig.worlds[1].contactor.closed, "off is at once"
-        assert rig.energy.status()["connectors"][0]["solar"] == "off: no charging until another mode is chosen"
+        said = rig.energy.status()["connectors"][0]["solar"]
+        assert said == "off: no charging until another mode is chosen"
         # A departure plan does not override off: the homeowner said no charging.
         await rig.energy.plans.set(1, 5000.0, rig.clock.time() + 1800, rig.clock.time())
         await rig.run(120)
