@@ -284,7 +284,12 @@ class EnergyManager:
                 out.append(c)
                 continue
             mode = modes.get(c.evse_id, self.mode)
-            wanted = self.phases.choose(c.evse_id, mode, self.surplus_a / plugged, now)
+            solar = self.solar.states.get(c.evse_id)
+            before = self.phases.states[c.evse_id].wanted if c.evse_id in self.phases.states else None
+            wanted = self.phases.choose(c.evse_id, mode, self.surplus_a / plugged, now, drawing=c.drawing,
+                                        last_start_or_pause=solar.switched_at if solar else None)
+            if c.drawing and before is not None and wanted != before and solar is not None:
+                solar.switched_at = now  # the charge was interrupted: a pause waits its interval from here
             if switch.target != wanted:
                 refusal = switch.request(wanted)
                 if refusal:

@@ -9,12 +9,15 @@ only when it lasts.
 * ``fast`` and ``minpv``: three phases (as fast as the other limits allow; min+pv
   already takes from the grid).
 * ``pv``: an EV needs 6 A per phase, so three phases need a surplus of
-  6 A x 3 x 230 V ~ 4.1 kW, one phase 6 A x 230 V ~ 1.4 kW. One phase until the
-  surplus has covered three phases' 6 A (``up_a``, summed over phases) for
-  ``enable_delay_s``; back to one once it has been below that less three times
-  ``hysteresis_a`` for ``disable_delay_s``; and two switches of a connector at
-  least ``min_switch_interval_s`` apart, whatever the sky does. A connector
-  paused for want of surplus waits on one phase, ready for the next 1.4 kW.
+  6 A x 3 x 230 V ~ 4.1 kW, one phase 6 A x 230 V ~ 1.4 kW. While the EV
+  charges: one phase until the surplus has covered three phases' 6 A (``up_a``,
+  summed over phases) for ``enable_delay_s``; back to one once it has been
+  below that less three times ``hysteresis_a`` for ``disable_delay_s``. Two
+  switches of a connector, and a switch and a start or pause of its charge, are
+  at least ``min_switch_interval_s`` apart, whatever the sky does. While no
+  current flows the choice follows the surplus at once (KM2 then moves with
+  KM1 open, costing nothing): a paused EV waits on one phase, ready for the
+  next 1.4 kW, or starts on three when the sun gives 4.1 kW.
 
 Pure logic with the time passed in; ``energy.py`` runs it before the solar
 claims, so the share of the surplus is worked out on the phases chosen.
@@ -82,9 +85,16 @@ class PhaseChooser:
         """Surplus (summed over phases) below which three phases go back to one."""
         return THREE * (MIN_PWM_CURRENT_A - self.config.hysteresis_a)
 
-    def choose(self, evse_id: int, mode: str, surplus_a: float, now: float) -> int:
+    def choose(self, evse_id: int, mode: str, surplus_a: float, now: float, *, drawing: bool = False,
+               last_start_or_pause: float | None = None) -> int:
         """The phases connector ``evse_id`` should use now, given its mode and its share of the surplus
-        (amps summed over the phases, what the connector itself draws included)."""
+        (amps summed over the phases, what the connector itself draws included).
+
+        While its EV draws, a switch interrupts the charge like a pause: it waits for the delays and
+        keeps ``min_switch_interval_s`` from the connector's last start or pause too. While nothing is
+        drawn it only moves KM2 with KM1 open, so it follows the surplus at once (the interval
+        between two switches of KM2 still holds): a paused EV starts on the phases that suit.
+        """
         state = self.states.setdefault(evse_id, PhaseState())
         if state.wanted is None:  # the first choice: at once (the interval counts from it)
             state.wanted = THREE if mode != "pv" or surplus_a >= self.up_a else ONE
@@ -92,7 +102,7 @@ class PhaseChooser:
             return state.wanted
         if mode != "pv":
             state.pending_since = None
-            if state.wanted != THREE and self._interval_over(state, now):
+            if state.wanted != THREE and self._interval_over(state, now, drawing, last_start_or_pause):
                 self._switch(state, THREE, now)
             return state.wanted
         if state.wanted == ONE:
@@ -104,12 +114,17 @@ class PhaseChooser:
             return state.wanted
         if state.pending_since is None:
             state.pending_since = now
-        if now - state.pending_since >= delay and self._interval_over(state, now):
+        waited = now - state.pending_since >= delay or not drawing
+        if waited and self._interval_over(state, now, drawing, last_start_or_pause):
             self._switch(state, THREE if state.wanted == ONE else ONE, now)
         return state.wanted
 
-    def _interval_over(self, state: PhaseState, now: float) -> bool:
-        return state.switched_at is None or now - state.switched_at >= self.config.min_switch_interval_s
+    def _interval_over(self, state: PhaseState, now: float, drawing: bool,
+                       last_start_or_pause: float | None) -> bool:
+        interval = self.config.min_switch_interval_s
+        if state.switched_at is not None and now - state.switched_at < interval:
+            return False
+        return not drawing or last_start_or_pause is None or now - last_start_or_pause >= interval
 
     def _switch(self, state: PhaseState, phases: int, now: float) -> None:
         state.wanted, state.switched_at, state.pending_since = phases, now, None

@@ -38,7 +38,7 @@ def test_surplus_rising_and_falling_switches_one_three_one_with_the_delays_and_t
     def run(watts: float, start: float, end: float) -> None:
         t = start
         while t < end:
-            got = chooser.choose(1, "pv", amps(watts), t)
+            got = chooser.choose(1, "pv", amps(watts), t, drawing=watts >= 1400)
             if not choices or choices[-1][1] != got:
                 choices.append((t, got))
             t += 1.0
@@ -58,11 +58,28 @@ def test_a_flickering_surplus_does_not_switch_more_than_once_per_interval():
     switches = []
     for t in range(0, 1800):
         watts = 5000 if (t // 20) % 2 else 1500  # a cloud every 20 s
-        got = chooser.choose(1, "pv", amps(watts), float(t))
+        got = chooser.choose(1, "pv", amps(watts), float(t), drawing=True)
         if not switches or switches[-1][1] != got:
             switches.append((t, got))
     gaps = [b[0] - a[0] for a, b in zip(switches, switches[1:], strict=False)]
     assert gaps and min(gaps) >= 300, switches
+
+
+def test_with_no_current_flowing_the_choice_follows_the_surplus_at_once_but_keeps_the_interval():
+    chooser = PhaseChooser(CONFIG)
+    assert chooser.choose(1, "pv", amps(1000), 0.0) == 1
+    assert chooser.choose(1, "pv", amps(5000), 30.0) == 1, "60 s since the last switch of KM2"
+    assert chooser.choose(1, "pv", amps(5000), 60.0) == 3, "no enable delay: the paused EV starts on three"
+
+
+def test_while_charging_a_switch_keeps_the_interval_from_the_last_start_or_pause():
+    chooser = PhaseChooser(SolarConfig(mode="pv", enable_delay_s=10.0, disable_delay_s=10.0,
+                                       min_switch_interval_s=60.0, hysteresis_a=1.0))
+    assert chooser.choose(1, "pv", amps(2000), 0.0) == 1
+    started = 100.0  # the solar controller started the charge on one phase
+    for t in range(100, 160):
+        assert chooser.choose(1, "pv", amps(5000), float(t), drawing=True, last_start_or_pause=started) == 1
+    assert chooser.choose(1, "pv", amps(5000), 160.0, drawing=True, last_start_or_pause=started) == 3
 
 
 def test_minpv_and_fast_use_three_phases():
