@@ -94,3 +94,25 @@ def test_the_simulation_has_one_on_request_and_the_safety_loop_drives_it(tmp_pat
         parse({"station": {"identity": "CP1", "supply_phases": 1}, "simulation": {"phase_contactor": True}},
               FILE)
     assert info.value.key == "simulation.phase_contactor" and "supply_phases = 3" in info.value.reason
+
+
+def test_on_the_board_the_safety_loop_energises_km2_after_the_pause(tmp_path, factory):
+    config = parse(with_changes(KM2), FILE)
+    sysfs = FakePwmSysfs(tmp_path)
+    model = PilotModel(sysfs.duty_percent)
+    bus = FakeAds1x15(model.adc_volts, chip="ads1015")
+    clock = ManualClock()
+    hardware = build_board(config, pin_factory=factory, i2c_bus=bus, sysfs_root=tmp_path, clock=clock,
+                           blocking_sleep=sysfs.kernel_sleep)
+    evse = hardware.connectors[0].evse
+    factory.pin(22).drive_high()  # the RCM healthy
+    factory.pin(24).drive_low()  # the emergency stop loop closed
+    factory.pin(27).drive_low()  # KM1's mirror contact: open
+    evse.clear_faults()
+    for _ in range(40):
+        clock.advance(0.1)
+        evse.step()
+    assert factory.pin(20).state and evse.status.phases == 3
+    assert not factory.pin(17).state, "KM1 stayed open"
+    hardware.close()
+    assert not factory.pin(20).state, "released when the loop closes"

@@ -214,3 +214,12 @@ def test_close_releases_km2():
     rig = Rig().charge()
     rig.evse.close()
     assert not rig.contactor.commanded and not rig.km2.three
+
+
+def test_a_welded_km1_keeps_km2_where_it_is():
+    rig = Rig().charge()
+    rig.contactor.welded = True
+    rig.evse.phases.request(1)
+    rig.run(10.0)
+    assert EvseFault.WELDED in rig.evse.status.faults
+    assert rig.km2.three, "KM2 does not move while KM1's mirror contact shows closed"
