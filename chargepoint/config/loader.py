@@ -52,7 +52,7 @@ from chargepoint.config.web import parse_web
 T = TypeVar("T")
 
 
-def _station(file: str, data: dict[str, Any]) -> StationConfig:
+def station_section(file: str, data: dict[str, Any]) -> StationConfig:
     r = Reader(file, table(file, data, "station", required=True), "station")
     identity = r.string("identity", required=True)
     if not identity or any(c in identity for c in "/?#% ") or len(identity) > 48:
@@ -225,7 +225,8 @@ def _check_security(r: Reader, cfg: OcppConfig, scheme: str) -> None:
                  "(PEM), or leave ca_bundle out to trust the system's CA store")
 
 
-def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tuple[ConnectorConfig, ...]:
+def connectors_section(file: str, data: dict[str, Any],
+                       station: StationConfig) -> tuple[ConnectorConfig, ...]:
     raw = data.get("connectors", [{"id": 1}])
     if not isinstance(raw, list) or not raw:
         raise ConfigError(file, "connectors", "must be one or more [[connectors]] tables")
@@ -246,7 +247,7 @@ def _connectors(file: str, data: dict[str, Any], station: StationConfig) -> tupl
     return tuple(result)
 
 
-def _simulation(file: str, data: dict[str, Any]) -> SimulationConfig:
+def simulation_section(file: str, data: dict[str, Any]) -> SimulationConfig:
     r = Reader(file, table(file, data, "simulation"), "simulation")
     d = SimulationConfig()
     cfg = SimulationConfig(
@@ -302,7 +303,7 @@ TOP_LEVEL = ("station", "ocpp", "connectors", "hal", "simulation", "meter", "saf
              "board", "mqtt", "web", "load", "solar", "house", "firmware", "diagnostics", "home")
 
 
-def _board(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
+def board_section(file: str, data: dict[str, Any], backend: str) -> BoardConfig | None:
     """The ``[board]`` profile, checked by chargepoint.config.board; required on the Pi backend."""
     if "board" not in data:
         if backend == "raspberrypi":
@@ -320,7 +321,7 @@ def hal_backend(hal: Reader) -> str:
     return backend
 
 
-def _check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfig | None) -> None:
+def check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfig | None) -> None:
     """A safety step too long for the heartbeat (``step_budget.py``): recorded while collecting, else
     raised."""
     if safety is None or board is None:
@@ -334,7 +335,7 @@ def _check_step_budget(file: str, safety: SafetyConfig | None, board: BoardConfi
     collector.add(problem)
 
 
-def _check_raspberrypi(file: str, cfg: Config) -> None:
+def check_raspberrypi(file: str, cfg: Config) -> None:
     """What the Raspberry Pi backend needs from the other sections (and a phase contactor, any backend)."""
     check_phase_contactor(file, cfg)
     if cfg.hal_backend != "raspberrypi":
@@ -369,19 +370,20 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
             if collector is None:
                 raise error
             collector.add(error)
-    station = _section(lambda: _station(file, data))
+    station = _section(lambda: station_section(file, data))
     hal = Reader(file, _section(lambda: table(file, data, "hal")) or {}, "hal")
     backend = hal_backend(hal)
     hal.finish()
     parts = {
         "station": station,
         "ocpp": _section(lambda: _ocpp(file, data)),
-        "connectors": _section(lambda: _connectors(file, data, station or StationConfig(identity="-"))),
-        "simulation": _section(lambda: _simulation(file, data)),
+        "connectors": _section(lambda: connectors_section(file, data,
+                                                          station or StationConfig(identity="-"))),
+        "simulation": _section(lambda: simulation_section(file, data)),
         "meter": _section(lambda: _meter(file, data)),
         "safety": _section(lambda: parse_safety(file, data)),
         "control": _section(lambda: _control(file, data)),
-        "board": _section(lambda: _board(file, data, backend)),
+        "board": _section(lambda: board_section(file, data, backend)),
         "mqtt": _section(lambda: parse_mqtt(file, data, station.identity if station else "-")),
         "web": _section(lambda: parse_web(file, data)),
         "load": _section(lambda: parse_load(file, data, _meter)),
@@ -391,18 +393,18 @@ def parse(data: dict[str, Any], file: str = "<config>") -> Config:
         "diagnostics": _section(lambda: parse_diagnostics(file, data)),
         "home": _section(lambda: parse_home(file, data)),
     }
-    _check_step_budget(file, parts["safety"], parts["board"])
+    check_step_budget(file, parts["safety"], parts["board"])
     if collector is None:
         config = Config(hal_backend=backend, source=file, file_keys=set_in_file(data),
                         **parts)  # type: ignore[arg-type]
-        _check_raspberrypi(file, config)
+        check_raspberrypi(file, config)
         check_energy(file, config)
         return config
     # Checking the whole file: the rules across sections too, on what the sections gave
     # (a section that could not be read keeps its defaults), so every problem is listed at once.
     partial = _assemble(file, data, backend, parts)
     if partial is not None:
-        for rule in (_check_raspberrypi, check_energy):
+        for rule in (check_raspberrypi, check_energy):
             try:
                 rule(file, partial)
             except ConfigError as exc:

@@ -18,16 +18,16 @@ from typing import Any
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.keys import set_in_file
 from chargepoint.config.loader import (
-    _board,
-    _check_raspberrypi,
-    _check_step_budget,
-    _connectors,
-    _meter,
-    _simulation,
-    _station,
+    board_section,
+    check_raspberrypi,
+    check_step_budget,
+    connectors_section,
     hal_backend,
     read_toml,
+    simulation_section,
+    station_section,
 )
+from chargepoint.config.meter_parse import parse_meter
 from chargepoint.config.model import Config, OcppConfig
 from chargepoint.config.reader import Reader, table
 from chargepoint.config.safety_parse import parse_safety
@@ -73,21 +73,21 @@ def parse_safety_view(data: dict[str, Any], file: str = "<config>") -> Config:
     read = {name: data[name] for name in WHOLE_SECTIONS if name in data}
     read.update(station=_pick(file, data, "station", STATION_KEYS),
                 meter=_meter_keys(file, data), hal=_pick(file, data, "hal", ("backend",)))
-    station = _station(file, {"station": {"identity": NO_IDENTITY, **read["station"]}})
+    station = station_section(file, {"station": {"identity": NO_IDENTITY, **read["station"]}})
     config = Config(
         station=station,
         ocpp=OcppConfig(),
-        connectors=_connectors(file, read, station),
+        connectors=connectors_section(file, read, station),
         hal_backend=backend,
-        simulation=_simulation(file, read),
-        meter=_meter(file, read),
+        simulation=simulation_section(file, read),
+        meter=parse_meter(file, read),
         safety=parse_safety(file, read),
-        board=_board(file, read, backend),
+        board=board_section(file, read, backend),
         source=file,
         file_keys=set_in_file(read),
     )
-    _check_raspberrypi(file, config)
-    _check_step_budget(file, config.safety, config.board)
+    check_raspberrypi(file, config)
+    check_step_budget(file, config.safety, config.board)
     return config
 
 
@@ -106,4 +106,4 @@ def load_board_view(path: str | Path) -> tuple[str, BoardConfig | None]:
     file = str(path)
     data = read_toml(path)
     backend = _backend(file, data)
-    return backend, _board(file, data, backend)
+    return backend, board_section(file, data, backend)
