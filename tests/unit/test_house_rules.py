@@ -104,3 +104,39 @@ def test_the_simulation_touches_no_other_objects_private_attributes():
     found = [hit for path in sorted((ROOT / "hal").glob("sim*.py"))
              for hit in _foreign_private_attributes(path)]
     assert not found, "go through a public method of the world or the part:\n" + "\n".join(found)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``from chargepoint.x import _name`` (or ``from .x import _name``): another module's private name."""
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source = ".".join([*base, *([node.module] if node.module else [])])
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            source, names = "", [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            dotted = f"{source}.{name}" if source else name
+            if dotted.split(".")[0] == "chargepoint" and any(map(_private, dotted.split("."))):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {dotted}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name another module needs is part of its interface: it gets a public name, or moves."""
+    found = [hit for path in _modules(PACKAGE) for hit in _private_imports(path)]
+    assert not found, "make the name public or move it:\n" + "\n".join(found)
