@@ -257,6 +257,9 @@ class EnergyManager:
             self.in_fallback = False
         self.failures, self.last_good = 0, reading
         grid = reading.currents_a
+        # The fuse counts the phases an EV may get: three while three are in use or already asked for.
+        connectors = [replace(c, phase_count=3) if c.phase_count == 1 and c.evse_id in self.phases.states
+                      and self.phases.states[c.evse_id].wanted == 3 else c for c in connectors]
         self.headroom_a = self.manager.headroom(grid, connectors, self.load.main_fuse_a, self.load.margin_a)
         self.house_a = tuple(self.load.main_fuse_a - self.load.margin_a - h  # type: ignore[assignment]
                              for h in self.headroom_a)
@@ -266,8 +269,8 @@ class EnergyManager:
         self._count_energy(connectors, grid, now)
         self.ledger.update({e: self.connectors.session(e) for e in self.connectors.ids()}, self.solar_wh_by)
         modes = self.plans.modes(connectors, self.clock.time())
-        # The phases next (the fuse's split above counts those in use: a switch to three takes longer
-        # than the next reading, which counts them once they are), then the surplus shared on them.
+        # The phases next (a new choice of three reaches the fuse's split at the next reading, before
+        # the switch is done: KM1 open 3 s and the pilot 3 s more), then the surplus shared on them.
         connectors = self._choose_phases(connectors, modes, now)
         self._set(SOLAR_CLAIM, self.solar.update(self.surplus_a, connectors, now, modes))
 

@@ -207,3 +207,38 @@ async def test_the_status_shows_the_phases_per_connector_and_the_cli_says_them()
     await rig.close()
     plain = sunny_rig(2000, phase_contactor=False)
     assert plain.energy.status()["connectors"][0]["phases"] is None
+
+
+def test_the_fuse_budget_of_a_one_phase_connector_is_l1_s_alone():
+    from chargepoint.core.load_manager import LoadManager
+
+    budget = (20.0, 4.0, 4.0)  # an oven on L2 and L3 leaves them 4 A
+    one = LoadManager(3).split(budget, [ConnectorLoad(1, True, phase_count=1)], 0.0)
+    three = LoadManager(3).split(budget, [ConnectorLoad(1, True, phase_count=3)], 0.0)
+    assert one == {1: 20.0}, "on L1 alone it charges at what L1 leaves"
+    assert three == {1: 0.0}, "on three phases 4 A is below 6 A: paused"
+
+
+async def test_a_switch_to_three_phases_never_takes_a_loaded_phase_over_the_fuse():
+    # PV on L1 (a one-phase inverter) gives 6 kW of surplus; an oven holds L2 at 13 A of a 16 A fuse.
+    rig = EnergyRig(load={"main_fuse_a": 16, "margin_a": 1},
+                    solar={"mode": "pv", "enable_delay_s": 10, "disable_delay_s": 10,
+                           "min_switch_interval_s": 60},
+                    house={"pv_peak_w": 0, "base_load_w": 0}, phase_contactor=True)
+    rig.house.switch_on("sun", -9000, phases=1)
+    rig.house.switch_on("oven", 3000, phases=1)
+    rig.house.appliances["oven"] = (0.0, 3000.0, 0.0)  # on L2
+    rig.plug_all()
+    worst = [0.0, 0.0, 0.0]
+
+    def watch(r: EnergyRig) -> None:
+        for p, amps in enumerate(r.grid()):
+            worst[p] = max(worst[p], amps)
+
+    await rig.run(300, watch)
+    evse = rig.evses[1]
+    assert rig.energy.phases.states[1].wanted == 3, "6 kW of surplus asks for three phases"
+    assert worst[1] <= 16.0, worst
+    assert rig.claim(1, "load_manager") == 0.0, "L2 leaves 2 A: the EV waits on three phases"
+    assert not evse.status.contactor_closed
+    await rig.close()
