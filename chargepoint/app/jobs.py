@@ -54,6 +54,12 @@ async def keep_running(job: Callable[[], Awaitable[object]], *,
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a job is reported, then retried
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Stopping: the job's own clean-up failed (a last save on a full disk) and replaced
+                # the cancellation; it is not started again.
+                log.warning("background job %s failed while stopping: %s: %s", name, type(exc).__name__, exc)
+                raise asyncio.CancelledError from exc
             failures += 1
             if clock() - started >= STEADY_S:
                 pause = FIRST_PAUSE_S

@@ -90,3 +90,29 @@ def test_names_are_what_a_technician_can_look_up():
     poll = MeterPoll(Clock(), 0)
     assert job_name(poll.run) == "MeterPoll.run"
     assert job_name(functools.partial(drive_cycles, None, charge_s=1.0)).endswith("drive_cycles")
+
+
+async def test_a_job_whose_clean_up_fails_while_stopping_is_not_started_again(
+        caplog: pytest.LogCaptureFixture):
+    """A keeper's last save on cancellation can fail (a full disk): the stop still ends the job."""
+    started = asyncio.Event()
+    starts = 0
+
+    async def keeper() -> None:
+        nonlocal starts
+        starts += 1
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise OSError(28, "No space left on device") from None
+
+    task = asyncio.ensure_future(keep_running(keeper))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert starts == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "chargepoint.app.jobs"] == [
+        "background job test_a_job_whose_clean_up_fails_while_stopping_is_not_started_again.<locals>.keeper "
+        "failed while stopping: OSError: [Errno 28] No space left on device"]

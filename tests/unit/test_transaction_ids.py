@@ -33,7 +33,7 @@ IDS = ["00123", "1e5", "827303e10063", "inf", "-0", "1.50", "+7", "0x1F", "92233
 async def _history(store: Store) -> list[dict[str, object]]:
     """The history as the control API answers it (``chargepoint sessions``)."""
     service = SimpleNamespace(store=store, station=SimpleNamespace(connectors=[]),
-                              daemon=SimpleNamespace(cards=None))
+                              daemon=SimpleNamespace(cards=None), energy=None)
     return (await StationService.sessions(service, 1000))["finished"]  # type: ignore[arg-type]
 
 

@@ -97,7 +97,7 @@ def test_bad_web_config_names_the_key(tmp_path, web, key):
 async def test_nothing_is_shown_or_done_without_a_login(client):
     session = await (await client.get("/api/session")).json()
     assert session == {"identity": "CP-WEB", "protected": True, "logged_in": False, "csrf": None,
-                       "actions": [], "modes": ["pv", "minpv", "fast"], "standalone": False}
+                       "actions": [], "modes": ["off", "pv", "minpv", "fast"], "standalone": False}
     assert (await client.get("/api/state")).status == 401
     assert (await client.get("/api/live")).status == 401
     response = await client.post("/api/action/stop", json={"connector": 1}, headers={CSRF_HEADER: "x"})
