@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICK_RUNS = {
     # bench: (arguments, a line every complete run prints)
     "footprint.py": (["--quick"], "idle CPU, % of one core"),
-    "outbox.py": (["--quick"], "drain / bound"),
+    "outbox.py": (["--runs", "1", "--messages", "300", "--bound", "300", "--speed", "1000"], "drain / bound"),
     "call_flood.py": (["--calls", "300", "--runs", "1"], "median of 1 run(s)"),
     "meter_poll.py": (["--quick"], "line limit"),
-    "safety_latency.py": (["--events", "10", "--runs", "1"], "medians over 1 run(s)"),
+    # The phases that start each of the loads (loads.py, web_load.py); the rest only vary them.
+    "safety_latency.py": (["--events", "10", "--runs", "1", "--phases", "quiet,web,flood,mqtt"],
+                          "medians over 1 run(s)"),
 }
 
 HELPERS = {"baseline_cp.py", "loads.py", "web_load.py", "pi_supervisor.py", "supervisor_memory.py"}
