@@ -33,6 +33,7 @@ from ocpp.v201.enums import (
 
 import chargepoint
 from chargepoint.config import Config
+from chargepoint.core import idle
 from chargepoint.core.boot import BootReason, Registration
 from chargepoint.core.commands import AvailabilityChange, UnlockResult
 from chargepoint.core.events import (
@@ -347,7 +348,7 @@ class V201Adapter:
 
     # ------------------------------------------------------------- reset
     def _busy(self, evse_id: int | None) -> bool:
-        return any(evse == evse_id or evse_id is None for evse, _ in self.station.active_transactions())
+        return idle.busy(self.station, evse_id)
 
     def reset(self, kind: str, evse_id: int | None) -> Any:
         if evse_id is not None and evse_id not in self.station.connectors:
@@ -370,8 +371,8 @@ class V201Adapter:
     async def _reset_when_idle(self, wait_for_idle: bool) -> None:
         """OnIdle: the station restarts once no transaction runs; Immediate: at once (the
         transactions end with reason ImmediateReset first)."""
-        while wait_for_idle and self._busy(None):
-            await self.clock.sleep(1.0)
+        if wait_for_idle:
+            await idle.until_idle(self.station, self.clock)
         assert self.on_reset is not None
         await self.on_reset(False)
 
