@@ -292,12 +292,16 @@ class Station:
 
     # --------------------------------------------------------------- remote
     def remote_start(self, token: IdToken, evse_id: int | None,
-                     authorize_first: bool = False, remote_start_id: int | None = None) -> StartResult:
+                     authorize_first: bool | None = None, remote_start_id: int | None = None) -> StartResult:
         """The operator starts a session; answers at once, works after.
 
+        ``authorize_first``: ask the CSMS about the identifier before the start (None: as the
+        ``authorize_remote_start`` setting says; the station's rule, whichever version asked).
         ``remote_start_id`` is the request's own id, when the operator's protocol gives one: the
         transaction carries it (on disk with it), whatever kind of identifier the request named.
         """
+        if authorize_first is None:
+            authorize_first = bool(self.settings.get("authorize_remote_start"))
         known = self.authorization.known(token.value)  # its group, if the local list or cache knows it
         group_id = known.group_id if known else None
         waiting = self.cards.waiting_for_driver(evse_id)
@@ -340,8 +344,12 @@ class Station:
                 return True
         return False
 
-    def transaction_authorized(self, local_id: str, result: AuthResult, stop_if_refused: bool) -> None:
-        """The CSMS's word on a running transaction's identifier (see ``CardFlow``)."""
+    def transaction_authorized(self, local_id: str, result: AuthResult,
+                               stop_if_refused: bool | None = None) -> None:
+        """The CSMS's word on a running transaction's identifier (see ``CardFlow``); refused, it ends
+        when ``stop_if_refused`` (None: as the ``stop_tx_on_invalid_id`` setting says)."""
+        if stop_if_refused is None:
+            stop_if_refused = bool(self.settings.get("stop_tx_on_invalid_id"))
         self.cards.transaction_authorized(local_id, result, stop_if_refused)
 
     def sample_now(self, evse_id: int) -> bool:

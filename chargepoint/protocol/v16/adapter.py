@@ -261,9 +261,7 @@ class V16Adapter:
                                                           self.outbox.local_id)
             if profile is None:
                 return "Rejected"
-        result = self.station.remote_start(
-            IdToken(id_tag, TokenType.CENTRAL), connector_id,
-            authorize_first=bool(self.settings.get("authorize_remote_start")))
+        result = self.station.remote_start(IdToken(id_tag, TokenType.CENTRAL), connector_id)
         if not result.accepted:
             log.info("RemoteStartTransaction for %s rejected: %s", id_tag, result.refusal)
         elif profile is not None and result.evse_id is not None:

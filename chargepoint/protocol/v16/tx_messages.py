@@ -223,8 +223,7 @@ class TransactionMessages:
             if event.token is not None:
                 self._spawn(self.station.authorization.remember(event.token.value, info))
             log.info("transaction %s is %d at the CSMS", event.local_id, transaction_id)
-            self.station.transaction_authorized(event.local_id, info,
-                                                bool(self.settings.get("stop_tx_on_invalid_id")))
+            self.station.transaction_authorized(event.local_id, info)
             return str(transaction_id)
         if isinstance(event, TransactionStopped):
             self.outbox.forget(event.local_id)

@@ -293,9 +293,7 @@ class V201Adapter:
             profile = smart_charging.remote_start_profile(self.station, charging_profile, evse_id)
             if profile is None:
                 return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
-        result = self.station.remote_start(token, evse_id,
-                                           authorize_first=bool(self.settings.get("authorize_remote_start")),
-                                           remote_start_id=remote_start_id)
+        result = self.station.remote_start(token, evse_id, remote_start_id=remote_start_id)
         if not result.accepted:
             log.info("RequestStartTransaction for %s rejected: %s", token, result.refusal)
             return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)

@@ -228,8 +228,7 @@ class TransactionEvents:
             return  # no identifier, or one that ended its authorization: nothing to decide on
         self._spawn(self.station.authorization.remember(token.value, verdict))
         if isinstance(event, TransactionStarted | TransactionAuthorized):
-            self.station.transaction_authorized(event.local_id, verdict,
-                                                bool(self.settings.get("stop_tx_on_invalid_id")))
+            self.station.transaction_authorized(event.local_id, verdict)
 
 
 def _start_trigger(event: TransactionStarted) -> TriggerReasonEnumType:
