@@ -32,6 +32,7 @@ from chargepoint.core.events import (
     TokenType,
 )
 from chargepoint.core.outbox import Outbox
+from chargepoint.core.remote_start import remote_start
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.peer import first_of
@@ -261,11 +262,9 @@ class V16Adapter:
                                                           self.outbox.local_id)
             if profile is None:
                 return "Rejected"
-        result = self.station.remote_start(IdToken(id_tag, TokenType.CENTRAL), connector_id)
+        result = remote_start(self.station, IdToken(id_tag, TokenType.CENTRAL), connector_id, profile)
         if not result.accepted:
             log.info("RemoteStartTransaction for %s rejected: %s", id_tag, result.refusal)
-        elif profile is not None and result.evse_id is not None:
-            smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
         return "Accepted" if result.accepted else "Rejected"
 
     def remote_stop(self, transaction_id: int) -> str:

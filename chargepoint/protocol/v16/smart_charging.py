@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError
@@ -87,29 +86,14 @@ def profile_from_16(p: dict[str, Any], connector_id: int,
 
 def remote_start_profile(station: Station, p: dict[str, Any], connector_id: int | None,
                          local_id: Callable[[str], str | None]) -> ChargingProfile | None:
-    """The TxProfile a RemoteStartTransaction carries, if the engine would take it; None if not
-    (the start is then rejected: a limit the CSMS asked for must not be dropped)."""
-    engine = station.smart_charging
-    if engine is None:
-        return None
+    """The TxProfile a RemoteStartTransaction carries, in the core's words; None if it does not
+    translate (the start is then rejected: a limit the CSMS asked for must not be dropped). Whether
+    the station takes it is ``core/remote_start.py``'s decision."""
     try:
-        profile = profile_from_16(p, connector_id or min(station.connectors), local_id)
+        return profile_from_16(p, connector_id or min(station.connectors), local_id)
     except (UnknownTransaction, PropertyConstraintViolationError, KeyError, ValueError) as exc:
         log.info("RemoteStartTransaction: charging profile refused: %s", exc)
         return None
-    reason = "its purpose must be TxProfile" if profile.purpose is not Purpose.TX else \
-        engine.refusal(profile, pending=True)
-    if reason is not None:
-        log.info("RemoteStartTransaction: charging profile %d refused: %s", profile.id, reason)
-        return None
-    return profile
-
-
-def install_for_remote_start(station: Station, profile: ChargingProfile, evse_id: int) -> None:
-    """Install a remote start's profile for the transaction about to begin on ``evse_id``."""
-    engine = station.smart_charging
-    if engine is not None:
-        engine.install(replace(profile, evse_id=evse_id), pending=True)
 
 
 class SmartChargingHandlers:

@@ -46,6 +46,7 @@ from chargepoint.core.events import (
     StopReason,
 )
 from chargepoint.core.outbox import Outbox
+from chargepoint.core.remote_start import remote_start
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.peer import first_of
@@ -293,12 +294,11 @@ class V201Adapter:
             profile = smart_charging.remote_start_profile(self.station, charging_profile, evse_id)
             if profile is None:
                 return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
-        result = self.station.remote_start(token, evse_id, remote_start_id=remote_start_id)
+        result = remote_start(self.station, token, evse_id, profile, replace_same_level=False,
+                              remote_start_id=remote_start_id)
         if not result.accepted:
             log.info("RequestStartTransaction for %s rejected: %s", token, result.refusal)
             return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
-        if result.evse_id is not None and profile is not None:
-            smart_charging.install_for_remote_start(self.station, profile, result.evse_id)
         return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.accepted,
                                                    transaction_id=result.transaction_id)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
@@ -112,30 +111,19 @@ def profile_to_201(p: ChargingProfile) -> dict[str, Any]:
 
 
 def remote_start_profile(station: Station, p: dict[str, Any], evse_id: int | None) -> ChargingProfile | None:
-    """The TxProfile a RequestStartTransaction carries, if the engine would take it; None if not
-    (the start is then rejected: a limit the CSMS asked for must not be dropped)."""
-    engine = station.smart_charging
-    if engine is None:
-        return None
+    """The TxProfile a RequestStartTransaction carries, in the core's words; None if it does not
+    translate or names a transaction (K05.FR.04): the start is then rejected. Whether the station
+    takes it is ``core/remote_start.py``'s decision."""
     try:
         profile = profile_from_201(p, evse_id or min(station.connectors))
     except (Refused, PropertyConstraintViolationError, KeyError, ValueError) as exc:
         log.info("RequestStartTransaction: charging profile refused: %s", exc)
         return None
-    reason = "its purpose must be TxProfile" if profile.purpose is not Purpose.TX else \
-        "it must not name a transaction (K05.FR.04)" if profile.transaction_id is not None else \
-        engine.refusal(profile, pending=True)
-    if reason is not None:
-        log.info("RequestStartTransaction: charging profile %d refused: %s", profile.id, reason)
+    if profile.transaction_id is not None:
+        log.info("RequestStartTransaction: charging profile %d refused: it must not name a transaction "
+                 "(K05.FR.04)", profile.id)
         return None
     return profile
-
-
-def install_for_remote_start(station: Station, profile: ChargingProfile, evse_id: int) -> None:
-    """Install a remote start's profile for the transaction about to begin on ``evse_id``."""
-    engine = station.smart_charging
-    if engine is not None:
-        engine.install(replace(profile, evse_id=evse_id), pending=True, replace_same_level=False)
 
 
 def _rejected(reason: str) -> dict[str, str]:
