@@ -36,6 +36,7 @@ from chargepoint.core.phase_policy import PhaseChooser, PhaseSwitching
 from chargepoint.core.plan_runner import Plans
 from chargepoint.core.session_energy import RunningSession, SessionLedger
 from chargepoint.core.solar import SolarController
+from chargepoint.core.store import meta_get, meta_set
 from chargepoint.core.tariff_codec import cost_json
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import Clock
@@ -56,13 +57,11 @@ MODE_KEY = "solar_mode"
 
 
 def load_mode(store: Store) -> str | None:
-    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (MODE_KEY,)).fetchone()
-    return None if row is None else str(row[0])
+    return meta_get(store, MODE_KEY)
 
 
 def save_mode(store: Store, mode: str) -> None:
-    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (MODE_KEY, mode))
+    meta_set(store, MODE_KEY, mode)
 
 
 class Connectors(Protocol):

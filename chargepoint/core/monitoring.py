@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.store import Store, StoreError, meta_get, meta_set
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -340,10 +340,9 @@ def _next_due(monitor: Monitor, now: float) -> float:
 
 # -------------------------------------------- database work (store thread)
 def _load(store: Store) -> dict[str, Any] | None:
-    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (META_KEY,)).fetchone()
-    return None if row is None else dict(json.loads(row[0]))
+    text = meta_get(store, META_KEY)
+    return None if text is None else dict(json.loads(text))
 
 
 def _store(store: Store, text: str) -> None:
-    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (META_KEY, text))
+    meta_set(store, META_KEY, text)

@@ -28,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from chargepoint.core.store import meta_get, meta_set
+
 if TYPE_CHECKING:
     from chargepoint.core.store import Store
 
@@ -146,13 +148,11 @@ def plan_json(plan: Plan, progress: Progress | None, now: float) -> dict[str, An
 
 # ------------------------------------------------- database (store thread)
 def load_plans(store: Store) -> dict[int, Plan]:
-    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (PLANS_KEY,)).fetchone()
-    if row is None:
+    text = meta_get(store, PLANS_KEY)
+    if text is None:
         return {}
-    return {int(k): Plan(**v) for k, v in json.loads(str(row[0])).items()}
+    return {int(k): Plan(**v) for k, v in json.loads(text).items()}
 
 
 def save_plans(store: Store, plans: dict[int, Plan]) -> None:
-    text = json.dumps({str(k): asdict(p) for k, p in plans.items()})
-    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (PLANS_KEY, text))
+    meta_set(store, PLANS_KEY, json.dumps({str(k): asdict(p) for k, p in plans.items()}))

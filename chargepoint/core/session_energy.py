@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chargepoint.core.store import meta_get, meta_set
+
 if TYPE_CHECKING:
     from chargepoint.core.store import Store
 
@@ -95,11 +97,9 @@ def solar_share(solar_wh: float | None, energy_wh: float | None) -> float | None
 
 # ------------------------------------------------- database (store thread)
 def _load(store: Store) -> dict[str, dict[str, Any]]:
-    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (LEDGER_KEY,)).fetchone()
-    return {} if row is None else dict(json.loads(str(row[0])))
+    text = meta_get(store, LEDGER_KEY)
+    return {} if text is None else dict(json.loads(text))
 
 
 def _save(store: Store, finished: dict[str, dict[str, Any]]) -> None:
-    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                     (LEDGER_KEY, json.dumps(finished, separators=(",", ":"))))
+    meta_set(store, LEDGER_KEY, json.dumps(finished, separators=(",", ":")))

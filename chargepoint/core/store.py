@@ -288,3 +288,16 @@ def _check_pages(path: Path, db: sqlite3.Connection) -> None:
         result = reason(exc)
     if result != "ok":
         raise StoreError(f"{path}: the state database is corrupt: {one_line(result)}", damaged=True)
+
+
+# ------------------------------------------------ the meta table (store thread)
+def meta_get(store: Store, name: str) -> str | None:
+    """A value the station keeps under ``name`` in the meta table (a mode, a JSON document), or None."""
+    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def meta_set(store: Store, name: str, value: str) -> None:
+    """Keep ``value`` under ``name`` in the meta table, replacing what was there."""
+    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
+                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from chargepoint.config.home import HomeConfig
+from chargepoint.core.store import meta_get, meta_set
 from chargepoint.core.tariff import Tariff, home_tariff
 from chargepoint.core.tariff_codec import tariffs_from_json, tariffs_json
 from chargepoint.core.tariff_cost import CurrencyChange, SessionCost
@@ -45,13 +46,11 @@ class TariffChange(Enum):
 
 
 def _load(store: Store) -> str | None:
-    row = store.db.execute("SELECT value FROM meta WHERE name = ?", (TARIFFS_KEY,)).fetchone()
-    return None if row is None else str(row[0])
+    return meta_get(store, TARIFFS_KEY)
 
 
 def _save(store: Store, text: str) -> None:
-    store.db.execute("INSERT INTO meta (name, value) VALUES (?, ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (TARIFFS_KEY, text))
+    meta_set(store, TARIFFS_KEY, text)
 
 
 class TariffBook:
