@@ -9,25 +9,11 @@ the safety loop's decision (``chargepoint.safety.phases``).
 
 from __future__ import annotations
 
-from typing import Any
+from hal.pi_relay import GpioRelay
 
 
-class PiPhaseContactor:
+class PiPhaseContactor(GpioRelay):
     """``hal.interfaces.PhaseContactor`` on a GPIO output (gpiozero); off = one phase."""
 
-    def __init__(self, pin: int, *, active_high: bool = True, pin_factory: Any = None) -> None:
-        from gpiozero import OutputDevice
-
-        self._out = OutputDevice(pin, active_high=active_high, initial_value=False, pin_factory=pin_factory)
-
     def set_three_phase(self, three: bool) -> None:
-        if three:
-            self._out.on()
-        else:
-            self._out.off()
-
-    def close(self) -> None:
-        try:
-            self._out.off()
-        finally:
-            self._out.close()
+        self.energise(three)

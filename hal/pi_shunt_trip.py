@@ -7,25 +7,11 @@ pulse (hardware.md, "Welded contactor: shunt trip").
 
 from __future__ import annotations
 
-from typing import Any
+from hal.pi_relay import GpioRelay
 
 
-class PiShuntTrip:
+class PiShuntTrip(GpioRelay):
     """``hal.interfaces.ShuntTrip`` on a GPIO output (gpiozero)."""
 
-    def __init__(self, pin: int, *, active_high: bool = True, pin_factory: Any = None) -> None:
-        from gpiozero import OutputDevice
-
-        self._out = OutputDevice(pin, active_high=active_high, initial_value=False, pin_factory=pin_factory)
-
     def set_energised(self, on: bool) -> None:
-        if on:
-            self._out.on()
-        else:
-            self._out.off()
-
-    def close(self) -> None:
-        try:
-            self._out.off()
-        finally:
-            self._out.close()
+        self.energise(on)
