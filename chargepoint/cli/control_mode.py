@@ -59,7 +59,7 @@ def mode(target: Target, mode: str | None) -> None:
     minpv  6 A always, plus the surplus
     off    no charging (a plugged-in EV waits; a departure plan waits too)
 
-    pv and minpv need the grid meter ([load] in the configuration).
+    Every mode but fast needs the grid meter ([load] in the configuration).
 
     \b
     chargepoint mode

@@ -124,7 +124,7 @@ async def _limit(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
 
 @command("mode")
 async def _mode(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
-    """The solar mode: ``mode`` fast, pv or minpv sets it (kept across restarts); without, it is shown."""
+    """The solar mode: ``mode`` (fast, pv, minpv, off) sets it, kept across restarts; without, it is shown."""
     mode = args.get("mode")
     energy = s.energy
     if mode is not None:
