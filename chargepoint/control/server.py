@@ -133,8 +133,8 @@ class ControlServer:
         return True
 
     def _bind(self) -> socket.socket:
-        """Bind under a temporary name, set mode and group, then move into place,
-        so the socket is never reachable with looser permissions."""
+        """Bind under a temporary name, set mode and group, listen, then move into place,
+        so the socket is never reachable with looser permissions nor refused once visible."""
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
         if _listening(path):
@@ -147,9 +147,11 @@ class ControlServer:
             sock.bind(str(temporary))
             os.chmod(temporary, 0o660)
             self._set_group(temporary)
-            os.replace(temporary, path)
+            # Listen before the socket appears under its name: a client that sees the
+            # path is never refused in between.
             sock.listen(self.backlog)
             sock.setblocking(False)
+            os.replace(temporary, path)
         except BaseException:
             sock.close()
             with contextlib.suppress(OSError):

@@ -324,3 +324,30 @@ def test_permission_denied_names_the_configured_group_or_the_sockets_own(socket_
         assert json.loads(as_json["stdout"])["error"]["code"] == "permission"
     finally:
         listener.close()
+
+
+async def test_the_socket_listens_before_its_name_appears(socket_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    # A CLI that sees the path may connect at once: it must never be refused in between.
+    import chargepoint.control.server as server_module
+    path = str(socket_dir / "control.sock")
+    connects: list[str] = []
+    real_replace = os.replace
+
+    def replace_and_probe(source: Any, target: Any) -> None:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(source))
+            connects.append("accepted")
+        except ConnectionRefusedError:
+            connects.append("refused")
+        finally:
+            probe.close()
+        real_replace(source, target)
+
+    monkeypatch.setattr(server_module.os, "replace", replace_and_probe)
+    server = ControlServer(None, path, "chargepoint")  # type: ignore[arg-type]  # binding needs no station
+    assert await server.start()
+    try:
+        assert connects == ["accepted"]
+    finally:
+        await server.close()
