@@ -55,13 +55,13 @@ class NetworkProfiles:
 
     # -------------------------------------------------------------- reading
     def _stored(self) -> dict[str, dict[str, Any]]:
-        return json.loads(str(self.settings.get("network_profiles")))
+        return json.loads(self.settings.text("network_profiles"))
 
     def profile(self, slot: int) -> NetworkProfile | None:
         """The profile in ``slot`` (slot 0: the configuration file's), or None if the slot is empty."""
         if slot == FILE_SLOT:
             ocpp = self.settings.config.ocpp
-            return NetworkProfile(FILE_SLOT, ocpp.csms_url, int(self.settings.get("security_profile")),
+            return NetworkProfile(FILE_SLOT, ocpp.csms_url, self.settings.integer("security_profile"),
                                   int(ocpp.response_timeout_s))
         data = self._stored().get(str(slot))
         return None if data is None else NetworkProfile(**data)
@@ -88,7 +88,7 @@ class NetworkProfiles:
     @property
     def attempts(self) -> int:
         """Connection attempts through one profile before the next is tried."""
-        return int(self.settings.get("network_profile_attempts"))
+        return self.settings.integer("network_profile_attempts")
 
     # -------------------------------------------------------------- writing
     def refusal(self, profile: NetworkProfile) -> str | None:
@@ -99,7 +99,7 @@ class NetworkProfiles:
         if problem := url_problem(profile.url):
             return problem
         url = urlparse(profile.url)
-        current = int(self.settings.get("security_profile"))
+        current = self.settings.integer("security_profile")
         wanted = profile.security_profile
         if wanted < current:
             return f"security profile {wanted} is below the current {current}: downgrading is not allowed"
@@ -129,7 +129,7 @@ class NetworkProfiles:
     def connected(self, slot: int) -> None:
         """The link is connected through ``slot``: the security profile rises to that profile's."""
         profile = self.profile(slot)
-        if profile is not None and profile.security_profile > int(self.settings.get("security_profile")):
+        if profile is not None and profile.security_profile > self.settings.integer("security_profile"):
             self.settings.set("security_profile", str(profile.security_profile))
 
     def _priority_guard(self, value: object) -> str | None:

@@ -318,6 +318,24 @@ class Settings:
     def get(self, name: str) -> Value:
         return self._values[name]
 
+    def integer(self, name: str) -> int:
+        """An integer setting (seconds, counts, amps): typed, so no caller converts a string lookup."""
+        return self._typed(name, int)  # type: ignore[return-value]
+
+    def flag(self, name: str) -> bool:
+        """A boolean setting."""
+        return self._typed(name, bool)  # type: ignore[return-value]
+
+    def text(self, name: str) -> str:
+        """A text setting (names, JSON, comma-separated lists as written)."""
+        return self._typed(name, str)  # type: ignore[return-value]
+
+    def _typed(self, name: str, kind: type) -> Value:
+        definition = self.definitions[name]
+        if definition.kind is not kind:
+            raise TypeError(f"setting {name} is {definition.kind.__name__}, not {kind.__name__}")
+        return self._values[name]
+
     def csl(self, name: str) -> list[str]:
         """A comma-separated list setting as a list."""
         value = str(self._values[name])

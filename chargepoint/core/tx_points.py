@@ -98,7 +98,7 @@ class TxPoints:
 
     def ends_at_unplug(self) -> bool:
         """The EV unplugged ends an authorized transaction (see the module doc)."""
-        by_setting = bool(self.settings.get("stop_tx_on_ev_disconnect"))
+        by_setting = self.settings.flag("stop_tx_on_ev_disconnect")
         if self.fixed:
             return by_setting
         return bool(self.stop & {TxPoint.EV_CONNECTED, TxPoint.ENERGY_TRANSFER}) or by_setting

@@ -228,7 +228,7 @@ class V16Adapter:
         """Heartbeat every HeartbeatInterval; a new interval applies at once."""
         while True:
             self._heartbeat_changed.clear()
-            interval = float(self.settings.get("heartbeat_interval_s"))
+            interval = self.settings.integer("heartbeat_interval_s")
             changed = asyncio.ensure_future(self._heartbeat_changed.wait())
             elapsed = asyncio.ensure_future(self.clock.sleep(interval))
             try:
@@ -319,7 +319,7 @@ class V16Adapter:
         if self._latest.get(evse_id, (None,))[0:2] == wire:
             return  # the same in 1.6 terms: nothing new to say, and no timer to restart
         self._latest[evse_id] = (*wire, status)
-        duration = float(self.settings.get("minimum_status_duration_s"))
+        duration = self.settings.integer("minimum_status_duration_s")
         if duration <= 0 or wire[0] == ChargePointStatus.faulted:
             self._queue_status(status, wire)
         else:

@@ -117,15 +117,15 @@ class TransactionMessages:
                 remote_id = self._on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it and try again.
-                await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")))
+                await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s"))
                 continue
             except (OCPPError, TypeError, KeyError, ValueError) as exc:
                 # A CALLERROR, or a CALLRESULT that does not say what it must.
                 attempts += 1
-                limit = int(self.settings.get("tx_message_attempts"))
+                limit = self.settings.integer("tx_message_attempts")
                 if attempts < limit:
                     log.warning("%s refused (%s); attempt %d of %d", sent.action, exc, attempts, limit)
-                    retry = float(self.settings.get("tx_message_retry_interval_s"))
+                    retry = self.settings.integer("tx_message_retry_interval_s")
                     await self.clock.sleep(retry * attempts)
                     continue
                 log.error("%s refused %d times; dropped: %s", sent.action, attempts, exc)

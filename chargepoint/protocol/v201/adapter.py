@@ -261,7 +261,7 @@ class V201Adapter:
         """A Heartbeat every heartbeat interval (the setting); a new interval applies at once."""
         while True:
             self._heartbeat_changed.clear()
-            interval = float(self.settings.get("heartbeat_interval_s"))
+            interval = self.settings.integer("heartbeat_interval_s")
             changed = asyncio.ensure_future(self._heartbeat_changed.wait())
             elapsed = asyncio.ensure_future(self.clock.sleep(interval))
             try:

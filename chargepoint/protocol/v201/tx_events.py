@@ -113,15 +113,15 @@ class TransactionEvents:
                 self._on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it (same seqNo) and try again.
-                await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")))
+                await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s"))
                 continue
             except (OCPPError, TypeError, KeyError, ValueError) as exc:
                 attempts += 1
-                limit = int(self.settings.get("tx_message_attempts"))
+                limit = self.settings.integer("tx_message_attempts")
                 if attempts < limit:
                     log.warning("TransactionEvent %s refused (%s); attempt %d of %d",
                                 _event_type(sent), exc, attempts, limit)
-                    await self.clock.sleep(float(self.settings.get("tx_message_retry_interval_s")) * attempts)
+                    await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s") * attempts)
                     continue
                 log.error("TransactionEvent %s refused %d times; dropped: %s", _event_type(sent),
                           attempts, exc)
