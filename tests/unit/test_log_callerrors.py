@@ -139,3 +139,30 @@ async def test_the_librarys_own_lines_are_debug_detail(peer, log):
     assert library, "frames are still there at DEBUG"
     assert all(r.levelno == logging.DEBUG for r in library), [(r.levelname, r.getMessage()) for r in library]
     assert all(len(r.getMessage()) < 1200 for r in library)
+
+
+class BrokenRegistration:
+    """An adapter whose registration cannot be read: the station's check before the handler fails."""
+
+    @property
+    def registration(self) -> str:
+        raise RuntimeError("a bug in the station")
+
+
+async def test_a_failure_before_the_handler_is_answered_internal_error_not_left_to_time_out(log):
+    from chargepoint.protocol.v201.peer import V201Peer
+
+    wire = Wire()
+    station = V201Peer("CP-1", wire, BrokenRegistration(), response_timeout=5)  # type: ignore[arg-type]
+    reader = asyncio.ensure_future(station.start())
+    try:
+        got = await answer(wire, '[2,"bug-2","ClearCache",{}]')
+        assert got[:3] == [4, "bug-2", "InternalError"]
+        loud = [r for r in log.records if r.levelno >= logging.WARNING]
+        assert len(loud) == 1 and loud[0].exc_info is not None and "bug-2" in loud[0].getMessage()
+        # The connection stays: the next CALL is read and answered too.
+        assert (await answer(wire, '[2,"bug-3","ClearCache",{}]'))[:2] == [4, "bug-3"]
+    finally:
+        reader.cancel()
+        await station.stop_handling()
+        await asyncio.gather(reader, return_exceptions=True)

@@ -53,7 +53,7 @@ from decimal import Decimal
 from typing import Any
 
 from ocpp.charge_point import ChargePoint as LibChargePoint
-from ocpp.exceptions import FormationViolationError, GenericError, OCPPError
+from ocpp.exceptions import FormationViolationError, GenericError, InternalError, OCPPError
 from ocpp.messages import Call, MessageType
 
 from chargepoint.protocol.common.intake import CALL_QUEUE_MAX, FRAMES_PER_TURN, CallIntake
@@ -221,8 +221,21 @@ class RobustPeer(LibChargePoint):
         await self._send(Call(unique_id, "", {}).create_call_error(error).to_json())
 
     async def _handle_call_frame(self, raw_msg: str | bytes) -> None:
-        """One CSMS CALL from the queue: the library routes it to its handler and answers."""
-        await super().route_message(raw_msg)
+        """One CSMS CALL from the queue: the library routes it to its handler and answers.
+
+        The library answers InternalError for a handler that fails; a failure before the
+        handler (in this station's checks around it) gets the same answer here, so the
+        CSMS is never left waiting for its timeout."""
+        try:
+            await super().route_message(raw_msg)
+        except Exception as error:
+            unique_id = call_id(raw_msg)
+            log.error("CALL (id %s) failed before its handler; answered with an InternalError",
+                      brief(unique_id or "?", 40), exc_info=error)
+            if unique_id is not None:
+                await self._send(Call(unique_id, "", {}).create_call_error(
+                    InternalError(description="the station failed to process this request",
+                                  details={})).to_json())
 
     async def _refuse_busy(self, unique_id: str, description: str) -> None:
         """Answer a CALL that found the queue full: GenericError, "busy: N requests waiting".
