@@ -120,7 +120,7 @@ async def bound_rate(daemon: Daemon, transaction_id: int, count: int) -> float:
         sample = MeterSample(1, "bound", reading, ReadingContext.PERIODIC, 16.0)
         request = call.MeterValues(connector_id=1, transaction_id=transaction_id,
                                    meter_value=[meter_value(sample, measurands)])
-        await adapter._call(request, built_here=True)
+        await adapter.call(request, built_here=True)
     return count / (time.perf_counter() - began)
 
 

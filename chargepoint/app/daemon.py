@@ -179,8 +179,8 @@ class Daemon:
         self.service.use_version(version)
         self.adapter = version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
                                        self.config, self.clock, on_reset=self.reset,
-                                       data_transfer=self.data_transfer, boot_reason=self.boot_reason)
-        self.adapter.registered = self.registered  # shared by the run's connections
+                                       data_transfer=self.data_transfer, boot_reason=self.boot_reason,
+                                       registered=self.registered)  # shared by the run's connections
         return self.adapter
 
     def _watchdog_state(self) -> tuple[bool, str | None]:

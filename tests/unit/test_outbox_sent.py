@@ -17,6 +17,7 @@ from chargepoint.core.events import IdToken, MeterSample, ReadingContext, Transa
 from chargepoint.core.outbox import Outbox, Sent
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.core.store import Store
+from chargepoint.protocol.common.delivery import Delivery
 from chargepoint.protocol.common.peer import RobustPeer
 from chargepoint.protocol.v16.tx_messages import TransactionMessages
 from chargepoint.protocol.v201.peer import RobustV201Peer
@@ -102,21 +103,20 @@ class Station:
 
 
 def connect(version: str, box: Outbox, settings: Settings, link: Link, connected_at: float) -> asyncio.Task:
-    """One connection's sender of transaction messages, draining ``box`` over ``link``."""
+    """One connection's delivery of transaction messages, draining ``box`` over ``link``."""
     spawn = asyncio.ensure_future
     if version == "2.0.1":
         peer: Any = RobustV201Peer("CP-RESEND", link, None, 30)  # type: ignore[arg-type]
-        sender: Any = TransactionEvents(Station(), box, settings, ManualClock(),  # type: ignore[arg-type]
-                                        peer.call_built, connected_at, spawn)
+        words: Any = TransactionEvents(Station(), box, settings, connected_at, spawn)  # type: ignore[arg-type]
     else:
         peer = Peer16("CP-RESEND", link, response_timeout=30)
+        words = TransactionMessages(Station(), box, settings, spawn)  # type: ignore[arg-type]
 
-        async def call(request: Any, *, built_here: bool = True, after_send: Any = None) -> Any:
-            return await peer.call_built(request, after_send)
+    async def call(request: Any, *, built_here: bool = True, after_send: Any = None) -> Any:
+        return await peer.call_built(request, after_send)
 
-        sender = TransactionMessages(Station(), box, settings, ManualClock(), call, spawn)  # type: ignore[arg-type]
     link.peer = peer
-    return asyncio.ensure_future(sender.drain())
+    return asyncio.ensure_future(Delivery(box, settings, ManualClock(), words, call).run())
 
 
 async def until(condition: Any) -> None:

@@ -36,7 +36,7 @@ def translator(tmp_path: Path) -> TransactionMessages:
     """The 1.6 translation of queued events (no station, no connection: only translation is used)."""
     config = parse({"station": {"identity": "CP-WH", "state_dir": str(tmp_path)},
                     "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
-    return TransactionMessages(None, Outbox(), Settings(config), None, None, None)  # type: ignore[arg-type]
+    return TransactionMessages(None, Outbox(), Settings(config), None)  # type: ignore[arg-type]
 
 
 def session(adapter: TransactionMessages, local_id: str, start_wh: float, stop_wh: float,

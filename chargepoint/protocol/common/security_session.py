@@ -89,7 +89,7 @@ class SecuritySession:
             for entry in await security.log.unsent():
                 request = self.event_request(entry)
                 try:
-                    await self.adapter._call(request)
+                    await self.adapter.call(request)
                 except TimeoutError:
                     retry = True
                     break
@@ -124,7 +124,7 @@ class SecuritySession:
             csr = await security.signing_request()
             sent += 1
             try:
-                result = await self.adapter._call(self.csr_request(csr))
+                result = await self.adapter.call(self.csr_request(csr))
             except (TimeoutError, OCPPError) as exc:
                 log.warning("SignCertificate not answered: %s", exc or "timeout")
             else:

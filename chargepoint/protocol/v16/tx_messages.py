@@ -12,21 +12,17 @@ Each message is made once, before it is first sent (``Outbox.sent``): a resend
 after a lost connection or a restart is the same text, byte for byte, even if
 a setting it was made from has changed meanwhile.
 
-Delivery: in order, one at a time, each leaving the queue only after its
-answer; a CALLERROR is retried ``tx_message_attempts`` times
-(TransactionMessageAttempts), ``tx_message_retry_interval_s`` apart
-(TransactionMessageRetryInterval) times the attempt, then dropped; an
-unanswered message is kept and sent again.
+Delivery is the one loop of every version (``protocol.common.delivery``); here are
+1.6's words for it: a message of a transaction can be made once its start is
+answered (its transaction id known), a StartTransaction's answer gives the id.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
 from chargepoint.core.events import (
@@ -42,129 +38,45 @@ from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.transactions import whole_wh
-from chargepoint.protocol.common.peer import WireCall, wire_call
+from chargepoint.protocol.common.peer import wire_call
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import translate
-from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
 #: The wire form this module makes (``Sent.form``).
 FORM = "ocpp1.6"
 
-#: The adapter's CALL: ``call(request, built_here=True, after_send=...)``.
-Caller = Callable[..., Awaitable[Any]]
-
 
 class TransactionMessages:
-    """Drains the outbox as 1.6 transaction messages on one connection."""
+    """1.6's words for the outbox's delivery loop (``DeliveryWords``)."""
 
-    def __init__(self, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
-                 call_built: Caller, spawn: Callable[[Awaitable[Any]], None]) -> None:
+    form = FORM
+
+    def __init__(self, station: Station, outbox: Outbox, settings: Settings,
+                 spawn: Callable[[Awaitable[Any]], None]) -> None:
         self.station = station
         self.outbox = outbox
         self.settings = settings
-        self.clock = clock
-        self._call = call_built
         #: Runs follow-up work as a task of the connection (cancelled with it).
         self._spawn = spawn
-        #: The next message, made by ``after_send`` while the current one is on the wire.
-        self._ready: tuple[Entry, Sent | None] | None = None
 
-    async def drain(self) -> None:
-        """Send queued transaction messages in order; each leaves after its answer.
-
-        Each answer is committed before the next message goes out (see
-        ``Outbox.acknowledge``), so a killed daemon resends at most one; the
-        next message's wire form is fixed in that same commit. To keep the rate
-        of a backlog, the next message is made while the current one is on the
-        wire (``after_send``, in the sending task itself: a task per message
-        cost the drain two turns of the event loop each), and the commit
-        overlaps with fetching it.
-        """
-        self.outbox.attach_sender(FORM, self._made)
-        try:
-            await self._drain()
-        finally:
-            self.outbox.detach_sender(self._made)
-
-    async def _drain(self) -> None:
-        attempts = 0
-        committing: asyncio.Future[object] | None = None
-
-        def prepare() -> None:
-            try:
-                self._ready = self._prepare_following()
-            except Exception:  # made again when its turn comes; the CALL out must be awaited
-                log.exception("making the next queued message ahead failed")
-
-        while True:
-            entry = await self.outbox.wait_head()
-            if committing is not None:
-                await committing
-                committing = None
-            sent = self.outbox.sent(entry, FORM)
-            if sent is None:
-                sent = self.wire_form(entry)
-                if sent is None:
-                    committing = self.outbox.acknowledge(entry)
-                    continue
-                await self.outbox.record_sent(entry, sent)
-            self._ready = None
-            try:
-                result = await self._call(WireCall(sent.action, sent.payload), built_here=True,
-                                          after_send=prepare)
-                remote_id = self._on_result(entry, result)
-            except TimeoutError:
-                # Unknown whether the CSMS processed it: keep it and try again.
-                await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s"))
-                continue
-            except (OCPPError, TypeError, KeyError, ValueError) as exc:
-                # A CALLERROR, or a CALLRESULT that does not say what it must.
-                attempts += 1
-                limit = self.settings.integer("tx_message_attempts")
-                if attempts < limit:
-                    log.warning("%s refused (%s); attempt %d of %d", sent.action, exc, attempts, limit)
-                    retry = self.settings.integer("tx_message_retry_interval_s")
-                    await self.clock.sleep(retry * attempts)
-                    continue
-                log.error("%s refused %d times; dropped: %s", sent.action, attempts, exc)
-                committing = self.outbox.acknowledge(entry)
-                attempts = 0
-                continue
-            attempts = 0
-            committing = self.outbox.acknowledge(entry, remote_id=remote_id)
-
-    def _made(self, head: Entry) -> Sent | None:
-        """The outbox's new head as the outbox fixes it: made ahead if it was, else now, if it can be."""
-        ready, self._ready = self._ready, None
-        if ready is not None and ready[0] is head and ready[1] is not None:
-            return ready[1]
-        return self._made_now(head)
-
-    def _prepare_following(self) -> tuple[Entry, Sent | None] | None:
-        """The next message, made ahead: only if nothing it needs can still change
-        (its write has committed, its transaction id is known)."""
-        following = self.outbox.following()
-        if following is None:
-            return None
-        return following, self._made_now(following)
-
-    def _made_now(self, entry: Entry) -> Sent | None:
-        """``entry``'s wire form, or None while its transaction id is unknown (or it has none)."""
+    def can_make(self, entry: Entry, in_flight: Entry | None) -> bool:
+        """A start can always be made; any other message once its transaction id is known."""
         event = entry.event
-        if not isinstance(event, TransactionStarted) and self.outbox.remote_id(event.local_id) is None:
-            return None
-        return self.wire_form(entry)
+        return isinstance(event, TransactionStarted) or self.outbox.remote_id(event.local_id) is not None
 
-    def wire_form(self, entry: Entry) -> Sent | None:
-        """``entry`` as the text its every send carries; None: nothing to send for it."""
+    def label(self, sent: Sent) -> str:
+        return sent.action
+
+    def wire_form(self, entry: Entry, in_flight: Entry | None = None) -> Sent | None:
+        """``entry`` as the text its every send carries; None: nothing to send for it. (Nothing in
+        a 1.6 message depends on the answer to the one before, once ``can_make`` says yes.)"""
         request = self.translate(entry)
         if request is None:
             return None
         wire = wire_call(request)
         return Sent(FORM, wire.action, wire.payload)
-
 
     def translate(self, entry: Entry) -> Any | None:
         event: TransactionEvent = entry.event
@@ -215,7 +127,7 @@ class TransactionMessages:
                 data.append(value)
         return data
 
-    def _on_result(self, entry: Entry, result: Any) -> str | None:
+    def on_result(self, entry: Entry, result: Any) -> str | None:
         """Act on the CSMS's answer; returns the transaction id a start was given."""
         event = entry.event
         if isinstance(event, TransactionStarted):
@@ -226,7 +138,6 @@ class TransactionMessages:
             self.station.transaction_authorized(event.local_id, info)
             return str(transaction_id)
         if isinstance(event, TransactionStopped):
-            self.outbox.forget(event.local_id)
             if event.token and isinstance(result.id_tag_info, dict):
                 self._spawn(self.station.authorization.remember(
                     event.token.value, translate.auth_result(result.id_tag_info)))

@@ -2,17 +2,17 @@
 
 Translates station events into 2.0.1 CALLs and the CSMS's CALLs (``peer.py``)
 into station commands; holds no station logic and no state beyond the wire:
-the registration status, the 2.0.1 status last sent per connector, the faults
-last reported. Transaction messages are ``tx_events.py``'s; outgoing CALLs go
-through ``_call``, which also notices a CSMS that has stopped answering.
+the 2.0.1 status last sent per connector, the faults last reported. The
+connection's life (boot, heartbeat, CALLs, the best-effort queue) is the shared
+session's (``protocol.common.session``), the transaction messages go by the
+shared delivery loop in 2.0.1's words (``tx_events.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ocpp.exceptions import OCPPError
@@ -23,7 +23,6 @@ from ocpp.v201.enums import (
     DataTransferStatusEnumType,
     MessageTriggerEnumType,
     OperationalStatusEnumType,
-    RegistrationStatusEnumType,
     RequestStartStopStatusEnumType,
     ResetEnumType,
     ResetStatusEnumType,
@@ -49,7 +48,8 @@ from chargepoint.core.outbox import Outbox
 from chargepoint.core.remote_start import remote_start
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.protocol.common.peer import first_of
+from chargepoint.protocol.common.delivery import Delivery
+from chargepoint.protocol.common.session import ACCEPTED, Session
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import VERSION, smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
@@ -63,11 +63,6 @@ from chargepoint.protocol.v201.tx_events import TransactionEvents
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
-
-#: Wait after a BootNotification answered Pending/Rejected with interval 0.
-DEFAULT_BOOT_RETRY_S = 30
-#: Consecutive unanswered CALLs after which the connection counts as dead.
-SILENT_CALLS_LIMIT = 2
 
 BOOT_REASONS = {
     BootReason.POWER_UP: BootReasonEnumType.power_up,
@@ -90,13 +85,15 @@ ResetHook = Callable[[bool], Awaitable[None]]
 
 
 class V201Adapter:
-    """One connected session of OCPP 2.0.1: boot, heartbeat, status, transactions, handlers."""
+    """One connected session of OCPP 2.0.1: its words for the session, the outbox and the handlers."""
 
     #: The version spoken, its handlers and its transaction messages: 2.1 builds on this adapter
     #: (``protocol.v21.adapter``) and names its own.
     version = VERSION
     peer_class: type[V201Peer] = V201Peer
     transactions_class: type[TransactionEvents] = TransactionEvents
+    #: TxStartPoint / TxStopPoint decide when a transaction begins and ends.
+    fixed_tx_points = False
 
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
@@ -117,169 +114,67 @@ class V201Adapter:
         self.peer = self.peer_class(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.peer.device_model = DeviceModel(settings, len(station.connectors), station=station,
                                              clock=clock.time)
-        self.accepted = asyncio.Event()
-        #: The CSMS's answer to the last BootNotification (None before the first).
-        self.registration: RegistrationStatusEnumType | None = None
-        self.transactions = self.transactions_class(station, outbox, settings, clock,
-                                                    lambda request: self._call(request, built_here=True),
-                                                    clock.time(), self._spawn)
-        self.notifications = Notifications(self._queue)
-        self.reservation_updates = ReservationUpdates(station.reservations, self._queue)
+        self.session = Session(self.peer, self, station, settings, clock, self.registered)
+        self.call = self.session.call
+        self.spawn = self.session.spawn
+        #: For the handlers' follow-up reports (NotifyDisplayMessages): sent in order while connected.
+        self.queue = self.session.queue
+        self.transactions = self.transactions_class(station, outbox, settings, clock.time(), self.spawn)
+        self.notifications = Notifications(self.queue)
+        self.reservation_updates = ReservationUpdates(station.reservations, self.queue)
         self.security_session = SecuritySession(self)
-        self._silent_calls = 0
-        self._ready: asyncio.Queue[Any] = asyncio.Queue()
         #: Per EVSE: the 2.0.1 connector status last queued.
         self._sent_status: dict[int, str] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._heartbeat_changed = asyncio.Event()
-        self._boot_now = asyncio.Event()
         self.firmware_reports = FirmwareReports(self)
 
-    # ------------------------------------------------------------ running
+    @property
+    def accepted(self) -> asyncio.Event:
+        """Set once the station is registered on this connection."""
+        return self.session.accepted
+
+    @property
+    def registration(self) -> str | None:
+        """The CSMS's answer to the last BootNotification (None before the first)."""
+        return self.session.registration
+
     async def run(self) -> None:
         """Serve the connection until it closes (the exception tells why)."""
-        reader = asyncio.ensure_future(self.peer.start())
-        workers: list[asyncio.Future[Any]] = [reader]
-        try:
-            if self.registered.must_boot(self.version):
-                boot = asyncio.ensure_future(self._boot())
-                workers.append(boot)
-                await first_of(boot, reader)
-            else:  # a new connection, not a restart: the statuses below tell the CSMS the station is back
-                log.info("connected again; registered already in this run: no BootNotification")
-                self.registration = RegistrationStatusEnumType.accepted
-                self.accepted.set()
-            self.station.authorizer = self.authorize
-            self.station.tx_points.fixed = False  # TxStartPoint / TxStopPoint decide
-            self.station.status_listeners.append(self._status_changed)
-            self.station.aligned_listeners.append(self._aligned_sample)
-            self.settings.listeners.append(self._setting_changed)
-            self.reservation_updates.attach()
-            self.firmware_reports.attach()
-            for evse_id in self.station.connectors:
-                self._status_changed(self.station.status_of(evse_id))
-            session = [
-                asyncio.ensure_future(self._heartbeat()),
-                asyncio.ensure_future(self.transactions.drain()),
-                asyncio.ensure_future(self._send_best_effort()),
-                asyncio.ensure_future(self.security_session.run()),
-                asyncio.ensure_future(MonitorEvents(self.peer.device_model, self.station, self._queue).run()),
-            ]
-            workers += session
-            await first_of(reader, *session)
-        finally:
-            self.firmware_reports.detach()
-            _remove(self.station.status_listeners, self._status_changed)
-            _remove(self.station.aligned_listeners, self._aligned_sample)
-            _remove(self.settings.listeners, self._setting_changed)
-            self.reservation_updates.detach()
-            if self.station.authorizer == self.authorize:
-                self.station.authorizer = None
-            for worker in [*workers, *self._tasks]:
-                worker.cancel()
-            await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
-            await self.peer.stop_handling()
+        await self.session.run()
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    # ------------------------------------------------------ session words
+    def attach(self) -> None:
+        self.reservation_updates.attach()
+        self.firmware_reports.attach()
 
-    async def _call(self, request: Any, *, built_here: bool = False) -> Any:
-        """One CALL; raises OCPPError on a CALLERROR and TimeoutError when unanswered.
+    def detach(self) -> None:
+        self.firmware_reports.detach()
+        self.reservation_updates.detach()
 
-        Several CALLs in a row without an answer mean the connection is dead even
-        though it did not close: ConnectionError makes the link replace it.
-        ``built_here``: made by this adapter in wire form (see the 1.6 adapter).
-        """
-        try:
-            if built_here:
-                result = await self.peer.call_built(request)
-            else:
-                result = await self.peer.call(request, suppress=False)
-        except TimeoutError:
-            self._silent_calls += 1
-            if self._silent_calls >= SILENT_CALLS_LIMIT:
-                raise ConnectionError(f"CSMS left {self._silent_calls} CALLs unanswered") from None
-            raise
-        self._silent_calls = 0
-        return result
+    def status_evses(self) -> list[int]:
+        return list(self.station.connectors)
 
-    # --------------------------------------------------------------- boot
-    def _boot_request(self, reason: BootReasonEnumType) -> call.BootNotification:
+    def workers(self) -> list[Coroutine[Any, Any, Any]]:
+        return [Delivery(self.outbox, self.settings, self.clock, self.transactions, self.call).run(),
+                self.security_session.run(),
+                MonitorEvents(self.peer.device_model, self.station, self.queue).run()]
+
+    def heartbeat_request(self) -> Any:
+        return call.Heartbeat()
+
+    def boot_request(self, triggered: bool = False) -> call.BootNotification:
+        """The BootNotification with its true reason: the run's start, or Triggered."""
         cfg = self.config.station
         station: dict[str, Any] = {"model": cfg.model, "vendor_name": cfg.vendor,
                                    "firmware_version": chargepoint.__version__}
         if cfg.serial_number:
             station["serial_number"] = cfg.serial_number
+        reason = BOOT_REASONS[self.registered.reason(triggered)]
         return call.BootNotification(charging_station=station, reason=reason.value)
-
-    async def _boot(self) -> None:
-        """BootNotification until Accepted; before, only what the CSMS triggers is sent.
-
-        Each one gives its own true reason: the run's start, or Triggered for the one
-        the CSMS asked for by TriggerMessage (sent at once, cutting the wait short)."""
-        triggered = False
-        while True:
-            self._boot_now.clear()
-            reason = BOOT_REASONS[self.registered.reason(triggered)]
-            try:
-                result = await self._call(self._boot_request(reason))
-            except (TimeoutError, OCPPError) as exc:
-                log.warning("BootNotification not answered (%s); trying again", exc or "timeout")
-                triggered = await self._wait_boot_retry(DEFAULT_BOOT_RETRY_S * random.uniform(0.5, 1.0))
-                continue
-            self.registration = RegistrationStatusEnumType(result.status)
-            if self.registration == RegistrationStatusEnumType.accepted:
-                if result.interval > 0:
-                    self.settings.set("heartbeat_interval_s", str(result.interval))
-                log.info("BootNotification accepted (reason %s); heartbeat every %s s", reason.value,
-                         self.settings.get("heartbeat_interval_s"))
-                self.registered.accepted(self.version)
-                self.accepted.set()
-                return
-            wait = result.interval if result.interval > 0 else DEFAULT_BOOT_RETRY_S
-            log.info("BootNotification %s; trying again in %d s", self.registration.value, wait)
-            triggered = await self._wait_boot_retry(wait)
-
-    async def _wait_boot_retry(self, seconds: float) -> bool:
-        """The retry interval, cut short when the CSMS triggers a BootNotification (True then)."""
-        triggered = asyncio.ensure_future(self._boot_now.wait())
-        elapsed = asyncio.ensure_future(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({triggered, elapsed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            triggered.cancel()
-            elapsed.cancel()
-        return self._boot_now.is_set()
-
-    def _setting_changed(self, name: str, _value: object) -> None:
-        if name == "heartbeat_interval_s":
-            self._heartbeat_changed.set()
-
-    async def _heartbeat(self) -> None:
-        """A Heartbeat every heartbeat interval (the setting); a new interval applies at once."""
-        while True:
-            self._heartbeat_changed.clear()
-            interval = self.settings.integer("heartbeat_interval_s")
-            changed = asyncio.ensure_future(self._heartbeat_changed.wait())
-            elapsed = asyncio.ensure_future(self.clock.sleep(interval))
-            try:
-                await asyncio.wait({changed, elapsed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                changed.cancel()
-                elapsed.cancel()
-            if self._heartbeat_changed.is_set():
-                continue
-            try:
-                await self._call(call.Heartbeat())
-            except TimeoutError:
-                log.warning("Heartbeat not answered")
 
     # ------------------------------------------------------ authorization
     async def authorize(self, token: IdToken) -> AuthResult:
         try:
-            result = await self._call(call.Authorize(id_token=translate.id_token(token)))
+            result = await self.call(call.Authorize(id_token=translate.id_token(token)))
         except (TimeoutError, OCPPError) as exc:
             log.warning("Authorize for %s not answered: %s", token, exc or "timeout")
             return AuthResult(AuthStatus.UNKNOWN)
@@ -341,7 +236,7 @@ class V201Adapter:
     async def data_transfer(self, vendor_id: str, message_id: str | None = None,
                             data: Any = None) -> tuple[str, Any]:
         """Send a DataTransfer to the CSMS; returns its status and data."""
-        result = await self._call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data))
+        result = await self.call(call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data))
         return result.status, result.data
 
     # ------------------------------------------------------------- reset
@@ -360,11 +255,11 @@ class V201Adapter:
             # An EVSE has nothing of its own to restart here: its transaction ends (Immediate) or
             # is let finish (OnIdle), and the connector is ready again as soon as it is idle.
             if kind == ResetEnumType.immediate:
-                self._spawn(self.station.stop_transaction(evse_id, StopReason.HARD_RESET))
+                self.spawn(self.station.stop_transaction(evse_id, StopReason.HARD_RESET))
             return
         if self.on_reset is not None:
             log.info("%s reset requested by the CSMS", kind)
-            self._spawn(self._reset_when_idle(kind == ResetEnumType.on_idle))
+            self.spawn(self._reset_when_idle(kind == ResetEnumType.on_idle))
 
     async def _reset_when_idle(self, wait_for_idle: bool) -> None:
         """OnIdle: the station restarts once no transaction runs; Immediate: at once (the
@@ -383,7 +278,7 @@ class V201Adapter:
     def trigger(self, requested: str, evse: dict | None) -> Any:
         status = TriggerMessageStatusEnumType.accepted
         if requested == MessageTriggerEnumType.boot_notification:
-            if self.registration == RegistrationStatusEnumType.accepted:
+            if self.registration == ACCEPTED:
                 status = TriggerMessageStatusEnumType.rejected
         elif requested in (MessageTriggerEnumType.status_notification, MessageTriggerEnumType.meter_values):
             if not self._trigger_evses(evse):
@@ -397,10 +292,10 @@ class V201Adapter:
 
     def after_trigger(self, requested: str, evse: dict | None) -> None:
         if requested == MessageTriggerEnumType.boot_notification:
-            if self.registration != RegistrationStatusEnumType.accepted:
-                self._boot_now.set()
+            if self.registration != ACCEPTED:
+                self.session.boot_now()
         elif requested == MessageTriggerEnumType.heartbeat:
-            self._queue(call.Heartbeat())
+            self.queue(call.Heartbeat())
         elif requested in TRIGGERS:
             self.firmware_reports.triggered(requested)
         elif requested == MessageTriggerEnumType.status_notification:
@@ -412,14 +307,14 @@ class V201Adapter:
                 if reading is not None:
                     sample = MeterSample(evse_id, "", reading, ReadingContext.TRIGGER)
                     measurands = self.settings.csl("aligned_measurands") or ["Energy.Active.Import.Register"]
-                    self._queue(call.MeterValues(evse_id=evse_id,
-                                                 meter_value=[translate.meter_value(sample, measurands)]))
+                    self.queue(call.MeterValues(evse_id=evse_id,
+                                                meter_value=[translate.meter_value(sample, measurands)]))
         elif requested == MessageTriggerEnumType.transaction_event:
             for evse_id in self._trigger_evses(evse):
                 self.station.sample_now(evse_id)
 
     # ------------------------------------------------------------ status
-    def _status_changed(self, status: StatusChanged) -> None:
+    def status_changed(self, status: StatusChanged) -> None:
         if status.evse_id == 0:
             return  # 2.0.1 reports connectors only
         self.notifications.fault_changed(status)
@@ -430,33 +325,12 @@ class V201Adapter:
         if not force and self._sent_status.get(status.evse_id) == word:
             return
         self._sent_status[status.evse_id] = word
-        self._queue(call.StatusNotification(
+        self.queue(call.StatusNotification(
             timestamp=iso_utc(status.timestamp), connector_status=word,
             evse_id=status.evse_id, connector_id=status.connector_id))
 
-    def _aligned_sample(self, sample: MeterSample) -> None:
+    def aligned_sample(self, sample: MeterSample) -> None:
         measurands = self.settings.csl("aligned_measurands")
         if measurands:
-            self._queue(call.MeterValues(evse_id=sample.evse_id,
-                                         meter_value=[translate.meter_value(sample, measurands)]))
-
-    def _queue(self, request: Any) -> None:
-        self._ready.put_nowait(request)
-
-    #: For the handlers' follow-up reports (NotifyDisplayMessages): sent in order while connected.
-    queue = _queue
-
-    async def _send_best_effort(self) -> None:
-        """Status, events and readings outside transactions: sent while connected, not queued across
-        outages (after a reconnect the current status is sent afresh)."""
-        while True:
-            request = await self._ready.get()
-            try:
-                await self._call(request)
-            except (TimeoutError, OCPPError) as exc:
-                log.warning("%s not accepted: %s", type(request).__name__, exc or "timeout")
-
-
-def _remove(listeners: list[Any], listener: Any) -> None:
-    if listener in listeners:
-        listeners.remove(listener)
+            self.queue(call.MeterValues(evse_id=sample.evse_id,
+                                        meter_value=[translate.meter_value(sample, measurands)]))

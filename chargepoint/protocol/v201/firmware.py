@@ -101,11 +101,11 @@ class FirmwareReports(StatusReports):
             self.send(log_notification(state, triggered=True))
 
     def send(self, request: Any, then: Any = None) -> None:
-        self.adapter._spawn(self._deliver(request, then))
+        self.adapter.spawn(self._deliver(request, then))
 
     async def _deliver(self, request: Any, then: Any) -> None:
         try:
-            await self.adapter._call(request)
+            await self.adapter.call(request)
         except (TimeoutError, OCPPError) as exc:
             logger.warning("%s not accepted: %s", type(request).__name__, exc or "timeout")
             return

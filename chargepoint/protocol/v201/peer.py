@@ -142,7 +142,7 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         if registration != RegistrationStatusEnumType.accepted and not (
                 waiting and msg.action in ALLOWED_WHILE_PENDING):
             raise SecurityError(description=f"{msg.action} before the BootNotification was accepted "
-                                            f"({registration.value if registration else 'not answered'})",
+                                            f"({registration or 'not answered'})",
                                 details={})
         error = schema_error(msg.action, msg.payload, self.ocpp_version, SCHEMA_ERRORS,
                              FormatViolationError)

@@ -23,10 +23,10 @@ with the ``offline`` flag it was first sent with. A transaction a RequestStartTr
 is ``RemoteStart`` with its ``remoteStartId`` whatever the identifier's kind; the id is the
 transaction's own (kept on disk with it), so a Started sent after a reconnect or a restart names it.
 
-Delivery is the same as in every version: in order, one at a time, each
-leaving the queue only after its answer; a CALLERROR is retried
-``tx_message_attempts`` times (MessageAttempts) ``tx_message_retry_interval_s``
-apart (MessageAttemptInterval), an unanswered message is kept and sent again.
+Delivery is the one loop of every version (``protocol.common.delivery``: MessageAttempts and
+MessageAttemptInterval are its ``tx_message_attempts`` and ``tx_message_retry_interval_s``); here
+are 2.0.1's words for it. Every message can be made at once; one made while the message before
+it is still on the wire is numbered as it will be once that one is answered.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 from ocpp.v201.enums import ChargingStateEnumType, TransactionEventEnumType, TriggerReasonEnumType
 
@@ -54,89 +53,52 @@ from chargepoint.core.events import (
 from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.protocol.common.peer import WireCall, wire_call
+from chargepoint.protocol.common.peer import wire_call
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import translate
-from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
 #: The wire form this module makes (``Sent.form``).
 FORM = "ocpp2.0.1"
 
-Caller = Callable[[Any], Awaitable[Any]]
-
 
 class TransactionEvents:
-    """Drains the outbox as TransactionEvents on one connection."""
+    """2.0.1's words for the outbox's delivery loop (``DeliveryWords``): TransactionEvents."""
 
     #: The wire form made here; 2.1's messages (``protocol.v21.tx_events``) are a form of their own.
     form = FORM
 
-    def __init__(self, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
-                 call_built: Caller, connected_at: float,
+    def __init__(self, station: Station, outbox: Outbox, settings: Settings, connected_at: float,
                  spawn: Callable[[Awaitable[Any]], None]) -> None:
         self.station = station
         self.outbox = outbox
         self.settings = settings
-        self.clock = clock
-        self._call = call_built
         #: Runs follow-up work as a task of the connection (cancelled with it).
         self._spawn = spawn
         #: Events made before this connection opened were made offline (the ``offline`` flag).
         self.connected_at = connected_at
 
-    async def drain(self) -> None:
-        """Send queued transaction messages in order; each leaves after its answer is committed."""
-        self.outbox.attach_sender(self.form, self.wire_form)
-        try:
-            await self._drain()
-        finally:
-            self.outbox.detach_sender(self.wire_form)
+    def can_make(self, entry: Entry, in_flight: Entry | None) -> bool:
+        return True  # the transaction id is the station's own, the seqNo counted here
 
-    def wire_form(self, entry: Entry) -> Sent:
+    def wire_form(self, entry: Entry, in_flight: Entry | None = None) -> Sent:
         """``entry`` as the text its every send carries (made once: see the module doc)."""
-        wire = wire_call(self.translate(entry))
+        wire = wire_call(self.translate(entry, in_flight))
         return Sent(self.form, wire.action, wire.payload)
 
-    async def _drain(self) -> None:
-        attempts = 0
-        while True:
-            entry = await self.outbox.wait_head()
-            sent = self.outbox.sent(entry, self.form)
-            if sent is None:
-                sent = self.wire_form(entry)
-                await self.outbox.record_sent(entry, sent)
-            request = WireCall(sent.action, sent.payload)
-            try:
-                result = await self._call(request)
-                self._on_result(entry, result)
-            except TimeoutError:
-                # Unknown whether the CSMS processed it: keep it (same seqNo) and try again.
-                await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s"))
-                continue
-            except (OCPPError, TypeError, KeyError, ValueError) as exc:
-                attempts += 1
-                limit = self.settings.integer("tx_message_attempts")
-                if attempts < limit:
-                    log.warning("TransactionEvent %s refused (%s); attempt %d of %d",
-                                _event_type(sent), exc, attempts, limit)
-                    await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s") * attempts)
-                    continue
-                log.error("TransactionEvent %s refused %d times; dropped: %s", _event_type(sent),
-                          attempts, exc)
-            attempts = 0
-            started = isinstance(entry.event, TransactionStarted)
-            await self.outbox.acknowledge(entry, remote_id=entry.event.local_id if started else None)
-            if isinstance(entry.event, TransactionStopped):
-                self.outbox.forget(entry.event.local_id)
+    def label(self, sent: Sent) -> str:
+        """TransactionEvent Started, Updated or Ended: for a log line."""
+        return f"TransactionEvent {json.loads(sent.payload).get('eventType', '?')}"
 
     # ------------------------------------------------------------ translation
-    def translate(self, entry: Entry) -> call.TransactionEvent:
+    def translate(self, entry: Entry, in_flight: Entry | None = None) -> call.TransactionEvent:
         event = entry.event
         info: dict[str, Any] = {"transactionId": event.local_id}
         made_at = event.reading.timestamp if isinstance(event, MeterSample) else event.timestamp
-        common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id),
+        # seqNo: the transaction's messages answered, the one still on the wire counted as answered.
+        ahead = in_flight is not None and in_flight.event.local_id == event.local_id
+        common: dict[str, Any] = {"seq_no": self.outbox.answered(event.local_id) + ahead,
                                   "offline": True if made_at < self.connected_at else None}
         if isinstance(event, ActivityChanged):
             state = StatusChanged(event.evse_id, event.timestamp, activity=event.activity,
@@ -216,8 +178,13 @@ class TransactionEvents:
                                                  ReadingContext.TRANSACTION_END))
         return values
 
-    def _on_result(self, entry: Entry, result: Any) -> None:
-        """The CSMS's word on the identifier, when it gave one."""
+    def on_result(self, entry: Entry, result: Any) -> str | None:
+        """The CSMS's word on the identifier, when it gave one; a start's id is the station's own."""
+        event = entry.event
+        self._verdict(entry, result)
+        return event.local_id if isinstance(event, TransactionStarted) else None
+
+    def _verdict(self, entry: Entry, result: Any) -> None:
         event = entry.event
         info = getattr(result, "id_token_info", None)
         if not isinstance(info, dict) or isinstance(event, MeterSample | ActivityChanged):
@@ -243,7 +210,3 @@ def _start_trigger(event: TransactionStarted) -> TriggerReasonEnumType:
         return TriggerReasonEnumType.charging_state_changed
     return TriggerReasonEnumType.authorized
 
-
-def _event_type(sent: Sent) -> str:
-    """Started, Updated or Ended: for a log line."""
-    return str(json.loads(sent.payload).get("eventType", "?"))

@@ -46,14 +46,14 @@ class V21Adapter(V201Adapter):
         self.dynamic_changed = asyncio.Event()
 
     async def run(self) -> None:
-        self._spawn(self._pull_dynamic_limits())
+        self.spawn(self._pull_dynamic_limits())
         await super().run()
 
     async def authorize(self, token: IdToken) -> AuthResult:
         """2.0.1's Authorize; a tariff the CSMS gives with an accepted identifier (a driver tariff)
         prices that identifier's next session."""
         try:
-            result = await self._call(call.Authorize(id_token=translate.id_token(token)))
+            result = await self.call(call.Authorize(id_token=translate.id_token(token)))
         except (TimeoutError, OCPPError) as exc:
             log.warning("Authorize for %s not answered: %s", token, exc or "timeout")
             return AuthResult(AuthStatus.UNKNOWN)
@@ -81,4 +81,4 @@ class V21Adapter(V201Adapter):
 
     async def _pull_dynamic_limits(self) -> None:
         await self.accepted.wait()
-        await DynamicPuller(self.station, self.clock, self._call, self.dynamic_changed).run()
+        await DynamicPuller(self.station, self.clock, self.call, self.dynamic_changed).run()

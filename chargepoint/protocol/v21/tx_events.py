@@ -34,16 +34,17 @@ class V21TransactionEvents(TransactionEvents):
 
     form = FORM
 
-    def _on_result(self, entry: Entry, result: Any) -> None:
+    def on_result(self, entry: Entry, result: Any) -> str | None:
         """2.0.1's, and the running total the CSMS may give in its answer (its own figure, shown beside
         the station's as for CostUpdated)."""
-        super()._on_result(entry, result)
+        remote_id = super().on_result(entry, result)
         total = getattr(result, "total_cost", None)
         if total is not None and not isinstance(entry.event, TransactionStopped):
             self.station.tariffs.csms_cost_updated(entry.event.local_id, decimal(total))
+        return remote_id
 
-    def translate(self, entry: Entry) -> Any:
-        fields = vars(super().translate(entry))
+    def translate(self, entry: Entry, in_flight: Entry | None = None) -> Any:
+        fields = vars(super().translate(entry, in_flight))
         event = entry.event
         if isinstance(event, TransactionStopped | MeterSample) and event.cost:
             fields["cost_details"] = cost_details(cost_from_json(event.cost))
