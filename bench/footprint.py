@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chargepoint.protocol.v16.csms import CentralSystem, Frame
+from chargepoint.protocol.bench_csms.v16 import CentralSystem, Frame
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chargepoint.cli.demo_station import TwoProcessStation
-from chargepoint.protocol.v16.csms import CentralSystem, Frame
-from chargepoint.protocol.v21.csms import ALL_VERSIONS
+from chargepoint.protocol.bench_csms.v16 import CentralSystem, Frame
+from chargepoint.protocol.bench_csms.v21 import ALL_VERSIONS
 
 CARD = "04A1B2C3D4"
 IDENTITY = "DEMO-CP-1"

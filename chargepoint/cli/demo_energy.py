@@ -18,7 +18,7 @@ from typing import Any
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.protocol.v16.csms import CentralSystem
+from chargepoint.protocol.bench_csms.v16 import CentralSystem
 
 IDENTITY = "DEMO-HOME-1"
 #: Seconds of real time each scenario runs.

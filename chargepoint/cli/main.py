@@ -311,8 +311,8 @@ def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: boo
     the operator's backend.
     """
     from chargepoint.cli.demo import Timeline
-    from chargepoint.protocol.v16.csms import CentralSystem
-    from chargepoint.protocol.v21.csms import ALL_VERSIONS
+    from chargepoint.protocol.bench_csms.v16 import CentralSystem
+    from chargepoint.protocol.bench_csms.v21 import ALL_VERSIONS
 
     _setup_logging("warning")
     timeline = Timeline()

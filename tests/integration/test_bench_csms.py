@@ -11,7 +11,7 @@ import asyncio
 import websockets
 from ocpp.v16 import ChargePoint, call
 
-from chargepoint.protocol.v16.csms import CentralSystem
+from chargepoint.protocol.bench_csms.v16 import CentralSystem
 
 
 async def test_reports_of_a_16_station_are_answered():

@@ -18,9 +18,9 @@ from chargepoint.app.daemon import Daemon
 from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
 from chargepoint.core.security_log import SecurityEvent
-from chargepoint.protocol.v16 import csms as v16_csms
+from chargepoint.protocol.bench_csms import v16 as v16_csms
+from chargepoint.protocol.bench_csms import v201 as v201_csms
 from chargepoint.protocol.v16.adapter import V16Adapter
-from chargepoint.protocol.v201 import csms as v201_csms
 from chargepoint.protocol.v201.adapter import V201Adapter
 from tests.integration.conftest import until
 from tests.integration.loopback_csms import LoopbackCsms

@@ -15,12 +15,12 @@ import pytest
 from chargepoint.app.daemon import Daemon
 from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
-from chargepoint.protocol.v16 import csms as v16_csms
+from chargepoint.protocol.bench_csms import v16 as v16_csms
+from chargepoint.protocol.bench_csms import v201 as v201_csms
+from chargepoint.protocol.bench_csms.v21 import StationPeer21
 from chargepoint.protocol.v16.adapter import V16Adapter
 from chargepoint.protocol.v21 import SUBPROTOCOL as V21
 from chargepoint.protocol.v21.adapter import V21Adapter
-from chargepoint.protocol.v21.csms import StationPeer21
-from chargepoint.protocol.v201 import csms as v201_csms
 from chargepoint.protocol.v201.adapter import V201Adapter
 from tests.integration.conftest import until
 

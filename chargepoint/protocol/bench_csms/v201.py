@@ -1,6 +1,6 @@
 """The bench CSMS's side of a station that speaks OCPP 2.0.1.
 
-``protocol.v16.csms.CentralSystem`` accepts the connection and keeps the ledger;
+``protocol.bench_csms.v16.CentralSystem`` accepts the connection and keeps the ledger;
 this peer answers the 2.0.1 messages into the same ledger (a transaction's
 record is keyed by the station's own transaction id) and starts and stops
 sessions the 2.0.1 way. ``BOTH_VERSIONS`` makes a CentralSystem that prefers
@@ -22,8 +22,8 @@ from ocpp.v201.enums import (
     RequestStartStopStatusEnumType,
 )
 
-from chargepoint.protocol.v16 import csms as v16_csms
-from chargepoint.protocol.v16.csms import CentralSystem, TransactionRecord
+from chargepoint.protocol.bench_csms import v16 as v16_csms
+from chargepoint.protocol.bench_csms.v16 import CentralSystem, TransactionRecord
 
 SUBPROTOCOL = "ocpp2.0.1"
 _REMOTE_START_IDS = itertools.count(1)

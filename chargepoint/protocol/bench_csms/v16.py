@@ -1,4 +1,4 @@
-"""A small OCPP central system for the bench and the demo (1.6J here; 2.0.1 in ``v201/csms.py``).
+"""A small OCPP central system for the bench and the demo (1.6J; 2.0.1 in ``v201.py``, 2.1 in ``v21.py``).
 
 A technician commissioning a station without the operator's backend, or a
 developer on a laptop, needs something to connect to: this accepts stations,
@@ -209,7 +209,7 @@ class CentralSystem:
     """Accepts OCPP stations on ``ws://host:port/<identity>``: 1.6J, and each version in ``peers``.
 
     ``peers`` maps a subprotocol to the CSMS side of a station speaking it, in the
-    order this CSMS prefers them (``protocol.v201.csms.BOTH_VERSIONS`` adds 2.0.1).
+    order this CSMS prefers them (``protocol.bench_csms.v201.BOTH_VERSIONS`` adds 2.0.1).
     """
 
     accept_tags: set[str] | None = None  # None accepts every card

@@ -1,6 +1,6 @@
 """The bench CSMS's side of a station that speaks OCPP 2.1.
 
-2.1 extends 2.0.1: the bench's 2.0.1 peer (``protocol.v201.csms``) with the
+2.1 extends 2.0.1: the bench's 2.0.1 peer (``protocol.bench_csms.v201``) with the
 ``ocpp`` library's 2.1 messages and schemas (the session's cost a station
 reports in its Ended TransactionEvent shows in the frames printed).
 ``ALL_VERSIONS`` makes a CentralSystem that speaks 2.0.1 (preferred), 1.6J
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from ocpp.v21 import call, call_result
 
-from chargepoint.protocol.v16 import csms as v16_csms
+from chargepoint.protocol.bench_csms import v16 as v16_csms
+from chargepoint.protocol.bench_csms.v201 import BOTH_VERSIONS, StationPeer201
 from chargepoint.protocol.v21 import SUBPROTOCOL, VERSION
-from chargepoint.protocol.v201.csms import BOTH_VERSIONS, StationPeer201
 
 
 class StationPeer21(StationPeer201):
