@@ -22,6 +22,7 @@ from websockets.protocol import State
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
+from chargepoint.protocol.v16.adapter import V16Adapter
 from chargepoint.protocol.v16.peer import Peer16
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms, TcpProxy
@@ -80,8 +81,9 @@ OPTIONAL_CALLS = {
     "ClearChargingProfile": {},
     "GetCompositeSchedule": {"connectorId": 1, "duration": 60},
 }
-#: The station's own handlers, as the library's @on decorator marks them.
-IMPLEMENTED = {getattr(f._on_action, "value", f._on_action) for cls in Peer16.__mro__
+#: The station's own handlers, as the library's @on decorator marks them: the peer's and its blocks'.
+IMPLEMENTED = {getattr(f._on_action, "value", f._on_action)
+               for cls in (*Peer16.__mro__, *V16Adapter.block_types)
                for f in vars(cls).values() if hasattr(f, "_on_action")}
 NOT_IMPLEMENTED = [action for action in OPTIONAL_CALLS if action not in IMPLEMENTED][:2]
 

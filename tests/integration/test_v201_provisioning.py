@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -47,8 +48,9 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
-class Station201(ProvisioningHandlers, RobustPeer, LibChargePoint):
-    """The station's provisioning over 2.0.1, as the adapter composes it."""
+class Station201(RobustPeer, LibChargePoint):
+    """The station's provisioning over 2.0.1, as the adapter composes it: the block over a context
+    with the device model and the connection's CALL."""
 
     call_results = call_result
     secret_names = SECRET_VARIABLES
@@ -56,6 +58,9 @@ class Station201(ProvisioningHandlers, RobustPeer, LibChargePoint):
     def __init__(self, identity: str, ws: Any, device_model: DeviceModel) -> None:
         super().__init__(identity, ws, response_timeout=10)
         self.device_model = device_model
+        context = SimpleNamespace(device_model=device_model,
+                                  call=lambda request: self.call(request, suppress=False))
+        self.add_block(ProvisioningHandlers(context))  # type: ignore[arg-type]
 
 
 class Csms201(LibChargePoint):

@@ -74,9 +74,7 @@ def _leaf(root: Ca, csr_pem: str, **changes: Any) -> str:
 
 
 def _handlers(module: Any, security: Security) -> Any:
-    handlers = module.SecurityHandlers()
-    handlers.adapter = SimpleNamespace(station=SimpleNamespace(security=security))
-    return handlers
+    return module.SecurityHandlers(SimpleNamespace(station=SimpleNamespace(security=security)))
 
 
 async def _events(security: Security) -> list[Any]:

@@ -140,3 +140,31 @@ def test_no_module_imports_another_modules_private_names():
     """A name another module needs is part of its interface: it gets a public name, or moves."""
     found = [hit for path in _modules(PACKAGE) for hit in _private_imports(path)]
     assert not found, "make the name public or move it:\n" + "\n".join(found)
+
+
+def test_each_ocpp_block_is_an_object_over_a_typed_context_not_a_mixin_of_the_peer():
+    """The peers carry the Core handlers only (their bases: the robustness layer, the library's
+    charge point, and for 2.1 the 2.0.1 peer); every other block is a ``Block`` the adapter
+    builds over itself and routes to the peer, and each adapter's blocks answer distinct actions."""
+    from ocpp.routing import create_route_map
+
+    from chargepoint.protocol.common.block import Block
+    from chargepoint.protocol.common.peer import RobustPeer
+    from chargepoint.protocol.v16.adapter import V16Adapter
+    from chargepoint.protocol.v16.peer import Peer16
+    from chargepoint.protocol.v21.adapter import V21Adapter
+    from chargepoint.protocol.v21.peer import V21Peer
+    from chargepoint.protocol.v201.adapter import V201Adapter
+    from chargepoint.protocol.v201.peer import RobustV201Peer, V201Peer
+
+    for peer in (Peer16, RobustV201Peer, V201Peer, V21Peer):
+        ours = [base for base in peer.__mro__ if base.__module__.startswith("chargepoint.")]
+        assert all(issubclass(base, RobustPeer) for base in ours), (peer, ours)
+    for adapter in (V16Adapter, V201Adapter, V21Adapter):
+        assert adapter.block_types and all(issubclass(b, Block) for b in adapter.block_types)
+        actions = [action for b in adapter.block_types for action, route in create_route_map(b).items()
+                   if "_on_action" in route]
+        assert len(actions) == len(set(actions)), f"{adapter.__name__}: two blocks answer one action"
+    # No handler class anywhere is typed "adapter: Any" (the mixins' mark).
+    for path in _modules(PACKAGE / "protocol"):
+        assert "    adapter: Any\n" not in path.read_text(encoding="utf-8"), path

@@ -18,6 +18,7 @@ import pytest
 from ocpp.v16 import call
 
 from chargepoint.protocol.v16.peer import Peer16
+from chargepoint.protocol.v16.reservations import ReservationHandlers
 
 
 class Wire:
@@ -44,7 +45,9 @@ class Adapter:
 @pytest.fixture
 async def peer() -> AsyncIterator[tuple[Peer16, Wire]]:
     wire = Wire()
-    peer = Peer16("CP-1", wire, Adapter(), response_timeout=5)  # type: ignore[arg-type]
+    adapter = Adapter()
+    peer = Peer16("CP-1", wire, adapter, response_timeout=5)  # type: ignore[arg-type]
+    peer.add_block(ReservationHandlers(adapter))  # type: ignore[arg-type]  # ReserveNow's schema is checked
     reader = asyncio.ensure_future(peer.start())
     yield peer, wire
     reader.cancel()

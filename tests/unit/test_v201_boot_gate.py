@@ -15,6 +15,7 @@ from chargepoint.config import parse
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.peer import V201Peer
+from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
 
 
 class Wire:
@@ -33,7 +34,7 @@ async def test_provisioning_is_answered_while_the_boot_is_not_accepted(
     settings = Settings(parse({"station": {"identity": "CP"}, "ocpp": {"csms_url": "ws://x"}}, "<test>"))
     wire = Wire()
     peer = V201Peer("CP", wire, SimpleNamespace(registration=registration), 30)  # type: ignore[arg-type]
-    peer.device_model = DeviceModel(settings, 1)
+    peer.add_block(ProvisioningHandlers(SimpleNamespace(device_model=DeviceModel(settings, 1))))  # type: ignore[arg-type]
     await peer._handle_call(Call("1", "GetVariables", {"getVariableData": [
         {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}))
     [answer] = [json.loads(frame) for frame in wire.sent]

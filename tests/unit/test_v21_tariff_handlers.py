@@ -20,9 +20,7 @@ def wire(tariff_id: str, per_kwh: float = 0.3, currency: str = "EUR") -> dict[st
 
 
 def handlers(rig: Rig) -> TariffHandlers:
-    block = TariffHandlers()
-    block.adapter = SimpleNamespace(station=rig.station)
-    return block
+    return TariffHandlers(SimpleNamespace(station=rig.station))  # type: ignore[arg-type]
 
 
 async def test_get_tariffs_names_defaults_and_drivers_tariffs(bench: Bench, tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ from typing import Any
 from ocpp.charge_point import ChargePoint as LibChargePoint
 from ocpp.exceptions import FormationViolationError, GenericError, InternalError, OCPPError
 from ocpp.messages import Call, MessageType
+from ocpp.routing import create_route_map
 
 from chargepoint.protocol.common.intake import CALL_QUEUE_MAX, FRAMES_PER_TURN, CallIntake
 
@@ -126,6 +127,12 @@ class RobustPeer(LibChargePoint):
         #: Told (with a reason) of every frame from the CSMS that is not valid OCPP: the security log's
         #: InvalidMessages event. Set by the adapter.
         self.on_invalid: Callable[[str], None] | None = None
+
+    def add_block(self, block: object) -> None:
+        """Route the CALLs ``block``'s ``@on``/``@after`` methods handle to it (see
+        ``common/block.py``); a later block's route for an action replaces an earlier one's."""
+        for action, route in create_route_map(block).items():
+            self.route_map.setdefault(action, {}).update(route)
 
     def invalid(self, reason: str) -> None:
         """A frame from the CSMS was not valid OCPP (dropped or answered with a CALLERROR)."""

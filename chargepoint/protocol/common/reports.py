@@ -15,10 +15,11 @@ from typing import Any
 
 from chargepoint.core.diagnostics import DiagnosticsState
 from chargepoint.core.firmware import FirmwareState
+from chargepoint.protocol.common.block import BlockContext
 
 
 class StatusReports:
-    def __init__(self, adapter: Any) -> None:
+    def __init__(self, adapter: BlockContext) -> None:
         self.adapter = adapter
         self.station = adapter.station
         self._attached = False

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from ocpp.exceptions import OCPPError
 
 from chargepoint.core.security import Security
 from chargepoint.core.security_log import Entry, SecurityEvent
+from chargepoint.protocol.common.block import BlockContext
+from chargepoint.protocol.common.peer import RobustPeer
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,16 @@ RETRY_S = 30.0
 NOT_TAKEN = frozenset({"NotImplemented", "NotSupported"})
 
 
+class SecurityContext(BlockContext, Protocol):
+    """A block's context and the connection's peer, whose invalid frames the security log counts."""
+
+    peer: RobustPeer
+
+
 class SecuritySession:
     """Delivers the security log's unsent events (oldest first) and sends signing requests."""
 
-    def __init__(self, adapter: Any) -> None:
+    def __init__(self, adapter: SecurityContext) -> None:
         self.adapter = adapter
         self._csr_wanted = asyncio.Event()
 

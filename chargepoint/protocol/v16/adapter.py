@@ -39,10 +39,14 @@ from chargepoint.protocol.common.delivery import Delivery
 from chargepoint.protocol.common.session import Session
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import smart_charging, translate
-from chargepoint.protocol.v16.firmware import FirmwareReports
+from chargepoint.protocol.v16.firmware import FirmwareHandlers, FirmwareReports
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v16.peer import Peer16
-from chargepoint.protocol.v16.security import SecuritySession
+from chargepoint.protocol.v16.reservations import ReservationHandlers
+from chargepoint.protocol.v16.security import SecurityHandlers, SecuritySession
+from chargepoint.protocol.v16.signed_firmware import SignedFirmwareHandlers
+from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
+from chargepoint.protocol.v16.trigger import TriggerHandlers
 from chargepoint.protocol.v16.tx_messages import TransactionMessages
 from hal.clock import Clock
 
@@ -62,6 +66,10 @@ class V16Adapter:
     version = VERSION
     #: 1.6 begins a transaction with an identifier and the EV in.
     fixed_tx_points = True
+    #: The functional blocks beside the Core profile's handlers (``peer.Peer16``), each built over
+    #: this adapter as its context.
+    block_types = (SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers,
+                   FirmwareHandlers, SignedFirmwareHandlers)
 
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
@@ -86,7 +94,10 @@ class V16Adapter:
         self.call = self.session.call
         self.spawn = self.session.spawn
         self.send_triggered = self.session.send_triggered
+        self.queue = self.session.queue
         self.security_session = SecuritySession(self)
+        for block_type in self.block_types:
+            self.peer.add_block(block_type(self))
         self.transactions = TransactionMessages(station, outbox, settings, self.spawn)
         self.reports = FirmwareReports(self)
         #: Per connector: the newest 1.6 status, waiting out MinimumStatusDuration, and the one sent.

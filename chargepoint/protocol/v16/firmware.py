@@ -35,6 +35,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareRequest, FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.reports import StatusReports
 from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.v16.signed_firmware import log_notification, signed_notification
@@ -97,13 +98,12 @@ class FirmwareReports(StatusReports):
         self.adapter.send_triggered(request, None if then is None else lambda _result: then())
 
 
-class FirmwareHandlers:
+class FirmwareHandlers(Block[BlockContext]):
     """@on/@after handlers of the Firmware Management profile, mixed into the 1.6 peer (``peer.Peer16``)."""
 
-    adapter: Any
 
     def _firmware(self) -> Any:
-        manager = self.adapter.station.firmware
+        manager = self.context.station.firmware
         if manager is None:
             raise NotSupportedError(description="firmware updates are not set up on this station", details={})
         return manager
@@ -112,21 +112,21 @@ class FirmwareHandlers:
     def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
                            retry_interval: int | None = None) -> Any:
         self._firmware()
-        firmware_request(location, retrieve_date, retries, retry_interval, self.adapter.config.firmware)
+        firmware_request(location, retrieve_date, retries, retry_interval, self.context.config.firmware)
         return call_result.UpdateFirmware()
 
     @after(Action.update_firmware)
     def after_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
                               retry_interval: int | None = None) -> None:
         request = firmware_request(location, retrieve_date, retries, retry_interval,
-                                   self.adapter.config.firmware)
+                                   self.context.config.firmware)
         problem = check_url(location)
         if problem is not None:  # 1.6 has no refusal: the download fails, and says why
             log.warning("UpdateFirmware: %s", problem)
         self._firmware().update(request)
 
     def _diagnostics(self) -> Any:
-        diagnostics = self.adapter.station.diagnostics
+        diagnostics = self.context.station.diagnostics
         if diagnostics is None:
             raise NotSupportedError(description="diagnostics uploads are not set up here", details={})
         return diagnostics
@@ -148,7 +148,7 @@ class FirmwareHandlers:
                               stop_time: str | None = None) -> None:
         if check_url(location) is not None:
             return
-        defaults = self.adapter.config.diagnostics
+        defaults = self.context.config.diagnostics
         self._diagnostics().request(DiagnosticsRequest(
             location=location, start_at=field_time(start_time, "startTime"),
             stop_at=field_time(stop_time, "stopTime"),

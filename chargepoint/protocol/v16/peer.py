@@ -44,14 +44,8 @@ from chargepoint.core.outbox import Outbox
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
-from chargepoint.protocol.v16.firmware import FirmwareHandlers
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue
-from chargepoint.protocol.v16.reservations import ReservationHandlers
-from chargepoint.protocol.v16.security import SecurityHandlers
-from chargepoint.protocol.v16.signed_firmware import SignedFirmwareHandlers
-from chargepoint.protocol.v16.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v16.translate import auth_result
-from chargepoint.protocol.v16.trigger import TriggerHandlers
 
 #: jsonschema rule that failed -> the 1.6 error code for it.
 SCHEMA_ERRORS: dict[str, type[OCPPError]] = {
@@ -102,13 +96,13 @@ class Adapter(Protocol):
     def schedule_reset(self, kind: str) -> None: ...
 
 
-class Peer16(SmartChargingHandlers, ReservationHandlers, TriggerHandlers, SecurityHandlers, FirmwareHandlers,
-             SignedFirmwareHandlers,
-             RobustPeer, LibChargePoint):
-    """The library's 1.6 charge point with 1.6-correct errors; handlers delegate to the adapter.
+class Peer16(RobustPeer, LibChargePoint):
+    """The library's 1.6 charge point with 1.6-correct errors; the Core profile's handlers, which
+    delegate to the adapter.
 
-    The handlers of the Smart Charging, Reservation, RemoteTrigger and Firmware Management profiles
-    and of the security extension are in their own modules."""
+    The Smart Charging, Reservation, RemoteTrigger and Firmware Management profiles and the
+    security extension are blocks of their own that the adapter routes here
+    (``adapter.V16Adapter.block_types``)."""
 
     call_results = call_result
     secret_names = SECRET_KEYS

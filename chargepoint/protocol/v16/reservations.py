@@ -20,6 +20,7 @@ from ocpp.v16.enums import Action, CancelReservationStatus, ReservationStatus
 from chargepoint.core.authorization import parse_expiry
 from chargepoint.core.events import IdToken
 from chargepoint.core.reservations import Reservation, ReserveResult
+from chargepoint.protocol.common.block import Block, BlockContext
 
 _RESERVE = {
     ReserveResult.ACCEPTED: ReservationStatus.accepted,
@@ -30,10 +31,9 @@ _RESERVE = {
 }
 
 
-class ReservationHandlers:
+class ReservationHandlers(Block[BlockContext]):
     """@on handlers of the Reservation profile, mixed into the 1.6 peer (``peer.Peer16``)."""
 
-    adapter: Any
 
     @on(Action.reserve_now, skip_schema_validation=True)
     async def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
@@ -49,11 +49,11 @@ class ReservationHandlers:
                 description=f"expiryDate {expiry_date[:40]!r} is not a date and time", details={})
         evse_id = connector_id or None  # connector 0: any connector
         reservation = Reservation(reservation_id, evse_id, IdToken(id_tag), expiry, parent_id_tag)
-        result = await self.adapter.station.reservations.reserve(reservation)
+        result = await self.context.station.reservations.reserve(reservation)
         return call_result.ReserveNow(status=_RESERVE[result])
 
     @on(Action.cancel_reservation, skip_schema_validation=True)
     async def on_cancel_reservation(self, reservation_id: int) -> Any:
-        cancelled = await self.adapter.station.reservations.cancel(reservation_id)
+        cancelled = await self.context.station.reservations.cancel(reservation_id)
         return call_result.CancelReservation(
             status=CancelReservationStatus.accepted if cancelled else CancelReservationStatus.rejected)

@@ -44,6 +44,7 @@ from chargepoint.core.pki import HashData
 from chargepoint.core.security import Security
 from chargepoint.core.security_log import Entry as SecurityLogEntry
 from chargepoint.core.security_log import SecurityEvent
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v16 import signed_firmware, trigger
@@ -108,14 +109,13 @@ def _field(data: dict[str, Any], snake: str, camel: str) -> str:
     return str(data.get(snake, data.get(camel, "")))
 
 
-class SecurityHandlers:
+class SecurityHandlers(Block[BlockContext]):
     """@on/@after handlers of the 1.6 security extension, mixed into the 1.6 peer (``peer.Peer16``)."""
 
-    adapter: Any
 
     @on(Action.install_certificate, skip_schema_validation=True)
     async def on_install_certificate(self, certificate_type: str, certificate: str) -> Any:
-        result = await _security(self.adapter).install_root(
+        result = await _security(self.context).install_root(
             _ROOT_KIND[CertificateUse(certificate_type)], certificate
         )
         return call_result.InstallCertificate(status=_INSTALL[result])
@@ -129,12 +129,12 @@ class SecurityHandlers:
             _field(d, "issuer_key_hash", "issuerKeyHash"),
             _field(d, "serial_number", "serialNumber"),
         )
-        result = await _security(self.adapter).delete_root(wanted)
+        result = await _security(self.context).delete_root(wanted)
         return call_result.DeleteCertificate(status=_DELETE[result])
 
     @on(Action.get_installed_certificate_ids, skip_schema_validation=True)
     async def on_get_installed_certificate_ids(self, certificate_type: str) -> Any:
-        ids = await _security(self.adapter).installed_ids(_ROOT_KIND[CertificateUse(certificate_type)])
+        ids = await _security(self.context).installed_ids(_ROOT_KIND[CertificateUse(certificate_type)])
         if not ids:
             return call_result.GetInstalledCertificateIds(status=GetInstalledCertificateStatus.not_found)
         return call_result.GetInstalledCertificateIds(
@@ -152,7 +152,7 @@ class SecurityHandlers:
 
     @on(Action.certificate_signed, skip_schema_validation=True)
     async def on_certificate_signed(self, certificate_chain: str) -> Any:
-        accepted = await _security(self.adapter).accept_certificate(certificate_chain)
+        accepted = await _security(self.context).accept_certificate(certificate_chain)
         return call_result.CertificateSigned(
             status=CertificateSignedStatus.accepted if accepted else CertificateSignedStatus.rejected
         )
@@ -163,10 +163,10 @@ class SecurityHandlers:
             status = TriggerMessageStatus.not_implemented
         elif (
             requested_message == MessageTrigger.sign_charge_point_certificate
-            and self.adapter.station.security is None
+            and self.context.station.security is None
         ):
             status = TriggerMessageStatus.rejected
-        elif trigger.connectors_for(self.adapter, requested_message, connector_id) is None:
+        elif trigger.connectors_for(self.context, requested_message, connector_id) is None:
             status = TriggerMessageStatus.rejected
         else:
             status = TriggerMessageStatus.accepted
@@ -176,28 +176,28 @@ class SecurityHandlers:
     def after_extended_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
         if requested_message not in _EXTENDED:
             return
-        connectors = trigger.connectors_for(self.adapter, requested_message, connector_id)
+        connectors = trigger.connectors_for(self.context, requested_message, connector_id)
         if connectors is None:
             return
         if requested_message == MessageTrigger.sign_charge_point_certificate:
-            if self.adapter.station.security is not None:
-                self.adapter.security_session.want_certificate()
+            if self.context.station.security is not None:
+                self.context.security_session.want_certificate()
             return
-        station = self.adapter.station
+        station = self.context.station
         if requested_message == MessageTrigger.log_status_notification:
             if station.diagnostics is None:  # no uploads set up, so none runs: Idle, truly
                 request = call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
             else:
                 request = signed_firmware.log_notification(station.diagnostics.activity(), True)
-            self.adapter.send_triggered(request)
+            self.context.send_triggered(request)
             return
         if requested_message == MessageTrigger.firmware_status_notification:
             idle = FirmwareState(FirmwareStatus.IDLE)  # no updates set up, so none runs
             state = station.firmware.activity() if station.firmware is not None else idle
-            self.adapter.send_triggered(signed_firmware.signed_notification(state, True))
+            self.context.send_triggered(signed_firmware.signed_notification(state, True))
             return
-        for request, then in trigger.requests(self.adapter, requested_message, connectors):
-            self.adapter.send_triggered(request, then)
+        for request, then in trigger.requests(self.context, requested_message, connectors):
+            self.context.send_triggered(request, then)
 
 
 class SecuritySession(CommonSecuritySession):

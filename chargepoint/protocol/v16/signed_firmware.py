@@ -34,6 +34,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.requests import firmware_request, log_request
 
 logger = logging.getLogger(__name__)
@@ -71,15 +72,14 @@ def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
     return call.LogStatusNotification(status=LOG[state.status], request_id=state.request_id)
 
 
-class SignedFirmwareHandlers:
+class SignedFirmwareHandlers(Block[BlockContext]):
     """@on/@after handlers of SignedUpdateFirmware and GetLog, mixed into the 1.6 peer (``peer.Peer16``)."""
 
-    adapter: Any
     #: The last SignedUpdateFirmware was answered InvalidCertificate (its @after does nothing).
     _untrusted_signer = False
 
     def _manager(self) -> Any:
-        manager = self.adapter.station.firmware
+        manager = self.context.station.firmware
         if manager is None:
             raise NotSupportedError(description="firmware updates are not set up on this station", details={})
         return manager
@@ -88,8 +88,8 @@ class SignedFirmwareHandlers:
     async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                         retries: int | None = None, retry_interval: int | None = None) -> Any:
         manager = self._manager()
-        firmware_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
-        security = self.adapter.station.security
+        firmware_request(request_id, firmware, retries, retry_interval, self.context.config.firmware)
+        security = self.context.station.security
         if security is None:
             raise NotSupportedError(description="signed firmware needs the security services", details={})
         refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
@@ -108,14 +108,14 @@ class SignedFirmwareHandlers:
             return
         # The certificate was checked for the answer; the verifier checks it again, with the signature.
         request = firmware_request(request_id, firmware, retries, retry_interval,
-                                   self.adapter.config.firmware)
+                                   self.context.config.firmware)
         problem = check_url(request.location)
         if problem is not None:
             logger.warning("SignedUpdateFirmware: %s", problem)
         manager.update(request)
 
     def _uploads(self) -> Any:
-        diagnostics = self.adapter.station.diagnostics
+        diagnostics = self.context.station.diagnostics
         if diagnostics is None:
             raise NotSupportedError(description="log uploads are not set up here", details={})
         return diagnostics
@@ -124,7 +124,7 @@ class SignedFirmwareHandlers:
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                    retry_interval: int | None = None) -> Any:
         uploads = self._uploads()
-        defaults = self.adapter.config.diagnostics
+        defaults = self.context.config.diagnostics
         request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
         problem = check_url(request.location)
         if problem is not None:
@@ -136,7 +136,7 @@ class SignedFirmwareHandlers:
     @after(Action.get_log)
     def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                       retry_interval: int | None = None) -> None:
-        defaults = self.adapter.config.diagnostics
+        defaults = self.context.config.diagnostics
         request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
         if check_url(request.location) is None:
             self._uploads().request(request)

@@ -35,6 +35,7 @@ from ocpp.v16.enums import (
 from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule
 from chargepoint.core.smart_charging import SmartCharging
 from chargepoint.core.station import Station
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.common.timefmt import iso_utc
 
@@ -96,13 +97,12 @@ def remote_start_profile(station: Station, p: dict[str, Any], connector_id: int 
         return None
 
 
-class SmartChargingHandlers:
+class SmartChargingHandlers(Block[BlockContext]):
     """The Smart Charging CALLs of the 1.6 peer (``Peer16`` inherits them)."""
 
-    adapter: Any
 
     def _engine(self) -> SmartCharging:
-        engine = self.adapter.station.smart_charging
+        engine = self.context.station.smart_charging
         assert engine is not None, "the daemon builds the smart charging engine"
         return engine
 
@@ -110,7 +110,7 @@ class SmartChargingHandlers:
     async def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict) -> Any:
         engine = self._engine()
         try:
-            profile = profile_from_16(cs_charging_profiles, int(connector_id), self.adapter.outbox.local_id)
+            profile = profile_from_16(cs_charging_profiles, int(connector_id), self.context.outbox.local_id)
         except UnknownTransaction as exc:
             log.info("SetChargingProfile rejected: %s", exc)
             return call_result.SetChargingProfile(status=ChargingProfileStatus.rejected)

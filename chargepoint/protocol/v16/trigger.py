@@ -34,6 +34,7 @@ from chargepoint.core.events import MeterSample, ReadingContext, StatusChanged
 from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.v16 import firmware, translate
 
 #: Measurands of a triggered MeterValues when MeterValuesSampledData is empty (1.6's default one).
@@ -113,16 +114,15 @@ def _booted(target: Target, result: Any) -> None:
         target.boot_accepted(result)
 
 
-class TriggerHandlers:
+class TriggerHandlers(Block[BlockContext]):
     """@on/@after handlers of the RemoteTrigger profile, mixed into the 1.6 peer (``peer.Peer16``)."""
 
-    adapter: Any
 
     @on(Action.trigger_message, skip_schema_validation=True)
     def on_trigger_message(self, requested_message: str, connector_id: int | None = None) -> Any:
         if requested_message not in _IMPLEMENTED:
             status = TriggerMessageStatus.not_implemented
-        elif connectors_for(self.adapter, requested_message, connector_id) is None:
+        elif connectors_for(self.context, requested_message, connector_id) is None:
             status = TriggerMessageStatus.rejected
         else:
             status = TriggerMessageStatus.accepted
@@ -132,11 +132,11 @@ class TriggerHandlers:
     def after_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
         if requested_message not in _IMPLEMENTED:
             return
-        connectors = connectors_for(self.adapter, requested_message, connector_id)
+        connectors = connectors_for(self.context, requested_message, connector_id)
         if connectors is None:
             return
-        for request, then in requests(self.adapter, requested_message, connectors):
-            self.adapter.send_triggered(request, then)
+        for request, then in requests(self.context, requested_message, connectors):
+            self.context.send_triggered(request, then)
 
 
 #: The requested messages of the 1.6 core schema (the security extension adds others).

@@ -53,12 +53,15 @@ from chargepoint.protocol.common.session import ACCEPTED, Session
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import VERSION, smart_charging, translate
 from chargepoint.protocol.v201.device_model import DeviceModel
+from chargepoint.protocol.v201.display import DisplayHandlers
 from chargepoint.protocol.v201.events import Notifications
-from chargepoint.protocol.v201.firmware import TRIGGERS, FirmwareReports
-from chargepoint.protocol.v201.monitoring import MonitorEvents
+from chargepoint.protocol.v201.firmware import TRIGGERS, FirmwareHandlers, FirmwareReports
+from chargepoint.protocol.v201.monitoring import MonitorEvents, MonitoringHandlers
 from chargepoint.protocol.v201.peer import V201Peer
-from chargepoint.protocol.v201.reservations import ReservationUpdates
-from chargepoint.protocol.v201.security import SecuritySession
+from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
+from chargepoint.protocol.v201.reservations import ReservationHandlers, ReservationUpdates
+from chargepoint.protocol.v201.security import SecurityHandlers, SecuritySession
+from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
 from chargepoint.protocol.v201.tx_events import TransactionEvents
 from hal.clock import Clock
 
@@ -94,6 +97,12 @@ class V201Adapter:
     transactions_class: type[TransactionEvents] = TransactionEvents
     #: TxStartPoint / TxStopPoint decide when a transaction begins and ends.
     fixed_tx_points = False
+    #: The functional blocks beside the Core handlers (``peer.V201Peer``), each built over this
+    #: adapter as its context (``context.Context201``).
+    block_types: tuple[Callable[[Any], object], ...] = (
+        SecurityHandlers, ProvisioningHandlers, MonitoringHandlers, SmartChargingHandlers,
+        ReservationHandlers, FirmwareHandlers, DisplayHandlers)
+    device_model_class: type[DeviceModel] = DeviceModel
 
     def __init__(self, ws: Any, station: Station, outbox: Outbox, settings: Settings,
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
@@ -112,17 +121,20 @@ class V201Adapter:
         #: vendorId -> messageId (None: any) -> handler(data) -> (status, data).
         self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = self.peer_class(config.station.identity, ws, self, config.ocpp.response_timeout_s)
-        self.peer.device_model = DeviceModel(settings, len(station.connectors), station=station,
-                                             clock=clock.time)
+        self.device_model = self.device_model_class(settings, len(station.connectors), station=station,
+                                                    clock=clock.time)
         self.session = Session(self.peer, self, station, settings, clock, self.registered)
         self.call = self.session.call
         self.spawn = self.session.spawn
         #: For the handlers' follow-up reports (NotifyDisplayMessages): sent in order while connected.
         self.queue = self.session.queue
+        self.send_triggered = self.session.send_triggered
         self.transactions = self.transactions_class(station, outbox, settings, clock.time(), self.spawn)
         self.notifications = Notifications(self.queue)
         self.reservation_updates = ReservationUpdates(station.reservations, self.queue)
         self.security_session = SecuritySession(self)
+        for block_type in self.block_types:
+            self.peer.add_block(block_type(self))
         #: Per EVSE: the 2.0.1 connector status last queued.
         self._sent_status: dict[int, str] = {}
         self.firmware_reports = FirmwareReports(self)
@@ -156,7 +168,7 @@ class V201Adapter:
     def workers(self) -> list[Coroutine[Any, Any, Any]]:
         return [Delivery(self.outbox, self.settings, self.clock, self.transactions, self.call).run(),
                 self.security_session.run(),
-                MonitorEvents(self.peer.device_model, self.station, self.queue).run()]
+                MonitorEvents(self.device_model, self.station, self.queue).run()]
 
     def heartbeat_request(self) -> Any:
         return call.Heartbeat()

@@ -21,6 +21,7 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from chargepoint.core.display_messages import DisplayMessage, DisplayMessages, SetResult
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.timefmt import iso_utc, parse_iso
 from chargepoint.protocol.v201.display_words import FORMATS, PRIORITIES, STATES, WORD
 
@@ -72,13 +73,12 @@ def reports(request_id: int, messages: list[DisplayMessage]) -> list[call.Notify
             for n, page in enumerate(pages)]
 
 
-class DisplayHandlers:
+class DisplayHandlers(Block[BlockContext]):
     """@on handlers of the DisplayMessage block, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
 
-    adapter: Any
 
     def _display_messages(self) -> DisplayMessages | None:
-        return getattr(self.adapter.station, "display_messages", None)
+        return getattr(self.context.station, "display_messages", None)
 
     @on(Action.set_display_message, skip_schema_validation=True)
     async def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:
@@ -105,7 +105,7 @@ class DisplayHandlers:
     @after(Action.get_display_messages)
     def after_get_display_messages(self, request_id: int, id: list[int] | None = None,
                                    priority: str | None = None, state: str | None = None, **_: Any) -> None:
-        queue: Callable[[Any], None] = self.adapter.queue
+        queue: Callable[[Any], None] = self.context.queue
         for page in reports(request_id, self._matching(id, priority, state)):
             queue(page)
 

@@ -41,6 +41,7 @@ from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
 from chargepoint.core.firmware.transfer import check_url
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.reports import StatusReports
 from chargepoint.protocol.common.requests import firmware_request, log_request
 
@@ -113,16 +114,15 @@ class FirmwareReports(StatusReports):
             then()
 
 
-class FirmwareHandlers:
+class FirmwareHandlers(Block[BlockContext]):
     """@on/@after handlers of UpdateFirmware and GetLog, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
 
-    adapter: Any
     #: The last UpdateFirmware was answered InvalidCertificate (its @after does nothing; the library
     #: runs it right after the answer, before the next frame).
     _untrusted_signer = False
 
     def _manager(self) -> Any:
-        manager = self.adapter.station.firmware
+        manager = self.context.station.firmware
         if manager is None:
             raise NotSupportedError(description="firmware updates are not set up on this station", details={})
         return manager
@@ -131,10 +131,10 @@ class FirmwareHandlers:
     async def on_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
                                  retry_interval: int | None = None, **_: Any) -> Any:
         manager = self._manager()
-        firmware_request(request_id, firmware, retries, retry_interval, self.adapter.config.firmware)
+        firmware_request(request_id, firmware, retries, retry_interval, self.context.config.firmware)
         self._untrusted_signer = False
         if firmware.get("signing_certificate") or firmware.get("signature"):
-            security = self.adapter.station.security
+            security = self.context.station.security
             if security is None:
                 raise NotSupportedError(description="signed firmware needs the security services", details={})
             refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
@@ -150,7 +150,7 @@ class FirmwareHandlers:
         manager = self._manager()
         if self._untrusted_signer or manager.answer() == "rejected":
             return
-        defaults = self.adapter.config.firmware
+        defaults = self.context.config.firmware
         request = firmware_request(request_id, firmware, retries, retry_interval, defaults)
         problem = check_url(request.location)
         if problem is not None:
@@ -158,7 +158,7 @@ class FirmwareHandlers:
         manager.update(request)
 
     def _uploads(self) -> Any:
-        uploads = self.adapter.station.diagnostics
+        uploads = self.context.station.diagnostics
         if uploads is None:
             raise NotSupportedError(description="log uploads are not set up here", details={})
         return uploads
@@ -167,7 +167,7 @@ class FirmwareHandlers:
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                    retry_interval: int | None = None, **_: Any) -> Any:
         uploads = self._uploads()
-        defaults = self.adapter.config.diagnostics
+        defaults = self.context.config.diagnostics
         request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
         problem = check_url(request.location)
         if problem is not None:
@@ -181,7 +181,7 @@ class FirmwareHandlers:
     @after(Action.get_log)
     def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                       retry_interval: int | None = None, **_: Any) -> None:
-        defaults = self.adapter.config.diagnostics
+        defaults = self.context.config.diagnostics
         request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
         if check_url(request.location) is None:
             self._uploads().request(request)

@@ -34,7 +34,9 @@ from chargepoint.core.monitoring import (
     Refusal,
     VariableMonitoring,
 )
+from chargepoint.protocol.common.block import Block
 from chargepoint.protocol.common.timefmt import iso_utc
+from chargepoint.protocol.v201.context import Context201
 from chargepoint.protocol.v201.events import EVENT_IDS
 from chargepoint.protocol.v201.monitor_words import BASES, KINDS, MONITORABLE, WORD_OF_KIND, monitorable
 from chargepoint.protocol.v201.provisioning import report_chunks
@@ -107,23 +109,22 @@ class Targets:
         return found.get("min_limit"), found.get("max_limit")
 
 
-class MonitoringHandlers:
+class MonitoringHandlers(Block[Context201]):
     """The N block's monitor handlers; mix into the 2.0.1 peer before ``ocpp.v201.ChargePoint``."""
 
-    device_model: DeviceModel
-    _pending_monitor_reports: dict[int, list[dict[str, Any]]]
-
-    if TYPE_CHECKING:  # the host's (the library's ChargePoint.call)
-        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+    def __init__(self, context: Context201) -> None:
+        super().__init__(context)
+        #: Monitoring reports taken and not yet sent, by requestId.
+        self._pending_monitor_reports: dict[int, list[dict[str, Any]]] = {}
 
     @property
     def _monitoring(self) -> VariableMonitoring:
-        return self.device_model.station.monitoring  # type: ignore[union-attr]
+        return self.context.device_model.station.monitoring  # type: ignore[union-attr]
 
     @on(Action.set_variable_monitoring)
     async def on_set_variable_monitoring(self, set_monitoring_data: list[dict[str, Any]], **_: Any) -> Any:
         _check_items(len(set_monitoring_data), "SetVariableMonitoring")
-        targets = Targets(self.device_model)
+        targets = Targets(self.context.device_model)
         results = [self._set_one(targets, item) for item in set_monitoring_data]
         await self._monitoring.save()
         return call_result.SetVariableMonitoring(set_monitoring_result=results)
@@ -131,7 +132,7 @@ class MonitoringHandlers:
     def _set_one(self, targets: Targets, item: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": item["type"], "severity": item["severity"],
                                "component": item["component"], "variable": item["variable"]}
-        found = self.device_model.resolve(item["component"], item["variable"])
+        found = self.context.device_model.resolve(item["component"], item["variable"])
         if isinstance(found, str):
             return {**out, "status": found}
         var, evse_id, _ = found
@@ -177,8 +178,6 @@ class MonitoringHandlers:
         items = self._monitor_report(monitoring_criteria, component_variable)
         if not items:
             return call_result.GetMonitoringReport(status="EmptyResultSet")
-        if not hasattr(self, "_pending_monitor_reports"):
-            self._pending_monitor_reports = {}
         self._pending_monitor_reports[request_id] = items
         return call_result.GetMonitoringReport(status="Accepted")
 
@@ -186,7 +185,7 @@ class MonitoringHandlers:
                         wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
         """MonitoringData items: per variable, its monitors of the kinds asked for."""
         kinds = {k for c in criteria or CRITERIA for k in CRITERIA[c]}
-        targets = Targets(self.device_model)
+        targets = Targets(self.context.device_model)
         grouped: dict[str, list[Monitor]] = {}
         for monitor in sorted(self._monitoring.monitors.values(), key=lambda m: m.id):
             address = targets.by_target.get(monitor.target)
@@ -204,18 +203,18 @@ class MonitoringHandlers:
 
     @after(Action.get_monitoring_report)
     async def send_monitoring_report(self, request_id: int, **_: Any) -> None:
-        items = getattr(self, "_pending_monitor_reports", {}).pop(request_id, None)
+        items = self._pending_monitor_reports.pop(request_id, None)
         if items is None:
             return
         chunks = report_chunks(items)
-        generated_at = datetime.fromtimestamp(self.device_model.clock(), tz=UTC).isoformat() \
+        generated_at = datetime.fromtimestamp(self.context.device_model.clock(), tz=UTC).isoformat() \
             .replace("+00:00", "Z")
         for seq_no, chunk in enumerate(chunks):
             request = call.NotifyMonitoringReport(request_id=request_id, seq_no=seq_no,
                                                   generated_at=generated_at, monitor=chunk,
                                                   tbc=seq_no < len(chunks) - 1)
             try:
-                await self.call(request, suppress=False)
+                await self.context.call(request)
             except (OCPPError, TimeoutError) as exc:
                 log.warning("monitoring report %d: part %d of %d not delivered (%s)", request_id, seq_no + 1,
                             len(chunks), type(exc).__name__ if isinstance(exc, TimeoutError) else exc)

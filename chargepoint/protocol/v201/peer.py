@@ -13,14 +13,11 @@ Pending station to be asked is handled (also while the answer has not come:
 the CSMS may ask before the station has read it); everything else is a
 SecurityError.
 
-The provisioning actions (GetVariables, SetVariables, GetBaseReport,
-SetNetworkProfile) come from a mixin over the device model
-(``provisioning.ProvisioningHandlers``; GetReport from ``reports.ReportHandlers``
-and the monitors of the N block from ``monitoring.MonitoringHandlers``); the
-adapter gives the peer its ``device_model``. The Smart Charging block
-(``smart_charging.SmartChargingHandlers``) and the Reservation block
-(``reservations.ReservationHandlers``) are mixins too, translating for the
-core's engine and reservations.
+Here are the Core handlers; each other functional block is an object of its
+own over a typed context (``common/block.py``): provisioning and reports over
+the device model (``provisioning``), the monitors of the N block
+(``monitoring``), smart charging, reservations, security, firmware and logs,
+display messages. The adapter builds them and routes their CALLs here.
 """
 
 from __future__ import annotations
@@ -51,18 +48,11 @@ from ocpp.v201.enums import (
 )
 
 from chargepoint.core.authorization import Entry as ListEntry
-from chargepoint.core.station import Station
+from chargepoint.protocol.common.block import BlockContext
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v201 import VERSION
-from chargepoint.protocol.v201.display import DisplayHandlers
-from chargepoint.protocol.v201.firmware import FirmwareHandlers
-from chargepoint.protocol.v201.monitoring import MonitoringHandlers
-from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
-from chargepoint.protocol.v201.reports import ReportHandlers
-from chargepoint.protocol.v201.reservations import ReservationHandlers
-from chargepoint.protocol.v201.security import SecurityHandlers
-from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
+from chargepoint.protocol.v201.security import after_security_trigger, security_trigger
 from chargepoint.protocol.v201.translate import auth_result
 
 #: jsonschema rule that failed -> the 2.0.1 error code for it.
@@ -96,11 +86,10 @@ def schema_error_201(action: str, payload: Any) -> OCPPError | None:
     return schema_error(action, payload, VERSION, SCHEMA_ERRORS, FormatViolationError)
 
 
-class Adapter(Protocol):
-    """What the handlers ask of the 2.0.1 adapter (``adapter.V201Adapter``)."""
+class Adapter(BlockContext, Protocol):
+    """What the Core handlers ask of the 2.0.1 adapter (``adapter.V201Adapter``)."""
 
-    station: Station
-    registration: RegistrationStatusEnumType | None
+    registration: str | None
 
     def request_start(self, id_token: dict, remote_start_id: int, evse_id: int | None,
                       charging_profile: dict | None = None) -> Any: ...
@@ -152,13 +141,9 @@ class RobustV201Peer(RobustPeer, LibChargePoint):
         return await super()._handle_call(msg)
 
 
-class V201Peer(SecurityHandlers, ReportHandlers, ProvisioningHandlers, MonitoringHandlers,
-               SmartChargingHandlers, ReservationHandlers, FirmwareHandlers, DisplayHandlers, RobustV201Peer):
-    """The station's 2.0.1 peer: the Core handlers of the station, provisioning over the device model
-    (custom reports: ``reports``), variable monitors (``monitoring``), smart charging
-    (``smart_charging``), reservations (``reservations``), certificate management
-    (``security.SecurityHandlers``), firmware updates and log uploads (``firmware.FirmwareHandlers``),
-    display messages (``display.DisplayHandlers``)."""
+class V201Peer(RobustV201Peer):
+    """The station's 2.0.1 peer: the Core handlers of the station. The other blocks are objects
+    of their own that the adapter routes here (``adapter.V201Adapter.block_types``)."""
 
     # ---- handlers: answers at once; follow-up work is scheduled ----
     @on(Action.request_start_transaction, skip_schema_validation=True)
@@ -212,14 +197,14 @@ class V201Peer(SecurityHandlers, ReportHandlers, ProvisioningHandlers, Monitorin
 
     @on(Action.trigger_message, skip_schema_validation=True)
     def on_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> Any:
-        status = self.security_trigger(requested_message)
+        status = security_trigger(self.adapter.station, requested_message)
         if status is not None:
             return call_result.TriggerMessage(status=status)
         return self.adapter.trigger(requested_message, evse)
 
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> None:
-        if not self.after_security_trigger(requested_message):
+        if not after_security_trigger(self.adapter, requested_message):
             self.adapter.after_trigger(requested_message, evse)
 
 

@@ -27,10 +27,13 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from chargepoint.core.network_profiles import NetworkProfile
+from chargepoint.protocol.common.block import Block
+from chargepoint.protocol.v201.context import Context201
+from chargepoint.protocol.v201.reports import custom_report
 from chargepoint.protocol.v201.variables import BYTES_PER_REPORT, ITEMS_PER_REPORT, ITEMS_PER_REQUEST
 
 if TYPE_CHECKING:
-    from chargepoint.protocol.v201.device_model import DeviceModel
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +69,25 @@ def _status_info(code: str, text: str) -> dict[str, str]:
     return {"reason_code": code, "additional_info": text[:512]}
 
 
-class ProvisioningHandlers:
-    """The provisioning handlers; mix into the 2.0.1 peer before ``ocpp.v201.ChargePoint``."""
+class ProvisioningHandlers(Block[Context201]):
+    """The provisioning block (B): variables, base and custom reports, network profiles."""
 
-    device_model: DeviceModel
-    #: Base reports taken and not yet sent, by requestId.
-    _pending_reports: dict[int, list[dict[str, Any]]]
-
-    if TYPE_CHECKING:  # the host's (the library's ChargePoint.call)
-        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+    def __init__(self, context: Context201) -> None:
+        super().__init__(context)
+        #: Base and custom reports taken and not yet sent, by requestId.
+        self._pending_reports: dict[int, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ variables
     @on(Action.get_variables)
     def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
         _check_items(len(get_variable_data), "GetVariables")
-        results = self.device_model.get_variables(get_variable_data)
+        results = self.context.device_model.get_variables(get_variable_data)
         return call_result.GetVariables(get_variable_result=results)
 
     @on(Action.set_variables)
     def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
         _check_items(len(set_variable_data), "SetVariables")
-        results = self.device_model.set_variables(set_variable_data)
+        results = self.context.device_model.set_variables(set_variable_data)
         for result in results:
             if result["attribute_status"] in ("Accepted", "RebootRequired"):
                 log.info("%s%s set over OCPP (%s)", result["component"]["name"],
@@ -96,29 +97,27 @@ class ProvisioningHandlers:
     # --------------------------------------------------------------- reports
     @on(Action.get_base_report)
     def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
-        items = self.device_model.report(report_base)
+        items = self.context.device_model.report(report_base)
         if items is None:
             return call_result.GetBaseReport(status="NotSupported")
         if not items:
             return call_result.GetBaseReport(status="EmptyResultSet")
-        if not hasattr(self, "_pending_reports"):
-            self._pending_reports = {}
         self._pending_reports[request_id] = items
         return call_result.GetBaseReport(status="Accepted")
 
     @after(Action.get_base_report)
     async def send_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
-        items = getattr(self, "_pending_reports", {}).pop(request_id, None)
+        items = self._pending_reports.pop(request_id, None)
         if items is None:
             return
         chunks = report_chunks(items)
-        generated_at = datetime.fromtimestamp(self.device_model.clock(), tz=UTC).isoformat() \
+        generated_at = datetime.fromtimestamp(self.context.device_model.clock(), tz=UTC).isoformat() \
             .replace("+00:00", "Z")
         for seq_no, chunk in enumerate(chunks):
             request = call.NotifyReport(request_id=request_id, generated_at=generated_at, seq_no=seq_no,
                                         report_data=chunk, tbc=seq_no < len(chunks) - 1)
             try:
-                await self.call(request, suppress=False)
+                await self.context.call(request)
             except (OCPPError, TimeoutError) as exc:
                 log.warning("%s report %d: part %d of %d not delivered (%s); the rest not sent",
                             report_base, request_id, seq_no + 1, len(chunks),
@@ -126,6 +125,19 @@ class ProvisioningHandlers:
                 return
         log.info("%s report %d sent in %d part(s), %d item(s)", report_base, request_id, len(chunks),
                  len(items))
+
+    @on(Action.get_report)
+    def on_get_report(self, request_id: int, component_criteria: list[str] | None = None,
+                      component_variable: list[dict[str, Any]] | None = None, **_: Any) -> Any:
+        items = custom_report(self.context.device_model, component_criteria, component_variable)
+        if not items:
+            return call_result.GetReport(status="EmptyResultSet")
+        self._pending_reports[request_id] = items
+        return call_result.GetReport(status="Accepted")
+
+    @after(Action.get_report)
+    async def send_custom_report(self, request_id: int, **_: Any) -> None:
+        await self.send_base_report(request_id, "Custom")
 
     # ------------------------------------------------------- network profile
     @on(Action.set_network_profile)
@@ -139,7 +151,7 @@ class ProvisioningHandlers:
                 message_timeout_s=connection_data["message_timeout"],
                 details={"ocpp_version": PROFILE_VERSIONS.get(connection_data.get("ocpp_version") or ""),
                          "interface": connection_data["ocpp_interface"]})
-            reason = self.device_model.network_profiles.store(profile)
+            reason = self.context.device_model.network_profiles.store(profile)
         if reason is not None:
             log.warning("network profile for slot %d refused: %s", configuration_slot, reason)
             return call_result.SetNetworkProfile(status="Rejected",
@@ -151,6 +163,7 @@ class ProvisioningHandlers:
 
 def _unsupported(data: dict[str, Any]) -> str | None:
     """What this station cannot do of a profile, in words (None: nothing)."""
+
     # 2.1 makes the version optional (absent: the one spoken) and adds a profile's own identity and password.
     version = data.get("ocpp_version")
     if version is not None and version not in PROFILE_VERSIONS:

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ocpp.routing import after, on
-from ocpp.v201 import call_result
-from ocpp.v201.enums import Action
-
 if TYPE_CHECKING:
     from chargepoint.protocol.v201.device_model import Address, DeviceModel
 
@@ -74,27 +70,3 @@ def custom_report(model: DeviceModel, criteria: list[str] | None,
         chosen = [a for a in chosen if any(matches(a, entry) for entry in wanted)]
     return [item for item in map(model.report_data, chosen) if item is not None]
 
-
-class ReportHandlers:
-    """GetReport; mix into the 2.0.1 peer before ``ProvisioningHandlers`` (whose sender it uses)."""
-
-    device_model: DeviceModel
-    _pending_reports: dict[int, list[dict[str, Any]]]
-
-    if TYPE_CHECKING:  # ProvisioningHandlers'
-        async def send_base_report(self, request_id: int, report_base: str, **_: Any) -> None: ...
-
-    @on(Action.get_report)
-    def on_get_report(self, request_id: int, component_criteria: list[str] | None = None,
-                      component_variable: list[dict[str, Any]] | None = None, **_: Any) -> Any:
-        items = custom_report(self.device_model, component_criteria, component_variable)
-        if not items:
-            return call_result.GetReport(status="EmptyResultSet")
-        if not hasattr(self, "_pending_reports"):
-            self._pending_reports = {}
-        self._pending_reports[request_id] = items
-        return call_result.GetReport(status="Accepted")
-
-    @after(Action.get_report)
-    async def send_custom_report(self, request_id: int, **_: Any) -> None:
-        await self.send_base_report(request_id, "Custom")

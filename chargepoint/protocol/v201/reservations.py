@@ -22,6 +22,7 @@ from ocpp.v201.enums import Action
 
 from chargepoint.core.authorization import parse_expiry
 from chargepoint.core.reservations import Reservation, ReservationEnd, Reservations, ReserveResult
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.v201.translate import token_of
 from chargepoint.protocol.v201.variables import CONNECTOR_WORDS
 
@@ -38,10 +39,9 @@ _PLUG_TYPES = {word: plug for plug, word in CONNECTOR_WORDS.items()}
 _UPDATES = {ReservationEnd.EXPIRED: "Expired", ReservationEnd.REMOVED: "Removed"}
 
 
-class ReservationHandlers:
+class ReservationHandlers(Block[BlockContext]):
     """@on handlers of the Reservation block, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
 
-    adapter: Any
 
     @on(Action.reserve_now, skip_schema_validation=True)
     async def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
@@ -59,12 +59,12 @@ class ReservationHandlers:
         plug = None if connector_type is None else _PLUG_TYPES.get(connector_type, connector_type)
         group = None if group_id_token is None else str(group_id_token["id_token"])
         reservation = Reservation(id, evse_id or None, token_of(id_token), expiry, group, plug)
-        result = await self.adapter.station.reservations.reserve(reservation)
+        result = await self.context.station.reservations.reserve(reservation)
         return call_result.ReserveNow(status=_RESERVE[result])
 
     @on(Action.cancel_reservation, skip_schema_validation=True)
     async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
-        cancelled = await self.adapter.station.reservations.cancel(reservation_id)
+        cancelled = await self.context.station.reservations.cancel(reservation_id)
         return call_result.CancelReservation(status="Accepted" if cancelled else "Rejected")
 
 

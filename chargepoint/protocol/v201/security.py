@@ -35,6 +35,8 @@ from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
 from chargepoint.core.pki import HashData
 from chargepoint.core.security import Security
 from chargepoint.core.security_log import Entry, SecurityEvent
+from chargepoint.core.station import Station
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc
 
@@ -92,18 +94,17 @@ def _hash_data(h: HashData) -> dict[str, str]:
             "issuer_key_hash": h.issuer_key_hash, "serial_number": h.serial_number}
 
 
-class SecurityHandlers:
-    """The 2.0.1 certificate handlers, mixed into ``peer.V201Peer``; its TriggerMessage asks
+class SecurityHandlers(Block[BlockContext]):
+    """The 2.0.1 certificate block (A, M); the Core TriggerMessage handler asks
     ``security_trigger`` / ``after_security_trigger`` about SignChargingStationCertificate."""
 
-    adapter: Any
 
     @on(Action.install_certificate, skip_schema_validation=True)
     async def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
         kind = ROOT_KINDS.get(certificate_type)
         if kind is None:  # V2G and MO roots: no ISO 15118 on this station
             return call_result.InstallCertificate(status=InstallCertificateStatusEnumType.rejected)
-        result = await _security(self.adapter).install_root(kind, certificate)
+        result = await _security(self.context).install_root(kind, certificate)
         return call_result.InstallCertificate(status=_INSTALL[result])
 
     @on(Action.delete_certificate, skip_schema_validation=True)
@@ -113,14 +114,14 @@ class SecurityHandlers:
                           _field(d, "issuer_name_hash", "issuerNameHash"),
                           _field(d, "issuer_key_hash", "issuerKeyHash"),
                           _field(d, "serial_number", "serialNumber"))
-        result = await _security(self.adapter).delete_root(wanted)
+        result = await _security(self.context).delete_root(wanted)
         return call_result.DeleteCertificate(status=_DELETE[result])
 
     @on(Action.get_installed_certificate_ids, skip_schema_validation=True)
     async def on_get_installed_certificate_ids(self, certificate_type: list[str] | None = None,
                                                **_: Any) -> Any:
         wanted = certificate_type or list(ROOT_KINDS)  # none asked for: every type
-        security = _security(self.adapter)
+        security = _security(self.context)
         chain = [{"certificate_type": word, "certificate_hash_data": _hash_data(h)}
                  for word in wanted if word in ROOT_KINDS
                  for h in await security.installed_ids(ROOT_KINDS[word])]
@@ -135,26 +136,27 @@ class SecurityHandlers:
                                     **_: Any) -> Any:
         if certificate_type not in (None, CertificateSigningUseEnumType.charging_station_certificate):
             return call_result.CertificateSigned(status=CertificateSignedStatusEnumType.rejected)
-        accepted = await _security(self.adapter).accept_certificate(certificate_chain,
+        accepted = await _security(self.context).accept_certificate(certificate_chain,
                                                                      check_organization=True)
         return call_result.CertificateSigned(status=CertificateSignedStatusEnumType.accepted if accepted
                                              else CertificateSignedStatusEnumType.rejected)
 
-    def security_trigger(self, requested: str) -> TriggerMessageStatusEnumType | None:
-        """TriggerMessage's answer for the security messages; None for the others."""
-        if requested != MessageTriggerEnumType.sign_charging_station_certificate:
-            return None
-        if self.adapter.station.security is None:
-            return TriggerMessageStatusEnumType.rejected
-        return TriggerMessageStatusEnumType.accepted
+def security_trigger(station: Station, requested: str) -> TriggerMessageStatusEnumType | None:
+    """TriggerMessage's answer for the security messages; None for the others."""
+    if requested != MessageTriggerEnumType.sign_charging_station_certificate:
+        return None
+    if station.security is None:
+        return TriggerMessageStatusEnumType.rejected
+    return TriggerMessageStatusEnumType.accepted
 
-    def after_security_trigger(self, requested: str) -> bool:
-        """Send what a TriggerMessage for a security message asked for; False if it was not one."""
-        if requested != MessageTriggerEnumType.sign_charging_station_certificate:
-            return False
-        if self.adapter.station.security is not None:
-            self.adapter.security_session.want_certificate()
-        return True
+
+def after_security_trigger(context: BlockContext, requested: str) -> bool:
+    """Send what a TriggerMessage for a security message asked for; False if it was not one."""
+    if requested != MessageTriggerEnumType.sign_charging_station_certificate:
+        return False
+    if context.station.security is not None:
+        context.security_session.want_certificate()
+    return True
 
 
 class SecuritySession(CommonSecuritySession):

@@ -28,6 +28,7 @@ from ocpp.v201.enums import Action
 
 from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule
 from chargepoint.core.smart_charging import SmartCharging
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.common.timefmt import iso_utc
 
@@ -135,22 +136,20 @@ def _one_decimal(value: float) -> float:
     return math.floor(value * 10 + 1e-6) / 10
 
 
-class SmartChargingHandlers:
-    """The K block handlers; mix into the 2.0.1 peer before ``ocpp.v201.ChargePoint``."""
+class SmartChargingHandlers(Block[BlockContext]):
+    """The smart charging block (K): profiles set, cleared, reported; the composite schedule."""
 
-    adapter: Any
-    #: Reports asked for and not yet sent, by requestId: the profiles per EVSE, taken when asked.
-    _pending_profile_reports: dict[int, list[tuple[int, list[dict[str, Any]]]]]
-
-    if TYPE_CHECKING:  # the host's (the library's ChargePoint.call)
-        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+    def __init__(self, context: BlockContext) -> None:
+        super().__init__(context)
+        #: Reports asked for and not yet sent, by requestId: the profiles per EVSE, taken when asked.
+        self._pending_profile_reports: dict[int, list[tuple[int, list[dict[str, Any]]]]] = {}
 
     def profile_words(self, p: ChargingProfile) -> dict[str, Any]:
-        """A profile as this version reports it (2.1, which builds on this mixin, names dynamic ones)."""
+        """A profile as this version reports it (2.1's block, built on this one, names dynamic ones)."""
         return profile_to_201(p)
 
     def _engine(self) -> SmartCharging:
-        engine = self.adapter.station.smart_charging
+        engine = self.context.station.smart_charging
         assert engine is not None, "the daemon builds the smart charging engine"
         return engine
 
@@ -221,14 +220,12 @@ class SmartChargingHandlers:
             by_evse.setdefault(p.evse_id, []).append(self.profile_words(p))
         parts = [(evse, profiles[i:i + PROFILES_PER_REPORT]) for evse, profiles in sorted(by_evse.items())
                  for i in range(0, len(profiles), PROFILES_PER_REPORT)]
-        if not hasattr(self, "_pending_profile_reports"):
-            self._pending_profile_reports = {}
         self._pending_profile_reports[request_id] = parts
         return call_result.GetChargingProfiles(status="Accepted")
 
     @after(Action.get_charging_profiles)
     async def send_charging_profiles(self, request_id: int, **_: Any) -> None:
-        parts = getattr(self, "_pending_profile_reports", {}).pop(request_id, None)
+        parts = self._pending_profile_reports.pop(request_id, None)
         if parts is None:
             return
         for number, (evse_id, profiles) in enumerate(parts):
@@ -236,7 +233,7 @@ class SmartChargingHandlers:
                 request_id=request_id, charging_limit_source=SOURCE, evse_id=evse_id,
                 charging_profile=profiles, tbc=number < len(parts) - 1)
             try:
-                await self.call(request, suppress=False)
+                await self.context.call(request)
             except (OCPPError, TimeoutError) as exc:
                 log.warning("charging profiles report %d: part %d of %d not delivered (%s), rest not sent",
                             request_id, number + 1, len(parts),

@@ -3,7 +3,7 @@
 The 2.0.1 adapter (``protocol.v201.adapter.V201Adapter``: boot, heartbeat,
 status, transactions, remote control, availability, smart charging,
 reservations, triggers, firmware and logs, security, display messages) with
-2.1's peer and transaction messages; what 2.1 adds is in the peer's mixins,
+2.1's peer and transaction messages; what 2.1 adds is in its blocks,
 the pulls of dynamic limits run as a task of the connection, and a tariff
 given with an authorization prices the identifier's next session.
 """
@@ -21,12 +21,15 @@ from ocpp.v21.enums import ResetEnumType, ResetStatusEnumType
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.protocol.v21 import VERSION
 from chargepoint.protocol.v21.device_model import DeviceModel21
-from chargepoint.protocol.v21.dynamic import DynamicPuller
+from chargepoint.protocol.v21.dynamic import DynamicHandlers, DynamicPuller
 from chargepoint.protocol.v21.peer import V21Peer
 from chargepoint.protocol.v21.tariff_words import TariffRefused, tariff_of
+from chargepoint.protocol.v21.tariffs import TariffHandlers
+from chargepoint.protocol.v21.transaction_status import TransactionStatusHandlers
 from chargepoint.protocol.v21.tx_events import V21TransactionEvents
 from chargepoint.protocol.v201 import translate
 from chargepoint.protocol.v201.adapter import V201Adapter
+from chargepoint.protocol.v201.smart_charging import SmartChargingHandlers
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,15 @@ class V21Adapter(V201Adapter):
     version = VERSION
     peer_class = V21Peer
     transactions_class = V21TransactionEvents
+    device_model_class = DeviceModel21
+    #: 2.0.1's blocks, smart charging in 2.1's words (dynamic limits), and 2.1's own.
+    block_types = (*(b for b in V201Adapter.block_types if b is not SmartChargingHandlers),
+                   DynamicHandlers, TariffHandlers, TransactionStatusHandlers)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.peer.device_model = DeviceModel21(self.settings, len(self.station.connectors),
-                                               station=self.station, clock=self.clock.time)
         #: Set when a dynamic profile to pull was installed (the puller looks again at once).
         self.dynamic_changed = asyncio.Event()
+        super().__init__(*args, **kwargs)
 
     async def run(self) -> None:
         self.spawn(self._pull_dynamic_limits())

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp.exceptions import OCPPError
 from ocpp.routing import on
@@ -29,10 +29,15 @@ from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
 from chargepoint.core.schedule import ChargingProfile
-from chargepoint.protocol.v201.smart_charging import Refused, profile_from_201, profile_to_201
+from chargepoint.protocol.common.block import BlockContext
+from chargepoint.protocol.v201.smart_charging import (
+    Refused,
+    SmartChargingHandlers,
+    profile_from_201,
+    profile_to_201,
+)
 
 if TYPE_CHECKING:
-    from chargepoint.core.smart_charging import SmartCharging
     from chargepoint.core.station import Station
     from hal.clock import Clock
 
@@ -103,15 +108,18 @@ def _rejected(reason: str) -> dict[str, str]:
     return {"reason_code": "InvalidValue", "additional_info": reason[:512]}
 
 
-class DynamicHandlers:
-    """Mixin of the 2.1 peer: SetChargingProfile in 2.1 words, UpdateDynamicSchedule."""
+class DynamicContext(BlockContext, Protocol):
+    #: Set when a dynamic profile to pull was installed (the puller looks again at once).
+    dynamic_changed: asyncio.Event
 
-    adapter: Any
 
-    def _engine(self) -> SmartCharging:
-        engine = self.adapter.station.smart_charging
-        assert engine is not None, "the daemon builds the smart charging engine"
-        return engine
+class DynamicHandlers(SmartChargingHandlers):
+    """2.1's smart charging block: 2.0.1's, with SetChargingProfile in 2.1 words (dynamic profiles
+    reported as set) and UpdateDynamicSchedule."""
+
+    def __init__(self, context: DynamicContext) -> None:
+        super().__init__(context)
+        self.dynamic_changed = context.dynamic_changed
 
     def profile_words(self, p: ChargingProfile) -> dict[str, Any]:
         """A dynamic profile is reported as the CSMS set it: kind Dynamic, no start, its pull interval."""
@@ -127,7 +135,7 @@ class DynamicHandlers:
     async def on_set_charging_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
         engine = self._engine()
         try:
-            profile = profile_from_21(charging_profile, int(evse_id), self.adapter.clock.time())
+            profile = profile_from_21(charging_profile, int(evse_id), self.context.clock.time())
         except Refused as exc:
             log.info("SetChargingProfile %s rejected: %s", charging_profile.get("id"), exc)
             return call_result.SetChargingProfile(status="Rejected", status_info=_rejected(str(exc)))
@@ -136,7 +144,7 @@ class DynamicHandlers:
             return call_result.SetChargingProfile(status="Rejected", status_info=_rejected(reason))
         await engine.durable()
         if profile.dynamic_pull_s:
-            self.adapter.dynamic_changed.set()
+            self.dynamic_changed.set()
         return call_result.SetChargingProfile(status="Accepted")
 
     @on(Action.update_dynamic_schedule, skip_schema_validation=True)

@@ -29,6 +29,7 @@ from ocpp.v21.enums import (
 
 from chargepoint.core.station import Station
 from chargepoint.core.tariff_book import TariffChange
+from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.v21.tariff_words import TariffRefused, decimal, tariff_of
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,13 @@ def _info(reason: str, code: str = "UnsupportedParam") -> dict[str, str]:
     return {"reason_code": code, "additional_info": reason[:1024]}
 
 
-class TariffHandlers:
+class TariffHandlers(Block[BlockContext]):
     """Mixin of the 2.1 peer: the tariff block over the station's tariff book."""
 
-    adapter: Any
 
     @property
     def _station(self) -> Station:
-        return self.adapter.station  # type: ignore[no-any-return]
+        return self.context.station  # type: ignore[no-any-return]
 
     @on(Action.set_default_tariff, skip_schema_validation=True)
     async def on_set_default_tariff(self, evse_id: int, tariff: dict[str, Any], **_: Any) -> Any:
