@@ -48,8 +48,8 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.store import Store
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store
 from hal.interfaces import MeterReading
 
 HOST = "127.0.0.1"

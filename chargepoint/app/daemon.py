@@ -28,22 +28,23 @@ from chargepoint.config import Config
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.control.server import ControlServer
 from chargepoint.control.service import DaemonState, StationService
-from chargepoint.core import atomic
 from chargepoint.core.boot import BootReason, Registration, begin_run, end_run
 from chargepoint.core.cards import CardAuthorization, LocalCards
 from chargepoint.core.display_messages import DisplayMessages
-from chargepoint.core.energy import EnergyManager, StationConnectors
+from chargepoint.core.energy.manager import EnergyManager
+from chargepoint.core.energy.schedule import Supply
+from chargepoint.core.energy.smart_charging import SmartCharging
+from chargepoint.core.energy_connectors import StationConnectors
 from chargepoint.core.events import IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.schedule import Supply
-from chargepoint.core.security import Security
-from chargepoint.core.security_log import SecurityEvent
-from chargepoint.core.security_profile import ProfileSwitch
+from chargepoint.core.security.security_log import SecurityEvent
+from chargepoint.core.security.security_profile import ProfileSwitch
+from chargepoint.core.security.services import Security
 from chargepoint.core.settings import Settings
-from chargepoint.core.smart_charging import SmartCharging
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage import atomic
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store, StoreError
 from chargepoint.protocol import registry
 from chargepoint.web.ocppstats import MessageCounter
 from hal.display import LogDisplay
@@ -70,7 +71,7 @@ class Daemon:
         #: Whether the CSMS registered this run: a reconnect is not a restart (core/boot.py).
         self.registered = Registration(self.boot_reason)
         self.settings = Settings(config)
-        #: Certificates, the security log, signed firmware (core/security.py).
+        #: Certificates, the security log, signed firmware (core/security/services.py).
         self.security = Security(self.settings, self.clock, config.station.state_dir, config.station.identity)
         #: Guards the security profile and falls back when a raised one does not connect.
         self.profile_switch = ProfileSwitch(self.settings, config.ocpp.csms_url, self.security.log,
@@ -82,10 +83,7 @@ class Daemon:
         self.outbox = Outbox(max_entries=config.station.outbox_max_entries)
         self.store: Store | None = None
         self.station = Station(
-            self.hardware.connectors,
-            self.clock,
-            self.outbox,
-            self.settings,
+            self.hardware.connectors, self.clock, self.outbox, self.settings,
             free_vend_token=IdToken(config.station.free_vend_id_tag, TokenType.LOCAL)
             if config.station.free_vend else None,
             meter_poll_interval_s=config.meter.poll_interval_s,

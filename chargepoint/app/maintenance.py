@@ -32,7 +32,7 @@ from chargepoint.core.firmware import (
 )
 from chargepoint.core.firmware.installer import CommandInstaller, Installer, VenvInstaller
 from chargepoint.core.firmware_policy import FirmwarePolicy
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 
 log = logging.getLogger(__name__)
 

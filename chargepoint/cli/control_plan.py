@@ -1,7 +1,7 @@
 """``chargepoint plan``: a connector's departure plan, "N kWh by HH:MM", on the running daemon.
 
 The plan charges from the sun first and from the grid as needed to make it
-(chargepoint/core/plan.py says how); it needs the grid meter of ``[load]``.
+(chargepoint/core/energy/plan.py says how); it needs the grid meter of ``[load]``.
 Registered on ``chargepoint`` by :func:`chargepoint.cli.control_commands.register`.
 """
 

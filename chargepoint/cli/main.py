@@ -101,7 +101,7 @@ def run(config_path: str, log_level: str) -> None:
         raise click.ClickException(f"configuration rejected: {exc}") from None
     from chargepoint.app.daemon import Daemon
     from chargepoint.app.statelock import StateLock, StateLockError
-    from chargepoint.core.store import StoreError
+    from chargepoint.core.storage.store import StoreError
 
     # The state directory's lock first, before the board is touched: a second daemon
     # started on this configuration must leave the running one's contactor, pilot and

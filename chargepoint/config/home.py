@@ -1,7 +1,7 @@
 """The ``[home]`` section: what the homeowner pays for a kWh, and what exporting one earns.
 
 A home station's session cost is computed from these by the same tariff engine
-that prices an operator's tariff (``chargepoint.core.tariff``). Prices are
+that prices an operator's tariff (``chargepoint.core.tariffs.tariff``). Prices are
 read as exact decimals: ``price_per_kwh = 0.3412`` is 0.3412, not the binary
 float nearest to it; a quoted string (``"0.3412"``) is read the same way.
 """

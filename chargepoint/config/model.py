@@ -116,7 +116,7 @@ class OcppConfig:
     transaction_message_attempts: int = 3
     transaction_message_retry_interval_s: int = 10
     #: 0 = no authentication, 1 = HTTP Basic over ws://, 2 = Basic over TLS (wss://),
-    #: 3 = TLS with the station's own client certificate (core/certificates.py).
+    #: 3 = TLS with the station's own client certificate (core/security/certificates.py).
     security_profile: int = 0
     #: The Basic auth password's octets in hex (the file's ``authorization_key``, or its
     #: ``basic_auth_password`` text as UTF-8): 16 to 20 octets from a hex key, 16 to 40 from text.

@@ -61,7 +61,7 @@ from chargepoint.connection.tls import (  # noqa: F401 - re-exported: the link's
     tls_context,
     tls_probe,
 )
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import websockets
 
-from chargepoint.core.pki import CertificateError, check_valid_at, parse_pem_chain
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.pki import CertificateError, check_valid_at, parse_pem_chain
+from chargepoint.core.security.security_log import SecurityEvent
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from chargepoint.control.commands import AUDITED, command
 from chargepoint.control.errors import ControlError
 from chargepoint.control.service import StationService
 from chargepoint.core.cards import CARDS_MAX, Card, CardError, LocalCards, checked, utc
-from chargepoint.core.store import StoreError
+from chargepoint.core.storage.store import StoreError
 
 AUDITED.update({"cards_add", "cards_remove", "cards_import"})
 

@@ -21,7 +21,7 @@ from chargepoint.control import security_commands, selftest
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import pilot_test, relay_test
 from chargepoint.control.service import StationService
-from chargepoint.core.plan_runner import PlanError
+from chargepoint.core.energy.plan_runner import PlanError
 from chargepoint.supervisor.sim import act_on_world
 from chargepoint.supervisor.wire import WireError
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from chargepoint.connection import Link
 from chargepoint.core.events import ActivityChanged, MeterSample, TransactionStarted, TransactionStopped
-from chargepoint.core.outbox import Entry, Outbox, event_time
+from chargepoint.core.storage.outbox import Entry, Outbox, event_time
 
 #: Queued messages listed by ``queue`` (the queue may hold thousands while offline).
 QUEUE_LISTED = 200

@@ -20,8 +20,8 @@ from typing import Any
 from chargepoint.control.errors import ControlError
 from chargepoint.control.output_tests import FAIL, PASS, SKIP
 from chargepoint.control.service import StationService
-from chargepoint.core import pki
-from chargepoint.core.security import Security
+from chargepoint.core.security import pki
+from chargepoint.core.security.services import Security
 
 #: The selftest's status for "works, but look at it" (selftest.WARN; selftest imports this module).
 WARN = "warn"

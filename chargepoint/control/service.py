@@ -37,13 +37,13 @@ from chargepoint.control.shapes import (
     text_or_none,
 )
 from chargepoint.core.commands import UnlockResult
-from chargepoint.core.energy_words import limit_words
+from chargepoint.core.energy.energy_words import limit_words
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store
 from chargepoint.protocol.registry import VERSIONS, Version
 from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock

@@ -2,7 +2,7 @@
 
 The history rows (``StationService.sessions``) and the connectors' running
 transactions have the meter's energy; the energy manager's ledger
-(``core/session_energy.py``) has the sun's part of each session and the cost
+(``core/energy/session_energy.py``) has the sun's part of each session and the cost
 the tariff engine reached. Without a grid meter there is no ledger and the
 figures are null (the running cost is still the transaction's own).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from chargepoint.control.shapes import cost_json
-from chargepoint.core.session_energy import solar_share
-from chargepoint.core.tariff_codec import cost_from_json
+from chargepoint.core.energy.session_energy import solar_share
+from chargepoint.core.tariffs.tariff_codec import cost_from_json
 
 
 def finished_figures(entry: dict[str, Any], energy: Any) -> dict[str, Any]:

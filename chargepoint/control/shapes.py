@@ -12,7 +12,7 @@ from typing import Any
 
 from chargepoint.core.display_messages import DisplayMessages
 from chargepoint.core.reservations import Reservation
-from chargepoint.core.tariff_cost import CostSummary
+from chargepoint.core.tariffs.tariff_cost import CostSummary
 from chargepoint.core.views import ConnectorView
 
 

@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

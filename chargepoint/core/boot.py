@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 
 #: The kernel's id of the current boot: changes with every power-up of the machine.
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")

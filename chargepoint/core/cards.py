@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

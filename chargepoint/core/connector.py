@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
-from chargepoint.core.tariff_cost import SessionCost
+from chargepoint.core.tariffs.tariff_cost import SessionCost
 from chargepoint.safety.evse import EvseController, EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.limits import LimitClaims

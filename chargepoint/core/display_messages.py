@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage.store import Store, StoreError
 from hal.clock import Clock
 from hal.display import DisplayText, TextDisplay
 

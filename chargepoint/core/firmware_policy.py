@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chargepoint.core.firmware.model import FirmwareRequest, FirmwareState
-from chargepoint.core.firmware_signature import INVALID_SIGNATURE, Refusal, SignatureVerifier
-from chargepoint.core.security_log import SecurityEvent, SecurityLog
+from chargepoint.core.security.firmware_signature import INVALID_SIGNATURE, Refusal, SignatureVerifier
+from chargepoint.core.security.security_log import SecurityEvent, SecurityLog
 
 log = logging.getLogger(__name__)
 

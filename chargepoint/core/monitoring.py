@@ -37,7 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store, StoreError, meta_get, meta_set
+from chargepoint.core.storage.store import Store, StoreError, meta_get, meta_set
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

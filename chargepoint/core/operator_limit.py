@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from chargepoint.core import limit_store
+from chargepoint.core.energy import limit_store
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from chargepoint.safety.iec61851 import MAX_PWM_CURRENT_A
 
 log = logging.getLogger(__name__)

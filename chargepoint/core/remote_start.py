@@ -14,8 +14,8 @@ import dataclasses
 import logging
 
 from chargepoint.core.commands import StartResult
+from chargepoint.core.energy.schedule import ChargingProfile, Purpose
 from chargepoint.core.events import IdToken
-from chargepoint.core.schedule import ChargingProfile, Purpose
 from chargepoint.core.station import Station
 
 log = logging.getLogger(__name__)

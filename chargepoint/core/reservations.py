@@ -38,7 +38,7 @@ from enum import StrEnum
 from chargepoint.core.connector import ConnectorState, Session
 from chargepoint.core.events import IdToken, TokenType
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage.store import Store, StoreError
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -107,7 +107,7 @@ def _slot_list(text: str) -> bool:
 
 
 def _profiles_json(text: str) -> bool:
-    """The stored network profiles: a JSON object of slot -> profile (core/network_profiles.py)."""
+    """The stored network profiles: a JSON object of slot -> profile (core/security/network_profiles.py)."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -160,7 +160,7 @@ DEFINITIONS = (
     Definition("reserve_any_connector", bool),
     # Whether the operator's display messages are taken (display_messages.py).
     Definition("display_messages_enabled", bool),
-    # Certificates (core/certificates.py): the longest certificate chain the CSMS may send, the most
+    # Certificates (core/security/certificates.py): the longest certificate chain the CSMS may send, the most
     # root certificates kept, whether a new CSMS root needs the old one's blessing (not supported:
     # false), and how many days before the station's certificate expires a new one is asked for.
     Definition("certificate_chain_max_bytes", int, low=1000, high=100_000),

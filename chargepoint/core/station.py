@@ -36,9 +36,9 @@ from chargepoint.core.events import (
     StopReason,
 )
 from chargepoint.core.monitoring import VariableMonitoring
-from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
+from chargepoint.core.storage.outbox import OpenTransaction, Outbox
 from chargepoint.core.tariff_book import TariffBook
 from chargepoint.core.transactions import TransactionRecorder, set_lock
 from chargepoint.core.tx_points import TxPoints
@@ -48,9 +48,9 @@ from hal.clock import Clock
 if TYPE_CHECKING:
     from chargepoint.core.diagnostics import Diagnostics
     from chargepoint.core.display_messages import DisplayMessages
+    from chargepoint.core.energy.smart_charging import SmartCharging
     from chargepoint.core.firmware import FirmwareManager
-    from chargepoint.core.security import Security
-    from chargepoint.core.smart_charging import SmartCharging
+    from chargepoint.core.security.services import Security
 
 log = logging.getLogger(__name__)
 #: At close: how often the station's tasks are cancelled, and how long each time is waited for.

@@ -24,14 +24,14 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from chargepoint.config.home import HomeConfig
-from chargepoint.core.store import meta_get, meta_set
-from chargepoint.core.tariff import Tariff, home_tariff
-from chargepoint.core.tariff_codec import tariffs_from_json, tariffs_json
-from chargepoint.core.tariff_cost import CurrencyChange, SessionCost
+from chargepoint.core.storage.store import meta_get, meta_set
+from chargepoint.core.tariffs.tariff import Tariff, home_tariff
+from chargepoint.core.tariffs.tariff_codec import tariffs_from_json, tariffs_json
+from chargepoint.core.tariffs.tariff_cost import CurrencyChange, SessionCost
 
 if TYPE_CHECKING:
     from chargepoint.core.connector import ConnectorState
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from chargepoint.core.events import (
     TransactionStopped,
     TxPoint,
 )
-from chargepoint.core.outbox import OpenTransaction, Outbox
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import StoreError
-from chargepoint.core.tariff_codec import cost_json
-from chargepoint.core.tariff_cost import SessionCost
+from chargepoint.core.storage.outbox import OpenTransaction, Outbox
+from chargepoint.core.storage.store import StoreError
+from chargepoint.core.tariffs.tariff_codec import cost_json
+from chargepoint.core.tariffs.tariff_cost import SessionCost
 from chargepoint.core.tx_points import TxPoints
 from hal.clock import Clock
 from hal.interfaces import ConnectorLock, MeterFailure, MeterReading

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from chargepoint.core.events import IdToken, StatusChanged
 from chargepoint.core.reservations import Reservation
-from chargepoint.core.tariff_cost import CostSummary
+from chargepoint.core.tariffs.tariff_cost import CostSummary
 from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.limits import Resolved
 from hal.interfaces import MeterReading

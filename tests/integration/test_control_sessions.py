@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 
 from chargepoint.core.events import IdToken, StopReason, TransactionStarted, TransactionStopped
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.store import DB_NAME, MIGRATIONS, Store
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import DB_NAME, MIGRATIONS, Store
 
 
 async def test_a_stop_writes_the_history_with_reason_and_the_csms_id(tmp_path: Path):

@@ -7,7 +7,7 @@ them. Nothing is resent forever.
 
 from __future__ import annotations
 
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.integration.test_daemon_process import run_daemon
 

@@ -25,7 +25,7 @@ import pytest
 from ocpp.v16 import call
 
 from chargepoint.app.statelock import LOCK_NAME, StateDirLocked, StateLock
-from chargepoint.core.store import DB_NAME
+from chargepoint.core.storage.store import DB_NAME
 from tests.integration.conftest import StationLog, running, station_config, until
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.unit.test_store_corruption import corrupt_pages, filled_database, undecodable_row, zero_length

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store, StoreError
 from tests.integration.conftest import charging, running, station_config, until
 from tests.integration.loopback_csms import LoopbackCsms
 

@@ -28,8 +28,8 @@ import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.core import store_files
-from chargepoint.core.store import DB_NAME, Store, StoreError
+from chargepoint.core.storage import store_files
+from chargepoint.core.storage.store import DB_NAME, Store, StoreError
 from tests.integration.conftest import station_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: Opens the store as ``chargepoint run`` does, proves a write commits, prints the settings.
 CHILD = """
 import asyncio, json, sys
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage.store import Store, StoreError
 async def main():
     store = await Store.open(sys.argv[1])
     try:

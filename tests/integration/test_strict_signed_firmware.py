@@ -21,7 +21,7 @@ import pytest
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.core.certificates import RootKind
+from chargepoint.core.security.certificates import RootKind
 from tests.firmware_rig import FileServer
 from tests.integration.strict_peer import StrictPeer, strict_peer
 from tests.integration.test_strict_firmware import _iso, _ok

@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from chargepoint.core.certificates import CertificateStore, RootKind
+from chargepoint.core.security.certificates import CertificateStore, RootKind
 from tests.integration.conftest import running, station_config, until
 from tests.integration.peers import RawCsms
 from tests.integration.test_v16_security import KEY, basic

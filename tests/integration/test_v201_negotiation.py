@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from chargepoint.app.daemon import Daemon
 from chargepoint.cli.control_status import _status_view
 from chargepoint.config import parse
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 from chargepoint.protocol.bench_csms import v16 as v16_csms
 from chargepoint.protocol.bench_csms import v201 as v201_csms
 from chargepoint.protocol.v16.adapter import V16Adapter

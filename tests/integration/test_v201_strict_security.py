@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from chargepoint.core.certificates import CertificateStore, RootKind
+from chargepoint.core.security.certificates import CertificateStore, RootKind
 from tests.integration.strict_peer import StrictPeer, strict_peer
 from tests.pki import Ca, pem
 

@@ -3,7 +3,7 @@
 The parts are the product's: :class:`hal.sim_house.SimHouse` and its grid meter,
 :class:`hal.sim.SimWorld` per connector (EV, contactor, pilot), the real
 :class:`~chargepoint.safety.evse.EvseController` stepped once per tick, and the
-real :class:`~chargepoint.core.energy.EnergyManager` running its own loop as a
+real :class:`~chargepoint.core.energy.manager.EnergyManager` running its own loop as a
 task. Time is a ``LoopClock`` (the station tests'): the manager's sleeps end
 when the rig advances the clock, so a simulated day takes seconds and no test
 waits on the wall clock. The only stand-in is :class:`WorldConnectors`, which
@@ -19,8 +19,8 @@ from typing import Any
 
 from chargepoint.backends.grid import station_currents
 from chargepoint.config import parse
-from chargepoint.core.energy import EnergyManager
-from chargepoint.core.load_manager import ConnectorLoad, own_currents
+from chargepoint.core.energy.load_manager import ConnectorLoad, own_currents
+from chargepoint.core.energy.manager import EnergyManager
 from chargepoint.safety.evse import EvseConfig, EvseController
 from chargepoint.safety.limits import LimitClaims
 from hal.sim import SimEV, SimWorld
@@ -32,7 +32,7 @@ VOLTAGE = 230.0
 
 
 class WorldConnectors:
-    """The simulated connectors as the energy manager's :class:`~chargepoint.core.energy.Connectors`."""
+    """The simulated connectors as the energy manager's ``chargepoint.core.energy.manager.Connectors``."""
 
     def __init__(self, worlds: dict[int, SimWorld], evses: dict[int, EvseController],
                  limits: dict[int, LimitClaims]) -> None:

@@ -25,15 +25,16 @@ from typing import Any, TypeVar
 import pytest
 
 from chargepoint.config import parse
-from chargepoint.core import atomic, limit_store, outbox_db
 from chargepoint.core.authorization import Entry, LocalAuthorization
 from chargepoint.core.cards import Card, LocalCards
+from chargepoint.core.energy import limit_store
+from chargepoint.core.energy.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule
+from chargepoint.core.energy.smart_charging import CLAIM, SmartCharging
 from chargepoint.core.events import AuthStatus
 from chargepoint.core.operator_limit import OperatorLimits
-from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule
 from chargepoint.core.settings import Settings
-from chargepoint.core.smart_charging import CLAIM, SmartCharging
-from chargepoint.core.store import DB_NAME, Store
+from chargepoint.core.storage import atomic, outbox_db
+from chargepoint.core.storage.store import DB_NAME, Store
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import ManualClock
 from tests.unit.test_reservations import CARD, _reserve, _rig
@@ -214,7 +215,7 @@ async def test_a_transaction_profile_whose_transaction_did_not_come_back_goes_af
 #: that follows the change's first write, as a power cut there would.
 KILLED_REPLACEMENT = """
 import asyncio, os, sys
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from tests.unit.test_atomic_changes import engine_on, station_max
 
 async def main():

@@ -8,7 +8,7 @@ from chargepoint.config import parse
 from chargepoint.core.authorization import Entry, ListUpdate, LocalAuthorization, parse_expiry
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken
 from chargepoint.core.settings import SetResult, Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import ManualClock
 
 NOW = 1_700_000_000.0

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chargepoint.config import parse
-from chargepoint.core import pki
-from chargepoint.core.certificates import RootKind
-from chargepoint.core.security import Security
+from chargepoint.core.security import pki
+from chargepoint.core.security.certificates import RootKind
+from chargepoint.core.security.services import Security
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16 import security as v16
 from chargepoint.protocol.v201 import security as v201

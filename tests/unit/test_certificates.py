@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from chargepoint.core import pki
-from chargepoint.core.certificates import CertificateStore, DeleteResult, InstallResult, RootKind
+from chargepoint.core.security import pki
+from chargepoint.core.security.certificates import CertificateStore, DeleteResult, InstallResult, RootKind
 from tests.pki import DAY, Ca, pem
 
 NOW = time.time()

@@ -20,8 +20,8 @@ from chargepoint.connection import (
     security_event,
     tls_context,
 )
-from chargepoint.core.certificates import CertificateStore, RootKind
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.certificates import CertificateStore, RootKind
+from chargepoint.core.security.security_log import SecurityEvent
 from tests.pki import DAY, Ca, pem
 
 NOW = time.time()

@@ -10,7 +10,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from chargepoint.config import ConfigError, parse
 from chargepoint.config.csms_url import url_problem
 from chargepoint.connection import Credentials, Link, LinkSettings, endpoint
-from chargepoint.core.network_profiles import NetworkProfile, NetworkProfiles
+from chargepoint.core.security.network_profiles import NetworkProfile, NetworkProfiles
 from chargepoint.core.settings import Settings
 
 

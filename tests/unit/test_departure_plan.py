@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from chargepoint.core.plan import MARGIN_S, Plan, Progress, describe, latest_start, step
-from chargepoint.core.store import Store
+from chargepoint.core.energy.plan import MARGIN_S, Plan, Progress, describe, latest_start, step
+from chargepoint.core.storage.store import Store
 from tests.unit.energy_rig import TICK, VOLTAGE, EnergyRig
 
 #: A cloudy morning; the clouds come and go every minute or so of station time.

@@ -27,7 +27,7 @@ from chargepoint.core.display_messages import (
 )
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import ManualClock
 from hal.display import LogDisplay
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from chargepoint.cli.control_limit import claims_text
-from chargepoint.core.energy_words import limit_words
+from chargepoint.core.energy.energy_words import limit_words
 from tests.unit.energy_rig import EnergyRig
 
 SUNNY = {"pv_peak_w": 9000, "cloudiness": 0.0, "day_start_h": 12, "base_load_w": 300}

@@ -26,13 +26,13 @@ from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
 from chargepoint.control import security_commands
 from chargepoint.control.errors import ControlError
-from chargepoint.core import pki
-from chargepoint.core.certificates import CertificateStore, RootKind
 from chargepoint.core.firmware import FirmwareRequest, FirmwareState, FirmwareStatus
 from chargepoint.core.firmware_policy import FirmwarePolicy
-from chargepoint.core.firmware_signature import INVALID_CERTIFICATE, INVALID_SIGNATURE
-from chargepoint.core.security import Security
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security import pki
+from chargepoint.core.security.certificates import CertificateStore, RootKind
+from chargepoint.core.security.firmware_signature import INVALID_CERTIFICATE, INVALID_SIGNATURE
+from chargepoint.core.security.security_log import SecurityEvent
+from chargepoint.core.security.services import Security
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16.firmware import SENT
 from chargepoint.protocol.v201.firmware import STATUS

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from chargepoint.core.load_manager import RESUME_AFTER_S, ConnectorLoad, LoadManager, house_load
+from chargepoint.core.energy.load_manager import RESUME_AFTER_S, ConnectorLoad, LoadManager, house_load
 from tests.unit.energy_rig import EnergyRig
 
 FUSE = 25.0
@@ -134,7 +134,7 @@ async def test_a_kettle_and_an_oven_never_hold_the_fuse_above_its_rating_longer_
 
 
 async def test_a_failing_grid_meter_falls_back_is_reported_once_and_recovers(caplog):
-    caplog.set_level(logging.INFO, logger="chargepoint.core.energy")
+    caplog.set_level(logging.INFO, logger="chargepoint.core.energy.manager")
     rig = EnergyRig(load={"main_fuse_a": FUSE, "fallback_a": 8, "stale_after_s": 5}, house=NIGHT)
     try:
         rig.plug_all()
@@ -216,7 +216,7 @@ async def test_an_ev_plugged_in_starts_at_the_headroom_and_a_second_never_lifts_
 
 
 async def test_an_error_applying_a_reading_falls_back_and_the_manager_goes_on(caplog):
-    caplog.set_level(logging.INFO, logger="chargepoint.core.energy")
+    caplog.set_level(logging.INFO, logger="chargepoint.core.energy.manager")
     rig = EnergyRig(load={"main_fuse_a": FUSE, "fallback_a": 8}, house=NIGHT)
     broken = [True]
     healthy_loads = rig.energy.connectors.loads

@@ -55,7 +55,7 @@ def test_split_phase() -> None:
 
 def test_per_phase_powers_survive_the_queue() -> None:
     from chargepoint.core.events import MeterSample, ReadingContext
-    from chargepoint.core.outbox import decode, encode
+    from chargepoint.core.storage.outbox import decode, encode
 
     sample = MeterSample(1, "tx1", EXPORTING, ReadingContext.PERIODIC)
     assert decode(encode(sample)) == sample

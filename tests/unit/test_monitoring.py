@@ -9,7 +9,7 @@ import pytest
 from chargepoint.config import parse
 from chargepoint.core.monitoring import Base, Monitor, MonitorEvent, MonitorKind, Refusal, VariableMonitoring
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import ManualClock
 
 POWER = "EVSE|1||Power|"

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from chargepoint.config import parse
-from chargepoint.core.network_profiles import NetworkProfile, NetworkProfiles
+from chargepoint.core.security.network_profiles import NetworkProfile, NetworkProfiles
 from chargepoint.core.settings import SetResult, Settings
 
 KEY = "00112233445566778899aabbccddeeff"

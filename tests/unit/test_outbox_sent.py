@@ -14,9 +14,9 @@ import pytest
 
 from chargepoint.config import parse
 from chargepoint.core.events import IdToken, MeterSample, ReadingContext, TransactionStarted
-from chargepoint.core.outbox import Outbox, Sent
 from chargepoint.core.settings import SetResult, Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.outbox import Outbox, Sent
+from chargepoint.core.storage.store import Store
 from chargepoint.protocol.common.delivery import Delivery
 from chargepoint.protocol.common.peer import RobustPeer
 from chargepoint.protocol.v16.tx_messages import TransactionMessages
@@ -50,7 +50,7 @@ async def test_an_answer_that_cannot_be_recorded_is_one_line_and_holds_the_sende
     del committed
     gc.collect()
     await asyncio.sleep(0)
-    lines = [r for r in caplog.records if r.name.startswith("chargepoint.core.outbox")]
+    lines = [r for r in caplog.records if r.name.startswith("chargepoint.core.storage.outbox")]
     assert len(lines) == 1 and lines[0].exc_info is None, [r.getMessage() for r in lines]
     assert not any("never retrieved" in r.getMessage() for r in caplog.records)
     store._db = None  # already closed

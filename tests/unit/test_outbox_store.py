@@ -14,8 +14,8 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Outbox, decode, encode
-from chargepoint.core.store import MIGRATIONS, Store, StoreError
+from chargepoint.core.storage.outbox import Outbox, decode, encode
+from chargepoint.core.storage.store import MIGRATIONS, Store, StoreError
 from hal.interfaces import MeterReading
 
 

@@ -22,7 +22,7 @@ from chargepoint.core.events import (
     TransactionStopped,
     TxPoint,
 )
-from chargepoint.core.outbox import decode, encode
+from chargepoint.core.storage.outbox import decode, encode
 from tests.unit.test_outbox_store import reopen
 
 CARD = IdToken("CAFE01", TokenType.ISO14443)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from chargepoint.config.model import SolarConfig
-from chargepoint.core.load_manager import ConnectorLoad
-from chargepoint.core.phase_policy import PhaseChooser
+from chargepoint.core.energy.load_manager import ConnectorLoad
+from chargepoint.core.energy.phase_policy import PhaseChooser
 from tests.unit.energy_rig import EnergyRig
 
 VOLTS = 230.0
@@ -210,7 +210,7 @@ async def test_the_status_shows_the_phases_per_connector_and_the_cli_says_them()
 
 
 def test_the_fuse_budget_of_a_one_phase_connector_is_l1_s_alone():
-    from chargepoint.core.load_manager import LoadManager
+    from chargepoint.core.energy.load_manager import LoadManager
 
     budget = (20.0, 4.0, 4.0)  # an oven on L2 and L3 leaves them 4 A
     one = LoadManager(3).split(budget, [ConnectorLoad(1, True, phase_count=1)], 0.0)

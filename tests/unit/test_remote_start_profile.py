@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from chargepoint.core.energy.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule
 from chargepoint.core.events import Activity
 from chargepoint.core.remote_start import remote_start
-from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule
 from tests.unit import test_station
 from tests.unit.test_smart_charging import engine_for
 from tests.unit.test_station import REMOTE, Bench

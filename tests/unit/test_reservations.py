@@ -21,7 +21,7 @@ from chargepoint.core.events import AuthResult, AuthStatus, IdToken, TokenType
 from chargepoint.core.reservations import Reservation, ReservationEnd, ReserveResult
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.sim import SimWorld
 from tests.unit.test_station import (
     METER_START_WH,

@@ -28,9 +28,9 @@ from gpiozero import Device
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import load
 from chargepoint.core.connector import Session, Transaction
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.v16.translate import connector_status, error_code
 from chargepoint.safety.evse import EvseFault
 from chargepoint.safety.iec61851 import CpState

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from chargepoint.core.schedule import (
+from chargepoint.core.energy.schedule import (
     ChargingProfile,
     CompositePeriod,
     Kind,

@@ -9,14 +9,18 @@ from pathlib import Path
 import pytest
 
 from chargepoint.config import parse
-from chargepoint.core import security_log as security_log_module
-from chargepoint.core.certificates import CertificateStore, RootKind
-from chargepoint.core.firmware_signature import INVALID_CERTIFICATE, INVALID_SIGNATURE, SignatureVerifier
-from chargepoint.core.security import RENEWAL_RETRY_S, Security
-from chargepoint.core.security_log import SecurityEvent, SecurityLog
-from chargepoint.core.security_profile import ProfileSwitch
+from chargepoint.core.security import security_log as security_log_module
+from chargepoint.core.security.certificates import CertificateStore, RootKind
+from chargepoint.core.security.firmware_signature import (
+    INVALID_CERTIFICATE,
+    INVALID_SIGNATURE,
+    SignatureVerifier,
+)
+from chargepoint.core.security.security_log import SecurityEvent, SecurityLog
+from chargepoint.core.security.security_profile import ProfileSwitch
+from chargepoint.core.security.services import RENEWAL_RETRY_S, Security
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from hal.clock import ManualClock
 from tests.pki import DAY, Ca, pem, sign_package
 
@@ -187,7 +191,7 @@ async def test_renewal_is_asked_for_ahead_of_expiry_and_again_a_day_later(tmp_pa
 
 
 def test_a_start_is_logged_at_info_and_an_attack_as_a_warning(caplog):
-    caplog.set_level("INFO", logger="chargepoint.core.security_log")
+    caplog.set_level("INFO", logger="chargepoint.core.security.security_log")
     log = SecurityLog(lambda: NOW)
     log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
     log.record(SecurityEvent.INVALID_CSMS_CERTIFICATE, "expired")

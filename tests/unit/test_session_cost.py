@@ -8,10 +8,10 @@ from pathlib import Path
 
 from chargepoint.config import parse
 from chargepoint.control.shapes import connector_json
-from chargepoint.core.tariff import Price, PriceList, Tariff
 from chargepoint.core.tariff_book import TariffBook, TariffChange
-from chargepoint.core.tariff_codec import cost_from_json
-from chargepoint.core.tariff_cost import exact
+from chargepoint.core.tariffs.tariff import Price, PriceList, Tariff
+from chargepoint.core.tariffs.tariff_codec import cost_from_json
+from chargepoint.core.tariffs.tariff_cost import exact
 from hal.sim import SimWorld
 from tests.unit import test_station
 from tests.unit.test_station import METER_START_WH, SAMPLE_INTERVAL_S, Bench, LoopClock, RecordingOutbox, Rig

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from chargepoint.core.session_energy import KEPT, RunningSession, SessionLedger, solar_share
-from chargepoint.core.store import Store
+from chargepoint.core.energy.session_energy import KEPT, RunningSession, SessionLedger, solar_share
+from chargepoint.core.storage.store import Store
 
 
 async def test_a_sessions_solar_energy_is_the_counter_over_it_and_is_kept_with_its_cost(tmp_path):

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from chargepoint.config import parse
-from chargepoint.core.certificates import RootKind
-from chargepoint.core.security import Security
+from chargepoint.core.security.certificates import RootKind
+from chargepoint.core.security.services import Security
 from chargepoint.core.settings import Settings
 from hal.clock import ManualClock
 from tests.pki import Ca, pem

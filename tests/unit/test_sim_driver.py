@@ -81,7 +81,7 @@ def test_a_restarted_fast_simulation_never_stamps_before_what_it_stamped_last_ru
     """Run 1 at 100x ran far ahead of the real time (here: 5000 s ahead) and queued a message;
     run 2 resumes at the floor run 1 saved, so the message's age is not negative."""
     from chargepoint.core.events import MeterSample, ReadingContext
-    from chargepoint.core.outbox import Outbox
+    from chargepoint.core.storage.outbox import Outbox
     from hal.clock import ScaledClock
     from hal.interfaces import MeterReading
     from hal.sim_driver import SimClockFile

@@ -17,8 +17,8 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import SetResult, Settings
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.common.measurands import format_number, values_for
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.safety.limits import LimitClaims

@@ -13,10 +13,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from chargepoint.core.energy.schedule import (
+    ChargingProfile,
+    Kind,
+    Period,
+    Purpose,
+    RateUnit,
+    Schedule,
+    Supply,
+)
+from chargepoint.core.energy.smart_charging import CLAIM, SmartCharging
 from chargepoint.core.events import Activity, StopReason
 from chargepoint.core.operator_limit import OperatorLimits
-from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Schedule, Supply
-from chargepoint.core.smart_charging import CLAIM, SmartCharging
 from chargepoint.safety.iec61851 import duty_for_current
 from hal.sim import offered_current_a
 from tests.unit import test_station

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chargepoint.core.energy import EnergyManager
-from chargepoint.core.store import Store
+from chargepoint.core.energy.manager import EnergyManager
+from chargepoint.core.storage.store import Store
 from tests.unit.energy_rig import TICK, VOLTAGE, EnergyRig
 
 #: A morning whose clouds come and go every 45 s of station time (0.1 h of a day running 8 times faster).

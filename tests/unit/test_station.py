@@ -52,10 +52,10 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.core.station import Station
-from chargepoint.core.store import Store
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store
 from chargepoint.safety.evse import EvseFault
 from hal.clock import ManualClock
 from hal.interfaces import ConnectorLock, MeterFailureKind

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from chargepoint.core.events import IdToken, MeterSample, ReadingContext, TransactionStarted
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.store import DB_NAME, MIGRATIONS, Store, StoreError
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import DB_NAME, MIGRATIONS, Store, StoreError
 from hal.interfaces import MeterReading
 
 #: Enough queued samples for the outbox table to span several pages.
@@ -197,7 +197,7 @@ async def test_damage_is_set_aside_for_a_fresh_store_when_configured(tmp_path: P
     path = await filled_database(tmp_path)
     damage(path)
     before = path.read_bytes()
-    with caplog.at_level(logging.ERROR, logger="chargepoint.core.store"):
+    with caplog.at_level(logging.ERROR, logger="chargepoint.core.storage.store"):
         store = await Store.open(tmp_path, recreate_if_corrupt=True)
     try:
         assert await store.call(store.schema_version) == len(MIGRATIONS)

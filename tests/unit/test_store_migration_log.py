@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from chargepoint.core.store import MIGRATIONS, Store
+from chargepoint.core.storage.store import MIGRATIONS, Store
 
 
 async def test_a_new_database_logs_one_line(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="chargepoint.core.store")
+    caplog.set_level(logging.INFO, logger="chargepoint.core.storage.store")
     store = await Store.open(tmp_path)
     await store.close()
     lines = [r.getMessage() for r in caplog.records if "schema" in r.getMessage()]
@@ -27,7 +27,7 @@ async def test_an_older_database_logs_one_upgrade_line(tmp_path, caplog):
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
-    caplog.set_level(logging.INFO, logger="chargepoint.core.store")
+    caplog.set_level(logging.INFO, logger="chargepoint.core.storage.store")
     store = await Store.open(tmp_path)
     await store.close()
     lines = [r.getMessage() for r in caplog.records if "schema" in r.getMessage()]

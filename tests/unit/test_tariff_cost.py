@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from chargepoint.core.tariff import (
+from chargepoint.core.tariffs.tariff import (
     Conditions,
     Dimension,
     Money,
@@ -17,7 +17,7 @@ from chargepoint.core.tariff import (
     home_tariff,
     unsupported_conditions,
 )
-from chargepoint.core.tariff_cost import CurrencyChange, SessionCost, with_taxes
+from chargepoint.core.tariffs.tariff_cost import CurrencyChange, SessionCost, with_taxes
 
 T0 = 1_700_000_000.0
 

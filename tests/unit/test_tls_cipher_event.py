@@ -18,7 +18,7 @@ import websockets
 
 from chargepoint.connection import Credentials, Link, LinkSettings
 from chargepoint.connection.tls import offered_suites, probe_event
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 from tests.pki import Ca, pem, server_context
 
 REFUSED_SUITE = "ECDHE-ECDSA-AES128-SHA"

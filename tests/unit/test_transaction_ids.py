@@ -21,9 +21,9 @@ from types import SimpleNamespace
 from chargepoint.cli.session_csv import sessions_csv
 from chargepoint.control.service import StationService
 from chargepoint.core.events import IdToken, StopReason, TransactionStarted, TransactionStopped
-from chargepoint.core.outbox import Outbox, encode
-from chargepoint.core.schema import APPLICATION_ID
-from chargepoint.core.store import DB_NAME, MIGRATIONS, Store
+from chargepoint.core.storage.outbox import Outbox, encode
+from chargepoint.core.storage.schema import APPLICATION_ID
+from chargepoint.core.storage.store import DB_NAME, MIGRATIONS, Store
 
 #: Text SQLite reads as a number: leading zeros, an exponent, a hex id that overflows to inf,
 #: signs, decimals, and the words SQLite would not take (they must stay as they are too).
@@ -100,7 +100,7 @@ def _schema_9_file(path: Path) -> None:
 
 async def test_a_file_with_converted_ids_is_repaired_when_opened(tmp_path: Path, caplog) -> None:
     _schema_9_file(tmp_path / DB_NAME)
-    with caplog.at_level(logging.INFO, logger="chargepoint.core.schema"):
+    with caplog.at_level(logging.INFO, logger="chargepoint.core.storage.schema"):
         store = await Store.open(tmp_path)
     try:
         assert await store.call(store.schema_version) == len(MIGRATIONS)

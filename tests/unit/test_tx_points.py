@@ -18,8 +18,8 @@ from chargepoint.core.events import (
     TransactionAuthorized,
     TxPoint,
 )
-from chargepoint.core.outbox import OpenTransaction
 from chargepoint.core.reservations import Reservation, ReserveResult
+from chargepoint.core.storage.outbox import OpenTransaction
 from tests.unit.test_station import CARD, TICK, Bench, bench
 
 __all__ = ["bench"]  # the fixture

@@ -15,7 +15,7 @@ from chargepoint.config import parse
 from chargepoint.config.model import TX_POINTS
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
-from chargepoint.core.store import Store
+from chargepoint.core.storage.store import Store
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v201.device_model import (
     SECRET_VARIABLES,

@@ -1,6 +1,6 @@
 """Every security event the core records has its 2.0.1 type word, within the schema's 50 characters."""
 
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.security_log import SecurityEvent
 from chargepoint.protocol.v201.security import EVENT_TYPES
 
 

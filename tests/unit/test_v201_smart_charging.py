@@ -9,8 +9,8 @@ import pytest
 from ocpp.exceptions import PropertyConstraintViolationError
 
 from chargepoint.config import parse
-from chargepoint.core import smart_charging
-from chargepoint.core.schedule import Kind, Purpose, RateUnit, Recurrency
+from chargepoint.core.energy import smart_charging
+from chargepoint.core.energy.schedule import Kind, Purpose, RateUnit, Recurrency
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16.keys import KeyCatalogue
 from chargepoint.protocol.v201.device_model import DeviceModel

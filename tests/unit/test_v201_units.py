@@ -7,7 +7,6 @@ import pytest
 
 from chargepoint.config import ConfigError, parse
 from chargepoint.core import boot
-from chargepoint.core import outbox as outbox_module
 from chargepoint.core.boot import BootReason
 from chargepoint.core.events import (
     Activity,
@@ -20,8 +19,9 @@ from chargepoint.core.events import (
     TokenType,
     TransactionStarted,
 )
-from chargepoint.core.outbox import Outbox
-from chargepoint.core.store import Store
+from chargepoint.core.storage import outbox as outbox_module
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store
 from chargepoint.protocol import registry
 from chargepoint.protocol.v201 import translate
 

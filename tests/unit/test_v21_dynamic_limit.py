@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from chargepoint.core.energy.smart_charging import CLAIM, SmartCharging
 from chargepoint.core.events import Activity
-from chargepoint.core.smart_charging import CLAIM, SmartCharging
 from chargepoint.protocol.v21.dynamic import profile_from_21, update_limit
 from chargepoint.protocol.v201.smart_charging import Refused
 from chargepoint.safety.iec61851 import duty_for_current

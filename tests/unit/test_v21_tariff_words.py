@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chargepoint.core.tariff import Conditions, Dimension, Money, TaxRate
-from chargepoint.core.tariff_cost import SessionCost
+from chargepoint.core.tariffs.tariff import Conditions, Dimension, Money, TaxRate
+from chargepoint.core.tariffs.tariff_cost import SessionCost
 from chargepoint.protocol.v21.tariff_words import MAX_ELEMENTS, TariffRefused, cost_details, tariff_of
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

@@ -20,8 +20,8 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Entry, Outbox
 from chargepoint.core.settings import Settings
+from chargepoint.core.storage.outbox import Entry, Outbox
 from chargepoint.core.transactions import whole_wh
 from chargepoint.protocol.common.measurands import format_number
 from chargepoint.protocol.v16.tx_messages import TransactionMessages

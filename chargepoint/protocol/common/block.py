@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from chargepoint.config import Config
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from hal.clock import Clock
 
 

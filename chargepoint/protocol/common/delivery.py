@@ -28,8 +28,8 @@ from typing import Any, Protocol
 from ocpp.exceptions import OCPPError
 
 from chargepoint.core.events import TransactionStopped
-from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
+from chargepoint.core.storage.outbox import Entry, Outbox, Sent
 from chargepoint.protocol.common.peer import WireCall
 from hal.clock import Clock
 

@@ -1,6 +1,6 @@
 """The security senders of one connection, whatever the OCPP version: events out, signing requests out.
 
-Both versions drain the same security log (``core/security_log.py``): an
+Both versions drain the same security log (``core/security/security_log.py``): an
 event is marked sent only once the CSMS has answered its notification, and
 only one connection (of one version) runs at a time, so an event recorded
 under 1.6 and not yet delivered is delivered by the 2.0.1 connection that
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 from ocpp.exceptions import OCPPError
 
-from chargepoint.core.security import Security
-from chargepoint.core.security_log import Entry, SecurityEvent
+from chargepoint.core.security.security_log import Entry, SecurityEvent
+from chargepoint.core.security.services import Security
 from chargepoint.protocol.common.block import BlockContext
 from chargepoint.protocol.common.peer import RobustPeer
 

@@ -31,10 +31,10 @@ from chargepoint.core.events import (
     StatusChanged,
     TokenType,
 )
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.remote_start import remote_start
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.common.delivery import Delivery
 from chargepoint.protocol.common.session import Session
 from chargepoint.protocol.common.timefmt import iso_utc

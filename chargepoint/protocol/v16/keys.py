@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chargepoint.core import smart_charging
+from chargepoint.core.energy import smart_charging
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, MEASURANDS_MAX_LENGTH, SetResult, Settings
 
 GET_CONFIGURATION_MAX_KEYS = 64

@@ -40,8 +40,8 @@ from ocpp.v16.enums import (
 
 from chargepoint.core.authorization import Entry as ListEntry
 from chargepoint.core.commands import AvailabilityChange, UnlockResult
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.common.errors import schema_error
 from chargepoint.protocol.common.peer import RobustPeer, brief
 from chargepoint.protocol.v16.keys import SECRET_KEYS, KeyCatalogue

@@ -1,7 +1,7 @@
 """The OCPP 1.6 Security Extension in 1.6 words: certificates, security events, extended triggers.
 
 Handlers (mixed into the 1.6 peer, ``peer.Peer16``) translate the CSMS's
-CALLs into calls on the station's security services (``core/security.py``)
+CALLs into calls on the station's security services (``core/security/services.py``)
 and the answers back; ``SecuritySession`` runs beside the other senders of a
 connection: it delivers the security log's unsent events as
 SecurityEventNotification (oldest first, each marked sent once the CSMS has
@@ -38,12 +38,12 @@ from ocpp.v16.enums import (
     UploadLogStatus,
 )
 
-from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
 from chargepoint.core.firmware import FirmwareState, FirmwareStatus
-from chargepoint.core.pki import HashData
-from chargepoint.core.security import Security
-from chargepoint.core.security_log import Entry as SecurityLogEntry
-from chargepoint.core.security_log import SecurityEvent
+from chargepoint.core.security.certificates import DeleteResult, InstallResult, RootKind
+from chargepoint.core.security.pki import HashData
+from chargepoint.core.security.security_log import Entry as SecurityLogEntry
+from chargepoint.core.security.security_log import SecurityEvent
+from chargepoint.core.security.services import Security
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc

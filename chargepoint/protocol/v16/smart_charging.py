@@ -2,7 +2,7 @@
 
 SetChargingProfile, ClearChargingProfile and GetCompositeSchedule, and the
 profile a RemoteStartTransaction may carry, translated to and from the core's
-neutral profiles (``core/schedule.py``); the engine (``core/smart_charging.py``)
+neutral profiles (``core/energy/schedule.py``); the engine (``core/energy/smart_charging.py``)
 decides everything. The handlers are a mixin of the 1.6 peer (``peer.py``).
 
 The CSMS's transaction ids are its own integers; the core knows transactions by
@@ -32,8 +32,16 @@ from ocpp.v16.enums import (
     RecurrencyKind,
 )
 
-from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule
-from chargepoint.core.smart_charging import SmartCharging
+from chargepoint.core.energy.schedule import (
+    ChargingProfile,
+    Kind,
+    Period,
+    Purpose,
+    RateUnit,
+    Recurrency,
+    Schedule,
+)
+from chargepoint.core.energy.smart_charging import SmartCharging
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.requests import field_time

@@ -31,9 +31,9 @@ from ocpp.v16.enums import (
 )
 
 from chargepoint.core.events import MeterSample, ReadingContext, StatusChanged
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.v16 import firmware, translate
 

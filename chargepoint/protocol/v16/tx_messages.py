@@ -34,9 +34,9 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Entry, Outbox, Sent
 from chargepoint.core.transactions import whole_wh
 from chargepoint.protocol.common.peer import wire_call
 from chargepoint.protocol.common.timefmt import iso_utc

@@ -44,10 +44,10 @@ from chargepoint.core.events import (
     StatusChanged,
     StopReason,
 )
-from chargepoint.core.outbox import Outbox
 from chargepoint.core.remote_start import remote_start
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
 from chargepoint.protocol.common.delivery import Delivery
 from chargepoint.protocol.common.session import ACCEPTED, Session
 from chargepoint.protocol.common.timefmt import iso_utc

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import chargepoint
 from chargepoint.config.model import TX_START_POINTS_SUPPORTED
-from chargepoint.core import smart_charging
+from chargepoint.core.energy import smart_charging
 from chargepoint.core.events import Activity, StatusChanged
-from chargepoint.core.network_profiles import NetworkProfiles
+from chargepoint.core.security.network_profiles import NetworkProfiles
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
 from chargepoint.protocol.v201 import variables as v
 from chargepoint.protocol.v201.display_words import capability_fact
@@ -207,7 +207,7 @@ class DeviceModel:
             "configuration_value_size": v.CONFIGURATION_VALUE_SIZE,
             "reporting_value_size": v.REPORTING_VALUE_SIZE,
             "local_list_max": LOCAL_LIST_MAX_LENGTH,
-            # Root certificates installed over OCPP (core/certificates.py; ca_bundle is a file).
+            # Root certificates installed over OCPP (core/security/certificates.py; ca_bundle is a file).
             "certificate_entries": self.station.security.root_count
             if self.station is not None and self.station.security is not None else 0,
             "identity": station.identity,

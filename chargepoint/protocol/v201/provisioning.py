@@ -26,7 +26,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from chargepoint.core.network_profiles import NetworkProfile
+from chargepoint.core.security.network_profiles import NetworkProfile
 from chargepoint.protocol.common.block import Block
 from chargepoint.protocol.v201.context import Context201
 from chargepoint.protocol.v201.reports import custom_report

@@ -1,6 +1,6 @@
 """OCPP 2.0.1 certificate management (A02-A03, M03-M05) and security events (A04), in 2.0.1 words.
 
-The same station security services as 1.6 (``core/security.py``): the
+The same station security services as 1.6 (``core/security/services.py``): the
 handlers, mixed into the 2.0.1 peer (``peer.V201Peer``), translate the CSMS's
 CALLs into calls on them and the answers back; ``SecuritySession`` runs beside
 the other senders of an accepted connection and delivers the security log's
@@ -31,10 +31,10 @@ from ocpp.v201.enums import (
     TriggerMessageStatusEnumType,
 )
 
-from chargepoint.core.certificates import DeleteResult, InstallResult, RootKind
-from chargepoint.core.pki import HashData
-from chargepoint.core.security import Security
-from chargepoint.core.security_log import Entry, SecurityEvent
+from chargepoint.core.security.certificates import DeleteResult, InstallResult, RootKind
+from chargepoint.core.security.pki import HashData
+from chargepoint.core.security.security_log import Entry, SecurityEvent
+from chargepoint.core.security.services import Security
 from chargepoint.core.station import Station
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession

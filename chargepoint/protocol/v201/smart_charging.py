@@ -3,8 +3,8 @@
 SetChargingProfile per EVSE (0: the station), GetChargingProfiles answered by
 ReportChargingProfiles, ClearChargingProfile by id or by criteria,
 GetCompositeSchedule, and the profile a RequestStartTransaction may carry,
-translated to and from the core's neutral profiles (``core/schedule.py``); the
-engine (``core/smart_charging.py``) decides everything. The handlers are a
+translated to and from the core's neutral profiles (``core/energy/schedule.py``); the
+engine (``core/energy/smart_charging.py``) decides everything. The handlers are a
 mixin of the 2.0.1 peer (``peer.V201Peer``).
 
 Where 2.0.1 differs from 1.6 the translation says so: a profile with the
@@ -26,8 +26,16 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
-from chargepoint.core.schedule import ChargingProfile, Kind, Period, Purpose, RateUnit, Recurrency, Schedule
-from chargepoint.core.smart_charging import SmartCharging
+from chargepoint.core.energy.schedule import (
+    ChargingProfile,
+    Kind,
+    Period,
+    Purpose,
+    RateUnit,
+    Recurrency,
+    Schedule,
+)
+from chargepoint.core.energy.smart_charging import SmartCharging
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.requests import field_time
 from chargepoint.protocol.common.timefmt import iso_utc

@@ -50,9 +50,9 @@ from chargepoint.core.events import (
     TransactionStopped,
     TxPoint,
 )
-from chargepoint.core.outbox import Entry, Outbox, Sent
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Entry, Outbox, Sent
 from chargepoint.protocol.common.peer import wire_call
 from chargepoint.protocol.common.timefmt import iso_utc
 from chargepoint.protocol.v201 import translate

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from chargepoint.config import MEASURANDS
 from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
-from chargepoint.core import display_messages, smart_charging
+from chargepoint.core import display_messages
+from chargepoint.core.energy import smart_charging
 
 READ_ONLY = "ReadOnly"
 READ_WRITE = "ReadWrite"

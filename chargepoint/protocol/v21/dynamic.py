@@ -28,7 +28,7 @@ from ocpp.routing import on
 from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
-from chargepoint.core.schedule import ChargingProfile
+from chargepoint.core.energy.schedule import ChargingProfile
 from chargepoint.protocol.common.block import BlockContext
 from chargepoint.protocol.v201.smart_charging import (
     Refused,

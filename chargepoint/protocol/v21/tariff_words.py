@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from chargepoint.core.tariff import (
+from chargepoint.core.tariffs.tariff import (
     Conditions,
     Dimension,
     Money,
@@ -25,7 +25,7 @@ from chargepoint.core.tariff import (
     TaxRate,
     unsupported_conditions,
 )
-from chargepoint.core.tariff_cost import CostSummary
+from chargepoint.core.tariffs.tariff_cost import CostSummary
 from chargepoint.protocol.common.timefmt import iso_utc
 
 #: Most prices one part of a tariff may list (the station's TariffCostCtrlr MaxElements).

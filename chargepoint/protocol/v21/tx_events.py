@@ -20,8 +20,8 @@ from typing import Any
 from ocpp.v21 import call
 
 from chargepoint.core.events import MeterSample, TransactionStopped
-from chargepoint.core.outbox import Entry
-from chargepoint.core.tariff_codec import cost_from_json
+from chargepoint.core.storage.outbox import Entry
+from chargepoint.core.tariffs.tariff_codec import cost_from_json
 from chargepoint.protocol.v21.tariff_words import cost_details, decimal
 from chargepoint.protocol.v201.tx_events import TransactionEvents
 

@@ -28,7 +28,7 @@ from chargepoint.core.settings import NETWORK_SLOTS, SetResult, Settings
 
 #: The profile of the configuration file's connection.
 FILE_SLOT = 0
-#: Security profiles this station can connect with (3 with its own certificate: core/certificates.py).
+#: Security profiles this station can connect with (3 with its own certificate: certificates.py).
 SUPPORTED_SECURITY_PROFILES = (0, 1, 2, 3)
 
 

@@ -20,10 +20,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from chargepoint.core.certificates import CertificateStore, DeleteResult, InstallResult, RootKind
-from chargepoint.core.firmware_signature import SignatureVerifier
-from chargepoint.core.pki import HashData
-from chargepoint.core.security_log import SecurityEvent, SecurityLog
+from chargepoint.core.security.certificates import CertificateStore, DeleteResult, InstallResult, RootKind
+from chargepoint.core.security.firmware_signature import SignatureVerifier
+from chargepoint.core.security.pki import HashData
+from chargepoint.core.security.security_log import SecurityEvent, SecurityLog
 from chargepoint.core.settings import Settings
 from hal.clock import Clock
 

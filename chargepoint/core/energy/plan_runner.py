@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.core.load_manager import ConnectorLoad
-from chargepoint.core.plan import (
+from chargepoint.core.energy.load_manager import ConnectorLoad
+from chargepoint.core.energy.plan import (
     ASSUMED_EV_A,
     Plan,
     Progress,
@@ -30,7 +30,7 @@ from chargepoint.core.plan import (
 from chargepoint.safety.limits import LimitClaims
 
 if TYPE_CHECKING:
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 log = logging.getLogger(__name__)
 

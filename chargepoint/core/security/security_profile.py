@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from chargepoint.core.security_log import SecurityEvent, SecurityLog
+from chargepoint.core.security.security_log import SecurityEvent, SecurityLog
 from chargepoint.core.settings import Settings
 
 log = logging.getLogger(__name__)

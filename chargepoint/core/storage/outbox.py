@@ -53,7 +53,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
 
-from chargepoint.core import outbox_db
 from chargepoint.core.events import (
     ActivityChanged,
     MeterSample,
@@ -62,9 +61,10 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox_codec import Sent, decode, decode_stored, encode, event_time
-from chargepoint.core.outbox_db import OpenTransaction
-from chargepoint.core.store import Store, StoreError
+from chargepoint.core.storage import outbox_db
+from chargepoint.core.storage.outbox_codec import Sent, decode, decode_stored, encode, event_time
+from chargepoint.core.storage.outbox_db import OpenTransaction
+from chargepoint.core.storage.store import Store, StoreError
 
 __all__ = ["Entry", "OpenTransaction", "Outbox", "Sent", "decode", "encode", "event_time"]
 

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.core.store import meta_get, meta_set
+from chargepoint.core.storage.store import meta_get, meta_set
 
 if TYPE_CHECKING:
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 #: Where finished sessions' figures are kept (the store's meta table: name -> JSON).
 LEDGER_KEY = "session_energy"

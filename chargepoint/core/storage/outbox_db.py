@@ -21,8 +21,8 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from chargepoint.core.outbox_codec import Sent, encode
-from chargepoint.core.store import Store
+from chargepoint.core.storage.outbox_codec import Sent, encode
+from chargepoint.core.storage.store import Store
 
 #: ``transactions.id_tag`` of a transaction begun before anyone was authorized (the column is
 #: NOT NULL, and no identifier is empty): replaced by the identifier when one comes.

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 
 @contextmanager

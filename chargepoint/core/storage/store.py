@@ -5,8 +5,8 @@ availability now; transactions and their messages join it. SQLite runs in WAL
 mode, and every access goes through one worker thread, so the event loop never
 waits on the SD card and writes happen in the order they were asked for.
 
-The schema and its migrations are in :mod:`chargepoint.core.schema`; the
-files' modes, owners and free space in :mod:`chargepoint.core.store_files`.
+The schema and its migrations are in :mod:`chargepoint.core.storage.schema`; the
+files' modes, owners and free space in :mod:`chargepoint.core.storage.store_files`.
 A file that cannot be used is refused with one line naming it and the reason
 (``StoreError``); one whose contents are damaged (``StoreError.damaged``: corrupt
 pages, not a database, another program's, a newer release's) is moved aside
@@ -26,9 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from chargepoint.core import schema
-from chargepoint.core.schema import MIGRATIONS, SESSION_HISTORY, SchemaError
-from chargepoint.core.store_files import (
+from chargepoint.core.storage import schema
+from chargepoint.core.storage.schema import MIGRATIONS, SESSION_HISTORY, SchemaError
+from chargepoint.core.storage.store_files import (
     DB_MODE,
     adopt_companions,
     is_damage,

@@ -24,9 +24,9 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from chargepoint.core import pki
-from chargepoint.core.certificates import CertificateStore
-from chargepoint.core.security_log import SecurityEvent, SecurityLog
+from chargepoint.core.security import pki
+from chargepoint.core.security.certificates import CertificateStore
+from chargepoint.core.security.security_log import SecurityEvent, SecurityLog
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chargepoint.config.model import SOLAR_MODES, SolarConfig
-from chargepoint.core.load_manager import ConnectorLoad
+from chargepoint.core.energy.load_manager import ConnectorLoad
 from chargepoint.safety.iec61851 import MIN_PWM_CURRENT_A
 
 

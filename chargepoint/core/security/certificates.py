@@ -32,8 +32,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chargepoint.core import pki
-from chargepoint.core.pki import CertificateError, HashData
+from chargepoint.core.security import pki
+from chargepoint.core.security.pki import CertificateError, HashData
 
 KEY_MODE = 0o600
 #: The station's certificate chain followed by its private key.

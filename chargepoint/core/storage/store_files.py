@@ -1,6 +1,6 @@
 """The state database's files as the file system sees them: modes, owners, free space, set aside.
 
-Split from :mod:`chargepoint.core.store` (which speaks SQL): everything here
+Split from :mod:`chargepoint.core.storage.store` (which speaks SQL): everything here
 runs on the store's thread before SQLite opens the file, or instead of it.
 """
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
-from chargepoint.core.tariff import Dimension, PriceList, Tariff, TaxRate, Usage
+from chargepoint.core.tariffs.tariff import Dimension, PriceList, Tariff, TaxRate, Usage
 
 KWH_WH = Decimal(1000)
 MINUTE_S = Decimal(60)

@@ -28,10 +28,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.core.store import meta_get, meta_set
+from chargepoint.core.storage.store import meta_get, meta_set
 
 if TYPE_CHECKING:
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 #: Until the car has drawn current, the plan assumes it takes this per phase.
 ASSUMED_EV_A = 16.0

@@ -27,10 +27,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chargepoint.core import limit_store
 from chargepoint.core.connector import ConnectorHardware
-from chargepoint.core.events import StatusChanged
-from chargepoint.core.schedule import (
+from chargepoint.core.energy import limit_store
+from chargepoint.core.energy.schedule import (
     ChargingProfile,
     CompositePeriod,
     Kind,
@@ -42,7 +41,8 @@ from chargepoint.core.schedule import (
     composite,
     limit_at,
 )
-from chargepoint.core.store import Store
+from chargepoint.core.events import StatusChanged
+from chargepoint.core.storage.store import Store
 from chargepoint.core.views import ConnectorView
 from chargepoint.safety.iec61851 import MAX_PWM_CURRENT_A
 

@@ -10,8 +10,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from chargepoint.core.tariff import Conditions, Dimension, Money, Price, PriceList, Tariff, TaxRate, Usage
-from chargepoint.core.tariff_cost import Amount, CostSummary, Period
+from chargepoint.core.tariffs.tariff import (
+    Conditions,
+    Dimension,
+    Money,
+    Price,
+    PriceList,
+    Tariff,
+    TaxRate,
+    Usage,
+)
+from chargepoint.core.tariffs.tariff_cost import Amount, CostSummary, Period
 
 _PARTS = ("energy", "charging_time", "idle_time", "fixed_fee")
 _CONDITIONS = ("min_energy_wh", "max_energy_wh", "min_time_s", "max_time_s", "min_charging_time_s",

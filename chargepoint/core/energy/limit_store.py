@@ -16,8 +16,7 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.core.atomic import one_transaction
-from chargepoint.core.schedule import (
+from chargepoint.core.energy.schedule import (
     ChargingProfile,
     Kind,
     Period,
@@ -26,9 +25,10 @@ from chargepoint.core.schedule import (
     Recurrency,
     Schedule,
 )
+from chargepoint.core.storage.atomic import one_transaction
 
 if TYPE_CHECKING:
-    from chargepoint.core.store import Store
+    from chargepoint.core.storage.store import Store
 
 def encode(p: ChargingProfile) -> str:
     s = p.schedule

@@ -1,0 +1,1 @@
+"""Energy: smart charging profiles, load management, solar, departure plans, the operator's limit."""

@@ -1,0 +1,1 @@
+"""Security: certificates and keys, the security log, security and network profiles."""

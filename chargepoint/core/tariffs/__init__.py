@@ -1,0 +1,1 @@
+"""Tariffs: what a session costs, and the running cost of each transaction."""
