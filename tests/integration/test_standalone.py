@@ -59,13 +59,12 @@ async def cli(sock: Path, *args: str, code: int | None = 0) -> Any:
 async def charge(daemon: Daemon, card: str, wh: float = 30.0) -> None:
     """Plug in, tap ``card``, wait until the session has delivered ``wh``."""
     world, c = daemon.hardware.worlds[1], daemon.station.connectors[1]
-    # A transaction that has logged its stop may still be the connector's until its lock is
-    # released: the energy counted is the new one's.
-    ending = c.transaction.local_id if c.transaction is not None else None
+    # A transaction that has logged its stop stays the connector's until its lock is released:
+    # a card tapped before then is about that session, and its energy is not the new one's.
+    await until(lambda: c.session is None, 10, "the last session's end")
     world.plug_in()
     world.card_reader.tap(card)
-    await until(lambda: c.transaction is not None and c.transaction.local_id != ending
-                and c.last_reading is not None
+    await until(lambda: c.transaction is not None and c.last_reading is not None
                 and c.last_reading.energy_import_wh - c.transaction.meter_start_wh >= wh, 20, "energy")
 
 
