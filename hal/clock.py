@@ -61,7 +61,7 @@ class ScaledClock:
     the real time would go back in time: what the last run stamped (queued
     messages, sessions) would lie in the future, and their ages would be
     negative. A restarted simulation therefore starts where the last one said
-    it would not go back behind (:func:`hal.sim_driver.SimClockFile`).
+    it would not go back behind (:func:`hal.sim.driver.SimClockFile`).
     """
 
     def __init__(self, speed: float, wall_start: float | None = None) -> None:

@@ -2,7 +2,7 @@
 
 A real grid meter on the station meter's RS-485 line uses that line's bus (one
 client, one lock, so their requests never collide); on another line or over
-TCP it gets its own. The simulated kinds put a :class:`hal.sim_house.SimHouse`
+TCP it gets its own. The simulated kinds put a :class:`hal.sim.house.SimHouse`
 around the simulated connectors: read directly ("sim") or served over Modbus TCP
 on loopback and read by the real driver ("sim-modbus"), as the station meter's
 simulation is.
@@ -14,8 +14,8 @@ from chargepoint.backends.hardware import Hardware
 from chargepoint.backends.metering import bus_settings, register_map
 from chargepoint.config import Config
 from hal.grid import GridMeter
-from hal.sim import SimWorld
-from hal.sim_house import Currents, SimGridMeter, SimHouse
+from hal.sim.house import Currents, SimGridMeter, SimHouse
+from hal.sim.world import SimWorld
 
 
 def station_currents(worlds: dict[int, SimWorld]) -> Currents:

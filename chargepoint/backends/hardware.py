@@ -31,7 +31,7 @@ from hal.interfaces import (
 )
 
 if TYPE_CHECKING:
-    from hal.sim import SimWorld  # a board's hardware never loads the simulation
+    from hal.sim.world import SimWorld  # a board's hardware never loads the simulation
 
 
 @dataclass

@@ -192,7 +192,7 @@ def build_remote_hardware(config: Config, client: SupervisorClient, hello: dict[
             worlds[connector_id] = world
             if config.simulation.driver == "cycle" and config.simulation.driver_card:
                 # A driver with a card taps this process's reader; one without is the supervisor's.
-                from hal.sim_driver import drive_cycles
+                from hal.sim.driver import drive_cycles
 
                 jobs.append(partial(drive_cycles, world, clock, charge_s=config.simulation.cycle_charge_s,
                                     idle_s=config.simulation.cycle_idle_s,
@@ -225,7 +225,7 @@ def _sim_meter(config: Config, connector: Any, clock: Clock, port: int) -> Any:
 
 def _card_reader(config: Config, sim: bool) -> Any:
     if sim:
-        from hal.sim_peripherals import SimCardReader
+        from hal.sim.peripherals import SimCardReader
 
         return SimCardReader(threading.RLock())
     from chargepoint.backends.raspberrypi.build import card_reader

@@ -15,7 +15,7 @@ from chargepoint.backends.metering import build_meter, bus_pool
 from chargepoint.config import Config
 from chargepoint.core.connector import ConnectorHardware
 from chargepoint.supervisor.hardware import build_simulation
-from hal.sim_driver import drive_cycles
+from hal.sim.driver import drive_cycles
 
 
 def build_sim_hardware(config: Config) -> Hardware:

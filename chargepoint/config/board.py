@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chargepoint.safety.iec61851 import PilotBands
-from hal.pi_pwm import PWM_DEVICES
+from hal.pi.pwm import PWM_DEVICES
 
 MODELS = tuple(PWM_DEVICES)
 PULLS = ("up", "down", "off")
@@ -77,7 +77,7 @@ class AdcConfig:
 
 @dataclass(frozen=True)
 class DividerConfig:
-    """The pilot's offset divider (see ``hal.pi_pilot.OffsetDivider``); reference board values."""
+    """The pilot's offset divider (see ``hal.pi.pilot.OffsetDivider``); reference board values."""
 
     r_in_ohms: float = 100_000.0
     r_ref_ohms: float = 16_900.0
@@ -187,12 +187,12 @@ class BoardConfig:
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
 
     def divider(self) -> Any:
-        from hal.pi_pilot import OffsetDivider
+        from hal.pi.pilot import OffsetDivider
 
         d = self.cp_divider
         return OffsetDivider(d.r_in_ohms, d.r_ref_ohms, d.r_gnd_ohms, d.v_ref)
 
     def pullup(self) -> Any:
-        from hal.pi_pilot import PullUpDivider
+        from hal.pi.pilot import PullUpDivider
 
         return PullUpDivider(self.pp.pullup_ohms, self.pp.supply_v) if self.pp.enabled else None

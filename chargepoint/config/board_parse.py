@@ -38,8 +38,8 @@ from chargepoint.config.board import (
 )
 from chargepoint.config.reader import ConfigError, Reader, report
 from chargepoint.safety.iec61851 import PilotBands, PilotClassifier
-from hal.ads1x15 import ADDRESSES, DATA_RATES, FASTEST, PGA_BITS
-from hal.pi_pwm import PWM_CHANNELS, PWM_DEVICES
+from hal.pi.ads1x15 import ADDRESSES, DATA_RATES, FASTEST, PGA_BITS
+from hal.pi.pwm import PWM_CHANNELS, PWM_DEVICES
 
 
 def _section(file: str, parent: Reader, name: str, *, required: bool = False) -> dict[str, Any] | None:
@@ -155,7 +155,7 @@ def _divider(file: str, board: Reader, adc: AdcConfig) -> DividerConfig:
         v_ref=r.number("v_ref", d.v_ref, low=0.5, high=5.5),
     )
     r.finish()
-    from hal.pi_pilot import OffsetDivider
+    from hal.pi.pilot import OffsetDivider
 
     divider = OffsetDivider(cfg.r_in_ohms, cfg.r_ref_ohms, cfg.r_gnd_ohms, cfg.v_ref)
     low, high = (divider.to_adc(v) for v in PILOT_RANGE_V)

@@ -16,7 +16,7 @@ import math
 
 from chargepoint.config.board import BoardConfig
 from chargepoint.config.reader import ConfigError
-from hal.ads1x15 import DATA_RATES, conversion_s
+from hal.pi.ads1x15 import DATA_RATES, conversion_s
 
 #: The longest step the charge pump keeps the relay through with a wide margin (hardware.md).
 STEP_BUDGET_S = 0.015

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chargepoint.config.board import BoardConfig
-from hal.pi_pwm import SYSFS_PWM_ROOT
+from hal.pi.pwm import SYSFS_PWM_ROOT
 
 if TYPE_CHECKING:
     from hal.clock import Clock
@@ -44,8 +44,8 @@ class Parts:
 
 def pilot_device(board: BoardConfig, clock: Clock, pin_factory: Any, i2c_bus: Any, sysfs_root: Any,
            sleep: Callable[[float], None]) -> Any:
-    from hal.pi_pilot import PeakDetectorFrontEnd, PiPilot
-    from hal.pi_pwm import GpioZeroPwm, SysfsPwm
+    from hal.pi.pilot import PeakDetectorFrontEnd, PiPilot
+    from hal.pi.pwm import GpioZeroPwm, SysfsPwm
 
     parts = Parts()
     try:
@@ -65,13 +65,13 @@ def pilot_device(board: BoardConfig, clock: Clock, pin_factory: Any, i2c_bus: An
         a = board.adc
         pp_channel = a.pp_channel if board.pp.enabled else None
         if a.type == "mcp3008":
-            from hal.mcp3008 import Mcp3008Burst
+            from hal.pi.mcp3008 import Mcp3008Burst
 
             front_end: Any = parts.add(Mcp3008Burst(
                 a.cp_channel, pp_channel, v_ref=a.v_ref, burst_samples=a.burst_samples,
                 spi_port=a.spi_port, spi_device=a.spi_device, pin_factory=pin_factory))
         else:
-            from hal.ads1x15 import Ads1x15
+            from hal.pi.ads1x15 import Ads1x15
 
             if i2c_bus is None:
                 from smbus2 import SMBus
@@ -88,7 +88,7 @@ def pilot_device(board: BoardConfig, clock: Clock, pin_factory: Any, i2c_bus: An
 
 
 def contactor_device(board: BoardConfig, pin_factory: Any) -> Any:
-    from hal.pi_contactor import PiContactor
+    from hal.pi.contactor import PiContactor
 
     c = board.contactor
     if c.aux_pin is None:
@@ -98,7 +98,7 @@ def contactor_device(board: BoardConfig, pin_factory: Any) -> Any:
 
 
 def fault_inputs(board: BoardConfig, pin_factory: Any) -> Any:
-    from hal.pi_inputs import InputSpec, PiFaultInputs, SelfTestSpec
+    from hal.pi.inputs import InputSpec, PiFaultInputs, SelfTestSpec
 
     specs = []
     self_test = None
@@ -123,7 +123,7 @@ def heartbeat_output(board: BoardConfig, pin_factory: Any) -> Any:
         log.warning("no [board.heartbeat]: nothing outside Linux opens the contactor if the daemon "
                     "hangs or dies (hardware.md, Hardware fail-safe)")
         return None
-    from hal.pi_heartbeat import PiHeartbeat
+    from hal.pi.heartbeat import PiHeartbeat
 
     return PiHeartbeat(board.heartbeat.pin, pin_factory=pin_factory)
 
@@ -140,7 +140,7 @@ def heartbeat_readback(board: BoardConfig, pilot: Any, pin_factory: Any, clock: 
         return None
     from functools import partial
 
-    from hal.pi_heartbeat import PiHeartbeatReadback
+    from hal.pi.heartbeat import PiHeartbeatReadback
 
     return PiHeartbeatReadback(partial(pilot.front_end.read_aux, hb.gate_channel), hb.gate_ratio,
                                hb.drain_pin, pin_factory=pin_factory, monotonic=clock.monotonic)
@@ -150,7 +150,7 @@ def phase_contactor_output(board: BoardConfig, pin_factory: Any) -> Any:
     """KM2's relay (one or three phases), or None: no phase switching."""
     if board.phase_contactor is None:
         return None
-    from hal.pi_phase_contactor import PiPhaseContactor
+    from hal.pi.phase_contactor import PiPhaseContactor
 
     return PiPhaseContactor(board.phase_contactor.pin, active_high=board.phase_contactor.active_high,
                             pin_factory=pin_factory)
@@ -160,7 +160,7 @@ def shunt_trip_output(board: BoardConfig, pin_factory: Any) -> Any:
     """The breaker's shunt-trip relay, or None (a welded contactor is then only reported)."""
     if board.shunt_trip is None:
         return None
-    from hal.pi_shunt_trip import PiShuntTrip
+    from hal.pi.shunt_trip import PiShuntTrip
 
     return PiShuntTrip(board.shunt_trip.pin, active_high=board.shunt_trip.active_high,
                        pin_factory=pin_factory)

@@ -131,8 +131,8 @@ def build_board(config: Config, *, pin_factory: Any = None, i2c_bus: Any = None,
 def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardware:
     """One simulated world per connector, on the sim clock (sped up when ``simulation.speed`` says)."""
     from hal.clock import ScaledClock
-    from hal.sim import SimEV, SimHeartbeat, SimWorld
-    from hal.sim_driver import MeterRegisterFile
+    from hal.sim.driver import MeterRegisterFile
+    from hal.sim.world import SimEV, SimHeartbeat, SimWorld
 
     sim = config.simulation
     keeper = None
@@ -167,7 +167,7 @@ def build_simulation(config: Config, clock: Clock | None = None) -> SafetyHardwa
         if sim.driver == "cycle" and not sim.driver_card:
             # The EV that comes and goes by itself is physics: it keeps its rhythm when the daemon
             # restarts. A driver who taps a card needs the daemon's reader (backends/remote.py).
-            from hal.sim_driver import drive_cycles
+            from hal.sim.driver import drive_cycles
 
             jobs.append(partial(drive_cycles, world, clock, charge_s=sim.cycle_charge_s,
                                 idle_s=sim.cycle_idle_s))
@@ -183,7 +183,7 @@ def sim_clock(config: Config) -> tuple[Clock, Callable[[], Awaitable[None]] | No
     speed = config.simulation.speed
     if speed == 1.0:
         return RealClock(), None
-    from hal.sim_driver import SimClockFile
+    from hal.sim.driver import SimClockFile
 
     clock_file = SimClockFile(sim_clock_path(config))
     scaled = clock_file.clock(speed, time.time())

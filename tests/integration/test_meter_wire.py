@@ -17,7 +17,7 @@ from hal.meters.bus import BusPool, BusSettings
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import load_map
 from hal.meters.simdevice import LoopbackSimMeter, SimModbusDevice
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 from tests.integration.meter_rig import VALUES, assert_values, rtu_line, rtu_meter, tcp_meter
 
 MODELS = ("sdm630", "sdm72d-m", "sdm120", "abb-b23", "em340", "orno-we517")

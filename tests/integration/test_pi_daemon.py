@@ -22,7 +22,7 @@ from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import parse
 from hal.clock import RealClock
 from hal.rfid import rdm6300_frame
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 from tests.integration.conftest import until
 from tests.integration.test_rfid_readers import pty_pair
 from tests.unit.pi_fakes import (

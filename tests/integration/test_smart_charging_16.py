@@ -15,7 +15,7 @@ from typing import Any
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from hal.sim import offered_current_a
+from hal.sim.world import offered_current_a
 from tests.integration import test_strict_peer
 from tests.integration.strict_peer import StrictPeer
 

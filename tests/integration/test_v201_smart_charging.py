@@ -16,7 +16,7 @@ from typing import Any
 
 from chargepoint.app.daemon import Daemon
 from chargepoint.config import parse
-from hal.sim import offered_current_a
+from hal.sim.world import offered_current_a
 from tests.integration.strict_peer import StrictPeer
 from tests.integration.test_v201_strict import ok, peer
 

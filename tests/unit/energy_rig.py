@@ -1,7 +1,7 @@
 """A house, its grid meter, simulated connectors, their safety loops and the energy manager: simulated time.
 
-The parts are the product's: :class:`hal.sim_house.SimHouse` and its grid meter,
-:class:`hal.sim.SimWorld` per connector (EV, contactor, pilot), the real
+The parts are the product's: :class:`hal.sim.house.SimHouse` and its grid meter,
+:class:`hal.sim.world.SimWorld` per connector (EV, contactor, pilot), the real
 :class:`~chargepoint.safety.evse.EvseController` stepped once per tick, and the
 real :class:`~chargepoint.core.energy.manager.EnergyManager` running its own loop as a
 task. Time is a ``LoopClock`` (the station tests'): the manager's sleeps end
@@ -23,8 +23,8 @@ from chargepoint.core.energy.load_manager import ConnectorLoad, own_currents
 from chargepoint.core.energy.manager import EnergyManager
 from chargepoint.safety.evse import EvseConfig, EvseController
 from chargepoint.safety.limits import LimitClaims
-from hal.sim import SimEV, SimWorld
-from hal.sim_house import SimGridMeter, SimHouse
+from hal.sim.house import SimGridMeter, SimHouse
+from hal.sim.world import SimEV, SimWorld
 from tests.unit.test_station import LoopClock
 
 TICK = 1 / 16

@@ -28,7 +28,7 @@ from typing import Any
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockSPIDevice
 
-from hal.pi_pilot import OffsetDivider, PullUpDivider
+from hal.pi.pilot import OffsetDivider, PullUpDivider
 
 # ------------------------------------------------------------------ GPIO
 

@@ -1,6 +1,6 @@
 """The reference board's heartbeat circuit at the Raspberry Pi boundary, for the Pi tests and benches.
 
-:class:`HeartbeatCircuit` is the board's charge pump (``hal.sim_heartbeat.ChargePump``)
+:class:`HeartbeatCircuit` is the board's charge pump (``hal.sim.heartbeat.ChargePump``)
 behind the heartbeat GPIO of a gpiozero ``MockFactory`` whose pins are
 ``pi_fakes.HookedPin``, read back as the board reads it: G on an ADC input
 (through ``pi_fakes.PilotModel.aux``) via R68/R69, Q4's drain on a GPIO.
@@ -14,7 +14,7 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-from hal.sim_heartbeat import ChargePump, PumpParts
+from hal.sim.heartbeat import ChargePump, PumpParts
 from tests.unit.pi_fakes import PilotModel
 
 

@@ -61,7 +61,7 @@ if {name!r} == "sim":
                     "meter": {{"kind": "sim"}}}})
     builder(config).close()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {{"gpiozero", "lgpio", "pymodbus"}}
-                or m == "hal.sim" or m.startswith("hal.sim_"))
+                or m == "hal.sim" or m.startswith("hal.sim."))
 print(" ".join(loaded))
 """
 

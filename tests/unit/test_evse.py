@@ -18,7 +18,7 @@ from chargepoint.safety.iec61851 import CpState, duty_for_current
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import ManualClock
 from hal.interfaces import PilotLevels
-from hal.sim import SimEV, SimWorld
+from hal.sim.world import SimEV, SimWorld
 
 TICK = 0.01
 NOMINAL_V = {
@@ -714,7 +714,7 @@ def test_the_loop_thread_charges_and_close_stops_it() -> None:
 
 
 class SimRig:
-    """The controller on hal.sim.SimWorld; records when the EV's state and the coil changed."""
+    """The controller on hal.sim.world.SimWorld; records when the EV's state and the coil changed."""
 
     def __init__(self, ev: SimEV | None = None, config: EvseConfig | None = None, **world_kw: object) -> None:
         self.clock = ManualClock()

@@ -1,7 +1,7 @@
 """The contactor opens when the software is gone: the heartbeat, its check before every session, safe-off.
 
 The board's heartbeat circuit (hardware.md, "Hardware fail-safe") is modelled
-as what it is: a charge pump (``hal.sim_heartbeat.ChargePump``) that charges
+as what it is: a charge pump (``hal.sim.heartbeat.ChargePump``) that charges
 Q4's gate G on the heartbeat GPIO's falling edges and bleeds it through R61a,
 R61b and the read-back divider, with Q4 in series with the contactor relay's
 coil. Everything runs on the Raspberry Pi backend over its fakes, in simulated
@@ -26,9 +26,9 @@ from chargepoint.config import ConfigError, load, load_board_view, parse
 from chargepoint.safety import heartbeat_check
 from chargepoint.safety.status import EvseFault
 from hal.clock import ManualClock
-from hal.pi_pwm import SysfsPwm
-from hal.sim import SimWorld
-from hal.sim_heartbeat import ChargePump, PumpParts
+from hal.pi.pwm import SysfsPwm
+from hal.sim.heartbeat import ChargePump, PumpParts
+from hal.sim.world import SimWorld
 from tests.unit.pi_fakes import (
     ContactorPhysics,
     FakeAds1x15,

@@ -18,7 +18,7 @@ import pytest
 
 from chargepoint.config.loader import ConfigError, load, parse
 from chargepoint.safety.iec61851 import PP_BANDS, cable_ampacity
-from hal.pi_pilot import OffsetDivider, PullUpDivider
+from hal.pi.pilot import OffsetDivider, PullUpDivider
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "raspberrypi.toml"

@@ -3,7 +3,7 @@
 The "Hardware fail-safe" section's timing, its table of G against the loop's step,
 its table of single faults and what the check before every session sees, and the
 read-back's and the pilot gate's part values: each figure is computed here from
-the BOM through ``hal.sim_heartbeat`` (the model the simulation and the tests
+the BOM through ``hal.sim.heartbeat`` (the model the simulation and the tests
 use) and from the check's own limits, so a changed part or limit that leaves a
 stale number behind fails.
 """
@@ -29,7 +29,7 @@ from chargepoint.safety.heartbeat_check import (
     RISE_READ_S,
     SETTLE_LIMIT_S,
 )
-from hal.sim_heartbeat import ChargePump, PumpParts
+from hal.sim.heartbeat import ChargePump, PumpParts
 from tests.unit.test_hardware_md import EXAMPLE, bom, farads, flat, ohms, parallel, text
 
 __all__ = ["bom", "flat", "text"]  # the fixtures this module shares with test_hardware_md
@@ -67,7 +67,7 @@ def _c61(parts: PumpParts, tolerance: float) -> PumpParts:
 
 
 def test_the_pump_model_is_the_bom(bom):
-    """The figures below come from hal.sim_heartbeat's model; its parts are the BOM's."""
+    """The figures below come from hal.sim.heartbeat's model; its parts are the BOM's."""
     parts = PumpParts()
     assert ohms(bom["R61a"]) == ohms(bom["R61b"]) == parts.r61a_ohms == parts.r61b_ohms
     assert ohms(bom["R62"]) == parts.r62_ohms

@@ -1,6 +1,6 @@
 """The heartbeat check on the simulation, and the words it leaves for a technician.
 
-The simulated station carries the board's charge pump (``hal.sim_heartbeat``), so
+The simulated station carries the board's charge pump (``hal.sim.heartbeat``), so
 its safety loop checks the heartbeat circuit before every session as a board's
 does, and a simulated part failure refuses charging the same way. What the check
 found travels from the supervisor's state to the daemon's mirror of the connector,

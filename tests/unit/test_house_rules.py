@@ -101,7 +101,7 @@ def _foreign_private_attributes(path: Path) -> list[str]:
 def test_the_simulation_touches_no_other_objects_private_attributes():
     """The world and its parts (EV, pilot, contactor, meter ...) meet only through public methods,
     so each part's state has one owner and the lock rules stay readable."""
-    found = [hit for path in sorted((ROOT / "hal").glob("sim*.py"))
+    found = [hit for path in sorted((ROOT / "hal" / "sim").glob("*.py"))
              for hit in _foreign_private_attributes(path)]
     assert not found, "go through a public method of the world or the part:\n" + "\n".join(found)
 

@@ -7,7 +7,7 @@ import pytest
 from chargepoint.backends.metering import build_meter, bus_pool, bus_settings, max_power_w, unit_id
 from chargepoint.config import ConfigError, load, parse
 from hal.clock import ManualClock
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 
 BASE = {"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://127.0.0.1:9000"}}
 

@@ -16,9 +16,9 @@ from chargepoint import backends
 from chargepoint.backends.raspberrypi.build import build_pi_hardware
 from chargepoint.config import ConfigError, load, parse
 from hal.clock import ManualClock
-from hal.pi_pilot import OffsetDivider, PullUpDivider
+from hal.pi.pilot import OffsetDivider, PullUpDivider
 from hal.rfid import Pn532Reader, Rdm6300Reader
-from hal.sim import SimMeter, SimWorld
+from hal.sim.world import SimMeter, SimWorld
 from tests.unit.pi_fakes import FakeAds1x15, FakePwmSysfs, PilotModel
 
 ROOT = Path(__file__).parents[2]

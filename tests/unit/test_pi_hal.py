@@ -17,13 +17,13 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hal.ads1x15 import AdcError, Ads1x15
 from hal.clock import ManualClock
-from hal.mcp3008 import Mcp3008Burst
-from hal.pi_contactor import PiContactor
-from hal.pi_inputs import InputSpec, PiFaultInputs, SelfTestSpec
-from hal.pi_pilot import OffsetDivider, PeakDetectorFrontEnd, PiPilot, PullUpDivider
-from hal.pi_pwm import GpioZeroPwm, PwmError, SysfsPwm, find_pwmchip
+from hal.pi.ads1x15 import AdcError, Ads1x15
+from hal.pi.contactor import PiContactor
+from hal.pi.inputs import InputSpec, PiFaultInputs, SelfTestSpec
+from hal.pi.mcp3008 import Mcp3008Burst
+from hal.pi.pilot import OffsetDivider, PeakDetectorFrontEnd, PiPilot, PullUpDivider
+from hal.pi.pwm import GpioZeroPwm, PwmError, SysfsPwm, find_pwmchip
 from tests.unit.pi_fakes import (
     REFERENCE_DIVIDER,
     REFERENCE_PULLUP,
@@ -118,7 +118,7 @@ def test_sysfs_pwm_errors_say_what_to_check(tmp_path):
 
 def test_gpiozero_pwm_fallback_warns_and_uses_whole_percent(caplog):
     factory = MockFactory(pin_class=MockPWMPin)
-    with caplog.at_level(logging.WARNING, logger="hal.pi_pwm"):
+    with caplog.at_level(logging.WARNING, logger="hal.pi.pwm"):
         pwm = GpioZeroPwm(18, pin_factory=factory)
     assert "software-timed with 1 % steps" in caplog.text
     pin = factory.pin(18)

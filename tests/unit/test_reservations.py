@@ -22,7 +22,7 @@ from chargepoint.core.reservations import Reservation, ReservationEnd, ReserveRe
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.store import Store
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 from tests.unit.test_station import (
     METER_START_WH,
     TICK,

@@ -35,7 +35,7 @@ from chargepoint.protocol.v16.translate import connector_status, error_code
 from chargepoint.safety.evse import EvseFault
 from chargepoint.safety.iec61851 import CpState
 from hal.clock import ManualClock
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 from tests.unit.pi_fakes import (
     ContactorPhysics,
     FakeAds1x15,

@@ -12,7 +12,7 @@ from chargepoint.core.tariff_book import TariffBook, TariffChange
 from chargepoint.core.tariffs.tariff import Price, PriceList, Tariff
 from chargepoint.core.tariffs.tariff_codec import cost_from_json
 from chargepoint.core.tariffs.tariff_cost import exact
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 from tests.unit import test_station
 from tests.unit.test_station import METER_START_WH, SAMPLE_INTERVAL_S, Bench, LoopClock, RecordingOutbox, Rig
 

@@ -15,7 +15,7 @@ from hal.interfaces import (
     MeterReading,
     PilotLevels,
 )
-from hal.sim import SimEV, SimMeter, SimWorld
+from hal.sim.world import SimEV, SimMeter, SimWorld
 
 V = 230.0
 REACTION_S = 0.3

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from hal.clock import ManualClock
-from hal.sim import SimEV, SimWorld
-from hal.sim_driver import MeterRegisterFile
+from hal.sim.driver import MeterRegisterFile
+from hal.sim.world import SimEV, SimWorld
 
 
 class CountingFile(MeterRegisterFile):
@@ -84,7 +84,7 @@ def test_a_restarted_fast_simulation_never_stamps_before_what_it_stamped_last_ru
     from chargepoint.core.storage.outbox import Outbox
     from hal.clock import ScaledClock
     from hal.interfaces import MeterReading
-    from hal.sim_driver import SimClockFile
+    from hal.sim.driver import SimClockFile
 
     real_now = 1_800_000_000.0
     run1 = ScaledClock(100.0, wall_start=real_now + 5000.0)
@@ -112,7 +112,7 @@ class WatchedClockFile:
 
     @staticmethod
     def make(path: Path, clock: object) -> tuple[object, list[tuple[float, float]], asyncio.Event]:
-        from hal.sim_driver import SimClockFile
+        from hal.sim.driver import SimClockFile
 
         loop = asyncio.get_running_loop()
         saved = asyncio.Event()
@@ -129,7 +129,7 @@ class WatchedClockFile:
 
 async def test_the_clock_keeper_saves_the_exact_time_when_the_daemon_stops(tmp_path: Path) -> None:
     from hal.clock import ScaledClock
-    from hal.sim_driver import SimClockFile
+    from hal.sim.driver import SimClockFile
 
     clock = ScaledClock(50.0)
     file, saves, saved = WatchedClockFile.make(tmp_path / "sim-clock.txt", clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hal.clock import ManualClock
-from hal.sim import SimEV, SimWorld
+from hal.sim.world import SimEV, SimWorld
 
 
 def charging_world(three: bool) -> SimWorld:

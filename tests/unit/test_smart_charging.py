@@ -26,7 +26,7 @@ from chargepoint.core.energy.smart_charging import CLAIM, SmartCharging
 from chargepoint.core.events import Activity, StopReason
 from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.safety.iec61851 import duty_for_current
-from hal.sim import offered_current_a
+from hal.sim.world import offered_current_a
 from tests.unit import test_station
 from tests.unit.test_station import REMOTE, TICK, Bench, Rig
 

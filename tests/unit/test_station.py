@@ -59,7 +59,7 @@ from chargepoint.core.storage.store import Store
 from chargepoint.safety.evse import EvseFault
 from hal.clock import ManualClock
 from hal.interfaces import ConnectorLock, MeterFailureKind
-from hal.sim import SimEV, SimWorld
+from hal.sim.world import SimEV, SimWorld
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import pytest
 
 from chargepoint.config.board import AdcConfig, BoardConfig, HeartbeatConfig, ProximityConfig
 from chargepoint.config.step_budget import STEP_BUDGET_S, adc_time_s, step_budget_problem, step_time_s
-from hal.ads1x15 import Ads1x15, conversion_s
-from hal.pi_pilot import PeakDetectorFrontEnd
+from hal.pi.ads1x15 import Ads1x15, conversion_s
+from hal.pi.pilot import PeakDetectorFrontEnd
 from tests.unit.pi_fakes import FakeAds1x15
 
 HEARTBEAT = HeartbeatConfig(pin=16)

@@ -28,7 +28,7 @@ from chargepoint.app.watchdog import (
 from chargepoint.safety.evse import EvseController
 from chargepoint.safety.limits import LimitClaims
 from hal.clock import RealClock
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 
 
 class NotifyReceiver:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chargepoint.config.board import BoardConfig
-from hal.pi_pwm import SYSFS_PWM_ROOT
+from hal.pi.pwm import SYSFS_PWM_ROOT
 
 
 def make_safe(board: BoardConfig, *, pin_factory: Any = None, sysfs_root: Path | str | None = None,
@@ -61,7 +61,7 @@ def _pilot_off(board: BoardConfig, pin_factory: Any, sysfs_root: Path | str | No
     p = board.pwm
     try:
         if p.backend == "sysfs":
-            from hal.pi_pwm import SysfsPwm
+            from hal.pi.pwm import SysfsPwm
 
             pwm: Any = SysfsPwm(p.chip, p.channel, root=sysfs_root or SYSFS_PWM_ROOT, inverted=p.inverted,
                                 sleep=sleep)

@@ -1,6 +1,6 @@
 """A simulated driver and a simulated meter's memory, for unattended runs.
 
-The physical simulation (``hal.sim``) waits to be told when an EV arrives.
+The physical simulation (``hal.sim.world``) waits to be told when an EV arrives.
 For soak and crash tests, and for a station left running on a bench, a driver
 comes and goes by itself: plugs in, charges for a while, unplugs, comes back.
 And a real meter keeps its energy register through a power cut; the simulated
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from hal.clock import Clock, ScaledClock
-from hal.sim import SimWorld
+from hal.sim.world import SimWorld
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 :class:`PiPilot` implements ``hal.interfaces.Pilot`` from three parts:
 
-* a PWM output (``hal.pi_pwm``) that drives the board's +/-12 V op-amp stage:
+* a PWM output (``hal.pi.pwm``) that drives the board's +/-12 V op-amp stage:
   100 % is a steady +12 V, 0 % a steady -12 V (state F), anything between is
   1 kHz PWM; optionally a GPIO that switches the board's -12 V path, for
   boards whose driver cannot reach -12 V from the PWM alone;
 * a front end that returns the pilot's positive and negative plateau in ADC
   volts: :class:`PeakDetectorFrontEnd` (two analog peak detectors read by an
-  ADS1115/ADS1015) or ``hal.mcp3008.Mcp3008Burst`` (min/max over a burst);
+  ADS1115/ADS1015) or ``hal.pi.mcp3008.Mcp3008Burst`` (min/max over a burst);
 * the board's dividers, which turn ADC volts into pilot volts
   (:class:`OffsetDivider`) and into the PP resistor's ohms
   (:class:`PullUpDivider`).
@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hal.ads1x15 import Ads1x15
 from hal.interfaces import PilotLevels
-from hal.pi_pwm import PwmOutput
+from hal.pi.ads1x15 import Ads1x15
+from hal.pi.pwm import PwmOutput
 
 
 @dataclass(frozen=True)

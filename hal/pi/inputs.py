@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hal.pi_contactor import make_input
+from hal.pi.contactor import make_input
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ pulse (hardware.md, "Welded contactor: shunt trip").
 
 from __future__ import annotations
 
-from hal.pi_relay import GpioRelay
+from hal.pi.relay import GpioRelay
 
 
 class PiShuntTrip(GpioRelay):

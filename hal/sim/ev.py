@@ -1,14 +1,14 @@
 """The simulated electric vehicle: what it reads from the pilot and how it reacts.
 
-Split from :mod:`hal.sim` because the EV is the other party of the charging
+Split from :mod:`hal.sim.world` because the EV is the other party of the charging
 dialogue, not part of the station's hardware: it decodes the PWM duty cycle
 per IEC 61851-1, closes S2 after a reaction time, draws current only through
 closed contacts and fills its battery. Tests and scenarios build one with their
-own parameters and hand it to a :class:`hal.sim.SimWorld`, which integrates
-its physics; import it from :mod:`hal.sim` like the rest of the simulation.
+own parameters and hand it to a :class:`hal.sim.world.SimWorld`, which integrates
+its physics; import it from :mod:`hal.sim.world` like the rest of the simulation.
 
 The EV knows its world only through :class:`EVWorld`, what it asks of it, so
-that this module does not import :mod:`hal.sim` (which imports it). The world
+that this module does not import :mod:`hal.sim.world` (which imports it). The world
 knows the EV through its public methods: the properties for everyone (they take
 the world's lock), and the world's own side (``offered_a``, ``react``,
 ``switch_s2``, ``charge`` ...), which the world calls with its lock held while
@@ -40,7 +40,7 @@ def _levels(high_v: float, low_v: float) -> PilotLevels:
 
 
 class EVWorld(Protocol):
-    """What an EV needs of the :class:`hal.sim.SimWorld` it belongs to."""
+    """What an EV needs of the :class:`hal.sim.world.SimWorld` it belongs to."""
 
     def synced(self) -> AbstractContextManager[None]:
         """The world's lock with the discrete state (pilot, S2, contacts) up to date."""
@@ -85,7 +85,7 @@ class SimEV:
     Its parameters are fixed at construction; what changes while it is plugged
     in (S2, the state of charge, the current drawn) follows from the pilot and
     the contactor, and is read through the properties. Once the EV is given to
-    a :class:`~hal.sim.SimWorld`, every read and change goes through the
+    a :class:`~hal.sim.world.SimWorld`, every read and change goes through the
     world's lock and brings its physics up to date first.
     """
 

@@ -1,11 +1,11 @@
 """The simulated peripherals with no physics: fault inputs, card reader, plug lock.
 
-Split from :mod:`hal.sim` because nothing here depends on the pilot, the
+Split from :mod:`hal.sim.world` because nothing here depends on the pilot, the
 current or the clock: these are small state machines that tests and the demo
 drive by hand (trip an RCD, tap a card, jam a lock). They share the world's
-re-entrant lock, which :class:`hal.sim.SimWorld` passes in, so that they stay
+re-entrant lock, which :class:`hal.sim.world.SimWorld` passes in, so that they stay
 consistent with the rest of the simulation; callbacks run outside that lock.
-Import them from :mod:`hal.sim`.
+Import them from :mod:`hal.sim.world`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ samples spans several 1 ms PWM periods and hits both plateaus at every duty
 cycle the station uses (10 % or more: at least 100 us high).
 
 Returns ADC volts; scaling to pilot volts belongs to the board (see
-``hal.pi_pilot``). Blocking: call from the safety-loop thread.
+``hal.pi.pilot``). Blocking: call from the safety-loop thread.
 """
 
 from __future__ import annotations

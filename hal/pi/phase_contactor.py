@@ -9,7 +9,7 @@ the safety loop's decision (``chargepoint.safety.phases``).
 
 from __future__ import annotations
 
-from hal.pi_relay import GpioRelay
+from hal.pi.relay import GpioRelay
 
 
 class PiPhaseContactor(GpioRelay):

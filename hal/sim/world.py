@@ -33,15 +33,15 @@ through theirs (``SimEV.react``, ``SimContactor.settle``, ``SimMeter.add_energy`
 attributes.
 
 The world is this module; its parts live next to it, each with one job, and
-are re-exported here so that ``from hal.sim import ...`` is the one way in:
+are re-exported here so that ``from hal.sim.world import ...`` is the one way in:
 
-* :mod:`hal.sim_ev`: :class:`SimEV`, the vehicle, what the pilot line reads
+* :mod:`hal.sim.ev`: :class:`SimEV`, the vehicle, what the pilot line reads
   with it at the end, and :func:`offered_current_a`, how it reads the duty cycle;
-* :mod:`hal.sim_circuit`: :class:`SimPilot`, :class:`SimContactor` and
+* :mod:`hal.sim.circuit`: :class:`SimPilot`, :class:`SimContactor` and
   :class:`SimMeter`, whose readings follow from the physics;
-* :mod:`hal.sim_peripherals`: :class:`SimFaultInputs`, :class:`SimCardReader`
+* :mod:`hal.sim.peripherals`: :class:`SimFaultInputs`, :class:`SimCardReader`
   and :class:`SimConnectorLock`, which only share the lock;
-* :mod:`hal.sim_heartbeat`: :class:`SimHeartbeat`, the board's heartbeat charge
+* :mod:`hal.sim.heartbeat`: :class:`SimHeartbeat`, the board's heartbeat charge
   pump and its read-back, which the safety loop checks before every session.
   It is driven by the loop's thread alone; the simulated contactor does not
   wait for it (a sped-up clock would stretch one late step past its hold-up).
@@ -55,10 +55,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from hal.clock import Clock
-from hal.sim_circuit import SimContactor, SimMeter, SimPhaseContactor, SimPilot
-from hal.sim_ev import PILOT_V, SimEV, offered_current_a
-from hal.sim_heartbeat import SimHeartbeat
-from hal.sim_peripherals import SimCardReader, SimConnectorLock, SimFaultInputs
+from hal.sim.circuit import SimContactor, SimMeter, SimPhaseContactor, SimPilot
+from hal.sim.ev import PILOT_V, SimEV, offered_current_a
+from hal.sim.heartbeat import SimHeartbeat
+from hal.sim.peripherals import SimCardReader, SimConnectorLock, SimFaultInputs
 
 __all__ = [
     "PILOT_V",

@@ -1,16 +1,16 @@
 """The simulated charging circuit: pilot generator, contactor and energy meter.
 
-Split from :mod:`hal.sim` because these are the station's devices whose
+Split from :mod:`hal.sim.world` because these are the station's devices whose
 readings follow from the world's physics: each read or command takes the
 world's lock and brings what it depends on up to date first (a command
 integrates up to now, a state read applies the events due, an energy read
 integrates the energy), and what they report
 depends on the EV (its resistors, its diode, the current it draws). The world
-(:class:`hal.sim.SimWorld`) builds them and advances them; import them from
-:mod:`hal.sim`.
+(:class:`hal.sim.world.SimWorld`) builds them and advances them; import them from
+:mod:`hal.sim.world`.
 
 They know the world only through :class:`CircuitWorld`, what they ask of it,
-so that this module does not import :mod:`hal.sim` (which imports it). The
+so that this module does not import :mod:`hal.sim.world` (which imports it). The
 world knows them through their public methods: the commands and readings for
 everyone (they take the world's lock), and the world's own side
 (``output_duty``, ``settle``, ``conducts``, ``add_energy`` ...), which it calls
@@ -25,11 +25,11 @@ from typing import Protocol
 
 from hal.clock import Clock
 from hal.interfaces import MeterFailure, MeterFailureKind, MeterReading, PilotLevels
-from hal.sim_ev import SimEV
+from hal.sim.ev import SimEV
 
 
 class CircuitWorld(Protocol):
-    """What the circuit's devices need of the :class:`hal.sim.SimWorld` they belong to."""
+    """What the circuit's devices need of the :class:`hal.sim.world.SimWorld` they belong to."""
 
     ev: SimEV
 
@@ -94,7 +94,7 @@ class SimPilot:
 
     def read(self) -> PilotLevels:
         """The plateaus a peak detector would see: the EV's circuit pulls the generator's
-        (:meth:`hal.sim_ev.SimEV.pilot_levels`)."""
+        (:meth:`hal.sim.ev.SimEV.pilot_levels`)."""
         with self._world.synced():
             return self._world.ev.pilot_levels(self._duty)
 

@@ -1,0 +1,1 @@
+"""The Raspberry Pi backends: GPIO, hardware PWM, the ADCs, relays, the heartbeat pump's output."""
