@@ -18,10 +18,15 @@ import logging
 import pathlib
 import platform
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 import chargepoint
 from chargepoint.app.logfile import LogFile
+from chargepoint.app.recorder import Recorder
+from chargepoint.app.watchdog import Watchdog
+from chargepoint.backends import Hardware
+from chargepoint.config import Config
+from chargepoint.connection import Link
 from chargepoint.core.diagnostics import Diagnostics, DiagnosticsSources
 from chargepoint.core.firmware import (
     FirmwareManager,
@@ -33,6 +38,13 @@ from chargepoint.core.firmware import (
 from chargepoint.core.firmware.installer import CommandInstaller, Installer, VenvInstaller
 from chargepoint.core.firmware_policy import FirmwarePolicy
 from chargepoint.core.security.security_log import SecurityEvent
+from chargepoint.core.security.security_profile import ProfileSwitch
+from chargepoint.core.security.services import Security
+from chargepoint.core.settings import Settings
+from chargepoint.core.station import Station
+from chargepoint.core.storage.outbox import Outbox
+from chargepoint.core.storage.store import Store
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +72,32 @@ def masked(value: Any, secret: tuple[str, ...] = SECRET_FIELDS) -> Any:
 RESTART_FITS_GRACE_S = 30.0
 
 
+class MaintenanceHost(Protocol):
+    """What maintenance uses of the daemon being built (``app.daemon.Daemon``): its parts, its
+    health, and the way to ask it to restart."""
+
+    config: Config
+    hardware: Hardware
+    clock: Clock
+    settings: Settings
+    station: Station
+    outbox: Outbox
+    store: Store | None
+    security: Security
+    profile_switch: ProfileSwitch
+    recorder: Recorder
+    link: Link
+    watchdog: Watchdog | None
+    failure: str | None
+    restart_requested: str | None
+
+    def stop(self) -> None: ...
+
+
 class Maintenance:
     """The daemon's firmware manager, diagnostics service and log file."""
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: MaintenanceHost) -> None:
         """``daemon``: the ``app.daemon.Daemon`` being built (its config, station, clock, recorder)."""
         self.daemon = daemon
         config = daemon.config
