@@ -21,10 +21,8 @@ The handlers answer at once and hand the work to the core after the answer
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action, FirmwareStatus, LogStatus, UpdateFirmwareStatus, UploadLogStatus
@@ -33,11 +31,14 @@ from chargepoint.core.diagnostics import DiagnosticsState
 from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
-from chargepoint.core.firmware.transfer import check_url
 from chargepoint.protocol.common.block import Block, BlockContext
-from chargepoint.protocol.common.requests import firmware_request, log_request
-
-logger = logging.getLogger(__name__)
+from chargepoint.protocol.common.firmware_intake import (
+    INVALID_CERTIFICATE,
+    LOG_ACCEPTED,
+    LOG_ACCEPTED_CANCELED,
+    LOG_REJECTED,
+    FirmwareIntake,
+)
 
 #: Neutral status -> SignedFirmwareStatusNotification status.
 SIGNED = {Fw.IDLE: FirmwareStatus.idle, Fw.DOWNLOAD_SCHEDULED: FirmwareStatus.download_scheduled,
@@ -55,7 +56,10 @@ LOG = {Diag.IDLE: UploadLogStatus.idle, Diag.UPLOADING: UploadLogStatus.uploadin
        Diag.UPLOADED: UploadLogStatus.uploaded, Diag.UPLOAD_FAILED: UploadLogStatus.upload_failure}
 _ANSWER = {"accepted": UpdateFirmwareStatus.accepted,
            "accepted_canceled": UpdateFirmwareStatus.accepted_canceled,
-           "rejected": UpdateFirmwareStatus.rejected}
+           "rejected": UpdateFirmwareStatus.rejected,
+           INVALID_CERTIFICATE: UpdateFirmwareStatus.invalid_certificate}
+_LOG_ANSWER = {LOG_ACCEPTED: LogStatus.accepted, LOG_ACCEPTED_CANCELED: LogStatus.accepted_canceled,
+               LOG_REJECTED: LogStatus.rejected}
 
 
 def signed_notification(state: FirmwareState, triggered: bool = False) -> Any:
@@ -73,70 +77,31 @@ def log_notification(state: DiagnosticsState, triggered: bool = False) -> Any:
 
 
 class SignedFirmwareHandlers(Block[BlockContext]):
-    """@on/@after handlers of SignedUpdateFirmware and GetLog, mixed into the 1.6 peer (``peer.Peer16``)."""
+    """SignedUpdateFirmware and GetLog (1.6's security extension), through the shared intake."""
 
-    #: The last SignedUpdateFirmware was answered InvalidCertificate (its @after does nothing).
-    _untrusted_signer = False
-
-    def _manager(self) -> Any:
-        manager = self.context.station.firmware
-        if manager is None:
-            raise NotSupportedError(description="firmware updates are not set up on this station", details={})
-        return manager
+    def __init__(self, context: BlockContext) -> None:
+        super().__init__(context)
+        self.intake = FirmwareIntake(context, "SignedUpdateFirmware")
 
     @on(Action.signed_update_firmware, skip_schema_validation=True)
     async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                         retries: int | None = None, retry_interval: int | None = None) -> Any:
-        manager = self._manager()
-        firmware_request(request_id, firmware, retries, retry_interval, self.context.config.firmware)
-        security = self.context.station.security
-        if security is None:
-            raise NotSupportedError(description="signed firmware needs the security services", details={})
-        refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
-        self._untrusted_signer = refusal is not None
-        if refusal is not None:
-            logger.warning("SignedUpdateFirmware %s refused: %s", request_id, refusal)
-            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
-        return call_result.SignedUpdateFirmware(status=_ANSWER[manager.answer()])
+        answer = await self.intake.answer_update(request_id, firmware, retries, retry_interval,
+                                                 always_signed=True)
+        return call_result.SignedUpdateFirmware(status=_ANSWER[answer])
 
     @after(Action.signed_update_firmware)
     def after_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                      retries: int | None = None, retry_interval: int | None = None) -> None:
-        manager = self._manager()
-        # The library runs this right after the answer, before the next frame: the answer's verdict holds.
-        if self._untrusted_signer or manager.answer() == "rejected":
-            return
-        # The certificate was checked for the answer; the verifier checks it again, with the signature.
-        request = firmware_request(request_id, firmware, retries, retry_interval,
-                                   self.context.config.firmware)
-        problem = check_url(request.location)
-        if problem is not None:
-            logger.warning("SignedUpdateFirmware: %s", problem)
-        manager.update(request)
-
-    def _uploads(self) -> Any:
-        diagnostics = self.context.station.diagnostics
-        if diagnostics is None:
-            raise NotSupportedError(description="log uploads are not set up here", details={})
-        return diagnostics
+        self.intake.start_update(request_id, firmware, retries, retry_interval)
 
     @on(Action.get_log, skip_schema_validation=True)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                    retry_interval: int | None = None) -> Any:
-        uploads = self._uploads()
-        defaults = self.context.config.diagnostics
-        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
-        problem = check_url(request.location)
-        if problem is not None:
-            logger.warning("GetLog %s refused: %s", request_id, problem)
-            return call_result.GetLog(status=LogStatus.rejected)
-        status = LogStatus.accepted_canceled if uploads.state.in_progress else LogStatus.accepted
-        return call_result.GetLog(status=status, filename=uploads.next_name(request.kind))
+        status, filename, _ = self.intake.answer_log(log, log_type, request_id, retries, retry_interval)
+        return call_result.GetLog(status=_LOG_ANSWER[status], filename=filename)
 
     @after(Action.get_log)
     def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                       retry_interval: int | None = None) -> None:
-        defaults = self.context.config.diagnostics
-        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
-        if check_url(request.location) is None:
-            self._uploads().request(request)
+        self.intake.start_log(log, log_type, request_id, retries, retry_interval)

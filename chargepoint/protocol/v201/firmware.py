@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.exceptions import NotSupportedError, OCPPError
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import (
@@ -40,10 +40,15 @@ from chargepoint.core.diagnostics import DiagnosticsState
 from chargepoint.core.diagnostics import DiagnosticsStatus as Diag
 from chargepoint.core.firmware import FirmwareState
 from chargepoint.core.firmware import FirmwareStatus as Fw
-from chargepoint.core.firmware.transfer import check_url
 from chargepoint.protocol.common.block import Block, BlockContext
+from chargepoint.protocol.common.firmware_intake import (
+    INVALID_CERTIFICATE,
+    LOG_ACCEPTED,
+    LOG_ACCEPTED_CANCELED,
+    LOG_REJECTED,
+    FirmwareIntake,
+)
 from chargepoint.protocol.common.reports import StatusReports
-from chargepoint.protocol.common.requests import firmware_request, log_request
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +68,11 @@ LOG = {Diag.IDLE: UploadLogStatusEnumType.idle, Diag.UPLOADING: UploadLogStatusE
        Diag.UPLOAD_FAILED: UploadLogStatusEnumType.upload_failure}
 _ANSWER = {"accepted": UpdateFirmwareStatusEnumType.accepted,
            "accepted_canceled": UpdateFirmwareStatusEnumType.accepted_canceled,
-           "rejected": UpdateFirmwareStatusEnumType.rejected}
+           "rejected": UpdateFirmwareStatusEnumType.rejected,
+           INVALID_CERTIFICATE: UpdateFirmwareStatusEnumType.invalid_certificate}
+_LOG_ANSWER = {LOG_ACCEPTED: LogStatusEnumType.accepted,
+               LOG_ACCEPTED_CANCELED: LogStatusEnumType.accepted_canceled,
+               LOG_REJECTED: LogStatusEnumType.rejected}
 #: The triggers this module answers (``adapter.V201Adapter.trigger`` hands them here).
 TRIGGERS = (MessageTriggerEnumType.firmware_status_notification,
             MessageTriggerEnumType.log_status_notification)
@@ -115,73 +124,34 @@ class FirmwareReports(StatusReports):
 
 
 class FirmwareHandlers(Block[BlockContext]):
-    """@on/@after handlers of UpdateFirmware and GetLog, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
+    """UpdateFirmware and GetLog (the L and N blocks' requests), through the shared intake."""
 
-    #: The last UpdateFirmware was answered InvalidCertificate (its @after does nothing; the library
-    #: runs it right after the answer, before the next frame).
-    _untrusted_signer = False
-
-    def _manager(self) -> Any:
-        manager = self.context.station.firmware
-        if manager is None:
-            raise NotSupportedError(description="firmware updates are not set up on this station", details={})
-        return manager
+    def __init__(self, context: BlockContext) -> None:
+        super().__init__(context)
+        self.intake = FirmwareIntake(context, "UpdateFirmware")
 
     @on(Action.update_firmware, skip_schema_validation=True)
     async def on_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
                                  retry_interval: int | None = None, **_: Any) -> Any:
-        manager = self._manager()
-        firmware_request(request_id, firmware, retries, retry_interval, self.context.config.firmware)
-        self._untrusted_signer = False
-        if firmware.get("signing_certificate") or firmware.get("signature"):
-            security = self.context.station.security
-            if security is None:
-                raise NotSupportedError(description="signed firmware needs the security services", details={})
-            refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))
-            if refusal is not None:
-                self._untrusted_signer = True
-                logger.warning("UpdateFirmware %s refused: %s", request_id, refusal)
-                return call_result.UpdateFirmware(status=UpdateFirmwareStatusEnumType.invalid_certificate)
-        return call_result.UpdateFirmware(status=_ANSWER[manager.answer()])
+        answer = await self.intake.answer_update(request_id, firmware, retries, retry_interval,
+                                                 always_signed=False)
+        return call_result.UpdateFirmware(status=_ANSWER[answer])
 
     @after(Action.update_firmware)
     def after_update_firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
                               retry_interval: int | None = None, **_: Any) -> None:
-        manager = self._manager()
-        if self._untrusted_signer or manager.answer() == "rejected":
-            return
-        defaults = self.context.config.firmware
-        request = firmware_request(request_id, firmware, retries, retry_interval, defaults)
-        problem = check_url(request.location)
-        if problem is not None:
-            logger.warning("UpdateFirmware: %s", problem)
-        manager.update(request)
-
-    def _uploads(self) -> Any:
-        uploads = self.context.station.diagnostics
-        if uploads is None:
-            raise NotSupportedError(description="log uploads are not set up here", details={})
-        return uploads
+        self.intake.start_update(request_id, firmware, retries, retry_interval)
 
     @on(Action.get_log, skip_schema_validation=True)
     def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                    retry_interval: int | None = None, **_: Any) -> Any:
-        uploads = self._uploads()
-        defaults = self.context.config.diagnostics
-        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
-        problem = check_url(request.location)
+        status, filename, problem = self.intake.answer_log(log, log_type, request_id, retries, retry_interval)
         if problem is not None:
-            logger.warning("GetLog %s refused: %s", request_id, problem)
             return call_result.GetLog(status=LogStatusEnumType.rejected, status_info={
                 "reason_code": "InvalidURL", "additional_info": problem[:512]})
-        busy = uploads.state.in_progress
-        status = LogStatusEnumType.accepted_canceled if busy else LogStatusEnumType.accepted
-        return call_result.GetLog(status=status, filename=uploads.next_name(request.kind))
+        return call_result.GetLog(status=_LOG_ANSWER[status], filename=filename)
 
     @after(Action.get_log)
     def after_get_log(self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
                       retry_interval: int | None = None, **_: Any) -> None:
-        defaults = self.context.config.diagnostics
-        request = log_request(log_type, request_id, log, retries, retry_interval, defaults)
-        if check_url(request.location) is None:
-            self._uploads().request(request)
+        self.intake.start_log(log, log_type, request_id, retries, retry_interval)
