@@ -17,7 +17,9 @@ import signal
 import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.integration.loopback_csms201 import LoopbackCsms201
@@ -99,8 +101,13 @@ async def kill(daemon: Daemon, config: Path) -> None:
     daemon.notify.close()
 
 
-async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: Path, kills: int) -> None:
-    """``kills`` runs, each SIGKILLed at a random moment (the CSMS away for some), then a clean one."""
+async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: Path, kills: int,
+                                 sessions: Callable[[], int], enough: int) -> None:
+    """``kills`` runs, each SIGKILLed at a random moment (the CSMS away for some), then a clean one
+    that lasts until the CSMS has seen ``enough`` sessions (``sessions()`` counts them; bounded).
+
+    How many sessions the killed runs begin depends on how fast the machine starts a daemon;
+    on a loaded one a few fewer. The last run charges on until the count means something."""
     rng = random.Random(20261124)
     port = csms.port
     online = True
@@ -125,6 +132,10 @@ async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: P
         daemon = await start_daemon(config)
         await daemon.ready()
         await asyncio.sleep(2.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while sessions() < enough and loop.time() < deadline:
+            await asyncio.sleep(0.1)
         daemon.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(daemon.process.wait(), 30) == 0
         daemon.notify.close()
@@ -140,19 +151,30 @@ async def kill_at_random_moments(csms: LoopbackCsms | LoopbackCsms201, config: P
         await csms.close()
 
 
+def session_starts(csms: LoopbackCsms) -> list[Any]:
+    """The distinct StartTransactions (a resend after a kill is the same start)."""
+    return list({(s.payload["connector_id"], s.payload["meter_start"], s.payload["timestamp"]): s
+                 for s in csms.of("StartTransaction")}.values())
+
+
+def transactions_201(csms: LoopbackCsms201) -> int:
+    """The transactions whose Started the CSMS has seen."""
+    return len({r.payload["transaction_info"]["transaction_id"] for r in csms.of("TransactionEvent")
+                if r.payload["event_type"] == "Started"})
+
+
 async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     csms = await LoopbackCsms().start()
     config = tmp_path / "station.toml"
     state = tmp_path / "state"
     write_config(config, csms.url, state, versions='["1.6"]')
-    await kill_at_random_moments(csms, config, KILLS)
+    await kill_at_random_moments(csms, config, KILLS, lambda: len(session_starts(csms)), 10)
 
     # OCPP 1.6 delivery is at least once: a kill between the CSMS's answer and the
     # station recording it sends the same message again, identical to the byte,
     # which the CSMS recognises (see LoopbackCsms.start_transaction). What must
     # never happen is a session lost, or one session billed as two.
-    starts = list({(s.payload["connector_id"], s.payload["meter_start"], s.payload["timestamp"]): s
-                   for s in csms.of("StartTransaction")}.values())
+    starts = session_starts(csms)
     stops = list({(s.payload["transaction_id"], s.payload["meter_stop"], s.payload["timestamp"]): s
                   for s in csms.of("StopTransaction")}.values())
     assert len(starts) >= 10, f"too few sessions to mean anything: {len(starts)}"
@@ -194,7 +216,7 @@ async def test_sigkill_in_201_every_transaction_started_and_ended_once_numbered_
     config = tmp_path / "station.toml"
     state = tmp_path / "state"
     write_config(config, csms.url, state, versions='["2.0.1"]')
-    await kill_at_random_moments(csms, config, KILLS_201)
+    await kill_at_random_moments(csms, config, KILLS_201, lambda: transactions_201(csms), 5)
 
     by_tx: dict[str, dict[int, dict]] = {}
     for received in csms.of("TransactionEvent"):

@@ -19,7 +19,12 @@ from chargepoint.config import parse
 from tests.integration.conftest import until
 from tests.integration.loopback_csms import LoopbackCsms
 from tests.integration.loopback_csms201 import LoopbackCsms201
-from tests.integration.test_crash_recovery import KILLS_201, kill_at_random_moments, write_config
+from tests.integration.test_crash_recovery import (
+    KILLS_201,
+    kill_at_random_moments,
+    transactions_201,
+    write_config,
+)
 
 
 def daemon_for(port: int, tmp_path: Path, **ocpp: object) -> Daemon:
@@ -142,7 +147,7 @@ async def test_sigkill_in_21_every_transaction_started_and_ended_once_numbered_w
     state = tmp_path / "state"
     write_config(config, csms.url, state, versions='["2.1"]')
     config.write_text(config.read_text() + "[home]\nprice_per_kwh = 0.3\n")
-    await kill_at_random_moments(csms, config, KILLS_201)
+    await kill_at_random_moments(csms, config, KILLS_201, lambda: transactions_201(csms), 5)
 
     by_tx: dict[str, dict[int, dict]] = {}
     for received in csms.of("TransactionEvent"):
