@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from chargepoint import connection
 from chargepoint.connection import Credentials, Link, LinkSettings, Session
+from chargepoint.connection import link as connection
 
 
 def make_link(url: str) -> Link:
