@@ -264,18 +264,33 @@ def _session_tx(session: dict[str, Any]) -> str:
 
 
 def _sessions_view(result: dict[str, Any]) -> Any:
-    table = render.table("connector", "id tag", "started", "duration", "kWh", "reason", "transaction")
-    for s in result["running"]:
-        render.add_row(table, s["connector"], _card(s), render.clock(s["started_at"]),
-                       render.duration(s["duration_s"]), render.kwh(s["energy_wh"]), "(running)",
-                       _session_tx(s))
-    for s in result["finished"]:
-        render.add_row(table, s["connector"], _card(s), render.clock(s["started_at"]),
-                       render.duration(s["duration_s"]), render.kwh(s["energy_wh"]), s["reason"] or "-",
-                       _session_tx(s))
-    if not result["running"] and not result["finished"]:
+    sessions = [*result["running"], *result["finished"]]
+    if not sessions:
         return "No sessions yet."
+    # The sun's share and the cost where the station knows them (a home station with a grid meter,
+    # a tariff): columns only a station that has them shows.
+    solar = any(s.get("solar_share") is not None for s in sessions)
+    cost = any(s.get("cost") for s in sessions)
+    columns = ["connector", "id tag", "started", "duration", "kWh", *(["solar"] if solar else []),
+               *(["cost"] if cost else []), "reason", "transaction"]
+    table = render.table(*columns)
+    for s in sessions:
+        extra = [*([_share(s.get("solar_share"))] if solar else []),
+                 *([_cost(s.get("cost"))] if cost else [])]
+        reason = "(running)" if s in result["running"] else s["reason"] or "-"
+        render.add_row(table, s["connector"], _card(s), render.clock(s["started_at"]),
+                       render.duration(s["duration_s"]), render.kwh(s["energy_wh"]), *extra, reason,
+                       _session_tx(s))
     return table
+
+
+def _share(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f} %"
+
+
+def _cost(cost: dict[str, Any] | None) -> str:
+    """The total with taxes, as a bill shows it."""
+    return "-" if not cost else f"{cost['incl_tax']} {cost['currency']}"
 
 
 @click.command()
@@ -286,7 +301,8 @@ def _sessions_view(result: dict[str, Any]) -> Any:
                                    "as CSV ('-': standard output); the columns are in the README.")
 @daemon_command
 def sessions(target: Target, limit: int, csv_file: str | None) -> None:
-    """Running and recent sessions with their energy (and the card that started them)."""
+    """Running and recent sessions with their energy (and the card that started them; the sun's
+    share and the cost where the station knows them)."""
     if csv_file is None:
         target.show(target.call("sessions", limit=limit), _sessions_view)
         return
