@@ -75,11 +75,23 @@ class Timeline:
     def __init__(self, out: Callable[[str], None] = print) -> None:
         self.start = time.monotonic()
         self.out = out
+        #: CALLs printed whose answer is not printed yet (the summary waits for them: last line).
+        self.unanswered: set[str] = set()
 
     def say(self, text: str) -> None:
         self.out(f"{time.monotonic() - self.start:6.2f}s  ** {text}")
 
+    async def answered(self, at_most_s: float) -> None:
+        """Until every CALL printed has its answer printed too (bounded: the summary comes anyway)."""
+        deadline = time.monotonic() + at_most_s
+        while self.unanswered and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
     def frame(self, frame: Frame) -> None:
+        if frame.message_type == 2:
+            self.unanswered.add(frame.unique_id)
+        else:
+            self.unanswered.discard(frame.unique_id)
         kind = {2: "CALL      ", 3: "RESULT    ", 4: "ERROR     "}.get(frame.message_type, "?")
         action = frame.action or "?"
         self.out(f"{time.monotonic() - self.start:6.2f}s  {ARROWS[frame.direction]}  {kind}"
@@ -153,6 +165,7 @@ async def run_demo(speed: float = 20.0, out: Callable[[str], None] = print,
         await asyncio.to_thread(world.unplug)
         await until(lambda: csms.stations[IDENTITY].status.get(1, ("",))[0] == "Available",
                      "connector Available", 5)
+        await timeline.answered(2.0)
         energy = record.energy_wh or 0
         timeline.say(f"session complete: transaction {record.transaction_id}, "
                      f"{energy} Wh delivered (meter {record.meter_start} → {record.meter_stop} Wh), "
