@@ -183,3 +183,36 @@ async def test_a_wire_form_made_again_for_another_version_is_the_one_kept(tmp_pa
     assert box.sent(head, "ocpp1.6") is None
     assert box.sent(head, "ocpp2.0.1") == Sent("ocpp2.0.1", "TransactionEvent", '{"seqNo":0}')
     await store.close()
+
+
+async def test_201_messages_made_ahead_are_numbered_as_after_the_answer_before_them(tmp_path):
+    """2.0.1 makes the next TransactionEvent while the one before is on the wire (the delivery
+    loop every version shares): its seqNo counts the one in flight as answered, so a backlog goes
+    out numbered 0..n without a gap or a repeat."""
+    config = parse({"station": {"identity": "CP-AHEAD", "state_dir": str(tmp_path)},
+                    "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
+    settings = Settings(config)
+    store, box = await reopen(tmp_path)
+    await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 1000.0, 100.0))
+    for n in range(4):
+        await box.put(MeterSample(1, "L1", reading(1100.0 + n, 110.0 + n), ReadingContext.PERIODIC, 32.0))
+    made_ahead: list[int] = []
+    real_wire_form = TransactionEvents.wire_form
+
+    def spying(self: TransactionEvents, entry: Any, in_flight: Any = None) -> Sent:
+        if in_flight is not None:
+            made_ahead.append(entry.seq)
+        return real_wire_form(self, entry, in_flight)
+
+    TransactionEvents.wire_form = spying  # type: ignore[method-assign]
+    try:
+        link = Link()
+        sender = connect("2.0.1", box, settings, link, connected_at=95.0)
+        await until(lambda: len(box) == 0)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+    finally:
+        TransactionEvents.wire_form = real_wire_form  # type: ignore[method-assign]
+    assert [json.loads(p)["seqNo"] for p in link.payloads()] == [0, 1, 2, 3, 4]
+    assert made_ahead, "no message was made while the one before was on the wire"
+    await store.close()
