@@ -208,20 +208,13 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     assert meter_wh - billed <= (KILLS + 1) * per_kill, (meter_wh, billed)
 
 
-async def test_sigkill_in_201_every_transaction_started_and_ended_once_numbered_without_gaps(tmp_path):
-    """The same in OCPP 2.0.1: each transaction (the station's own id) has one Started and one
-    Ended, its messages numbered 0..n without a gap; a message resent after a kill is the one first
-    sent (its number, its offline flag and all)."""
-    csms = await LoopbackCsms201().start()
-    config = tmp_path / "station.toml"
-    state = tmp_path / "state"
-    write_config(config, csms.url, state, versions='["2.0.1"]')
-    await kill_at_random_moments(csms, config, KILLS_201, lambda: transactions_201(csms), 5)
-
+def assert_whole_transactions_201(csms: LoopbackCsms201, state: Path) -> dict[str, dict[int, dict]]:
+    """Every transaction the CSMS heard of (at least five) has one Started and one Ended, its
+    messages numbered 0..n without a gap, a resend being the message first sent (offline flag and
+    all); nothing is left queued or open. Returns each transaction's messages by seqNo."""
     by_tx: dict[str, dict[int, dict]] = {}
     for received in csms.of("TransactionEvent"):
         event = received.payload
-        # a resend is the message first sent, offline flag and all
         numbered = by_tx.setdefault(event["transaction_info"]["transaction_id"], {})
         assert numbered.setdefault(event["seq_no"], event) == event, "two messages under one seqNo"
     assert len(by_tx) >= 5, f"too few transactions to mean anything: {len(by_tx)}"
@@ -233,3 +226,17 @@ async def test_sigkill_in_201_every_transaction_started_and_ended_once_numbered_
     db = sqlite3.connect(state / "chargepoint.sqlite")
     assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM transactions WHERE open = 1").fetchone()[0] == 0
+    return by_tx
+
+
+async def test_sigkill_in_201_every_transaction_started_and_ended_once_numbered_without_gaps(tmp_path):
+    """The same in OCPP 2.0.1: each transaction (the station's own id) has one Started and one
+    Ended, its messages numbered 0..n without a gap; a message resent after a kill is the one first
+    sent (its number, its offline flag and all)."""
+    csms = await LoopbackCsms201().start()
+    config = tmp_path / "station.toml"
+    state = tmp_path / "state"
+    write_config(config, csms.url, state, versions='["2.0.1"]')
+    await kill_at_random_moments(csms, config, KILLS_201, lambda: transactions_201(csms), 5)
+
+    assert_whole_transactions_201(csms, state)

@@ -11,7 +11,6 @@ the session's cost under the home tariff.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from chargepoint.app.daemon import Daemon
@@ -21,6 +20,7 @@ from tests.integration.loopback_csms import LoopbackCsms
 from tests.integration.loopback_csms201 import LoopbackCsms201
 from tests.integration.test_crash_recovery import (
     KILLS_201,
+    assert_whole_transactions_201,
     kill_at_random_moments,
     transactions_201,
     write_config,
@@ -149,20 +149,7 @@ async def test_sigkill_in_21_every_transaction_started_and_ended_once_numbered_w
     config.write_text(config.read_text() + "[home]\nprice_per_kwh = 0.3\n")
     await kill_at_random_moments(csms, config, KILLS_201, lambda: transactions_201(csms), 5)
 
-    by_tx: dict[str, dict[int, dict]] = {}
-    for received in csms.of("TransactionEvent"):
-        event = received.payload
-        numbered = by_tx.setdefault(event["transaction_info"]["transaction_id"], {})
-        assert numbered.setdefault(event["seq_no"], event) == event, "two messages under one seqNo"
-    assert len(by_tx) >= 5, f"too few transactions to mean anything: {len(by_tx)}"
-    for tx_id, numbered in by_tx.items():
-        kinds = [numbered[n]["event_type"] for n in sorted(numbered)]
-        assert sorted(numbered) == list(range(len(numbered))), f"{tx_id}: seqNo gap {sorted(numbered)}"
-        assert kinds[0] == "Started" and kinds.count("Started") == 1, f"{tx_id}: {kinds}"
-        assert kinds[-1] == "Ended" and kinds.count("Ended") == 1, f"{tx_id}: {kinds}"
+    for numbered in assert_whole_transactions_201(csms, state).values():
         # priced to its end, or (cut off by a kill) to the last persisted reading
         ended = numbered[max(numbered)]
         assert ended["cost_details"]["total_cost"]["currency"] == "EUR", ended
-    db = sqlite3.connect(state / "chargepoint.sqlite")
-    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
-    assert db.execute("SELECT COUNT(*) FROM transactions WHERE open = 1").fetchone()[0] == 0
