@@ -99,7 +99,7 @@ class FirmwareReports(StatusReports):
 
 
 class FirmwareHandlers(Block[BlockContext]):
-    """@on/@after handlers of the Firmware Management profile, mixed into the 1.6 peer (``peer.Peer16``)."""
+    """The Firmware Management profile's block, routed to the 1.6 peer by the adapter."""
 
 
     def _firmware(self) -> Any:

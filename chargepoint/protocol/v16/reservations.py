@@ -32,7 +32,7 @@ _RESERVE = {
 
 
 class ReservationHandlers(Block[BlockContext]):
-    """@on handlers of the Reservation profile, mixed into the 1.6 peer (``peer.Peer16``)."""
+    """The Reservation profile's block, routed to the 1.6 peer by the adapter."""
 
 
     @on(Action.reserve_now, skip_schema_validation=True)

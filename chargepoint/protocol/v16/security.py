@@ -1,6 +1,6 @@
 """The OCPP 1.6 Security Extension in 1.6 words: certificates, security events, extended triggers.
 
-Handlers (mixed into the 1.6 peer, ``peer.Peer16``) translate the CSMS's
+Handlers (a block the adapter routes to the 1.6 peer) translate the CSMS's
 CALLs into calls on the station's security services (``core/security/services.py``)
 and the answers back; ``SecuritySession`` runs beside the other senders of a
 connection: it delivers the security log's unsent events as
@@ -110,7 +110,7 @@ def _field(data: dict[str, Any], snake: str, camel: str) -> str:
 
 
 class SecurityHandlers(Block[BlockContext]):
-    """@on/@after handlers of the 1.6 security extension, mixed into the 1.6 peer (``peer.Peer16``)."""
+    """The 1.6 security extension's block, routed to the 1.6 peer by the adapter."""
 
 
     @on(Action.install_certificate, skip_schema_validation=True)

@@ -3,7 +3,7 @@
 SetChargingProfile, ClearChargingProfile and GetCompositeSchedule, and the
 profile a RemoteStartTransaction may carry, translated to and from the core's
 neutral profiles (``core/energy/schedule.py``); the engine (``core/energy/smart_charging.py``)
-decides everything. The handlers are a mixin of the 1.6 peer (``peer.py``).
+decides everything. The handlers are a block the adapter routes to the 1.6 peer.
 
 The CSMS's transaction ids are its own integers; the core knows transactions by
 their local id, which the outbox maps. Numbers may arrive as ``Decimal`` (the

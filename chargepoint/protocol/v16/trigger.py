@@ -115,7 +115,7 @@ def _booted(target: Target, result: Any) -> None:
 
 
 class TriggerHandlers(Block[BlockContext]):
-    """@on/@after handlers of the RemoteTrigger profile, mixed into the 1.6 peer (``peer.Peer16``)."""
+    """The RemoteTrigger profile's block (TriggerMessage), routed to the 1.6 peer by the adapter."""
 
 
     @on(Action.trigger_message, skip_schema_validation=True)

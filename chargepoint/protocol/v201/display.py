@@ -74,7 +74,7 @@ def reports(request_id: int, messages: list[DisplayMessage]) -> list[call.Notify
 
 
 class DisplayHandlers(Block[BlockContext]):
-    """@on handlers of the DisplayMessage block, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
+    """The DisplayMessage block (O), routed to the 2.0.1 peer by the adapter."""
 
 
     def _display_messages(self) -> DisplayMessages | None:

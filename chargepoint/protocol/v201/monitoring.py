@@ -1,8 +1,8 @@
 """OCPP 2.0.1 variable monitoring (the N block's monitors) over the core's ``VariableMonitoring``.
 
 SetVariableMonitoring, ClearVariableMonitoring, SetMonitoringBase,
-SetMonitoringLevel and GetMonitoringReport are translated here (a mixin of the
-2.0.1 peer), and the core's monitor events go out as NotifyEvent
+SetMonitoringLevel and GetMonitoringReport are translated here (a block the
+adapter routes to the 2.0.1 peer), and the core's monitor events go out as NotifyEvent
 (``MonitorEvents``, run by the adapter while connected). A monitor's target is
 one variable of one component instance of the device model, written as text the
 core keeps without reading it (``target_of``); the device model gives its value.
@@ -110,7 +110,7 @@ class Targets:
 
 
 class MonitoringHandlers(Block[Context201]):
-    """The N block's monitor handlers; mix into the 2.0.1 peer before ``ocpp.v201.ChargePoint``."""
+    """The N block's monitor handlers, over the device model."""
 
     def __init__(self, context: Context201) -> None:
         super().__init__(context)

@@ -1,9 +1,9 @@
 """OCPP 2.0.1 provisioning: GetVariables, SetVariables, GetBaseReport and SetNetworkProfile.
 
-A mixin of ``ocpp`` library handlers for the 2.0.1 peer. The host, an
-``ocpp.v201.ChargePoint`` subclass, provides ``self.device_model`` (a
-``DeviceModel``) and the library's ``self.call``. The handlers translate only:
-the device model decides values and refusals, ``core.network_profiles`` keeps
+A block of ``ocpp`` library handlers the adapter routes to the 2.0.1 peer; its
+context (``context.Context201``) gives the device model and the connection's
+CALL. The handlers translate only:
+the device model decides values and refusals, ``core.security.network_profiles`` keeps
 the profiles.
 
 A base report is answered at once and sent afterwards, from the library's

@@ -40,7 +40,7 @@ _UPDATES = {ReservationEnd.EXPIRED: "Expired", ReservationEnd.REMOVED: "Removed"
 
 
 class ReservationHandlers(Block[BlockContext]):
-    """@on handlers of the Reservation block, mixed into the 2.0.1 peer (``peer.V201Peer``)."""
+    """The Reservation block (H), routed to the 2.0.1 peer by the adapter."""
 
 
     @on(Action.reserve_now, skip_schema_validation=True)

@@ -1,7 +1,7 @@
 """OCPP 2.0.1 certificate management (A02-A03, M03-M05) and security events (A04), in 2.0.1 words.
 
 The same station security services as 1.6 (``core/security/services.py``): the
-handlers, mixed into the 2.0.1 peer (``peer.V201Peer``), translate the CSMS's
+handlers (a block the adapter routes to the 2.0.1 peer) translate the CSMS's
 CALLs into calls on them and the answers back; ``SecuritySession`` runs beside
 the other senders of an accepted connection and delivers the security log's
 unsent events as SecurityEventNotification and SignCertificate requests (the

@@ -5,7 +5,7 @@ ReportChargingProfiles, ClearChargingProfile by id or by criteria,
 GetCompositeSchedule, and the profile a RequestStartTransaction may carry,
 translated to and from the core's neutral profiles (``core/energy/schedule.py``); the
 engine (``core/energy/smart_charging.py``) decides everything. The handlers are a
-mixin of the 2.0.1 peer (``peer.V201Peer``).
+block the adapter routes to the 2.0.1 peer.
 
 Where 2.0.1 differs from 1.6 the translation says so: a profile with the
 purpose and stack level of another one on the same EVSE (and another id) is

@@ -1,4 +1,4 @@
-"""OCPP 2.1 tariffs and cost details in the core's words, and back (``core.tariff``, ``core.tariff_cost``).
+"""OCPP 2.1 tariffs and cost details in the core's words, and back (``core.tariffs.tariff``, ``tariff_cost``).
 
 A TariffType arrives in the library's spelling (snake_case keys, numbers as
 floats); each number is taken as the decimal it was written as (``0.3`` is

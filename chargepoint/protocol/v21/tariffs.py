@@ -44,7 +44,7 @@ def _info(reason: str, code: str = "UnsupportedParam") -> dict[str, str]:
 
 
 class TariffHandlers(Block[BlockContext]):
-    """Mixin of the 2.1 peer: the tariff block over the station's tariff book."""
+    """The 2.1 tariff block over the station's tariff book."""
 
 
     @property
