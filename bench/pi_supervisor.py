@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 if __name__ == "__main__" and "--config" in sys.argv[:-1]:
     # As `chargepoint supervise` decides on a board, before asyncio is imported: no ssl.
-    from chargepoint.supervisor.command import without_tls_on_a_board
+    from chargepoint.supervisor.command import leave_out_unused_modules
 
-    without_tls_on_a_board(sys.argv[sys.argv.index("--config") + 1])
+    leave_out_unused_modules(sys.argv[sys.argv.index("--config") + 1])
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402

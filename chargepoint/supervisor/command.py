@@ -29,13 +29,21 @@ class _JournalLevels(logging.Formatter):
         return f"<{self.LEVELS.get(record.levelno, 6)}>{record.name}: {record.getMessage()}"
 
 
-def without_tls_on_a_board(config_path: str) -> None:
-    """On a board, make ``ssl`` unimportable before asyncio is imported.
+#: Modules the supervisor never uses that a library it does use would load: pymodbus.server's
+#: ``__init__`` imports its HTTP simulator, which imports aiohttp whenever it is installed (and the
+#: daemon needs it). Under mlockall that is about 14 MiB resident for nothing (bench/README.md).
+NEVER_USED = ("aiohttp",)
 
-    asyncio imports ``ssl`` when it can, which maps libssl and libcrypto; under mlockall every page
-    of them is resident (about 6.6 MiB, bench/README.md). The supervisor speaks no TLS: nothing on
-    the board's path needs it. The simulation keeps it (its meter's Modbus server imports it).
+
+def leave_out_unused_modules(config_path: str) -> None:
+    """Make what the supervisor never uses unimportable, before anything imports it.
+
+    Always ``NEVER_USED``. On a board also ``ssl``: asyncio imports it when it can, which maps
+    libssl and libcrypto, every page of them resident under mlockall (about 6.6 MiB); the supervisor
+    speaks no TLS. The simulation keeps ssl (its meter's Modbus server imports it).
     """
+    for name in NEVER_USED:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # `import aiohttp` raises ImportError
     if "ssl" in sys.modules:
         return
     from chargepoint.config.safety_view import load_board_view
@@ -64,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                          logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), handlers=[handler])
     try:
-        without_tls_on_a_board(args.config)
+        leave_out_unused_modules(args.config)
         from chargepoint.supervisor.main import run_supervisor
 
         run_supervisor(args.config, daemon_user=args.daemon_user, exit_when_idle=args.exit_when_idle)

@@ -192,6 +192,9 @@ async def test_a_killed_daemon_back_within_the_grace_continues_and_without_it_en
     grace, then the supervisor itself stops the energy."""
     version, csms, config, watcher, processes = station
     daemon = await charging(config, watcher, processes)
+    # Serving the simulated meter did not load aiohttp (pymodbus.server would, and mlockall would
+    # keep all of it resident): the supervisor left it out.
+    assert "/aiohttp/" not in Path(f"/proc/{processes[0].pid}/maps").read_text()
     await csms.wait_for("StartTransaction" if version == "1.6" else "TransactionEvent")
     await kill(daemon)
     processes.remove(daemon)

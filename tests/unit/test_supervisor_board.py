@@ -1,8 +1,8 @@
 """The supervisor on the reference board, in a process of its own without TLS.
 
-On a board the supervisor makes ``ssl`` unimportable before asyncio loads it
-(``command.without_tls_on_a_board``: libssl and libcrypto would otherwise be
-locked in memory for nothing). This runs the real ``Supervisor`` over
+On a board the supervisor makes ``ssl`` unimportable before asyncio loads it,
+and aiohttp everywhere (``command.leave_out_unused_modules``: libssl, libcrypto
+and aiohttp would otherwise be locked in memory for nothing). This runs the real ``Supervisor`` over
 ``build_board`` on examples/raspberrypi.toml with the fakes at the hardware
 boundary (gpiozero's MockFactory, the ADS1015 and sysfs PWM fakes), in a
 subprocess so that the blocked import cannot leak into other tests, and asks it
@@ -21,9 +21,9 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "raspberrypi.toml"
 SCRIPT = r"""
 import json, sys, tempfile
 from pathlib import Path
-from chargepoint.supervisor.command import without_tls_on_a_board
-assert "ssl" not in sys.modules, "something imported ssl before the supervisor could decide"
-without_tls_on_a_board(sys.argv[1])
+from chargepoint.supervisor.command import leave_out_unused_modules
+assert "ssl" not in sys.modules and "aiohttp" not in sys.modules, "loaded before the supervisor decided"
+leave_out_unused_modules(sys.argv[1])
 import asyncio
 from dataclasses import replace
 from chargepoint.config.safety_view import load_safety_view
@@ -52,7 +52,8 @@ async def main():
     client.close()
     supervisor._stop.set()
     await task
-    print(json.dumps({"ssl": sys.modules.get("ssl") is not None, "hello": hello["supervisor"],
+    print(json.dumps({"ssl": sys.modules.get("ssl") is not None,
+                      "aiohttp": sys.modules.get("aiohttp") is not None, "hello": hello["supervisor"],
                       "state": state["connectors"][0]["status"]}))
 
 asyncio.run(main())
@@ -64,7 +65,7 @@ def test_the_board_supervisor_runs_without_ssl_and_answers_on_its_channel():
                             timeout=60, cwd=Path(__file__).parents[2])
     assert result.returncode == 0, result.stderr[-3000:]
     said = json.loads(result.stdout.splitlines()[-1])
-    assert said["ssl"] is False
+    assert said["ssl"] is False and said["aiohttp"] is False
     assert said["hello"]["backend"] == "raspberrypi" and said["hello"]["heartbeat"] is True
     state = said["state"]
     assert state["cp"] == "A" and state["contactor"] is False and state["duty"] == 100.0
