@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from chargepoint.safety import output_test
+from chargepoint.safety import output_test, pace
 from chargepoint.safety.heartbeat_check import HeartbeatCheck
 from chargepoint.safety.iec61851 import (
     MAX_PWM_CURRENT_A,
@@ -265,11 +265,18 @@ class EvseController:
             self.tick_times.observe(time.perf_counter() - started)
             if self.between_steps is not None:
                 self.between_steps()
-            # While a new pilot state awaits its confirming samples, take them at
-            # once instead of a tick later: the debounce still needs independent
-            # readings, but an unplug is acted on in one conversion, not one tick.
-            confirming = self._classifier.confirming
-            self._clock.sleep_blocking(0.0 if confirming else self._config.tick_s)
+            self._clock.sleep_blocking(self.pause_s())
+
+    def pause_s(self) -> float:
+        """The sleep before the next step (pace.py)."""
+        return pace.pause_s(self._config, confirming=self._classifier.confirming, idle=self.idle)
+
+    @property
+    def idle(self) -> bool:
+        """No EV and nothing timed running: the loop may step at the idle pace (pace.py)."""
+        with self._lock:
+            return pace.idle(self._cp_state, self._out, self._feedback, self._test is not None,
+                             self.phases.switching)
 
     def step(self) -> None:
         """One iteration of the loop. Never raises: on an error the contactor is

@@ -93,6 +93,8 @@ class EvseStatus:
 @dataclass(frozen=True)
 class EvseConfig:
     tick_s: float = 0.01
+    #: The sleep between steps while no EV is connected and nothing timed runs (pace.py); never below tick_s.
+    idle_tick_s: float = 0.1
     #: Time the auxiliary contact gets to follow a command before a mismatch is a fault.
     contactor_settle_s: float = 0.2
     #: IEC 61851-1: after PWM goes off, open at the latest this long after even if the EV stays in C.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import pwd
 import signal
@@ -36,7 +37,7 @@ from chargepoint.supervisor.station import OrphanPolicy, SafetyStation
 
 log = logging.getLogger("chargepoint.supervisor")
 
-#: How often the orphan grace is checked and the loops' liveness looked at (real seconds).
+#: How often the orphan grace is checked (real seconds); else the loop wakes when something is due.
 TICK_S = 0.1
 #: A loop that has not stepped for this long (real seconds) gets no more watchdog pings.
 STALE_S = 1.0
@@ -153,7 +154,7 @@ class Supervisor:
 
     async def _watch(self, notifier: Notifier) -> None:
         interval = watchdog_interval()
-        next_ping, next_info = 0.0, 0.0
+        next_ping, next_info = (0.0 if interval is not None else math.inf), 0.0
         idle_since: float | None = None
         while not self._stop.is_set():
             now = time.monotonic()
@@ -176,9 +177,19 @@ class Supervisor:
                     log.info("no daemon for %g s: the on-demand supervisor exits", IDLE_EXIT_S)
                     return
             try:
-                await asyncio.wait_for(self._stop.wait(), TICK_S)
+                await asyncio.wait_for(self._stop.wait(), self._pause_s(now, next_ping, next_info))
             except TimeoutError:
                 pass
+
+    def _pause_s(self, now: float, next_ping: float, next_info: float) -> float:
+        """Until the next thing due: the figures (once a second) or a watchdog ping; TICK_S while an
+        orphan grace runs, an on-demand supervisor without its daemon may exit or a loop has stopped
+        stepping. An idle station wakes this loop about once a second instead of ten times (its
+        share of the supervisor's idle CPU)."""
+        alone = self.exit_when_idle and not self.channel.controller_connected
+        if self.station.orphan_left_s() is not None or alone or not self.loops_alive:
+            return TICK_S
+        return max(0.0, min(next_ping, next_info) - now)
 
     def _loops_alive(self, now: float) -> bool:
         """Every loop stepped within STALE_S real seconds (judged by its step count moving)."""
