@@ -2,7 +2,9 @@
 
 ``chargepoint supervise`` goes straight to the safety supervisor's own parser:
 nothing of the CLI (click, rich, the control client) is loaded into that
-long-lived real-time process. Every other command goes to the click group.
+long-lived real-time process. ``chargepoint run`` goes straight to the daemon's
+command (``chargepoint.app.command``): none of the technician's commands are
+loaded into the daemon either. Every other command goes to the click group.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ def main() -> Any:
         from chargepoint.supervisor.command import main as supervise
 
         return supervise(sys.argv[2:])
+    if sys.argv[1:2] == ["run"]:
+        from chargepoint.app.command import run
+
+        return run.main(sys.argv[2:], prog_name="chargepoint run")
     from chargepoint.cli.main import main as cli
 
     return cli()

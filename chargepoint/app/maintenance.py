@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.metadata
 import logging
 import pathlib
 import platform
@@ -206,6 +205,8 @@ class Maintenance:
 
 
 def versions() -> dict[str, Any]:
+    import importlib.metadata  # here: it loads zipfile, email and csv, which nothing else in the daemon needs
+
     def version_of(name: str) -> str | None:
         try:
             return importlib.metadata.version(name)

@@ -10,12 +10,16 @@ simulation is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chargepoint.backends.hardware import Hardware
 from chargepoint.backends.metering import bus_settings, register_map
 from chargepoint.config import Config
 from hal.grid import GridMeter
-from hal.sim.house import Currents, SimGridMeter, SimHouse
-from hal.sim.world import SimWorld
+
+if TYPE_CHECKING:  # a real grid meter never loads the simulated house
+    from hal.sim.house import Currents, SimHouse
+    from hal.sim.world import SimWorld
 
 
 def station_currents(worlds: dict[int, SimWorld]) -> Currents:
@@ -29,6 +33,8 @@ def station_currents(worlds: dict[int, SimWorld]) -> Currents:
 
 
 def build_house(config: Config, hardware: Hardware) -> SimHouse:
+    from hal.sim.house import SimHouse
+
     h = config.house
     return SimHouse(hardware.clock, lambda: station_currents(hardware.worlds), base_load_w=h.base_load_w,
                     pv_peak_w=h.pv_peak_w, cloudiness=h.cloudiness, seed=h.seed, day_start_h=h.day_start_h,
@@ -44,6 +50,8 @@ def build_grid_meter(config: Config, hardware: Hardware) -> tuple[GridMeter, Sim
                              "(hal backend 'sim')")
         house = build_house(config, hardware)
         if grid.kind == "sim":
+            from hal.sim.house import SimGridMeter
+
             return SimGridMeter(house), house
         from hal.meters.grid_meter import LoopbackGridMeter
 

@@ -1,10 +1,10 @@
-"""One assembly for every backend: a connector's safety loop, meter and limits from the configuration.
+"""What a hal backend hands the daemon: per connector the supervisor's proxy of its safety loop, a
+meter, limits and a lock (``core.connector.ConnectorHardware``), plus the clock, the card reader and,
+on the simulation, the worlds.
 
-A backend (the simulation, a Raspberry Pi board) provides the devices: pilot,
-contactor, fault inputs, meter, plug lock. What is built on top of them is the
-same everywhere, so it is written once here: the station-rating limit claim,
-the safety loop with the ``[safety]`` settings, and the bundle the station core
-takes over.
+The safety loops run in the supervisor (``chargepoint.supervisor.hardware``); only the simulation's
+in-process assembly (``backends/sim.py``, for tests) builds them here. Nothing in this module
+imports them, so a daemon attached to a supervisor stays free of modules it never runs.
 """
 
 from __future__ import annotations
@@ -13,22 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.config import Config, ConnectorConfig
 from chargepoint.core.connector import ConnectorHardware
-from chargepoint.safety.evse import EvseConfig, EvseController
-from chargepoint.safety.limits import LimitClaims
-from chargepoint.supervisor.hardware import evse_config
 from hal.clock import Clock
-from hal.interfaces import (
-    CardReader,
-    ConnectorLock,
-    Contactor,
-    FaultInputs,
-    Heartbeat,
-    Meter,
-    Pilot,
-    ShuntTrip,
-)
+from hal.interfaces import CardReader
 
 if TYPE_CHECKING:
     from hal.sim.world import SimWorld  # a board's hardware never loads the simulation
@@ -55,30 +42,3 @@ class Hardware:
         """Release what the hardware holds besides the safety loops (the reader)."""
         if self.card_reader is not None:
             self.card_reader.close()
-
-
-def assemble_connector(
-    config: Config,
-    connector: ConnectorConfig,
-    clock: Clock,
-    *,
-    pilot: Pilot,
-    contactor: Contactor,
-    faults: FaultInputs,
-    meter: Meter,
-    lock: ConnectorLock | None = None,
-    safety: EvseConfig | None = None,
-    heartbeat: Heartbeat | None = None,
-    shunt_trip: ShuntTrip | None = None,
-) -> ConnectorHardware:
-    """The safety loop over a backend's devices, with the station's rating as a limit claim.
-
-    Each configured connector is one EVSE with one connector (EVSE id = the
-    configured id, connector 1 within it).
-    """
-    limits = LimitClaims()
-    limits.set("station", min(config.station.max_current_a, connector.max_current_a))
-    evse = EvseController(pilot, contactor, faults, clock, limits, safety or evse_config(config),
-                          name=f"connector-{connector.id}", heartbeat=heartbeat, shunt_trip=shunt_trip)
-    return ConnectorHardware(evse_id=connector.id, evse=evse, meter=meter, limits=limits, lock=lock,
-                             connector_type=config.station.connector_type)

@@ -9,45 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from typing import Any
 
 import click
 
 from chargepoint import __version__
+from chargepoint.app.command import run, setup_logging
 from chargepoint.config import ConfigError, load
-
-LOG_LEVELS = ("debug", "info", "warning", "error")
-#: ``chargepoint run``'s exit status after installing a new version (EX_TEMPFAIL: start me again).
-EXIT_FIRMWARE = 75
-
-
-def _setup_logging(level: str) -> None:
-    from chargepoint.app import logfilter
-    from chargepoint.app.watchdog import JournalFormatter, stderr_is_journal
-    from chargepoint.core.settings import DEFINITIONS
-    from chargepoint.protocol.registry import VERSIONS
-
-    # Whatever version is spoken: its password keys and variables, and the settings behind them.
-    secret_names = (*(name for v in VERSIONS.values() for name in v.secret_names),
-                    *(d.name for d in DEFINITIONS if d.secret))
-
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    journal = stderr_is_journal()
-    for handler in logging.getLogger().handlers:
-        if journal:
-            # Under systemd: journald reads the level from a "<N>" prefix and adds the time.
-            handler.setFormatter(JournalFormatter())
-        # Secrets masked at every level, lines capped, repeated warnings counted (app/logfilter.py).
-        logfilter.install(handler, secret_names)
-    if level != "debug":
-        # The ocpp library logs every frame at INFO; that is debug detail here.
-        logging.getLogger("ocpp").setLevel(logging.WARNING)
 
 
 class _JsonUsageGroup(click.Group):
@@ -83,78 +52,7 @@ def main() -> None:
     """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 2.0.1 and 1.6J."""
 
 
-@main.command()
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Station configuration file (TOML), e.g. /etc/chargepoint/chargepoint.toml.")
-@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
-def run(config_path: str, log_level: str) -> None:
-    """Run the station daemon (what the systemd service starts)."""
-    from chargepoint.app.filemodes import private_umask
-
-    # Files and directories made from here on are this user's alone, as under the unit's UMask=0077,
-    # also when started from a shell (umask 022): the state holds keys, card ids and logs.
-    private_umask()
-    _setup_logging(log_level)
-    try:
-        config = load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration rejected: {exc}") from None
-    from chargepoint.app.daemon import Daemon
-    from chargepoint.app.statelock import StateLock, StateLockError
-    from chargepoint.core.storage.store import StoreError
-
-    # The state directory's lock first, before the board is touched: a second daemon
-    # started on this configuration must leave the running one's contactor, pilot and
-    # files alone, so it stops here, with the pid of the first.
-    lock = StateLock(config.station.state_dir)
-    try:
-        lock.acquire()
-    except StateLockError as exc:
-        raise click.ClickException(str(exc)) from None
-
-    # The safety supervisor holds the hardware: this process only asks it (chargepoint/supervisor/).
-    from chargepoint.backends.remote import build_remote_hardware, connect
-    from chargepoint.supervisor.wire import WireError
-
-    try:
-        client, hello = connect(config)
-        hardware = build_remote_hardware(config, client, hello)
-    except WireError as exc:
-        lock.release()
-        raise click.ClickException(exc.message) from None
-
-    async def serve() -> Daemon:
-        daemon = Daemon(config, hardware)
-        daemon.install_signal_handlers()
-        await daemon.run(state_lock=lock)
-        return daemon
-
-    try:
-        daemon = asyncio.run(serve())
-    except (StoreError, ConfigError) as exc:
-        # Refused at start (a damaged database, a [web] listen address without a password): it
-        # stays refused until someone fixes it, so a supervisor started on demand ends with it.
-        client.send("leaving", for_good=True)
-        client.close()
-        if isinstance(exc, StoreError):
-            raise click.ClickException(str(exc)) from None
-        raise click.ClickException(f"configuration rejected: {exc}") from None
-    finally:
-        lock.release()
-    if daemon.failure:
-        # Exit non-zero: systemd's Restart=on-failure (or any supervisor) starts it afresh.
-        raise click.ClickException(f"stopped: {daemon.failure}")
-    restart = daemon.restart_requested
-    if restart == "firmware":
-        # A new version is installed: the service manager starts it through the current link
-        # (systemd: Restart=on-failure, after the firmware guard of ExecStartPre).
-        logging.getLogger(__name__).info("exiting with status %d to start the new version", EXIT_FIRMWARE)
-        sys.exit(EXIT_FIRMWARE)
-    if restart:
-        # OCPP Reset: start afresh in the same process slot (systemd sees no exit).
-        logging.getLogger(__name__).info("restarting (%s reset)", restart)
-        sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "chargepoint.cli", *sys.argv[1:]])
+main.add_command(run)
 
 
 @main.command("safe-off")
@@ -314,7 +212,7 @@ def csms(host: str, port: int, tags: tuple[str, ...], heartbeat: int, quiet: boo
     from chargepoint.protocol.bench_csms.v16 import CentralSystem
     from chargepoint.protocol.bench_csms.v21 import ALL_VERSIONS
 
-    _setup_logging("warning")
+    setup_logging("warning")
     timeline = Timeline()
     system = CentralSystem(accept_tags=set(tags) or None, heartbeat_interval_s=heartbeat,
                            on_frame=None if quiet else timeline.frame, record_frames=not quiet,

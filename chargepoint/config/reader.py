@@ -6,7 +6,6 @@ the same kind of message for any mistake in the file.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -60,6 +59,8 @@ def report(error: ConfigError) -> None:
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``; did you mean 'x'?`` for a misspelt name close to one of ``known``, else ``""``."""
+    import difflib  # only when a key is wrong: the daemon that starts never loads it
+
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

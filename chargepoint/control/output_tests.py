@@ -14,13 +14,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.config import SafetyConfig
 from chargepoint.core.events import IdToken
-from chargepoint.safety.evse import EvseController
 from chargepoint.safety.iec61851 import CpState
 from hal.clock import Clock
+
+if TYPE_CHECKING:  # the daemon holds the supervisor's proxy of it; the loop runs there
+    from chargepoint.safety.evse import EvseController
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 #: How far the pilot plateaus may be from +/-12 V in the pilot test.

@@ -40,8 +40,8 @@ from chargepoint.control.output_tests import (
     relay_test,
 )
 from chargepoint.core.views import ConnectorView
-from chargepoint.safety.evse import EvseFault
 from chargepoint.safety.iec61851 import CpState
+from chargepoint.safety.status import EvseFault
 
 if TYPE_CHECKING:
     from chargepoint.control.service import StationService

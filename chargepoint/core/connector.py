@@ -12,13 +12,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chargepoint.core.events import Activity, IdToken, MeterSample, StatusChanged
 from chargepoint.core.tariffs.tariff_cost import SessionCost
-from chargepoint.safety.evse import EvseController, EvseStatus
 from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.limits import LimitClaims
+from chargepoint.safety.status import EvseStatus
 from hal.interfaces import ConnectorLock, Meter, MeterReading
+
+if TYPE_CHECKING:  # the daemon holds the supervisor's proxy of it; the loop itself runs there
+    from chargepoint.safety.evse import EvseController
 
 PLUGGED_STATES = (CpState.B, CpState.C, CpState.D)
 #: Consecutive failed meter reads after which the meter counts as unavailable.

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from chargepoint.core.events import IdToken, StatusChanged
 from chargepoint.core.reservations import Reservation
 from chargepoint.core.tariffs.tariff_cost import CostSummary
-from chargepoint.safety.evse import EvseStatus
 from chargepoint.safety.limits import Resolved
+from chargepoint.safety.status import EvseStatus
 from hal.interfaces import MeterReading
 
 if TYPE_CHECKING:

@@ -10,10 +10,12 @@ that the daemon reads with the real driver.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.config import Config
-from chargepoint.supervisor.station import Guarded
+
+if TYPE_CHECKING:  # the daemon imports this module for the sim actions; it never runs a station of loops
+    from chargepoint.supervisor.station import Guarded
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import pytest
 import pytest_asyncio
 
 from chargepoint.app import logfilter
+from chargepoint.app.command import setup_logging as _setup_logging
 from chargepoint.app.daemon import Daemon
-from chargepoint.cli.main import _setup_logging
 from chargepoint.protocol.common.intake import CALL_QUEUE_MAX
 from chargepoint.protocol.common.peer import MAX_NESTING
 from tests.integration.conftest import running, station_config, until

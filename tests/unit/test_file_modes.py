@@ -80,7 +80,8 @@ def test_the_log_file_its_backups_and_its_directory_are_private(tmp_path, shell_
 
 def test_chargepoint_run_takes_the_umask_of_the_systemd_unit(tmp_path, shell_umask, monkeypatch):
     """Everything else the daemon makes (diagnostics, firmware records) comes out private too."""
-    monkeypatch.setattr(cli, "_setup_logging", lambda level: None)
+    command = importlib.import_module("chargepoint.app.command")
+    monkeypatch.setattr(command, "setup_logging", lambda level: None)
     result = CliRunner().invoke(cli.main, ["run", "--config", str(tmp_path / "missing.toml")])
     assert result.exit_code != 0  # stops at the configuration, after taking the umask
     assert os.umask(0o022) == filemodes.UMASK

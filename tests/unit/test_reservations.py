@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from chargepoint.backends.hardware import assemble_connector
 from chargepoint.config import Config, parse
 from chargepoint.core.events import AuthResult, AuthStatus, IdToken, TokenType
 from chargepoint.core.reservations import Reservation, ReservationEnd, ReserveResult
@@ -23,6 +22,7 @@ from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.store import Store
 from hal.sim.world import SimWorld
+from tests.unit.assembly import assemble_connector
 from tests.unit.test_station import (
     METER_START_WH,
     TICK,

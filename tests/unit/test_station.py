@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chargepoint.backends.hardware import assemble_connector
 from chargepoint.config import Config, parse
 from chargepoint.core.commands import AvailabilityChange, StartResult, UnlockResult
 from chargepoint.core.events import (
@@ -60,6 +59,7 @@ from chargepoint.safety.evse import EvseFault
 from hal.clock import ManualClock
 from hal.interfaces import ConnectorLock, MeterFailureKind
 from hal.sim.world import SimEV, SimWorld
+from tests.unit.assembly import assemble_connector
 
 T = TypeVar("T")
 

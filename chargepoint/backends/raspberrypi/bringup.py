@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chargepoint.backends.hardware import evse_config
 from chargepoint.config import Config, ConfigError, load
 from chargepoint.safety.evse import EvseController
 from chargepoint.safety.heartbeat_check import HeartbeatCheck
@@ -36,6 +35,7 @@ from chargepoint.supervisor.board import (
     heartbeat_readback,
     pilot_device,
 )
+from chargepoint.supervisor.hardware import evse_config
 from hal.clock import Clock, RealClock
 
 #: How long --contactor-test keeps the contactor closed (and half of it to open again).

@@ -42,7 +42,6 @@ with the system's Python, whatever state the installed versions are in;
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -355,6 +354,8 @@ def as_owner(user: tuple[int, int] | None, work: Callable[[], str | None]) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # the guard's own command line; the daemon imports this module without it
+
     parser = argparse.ArgumentParser(prog="firmware-guard", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("prestart", "check", "show"))
     parser.add_argument("--state-dir", default="/var/lib/chargepoint")
