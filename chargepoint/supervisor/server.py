@@ -77,6 +77,8 @@ class ChannelServer:
         self._server: asyncio.AbstractServer | None = None
         self._peers: set[Peer] = set()
         self._controller: Peer | None = None
+        #: The connections' tasks, so that ``close`` lets each end by itself (see there).
+        self._serving: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Counts for the status: refused connections and bad requests since the start.
         self.refused = 0
@@ -102,8 +104,15 @@ class ChannelServer:
         return changed
 
     async def close(self) -> None:
+        """Close every connection and let its task end on the EOF that follows, before the server.
+
+        A connection task still waiting when the event loop ends is cancelled by asyncio.run, and
+        Python 3.11's stream protocol then logs "Exception in callback" with a traceback for it: a
+        stop that looked like a crash in the journal."""
         for peer in list(self._peers):
             peer.close()
+        if self._serving:
+            await asyncio.wait(list(self._serving), timeout=1.0)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -128,6 +137,15 @@ class ChannelServer:
 
     # ----------------------------------------------------------------- a peer
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)  # type: ignore[arg-type]
+        try:
+            await self._serve_peer(reader, writer)
+        finally:
+            self._serving.discard(task)  # type: ignore[arg-type]
+
+    async def _serve_peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         try:
             uid = peer_uid(sock)

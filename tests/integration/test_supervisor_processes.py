@@ -265,3 +265,24 @@ async def test_supervisor_killed_the_daemon_reports_the_fault_and_a_new_one_star
         assert wire.VERSION == 1
     finally:
         fresh.close()
+
+
+async def test_a_supervisor_stopped_with_peers_attached_stops_cleanly(tmp_path: Path):
+    """SIGTERM while a peer is attached: exit 0, outputs safe, and no traceback in the journal
+    (a connection task left to asyncio.run's cancellation would log "Exception in callback")."""
+    config = tmp_path / "station.toml"
+    write_config(config, "ws://127.0.0.1:9", "1.6")
+    supervisor = await run(config, "supervise", log="supervisor.log")
+    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
+    try:
+        await watcher.start()
+        assert watcher.state()["cp"] == "A"
+        supervisor.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(supervisor.wait(), 20) == 0
+    finally:
+        watcher.close()
+        if supervisor.returncode is None:
+            await kill(supervisor)
+    said = (tmp_path / "supervisor.log").read_text()
+    assert "supervisor stopped: outputs safe" in said
+    assert "Traceback" not in said and "Exception in callback" not in said, said[-3000:]
