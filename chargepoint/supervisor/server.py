@@ -79,6 +79,7 @@ class ChannelServer:
         self._controller: Peer | None = None
         #: The connections' tasks, so that ``close`` lets each end by itself (see there).
         self._serving: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Counts for the status: refused connections and bad requests since the start.
         self.refused = 0
@@ -104,17 +105,22 @@ class ChannelServer:
         return changed
 
     async def close(self) -> None:
-        """Close every connection and let its task end on the EOF that follows, before the server.
+        """Stop listening, close every connection and let its task end on the EOF that follows.
 
         A connection task still waiting when the event loop ends is cancelled by asyncio.run, and
         Python 3.11's stream protocol then logs "Exception in callback" with a traceback for it: a
-        stop that looked like a crash in the journal."""
-        for peer in list(self._peers):
-            peer.close()
-        if self._serving:
-            await asyncio.wait(list(self._serving), timeout=1.0)
+        stop that looked like a crash in the journal. Listening stops first, or a client that
+        reconnects at once (the daemon's end does) would open a connection nobody waits for."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
+        for peer in list(self._peers):
+            peer.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        while self._serving and loop.time() < deadline:
+            await asyncio.wait(list(self._serving), timeout=deadline - loop.time())
+        if self._server is not None:
             await self._server.wait_closed()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
@@ -146,6 +152,9 @@ class ChannelServer:
             self._serving.discard(task)  # type: ignore[arg-type]
 
     async def _serve_peer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:  # accepted just before listening stopped
+            writer.close()
+            return
         sock = writer.get_extra_info("socket")
         try:
             uid = peer_uid(sock)
