@@ -40,6 +40,7 @@ from chargepoint.core.operator_limit import OperatorLimits
 from chargepoint.core.security.security_log import SecurityEvent
 from chargepoint.core.security.security_profile import ProfileSwitch
 from chargepoint.core.security.services import Security
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage import atomic
@@ -92,11 +93,8 @@ class Daemon:
         #: Charging profiles -> the smart_charging claim; the operator's own limit -> the operator claim.
         self.smart_charging = SmartCharging(self.station, Supply(
             config.station.nominal_voltage_v, config.station.supply_phases))
-        self.station.smart_charging = self.smart_charging
-        self.station.security = self.security
         #: The operator's display messages, shown on the station's display (a logging one: no panel yet).
         self.display_messages = DisplayMessages(self.clock, self.settings, LogDisplay())
-        self.station.display_messages = self.display_messages
         self.operator_limits = OperatorLimits(self.station)
         #: The owner's cards; without a CSMS they decide who may charge (core/cards.py).
         self.cards = LocalCards(self.clock)
@@ -138,6 +136,19 @@ class Daemon:
         self.recorder.frame_listeners.append(self.messages.frame)
         self.started_monotonic = time.monotonic()
         self.watchdog: Watchdog | None = None
+        #: Load management and solar charging (``[load] enabled``): the grid meter and the claims it sets;
+        #: with a simulated grid meter, the simulated house behind it.
+        self.energy: EnergyManager | None = None
+        self.house: Any = None
+        if config.load.enabled:
+            grid_meter, self.house = build_grid_meter(config, self.hardware)
+            self.energy = EnergyManager(StationConnectors(self.station), grid_meter, config, self.clock)
+        #: Firmware updates, diagnostics and the log file.
+        self.maintenance = Maintenance(self)
+        #: Every service built around the station, for the adapters and the control API (core/services.py).
+        self.services = Services(smart_charging=self.smart_charging, security=self.security,
+                                 firmware=self.maintenance.firmware, diagnostics=self.maintenance.diagnostics,
+                                 display_messages=self.display_messages)
         #: What the local surfaces (the control socket) may see and do.
         self.service = StationService(
             config=config, station=self.station, outbox=self.outbox, settings=self.settings,
@@ -148,17 +159,7 @@ class Daemon:
                 watchdog=self._watchdog_state,
                 worlds=self.hardware.worlds, card_reader=self.hardware.card_reader, cards=self.cards,
                 supervisor=getattr(self.hardware.supervisor, "summary", None)),
-            operator_limits=self.operator_limits)
-        #: Load management and solar charging (``[load] enabled``): the grid meter and the claims it sets;
-        #: with a simulated grid meter, the simulated house behind it.
-        self.energy: EnergyManager | None = None
-        self.house: Any = None
-        if config.load.enabled:
-            grid_meter, self.house = build_grid_meter(config, self.hardware)
-            self.energy = EnergyManager(StationConnectors(self.station), grid_meter, config, self.clock)
-        self.service.energy = self.energy
-        #: Firmware updates, diagnostics and the log file (station.firmware, station.diagnostics).
-        self.maintenance = Maintenance(self)
+            operator_limits=self.operator_limits, services=self.services, energy=self.energy)
         #: The MQTT feed (``[mqtt] enabled``): a local surface on the same service as the control socket.
         self.mqtt: Any = None
         if config.mqtt.enabled:
@@ -178,7 +179,8 @@ class Daemon:
         self.adapter = version.adapter(self.recorder.tap(ws), self.station, self.outbox, self.settings,
                                        self.config, self.clock, on_reset=self.reset,
                                        data_transfer=self.data_transfer, boot_reason=self.boot_reason,
-                                       registered=self.registered)  # shared by the run's connections
+                                       registered=self.registered,  # shared by the run's connections
+                                       services=self.services)
         return self.adapter
 
     def _watchdog_state(self) -> tuple[bool, str | None]:

@@ -3,9 +3,9 @@
 The core does the work (``core/firmware``, ``core/diagnostics.py``); this
 module gives it what only the daemon has: the configuration (which installer,
 which restart), where the log file and the last self-test report are, the
-store's summary, and how to restart. The station carries the two services
-(``station.firmware``, ``station.diagnostics``) so each OCPP adapter reaches
-them as it reaches smart charging. More verifiers (signatures) are appended to
+store's summary, and how to restart. The daemon hands the two services to each
+OCPP adapter and the control API in its ``Services`` (core/services.py), as it
+hands smart charging. More verifiers (signatures) are appended to
 ``firmware.verifiers`` after the SHA-256 one.
 """
 
@@ -135,8 +135,6 @@ class Maintenance:
             timeout_s=diag.upload_timeout_s)
         self.firmware.listeners.append(self.policy.watch)
         self.firmware.listeners.append(self._record_installed)
-        daemon.station.firmware = self.firmware
-        daemon.station.diagnostics = self.diagnostics
 
     def attach_log(self) -> None:
         if self.logfile is not None:

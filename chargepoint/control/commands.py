@@ -73,7 +73,7 @@ async def _status(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
 
 def maintenance_json(s: StationService) -> dict[str, Any]:
     """A firmware update or diagnostics upload in progress (or how the last one ended)."""
-    firmware, diagnostics = s.station.firmware, s.station.diagnostics
+    firmware, diagnostics = s.services.firmware, s.services.diagnostics
     out: dict[str, Any] = {"firmware": None, "diagnostics": None}
     if firmware is not None and firmware.state.status.value != "idle":
         f = firmware.state

@@ -30,7 +30,7 @@ DAY = 86400.0
 
 
 def _security(s: StationService) -> Security:
-    security = s.station.security
+    security = s.services.security
     if security is None:
         raise ControlError("refused", "the station's security services are not running")
     return security

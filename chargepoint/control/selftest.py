@@ -85,7 +85,7 @@ async def run(d: StationService, connection: dict[str, Any]) -> dict[str, Any]:
     checks.append(await _clock_check())
     checks.append(await _disk_check(d))
     checks.append(await _database_check(d))
-    checks.append(Check("certificates", *await security_commands.certificate_check(d.station.security)))
+    checks.append(Check("certificates", *await security_commands.certificate_check(d.services.security)))
     counts = {status: sum(1 for ch in checks if ch.status == status) for status in (PASS, FAIL, SKIP, WARN)}
     station = d.config.station
     return {

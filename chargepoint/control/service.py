@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import chargepoint
 from chargepoint.config import Config
@@ -40,6 +40,7 @@ from chargepoint.core.commands import UnlockResult
 from chargepoint.core.energy.energy_words import limit_words
 from chargepoint.core.events import Activity, IdToken, StopReason, TokenType
 from chargepoint.core.operator_limit import OperatorLimits
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.outbox import Outbox
@@ -47,6 +48,9 @@ from chargepoint.core.storage.store import Store
 from chargepoint.protocol.registry import VERSIONS, Version
 from chargepoint.safety.status import LATCHED_FAULTS
 from hal.clock import Clock
+
+if TYPE_CHECKING:
+    from chargepoint.core.energy.manager import EnergyManager
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,8 @@ class StationService:
 
     def __init__(self, *, config: Config, station: Station, outbox: Outbox, settings: Settings, clock: Clock,
                  link: Link, recorder: EventLog, version: Version, daemon: DaemonState,
-                 operator_limits: OperatorLimits | None = None) -> None:
+                 operator_limits: OperatorLimits | None = None, services: Services | None = None,
+                 energy: EnergyManager | None = None) -> None:
         self.config = config
         self.station = station
         self.outbox = outbox
@@ -107,7 +112,9 @@ class StationService:
         self.testing: set[int] = set()
         self.operator_limits = operator_limits or OperatorLimits(station)
         #: Load management and solar charging (``core.energy.EnergyManager``), None without a grid meter.
-        self.energy: Any = None
+        self.energy = energy
+        #: Firmware, certificates, charging profiles and the display (core/services.py).
+        self.services = services or Services()
 
     def use_version(self, version: Version) -> None:
         """The CSMS chose ``version``: statuses, and settings where it has its own view, in its words."""
@@ -177,7 +184,7 @@ class StationService:
         v = self.station.view(evse_id)
         out = connector_json(v, self.version.status_word(v.status), self.outbox.remote_id,
                              self.clock.time(), evse_id in self.testing)
-        engine = self.station.smart_charging
+        engine = self.services.smart_charging
         change = engine.next_change.get(evse_id) if engine is not None else None
         out["limit"]["smart_charging_changes_at"] = number(change, 0)
         energy = self.energy.status() if self.energy is not None else None
@@ -217,7 +224,7 @@ class StationService:
             "supervisor": self.daemon.supervisor() if self.daemon.supervisor is not None else None,
             "connectors": [self.connector_status(e) for e in chosen],
             "reservations": [reservation_json(r) for r in self.station.reservations.all()],
-            "display": display_json(self.station.display_messages),
+            "display": display_json(self.services.display_messages),
             "energy": self.energy.status() if self.energy is not None else None,
             "last_errors": last_problems(
                 self.recorder.select(kind="events", limit=200, min_level=logging.WARNING), 5),

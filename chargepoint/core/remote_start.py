@@ -15,15 +15,16 @@ import logging
 
 from chargepoint.core.commands import StartResult
 from chargepoint.core.energy.schedule import ChargingProfile, Purpose
+from chargepoint.core.energy.smart_charging import SmartCharging
 from chargepoint.core.events import IdToken
 from chargepoint.core.station import Station
 
 log = logging.getLogger(__name__)
 
 
-def profile_refusal(station: Station, profile: ChargingProfile) -> str | None:
-    """Why the station would not take ``profile`` for a transaction about to begin, or None."""
-    engine = station.smart_charging
+def profile_refusal(engine: SmartCharging | None, profile: ChargingProfile) -> str | None:
+    """Why the station's charging profiles (``engine``) would not take ``profile`` for a transaction
+    about to begin, or None."""
     if engine is None:
         return "this station has no smart charging"
     if profile.purpose is not Purpose.TX:
@@ -31,7 +32,7 @@ def profile_refusal(station: Station, profile: ChargingProfile) -> str | None:
     return engine.refusal(profile, pending=True)
 
 
-def remote_start(station: Station, token: IdToken, evse_id: int | None,
+def remote_start(station: Station, engine: SmartCharging | None, token: IdToken, evse_id: int | None,
                  profile: ChargingProfile | None = None, *, replace_same_level: bool = True,
                  remote_start_id: int | None = None) -> StartResult:
     """Start as the operator asks; with ``profile``, only if it is taken, and install it with the start.
@@ -39,13 +40,12 @@ def remote_start(station: Station, token: IdToken, evse_id: int | None,
     ``replace_same_level``: whether the profile replaces one of the same purpose and stack level
     (1.6 says so; 2.0.1 refuses that case before it gets here)."""
     if profile is not None:
-        reason = profile_refusal(station, profile)
+        reason = profile_refusal(engine, profile)
         if reason is not None:
             log.info("remote start: charging profile %d refused: %s", profile.id, reason)
             return StartResult(False, evse_id, f"charging profile {profile.id} refused: {reason}")
     result = station.remote_start(token, evse_id, remote_start_id=remote_start_id)
     if result.accepted and profile is not None and result.evse_id is not None:
-        engine = station.smart_charging
         assert engine is not None  # profile_refusal said there is one
         engine.install(dataclasses.replace(profile, evse_id=result.evse_id), pending=True,
                        replace_same_level=replace_same_level)

@@ -46,11 +46,7 @@ from chargepoint.core.views import ConnectorView, connector_view
 from hal.clock import Clock
 
 if TYPE_CHECKING:
-    from chargepoint.core.diagnostics import Diagnostics
-    from chargepoint.core.display_messages import DisplayMessages
-    from chargepoint.core.energy.smart_charging import SmartCharging
-    from chargepoint.core.firmware import FirmwareManager
-    from chargepoint.core.security.services import Security
+    pass
 
 log = logging.getLogger(__name__)
 #: At close: how often the station's tasks are cancelled, and how long each time is waited for.
@@ -87,6 +83,8 @@ class Station:
         self.status_listeners: list[Callable[[StatusChanged], None]] = []
         #: Clock-aligned readings outside transactions (best effort, not queued).
         self.aligned_listeners: list[Callable[[MeterSample], None]] = []
+        #: Told once ``recover`` has taken back (or stopped) what a restart found open.
+        self.recovery_listeners: list[Callable[[], None]] = []
         self.transactions = TransactionRecorder(clock, outbox, settings, self._spawn, self._update_status,
                                                 self.aligned_listeners)
         self.reservations = Reservations(self.connectors, clock, settings, self._spawn, self._update_all)
@@ -98,15 +96,9 @@ class Station:
         self._station_reported: StatusChanged | None = None
         #: Why the state database cannot be written, once it cannot (see ``storage_failed``).
         self.storage_failure: str | None = None
-        #: Services the daemon builds around the station (None until then): charging profiles
-        #: (smart_charging.py), certificates and the security log (security.py), firmware updates
-        #: and diagnostics uploads (core/firmware, diagnostics.py).
-        self.smart_charging: SmartCharging | None = None
-        self.security: Security | None = None
-        self.firmware: FirmwareManager | None = None
-        self.diagnostics: Diagnostics | None = None
-        #: The operator's messages for the station's display (display_messages.py); its monitors.
-        self.display_messages: DisplayMessages | None = None
+        #: The variable monitors (monitoring.py). The services built around the station (charging
+        #: profiles, certificates, firmware, diagnostics, the display) are not held here: the daemon
+        #: hands them to whoever speaks for the station (core/services.py).
         self.monitoring = VariableMonitoring(clock, settings)
         #: Connectors whose open transaction ``recover`` decides on before a plug-in starts a new one,
         #: and those of them the safety supervisor kept charging while no daemon ran.
@@ -487,5 +479,5 @@ class Station:
                 c = self.connectors.get(evse_id)
                 if c is not None and c.session is None and c.ev_present:
                     self.events.plugged_in(c)
-        if self.smart_charging is not None:  # the profiles of transactions that did not come back go
-            self.smart_charging.recovered()
+        for listener in list(self.recovery_listeners):  # e.g. the profiles of transactions that did
+            listener()                                   # not come back go (smart charging)

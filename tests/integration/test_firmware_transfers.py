@@ -84,7 +84,8 @@ async def test_a_wrong_checksum_over_ftp_is_installation_failed_and_the_password
         await _update(csms, ftp.url("/pkg.whl") + "#sha256=" + "ab" * 32)
         await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
         assert _statuses(csms) == ["Downloading", "Downloaded", "InstallationFailed"]
-        assert daemon.restart_requested is None and daemon.station.firmware.state.detail.startswith("SHA-256")
+        assert daemon.restart_requested is None
+        assert daemon.services.firmware.state.detail.startswith("SHA-256")
         assert sorted(p.name for p in (tmp_path / "venvs").iterdir()) == ["0.1.0", "current"]
         assert list((tmp_path / "state" / "firmware" / "download").iterdir()) == [], "the package is gone"
     assert "SHA-256" in "\n".join(station_log.matching("firmware install verification failed"))
@@ -102,7 +103,7 @@ async def test_a_download_dropped_half_way_is_retried_then_download_failed(
         await csms.wait_for("FirmwareStatusNotification", status="DownloadFailed", timeout=20)
         assert _statuses(csms) == ["Downloading", "DownloadFailed"]
         assert files.requests == ["/drop/pkg.whl", "/drop/pkg.whl"], "two attempts, as asked"
-        assert "attempt 2 of 2" in daemon.station.firmware.state.detail
+        assert "attempt 2 of 2" in daemon.services.firmware.state.detail
         assert list((tmp_path / "state" / "firmware" / "download").iterdir()) == [], "no half file left"
         assert daemon.failure is None
 
@@ -131,7 +132,7 @@ async def test_a_full_disk_ends_the_download_at_once_and_the_station_goes_on(
         await csms.wait_for("StatusNotification", connector_id=1)
         await _update(csms, files.url("/endless/pkg.whl"), retries=3)
         await csms.wait_for("FirmwareStatusNotification", status="DownloadFailed", timeout=30)
-        detail = daemon.station.firmware.state.detail
+        detail = daemon.services.firmware.state.detail
         assert "disk is full" in detail and "attempt 1 of 3" in detail, detail
         assert files.requests == ["/endless/pkg.whl"], "a full disk is not retried"
         assert list((small_disk / "state" / "firmware" / "download").iterdir()) == []
@@ -160,7 +161,7 @@ async def test_a_package_that_is_no_wheel_fails_to_install_and_gives_the_connect
         await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
         assert _statuses(csms) == ["Downloading", "Downloading", "Downloaded", "Installing",
                                    "InstallationFailed"]
-        assert "neither a wheel nor a tarball" in daemon.station.firmware.state.detail
+        assert "neither a wheel nor a tarball" in daemon.services.firmware.state.detail
         connector = [r.payload["status"] for r in csms.of("StatusNotification")
                      if r.payload["connector_id"] == 1]
         assert "Unavailable" in connector, "Unavailable while it installed"
@@ -302,7 +303,7 @@ async def test_a_download_waits_for_its_retrieve_date_and_the_trigger_says_idle_
         later = datetime.fromtimestamp(daemon.clock.time() + 30, UTC)  # 30 station seconds: 3 s here
         await csms.call(call.UpdateFirmware(location=files.url("/files/pkg.whl") + "#sha256=" + "0" * 64,
                                             retrieve_date=later.isoformat().replace("+00:00", "Z")))
-        await until(lambda: daemon.station.firmware.state.status.value == "download_scheduled", 5,
+        await until(lambda: daemon.services.firmware.state.status.value == "download_scheduled", 5,
                     "the download to be scheduled")
         await csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification"))
         await csms.wait_for("FirmwareStatusNotification", status="Idle")
@@ -350,4 +351,4 @@ async def test_an_operators_installer_command_replaces_the_venvs(
         await csms.wait_for("BootNotification", count=2)
         await _update(csms, files.url(f"/files/bundle.img#sha256={digest}"))
         await csms.wait_for("FirmwareStatusNotification", status="InstallationFailed", timeout=20)
-        assert "exit 3): the image does not fit" in daemon.station.firmware.state.detail
+        assert "exit 3): the image does not fit" in daemon.services.firmware.state.detail

@@ -111,6 +111,7 @@ class Facts:
         self.clock = ManualClock(0.0, wall_start=NOW)
         self.connectors = {1: object(), 2: object()}
         self.status_listeners: list[Any] = []
+        self.recovery_listeners: list[Any] = []
         self._limits = {e: LimitClaims() for e in self.connectors}
 
     def view(self, evse_id: int) -> Any:
@@ -199,7 +200,7 @@ async def test_a_transaction_profile_whose_transaction_did_not_come_back_goes_af
                                  Schedule(RateUnit.AMPS, (Period(0, 6.0),)), transaction_id="tx-gone")
     await store.call(limit_store.write_profiles, store, [], [tx_profile, station_max(1, 8.0)])
     rig = await bench.rig()
-    engine = rig.station.smart_charging = SmartCharging(rig.station)
+    engine = SmartCharging(rig.station)
     await engine.attach(store)
     engine.start()
     assert sorted(engine.profiles) == [1, 5]

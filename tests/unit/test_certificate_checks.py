@@ -25,6 +25,7 @@ from chargepoint.config import parse
 from chargepoint.core.security import pki
 from chargepoint.core.security.certificates import RootKind
 from chargepoint.core.security.services import Security
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16 import security as v16
 from chargepoint.protocol.v201 import security as v201
@@ -74,7 +75,7 @@ def _leaf(root: Ca, csr_pem: str, **changes: Any) -> str:
 
 
 def _handlers(module: Any, security: Security) -> Any:
-    return module.SecurityHandlers(SimpleNamespace(station=SimpleNamespace(security=security)))
+    return module.SecurityHandlers(SimpleNamespace(services=Services(security=security)))
 
 
 async def _events(security: Security) -> list[Any]:

@@ -33,6 +33,7 @@ from chargepoint.core.security.certificates import CertificateStore, RootKind
 from chargepoint.core.security.firmware_signature import INVALID_CERTIFICATE, INVALID_SIGNATURE
 from chargepoint.core.security.security_log import SecurityEvent
 from chargepoint.core.security.services import Security
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.v16.firmware import SENT
 from chargepoint.protocol.v201.firmware import STATUS
@@ -83,7 +84,7 @@ async def test_an_unsigned_update_over_a_plain_link_is_refused_before_any_of_it_
     files.files[wheel.name] = wheel.read_bytes()
     daemon = _daemon(tmp_path)
     try:
-        firmware = daemon.station.firmware
+        firmware = daemon.services.firmware
         ended = asyncio.Event()
         states: list[FirmwareState] = []
 
@@ -188,7 +189,7 @@ async def test_once_the_owner_pins_a_manufacturer_root_a_csms_installed_one_sign
     clock = ManualClock(wall_start=time.time())
     settings = Settings(parse({"station": {"identity": "CP-1"}, "ocpp": {"csms_url": "ws://127.0.0.1:9"}}))
     security = Security(settings, clock, str(tmp_path), "CP-1")  # type: ignore[arg-type]
-    service: Any = SimpleNamespace(station=SimpleNamespace(security=security))
+    service: Any = SimpleNamespace(services=Services(security=security))
     package = tmp_path / "fw.whl"
     package.write_bytes(b"PK firmware" * 1000)
     csms_root, owners_root = Ca.root("Root the CSMS installed"), Ca.root("Owner's manufacturer root")

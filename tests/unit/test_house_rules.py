@@ -168,3 +168,23 @@ def test_each_ocpp_block_is_an_object_over_a_typed_context_not_a_mixin_of_the_pe
     # No handler class anywhere is typed "adapter: Any" (the mixins' mark).
     for path in _modules(PACKAGE / "protocol"):
         assert "    adapter: Any\n" not in path.read_text(encoding="utf-8"), path
+
+
+def test_the_station_holds_none_of_the_services_built_around_it():
+    """Charging profiles, certificates, firmware, diagnostics and the display are built after the
+    station and handed over in one ``Services`` (core/services.py): no slot on the station starts as
+    None for the daemon to fill later, and nothing reaches a service through the station."""
+    from dataclasses import fields
+
+    from chargepoint.core.services import Services
+
+    names = {f.name for f in fields(Services)}
+    station = ast.parse((PACKAGE / "core" / "station.py").read_text(encoding="utf-8"))
+    assigned = {node.attr for node in ast.walk(station)
+                if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name) and node.value.id == "self"}
+    assert not names & assigned, names & assigned
+    for path in _modules(PACKAGE):
+        text = path.read_text(encoding="utf-8")
+        reached = [n for n in names if f"station.{n}" in text]
+        assert not reached, f"{path.relative_to(ROOT)} reaches {reached} through the station"

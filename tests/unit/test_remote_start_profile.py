@@ -19,7 +19,7 @@ def tx_profile(pid: int, purpose: Purpose = Purpose.TX, amps: float = 10.0) -> C
 async def test_a_profile_the_station_would_not_take_refuses_the_start(bench: Bench) -> None:
     rig = await bench.rig()
     engine = engine_for(rig)
-    result = remote_start(rig.station, REMOTE, 1, tx_profile(5, Purpose.TX_DEFAULT))
+    result = remote_start(rig.station, engine, REMOTE, 1, tx_profile(5, Purpose.TX_DEFAULT))
     assert not result.accepted and "its purpose must be TxProfile" in result.refusal
     assert rig.station.view(1).session is None and 5 not in engine.profiles, "neither start nor profile"
 
@@ -27,7 +27,7 @@ async def test_a_profile_the_station_would_not_take_refuses_the_start(bench: Ben
 async def test_a_start_that_is_taken_installs_its_profile_for_the_evse_that_took_it(bench: Bench) -> None:
     rig = await bench.rig()
     engine = engine_for(rig)
-    result = remote_start(rig.station, REMOTE, None, tx_profile(6, amps=8.0))
+    result = remote_start(rig.station, engine, REMOTE, None, tx_profile(6, amps=8.0))
     assert result.accepted and result.evse_id == 1
     assert engine.profiles[6].evse_id == 1, "installed before any energy flows, pending its transaction"
     rig.world.plug_in()
@@ -39,5 +39,5 @@ async def test_a_start_that_is_taken_installs_its_profile_for_the_evse_that_took
 async def test_a_refused_start_installs_no_profile(bench: Bench) -> None:
     rig = await bench.rig()
     engine = engine_for(rig)
-    assert remote_start(rig.station, REMOTE, 9, tx_profile(7)).accepted is False  # no EVSE 9
+    assert remote_start(rig.station, engine, REMOTE, 9, tx_profile(7)).accepted is False  # no EVSE 9
     assert 7 not in engine.profiles

@@ -44,7 +44,6 @@ def stepped(start: float, pid: int = 1, purpose: Purpose = Purpose.TX_DEFAULT,
 
 def engine_for(rig: Rig) -> SmartCharging:
     engine = SmartCharging(rig.station, Supply(230.0, 3))
-    rig.station.smart_charging = engine
     engine.start()
     return engine
 

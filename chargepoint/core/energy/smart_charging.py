@@ -60,11 +60,12 @@ RESYNC_S = 3600.0
 
 
 class StationFacts(Protocol):
-    """What the engine reads of the station (``station.Station``), which holds the engine."""
+    """What the engine reads of the station (``station.Station``) and the events it follows."""
 
     clock: Any
     connectors: dict[int, Any]
     status_listeners: list[Any]
+    recovery_listeners: list[Any]
 
     def view(self, evse_id: int) -> ConnectorView: ...
     def hardware(self, evse_id: int) -> ConnectorHardware: ...
@@ -109,6 +110,7 @@ class SmartCharging:
     def start(self) -> None:
         """Follow the station's transactions and publish the limits (on the running loop)."""
         self.station.status_listeners.append(self._status_changed)
+        self.station.recovery_listeners.append(self.recovered)
         for evse_id in self.station.connectors:
             self._seen[evse_id] = self._session(evse_id)
         self.refresh()

@@ -1,7 +1,7 @@
 """The station's security services in one place: certificates, the security log, renewal.
 
-One object that both OCPP versions' adapters reach through the station
-(``station.security``): what a CSMS may do to the station's certificates
+One object that every OCPP version's adapter reaches through the daemon's services
+(``Services.security``, core/services.py): what a CSMS may do to the station's certificates
 (install and delete roots, list them, have a signing request made and its
 certificate accepted) and what the station reports (the security log). The
 adapters translate words; the decisions are here. Expiry is watched on the

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from chargepoint.config import Config
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.outbox import Outbox
@@ -26,9 +27,11 @@ class CertificateWants(Protocol):
 
 
 class BlockContext(Protocol):
-    """What every block is given: the station, and the connection's means to speak."""
+    """What every block is given: the station and the services around it, and the connection's means
+    to speak."""
 
     station: Station
+    services: Services
     outbox: Outbox
     settings: Settings
     config: Config

@@ -44,13 +44,13 @@ class FirmwareIntake:
         self._untrusted_signer = False
 
     def manager(self) -> FirmwareManager:
-        manager = self.context.station.firmware
+        manager = self.context.services.firmware
         if manager is None:
             raise NotSupportedError(description="firmware updates are not set up on this station", details={})
         return manager
 
     def uploads(self) -> Diagnostics:
-        uploads = self.context.station.diagnostics
+        uploads = self.context.services.diagnostics
         if uploads is None:
             raise NotSupportedError(description="log uploads are not set up here", details={})
         return uploads
@@ -64,7 +64,7 @@ class FirmwareIntake:
         firmware_request(request_id, firmware, retries, retry_interval, self.context.config.firmware)
         self._untrusted_signer = False
         if always_signed or firmware.get("signing_certificate") or firmware.get("signature"):
-            security = self.context.station.security
+            security = self.context.services.security
             if security is None:
                 raise NotSupportedError(description="signed firmware needs the security services", details={})
             refusal = await security.verifier.check_certificate(firmware.get("signing_certificate"))

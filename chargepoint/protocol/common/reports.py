@@ -21,7 +21,7 @@ from chargepoint.protocol.common.block import BlockContext
 class StatusReports:
     def __init__(self, adapter: BlockContext) -> None:
         self.adapter = adapter
-        self.station = adapter.station
+        self.services = adapter.services
         self._attached = False
         #: The firmware state last sent.
         self._sent: FirmwareState | None = None
@@ -39,7 +39,7 @@ class StatusReports:
     # -- shared ----------------------------------------------------------------------------
     def attach(self) -> None:
         """The boot was accepted: report from now on, and what is still unreported."""
-        firmware, uploads = self.station.firmware, self.station.diagnostics
+        firmware, uploads = self.services.firmware, self.services.diagnostics
         self._attached = True
         if firmware is not None:
             firmware.listeners.append(self.firmware_changed)
@@ -52,8 +52,8 @@ class StatusReports:
     def detach(self) -> None:
         if not self._attached:
             return
-        for source, listener in ((self.station.firmware, self.firmware_changed),
-                                 (self.station.diagnostics, self.upload_changed)):
+        for source, listener in ((self.services.firmware, self.firmware_changed),
+                                 (self.services.diagnostics, self.upload_changed)):
             if source is not None and listener in source.listeners:
                 source.listeners.remove(listener)
 
@@ -62,7 +62,7 @@ class StatusReports:
         if request is None or state == self._sent:
             return
         self._sent = state
-        firmware = self.station.firmware
+        firmware = self.services.firmware
         self.send(request, lambda: firmware.reported(state))
 
     def upload_changed(self, state: DiagnosticsState) -> None:

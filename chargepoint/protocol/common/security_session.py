@@ -65,7 +65,7 @@ class SecuritySession:
         self._csr_wanted.set()
 
     async def run(self) -> None:
-        security: Security | None = self.adapter.station.security
+        security: Security | None = self.adapter.services.security
         if security is None:
             await asyncio.Event().wait()  # nothing to send, for as long as the session lasts
             return

@@ -32,6 +32,7 @@ from chargepoint.core.events import (
     TokenType,
 )
 from chargepoint.core.remote_start import remote_start
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.outbox import Outbox
@@ -75,9 +76,11 @@ class V16Adapter:
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
                  data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
                  boot_reason: object = None,  # 1.6's BootNotification has no reason
-                 registered: Registration | None = None) -> None:
+                 registered: Registration | None = None, services: Services | None = None) -> None:
         self.ws = ws
         self.station = station
+        #: What the CSMS's requests reach besides the station (core/services.py); none in a bare test.
+        self.services = services or Services()
         self.outbox = outbox
         self.settings = settings
         self.keys = KeyCatalogue(settings, len(station.connectors))
@@ -164,7 +167,8 @@ class V16Adapter:
                                                           self.outbox.local_id)
             if profile is None:
                 return "Rejected"
-        result = remote_start(self.station, IdToken(id_tag, TokenType.CENTRAL), connector_id, profile)
+        result = remote_start(self.station, self.services.smart_charging, IdToken(id_tag, TokenType.CENTRAL),
+                              connector_id, profile)
         if not result.accepted:
             log.info("RemoteStartTransaction for %s rejected: %s", id_tag, result.refusal)
         return "Accepted" if result.accepted else "Rejected"

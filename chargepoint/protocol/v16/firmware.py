@@ -103,7 +103,7 @@ class FirmwareHandlers(Block[BlockContext]):
 
 
     def _firmware(self) -> Any:
-        manager = self.context.station.firmware
+        manager = self.context.services.firmware
         if manager is None:
             raise NotSupportedError(description="firmware updates are not set up on this station", details={})
         return manager
@@ -126,7 +126,7 @@ class FirmwareHandlers(Block[BlockContext]):
         self._firmware().update(request)
 
     def _diagnostics(self) -> Any:
-        diagnostics = self.context.station.diagnostics
+        diagnostics = self.context.services.diagnostics
         if diagnostics is None:
             raise NotSupportedError(description="diagnostics uploads are not set up here", details={})
         return diagnostics

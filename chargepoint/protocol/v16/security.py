@@ -99,7 +99,7 @@ _EXTENDED = {
 
 
 def _security(adapter: Any) -> Security:
-    security = adapter.station.security
+    security = adapter.services.security
     if security is None:
         raise OCPPError(description="the station's security services are not running", details={})
     return security  # type: ignore[no-any-return]
@@ -163,7 +163,7 @@ class SecurityHandlers(Block[BlockContext]):
             status = TriggerMessageStatus.not_implemented
         elif (
             requested_message == MessageTrigger.sign_charge_point_certificate
-            and self.context.station.security is None
+            and self.context.services.security is None
         ):
             status = TriggerMessageStatus.rejected
         elif trigger.connectors_for(self.context, requested_message, connector_id) is None:
@@ -180,20 +180,20 @@ class SecurityHandlers(Block[BlockContext]):
         if connectors is None:
             return
         if requested_message == MessageTrigger.sign_charge_point_certificate:
-            if self.context.station.security is not None:
+            if self.context.services.security is not None:
                 self.context.security_session.want_certificate()
             return
-        station = self.context.station
+        services = self.context.services
         if requested_message == MessageTrigger.log_status_notification:
-            if station.diagnostics is None:  # no uploads set up, so none runs: Idle, truly
+            if services.diagnostics is None:  # no uploads set up, so none runs: Idle, truly
                 request = call.LogStatusNotification(status=UploadLogStatus.idle, request_id=None)
             else:
-                request = signed_firmware.log_notification(station.diagnostics.activity(), True)
+                request = signed_firmware.log_notification(services.diagnostics.activity(), True)
             self.context.send_triggered(request)
             return
         if requested_message == MessageTrigger.firmware_status_notification:
             idle = FirmwareState(FirmwareStatus.IDLE)  # no updates set up, so none runs
-            state = station.firmware.activity() if station.firmware is not None else idle
+            state = services.firmware.activity() if services.firmware is not None else idle
             self.context.send_triggered(signed_firmware.signed_notification(state, True))
             return
         for request, then in trigger.requests(self.context, requested_message, connectors):

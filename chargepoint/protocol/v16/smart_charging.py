@@ -110,7 +110,7 @@ class SmartChargingHandlers(Block[BlockContext]):
 
 
     def _engine(self) -> SmartCharging:
-        engine = self.context.station.smart_charging
+        engine = self.context.services.smart_charging
         assert engine is not None, "the daemon builds the smart charging engine"
         return engine
 

@@ -78,12 +78,12 @@ def requests(target: Target, requested: str, connectors: list[int]) -> list[tupl
     if requested == MessageTrigger.heartbeat:
         return [(call.Heartbeat(), None)]
     if requested == MessageTrigger.diagnostics_status_notification:
-        diagnostics = target.station.diagnostics  # None: no upload set up, so none runs: idle, truly
+        diagnostics = target.services.diagnostics  # None: no upload set up, so none runs: idle, truly
         if diagnostics is None:
             return [(call.DiagnosticsStatusNotification(status=DiagnosticsStatus.idle), None)]
         return [(firmware.diagnostics_notification(diagnostics.activity()), None)]
     if requested == MessageTrigger.firmware_status_notification:
-        manager = target.station.firmware
+        manager = target.services.firmware
         if manager is None:
             return [(call.FirmwareStatusNotification(status=FirmwareStatus.idle), None)]
         return [(firmware.firmware_notification(manager.activity(), triggered=True), None)]

@@ -45,6 +45,7 @@ from chargepoint.core.events import (
     StopReason,
 )
 from chargepoint.core.remote_start import remote_start
+from chargepoint.core.services import Services
 from chargepoint.core.settings import Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.outbox import Outbox
@@ -108,9 +109,11 @@ class V201Adapter:
                  config: Config, clock: Clock, *, on_reset: ResetHook | None = None,
                  data_transfer: dict[str, dict[str | None, DataTransferHandler]] | None = None,
                  boot_reason: BootReason = BootReason.POWER_UP,
-                 registered: Registration | None = None) -> None:
+                 registered: Registration | None = None, services: Services | None = None) -> None:
         self.ws = ws
         self.station = station
+        #: What the CSMS's requests reach besides the station (core/services.py); none in a bare test.
+        self.services = services or Services()
         self.outbox = outbox
         self.settings = settings
         self.config = config
@@ -122,7 +125,7 @@ class V201Adapter:
         self.data_transfer_handlers = data_transfer if data_transfer is not None else {}
         self.peer = self.peer_class(config.station.identity, ws, self, config.ocpp.response_timeout_s)
         self.device_model = self.device_model_class(settings, len(station.connectors), station=station,
-                                                    clock=clock.time)
+                                                    services=self.services, clock=clock.time)
         self.session = Session(self.peer, self, station, settings, clock, self.registered)
         self.call = self.session.call
         self.spawn = self.session.spawn
@@ -201,7 +204,8 @@ class V201Adapter:
             profile = smart_charging.remote_start_profile(self.station, charging_profile, evse_id)
             if profile is None:
                 return call_result.RequestStartTransaction(status=RequestStartStopStatusEnumType.rejected)
-        result = remote_start(self.station, token, evse_id, profile, replace_same_level=False,
+        result = remote_start(self.station, self.services.smart_charging, token, evse_id, profile,
+                              replace_same_level=False,
                               remote_start_id=remote_start_id)
         if not result.accepted:
             log.info("RequestStartTransaction for %s rejected: %s", token, result.refusal)

@@ -28,6 +28,7 @@ from chargepoint.config.model import TX_START_POINTS_SUPPORTED
 from chargepoint.core.energy import smart_charging
 from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.security.network_profiles import NetworkProfiles
+from chargepoint.core.services import Services
 from chargepoint.core.settings import LOCAL_LIST_MAX_LENGTH, NETWORK_SLOTS, SetResult, Settings
 from chargepoint.protocol.v201 import variables as v
 from chargepoint.protocol.v201.display_words import capability_fact
@@ -126,10 +127,11 @@ class DeviceModel:
     """The components and variables of one station, answering in the ``ocpp`` library's dicts."""
 
     def __init__(self, settings: Settings, evse_count: int, *, station: Station | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 services: Services | None = None, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self.evse_count = evse_count
         self.station = station
+        self.services = services or Services()
         self.clock = clock or (station.clock.time if station is not None else time.time)
         self.network_profiles = NetworkProfiles(settings)
         self._variables = {(x.component.lower(), x.name.lower(), (x.instance or "").lower()): x
@@ -208,8 +210,8 @@ class DeviceModel:
             "reporting_value_size": v.REPORTING_VALUE_SIZE,
             "local_list_max": LOCAL_LIST_MAX_LENGTH,
             # Root certificates installed over OCPP (core/security/certificates.py; ca_bundle is a file).
-            "certificate_entries": self.station.security.root_count
-            if self.station is not None and self.station.security is not None else 0,
+            "certificate_entries": self.services.security.root_count
+            if self.station is not None and self.services.security is not None else 0,
             "identity": station.identity,
             "vendor": station.vendor,
             "model": station.model,
@@ -228,7 +230,7 @@ class DeviceModel:
         if fact in simple:
             return str(simple[fact])
         if fact.startswith("display_"):
-            return capability_fact(self.station.display_messages if self.station is not None else None, fact)
+            return capability_fact(self.services.display_messages if self.station is not None else None, fact)
         if fact == "date_time":
             return datetime.fromtimestamp(self.clock(), tz=UTC).isoformat().replace("+00:00", "Z")
         if fact == "power_w":
@@ -244,7 +246,7 @@ class DeviceModel:
         if fact == "local_list_entries":
             return str(len(self.station.authorization.local_list))
         if fact == "charging_profile_entries":
-            engine = self.station.smart_charging
+            engine = self.services.smart_charging
             return str(len(engine.profiles) if engine is not None else 0)
         raise KeyError(fact)
 

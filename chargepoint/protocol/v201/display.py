@@ -78,7 +78,7 @@ class DisplayHandlers(Block[BlockContext]):
 
 
     def _display_messages(self) -> DisplayMessages | None:
-        return getattr(self.context.station, "display_messages", None)
+        return self.context.services.display_messages
 
     @on(Action.set_display_message, skip_schema_validation=True)
     async def on_set_display_message(self, message: dict[str, Any], **_: Any) -> Any:

@@ -102,11 +102,11 @@ class FirmwareReports(StatusReports):
     def triggered(self, requested: str) -> None:
         """TriggerMessage: what runs now, or Idle."""
         if requested == MessageTriggerEnumType.firmware_status_notification:
-            firmware = self.station.firmware
+            firmware = self.services.firmware
             state = firmware.activity() if firmware is not None else FirmwareState(Fw.IDLE)
             self.send(firmware_notification(state, triggered=True))
         else:
-            uploads = self.station.diagnostics
+            uploads = self.services.diagnostics
             state = uploads.activity() if uploads is not None else DiagnosticsState(Diag.IDLE)
             self.send(log_notification(state, triggered=True))
 

@@ -197,7 +197,7 @@ class V201Peer(RobustV201Peer):
 
     @on(Action.trigger_message, skip_schema_validation=True)
     def on_trigger_message(self, requested_message: str, evse: dict | None = None, **_: Any) -> Any:
-        status = security_trigger(self.adapter.station, requested_message)
+        status = security_trigger(self.adapter.services, requested_message)
         if status is not None:
             return call_result.TriggerMessage(status=status)
         return self.adapter.trigger(requested_message, evse)

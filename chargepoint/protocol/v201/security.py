@@ -35,7 +35,7 @@ from chargepoint.core.security.certificates import DeleteResult, InstallResult, 
 from chargepoint.core.security.pki import HashData
 from chargepoint.core.security.security_log import Entry, SecurityEvent
 from chargepoint.core.security.services import Security
-from chargepoint.core.station import Station
+from chargepoint.core.services import Services
 from chargepoint.protocol.common.block import Block, BlockContext
 from chargepoint.protocol.common.security_session import SecuritySession as CommonSecuritySession
 from chargepoint.protocol.common.timefmt import iso_utc
@@ -79,7 +79,7 @@ _DELETE = {
 
 
 def _security(adapter: Any) -> Security:
-    security = adapter.station.security
+    security = adapter.services.security
     if security is None:
         raise OCPPError(description="the station's security services are not running", details={})
     return security  # type: ignore[no-any-return]
@@ -141,11 +141,11 @@ class SecurityHandlers(Block[BlockContext]):
         return call_result.CertificateSigned(status=CertificateSignedStatusEnumType.accepted if accepted
                                              else CertificateSignedStatusEnumType.rejected)
 
-def security_trigger(station: Station, requested: str) -> TriggerMessageStatusEnumType | None:
+def security_trigger(services: Services, requested: str) -> TriggerMessageStatusEnumType | None:
     """TriggerMessage's answer for the security messages; None for the others."""
     if requested != MessageTriggerEnumType.sign_charging_station_certificate:
         return None
-    if station.security is None:
+    if services.security is None:
         return TriggerMessageStatusEnumType.rejected
     return TriggerMessageStatusEnumType.accepted
 
@@ -154,7 +154,7 @@ def after_security_trigger(context: BlockContext, requested: str) -> bool:
     """Send what a TriggerMessage for a security message asked for; False if it was not one."""
     if requested != MessageTriggerEnumType.sign_charging_station_certificate:
         return False
-    if context.station.security is not None:
+    if context.services.security is not None:
         context.security_session.want_certificate()
     return True
 

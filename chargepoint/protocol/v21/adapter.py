@@ -86,4 +86,4 @@ class V21Adapter(V201Adapter):
 
     async def _pull_dynamic_limits(self) -> None:
         await self.accepted.wait()
-        await DynamicPuller(self.station, self.clock, self.call, self.dynamic_changed).run()
+        await DynamicPuller(self.services, self.clock, self.call, self.dynamic_changed).run()

@@ -29,6 +29,7 @@ from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
 from chargepoint.core.energy.schedule import ChargingProfile
+from chargepoint.core.services import Services
 from chargepoint.protocol.common.block import BlockContext
 from chargepoint.protocol.v201.smart_charging import (
     Refused,
@@ -38,7 +39,6 @@ from chargepoint.protocol.v201.smart_charging import (
 )
 
 if TYPE_CHECKING:
-    from chargepoint.core.station import Station
     from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,8 @@ class DynamicHandlers(SmartChargingHandlers):
 class DynamicPuller:
     """Asks the CSMS for each pulled dynamic profile's limit every ``dynamic_pull_s`` (while connected)."""
 
-    def __init__(self, station: Station, clock: Clock, send: Any, changed: asyncio.Event) -> None:
-        self.station = station
+    def __init__(self, services: Services, clock: Clock, send: Any, changed: asyncio.Event) -> None:
+        self.services = services
         self.clock = clock
         self._send = send
         self._changed = changed
@@ -173,7 +173,7 @@ class DynamicPuller:
         self._asked: dict[int, float] = {}
 
     def _due(self) -> list[tuple[float, ChargingProfile]]:
-        engine = self.station.smart_charging
+        engine = self.services.smart_charging
         pulled = [p for p in (engine.installed() if engine else []) if p.dynamic and p.dynamic_pull_s]
         return [(self._asked.get(p.id, -math.inf) + (p.dynamic_pull_s or 0), p) for p in pulled]
 
@@ -205,7 +205,7 @@ class DynamicPuller:
         if result.status != "Accepted":
             log.info("PullDynamicScheduleUpdate %d: %s", profile.id, result.status)
             return
-        engine = self.station.smart_charging
+        engine = self.services.smart_charging
         if engine is None:
             return
         try:
