@@ -35,6 +35,7 @@ from chargepoint.core.events import (
     StatusChanged,
     StopReason,
 )
+from chargepoint.core.meter_poll import poll_meter
 from chargepoint.core.monitoring import VariableMonitoring
 from chargepoint.core.reservations import Reservations
 from chargepoint.core.settings import Settings
@@ -181,6 +182,7 @@ class Station:
             self._update_status(c)
 
     def _update_status(self, c: ConnectorState) -> None:
+        c.reported_anew.set()
         for other in self.reservations.refresh():  # a reservation's hold on the others may change too
             if other is not c:
                 self._update_status(other)
@@ -202,9 +204,7 @@ class Station:
     report = _update_status  # the station's parts report a connector's changed facts through it
 
     async def _poll_meter(self, c: ConnectorState) -> None:
-        while True:
-            await self.transactions.read_meter(c)
-            await self.clock.sleep(self.meter_poll_interval_s)
+        await poll_meter(c, self.transactions.read_meter, self.clock, self.meter_poll_interval_s)
 
     # ------------------------------------------------------- authorization
     async def authorize(self, token: IdToken) -> AuthResult:

@@ -51,6 +51,7 @@ from chargepoint.core.events import (
     TransactionStarted,
     TransactionStopped,
 )
+from chargepoint.core.meter_poll import IDLE_METER_POLL_S
 from chargepoint.core.settings import SetResult, Settings
 from chargepoint.core.station import Station
 from chargepoint.core.storage.outbox import Outbox
@@ -474,7 +475,9 @@ async def test_meter_failures_are_reported_once_not_per_failed_read(bench: Bench
     rig = await bench.rig()
     before = len(rig.facts())
     rig.world.meter.fail_next(MeterFailureKind.TIMEOUT, 5)
-    await rig.run(8.0)  # the poller reads once a second: five failures, then answers again
+    # An idle meter is read every IDLE_METER_POLL_S; after a failed read every second: five
+    # failures, then it answers again.
+    await rig.run(IDLE_METER_POLL_S + 8.0)
     new = rig.facts()[before:]
     assert [s.warning for s in new] == ["power_meter_failure", None]
     assert new[0].activity == Activity.IDLE and new[0].operative
