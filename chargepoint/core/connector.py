@@ -58,6 +58,8 @@ class Transaction:
     #: for the stop message's own record of the transaction.
     samples: list[MeterSample] = field(default_factory=list)
     stopping: bool = False
+    #: Set once its stop is over (queued, or refused by the store): ``Station.stop_all`` waits on it.
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
     #: The CSMS refused the identifier but wants the transaction kept: no energy, still open.
     suspended: bool = False
     #: Refused but kept, with energy left to deliver: the meter reading at which energy stops.

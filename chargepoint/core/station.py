@@ -435,9 +435,12 @@ class Station:
         return UnlockResult.UNLOCKED if await set_lock(c.lock, False) else UnlockResult.FAILED
 
     async def stop_all(self, reason: StopReason) -> None:
-        """End every running transaction (reset, shutdown)."""
-        await asyncio.gather(*(self.stop_transaction(evse_id, reason)
-                               for evse_id, _ in self.active_transactions()))
+        """End every running transaction (reset, shutdown), and wait for a stop already under way
+        (an unplug's, reading the meter): what follows, the queue's drain before the daemon ends,
+        then finds every stop queued."""
+        running = self.active_transactions()
+        await asyncio.gather(*(self.stop_transaction(evse_id, reason) for evse_id, _ in running))
+        await asyncio.gather(*(tx.ended.wait() for _, tx in running))
 
     def active_transactions(self) -> list[tuple[int, Transaction]]:
         return [(c.id, c.transaction) for c in self.connectors.values() if c.transaction]

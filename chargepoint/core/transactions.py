@@ -357,6 +357,13 @@ class TransactionRecorder:
         if tx is None or tx.stopping:
             return None
         tx.stopping = True
+        try:
+            return await self._stop(c, tx, reason, token)
+        finally:
+            tx.ended.set()
+
+    async def _stop(self, c: ConnectorState, tx: Transaction, reason: StopReason,
+                    token: IdToken | None) -> Transaction:
         c.evse.stop()
         self._changed(c)
         await self._wait_contactor_open(c)
