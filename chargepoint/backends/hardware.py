@@ -3,8 +3,9 @@ meter, limits and a lock (``core.connector.ConnectorHardware``), plus the clock,
 on the simulation, the worlds.
 
 The safety loops run in the supervisor (``chargepoint.supervisor.hardware``); only the simulation's
-in-process assembly (``backends/sim.py``, for tests) builds them here. Nothing in this module
-imports them, so a daemon attached to a supervisor stays free of modules it never runs.
+in-process assembly (``backends/sim.py``, for tests and the energy demos) runs them in the daemon's
+own process. Nothing in this module imports them, so a daemon attached to a supervisor stays free
+of modules it never runs.
 """
 
 from __future__ import annotations
