@@ -134,18 +134,18 @@ def connect(config: Config, *, spawn: bool = True) -> tuple[SupervisorClient, di
     try:
         on_demand = spawn and config.hal_backend != "raspberrypi"
         return client, client.connect(0.0 if on_demand else CONNECT_TIMEOUT_S)
-    except SupervisorUnavailable:
+    except SupervisorUnavailable as exc:
         if not spawn or config.hal_backend == "raspberrypi":
             raise
-    start_supervisor(config)
+        why = exc.message
+    start_supervisor(config, why)
     return client, client.connect(CONNECT_TIMEOUT_S)
 
 
-def start_supervisor(config: Config) -> subprocess.Popen[bytes]:
+def start_supervisor(config: Config, why: str) -> subprocess.Popen[bytes]:
     """``chargepoint supervise`` for this configuration, in its own session: it outlives this process."""
     log_path = Path(config.station.state_dir) / "supervisor.log"
-    log.info("no safety supervisor on %s: starting one for the simulated station (its log: %s)",
-             channel_path(config), log_path)
+    log.info("%s: starting a supervisor for the simulated station (its log: %s)", why, log_path)
     # Its own session and output: it outlives this process, and holds none of its pipes. systemd's
     # variables are this process's alone (the supervisor is not the unit's main process).
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
@@ -204,10 +204,11 @@ def build_remote_hardware(config: Config, client: SupervisorClient, hello: dict[
                                             meter=meter, limits=evse.limits, lock=lock,
                                             connector_type=config.station.connector_type))
     if sim:  # nobody else restarts a simulated station's supervisor
-        client.restart = lambda: start_supervisor(config)
+        client.restart = lambda: start_supervisor(config, "the supervisor's channel dropped")
     hardware = Hardware(clock, connectors, reader, worlds, jobs)
     hardware.supervisor = client
     hardware.continuing = frozenset(i for i, s in states.items() if s["status"].get("allowed"))
+    hardware.ev_left = frozenset(i for i, s in states.items() if s.get("ev_left"))
     return hardware
 
 

@@ -29,6 +29,7 @@ from chargepoint.config.safety_view import load_safety_view
 from chargepoint.supervisor import wire
 from chargepoint.supervisor.backends import build_safety_hardware
 from chargepoint.supervisor.hardware import SafetyHardware
+from chargepoint.supervisor.instance import ChannelClaim
 from chargepoint.supervisor.notify import Notifier, watchdog_interval
 from chargepoint.supervisor.realtime import GarbagePolicy, lock_memory, scheduling_policy
 from chargepoint.supervisor.server import ChannelServer
@@ -208,9 +209,14 @@ def run_supervisor(config_path: str, *, daemon_user: str | None = None, exit_whe
     """Load, build, run until SIGTERM. Config errors raise ConfigError (file, key, reason)."""
     threading.stack_size(THREAD_STACK_BYTES)  # before any thread starts
     config = load_safety_view(config_path)
-    hardware = build_safety_hardware(config)
-    supervisor = Supervisor(config, hardware, daemon_user=daemon_user, exit_when_idle=exit_when_idle)
-    asyncio.run(supervisor.run())
+    claim = ChannelClaim(channel_path(config))
+    claim.acquire()  # before the hardware is built: a second supervisor touches no output (instance.py)
+    try:
+        hardware = build_safety_hardware(config)
+        supervisor = Supervisor(config, hardware, daemon_user=daemon_user, exit_when_idle=exit_when_idle)
+        asyncio.run(supervisor.run())
+    finally:
+        claim.release()
 
 
 def _rounded(value: float | None) -> float | None:

@@ -48,6 +48,9 @@ class Peer:
         self.may_control = may_control
         self.control = False
         self.closed = False
+        #: Its hello is answered: only then do events go to it, so the first line a peer reads is
+        #: that answer (an event in its place made the daemon think nobody was there).
+        self.greeted = False
 
     def send(self, message: dict[str, Any]) -> None:
         if self.closed:
@@ -81,6 +84,8 @@ class ChannelServer:
         self._serving: set[asyncio.Task[None]] = set()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: (device, inode) of the socket file this server made: ``close`` removes that file only.
+        self._socket_file: tuple[int, int] | None = None
         #: Counts for the status: refused connections and bad requests since the start.
         self.refused = 0
         self.bad_requests = 0
@@ -90,6 +95,7 @@ class ChannelServer:
         _remove_stale(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, self.path, limit=wire.MAX_FRAME)
+        self._socket_file = _identity(self.path)
         # Anyone may connect; SO_PEERCRED decides what a connection may do.
         os.chmod(self.path, 0o666)
         for c in self.station.connectors.values():
@@ -122,8 +128,11 @@ class ChannelServer:
             await asyncio.wait(list(self._serving), timeout=deadline - loop.time())
         if self._server is not None:
             await self._server.wait_closed()
+        # Only the file this server made: a start that failed, or a path another supervisor bound
+        # since, is left alone (removing a live supervisor's socket cuts its daemon off for good).
         with contextlib.suppress(OSError):
-            os.unlink(self.path)
+            if self._socket_file is not None and _identity(self.path) == self._socket_file:
+                os.unlink(self.path)
 
     @property
     def controller_connected(self) -> bool:
@@ -139,7 +148,8 @@ class ChannelServer:
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         for peer in list(self._peers):
-            peer.send(message)
+            if peer.greeted:
+                peer.send(message)
 
     # ----------------------------------------------------------------- a peer
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -238,6 +248,7 @@ class ChannelServer:
         if request.op == "hello":
             fields = {"supervisor": self._info(), "role": "control" if peer.control else "read", **fields}
         peer.send(wire.answer(request.id, **fields))
+        peer.greeted = peer.greeted or request.op == "hello"
 
     def _refuse(self, peer: Peer, request_id: int | None, exc: WireError) -> None:
         self.bad_requests += 1
@@ -245,6 +256,11 @@ class ChannelServer:
             log.warning("channel: request refused (%s: %s), %d so far", exc.code, exc.message,
                         self.bad_requests)
         peer.send(wire.error(request_id, exc.code, exc.message))
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
 
 
 def _remove_stale(path: str) -> None:

@@ -14,7 +14,8 @@ Answers carry the request's id: ``{"v": 1, "id": 7, "ok": true, ...}`` or
 ``{"v": 1, "id": 7, "error": {"code": "refused", "message": "..."}}``.
 Events (supervisor -> peers, unasked) carry ``"event"``: ``state`` (one
 connector's status, sent on every change) and ``supervisor`` (timing and the
-channel, about once a second).
+channel, about once a second). They go to a peer once its hello is answered: the
+first line a peer reads is the answer to its hello.
 
 Every request is checked here, field by field, before anything acts on it; a
 request that fails gets an error and changes nothing. What the supervisor then

@@ -286,3 +286,44 @@ async def test_a_supervisor_stopped_with_peers_attached_stops_cleanly(tmp_path: 
     said = (tmp_path / "supervisor.log").read_text()
     assert "supervisor stopped: outputs safe" in said
     assert "Traceback" not in said and "Exception in callback" not in said, said[-3000:]
+
+
+async def test_a_second_supervisor_on_the_same_channel_touches_nothing_and_exits(tmp_path: Path):
+    """A second ``supervise`` on the same configuration (a technician's beside the service, or one a
+    daemon started on demand while the first was slow) is refused before it builds any hardware; the
+    first keeps its socket, its peers and its simulated meter as they were."""
+    config = tmp_path / "station.toml"
+    write_config(config, "ws://127.0.0.1:9", "1.6")
+    first = await run(config, "supervise", log="supervisor.log")
+    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
+    try:
+        await watcher.start()
+        second = await run(config, "supervise", log="second.log")
+        assert await asyncio.wait_for(second.wait(), 20) == 1
+        said = (tmp_path / "second.log").read_text()
+        assert f"another supervisor (pid {first.pid}) already runs on {tmp_path / 'state' / 'safety.sock'}" \
+            in said, said
+        assert "simulated meters" not in said and "Traceback" not in said, said
+        # The first still serves its channel: the watcher's connection and a new one.
+        assert watcher.state()["cp"] == "A"
+        fresh = SupervisorClient(str(tmp_path / "state" / "safety.sock"), read_only=True)
+        try:
+            assert (await asyncio.to_thread(fresh.connect, 5.0))["role"] == "read"
+        finally:
+            fresh.close()
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(first.wait(), 20) == 0
+    finally:
+        watcher.close()
+        if first.returncode is None:
+            await kill(first)
+    # Its claim went with it: a supervisor started now runs.
+    assert not (tmp_path / "state" / "safety.sock").exists()
+    again = await run(config, "supervise", log="again.log")
+    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
+    try:
+        await watcher.start()
+    finally:
+        watcher.close()
+        again.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(again.wait(), 20) == 0

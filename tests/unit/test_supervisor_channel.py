@@ -162,6 +162,46 @@ async def test_a_second_daemon_connection_replaces_the_first(rig: Rig):
     writer.close()
 
 
+async def test_the_first_line_a_peer_reads_is_the_answer_to_its_hello(rig: Rig):
+    """Events go to a peer only once its hello is answered: the daemon's connect reads one line and
+    took an event there for "nobody answers", then started a second supervisor."""
+    reader, writer = await asyncio.open_unix_connection(rig.path)
+    published = 0
+    while published < 50:  # the connection is accepted and registered within a few of these
+        rig.server.publish_supervisor()
+        rig.server.publish_connector(1)
+        published += 1
+        await asyncio.sleep(0.001)
+    writer.write(frame(id=7, op="hello", read_only=True))
+    await writer.drain()
+    first = json.loads(await asyncio.wait_for(reader.readline(), 5))
+    assert first["id"] == 7 and first["ok"] and first["role"] == "read"
+    rig.server.publish_supervisor()
+    assert json.loads(await asyncio.wait_for(reader.readline(), 5))["event"] == "supervisor"
+    writer.close()
+
+async def test_a_server_that_could_not_start_leaves_the_listening_socket_alone(rig: Rig, tmp_path: Path):
+    """Closing a server whose start found another listening removes nothing: the file is the
+    other's, and without it that supervisor's daemon could never reconnect."""
+    other = ChannelServer(rig.station, rig.path, os.getuid(), lambda: {})
+    with pytest.raises(OSError, match="already listens"):
+        await other.start()
+    await other.close()
+    assert (await talk(rig.path, frame(id=1, op="hello", read_only=True)))[0]["ok"]
+
+
+async def test_a_server_removes_its_own_socket_and_not_one_made_since(rig: Rig, tmp_path: Path):
+    os.unlink(rig.path)  # someone removed it; another server made the path its own
+    newer = Rig(tmp_path, controller_uid=os.getuid())
+    await newer.server.start()
+    try:
+        await rig.server.close()
+        assert (await talk(newer.path, frame(id=1, op="hello", read_only=True)))[0]["ok"]
+    finally:
+        await newer.server.close()
+    assert not os.path.exists(newer.path)
+
+
 _values = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
                     st.text(max_size=40), st.lists(st.integers(), max_size=3))
 _requests = st.fixed_dictionaries(
