@@ -273,11 +273,11 @@ class Daemon:
         self.store.failure_listeners.append(self._store_failed_from_thread(loop))
         self.boot_reason = await self.store.call(begin_run, self.store)
         self.registered = Registration(self.boot_reason)
-        # Each version offered is loaded off the event loop while the station starts (the
-        # adapter's constructor finds it loaded, or waits for the import under way).
+        # Each version offered loads off the event loop meanwhile (its adapter waits for an import under way).
         preload = asyncio.gather(*(asyncio.to_thread(registry.load, v.name) for v in self.versions))
         self.maintenance.attach_log()
-        self.station.hold_for_recovery(await self.outbox.open_transactions(), self.hardware.continuing)
+        self.station.hold_for_recovery(await self.outbox.open_transactions(), self.hardware.continuing,
+                                       self.hardware.ev_left)
         await self.station.start()
         self.security.log.record(SecurityEvent.STARTUP_OF_THE_DEVICE)
         self.smart_charging.start()

@@ -38,6 +38,9 @@ class Hardware:
     #: Connectors whose energy grant the supervisor still held when this daemon attached: their
     #: open transaction continues rather than being stopped for power loss.
     continuing: frozenset[int] = frozenset()
+    #: Connectors whose EV left while no daemon was attached (the supervisor then ended the grant):
+    #: their open transaction ends as an unplug ends it.
+    ev_left: frozenset[int] = frozenset()
 
     def close(self) -> None:
         """Release what the hardware holds besides the safety loops (the reader)."""

@@ -105,6 +105,7 @@ class Station:
         #: and those of them the safety supervisor kept charging while no daemon ran.
         self.held_for_recovery: set[int] = set()
         self.continuing: frozenset[int] = frozenset()
+        self.ev_left: frozenset[int] = frozenset()
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).
         self.events = ConnectorEvents(StationParts(
             self.connectors, clock, settings, self.reservations, self.transactions, free_vend_token,
@@ -459,11 +460,14 @@ class Station:
         self._update_status(c)
         return True
 
-    def hold_for_recovery(self, cut_off: list[OpenTransaction], continuing: frozenset[int]) -> None:
+    def hold_for_recovery(self, cut_off: list[OpenTransaction], continuing: frozenset[int],
+                          ev_left: frozenset[int] = frozenset()) -> None:
         """Before ``start``: the connectors of transactions a power cut (or crash) left open begin
         nothing of their own (an EV seen at start begins no transaction) until ``recover`` has
-        decided on them; ``continuing``: those the safety supervisor kept charging."""
+        decided on them; ``continuing``: those the safety supervisor kept charging; ``ev_left``:
+        those whose EV left while this daemon was away (the supervisor ended the grant then)."""
         self.continuing = frozenset(continuing)
+        self.ev_left = frozenset(ev_left)
         self.held_for_recovery = set(continuing) | {t.evse_id for t in cut_off}
 
     async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0) -> None:
@@ -475,7 +479,7 @@ class Station:
         """
         try:
             await self.transactions.recover(self.connectors, cut_off, resume, settle_s,
-                                            self.continuing)
+                                            self.continuing, self.ev_left)
         finally:
             held, self.held_for_recovery = self.held_for_recovery, set()
             for evse_id in held:

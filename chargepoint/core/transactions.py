@@ -403,7 +403,8 @@ class TransactionRecorder:
 
     # ----------------------------------------------------------- recovery
     async def recover(self, connectors: dict[int, ConnectorState], cut_off: list[OpenTransaction],
-                      resume: bool, settle_s: float = 2.0, continuing: frozenset[int] = frozenset()) -> None:
+                      resume: bool, settle_s: float = 2.0, continuing: frozenset[int] = frozenset(),
+                      ev_left: frozenset[int] = frozenset()) -> None:
         """Deal with transactions a power cut (or crash) left open.
 
         Each is stopped with reason power loss at its last persisted meter
@@ -411,7 +412,10 @@ class TransactionRecorder:
         if nothing had happened. The safety loops get ``settle_s`` to see the
         pilot first. A connector in ``continuing`` never lost power: the safety
         supervisor kept it charging while this daemon was away, and its
-        transaction simply goes on (its energy meanwhile is on the meter's register).
+        transaction simply goes on (its energy meanwhile is on the meter's register). A
+        connector in ``ev_left`` had it too until its EV left: the supervisor ended the grant
+        then, so the meter has not moved since and the transaction ends at a fresh reading, as
+        an unplug ends it (with ``stop_tx_on_ev_disconnect``; else it waits for its EV again).
         """
         if not cut_off:
             return
@@ -419,8 +423,8 @@ class TransactionRecorder:
             await self.clock.sleep(settle_s)
         for open_tx in cut_off:
             c = connectors.get(open_tx.evse_id)
-            kept = open_tx.evse_id in continuing
-            if c is not None and c.session is None and c.operative and (kept or resume and c.plugged):
+            kept, left = open_tx.evse_id in continuing, open_tx.evse_id in ev_left
+            if c is not None and c.session is None and c.operative and (kept or left or resume and c.plugged):
                 # Its cost starts again from its begin: the energy since is on the meter; the time
                 # while this daemon was away counts as charging time.
                 tx = Transaction(open_tx.local_id, open_tx.token, open_tx.meter_start_wh,
@@ -429,18 +433,20 @@ class TransactionRecorder:
                                  plugged=c.plugged)
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx,
                                     remote_start_id=open_tx.remote_start_id)
+                # The EV left while no daemon was there: the session ends as any unplug ends it, at a
+                # fresh meter reading (a car plugged in since is another's: no energy, no lock for it).
+                ends = (left or not c.plugged) and self.settings.flag("stop_tx_on_ev_disconnect")
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
-                         "continues: the supervisor kept it charging" if open_tx.evse_id in continuing
+                         "ends: its EV left while the daemon was away" if ends and left
+                         else "continues: the supervisor kept it charging" if kept or left
                          else "resumed after restart")
-                if c.lock is not None and c.plugged and not await set_lock(c.lock, True):
+                if c.lock is not None and c.plugged and not ends and not await set_lock(c.lock, True):
                     log.warning("connector %d: plug lock did not confirm locking", c.id)
-                if open_tx.token is not None:  # begun by the EV alone: energy once someone is authorized
-                    c.evse.allow()
+                if open_tx.token is not None and not ends:  # begun by the EV alone: energy once
+                    c.evse.allow()                             # someone is authorized
                 self._changed(c)
                 self._spawn(self.sample(c, tx))
-                if not c.plugged and self.settings.flag("stop_tx_on_ev_disconnect"):
-                    # The EV left while no daemon was there: the session ended as any unplug ends it,
-                    # at a fresh meter reading.
+                if ends:
                     await self.stop(c, StopReason.EV_DISCONNECTED)
                 continue
             log.warning("transaction %s on connector %d was cut off; stopped (power loss) at the "

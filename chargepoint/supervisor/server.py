@@ -104,8 +104,11 @@ class ChannelServer:
     def _status_callback(self, connector_id: int) -> Callable[[Any], None]:
         loop = self._loop
         assert loop is not None
+        station_first = self.station.connectors[connector_id].evse.on_status
 
-        def changed(_status: Any) -> None:  # the safety loop's thread: hand over, never wait
+        def changed(status: Any) -> None:  # the safety loop's thread: hand over, never wait
+            if station_first is not None:
+                station_first(status)  # the station's rules, in this thread, before the next step
             with contextlib.suppress(RuntimeError):  # the event loop is closing
                 loop.call_soon_threadsafe(self.publish_connector, connector_id)
         return changed

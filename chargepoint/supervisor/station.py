@@ -20,10 +20,13 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from chargepoint.safety.evse import EvseController
+from chargepoint.safety.iec61851 import CpState
 from chargepoint.safety.limits import LimitClaims
+from chargepoint.safety.status import PLUGGED, EvseStatus
 from chargepoint.supervisor import wire
 from chargepoint.supervisor.wire import Request, WireError
 from hal.clock import Clock
@@ -46,6 +49,10 @@ class Guarded:
     #: The simulated world (EV, circuit) on the sim backend; None on real hardware.
     world: Any = None
     operative: bool = True
+    #: The pilot state the last status showed (the loop's thread keeps it: ``status_changed``).
+    cp_state: CpState | None = None
+    #: Its EV left while no daemon was attached, and no daemon has granted energy since.
+    ev_left: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class SafetyStation:
     def __init__(self, connectors: list[Guarded], clock: Clock, policy: OrphanPolicy,
                  sim_action: Callable[[Guarded, dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.connectors = {c.id: c for c in connectors}
+        for c in connectors:  # the channel server chains its own callback behind this one
+            c.evse.on_status = partial(self.status_changed, c.id)
         self.clock = clock
         self.policy = policy
         self._sim_action = sim_action
@@ -86,6 +95,8 @@ class SafetyStation:
     def detach(self) -> None:
         """The daemon's channel dropped. Charging connectors go on, capped, for the grace."""
         self.controller_attached = False
+        for c in self.connectors.values():
+            c.ev_left = False  # a departure seen before is the last daemon's to have dealt with
         granted = [c for c in self.connectors.values() if c.evse.status.charging_allowed]
         if not granted:
             return
@@ -100,6 +111,21 @@ class SafetyStation:
             c.limits.set(ORPHAN_CLAIM, self.policy.limit_a)
         log.warning("daemon gone: connector(s) %s go on at most %g A for %g s",
                     ", ".join(str(c.id) for c in granted), self.policy.limit_a, self.policy.grace_s)
+
+    def status_changed(self, connector_id: int, status: EvseStatus) -> None:
+        """The safety loop's thread, after a step that changed the status (before the next step).
+
+        While no daemon is attached, the EV leaving ends the grant: it was that car's. Kept, the
+        next car plugged in would charge with nobody's authorization, and the daemon, back, would
+        bill it to the transaction of the car that left."""
+        c = self.connectors[connector_id]
+        was, c.cp_state = c.cp_state, status.cp_state
+        if status.cp_state is CpState.A and was in PLUGGED and status.charging_allowed \
+                and not self.controller_attached:
+            c.evse.stop()
+            c.ev_left = True
+            log.warning("connector %d: the EV left while no daemon was attached: energy is no longer "
+                        "granted there (the next car waits for the daemon)", connector_id)
 
     def orphan_left_s(self) -> float | None:
         """Seconds of grace left while orphaned, else None."""
@@ -167,6 +193,7 @@ class SafetyStation:
             if not c.operative:
                 raise WireError("refused", f"connector {c.id} is unavailable")
             c.evse.allow()
+            c.ev_left = False
         else:
             c.evse.stop()
         return {}
@@ -225,6 +252,7 @@ class SafetyStation:
             "output_test": evse.output_test_active,
             "heartbeat_check": evse.heartbeat_check.report,
             "locked": None if c.lock is None else c.lock.locked(),
+            "ev_left": c.ev_left,
         }
 
 

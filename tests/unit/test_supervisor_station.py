@@ -91,6 +91,39 @@ def test_a_daemon_back_within_the_grace_finds_its_grant_and_claims(tmp_path):
     assert c.limits.snapshot().get("smart_charging") == 10.0 and ORPHAN_CLAIM not in c.limits.snapshot()
 
 
+
+def test_an_ev_that_leaves_during_the_grace_takes_the_grant_with_it(tmp_path):
+    """The grant was that car's: a car plugged in next, still inside the grace, gets no energy until
+    a daemon decides, and the daemon's hello says the EV left (its transaction ends as an unplug)."""
+    station, clock = make(tmp_path=tmp_path)
+    c = charging(station, clock)
+    station.detach()
+    run(station, clock, 1.0)
+    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+    ask(station, "sim", connector=1, action="unplug")
+    run(station, clock, 1.0)
+    assert not c.evse.status.charging_allowed and not c.evse.status.contactor_closed
+    ask(station, "sim", connector=1, action="plug")
+    run(station, clock, 10.0)
+    status = c.evse.status
+    assert status.cp_state is CpState.B and not status.contactor_closed and status.pwm_duty == 100.0
+    station.attach()
+    assert ask(station, "hello")["connectors"][0]["ev_left"] is True
+    ask(station, "energy", connector=1, granted=True)  # the daemon decided: a new session
+    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+    run(station, clock, 3.0)
+    assert c.evse.status.contactor_closed
+
+
+def test_with_the_daemon_attached_an_unplug_leaves_the_grant_to_the_daemon(tmp_path):
+    """Attached, the daemon decides what an unplug ends (a transaction may outlive it)."""
+    station, clock = make(tmp_path=tmp_path)
+    c = charging(station, clock)
+    ask(station, "sim", connector=1, action="unplug")
+    run(station, clock, 1.0)
+    assert c.evse.status.charging_allowed and not c.evse.status.contactor_closed
+    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+
 def test_grace_zero_stops_at_once(tmp_path):
     station, clock = make(grace_s=0.0, tmp_path=tmp_path)
     c = charging(station, clock)
