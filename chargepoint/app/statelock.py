@@ -3,26 +3,19 @@
 Two daemons started on one configuration run two stations on one database:
 both drain the same outbox, so transaction messages go out twice and each
 daemon deletes rows the other still counts on. The daemon therefore takes an
-exclusive ``flock`` on ``chargepoint.lock`` in ``station.state_dir`` before it
+exclusive lock on ``chargepoint.lock`` in ``station.state_dir`` before it
 opens the store and keeps it until it stops (a state directory made here is
 0700, the lock file 0600, whatever the umask); a second daemon is refused at
-start, before it has touched a file, with the pid of the first.
-
-``flock`` and not a pid file: the kernel drops the lock when the process dies,
-however it dies (SIGKILL, power cut, OOM), so a stale lock cannot stop a
-station from coming back. The pid written into the file is only for the
-message. The file is never deleted: deleting it would let a third daemon lock
-a new file while a second still holds the old, unlinked one.
+start, before it has touched a file, with the pid of the first. The lock
+(``flock``, why not a pid file) is ``chargepoint/process_lock.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 from pathlib import Path
 
 from chargepoint.app.filemodes import FILE_MODE, private_dir
+from chargepoint.process_lock import LockHeld, ProcessLock
 
 LOCK_NAME = "chargepoint.lock"
 
@@ -51,11 +44,11 @@ class StateLock:
     def __init__(self, state_dir: str | Path) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / LOCK_NAME
-        self._fd: int | None = None
+        self._lock = ProcessLock(self.path, FILE_MODE)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def acquire(self) -> None:
         """Take the lock or raise ``StateDirLocked`` at once (never waits for the holder).
@@ -63,47 +56,14 @@ class StateLock:
         Any other failure (no such directory and no right to make it, a read-only
         file system) is a ``StateLockError`` naming the lock file.
         """
-        if self._fd is not None:
-            return
         try:
             private_dir(self.state_dir)  # 0700 when made here, whatever the umask (filemodes.py)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            self._lock.acquire()
+        except LockHeld as held:
+            raise StateDirLocked(self.state_dir, held.pid) from None
         except OSError as exc:
             raise StateLockError(f"{self.path}: cannot lock the state directory: {exc.strerror}") from exc
-        with contextlib.suppress(OSError):
-            os.fchmod(fd, FILE_MODE)  # O_CREAT's mode passes through the umask; an older file had 0644
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            raise StateDirLocked(self.state_dir, pid) from None
-        except OSError as exc:
-            os.close(fd)
-            raise StateLockError(f"{self.path}: cannot lock the state directory: {exc.strerror}") from exc
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
 
     def release(self) -> None:
-        """Give the lock up (closing the file is what releases it); harmless when not held."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)  # no pid of a process that no longer holds the lock
-        finally:
-            os.close(fd)
-
-
-def _read_pid(fd: int) -> int | None:
-    """The holder's pid from the lock file; None in the moment before the holder wrote it."""
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        """Give the lock up; harmless when not held."""
+        self._lock.release()
