@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -267,22 +269,30 @@ async def test_supervisor_killed_the_daemon_reports_the_fault_and_a_new_one_star
         fresh.close()
 
 
-async def test_a_supervisor_stopped_with_peers_attached_stops_cleanly(tmp_path: Path):
-    """SIGTERM while a peer is attached: exit 0, outputs safe, and no traceback in the journal
-    (a connection task left to asyncio.run's cancellation would log "Exception in callback")."""
-    config = tmp_path / "station.toml"
-    write_config(config, "ws://127.0.0.1:9", "1.6")
-    supervisor = await run(config, "supervise", log="supervisor.log")
-    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
+@asynccontextmanager
+async def supervising(config: Path, log: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, Watcher]]:
+    """A supervisor process and a read-only watcher on its channel; stopped by SIGTERM, which it
+    must answer with exit 0 (SIGKILL only when the body failed first)."""
+    supervisor = await run(config, "supervise", log=log)
+    watcher = Watcher(str(config.parent / "state" / "safety.sock"))
     try:
         await watcher.start()
-        assert watcher.state()["cp"] == "A"
+        yield supervisor, watcher
         supervisor.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(supervisor.wait(), 20) == 0
     finally:
         watcher.close()
         if supervisor.returncode is None:
             await kill(supervisor)
+
+
+async def test_a_supervisor_stopped_with_peers_attached_stops_cleanly(tmp_path: Path):
+    """SIGTERM while a peer is attached: exit 0, outputs safe, and no traceback in the journal
+    (a connection task left to asyncio.run's cancellation would log "Exception in callback")."""
+    config = tmp_path / "station.toml"
+    write_config(config, "ws://127.0.0.1:9", "1.6")
+    async with supervising(config, "supervisor.log") as (_, watcher):
+        assert watcher.state()["cp"] == "A"
     said = (tmp_path / "supervisor.log").read_text()
     assert "supervisor stopped: outputs safe" in said
     assert "Traceback" not in said and "Exception in callback" not in said, said[-3000:]
@@ -290,40 +300,25 @@ async def test_a_supervisor_stopped_with_peers_attached_stops_cleanly(tmp_path: 
 
 async def test_a_second_supervisor_on_the_same_channel_touches_nothing_and_exits(tmp_path: Path):
     """A second ``supervise`` on the same configuration (a technician's beside the service, or one a
-    daemon started on demand while the first was slow) is refused before it builds any hardware; the
-    first keeps its socket, its peers and its simulated meter as they were."""
+    daemon started on demand while the first was slow) is refused before it builds anything (no
+    simulated meter); the first keeps its socket and its peers."""
     config = tmp_path / "station.toml"
     write_config(config, "ws://127.0.0.1:9", "1.6")
-    first = await run(config, "supervise", log="supervisor.log")
-    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
-    try:
-        await watcher.start()
+    channel = tmp_path / "state" / "safety.sock"
+    async with supervising(config, "supervisor.log") as (first, watcher):
         second = await run(config, "supervise", log="second.log")
         assert await asyncio.wait_for(second.wait(), 20) == 1
         said = (tmp_path / "second.log").read_text()
-        assert f"another supervisor (pid {first.pid}) already runs on {tmp_path / 'state' / 'safety.sock'}" \
-            in said, said
+        assert f"another supervisor (pid {first.pid}) already runs on {channel}" in said, said
         assert "simulated meters" not in said and "Traceback" not in said, said
         # The first still serves its channel: the watcher's connection and a new one.
         assert watcher.state()["cp"] == "A"
-        fresh = SupervisorClient(str(tmp_path / "state" / "safety.sock"), read_only=True)
+        fresh = SupervisorClient(str(channel), read_only=True)
         try:
             assert (await asyncio.to_thread(fresh.connect, 5.0))["role"] == "read"
         finally:
             fresh.close()
-        first.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(first.wait(), 20) == 0
-    finally:
-        watcher.close()
-        if first.returncode is None:
-            await kill(first)
     # Its claim went with it: a supervisor started now runs.
-    assert not (tmp_path / "state" / "safety.sock").exists()
-    again = await run(config, "supervise", log="again.log")
-    watcher = Watcher(str(tmp_path / "state" / "safety.sock"))
-    try:
-        await watcher.start()
-    finally:
-        watcher.close()
-        again.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(again.wait(), 20) == 0
+    assert not channel.exists()
+    async with supervising(config, "again.log") as (_, watcher):
+        assert watcher.state()["cp"] == "A"
