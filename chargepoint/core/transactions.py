@@ -437,9 +437,10 @@ class TransactionRecorder:
                 # fresh meter reading (a car plugged in since is another's: no energy, no lock for it).
                 ends = (left or not c.plugged) and self.settings.flag("stop_tx_on_ev_disconnect")
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
-                         "ends: its EV left while the daemon was away" if ends and left
-                         else "continues: the supervisor kept it charging" if kept or left
-                         else "resumed after restart")
+                         "continues: the supervisor kept it charging" if kept
+                         else "ends: its EV left while the daemon was away" if ends
+                         else "continues: its EV left while the daemon was away (it outlives an unplug)"
+                         if left else "resumed after restart")
                 if c.lock is not None and c.plugged and not ends and not await set_lock(c.lock, True):
                     log.warning("connector %d: plug lock did not confirm locking", c.id)
                 if open_tx.token is not None and not ends:  # begun by the EV alone: energy once
