@@ -111,7 +111,7 @@ async def bound_rate(daemon: Daemon, transaction_id: int, count: int) -> float:
     from chargepoint.protocol.v16.translate import meter_value
 
     adapter = daemon.adapter
-    measurands = daemon.settings.csl("sampled_measurands")
+    measurands = daemon.settings.current.sampled_measurands
     t0 = time.time()
     began = time.perf_counter()
     for n in range(count):

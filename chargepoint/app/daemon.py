@@ -119,7 +119,7 @@ class Daemon:
             ),
             self._new_session,
             credentials=self._credentials,
-            ping_interval=lambda: self.settings.integer("ws_ping_interval_s"),
+            ping_interval=lambda: self.settings.current.ws_ping_interval_s,
             on_failure=self._connect_failed,
             on_connected=self.profile_switch.connected,
         )
@@ -197,8 +197,8 @@ class Daemon:
     # ------------------------------------------------------------ settings
     def _credentials(self) -> Credentials:
         """What the next connection presents: read at every connect, so changes apply then."""
-        return Credentials(self.settings.integer("security_profile"),
-                           self.settings.text("authorization_key"),
+        return Credentials(self.settings.current.security_profile,
+                           self.settings.current.authorization_key,
                            client_certificate=str(self.security.certificates.pair_path),
                            csms_roots=self.security.csms_roots, now=self.clock.time())
 
@@ -383,7 +383,7 @@ class Daemon:
         if overrides:
             log.info("settings set by the CSMS or the CLI win over %s: %s (chargepoint config reset KEY "
                      "drops one)", self.config.source, overrides)
-        self._connected_profile = self.settings.integer("security_profile")
+        self._connected_profile = self.settings.current.security_profile
         self.profile_switch.confirmed = self._connected_profile
         self.station.restore_availability(availability)
 

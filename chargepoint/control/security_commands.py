@@ -73,7 +73,7 @@ def _certificates(security: Security) -> dict[str, Any]:
         "roots": roots,
         "pinned": pinned,
         "station": station,
-        "renewal_days": security.settings.integer("certificate_renewal_days"),
+        "renewal_days": security.settings.current.certificate_renewal_days,
     }
 
 
@@ -86,7 +86,7 @@ async def _certs_csr(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "csr": await security.signing_request(),
         "identity": security.identity,
-        "organization": security.settings.text("organization_name"),
+        "organization": security.settings.current.organization_name,
     }
 
 

@@ -147,7 +147,7 @@ class StationService:
                 "connected": connected, "boot": boot,
                 "ocpp_version": self.version.name if connected else None,
                 "connections": self.link.connections,
-                "security_profile": self.settings.integer("security_profile"),
+                "security_profile": self.settings.current.security_profile,
                 "last_error": self.recorder.last_error("chargepoint.connection")
                 or self.recorder.last_error("chargepoint.protocol"),
                 **link_view.outage_json(self.link)}

@@ -80,9 +80,9 @@ class LocalAuthorization:
     # ------------------------------------------------------------ deciding
     def known(self, id_tag: str) -> Entry | None:
         """What the local list (if enabled) or else the cache (if enabled) says."""
-        if self.settings.flag("local_list_enabled") and id_tag in self.local_list:
+        if self.settings.current.local_list_enabled and id_tag in self.local_list:
             return self.local_list[id_tag]
-        if self.settings.flag("auth_cache_enabled") and id_tag in self.cache:
+        if self.settings.current.auth_cache_enabled and id_tag in self.cache:
             return self.cache[id_tag]
         return None
 
@@ -92,7 +92,7 @@ class LocalAuthorization:
         now = self.clock.time()
         id_tag = token.value
         entry = self.known(id_tag)
-        if entry is not None and entry.valid_at(now) and self.settings.flag("local_pre_authorize"):
+        if entry is not None and entry.valid_at(now) and self.settings.current.local_pre_authorize:
             log.info("card %s accepted locally (local pre-authorization)", id_tag)
             return entry.as_result(now)
         result = AuthResult(AuthStatus.UNKNOWN)
@@ -103,13 +103,13 @@ class LocalAuthorization:
             return result
         # The CSMS could not be asked.
         if entry is not None:
-            if self.settings.flag("local_authorize_offline"):
+            if self.settings.current.local_authorize_offline:
                 decided = entry.as_result(now)
                 log.info("card %s: offline, %s locally (local authorization offline)", id_tag,
                          decided.status.value)
                 return decided
             return result
-        if self.settings.flag("offline_tx_for_unknown_id"):
+        if self.settings.current.offline_tx_for_unknown_id:
             log.info("card %s: offline and unknown, accepted (offline transactions for unknown ids)",
                      id_tag)
             return AuthResult(AuthStatus.ACCEPTED)
@@ -121,7 +121,7 @@ class LocalAuthorization:
 
         Identifiers on the local list are the list's business and not cached.
         """
-        if result.status == AuthStatus.UNKNOWN or not self.settings.flag("auth_cache_enabled"):
+        if result.status == AuthStatus.UNKNOWN or not self.settings.current.auth_cache_enabled:
             return
         if id_tag in self.local_list:
             return

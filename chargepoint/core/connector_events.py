@@ -138,7 +138,7 @@ class ConnectorEvents:
         elif c.session is not None and tx is None:
             # An authorization waiting for this plug has no EV any more.
             c.session = None
-        if c.lock is not None and s.settings.flag("unlock_on_ev_disconnect") \
+        if c.lock is not None and s.settings.current.unlock_on_ev_disconnect \
                 and (tx is None or stop_on_disconnect):
             s.spawn(self._release_lock(c))
 

@@ -238,7 +238,7 @@ class DisplayMessages:
     def refusal(self, m: DisplayMessage) -> SetResult | None:
         """Why ``m`` cannot be taken (None: it can)."""
         caps = self.capabilities
-        if not self.settings.flag("display_messages_enabled"):
+        if not self.settings.current.display_messages_enabled:
             return SetResult.REJECTED
         if m.priority not in caps.priorities:
             return SetResult.UNSUPPORTED_PRIORITY

@@ -281,7 +281,7 @@ class VariableMonitoring:
         if self._emit is not None:
             self._emit(events)
             return
-        keep = self.settings.integer("monitoring_offline_severity") if self.settings is not None else -1
+        keep = self.settings.current.monitoring_offline_severity if self.settings is not None else -1
         self.held.extend(e for e in events if e.monitor.severity <= keep)
 
     def evaluate(self, read: Reader, running: TransactionRunning) -> list[MonitorEvent]:

@@ -229,7 +229,7 @@ class Reservations:
         if r.expiry <= self.clock.time():
             return ReserveResult.REJECTED
         if r.evse_id is None:
-            if not self.settings.flag("reserve_any_connector"):
+            if not self.settings.current.reserve_any_connector:
                 return ReserveResult.REJECTED
             candidates = list(self._connectors.values())
         elif r.evse_id in self._connectors:

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from chargepoint.config import MEASURANDS, Config
 from chargepoint.config.model import TX_START_POINTS_SUPPORTED, TX_STOP_POINTS_SUPPORTED
+from chargepoint.core.setting_values import SettingValues
 
 
 class SetResult(StrEnum):
@@ -284,6 +285,8 @@ class Settings:
         self.listeners: list[Callable[[str, Value], None]] = []
         #: Extra rule for a write: return a reason to refuse it, or None.
         self.guards: dict[str, Callable[[Value], str | None]] = {}
+        #: The values as typed attributes, live: what station code reads (setting_values.py).
+        self.current = SettingValues(self._values)
 
     def restore(self, stored: dict[str, str]) -> None:
         """Take back values set before a restart (they win over the file).
@@ -317,29 +320,6 @@ class Settings:
 
     def get(self, name: str) -> Value:
         return self._values[name]
-
-    def integer(self, name: str) -> int:
-        """An integer setting (seconds, counts, amps): typed, so no caller converts a string lookup."""
-        return self._typed(name, int)  # type: ignore[return-value]
-
-    def flag(self, name: str) -> bool:
-        """A boolean setting."""
-        return self._typed(name, bool)  # type: ignore[return-value]
-
-    def text(self, name: str) -> str:
-        """A text setting (names, JSON, comma-separated lists as written)."""
-        return self._typed(name, str)  # type: ignore[return-value]
-
-    def _typed(self, name: str, kind: type) -> Value:
-        definition = self.definitions[name]
-        if definition.kind is not kind:
-            raise TypeError(f"setting {name} is {definition.kind.__name__}, not {kind.__name__}")
-        return self._values[name]
-
-    def csl(self, name: str) -> list[str]:
-        """A comma-separated list setting as a list."""
-        value = str(self._values[name])
-        return [item.strip() for item in value.split(",") if item.strip()]
 
     def set(self, name: str, text: str) -> SetResult:
         """Change a setting from its text form; unknown names are a KeyError."""

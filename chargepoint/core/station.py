@@ -271,7 +271,7 @@ class Station:
     async def _expire_unplugged_session(self, c: ConnectorState, session: Session) -> None:
         """No EV within the connection timeout: the authorization lapses, and a transaction it
         began (an authorization as the start point) that no EV came to ends (timeout)."""
-        timeout = self.settings.integer("connection_timeout_s")
+        timeout = self.settings.current.connection_timeout_s
         await self.clock.sleep(timeout)
         tx = session.transaction
         if c.session is session and tx is None:
@@ -294,7 +294,7 @@ class Station:
         transaction carries it (on disk with it), whatever kind of identifier the request named.
         """
         if authorize_first is None:
-            authorize_first = self.settings.flag("authorize_remote_start")
+            authorize_first = self.settings.current.authorize_remote_start
         known = self.authorization.known(token.value)  # its group, if the local list or cache knows it
         group_id = known.group_id if known else None
         waiting = self.cards.waiting_for_driver(evse_id)
@@ -342,7 +342,7 @@ class Station:
         """The CSMS's word on a running transaction's identifier (see ``CardFlow``); refused, it ends
         when ``stop_if_refused`` (None: as the ``stop_tx_on_invalid_id`` setting says)."""
         if stop_if_refused is None:
-            stop_if_refused = self.settings.flag("stop_tx_on_invalid_id")
+            stop_if_refused = self.settings.current.stop_tx_on_invalid_id
         self.cards.transaction_authorized(local_id, result, stop_if_refused)
 
     def sample_now(self, evse_id: int) -> bool:

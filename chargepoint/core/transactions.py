@@ -133,7 +133,7 @@ class TransactionRecorder:
         """The CSMS refused the running transaction's identifier and the operator keeps such
         transactions open (``stop_tx_on_invalid_id`` false): it may deliver up to
         ``max_energy_on_invalid_id_wh`` in all, then energy stops; the transaction stays open."""
-        allowed = self.settings.integer("max_energy_on_invalid_id_wh")
+        allowed = self.settings.current.max_energy_on_invalid_id_wh
         reading = c.last_reading.energy_import_wh if c.last_reading is not None else tx.meter_start_wh
         if reading - tx.meter_start_wh < allowed:
             tx.energy_cap_wh = tx.meter_start_wh + allowed
@@ -282,7 +282,7 @@ class TransactionRecorder:
     async def sample(self, c: ConnectorState, tx: Transaction) -> None:
         """Periodic meter samples of one transaction, every sample interval."""
         while True:
-            interval = self.settings.integer("sample_interval_s")
+            interval = self.settings.current.sample_interval_s
             if interval <= 0:
                 await self.clock.sleep(1.0)  # sampling switched off; look again later
                 if c.transaction is not tx or tx.stopping:
@@ -323,7 +323,7 @@ class TransactionRecorder:
         message); outside one they go to the aligned listeners only.
         """
         while True:
-            interval = self.settings.integer("aligned_interval_s")
+            interval = self.settings.current.aligned_interval_s
             if interval <= 0:
                 await self.clock.sleep(1.0)
                 continue
@@ -435,7 +435,7 @@ class TransactionRecorder:
                                     remote_start_id=open_tx.remote_start_id)
                 # The EV left while no daemon was there: the session ends as any unplug ends it, at a
                 # fresh meter reading (a car plugged in since is another's: no energy, no lock for it).
-                ends = (left or not c.plugged) and self.settings.flag("stop_tx_on_ev_disconnect")
+                ends = (left or not c.plugged) and self.settings.current.stop_tx_on_ev_disconnect
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
                          "continues: the supervisor kept it charging" if kept
                          else "ends: its EV left while the daemon was away" if ends

@@ -47,8 +47,8 @@ DEFAULT_START = frozenset({TxPoint.POWER_PATH_CLOSED})
 DEFAULT_STOP = frozenset({TxPoint.EV_CONNECTED, TxPoint.AUTHORIZED})
 
 
-def _points(text: object) -> frozenset[TxPoint]:
-    return frozenset(TxPoint.parse(item.strip()) for item in str(text).split(",") if item.strip())
+def _points(items: list[str]) -> frozenset[TxPoint]:
+    return frozenset(TxPoint.parse(item) for item in items)
 
 
 class TxPoints:
@@ -64,11 +64,15 @@ class TxPoints:
 
     @property
     def start(self) -> frozenset[TxPoint]:
-        return DEFAULT_START if self.fixed else _points(self.settings.get("tx_start_points")) or DEFAULT_START
+        if self.fixed:
+            return DEFAULT_START
+        return _points(self.settings.current.tx_start_points) or DEFAULT_START
 
     @property
     def stop(self) -> frozenset[TxPoint]:
-        return DEFAULT_STOP if self.fixed else _points(self.settings.get("tx_stop_points")) or DEFAULT_STOP
+        if self.fixed:
+            return DEFAULT_STOP
+        return _points(self.settings.current.tx_stop_points) or DEFAULT_STOP
 
     # ------------------------------------------------------------- start
     def due(self, c: ConnectorState) -> TxPoint | None:
@@ -98,7 +102,7 @@ class TxPoints:
 
     def ends_at_unplug(self) -> bool:
         """The EV unplugged ends an authorized transaction (see the module doc)."""
-        by_setting = self.settings.flag("stop_tx_on_ev_disconnect")
+        by_setting = self.settings.current.stop_tx_on_ev_disconnect
         if self.fixed:
             return by_setting
         return bool(self.stop & {TxPoint.EV_CONNECTED, TxPoint.ENERGY_TRANSFER}) or by_setting

@@ -111,7 +111,7 @@ def test_settings_notify_listeners_and_render_as_text():
     store.set("sample_interval_s", "15")
     assert seen == [("sample_interval_s", 15)]
     assert store.as_text("authorize_remote_start") == "false"
-    assert store.csl("sampled_measurands")[0] == "Energy.Active.Import.Register"
+    assert store.current.sampled_measurands[0] == "Energy.Active.Import.Register"
     assert store.set("heartbeat_interval_s", "0") == SetResult.REJECTED and len(seen) == 1
 
 

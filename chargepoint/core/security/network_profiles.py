@@ -55,13 +55,13 @@ class NetworkProfiles:
 
     # -------------------------------------------------------------- reading
     def _stored(self) -> dict[str, dict[str, Any]]:
-        return json.loads(self.settings.text("network_profiles"))
+        return json.loads(self.settings.current.network_profiles)
 
     def profile(self, slot: int) -> NetworkProfile | None:
         """The profile in ``slot`` (slot 0: the configuration file's), or None if the slot is empty."""
         if slot == FILE_SLOT:
             ocpp = self.settings.config.ocpp
-            return NetworkProfile(FILE_SLOT, ocpp.csms_url, self.settings.integer("security_profile"),
+            return NetworkProfile(FILE_SLOT, ocpp.csms_url, self.settings.current.security_profile,
                                   int(ocpp.response_timeout_s))
         data = self._stored().get(str(slot))
         return None if data is None else NetworkProfile(**data)
@@ -71,7 +71,7 @@ class NetworkProfiles:
         return [FILE_SLOT, *sorted(int(s) for s in self._stored())]
 
     def priority(self) -> list[int]:
-        return [int(s) for s in self.settings.csl("network_priority")]
+        return [int(s) for s in self.settings.current.network_priority]
 
     def in_priority(self) -> list[NetworkProfile]:
         """The profiles to try, best first (``network_priority``); never empty: slot 0 ends it.
@@ -88,7 +88,7 @@ class NetworkProfiles:
     @property
     def attempts(self) -> int:
         """Connection attempts through one profile before the next is tried."""
-        return self.settings.integer("network_profile_attempts")
+        return self.settings.current.network_profile_attempts
 
     # -------------------------------------------------------------- writing
     def refusal(self, profile: NetworkProfile) -> str | None:
@@ -99,13 +99,13 @@ class NetworkProfiles:
         if problem := url_problem(profile.url):
             return problem
         url = urlparse(profile.url)
-        current = self.settings.integer("security_profile")
+        current = self.settings.current.security_profile
         wanted = profile.security_profile
         if wanted < current:
             return f"security profile {wanted} is below the current {current}: downgrading is not allowed"
         if wanted not in SUPPORTED_SECURITY_PROFILES:
             return f"security profile {wanted} is not supported"
-        if wanted in (1, 2) and not self.settings.get("authorization_key"):
+        if wanted in (1, 2) and not self.settings.current.authorization_key:
             return f"security profile {wanted} needs a Basic auth password first"
         if wanted >= 2 and url.scheme != "wss":
             return f"security profile {wanted} needs a wss:// URL"
@@ -129,7 +129,7 @@ class NetworkProfiles:
     def connected(self, slot: int) -> None:
         """The link is connected through ``slot``: the security profile rises to that profile's."""
         profile = self.profile(slot)
-        if profile is not None and profile.security_profile > self.settings.integer("security_profile"):
+        if profile is not None and profile.security_profile > self.settings.current.security_profile:
             self.settings.set("security_profile", str(profile.security_profile))
 
     def _priority_guard(self, value: object) -> str | None:

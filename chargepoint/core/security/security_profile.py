@@ -36,7 +36,7 @@ class ProfileSwitch:
         self.security_log = security_log
         self.has_client_certificate = has_client_certificate
         #: The profile that last connected (the one to go back to); the current one at start.
-        self.confirmed = settings.integer("security_profile")
+        self.confirmed = settings.current.security_profile
         self.failures = 0
         self._falling_back = False
         settings.guards["security_profile"] = self.refusal
@@ -47,12 +47,12 @@ class ProfileSwitch:
         target = int(value)  # type: ignore[call-overload]
         if self._falling_back:
             return None
-        current = self.settings.integer("security_profile")
+        current = self.settings.current.security_profile
         if target < current:
             return "downgrading the security profile is not allowed"
         if target not in SUPPORTED:
             return f"security profile {target} is not supported"
-        if target in (1, 2) and not self.settings.get("authorization_key"):
+        if target in (1, 2) and not self.settings.current.authorization_key:
             return "profile 1 and 2 need an authorization_key first"
         if target >= 2 and not self.csms_url.startswith("wss://"):
             return f"profile {target} needs a wss:// CSMS URL"
@@ -71,20 +71,20 @@ class ProfileSwitch:
     def in_use(self) -> int:
         """The profile of the link as it is (or last was) connected: the lower of the setting and
         the confirmed one, so a raise not yet connected does not count (the firmware policy)."""
-        return min(self.settings.integer("security_profile"), self.confirmed)
+        return min(self.settings.current.security_profile, self.confirmed)
 
     def connected(self) -> None:
         """The link is connected with the current profile: it is the one to fall back to now."""
-        self.confirmed = self.settings.integer("security_profile")
+        self.confirmed = self.settings.current.security_profile
         self.failures = 0
 
     def failed(self) -> bool:
         """A connection attempt failed; True when this sent the station back to the previous profile."""
-        current = self.settings.integer("security_profile")
+        current = self.settings.current.security_profile
         if current == self.confirmed:
             return False
         self.failures += 1
-        attempts = self.settings.integer("network_profile_attempts")
+        attempts = self.settings.current.network_profile_attempts
         if self.failures < attempts:
             return False
         tries = self.failures

@@ -66,7 +66,7 @@ class Security:
 
     # ------------------------------------------------------------ roots
     async def install_root(self, kind: RootKind, pem: str) -> InstallResult:
-        limit = self.settings.integer("certificate_store_max_length")
+        limit = self.settings.current.certificate_store_max_length
         result, detail = await asyncio.to_thread(self.certificates.install, kind, pem, limit)
         if result is InstallResult.ACCEPTED:
             log.info("%s certificate installed: %s", kind.value, detail)
@@ -113,7 +113,7 @@ class Security:
     # ---------------------------------------------------- station's own
     async def signing_request(self) -> str:
         """A CSR made on the station: CN its identity, O the organization setting."""
-        organization = self.settings.text("organization_name")
+        organization = self.settings.current.organization_name
         if not organization:
             log.warning("certificate signing request without an organization: organization_name is empty")
         csr = await asyncio.to_thread(self.certificates.new_signing_request, self.identity, organization)
@@ -125,12 +125,12 @@ class Security:
     def signing_wait(self, sent: int) -> float:
         """How long to wait for the certificate after the ``sent``-th request of a series (1: the
         first): ``cert_signing_wait_minimum_s``, doubled for each request before."""
-        return self.settings.integer("cert_signing_wait_minimum_s") * 2 ** (sent - 1)
+        return self.settings.current.cert_signing_wait_minimum_s * 2 ** (sent - 1)
 
     def may_repeat_signing(self, sent: int) -> bool:
         """Whether a request follows the ``sent``-th one left without a certificate (the first and
         ``cert_signing_repeat_times`` more)."""
-        return sent <= self.settings.integer("cert_signing_repeat_times")
+        return sent <= self.settings.current.cert_signing_repeat_times
 
     async def certificate_within(self, seconds: float) -> bool:
         """Wait (on the injected clock) until a certificate for the last request is accepted, at most
@@ -150,8 +150,8 @@ class Security:
         The leaf must name this station (CN its identity; with ``check_organization``,
         as 2.0.1 asks, O the configured organization when one is configured), be
         no CA and be usable by a TLS client."""
-        limit = self.settings.integer("certificate_chain_max_bytes")
-        organization = self.settings.text("organization_name") if check_organization else ""
+        limit = self.settings.current.certificate_chain_max_bytes
+        organization = self.settings.current.organization_name if check_organization else ""
         refusal = await asyncio.to_thread(self.certificates.accept_signed, chain_pem, limit, self.identity,
                                           organization or None)
         if refusal is not None:
@@ -168,7 +168,7 @@ class Security:
     # ------------------------------------------------------------ expiry
     def renewal_due(self, days_left: float | None) -> bool:
         """Whether a signing request should go out now, given the days the certificate has left."""
-        if days_left is None or days_left > self.settings.integer("certificate_renewal_days"):
+        if days_left is None or days_left > self.settings.current.certificate_renewal_days:
             return False
         return self._last_renewal is None or self.clock.time() - self._last_renewal >= RENEWAL_RETRY_S
 

@@ -106,16 +106,16 @@ class Delivery:
                 remote_id = self.words.on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it (same text) and try again.
-                await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s"))
+                await self.clock.sleep(self.settings.current.tx_message_retry_interval_s)
                 continue
             except (OCPPError, TypeError, KeyError, ValueError) as exc:
                 # A CALLERROR, or a CALLRESULT that does not say what it must.
                 attempts += 1
-                limit = self.settings.integer("tx_message_attempts")
+                limit = self.settings.current.tx_message_attempts
                 if attempts < limit:
                     log.warning("%s refused (%s); attempt %d of %d", self.words.label(sent), exc, attempts,
                                 limit)
-                    await self.clock.sleep(self.settings.integer("tx_message_retry_interval_s") * attempts)
+                    await self.clock.sleep(self.settings.current.tx_message_retry_interval_s * attempts)
                     continue
                 log.error("%s refused %d times; dropped: %s", self.words.label(sent), attempts, exc)
                 remote_id = None

@@ -240,7 +240,7 @@ class Session:
         if interval > 0:
             self.settings.set("heartbeat_interval_s", str(interval))
         log.info("BootNotification accepted%s; heartbeat every %s s",
-                 f" (reason {reason})" if reason else "", self.settings.integer("heartbeat_interval_s"))
+                 f" (reason {reason})" if reason else "", self.settings.current.heartbeat_interval_s)
         self.registration = ACCEPTED
         self.registered.accepted(self.words.version)
         self.accepted.set()
@@ -254,7 +254,7 @@ class Session:
         """A Heartbeat every heartbeat interval (the setting); a new interval applies at once."""
         while True:
             self._heartbeat_changed.clear()
-            interval = self.settings.integer("heartbeat_interval_s")
+            interval = self.settings.current.heartbeat_interval_s
             changed = asyncio.ensure_future(self._heartbeat_changed.wait())
             elapsed = asyncio.ensure_future(self.clock.sleep(interval))
             try:

@@ -225,7 +225,7 @@ class V16Adapter:
         if self._latest.get(evse_id, (None,))[0:2] == wire:
             return  # the same in 1.6 terms: nothing new to say, and no timer to restart
         self._latest[evse_id] = (*wire, status)
-        duration = self.settings.integer("minimum_status_duration_s")
+        duration = self.settings.current.minimum_status_duration_s
         if duration <= 0 or wire[0] == ChargePointStatus.faulted:
             self._queue_status(status, wire)
         else:
@@ -255,7 +255,7 @@ class V16Adapter:
         )
 
     def aligned_sample(self, sample: MeterSample) -> None:
-        measurands = self.settings.csl("aligned_measurands")
+        measurands = self.settings.current.aligned_measurands
         if measurands:
             self.session.queue(call.MeterValues(
                 connector_id=sample.evse_id, meter_value=[translate.meter_value(sample, measurands)]))

@@ -102,7 +102,7 @@ def _meter_values(target: Target, evse_id: int) -> Any:
     sample = MeterSample(evse_id, tx.local_id if tx else "", reading, ReadingContext.TRIGGER,
                          view.evse.offered_a if view.evse is not None else None, view.connector_id)
     remote_id = target.outbox.remote_id(tx.local_id) if tx is not None else None
-    measurands = target.settings.csl("sampled_measurands") or DEFAULT_MEASURANDS
+    measurands = target.settings.current.sampled_measurands or DEFAULT_MEASURANDS
     return call.MeterValues(connector_id=evse_id, meter_value=[translate.meter_value(sample, measurands)],
                             transaction_id=int(remote_id) if remote_id is not None else None)
 

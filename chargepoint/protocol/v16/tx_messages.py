@@ -99,11 +99,13 @@ class TransactionMessages:
             return None
         transaction_id = int(remote_id)
         if isinstance(event, MeterSample):
-            setting = "aligned_measurands" if event.context == ReadingContext.CLOCK else "sampled_measurands"
+            current = self.settings.current
+            measurands = current.aligned_measurands if event.context == ReadingContext.CLOCK \
+                else current.sampled_measurands
             return call.MeterValues(
                 connector_id=event.evse_id,
                 transaction_id=transaction_id,
-                meter_value=[translate.meter_value(event, self.settings.csl(setting))],
+                meter_value=[translate.meter_value(event, measurands)],
             )
         assert isinstance(event, TransactionStopped)
         return call.StopTransaction(
@@ -117,8 +119,8 @@ class TransactionMessages:
 
     def _transaction_data(self, samples: tuple[MeterSample, ...]) -> list[dict[str, Any]]:
         """StopTxnSampledData for sampled readings, StopTxnAlignedData for clock-aligned ones."""
-        sampled = self.settings.csl("stop_tx_sampled_measurands")
-        aligned = self.settings.csl("stop_tx_aligned_measurands")
+        sampled = self.settings.current.stop_tx_sampled_measurands
+        aligned = self.settings.current.stop_tx_aligned_measurands
         data = []
         for sample in samples:
             clock = sample.context == ReadingContext.CLOCK

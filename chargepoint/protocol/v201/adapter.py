@@ -322,7 +322,7 @@ class V201Adapter:
                 reading = self.station.view(evse_id).last_reading
                 if reading is not None:
                     sample = MeterSample(evse_id, "", reading, ReadingContext.TRIGGER)
-                    measurands = self.settings.csl("aligned_measurands") or ["Energy.Active.Import.Register"]
+                    measurands = self.settings.current.aligned_measurands or ["Energy.Active.Import.Register"]
                     self.queue(call.MeterValues(evse_id=evse_id,
                                                 meter_value=[translate.meter_value(sample, measurands)]))
         elif requested == MessageTriggerEnumType.transaction_event:
@@ -346,7 +346,7 @@ class V201Adapter:
             evse_id=status.evse_id, connector_id=status.connector_id))
 
     def aligned_sample(self, sample: MeterSample) -> None:
-        measurands = self.settings.csl("aligned_measurands")
+        measurands = self.settings.current.aligned_measurands
         if measurands:
             self.queue(call.MeterValues(evse_id=sample.evse_id,
                                         meter_value=[translate.meter_value(sample, measurands)]))

@@ -140,8 +140,10 @@ class TransactionEvents:
                 reservation_id=event.reservation_id,
                 **common)
         if isinstance(event, MeterSample):
-            setting = "aligned_measurands" if event.context is ReadingContext.CLOCK else "sampled_measurands"
-            value = translate.meter_value(event, self.settings.csl(setting))
+            current = self.settings.current
+            measurands = current.aligned_measurands if event.context is ReadingContext.CLOCK \
+                else current.sampled_measurands
+            value = translate.meter_value(event, measurands)
             return call.TransactionEvent(
                 event_type=TransactionEventEnumType.updated.value,
                 timestamp=iso_utc(event.reading.timestamp),
@@ -163,8 +165,8 @@ class TransactionEvents:
     def _ended_values(self, event: TransactionStopped) -> list[dict[str, Any]]:
         """The transaction's own record in its Ended message (SampledDataTxEnded*), with the end reading
         even when none was configured: the CSMS bills from it."""
-        sampled = self.settings.csl("stop_tx_sampled_measurands") or ["Energy.Active.Import.Register"]
-        aligned = self.settings.csl("stop_tx_aligned_measurands")
+        sampled = self.settings.current.stop_tx_sampled_measurands or ["Energy.Active.Import.Register"]
+        aligned = self.settings.current.stop_tx_aligned_measurands
         values = []
         for sample in event.samples:
             if sample.context is ReadingContext.TRANSACTION_BEGIN:
