@@ -3,8 +3,10 @@
 ``chargepoint supervise`` goes straight to the safety supervisor's own parser:
 nothing of the CLI (click, rich, the control client) is loaded into that
 long-lived real-time process. ``chargepoint run`` goes straight to the daemon's
-command (``chargepoint.app.command``): none of the technician's commands are
-loaded into the daemon either. Every other command goes to the click group.
+command (``chargepoint.app.command``, which parses its two options itself):
+neither click nor any of the technician's commands are loaded into the daemon
+either. Every other command goes to the click group. ``python -m chargepoint``
+comes here too, as does the daemon restarting itself after an OCPP Reset.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ def main() -> Any:
 
         return supervise(sys.argv[2:])
     if sys.argv[1:2] == ["run"]:
-        from chargepoint.app.command import run
+        from chargepoint.app.command import main as run
 
-        return run.main(sys.argv[2:], prog_name="chargepoint run")
+        return run(sys.argv[2:])
     from chargepoint.cli.main import main as cli
 
     return cli()

@@ -2,8 +2,13 @@
 
 The daemon lives for months in a few tens of MiB: the launcher hands ``run``
 straight to this module, so none of the technician's commands (their client,
-rendering and options) are imported into it. ``chargepoint.cli.main`` adds the
-same command to the group, so ``chargepoint --help`` lists it as before.
+rendering and options) are imported into it. Nor is click, the CLI's parser
+(about 1 MiB resident for the daemon's life): ``run`` has two options, which
+``parse_options`` reads with the conventions of the rest of the CLI
+(``--name VALUE`` or ``--name=VALUE``, ``-h``/``--help``, a wrong command line
+said with the usage and exit status 2). ``chargepoint.cli.main`` declares the
+same options in the click group, for ``chargepoint --help`` and shell
+completion, and hands them over here.
 """
 
 from __future__ import annotations
@@ -12,14 +17,96 @@ import asyncio
 import logging
 import os
 import sys
-
-import click
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from chargepoint.config import ConfigError, load
 
+PROG = "chargepoint run"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: ``chargepoint run``'s exit status after installing a new version (EX_TEMPFAIL: start me again).
 EXIT_FIRMWARE = 75
+#: Exit status of a wrong command line (as click's and argparse's).
+EXIT_USAGE = 2
+#: The options, each taking a value (``chargepoint.cli.main`` declares the same for the group).
+OPTION_NAMES = ("--config", "--log-level")
+SUMMARY = "Run the station daemon (what the systemd service starts)."
+CONFIG_HELP = "Station configuration file (TOML), e.g. /etc/chargepoint/chargepoint.toml."
+USAGE = f"Usage: {PROG} [OPTIONS]"
+HELP = f"""{USAGE}
+
+  {SUMMARY}
+
+Options:
+  --config FILE      Station configuration file (TOML), e.g.
+                     /etc/chargepoint/chargepoint.toml.  [required]
+  --log-level LEVEL  {", ".join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}.  [default: info]
+  -h, --help         Show this message and exit.
+"""
+
+
+class UsageError(Exception):
+    """The command line is wrong (said with the usage line, exit status 2)."""
+
+
+class Refused(Exception):
+    """The daemon does not start, or stops, for the reason given (exit status 1)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    config: str
+    log_level: str = "info"
+
+
+def parse_options(argv: Sequence[str]) -> Options | None:
+    """``run``'s arguments as options; None when they ask for the help. UsageError if they are wrong.
+
+    Each option takes a value, as ``--config FILE`` or ``--config=FILE``; given twice, the last counts.
+    """
+    values: dict[str, str] = {}
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in ("-h", "--help"):
+            return None
+        name, equals, value = arg.partition("=")
+        if name not in OPTION_NAMES:
+            raise UsageError(f"No such option: {name}" if arg.startswith("-")
+                             else f"Got unexpected extra argument ({arg})")
+        if not equals:
+            if not args:
+                raise UsageError(f"Option '{name}' requires an argument.")
+            value = args.pop(0)
+        values[name] = value
+    if "--config" not in values:
+        raise UsageError("Missing option '--config'.")
+    level = values.get("--log-level", "info")
+    if level not in LOG_LEVELS:
+        raise UsageError(f"Invalid value for '--log-level': {level!r} is not one of "
+                         f"{', '.join(map(repr, LOG_LEVELS))}.")
+    return Options(values["--config"], level)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``chargepoint run`` with ``argv`` (the arguments after ``run``): its exit status.
+
+    0 once stopped, 1 refused or failed, 2 a wrong command line, ``EXIT_FIRMWARE`` to start the new
+    version; after an OCPP Reset the process starts afresh in its place (``os.execv``).
+    """
+    try:
+        options = parse_options(argv)
+    except UsageError as exc:
+        print(f"{USAGE}\nTry '{PROG} --help' for help.\n\nError: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if options is None:
+        print(HELP, end="")
+        return 0
+    try:
+        return run(options.config, options.log_level)
+    except Refused as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
 
 
 def setup_logging(level: str) -> None:
@@ -50,12 +137,8 @@ def setup_logging(level: str) -> None:
         logging.getLogger("ocpp").setLevel(logging.WARNING)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="Station configuration file (TOML), e.g. /etc/chargepoint/chargepoint.toml.")
-@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
-def run(config_path: str, log_level: str) -> None:
-    """Run the station daemon (what the systemd service starts)."""
+def run(config_path: str, log_level: str) -> int:
+    """Run the station daemon until it stops: the exit status (see ``main``); Refused if it cannot."""
     from chargepoint.app.filemodes import private_umask
 
     # Files and directories made from here on are this user's alone, as under the unit's UMask=0077,
@@ -65,7 +148,7 @@ def run(config_path: str, log_level: str) -> None:
     try:
         config = load(config_path)
     except ConfigError as exc:
-        raise click.ClickException(f"configuration rejected: {exc}") from None
+        raise Refused(f"configuration rejected: {exc}") from None
     from chargepoint.app.daemon import Daemon
     from chargepoint.app.statelock import StateLock, StateLockError
     from chargepoint.core.storage.store import StoreError
@@ -77,7 +160,7 @@ def run(config_path: str, log_level: str) -> None:
     try:
         lock.acquire()
     except StateLockError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Refused(str(exc)) from None
 
     # The safety supervisor holds the hardware: this process only asks it (chargepoint/supervisor/).
     from chargepoint.backends.remote import build_remote_hardware, connect
@@ -88,7 +171,7 @@ def run(config_path: str, log_level: str) -> None:
         hardware = build_remote_hardware(config, client, hello)
     except WireError as exc:
         lock.release()
-        raise click.ClickException(exc.message) from None
+        raise Refused(exc.message) from None
 
     async def serve() -> Daemon:
         daemon = Daemon(config, hardware)
@@ -104,21 +187,24 @@ def run(config_path: str, log_level: str) -> None:
         client.send("leaving", for_good=True)
         client.close()
         if isinstance(exc, StoreError):
-            raise click.ClickException(str(exc)) from None
-        raise click.ClickException(f"configuration rejected: {exc}") from None
+            raise Refused(str(exc)) from None
+        raise Refused(f"configuration rejected: {exc}") from None
     finally:
         lock.release()
     if daemon.failure:
         # Exit non-zero: systemd's Restart=on-failure (or any supervisor) starts it afresh.
-        raise click.ClickException(f"stopped: {daemon.failure}")
+        raise Refused(f"stopped: {daemon.failure}")
     restart = daemon.restart_requested
     if restart == "firmware":
         # A new version is installed: the service manager starts it through the current link
         # (systemd: Restart=on-failure, after the firmware guard of ExecStartPre).
         logging.getLogger(__name__).info("exiting with status %d to start the new version", EXIT_FIRMWARE)
-        sys.exit(EXIT_FIRMWARE)
+        return EXIT_FIRMWARE
     if restart:
         # OCPP Reset: start afresh in the same process slot (systemd sees no exit).
         logging.getLogger(__name__).info("restarting (%s reset)", restart)
         sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "chargepoint.cli", *sys.argv[1:]])
+        # `python -m chargepoint run`: through the launcher, so the new process loads what this one did.
+        os.execv(sys.executable, [sys.executable, "-m", "chargepoint", "run", "--config", config_path,
+                                  "--log-level", log_level])
+    return 0

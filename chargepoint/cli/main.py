@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from chargepoint import __version__
-from chargepoint.app.command import run, setup_logging
+from chargepoint.app import command as run_command
+from chargepoint.app.command import setup_logging
 from chargepoint.config import ConfigError, load
 
 
@@ -52,7 +53,14 @@ def main() -> None:
     """Controller for AC EV charging stations on a Raspberry Pi, speaking OCPP 2.0.1 and 1.6J."""
 
 
-main.add_command(run)
+@main.command("run", help=run_command.SUMMARY)
+@click.option("--config", "config_path", required=True, metavar="FILE", help=run_command.CONFIG_HELP)
+@click.option("--log-level", type=click.Choice(run_command.LOG_LEVELS), default="info", show_default=True)
+def run(config_path: str, log_level: str) -> None:
+    # `chargepoint run` goes to chargepoint.app.command, which reads these options itself, before anything
+    # of the CLI is loaded (chargepoint.launcher); this entry lists the command in `chargepoint --help`,
+    # completes its options, and serves callers of the group itself.
+    sys.exit(run_command.main(["--config", config_path, "--log-level", log_level]))
 
 
 @main.command("safe-off")

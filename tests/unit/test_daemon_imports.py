@@ -2,9 +2,10 @@
 
 The daemon lives for months on a small board, and every module it imports stays
 resident (bench/README.md, footprint). The launcher hands ``run`` straight to
-``chargepoint.app.command``; the safety loops run in the supervisor; the
-firmware guard's command line and the configuration's spelling hints load
-only when used. Checked in a fresh interpreter that imports what ``run`` does.
+``chargepoint.app.command``, which reads its options without click; the safety
+loops run in the supervisor; the firmware guard's command line and the
+configuration's spelling hints load only when used. Checked in a fresh
+interpreter that imports what ``run`` does.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NEVER_IN_THE_DAEMON = (
     "chargepoint.cli",  # the technician's commands, their client and rendering
     "rich",
+    "click",  # `run` parses its two options itself (app/command.py)
+    "gettext",  # click's and argparse's messages
     "chargepoint.safety.evse",  # the loop runs in the supervisor
     "chargepoint.supervisor.station",
     "hal.sim.world",  # the simulation is the supervisor's hardware
@@ -41,18 +46,21 @@ def test_chargepoint_run_imports_neither_the_cli_nor_the_safety_loop():
 
 
 LAUNCH = """
-import atexit, json, sys
-atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules if m.startswith("chargepoint")))))
-sys.argv = ["chargepoint", "run", "--config", sys.argv[1]]
-from chargepoint.launcher import main
-main()
+import atexit, json, runpy, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
+way, sys.argv = sys.argv[1], ["chargepoint", "run", "--config", sys.argv[2]]
+if way == "launcher":  # the console script
+    from chargepoint.launcher import main
+    sys.exit(main())
+runpy.run_module("chargepoint", run_name="__main__", alter_sys=True)  # as the daemon restarts itself
 """
 
 
-def test_the_launcher_hands_run_to_the_daemon_command_without_loading_the_cli(tmp_path):
-    result = subprocess.run([sys.executable, "-c", LAUNCH, str(tmp_path / "missing.toml")],
+@pytest.mark.parametrize("way", ["launcher", "python -m chargepoint"])
+def test_the_launcher_hands_run_to_the_daemon_command_without_loading_the_cli(tmp_path, way):
+    result = subprocess.run([sys.executable, "-c", LAUNCH, way, str(tmp_path / "missing.toml")],
                             capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
     assert result.returncode == 1 and "configuration rejected" in result.stderr, result.stderr[-2000:]
     loaded = json.loads(result.stdout.splitlines()[-1])
     assert "chargepoint.app.command" in loaded
-    assert not [m for m in loaded if m.startswith("chargepoint.cli")], loaded
+    assert not [m for m in loaded if m.startswith(("chargepoint.cli", "click"))], loaded
