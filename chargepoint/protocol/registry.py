@@ -19,7 +19,7 @@ from chargepoint.protocol import v21, v201
 from chargepoint.protocol.v16 import adapter as v16
 from chargepoint.protocol.v16 import keys as v16_keys
 from chargepoint.protocol.v16 import translate as v16_translate
-from chargepoint.protocol.v201 import device_model as v201_dm
+from chargepoint.protocol.v201 import variables as v201_vars
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,12 @@ def _v21_adapter(*args: Any, **kwargs: Any) -> Any:
     return V21Adapter(*args, **kwargs)
 
 
+def _v201_catalogue(settings: Settings, evse_count: int) -> Any:
+    from chargepoint.protocol.v201.device_model import VariableCatalogue  # see ``load``
+
+    return VariableCatalogue(settings, evse_count)
+
+
 def _v201_status(status: StatusChanged) -> str:
     """The connector status, with the charging state while a connector is occupied."""
     from chargepoint.protocol.v201 import translate as v201_translate  # see ``load``
@@ -70,14 +76,15 @@ VERSIONS: dict[str, Version] = {
                          secret_names=v16_keys.SECRET_KEYS, setting_of=v16_keys.SETTING_KEYS.get),
 }
 
-# OCPP 2.0.1: the device model's view of the settings (it needs no part of the ocpp library).
-VERSIONS[v201.VERSION] = Version(v201.VERSION, v201.SUBPROTOCOL, _v201_adapter, v201_dm.VariableCatalogue,
-                                 _v201_status, secret_names=tuple(v201_dm.SECRET_VARIABLES),
-                                 setting_of=v201_dm.SETTING_VARIABLES.get)
+# OCPP 2.0.1: the device model's view of the settings. Its names (``variables``) are known whatever is
+# offered, to mask passwords and read any version's names; the model itself loads where 2.0.1 is.
+VERSIONS[v201.VERSION] = Version(v201.VERSION, v201.SUBPROTOCOL, _v201_adapter, _v201_catalogue,
+                                 _v201_status, secret_names=tuple(v201_vars.SECRET_VARIABLES),
+                                 setting_of=v201_vars.SETTING_VARIABLES.get)
 # OCPP 2.1 extends 2.0.1: the same device model and connector words.
-VERSIONS[v21.VERSION] = Version(v21.VERSION, v21.SUBPROTOCOL, _v21_adapter, v201_dm.VariableCatalogue,
-                                _v201_status, secret_names=tuple(v201_dm.SECRET_VARIABLES),
-                                setting_of=v201_dm.SETTING_VARIABLES.get)
+VERSIONS[v21.VERSION] = Version(v21.VERSION, v21.SUBPROTOCOL, _v21_adapter, _v201_catalogue,
+                                _v201_status, secret_names=tuple(v201_vars.SECRET_VARIABLES),
+                                setting_of=v201_vars.SETTING_VARIABLES.get)
 
 
 def version(name: str) -> Version:
@@ -89,10 +96,10 @@ def version(name: str) -> Version:
 
 
 #: The modules of a version that are loaded only where it is offered (importing the ``ocpp``
-#: library's 2.0.1 part takes a good part of a second on a Pi: a 1.6-only station and every
-#: CLI command are spared it).
-_MODULES = {v201.VERSION: ("chargepoint.protocol.v201.adapter",),
-            v21.VERSION: ("chargepoint.protocol.v21.adapter",)}
+#: library's 2.0.1 part takes a good part of a second on a Pi; the device model stays resident for
+#: the daemon's life: a 1.6-only station and every CLI command are spared them).
+_MODULES = {v201.VERSION: ("chargepoint.protocol.v201.device_model", "chargepoint.protocol.v201.adapter"),
+            v21.VERSION: ("chargepoint.protocol.v201.device_model", "chargepoint.protocol.v21.adapter")}
 
 
 def load(name: str) -> None:

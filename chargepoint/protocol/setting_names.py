@@ -20,12 +20,12 @@ from chargepoint.core.settings import DEFINITIONS, FILE_KEYS
 from chargepoint.protocol import v201
 from chargepoint.protocol.v16 import adapter as v16
 from chargepoint.protocol.v16 import keys as v16_keys
-from chargepoint.protocol.v201 import device_model as v201_dm
+from chargepoint.protocol.v201 import variables as v201_vars
 
 #: Each version's names for the settings (a 1.6 key the CSMS may only read is a name all the same).
 VERSION_NAMES: dict[str, dict[str, str]] = {
     v16.VERSION: {**v16_keys.SETTING_KEYS, **v16_keys.READONLY_SETTING_KEYS},
-    v201.VERSION: dict(v201_dm.SETTING_VARIABLES),
+    v201.VERSION: dict(v201_vars.SETTING_VARIABLES),
 }
 
 
@@ -104,7 +104,7 @@ def secret_names() -> frozenset[str]:
     the versions keep secret besides (2.0.1's network profile fields)."""
     secret = {d.name for d in DEFINITIONS if d.secret}
     names = [n for names in catalogue() if names.setting in secret for n in names.all()]
-    return frozenset(n.lower() for n in (*names, *v16_keys.SECRET_KEYS, *v201_dm.SECRET_VARIABLES))
+    return frozenset(n.lower() for n in (*names, *v16_keys.SECRET_KEYS, *v201_vars.SECRET_VARIABLES))
 
 
 def every_name() -> list[str]:

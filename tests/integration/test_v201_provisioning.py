@@ -32,9 +32,9 @@ from chargepoint.config import parse
 from chargepoint.core.settings import Settings
 from chargepoint.protocol.common.peer import RobustPeer
 from chargepoint.protocol.v16.keys import KeyCatalogue
-from chargepoint.protocol.v201.device_model import SECRET_VARIABLES, DeviceModel
+from chargepoint.protocol.v201.device_model import DeviceModel
 from chargepoint.protocol.v201.provisioning import ProvisioningHandlers
-from chargepoint.protocol.v201.variables import ITEMS_PER_REPORT, ITEMS_PER_REQUEST
+from chargepoint.protocol.v201.variables import ITEMS_PER_REPORT, ITEMS_PER_REQUEST, SECRET_VARIABLES
 from tests.integration.conftest import until
 
 SCHEMAS = Path(ocpp.v201.__file__).parent / "schemas"

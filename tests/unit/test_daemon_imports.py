@@ -29,20 +29,50 @@ NEVER_IN_THE_DAEMON = (
     "difflib",  # "did you mean" for a wrong configuration key
 )
 
+#: Loaded only where OCPP 2.0.1, or 2.1 (built on it), is offered (``protocol.registry.load``): a
+#: 1.6-only daemon knows 2.0.1's names (``v201.variables``) but not its device model nor its adapter.
+ONLY_WITH_2_0_1 = (
+    "chargepoint.protocol.v201.device_model",
+    "chargepoint.protocol.v201.adapter",
+    "chargepoint.protocol.v21.adapter",
+    "ocpp.v201",
+    "ocpp.v21",
+)
+
 SCRIPT = """
 import json, sys
 import chargepoint.launcher, chargepoint.app.command, chargepoint.app.daemon, chargepoint.backends.remote
+from chargepoint.protocol import registry
+for offered in sys.argv[1:]:  # as the daemon loads the versions it offers
+    registry.load(offered)
 print(json.dumps(sorted(sys.modules)))
 """
 
 
+def daemon_modules(*offered: str) -> set[str]:
+    """What a daemon offering ``offered`` has imported once it started (in a fresh interpreter)."""
+    result = subprocess.run([sys.executable, "-c", SCRIPT, *offered], capture_output=True, text=True,
+                            timeout=60, cwd=Path(__file__).parents[2], check=True)
+    return set(json.loads(result.stdout))
+
+
+def within(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in names))
+
+
 def test_chargepoint_run_imports_neither_the_cli_nor_the_safety_loop():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).parents[2], check=True)
-    loaded = set(json.loads(result.stdout))
+    loaded = daemon_modules("1.6")
     assert "chargepoint.app.daemon" in loaded and "chargepoint.supervisor.client" in loaded
-    wrong = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NEVER_IN_THE_DAEMON))
+    wrong = within(loaded, NEVER_IN_THE_DAEMON)
     assert not wrong, f"the daemon's imports pull in {wrong}"
+
+
+def test_a_daemon_offering_only_1_6_loads_nothing_of_2_0_1_but_its_names():
+    loaded = daemon_modules("1.6")
+    assert "chargepoint.protocol.v201.variables" in loaded  # masks 2.0.1's passwords, reads its names
+    assert within(loaded, ONLY_WITH_2_0_1) == []
+    offering_2_1 = daemon_modules("2.1", "1.6")
+    assert {"chargepoint.protocol.v201.device_model", "chargepoint.protocol.v21.adapter"} <= offering_2_1
 
 
 LAUNCH = """

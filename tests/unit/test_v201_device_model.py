@@ -17,14 +17,8 @@ from chargepoint.core.events import Activity, StatusChanged
 from chargepoint.core.settings import Settings
 from chargepoint.core.storage.store import Store
 from chargepoint.protocol.v16.keys import KeyCatalogue
-from chargepoint.protocol.v201.device_model import (
-    SECRET_VARIABLES,
-    SETTING_VARIABLES,
-    DeviceModel,
-    VariableCatalogue,
-    availability_state,
-)
-from chargepoint.protocol.v201.variables import TX_POINT_WORDS, VARIABLES
+from chargepoint.protocol.v201.device_model import DeviceModel, VariableCatalogue, availability_state
+from chargepoint.protocol.v201.variables import SECRET_VARIABLES, SETTING_VARIABLES, TX_POINT_WORDS, VARIABLES
 
 PASSWORD = "0123456789abcdefgh"  # 18 characters
 

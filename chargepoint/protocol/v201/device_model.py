@@ -409,12 +409,6 @@ def _info(code: str, text: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ the CLI's view
-#: Variable -> the neutral setting it shows (the read-only mirrors left out: they write nothing).
-SETTING_VARIABLES: dict[str, str] = {x.key: x.setting for x in VARIABLES if x.setting and not x.mirror}
-#: Names whose values are passwords: never reported, masked in recorded frames and logs. Besides
-#: the variable, the fields of SetNetworkProfile that carry a VPN or APN password.
-SECRET_VARIABLES: tuple[str, ...] = ("SecurityCtrlr.BasicAuthPassword", "BasicAuthPassword", "apnPassword",
-                                     "password")
 
 
 @dataclass(frozen=True)

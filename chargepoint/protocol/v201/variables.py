@@ -255,3 +255,11 @@ VARIABLES: tuple[Variable, ...] = (
 
 #: Components that exist once in the station, per EVSE, per connector.
 SCOPES: dict[str, str] = {v.component: v.scope for v in VARIABLES}
+#: Variable -> the neutral setting it shows (the read-only mirrors left out: they write nothing). With
+#: SECRET_VARIABLES, what every station knows of 2.0.1's words whatever it offers (the registry, the
+#: names a technician may type): this table, not the device model, which loads where 2.0.1 is offered.
+SETTING_VARIABLES: dict[str, str] = {x.key: x.setting for x in VARIABLES if x.setting and not x.mirror}
+#: Names whose values are passwords: never reported, masked in recorded frames and logs. Besides
+#: the variable, the fields of SetNetworkProfile that carry a VPN or APN password.
+SECRET_VARIABLES: tuple[str, ...] = ("SecurityCtrlr.BasicAuthPassword", "BasicAuthPassword", "apnPassword",
+                                     "password")
