@@ -23,15 +23,17 @@ import io
 import json
 import logging
 import pathlib
-import tarfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.core.firmware import transfer
 from hal.clock import Clock
+
+if TYPE_CHECKING:
+    import tarfile
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +231,8 @@ class Diagnostics:
 
     def build(self, archive: pathlib.Path, request: DiagnosticsRequest, summary: dict[str, Any]) -> None:
         """Write the archive (in a worker thread)."""
+        import tarfile  # at the first upload, not at start: the daemon keeps every module it imports
+
         archive.parent.mkdir(parents=True, exist_ok=True)
         start, stop = request.start_at, request.stop_at
         window = {"start": _iso(start), "stop": _iso(stop)}
@@ -262,7 +266,7 @@ def _iso(moment: float | None) -> str | None:
 
 def _add(tar: tarfile.TarFile, name: str, text: str) -> None:
     data = text.encode("utf-8")
-    info = tarfile.TarInfo(name)
+    info = tar.tarinfo(name)
     info.size = len(data)
     info.mtime = int(time.time())
     info.mode = 0o640

@@ -29,6 +29,16 @@ NEVER_IN_THE_DAEMON = (
     "difflib",  # "did you mean" for a wrong configuration key
 )
 
+#: Loaded when first used, not at start: each stays resident for the daemon's life once imported.
+AT_FIRST_USE = (
+    "chargepoint.core.firmware.package",  # reading a firmware package: when an update installs
+    "chargepoint.core.firmware.archive",
+    "tarfile",  # the same, and writing a diagnostics archive
+    "gzip",
+    "packaging",  # the package's PEP 440 version
+    "ftplib",  # an FTP download or upload
+)
+
 #: Loaded only where OCPP 2.0.1, or 2.1 (built on it), is offered (``protocol.registry.load``): a
 #: 1.6-only daemon knows 2.0.1's names (``v201.variables``) but not its device model nor its adapter.
 ONLY_WITH_2_0_1 = (
@@ -65,6 +75,8 @@ def test_chargepoint_run_imports_neither_the_cli_nor_the_safety_loop():
     assert "chargepoint.app.daemon" in loaded and "chargepoint.supervisor.client" in loaded
     wrong = within(loaded, NEVER_IN_THE_DAEMON)
     assert not wrong, f"the daemon's imports pull in {wrong}"
+    early = within(loaded, AT_FIRST_USE)
+    assert not early, f"the daemon's imports pull in {early}, which it needs only when used"
 
 
 def test_a_daemon_offering_only_1_6_loads_nothing_of_2_0_1_but_its_names():

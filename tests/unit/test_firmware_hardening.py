@@ -41,7 +41,8 @@ from chargepoint.core.firmware import (
     trial,
 )
 from chargepoint.core.firmware.archive import ArchiveRefused, Bounds, tar_members
-from chargepoint.core.firmware.installer import Installed, InstallError, VenvInstaller, unpack, wheel_info
+from chargepoint.core.firmware.installer import Installed, InstallError, VenvInstaller
+from chargepoint.core.firmware.package import unpack, wheel_info
 from chargepoint.core.firmware.transfer import MB, check_url, hide, shown
 from hal.clock import ManualClock
 from tests.firmware_rig import FileServer, FtpServer, build_wheel

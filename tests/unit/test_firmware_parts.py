@@ -25,8 +25,9 @@ from chargepoint.core.firmware import (
     VerificationRefused,
     trial,
 )
-from chargepoint.core.firmware.installer import InstallError, unpack
+from chargepoint.core.firmware.installer import InstallError
 from chargepoint.core.firmware.model import refusal_status
+from chargepoint.core.firmware.package import unpack
 from chargepoint.core.firmware.transfer import check_url, shown
 from chargepoint.core.firmware.verify import checksum_in, checksum_text, sha256_of
 from chargepoint.protocol.v16 import firmware as v16

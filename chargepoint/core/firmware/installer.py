@@ -15,6 +15,9 @@ the ``current`` link nor the running or previous environment.
 
 Before anything is unpacked, the package is measured (``archive.py``: members,
 bytes unpacked, ratio): a package beyond the bounds is refused unexpanded.
+Reading a package (``package.py``: tarfile, zipfile, wheel metadata, PEP 440)
+is imported when an update installs, not by the daemon that starts: only what
+``clean`` needs at every start is here.
 
 The environment being made belongs to its update until the update ends: its
 name is marked (``<state_dir>/firmware/installing``) before it is made, and
@@ -38,45 +41,27 @@ with the step's own last words.
 from __future__ import annotations
 
 import asyncio
-import email.parser
 import logging
-import lzma
 import os
 import pathlib
-import re
 import shutil
 import sys
-import tarfile
 import time
-import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from packaging.version import InvalidVersion, Version
-
-from chargepoint.core.firmware import archive, trial
-from chargepoint.core.firmware.model import FirmwareRequest
+from chargepoint.core.firmware import trial
+from chargepoint.core.firmware.model import FirmwareRequest, InstallError
 
 log = logging.getLogger(__name__)
 
 #: Longest any one step (venv, pip, the import check, the command) may take.
 STEP_TIMEOUT_S = 900.0
-#: How far a package may unpack (members, bytes, ratio): far beyond any real one.
-BOUNDS = archive.Bounds()
-#: A wheel's METADATA or WHEEL file is a few kilobytes; bigger ones are not read into memory.
-METADATA_MAX = 1024 * 1024
 #: In ``<state_dir>/firmware``: the name of the environment an unfinished update is making.
 MARKER = "installing"
 #: The ending of an old environment's name while it is being removed (``.<version>.removing``).
 REMOVING = ".removing"
-#: A wheel's compatibility tag (python-abi-platform), as its file name carries it.
-_TAG = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
-
-
-class InstallError(Exception):
-    """The package could not be installed; the running version is untouched."""
 
 
 @dataclass(frozen=True)
@@ -115,99 +100,6 @@ async def run_step(args: Sequence[str], what: str, timeout_s: float = STEP_TIMEO
     return out.decode("utf-8", "replace")
 
 
-def wheel_info(path: pathlib.Path) -> tuple[str, str, str]:
-    """(name, version, first tag) from a wheel's own metadata; InstallError if it is not a wheel."""
-    def text(wheel: zipfile.ZipFile, name: str) -> str:
-        if wheel.getinfo(name).file_size > METADATA_MAX:
-            raise InstallError(f"{path.name}: its {name.rpartition('/')[2]} is over {METADATA_MAX} bytes")
-        return wheel.read(name).decode("utf-8", "replace")
-
-    try:
-        with zipfile.ZipFile(path) as wheel:
-            names = wheel.namelist()
-            info = next((n for n in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)), None)
-            if info is None:
-                raise InstallError(f"{path.name} is not a wheel: it has no .dist-info/METADATA")
-            metadata = email.parser.Parser().parsestr(text(wheel, info))
-            wheel_file = text(wheel, info.replace("METADATA", "WHEEL"))
-            tags = email.parser.Parser().parsestr(wheel_file).get_all("Tag")
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error) as exc:
-        raise InstallError(f"{path.name} is not a readable wheel: {exc}") from None
-    name, version = metadata.get("Name"), metadata.get("Version")
-    if not name or not version or not tags:
-        raise InstallError(f"{path.name}: the wheel's metadata names no name, version or tag")
-    problem = version_problem(version)
-    if problem is not None:
-        raise InstallError(f"{path.name}: {problem}")
-    if not _TAG.fullmatch(tags[0]):
-        raise InstallError(f"{path.name}: the wheel's tag {tags[0][:80]!r} is not a compatibility tag")
-    return name, version, tags[0]
-
-
-def version_problem(version: str) -> str | None:
-    """Why ``version`` cannot name an environment of the versions directory, or None: it must be a
-    PEP 440 version and one plain name (``trial.safe_name``: no ``/``, not ``.``, ``..``, ``current``)."""
-    try:
-        Version(version)
-    except InvalidVersion:
-        return f"the wheel's version {version[:80]!r} is not a PEP 440 version"
-    if not trial.safe_name(version):
-        return f"the wheel's version {version[:80]!r} is not a plain directory name"
-    return None
-
-
-def unpack(package: pathlib.Path, workdir: pathlib.Path,
-           bounds: archive.Bounds = BOUNDS) -> tuple[pathlib.Path, str, bool]:
-    """The chargepoint wheel in ``package`` (a wheel, or a tarball of wheels) under its proper name
-    in ``workdir``, its version, and whether its dependencies came with it. Every archive is
-    measured against ``bounds`` before it is unpacked (``archive.py``): a package beyond them is
-    refused without being expanded."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    try:
-        if zipfile.is_zipfile(package):
-            candidates, bundled = [package], False
-        else:
-            candidates, bundled = _unbundle(package, workdir / "bundle", bounds), True
-        unpacked = 0
-        for candidate in candidates:  # pip unpacks each of them: each one is measured
-            unpacked += archive.check_zip(candidate, bounds)
-            if unpacked > bounds.total_bytes:
-                raise archive.ArchiveRefused(f"{package.name}'s wheels unpack to more than "
-                                             f"{bounds.total_bytes} bytes")
-    except archive.ArchiveRefused as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise InstallError(f"refused without unpacking: {exc.reason}") from None
-    except zipfile.BadZipFile as exc:
-        raise InstallError(f"{package.name} holds a wheel that is no readable zip: {exc}") from None
-    for candidate in candidates:
-        name, version, tag = wheel_info(candidate)
-        if name.lower().replace("_", "-") == "chargepoint":
-            proper = workdir / f"chargepoint-{version}-{tag}.whl"
-            shutil.copyfile(candidate, proper)
-            return proper, version, bundled
-    raise InstallError(f"{package.name} holds no chargepoint wheel")
-
-
-def _unbundle(package: pathlib.Path, bundle: pathlib.Path, bounds: archive.Bounds) -> list[pathlib.Path]:
-    """The wheels of the tarball ``package``, copied into ``bundle``: only their bytes, each under its
-    own base name (no path of the tarball is trusted, and no extraction filter is needed, which
-    Python before 3.11.4 lacks). The tarball is read as a stream within ``bounds``."""
-    bundle.mkdir()
-    try:
-        for member, tar in archive.tar_members(package, bounds):
-            name = pathlib.PurePosixPath(member.name).name
-            source = tar.extractfile(member) if member.isfile() and name.endswith(".whl") else None
-            if source is not None:
-                with source, (bundle / name).open("wb") as out:
-                    shutil.copyfileobj(source, out)
-    except tarfile.ReadError:
-        raise InstallError(f"{package.name} is neither a wheel nor a tarball of wheels") from None
-    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, OSError) as exc:
-        raise InstallError(f"{package.name} is not a readable tarball: {exc}") from None
-    return sorted(bundle.glob("*.whl"))
-
-
 class VenvInstaller:
     """A new virtual environment per version under ``venvs_dir``, switched to through a trial."""
 
@@ -238,6 +130,9 @@ class VenvInstaller:
         refusal = self.refusal()
         if refusal is not None:
             raise InstallError(refusal)
+        # Loaded by the first update, not at start: the daemon keeps every module it imports for months.
+        from chargepoint.core.firmware.package import unpack
+
         work = self.state_dir / "firmware" / "unpacked"
         wheel, version, bundled = await asyncio.to_thread(unpack, package, work)
         if trial.current(self.venvs_dir) == version:

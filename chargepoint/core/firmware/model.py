@@ -107,6 +107,10 @@ def refusal_status(reason: str) -> FirmwareStatus:
     return FirmwareStatus.INSTALL_VERIFICATION_FAILED
 
 
+class InstallError(Exception):
+    """The package could not be installed; the running version is untouched."""
+
+
 class PackageVerifier(Protocol):
     """One check of a downloaded package, run before anything of it is installed or executed."""
 

@@ -9,9 +9,9 @@ disk says so: retrying will not help). Diagnostics go the other way: HTTP(S)
 PUT of the file to ``<location>/<name>`` (or a POST of a form with the file to
 the location), FTP STOR into the location's directory.
 
-HTTP goes through aiohttp (imported when a transfer runs, not when the daemon
-starts); FTP through the standard library's ftplib in a worker thread, as is
-every write to the disk. Credentials in a URL (``ftp://user:password@host/``)
+HTTP goes through aiohttp and FTP through the standard library's ftplib, each
+imported when a transfer runs, not when the daemon starts (it would keep them
+resident for months); FTP runs in a worker thread, as does every write to the disk. Credentials in a URL (``ftp://user:password@host/``)
 are used and never shown: ``shown()`` is the URL as logs and status print it,
 and ``hide()`` takes the password out of any text (a library's error may quote
 the URL whole). A download may be given a size limit (``max_bytes``): a
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ftplib
 import os
 import pathlib
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import ftplib
 
 #: Bytes read from the network and written to disk at a time.
 CHUNK = 64 * 1024
@@ -201,6 +203,8 @@ async def _http_get(url: str, handle: BinaryIO, part: pathlib.Path, timeout_s: f
 
 
 def _ftp_login(url: str, timeout_s: float) -> tuple[ftplib.FTP, str]:
+    import ftplib  # only when an FTP transfer runs (see the module's doc)
+
     parts = urlsplit(url)
     ftp = ftplib.FTP(timeout=timeout_s)
     try:
@@ -214,6 +218,8 @@ def _ftp_login(url: str, timeout_s: float) -> tuple[ftplib.FTP, str]:
 
 def _ftp_get(url: str, handle: BinaryIO, part: pathlib.Path, timeout_s: float,
              max_bytes: int | None = None) -> int:
+    import ftplib  # only when an FTP transfer runs (see the module's doc)
+
     received = 0
     expected: int | None = None
 
@@ -298,6 +304,8 @@ async def _chunks(handle: BinaryIO) -> Any:
 
 
 def _ftp_put(url: str, file: pathlib.Path, timeout_s: float) -> None:
+    import ftplib  # only when an FTP transfer runs (see the module's doc)
+
     try:
         ftp, directory = _ftp_login(url, timeout_s)
         try:
