@@ -37,6 +37,8 @@ AT_FIRST_USE = (
     "gzip",
     "packaging",  # the package's PEP 440 version
     "ftplib",  # an FTP download or upload
+    "chargepoint.control.selftest",  # `chargepoint selftest`, the commissioning test
+    "chargepoint.config.placeholders",
 )
 
 #: Loaded only where OCPP 2.0.1, or 2.1 (built on it), is offered (``protocol.registry.load``): a
