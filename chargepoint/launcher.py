@@ -3,7 +3,7 @@
 ``chargepoint supervise`` goes straight to the safety supervisor's own parser:
 nothing of the CLI (click, rich, the control client) is loaded into that
 long-lived real-time process. ``chargepoint run`` goes straight to the daemon's
-command (``chargepoint.app.command``, which parses its two options itself):
+command (``chargepoint.app.command``, which reads its two options with argparse):
 neither click nor any of the technician's commands are loaded into the daemon
 either. Every other command goes to the click group. ``python -m chargepoint``
 comes here too, as does the daemon restarting itself after an OCPP Reset.

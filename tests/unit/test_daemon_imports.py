@@ -2,7 +2,7 @@
 
 The daemon lives for months on a small board, and every module it imports stays
 resident (bench/README.md, footprint). The launcher hands ``run`` straight to
-``chargepoint.app.command``, which reads its options without click; the safety
+``chargepoint.app.command``, which reads its options with argparse; the safety
 loops run in the supervisor; the firmware guard's command line and the
 configuration's spelling hints load only when used. Checked in a fresh
 interpreter that imports what ``run`` does.
@@ -20,12 +20,10 @@ import pytest
 NEVER_IN_THE_DAEMON = (
     "chargepoint.cli",  # the technician's commands, their client and rendering
     "rich",
-    "click",  # `run` parses its two options itself (app/command.py)
-    "gettext",  # click's and argparse's messages
+    "click",  # `run` reads its two options with argparse (app/command.py)
     "chargepoint.safety.evse",  # the loop runs in the supervisor
     "chargepoint.supervisor.station",
     "hal.sim.world",  # the simulation is the supervisor's hardware
-    "argparse",  # the firmware guard's own command line
     "difflib",  # "did you mean" for a wrong configuration key
 )
 
