@@ -175,6 +175,10 @@ class SwitchInput:
 # ------------------------------------------------------------------ sysfs
 
 
+#: How long a read of the fake PWM tree waits for a file another thread is rewriting.
+READ_PATIENCE_S = 2.0
+
+
 class FakePwmSysfs:
     """A ``/sys/class/pwm`` tree with one chip; :meth:`kernel_sleep` is the kernel's
     reaction to an export (pass it as the driver's ``sleep``)."""
@@ -227,12 +231,14 @@ class FakePwmSysfs:
 
     def read(self, name: str, channel: int = 0) -> str:
         # A plain file is truncated before it is rewritten (sysfs attributes are not):
-        # a reader in another thread may catch it empty for a moment.
-        for _ in range(100):
+        # a reader in another thread may catch it empty until the writer runs again, which
+        # on a loaded machine can take a scheduler slice or more: wait for it, briefly.
+        deadline = time.monotonic() + READ_PATIENCE_S
+        while True:
             text = (self.channel(channel) / name).read_text().strip()
-            if text:
+            if text or time.monotonic() > deadline:
                 return text
-        return text
+            time.sleep(0.0005)
 
     def duty_percent(self, channel: int = 0) -> float:
         """The output as the pin shows it: 0 when disabled (the pin idles low)."""
