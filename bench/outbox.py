@@ -9,7 +9,7 @@
    ``--bound`` MeterValues of the same transaction, each built by the adapter
    from a sample as the drain builds it and sent when the last was answered,
    with nothing read from or written to the state database. Target: drain
-   >= 0.8 of the bound.
+   >= 0.9 of the bound (``DRAIN_TARGET``).
 
 2. Write budget. An SD card wears with every write. The daemon (sim hal, run
    ``--speed`` times faster than real time, the sim meter's own register file
@@ -53,6 +53,8 @@ from chargepoint.core.storage.store import Store
 from hal.interfaces import MeterReading
 
 HOST = "127.0.0.1"
+#: The drain's share of the same-message bound the station aims at (the footprint issue's target).
+DRAIN_TARGET = 0.9
 
 
 def free_port() -> int:
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndrain of {args.messages:,} queued messages (median of {args.runs}):")
     print(f"  {'drain rate':<34}{rate:10.1f} msg/s")
     print(f"  {'bound (MeterValues, no store)':<34}{bound:10.1f} msg/s")
-    print(f"  {'drain / bound (target >= 0.8)':<34}{ratio:10.2f}   {'met' if ratio >= 0.8 else 'NOT met'}")
+    label = f"drain / bound (target >= {DRAIN_TARGET})"
+    print(f"  {label:<34}{ratio:10.2f}   {'met' if ratio >= DRAIN_TARGET else 'NOT met'}")
 
     budgets = [asyncio.run(write_budget_run(args.speed)) for _ in range(args.runs)]
     wchar = statistics.median(b[0] for b in budgets)
