@@ -10,7 +10,7 @@ of modules it never runs.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +38,9 @@ class Hardware:
     #: Connectors whose energy grant the supervisor still held when this daemon attached: their
     #: open transaction continues rather than being stopped for power loss.
     continuing: frozenset[int] = frozenset()
-    #: Connectors whose EV left while no daemon was attached (the supervisor then ended the grant):
-    #: their open transaction ends as an unplug ends it.
-    ev_left: frozenset[int] = frozenset()
+    #: Connectors whose EV left while no daemon was attached (the supervisor then ended the grant),
+    #: and when (the station's clock): their open transaction ends as an unplug ends it, then.
+    ev_left: Mapping[int, float] = field(default_factory=dict)
 
     def close(self) -> None:
         """Release what the hardware holds besides the safety loops (the reader)."""

@@ -208,7 +208,8 @@ def build_remote_hardware(config: Config, client: SupervisorClient, hello: dict[
     hardware = Hardware(clock, connectors, reader, worlds, jobs)
     hardware.supervisor = client
     hardware.continuing = frozenset(i for i, s in states.items() if s["status"].get("allowed"))
-    hardware.ev_left = frozenset(i for i, s in states.items() if s.get("ev_left"))
+    hardware.ev_left = {i: float(s["ev_left_at"]) for i, s in states.items()
+                        if s.get("ev_left_at") is not None}
     return hardware
 
 

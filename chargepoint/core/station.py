@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from chargepoint.core.authorization import LocalAuthorization
@@ -105,7 +105,7 @@ class Station:
         #: and those of them the safety supervisor kept charging while no daemon ran.
         self.held_for_recovery: set[int] = set()
         self.continuing: frozenset[int] = frozenset()
-        self.ev_left: frozenset[int] = frozenset()
+        self.ev_left: dict[int, float] = {}
         #: Plug-in, unplug and faults as the safety loops report them (connector_events.py).
         self.events = ConnectorEvents(StationParts(
             self.connectors, clock, settings, self.reservations, self.transactions, free_vend_token,
@@ -461,13 +461,13 @@ class Station:
         return True
 
     def hold_for_recovery(self, cut_off: list[OpenTransaction], continuing: frozenset[int],
-                          ev_left: frozenset[int] = frozenset()) -> None:
+                          ev_left: Mapping[int, float] | None = None) -> None:
         """Before ``start``: the connectors of transactions a power cut (or crash) left open begin
         nothing of their own (an EV seen at start begins no transaction) until ``recover`` has
         decided on them; ``continuing``: those the safety supervisor kept charging; ``ev_left``:
-        those whose EV left while this daemon was away (the supervisor ended the grant then)."""
+        those whose EV left while this daemon was away, and when (the supervisor ended the grant then)."""
         self.continuing = frozenset(continuing)
-        self.ev_left = frozenset(ev_left)
+        self.ev_left = dict(ev_left or {})
         self.held_for_recovery = set(continuing) | {t.evse_id for t in cut_off}
 
     async def recover(self, cut_off: list[OpenTransaction], resume: bool, settle_s: float = 2.0) -> None:

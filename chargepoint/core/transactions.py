@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -404,7 +404,7 @@ class TransactionRecorder:
     # ----------------------------------------------------------- recovery
     async def recover(self, connectors: dict[int, ConnectorState], cut_off: list[OpenTransaction],
                       resume: bool, settle_s: float = 2.0, continuing: frozenset[int] = frozenset(),
-                      ev_left: frozenset[int] = frozenset()) -> None:
+                      ev_left: Mapping[int, float] | None = None) -> None:
         """Deal with transactions a power cut (or crash) left open.
 
         Each is stopped with reason power loss at its last persisted meter
@@ -413,17 +413,23 @@ class TransactionRecorder:
         pilot first. A connector in ``continuing`` never lost power: the safety
         supervisor kept it charging while this daemon was away, and its
         transaction simply goes on (its energy meanwhile is on the meter's register). A
-        connector in ``ev_left`` had it too until its EV left: the supervisor ended the grant
-        then, so the meter has not moved since and the transaction ends at a fresh reading, as
-        an unplug ends it (with ``stop_tx_on_ev_disconnect``; else it waits for its EV again).
+        connector in ``ev_left`` had it too until its EV left (the time given): the supervisor
+        ended the grant then, so the meter has not moved since and the transaction ends as an unplug
+        ends it, at that time with a fresh reading (with ``stop_tx_on_ev_disconnect``; else it waits
+        for its EV again).
         """
+        ev_left = ev_left or {}
         if not cut_off:
             return
         if resume:
             await self.clock.sleep(settle_s)
         for open_tx in cut_off:
             c = connectors.get(open_tx.evse_id)
-            kept, left = open_tx.evse_id in continuing, open_tx.evse_id in ev_left
+            kept, left_at = open_tx.evse_id in continuing, ev_left.get(open_tx.evse_id)
+            left = left_at is not None
+            if c is not None and left_at is not None and self.settings.current.stop_tx_on_ev_disconnect:
+                await self._ended_while_away(c, open_tx, left_at)
+                continue
             if c is not None and c.session is None and c.operative and (kept or left or resume and c.plugged):
                 # Its cost starts again from its begin: the energy since is on the meter; the time
                 # while this daemon was away counts as charging time.
@@ -433,14 +439,12 @@ class TransactionRecorder:
                                  plugged=c.plugged)
                 c.session = Session(open_tx.token, self.clock.monotonic(), tx,
                                     remote_start_id=open_tx.remote_start_id)
-                # The EV left while no daemon was there: the session ends as any unplug ends it, at a
-                # fresh meter reading (a car plugged in since is another's: no energy, no lock for it).
-                ends = (left or not c.plugged) and self.settings.current.stop_tx_on_ev_disconnect
+                # Unplugged while no one looked: the session ends as any unplug ends it.
+                ends = not c.plugged and self.settings.current.stop_tx_on_ev_disconnect
                 log.info("connector %d: transaction %s %s", c.id, tx.local_id,
                          "continues: the supervisor kept it charging" if kept
-                         else "ends: its EV left while the daemon was away" if ends
                          else "continues: its EV left while the daemon was away (it outlives an unplug)"
-                         if left else "resumed after restart")
+                         if left else "ends: its EV is gone" if ends else "resumed after restart")
                 if c.lock is not None and c.plugged and not ends and not await set_lock(c.lock, True):
                     log.warning("connector %d: plug lock did not confirm locking", c.id)
                 if open_tx.token is not None and not ends:  # begun by the EV alone: energy once
@@ -460,3 +464,25 @@ class TransactionRecorder:
             await self.outbox.put(TransactionStopped(
                 open_tx.evse_id, open_tx.local_id, open_tx.last_meter_wh, open_tx.last_meter_at,
                 StopReason.POWER_LOSS, cost=cost_json(cost.summary()) if cost else None))
+
+    async def _ended_while_away(self, c: ConnectorState, open_tx: OpenTransaction, left_at: float) -> None:
+        """A transaction whose EV left at ``left_at`` while no daemon was attached ends as that unplug
+        ends one, at that time: the supervisor ended the grant then, so a reading taken now is the
+        register at that moment, and the time this daemon was away after it is neither charging nor
+        parking time. Not resumed first: a car plugged in since is another's (no energy, no lock)."""
+        reading = await self.fresh_reading(c)  # (no transaction on ``c``: nothing priced up to now)
+        meter_stop = reading.energy_import_wh if reading else open_tx.last_meter_wh
+        samples = () if reading is None else (MeterSample(
+            c.id, open_tx.local_id, replace(reading, timestamp=left_at), ReadingContext.TRANSACTION_END,
+            connector_id=c.hw.connector_id),)
+        cost = self._start_cost(c.id, open_tx.started_at, open_tx.meter_start_wh)
+        if cost is not None:
+            cost.advance(left_at, meter_stop, charging=True)
+        log.info("connector %d: transaction %s ends: its EV left %.0f s ago, while the daemon was away; "
+                 "%.0f Wh delivered", c.id, open_tx.local_id, max(0.0, self.clock.time() - left_at),
+                 meter_stop - open_tx.meter_start_wh)
+        await self.outbox.put(TransactionStopped(
+            c.id, open_tx.local_id, meter_stop, left_at, StopReason.EV_DISCONNECTED, None, samples,
+            connector_id=c.hw.connector_id, cost=cost_json(cost.summary()) if cost else None))
+        if c.lock is not None and not c.plugged:
+            await set_lock(c.lock, False)

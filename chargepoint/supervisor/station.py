@@ -51,8 +51,9 @@ class Guarded:
     operative: bool = True
     #: The pilot state the last status showed (the loop's thread keeps it: ``status_changed``).
     cp_state: CpState | None = None
-    #: Its EV left while no daemon was attached, and no daemon has granted energy since.
-    ev_left: bool = False
+    #: When (the station's clock, seconds since the epoch) its EV left while no daemon was attached,
+    #: if no daemon has granted energy since: the daemon, back, ends that car's transaction then.
+    ev_left_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class SafetyStation:
         """The daemon's channel dropped. Charging connectors go on, capped, for the grace."""
         self.controller_attached = False
         for c in self.connectors.values():
-            c.ev_left = False  # a departure seen before is the last daemon's to have dealt with
+            c.ev_left_at = None  # a departure seen before is the last daemon's to have dealt with
         granted = [c for c in self.connectors.values() if c.evse.status.charging_allowed]
         if not granted:
             return
@@ -123,7 +124,7 @@ class SafetyStation:
         if status.cp_state is CpState.A and was in PLUGGED and status.charging_allowed \
                 and not self.controller_attached:
             c.evse.stop()
-            c.ev_left = True
+            c.ev_left_at = self.clock.time()
             log.warning("connector %d: the EV left while no daemon was attached: energy is no longer "
                         "granted there (the next car waits for the daemon)", connector_id)
 
@@ -193,7 +194,7 @@ class SafetyStation:
             if not c.operative:
                 raise WireError("refused", f"connector {c.id} is unavailable")
             c.evse.allow()
-            c.ev_left = False
+            c.ev_left_at = None
         else:
             c.evse.stop()
         return {}
@@ -252,7 +253,7 @@ class SafetyStation:
             "output_test": evse.output_test_active,
             "heartbeat_check": evse.heartbeat_check.report,
             "locked": None if c.lock is None else c.lock.locked(),
-            "ev_left": c.ev_left,
+            "ev_left_at": c.ev_left_at,
         }
 
 

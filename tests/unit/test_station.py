@@ -825,20 +825,26 @@ async def test_power_loss_resume_locks_the_plug_again(bench: Bench, tmp_path: Pa
 
 async def test_a_transaction_whose_ev_left_while_the_daemon_was_away_ends_as_an_unplug(
         bench: Bench, tmp_path: Path) -> None:
-    """The supervisor ended the grant when the EV left (no daemon attached) and says so: the
-    transaction ends as an unplug ends it, at a fresh reading (the meter has not moved since),
-    not at the last persisted one for power loss; the car plugged in since gets none of its energy."""
+    """The supervisor ended the grant when the EV left (no daemon attached) and says when: the
+    transaction ends as an unplug ends it, at that time and a fresh reading (the meter has not moved
+    since), not at the last persisted one for power loss, nor at the time the daemon came back; the
+    car plugged in since gets none of its energy."""
     state_dir = tmp_path / "db"
     dead, last = await _cut_off_transaction(bench, state_dir)
     started = dead.started[0]
+    left_at = dead.clock.time()  # the supervisor saw the EV leave as the daemon died
     rig, _ = await _restart(bench, dead, state_dir)  # another car is plugged in now
     cut_off = await rig.outbox.open_transactions()
-    rig.station.hold_for_recovery(cut_off, frozenset(), ev_left=frozenset({1}))
+    rig.station.hold_for_recovery(cut_off, frozenset(), ev_left={1: left_at})
     await rig.finish(rig.station.recover(cut_off, resume=False), within_s=5.0)
     [stop] = [e for e in rig.outbox.events if isinstance(e, TransactionStopped)]
     assert (stop.local_id, stop.reason) == (started.local_id, StopReason.EV_DISCONNECTED)
     assert stop.meter_stop_wh == pytest.approx(dead.world.meter.energy_wh, abs=1.0)
     assert stop.meter_stop_wh > last.reading.energy_import_wh
+    assert stop.timestamp == left_at < rig.clock.time()
+    [end] = stop.samples
+    assert end.context is ReadingContext.TRANSACTION_END and end.local_id == started.local_id
+    assert (end.reading.timestamp, end.reading.energy_import_wh) == (left_at, stop.meter_stop_wh)
     assert await rig.outbox.open_transactions() == []
     await rig.run(2.0)
     assert all(tx.local_id != started.local_id for _, tx in rig.station.active_transactions())

@@ -99,18 +99,22 @@ def test_an_ev_that_leaves_during_the_grace_takes_the_grant_with_it(tmp_path):
     c = charging(station, clock)
     station.detach()
     run(station, clock, 1.0)
-    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+    assert ask(station, "state")["connectors"][0]["ev_left_at"] is None
+    unplugged_at = clock.time()
     ask(station, "sim", connector=1, action="unplug")
     run(station, clock, 1.0)
     assert not c.evse.status.charging_allowed and not c.evse.status.contactor_closed
+    seen_by = clock.time()
     ask(station, "sim", connector=1, action="plug")
     run(station, clock, 10.0)
     status = c.evse.status
     assert status.cp_state is CpState.B and not status.contactor_closed and status.pwm_duty == 100.0
     station.attach()
-    assert ask(station, "hello")["connectors"][0]["ev_left"] is True
+    # When it left, on the station's clock: the daemon ends that car's transaction then, not now.
+    left_at = ask(station, "hello")["connectors"][0]["ev_left_at"]
+    assert unplugged_at <= left_at <= seen_by < clock.time() - 9.0
     ask(station, "energy", connector=1, granted=True)  # the daemon decided: a new session
-    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+    assert ask(station, "state")["connectors"][0]["ev_left_at"] is None
     run(station, clock, 3.0)
     assert c.evse.status.contactor_closed
 
@@ -122,7 +126,7 @@ def test_with_the_daemon_attached_an_unplug_leaves_the_grant_to_the_daemon(tmp_p
     ask(station, "sim", connector=1, action="unplug")
     run(station, clock, 1.0)
     assert c.evse.status.charging_allowed and not c.evse.status.contactor_closed
-    assert ask(station, "state")["connectors"][0]["ev_left"] is False
+    assert ask(station, "state")["connectors"][0]["ev_left_at"] is None
 
 def test_grace_zero_stops_at_once(tmp_path):
     station, clock = make(grace_s=0.0, tmp_path=tmp_path)
