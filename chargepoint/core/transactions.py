@@ -426,6 +426,8 @@ class TransactionRecorder:
         for open_tx in cut_off:
             c = connectors.get(open_tx.evse_id)
             kept, left_at = open_tx.evse_id in continuing, ev_left.get(open_tx.evse_id)
+            if left_at is not None and left_at < open_tx.started_at:
+                left_at = None  # an earlier car's departure (this one has had no energy granted yet)
             left = left_at is not None
             if c is not None and left_at is not None and self.settings.current.stop_tx_on_ev_disconnect:
                 await self._ended_while_away(c, open_tx, left_at)

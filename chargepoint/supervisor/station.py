@@ -52,7 +52,8 @@ class Guarded:
     #: The pilot state the last status showed (the loop's thread keeps it: ``status_changed``).
     cp_state: CpState | None = None
     #: When (the station's clock, seconds since the epoch) its EV left while no daemon was attached,
-    #: if no daemon has granted energy since: the daemon, back, ends that car's transaction then.
+    #: if no daemon has granted energy since: the daemon, back, ends that car's transaction then
+    #: (each daemon that attaches hears it, in case the one before was killed before recording it).
     ev_left_at: float | None = None
 
 
@@ -95,9 +96,9 @@ class SafetyStation:
 
     def detach(self) -> None:
         """The daemon's channel dropped. Charging connectors go on, capped, for the grace."""
+        # A departure seen before stays reported (``ev_left_at``) until a daemon grants energy
+        # again: the daemon that heard of it may have been killed before it recorded the stop.
         self.controller_attached = False
-        for c in self.connectors.values():
-            c.ev_left_at = None  # a departure seen before is the last daemon's to have dealt with
         granted = [c for c in self.connectors.values() if c.evse.status.charging_allowed]
         if not granted:
             return

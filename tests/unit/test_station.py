@@ -850,6 +850,22 @@ async def test_a_transaction_whose_ev_left_while_the_daemon_was_away_ends_as_an_
     assert all(tx.local_id != started.local_id for _, tx in rig.station.active_transactions())
     assert not rig.evse.status.charging_allowed and not rig.world.contactor.closed
 
+async def test_an_earlier_cars_departure_does_not_end_a_transaction_begun_since(
+        bench: Bench, tmp_path: Path) -> None:
+    """The supervisor reports a departure until a daemon grants energy again; a transaction begun
+    after it (its car not yet granted energy when the daemon died) is not that car's: it is cut off
+    as any other, at its last persisted reading."""
+    state_dir = tmp_path / "db"
+    dead, last = await _cut_off_transaction(bench, state_dir)
+    started = dead.started[0]
+    rig, _ = await _restart(bench, dead, state_dir)
+    cut_off = await rig.outbox.open_transactions()
+    rig.station.hold_for_recovery(cut_off, frozenset(), ev_left={1: started.timestamp - 60.0})
+    await rig.finish(rig.station.recover(cut_off, resume=False), within_s=5.0)
+    [stop] = [e for e in rig.outbox.events if isinstance(e, TransactionStopped)]
+    assert (stop.local_id, stop.reason) == (started.local_id, StopReason.POWER_LOSS)
+    assert stop.meter_stop_wh == last.reading.energy_import_wh
+
 # ---------------------------------------------------------------------------- 6. unlock
 async def test_unlock_stops_the_transaction_first_and_drives_the_lock_off_the_loop(
         bench: Bench) -> None:

@@ -113,6 +113,11 @@ def test_an_ev_that_leaves_during_the_grace_takes_the_grant_with_it(tmp_path):
     # When it left, on the station's clock: the daemon ends that car's transaction then, not now.
     left_at = ask(station, "hello")["connectors"][0]["ev_left_at"]
     assert unplugged_at <= left_at <= seen_by < clock.time() - 9.0
+    # That daemon is killed before it records the stop: the next one hears of it too.
+    station.detach()
+    run(station, clock, 1.0)
+    station.attach()
+    assert ask(station, "hello")["connectors"][0]["ev_left_at"] == left_at
     ask(station, "energy", connector=1, granted=True)  # the daemon decided: a new session
     assert ask(station, "state")["connectors"][0]["ev_left_at"] is None
     run(station, clock, 3.0)
