@@ -10,6 +10,7 @@ nothing.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -22,7 +23,8 @@ from chargepoint.supervisor.client import SupervisorClient
 from chargepoint.supervisor.wire import WireError
 
 
-def _text(hello: dict[str, Any]) -> str:
+def as_text(hello: dict[str, Any]) -> str:
+    """The hello in words, for a technician: the supervisor, then each connector."""
     s = hello.get("supervisor", {})
     lines = [f"Safety supervisor pid {s.get('pid')} ({s.get('backend')}), up {s.get('up_s')} s: "
              f"step p99 <= {s.get('step_p99_ms')} ms, longest {s.get('step_max_ms')} ms, "
@@ -41,6 +43,10 @@ def _text(hello: dict[str, Any]) -> str:
         claims = ", ".join(f"{k} {v:g} A" for k, v in sorted(c.get("claims", {}).items()))
         lines.append(f"  limits     {claims or 'none'}; binding {st['binding'] or '-'}")
         lines.append(f"  faults     {', '.join(st['faults']) or '-'}")
+        if c.get("ev_left_at") is not None:
+            when = datetime.datetime.fromtimestamp(c["ev_left_at"]).strftime("%Y-%m-%d %H:%M:%S")
+            lines.append(f"  EV left    {when}, with no daemon attached: energy withdrawn; the daemon, back, "
+                         "ends its transaction then")
     return "\n".join(lines)
 
 
@@ -61,7 +67,7 @@ def safety(config_path: str, json_output: bool) -> None:
         raise click.ClickException(f"{exc.message} (systemctl status chargepoint-safety)") from None
     finally:
         client.close()
-    click.echo(json.dumps(hello, default=str) if json_output else _text(hello))
+    click.echo(json.dumps(hello, default=str) if json_output else as_text(hello))
 
 
 def register(main: click.Group) -> None:
