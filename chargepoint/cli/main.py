@@ -57,9 +57,9 @@ def main() -> None:
 @click.option("--config", "config_path", required=True, metavar="FILE", help=run_command.CONFIG_HELP)
 @click.option("--log-level", type=click.Choice(run_command.LOG_LEVELS), default="info", show_default=True)
 def run(config_path: str, log_level: str) -> None:
-    # `chargepoint run` goes to chargepoint.app.command, which reads these options itself, before anything
-    # of the CLI is loaded (chargepoint.launcher); this entry lists the command in `chargepoint --help`,
-    # completes its options, and serves callers of the group itself.
+    # `chargepoint run` goes to chargepoint.app.command, which reads these options with argparse, before
+    # anything of the CLI is loaded (chargepoint.launcher); this entry lists the command in `chargepoint
+    # --help`, completes its options, and serves callers of the group itself.
     sys.exit(run_command.main(["--config", config_path, "--log-level", log_level]))
 
 

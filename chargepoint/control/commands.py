@@ -9,6 +9,7 @@ asked.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -231,8 +232,9 @@ async def _selftest(s: StationService, args: dict[str, Any]) -> dict[str, Any]:
     busy = [evse_id for evse_id in s.station.connectors if evse_id in s.testing]
     if busy:
         raise ControlError("busy", f"a test is already running on connector {busy[0]}")
-    # The commissioning test's checks load when a technician runs it, not with the daemon (months resident).
-    from chargepoint.control import selftest
+    # The commissioning test's checks load when a technician runs it, not with the daemon (months
+    # resident), and in a worker thread: an import reads files, which the event loop never waits for.
+    selftest = await asyncio.to_thread(importlib.import_module, "chargepoint.control.selftest")
 
     s.testing.update(s.station.connectors)
     try:

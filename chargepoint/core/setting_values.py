@@ -9,7 +9,7 @@ from outside: an OCPP key or device-model variable, the control API, the store.
 
 Each attribute reads the live value, so a change made through
 ``Settings.set`` (by the CSMS or the CLI) is seen at the next read.
-``tests/unit/test_setting_values.py`` keeps this class and ``DEFINITIONS`` in step.
+``tests/unit/test_settings_typed.py`` keeps this class and ``DEFINITIONS`` in step.
 """
 
 from __future__ import annotations

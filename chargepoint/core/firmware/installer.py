@@ -130,11 +130,8 @@ class VenvInstaller:
         refusal = self.refusal()
         if refusal is not None:
             raise InstallError(refusal)
-        # Loaded by the first update, not at start: the daemon keeps every module it imports for months.
-        from chargepoint.core.firmware.package import unpack
-
         work = self.state_dir / "firmware" / "unpacked"
-        wheel, version, bundled = await asyncio.to_thread(unpack, package, work)
+        wheel, version, bundled = await asyncio.to_thread(_unpack, package, work)
         if trial.current(self.venvs_dir) == version:
             raise InstallError(f"version {version} is the one running")
         target = await asyncio.to_thread(self._entry, version)
@@ -321,3 +318,12 @@ class CommandInstaller:
         name = os.path.basename(self.command[0])
         await run_step([*self.command, str(package)], f"the installer command {name}")
         return Installed(None, restart=False)
+
+
+def _unpack(package: pathlib.Path, workdir: pathlib.Path) -> tuple[pathlib.Path, str, bool]:
+    """``package.unpack``, imported here in the worker thread: the first update loads the package
+    reader (tarfile, zipfile, the wheel's metadata) off the event loop, and a daemon that starts
+    does not load it at all (it keeps every module it imports for months)."""
+    from chargepoint.core.firmware.package import unpack
+
+    return unpack(package, workdir)
