@@ -132,7 +132,7 @@ async def test_a_full_disk_stops_energy_and_sends_nothing_undurable(csms: Loopba
 
 
 async def test_an_acknowledged_message_is_gone_from_disk_when_ack_returns(tmp_path: Path):
-    """Each answer is committed before the next message goes: a kill resends at most one."""
+    """``ack`` returns once the answer is committed: what a process killed then finds on disk."""
     from chargepoint.core.events import IdToken, MeterSample, ReadingContext, TransactionStarted
     from hal.interfaces import MeterReading
 

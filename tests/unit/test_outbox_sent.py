@@ -133,14 +133,16 @@ def reading(wh: float, at: float) -> MeterReading:
 
 
 @pytest.mark.parametrize("version", ["2.0.1", "1.6"])
-@pytest.mark.parametrize("unanswered", [0, 1, 2], ids=["head-from-before", "made-at-ack", "made-at-put"])
+@pytest.mark.parametrize("unanswered", [0, 1, 2],
+                         ids=["head-from-before", "made-with-the-one-before", "made-at-put"])
 @pytest.mark.parametrize("restart", [True, False], ids=["restart", "link-down"])
 async def test_a_resend_is_the_first_send_byte_for_byte(tmp_path, version, unanswered, restart):
     """A message sent and not answered (the daemon killed, or the link lost) is sent again as the
     same text, although the link's state (2.0.1's offline flag: the new connection opened after the
     event) and a setting it was made from (the sampled measurands) changed meanwhile. Each way a
     message gets its wire form is covered: the head waiting from before the connection, the next
-    message made with the previous one's answer, a message made as it was queued."""
+    message made while the one before it is on the wire (2.0.1) or with its answer (1.6: it needs
+    the transaction id), a message made as it was queued."""
     config = parse({"station": {"identity": "CP-RESEND", "state_dir": str(tmp_path)},
                     "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
     settings = Settings(config)
@@ -216,3 +218,91 @@ async def test_201_messages_made_ahead_are_numbered_as_after_the_answer_before_t
     assert [json.loads(p)["seqNo"] for p in link.payloads()] == [0, 1, 2, 3, 4]
     assert made_ahead, "no message was made while the one before was on the wire"
     await store.close()
+
+
+# ------------------------------------------------------- the next one goes while the answer commits
+class WatchedLink(Link):
+    """A link that looks at the state database at the moment each CALL goes out (what a process
+    killed right then would find) and can hold the CSMS's answer to one CALL until told."""
+
+    def __init__(self, path: Any, held: int) -> None:
+        super().__init__()
+        self.path = path
+        self.held = held
+        self.release = asyncio.Event()
+        self.on_disk_at_send: list[dict[int, str | None]] = []
+
+    async def send(self, frame: str) -> None:
+        self.on_disk_at_send.append(stored_forms(self.path))
+        if len(self.frames) == self.held:
+            self.frames.append(frame)
+            unique_id, action, _ = CALL.match(frame).groups()  # type: ignore[union-attr]
+            answer = f"[3,{unique_id},{json.dumps(ANSWERS.get(action, {}))}]"
+
+            async def answer_when_released() -> None:
+                await self.release.wait()
+                await self.peer.route_message(answer)
+
+            asyncio.ensure_future(answer_when_released())
+            return
+        await super().send(frame)
+
+
+def stored_forms(path: Any) -> dict[int, str | None]:
+    """Queued message -> the payload text of its stored wire form (None: none yet), read by a
+    connection of its own."""
+    import sqlite3
+
+    db = sqlite3.connect(path / "chargepoint.sqlite")
+    try:
+        rows = db.execute("SELECT seq, event FROM outbox ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    return {seq: (json.loads(text).get("sent") or {}).get("payload") for seq, text in rows}
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_the_next_message_goes_while_the_answer_commits_a_kill_resends_two(tmp_path, version):
+    """The delivery loop sends the next queued message as soon as the current one is answered,
+    while that answer's commit runs; the message after it waits for the commit. At every send the
+    database holds the message's wire form as sent (a resend is byte for byte) and at most one
+    message that the CSMS has already answered (a kill resends at most two)."""
+    config = parse({"station": {"identity": "CP-AHEAD", "state_dir": str(tmp_path)},
+                    "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
+    settings = Settings(config)
+    store, box = await reopen(tmp_path)
+    start = await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 1000.0, 100.0))
+    await box.ack(start, remote_id="7")  # the start was answered on an earlier connection
+    samples = [await box.put(MeterSample(1, "L1", reading(1100.0 + n, 110.0 + n), ReadingContext.PERIODIC,
+                                         32.0)) for n in range(5)]
+    seqs = [entry.seq for entry in samples]
+    link = WatchedLink(tmp_path, held=1)
+    sender = connect(version, box, settings, link, connected_at=95.0)
+    # The second message is on the wire, unanswered; the third's form is made and committed meanwhile.
+    await until(lambda: len(link.frames) == 2 and stored_forms(tmp_path).get(seqs[2]) is not None)
+    gate, entered = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def hold() -> None:  # the store's thread is busy (a slow card) until the gate opens
+        loop.call_soon_threadsafe(entered.set)
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
+
+    store.submit(hold)
+    await entered.wait()
+    link.release.set()  # the second is answered; its answer cannot commit while the store is held
+    await until(lambda: len(link.frames) == 3)
+    assert seqs[1] in stored_forms(tmp_path), "the third went out before the second's answer committed"
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(link.frames) == 3, "the fourth must wait for the second's answer to be on disk"
+    gate.set()
+    await until(lambda: len(box) == 0)
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    await store.close()
+
+    assert len(link.frames) == len(samples)
+    for sent_index, (seq, on_disk) in enumerate(zip(seqs, link.on_disk_at_send, strict=True)):
+        assert on_disk.get(seq) == link.payloads()[sent_index], f"{seq} was sent before its form was stored"
+        answered_but_stored = [s for s in on_disk if s < seq]
+        assert len(answered_but_stored) <= 1, f"sending {seq}, answers unrecorded: {answered_but_stored}"

@@ -12,17 +12,20 @@ never be lost); a periodic meter sample is written without the station waiting
 for it, but ``wait_head`` hands an entry to the sender only once its write has
 committed, so the CSMS is never told of energy a crash could take back (and a
 power-loss stop, made from the last persisted reading, is never below a sample
-the CSMS has seen). Each acknowledgement is committed before the next message
-is sent, without a flush to the SD card (WAL, synchronous=NORMAL: it survives
-the process being killed, not a power cut), so a killed daemon resends at most
-the one message whose answer it had not yet recorded; after a power cut a few
-more may be resent, never lost.
+the CSMS has seen). An acknowledgement is committed without a flush to the SD
+card (WAL, synchronous=NORMAL: it survives the process being killed, not a
+power cut) while the next message is on the wire, and before the one after it
+goes out: a killed daemon resends at most two messages, the one whose answer it
+had not yet recorded and the one then on the wire; after a power cut a few more
+may be resent, never lost.
 
 A resend is the message first sent, byte for byte: a message's wire form
-(``Sent``: the action and payload text the connected sender made) is fixed in
-its row before it first goes out, in a write the outbox makes anyway where it
-can (the put of a message that goes out at once, the acknowledgement of the
-one before it), and every later send uses it.
+(``Sent``: the action and payload text the connected sender made) is committed
+in its row before it first goes out, and every later send uses it. Where it can,
+that is a write the outbox makes anyway (the put of a message that goes out at
+once, the acknowledgement of the one before it); in a backlog the sender fixes
+the next message's form while the current one is on the wire (``fix_ahead``),
+so the next can go out as soon as the current one is answered.
 
 A write that fails (disk full, file system read-only) fails the store: the
 entry is never sent, and the station stops energy (see ``Store.failure``).
@@ -66,7 +69,7 @@ from chargepoint.core.storage.outbox_codec import Sent, decode, decode_stored, e
 from chargepoint.core.storage.outbox_db import OpenTransaction
 from chargepoint.core.storage.store import Store, StoreError
 
-__all__ = ["Entry", "OpenTransaction", "Outbox", "Sent", "decode", "encode", "event_time"]
+__all__ = ["Answered", "Entry", "OpenTransaction", "Outbox", "Sent", "decode", "encode", "event_time"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,17 @@ log = logging.getLogger(__name__)
 class Entry:
     seq: int
     event: TransactionEvent
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A message the CSMS answered, out of the queue, its record not yet written (``Outbox.record``)."""
+
+    seq: int
+    local_id: str
+    remote_id: str | None
+    #: The transaction whose last message this was (its row may go), or None.
+    finished: str | None
 
 
 #: Makes a queued message's wire form for the connected sender (None: it cannot be made yet).
@@ -106,6 +120,8 @@ class Outbox:
         self._local_only: set[str] = set()
         #: Sequence number -> the message's wire form, fixed before its first send (see ``Sent``).
         self._sent: dict[int, Sent] = {}
+        #: Sequence number -> the commit of its wire form, where that may still run (see ``form_written``).
+        self._form_writes: dict[int, asyncio.Future[object]] = {}
         #: The connected sender's form and maker of wire forms (see ``attach_sender``), or None.
         self._sender: tuple[str, MakeSent] | None = None
 
@@ -226,6 +242,7 @@ class Outbox:
         if thin is not None:
             self._writes.pop(thin, None)
             self._sent.pop(thin, None)
+            self._form_writes.pop(thin, None)
         sent = self._make_sent(entry) if len(self._queue) == 1 else None  # the head: it goes out next
         if self.store is None:
             return None
@@ -273,12 +290,20 @@ class Outbox:
         await self.acknowledge(entry, remote_id)
 
     def acknowledge(self, entry: Entry, remote_id: str | None = None) -> asyncio.Future[object]:
-        """``ack`` in two halves: the entry leaves the queue now; the returned future is its commit.
+        """``ack`` in two halves: the entry leaves the queue now; the returned future is its commit,
+        which also fixes the new head's wire form if it had none (the head waits for it)."""
+        answer = self.take_answered(entry, remote_id)
+        head = self._queue[0] if self._queue else None
+        sent = self._make_sent(head) if head is not None else None
+        return self.record(answer, (head, sent) if head is not None and sent is not None else None)
 
-        A sender may prepare the next message meanwhile, but must await the commit
-        before that message goes out: then at most one answered message is ever
-        not yet recorded, so a killed daemon resends at most one. If the write
-        fails the commit never completes (see ``_settled``).
+    def take_answered(self, entry: Entry, remote_id: str | None = None) -> Answered:
+        """The CSMS answered ``entry`` (the head): it leaves the queue now; ``record`` writes that.
+
+        A sender may write the answer with the wire form of the message after next
+        (``fix_ahead``), while the next one is on the wire: one write per message, and
+        at most one answered message is ever not yet recorded, so a killed daemon
+        resends at most two (that one and the one on the wire).
         """
         if not self._queue or self._queue[0].seq != entry.seq:
             raise RuntimeError(f"ack of entry {entry.seq} which is not at the head")
@@ -288,18 +313,27 @@ class Outbox:
         if isinstance(event, TransactionStarted) and remote_id is not None:
             self._remote_ids[event.local_id] = remote_id
         self._sent.pop(entry.seq, None)
-        head = self._queue[0] if self._queue else None
-        sent = self._make_sent(head) if head is not None else None
+        self._form_writes.pop(entry.seq, None)
+        finished = event.local_id if isinstance(event, TransactionStopped) else None
+        return Answered(entry.seq, event.local_id, remote_id, finished)
+
+    def record(self, answer: Answered, ahead: tuple[Entry, Sent] | None = None) -> asyncio.Future[object]:
+        """Write ``answer`` (and ``ahead``: a queued message's wire form, fixed in the same write);
+        the returned future is the commit. If the write fails it never completes (see ``_settled``)."""
+        if ahead is not None:
+            self._sent[ahead[0].seq] = ahead[1]
         if self.store is None:
             done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
-        finished = event.local_id if isinstance(event, TransactionStopped) else None
-        following = (head.seq, sent) if head is not None and sent is not None else None
-        write = self.store.submit(outbox_db.write_ack, self.store, entry.seq, event.local_id, remote_id,
-                                  finished, following)
-        return _settled(write, f"the answer to transaction message {entry.seq} was not recorded "
-                               "(%s): the message goes again after the restart")
+        following = (ahead[0].seq, ahead[1]) if ahead is not None else None
+        write = self.store.submit(outbox_db.write_ack, self.store, answer.seq, answer.local_id,
+                                  answer.remote_id, answer.finished, following)
+        committed = _settled(write, f"the answer to transaction message {answer.seq} was not recorded "
+                                    "(%s): the message goes again after the restart")
+        if following is not None:
+            self._form_writes[following[0]] = committed
+        return committed
 
     # ---------------------------------------------------------- wire forms
     def attach_sender(self, form: str, make: MakeSent) -> None:
@@ -307,8 +341,9 @@ class Outbox:
 
         The outbox then fixes a message's wire form in a write it makes anyway: with the
         put of a message that goes out at once (the queue was empty), with the
-        acknowledgement of the message before it otherwise. Only a head from before the
-        connection costs a write of its own (``record_sent``).
+        acknowledgement of the message before it otherwise. A head from before the
+        connection costs a write of its own (``record_sent``), and so does a message the
+        sender makes while the one before it is on the wire (``fix_ahead``).
         """
         self._sender = (form, make)
 
@@ -321,6 +356,32 @@ class Outbox:
         """``entry``'s wire form if it has one in ``form``: what every send of it must be."""
         sent = self._sent.get(entry.seq)
         return sent if sent is not None and sent.form == form else None
+
+    def fix_ahead(self, entry: Entry, sent: Sent, answer: Answered | None = None) -> asyncio.Future[object]:
+        """Fix ``entry``'s wire form now, while the message before it is on the wire, in the write
+        of ``answer`` (the one before that) if there is one, else in a write of its own (the first
+        message of a backlog); ``form_written`` waits for it. Returns the write's commit."""
+        if answer is not None:
+            return self.record(answer, (entry, sent))
+        self._sent[entry.seq] = sent
+        committed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.store is None:
+            committed.set_result(None)
+            return committed
+        write = self.store.submit(outbox_db.write_sent, self.store, entry.seq, sent)
+        line = f"the wire form of transaction message {entry.seq} was not recorded (%s): it is not sent"
+        committed = self._form_writes[entry.seq] = _settled(write, line)
+        return committed
+
+    async def form_written(self, entry: Entry) -> None:
+        """Return once ``entry``'s wire form is on disk (if its write fails, never: nothing that is
+        not durable goes out, and the store's failure stops the station)."""
+        committing = self._form_writes.get(entry.seq)
+        if committing is None:
+            return
+        if not committing.done():
+            await asyncio.shield(committing)  # a sender cancelled meanwhile leaves it for the next one
+        self._form_writes.pop(entry.seq, None)
 
     async def record_sent(self, entry: Entry, sent: Sent) -> None:
         """Fix ``entry``'s wire form before its first send; on disk when this returns (as durable

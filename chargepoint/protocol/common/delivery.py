@@ -5,13 +5,15 @@ event, whether it can be made yet, what the CSMS's answer means. The loop is
 the same for all:
 
 - in order, one at a time, each message leaving the queue only after its answer;
-- each answer is committed before the next message goes out (see
-  ``Outbox.acknowledge``), so a killed daemon resends at most one; the next
-  message's wire form is fixed in that same commit;
-- to keep the rate of a backlog, the next message is made while the current
-  one is on the wire (``after_send``, in the sending task itself: a task per
-  message would cost two turns of the event loop each), and the commit
-  overlaps with fetching it;
+- nothing goes out before its wire form is committed (a resend is the first
+  send, byte for byte);
+- the next message goes out as soon as the current one is answered; that
+  answer is written while the next is on the wire, in one write with the wire
+  form of the message after it (made then: ``after_send``, in the sending task
+  itself), and that message goes out only once the write has committed. So a
+  backlog costs one write per message and no wait for it, and a killed daemon
+  resends at most two messages (the answered one not yet recorded, the one on
+  the wire);
 - a CALLERROR (or an answer that does not say what it must) is retried
   ``tx_message_attempts`` times, ``tx_message_retry_interval_s`` times the
   attempt apart, then dropped; an unanswered message is kept and sent again,
@@ -29,7 +31,7 @@ from ocpp.exceptions import OCPPError
 
 from chargepoint.core.events import TransactionStopped
 from chargepoint.core.settings import Settings
-from chargepoint.core.storage.outbox import Entry, Outbox, Sent
+from chargepoint.core.storage.outbox import Answered, Entry, Outbox, Sent
 from chargepoint.protocol.common.peer import WireCall
 from hal.clock import Clock
 
@@ -73,8 +75,10 @@ class Delivery:
         self.clock = clock
         self.words = words
         self._call = call
-        #: The next message, made by ``after_send`` while the current one is on the wire.
-        self._ready: tuple[Entry, Sent | None] | None = None
+        #: An answer out of the queue whose record waits for the next message to go out.
+        self._unrecorded: Answered | None = None
+        #: The commit of the last answer recorded: the next message goes out once it is done.
+        self._recording: asyncio.Future[object] | None = None
 
     async def run(self) -> None:
         """Send queued transaction messages in order until the connection ends."""
@@ -82,27 +86,23 @@ class Delivery:
         try:
             await self._drain()
         finally:
+            self._record_unrecorded()
             self.outbox.detach_sender(self._made)
 
     async def _drain(self) -> None:
         attempts = 0
-        committing: asyncio.Future[object] | None = None
         while True:
             entry = await self.outbox.wait_head()
-            if committing is not None:
-                await committing
-                committing = None
-            sent = self.outbox.sent(entry, self.words.form)
-            if sent is None:
-                sent = self.words.wire_form(entry)
-                if sent is None:
-                    committing = self._acknowledge(entry)
-                    continue
-                await self.outbox.record_sent(entry, sent)
-            self._ready = None
+            sent = await self._durable_form(entry)
+            if self._recording is not None and not self._recording.done():
+                await asyncio.shield(self._recording)  # (shared: a cancel here must not cancel it)
+            if sent is None:  # nothing to send in this version: it leaves the queue as answered
+                self._record_unrecorded()
+                self._answered(entry, None)
+                continue
             try:
                 result = await self._call(WireCall(sent.action, sent.payload), built_here=True,
-                                          after_send=lambda current=entry: self._prepare_following(current))
+                                          after_send=lambda current=entry: self._after_send(current))
                 remote_id = self.words.on_result(entry, result)
             except TimeoutError:
                 # Unknown whether the CSMS processed it: keep it (same text) and try again.
@@ -119,33 +119,62 @@ class Delivery:
                     continue
                 log.error("%s refused %d times; dropped: %s", self.words.label(sent), attempts, exc)
                 remote_id = None
+            finally:
+                self._record_unrecorded()  # the CALL did not go out after all: nothing to write it with
             attempts = 0
-            committing = self._acknowledge(entry, remote_id)
+            self._answered(entry, remote_id)
 
-    def _acknowledge(self, entry: Entry, remote_id: str | None = None) -> asyncio.Future[object]:
-        committing = self.outbox.acknowledge(entry, remote_id=remote_id)
+    async def _durable_form(self, entry: Entry) -> Sent | None:
+        """``entry``'s wire form, committed (made now if it has none in this version's form);
+        None: this version sends nothing for it."""
+        sent = self.outbox.sent(entry, self.words.form)
+        if sent is not None:
+            await self.outbox.form_written(entry)
+            return sent
+        sent = self.words.wire_form(entry)
+        if sent is not None:
+            await self.outbox.record_sent(entry, sent)
+        return sent
+
+    def _answered(self, entry: Entry, remote_id: str | None) -> None:
+        """``entry`` leaves the queue. If the next message already has its form, the answer is
+        recorded once that one is on the wire (with the form of the one after it); otherwise now,
+        and the next message, made with it, waits for that write."""
+        head = self.outbox.following() if self.outbox.head() is entry else None
+        if head is not None and self.outbox.sent(head, self.words.form) is not None:
+            self._unrecorded = self.outbox.take_answered(entry, remote_id)
+        else:
+            self._recording = self.outbox.acknowledge(entry, remote_id=remote_id)
         if isinstance(entry.event, TransactionStopped):
             self.outbox.forget(entry.event.local_id)  # its messages have all gone
-        return committing
 
-    def _prepare_following(self, current: Entry) -> None:
-        """Make the message after ``current`` while ``current`` is on the wire: only if nothing
-        it needs can still change (its write has committed, the version can make it yet)."""
+    def _record_unrecorded(self) -> None:
+        if self._unrecorded is not None:
+            answer, self._unrecorded = self._unrecorded, None
+            self._recording = self.outbox.record(answer)
+
+    def _after_send(self, current: Entry) -> None:
+        """``current`` is on the wire: record the answer before it, with the wire form of the
+        message after it if that can be made now (it is on disk, has no form yet in this
+        version's, and nothing it needs can still change)."""
+        answer, self._unrecorded = self._unrecorded, None
+        ahead: tuple[Entry, Sent] | None = None
         try:
             following = self.outbox.following()
-            if following is None or not self.words.can_make(following, current):
-                self._ready = None
-                return
-            self._ready = following, self.words.wire_form(following, current)
+            if (following is not None and self.outbox.sent(following, self.words.form) is None
+                    and self.words.can_make(following, current)):
+                sent = self.words.wire_form(following, current)
+                ahead = (following, sent) if sent is not None else None
         except Exception:  # made again when its turn comes; the CALL out must be awaited
-            self._ready = None
             log.exception("making the next queued message ahead failed")
+        if ahead is not None:
+            self._recording = self.outbox.fix_ahead(*ahead, answer=answer)
+        elif answer is not None:
+            self._recording = self.outbox.record(answer)
 
     def _made(self, head: Entry) -> Sent | None:
-        """The outbox's new head as the outbox fixes it: made ahead if it was, else now, if it can be."""
-        ready, self._ready = self._ready, None
-        if ready is not None and ready[0] is head and ready[1] is not None:
-            return ready[1]
+        """The outbox's new head as the outbox fixes it (with a put or an acknowledgement), if it
+        can be made now."""
         if not self.words.can_make(head, None):
             return None
         return self.words.wire_form(head)
