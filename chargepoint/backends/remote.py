@@ -11,6 +11,7 @@ by itself once no daemon has come back for a while (``supervise --exit-when-idle
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -113,7 +114,11 @@ class SupervisedSimMeter:
             return MeterFailure(MeterFailureKind.DISCONNECTED, "the safety supervisor serving it is gone")
         if port != self._port:
             await self._drop()
-            self._meter, self._port = _sim_meter(self._config, self._connector, self._clock, int(port)), port
+            # Importing the Modbus driver (pymodbus: about 30 ms at the first read) and reading the
+            # register map are file reads: a worker thread does them, not the event loop.
+            register_map = await asyncio.to_thread(_sim_register_map, sim_meter_model(self._config))
+            self._meter = _sim_meter(self._config, self._connector, self._clock, int(port), register_map)
+            self._port = port
         result: MeterReading | MeterFailure = await self._meter.read()
         return result
 
@@ -213,14 +218,22 @@ def build_remote_hardware(config: Config, client: SupervisorClient, hello: dict[
     return hardware
 
 
-def _sim_meter(config: Config, connector: Any, clock: Clock, port: int) -> Any:
+def _sim_register_map(model: str) -> Any:
+    """The simulated meter's register map, its Modbus driver imported (in a worker thread)."""
+    import hal.meters.bus
+    import hal.meters.modbus_meter  # noqa: F401
+    from hal.meters.registermap import load_map
+
+    return load_map(model)
+
+
+def _sim_meter(config: Config, connector: Any, clock: Clock, port: int, register_map: Any) -> Any:
     from hal.meters.bus import BusSettings, ModbusBus
     from hal.meters.modbus_meter import ModbusMeter
-    from hal.meters.registermap import load_map
 
     timeout_s = min(config.meter.timeout_s, 0.25)  # loopback answers at once
     bus = ModbusBus(BusSettings("tcp", host="127.0.0.1", tcp_port=port, timeout_s=timeout_s))
-    return ModbusMeter(bus, load_map(sim_meter_model(config)), 1, clock=clock, retries=0,
+    return ModbusMeter(bus, register_map, 1, clock=clock, retries=0,
                        max_power_w=max_power_w(config.meter, connector),
                        name=f"connector {connector.id} meter")
 

@@ -37,6 +37,8 @@ AT_FIRST_USE = (
     "ftplib",  # an FTP download or upload
     "chargepoint.control.selftest",  # `chargepoint selftest`, the commissioning test
     "chargepoint.config.placeholders",
+    "hal.meters.bus",  # the simulated meter's Modbus driver, with pymodbus: at its first read, in a thread
+    "pymodbus",
 )
 
 #: Loaded only where OCPP 2.0.1, or 2.1 (built on it), is offered (``protocol.registry.load``): a
