@@ -230,11 +230,16 @@ def child_env(workdir: Path) -> dict[str, str]:
 
 def daemon_config(identity: str, port: int, state_dir: Path) -> str:
     """The daemon's TOML: sim hal at real-time speed, 1 Hz meter polling, local CSMS, OCPP 1.6 only
-    (the baseline speaks 1.6: offering 2.0.1 too would load the library's 2.0.1 part besides)."""
+    (the baseline speaks 1.6: offering 2.0.1 too would load the library's 2.0.1 part besides).
+
+    Its control socket is in its state directory, not the default /run/chargepoint/control.sock: a
+    daemon finding that one served by another (a test suite, a demo on the same machine) serves none,
+    and is measured without its control server and the socket's group lookup."""
     return (f'[station]\nidentity = "{identity}"\nstate_dir = "{state_dir}"\n\n'
             f'[ocpp]\ncsms_url = "ws://{HOST}:{port}"\nversions = ["1.6"]\n\n'
             "[simulation]\nspeed = 1.0\n\n"
-            "[meter]\npoll_interval_s = 1.0\n")
+            "[meter]\npoll_interval_s = 1.0\n\n"
+            f'[control]\nsocket = "{state_dir / "control.sock"}"\n')
 
 
 def chargepoint_command() -> str:
