@@ -8,6 +8,7 @@ from pathlib import Path
 
 from chargepoint.config import parse
 from chargepoint.control.shapes import connector_json
+from chargepoint.core.events import TransactionStopped
 from chargepoint.core.tariff_book import TariffBook, TariffChange
 from chargepoint.core.tariffs.tariff import Price, PriceList, Tariff
 from chargepoint.core.tariffs.tariff_codec import cost_from_json
@@ -119,3 +120,32 @@ async def test_solar_mode_pv_prices_a_home_session_at_the_feed_in_price(bench: B
     book.solar_mode = lambda: "pv"
     pv = book.for_session(1)
     assert (pv.tariff_id, pv.energy.prices[0].amount) == ("home-pv", D("0.08"))
+
+
+async def test_a_transaction_whose_ev_left_while_the_daemon_was_away_is_priced_up_to_its_departure(
+        bench: Bench, tmp_path: Path) -> None:
+    """Recovered after its EV left (no daemon attached), a transaction costs its energy and its
+    charging time up to the departure: the time the daemon stayed away after it is not charged."""
+    state_dir = tmp_path / "db"
+    dead, _ = await test_station._cut_off_transaction(bench, state_dir)
+    started = dead.started[0]
+    left_at = dead.clock.time()
+    rig, store = await test_station._restart(bench, dead, state_dir)
+    book = rig.station.tariffs
+    await book.attach(store)
+    per_minute = D("0.05")
+    await book.set_default(0, Tariff("op-time", "EUR", energy=PriceList((Price(D("0.30")),)),
+                                     charging_time=PriceList((Price(per_minute),))))
+    await rig.run(300)  # the daemon comes back five minutes after the departure
+    cut_off = await rig.outbox.open_transactions()
+    rig.station.hold_for_recovery(cut_off, frozenset(), ev_left={1: left_at})
+    await rig.finish(rig.station.recover(cut_off, resume=False), within_s=5.0)
+    [stop] = [e for e in rig.outbox.events if isinstance(e, TransactionStopped)]
+    assert stop.local_id == started.local_id and stop.cost is not None
+    cost = cost_from_json(stop.cost)
+    assert cost.usage.charging_s == exact(left_at - started.timestamp)
+    assert rig.clock.time() - left_at >= 300
+    delivered = exact(stop.meter_stop_wh) - exact(started.meter_start_wh)
+    assert cost.usage.energy_wh == delivered > 0
+    assert cost.total.excl_tax == (delivered / 1000 * D("0.30")
+                                   + exact(left_at - started.timestamp) / 60 * per_minute)
