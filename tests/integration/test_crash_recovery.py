@@ -55,6 +55,8 @@ cycle_idle_s = 8
 ev_capacity_wh = 400000
 [meter]
 poll_interval_s = 1.0
+[control]
+socket = "{path.parent / 'control.sock'}"
 """)
 
 

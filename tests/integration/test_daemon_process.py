@@ -24,6 +24,8 @@ state_dir = "{tmp_path / 'state'}"
 [ocpp]
 csms_url = "{csms.url}"
 reconnect_min_s = 0.2
+[control]
+socket = "{tmp_path / 'control.sock'}"
 """)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargepoint.cli", "run", "--config", str(config),

@@ -44,6 +44,8 @@ state_dir = "{tmp_path / 'state'}"
 [ocpp]
 csms_url = "{csms_url}"
 reconnect_min_s = 0.2
+[control]
+socket = "{tmp_path / 'control.sock'}"
 """)
     return config
 
