@@ -306,3 +306,39 @@ async def test_the_next_message_goes_while_the_answer_commits_a_kill_resends_two
         assert on_disk.get(seq) == link.payloads()[sent_index], f"{seq} was sent before its form was stored"
         answered_but_stored = [s for s in on_disk if s < seq]
         assert len(answered_but_stored) <= 1, f"sending {seq}, answers unrecorded: {answered_but_stored}"
+
+
+class BrokenLink(Link):
+    """A link that breaks as the CALL numbered ``breaks_at`` (0 = the first) is sent."""
+
+    def __init__(self, breaks_at: int) -> None:
+        super().__init__()
+        self.breaks_at = breaks_at
+
+    async def send(self, frame: str) -> None:
+        if len(self.frames) == self.breaks_at:
+            raise ConnectionError("the link went down")
+        await super().send(frame)
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_an_answer_waiting_for_the_next_send_is_recorded_when_the_link_breaks(tmp_path, version):
+    """An answer is written with the next message's send; when that send fails (the link is down)
+    it is written all the same, so the answered message is not sent again after a restart."""
+    config = parse({"station": {"identity": "CP-BROKEN", "state_dir": str(tmp_path)},
+                    "ocpp": {"csms_url": "ws://csms.invalid/ocpp"}}, "<test>")
+    settings = Settings(config)
+    store, box = await reopen(tmp_path)
+    start = await box.put(TransactionStarted(1, "L1", IdToken("TAG"), 1000.0, 100.0))
+    await box.ack(start, remote_id="7")
+    samples = [await box.put(MeterSample(1, "L1", reading(1100.0 + n, 110.0 + n), ReadingContext.PERIODIC,
+                                         32.0)) for n in range(4)]
+    link = BrokenLink(breaks_at=2)
+    sender = connect(version, box, settings, link, connected_at=95.0)
+    await asyncio.gather(sender, return_exceptions=True)
+    assert len(link.frames) == 2
+    await store.call(lambda: None)  # the store's writes are done in order: all before this one
+    await store.close()
+    store, box = await reopen(tmp_path)
+    assert [entry.seq for entry in box.entries()] == [entry.seq for entry in samples[2:]]
+    await store.close()
