@@ -12,6 +12,7 @@ by itself once no daemon has come back for a while (``supervise --exit-when-idle
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import subprocess
@@ -219,9 +220,10 @@ def build_remote_hardware(config: Config, client: SupervisorClient, hello: dict[
 
 
 def _sim_register_map(model: str) -> Any:
-    """The simulated meter's register map, its Modbus driver imported (in a worker thread)."""
-    import hal.meters.bus
-    import hal.meters.modbus_meter  # noqa: F401
+    """The simulated meter's register map, read in a worker thread, which also imports the Modbus
+    driver (with pymodbus) that ``_sim_meter`` then finds loaded."""
+    for name in ("hal.meters.bus", "hal.meters.modbus_meter"):
+        importlib.import_module(name)
     from hal.meters.registermap import load_map
 
     return load_map(model)

@@ -11,7 +11,8 @@ the location), FTP STOR into the location's directory.
 
 HTTP goes through aiohttp and FTP through the standard library's ftplib, each
 imported when a transfer runs, not when the daemon starts (it would keep them
-resident for months); FTP runs in a worker thread, as does every write to the disk. Credentials in a URL (``ftp://user:password@host/``)
+resident for months); FTP runs in a worker thread, as does every write to the
+disk. Credentials in a URL (``ftp://user:password@host/``)
 are used and never shown: ``shown()`` is the URL as logs and status print it,
 and ``hide()`` takes the password out of any text (a library's error may quote
 the URL whole). A download may be given a size limit (``max_bytes``): a

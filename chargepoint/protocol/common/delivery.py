@@ -120,7 +120,7 @@ class Delivery:
                 log.error("%s refused %d times; dropped: %s", self.words.label(sent), attempts, exc)
                 remote_id = None
             finally:
-                self._record_unrecorded()  # the CALL did not go out after all: nothing to write it with
+                self._record_unrecorded()  # if the CALL never went out: nothing else will write it
             attempts = 0
             self._answered(entry, remote_id)
 
